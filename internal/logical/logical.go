@@ -1,0 +1,264 @@
+// Package logical defines the request and response that flow through the core
+// pipeline, and the Backend seam every secrets engine and auth method
+// implements. It holds no policy: the core alone decides whether a request is
+// allowed before a Backend ever sees it.
+package logical
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Operation is what a request does to a path.
+type Operation string
+
+// Operations, as Vault names them. Create and Update are both sent as POST/PUT;
+// the core tells them apart with ExistenceChecker.
+const (
+	CreateOperation Operation = "create"
+	ReadOperation   Operation = "read"
+	UpdateOperation Operation = "update"
+	PatchOperation  Operation = "patch"
+	DeleteOperation Operation = "delete"
+	ListOperation   Operation = "list"
+	// HelpOperation is accepted for ?help=1 and answered by the core.
+	HelpOperation Operation = "help"
+)
+
+// Connection describes the client's network connection.
+type Connection struct {
+	RemoteAddr string // IP only, no port
+	TLS        *tls.ConnectionState
+}
+
+// Request is one operation on one path, after HTTP decoding and path
+// normalisation. Path is relative to the mount for a Backend; the core fills
+// MountPoint, MountType, MountAccessor and Storage before routing.
+type Request struct {
+	ID        string
+	Operation Operation
+	Path      string
+	Data      map[string]any
+	// Raw body for endpoints that need it (nil for most).
+	Headers http.Header
+
+	// ClientToken is the caller's token. It is secret: never log it.
+	ClientToken string
+	// Identity of the caller, filled by the core after authentication.
+	Token *TokenInfo
+
+	Connection *Connection
+
+	MountPoint    string // "secret/"
+	MountType     string // "kv"
+	MountAccessor string
+	MountConfig   MountConfig
+
+	// Storage is the backend's own view, already prefixed and encrypted.
+	Storage Storage
+
+	// WrapTTL asks for a wrapped response (X-Vault-Wrap-TTL).
+	WrapTTL time.Duration
+	// Unauthenticated is set for paths a Backend declares unauthenticated.
+	Unauthenticated bool
+}
+
+// TokenInfo is what the core knows about the caller's token.
+type TokenInfo struct {
+	Accessor    string
+	Policies    []string
+	DisplayName string
+	EntityID    string
+	Metadata    map[string]string
+	Root        bool
+	// Path is the auth path that created the token (e.g. "auth/jwt/login").
+	Path string
+	// TTL remaining, for display.
+	TTL time.Duration
+}
+
+// MountConfig carries the lease defaults of the mount a request is routed to.
+type MountConfig struct {
+	DefaultLeaseTTL time.Duration
+	MaxLeaseTTL     time.Duration
+	Options         map[string]string
+}
+
+// Response is what a Backend returns. A nil Response with a nil error is a
+// 204. Status overrides the HTTP status (Vault returns 404 with data for a
+// deleted KV version).
+type Response struct {
+	Data     map[string]any
+	Secret   *Secret
+	Auth     *Auth
+	Warnings []string
+	Status   int
+	// Raw, when set, is written as the whole HTTP body with ContentType
+	// instead of the envelope (PKI DER, sys/metrics text, bare sys/ JSON).
+	Raw         []byte
+	ContentType string
+	// WrapInfo is filled by the core when the response was wrapped.
+	WrapInfo *WrapInfo
+}
+
+// Secret marks a response as a leased secret (dynamic credentials).
+type Secret struct {
+	LeaseID   string
+	TTL       time.Duration
+	MaxTTL    time.Duration
+	Renewable bool
+	IssueTime time.Time
+	// InternalData goes back to the Backend on renew and revoke; it is never
+	// returned to the client and is stored only through the barrier.
+	InternalData map[string]any
+}
+
+// Auth is returned by login paths; the core turns it into a token.
+type Auth struct {
+	Policies        []string
+	TokenPolicies   []string
+	Metadata        map[string]string
+	DisplayName     string
+	TTL             time.Duration
+	MaxTTL          time.Duration
+	ExplicitMaxTTL  time.Duration
+	Period          time.Duration
+	NumUses         int
+	Renewable       bool
+	BoundCIDRs      []string
+	NoDefaultPolicy bool
+	EntityID        string
+	// Alias identifies the caller within its auth mount (user, role, sub).
+	Alias string
+	// InternalData goes back to the auth method on renew.
+	InternalData map[string]any
+
+	// Filled by the core once the token exists.
+	ClientToken string
+	Accessor    string
+	Orphan      bool
+	TokenType   string
+}
+
+// WrapInfo describes a wrapped response.
+type WrapInfo struct {
+	Token           string
+	Accessor        string
+	TTL             time.Duration
+	CreationTime    time.Time
+	CreationPath    string
+	WrappedAccessor string
+}
+
+// Storage is a Backend's private key/value view, already behind the barrier.
+// Get returns (nil, nil) for an absent key. List has the semantics of
+// storage.Backend.List. Values may be secret: implementations never log them.
+type Storage interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// BatchStorage is implemented by storages that can apply several writes
+// atomically. A nil Value in a BatchOp deletes the key.
+type BatchStorage interface {
+	Batch(ctx context.Context, ops []BatchOp) error
+}
+
+// BatchOp is one write of a batch: a nil Value deletes Key.
+type BatchOp struct {
+	Key   string
+	Value []byte
+}
+
+// Backend is a secrets engine or auth method mounted at a path.
+type Backend interface {
+	HandleRequest(ctx context.Context, req *Request) (*Response, error)
+}
+
+// ExistenceChecker lets the core tell create from update for POST/PUT, so
+// policies granting only one of them work as in Vault. found is false when
+// the path does not support the check (the core then uses update).
+type ExistenceChecker interface {
+	ExistenceCheck(ctx context.Context, req *Request) (found, exists bool, err error)
+}
+
+// Unauthenticated is implemented by backends that serve some paths without a
+// token (login endpoints). The returned paths are relative to the mount; a
+// trailing "*" matches any suffix.
+type Unauthenticated interface {
+	UnauthenticatedPaths() []string
+}
+
+// SudoPaths is implemented by backends with paths that need sudo.
+type SudoPaths interface {
+	SudoPaths() []string
+}
+
+// Revoker is implemented by backends that issue leased secrets.
+type Revoker interface {
+	Revoke(ctx context.Context, req *Request, s *Secret) error
+}
+
+// Renewer is implemented by backends whose leases can be renewed. It returns
+// the secret with its new TTL.
+type Renewer interface {
+	Renew(ctx context.Context, req *Request, s *Secret) (*Secret, error)
+}
+
+// Cleaner is implemented by backends that hold resources (connections,
+// goroutines) to release when unmounted or sealed.
+type Cleaner interface {
+	Cleanup(ctx context.Context)
+}
+
+// Factory builds a Backend for a new mount. conf carries mount options.
+type Factory func(ctx context.Context, conf *BackendConfig) (Backend, error)
+
+// BackendConfig is handed to a Factory.
+type BackendConfig struct {
+	MountPoint string
+	Options    map[string]string
+	// Storage is the mount's view, usable from background goroutines.
+	Storage Storage
+	// System gives access to core services a backend may need.
+	System SystemView
+}
+
+// SystemView is the narrow part of the core that backends may call.
+type SystemView interface {
+	DefaultLeaseTTL() time.Duration
+	MaxLeaseTTL() time.Duration
+}
+
+// Errors a Backend returns so the HTTP layer picks the right status.
+var (
+	ErrUnsupportedPath      = errors.New("unsupported path")
+	ErrUnsupportedOperation = errors.New("unsupported operation")
+	ErrPermissionDenied     = errors.New("permission denied")
+	ErrInvalidRequest       = errors.New("invalid request")
+)
+
+// CodedError is an error with an HTTP status and a message safe to show to
+// clients: it names fields, keys or paths, never a secret value.
+type CodedError struct {
+	Code int
+	Msg  string
+}
+
+func (e *CodedError) Error() string { return e.Msg }
+
+// Errorf returns a CodedError with the given status.
+func Errorf(code int, format string, args ...any) error {
+	return &CodedError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// BadRequest returns a 400 CodedError.
+func BadRequest(format string, args ...any) error {
+	return &CodedError{Code: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
+}
