@@ -242,6 +242,10 @@ var (
 	ErrUnsupportedOperation = errors.New("unsupported operation")
 	ErrPermissionDenied     = errors.New("permission denied")
 	ErrInvalidRequest       = errors.New("invalid request")
+	// ErrSealed: the server is sealed (HTTP 503).
+	ErrSealed = errors.New("Vault is sealed")
+	// ErrNotInitialized: the server has not been initialized (HTTP 503... 400 in Vault for most paths).
+	ErrNotInitialized = errors.New("server is not yet initialized")
 )
 
 // CodedError is an error with an HTTP status and a message safe to show to
