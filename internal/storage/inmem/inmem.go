@@ -1,0 +1,114 @@
+// Package inmem is an in-memory storage.Backend for dev mode and tests. Like
+// every backend it is untrusted: it holds only ciphertext, and it never logs
+// or inspects values. Nothing survives the process.
+package inmem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/keyward/keyward/internal/storage"
+)
+
+var _ storage.Backend = (*Store)(nil)
+
+// Store is a map guarded by a read-write mutex. It is safe for concurrent
+// use; values are copied on the way in and out.
+type Store struct {
+	mu sync.RWMutex
+	m  map[string][]byte
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{m: make(map[string][]byte)}
+}
+
+var errEmptyKey = errors.New("empty key")
+
+// Get returns a copy of the value at key, or storage.ErrNotFound.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("get %q: %w", key, err)
+	}
+	s.mu.RLock()
+	v, ok := s.m[key]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, storage.ErrNotFound
+	}
+	return clone(v), nil
+}
+
+// Put stores a copy of value at key.
+func (s *Store) Put(ctx context.Context, key string, value []byte) error {
+	return s.Batch(ctx, []storage.Op{{Key: key, Value: value}})
+}
+
+// Delete removes key. Deleting an absent key is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	return s.Batch(ctx, []storage.Op{{Key: key, Delete: true}})
+}
+
+// Batch applies ops in order under one lock, so readers see all or none of
+// them. An op with an empty key fails the whole batch before anything is
+// applied.
+func (s *Store) Batch(ctx context.Context, ops []storage.Op) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("batch: %w", err)
+	}
+	for i, op := range ops {
+		if op.Key == "" {
+			return fmt.Errorf("batch op %d: %w", i, errEmptyKey)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, op := range ops {
+		if op.Delete {
+			delete(s.m, op.Key)
+		} else {
+			s.m[op.Key] = clone(op.Value)
+		}
+	}
+	return nil
+}
+
+// List returns the sorted names directly under prefix; names with keys
+// beneath them end in "/".
+func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list %q: %w", prefix, err)
+	}
+	seen := make(map[string]struct{})
+	s.mu.RLock()
+	for k := range s.m {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok || rest == "" {
+			continue
+		}
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			rest = rest[:i+1]
+		}
+		seen[rest] = struct{}{}
+	}
+	s.mu.RUnlock()
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// clone returns a non-nil copy of b, so an empty value stays distinct from
+// an absent key.
+func clone(b []byte) []byte {
+	c := make([]byte, len(b))
+	copy(c, b)
+	return c
+}
