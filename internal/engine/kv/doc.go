@@ -1,0 +1,32 @@
+// Package kv is the key/value secrets engine, compatible with Vault's KV
+// version 1 and version 2 HTTP APIs. It owns the layout of secrets inside its
+// mount's storage view and the versioning rules of KV v2 (check-and-set,
+// soft delete, destroy, pruning, delete_version_after). It never checks
+// policy (the core has authorised every request before it arrives) and never
+// puts a secret value in an error, a log line or a response other than a read
+// of that secret.
+//
+// # Storage layout
+//
+// KV v1 stores each secret as a JSON object directly at its path, so Storage.
+// List on the path prefix answers LIST requests.
+//
+// KV v2 uses three key spaces in the mount's view:
+//
+//	config                     mount-wide settings (JSON)
+//	meta/<path>                one record per secret: versions, custom metadata,
+//	                           per-key settings (compact JSON)
+//	ver/<sha256(path)>/<n>     the data of version n (JSON object)
+//
+// LIST metadata/<dir>/ is a single Storage.List on meta/<dir>/. Version blobs
+// are keyed by a hash of the path so that no secret path can collide with
+// another's versions. A version write puts the new blob, the updated
+// metadata and the deletion of pruned blobs in one logical.BatchStorage
+// batch when the storage supports it; otherwise it writes the blob first,
+// the metadata next and deletes pruned blobs last, so metadata never points
+// at data that is missing. Mutations of one secret are serialised in
+// process, which makes check-and-set exact on a single active node.
+//
+// Changing a mount from version 1 to version 2 (Vault's in-place upgrade)
+// is not supported: the version is fixed when the mount is created.
+package kv

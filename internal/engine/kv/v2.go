@@ -1,0 +1,330 @@
+package kv
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// v2Backend is KV version 2: versioned secrets with metadata.
+type v2Backend struct {
+	clock
+	locks    keyLocks
+	configMu sync.Mutex // serialises config writes
+}
+
+// HandleRequest routes a request by its first path segment.
+func (b *v2Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if req.Data == nil {
+		req.Data = map[string]any{}
+	}
+	if req.Path == "config" {
+		return b.handleConfig(ctx, req)
+	}
+	kind, name, _ := strings.Cut(req.Path, "/")
+	op := req.Operation
+	isWrite := op == logical.CreateOperation || op == logical.UpdateOperation
+	if op == logical.ListOperation {
+		if kind == "metadata" {
+			return b.listMetadata(ctx, req, name)
+		}
+		if _, ok := v2Kinds[kind]; ok {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return nil, logical.ErrUnsupportedPath
+	}
+	if _, ok := v2Kinds[kind]; !ok {
+		return nil, logical.ErrUnsupportedPath
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	switch {
+	case kind == "data" && op == logical.ReadOperation:
+		return b.readData(ctx, req, name)
+	case kind == "data" && isWrite:
+		return b.writeData(ctx, req, name)
+	case kind == "data" && op == logical.PatchOperation:
+		return b.patchData(ctx, req, name)
+	case kind == "data" && op == logical.DeleteOperation:
+		return b.deleteLatest(ctx, req, name)
+	case kind == "metadata" && op == logical.ReadOperation:
+		return b.readMetadata(ctx, req, name)
+	case kind == "metadata" && isWrite:
+		return b.writeMetadata(ctx, req, name, false)
+	case kind == "metadata" && op == logical.PatchOperation:
+		return b.writeMetadata(ctx, req, name, true)
+	case kind == "metadata" && op == logical.DeleteOperation:
+		return b.deleteMetadata(ctx, req, name)
+	case (kind == "delete" || kind == "undelete" || kind == "destroy") && isWrite:
+		return b.changeVersions(ctx, req, kind, name)
+	case kind == "subkeys" && op == logical.ReadOperation:
+		return b.readSubkeys(ctx, req, name)
+	}
+	return nil, logical.ErrUnsupportedOperation
+}
+
+var v2Kinds = map[string]struct{}{
+	"data": {}, "metadata": {}, "delete": {}, "undelete": {}, "destroy": {}, "subkeys": {},
+}
+
+// ExistenceCheck reports, for writes to data/ and metadata/, whether the
+// secret exists, so policies can tell create from update.
+func (b *v2Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
+	kind, name, _ := strings.Cut(req.Path, "/")
+	if (kind != "data" && kind != "metadata") || checkName(name) != nil {
+		return false, false, nil
+	}
+	m, err := loadMeta(ctx, req.Storage, name)
+	if err != nil {
+		return true, false, err
+	}
+	return true, m != nil, nil
+}
+
+// readVersion loads the metadata and picks the requested version. A nil
+// result with a nil error means there is nothing to answer (404).
+func (b *v2Backend) readVersion(ctx context.Context, req *logical.Request, name string) (*keyMeta, *versionMeta, error) {
+	n, err := parseVersion(req.Data)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := loadMeta(ctx, req.Storage, name)
+	if err != nil || m == nil {
+		return nil, nil, err
+	}
+	if n == 0 {
+		n = m.Current
+	}
+	v := m.version(n)
+	if v == nil {
+		return nil, nil, nil
+	}
+	return m, v, nil
+}
+
+// goneResponse answers a read of a deleted or destroyed version: 404 with
+// the version metadata, which Vault clients read as "deleted".
+func goneResponse(m *keyMeta, v *versionMeta, dataKey string) *logical.Response {
+	return &logical.Response{
+		Status: http.StatusNotFound,
+		Data:   map[string]any{dataKey: nil, "metadata": m.versionData(v)},
+	}
+}
+
+func (b *v2Backend) loadVersionData(ctx context.Context, s logical.Storage, name string, n int) (map[string]any, error) {
+	raw, err := s.Get(ctx, versionKey(name, n))
+	if err != nil {
+		return nil, fmt.Errorf("kv: read version: %w", err)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("kv: version data missing")
+	}
+	return decodeObject(raw)
+}
+
+func (b *v2Backend) readData(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	m, v, err := b.readVersion(ctx, req, name)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	if v.Destroyed || v.deleted(b.utcNow()) {
+		return goneResponse(m, v, "data"), nil
+	}
+	data, err := b.loadVersionData(ctx, req.Storage, name, v.N)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]any{"data": data, "metadata": m.versionData(v)}}, nil
+}
+
+func (b *v2Backend) readSubkeys(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	depth, _, err := logical.Int(req.Data, "depth")
+	if err != nil || depth < 0 {
+		return nil, logical.BadRequest("field %q: expected a non-negative integer", "depth")
+	}
+	m, v, err := b.readVersion(ctx, req, name)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	if v.Destroyed || v.deleted(b.utcNow()) {
+		return goneResponse(m, v, "subkeys"), nil
+	}
+	data, err := b.loadVersionData(ctx, req.Storage, name, v.N)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]any{
+		"subkeys":  subkeys(data, depth, 1),
+		"metadata": m.versionData(v),
+	}}, nil
+}
+
+func (b *v2Backend) writeData(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	w, err := parseWrite(req.Data)
+	if err != nil {
+		return nil, err
+	}
+	defer b.locks.lock(name)()
+	m, err := loadMeta(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	return b.putVersion(ctx, req.Storage, name, m, w)
+}
+
+func (b *v2Backend) patchData(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	w, err := parseWrite(req.Data)
+	if err != nil {
+		return nil, err
+	}
+	defer b.locks.lock(name)()
+	m, err := loadMeta(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	var cur *versionMeta
+	if m != nil {
+		cur = m.version(m.Current)
+	}
+	if cur == nil || cur.Destroyed || cur.deleted(b.utcNow()) {
+		return nil, logical.Errorf(http.StatusNotFound, "no current version of the secret to patch")
+	}
+	data, err := b.loadVersionData(ctx, req.Storage, name, cur.N)
+	if err != nil {
+		return nil, err
+	}
+	w.data = mergePatch(data, w.data).(map[string]any)
+	return b.putVersion(ctx, req.Storage, name, m, w)
+}
+
+// putVersion writes w as the next version of the secret (m may be nil). The
+// caller holds the key's lock.
+func (b *v2Backend) putVersion(ctx context.Context, s logical.Storage, name string, m *keyMeta, w writeRequest) (*logical.Response, error) {
+	cfg, err := loadConfig(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	now := b.utcNow()
+	if m == nil {
+		m = &keyMeta{Created: now.UnixNano()}
+	}
+	if w.hasCAS {
+		if w.cas != m.Current {
+			return nil, logical.BadRequest("check-and-set parameter did not match the current version")
+		}
+	} else if cfg.CASRequired || m.CASRequired {
+		return nil, logical.BadRequest("check-and-set parameter required for this call")
+	}
+	blob, err := encodeObject("data", w.data)
+	if err != nil {
+		return nil, err
+	}
+	m.Current++
+	m.Updated = now.UnixNano()
+	v := versionMeta{N: m.Current, Created: now.UnixNano()}
+	if d := m.deleteAfter(cfg); d > 0 {
+		v.Deleted = now.Add(d).UnixNano()
+	}
+	m.Versions = append(m.Versions, v)
+	ops := []logical.BatchOp{{Key: versionKey(name, v.N), Value: blob}, {}}
+	if limit := m.maxVersions(cfg); len(m.Versions) > limit {
+		drop := len(m.Versions) - limit
+		for _, old := range m.Versions[:drop] {
+			if !old.Destroyed {
+				ops = append(ops, logical.BatchOp{Key: versionKey(name, old.N)})
+			}
+		}
+		m.Versions = append([]versionMeta(nil), m.Versions[drop:]...)
+		m.Oldest = m.Versions[0].N
+	}
+	rec, err := encodeMeta(m)
+	if err != nil {
+		return nil, err
+	}
+	ops[1] = logical.BatchOp{Key: metaKey(name), Value: rec}
+	if err := applyOps(ctx, s, ops); err != nil {
+		return nil, fmt.Errorf("kv: write version: %w", err)
+	}
+	data := m.versionData(&v)
+	return &logical.Response{Data: data}, nil
+}
+
+// deleteLatest soft-deletes the current version.
+func (b *v2Backend) deleteLatest(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	defer b.locks.lock(name)()
+	m, err := loadMeta(ctx, req.Storage, name)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	v := m.version(m.Current)
+	now := b.utcNow()
+	if v == nil || v.Destroyed || v.deleted(now) {
+		return nil, nil
+	}
+	v.Deleted = now.UnixNano()
+	return nil, b.saveMeta(ctx, req.Storage, name, m)
+}
+
+func (b *v2Backend) saveMeta(ctx context.Context, s logical.Storage, name string, m *keyMeta) error {
+	rec, err := encodeMeta(m)
+	if err != nil {
+		return err
+	}
+	if err := s.Put(ctx, metaKey(name), rec); err != nil {
+		return fmt.Errorf("kv: write metadata: %w", err)
+	}
+	return nil
+}
+
+// changeVersions serves delete/, undelete/ and destroy/ with {"versions": [...]}.
+func (b *v2Backend) changeVersions(ctx context.Context, req *logical.Request, kind, name string) (*logical.Response, error) {
+	versions, err := parseVersions(req.Data)
+	if err != nil {
+		return nil, err
+	}
+	defer b.locks.lock(name)()
+	m, err := loadMeta(ctx, req.Storage, name)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	now := b.utcNow()
+	var destroyed []logical.BatchOp
+	changed := false
+	for _, n := range versions {
+		v := m.version(n)
+		if v == nil || v.Destroyed {
+			continue
+		}
+		switch kind {
+		case "delete":
+			if !v.deleted(now) {
+				v.Deleted, changed = now.UnixNano(), true
+			}
+		case "undelete":
+			if v.Deleted != 0 {
+				v.Deleted, changed = 0, true
+			}
+		case "destroy":
+			v.Destroyed, changed = true, true
+			destroyed = append(destroyed, logical.BatchOp{Key: versionKey(name, n)})
+		}
+	}
+	if !changed {
+		return nil, nil
+	}
+	rec, err := encodeMeta(m)
+	if err != nil {
+		return nil, err
+	}
+	// Metadata first: a destroyed version must never look readable.
+	ops := append([]logical.BatchOp{{Key: metaKey(name), Value: rec}}, destroyed...)
+	if err := applyOps(ctx, req.Storage, ops); err != nil {
+		return nil, fmt.Errorf("kv: update versions: %w", err)
+	}
+	return nil, nil
+}
