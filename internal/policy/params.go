@@ -1,0 +1,190 @@
+package policy
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// checkParams applies a rule's parameter constraints to the top-level
+// request parameters, following Vault: required names must be present;
+// with no parameters the request is allowed; a denied "*" denies any
+// parameter; a parameter whose denied list is empty or contains its value
+// is denied; if allowed parameters are set (other than "*" alone), every
+// parameter must be listed (or "*" present) with a matching value. Names
+// compare case-insensitively. It returns the offending parameter name.
+func (p *perms) checkParams(params map[string]any) (string, bool) {
+	for _, name := range p.required {
+		if !hasKeyFold(params, name) {
+			return name, false
+		}
+	}
+	if len(params) == 0 {
+		return "", true
+	}
+	if len(p.denied) > 0 {
+		if _, all := p.denied["*"]; all {
+			return "*", false
+		}
+		for k, v := range params {
+			if vals, ok := p.denied[strings.ToLower(k)]; ok && deniedValue(v, vals) {
+				return k, false
+			}
+		}
+	}
+	if len(p.allowed) == 0 {
+		return "", true
+	}
+	_, allowAll := p.allowed["*"]
+	if allowAll && len(p.allowed) == 1 {
+		return "", true
+	}
+	for k, v := range params {
+		vals, ok := p.allowed[strings.ToLower(k)]
+		if !ok {
+			if allowAll {
+				continue
+			}
+			return k, false
+		}
+		if !allowedValue(v, vals) {
+			return k, false
+		}
+	}
+	return "", true
+}
+
+func hasKeyFold(params map[string]any, name string) bool {
+	if _, ok := params[name]; ok {
+		return true
+	}
+	for k := range params {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowedValue reports whether v is permitted by vals: any value when vals
+// is empty; otherwise a scalar must match one entry, and every element of a
+// list must. Maps and nested lists are not permitted by a non-empty list.
+func allowedValue(v any, vals []string) bool {
+	if len(vals) == 0 {
+		return true
+	}
+	if list, ok := v.([]any); ok {
+		for _, e := range list {
+			if !scalarIn(e, vals) {
+				return false
+			}
+		}
+		return true
+	}
+	if list, ok := v.([]string); ok {
+		for _, e := range list {
+			if !scalarIn(e, vals) {
+				return false
+			}
+		}
+		return true
+	}
+	return scalarIn(v, vals)
+}
+
+// deniedValue reports whether v is forbidden by vals: any value when vals
+// is empty; a scalar matching an entry; a list with any matching element.
+// A map (or nested list) fails closed: it is denied when vals is non-empty,
+// since its contents cannot be compared with the listed values.
+func deniedValue(v any, vals []string) bool {
+	if len(vals) == 0 {
+		return true
+	}
+	switch t := v.(type) {
+	case []any:
+		for _, e := range t {
+			if _, ok := scalarText(e); !ok || scalarIn(e, vals) {
+				return true
+			}
+		}
+		return false
+	case []string:
+		for _, e := range t {
+			if scalarIn(e, vals) {
+				return true
+			}
+		}
+		return false
+	case nil:
+		return false
+	}
+	if _, ok := scalarText(v); !ok {
+		return true
+	}
+	return scalarIn(v, vals)
+}
+
+// scalarIn reports whether scalar v matches an entry of vals. Strings match
+// Vault-style globs ("foo*", "*foo", "*foo*"); numbers and booleans compare
+// by their canonical text exactly.
+func scalarIn(v any, vals []string) bool {
+	s, ok := scalarText(v)
+	if !ok {
+		return false
+	}
+	_, isString := v.(string)
+	for _, want := range vals {
+		if isString {
+			if globMatch(want, s) {
+				return true
+			}
+		} else if want == s {
+			return true
+		}
+	}
+	return false
+}
+
+// scalarText returns the canonical text of a scalar request value.
+func scalarText(v any) (string, bool) {
+	switch t := v.(type) {
+	case string:
+		return t, true
+	case bool:
+		return strconv.FormatBool(t), true
+	case float64:
+		return strconv.FormatFloat(t, 'f', -1, 64), true
+	case float32:
+		return strconv.FormatFloat(float64(t), 'f', -1, 32), true
+	case int:
+		return strconv.Itoa(t), true
+	case int64:
+		return strconv.FormatInt(t, 10), true
+	case json.Number:
+		f, err := t.Float64()
+		if err != nil {
+			return "", false
+		}
+		return strconv.FormatFloat(f, 'f', -1, 64), true
+	}
+	return "", false
+}
+
+// globMatch implements Vault's parameter value globs: a leading and/or
+// trailing "*" makes a suffix, prefix or substring match. A lone "*"
+// matches only "*", as in Vault.
+func globMatch(pattern, s string) bool {
+	if len(pattern) < 2 {
+		return s == pattern
+	}
+	pre, suf := pattern[0] == '*', pattern[len(pattern)-1] == '*'
+	switch {
+	case pre && suf:
+		return strings.Contains(s, pattern[1:len(pattern)-1])
+	case pre:
+		return strings.HasSuffix(s, pattern[1:])
+	case suf:
+		return strings.HasPrefix(s, pattern[:len(pattern)-1])
+	}
+	return s == pattern
+}
