@@ -1,0 +1,482 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/policy"
+)
+
+// Handler is the core's request entry point. It is called concurrently.
+type Handler interface {
+	HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error)
+}
+
+// Config bounds what the API accepts. The zero value is usable: every zero
+// field takes the default named in its comment.
+type Config struct {
+	// MaxRequestSize caps a request body in bytes (32 MiB).
+	MaxRequestSize int64
+	// MaxJSONDepth caps the nesting of arrays and objects in a body (300).
+	MaxJSONDepth int
+	// MaxJSONValues caps the object keys plus values of every kind (strings,
+	// numbers, literals, arrays, objects) in a body (100,000). It bounds the
+	// memory a body can expand into once decoded.
+	MaxJSONValues int
+	// ReadHeaderTimeout bounds reading request headers (10s), which defends
+	// against slowloris. ReadTimeout bounds reading the whole request (30s),
+	// WriteTimeout writing the response (2m), IdleTimeout keep-alive idling
+	// (5m). A negative value disables that timeout.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// MaxHeaderBytes caps the request line and headers (64 KiB); larger
+	// requests get 431.
+	MaxHeaderBytes int
+	// TrustedProxies lists the peers whose X-Forwarded-For is believed. From
+	// any other peer the header is ignored.
+	TrustedProxies []netip.Prefix
+}
+
+// Defaults for zero Config fields.
+const (
+	DefaultMaxRequestSize    = 32 << 20
+	DefaultMaxJSONDepth      = 300
+	DefaultMaxJSONValues     = 100_000
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 2 * time.Minute
+	DefaultIdleTimeout       = 5 * time.Minute
+	DefaultMaxHeaderBytes    = 64 << 10
+)
+
+// maxTokenLength bounds the token header; real tokens are far shorter.
+const maxTokenLength = 4096
+
+func (c Config) withDefaults() Config {
+	if c.MaxRequestSize <= 0 {
+		c.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if c.MaxJSONDepth <= 0 {
+		c.MaxJSONDepth = DefaultMaxJSONDepth
+	}
+	if c.MaxJSONValues <= 0 {
+		c.MaxJSONValues = DefaultMaxJSONValues
+	}
+	c.ReadHeaderTimeout = timeout(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	c.ReadTimeout = timeout(c.ReadTimeout, DefaultReadTimeout)
+	c.WriteTimeout = timeout(c.WriteTimeout, DefaultWriteTimeout)
+	c.IdleTimeout = timeout(c.IdleTimeout, DefaultIdleTimeout)
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	return c
+}
+
+// timeout applies the default to zero and turns negative into "none".
+func timeout(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+// API serves the Vault-compatible HTTP API. It implements http.Handler and
+// is safe for concurrent use.
+type API struct {
+	core   Handler
+	cfg    Config
+	lim    limits
+	logger *slog.Logger
+	mux    *http.ServeMux
+}
+
+// New returns an API that sends requests under /v1/ to h. A nil logger
+// discards logs.
+func New(h Handler, cfg Config, logger *slog.Logger) *API {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	return &API{
+		core:   h,
+		cfg:    cfg,
+		lim:    limits{maxBytes: cfg.MaxRequestSize, maxDepth: cfg.MaxJSONDepth, maxValues: cfg.MaxJSONValues},
+		logger: logger.With("component", "httpapi"),
+		mux:    http.NewServeMux(),
+	}
+}
+
+// Handle registers h for pattern (http.ServeMux syntax) outside /v1/, for
+// the UI and similar. Requests under /v1/ always go to the core; Handle
+// panics if pattern would shadow them, as ServeMux panics on conflicts.
+// Handle must be called before serving.
+func (a *API) Handle(pattern string, h http.Handler) {
+	p := pattern
+	if _, rest, ok := strings.Cut(p, " "); ok { // "GET /ui/"
+		p = rest
+	}
+	if i := strings.IndexByte(p, '/'); i > 0 { // "host/path"
+		p = p[i:]
+	}
+	if strings.HasPrefix(p, "/v1/") || p == "/v1" {
+		panic(fmt.Sprintf("httpapi: pattern %q overlaps /v1/", pattern))
+	}
+	a.mux.Handle(pattern, h)
+}
+
+// Server returns an http.Server serving a with the configured timeouts and
+// header limit. The caller sets Addr and TLSConfig and owns its lifecycle.
+func (a *API) Server() *http.Server {
+	return &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.ReadTimeout,
+		WriteTimeout:      a.cfg.WriteTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		MaxHeaderBytes:    a.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug),
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw := r.URL.EscapedPath()
+	if !strings.HasPrefix(raw, "/v1/") {
+		if _, pattern := a.mux.Handler(r); pattern != "" {
+			a.mux.ServeHTTP(w, r)
+			return
+		}
+		writeErrors(w, r, http.StatusNotFound)
+		return
+	}
+	id := newRequestID()
+	defer a.recoverPanic(w, r, id)
+	a.serveLogical(w, r, id, raw[len("/v1/"):])
+}
+
+// recoverPanic turns a panic in the core into a 500. It logs the panic's
+// type and stack, never its value or the request, which may hold secrets.
+func (a *API) recoverPanic(w http.ResponseWriter, r *http.Request, id string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	a.logger.Error("panic serving request", "request_id", id, "method", r.Method,
+		"panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
+	writeErrors(w, r, http.StatusInternalServerError, "internal error; request id "+id)
+}
+
+// serveLogical handles one /v1/ request; rawPath is the still-escaped path
+// after /v1/.
+func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath string) {
+	path, err := policy.CleanRawPath(rawPath)
+	if err != nil {
+		writeErrors(w, r, http.StatusBadRequest, "invalid request path")
+		return
+	}
+	op, status, msg := a.operation(r)
+	if status != 0 {
+		if status == http.StatusMethodNotAllowed {
+			w.Header()["Allow"] = allowed
+		}
+		writeErrors(w, r, status, msg)
+		return
+	}
+	if op == logical.ListOperation && !strings.HasSuffix(path, "/") {
+		path += "/"
+	}
+	req := &logical.Request{ID: id, Operation: op, Path: path}
+	if status, msg := a.fillRequest(r, req); status != 0 {
+		writeErrors(w, r, status, msg)
+		return
+	}
+	if err := a.readData(w, r, req); err != nil {
+		a.respondError(w, r, req, err)
+		return
+	}
+	resp, err := a.core.HandleRequest(r.Context(), req)
+	if err != nil {
+		a.respondError(w, r, req, err)
+		return
+	}
+	a.respond(w, r, req, resp)
+}
+
+var allowed = []string{"GET, HEAD, LIST, POST, PUT, PATCH, DELETE"}
+
+// operation maps the method (and ?list, ?help) to an operation. A non-zero
+// status means the request is refused with msg.
+func (a *API) operation(r *http.Request) (op logical.Operation, status int, msg string) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		op = logical.ReadOperation
+		if r.URL.RawQuery != "" {
+			q := r.URL.Query()
+			if v, ok := q["list"]; ok {
+				list, err := parseBoolParam(v)
+				if err != nil {
+					return "", http.StatusBadRequest, "invalid value for list parameter"
+				}
+				if list {
+					op = logical.ListOperation
+				}
+			}
+			if v, ok := q["help"]; ok && r.Method == http.MethodGet {
+				help, err := parseBoolParam(v)
+				if err != nil {
+					return "", http.StatusBadRequest, "invalid value for help parameter"
+				}
+				if help {
+					op = logical.HelpOperation
+				}
+			}
+		}
+	case "LIST":
+		op = logical.ListOperation
+	case http.MethodPost, http.MethodPut:
+		op = logical.UpdateOperation
+	case http.MethodPatch:
+		op = logical.PatchOperation
+		if !patchContentType(r.Header.Get("Content-Type")) {
+			return "", http.StatusUnsupportedMediaType, "PATCH requires Content-Type application/merge-patch+json"
+		}
+	case http.MethodDelete:
+		op = logical.DeleteOperation
+	default:
+		return "", http.StatusMethodNotAllowed, "unsupported method"
+	}
+	return op, 0, ""
+}
+
+func parseBoolParam(v []string) (bool, error) {
+	if len(v) == 0 || v[0] == "" {
+		return false, nil
+	}
+	switch strings.ToLower(v[0]) {
+	case "1", "t", "true":
+		return true, nil
+	case "0", "f", "false":
+		return false, nil
+	}
+	return false, errors.New("not a boolean")
+}
+
+// patchContentType accepts JSON merge patch, plain JSON, or no type at all.
+func patchContentType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case "", "application/merge-patch+json", "application/json":
+		return true
+	}
+	return false
+}
+
+// fillRequest copies the token, wrap TTL, headers and connection into req.
+func (a *API) fillRequest(r *http.Request, req *logical.Request) (status int, msg string) {
+	token := r.Header.Get("X-Vault-Token")
+	if token == "" {
+		if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+			token = strings.TrimSpace(auth[7:])
+		}
+	}
+	if len(token) > maxTokenLength {
+		return http.StatusRequestHeaderFieldsTooLarge, "token header too large"
+	}
+	req.ClientToken = token
+
+	if v := r.Header.Get("X-Vault-Wrap-TTL"); v != "" {
+		ttl, err := logical.ParseDuration(v)
+		if err != nil {
+			return http.StatusBadRequest, "invalid X-Vault-Wrap-TTL header"
+		}
+		req.WrapTTL = ttl
+	}
+
+	// Share the value slices; only the map is new, without token headers.
+	h := make(http.Header, len(r.Header))
+	for k, v := range r.Header {
+		switch k {
+		case "X-Vault-Token", "Authorization", "Proxy-Authorization":
+			continue
+		}
+		h[k] = v
+	}
+	req.Headers = h
+	req.Connection = &logical.Connection{RemoteAddr: a.clientIP(r), TLS: r.TLS}
+	return 0, ""
+}
+
+// readData fills req.Data from the body (POST, PUT, PATCH) or the query
+// (GET, HEAD, LIST, DELETE).
+func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Request) error {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		if r.ContentLength > a.lim.maxBytes {
+			return errBodyTooLarge
+		}
+		if r.Body == nil || r.Body == http.NoBody {
+			return nil
+		}
+		body := http.MaxBytesReader(w, r.Body, a.lim.maxBytes)
+		data, err := decodeBody(body, r.ContentLength, a.lim)
+		if err != nil {
+			return err
+		}
+		req.Data = data
+		return nil
+	}
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	q := r.URL.Query()
+	data := make(map[string]any, len(q))
+	for k, v := range q {
+		switch {
+		case k == "list" || k == "help":
+		case len(v) == 1:
+			data[k] = v[0]
+		default:
+			vs := make([]any, len(v))
+			for i, s := range v {
+				vs[i] = s
+			}
+			data[k] = vs
+		}
+	}
+	if len(data) > 0 {
+		req.Data = data
+	}
+	return nil
+}
+
+// clientIP returns the client address: the peer's IP, or, when the peer is
+// a trusted proxy, the rightmost X-Forwarded-For entry that is not itself a
+// trusted proxy. An unparsable entry stops the walk and the last trusted
+// address stands, so a client cannot inject an address of its choosing.
+func (a *API) clientIP(r *http.Request) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		// Not ip:port (a unix socket, or a test); report it verbatim.
+		return r.RemoteAddr
+	}
+	ip := peer.Addr().Unmap()
+	if len(a.cfg.TrustedProxies) == 0 || !a.trusted(ip) {
+		return ip.String()
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		entries := strings.Split(xff[i], ",")
+		for j := len(entries) - 1; j >= 0; j-- {
+			addr, err := netip.ParseAddr(strings.TrimSpace(entries[j]))
+			if err != nil {
+				return ip.String()
+			}
+			ip = addr.Unmap()
+			if !a.trusted(ip) {
+				return ip.String()
+			}
+		}
+	}
+	return ip.String()
+}
+
+func (a *API) trusted(ip netip.Addr) bool {
+	for _, p := range a.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// respondError writes the client-safe form of err and logs unexpected ones.
+func (a *API) respondError(w http.ResponseWriter, r *http.Request, req *logical.Request, err error) {
+	status, msg, internal := errorStatus(err)
+	if internal {
+		a.logger.Error("request failed", "request_id", req.ID, "operation", string(req.Operation),
+			"path", req.Path, "err", err)
+		msg = "internal error; request id " + req.ID
+	}
+	writeErrors(w, r, status, msg)
+}
+
+// respond writes resp for req.
+func (a *API) respond(w http.ResponseWriter, r *http.Request, req *logical.Request, resp *logical.Response) {
+	read := req.Operation == logical.ReadOperation || req.Operation == logical.ListOperation ||
+		req.Operation == logical.HelpOperation
+	if resp == nil {
+		if read {
+			writeErrors(w, r, http.StatusNotFound)
+			return
+		}
+		setHeaders(w, jsonType)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	status := resp.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if resp.Raw != nil {
+		ct := resp.ContentType
+		if ct == "" {
+			ct = jsonType
+		}
+		writeBody(w, r, status, ct, resp.Raw)
+		return
+	}
+	if req.Operation == logical.ListOperation && resp.WrapInfo == nil && emptyList(resp) {
+		writeErrors(w, r, http.StatusNotFound)
+		return
+	}
+	env := newEnvelope(req.ID, req.MountType, resp)
+	body, err := marshalEnvelope(env, resp.WrapInfo == nil && dataAtTopLevel(req.Path))
+	if err != nil {
+		a.respondError(w, r, req, fmt.Errorf("encode response: %w", err))
+		return
+	}
+	writeBody(w, r, status, jsonType, body)
+}
+
+// emptyList reports whether a list response has nothing to show: no keys,
+// no other data and no warnings. Vault answers those with 404.
+func emptyList(resp *logical.Response) bool {
+	if len(resp.Warnings) > 0 || resp.Secret != nil || resp.Auth != nil {
+		return false
+	}
+	for k, v := range resp.Data {
+		if k != "keys" {
+			return false
+		}
+		switch keys := v.(type) {
+		case nil:
+		case []string:
+			if len(keys) > 0 {
+				return false
+			}
+		case []any:
+			if len(keys) > 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}

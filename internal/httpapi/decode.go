@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+)
+
+// Errors returned by decodeBody. The HTTP layer maps each to a status; none
+// of them carries any byte of the body, which may hold secrets.
+var (
+	errBodyTooLarge  = errors.New("request body too large")
+	errTooDeep       = errors.New("request body is nested too deeply")
+	errTooManyValues = errors.New("request body has too many JSON values")
+	errMalformedJSON = errors.New("malformed JSON request body")
+	errNotObject     = errors.New("request body must be a JSON object")
+)
+
+// limits bounds what decodeBody accepts.
+type limits struct {
+	maxBytes  int64 // total body size
+	maxDepth  int   // nesting of arrays and objects
+	maxValues int   // object keys plus values of any kind, containers included
+}
+
+// limitScanner is a lexical JSON scanner that counts nesting depth and values
+// as bytes stream past, without building anything. For valid JSON its counts
+// are exact; for invalid JSON they may be anything, which is harmless because
+// encoding/json rejects such input afterwards. It never allocates.
+type limitScanner struct {
+	lim       limits
+	depth     int
+	values    int
+	inString  bool
+	escape    bool
+	inLiteral bool // inside a number, true, false or null
+}
+
+// scan feeds p to the scanner and reports the first limit exceeded.
+func (s *limitScanner) scan(p []byte) error {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if s.inString {
+			if s.escape { // c is the escaped byte
+				s.escape = false
+				continue
+			}
+			// Skip plain string bytes quickly.
+			j := bytes.IndexAny(p[i:], `"\`)
+			if j < 0 {
+				return nil
+			}
+			i += j
+			if p[i] == '\\' {
+				s.escape = true
+			} else {
+				s.inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			s.inString = true
+			s.inLiteral = false
+			if err := s.count(); err != nil {
+				return err
+			}
+		case '[', '{':
+			s.inLiteral = false
+			if err := s.count(); err != nil {
+				return err
+			}
+			s.depth++
+			if s.depth > s.lim.maxDepth {
+				return errTooDeep
+			}
+		case ']', '}':
+			s.inLiteral = false
+			if s.depth > 0 {
+				s.depth--
+			}
+		case ' ', '\t', '\n', '\r', ',', ':':
+			s.inLiteral = false
+		default:
+			if !s.inLiteral {
+				s.inLiteral = true
+				if err := s.count(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (s *limitScanner) count() error {
+	s.values++
+	if s.values > s.lim.maxValues {
+		return errTooManyValues
+	}
+	return nil
+}
+
+// decodeBody reads a JSON object from r within lim. sizeHint is the
+// Content-Length when known (-1 otherwise) and sizes the buffer once. Limits
+// are checked while reading, so a hostile body is rejected after at most a
+// few kilobytes past the limit and before any Go value is built. An empty or
+// all-whitespace body, or a JSON null, yields nil data. Numbers decode as
+// json.Number. r should already be capped (http.MaxBytesReader); reading
+// more than lim.maxBytes returns errBodyTooLarge as well.
+func decodeBody(r io.Reader, sizeHint int64, lim limits) (map[string]any, error) {
+	sc := limitScanner{lim: lim}
+	capacity := int64(512)
+	if sizeHint > 0 {
+		capacity = min(sizeHint, lim.maxBytes) + 1
+	}
+	buf := make([]byte, 0, capacity)
+	for {
+		if len(buf) == cap(buf) {
+			// Grow geometrically but never past the limit (+1 to detect overflow).
+			next := min(int64(cap(buf))*2, lim.maxBytes+1)
+			if next <= int64(cap(buf)) {
+				return nil, errBodyTooLarge
+			}
+			nb := make([]byte, len(buf), next)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		if n > 0 {
+			if serr := sc.scan(buf[len(buf) : len(buf)+n]); serr != nil {
+				return nil, serr
+			}
+			buf = buf[:len(buf)+n]
+			if int64(len(buf)) > lim.maxBytes {
+				return nil, errBodyTooLarge
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, errBodyTooLarge
+			}
+			return nil, err
+		}
+	}
+	return unmarshalObject(buf)
+}
+
+// unmarshalObject decodes b, which has passed the limit scanner.
+func unmarshalObject(b []byte) (map[string]any, error) {
+	trimmed := bytes.TrimLeft(b, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, nil
+	}
+	if trimmed[0] != '{' && trimmed[0] != 'n' {
+		if !json.Valid(trimmed) {
+			return nil, errMalformedJSON
+		}
+		return nil, errNotObject
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, errMalformedJSON
+	}
+	if len(bytes.TrimLeft(trimmed[dec.InputOffset():], " \t\r\n")) != 0 {
+		return nil, errMalformedJSON
+	}
+	switch t := v.(type) {
+	case nil:
+		return nil, nil
+	case map[string]any:
+		return t, nil
+	}
+	return nil, errNotObject
+}
