@@ -1,0 +1,611 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// backend serves auth/token/*. Paths are relative to the mount.
+type backend struct{ s *Store }
+
+var (
+	_ logical.Backend          = (*backend)(nil)
+	_ logical.SudoPaths        = (*backend)(nil)
+	_ logical.ExistenceChecker = (*backend)(nil)
+)
+
+// Backend returns the logical.Backend serving auth/token/*. The core must
+// have authenticated the caller (req.ClientToken, req.Token) and checked
+// the ACL, including sudo for SudoPaths.
+func (s *Store) Backend() logical.Backend { return &backend{s: s} }
+
+// SudoPaths lists the paths that need sudo, as in Vault.
+func (b *backend) SudoPaths() []string {
+	return []string{"accessors", "accessors/", "revoke-orphan", "revoke-orphan/*"}
+}
+
+// ExistenceCheck tells create from update for roles/NAME.
+func (b *backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
+	name, ok := strings.CutPrefix(req.Path, "roles/")
+	if !ok || name == "" {
+		return false, false, nil
+	}
+	r, err := b.s.role(ctx, name)
+	if err != nil {
+		return true, false, err
+	}
+	return true, r != nil, nil
+}
+
+func isWrite(op logical.Operation) bool {
+	return op == logical.UpdateOperation || op == logical.CreateOperation
+}
+
+// HandleRequest implements logical.Backend.
+func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if req.Data == nil {
+		req.Data = map[string]any{}
+	}
+	path := req.Path
+	op := req.Operation
+	switch {
+	case path == "create" || path == "create-orphan":
+		if !isWrite(op) {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.create(ctx, req, path == "create-orphan", "")
+	case strings.HasPrefix(path, "create/"):
+		if !isWrite(op) {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.create(ctx, req, false, strings.TrimPrefix(path, "create/"))
+	case path == "lookup" || path == "lookup-self" || path == "lookup-accessor":
+		if !isWrite(op) && !(op == logical.ReadOperation && path == "lookup-self") {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.lookup(ctx, req, path)
+	case path == "renew" || path == "renew-self" || path == "renew-accessor":
+		if !isWrite(op) {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.renew(ctx, req, path)
+	case path == "revoke" || path == "revoke-self" || path == "revoke-accessor" || path == "revoke-orphan":
+		if !isWrite(op) {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return nil, b.revoke(ctx, req, path)
+	case path == "accessors" || path == "accessors/":
+		if op != logical.ListOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.listAccessors(ctx)
+	case path == "roles" || path == "roles/":
+		if op != logical.ListOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.listRoles(ctx)
+	case strings.HasPrefix(path, "roles/"):
+		return b.roleOp(ctx, req, strings.TrimPrefix(path, "roles/"))
+	case path == "tidy":
+		if !isWrite(op) {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		n, err := b.s.Sweep(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &logical.Response{Data: map[string]any{"removed": n}}, nil
+	}
+	return nil, logical.ErrUnsupportedPath
+}
+
+// caller returns the entry of the token making the request.
+func (b *backend) caller(ctx context.Context, req *logical.Request) (*Entry, error) {
+	if req.ClientToken != "" {
+		return b.s.Lookup(ctx, req.ClientToken)
+	}
+	if req.Token != nil && req.Token.Accessor != "" {
+		return b.s.LookupAccessor(ctx, req.Token.Accessor)
+	}
+	return nil, ErrInvalidToken
+}
+
+// policyList reads a list of policy names without trimming: " root" stays
+// " root" and is rejected, instead of silently becoming "root".
+func policyList(data map[string]any, key string) ([]string, bool, error) {
+	raw, ok := data[key]
+	if !ok || raw == nil {
+		return nil, false, nil
+	}
+	var in []string
+	switch t := raw.(type) {
+	case string:
+		in = strings.Split(t, ",")
+	case []string:
+		in = t
+	case []any:
+		for _, v := range t {
+			s, ok := v.(string)
+			if !ok {
+				return nil, true, logical.BadRequest("field %q: expected a list of strings", key)
+			}
+			in = append(in, s)
+		}
+	default:
+		return nil, true, logical.BadRequest("field %q: expected a list of strings", key)
+	}
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	pols, err := normalizePolicies(out)
+	if err != nil {
+		return nil, true, logical.BadRequest("field %q: %s", key, err.Error())
+	}
+	return pols, true, nil
+}
+
+type createInput struct {
+	policies    []string
+	polSet      bool
+	meta        map[string]string
+	ttl         time.Duration
+	explicitMax time.Duration
+	period      time.Duration
+	renewable   bool
+	numUses     int
+	noDefault   bool
+	noParent    bool
+	displayName string
+	id          string
+}
+
+func parseCreate(d map[string]any) (*createInput, error) {
+	in := &createInput{renewable: true}
+	var err error
+	var set bool
+	if in.policies, in.polSet, err = policyList(d, "policies"); err != nil {
+		return nil, err
+	}
+	if in.meta, _, err = logical.StringMap(d, "meta"); err != nil {
+		return nil, err
+	}
+	if in.ttl, set, err = logical.Duration(d, "ttl"); err != nil {
+		return nil, err
+	}
+	if !set {
+		if in.ttl, _, err = logical.Duration(d, "lease"); err != nil {
+			return nil, err
+		}
+	}
+	if in.explicitMax, _, err = logical.Duration(d, "explicit_max_ttl"); err != nil {
+		return nil, err
+	}
+	if in.period, _, err = logical.Duration(d, "period"); err != nil {
+		return nil, err
+	}
+	if r, ok, err := logical.Bool(d, "renewable"); err != nil {
+		return nil, err
+	} else if ok {
+		in.renewable = r
+	}
+	if in.numUses, _, err = logical.Int(d, "num_uses"); err != nil {
+		return nil, err
+	}
+	if in.numUses < 0 {
+		return nil, logical.BadRequest("field \"num_uses\": cannot be negative")
+	}
+	if in.noDefault, _, err = logical.Bool(d, "no_default_policy"); err != nil {
+		return nil, err
+	}
+	if in.noParent, _, err = logical.Bool(d, "no_parent"); err != nil {
+		return nil, err
+	}
+	if in.displayName, _, err = logical.Str(d, "display_name"); err != nil {
+		return nil, err
+	}
+	if in.id, _, err = logical.Str(d, "id"); err != nil {
+		return nil, err
+	}
+	typ, _, err := logical.Str(d, "type")
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case "", TypeService, "default", "default-service":
+	case "batch", "default-batch":
+		return nil, logical.BadRequest("batch tokens are not supported")
+	default:
+		return nil, logical.BadRequest("field \"type\": must be \"service\"")
+	}
+	if len(in.meta) > 64 {
+		return nil, logical.BadRequest("field \"meta\": more than 64 entries")
+	}
+	for k, v := range in.meta {
+		if k == "" || len(k) > 128 || len(v) > 512 {
+			return nil, logical.BadRequest("field \"meta\": keys must be 1-128 bytes and values at most 512 bytes")
+		}
+	}
+	return in, nil
+}
+
+// sanitizeDisplayName turns name into "token-name" with runs of characters
+// other than letters, digits and '-' replaced by '-'.
+func sanitizeDisplayName(name string) string {
+	if name == "" {
+		return "token"
+	}
+	var sb strings.Builder
+	sb.WriteString("token-")
+	dash := false
+	for _, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-'
+		if !ok {
+			if !dash {
+				sb.WriteByte('-')
+			}
+			dash = true
+			continue
+		}
+		dash = false
+		sb.WriteRune(r)
+		if sb.Len() >= 128 {
+			break
+		}
+	}
+	return strings.TrimRight(sb.String(), "-")
+}
+
+func forbidden(msg string) error { return logical.Errorf(http.StatusForbidden, "%s", msg) }
+
+// subset reports whether every policy in want, other than "default", is in have.
+func subset(want, have []string) bool {
+	for _, p := range want {
+		if p != "default" && !slices.Contains(have, p) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool, roleName string) (*logical.Response, error) {
+	in, err := parseCreate(req.Data)
+	if err != nil {
+		return nil, err
+	}
+	parent, err := b.caller(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	root := parent.IsRoot()
+	sudo := root || (b.s.sudo != nil && b.s.sudo(ctx, req))
+
+	var role *Role
+	if roleName != "" {
+		if !validName(roleName) {
+			return nil, logical.BadRequest("invalid role name")
+		}
+		if role, err = b.s.role(ctx, roleName); err != nil {
+			return nil, err
+		}
+		if role == nil {
+			return nil, logical.BadRequest("unknown role %s", roleName)
+		}
+	}
+	if in.id != "" && !sudo {
+		return nil, forbidden("root or sudo privileges required to specify token id")
+	}
+	if in.noParent {
+		if !sudo {
+			return nil, forbidden("root or sudo privileges required to create orphan token")
+		}
+		orphan = true
+	}
+	if in.period > 0 && role == nil && !sudo {
+		return nil, forbidden("root or sudo privileges required to create periodic token")
+	}
+
+	policies := in.policies
+	if !in.polSet {
+		switch {
+		case role != nil && len(role.AllowedPolicies) > 0:
+			policies = slices.Clone(role.AllowedPolicies)
+		default:
+			policies = slices.Clone(parent.Policies)
+		}
+	}
+	if slices.Contains(policies, "root") && !root {
+		return nil, forbidden("root policy can only be granted by a root token")
+	}
+	switch {
+	case role != nil && len(role.AllowedPolicies) > 0:
+		if !subset(policies, role.AllowedPolicies) {
+			return nil, forbidden("token policies must be a subset of the role's allowed policies")
+		}
+	case !root:
+		if !subset(policies, parent.Policies) {
+			return nil, forbidden("child token policies must be a subset of the parent's policies")
+		}
+	}
+	noDefault := in.noDefault
+	if role != nil {
+		for _, p := range policies {
+			if slices.Contains(role.DisallowedPolicies, p) {
+				return nil, forbidden("token policies include a policy the role disallows")
+			}
+		}
+		noDefault = noDefault || role.NoDefaultPolicy || slices.Contains(role.DisallowedPolicies, "default")
+	}
+	policies = slices.DeleteFunc(policies, func(p string) bool { return p == "default" && noDefault })
+	if !noDefault && !slices.Contains(policies, "root") && !slices.Contains(policies, "default") {
+		policies = append(policies, "default")
+	}
+	if len(policies) == 0 {
+		return nil, logical.BadRequest("token must have at least one policy")
+	}
+
+	e := &Entry{
+		ID:             in.id,
+		Policies:       policies,
+		Meta:           in.meta,
+		DisplayName:    sanitizeDisplayName(in.displayName),
+		NumUses:        in.numUses,
+		TTL:            in.ttl,
+		ExplicitMaxTTL: in.explicitMax,
+		Period:         in.period,
+		Renewable:      in.renewable,
+		Orphan:         orphan,
+		EntityID:       parent.EntityID,
+		Role:           roleName,
+		Type:           TypeService,
+		maxTTL:         req.MountConfig.MaxLeaseTTL,
+	}
+	mount := req.MountPoint
+	if mount == "" {
+		mount = "auth/token/"
+	}
+	e.Path = mount + req.Path
+	if role != nil {
+		e.Orphan = e.Orphan || role.Orphan
+		e.Renewable = e.Renewable && role.Renewable
+		if role.PathSuffix != "" {
+			e.Path += "/" + role.PathSuffix
+		}
+		if role.ExplicitMaxTTL > 0 && (e.ExplicitMaxTTL == 0 || role.ExplicitMaxTTL < e.ExplicitMaxTTL) {
+			e.ExplicitMaxTTL = role.ExplicitMaxTTL
+		}
+		if role.Period > 0 {
+			e.Period = role.Period
+		}
+		e.BoundCIDRs = slices.Clone(role.BoundCIDRs)
+	}
+	if !e.Orphan {
+		e.ParentAccessor = parent.Accessor
+	}
+	if e.TTL == 0 && e.Period == 0 && !e.IsRoot() && req.MountConfig.DefaultLeaseTTL > 0 {
+		e.TTL = req.MountConfig.DefaultLeaseTTL
+	}
+	requested := e.TTL
+	token, err := b.s.Create(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	resp := &logical.Response{Auth: authFor(e, token)}
+	if requested > e.TTL && e.Period == 0 {
+		resp.Warnings = append(resp.Warnings, "ttl was capped by the explicit or maximum ttl")
+	}
+	return resp, nil
+}
+
+// authFor builds the Auth of a response for e. token may be "".
+func authFor(e *Entry, token string) *logical.Auth {
+	return &logical.Auth{
+		ClientToken:    token,
+		Accessor:       e.Accessor,
+		Policies:       slices.Clone(e.Policies),
+		TokenPolicies:  slices.Clone(e.Policies),
+		Metadata:       e.Meta,
+		DisplayName:    e.DisplayName,
+		TTL:            e.TTL,
+		ExplicitMaxTTL: e.ExplicitMaxTTL,
+		Period:         e.Period,
+		NumUses:        e.NumUses,
+		Renewable:      e.Renewable,
+		BoundCIDRs:     slices.Clone(e.BoundCIDRs),
+		EntityID:       e.EntityID,
+		Orphan:         e.Orphan,
+		TokenType:      e.Type,
+	}
+}
+
+func seconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+// lookupData is the data of a lookup response. id is included only when
+// non-empty, so lookup-accessor never shows a token.
+func lookupData(e *Entry, now time.Time, id string) map[string]any {
+	d := map[string]any{
+		"accessor":          e.Accessor,
+		"creation_time":     e.CreationTime.Unix(),
+		"creation_ttl":      seconds(e.TTL),
+		"display_name":      e.DisplayName,
+		"entity_id":         e.EntityID,
+		"expire_time":       nil,
+		"explicit_max_ttl":  seconds(e.ExplicitMaxTTL),
+		"identity_policies": []string{},
+		"issue_time":        e.CreationTime.UTC().Format(time.RFC3339Nano),
+		"meta":              nil,
+		"num_uses":          e.NumUses,
+		"orphan":            e.Orphan,
+		"path":              e.Path,
+		"policies":          slices.Clone(e.Policies),
+		"renewable":         e.Renewable,
+		"ttl":               seconds(ttlLeft(e, now)),
+		"type":              e.Type,
+	}
+	if id != "" {
+		d["id"] = id
+	}
+	if !e.ExpireTime.IsZero() {
+		d["expire_time"] = e.ExpireTime.UTC().Format(time.RFC3339Nano)
+	}
+	if len(e.Meta) > 0 {
+		d["meta"] = e.Meta
+	}
+	if e.Period > 0 {
+		d["period"] = seconds(e.Period)
+	}
+	if len(e.BoundCIDRs) > 0 {
+		d["bound_cidrs"] = slices.Clone(e.BoundCIDRs)
+	}
+	if e.Role != "" {
+		d["role"] = e.Role
+	}
+	if !e.lastRenew.IsZero() {
+		d["last_renewal_time"] = e.lastRenew.Unix()
+		d["last_renewal"] = e.lastRenew.UTC().Format(time.RFC3339Nano)
+	}
+	return d
+}
+
+func requiredStr(d map[string]any, key string) (string, error) {
+	v, ok, err := logical.Str(d, key)
+	if err != nil {
+		return "", err
+	}
+	if !ok || v == "" {
+		return "", logical.BadRequest("missing %s", key)
+	}
+	return v, nil
+}
+
+// invalidAccessor maps an unknown accessor to a 400, as Vault does.
+func invalidAccessor(err error) error {
+	if errors.Is(err, ErrInvalidToken) {
+		return logical.BadRequest("invalid accessor")
+	}
+	return err
+}
+
+func (b *backend) lookup(ctx context.Context, req *logical.Request, path string) (*logical.Response, error) {
+	var (
+		e   *Entry
+		id  string
+		err error
+	)
+	switch path {
+	case "lookup-self":
+		id = req.ClientToken
+		e, err = b.caller(ctx, req)
+	case "lookup":
+		if id, err = requiredStr(req.Data, "token"); err != nil {
+			return nil, err
+		}
+		e, err = b.s.Lookup(ctx, id)
+	case "lookup-accessor":
+		var acc string
+		if acc, err = requiredStr(req.Data, "accessor"); err != nil {
+			return nil, err
+		}
+		e, err = b.s.LookupAccessor(ctx, acc)
+		err = invalidAccessor(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: lookupData(e, b.s.now(), id)}, nil
+}
+
+func (b *backend) renew(ctx context.Context, req *logical.Request, path string) (*logical.Response, error) {
+	inc, _, err := logical.Duration(req.Data, "increment")
+	if err != nil {
+		return nil, err
+	}
+	var (
+		e     *Entry
+		token string
+	)
+	switch path {
+	case "renew-self":
+		token = req.ClientToken
+		if token == "" {
+			return nil, ErrInvalidToken
+		}
+		e, err = b.s.Renew(ctx, token, inc)
+	case "renew":
+		if token, err = requiredStr(req.Data, "token"); err != nil {
+			return nil, err
+		}
+		e, err = b.s.Renew(ctx, token, inc)
+	case "renew-accessor":
+		acc, aerr := requiredStr(req.Data, "accessor")
+		if aerr != nil {
+			return nil, aerr
+		}
+		h, ok, herr := b.s.byAccessor(ctx, acc)
+		switch {
+		case herr != nil:
+			err = herr
+		case !ok:
+			err = logical.BadRequest("invalid accessor")
+		default:
+			e, err = b.s.renew(ctx, h, inc)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	a := authFor(e, token)
+	a.TTL = ttlLeft(e, b.s.now())
+	return &logical.Response{Auth: a}, nil
+}
+
+func (b *backend) revoke(ctx context.Context, req *logical.Request, path string) error {
+	switch path {
+	case "revoke-self":
+		if req.ClientToken == "" {
+			return ErrInvalidToken
+		}
+		return b.s.Revoke(ctx, req.ClientToken)
+	case "revoke":
+		t, err := requiredStr(req.Data, "token")
+		if err != nil {
+			return err
+		}
+		return b.s.Revoke(ctx, t)
+	case "revoke-orphan":
+		t, err := requiredStr(req.Data, "token")
+		if err != nil {
+			return err
+		}
+		return b.s.RevokeOrphan(ctx, t)
+	case "revoke-accessor":
+		a, err := requiredStr(req.Data, "accessor")
+		if err != nil {
+			return err
+		}
+		return invalidAccessor(b.s.RevokeAccessor(ctx, a))
+	}
+	return logical.ErrUnsupportedPath
+}
+
+func (b *backend) listAccessors(ctx context.Context) (*logical.Response, error) {
+	keys, err := b.s.st.List(ctx, accPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if validAccessor(k) {
+			out = append(out, k)
+		}
+	}
+	return &logical.Response{Data: map[string]any{"keys": out}}, nil
+}

@@ -1,0 +1,172 @@
+package token
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// TypeService is the only token type the store issues.
+const TypeService = "service"
+
+// Entry is what the store knows about one token. It is persisted through the
+// barrier under a keyed hash of the token; the raw token is never stored.
+//
+// Entries returned by the Store are copies the caller may modify, except
+// that Policies, Meta and BoundCIDRs may be shared with the store's cache and
+// must be treated as read-only.
+type Entry struct {
+	// ID is the raw token. It is only set transiently: as Create's input for
+	// a custom id and on Create's output. It is never stored or logged.
+	ID string `json:"-"`
+
+	Accessor       string            `json:"accessor"`
+	ParentAccessor string            `json:"parent_accessor,omitempty"`
+	Policies       []string          `json:"policies"`
+	Meta           map[string]string `json:"meta,omitempty"`
+	DisplayName    string            `json:"display_name"`
+	Path           string            `json:"path"`
+	// NumUses is the number of uses left; 0 means unlimited.
+	NumUses        int           `json:"num_uses,omitempty"`
+	CreationTime   time.Time     `json:"creation_time"`
+	TTL            time.Duration `json:"ttl"`
+	ExplicitMaxTTL time.Duration `json:"explicit_max_ttl,omitempty"`
+	Period         time.Duration `json:"period,omitempty"`
+	// ExpireTime is when the token stops working; zero means never (root
+	// tokens only).
+	ExpireTime time.Time `json:"expire_time"`
+	BoundCIDRs []string  `json:"bound_cidrs,omitempty"`
+	Renewable  bool      `json:"renewable"`
+	Orphan     bool      `json:"orphan"`
+	EntityID   string    `json:"entity_id,omitempty"`
+	Role       string    `json:"role,omitempty"`
+	Type       string    `json:"type"`
+
+	hash       [hashLen]byte  // keyed hash of the token; the storage key
+	parentHash string         // hex keyed hash of the parent, "" for orphans
+	maxTTL     time.Duration  // mount or auth-method cap on total lifetime, 0 = store max
+	revoking   string         // "", revokeTree or revokeOrphan
+	prefixes   []netip.Prefix // parsed BoundCIDRs
+	lastRenew  time.Time
+}
+
+// String describes the entry by accessor; it never prints the token.
+func (e *Entry) String() string {
+	if e == nil {
+		return "token.Entry(nil)"
+	}
+	return fmt.Sprintf("token.Entry{accessor: %s, policies: %v}", e.Accessor, e.Policies)
+}
+
+// GoString is String, so %#v cannot print the token either.
+func (e *Entry) GoString() string { return e.String() }
+
+// LogValue logs the entry by accessor; it never logs the token.
+func (e *Entry) LogValue() slog.Value {
+	if e == nil {
+		return slog.StringValue("nil")
+	}
+	return slog.GroupValue(slog.String("accessor", e.Accessor), slog.Any("policies", e.Policies))
+}
+
+// IsRoot reports whether the entry carries the root policy.
+func (e *Entry) IsRoot() bool { return slices.Contains(e.Policies, "root") }
+
+// usable reports whether the token may authenticate a request at now.
+func (e *Entry) usable(now time.Time) bool {
+	if e.revoking != "" {
+		return false
+	}
+	return e.ExpireTime.IsZero() || now.Before(e.ExpireTime)
+}
+
+// allows reports whether a request from remoteIP may use the token.
+func (e *Entry) allows(remoteIP string) bool {
+	if len(e.prefixes) == 0 {
+		return true
+	}
+	ip, err := netip.ParseAddr(remoteIP)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range e.prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// clone returns a shallow copy without the raw token.
+func (e *Entry) clone() *Entry {
+	c := *e
+	c.ID = ""
+	return &c
+}
+
+// record is the persisted form of an Entry.
+type record struct {
+	Entry
+	ParentHash string        `json:"parent_hash,omitempty"`
+	MaxTTL     time.Duration `json:"max_ttl,omitempty"`
+	Revoking   string        `json:"revoking,omitempty"`
+	LastRenew  time.Time     `json:"last_renewal,omitzero"`
+}
+
+func encodeEntry(e *Entry) ([]byte, error) {
+	b, err := json.Marshal(record{Entry: *e, ParentHash: e.parentHash, MaxTTL: e.maxTTL, Revoking: e.revoking, LastRenew: e.lastRenew})
+	if err != nil {
+		return nil, fmt.Errorf("encode token entry %s: %w", e.Accessor, err)
+	}
+	return b, nil
+}
+
+func decodeEntry(h [hashLen]byte, b []byte) (*Entry, error) {
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode token entry: %w", err)
+	}
+	e := r.Entry
+	e.ID = ""
+	e.hash = h
+	e.parentHash = r.ParentHash
+	e.maxTTL = r.MaxTTL
+	e.revoking = r.Revoking
+	e.lastRenew = r.LastRenew
+	prefixes, err := parseCIDRs(e.BoundCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("decode token entry %s: %w", e.Accessor, err)
+	}
+	e.prefixes = prefixes
+	return &e, nil
+}
+
+func parseCIDRs(cidrs []string) ([]netip.Prefix, error) {
+	if len(cidrs) == 0 {
+		return nil, nil
+	}
+	out := make([]netip.Prefix, 0, len(cidrs))
+	for i, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			a, aerr := netip.ParseAddr(c)
+			if aerr != nil {
+				return nil, fmt.Errorf("bound cidr %d is not a CIDR or IP address", i)
+			}
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("bound cidr %d mixes IPv4 and IPv6", i)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

@@ -1,0 +1,643 @@
+package token
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/tokenfmt"
+)
+
+// ErrInvalidToken is returned for an unknown, expired, revoked, exhausted or
+// wrongly bound token. It deliberately says nothing more.
+var ErrInvalidToken = errors.New("permission denied")
+
+const (
+	hashLen      = sha256.Size
+	saltKey      = "salt"
+	idPrefix     = "id/"
+	accPrefix    = "accessor/"
+	parentPrefix = "parent/"
+	rolePrefix   = "roles/"
+	// maxTokenLen bounds what is hashed; real tokens are tokenfmt.Len long.
+	maxTokenLen = 256
+	// cacheMax bounds the entry cache; it is cleared when it fills.
+	cacheMax = 1 << 16
+
+	revokeTree   = "tree"
+	revokeOrphan = "orphan"
+)
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+	// DefaultTTL is the TTL of a non-root token created without one (768h
+	// if zero); MaxTTL caps the lifetime of non-periodic tokens (768h if zero).
+	DefaultTTL, MaxTTL time.Duration
+	// OnRevoke is called for each token being revoked, before its entry is
+	// deleted. If it fails the revocation stops, the token stays unusable,
+	// and Sweep retries later; it may therefore be called more than once for
+	// the same token. The entry it gets has no ID.
+	OnRevoke func(ctx context.Context, e *Entry) error
+	// Sudo reports whether the caller of a backend request holds sudo on the
+	// request path. When nil, only root tokens count as sudo. It gates
+	// no_parent, period and a custom id on auth/token/create.
+	Sudo func(ctx context.Context, req *logical.Request) bool
+}
+
+// Store is the token store. It is safe for concurrent use.
+type Store struct {
+	st       logical.Storage
+	log      *slog.Logger
+	now      func() time.Time
+	defTTL   time.Duration
+	maxTTL   time.Duration
+	onRevoke func(ctx context.Context, e *Entry) error
+	sudo     func(ctx context.Context, req *logical.Request) bool
+
+	hashers sync.Pool // *hasher
+
+	// mu serialises read-modify-write of entries (use counts, renewals,
+	// revocation marks).
+	mu sync.Mutex
+
+	cacheMu sync.RWMutex
+	cache   map[[hashLen]byte]*Entry
+	// epoch counts invalidations, so a load that raced one is not cached.
+	epoch atomic.Uint64
+}
+
+type hasher struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// New opens the token store kept in s, creating its HMAC key on first use.
+func New(ctx context.Context, s logical.Storage, opts Options) (*Store, error) {
+	key, err := s.Get(ctx, saltKey)
+	if err != nil {
+		return nil, fmt.Errorf("token store: read hmac key: %w", err)
+	}
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("token store: generate hmac key: %w", err)
+		}
+		if err := s.Put(ctx, saltKey, key); err != nil {
+			return nil, fmt.Errorf("token store: write hmac key: %w", err)
+		}
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("token store: hmac key has %d bytes, want 32", len(key))
+	}
+	st := &Store{
+		st:       s,
+		log:      opts.Logger,
+		now:      opts.Now,
+		defTTL:   opts.DefaultTTL,
+		maxTTL:   opts.MaxTTL,
+		onRevoke: opts.OnRevoke,
+		sudo:     opts.Sudo,
+		cache:    map[[hashLen]byte]*Entry{},
+	}
+	if st.log == nil {
+		st.log = slog.New(slog.DiscardHandler)
+	}
+	st.log = st.log.With("component", "token")
+	if st.now == nil {
+		st.now = time.Now
+	}
+	if st.defTTL <= 0 {
+		st.defTTL = 768 * time.Hour
+	}
+	if st.maxTTL <= 0 {
+		st.maxTTL = 768 * time.Hour
+	}
+	if st.defTTL > st.maxTTL {
+		st.defTTL = st.maxTTL
+	}
+	k := slices.Clone(key)
+	st.hashers.New = func() any {
+		return &hasher{h: hmac.New(sha256.New, k), buf: make([]byte, 0, maxTokenLen)}
+	}
+	return st, nil
+}
+
+// hash returns the keyed hash of a token. It does not allocate once the
+// pool is warm.
+func (s *Store) hash(token string) [hashLen]byte {
+	hs := s.hashers.Get().(*hasher)
+	hs.h.Reset()
+	hs.buf = append(hs.buf[:0], token...)
+	hs.h.Write(hs.buf)
+	var out [hashLen]byte
+	hs.h.Sum(out[:0])
+	clear(hs.buf)
+	s.hashers.Put(hs)
+	return out
+}
+
+func idKey(h [hashLen]byte) string { return idPrefix + hex.EncodeToString(h[:]) }
+
+func hexHash(h [hashLen]byte) string { return hex.EncodeToString(h[:]) }
+
+func parseHash(s string) ([hashLen]byte, bool) {
+	var h [hashLen]byte
+	if len(s) != 2*hashLen {
+		return h, false
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+		return h, false
+	}
+	return h, true
+}
+
+// --- cache ---
+
+func (s *Store) cached(h [hashLen]byte) *Entry {
+	s.cacheMu.RLock()
+	e := s.cache[h]
+	s.cacheMu.RUnlock()
+	return e
+}
+
+func (s *Store) cachePut(h [hashLen]byte, e *Entry, epoch uint64) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.epoch.Load() != epoch {
+		return
+	}
+	if len(s.cache) >= cacheMax {
+		clear(s.cache)
+	}
+	s.cache[h] = e
+}
+
+func (s *Store) invalidate(h [hashLen]byte) {
+	s.cacheMu.Lock()
+	delete(s.cache, h)
+	s.epoch.Add(1)
+	s.cacheMu.Unlock()
+}
+
+// --- storage ---
+
+// read loads an entry from storage, bypassing the cache. It returns nil for
+// an absent entry.
+func (s *Store) read(ctx context.Context, h [hashLen]byte) (*Entry, error) {
+	b, err := s.st.Get(ctx, idKey(h))
+	if err != nil {
+		return nil, fmt.Errorf("read token entry: %w", err)
+	}
+	if b == nil {
+		return nil, nil
+	}
+	return decodeEntry(h, b)
+}
+
+// load returns the entry for h from the cache or storage, caching what it
+// reads when the entry is usable and no invalidation raced the read.
+func (s *Store) load(ctx context.Context, h [hashLen]byte) (*Entry, error) {
+	if e := s.cached(h); e != nil {
+		return e, nil
+	}
+	epoch := s.epoch.Load()
+	e, err := s.read(ctx, h)
+	if err != nil || e == nil {
+		return nil, err
+	}
+	if e.revoking == "" {
+		s.cachePut(h, e, epoch)
+	}
+	return e, nil
+}
+
+func (s *Store) write(ctx context.Context, e *Entry) error {
+	b, err := encodeEntry(e)
+	if err != nil {
+		return err
+	}
+	if err := s.st.Put(ctx, idKey(e.hash), b); err != nil {
+		return fmt.Errorf("write token entry %s: %w", e.Accessor, err)
+	}
+	return nil
+}
+
+// apply writes ops in order, atomically when the storage supports batches.
+func (s *Store) apply(ctx context.Context, ops []logical.BatchOp) error {
+	if bs, ok := s.st.(logical.BatchStorage); ok {
+		return bs.Batch(ctx, ops)
+	}
+	for _, op := range ops {
+		var err error
+		if op.Value == nil {
+			err = s.st.Delete(ctx, op.Key)
+		} else {
+			err = s.st.Put(ctx, op.Key, op.Value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// byAccessor resolves an accessor to its entry's hash.
+func (s *Store) byAccessor(ctx context.Context, accessor string) ([hashLen]byte, bool, error) {
+	var zero [hashLen]byte
+	if !validAccessor(accessor) {
+		return zero, false, nil
+	}
+	b, err := s.st.Get(ctx, accPrefix+accessor)
+	if err != nil {
+		return zero, false, fmt.Errorf("read accessor %s: %w", accessor, err)
+	}
+	if b == nil {
+		return zero, false, nil
+	}
+	h, ok := parseHash(string(b))
+	return h, ok, nil
+}
+
+// newAccessor returns a random accessor: 26 base32 characters, 130 bits.
+// It has no token prefix, so it can never pass as a token.
+func newAccessor() string { return rand.Text() }
+
+func validAccessor(a string) bool {
+	if len(a) != 26 {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if (c < 'A' || c > 'Z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// --- create ---
+
+// Create stores a new token for e and returns it. e is filled in place:
+// Accessor, CreationTime, TTL, ExpireTime, Orphan, Type and ID (the raw token,
+// which the caller must not keep). A non-empty e.ID asks for a custom token.
+// e.ParentAccessor names the parent; empty or e.Orphan makes an orphan.
+//
+// Create validates policy names and CIDRs, and gives every token without
+// the root policy an expiry: a zero TTL means the default TTL, and TTLs are
+// capped by the explicit max TTL and the store's max TTL.
+func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
+	pols, err := normalizePolicies(e.Policies)
+	if err != nil {
+		return "", err
+	}
+	e.Policies = pols
+	switch e.Type {
+	case "", TypeService:
+		e.Type = TypeService
+	default:
+		return "", logical.BadRequest("token type %q is not supported", e.Type)
+	}
+	if e.NumUses < 0 {
+		return "", logical.BadRequest("num_uses cannot be negative")
+	}
+	if e.TTL < 0 || e.ExplicitMaxTTL < 0 || e.Period < 0 || e.maxTTL < 0 {
+		return "", logical.BadRequest("ttl, explicit_max_ttl and period cannot be negative")
+	}
+	prefixes, err := parseCIDRs(e.BoundCIDRs)
+	if err != nil {
+		return "", logical.BadRequest("%s", err.Error())
+	}
+	e.prefixes = prefixes
+
+	token := e.ID
+	custom := token != ""
+	if custom {
+		if err := validCustomID(token); err != nil {
+			return "", err
+		}
+	} else {
+		token = tokenfmt.Generate(tokenfmt.Service)
+	}
+	e.ID = ""
+	e.hash = s.hash(token)
+	if custom {
+		old, err := s.read(ctx, e.hash)
+		if err != nil {
+			return "", fmt.Errorf("create token: %w", err)
+		}
+		if old != nil {
+			return "", logical.BadRequest("a token with this id already exists")
+		}
+	}
+
+	now := s.now()
+	e.CreationTime = now
+	e.lastRenew = time.Time{}
+	s.setTTL(e, now)
+	e.Accessor = newAccessor()
+	e.revoking = ""
+
+	if e.Orphan {
+		e.ParentAccessor = ""
+	}
+	var parentHash [hashLen]byte
+	if e.ParentAccessor != "" {
+		ph, ok, err := s.byAccessor(ctx, e.ParentAccessor)
+		if err != nil {
+			return "", fmt.Errorf("create token: %w", err)
+		}
+		if !ok {
+			return "", ErrInvalidToken
+		}
+		parent, err := s.read(ctx, ph)
+		if err != nil {
+			return "", fmt.Errorf("create token: %w", err)
+		}
+		if parent == nil || !parent.usable(now) {
+			return "", ErrInvalidToken
+		}
+		parentHash = ph
+		e.parentHash = hexHash(ph)
+		e.Orphan = false
+	} else {
+		e.parentHash = ""
+		e.Orphan = true
+	}
+
+	b, err := encodeEntry(e)
+	if err != nil {
+		return "", err
+	}
+	hh := hexHash(e.hash)
+	ops := []logical.BatchOp{
+		{Key: idPrefix + hh, Value: b},
+		{Key: accPrefix + e.Accessor, Value: []byte(hh)},
+	}
+	if e.parentHash != "" {
+		ops = append(ops, logical.BatchOp{Key: parentPrefix + e.parentHash + "/" + hh, Value: []byte{}})
+	}
+	if err := s.apply(ctx, ops); err != nil {
+		return "", fmt.Errorf("create token %s: %w", e.Accessor, err)
+	}
+
+	// A revocation of the parent may have listed its children before our
+	// index entry existed; it marks the parent first, so re-check it.
+	if e.parentHash != "" {
+		parent, err := s.read(ctx, parentHash)
+		if err == nil && (parent == nil || parent.revoking != "") {
+			err = ErrInvalidToken
+		}
+		if err != nil {
+			if _, rerr := s.revokeTree(ctx, e.hash); rerr != nil {
+				s.log.Warn("revoke token of revoked parent", "accessor", e.Accessor, "error", rerr)
+			}
+			return "", err
+		}
+	}
+	s.log.Debug("token created", "accessor", e.Accessor, "policies", e.Policies, "path", e.Path)
+	e.ID = token
+	return token, nil
+}
+
+// setTTL fills e.TTL and e.ExpireTime from the requested TTL, period and
+// caps. Only root tokens may live forever.
+func (s *Store) setTTL(e *Entry, now time.Time) {
+	limit := s.maxTTL
+	if e.maxTTL > 0 && e.maxTTL < limit {
+		limit = e.maxTTL
+	}
+	ttl := e.TTL
+	switch {
+	case e.Period > 0:
+		if e.Period > limit {
+			e.Period = limit
+		}
+		ttl = e.Period
+	case ttl == 0 && !e.IsRoot():
+		ttl = s.defTTL
+	}
+	if ttl > limit {
+		ttl = limit
+	}
+	if e.ExplicitMaxTTL > 0 && (ttl == 0 || ttl > e.ExplicitMaxTTL) {
+		ttl = e.ExplicitMaxTTL
+	}
+	e.TTL = ttl
+	e.ExpireTime = time.Time{}
+	if ttl > 0 {
+		e.ExpireTime = now.Add(ttl)
+	}
+}
+
+func validCustomID(id string) error {
+	if len(id) > maxTokenLen {
+		return logical.BadRequest("custom token id is longer than %d bytes", maxTokenLen)
+	}
+	if validAccessor(id) {
+		return logical.BadRequest("custom token id cannot have the shape of an accessor")
+	}
+	for _, r := range id {
+		if r <= ' ' || r == 0x7f || r > '~' {
+			return logical.BadRequest("custom token id must be printable ASCII without spaces")
+		}
+	}
+	if strings.Contains(id, "/") {
+		return logical.BadRequest("custom token id cannot contain '/'")
+	}
+	return nil
+}
+
+// --- use and lookup ---
+
+// Use authenticates one request with token from remoteIP (an IP address
+// without port). It rejects unknown, expired, revoked and wrongly bound
+// tokens with ErrInvalidToken, and consumes one use of a use-limited token;
+// the last use revokes the token, but this request still gets its entry.
+// The returned entry's NumUses is the count left after this use.
+func (s *Store) Use(ctx context.Context, token, remoteIP string) (*Entry, error) {
+	if token == "" || len(token) > maxTokenLen {
+		return nil, ErrInvalidToken
+	}
+	h := s.hash(token)
+	e, err := s.load(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil || !e.usable(s.now()) || !e.allows(remoteIP) {
+		return nil, ErrInvalidToken
+	}
+	if e.NumUses > 0 {
+		return s.consume(ctx, h, remoteIP)
+	}
+	return e.clone(), nil
+}
+
+// consume takes one use of a use-limited token, under mu and from storage so
+// that concurrent uses can never exceed the limit.
+func (s *Store) consume(ctx context.Context, h [hashLen]byte, remoteIP string) (*Entry, error) {
+	s.mu.Lock()
+	e, err := s.read(ctx, h)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	if e == nil || !e.usable(s.now()) || !e.allows(remoteIP) {
+		s.mu.Unlock()
+		return nil, ErrInvalidToken
+	}
+	if e.NumUses == 0 { // changed under us; unlimited now (not expected)
+		s.mu.Unlock()
+		return e.clone(), nil
+	}
+	e.NumUses--
+	last := e.NumUses == 0
+	if last {
+		// Mark it so no other request can use it, then revoke it fully.
+		e.revoking = revokeTree
+	}
+	if err := s.write(ctx, e); err != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("consume token use: %w", err)
+	}
+	s.invalidate(h)
+	s.mu.Unlock()
+	out := e.clone()
+	out.revoking = ""
+	if last {
+		if _, err := s.revokeTree(ctx, h); err != nil {
+			// The mark stands, so the token is unusable; Sweep finishes.
+			s.log.Warn("revoke exhausted token", "accessor", e.Accessor, "error", err)
+		}
+	}
+	return out, nil
+}
+
+// Lookup returns the entry of a usable token without consuming a use.
+func (s *Store) Lookup(ctx context.Context, token string) (*Entry, error) {
+	if token == "" || len(token) > maxTokenLen {
+		return nil, ErrInvalidToken
+	}
+	e, err := s.load(ctx, s.hash(token))
+	if err != nil {
+		return nil, err
+	}
+	if e == nil || !e.usable(s.now()) {
+		return nil, ErrInvalidToken
+	}
+	return e.clone(), nil
+}
+
+// LookupAccessor returns the entry of the usable token with this accessor.
+func (s *Store) LookupAccessor(ctx context.Context, accessor string) (*Entry, error) {
+	h, ok, err := s.byAccessor(ctx, accessor)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrInvalidToken
+	}
+	e, err := s.load(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil || !e.usable(s.now()) || e.Accessor != accessor {
+		return nil, ErrInvalidToken
+	}
+	return e.clone(), nil
+}
+
+// --- renew ---
+
+// ErrNotRenewable is returned (as a 400) for tokens that cannot be renewed.
+var ErrNotRenewable = &logical.CodedError{Code: http.StatusBadRequest, Msg: "lease is not renewable"}
+
+// Renew extends the token's TTL by increment from now (the token's own TTL
+// when increment is zero; the period for periodic tokens), never past its
+// explicit max TTL nor, for non-periodic tokens, past creation plus the max
+// TTL.
+func (s *Store) Renew(ctx context.Context, token string, increment time.Duration) (*Entry, error) {
+	if token == "" || len(token) > maxTokenLen {
+		return nil, ErrInvalidToken
+	}
+	return s.renew(ctx, s.hash(token), increment)
+}
+
+func (s *Store) renew(ctx context.Context, h [hashLen]byte, increment time.Duration) (*Entry, error) {
+	if increment < 0 {
+		return nil, logical.BadRequest("increment cannot be negative")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.read(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if e == nil || !e.usable(now) {
+		return nil, ErrInvalidToken
+	}
+	if !e.Renewable || e.ExpireTime.IsZero() {
+		return nil, ErrNotRenewable
+	}
+	ttl := increment
+	if e.Period > 0 {
+		ttl = e.Period
+	} else if ttl == 0 {
+		ttl = e.TTL
+	}
+	var limit time.Time
+	if e.ExplicitMaxTTL > 0 {
+		limit = e.CreationTime.Add(e.ExplicitMaxTTL)
+	}
+	if e.Period == 0 {
+		maxTTL := s.maxTTL
+		if e.maxTTL > 0 && e.maxTTL < maxTTL {
+			maxTTL = e.maxTTL
+		}
+		if m := e.CreationTime.Add(maxTTL); limit.IsZero() || m.Before(limit) {
+			limit = m
+		}
+	}
+	exp := now.Add(ttl)
+	if !limit.IsZero() && exp.After(limit) {
+		exp = limit
+	}
+	if !exp.After(now) {
+		return nil, ErrInvalidToken
+	}
+	e.ExpireTime = exp
+	e.lastRenew = now
+	if err := s.write(ctx, e); err != nil {
+		return nil, fmt.Errorf("renew token: %w", err)
+	}
+	s.invalidate(h)
+	return e.clone(), nil
+}
+
+// ttlLeft is the remaining TTL of e at now, 0 for tokens that never expire.
+func ttlLeft(e *Entry, now time.Time) time.Duration {
+	if e.ExpireTime.IsZero() {
+		return 0
+	}
+	d := e.ExpireTime.Sub(now)
+	if d < 0 {
+		return 0
+	}
+	return d.Truncate(time.Second)
+}
