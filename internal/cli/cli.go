@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -81,7 +82,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 func run(ctx context.Context, args []string, e *env) int {
 	root := newRootCmd(e)
-	root.SetArgs(args)
+	root.SetArgs(normalizeArgs(args))
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
@@ -150,3 +151,28 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddCommand(cmds...)
 	return root
 }
+
+// normalizeArgs accepts Vault-style single-dash long flags (-dev,
+// -format=json) by rewriting them to the double-dash form cobra expects.
+// Single letters (-f) and everything after "--" are left alone.
+func normalizeArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' && isFlagStart(a[1]) {
+			name := a[1:]
+			if j := strings.IndexByte(name, '='); j >= 0 {
+				name = name[:j]
+			}
+			if len(name) > 1 {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func isFlagStart(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' }

@@ -1,0 +1,349 @@
+// Package config reads the server's HCL configuration into plain structs,
+// fills defaults and validates, reporting every problem at once. It knows
+// nothing of flags and reads no environment itself: overrides come through an
+// injected getenv.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl"
+	"github.com/hashicorp/hcl/hcl/ast"
+)
+
+// Config is the server configuration.
+type Config struct {
+	Listeners []Listener
+	Storage   Storage
+	APIAddr   string
+	LogLevel  string // debug, info, warn, error
+	LogFormat string // text or json
+	// MaxRequestSize caps request bodies in bytes (default 32 MiB).
+	MaxRequestSize  int64
+	DefaultLeaseTTL time.Duration
+	MaxLeaseTTL     time.Duration
+	ClusterName     string
+	UI              bool
+	// DisableMlock is accepted for Vault config compatibility; Keyward does
+	// not lock memory (see docs/security.md).
+	DisableMlock bool
+}
+
+// Listener is one "listener" block. Only "tcp" exists.
+type Listener struct {
+	Type          string
+	Address       string
+	TLSDisable    bool
+	TLSCertFile   string
+	TLSKeyFile    string
+	TLSMinVersion string // tls12 or tls13
+	// TrustedProxies are CIDRs whose X-Forwarded-For is honoured.
+	TrustedProxies []string
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+}
+
+// Storage is the "storage" block.
+type Storage struct {
+	Type string // bolt (default) or inmem
+	Path string // for bolt: the data directory
+}
+
+// Default returns the defaults every field falls back to.
+func Default() *Config {
+	return &Config{
+		LogLevel:        "info",
+		LogFormat:       "text",
+		MaxRequestSize:  32 << 20,
+		DefaultLeaseTTL: 768 * time.Hour,
+		MaxLeaseTTL:     768 * time.Hour,
+		ClusterName:     "keyward",
+		Storage:         Storage{Type: "bolt"},
+	}
+}
+
+// Load reads and parses the file at path.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(string(raw))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.applyEnv(getenv)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// applyEnv applies KEYWARD_* overrides.
+func (c *Config) applyEnv(getenv func(string) string) {
+	if getenv == nil {
+		return
+	}
+	if v := getenv("KEYWARD_LOG_LEVEL"); v != "" {
+		c.LogLevel = v
+	}
+	if v := getenv("KEYWARD_LOG_FORMAT"); v != "" {
+		c.LogFormat = v
+	}
+	if v := getenv("KEYWARD_API_ADDR"); v != "" {
+		c.APIAddr = v
+	}
+}
+
+// Parse parses HCL (or JSON) configuration text over Default().
+func Parse(text string) (*Config, error) {
+	file, err := hcl.Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	list, ok := file.Node.(*ast.ObjectList)
+	if !ok {
+		return nil, errors.New("parse: top level must be an object")
+	}
+	cfg := Default()
+	var errs []error
+	for _, item := range list.Items {
+		if len(item.Keys) == 0 {
+			continue
+		}
+		key := item.Keys[0].Token.Value().(string)
+		line := item.Pos().Line
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...)))
+		}
+		switch key {
+		case "listener":
+			l := Listener{Type: "tcp"}
+			if len(item.Keys) > 1 {
+				l.Type = item.Keys[1].Token.Value().(string)
+			}
+			var body map[string]any
+			if err := hcl.DecodeObject(&body, item.Val); err != nil {
+				bad("listener: %v", err)
+				continue
+			}
+			for k, v := range flatten(body) {
+				switch k {
+				case "address":
+					l.Address = str(v)
+				case "tls_disable":
+					l.TLSDisable = boolish(v)
+				case "tls_cert_file":
+					l.TLSCertFile = str(v)
+				case "tls_key_file":
+					l.TLSKeyFile = str(v)
+				case "tls_min_version":
+					l.TLSMinVersion = str(v)
+				case "x_forwarded_for_authorized_addrs", "trusted_proxies":
+					l.TrustedProxies = strList(v)
+				case "http_read_timeout":
+					l.ReadTimeout = dur(v, bad, k)
+				case "http_write_timeout":
+					l.WriteTimeout = dur(v, bad, k)
+				case "http_idle_timeout":
+					l.IdleTimeout = dur(v, bad, k)
+				default:
+					bad("listener: unknown setting %q", k)
+				}
+			}
+			cfg.Listeners = append(cfg.Listeners, l)
+		case "storage", "backend":
+			s := Storage{}
+			if len(item.Keys) > 1 {
+				s.Type = item.Keys[1].Token.Value().(string)
+			}
+			var body map[string]any
+			if err := hcl.DecodeObject(&body, item.Val); err != nil {
+				bad("storage: %v", err)
+				continue
+			}
+			for k, v := range flatten(body) {
+				switch k {
+				case "path":
+					s.Path = str(v)
+				default:
+					bad("storage: unknown setting %q", k)
+				}
+			}
+			cfg.Storage = s
+		default:
+			var v any
+			if err := hcl.DecodeObject(&v, item.Val); err != nil {
+				bad("%s: %v", key, err)
+				continue
+			}
+			switch key {
+			case "api_addr":
+				cfg.APIAddr = str(v)
+			case "log_level":
+				cfg.LogLevel = str(v)
+			case "log_format":
+				cfg.LogFormat = str(v)
+			case "max_request_size":
+				n, err := strconv.ParseInt(str(v), 10, 64)
+				if err != nil {
+					bad("max_request_size: expected a number of bytes")
+				}
+				cfg.MaxRequestSize = n
+			case "default_lease_ttl":
+				cfg.DefaultLeaseTTL = dur(v, bad, key)
+			case "max_lease_ttl":
+				cfg.MaxLeaseTTL = dur(v, bad, key)
+			case "cluster_name":
+				cfg.ClusterName = str(v)
+			case "ui":
+				cfg.UI = boolish(v)
+			case "disable_mlock":
+				cfg.DisableMlock = boolish(v)
+			default:
+				bad("unknown setting %q", key)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// Validate reports every problem in c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Listeners) == 0 {
+		errs = append(errs, errors.New("no listener block: add listener \"tcp\" { address = \"127.0.0.1:8200\" }"))
+	}
+	for i, l := range c.Listeners {
+		if l.Type != "tcp" {
+			errs = append(errs, fmt.Errorf("listener %d: type %q is not supported (only tcp)", i, l.Type))
+		}
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			errs = append(errs, fmt.Errorf("listener %d: address %q must be host:port", i, l.Address))
+		}
+		if !l.TLSDisable && (l.TLSCertFile == "" || l.TLSKeyFile == "") {
+			errs = append(errs, fmt.Errorf("listener %d: tls_cert_file and tls_key_file are required unless tls_disable = true", i))
+		}
+		switch l.TLSMinVersion {
+		case "", "tls12", "tls13":
+		default:
+			errs = append(errs, fmt.Errorf("listener %d: tls_min_version must be tls12 or tls13", i))
+		}
+	}
+	switch c.Storage.Type {
+	case "bolt", "file":
+		if c.Storage.Path == "" {
+			errs = append(errs, errors.New("storage: path is required for bolt storage"))
+		}
+	case "inmem":
+	default:
+		errs = append(errs, fmt.Errorf("storage: type %q is not supported (bolt, inmem)", c.Storage.Type))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error", "trace":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q must be debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json", "standard":
+	default:
+		errs = append(errs, fmt.Errorf("log_format %q must be text or json", c.LogFormat))
+	}
+	if c.MaxRequestSize <= 0 {
+		errs = append(errs, errors.New("max_request_size must be positive"))
+	}
+	if c.DefaultLeaseTTL > c.MaxLeaseTTL {
+		errs = append(errs, errors.New("default_lease_ttl cannot exceed max_lease_ttl"))
+	}
+	return errors.Join(errs...)
+}
+
+// flatten turns HCL's list-of-maps decoding into one map.
+func flatten(m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if l, ok := v.([]map[string]any); ok && len(l) == 1 {
+			out[k] = l[0]
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func str(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case int:
+		return strconv.Itoa(t)
+	case int64:
+		return strconv.FormatInt(t, 10)
+	case bool:
+		return strconv.FormatBool(t)
+	case float64:
+		return strconv.FormatFloat(t, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+func strList(v any) []string {
+	switch t := v.(type) {
+	case []any:
+		var out []string
+		for _, e := range t {
+			out = append(out, str(e))
+		}
+		return out
+	case string:
+		var out []string
+		for _, s := range strings.Split(t, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func boolish(v any) bool {
+	switch t := v.(type) {
+	case bool:
+		return t
+	case string:
+		b, _ := strconv.ParseBool(t)
+		return b
+	case int:
+		return t != 0
+	}
+	return false
+}
+
+func dur(v any, bad func(string, ...any), key string) time.Duration {
+	switch t := v.(type) {
+	case int:
+		return time.Duration(t) * time.Second
+	case string:
+		if n, err := strconv.Atoi(t); err == nil {
+			return time.Duration(n) * time.Second
+		}
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			bad("%s: expected a duration like \"30s\"", key)
+		}
+		return d
+	}
+	bad("%s: expected a duration", key)
+	return 0
+}

@@ -1,0 +1,398 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/barrier"
+	"github.com/keyward/keyward/internal/engine/kv"
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// Storage locations of the mount tables, inside the barrier.
+const (
+	mountTablePath = "core/mounts"
+	authTablePath  = "core/auth"
+)
+
+// Mount entry table names.
+const (
+	tableMounts = "mounts"
+	tableAuth   = "auth"
+)
+
+// MountEntry is one mounted engine or auth method.
+type MountEntry struct {
+	Table       string            `json:"table"`
+	Path        string            `json:"path"` // "secret/" or, for auth, "auth/jwt/"
+	Type        string            `json:"type"`
+	Description string            `json:"description"`
+	UUID        string            `json:"uuid"`
+	Accessor    string            `json:"accessor"`
+	Config      MountConfig       `json:"config"`
+	Options     map[string]string `json:"options"`
+	Local       bool              `json:"local"`
+	SealWrap    bool              `json:"seal_wrap"`
+	CreatedAt   time.Time         `json:"created_at"`
+}
+
+// MountConfig is a mount's tunable configuration.
+type MountConfig struct {
+	DefaultLeaseTTL           time.Duration `json:"default_lease_ttl"`
+	MaxLeaseTTL               time.Duration `json:"max_lease_ttl"`
+	ListingVisibility         string        `json:"listing_visibility,omitempty"`
+	AuditNonHMACRequestKeys   []string      `json:"audit_non_hmac_request_keys,omitempty"`
+	AuditNonHMACResponseKeys  []string      `json:"audit_non_hmac_response_keys,omitempty"`
+	PassthroughRequestHeaders []string      `json:"passthrough_request_headers,omitempty"`
+}
+
+// storagePrefix is where a mount's own data lives inside the barrier.
+func (m *MountEntry) storagePrefix() string {
+	if m.Table == tableAuth {
+		return "auth/" + m.UUID + "/"
+	}
+	return "logical/" + m.UUID + "/"
+}
+
+// mountTable is the router: mount path -> backend. Reads take a read lock
+// and do no allocation on lookup.
+type mountTable struct {
+	mu      sync.RWMutex
+	entries map[string]*mount // by full path ("secret/", "auth/token/")
+}
+
+type mount struct {
+	entry   *MountEntry
+	backend logical.Backend
+	view    logical.Storage
+	// unauth holds the mount-relative paths served without a token.
+	unauth []string
+	sudo   []string
+	system bool // sys/, auth/token/: cannot be disabled or moved
+}
+
+// route finds the mount with the longest path that prefixes p, without
+// allocating: it walks p's "/" boundaries from the longest down.
+func (t *mountTable) route(p string) *mount {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if m, ok := t.entries[p]; ok && strings.HasSuffix(p, "/") {
+		return m
+	}
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] != '/' {
+			continue
+		}
+		if m, ok := t.entries[p[:i+1]]; ok {
+			return m
+		}
+	}
+	// "secret" (no slash) should reach "secret/".
+	if m, ok := t.entries[p+"/"]; ok {
+		return m
+	}
+	return nil
+}
+
+func (t *mountTable) get(path string) *mount {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.entries[path]
+}
+
+func (t *mountTable) list(table string) []*mount {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []*mount
+	for _, m := range t.entries {
+		if m.entry.Table == table {
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].entry.Path < out[j].entry.Path })
+	return out
+}
+
+func (t *mountTable) cleanup(ctx context.Context) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range t.entries {
+		if cl, ok := m.backend.(logical.Cleaner); ok {
+			cl.Cleanup(ctx)
+		}
+	}
+}
+
+func builtinEngines() map[string]logical.Factory {
+	return map[string]logical.Factory{
+		"kv": kv.Factory,
+	}
+}
+
+func randomID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("core: crypto/rand failed: " + err.Error())
+	}
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func accessorFor(typ string) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("core: crypto/rand failed: " + err.Error())
+	}
+	return typ + "_" + hex.EncodeToString(b[:])
+}
+
+// loadMounts reads both tables, creating the defaults on first unseal, and
+// instantiates every backend.
+func (c *Core) loadMounts(ctx context.Context, a *active) (*mountTable, error) {
+	t := &mountTable{entries: map[string]*mount{}}
+	// System mounts always exist and are not stored.
+	t.entries["sys/"] = &mount{
+		entry:   &MountEntry{Table: tableMounts, Path: "sys/", Type: "system", Description: "system endpoints used for control, policy and debugging", UUID: "system", Accessor: "system"},
+		backend: &sysBackend{c: c},
+		unauth:  sysUnauthPaths,
+		sudo:    sysSudoPaths,
+		system:  true,
+	}
+	tokBackend := a.tokens.Backend()
+	tm := &mount{
+		entry:   &MountEntry{Table: tableAuth, Path: "auth/token/", Type: "token", Description: "token based credentials", UUID: "token", Accessor: "auth_token"},
+		backend: tokBackend,
+		system:  true,
+	}
+	if u, ok := tokBackend.(logical.Unauthenticated); ok {
+		tm.unauth = u.UnauthenticatedPaths()
+	}
+	if s, ok := tokBackend.(logical.SudoPaths); ok {
+		tm.sudo = s.SudoPaths()
+	}
+	t.entries["auth/token/"] = tm
+
+	for _, table := range []string{tableMounts, tableAuth} {
+		entries, err := c.readTable(ctx, table)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			m, err := c.instantiate(ctx, e)
+			if err != nil {
+				// One broken engine must not keep the server sealed: log it
+				// and leave the path unrouted.
+				c.logger.Error("mount failed to start", "path", e.Path, "type", e.Type, "err", err)
+				continue
+			}
+			t.entries[e.Path] = m
+		}
+	}
+	return t, nil
+}
+
+func tablePath(table string) string {
+	if table == tableAuth {
+		return authTablePath
+	}
+	return mountTablePath
+}
+
+func (c *Core) readTable(ctx context.Context, table string) ([]*MountEntry, error) {
+	raw, err := c.barrier.Get(ctx, tablePath(table))
+	if err != nil {
+		return nil, fmt.Errorf("read %s table: %w", table, err)
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	var entries []*MountEntry
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		return nil, fmt.Errorf("decode %s table: %w", table, err)
+	}
+	return entries, nil
+}
+
+// writeTable persists the stored (non-system) entries of one table.
+func (c *Core) writeTable(ctx context.Context, t *mountTable, table string) error {
+	var entries []*MountEntry
+	for _, m := range t.list(table) {
+		if !m.system {
+			entries = append(entries, m.entry)
+		}
+	}
+	raw, err := json.Marshal(entries)
+	if err != nil {
+		return fmt.Errorf("encode %s table: %w", table, err)
+	}
+	if err := c.barrier.Put(ctx, tablePath(table), raw); err != nil {
+		return fmt.Errorf("write %s table: %w", table, err)
+	}
+	return nil
+}
+
+func (c *Core) instantiate(ctx context.Context, e *MountEntry) (*mount, error) {
+	factories := c.engines
+	if e.Table == tableAuth {
+		factories = c.authMethods
+	}
+	f, ok := factories[e.Type]
+	if !ok {
+		return nil, fmt.Errorf("unknown type %q", e.Type)
+	}
+	view := barrier.NewView(c.barrier, e.storagePrefix())
+	b, err := f(ctx, &logical.BackendConfig{
+		MountPoint: e.Path,
+		Options:    e.Options,
+		Storage:    view,
+		System:     system{c},
+	})
+	if err != nil {
+		return nil, err
+	}
+	m := &mount{entry: e, backend: b, view: view}
+	if u, ok := b.(logical.Unauthenticated); ok {
+		m.unauth = u.UnauthenticatedPaths()
+	}
+	if s, ok := b.(logical.SudoPaths); ok {
+		m.sudo = s.SudoPaths()
+	}
+	return m, nil
+}
+
+// reservedMountPaths cannot be used for new mounts.
+var reservedMountPaths = []string{"sys/", "auth/", "cubbyhole/", "identity/", "audit/"}
+
+// validMountPath normalises a user-supplied mount path to end in "/".
+func validMountPath(p string) (string, error) {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return "", logical.BadRequest("mount path must not be empty")
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", logical.BadRequest("invalid mount path %q", p)
+		}
+		for _, r := range seg {
+			if r < 0x20 || r == 0x7f || r == '*' || r == '+' || r == '\\' {
+				return "", logical.BadRequest("invalid mount path %q", p)
+			}
+		}
+	}
+	return p + "/", nil
+}
+
+// enableMount adds and persists a mount.
+func (c *Core) enableMount(ctx context.Context, a *active, e *MountEntry) error {
+	t := a.mounts
+	full := e.Path
+	if e.Table == tableAuth {
+		full = "auth/" + e.Path
+	} else {
+		for _, r := range reservedMountPaths {
+			if strings.HasPrefix(full, r) || strings.HasPrefix(r, full) {
+				return logical.BadRequest("cannot mount at reserved path %q", e.Path)
+			}
+		}
+	}
+	t.mu.RLock()
+	for existing := range t.entries {
+		if strings.HasPrefix(existing, full) || strings.HasPrefix(full, existing) {
+			t.mu.RUnlock()
+			return logical.BadRequest("path is already in use at %s", existing)
+		}
+	}
+	t.mu.RUnlock()
+	e.Path = full
+	e.UUID = randomID()
+	e.Accessor = accessorFor(map[bool]string{true: "auth_" + e.Type, false: e.Type}[e.Table == tableAuth])
+	e.CreatedAt = c.now().UTC()
+	m, err := c.instantiate(ctx, e)
+	if err != nil {
+		return logical.BadRequest("enable %s: %v", e.Type, err)
+	}
+	t.mu.Lock()
+	if _, dup := t.entries[full]; dup {
+		t.mu.Unlock()
+		return logical.BadRequest("path is already in use at %s", full)
+	}
+	t.entries[full] = m
+	t.mu.Unlock()
+	if err := c.writeTable(ctx, t, e.Table); err != nil {
+		t.mu.Lock()
+		delete(t.entries, full)
+		t.mu.Unlock()
+		return err
+	}
+	c.logger.Info("mount enabled", "path", full, "type", e.Type)
+	return nil
+}
+
+// disableMount removes a mount and all of its data.
+func (c *Core) disableMount(ctx context.Context, a *active, full string) error {
+	t := a.mounts
+	m := t.get(full)
+	if m == nil {
+		return logical.BadRequest("no mount at %q", full)
+	}
+	if m.system {
+		return logical.BadRequest("cannot disable %q", full)
+	}
+	t.mu.Lock()
+	delete(t.entries, full)
+	t.mu.Unlock()
+	if err := c.writeTable(ctx, t, m.entry.Table); err != nil {
+		t.mu.Lock()
+		t.entries[full] = m
+		t.mu.Unlock()
+		return err
+	}
+	if cl, ok := m.backend.(logical.Cleaner); ok {
+		cl.Cleanup(ctx)
+	}
+	if err := clearView(ctx, m.view, ""); err != nil {
+		c.logger.Error("clear data of disabled mount", "path", full, "err", err)
+	}
+	c.logger.Info("mount disabled", "path", full)
+	return nil
+}
+
+// clearView deletes every key under prefix in s.
+func clearView(ctx context.Context, s logical.Storage, prefix string) error {
+	keys, err := s.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if strings.HasSuffix(k, "/") {
+			if err := clearView(ctx, s, prefix+k); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.Delete(ctx, prefix+k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MountDefaultKV mounts KV v2 at secret/, as dev mode does.
+func (c *Core) MountDefaultKV(ctx context.Context) error {
+	c.stateLock.RLock()
+	defer c.stateLock.RUnlock()
+	if c.active == nil {
+		return logical.ErrSealed
+	}
+	if c.active.mounts.get("secret/") != nil {
+		return nil
+	}
+	return c.enableMount(ctx, c.active, &MountEntry{Table: tableMounts, Path: "secret/", Type: "kv", Description: "key/value secret storage", Options: map[string]string{"version": "2"}})
+}

@@ -1,0 +1,163 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/policy"
+)
+
+// policyStore keeps ACL policies in the barrier and compiled ACLs in memory.
+// Policies change rarely and are read on every request, so reads hit a map
+// and the compiled ACL for a set of policy names is cached until any policy
+// changes.
+type policyStore struct {
+	view logical.Storage
+
+	mu     sync.RWMutex
+	parsed map[string]*policy.Policy
+	texts  map[string]string
+	acls   map[string]*policy.ACL // by joined policy names; reset on change
+}
+
+type storedPolicy struct {
+	Name   string `json:"name"`
+	Policy string `json:"policy"`
+}
+
+func newPolicyStore(ctx context.Context, view logical.Storage) (*policyStore, error) {
+	ps := &policyStore{view: view, parsed: map[string]*policy.Policy{}, texts: map[string]string{}, acls: map[string]*policy.ACL{}}
+	names, err := view.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		raw, err := view.Get(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		if raw == nil {
+			continue
+		}
+		var sp storedPolicy
+		if err := json.Unmarshal(raw, &sp); err != nil {
+			return nil, fmt.Errorf("decode policy %q: %w", n, err)
+		}
+		p, err := policy.Parse(sp.Name, sp.Policy)
+		if err != nil {
+			return nil, fmt.Errorf("parse stored policy %q: %w", n, err)
+		}
+		ps.parsed[sp.Name] = p
+		ps.texts[sp.Name] = sp.Policy
+	}
+	if _, ok := ps.parsed["default"]; !ok {
+		if err := ps.put(ctx, "default", policy.DefaultPolicyText); err != nil {
+			return nil, fmt.Errorf("write default policy: %w", err)
+		}
+	}
+	return ps, nil
+}
+
+func (ps *policyStore) get(name string) (string, bool) {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	t, ok := ps.texts[name]
+	return t, ok
+}
+
+func (ps *policyStore) names() []string {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	out := make([]string, 0, len(ps.texts)+1)
+	for n := range ps.texts {
+		out = append(out, n)
+	}
+	out = append(out, "root")
+	sort.Strings(out)
+	return out
+}
+
+func (ps *policyStore) put(ctx context.Context, name, text string) error {
+	if err := policy.ValidName(name); err != nil {
+		return logical.BadRequest("%v", err)
+	}
+	if name == "root" {
+		return logical.BadRequest("cannot update the root policy")
+	}
+	p, err := policy.Parse(name, text)
+	if err != nil {
+		return logical.BadRequest("failed to parse policy: %v", err)
+	}
+	raw, err := json.Marshal(storedPolicy{Name: name, Policy: text})
+	if err != nil {
+		return err
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if err := ps.view.Put(ctx, name, raw); err != nil {
+		return fmt.Errorf("store policy: %w", err)
+	}
+	ps.parsed[name] = p
+	ps.texts[name] = text
+	ps.acls = map[string]*policy.ACL{}
+	return nil
+}
+
+func (ps *policyStore) delete(ctx context.Context, name string) error {
+	switch name {
+	case "root":
+		return logical.BadRequest("cannot delete the root policy")
+	case "default":
+		return logical.BadRequest("cannot delete the default policy")
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if err := ps.view.Delete(ctx, name); err != nil {
+		return fmt.Errorf("delete policy: %w", err)
+	}
+	delete(ps.parsed, name)
+	delete(ps.texts, name)
+	ps.acls = map[string]*policy.ACL{}
+	return nil
+}
+
+// acl returns the compiled ACL for a token's policies. Policies that don't
+// exist are skipped, as in Vault. Templated rules need the caller's identity,
+// so ACLs with an identity are compiled per call and not cached.
+func (ps *policyStore) acl(names []string, ident *policy.Identity) (*policy.ACL, error) {
+	key := strings.Join(names, "\x00")
+	if ident == nil {
+		ps.mu.RLock()
+		a, ok := ps.acls[key]
+		ps.mu.RUnlock()
+		if ok {
+			return a, nil
+		}
+	}
+	ps.mu.RLock()
+	pols := make([]*policy.Policy, 0, len(names))
+	for _, n := range names {
+		if p, ok := ps.parsed[n]; ok {
+			pols = append(pols, p)
+		}
+	}
+	ps.mu.RUnlock()
+	a, err := policy.Compile(pols, ident)
+	if err != nil {
+		return nil, err
+	}
+	if ident == nil {
+		ps.mu.Lock()
+		if len(ps.acls) > 4096 {
+			ps.acls = map[string]*policy.ACL{}
+		}
+		ps.acls[key] = a
+		ps.mu.Unlock()
+	}
+	return a, nil
+}

@@ -1,0 +1,450 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/keyward/keyward/internal/auth/token"
+	"github.com/keyward/keyward/internal/barrier"
+	"github.com/keyward/keyward/internal/barrier/shamir"
+	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/tokenfmt"
+)
+
+// InitParams are the options of operator init.
+type InitParams struct {
+	Shares    int
+	Threshold int
+	// RootTokenID, when set, is used as the root token (dev mode).
+	RootTokenID string
+}
+
+// InitResult carries the unseal shares and root token. Both are secret: the
+// caller shows them once and drops them.
+type InitResult struct {
+	Shares    [][]byte
+	RootToken string
+}
+
+// SealStatus is the body of sys/seal-status and sys/unseal.
+type SealStatus struct {
+	Type         string `json:"type"`
+	Initialized  bool   `json:"initialized"`
+	Sealed       bool   `json:"sealed"`
+	T            int    `json:"t"`
+	N            int    `json:"n"`
+	Progress     int    `json:"progress"`
+	Nonce        string `json:"nonce"`
+	Version      string `json:"version"`
+	BuildDate    string `json:"build_date"`
+	Migration    bool   `json:"migration"`
+	ClusterName  string `json:"cluster_name,omitempty"`
+	ClusterID    string `json:"cluster_id,omitempty"`
+	RecoverySeal bool   `json:"recovery_seal"`
+	StorageType  string `json:"storage_type,omitempty"`
+}
+
+// shareProgress accumulates unseal or generate-root shares.
+type shareProgress struct {
+	nonce  string
+	shares [][]byte
+}
+
+func (p *shareProgress) reset() {
+	for _, s := range p.shares {
+		clear(s)
+	}
+	p.shares = nil
+	p.nonce = ""
+}
+
+// add records a share; a duplicate makes no progress.
+func (p *shareProgress) add(share []byte) error {
+	for _, s := range p.shares {
+		if subtle.ConstantTimeCompare(s, share) == 1 {
+			return logical.BadRequest("this key was already provided; progress is unchanged")
+		}
+	}
+	if p.nonce == "" {
+		p.nonce = randomID()
+	}
+	p.shares = append(p.shares, share)
+	return nil
+}
+
+// Initialize sets up a new store: it creates the keys, splits the unseal key
+// into shares and creates the root token. The core stays sealed.
+func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error) {
+	if p.Shares < 1 || p.Shares > 255 {
+		return nil, logical.BadRequest("secret_shares must be between 1 and 255")
+	}
+	if p.Threshold < 1 || p.Threshold > p.Shares {
+		return nil, logical.BadRequest("secret_threshold must be between 1 and secret_shares")
+	}
+	if p.Shares > 1 && p.Threshold == 1 {
+		return nil, logical.BadRequest("secret_threshold must be greater than one for multiple shares")
+	}
+	c.stateLock.Lock()
+	defer c.stateLock.Unlock()
+	if ok, err := c.barrier.Initialized(ctx); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, logical.BadRequest("Vault is already initialized")
+	}
+	key, err := c.barrier.Initialize(ctx, barrier.SealConfig{Type: "shamir", SecretShares: p.Shares, SecretThreshold: p.Threshold})
+	if err != nil {
+		return nil, fmt.Errorf("initialize: %w", err)
+	}
+	defer clear(key)
+	var shares [][]byte
+	if p.Shares == 1 {
+		shares = [][]byte{bytes.Clone(key)}
+	} else {
+		shares, err = shamir.Split(key, p.Shares, p.Threshold)
+		if err != nil {
+			return nil, fmt.Errorf("initialize: split unseal key: %w", err)
+		}
+	}
+	if err := c.barrier.Unseal(ctx, key); err != nil {
+		return nil, fmt.Errorf("initialize: %w", err)
+	}
+	defer c.sealLocked()
+	if err := c.postUnseal(ctx); err != nil {
+		return nil, fmt.Errorf("initialize: %w", err)
+	}
+	root, err := c.createRootToken(ctx, c.active, p.RootTokenID)
+	if err != nil {
+		return nil, fmt.Errorf("initialize: create root token: %w", err)
+	}
+	c.logger.Info("initialized", "shares", p.Shares, "threshold", p.Threshold)
+	return &InitResult{Shares: shares, RootToken: root}, nil
+}
+
+func (c *Core) createRootToken(ctx context.Context, a *active, id string) (string, error) {
+	return a.tokens.Create(ctx, &token.Entry{
+		ID:          id,
+		Policies:    []string{"root"},
+		DisplayName: "root",
+		Path:        "auth/token/root",
+		Orphan:      true,
+	})
+}
+
+// SealStatus reports the seal state.
+func (c *Core) SealStatus(ctx context.Context) (*SealStatus, error) {
+	st := &SealStatus{Type: "shamir", Version: Version, BuildDate: buildDate, StorageType: c.cfg.StorageType, Sealed: true}
+	init, err := c.barrier.Initialized(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.Initialized = init
+	if !init {
+		return st, nil
+	}
+	cfg, err := c.barrier.SealConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.T, st.N = cfg.SecretThreshold, cfg.SecretShares
+	st.Sealed = c.Sealed()
+	c.unsealMu.Lock()
+	st.Progress = len(c.unseal.shares)
+	st.Nonce = c.unseal.nonce
+	c.unsealMu.Unlock()
+	if !st.Sealed {
+		st.ClusterName = c.cfg.ClusterName
+		st.ClusterID = c.clusterIDOrEmpty()
+	}
+	return st, nil
+}
+
+const buildDate = "2026-11-22T00:00:00Z"
+
+func (c *Core) clusterIDOrEmpty() string {
+	return c.clusterID
+}
+
+// decodeShare accepts a share in hex or base64.
+func decodeShare(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil && len(b) > 0 {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) > 0 {
+		return b, nil
+	}
+	return nil, logical.BadRequest("key must be hex or base64 encoded")
+}
+
+// SubmitUnsealShare adds one share; when the threshold is reached the core
+// unseals (or reports a wrong key and starts over).
+func (c *Core) SubmitUnsealShare(ctx context.Context, share []byte) (*SealStatus, error) {
+	init, err := c.barrier.Initialized(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !init {
+		return nil, logical.BadRequest("Vault is not initialized")
+	}
+	if !c.Sealed() {
+		return c.SealStatus(ctx)
+	}
+	cfg, err := c.barrier.SealConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wantLen := 32 + 1
+	if cfg.SecretShares == 1 {
+		wantLen = 32
+	}
+	if len(share) != wantLen {
+		return nil, logical.BadRequest("key has the wrong length for this store")
+	}
+	c.unsealMu.Lock()
+	if err := c.unseal.add(bytes.Clone(share)); err != nil {
+		c.unsealMu.Unlock()
+		return nil, err
+	}
+	if len(c.unseal.shares) < cfg.SecretThreshold {
+		c.unsealMu.Unlock()
+		return c.SealStatus(ctx)
+	}
+	var key []byte
+	if cfg.SecretShares == 1 {
+		key = bytes.Clone(c.unseal.shares[0])
+	} else {
+		key, err = shamir.Combine(c.unseal.shares)
+	}
+	c.unseal.reset()
+	c.unsealMu.Unlock()
+	if err != nil {
+		return nil, logical.BadRequest("unseal failed: the keys do not combine: %v", err)
+	}
+	defer clear(key)
+
+	c.stateLock.Lock()
+	defer c.stateLock.Unlock()
+	if c.active != nil {
+		return c.sealStatusLocked(ctx)
+	}
+	if err := c.barrier.Unseal(ctx, key); err != nil {
+		if errors.Is(err, barrier.ErrBadKey) {
+			return nil, logical.BadRequest("unseal failed: the keys are not valid for this store; progress was reset")
+		}
+		return nil, fmt.Errorf("unseal: %w", err)
+	}
+	if err := c.postUnseal(ctx); err != nil {
+		c.barrier.Seal()
+		return nil, fmt.Errorf("unseal: %w", err)
+	}
+	c.logger.Info("unsealed")
+	return c.sealStatusLocked(ctx)
+}
+
+// sealStatusLocked is SealStatus for callers holding stateLock.
+func (c *Core) sealStatusLocked(ctx context.Context) (*SealStatus, error) {
+	cfg, err := c.barrier.SealConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &SealStatus{Type: "shamir", Initialized: true, Sealed: c.active == nil, T: cfg.SecretThreshold, N: cfg.SecretShares,
+		Version: Version, BuildDate: buildDate, StorageType: c.cfg.StorageType, ClusterName: c.cfg.ClusterName, ClusterID: c.clusterID}, nil
+}
+
+// ResetUnseal discards unseal progress. When progress exists, the caller
+// must present its nonce, so one operator cannot wipe another's progress
+// unseen.
+func (c *Core) ResetUnseal(nonce string) error {
+	c.unsealMu.Lock()
+	defer c.unsealMu.Unlock()
+	if len(c.unseal.shares) > 0 && subtle.ConstantTimeCompare([]byte(nonce), []byte(c.unseal.nonce)) != 1 {
+		return logical.BadRequest("reset requires the nonce of the unseal in progress")
+	}
+	c.unseal.reset()
+	return nil
+}
+
+// Unseal is a convenience for dev mode and tests: submit all shares.
+func (c *Core) Unseal(ctx context.Context, shares [][]byte) error {
+	for _, s := range shares {
+		st, err := c.SubmitUnsealShare(ctx, s)
+		if err != nil {
+			return err
+		}
+		if !st.Sealed {
+			return nil
+		}
+	}
+	if c.Sealed() {
+		return errors.New("unseal: not enough shares")
+	}
+	return nil
+}
+
+// Seal seals the core and wipes key material from memory.
+func (c *Core) Seal() {
+	c.stateLock.Lock()
+	defer c.stateLock.Unlock()
+	c.sealLocked()
+	c.logger.Info("sealed")
+}
+
+// generateRoot is a root-token generation in progress.
+type generateRoot struct {
+	progress shareProgress
+	otp      string
+}
+
+// GenerateRootStatus is the body of sys/generate-root/attempt.
+type GenerateRootStatus struct {
+	Started          bool   `json:"started"`
+	Nonce            string `json:"nonce"`
+	Progress         int    `json:"progress"`
+	Required         int    `json:"required"`
+	Complete         bool   `json:"complete"`
+	EncodedToken     string `json:"encoded_token"`
+	EncodedRootToken string `json:"encoded_root_token"`
+	PGPFingerprint   string `json:"pgp_fingerprint"`
+	OTPLength        int    `json:"otp_length"`
+	OTP              string `json:"otp,omitempty"`
+}
+
+func (c *Core) generateRootStatusLocked(ctx context.Context) (*GenerateRootStatus, error) {
+	cfg, err := c.barrier.SealConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &GenerateRootStatus{Required: cfg.SecretThreshold, OTPLength: tokenfmt.Len}
+	if g := c.genRoot; g != nil {
+		st.Started = true
+		st.Nonce = g.progress.nonce
+		st.Progress = len(g.progress.shares)
+	}
+	return st, nil
+}
+
+// StartGenerateRoot begins a root token generation and returns the one-time
+// pad that will decode the new token.
+func (c *Core) StartGenerateRoot(ctx context.Context) (*GenerateRootStatus, error) {
+	if c.Sealed() {
+		return nil, logical.ErrSealed
+	}
+	c.unsealMu.Lock()
+	defer c.unsealMu.Unlock()
+	if c.genRoot != nil {
+		return nil, logical.BadRequest("root generation already in progress")
+	}
+	otp := tokenfmt.Generate(tokenfmt.Recovery)
+	c.genRoot = &generateRoot{otp: otp, progress: shareProgress{nonce: randomID()}}
+	st, err := c.generateRootStatusLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.OTP = otp
+	return st, nil
+}
+
+// CancelGenerateRoot stops a generation; it needs the attempt's nonce.
+func (c *Core) CancelGenerateRoot(nonce string) error {
+	c.unsealMu.Lock()
+	defer c.unsealMu.Unlock()
+	if c.genRoot == nil {
+		return nil
+	}
+	if subtle.ConstantTimeCompare([]byte(nonce), []byte(c.genRoot.progress.nonce)) != 1 {
+		return logical.BadRequest("cancel requires the nonce of the root generation in progress")
+	}
+	c.genRoot.progress.reset()
+	c.genRoot = nil
+	return nil
+}
+
+// GenerateRootStatus reports the generation in progress.
+func (c *Core) GenerateRootStatus(ctx context.Context) (*GenerateRootStatus, error) {
+	c.unsealMu.Lock()
+	defer c.unsealMu.Unlock()
+	return c.generateRootStatusLocked(ctx)
+}
+
+// SubmitGenerateRootShare adds a share; at the threshold it verifies the
+// reconstructed unseal key and creates a new root token, returned XORed with
+// the OTP and base64-encoded.
+func (c *Core) SubmitGenerateRootShare(ctx context.Context, share []byte, nonce string) (*GenerateRootStatus, error) {
+	if c.Sealed() {
+		return nil, logical.ErrSealed
+	}
+	cfg, err := c.barrier.SealConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.unsealMu.Lock()
+	g := c.genRoot
+	if g == nil {
+		c.unsealMu.Unlock()
+		return nil, logical.BadRequest("no root generation in progress")
+	}
+	if subtle.ConstantTimeCompare([]byte(nonce), []byte(g.progress.nonce)) != 1 {
+		c.unsealMu.Unlock()
+		return nil, logical.BadRequest("nonce does not match the root generation in progress")
+	}
+	if err := g.progress.add(bytes.Clone(share)); err != nil {
+		c.unsealMu.Unlock()
+		return nil, err
+	}
+	st, err := c.generateRootStatusLocked(ctx)
+	if err != nil || len(g.progress.shares) < cfg.SecretThreshold {
+		c.unsealMu.Unlock()
+		return st, err
+	}
+	var key []byte
+	if cfg.SecretShares == 1 {
+		key = bytes.Clone(g.progress.shares[0])
+	} else {
+		key, err = shamir.Combine(g.progress.shares)
+	}
+	otp := g.otp
+	g.progress.reset()
+	c.genRoot = nil
+	c.unsealMu.Unlock()
+	if err != nil {
+		return nil, logical.BadRequest("root generation failed: the keys do not combine; generation cancelled")
+	}
+	defer clear(key)
+	if err := c.barrier.VerifyUnsealKey(ctx, key); err != nil {
+		return nil, logical.BadRequest("root generation failed: the keys are not valid for this store; generation cancelled")
+	}
+	c.stateLock.RLock()
+	defer c.stateLock.RUnlock()
+	if c.active == nil {
+		return nil, logical.ErrSealed
+	}
+	root, err := c.createRootToken(ctx, c.active, "")
+	if err != nil {
+		return nil, err
+	}
+	enc := make([]byte, len(root))
+	subtle.XORBytes(enc, []byte(root), []byte(otp))
+	c.logger.Info("root token generated")
+	return &GenerateRootStatus{Complete: true, Progress: cfg.SecretThreshold, Required: cfg.SecretThreshold, OTPLength: len(otp),
+		EncodedToken: base64.RawStdEncoding.EncodeToString(enc), EncodedRootToken: base64.RawStdEncoding.EncodeToString(enc)}, nil
+}
+
+// DecodeRootToken reverses the OTP encoding of a generated root token.
+func DecodeRootToken(encoded, otp string) (string, error) {
+	enc, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(encoded, "="))
+	if err != nil {
+		return "", fmt.Errorf("decode root token: %w", err)
+	}
+	if len(enc) != len(otp) {
+		return "", errors.New("decode root token: the OTP does not match the encoded token's length")
+	}
+	out := make([]byte, len(enc))
+	subtle.XORBytes(out, enc, []byte(otp))
+	return string(out), nil
+}

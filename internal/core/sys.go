@@ -1,0 +1,472 @@
+package core
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/policy"
+)
+
+// sysUnauthPaths are served without a token (relative to sys/). The handlers
+// that are sealed-safe never reach the backend; internal/ui/mounts checks the
+// token itself so the vault CLI can probe a KV mount with a narrow token.
+var sysUnauthPaths = []string{"internal/ui/mounts*"}
+
+// sysSudoPaths need sudo on top of the path's capability (relative to sys/).
+var sysSudoPaths = []string{
+	"audit", "audit/*", "raw", "raw/*", "rotate", "seal", "config/*",
+	"leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases",
+	"revoke-prefix/*", "revoke-force/*",
+}
+
+// sysBackend serves the authenticated sys/ endpoints.
+type sysBackend struct{ c *Core }
+
+func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	c := b.c
+	a := c.active // the request holds stateLock for reading
+	p := req.Path
+	op := req.Operation
+	switch {
+	case p == "mounts" || p == "mounts/":
+		return c.listMounts(a, tableMounts), nil
+	case p == "auth" || p == "auth/":
+		return c.listMounts(a, tableAuth), nil
+	case strings.HasPrefix(p, "mounts/"):
+		return c.mountPath(ctx, a, req, tableMounts, strings.TrimPrefix(p, "mounts/"))
+	case strings.HasPrefix(p, "auth/"):
+		return c.mountPath(ctx, a, req, tableAuth, strings.TrimPrefix(p, "auth/"))
+	case p == "policies/acl" || p == "policies/acl/":
+		if op != logical.ListOperation && op != logical.ReadOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return &logical.Response{Data: map[string]any{"keys": a.policies.names()}}, nil
+	case strings.HasPrefix(p, "policies/acl/"):
+		return c.policyPath(ctx, a, req, strings.TrimPrefix(p, "policies/acl/"), "policy")
+	case p == "policy" || p == "policy/":
+		names := a.policies.names()
+		return &logical.Response{Data: map[string]any{"policies": names, "keys": names}}, nil
+	case strings.HasPrefix(p, "policy/"):
+		return c.policyPath(ctx, a, req, strings.TrimPrefix(p, "policy/"), "rules")
+	case p == "capabilities-self":
+		return c.capabilities(ctx, a, req, req.ClientToken, "")
+	case p == "capabilities":
+		tok, _, err := logical.Str(req.Data, "token")
+		if err != nil {
+			return nil, err
+		}
+		return c.capabilities(ctx, a, req, tok, "")
+	case p == "capabilities-accessor":
+		acc, _, err := logical.Str(req.Data, "accessor")
+		if err != nil {
+			return nil, err
+		}
+		return c.capabilities(ctx, a, req, "", acc)
+	case p == "internal/ui/mounts" || strings.HasPrefix(p, "internal/ui/mounts/"):
+		return c.uiMounts(ctx, a, req, strings.TrimPrefix(strings.TrimPrefix(p, "internal/ui/mounts"), "/"))
+	case p == "key-status":
+		term, installed, enc := c.barrier.KeyStatus()
+		return &logical.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": enc}}, nil
+	case p == "rotate":
+		if op != logical.UpdateOperation && op != logical.CreateOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		term, err := c.barrier.Rotate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.logger.Info("keyring rotated", "term", term)
+		return nil, nil
+	case p == "seal":
+		if op != logical.UpdateOperation && op != logical.CreateOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return nil, errSealRequested
+	}
+	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+p)
+}
+
+func mountInfo(m *mount) map[string]any {
+	e := m.entry
+	opts := e.Options
+	if opts == nil && e.Type == "kv" {
+		opts = map[string]string{}
+	}
+	return map[string]any{
+		"type":        e.Type,
+		"description": e.Description,
+		"accessor":    e.Accessor,
+		"uuid":        e.UUID,
+		"config": map[string]any{
+			"default_lease_ttl": int64(e.Config.DefaultLeaseTTL / time.Second),
+			"max_lease_ttl":     int64(e.Config.MaxLeaseTTL / time.Second),
+			"force_no_cache":    false,
+		},
+		"options":                 opts,
+		"local":                   e.Local,
+		"seal_wrap":               e.SealWrap,
+		"external_entropy_access": false,
+		"plugin_version":          "",
+		"running_plugin_version":  "v" + Version + "+builtin.keyward",
+	}
+}
+
+func (c *Core) listMounts(a *active, table string) *logical.Response {
+	data := map[string]any{}
+	for _, m := range a.mounts.list(table) {
+		key := m.entry.Path
+		if table == tableAuth {
+			key = strings.TrimPrefix(key, "auth/")
+		}
+		data[key] = mountInfo(m)
+	}
+	return &logical.Response{Data: data}
+}
+
+// mountPath serves sys/mounts/PATH[/tune] and sys/auth/PATH[/tune].
+func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, table, p string) (*logical.Response, error) {
+	tune := false
+	if strings.HasSuffix(p, "/tune") {
+		tune = true
+		p = strings.TrimSuffix(p, "/tune")
+	}
+	path, err := validMountPath(p)
+	if err != nil {
+		return nil, err
+	}
+	full := path
+	if table == tableAuth {
+		full = "auth/" + path
+	}
+	if tune {
+		return c.tuneMount(ctx, a, req, full)
+	}
+	switch req.Operation {
+	case logical.ReadOperation:
+		m := a.mounts.get(full)
+		if m == nil || m.entry.Table != table {
+			return nil, nil
+		}
+		return &logical.Response{Data: mountInfo(m)}, nil
+	case logical.DeleteOperation:
+		if a.mounts.get(full) == nil {
+			return nil, nil
+		}
+		return nil, c.disableMount(ctx, a, full)
+	case logical.UpdateOperation, logical.CreateOperation:
+	default:
+		return nil, logical.ErrUnsupportedOperation
+	}
+	typ, _, err := logical.Str(req.Data, "type")
+	if err != nil {
+		return nil, err
+	}
+	if typ == "" {
+		return nil, logical.BadRequest("missing required field 'type'")
+	}
+	desc, _, err := logical.Str(req.Data, "description")
+	if err != nil {
+		return nil, err
+	}
+	opts, _, err := logical.StringMap(req.Data, "options")
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case "kv-v2":
+		typ = "kv"
+		if opts == nil {
+			opts = map[string]string{}
+		}
+		opts["version"] = "2"
+	case "kv-v1":
+		typ = "kv"
+		if opts == nil {
+			opts = map[string]string{}
+		}
+		opts["version"] = "1"
+	}
+	if typ == "kv" {
+		if opts == nil {
+			opts = map[string]string{}
+		}
+		if opts["version"] == "" {
+			opts["version"] = "1"
+		}
+		if v := opts["version"]; v != "1" && v != "2" {
+			return nil, logical.BadRequest("options.version must be 1 or 2")
+		}
+	}
+	e := &MountEntry{Table: table, Path: path, Type: typ, Description: desc, Options: opts}
+	if cfg, ok := req.Data["config"].(map[string]any); ok {
+		if err := applyTune(&e.Config, cfg, c.cfg.MaxLeaseTTL); err != nil {
+			return nil, err
+		}
+	}
+	if local, _, err := logical.Bool(req.Data, "local"); err != nil {
+		return nil, err
+	} else {
+		e.Local = local
+	}
+	return nil, c.enableMount(ctx, a, e)
+}
+
+// applyTune sets the tunable fields present in data.
+func applyTune(cfg *MountConfig, data map[string]any, systemMax time.Duration) error {
+	def, okDef, err := durationOrSystem(data, "default_lease_ttl")
+	if err != nil {
+		return err
+	}
+	max, okMax, err := durationOrSystem(data, "max_lease_ttl")
+	if err != nil {
+		return err
+	}
+	if okDef {
+		cfg.DefaultLeaseTTL = def
+	}
+	if okMax {
+		cfg.MaxLeaseTTL = max
+	}
+	if cfg.MaxLeaseTTL > systemMax {
+		return logical.BadRequest("max_lease_ttl cannot exceed the system maximum (%s)", systemMax)
+	}
+	if cfg.MaxLeaseTTL != 0 && cfg.DefaultLeaseTTL > cfg.MaxLeaseTTL {
+		return logical.BadRequest("default_lease_ttl cannot exceed max_lease_ttl")
+	}
+	if v, ok, err := logical.Str(data, "listing_visibility"); err != nil {
+		return err
+	} else if ok {
+		if v != "" && v != "hidden" && v != "unauth" {
+			return logical.BadRequest("listing_visibility must be \"\", \"hidden\" or \"unauth\"")
+		}
+		cfg.ListingVisibility = v
+	}
+	for field, dst := range map[string]*[]string{
+		"audit_non_hmac_request_keys":  &cfg.AuditNonHMACRequestKeys,
+		"audit_non_hmac_response_keys": &cfg.AuditNonHMACResponseKeys,
+		"passthrough_request_headers":  &cfg.PassthroughRequestHeaders,
+	} {
+		if v, ok, err := logical.Strings(data, field); err != nil {
+			return err
+		} else if ok {
+			*dst = v
+		}
+	}
+	return nil
+}
+
+// durationOrSystem parses a TTL field where "system" means "use the default" (0).
+func durationOrSystem(data map[string]any, key string) (time.Duration, bool, error) {
+	if s, ok := data[key].(string); ok && s == "system" {
+		return 0, true, nil
+	}
+	return logical.Duration(data, key)
+}
+
+func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, full string) (*logical.Response, error) {
+	m := a.mounts.get(full)
+	if m == nil {
+		return nil, logical.BadRequest("no mount at %q", full)
+	}
+	switch req.Operation {
+	case logical.ReadOperation:
+		e := m.entry
+		return &logical.Response{Data: map[string]any{
+			"default_lease_ttl": int64(orDefault(e.Config.DefaultLeaseTTL, c.cfg.DefaultLeaseTTL) / time.Second),
+			"max_lease_ttl":     int64(orDefault(e.Config.MaxLeaseTTL, c.cfg.MaxLeaseTTL) / time.Second),
+			"force_no_cache":    false,
+			"description":       e.Description,
+			"options":           e.Options,
+		}}, nil
+	case logical.UpdateOperation, logical.CreateOperation:
+	default:
+		return nil, logical.ErrUnsupportedOperation
+	}
+	if m.system {
+		return nil, logical.BadRequest("cannot tune %q", full)
+	}
+	a.mounts.mu.Lock()
+	updated := *m.entry
+	a.mounts.mu.Unlock()
+	if err := applyTune(&updated.Config, req.Data, c.cfg.MaxLeaseTTL); err != nil {
+		return nil, err
+	}
+	if d, ok, err := logical.Str(req.Data, "description"); err != nil {
+		return nil, err
+	} else if ok {
+		updated.Description = d
+	}
+	if opts, ok, err := logical.StringMap(req.Data, "options"); err != nil {
+		return nil, err
+	} else if ok {
+		if v, has := opts["version"]; has && updated.Type == "kv" && v != updated.Options["version"] {
+			return nil, logical.BadRequest("changing the KV version of an existing mount is not supported")
+		}
+		merged := map[string]string{}
+		for k, v := range updated.Options {
+			merged[k] = v
+		}
+		for k, v := range opts {
+			merged[k] = v
+		}
+		updated.Options = merged
+	}
+	a.mounts.mu.Lock()
+	old := m.entry
+	m.entry = &updated
+	a.mounts.mu.Unlock()
+	if err := c.writeTable(ctx, a.mounts, updated.Table); err != nil {
+		a.mounts.mu.Lock()
+		m.entry = old
+		a.mounts.mu.Unlock()
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (c *Core) policyPath(ctx context.Context, a *active, req *logical.Request, name, textField string) (*logical.Response, error) {
+	if err := policy.ValidName(name); err != nil {
+		return nil, logical.BadRequest("%v", err)
+	}
+	switch req.Operation {
+	case logical.ReadOperation:
+		if name == "root" {
+			return &logical.Response{Data: map[string]any{"name": "root", textField: ""}}, nil
+		}
+		text, ok := a.policies.get(name)
+		if !ok {
+			return nil, nil
+		}
+		return &logical.Response{Data: map[string]any{"name": name, textField: text}}, nil
+	case logical.UpdateOperation, logical.CreateOperation:
+		text, _, err := logical.Str(req.Data, "policy")
+		if err != nil {
+			return nil, err
+		}
+		if text == "" {
+			if text, _, err = logical.Str(req.Data, "rules"); err != nil {
+				return nil, err
+			}
+		}
+		if text == "" {
+			return nil, logical.BadRequest("missing required field 'policy'")
+		}
+		if err := a.policies.put(ctx, name, text); err != nil {
+			return nil, err
+		}
+		c.logger.Info("policy written", "name", name)
+		return nil, nil
+	case logical.DeleteOperation:
+		if err := a.policies.delete(ctx, name); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	return nil, logical.ErrUnsupportedOperation
+}
+
+// capabilities serves sys/capabilities-self, sys/capabilities and
+// sys/capabilities-accessor.
+func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request, tok, accessor string) (*logical.Response, error) {
+	paths, _, err := logical.Strings(req.Data, "paths")
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		p, _, err := logical.Strings(req.Data, "path")
+		if err != nil {
+			return nil, err
+		}
+		paths = p
+	}
+	if len(paths) == 0 {
+		return nil, logical.BadRequest("missing required field 'paths'")
+	}
+	var policies []string
+	switch {
+	case accessor != "":
+		e, err := a.tokens.LookupAccessor(ctx, accessor)
+		if err != nil {
+			return nil, logical.BadRequest("invalid accessor")
+		}
+		policies = e.Policies
+	case tok != "":
+		e, err := a.tokens.Lookup(ctx, tok)
+		if err != nil {
+			return nil, logical.BadRequest("invalid token")
+		}
+		policies = e.Policies
+	default:
+		return nil, logical.BadRequest("missing required field 'token'")
+	}
+	data := map[string]any{}
+	var all []string
+	for _, p := range paths {
+		cp, err := policy.CleanPath(p)
+		if err != nil {
+			return nil, logical.BadRequest("invalid path %q", p)
+		}
+		var caps []string
+		if isRoot(policies) {
+			caps = []string{"root"}
+		} else {
+			acl, err := a.policies.acl(policies, nil)
+			if err != nil {
+				return nil, err
+			}
+			caps = acl.Capabilities(cp)
+		}
+		data[p] = caps
+		all = append(all, caps...)
+	}
+	if len(paths) == 1 {
+		data["capabilities"] = data[paths[0]]
+	} else {
+		sort.Strings(all)
+		data["capabilities"] = compactStrings(all)
+	}
+	return &logical.Response{Data: data}, nil
+}
+
+func compactStrings(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// uiMounts serves sys/internal/ui/mounts[/PATH], which the vault CLI uses to
+// learn a mount's KV version. It needs a valid token.
+func (c *Core) uiMounts(ctx context.Context, a *active, req *logical.Request, p string) (*logical.Response, error) {
+	if req.ClientToken == "" {
+		return nil, logical.ErrPermissionDenied
+	}
+	if _, err := a.tokens.Lookup(ctx, req.ClientToken); err != nil {
+		return nil, logical.ErrPermissionDenied
+	}
+	if p == "" {
+		secret := map[string]any{}
+		for _, m := range a.mounts.list(tableMounts) {
+			secret[m.entry.Path] = mountInfo(m)
+		}
+		auth := map[string]any{}
+		for _, m := range a.mounts.list(tableAuth) {
+			auth[strings.TrimPrefix(m.entry.Path, "auth/")] = mountInfo(m)
+		}
+		return &logical.Response{Data: map[string]any{"secret": secret, "auth": auth}}, nil
+	}
+	m := a.mounts.route(p)
+	if m == nil {
+		return nil, logical.BadRequest("no mount at %q", p)
+	}
+	info := mountInfo(m)
+	info["path"] = m.entry.Path
+	return &logical.Response{Data: info}, nil
+}

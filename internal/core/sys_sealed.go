@@ -1,0 +1,241 @@
+package core
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// handleSealedPaths answers the sys/ endpoints that work while sealed and
+// without a token: health, seal status, init, unseal, leader and root token
+// generation. Their bodies are bare JSON, as in Vault.
+func (c *Core) handleSealedPaths(ctx context.Context, req *logical.Request) (*logical.Response, bool, error) {
+	var resp *logical.Response
+	var err error
+	switch req.Path {
+	case "sys/health":
+		resp, err = c.health(ctx, req)
+	case "sys/seal-status":
+		resp, err = c.sealStatusResp(ctx)
+	case "sys/init":
+		resp, err = c.initResp(ctx, req)
+	case "sys/unseal":
+		resp, err = c.unsealResp(ctx, req)
+	case "sys/leader":
+		resp, err = c.leaderResp(ctx)
+	case "sys/generate-root/attempt":
+		resp, err = c.generateRootAttempt(ctx, req)
+	case "sys/generate-root/update":
+		resp, err = c.generateRootUpdate(ctx, req)
+	default:
+		return nil, false, nil
+	}
+	return resp, true, err
+}
+
+func rawJSON(status int, v any) (*logical.Response, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Raw: b, ContentType: "application/json", Status: status}, nil
+}
+
+func (c *Core) health(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if req.Operation != logical.ReadOperation {
+		return nil, logical.ErrUnsupportedOperation
+	}
+	code := func(name string, def int) int {
+		if v, ok, _ := logical.Str(req.Data, name); ok {
+			if n, err := strconv.Atoi(v); err == nil && n >= 100 && n <= 599 {
+				return n
+			}
+		}
+		return def
+	}
+	init, err := c.barrier.Initialized(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sealed := c.Sealed()
+	status := code("activecode", http.StatusOK)
+	switch {
+	case !init:
+		status = code("uninitcode", http.StatusNotImplemented)
+	case sealed:
+		status = code("sealedcode", http.StatusServiceUnavailable)
+	}
+	body := map[string]any{
+		"initialized":                  init,
+		"sealed":                       sealed,
+		"standby":                      false,
+		"performance_standby":          false,
+		"replication_performance_mode": "disabled",
+		"replication_dr_mode":          "disabled",
+		"server_time_utc":              c.now().Unix(),
+		"version":                      Version,
+		"enterprise":                   false,
+		"echo_duration_ms":             0,
+		"clock_skew_ms":                0,
+	}
+	if init && !sealed {
+		body["cluster_name"] = c.cfg.ClusterName
+		body["cluster_id"] = c.clusterID
+	}
+	return rawJSON(status, body)
+}
+
+func (c *Core) sealStatusResp(ctx context.Context) (*logical.Response, error) {
+	st, err := c.SealStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rawJSON(http.StatusOK, st)
+}
+
+func (c *Core) initResp(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	switch req.Operation {
+	case logical.ReadOperation:
+		init, err := c.barrier.Initialized(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return rawJSON(http.StatusOK, map[string]bool{"initialized": init})
+	case logical.UpdateOperation, logical.CreateOperation:
+	default:
+		return nil, logical.ErrUnsupportedOperation
+	}
+	for _, k := range []string{"pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"} {
+		if v, ok := req.Data[k]; ok && v != nil && v != "" {
+			if l, isList := v.([]any); !isList || len(l) > 0 {
+				return nil, logical.BadRequest("%s is not supported: keep the shares offline instead", k)
+			}
+		}
+	}
+	shares, _, err := logical.Int(req.Data, "secret_shares")
+	if err != nil {
+		return nil, err
+	}
+	threshold, _, err := logical.Int(req.Data, "secret_threshold")
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Initialize(ctx, InitParams{Shares: shares, Threshold: threshold})
+	if err != nil {
+		return nil, err
+	}
+	keysHex := make([]string, len(res.Shares))
+	keysB64 := make([]string, len(res.Shares))
+	for i, s := range res.Shares {
+		keysHex[i] = hex.EncodeToString(s)
+		keysB64[i] = base64.StdEncoding.EncodeToString(s)
+		clear(s)
+	}
+	return rawJSON(http.StatusOK, map[string]any{
+		"keys":        keysHex,
+		"keys_base64": keysB64,
+		"root_token":  res.RootToken,
+	})
+}
+
+func (c *Core) unsealResp(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if req.Operation != logical.UpdateOperation && req.Operation != logical.CreateOperation {
+		return nil, logical.ErrUnsupportedOperation
+	}
+	if reset, _, err := logical.Bool(req.Data, "reset"); err != nil {
+		return nil, err
+	} else if reset {
+		nonce, _, _ := logical.Str(req.Data, "nonce")
+		if err := c.ResetUnseal(nonce); err != nil {
+			return nil, err
+		}
+		return c.sealStatusResp(ctx)
+	}
+	keyStr, ok, err := logical.Str(req.Data, "key")
+	if err != nil {
+		return nil, err
+	}
+	if !ok || keyStr == "" {
+		return nil, logical.BadRequest("missing required field 'key'")
+	}
+	share, err := decodeShare(keyStr)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(share)
+	st, err := c.SubmitUnsealShare(ctx, share)
+	if err != nil {
+		return nil, err
+	}
+	return rawJSON(http.StatusOK, st)
+}
+
+func (c *Core) leaderResp(ctx context.Context) (*logical.Response, error) {
+	if c.Sealed() {
+		return nil, logical.ErrSealed
+	}
+	return rawJSON(http.StatusOK, map[string]any{
+		"ha_enabled":             false,
+		"is_self":                true,
+		"leader_address":         "",
+		"leader_cluster_address": "",
+		"performance_standby":    false,
+	})
+}
+
+func (c *Core) generateRootAttempt(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	var st *GenerateRootStatus
+	var err error
+	switch req.Operation {
+	case logical.ReadOperation:
+		st, err = c.GenerateRootStatus(ctx)
+	case logical.UpdateOperation, logical.CreateOperation:
+		for _, k := range []string{"pgp_key"} {
+			if v, _, _ := logical.Str(req.Data, k); v != "" {
+				return nil, logical.BadRequest("%s is not supported; use the one-time pad", k)
+			}
+		}
+		st, err = c.StartGenerateRoot(ctx)
+	case logical.DeleteOperation:
+		nonce, _, _ := logical.Str(req.Data, "nonce")
+		if err := c.CancelGenerateRoot(nonce); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	default:
+		return nil, logical.ErrUnsupportedOperation
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rawJSON(http.StatusOK, st)
+}
+
+func (c *Core) generateRootUpdate(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if req.Operation != logical.UpdateOperation && req.Operation != logical.CreateOperation {
+		return nil, logical.ErrUnsupportedOperation
+	}
+	keyStr, _, err := logical.Str(req.Data, "key")
+	if err != nil {
+		return nil, err
+	}
+	nonce, _, err := logical.Str(req.Data, "nonce")
+	if err != nil {
+		return nil, err
+	}
+	share, err := decodeShare(keyStr)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(share)
+	st, err := c.SubmitGenerateRootShare(ctx, share, nonce)
+	if err != nil {
+		return nil, err
+	}
+	return rawJSON(http.StatusOK, st)
+}

@@ -1,0 +1,211 @@
+// Package node builds one Keyward server from its configuration: storage ->
+// barrier -> core -> HTTP listeners. It owns the lifetime of all of them
+// (Start, Run, Close) and never logs secrets: dev mode's root token and
+// unseal key are returned to the caller, which prints them once.
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/httpapi"
+	"github.com/keyward/keyward/internal/storage"
+	"github.com/keyward/keyward/internal/storage/bolt"
+	"github.com/keyward/keyward/internal/storage/inmem"
+)
+
+// Node is one running server.
+type Node struct {
+	cfg     *config.Config
+	logger  *slog.Logger
+	store   storage.Backend
+	closer  io.Closer
+	core    *core.Core
+	api     *httpapi.API
+	servers []*http.Server
+	lns     []net.Listener
+	urls    []string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// DBFile is the name of the bbolt file inside the storage directory.
+const DBFile = "keyward.db"
+
+// New opens storage and builds the core and HTTP API; it listens on nothing
+// until Start.
+func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{cfg: cfg, logger: logger}
+	switch cfg.Storage.Type {
+	case "inmem":
+		n.store = inmem.New()
+	case "bolt", "file":
+		s, err := bolt.Open(filepath.Join(cfg.Storage.Path, DBFile), bolt.Options{Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		n.store, n.closer = s, s
+	default:
+		return nil, fmt.Errorf("storage type %q is not supported", cfg.Storage.Type)
+	}
+	c, err := core.New(core.Config{
+		Storage:         n.store,
+		StorageType:     cfg.Storage.Type,
+		Logger:          logger,
+		DefaultLeaseTTL: cfg.DefaultLeaseTTL,
+		MaxLeaseTTL:     cfg.MaxLeaseTTL,
+		ClusterName:     cfg.ClusterName,
+	})
+	if err != nil {
+		n.closeStore()
+		return nil, err
+	}
+	// A damaged store must stop the server before it listens.
+	if _, err := c.Initialized(context.Background()); err != nil {
+		n.closeStore()
+		return nil, fmt.Errorf("storage is damaged: %w", err)
+	}
+	n.core = c
+	var trusted []netip.Prefix
+	for _, l := range cfg.Listeners {
+		for _, p := range l.TrustedProxies {
+			pfx, err := netip.ParsePrefix(p)
+			if err != nil {
+				n.closeStore()
+				return nil, fmt.Errorf("listener: trusted proxy %q: %w", p, err)
+			}
+			trusted = append(trusted, pfx)
+		}
+	}
+	hc := httpapi.Config{MaxRequestSize: cfg.MaxRequestSize, TrustedProxies: trusted}
+	if len(cfg.Listeners) > 0 {
+		l := cfg.Listeners[0]
+		hc.ReadTimeout, hc.WriteTimeout, hc.IdleTimeout = l.ReadTimeout, l.WriteTimeout, l.IdleTimeout
+	}
+	n.api = httpapi.New(c, hc, logger)
+	return n, nil
+}
+
+// Core returns the node's core.
+func (n *Node) Core() *core.Core { return n.core }
+
+// URLs returns the base URL of each listener once started.
+func (n *Node) URLs() []string { return n.urls }
+
+// Start opens every listener and serves in the background.
+func (n *Node) Start() error {
+	for _, l := range n.cfg.Listeners {
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			n.Close()
+			return fmt.Errorf("listen %s: %w", l.Address, err)
+		}
+		srv := n.api.Server()
+		scheme := "http"
+		if !l.TLSDisable {
+			cert, err := tls.LoadX509KeyPair(l.TLSCertFile, l.TLSKeyFile)
+			if err != nil {
+				ln.Close()
+				n.Close()
+				return fmt.Errorf("listener %s: load TLS certificate: %w", l.Address, err)
+			}
+			min := uint16(tls.VersionTLS12)
+			if l.TLSMinVersion == "tls13" {
+				min = tls.VersionTLS13
+			}
+			srv.TLSConfig = &tls.Config{MinVersion: min, Certificates: []tls.Certificate{cert}}
+			ln = tls.NewListener(ln, srv.TLSConfig)
+			scheme = "https"
+		}
+		n.lns = append(n.lns, ln)
+		n.servers = append(n.servers, srv)
+		n.urls = append(n.urls, scheme+"://"+ln.Addr().String())
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.logger.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+		n.logger.Info("listening", "addr", ln.Addr().String(), "tls", !l.TLSDisable)
+	}
+	return nil
+}
+
+// Run serves until ctx is done, then shuts down gracefully.
+func (n *Node) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return n.Close()
+}
+
+// Close stops the listeners (letting in-flight requests finish for up to
+// ten seconds), seals the core and closes storage.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, s := range n.servers {
+			if err := s.Shutdown(ctx); err != nil {
+				n.closeErr = errors.Join(n.closeErr, err)
+			}
+		}
+		if n.core != nil {
+			n.closeErr = errors.Join(n.closeErr, n.core.Close())
+		}
+		n.closeErr = errors.Join(n.closeErr, n.closeStore())
+	})
+	return n.closeErr
+}
+
+func (n *Node) closeStore() error {
+	if n.closer != nil {
+		err := n.closer.Close()
+		n.closer = nil
+		return err
+	}
+	return nil
+}
+
+// DevResult is what a dev server prints once.
+type DevResult struct {
+	UnsealKey []byte
+	RootToken string
+}
+
+// InitDev initializes (if needed) with a single unseal key, unseals, and
+// mounts KV v2 at secret/ on first initialization. On a persisted dev store
+// that is already initialized it needs the unseal key from the first run.
+func (n *Node) InitDev(ctx context.Context, rootTokenID string) (*DevResult, error) {
+	init, err := n.core.Initialized(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if init {
+		return nil, errors.New("dev store is already initialized: unseal it with its key (keyward operator unseal)")
+	}
+	res, err := n.core.Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1, RootTokenID: rootTokenID})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.core.Unseal(ctx, res.Shares); err != nil {
+		return nil, err
+	}
+	if err := n.core.MountDefaultKV(ctx); err != nil {
+		return nil, err
+	}
+	return &DevResult{UnsealKey: res.Shares[0], RootToken: res.RootToken}, nil
+}
