@@ -164,7 +164,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := newRequestID()
 	defer a.recoverPanic(w, r, id)
-	a.serveLogical(w, r, id, raw[len("/v1/"):])
+	// Keep the slash after /v1: CleanRawPath strips exactly one, so
+	// "/v1//secret" is refused as an empty segment.
+	a.serveLogical(w, r, id, raw[len("/v1"):])
 }
 
 // recoverPanic turns a panic in the core into a 500. It logs the panic's
@@ -183,7 +185,7 @@ func (a *API) recoverPanic(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 // serveLogical handles one /v1/ request; rawPath is the still-escaped path
-// after /v1/.
+// after /v1, starting with "/".
 func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath string) {
 	path, err := policy.CleanRawPath(rawPath)
 	if err != nil {

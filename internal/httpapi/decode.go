@@ -18,6 +18,9 @@ var (
 	errNotObject     = errors.New("request body must be a JSON object")
 )
 
+// maxPrealloc bounds the body buffer allocated before any byte arrives.
+const maxPrealloc = 256 << 10
+
 // limits bounds what decodeBody accepts.
 type limits struct {
 	maxBytes  int64 // total body size
@@ -112,9 +115,11 @@ func (s *limitScanner) count() error {
 // more than lim.maxBytes returns errBodyTooLarge as well.
 func decodeBody(r io.Reader, sizeHint int64, lim limits) (map[string]any, error) {
 	sc := limitScanner{lim: lim}
+	// Size the buffer from Content-Length, but only up to maxPrealloc: a
+	// client announcing 32 MiB and sending a trickle must not pin 32 MiB.
 	capacity := int64(512)
 	if sizeHint > 0 {
-		capacity = min(sizeHint, lim.maxBytes) + 1
+		capacity = min(sizeHint+1, lim.maxBytes+1, maxPrealloc)
 	}
 	buf := make([]byte, 0, capacity)
 	for {
