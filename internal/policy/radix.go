@@ -48,10 +48,9 @@ func (n *rnode) insert(key string) *rnode {
 		common := commonPrefix(rest, c.label)
 		if common < len(c.label) {
 			// Split c's edge at common.
-			mid := &rnode{label: c.label[:common]}
+			mid := &rnode{label: c.label[:common], children: []*rnode{c}}
+			cur.replaceChild(c, mid)
 			c.label = c.label[common:]
-			mid.children = []*rnode{c}
-			cur.replaceChild(mid)
 			c = mid
 		}
 		cur, rest = c, rest[common:]
@@ -68,9 +67,9 @@ func (n *rnode) addChild(c *rnode) {
 	n.children[i] = c
 }
 
-func (n *rnode) replaceChild(c *rnode) {
-	for i, old := range n.children {
-		if old.label[0] == c.label[0] {
+func (n *rnode) replaceChild(old, c *rnode) {
+	for i, o := range n.children {
+		if o == old {
 			n.children[i] = c
 			return
 		}
