@@ -13,8 +13,9 @@ import (
 // Revocation is crash safe in two passes. The first walks the tree top-down
 // and marks every entry as being revoked (persisted, so it is unusable from
 // then on and Sweep knows to finish the job). The second deletes bottom-up:
-// OnRevoke, then the index keys, then the entry itself. An interrupted
-// revocation leaves marked entries, which Sweep revokes again.
+// OnRevoke, then the entry, then its index keys. An interrupted revocation
+// leaves marked entries, which Sweep revokes again, and dangling index keys,
+// which Sweep deletes.
 
 // Revoke revokes the token and every token descended from it. Revoking an
 // unknown token is not an error.
@@ -186,15 +187,16 @@ func (s *Store) destroy(ctx context.Context, h [hashLen]byte) (bool, error) {
 			return false, fmt.Errorf("revoke token %s: %w", e.Accessor, err)
 		}
 	}
+	// The entry goes first: without it the token is gone, and index keys
+	// left by a crash are dangling ones that Sweep deletes.
 	hh := hexHash(h)
-	var ops []logical.BatchOp
-	if e.parentHash != "" {
-		ops = append(ops, logical.BatchOp{Key: parentPrefix + e.parentHash + "/" + hh})
-	}
+	ops := []logical.BatchOp{{Key: idPrefix + hh}}
 	if e.Accessor != "" {
 		ops = append(ops, logical.BatchOp{Key: accPrefix + e.Accessor})
 	}
-	ops = append(ops, logical.BatchOp{Key: idPrefix + hh})
+	if e.parentHash != "" {
+		ops = append(ops, logical.BatchOp{Key: parentPrefix + e.parentHash + "/" + hh})
+	}
 	if err := s.apply(ctx, ops); err != nil {
 		return false, fmt.Errorf("delete token %s: %w", e.Accessor, err)
 	}
@@ -232,6 +234,15 @@ func (s *Store) Sweep(ctx context.Context) (removed int, err error) {
 			continue
 		}
 		var n int
+		if e.revoking == revokeTree && e.parentHash != "" {
+			// A marked child of a marked parent is revoked with the
+			// parent's tree; don't walk its subtree twice.
+			if ph, ok := parseHash(e.parentHash); ok {
+				if p, perr := s.read(ctx, ph); perr == nil && p != nil && p.revoking == revokeTree {
+					continue
+				}
+			}
+		}
 		switch {
 		case e.revoking == revokeOrphan:
 			n, err = s.revokeOrphan(ctx, h)
