@@ -1,0 +1,153 @@
+package httpapi
+
+// White-box tests of the limit decoder: the fuzz target compares it with
+// encoding/json, which needs the unexported function.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+var fuzzLimits = limits{maxBytes: 1 << 16, maxDepth: 8, maxValues: 64}
+
+func TestDecodeLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want error
+	}{
+		{"depth at limit", strings.Repeat("[", 7) + strings.Repeat("]", 7), errNotObject},
+		{"object depth at limit", strings.Repeat(`{"a":`, 8) + "1" + strings.Repeat("}", 8), nil},
+		{"object depth over", strings.Repeat(`{"a":`, 9) + "1" + strings.Repeat("}", 9), errTooDeep},
+		{"brackets in strings ignored", `{"a":"[[[[[[[[[[[[[[[[{{{{{{{{{{"}`, nil},
+		{"escaped quote", `{"a":"\"[[[[[[[[[[[[[["}`, nil},
+		{"escaped backslash", `{"a":"\\","b":[[[[[[[[[[]]]]]]]]]]}`, errTooDeep},
+		{"values at limit", `{"a":[` + strings.Repeat("1,", 60) + `1]}`, nil},
+		{"values over", `{"a":[` + strings.Repeat("1,", 61) + `1]}`, errTooManyValues},
+		{"containers count", `{"a":[` + strings.Repeat("{},", 62) + `{}]}`, errTooManyValues},
+		{"too large", `{"a":"` + strings.Repeat("x", 1<<16) + `"}`, errBodyTooLarge},
+		{"malformed", `{"a":tru}`, errMalformedJSON},
+		{"not object", `[1]`, errNotObject},
+		{"unterminated", `{"a":"x`, errMalformedJSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decodeBody(strings.NewReader(tt.in), -1, fuzzLimits)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("decodeBody(%.40q) error = %v, want %v", tt.in, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestDecodeSplitReads feeds one byte per Read so strings, escapes and
+// literals straddle chunk boundaries.
+func TestDecodeSplitReads(t *testing.T) {
+	in := `{"a\"[":"x\\","b":[true,null,-1.5e3,"]]]"],"c":{"d":{}}}`
+	got, err := decodeBody(iotest.OneByteReader(strings.NewReader(in)), int64(len(in)), fuzzLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := reference([]byte(in))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// reference decodes b as encoding/json does with UseNumber, and counts depth
+// and values from its token stream, independently of limitScanner.
+func reference(b []byte) (v any, ok bool) {
+	if !json.Valid(b) {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// referenceCounts returns the max depth and value count of valid JSON b.
+func referenceCounts(b []byte) (depth, values int) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	d := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return depth, values
+		}
+		if err != nil {
+			return 1 << 30, 1 << 30
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			values++
+			d++
+			depth = max(depth, d)
+		case json.Delim(']'), json.Delim('}'):
+			d--
+		default:
+			values++
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		``, `null`, `{}`, `{"a":1}`, `{"a":"\u00e9\"\\"}`, `[1,2]`, `"x"`, `{"a":[[[[[[[[[]]]]]]]]]}`,
+		`{"a":{"b":{"c":null}},"d":[true,false,1e5,-0.5]}`, `{"a":1}{"b":2}`, `{"a":"\xff"}`, `{"a":1,"a":2}`,
+		`{"a\"[":"]"}`, ` { "a" : 1 } `, `{"a":nul}`, `nulls`, `{"a":01}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, err := decodeBody(bytes.NewReader(in), int64(len(in)), fuzzLimits)
+		want, valid := reference(in)
+		if err == nil {
+			if !valid && len(bytes.TrimSpace(in)) != 0 {
+				t.Fatalf("accepted invalid JSON %q", in)
+			}
+			var wantMap map[string]any
+			if m, isMap := want.(map[string]any); isMap {
+				wantMap = m
+			} else if want != nil {
+				t.Fatalf("accepted non-object %q", in)
+			}
+			if !reflect.DeepEqual(got, wantMap) {
+				t.Fatalf("decodeBody(%q) = %#v, encoding/json = %#v", in, got, wantMap)
+			}
+			return
+		}
+		// Refusals must be justified.
+		switch {
+		case errors.Is(err, errMalformedJSON):
+			if valid {
+				t.Fatalf("valid JSON %q refused as malformed", in)
+			}
+		case errors.Is(err, errNotObject):
+			if _, isMap := want.(map[string]any); !valid || isMap || want == nil {
+				t.Fatalf("%q refused as not an object", in)
+			}
+		case errors.Is(err, errTooDeep), errors.Is(err, errTooManyValues):
+			if valid {
+				d, n := referenceCounts(in)
+				if d <= fuzzLimits.maxDepth && n <= fuzzLimits.maxValues {
+					t.Fatalf("%q (depth %d, %d values) refused: %v", in, d, n, err)
+				}
+			}
+		case errors.Is(err, errBodyTooLarge):
+			if int64(len(in)) <= fuzzLimits.maxBytes {
+				t.Fatalf("%d bytes refused as too large", len(in))
+			}
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+	})
+}

@@ -1,0 +1,164 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/httpapi"
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// healthCore answers sys/health the way the core does: raw JSON.
+func healthCore(req *logical.Request) (*logical.Response, error) {
+	if req.Path == "sys/health" {
+		return &logical.Response{Raw: []byte(`{"initialized":true,"sealed":false}`)}, nil
+	}
+	return &logical.Response{Data: map[string]any{"ok": true}}, nil
+}
+
+// startServer serves a through a.Server() on a loopback listener.
+func startServer(t testing.TB, cfg httpapi.Config) (*httptest.Server, *fakeCore) {
+	t.Helper()
+	f := &fakeCore{fn: healthCore}
+	a := httpapi.New(f, cfg, nil)
+	srv := httptest.NewUnstartedServer(a)
+	srv.Config = a.Server()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, f
+}
+
+// rawRequest writes raw on a new connection and returns the status line.
+func rawRequest(t testing.TB, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // a hang fails, not blocks
+	go func() { _, _ = io.WriteString(c, raw) }()
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read status line: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+func TestServerConfig(t *testing.T) {
+	a := httpapi.New(&fakeCore{}, httpapi.Config{ReadTimeout: -1, IdleTimeout: time.Minute}, nil)
+	s := a.Server()
+	if s.Handler != a || s.MaxHeaderBytes != 64<<10 || s.ReadHeaderTimeout != 10*time.Second ||
+		s.ReadTimeout != 0 || s.WriteTimeout != 2*time.Minute || s.IdleTimeout != time.Minute {
+		t.Errorf("Server() = handler %v, header bytes %d, timeouts %v %v %v %v",
+			s.Handler == a, s.MaxHeaderBytes, s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout)
+	}
+}
+
+// TestT03HeaderLimits: oversized headers get 431 from the real server.
+func TestT03HeaderLimits(t *testing.T) {
+	srv, f := startServer(t, httpapi.Config{})
+	addr := srv.Listener.Addr().String()
+
+	var many strings.Builder
+	many.WriteString("GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n")
+	for i := range 10_000 {
+		fmt.Fprintf(&many, "X-H-%d: v\r\n", i)
+	}
+	many.WriteString("\r\n")
+	if got := rawRequest(t, addr, many.String()); !strings.HasPrefix(got, "HTTP/1.1 431") {
+		t.Errorf("10k headers: %q, want 431", got)
+	}
+
+	token := strings.Repeat("t", 64<<10)
+	got := rawRequest(t, addr, "GET /v1/secret/x HTTP/1.1\r\nHost: x\r\nX-Vault-Token: "+token+"\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 431") {
+		t.Errorf("64 KiB token: %q, want 431", got)
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("core called %d times", n)
+	}
+}
+
+// TestT04MalformedHTTP: the server refuses broken framing before the API.
+func TestT04MalformedHTTP(t *testing.T) {
+	srv, f := startServer(t, httpapi.Config{})
+	addr := srv.Listener.Addr().String()
+	for _, raw := range []string{
+		"POST /v1/secret/x HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
+		"POST /v1/secret/x HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{}",
+		"POST /v1/secret/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+		"GET /v1/secret/\x00x HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		if got := rawRequest(t, addr, raw); !strings.HasPrefix(got, "HTTP/1.1 400") {
+			t.Errorf("%q: %q, want 400", raw, got)
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("core called %d times", n)
+	}
+}
+
+// TestT03Slowloris holds many connections that trickle headers and checks
+// the server still answers sys/health.
+func TestT03Slowloris(t *testing.T) {
+	srv, _ := startServer(t, httpapi.Config{})
+	addr := srv.Listener.Addr().String()
+	const slow = 300
+	conns := make([]net.Conn, 0, slow)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for range slow {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		conns = append(conns, c)
+		if _, err := io.WriteString(c, "GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nX-Slow: a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	for range 5 {
+		resp, err := client.Get(srv.URL + "/v1/sys/health")
+		if err != nil {
+			t.Fatalf("health with %d slow connections: %v", slow, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"sealed":false`) {
+			t.Fatalf("health = %d %s", resp.StatusCode, body)
+		}
+	}
+}
+
+// TestReadHeaderTimeoutClosesSlowConn: a connection that never finishes
+// its headers is closed by the server, not held forever.
+func TestReadHeaderTimeoutClosesSlowConn(t *testing.T) {
+	srv, _ := startServer(t, httpapi.Config{ReadHeaderTimeout: 50 * time.Millisecond})
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second)) // safety net only
+	_, err = io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("server kept a header-stalled connection open: %v", err)
+	}
+}
