@@ -261,8 +261,13 @@ func applyTune(cfg *MountConfig, data map[string]any, systemMax time.Duration) e
 
 // durationOrSystem parses a TTL field where "system" means "use the default" (0).
 func durationOrSystem(data map[string]any, key string) (time.Duration, bool, error) {
-	if s, ok := data[key].(string); ok && s == "system" {
-		return 0, true, nil
+	if s, ok := data[key].(string); ok {
+		switch s {
+		case "":
+			return 0, false, nil // clients send every field; empty means unchanged
+		case "system":
+			return 0, true, nil
+		}
 	}
 	return logical.Duration(data, key)
 }
