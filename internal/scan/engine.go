@@ -1,0 +1,226 @@
+package scan
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Engine matches a compiled ruleset against bytes. It is safe for
+// concurrent use.
+type Engine struct {
+	rules   []*Rule
+	pf      *prefilter
+	kwRules [][]int32 // keyword index -> rule indexes
+	allow   Allowlist // global allowlist
+}
+
+// match is a raw rule match inside one buffer.
+type match struct {
+	rule       *Rule
+	start, end int // the secret
+	mstart     int // where the whole match starts
+}
+
+type window struct{ lo, hi int }
+
+const (
+	lineBefore      = 256
+	lineAfter       = 512
+	multilineBefore = 4 << 10
+	multilineAfter  = 16 << 10
+)
+
+// NewEngine compiles rules and a global allowlist into an Engine.
+func NewEngine(rules []*Rule, allow Allowlist) (*Engine, error) {
+	e := &Engine{allow: allow}
+	var keywords []string
+	kwIndex := map[string]int{}
+	seen := map[string]bool{}
+	for _, r := range rules {
+		if err := r.compile(); err != nil {
+			return nil, err
+		}
+		if seen[r.ID] {
+			return nil, fmt.Errorf("duplicate rule id %q", r.ID)
+		}
+		seen[r.ID] = true
+		ri := int32(len(e.rules))
+		e.rules = append(e.rules, r)
+		for _, k := range r.Keywords {
+			ki, ok := kwIndex[k]
+			if !ok {
+				ki = len(keywords)
+				kwIndex[k] = ki
+				keywords = append(keywords, k)
+				e.kwRules = append(e.kwRules, nil)
+			}
+			if l := e.kwRules[ki]; len(l) == 0 || l[len(l)-1] != ri {
+				e.kwRules[ki] = append(e.kwRules[ki], ri)
+			}
+		}
+	}
+	e.pf = newPrefilter(keywords)
+	return e, nil
+}
+
+// Rules returns the engine's rules in order. The slice must not be modified.
+func (e *Engine) Rules() []*Rule { return e.rules }
+
+type scratch struct {
+	win    [][]window
+	hits   [][]int // custom detectors: keyword start,end pairs
+	active []int
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
+
+// matches returns the accepted matches in data, sorted by start.
+func (e *Engine) matches(data []byte) []match {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	if len(sc.win) < len(e.rules) {
+		sc.win = make([][]window, len(e.rules))
+		sc.hits = make([][]int, len(e.rules))
+	}
+	sc.active = sc.active[:0]
+	n := len(data)
+	e.pf.find(data, func(end, kw int) {
+		start := end - e.pf.lens[kw]
+		for _, ri := range e.kwRules[kw] {
+			r := e.rules[ri]
+			if r.detect != nil {
+				if len(sc.hits[ri]) == 0 {
+					sc.active = append(sc.active, int(ri))
+				}
+				sc.hits[ri] = append(sc.hits[ri], start, end)
+				continue
+			}
+			var lo, hi int
+			if r.Multiline {
+				lo, hi = max(0, start-multilineBefore), min(n, end+multilineAfter)
+			} else {
+				lo = max(0, start-lineBefore)
+				if i := bytes.LastIndexByte(data[lo:start], '\n'); i >= 0 {
+					lo += i + 1
+				}
+				hi = min(n, end+lineAfter)
+				if i := bytes.IndexByte(data[end:hi], '\n'); i >= 0 {
+					hi = end + i
+				}
+			}
+			ws := sc.win[ri]
+			if k := len(ws); k > 0 && lo <= ws[k-1].hi {
+				if hi > ws[k-1].hi {
+					ws[k-1].hi = hi
+				}
+				continue
+			}
+			if len(ws) == 0 {
+				sc.active = append(sc.active, int(ri))
+			}
+			sc.win[ri] = append(ws, window{lo, hi})
+		}
+	})
+	var out []match
+	for _, ri := range sc.active {
+		r := e.rules[ri]
+		if r.detect != nil {
+			h := sc.hits[ri]
+			last := -1
+			for i := 0; i < len(h); i += 2 {
+				s, t, ok := r.detect(data, h[i], h[i+1])
+				if ok && s != last {
+					last = s
+					if e.accept(r, data[s:t]) {
+						out = append(out, match{rule: r, start: s, end: t, mstart: h[i]})
+					}
+				}
+			}
+			sc.hits[ri] = h[:0]
+			continue
+		}
+		for _, w := range sc.win[ri] {
+			for _, m := range r.Pattern.FindAllSubmatchIndex(data[w.lo:w.hi], -1) {
+				s, t := m[2*r.secretGroup], m[2*r.secretGroup+1]
+				if s < 0 {
+					continue
+				}
+				if e.accept(r, data[w.lo+s:w.lo+t]) {
+					out = append(out, match{rule: r, start: w.lo + s, end: w.lo + t, mstart: w.lo + m[0]})
+				}
+			}
+		}
+		sc.win[ri] = sc.win[ri][:0]
+	}
+	return resolveOverlaps(out)
+}
+
+// accept applies a rule's validator, entropy floor, placeholder filter and
+// the allowlists to a candidate secret.
+func (e *Engine) accept(r *Rule, b []byte) bool {
+	s := string(b)
+	if r.validate != nil && !r.validate(s) {
+		return false
+	}
+	if r.MinEntropy > 0 && entropy(s) < r.MinEntropy {
+		return false
+	}
+	if isPlaceholder(s, r.loosePlaceholders) {
+		return false
+	}
+	if e.allow.allowsSecret(s) || r.Allow.allowsSecret(s) {
+		return false
+	}
+	return true
+}
+
+// resolveOverlaps sorts matches and drops duplicates and generic matches
+// whose secret overlaps a specific rule's secret.
+func resolveOverlaps(ms []match) []match {
+	if len(ms) < 2 {
+		return ms
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		if ms[i].start != ms[j].start {
+			return ms[i].start < ms[j].start
+		}
+		if ms[i].rule.Generic != ms[j].rule.Generic {
+			return !ms[i].rule.Generic
+		}
+		return ms[i].rule.ID < ms[j].rule.ID
+	})
+	keep := make([]match, 0, len(ms))
+	for i, m := range ms {
+		drop := false
+		for j := range ms {
+			if j == i {
+				continue
+			}
+			o := ms[j]
+			if o.start >= m.end {
+				if j > i {
+					break
+				}
+				continue
+			}
+			overlap := o.start < m.end && m.start < o.end
+			if !overlap {
+				continue
+			}
+			if m.rule.Generic && !o.rule.Generic {
+				drop = true
+				break
+			}
+			if m.rule.Generic == o.rule.Generic && j < i && (o.start == m.start && o.end == m.end || o.rule == m.rule) {
+				drop = true // the same text found twice
+				break
+			}
+		}
+		if !drop {
+			keep = append(keep, m)
+		}
+	}
+	return keep
+}

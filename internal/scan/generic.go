@@ -1,0 +1,233 @@
+package scan
+
+import "strings"
+
+// genericRules detect credentials by the name they are assigned to:
+// password = "…", API_TOKEN: …, "client_secret": "…". They are scored by
+// entropy and character classes and yield to specific rules.
+func genericRules() []*Rule {
+	return []*Rule{
+		{
+			ID: "generic-password", Description: "Password assigned in code or configuration", Severity: SeverityHigh,
+			Keywords: []string{"pass", "pwd"}, Generic: true, loosePlaceholders: true,
+			detect: func(d []byte, s, e int) (int, int, bool) { return detectAssignment(d, s, e, true) },
+		},
+		{
+			ID: "generic-secret", Description: "Secret, token or API key assigned in code or configuration", Severity: SeverityMedium,
+			Keywords: []string{"secret", "token", "apikey", "api_key", "api-key", "accesskey", "access_key", "privatekey", "private_key", "authkey", "auth_key", "credential", "signing_key", "encryption_key", "master_key"},
+			Generic:  true, loosePlaceholders: true,
+			detect: func(d []byte, s, e int) (int, int, bool) { return detectAssignment(d, s, e, false) },
+		},
+	}
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '-' || c == '.' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+}
+
+// denySuffixes end identifiers that name something about a secret rather
+// than the secret itself.
+var denySuffixes = []string{
+	"file", "path", "url", "uri", "name", "type", "len", "length", "size", "count", "field", "header",
+	"prefix", "env", "var", "ttl", "expiry", "expires", "expiration", "policy", "mode", "format", "regex",
+	"pattern", "hint", "label", "id", "enabled", "required", "min", "max", "endpoint", "hash", "hashed",
+	"digest", "reset", "confirm", "confirmation", "question", "prompt", "placeholder", "ref", "arn",
+	"dir", "key_id", "keyid", "version", "provider", "store", "manager", "source", "kind", "index",
+	"position", "pos", "end", "start", "validator", "strength", "policy", "rule", "rules", "message",
+	"error", "err", "changed", "updated", "created", "at", "timeout", "cmd", "command", "template",
+	"helper", "method", "location", "backend", "reader", "writer", "service", "client", "generator",
+	"class", "option", "options", "param", "params", "parameter", "config", "schema", "list", "map",
+}
+
+var denyContains = []string{
+	"bypass", "compass", "passthrough", "passthru", "passenger", "passive", "passport", "passage",
+	"tokeniz", "secretary", "pwdlastset", "passed", "passes", "passing", "surpass", "classpath",
+}
+
+func identOK(ident string, password bool) bool {
+	l := strings.ToLower(ident)
+	for _, d := range denyContains {
+		if strings.Contains(l, d) {
+			return false
+		}
+	}
+	for _, d := range denySuffixes {
+		if strings.HasSuffix(l, d) && len(l) > len(d) {
+			c := l[len(l)-len(d)-1]
+			if c == '_' || c == '-' || c == '.' {
+				return false
+			}
+			// camelCase: passwordFile
+			if u := ident[len(ident)-len(d)]; 'A' <= u && u <= 'Z' {
+				return false
+			}
+		}
+	}
+	if password {
+		flat := strings.NewReplacer("_", "", "-", "", ".", "").Replace(l)
+		return strings.Contains(flat, "password") || strings.Contains(flat, "passwd") ||
+			strings.Contains(flat, "passphrase") || strings.HasSuffix(flat, "pass") ||
+			strings.HasSuffix(flat, "pwd") || strings.Contains(l, "pass_") || strings.Contains(l, "_pass")
+	}
+	return true
+}
+
+// detectAssignment finds `ident <op> value` around a keyword occurrence and
+// returns the value's range.
+func detectAssignment(d []byte, kwStart, kwEnd int, password bool) (int, int, bool) {
+	// identifier around the keyword
+	i := kwStart
+	for i > 0 && kwStart-i < 64 && isIdentByte(d[i-1]) {
+		i--
+	}
+	j := kwEnd
+	for j < len(d) && j-kwEnd < 64 && isIdentByte(d[j]) {
+		j++
+	}
+	if !identOK(string(d[i:j]), password) {
+		return 0, 0, false
+	}
+	p := j
+	// closing quote or bracket of a quoted key: "password": / ['password'] / \"password\":
+	if p < len(d) && d[p] == '\\' && p+1 < len(d) && (d[p+1] == '"' || d[p+1] == '\'') {
+		p += 2
+	} else if p < len(d) && (d[p] == '"' || d[p] == '\'' || d[p] == '`') {
+		p++
+	}
+	if p < len(d) && d[p] == ']' {
+		p++
+	}
+	p = skipBlank(d, p)
+	// operator
+	switch {
+	case hasAt(d, p, "||="):
+		p += 3
+	case hasAt(d, p, ":="), hasAt(d, p, "=>"), hasAt(d, p, "?="):
+		p += 2
+	case hasAt(d, p, "=="), hasAt(d, p, "!="):
+		return 0, 0, false
+	case p < len(d) && (d[p] == '=' || d[p] == ':'):
+		p++
+	default:
+		return 0, 0, false
+	}
+	p = skipBlank(d, p)
+	if p >= len(d) {
+		return 0, 0, false
+	}
+	// quoted value
+	if c := d[p]; (c == 'r' || c == 'b' || c == 'u' || c == 'f') && p+1 < len(d) && (d[p+1] == '"' || d[p+1] == '\'') {
+		p++
+	}
+	var vs, ve int
+	quoted := false
+	switch {
+	case d[p] == '\\' && p+1 < len(d) && (d[p+1] == '"' || d[p+1] == '\''):
+		q := []byte{'\\', d[p+1]}
+		vs = p + 2
+		k := indexOnLine(d, vs, q)
+		if k < 0 {
+			return 0, 0, false
+		}
+		ve, quoted = k, true
+	case d[p] == '"' || d[p] == '\'' || d[p] == '`':
+		q := d[p]
+		vs = p + 1
+		k := vs
+		for k < len(d) && k-vs < 256 && d[k] != q && d[k] != '\n' {
+			if d[k] == '\\' {
+				k++
+			}
+			k++
+		}
+		if k >= len(d) || d[k] != q {
+			return 0, 0, false
+		}
+		ve, quoted = k, true
+	default:
+		vs = p
+		k := p
+		for k < len(d) && k-vs < 256 {
+			c := d[k]
+			if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ';' || c == ')' || c == ']' || c == '}' || c == '"' || c == '\'' || c == '<' {
+				break
+			}
+			k++
+		}
+		ve = k
+	}
+	v := string(d[vs:ve])
+	if !valueOK(v, quoted, password) {
+		return 0, 0, false
+	}
+	return vs, ve, true
+}
+
+func skipBlank(d []byte, p int) int {
+	for p < len(d) && (d[p] == ' ' || d[p] == '\t') {
+		p++
+	}
+	return p
+}
+
+func hasAt(d []byte, p int, s string) bool {
+	return p+len(s) <= len(d) && string(d[p:p+len(s)]) == s
+}
+
+func indexOnLine(d []byte, from int, q []byte) int {
+	for k := from; k+len(q) <= len(d) && k-from < 256; k++ {
+		if d[k] == '\n' {
+			return -1
+		}
+		if d[k] == q[0] && d[k+1] == q[1] {
+			return k
+		}
+	}
+	return -1
+}
+
+func valueOK(v string, quoted, password bool) bool {
+	if len(v) < 8 || len(v) > 200 {
+		return false
+	}
+	if strings.Contains(v, "://") || strings.Count(v, " ") > 1 || v[0] == ' ' || v[len(v)-1] == ' ' {
+		return false
+	}
+	switch v[0] {
+	case '/', '~', '.', '$', '%', '{', '[', '<', '&', '*', '#', '(', '@', '!', '\\':
+		if !quoted || v[0] != '!' && v[0] != '@' && v[0] != '#' && v[0] != '*' && v[0] != '&' && v[0] != '(' {
+			return false
+		}
+	}
+	if strings.HasPrefix(v, "C:\\") || strings.HasPrefix(v, "./") {
+		return false
+	}
+	classes := charClasses(v)
+	h := entropy(v)
+	if !quoted {
+		if strings.ContainsAny(v, "()") {
+			return false
+		}
+		identLike := true
+		dotted := strings.Contains(v, ".")
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			if !(c == '_' || c == '.' || c == '-' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')) {
+				identLike = false
+				break
+			}
+		}
+		if identLike {
+			if dotted || !strings.ContainsAny(v, "0123456789") || classes < 3 || len(v) < 10 || h < 3.2 {
+				return false
+			}
+		}
+		if classes < 3 {
+			return false
+		}
+	}
+	if password {
+		return classes >= 2 && h >= 2.6
+	}
+	return classes >= 2 && h >= 3.0
+}

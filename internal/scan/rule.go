@@ -1,0 +1,196 @@
+package scan
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+)
+
+// Severity ranks findings; --fail-on compares against it.
+type Severity int
+
+// Severities, lowest first.
+const (
+	SeverityInfo Severity = iota
+	SeverityLow
+	SeverityMedium
+	SeverityHigh
+	SeverityCritical
+)
+
+var severityNames = []string{"info", "low", "medium", "high", "critical"}
+
+func (s Severity) String() string {
+	if s < 0 || int(s) >= len(severityNames) {
+		return fmt.Sprintf("severity(%d)", int(s))
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity parses a severity name (case-insensitive).
+func ParseSeverity(name string) (Severity, error) {
+	for i, n := range severityNames {
+		if strings.EqualFold(name, n) {
+			return Severity(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown severity %q (want one of %s)", name, strings.Join(severityNames, ", "))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Rule describes one credential kind. Keywords (case-insensitive) gate the
+// rule: Pattern runs only on the text around a keyword occurrence. The
+// secret is the submatch named "secret", else submatch 1, else the match.
+type Rule struct {
+	ID          string
+	Description string
+	Severity    Severity
+	Keywords    []string
+	Pattern     *regexp.Regexp
+	// MinEntropy is the least Shannon entropy (bits per byte) of the secret.
+	MinEntropy float64
+	// Multiline widens the search window across lines (PEM blocks, JSON).
+	Multiline bool
+	// Generic rules yield to a specific rule matching the same text.
+	Generic bool
+	// Allow suppresses findings of this rule only.
+	Allow Allowlist
+
+	validate func(secret string) bool                       // checksum or structure check
+	detect   func(data []byte, kwStart, kwEnd int) (int, int, bool) // custom matcher instead of Pattern
+	// loosePlaceholders applies the stricter placeholder vocabulary of
+	// generic assignments (test, fake, sample, …).
+	loosePlaceholders bool
+	secretGroup       int
+}
+
+func (r *Rule) compile() error {
+	if r.ID == "" {
+		return fmt.Errorf("rule without id")
+	}
+	if len(r.Keywords) == 0 {
+		return fmt.Errorf("rule %s: no keywords", r.ID)
+	}
+	for i, k := range r.Keywords {
+		if k == "" {
+			return fmt.Errorf("rule %s: empty keyword", r.ID)
+		}
+		r.Keywords[i] = strings.ToLower(k)
+	}
+	if r.detect != nil {
+		return nil
+	}
+	if r.Pattern == nil {
+		return fmt.Errorf("rule %s: no pattern", r.ID)
+	}
+	r.secretGroup = 0
+	if i := r.Pattern.SubexpIndex("secret"); i > 0 {
+		r.secretGroup = i
+	} else if r.Pattern.NumSubexp() >= 1 {
+		r.secretGroup = 1
+	}
+	return nil
+}
+
+// entropy returns the Shannon entropy of s in bits per byte.
+func entropy(s string) float64 {
+	if s == "" {
+		return 0
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	n := float64(len(s))
+	h := 0.0
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}
+
+// placeholderMarks are substrings that mark a value as an example, template
+// or redaction rather than a live credential.
+var placeholderMarks = []string{
+	"example", "xxxx", "changeme", "change_me", "change-me", "placeholder",
+	"dummy", "redacted", "your_", "your-", "yourtoken", "yourkey", "yourpass",
+	"<", ">", "${", "{{", "$(", "%s", "%(", "%v", "****", "....", "lorem",
+	"insert_", "replace_", "replaceme", "notasecret", "not-a-secret", "0000000000",
+}
+
+// genericMarks extend placeholderMarks for generic assignments.
+var genericMarks = []string{
+	"test", "fake", "sample", "mock", "dummy", "secret", "password", "passwd",
+	"token", "null", "none", "undefined", "true", "false", "todo", "fixme",
+	"1234567", "abcdef", "qwerty", "foobar", "hunter2", "letmein", "os.getenv",
+	"process.env", "getenv", "env(", "environ", "vault:", "keyward:", "ref+",
+	"secretkeyref", "valuefrom", "\\(", "$env:",
+}
+
+func isPlaceholder(s string, loose bool) bool {
+	if s == "" {
+		return true
+	}
+	l := strings.ToLower(s)
+	for _, m := range placeholderMarks {
+		if strings.Contains(l, m) {
+			return true
+		}
+	}
+	if strings.Count(s, s[:1]) == len(s) {
+		return true
+	}
+	if loose {
+		for _, m := range genericMarks {
+			if strings.Contains(l, m) {
+				return true
+			}
+		}
+		// $VAR, %VAR%, @VAR@ references
+		if s[0] == '$' || (s[0] == '%' && s[len(s)-1] == '%') || (s[0] == '@' && s[len(s)-1] == '@') {
+			return true
+		}
+	}
+	return false
+}
+
+// charClasses counts which of lower, upper, digit and symbol occur in s.
+func charClasses(s string) int {
+	var lo, up, di, sy bool
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z':
+			lo = true
+		case 'A' <= c && c <= 'Z':
+			up = true
+		case '0' <= c && c <= '9':
+			di = true
+		default:
+			sy = true
+		}
+	}
+	n := 0
+	for _, b := range []bool{lo, up, di, sy} {
+		if b {
+			n++
+		}
+	}
+	return n
+}

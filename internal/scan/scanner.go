@@ -1,0 +1,524 @@
+package scan
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/keyward/keyward/internal/sensitive"
+)
+
+// Finding is one detected credential. Secret holds the full value and never
+// prints; reports use Redacted and Fingerprint.
+type Finding struct {
+	RuleID      string           `json:"rule_id"`
+	Description string           `json:"description"`
+	Severity    Severity         `json:"severity"`
+	Path        string           `json:"path"`
+	Line        int              `json:"line"`
+	Column      int              `json:"column"`
+	Secret      sensitive.String `json:"-"`
+	Redacted    string           `json:"secret_redacted"`
+	Fingerprint string           `json:"fingerprint"`
+	Encoding    string           `json:"encoding,omitempty"`
+	Commit      string           `json:"commit,omitempty"`
+	Author      string           `json:"author,omitempty"`
+	Date        string           `json:"date,omitempty"`
+	Layer       string           `json:"layer,omitempty"`
+	LayerStep   string           `json:"layer_step,omitempty"`
+}
+
+// Options configures a Scanner. The zero value of every field but Engine
+// means the default.
+type Options struct {
+	Engine *Engine
+	// Allow is the path allowlist applied before reading a file.
+	Allow Allowlist
+	// NoIgnore scans files that .gitignore excludes.
+	NoIgnore bool
+	// Binary scans binary files instead of skipping them.
+	Binary bool
+	// MaxDepth bounds archive nesting (default 4).
+	MaxDepth int
+	// MaxArchiveBytes bounds the uncompressed bytes read from one top-level
+	// archive or image, all nesting included (default 1 GiB).
+	MaxArchiveBytes int64
+	// MaxEntryBytes bounds one archive member (default 256 MiB); nested
+	// zips, which need random access, are held in memory up to this size.
+	MaxEntryBytes int64
+	// Workers is the number of scanning goroutines (default GOMAXPROCS).
+	Workers int
+	// Progress, if set, is updated as the scan runs.
+	Progress *Progress
+}
+
+// Progress counts work done; fields are updated atomically while a scan
+// runs and may be read concurrently.
+type Progress struct {
+	FilesTotal, FilesDone atomic.Int64
+	BytesTotal, BytesDone atomic.Int64
+}
+
+// Result is the outcome of one scan.
+type Result struct {
+	Findings []Finding
+	Files    int64
+	Bytes    int64
+	// Skipped names inputs not scanned (binary, over a limit) and why.
+	Skipped []string
+}
+
+// Scanner scans sources with one Engine. It is safe for concurrent use.
+type Scanner struct {
+	opts Options
+}
+
+// New returns a Scanner.
+func New(opts Options) (*Scanner, error) {
+	if opts.Engine == nil {
+		return nil, errors.New("scan: no engine")
+	}
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = 4
+	}
+	if opts.MaxArchiveBytes <= 0 {
+		opts.MaxArchiveBytes = 1 << 30
+	}
+	if opts.MaxEntryBytes <= 0 {
+		opts.MaxEntryBytes = 256 << 20
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.Progress == nil {
+		opts.Progress = &Progress{}
+	}
+	return &Scanner{opts: opts}, nil
+}
+
+// item is one unit of content to scan.
+type item struct {
+	path    string
+	data    []byte // content in memory, or
+	file    string // a file on disk
+	lineMap []int  // buffer line (0-based) -> reported line, for diffs
+	origin  Finding
+}
+
+// run is the state of one scan: a worker pool and collected results.
+type run struct {
+	s        *Scanner
+	ctx      context.Context
+	items    chan item
+	mu       sync.Mutex
+	res      Result
+	wg       sync.WaitGroup
+	firstErr error
+}
+
+func (s *Scanner) start(ctx context.Context) *run {
+	r := &run{s: s, ctx: ctx, items: make(chan item, 2*s.opts.Workers)}
+	for range s.opts.Workers {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			for it := range r.items {
+				if ctx.Err() != nil {
+					continue
+				}
+				r.scanItem(it)
+			}
+		}()
+	}
+	return r
+}
+
+// send queues an item; it returns false when the scan was cancelled.
+func (r *run) send(it item) bool {
+	select {
+	case r.items <- it:
+		return true
+	case <-r.ctx.Done():
+		return false
+	}
+}
+
+func (r *run) finish() (*Result, error) {
+	close(r.items)
+	r.wg.Wait()
+	if err := r.ctx.Err(); err != nil {
+		return nil, err
+	}
+	if r.firstErr != nil {
+		return nil, r.firstErr
+	}
+	sortFindings(r.res.Findings)
+	sort.Strings(r.res.Skipped)
+	return &r.res, nil
+}
+
+func (r *run) fail(err error) {
+	r.mu.Lock()
+	if r.firstErr == nil {
+		r.firstErr = err
+	}
+	r.mu.Unlock()
+}
+
+func (r *run) skip(path, why string) {
+	r.mu.Lock()
+	r.res.Skipped = append(r.res.Skipped, path+": "+why)
+	r.mu.Unlock()
+}
+
+func (r *run) add(fs []Finding, bytes int64) {
+	r.mu.Lock()
+	r.res.Findings = append(r.res.Findings, fs...)
+	r.res.Files++
+	r.res.Bytes += bytes
+	r.mu.Unlock()
+	r.s.opts.Progress.FilesDone.Add(1)
+	r.s.opts.Progress.BytesDone.Add(bytes)
+}
+
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		if a.Commit != b.Commit {
+			return a.Date > b.Date || a.Date == b.Date && a.Commit < b.Commit
+		}
+		if a.Layer != b.Layer {
+			return a.Layer < b.Layer
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Column != b.Column {
+			return a.Column < b.Column
+		}
+		return a.RuleID < b.RuleID
+	})
+}
+
+func (r *run) scanItem(it item) {
+	if it.data != nil {
+		r.scanContent(it, bytes.NewReader(it.data), int64(len(it.data)), 0, nil, nil)
+		return
+	}
+	f, err := os.Open(it.file)
+	if err != nil {
+		r.skip(it.path, "cannot open")
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		r.skip(it.path, "cannot stat")
+		return
+	}
+	r.scanContent(it, f, st.Size(), 0, f, nil)
+}
+
+const (
+	peekSize  = 8 << 10
+	chunkSize = 4 << 20
+	overlap   = 64 << 10
+	wholeMax  = 8 << 20
+)
+
+// scanContent dispatches on content: archives are opened, binaries skipped,
+// text scanned. ra is the content's random access form when it has one.
+// b is the enclosing archive's budget, nil at the top level.
+func (r *run) scanContent(it item, rd io.Reader, size int64, depth int, ra io.ReaderAt, b *budget) {
+	br := bufio.NewReaderSize(rd, peekSize)
+	head, _ := br.Peek(peekSize)
+	if kind := archiveKind(head); kind != "" && it.lineMap == nil {
+		if b == nil {
+			b = &budget{left: r.s.opts.MaxArchiveBytes}
+		}
+		if len(head) < peekSize {
+			// the whole content is in head; zip can use it directly
+			ra, size = bytes.NewReader(head), int64(len(head))
+		}
+		r.scanArchive(it, kind, br, size, ra, depth, b)
+		return
+	}
+	if !r.s.opts.Binary && isBinary(head) {
+		r.skip(it.path, "binary")
+		return
+	}
+	fs, n, err := r.s.scanText(it, br, size)
+	if err != nil {
+		r.skip(it.path, "read error")
+	}
+	r.add(fs, n)
+}
+
+func isBinary(head []byte) bool {
+	if len(head) == 0 {
+		return false
+	}
+	if bytes.IndexByte(head, 0) >= 0 {
+		return true
+	}
+	return !utf8.Valid(head[:max(0, len(head)-4)]) && !mostlyPrintable(head)
+}
+
+func mostlyPrintable(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	bad := 0
+	for _, c := range b {
+		if c < 0x09 || (c > 0x0d && c < 0x20) || c == 0x7f {
+			bad++
+		}
+	}
+	return bad*20 < len(b)
+}
+
+// scanText scans a stream in overlapping chunks so memory stays bounded.
+func (s *Scanner) scanText(it item, rd io.Reader, size int64) ([]Finding, int64, error) {
+	bufSize := chunkSize + overlap
+	if size >= 0 && size <= wholeMax {
+		bufSize = int(size) + 1
+	}
+	buf := make([]byte, 0, bufSize)
+	var out []Finding
+	var total int64
+	baseLine := 1 // line number of buf[0]
+	for {
+		n, err := io.ReadFull(rd, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		total += int64(n)
+		final := err != nil
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return out, total, err
+		}
+		if !final && cap(buf) < chunkSize+overlap {
+			// the size was a lie (archive headers): grow to chunked mode
+			nb := make([]byte, len(buf), chunkSize+overlap)
+			copy(nb, buf)
+			buf = nb
+			continue
+		}
+		limit := len(buf)
+		if !final {
+			limit = len(buf) - overlap
+		}
+		out = append(out, s.scanBuffer(it, buf, limit, baseLine, 0)...)
+		if final {
+			return out, total, nil
+		}
+		baseLine += bytes.Count(buf[:limit], []byte{'\n'})
+		copy(buf, buf[limit:])
+		buf = buf[:len(buf)-limit]
+	}
+}
+
+// scanBuffer reports matches in buf whose whole match starts before limit.
+// baseLine is the line number of buf[0].
+func (s *Scanner) scanBuffer(it item, buf []byte, limit, baseLine, depth int) []Finding {
+	e := s.opts.Engine
+	ms := e.matches(buf)
+	var out []Finding
+	line, lineStart, pos := baseLine, 0, 0
+	locate := func(off int) (int, int) {
+		if off < pos { // matches are sorted by secret start; mstart may go back
+			line, lineStart, pos = baseLine, 0, 0
+		}
+		for {
+			k := bytes.IndexByte(buf[pos:off], '\n')
+			if k < 0 {
+				break
+			}
+			line++
+			pos += k + 1
+			lineStart = pos
+		}
+		pos = off
+		return line, off - lineStart + 1
+	}
+	for _, m := range ms {
+		if m.mstart >= limit {
+			continue
+		}
+		if m.rule.Allow.AllowsPath(it.path) {
+			continue
+		}
+		ln, col := locate(m.start)
+		if allowComment(buf, lineStart, m.rule.ID) {
+			continue
+		}
+		out = append(out, s.finding(it, m.rule, string(buf[m.start:m.end]), ln, col, ""))
+	}
+	if depth == 0 {
+		out = append(out, s.scanBase64(it, buf, limit, baseLine)...)
+	}
+	return out
+}
+
+// allowComment reports whether the line starting at lineStart carries a
+// keyward:allow marker, bare or naming ruleID.
+func allowComment(buf []byte, lineStart int, ruleID string) bool {
+	end := bytes.IndexByte(buf[lineStart:], '\n')
+	if end < 0 {
+		end = len(buf) - lineStart
+	}
+	l := buf[lineStart : lineStart+end]
+	for {
+		i := bytes.Index(l, []byte("keyward:allow"))
+		if i < 0 {
+			return false
+		}
+		rest := l[i+len("keyward:allow"):]
+		if len(rest) == 0 || rest[0] != ' ' && rest[0] != '=' && rest[0] != ':' {
+			return true
+		}
+		arg := bytes.TrimLeft(rest[1:], " ")
+		k := 0
+		for k < len(arg) && (isIdentByte(arg[k]) || arg[k] == ',') {
+			k++
+		}
+		if k == 0 {
+			return true
+		}
+		for _, id := range strings.Split(string(arg[:k]), ",") {
+			if id == ruleID {
+				return true
+			}
+		}
+		l = rest
+	}
+}
+
+var b64Table = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_") {
+		t[c] = true
+	}
+	return t
+}()
+
+const (
+	minB64 = 32
+	maxB64 = 64 << 10
+)
+
+// scanBase64 decodes long base64 runs and scans the decoded text, so a
+// credential inside an encoded blob (a Kubernetes Secret, a data: URL, an
+// encoded .env) is found. Findings point at the blob's line.
+func (s *Scanner) scanBase64(it item, buf []byte, limit, baseLine int) []Finding {
+	var out []Finding
+	line, pos := baseLine, 0
+	run := 0
+	for i := 0; i <= len(buf); i++ {
+		if i < len(buf) && b64Table[buf[i]] {
+			run++
+			continue
+		}
+		if run >= minB64 && run <= maxB64 && i-run < limit {
+			if fs := s.scanDecoded(it, buf[i-run:i]); len(fs) > 0 {
+				line += bytes.Count(buf[pos:i-run], []byte{'\n'})
+				pos = i - run
+				ls := bytes.LastIndexByte(buf[:pos], '\n') + 1
+				if allowComment(buf, ls, "") {
+					run = 0
+					continue
+				}
+				for _, f := range fs {
+					if allowComment(buf, ls, f.RuleID) {
+						continue
+					}
+					f.Line, f.Column = mapLine(it, line), pos-ls+1
+					out = append(out, f)
+				}
+			}
+		}
+		run = 0
+	}
+	return out
+}
+
+func (s *Scanner) scanDecoded(it item, enc []byte) []Finding {
+	str := strings.TrimRight(string(enc), "=")
+	var dec []byte
+	var err error
+	if strings.ContainsAny(str, "-_") {
+		dec, err = base64.RawURLEncoding.DecodeString(str)
+	} else {
+		dec, err = base64.RawStdEncoding.DecodeString(str)
+	}
+	if err != nil || len(dec) < 16 || !utf8.Valid(dec) || !mostlyPrintable(dec) {
+		return nil
+	}
+	var out []Finding
+	for _, m := range s.opts.Engine.matches(dec) {
+		if m.rule.Allow.AllowsPath(it.path) {
+			continue
+		}
+		out = append(out, s.finding(it, m.rule, string(dec[m.start:m.end]), 0, 0, "base64"))
+	}
+	return out
+}
+
+func mapLine(it item, line int) int {
+	if it.lineMap != nil && line-1 < len(it.lineMap) && line >= 1 {
+		return it.lineMap[line-1]
+	}
+	return line
+}
+
+func (s *Scanner) finding(it item, r *Rule, secret string, line, col int, enc string) Finding {
+	f := it.origin
+	f.RuleID, f.Description, f.Severity = r.ID, r.Description, r.Severity
+	f.Path = it.path
+	f.Line, f.Column = mapLine(it, line), col
+	f.Secret = sensitive.NewString(secret)
+	f.Redacted = Redact(secret)
+	f.Fingerprint = Fingerprint(r.ID, it.path, secret)
+	f.Encoding = enc
+	return f
+}
+
+// Redact shows at most the first 4 bytes of a secret, and never more than
+// a quarter of it, followed by an ellipsis.
+func Redact(secret string) string {
+	n := min(4, len(secret)/4)
+	for n > 0 && !utf8.RuneStart(secret[n]) {
+		n--
+	}
+	return strings.ReplaceAll(secret[:n], "\n", "") + "…"
+}
+
+// Fingerprint identifies a finding for baselines without revealing the
+// secret: a truncated SHA-256 over rule, path and secret.
+func Fingerprint(ruleID, path, secret string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "keyward-scan/v1\x00%s\x00%s\x00", ruleID, path)
+	h.Write([]byte(secret))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// ScanReader scans one stream (stdin) reported under name.
+func (s *Scanner) ScanReader(ctx context.Context, name string, rd io.Reader) (*Result, error) {
+	r := s.start(ctx)
+	// stdin may be an archive too; it goes through the same dispatcher.
+	r.scanContent(item{path: name}, rd, -1, 0, nil, nil)
+	return r.finish()
+}
