@@ -107,6 +107,12 @@ func marshalEnvelope(env *envelope, top bool) ([]byte, error) {
 	if err != nil || !top || len(env.Data) == 0 {
 		return body, err
 	}
+	return prependData(env, body)
+}
+
+// prependData writes env.Data's keys, except those named like envelope
+// fields, before the fields of body (env marshalled).
+func prependData(env *envelope, body []byte) ([]byte, error) {
 	keys := make([]string, 0, len(env.Data))
 	for k := range env.Data {
 		if !slices.Contains(envelopeKeys, k) {
