@@ -1,0 +1,506 @@
+// Package inject runs a child process with secrets: as environment variables
+// set only in the child, and as files in a private directory that is removed
+// when the child exits. It forwards job-control signals to the child's
+// process group and returns the child's exit code.
+//
+// It must never put a secret in argv, in keyward's own environment, in an
+// error or log message, or in a file outside its private directory (mode
+// 0700, on a RAM-backed file system when one is writable). It imports only
+// the standard library and internal/sensitive.
+package inject
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/keyward/keyward/internal/sensitive"
+)
+
+// DefaultDirEnv names the variable that holds the secrets directory.
+const DefaultDirEnv = "KEYWARD_SECRETS_DIR"
+
+// DefaultKillGrace is the default Options.KillGrace.
+const DefaultKillGrace = 5 * time.Second
+
+// dirPrefix starts the name of every secrets directory:
+// keyward-run-<pid of keyward>-<random>.
+const dirPrefix = "keyward-run-"
+
+// waitDelay bounds how long Run waits, after the child exits, for
+// descendants that still hold its stdout or stderr open.
+const waitDelay = 2 * time.Second
+
+// EnvVar is a variable set in the child's environment only.
+type EnvVar struct {
+	Name  string
+	Value sensitive.String
+}
+
+// File is a secret written to Name inside the secrets directory. Name is a
+// single path element. Mode defaults to 0600.
+type File struct {
+	Name  string
+	Value sensitive.String
+	Mode  os.FileMode
+}
+
+// Spec says which secrets the child gets and how.
+type Spec struct {
+	Env   []EnvVar
+	Files []File
+	// DirEnv names the variable holding the secrets directory's path
+	// (default DefaultDirEnv). Each file's path is also in the variable
+	// FileEnvName(file.Name).
+	DirEnv string
+}
+
+// Options wires the child to keyward. The zero value runs the child with no
+// stdin, discards its output and forwards no signals.
+type Options struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer // typically *mask.Writer
+	// BaseEnv is passed to the child beneath the secrets (default
+	// os.Environ()). Callers should drop their own credentials from it.
+	BaseEnv []string
+	// SecretsRoot is where the secrets directory is made (default: the first
+	// of /dev/shm, $XDG_RUNTIME_DIR from BaseEnv and os.TempDir() that works).
+	SecretsRoot string
+	// Signals carries signals to forward to the child's process group. The
+	// caller subscribes it with signal.Notify; SIGINT, SIGTERM, SIGHUP and
+	// SIGQUIT are forwarded, others ignored.
+	Signals <-chan os.Signal
+	// KillGrace is how long the child has to exit after the context is done
+	// and it got SIGTERM, before SIGKILL (default DefaultKillGrace).
+	KillGrace time.Duration
+	Logger    *slog.Logger
+}
+
+// FileEnvName returns the variable that holds the path of the secret file
+// named name: KEYWARD_FILE_ and the name upper-cased, with every byte that
+// is not a letter or digit replaced by '_'.
+func FileEnvName(name string) string {
+	b := []byte("KEYWARD_FILE_" + name)
+	for i := len("KEYWARD_FILE_"); i < len(b); i++ {
+		switch c := b[i]; {
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		default:
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func (s Spec) dirEnv() string {
+	if s.DirEnv == "" {
+		return DefaultDirEnv
+	}
+	return s.DirEnv
+}
+
+// Validate reports every problem with the names and modes in s at once. It
+// never looks at values except to reject NUL bytes, and never quotes them.
+func (s Spec) Validate() error {
+	var errs []error
+	vars := map[string]string{} // variable -> what sets it
+	claim := func(v, by string) {
+		if prev, ok := vars[v]; ok {
+			errs = append(errs, fmt.Errorf("%s and %s both set variable %s", prev, by, v))
+		}
+		vars[v] = by
+	}
+	if !validEnvName(s.dirEnv()) {
+		errs = append(errs, fmt.Errorf("invalid directory variable name %q", s.DirEnv))
+	}
+	for i, e := range s.Env {
+		switch {
+		case !validEnvName(e.Name):
+			errs = append(errs, fmt.Errorf("env %d: invalid variable name %q", i, e.Name))
+		case strings.ContainsRune(e.Value.Reveal(), 0):
+			errs = append(errs, fmt.Errorf("env %s: value contains a NUL byte", e.Name))
+		default:
+			claim(e.Name, "env "+e.Name)
+		}
+	}
+	if len(s.Files) > 0 {
+		claim(s.dirEnv(), "the secrets directory")
+	}
+	for i, f := range s.Files {
+		if !validFileName(f.Name) {
+			errs = append(errs, fmt.Errorf("file %d: invalid name %q: want a single relative path element", i, f.Name))
+			continue
+		}
+		if f.Mode&^os.ModePerm != 0 || (f.Mode != 0 && f.Mode&0o400 == 0) {
+			errs = append(errs, fmt.Errorf("file %s: invalid mode %v: want permission bits readable by the owner", f.Name, f.Mode))
+		}
+		claim(FileEnvName(f.Name), "file "+f.Name)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("inject: invalid spec: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func validEnvName(n string) bool {
+	return n != "" && !strings.ContainsAny(n, "=\x00")
+}
+
+func validFileName(n string) bool {
+	return n != "" && n != "." && n != ".." && len(n) <= 255 &&
+		!strings.ContainsAny(n, "/\\\x00") && filepath.IsLocal(n)
+}
+
+// Run starts argv[0] (looked up in keyward's PATH) with argv[1:] and the
+// secrets in spec, waits for it and returns its exit code: the code it
+// exited with, or 128+n if signal n killed it. Secret files are removed
+// before Run returns, whatever happened. The child runs in its own process
+// group; signals from opts.Signals go to that group. When ctx is done the
+// group gets SIGTERM, then SIGKILL after opts.KillGrace, and Run returns the
+// exit code with ctx's error.
+//
+// Run sets keyward's own soft RLIMIT_CORE to 0 and does not restore it: the
+// child inherits the limit (Go cannot set an rlimit for the child alone), and
+// keyward holds the same secrets, so neither should dump core. The limit is
+// a soft one, so a child may raise it again.
+//
+// When the child is in its own process group it cannot read from a
+// terminal; Run is meant for non-interactive jobs. Run returns -1 and an
+// error if the child could not be started.
+func Run(ctx context.Context, argv []string, spec Spec, opts Options) (int, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if len(argv) == 0 || argv[0] == "" {
+		return -1, errors.New("inject: no command")
+	}
+	if err := spec.Validate(); err != nil {
+		return -1, err
+	}
+	if err := ctx.Err(); err != nil {
+		return -1, fmt.Errorf("inject: %w", err)
+	}
+	if err := limitCore(); err != nil {
+		return -1, fmt.Errorf("inject: disable core dumps: %w", err)
+	}
+	base := opts.BaseEnv
+	if base == nil {
+		base = os.Environ()
+	}
+	set := map[string]string{}
+	for _, e := range spec.Env {
+		set[e.Name] = e.Value.Reveal()
+	}
+	if len(spec.Files) > 0 {
+		dir, err := makeDir(secretsRoots(opts.SecretsRoot, base))
+		if err != nil {
+			return -1, err
+		}
+		defer func() {
+			if err := os.RemoveAll(dir); err != nil {
+				log.Error("remove secrets directory", "dir", dir, "err", err)
+			}
+		}()
+		if err := writeFiles(dir, spec.Files); err != nil {
+			return -1, err
+		}
+		set[spec.dirEnv()] = dir
+		for _, f := range spec.Files {
+			set[FileEnvName(f.Name)] = filepath.Join(dir, f.Name)
+		}
+	}
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = childEnv(base, set)
+	cmd.Stdin = opts.Stdin
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = waitDelay // for a Stdin reader that never returns
+	var outs outputs
+	defer outs.abort()
+	var err error
+	if cmd.Stdout, err = outs.add(opts.Stdout); err != nil {
+		return -1, err
+	}
+	if cmd.Stderr, err = outs.add(opts.Stderr); err != nil {
+		return -1, err
+	}
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("inject: start %s: %w", argv[0], err)
+	}
+	outs.started()
+	pgid := cmd.Process.Pid
+	log.Debug("child started", "pid", pgid, "env", len(spec.Env), "files", len(spec.Files))
+
+	done := make(chan struct{})
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
+		forward(ctx, pgid, opts, log, done)
+	}()
+	werr := cmd.Wait()
+	close(done)
+	<-forwarded
+	code := exitCode(cmd.ProcessState)
+	log.Debug("child exited", "pid", pgid, "code", code)
+
+	// The job is over: descendants left in the child's group hold its
+	// secrets, so they get SIGTERM, and SIGKILL if they still keep its
+	// output open after waitDelay.
+	signalGroup(pgid, syscall.SIGTERM, log)
+	if !outs.wait(waitDelay) {
+		log.Warn("child's descendants kept its output open; killing them", "pgid", pgid)
+		signalGroup(pgid, syscall.SIGKILL, log)
+		outs.abort()
+		outs.wait(0)
+	}
+
+	var exitErr *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return code, fmt.Errorf("inject: %s: %w", argv[0], ctx.Err())
+	case outs.err != nil:
+		return code, fmt.Errorf("inject: copy output of %s: %w", argv[0], outs.err)
+	case werr == nil, errors.As(werr, &exitErr):
+		return code, nil
+	case errors.Is(werr, exec.ErrWaitDelay):
+		log.Warn("stopped reading the child's stdin", "pid", pgid)
+		return code, nil
+	default:
+		return code, fmt.Errorf("inject: %s: %w", argv[0], werr)
+	}
+}
+
+// outputs copies the child's stdout and stderr through pipes it owns, so
+// that Wait returns when the child exits rather than when the last
+// descendant closes the pipes.
+type outputs struct {
+	mu      sync.Mutex
+	err     error
+	wg      sync.WaitGroup
+	targets []io.Writer
+	readers []*os.File
+	writers []*os.File
+}
+
+func (o *outputs) add(dst io.Writer) (io.Writer, error) {
+	if dst == nil {
+		return nil, nil // exec connects the null device
+	}
+	if f, ok := dst.(*os.File); ok {
+		return f, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("inject: pipe: %w", err)
+	}
+	o.targets = append(o.targets, dst)
+	o.readers = append(o.readers, r)
+	o.writers = append(o.writers, w)
+	return w, nil
+}
+
+// started closes keyward's copies of the write ends and starts copying.
+func (o *outputs) started() {
+	for _, w := range o.writers {
+		w.Close()
+	}
+	o.writers = nil
+	for i, r := range o.readers {
+		dst := o.targets[i]
+		o.wg.Go(func() {
+			if _, err := io.Copy(dst, r); err != nil && !errors.Is(err, os.ErrClosed) {
+				o.mu.Lock()
+				o.err = cmp.Or(o.err, err)
+				o.mu.Unlock()
+			}
+		})
+	}
+}
+
+// wait waits up to d for the copies to reach EOF and reports whether they did.
+func (o *outputs) wait(d time.Duration) bool {
+	finished := make(chan struct{})
+	go func() {
+		o.wg.Wait()
+		close(finished)
+	}()
+	if d == 0 {
+		<-finished
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-finished:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// abort closes every pipe end keyward holds, ending the copies.
+func (o *outputs) abort() {
+	for _, f := range append(o.readers, o.writers...) {
+		f.Close()
+	}
+}
+
+// forward relays signals to the child's process group until done, and stops
+// the group when ctx is done.
+func forward(ctx context.Context, pgid int, opts Options, log *slog.Logger, done <-chan struct{}) {
+	grace := opts.KillGrace
+	if grace <= 0 {
+		grace = DefaultKillGrace
+	}
+	ctxDone := ctx.Done()
+	var kill <-chan time.Time
+	for {
+		select {
+		case <-done:
+			return
+		case s := <-opts.Signals:
+			sig, ok := s.(syscall.Signal)
+			if !ok || (sig != syscall.SIGINT && sig != syscall.SIGTERM && sig != syscall.SIGHUP && sig != syscall.SIGQUIT) {
+				log.Debug("signal not forwarded", "signal", s)
+				continue
+			}
+			log.Debug("forwarding signal", "signal", sig, "pgid", pgid)
+			signalGroup(pgid, sig, log)
+		case <-ctxDone:
+			ctxDone = nil
+			log.Debug("context done; stopping child", "pgid", pgid)
+			signalGroup(pgid, syscall.SIGTERM, log)
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			kill = t.C
+		case <-kill:
+			kill = nil
+			signalGroup(pgid, syscall.SIGKILL, log)
+		}
+	}
+}
+
+func signalGroup(pgid int, sig syscall.Signal, log *slog.Logger) {
+	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		log.Warn("signal child", "pgid", pgid, "signal", sig, "err", err)
+	}
+}
+
+func exitCode(ps *os.ProcessState) int {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+func limitCore() error {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &l); err != nil {
+		return err
+	}
+	if l.Cur == 0 {
+		return nil
+	}
+	l.Cur = 0
+	return syscall.Setrlimit(syscall.RLIMIT_CORE, &l)
+}
+
+// childEnv returns base without the variables in set, then set.
+func childEnv(base []string, set map[string]string) []string {
+	env := make([]string, 0, len(base)+len(set))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; !ok {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range set {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+func secretsRoots(root string, env []string) []string {
+	if root != "" {
+		return []string{root}
+	}
+	roots := []string{"/dev/shm"}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "XDG_RUNTIME_DIR="); ok && v != "" {
+			roots = append(roots, v)
+		}
+	}
+	return append(roots, os.TempDir())
+}
+
+// makeDir creates a fresh 0700 directory in the first root where it can.
+func makeDir(roots []string) (string, error) {
+	var errs []error
+	for _, r := range roots {
+		dir := filepath.Join(r, fmt.Sprintf("%s%d-%s", dirPrefix, os.Getpid(), randomHex()))
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			if err = os.Chmod(dir, 0o700); err == nil { // in case of an odd umask
+				return dir, nil
+			}
+			os.Remove(dir)
+		}
+		errs = append(errs, err)
+	}
+	return "", fmt.Errorf("inject: create secrets directory: %w", errors.Join(errs...))
+}
+
+func randomHex() string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// writeFiles writes each file inside dir. os.Root keeps every name inside
+// dir, and O_EXCL|O_NOFOLLOW refuses anything already there.
+func writeFiles(dir string, files []File) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("inject: open secrets directory: %w", err)
+	}
+	defer root.Close()
+	for _, f := range files {
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o600
+		}
+		if err := writeFile(root, f.Name, f.Value, mode); err != nil {
+			return fmt.Errorf("inject: write secret file %s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+func writeFile(root *os.Root, name string, v sensitive.String, mode os.FileMode) error {
+	fd, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(fd, v.Reveal())
+	if err == nil {
+		err = fd.Chmod(mode)
+	}
+	if cerr := fd.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
