@@ -85,6 +85,7 @@ type Store struct {
 type hasher struct {
 	h   hash.Hash
 	buf []byte
+	sum [hashLen]byte
 }
 
 // New opens the token store kept in s, creating its HMAC key on first use.
@@ -145,8 +146,8 @@ func (s *Store) hash(token string) [hashLen]byte {
 	hs.h.Reset()
 	hs.buf = append(hs.buf[:0], token...)
 	hs.h.Write(hs.buf)
-	var out [hashLen]byte
-	hs.h.Sum(out[:0])
+	hs.h.Sum(hs.sum[:0])
+	out := hs.sum
 	clear(hs.buf)
 	s.hashers.Put(hs)
 	return out

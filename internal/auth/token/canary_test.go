@@ -1,0 +1,111 @@
+package token_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/auth/token"
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// lockedBuffer is a concurrency-safe log sink.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestCanaryNoTokenInLogsOrErrors runs every operation, failing ones
+// included, with debug logging, and checks that no raw token appears in the
+// logs, errors or non-create responses.
+func TestCanaryNoTokenInLogsOrErrors(t *testing.T) {
+	var logs lockedBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	failHook := true
+	f := newFixture(t, token.Options{Logger: logger, OnRevoke: func(_ context.Context, e *token.Entry) error {
+		logger.Info("hook", "entry", e) // LogValue must hide the token
+		if failHook {
+			failHook = false
+			return errors.New("hook failed")
+		}
+		return nil
+	}})
+	ctx := context.Background()
+	var secrets []string
+	var out []string // errors and responses that must not hold a token
+	note := func(v any, err error) {
+		if err != nil {
+			out = append(out, err.Error())
+		}
+		if v != nil {
+			b, _ := json.Marshal(v)
+			out = append(out, string(b), fmt.Sprintf("%v %+v", v, v))
+		}
+	}
+	mk := func(data map[string]any) *logical.Auth {
+		a := createAuth(t, f, "create", f.root, data)
+		secrets = append(secrets, a.ClientToken)
+		return a
+	}
+	secrets = append(secrets, f.root)
+	a := mk(map[string]any{"policies": "dev", "num_uses": 2})
+	b := mk(map[string]any{"policies": "dev", "ttl": "1m"})
+	c := mk(map[string]any{"policies": "dev", "id": "canary-custom-id-0001"})
+	child := createAuth(t, f, "create", b.ClientToken, map[string]any{"policies": "dev"})
+	secrets = append(secrets, child.ClientToken)
+
+	for _, tok := range []string{a.ClientToken, b.ClientToken, c.ClientToken, child.ClientToken} {
+		note(f.store.Use(ctx, tok, "127.0.0.1"))
+		note(f.store.Use(ctx, tok+"x", "127.0.0.1"))
+		note(f.store.Lookup(ctx, tok))
+		note(f.store.Renew(ctx, tok, time.Hour))
+		// Tokens pasted into every field of failing requests.
+		for _, path := range []string{"create", "renew", "lookup", "roles/x"} {
+			note(f.do(t, logical.UpdateOperation, path, a.ClientToken, map[string]any{
+				"policies": []any{tok}, "ttl": tok, "num_uses": tok, "meta": tok, "type": tok,
+				"token": tok + "x", "increment": tok, "allowed_policies": tok, "token_bound_cidrs": tok,
+				"path_suffix": tok, "renewable": tok,
+			}))
+		}
+		note(f.do(t, logical.UpdateOperation, "lookup-accessor", f.root, map[string]any{"accessor": tok}))
+		note(f.do(t, logical.UpdateOperation, "revoke-accessor", f.root, map[string]any{"accessor": tok}))
+		note(f.do(t, logical.ReadOperation, "lookup-self", tok+"x", nil))
+	}
+	_, _, err := f.store.CreateFromAuth(ctx, &logical.Auth{Policies: []string{a.ClientToken}}, nil, "auth/x/login")
+	note(nil, err)
+	note(f.store.Create(ctx, &token.Entry{ID: c.ClientToken, Policies: []string{"a"}}))
+	note(nil, f.store.Revoke(ctx, b.ClientToken)) // the hook fails once
+	f.clock.Advance(time.Hour)
+	note(f.store.Sweep(ctx))
+	note(nil, f.store.RevokeOrphan(ctx, c.ClientToken))
+	note(f.do(t, logical.UpdateOperation, "tidy", f.root, nil))
+
+	all := logs.String() + strings.Join(out, "\n")
+	if !strings.Contains(logs.String(), a.Accessor) {
+		t.Fatalf("canary test saw no log lines naming accessors; logging not exercised")
+	}
+	for _, s := range secrets {
+		if strings.Contains(all, s) || strings.Contains(all, s[4:min(len(s), 24)]) {
+			t.Errorf("a raw token appears in logs, errors or responses")
+		}
+	}
+}
