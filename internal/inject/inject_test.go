@@ -54,50 +54,61 @@ func (w *lineWriter) String() string {
 	return w.buf.String()
 }
 
-// waitLine returns the next line the child prints, failing if it exits
-// first.
-func waitLine(t *testing.T, w *lineWriter, done <-chan struct{}) string {
-	t.Helper()
-	select {
-	case l := <-w.lines:
-		return l
-	case <-done:
-		t.Fatalf("child exited before printing a line; output %q", w.String())
-		return ""
-	}
-}
-
-type result struct {
+// child is a Run in progress.
+type child struct {
+	out  *lineWriter
+	done chan struct{} // closed when Run returns
 	code int
 	err  error
 }
 
-// start runs script with sh in the background and returns its stdout and a
-// channel with the result.
-func start(t *testing.T, ctx context.Context, script string, spec inject.Spec, opts inject.Options) (*lineWriter, chan result) {
+// start runs script with sh in the background.
+func start(t *testing.T, ctx context.Context, script string, spec inject.Spec, opts inject.Options) *child {
 	t.Helper()
-	out := newLineWriter()
-	opts.Stdout = out
+	c := &child{out: newLineWriter(), done: make(chan struct{})}
+	opts.Stdout = c.out
 	if opts.Stderr == nil {
-		opts.Stderr = out
+		opts.Stderr = c.out
 	}
 	if opts.SecretsRoot == "" {
 		opts.SecretsRoot = t.TempDir()
 	}
-	res := make(chan result, 1)
 	go func() {
-		code, err := inject.Run(ctx, []string{"sh", "-c", script}, spec, opts)
-		res <- result{code, err}
+		defer close(c.done)
+		c.code, c.err = inject.Run(ctx, []string{"sh", "-c", script}, spec, opts)
 	}()
-	return out, res
+	return c
+}
+
+// line returns the next line the child prints, failing if Run returns first.
+func (c *child) line(t *testing.T) string {
+	t.Helper()
+	select {
+	case l := <-c.out.lines:
+		return l
+	case <-c.done:
+		select {
+		case l := <-c.out.lines:
+			return l
+		default:
+		}
+		t.Fatalf("child exited (%d, %v) before printing a line; output %q", c.code, c.err, c.out.String())
+		return ""
+	}
+}
+
+// wait waits for Run to return.
+func (c *child) wait() (int, error) {
+	<-c.done
+	return c.code, c.err
 }
 
 // runSh runs script to completion.
 func runSh(t *testing.T, script string, spec inject.Spec, opts inject.Options) (int, string, error) {
 	t.Helper()
-	out, res := start(t, t.Context(), script, spec, opts)
-	r := <-res
-	return r.code, out.String(), r.err
+	c := start(t, t.Context(), script, spec, opts)
+	code, err := c.wait()
+	return code, c.out.String(), err
 }
 
 func secret(t *testing.T) string {
@@ -162,11 +173,10 @@ cat "$d/db-pass" "$KEYWARD_FILE_TLS_KEY"; echo; ls -a "$d" | tr '\n' ' '`
 
 func TestDefaultSecretsRoot(t *testing.T) {
 	spec := inject.Spec{Files: []inject.File{{Name: "f", Value: sensitive.NewString("x")}}, DirEnv: "SECRETS"}
-	out, res := start(t, t.Context(), `echo "$SECRETS"`, spec, inject.Options{})
-	r := <-res
-	dir := strings.TrimSpace(out.String())
-	if r.err != nil || r.code != 0 || dir == "" {
-		t.Fatalf("Run() = %d, %v; output %q", r.code, r.err, out.String())
+	code, out, err := runSh(t, `echo "$SECRETS"`, spec, inject.Options{})
+	dir := strings.TrimSpace(out)
+	if err != nil || code != 0 || dir == "" {
+		t.Fatalf("Run() = %d, %v; output %q", code, err, out)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("secrets dir %s still there after Run: %v", dir, err)
@@ -230,22 +240,20 @@ func TestSignalForwarded(t *testing.T) {
 			}
 			script := fmt.Sprintf(`trap 'echo got-%[1]s; exit 7' %[1]s
 echo "$KEYWARD_SECRETS_DIR"; sleep 1000 & echo ready; wait`, name)
-			out, res := start(t, t.Context(), script, fileSpec, inject.Options{Signals: sigs})
-			done := make(chan struct{})
-			dir := waitLine(t, out, done)
-			if l := waitLine(t, out, done); l != "ready" {
+			c := start(t, t.Context(), script, fileSpec, inject.Options{Signals: sigs})
+			dir := c.line(t)
+			if l := c.line(t); l != "ready" {
 				t.Fatalf("handshake %q, want ready", l)
 			}
 			if _, err := os.Stat(dir); err != nil {
 				t.Fatalf("secrets dir missing while child runs: %v", err)
 			}
 			sigs <- sig
-			r := <-res
-			if r.err != nil || r.code != 7 {
-				t.Fatalf("Run() = %d, %v, want 7; output %q", r.code, r.err, out.String())
+			if code, err := c.wait(); err != nil || code != 7 {
+				t.Fatalf("Run() = %d, %v, want 7; output %q", code, err, c.out.String())
 			}
-			if !strings.Contains(out.String(), "got-"+name) {
-				t.Fatalf("child did not see %v; output %q", sig, out.String())
+			if !strings.Contains(c.out.String(), "got-"+name) {
+				t.Fatalf("child did not see %v; output %q", sig, c.out.String())
 			}
 			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("secrets dir still there: %v", err)
@@ -257,32 +265,31 @@ echo "$KEYWARD_SECRETS_DIR"; sleep 1000 & echo ready; wait`, name)
 func TestUnforwardedSignalIgnored(t *testing.T) {
 	sigs := make(chan os.Signal, 1)
 	in, stdin := io.Pipe()
-	out, res := start(t, t.Context(), `echo ready; read line; echo "read $line"`, inject.Spec{}, inject.Options{Signals: sigs, Stdin: in})
-	if l := waitLine(t, out, nil); l != "ready" {
+	c := start(t, t.Context(), `echo ready; read line; echo "read $line"`, inject.Spec{}, inject.Options{Signals: sigs, Stdin: in})
+	if l := c.line(t); l != "ready" {
 		t.Fatalf("handshake %q", l)
 	}
 	sigs <- syscall.SIGUSR1 // would kill sh if forwarded
 	sigs <- syscall.SIGUSR1 // the first has been taken once this send completes
 	fmt.Fprintln(stdin, "done")
 	stdin.Close()
-	if r := <-res; r.err != nil || r.code != 0 || !strings.Contains(out.String(), "read done") {
-		t.Fatalf("Run() = %d, %v; output %q", r.code, r.err, out.String())
+	if code, err := c.wait(); err != nil || code != 0 || !strings.Contains(c.out.String(), "read done") {
+		t.Fatalf("Run() = %d, %v; output %q", code, err, c.out.String())
 	}
 }
 
 func TestKilledExternally(t *testing.T) {
-	out, res := start(t, t.Context(), `echo "$KEYWARD_SECRETS_DIR"; echo $$; exec sleep 1000`, fileSpec, inject.Options{})
-	dir := waitLine(t, out, nil)
-	pid, err := strconv.Atoi(waitLine(t, out, nil))
+	c := start(t, t.Context(), `echo "$KEYWARD_SECRETS_DIR"; echo $$; exec sleep 1000`, fileSpec, inject.Options{})
+	dir := c.line(t)
+	pid, err := strconv.Atoi(c.line(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	r := <-res
-	if r.err != nil || r.code != 137 {
-		t.Fatalf("Run() = %d, %v, want 137", r.code, r.err)
+	if code, err := c.wait(); err != nil || code != 137 {
+		t.Fatalf("Run() = %d, %v, want 137", code, err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("secrets dir still there: %v", err)
@@ -302,15 +309,14 @@ func TestContextCancel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			out, res := start(t, ctx, tc.script, fileSpec, inject.Options{KillGrace: 1})
-			dir := waitLine(t, out, nil)
-			if l := waitLine(t, out, nil); l != "ready" {
+			c := start(t, ctx, tc.script, fileSpec, inject.Options{KillGrace: 1})
+			dir := c.line(t)
+			if l := c.line(t); l != "ready" {
 				t.Fatalf("handshake %q", l)
 			}
 			cancel()
-			r := <-res
-			if !errors.Is(r.err, context.Canceled) || r.code != tc.code {
-				t.Fatalf("Run() = %d, %v, want %d, context.Canceled", r.code, r.err, tc.code)
+			if code, err := c.wait(); !errors.Is(err, context.Canceled) || code != tc.code {
+				t.Fatalf("Run() = %d, %v, want %d, context.Canceled", code, err, tc.code)
 			}
 			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("secrets dir still there: %v", err)
