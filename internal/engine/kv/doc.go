@@ -15,7 +15,7 @@
 //
 //	config                     mount-wide settings (JSON)
 //	meta/<path>                one record per secret: versions, custom metadata,
-//	                           per-key settings (compact JSON)
+//	                           per-key settings (compact binary, see codec.go)
 //	ver/<sha256(path)>/<n>     the data of version n (JSON object)
 //
 // LIST metadata/<dir>/ is a single Storage.List on meta/<dir>/. Version blobs

@@ -27,29 +27,29 @@ type mountConfig struct {
 	DeleteVersionAfter time.Duration `json:"delete_version_after,omitempty"`
 }
 
-// keyMeta is the stored record of one v2 secret. Field names are short to
-// keep the record small: it is decoded on every read.
+// keyMeta is the stored record of one v2 secret (see codec.go). Times are
+// Unix nanoseconds.
 type keyMeta struct {
-	Created     int64             `json:"c"`
-	Updated     int64             `json:"u"`
-	Current     int               `json:"v"`
-	Oldest      int               `json:"o,omitempty"`
-	MaxVersions int               `json:"m,omitempty"`
-	CASRequired bool              `json:"r,omitempty"`
-	DeleteAfter time.Duration     `json:"d,omitempty"`
-	Custom      map[string]string `json:"x,omitempty"`
+	Created     int64
+	Updated     int64
+	Current     int
+	Oldest      int
+	MaxVersions int
+	CASRequired bool
+	DeleteAfter time.Duration
+	Custom      map[string]string
 	// Versions are kept in ascending order of N.
-	Versions []versionMeta `json:"vs,omitempty"`
+	Versions []versionMeta
 }
 
 // versionMeta describes one kept version. Deleted is the soft-deletion time
 // in Unix nanoseconds (0: none); it may lie in the future when set by
 // delete_version_after.
 type versionMeta struct {
-	N         int   `json:"n"`
-	Created   int64 `json:"c"`
-	Deleted   int64 `json:"d,omitempty"`
-	Destroyed bool  `json:"x,omitempty"`
+	N         int
+	Created   int64
+	Deleted   int64
+	Destroyed bool
 }
 
 // deleted reports whether the version is soft-deleted at now.
@@ -88,18 +88,14 @@ func loadMeta(ctx context.Context, s logical.Storage, name string) (*keyMeta, er
 		return nil, nil
 	}
 	m := new(keyMeta)
-	if err := json.Unmarshal(raw, m); err != nil {
-		return nil, fmt.Errorf("kv: stored metadata is corrupt")
+	if err := decodeMeta(raw, m); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
 func encodeMeta(m *keyMeta) ([]byte, error) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("kv: encode metadata: %w", err)
-	}
-	return b, nil
+	return appendMeta(make([]byte, 0, 64+24*len(m.Versions)), m), nil
 }
 
 func loadConfig(ctx context.Context, s logical.Storage) (mountConfig, error) {
@@ -141,16 +137,13 @@ func (m *keyMeta) deleteAfter(c mountConfig) time.Duration {
 	return c.DeleteVersionAfter
 }
 
-// customMetadata returns the map for a response: null when empty.
+// customMetadata returns the map for a response: null when empty. The map
+// is the record's own, freshly decoded for this request.
 func (m *keyMeta) customMetadata() any {
 	if len(m.Custom) == 0 {
 		return nil
 	}
-	out := make(map[string]any, len(m.Custom))
-	for k, v := range m.Custom {
-		out[k] = v
-	}
-	return out
+	return m.Custom
 }
 
 // versionData is the "metadata" object of a data read or write response.

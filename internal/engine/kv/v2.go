@@ -19,9 +19,6 @@ type v2Backend struct {
 
 // HandleRequest routes a request by its first path segment.
 func (b *v2Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if req.Data == nil {
-		req.Data = map[string]any{}
-	}
 	if req.Path == "config" {
 		return b.handleConfig(ctx, req)
 	}

@@ -409,7 +409,7 @@ func TestV2Metadata(t *testing.T) {
 		"cas_required":         false,
 		"created_time":         created,
 		"current_version":      1,
-		"custom_metadata":      map[string]any{"owner": "team-a", "tier": "1"},
+		"custom_metadata":      map[string]string{"owner": "team-a", "tier": "1"},
 		"delete_version_after": "1h0m0s",
 		"max_versions":         4,
 		"oldest_version":       0,
@@ -435,9 +435,9 @@ func TestV2Metadata(t *testing.T) {
 		custom any
 		maxV   int
 	}{
-		{name: "patch merges and removes", op: patch, body: `{"custom_metadata":{"tier":null,"env":"prod"}}`, custom: map[string]any{"owner": "team-a", "env": "prod"}, maxV: 4},
-		{name: "patch other field keeps custom", op: patch, body: `{"max_versions":7}`, custom: map[string]any{"owner": "team-a", "env": "prod"}, maxV: 7},
-		{name: "post replaces custom", op: update, body: `{"custom_metadata":{"only":"this"}}`, custom: map[string]any{"only": "this"}, maxV: 7},
+		{name: "patch merges and removes", op: patch, body: `{"custom_metadata":{"tier":null,"env":"prod"}}`, custom: map[string]string{"owner": "team-a", "env": "prod"}, maxV: 4},
+		{name: "patch other field keeps custom", op: patch, body: `{"max_versions":7}`, custom: map[string]string{"owner": "team-a", "env": "prod"}, maxV: 7},
+		{name: "post replaces custom", op: update, body: `{"custom_metadata":{"only":"this"}}`, custom: map[string]string{"only": "this"}, maxV: 7},
 		{name: "post empty custom clears", op: update, body: `{"custom_metadata":{}}`, custom: nil, maxV: 7},
 		{name: "too many keys", op: update, body: manyKeys(65), status: 400, custom: nil, maxV: 7},
 		{name: "64 keys ok", op: update, body: manyKeys(64), custom: "64", maxV: 7},
@@ -445,8 +445,8 @@ func TestV2Metadata(t *testing.T) {
 		{name: "long value", op: patch, body: `{"custom_metadata":{"k":"` + strings.Repeat("v", 513) + `"}}`, status: 400, custom: "64", maxV: 7},
 		{name: "non-string value", op: update, body: `{"custom_metadata":{"k":1}}`, status: 400, custom: "64", maxV: 7},
 		{name: "null in post", op: update, body: `{"custom_metadata":{"k":null}}`, status: 400, custom: "64", maxV: 7},
-		{name: "kv pairs string", op: update, body: `{"custom_metadata":"a=1,b=2"}`, custom: map[string]any{"a": "1", "b": "2"}, maxV: 7},
-		{name: "bad max_versions", op: update, body: `{"max_versions":"lots"}`, status: 400, custom: map[string]any{"a": "1", "b": "2"}, maxV: 7},
+		{name: "kv pairs string", op: update, body: `{"custom_metadata":"a=1,b=2"}`, custom: map[string]string{"a": "1", "b": "2"}, maxV: 7},
+		{name: "bad max_versions", op: update, body: `{"max_versions":"lots"}`, status: 400, custom: map[string]string{"a": "1", "b": "2"}, maxV: 7},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -457,7 +457,7 @@ func TestV2Metadata(t *testing.T) {
 			}
 			got := h.must(read, "metadata/app", "").Data
 			if st.custom == "64" {
-				if n := len(got["custom_metadata"].(map[string]any)); n != 64 {
+				if n := len(got["custom_metadata"].(map[string]string)); n != 64 {
 					t.Errorf("custom_metadata has %d keys, want 64", n)
 				}
 			} else if !reflect.DeepEqual(got["custom_metadata"], st.custom) {
