@@ -142,6 +142,14 @@ func (d *deriver) encodings(name, x string) {
 			d.add(stableBase64(enc, b, a), name)
 		}
 	}
+	// `base64` wraps its output at 76 columns, `openssl base64` at 64: the
+	// lines of a wrapped encoding of x alone.
+	full := base64.StdEncoding.EncodeToString(b)
+	for _, width := range []int{76, 64} {
+		for i := 0; len(full) > width && i < len(full); i += width {
+			d.add(full[i:min(i+width, len(full))], name)
+		}
+	}
 	// base64 of base64 (`base64 -w0 | base64 -w0`, M1): the inner form at
 	// every alignment, then at every alignment again.
 	d.add(base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString(b))), name)
@@ -154,6 +162,7 @@ func (d *deriver) encodings(name, x string) {
 	d.add(hex.EncodeToString(b), name)
 	d.add(strings.ToUpper(hex.EncodeToString(b)), name)
 	d.add(url.QueryEscape(x), name)
+	d.add(lowerPercent(url.QueryEscape(x)), name)
 	d.add(url.PathEscape(x), name)
 	d.add(jsonEscape(x, true), name)
 	d.add(jsonEscape(x, false), name)
@@ -186,6 +195,22 @@ func stableBase64(enc *base64.Encoding, x []byte, a int) string {
 		return ""
 	}
 	return s[first:last]
+}
+
+// lowerPercent lower-cases the hex digits of %XX escapes, as some encoders
+// write them.
+func lowerPercent(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			for j := i + 1; j <= i+2; j++ {
+				if b[j] >= 'A' && b[j] <= 'F' {
+					b[j] += 'a' - 'A'
+				}
+			}
+		}
+	}
+	return string(b)
 }
 
 func jsonEscape(x string, html bool) string {

@@ -120,6 +120,9 @@ func TestWriterTable(t *testing.T) {
 		{name: "hex lower", secrets: sec(v), in: "hex " + hex.EncodeToString([]byte(v)) + "\n", want: "hex ***\n"},
 		{name: "hex upper", secrets: sec(v), in: "HEX " + strings.ToUpper(hex.EncodeToString([]byte(v))) + "\n", want: "HEX ***\n"},
 		{name: "query escaped", secrets: sec(special), in: "GET /?p=" + url.QueryEscape(special) + " HTTP/1.1\n", want: "GET /?p=*** HTTP/1.1\n"},
+		{name: "query escaped lower-case hex", secrets: sec(special), in: "p=" + strings.ToLower(url.QueryEscape(special)) + "\n", want: "p=***\n"},
+		{name: "base64 wrapped at 76", secrets: sec(pem), in: wrap(b64(pem), 76), leak: []string{b64(pem)[:40], b64(pem)[100:140]}},
+		{name: "base64 wrapped at 64", secrets: sec(pem), in: wrap(b64(pem), 64), leak: []string{b64(pem)[:40], b64(pem)[100:140]}},
 		{name: "path escaped", secrets: sec(special), in: "GET /" + url.PathEscape(special) + "/x\n", want: "GET /***/x\n"},
 		{name: "url credentials", secrets: sec(v), in: "cloning https://bot:" + v + "@git.example.com/r.git\n", want: "cloning https://bot:***@git.example.com/r.git\n"},
 		{name: "json escaped", secrets: sec(special), in: `{"password":` + jsonStr(special) + "}\n", leak: []string{jsonStr(special)[1 : len(jsonStr(special))-1]}, keep: []string{`{"password":"***"}`}},
@@ -134,6 +137,7 @@ func TestWriterTable(t *testing.T) {
 		{name: "json secret field base64", secrets: sec(jsonSecret), in: b64("hunter2-hunter2") + "\n", want: "***\n"},
 		{name: "json secret whole", secrets: sec(jsonSecret), in: jsonSecret + "\n", want: "***\n"},
 		{name: "json short fields ignored", secrets: sec(jsonSecret), in: "port 5432 user\n", want: "port 5432 user\n"},
+		{name: "multi-line json: short lines not masked (M3)", secrets: sec("{\n  \"k\": \"multi-line-secret\"\n}\n"), in: "{\n}\nmulti-line-secret\n", want: "{\n}\n***\n"},
 		{name: "pem whole", secrets: sec(pem), in: "key:\n" + pem + "done\n", keep: []string{"key:\n***", "done\n"}, leak: []string{"b3BlbnNzaC1r", "QyNTUxOQAAAC"}},
 		{name: "pem single line", secrets: sec(pem), in: "line: QyNTUxOQAAACDmY2xlYW4tdGVzdC1rZXktbm90LXJlYWwtYXQtYWxsAAAAmAAAAAAAAAAA\n", want: "line: ***\n"},
 		{name: "pem crlf", secrets: sec(pem), in: strings.ReplaceAll(pem, "\n", "\r\n"), leak: []string{"b3BlbnNzaC1r", "QyNTUxOQAAAC"}},
@@ -191,6 +195,16 @@ func TestWriterTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+func wrap(s string, width int) string {
+	var b strings.Builder
+	for len(s) > width {
+		b.WriteString(s[:width] + "\n")
+		s = s[width:]
+	}
+	b.WriteString(s + "\n")
+	return b.String()
 }
 
 func clip(s string) string {
