@@ -4,26 +4,13 @@ import (
 	"slices"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/policy"
 )
 
-// validName applies the policy-name rule, ^[a-z0-9][a-z0-9._-]{0,127}$, with
-// no case folding or trimming, so "Root", " root" or a Cyrillic look-alike
-// can never be taken for "root". It matches policy.ValidName.
-func validName(name string) bool {
-	if len(name) == 0 || len(name) > 128 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case i > 0 && (c == '.' || c == '_' || c == '-'):
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validName applies the policy-name rule (policy.ValidName), with no case
+// folding or trimming, so "Root", " root" or a Cyrillic look-alike can never
+// be taken for "root". Role names follow the same rule.
+func validName(name string) bool { return policy.ValidName(name) == nil }
 
 // normalizePolicies validates every name and returns a sorted, deduplicated
 // copy.
