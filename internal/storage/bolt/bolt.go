@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -52,6 +53,12 @@ type Options struct {
 	// NoGroupCommit runs every write in its own transaction instead of
 	// grouping concurrent writers into one commit and one fsync.
 	NoGroupCommit bool
+	// MaxSize caps the file size in bytes; zero means no cap. A write that
+	// would grow the file past it fails with an error wrapping
+	// syscall.ENOSPC and reads keep working. As on a full disk, even
+	// deletes can fail at the cap (bbolt copies pages on write); reopen
+	// with a larger cap to recover.
+	MaxSize int
 	// Logger receives open and permission events; nil discards them.
 	Logger *slog.Logger
 }
@@ -109,7 +116,7 @@ func Open(path string, opts Options) (*Store, error) {
 		f.Close()
 		return nil, fmt.Errorf("open storage %s: %w", path, err)
 	}
-	db, err := openBolt(path, f, timeout)
+	db, err := openBolt(path, f, timeout, opts.MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", path, err)
 	}
@@ -129,7 +136,7 @@ func Open(path string, opts Options) (*Store, error) {
 // bucket. A fault while bbolt maps or reads the file (SIGBUS past a
 // truncated end, a panic on a garbage page) becomes an ErrCorrupt error
 // instead of a crash.
-func openBolt(path string, f *os.File, timeout time.Duration) (db *bbolt.DB, err error) {
+func openBolt(path string, f *os.File, timeout time.Duration, maxSize int) (db *bbolt.DB, err error) {
 	first := f
 	hook := func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		if first != nil {
@@ -141,12 +148,17 @@ func openBolt(path string, f *os.File, timeout time.Duration) (db *bbolt.DB, err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
-		if r := recover(); r != nil {
+		if err != nil && errors.Is(err, errPanic) {
 			f.Close() // releases the lock; the mapping leaks on this error path
-			db, err = nil, fmt.Errorf("%w: bbolt: %v", ErrCorrupt, r)
+			db = nil
 		}
 	}()
-	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: max(timeout, time.Nanosecond), OpenFile: hook})
+	defer recoverCorrupt(&err)
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:  max(timeout, time.Nanosecond),
+		OpenFile: hook,
+		MaxSize:  max(maxSize, 0),
+	})
 	if err != nil {
 		if first != nil { // bbolt failed before taking the file
 			f.Close()
@@ -166,6 +178,13 @@ func openBolt(path string, f *os.File, timeout time.Duration) (db *bbolt.DB, err
 // initBucket creates the keyward bucket in a new file and refuses a bbolt
 // file laid out by something else, which would otherwise look empty.
 func initBucket(db *bbolt.DB) error {
+	var exists bool
+	if err := db.View(func(tx *bbolt.Tx) error {
+		exists = tx.Bucket(bucket) != nil
+		return nil
+	}); err != nil || exists {
+		return err
+	}
 	return db.Update(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucket) != nil {
 			return nil
@@ -209,7 +228,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("get %q: %w", key, err)
 	}
 	var out []byte
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		k, v := tx.Bucket(bucket).Cursor().Seek([]byte(key))
 		if k == nil || !bytes.Equal(k, []byte(key)) {
 			return storage.ErrNotFound
@@ -235,7 +254,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 		return nil, fmt.Errorf("list %q: %w", prefix, err)
 	}
 	var names []string
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucket).Cursor()
 		p := []byte(prefix)
 		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); {
@@ -301,7 +320,7 @@ func (s *Store) write(ctx context.Context, ops []storage.Op) error {
 		return err
 	}
 	if !s.group {
-		return s.mapErr(s.db.Update(func(tx *bbolt.Tx) error { return apply(tx, ops) }))
+		return s.mapErr(s.update(func(tx *bbolt.Tx) error { return apply(tx, ops) }))
 	}
 	return s.enqueue(ctx, ops)
 }
@@ -342,9 +361,40 @@ func apply(tx *bbolt.Tx, ops []storage.Op) error {
 	return nil
 }
 
+// errPanic marks an error recovered from a bbolt panic or memory fault.
+var errPanic = errors.New("bbolt")
+
+// recoverCorrupt, deferred, turns a bbolt panic or memory fault (with
+// debug.SetPanicOnFault) into an ErrCorrupt error in *err. bbolt trusts its
+// pages and panics on a damaged one; this keeps that to one failed call
+// instead of a crashed process. bbolt rolls its transaction back while
+// unwinding.
+func recoverCorrupt(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: %w: %v", ErrCorrupt, errPanic, r)
+	}
+}
+
+// view runs fn in a read transaction; see recoverCorrupt.
+func (s *Store) view(fn func(*bbolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(&err)
+	return s.db.View(fn)
+}
+
+// update runs fn in a write transaction; see recoverCorrupt.
+func (s *Store) update(fn func(*bbolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(&err)
+	return s.db.Update(fn)
+}
+
 func (s *Store) mapErr(err error) error {
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+	switch {
+	case errors.Is(err, berrors.ErrDatabaseNotOpen):
 		return ErrClosed
+	case errors.Is(err, berrors.ErrMaxSizeReached):
+		return fmt.Errorf("%w: %w", syscall.ENOSPC, err)
 	}
 	return err
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
@@ -144,7 +146,16 @@ func TestOpenRejectsCorruptFile(t *testing.T) {
 			b[0] ^= 1
 			f.WriteAt(b, 16+40)
 		}},
-		{"random-data-pages", func(t *testing.T, path string) { overwrite(t, path, 2*page, fileSize(t, path)-2*page) }},
+		{"garbage-data-pages", func(t *testing.T, path string) {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt(bytes.Repeat([]byte{0xa5}, int(fileSize(t, path)-2*page)), 2*page); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"not-bbolt", func(t *testing.T, path string) {
 			if err := os.WriteFile(path, bytes.Repeat([]byte("plain text\n"), 2000), 0o600); err != nil {
 				t.Fatal(err)
@@ -282,5 +293,102 @@ func TestCanceledContextWritesNothing(t *testing.T) {
 	}
 	if _, err := s.Get(t.Context(), "k"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("Get(k) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestMaxSizeActsLikeFullDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s := open(t, path, bolt.Options{MaxSize: 4 << 20})
+	ctx := t.Context()
+	chunk := bytes.Repeat([]byte("c"), 256<<10)
+	for i := range 4 {
+		if err := s.Put(ctx, fmt.Sprint("fill/", i), chunk); err != nil {
+			t.Fatalf("Put(fill/%d) = %v", i, err)
+		}
+	}
+	huge := make([]byte, 8<<20)
+
+	// A write that can never fit fails alone: small writes committed in the
+	// same group still succeed.
+	for round := range 5 {
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			if err := s.Put(ctx, "huge", huge); !errors.Is(err, syscall.ENOSPC) {
+				errs <- fmt.Errorf("Put(huge) = %v, want ENOSPC", err)
+			}
+		})
+		for w := range 32 {
+			wg.Go(func() {
+				<-start
+				k := fmt.Sprintf("small/%d/%d", round, w)
+				if err := s.Put(ctx, k, []byte("v")); err != nil {
+					errs <- fmt.Errorf("Put(%s) = %w", k, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	}
+	if _, err := s.Get(ctx, "huge"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Get(huge) = %v, want ErrNotFound", err)
+	}
+
+	// Fill to the cap: reads keep working, and a larger cap recovers.
+	for i := 4; ; i++ {
+		err := s.Put(ctx, fmt.Sprint("fill/", i), chunk)
+		if errors.Is(err, syscall.ENOSPC) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Put(fill/%d) = %v", i, err)
+		}
+		if i > 64 {
+			t.Fatal("MaxSize never enforced")
+		}
+	}
+	if got, err := s.Get(ctx, "fill/0"); err != nil || !bytes.Equal(got, chunk) {
+		t.Fatalf("Get(fill/0) when full = (%d bytes, %v)", len(got), err)
+	}
+	if names, err := s.List(ctx, "small/"); err != nil || len(names) != 5 {
+		t.Fatalf("List(small/) when full = (%q, %v), want 5 names", names, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, bolt.Options{MaxSize: 8 << 20})
+	if err := s.Put(ctx, "after", chunk); err != nil {
+		t.Fatalf("Put after raising MaxSize = %v, want nil", err)
+	}
+}
+
+// TestCorruptPageFailsOneCall damages a data page after Open: bbolt would
+// panic on it; the store returns ErrCorrupt for that read instead.
+func TestCorruptPageFailsOneCall(t *testing.T) {
+	path := populate(t)
+	s := open(t, path, bolt.Options{})
+	if _, err := s.List(t.Context(), "k/"); err != nil {
+		t.Fatalf("List before damage = %v", err)
+	}
+	// A fixed pattern keeps the test deterministic: 0xa5 makes every page a
+	// branch page whose elements point far outside the file.
+	page := int64(os.Getpagesize())
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xa5}, int(fileSize(t, path)-2*page)), 2*page); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = s.List(t.Context(), "k/")
+	if !errors.Is(err, bolt.ErrCorrupt) {
+		t.Fatalf("List over damaged pages = %v, want ErrCorrupt", err)
 	}
 }

@@ -71,7 +71,7 @@ func (s *Store) writer() {
 // failure is not reported to the others (and each gets its own error).
 // Re-applying is safe: puts and deletes are idempotent.
 func (s *Store) commit(group []*request) {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		for _, r := range group {
 			if err := apply(tx, r.ops); err != nil {
 				return err
@@ -87,6 +87,6 @@ func (s *Store) commit(group []*request) {
 	}
 	s.logger.Warn("group commit failed, retrying writes one by one", "writes", len(group), "err", err)
 	for _, r := range group {
-		r.done <- s.mapErr(s.db.Update(func(tx *bbolt.Tx) error { return apply(tx, r.ops) }))
+		r.done <- s.mapErr(s.update(func(tx *bbolt.Tx) error { return apply(tx, r.ops) }))
 	}
 }
