@@ -197,10 +197,14 @@ func (s *Store) destroy(ctx context.Context, h [hashLen]byte) (bool, error) {
 	if e.parentHash != "" {
 		ops = append(ops, logical.BatchOp{Key: parentPrefix + e.parentHash + "/" + hh})
 	}
-	if err := s.apply(ctx, ops); err != nil {
+	// Under mu, so a concurrent orphaning cannot write the entry back.
+	s.mu.Lock()
+	err = s.apply(ctx, ops)
+	s.invalidate(h)
+	s.mu.Unlock()
+	if err != nil {
 		return false, fmt.Errorf("delete token %s: %w", e.Accessor, err)
 	}
-	s.invalidate(h)
 	s.log.Debug("token revoked", "accessor", e.Accessor)
 	return true, nil
 }
