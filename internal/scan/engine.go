@@ -19,8 +19,9 @@ type Engine struct {
 // match is a raw rule match inside one buffer.
 type match struct {
 	rule       *Rule
-	start, end int // the secret
-	mstart     int // where the whole match starts
+	start, end int  // the secret
+	mstart     int  // where the whole match starts
+	veto       bool // failed validation: suppresses overlapping generic matches, never reported
 }
 
 type window struct{ lo, hi int }
@@ -147,8 +148,15 @@ func (e *Engine) matches(data []byte) []match {
 				if s < 0 {
 					continue
 				}
+				if u := r.userGroup; u > 0 && m[2*u] >= 0 && string(data[w.lo+m[2*u]:w.lo+m[2*u+1]]) == string(data[w.lo+s:w.lo+t]) {
+					continue // postgres:postgres@localhost
+				}
 				if e.accept(r, data[w.lo+s:w.lo+t]) {
 					out = append(out, match{rule: r, start: w.lo + s, end: w.lo + t, mstart: w.lo + m[0]})
+				} else if r.validate != nil && !r.validate(string(data[w.lo+s:w.lo+t])) {
+					// a token-shaped value with a bad checksum: keep generic
+					// rules from reporting it either
+					out = append(out, match{rule: r, start: w.lo + s, end: w.lo + t, mstart: w.lo + m[0], veto: true})
 				}
 			}
 		}
@@ -179,7 +187,7 @@ func (e *Engine) accept(r *Rule, b []byte) bool {
 // resolveOverlaps sorts matches and drops duplicates and generic matches
 // whose secret overlaps a specific rule's secret.
 func resolveOverlaps(ms []match) []match {
-	if len(ms) < 2 {
+	if len(ms) == 1 && !ms[0].veto {
 		return ms
 	}
 	sort.Slice(ms, func(i, j int) bool {
@@ -193,6 +201,9 @@ func resolveOverlaps(ms []match) []match {
 	})
 	keep := make([]match, 0, len(ms))
 	for i, m := range ms {
+		if m.veto {
+			continue
+		}
 		drop := false
 		for j := range ms {
 			if j == i {
@@ -209,11 +220,11 @@ func resolveOverlaps(ms []match) []match {
 			if !overlap {
 				continue
 			}
-			if m.rule.Generic && !o.rule.Generic {
+			if m.rule.Generic && (!o.rule.Generic || o.veto) {
 				drop = true
 				break
 			}
-			if m.rule.Generic == o.rule.Generic && j < i && (o.start == m.start && o.end == m.end || o.rule == m.rule) {
+			if !o.veto && m.rule.Generic == o.rule.Generic && j < i && (o.start == m.start && o.end == m.end || o.rule == m.rule) {
 				drop = true // the same text found twice
 				break
 			}

@@ -69,12 +69,13 @@ type Rule struct {
 	// Allow suppresses findings of this rule only.
 	Allow Allowlist
 
-	validate func(secret string) bool                       // checksum or structure check
+	validate func(secret string) bool                               // checksum or structure check
 	detect   func(data []byte, kwStart, kwEnd int) (int, int, bool) // custom matcher instead of Pattern
 	// loosePlaceholders applies the stricter placeholder vocabulary of
 	// generic assignments (test, fake, sample, …).
 	loosePlaceholders bool
 	secretGroup       int
+	userGroup         int // a "user" submatch; a secret equal to it is a fixture
 }
 
 func (r *Rule) compile() error {
@@ -97,10 +98,14 @@ func (r *Rule) compile() error {
 		return fmt.Errorf("rule %s: no pattern", r.ID)
 	}
 	r.secretGroup = 0
+	r.userGroup = max(0, r.Pattern.SubexpIndex("user"))
 	if i := r.Pattern.SubexpIndex("secret"); i > 0 {
 		r.secretGroup = i
 	} else if r.Pattern.NumSubexp() >= 1 {
 		r.secretGroup = 1
+		if r.userGroup == 1 {
+			r.secretGroup = 2
+		}
 	}
 	return nil
 }

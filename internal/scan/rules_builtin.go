@@ -14,9 +14,9 @@ const (
 
 type ruleOpt func(*Rule)
 
-func multiline(r *Rule)    { r.Multiline = true }
-func generic(r *Rule)      { r.Generic = true }
-func noEntropy(r *Rule)    { r.MinEntropy = 0 }
+func multiline(r *Rule) { r.Multiline = true }
+func generic(r *Rule)   { r.Generic = true }
+func noEntropy(r *Rule) { r.MinEntropy = 0 }
 func minEntropy(h float64) ruleOpt {
 	return func(r *Rule) { r.MinEntropy = h }
 }
@@ -174,8 +174,8 @@ func BuiltinRules() []*Rule {
 
 		// Package registries and artifact stores.
 		tok("npm-token", "npm access token", crit, []string{"npm_"}, `\b(npm_[A-Za-z0-9]{36})\b`, validate(validGitHubChecksum)),
-		tok("pypi-token", "PyPI upload token", crit, []string{"pypi-ageichlwas5wexbpln"}, `\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,})`),
-		tok("testpypi-token", "TestPyPI upload token", med, []string{"pypi-agendgvzdc5wexbpln"}, `\b(pypi-AgENdGVzdC5weXBpLm9yZw[A-Za-z0-9_\-]{50,})`),
+		tok("pypi-token", "PyPI upload token", crit, []string{"pypi-ag"}, `\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,})`),
+		tok("testpypi-token", "TestPyPI upload token", med, []string{"pypi-ag"}, `\b(pypi-AgENdGVzdC5weXBpLm9yZw[A-Za-z0-9_\-]{50,})`),
 		tok("dockerhub-pat", "Docker Hub personal access token", high, []string{"dckr_pat_", "dckr_oat_"}, `\b(dckr_(?:pat|oat)_[A-Za-z0-9_\-]{27,32})`+tail),
 		tok("docker-config-auth", "Docker config.json registry credentials", high, []string{`"auths"`}, `(?s)"auths"\s*:\s*\{.*?"auth"\s*:\s*"([A-Za-z0-9+/]{16,}={0,2})"`, multiline, validate(validBasicAuth)),
 		tok("rubygems-api-key", "RubyGems API key", high, []string{"rubygems_"}, `\b(rubygems_[a-f0-9]{48})\b`),
@@ -249,11 +249,11 @@ func BuiltinRules() []*Rule {
 		tok("jwt", "JSON Web Token", med, []string{"eyj"}, `\b(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,})`+tail, generic, validate(validJWT)),
 		tok("database-url-password", "Database connection URL with password", crit,
 			[]string{"postgres://", "postgresql://", "mysql://", "mariadb://", "mongodb://", "mongodb+srv://", "redis://", "rediss://", "amqp://", "amqps://", "mssql://", "sqlserver://", "clickhouse://", "cockroachdb://", "couchdb://", "neo4j://", "neo4j+s://", "oracle://", "db2://", "memcached://", "cassandra://", "jdbc:"},
-			`(?i)\b(?:jdbc:)?(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|clickhouse|cockroachdb|couchdb|neo4j(?:\+s)?|oracle|db2|memcached|cassandra)://[^\s:/@'"\x60]*:([^\s'"\x60]{3,128}?)@[A-Za-z0-9_.\-\[\]]+(?::\d+)?(?:[/?#\s'"\x60;,]|$)`,
+			`(?i)\b(?:jdbc:)?(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|clickhouse|cockroachdb|couchdb|neo4j(?:\+s)?|oracle|db2|memcached|cassandra)://(?P<user>[^\s:/@'"\x60]*):([^\s'"\x60]{3,128}?)@[A-Za-z0-9_.\-\[\]]+(?::\d+)?(?:[/?#\s'"\x60;,]|$)`,
 			minEntropy(1.5)),
 		tok("jdbc-password", "JDBC URL with password parameter", high, []string{"jdbc:"}, `(?i)jdbc:[a-z0-9]+:[^\s'"\x60]*?[;?&]password=([^\s;&'"\x60]{3,128})`, minEntropy(1.5)),
 		tok("url-credentials", "URL with embedded credentials", high, []string{"https://", "http://", "ftp://", "sftp://", "smtp://", "smtps://", "ldap://", "ldaps://", "git+https://"},
-			`(?i)\b(?:https?|s?ftp|smtps?|ldaps?|git\+https)://[A-Za-z0-9._%\-]+:([^\s:/@'"\x60<>]{6,128})@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`, generic, minEntropy(2.5)),
+			`(?i)\b(?:https?|s?ftp|smtps?|ldaps?|git\+https)://(?P<user>[A-Za-z0-9._%\-]+):([^\s:/@'"\x60<>]{6,128})@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`, generic, minEntropy(2.5)),
 		tok("netrc-password", ".netrc machine password", high, []string{"machine"}, `(?:^|\n)\s*machine\s+[^\s]+\s+(?:login\s+[^\s]+\s+)?password\s+([^\s]{4,128})`, multiline, minEntropy(2.0)),
 		tok("kubeconfig-token", "Kubernetes kubeconfig user token", high, []string{"token:"}, `(?m)^\s+token:\s*['"]?([A-Za-z0-9._~+/=\-]{20,})['"]?\s*$`, minEntropy(3.5)),
 		tok("kubeconfig-client-key", "Kubernetes kubeconfig client key data", crit, []string{"client-key-data"}, `client-key-data:\s*['"]?([A-Za-z0-9+/]{60,}={0,2})`),

@@ -1,0 +1,123 @@
+package scan_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/keyward/keyward/internal/scan"
+	"github.com/keyward/keyward/internal/scan/corpus"
+)
+
+func newScanner(t testing.TB, opts scan.Options) *scan.Scanner {
+	t.Helper()
+	rules, allow, err := (&scan.Config{}).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := scan.NewEngine(rules, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Engine = e
+	s, err := scan.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestEveryRuleHasASample(t *testing.T) {
+	have := map[string]bool{}
+	for _, s := range corpus.Samples(1) {
+		have[s.Rule] = true
+	}
+	rules := scan.BuiltinRules()
+	if len(rules) < 120 {
+		t.Errorf("built-in rules = %d, want at least 120", len(rules))
+	}
+	for _, r := range rules {
+		if !have[r.ID] {
+			t.Errorf("rule %s has no corpus sample", r.ID)
+		}
+	}
+}
+
+// TestCorpusRecall plants every kind in every container and requires all
+// of them found, and nothing else.
+func TestCorpusRecall(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3} {
+		dir := t.TempDir()
+		planted, err := corpus.WriteTree(dir, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newScanner(t, scan.Options{})
+		res, err := s.ScanPaths(context.Background(), []string{dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		type key struct{ path, rule string }
+		found := map[key][]scan.Finding{}
+		for _, f := range res.Findings {
+			p := strings.TrimPrefix(f.Path, strings.TrimSuffix(dir, "/")+"/")
+			found[key{p, f.RuleID}] = append(found[key{p, f.RuleID}], f)
+		}
+		expected := map[key]bool{}
+		hit, total := 0, 0
+		for _, p := range planted {
+			if p.Kind == "ignored" || p.Kind == "binary" {
+				if len(found[key{p.Path, p.Rule}]) > 0 {
+					t.Errorf("seed %d: %s file %s was scanned", seed, p.Kind, p.Path)
+				}
+				continue
+			}
+			total++
+			expected[key{p.Path, p.Rule}] = true
+			ok := false
+			for _, f := range found[key{p.Path, p.Rule}] {
+				if f.Secret.Reveal() == p.Secret {
+					ok = true
+				}
+			}
+			if ok {
+				hit++
+			} else {
+				t.Errorf("seed %d: missed %s in %s (%s)", seed, p.Rule, p.Path, p.Kind)
+			}
+		}
+		fp := 0
+		for k, fs := range found {
+			if !expected[k] {
+				fp += len(fs)
+				t.Errorf("seed %d: unexpected %s in %s (%s)", seed, k.rule, k.path, fs[0].Redacted)
+			}
+		}
+		t.Logf("seed %d: recall %d/%d, false positives %d, %d files", seed, hit, total, fp, res.Files)
+	}
+}
+
+func TestIgnoredAndBinaryOnRequest(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := corpus.WriteTree(dir, 1); err != nil {
+		t.Fatal(err)
+	}
+	s := newScanner(t, scan.Options{NoIgnore: true, Binary: true})
+	res, err := s.ScanPaths(context.Background(), []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"local/dev.env": false, "bin/tool.dat": false}
+	for _, f := range res.Findings {
+		for p := range want {
+			if strings.HasSuffix(f.Path, p) {
+				want[p] = true
+			}
+		}
+	}
+	for p, ok := range want {
+		if !ok {
+			t.Errorf("%s not scanned with NoIgnore and Binary", p)
+		}
+	}
+}
