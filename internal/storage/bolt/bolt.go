@@ -163,10 +163,14 @@ func openBolt(path string, f *os.File, timeout time.Duration, maxSize int) (db *
 		if first != nil { // bbolt failed before taking the file
 			f.Close()
 		}
-		if errors.Is(err, berrors.ErrTimeout) {
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
 			return nil, fmt.Errorf("%w: %w", ErrLocked, err)
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
+			errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
+			return nil, fmt.Errorf("%w: bbolt: %w", ErrCorrupt, err)
 		}
-		return nil, fmt.Errorf("%w: bbolt: %w", ErrCorrupt, err)
+		return nil, fmt.Errorf("bbolt: %w", err)
 	}
 	if err := initBucket(db); err != nil {
 		db.Close()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -102,15 +103,14 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	}
 }
 
-// runAndKill starts the helper on path, lets it write for a random
-// 100-400 ms after it is ready, kills it with SIGKILL and returns the keys
-// it acknowledged (complete lines only).
-func runAndKill(t *testing.T, path string, run int) []string {
+// startHelper starts the writing helper on path and returns once it has
+// opened the store, with a reader positioned at its first ack.
+func startHelper(t *testing.T, path string, run int) (*exec.Cmd, *bufio.Reader, *strings.Builder) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperEnv+"="+path, fmt.Sprintf("%s=%d", helperRun, run))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := new(strings.Builder)
+	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -124,8 +124,42 @@ func runAndKill(t *testing.T, path string, run int) []string {
 	if line, err := r.ReadString('\n'); err != nil || line != "ready\n" {
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("run %d: helper did not start: %q %v; stderr: %s", run, line, err, stderr.String())
+		t.Fatalf("run %d: helper did not start: %q %v; stderr: %s", run, line, err, stderr)
 	}
+	return cmd, r, stderr
+}
+
+// TestOpenWhileAnotherProcessWrites checks that a store held by another,
+// busy process fails Open with ErrLocked within the timeout: not a hang,
+// and never a corruption report from reading pages mid-commit.
+func TestOpenWhileAnotherProcessWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	cmd, r, _ := startHelper(t, path, 0)
+	go io.Copy(io.Discard, r)
+	for range 3 {
+		s, err := bolt.Open(path, bolt.Options{Timeout: 200 * time.Millisecond})
+		if err == nil {
+			s.Close()
+			t.Fatal("Open of a file another process holds = nil error, want ErrLocked")
+		}
+		if !errors.Is(err, bolt.ErrLocked) {
+			t.Fatalf("Open of a file another process holds = %v, want ErrLocked", err)
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	open(t, path, bolt.Options{})
+}
+
+// runAndKill starts the helper on path, lets it write for a random
+// 100-400 ms after it is ready, kills it with SIGKILL and returns the keys
+// it acknowledged (complete lines only).
+func runAndKill(t *testing.T, path string, run int) []string {
+	t.Helper()
+	cmd, r, stderr := startHelper(t, path, run)
 	timer := time.AfterFunc(time.Duration(100+rand.IntN(300))*time.Millisecond, func() {
 		cmd.Process.Signal(syscall.SIGKILL)
 	})
@@ -142,9 +176,9 @@ func runAndKill(t *testing.T, path string, run int) []string {
 		}
 		keys = append(keys, strings.TrimSuffix(line, "\n"))
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("run %d: helper ended with %v, want SIGKILL; stderr: %s", run, err, stderr.String())
+		t.Fatalf("run %d: helper ended with %v, want SIGKILL; stderr: %s", run, err, stderr)
 	}
 	return keys
 }

@@ -34,7 +34,9 @@ type meta struct {
 // verifyFile checks both meta pages and that the file reaches every page they
 // claim, before bbolt maps it: bbolt alone silently falls back to the other
 // meta page (losing the last commit) and faults on a truncated file. An empty
-// file is new and passes.
+// file is new and passes. Requiring both meta pages is strict on purpose: a
+// meta page torn by power loss also fails here, and recovery is then a
+// deliberate operator step, never a silent rollback.
 func verifyFile(f *os.File) error {
 	fi, err := f.Stat()
 	if err != nil {
