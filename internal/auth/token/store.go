@@ -60,7 +60,9 @@ type Options struct {
 	Sudo func(ctx context.Context, req *logical.Request) bool
 }
 
-// Store is the token store. It is safe for concurrent use.
+// Store is the token store. It is safe for concurrent use. It caches
+// entries in memory, so one Store must own its storage: a second Store over
+// the same storage (a standby) must not serve requests.
 type Store struct {
 	st       logical.Storage
 	log      *slog.Logger
