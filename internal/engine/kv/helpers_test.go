@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -195,4 +196,54 @@ func (n noBatch) Put(ctx context.Context, k string, v []byte) error { return n.s
 func (n noBatch) Delete(ctx context.Context, k string) error        { return n.s.Delete(ctx, k) }
 func (n noBatch) List(ctx context.Context, p string) ([]string, error) {
 	return n.s.List(ctx, p)
+}
+
+// yieldingStorage yields the processor after every read, so concurrent
+// read-modify-write sequences interleave.
+type yieldingStorage struct{ *logical.InmemStorage }
+
+func (y yieldingStorage) Get(ctx context.Context, k string) ([]byte, error) {
+	v, err := y.InmemStorage.Get(ctx, k)
+	runtime.Gosched()
+	return v, err
+}
+
+// failingStorage is ordered (no Batch) storage whose writes to keys with
+// failPrefix fail while fail is set.
+type failingStorage struct {
+	noBatch
+	mu         sync.Mutex
+	fail       bool
+	failPrefix string
+}
+
+var errInjected = errors.New("injected storage failure")
+
+func (f *failingStorage) setFail(prefix string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail, f.failPrefix = prefix != "", prefix
+}
+
+func (f *failingStorage) check(k string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail && strings.HasPrefix(k, f.failPrefix) {
+		return errInjected
+	}
+	return nil
+}
+
+func (f *failingStorage) Put(ctx context.Context, k string, v []byte) error {
+	if err := f.check(k); err != nil {
+		return err
+	}
+	return f.noBatch.Put(ctx, k, v)
+}
+
+func (f *failingStorage) Delete(ctx context.Context, k string) error {
+	if err := f.check(k); err != nil {
+		return err
+	}
+	return f.noBatch.Delete(ctx, k)
 }

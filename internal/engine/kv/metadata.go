@@ -143,9 +143,7 @@ func (b *v2Backend) deleteMetadata(ctx context.Context, req *logical.Request, na
 	// Metadata first: without it no version is reachable.
 	ops := []logical.BatchOp{{Key: metaKey(name)}}
 	for _, v := range m.Versions {
-		if !v.Destroyed {
-			ops = append(ops, logical.BatchOp{Key: versionKey(name, v.N)})
-		}
+		ops = append(ops, logical.BatchOp{Key: versionKey(name, v.N)})
 	}
 	if err := applyOps(ctx, req.Storage, ops); err != nil {
 		return nil, fmt.Errorf("kv: delete secret: %w", err)

@@ -232,9 +232,7 @@ func (b *v2Backend) putVersion(ctx context.Context, s logical.Storage, name stri
 	if limit := m.maxVersions(cfg); len(m.Versions) > limit {
 		drop := len(m.Versions) - limit
 		for _, old := range m.Versions[:drop] {
-			if !old.Destroyed {
-				ops = append(ops, logical.BatchOp{Key: versionKey(name, old.N)})
-			}
+			ops = append(ops, logical.BatchOp{Key: versionKey(name, old.N)})
 		}
 		m.Versions = append([]versionMeta(nil), m.Versions[drop:]...)
 		m.Oldest = m.Versions[0].N
@@ -294,7 +292,19 @@ func (b *v2Backend) changeVersions(ctx context.Context, req *logical.Request, ki
 	changed := false
 	for _, n := range versions {
 		v := m.version(n)
-		if v == nil || v.Destroyed {
+		if v == nil {
+			continue
+		}
+		if kind == "destroy" {
+			// Deleting again is harmless and finishes a destroy whose
+			// blob deletion failed earlier.
+			destroyed = append(destroyed, logical.BatchOp{Key: versionKey(name, n)})
+			if !v.Destroyed {
+				v.Destroyed, changed = true, true
+			}
+			continue
+		}
+		if v.Destroyed {
 			continue
 		}
 		switch kind {
@@ -306,20 +316,21 @@ func (b *v2Backend) changeVersions(ctx context.Context, req *logical.Request, ki
 			if v.Deleted != 0 {
 				v.Deleted, changed = 0, true
 			}
-		case "destroy":
-			v.Destroyed, changed = true, true
-			destroyed = append(destroyed, logical.BatchOp{Key: versionKey(name, n)})
 		}
 	}
-	if !changed {
+	if !changed && len(destroyed) == 0 {
 		return nil, nil
 	}
-	rec, err := encodeMeta(m)
-	if err != nil {
-		return nil, err
+	var ops []logical.BatchOp
+	if changed {
+		rec, err := encodeMeta(m)
+		if err != nil {
+			return nil, err
+		}
+		// Metadata first: a destroyed version must never look readable.
+		ops = append(ops, logical.BatchOp{Key: metaKey(name), Value: rec})
 	}
-	// Metadata first: a destroyed version must never look readable.
-	ops := append([]logical.BatchOp{{Key: metaKey(name), Value: rec}}, destroyed...)
+	ops = append(ops, destroyed...)
 	if err := applyOps(ctx, req.Storage, ops); err != nil {
 		return nil, fmt.Errorf("kv: update versions: %w", err)
 	}

@@ -162,16 +162,21 @@ func TestV2CheckAndSet(t *testing.T) {
 }
 
 func TestV2CheckAndSetRace(t *testing.T) {
-	h := newHarness(t, "2")
+	inmem := &logical.InmemStorage{}
+	// Yielding between a read and the write that depends on it gives
+	// concurrent writers every chance to interleave.
+	h := newHarnessOn(t, "2", yieldingStorage{inmem}, inmem)
 	const writers, rounds = 100, 3
 	for round := range rounds {
 		var (
 			wg      sync.WaitGroup
 			mu      sync.Mutex
 			winners []int
+			start   = make(chan struct{})
 		)
 		for g := range writers {
 			wg.Go(func() {
+				<-start
 				_, err := h.doData(update, "data/race", map[string]any{
 					"data":    map[string]any{"writer": fmt.Sprint(g)},
 					"options": map[string]any{"cas": jsonNum(round)},
@@ -186,6 +191,7 @@ func TestV2CheckAndSetRace(t *testing.T) {
 				}
 			})
 		}
+		close(start)
 		wg.Wait()
 		if len(winners) != 1 {
 			t.Fatalf("round %d: %d writers succeeded, want exactly 1", round, len(winners))
@@ -759,5 +765,47 @@ func TestV2StorageLayout(t *testing.T) {
 	}
 	if blob, _ := h.inmem.Get(t.Context(), kv.VersionKey("team/db", 1)); string(blob) != `{"pw":"x"}` {
 		t.Errorf("version blob = %q", blob)
+	}
+}
+
+// TestV2OrderedWriteFailures checks the write order used when storage has
+// no batches: a failed metadata write leaves the previous version current,
+// and a failed blob deletion after destroy still leaves the version
+// destroyed.
+func TestV2OrderedWriteFailures(t *testing.T) {
+	inmem := &logical.InmemStorage{}
+	fs := &failingStorage{noBatch: noBatch{inmem}}
+	h := newHarnessOn(t, "2", fs, inmem)
+	h.must(create, "data/k", `{"data":{"v":"1"}}`)
+
+	fs.setFail("meta/")
+	if _, err := h.do(update, "data/k", `{"data":{"v":"2"}}`); !errors.Is(err, errInjected) {
+		t.Fatalf("write with failing metadata put: %v, want the storage error", err)
+	}
+	fs.setFail("")
+	if got := secretData(t, h.read("k", 0)); got != `{"v":"1"}` {
+		t.Errorf("after failed write, current data = %s, want version 1", got)
+	}
+	if w := h.must(update, "data/k", `{"data":{"v":"2"}}`); w.Data["version"] != 2 {
+		t.Errorf("retry created version %v, want 2", w.Data["version"])
+	}
+	if got := secretData(t, h.read("k", 2)); got != `{"v":"2"}` {
+		t.Errorf("retried version 2 = %s", got)
+	}
+
+	fs.setFail("ver/")
+	if _, err := h.do(update, "destroy/k", `{"versions":[2]}`); !errors.Is(err, errInjected) {
+		t.Fatalf("destroy with failing blob delete: %v, want the storage error", err)
+	}
+	fs.setFail("")
+	if resp := h.read("k", 2); resp.Status != http.StatusNotFound || versionMeta(t, resp)["destroyed"] != true {
+		t.Errorf("version 2 after partial destroy = %d %v, want destroyed", resp.Status, resp.Data)
+	}
+	if blob, _ := inmem.Get(t.Context(), kv.VersionKey("k", 2)); blob == nil {
+		t.Fatal("test setup: blob should have survived the failed delete")
+	}
+	h.must(update, "destroy/k", `{"versions":[2]}`)
+	if blob, _ := inmem.Get(t.Context(), kv.VersionKey("k", 2)); blob != nil {
+		t.Error("retried destroy left the version's data in storage")
 	}
 }
