@@ -215,6 +215,7 @@ type failingStorage struct {
 	mu         sync.Mutex
 	fail       bool
 	failPrefix string
+	onlyDelete bool
 }
 
 var errInjected = errors.New("injected storage failure")
@@ -222,27 +223,35 @@ var errInjected = errors.New("injected storage failure")
 func (f *failingStorage) setFail(prefix string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.fail, f.failPrefix = prefix != "", prefix
+	f.fail, f.failPrefix, f.onlyDelete = prefix != "", prefix, false
 }
 
-func (f *failingStorage) check(k string) error {
+// setFailDeletes makes only deletions under prefix fail.
+func (f *failingStorage) setFailDeletes(prefix string) {
+	f.setFail(prefix)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.fail && strings.HasPrefix(k, f.failPrefix) {
+	f.onlyDelete = true
+}
+
+func (f *failingStorage) check(k string, isDelete bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail && strings.HasPrefix(k, f.failPrefix) && (isDelete || !f.onlyDelete) {
 		return errInjected
 	}
 	return nil
 }
 
 func (f *failingStorage) Put(ctx context.Context, k string, v []byte) error {
-	if err := f.check(k); err != nil {
+	if err := f.check(k, false); err != nil {
 		return err
 	}
 	return f.noBatch.Put(ctx, k, v)
 }
 
 func (f *failingStorage) Delete(ctx context.Context, k string) error {
-	if err := f.check(k); err != nil {
+	if err := f.check(k, true); err != nil {
 		return err
 	}
 	return f.noBatch.Delete(ctx, k)

@@ -140,10 +140,21 @@ func (b *v2Backend) deleteMetadata(ctx context.Context, req *logical.Request, na
 	if err != nil || m == nil {
 		return nil, err
 	}
+	// Listing the version directory also catches blobs left behind by an
+	// earlier write that failed half-way on storage without batches.
+	stored, err := req.Storage.List(ctx, versionDir(name))
+	if err != nil {
+		return nil, fmt.Errorf("kv: list versions: %w", err)
+	}
 	// Metadata first: without it no version is reachable.
 	ops := []logical.BatchOp{{Key: metaKey(name)}}
 	for _, v := range m.Versions {
 		ops = append(ops, logical.BatchOp{Key: versionKey(name, v.N)})
+	}
+	for _, k := range stored {
+		if n, err := strconv.Atoi(k); err == nil && m.version(n) == nil {
+			ops = append(ops, logical.BatchOp{Key: versionDir(name) + k})
+		}
 	}
 	if err := applyOps(ctx, req.Storage, ops); err != nil {
 		return nil, fmt.Errorf("kv: delete secret: %w", err)

@@ -68,6 +68,13 @@ func (m *keyMeta) version(n int) *versionMeta {
 
 func metaKey(name string) string { return metaPrefix + name }
 
+// versionDir is the storage prefix holding every version of the secret at
+// name: "ver/<hex sha256(name)>/".
+func versionDir(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return versionPrefix + hex.EncodeToString(sum[:]) + "/"
+}
+
 // versionKey is where version n of the secret at name is stored.
 func versionKey(name string, n int) string {
 	sum := sha256.Sum256([]byte(name))

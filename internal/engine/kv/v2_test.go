@@ -808,4 +808,22 @@ func TestV2OrderedWriteFailures(t *testing.T) {
 	if blob, _ := inmem.Get(t.Context(), kv.VersionKey("k", 2)); blob != nil {
 		t.Error("retried destroy left the version's data in storage")
 	}
+	// A prune whose blob deletion fails leaves an orphan that metadata
+	// delete still removes.
+	h.must(update, "metadata/k", `{"max_versions":1}`)
+	fs.setFailDeletes("ver/")
+	if _, err := h.do(update, "data/k", `{"data":{"v":"3"}}`); !errors.Is(err, errInjected) {
+		t.Fatalf("write with failing prune: %v, want the storage error", err)
+	}
+	fs.setFail("")
+	if blob, _ := inmem.Get(t.Context(), kv.VersionKey("k", 1)); blob == nil {
+		t.Fatal("test setup: pruned blob should have survived the failed delete")
+	}
+	if got := secretData(t, h.read("k", 3)); got != `{"v":"3"}` {
+		t.Errorf("version 3 = %s; the metadata write precedes the prune", got)
+	}
+	h.must(del, "metadata/k", "")
+	if left, _ := inmem.List(t.Context(), ""); len(left) != 0 {
+		t.Errorf("after metadata delete, storage holds %v", left)
+	}
 }
