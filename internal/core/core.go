@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/storage"
 )
 
@@ -156,6 +157,9 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		Now:        c.now,
 		DefaultTTL: c.cfg.DefaultLeaseTTL,
 		MaxTTL:     c.cfg.MaxLeaseTTL,
+		Sudo: func(_ context.Context, req *logical.Request) bool {
+			return a.hasSudo(req.Token, req.MountPoint+req.Path, req.Operation)
+		},
 	})
 	if err != nil {
 		cancel()
@@ -177,6 +181,21 @@ func (c *Core) postUnseal(ctx context.Context) error {
 	}()
 	c.active = a
 	return nil
+}
+
+// hasSudo reports whether a token holds sudo on path.
+func (a *active) hasSudo(ti *logical.TokenInfo, path string, op logical.Operation) bool {
+	if ti == nil {
+		return false
+	}
+	if ti.Root {
+		return true
+	}
+	acl, err := a.policies.acl(ti.Policies, nil)
+	if err != nil {
+		return false
+	}
+	return acl.Check(path, policy.Operation(op), nil).Sudo
 }
 
 // sealLocked drops all unsealed state and wipes key material. stateLock must

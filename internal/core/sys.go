@@ -161,6 +161,10 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 	default:
 		return nil, logical.ErrUnsupportedOperation
 	}
+	if err := logical.UnknownFields(req.Data, "type", "description", "config", "options", "local", "seal_wrap",
+		"external_entropy_access", "plugin_name", "plugin_version"); err != nil {
+		return nil, err
+	}
 	typ, _, err := logical.Str(req.Data, "type")
 	if err != nil {
 		return nil, err
@@ -203,6 +207,9 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 	}
 	e := &MountEntry{Table: table, Path: path, Type: typ, Description: desc, Options: opts}
 	if cfg, ok := req.Data["config"].(map[string]any); ok {
+		if err := logical.UnknownFields(cfg, tuneFields...); err != nil {
+			return nil, err
+		}
 		if err := applyTune(&e.Config, cfg, c.cfg.MaxLeaseTTL); err != nil {
 			return nil, err
 		}
@@ -214,6 +221,13 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 	}
 	return nil, c.enableMount(ctx, a, e)
 }
+
+// tuneFields are the tunables Vault clients send (some only to be ignored).
+var tuneFields = []string{"default_lease_ttl", "max_lease_ttl", "description", "options", "force_no_cache",
+	"audit_non_hmac_request_keys", "audit_non_hmac_response_keys", "listing_visibility",
+	"passthrough_request_headers", "allowed_response_headers", "token_type", "plugin_version",
+	"user_lockout_config", "delegated_auth_accessors", "identity_token_key", "allowed_managed_keys",
+	"trim_request_trailing_slashes", "override_pinned_version", "plugin_name"}
 
 // applyTune sets the tunable fields present in data.
 func applyTune(cfg *MountConfig, data map[string]any, systemMax time.Duration) error {
@@ -297,6 +311,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	a.mounts.mu.Lock()
 	updated := *m.entry
 	a.mounts.mu.Unlock()
+	if err := logical.UnknownFields(req.Data, tuneFields...); err != nil {
+		return nil, err
+	}
 	if err := applyTune(&updated.Config, req.Data, c.cfg.MaxLeaseTTL); err != nil {
 		return nil, err
 	}
@@ -348,6 +365,9 @@ func (c *Core) policyPath(ctx context.Context, a *active, req *logical.Request, 
 		}
 		return &logical.Response{Data: map[string]any{"name": name, textField: text}}, nil
 	case logical.UpdateOperation, logical.CreateOperation:
+		if err := logical.UnknownFields(req.Data, "policy", "rules", "name", "cas", "expiration"); err != nil {
+			return nil, err
+		}
 		text, _, err := logical.Str(req.Data, "policy")
 		if err != nil {
 			return nil, err

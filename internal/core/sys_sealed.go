@@ -110,6 +110,10 @@ func (c *Core) initResp(ctx context.Context, req *logical.Request) (*logical.Res
 	default:
 		return nil, logical.ErrUnsupportedOperation
 	}
+	if err := logical.UnknownFields(req.Data, "secret_shares", "secret_threshold", "pgp_keys", "root_token_pgp_key",
+		"stored_shares", "recovery_shares", "recovery_threshold", "recovery_pgp_keys"); err != nil {
+		return nil, err
+	}
 	for _, k := range []string{"pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"} {
 		if v, ok := req.Data[k]; ok && v != nil && v != "" {
 			if l, isList := v.([]any); !isList || len(l) > 0 {
@@ -146,6 +150,9 @@ func (c *Core) initResp(ctx context.Context, req *logical.Request) (*logical.Res
 func (c *Core) unsealResp(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	if req.Operation != logical.UpdateOperation && req.Operation != logical.CreateOperation {
 		return nil, logical.ErrUnsupportedOperation
+	}
+	if err := logical.UnknownFields(req.Data, "key", "reset", "nonce", "migrate"); err != nil {
+		return nil, err
 	}
 	if reset, _, err := logical.Bool(req.Data, "reset"); err != nil {
 		return nil, err

@@ -37,6 +37,9 @@ type Options struct {
 	Sealed bool
 	// Uninitialized leaves the server uninitialized (and sealed).
 	Uninitialized bool
+	// Reopen uses an already initialized store in Dir, unsealing it with
+	// these shares instead of initializing.
+	Reopen [][]byte
 }
 
 // Start starts a server with default options; it fails the test on error
@@ -61,7 +64,12 @@ func StartWith(t testing.TB, opts Options) *Node {
 	tn := &Node{Node: n, Logs: logs}
 	t.Cleanup(func() { n.Close() })
 	ctx := context.Background()
-	if !opts.Uninitialized {
+	if opts.Reopen != nil {
+		tn.Shares = opts.Reopen
+		if err := n.Core().Unseal(ctx, opts.Reopen); err != nil {
+			t.Fatalf("nodetest: unseal reopened store: %v", err)
+		}
+	} else if !opts.Uninitialized {
 		if opts.Shares == 0 {
 			opts.Shares, opts.Threshold = 1, 1
 		}
