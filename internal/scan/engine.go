@@ -98,21 +98,30 @@ func (e *Engine) matches(data []byte) []match {
 				sc.hits[ri] = append(sc.hits[ri], start, end)
 				continue
 			}
+			ws := sc.win[ri]
+			k := len(ws)
 			var lo, hi int
 			if r.Multiline {
 				lo, hi = max(0, start-multilineBefore), min(n, end+multilineAfter)
 			} else {
-				lo = max(0, start-lineBefore)
-				if i := bytes.LastIndexByte(data[lo:start], '\n'); i >= 0 {
-					lo += i + 1
+				if k > 0 && start-lineBefore <= ws[k-1].hi && (ws[k-1].hi >= start || bytes.IndexByte(data[ws[k-1].hi:start], '\n') < 0) {
+					// merges with the previous window: its start stands
+					if end+lineAfter <= ws[k-1].hi {
+						continue
+					}
+					lo = ws[k-1].lo
+				} else {
+					lo = max(0, start-lineBefore)
+					if i := bytes.LastIndexByte(data[lo:start], '\n'); i >= 0 {
+						lo += i + 1
+					}
 				}
 				hi = min(n, end+lineAfter)
 				if i := bytes.IndexByte(data[end:hi], '\n'); i >= 0 {
 					hi = end + i
 				}
 			}
-			ws := sc.win[ri]
-			if k := len(ws); k > 0 && lo <= ws[k-1].hi {
+			if k > 0 && lo <= ws[k-1].hi {
 				if hi > ws[k-1].hi {
 					ws[k-1].hi = hi
 				}

@@ -271,6 +271,9 @@ func (s *Scanner) ScanImage(ctx context.Context, name string) (*Result, error) {
 		if _, err := io.ReadFull(f, magic[:]); err == nil && magic == [2]byte{0x1f, 0x8b} {
 			return nil, errors.New("image: compressed tarball; decompress it first (gunzip)")
 		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("image: %w", err)
+		}
 		ts, err := openTarStore(f)
 		if err != nil {
 			return nil, fmt.Errorf("image: %w", err)
