@@ -41,13 +41,21 @@ type limitScanner struct {
 	inLiteral bool // inside a number, true, false or null
 }
 
-// scan feeds p to the scanner and reports the first limit exceeded.
+// scan feeds p to the scanner and reports the first limit exceeded. State
+// lives in locals inside the loop and is stored back on return.
 func (s *limitScanner) scan(p []byte) error {
+	depth, values := s.depth, s.values
+	inString, escape, inLiteral := s.inString, s.escape, s.inLiteral
+	maxDepth, maxValues := s.lim.maxDepth, s.lim.maxValues
+	defer func() {
+		s.depth, s.values = depth, values
+		s.inString, s.escape, s.inLiteral = inString, escape, inLiteral
+	}()
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		if s.inString {
-			if s.escape { // c is the escaped byte
-				s.escape = false
+		if inString {
+			if escape { // c is the escaped byte
+				escape = false
 				continue
 			}
 			// Skip plain string bytes quickly.
@@ -57,51 +65,42 @@ func (s *limitScanner) scan(p []byte) error {
 			}
 			i += j
 			if p[i] == '\\' {
-				s.escape = true
+				escape = true
 			} else {
-				s.inString = false
+				inString = false
 			}
 			continue
 		}
 		switch c {
 		case '"':
-			s.inString = true
-			s.inLiteral = false
-			if err := s.count(); err != nil {
-				return err
-			}
+			inString, inLiteral = true, false
+			values++
 		case '[', '{':
-			s.inLiteral = false
-			if err := s.count(); err != nil {
-				return err
-			}
-			s.depth++
-			if s.depth > s.lim.maxDepth {
+			inLiteral = false
+			values++
+			depth++
+			if depth > maxDepth {
 				return errTooDeep
 			}
 		case ']', '}':
-			s.inLiteral = false
-			if s.depth > 0 {
-				s.depth--
+			inLiteral = false
+			if depth > 0 {
+				depth--
 			}
+			continue
 		case ' ', '\t', '\n', '\r', ',', ':':
-			s.inLiteral = false
+			inLiteral = false
+			continue
 		default:
-			if !s.inLiteral {
-				s.inLiteral = true
-				if err := s.count(); err != nil {
-					return err
-				}
+			if inLiteral {
+				continue
 			}
+			inLiteral = true
+			values++
 		}
-	}
-	return nil
-}
-
-func (s *limitScanner) count() error {
-	s.values++
-	if s.values > s.lim.maxValues {
-		return errTooManyValues
+		if values > maxValues {
+			return errTooManyValues
+		}
 	}
 	return nil
 }

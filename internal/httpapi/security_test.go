@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,8 +43,11 @@ type repeatReader struct {
 func (r *repeatReader) Read(p []byte) (int, error) {
 	n := copy(p, r.prefix)
 	r.prefix = r.prefix[n:]
-	for i := n; i < len(p); i++ {
-		p[i] = r.fill
+	if n < len(p) {
+		p[n] = r.fill
+		for filled := n + 1; filled < len(p); filled *= 2 {
+			copy(p[filled:], p[n:filled])
+		}
 	}
 	return len(p), nil
 }
@@ -55,30 +59,17 @@ func deepObjects(size int) []byte {
 }
 
 func manyKeys(n int) []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
+	b := make([]byte, 0, n*17)
+	b = append(b, '{')
 	for i := range n {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(`"k`)
-		b.WriteString(strings.Repeat("x", 5))
-		b.WriteString(itoa(i))
-		b.WriteString(`":1`)
+		b = append(b, `"kxxxxx`...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, `":1`...)
 	}
-	b.WriteByte('}')
-	return b.Bytes()
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var d []byte
-	for ; i > 0; i /= 10 {
-		d = append([]byte{byte('0' + i%10)}, d...)
-	}
-	return string(d)
+	return append(b, '}')
 }
 
 // TestT01DeepJSON sends 10 MB of nesting, unauthenticated and with a token.
