@@ -170,7 +170,10 @@ func validFileName(n string) bool {
 // before Run returns, whatever happened. The child runs in its own process
 // group; signals from opts.Signals go to that group. When ctx is done the
 // group gets SIGTERM, then SIGKILL after opts.KillGrace, and Run returns the
-// exit code with ctx's error.
+// exit code with ctx's error. When the child exits, whatever is left in its
+// process group (background jobs holding the same secrets) gets SIGTERM, and
+// SIGKILL if it still holds the child's stdout or stderr 2 s later; a daemon
+// meant to outlive the job must leave the group (setsid).
 //
 // Run sets keyward's own soft RLIMIT_CORE to 0 and does not restore it: the
 // child inherits the limit (Go cannot set an rlimit for the child alone), and

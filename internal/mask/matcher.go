@@ -13,11 +13,14 @@ import (
 //
 //   - start: a hash of each pattern's first k bytes. A position whose k bytes
 //     miss it starts no pattern.
-//   - grams (only when every pattern is at least sampleMin bytes long): a hash
-//     of each pattern's 8-byte grams at offsets 0..sampleStep-1. Any
-//     occurrence of a pattern covers one of every sampleStep consecutive
-//     positions with one of those grams, so the scan looks at one position in
-//     sampleStep and checks the sampleStep candidate starts behind a hit.
+//   - grams: a hash of the 8-byte grams at offsets 0..sampleStep-1 of each
+//     pattern at least sampleMin bytes long. Any occurrence of such a
+//     pattern covers one of every sampleStep consecutive positions with one
+//     of those grams, so the scan looks at one position in sampleStep and
+//     checks the sampleStep candidate starts behind a hit.
+//   - short: like start, for the patterns shorter than sampleMin (PEM lines,
+//     JSON fields, short values). If there are any, every position is
+//     checked against it, which makes the scan several times slower.
 type matcher struct {
 	pats   []string // sorted, unique
 	names  []string // names[i] is the secret pats[i] came from
@@ -26,9 +29,11 @@ type matcher struct {
 	kmask  uint64
 	shift  uint
 	start  []uint64
-	sample bool
+	sample bool // some patterns are long enough to sample for
 	gshift uint
 	grams  []uint64
+	short  []uint64 // nil if no pattern is shorter than sampleMin
+	sshift uint
 	maxLen int
 }
 
@@ -74,12 +79,29 @@ func newMatcher(ps []pattern) *matcher {
 	for _, p := range m.pats {
 		setBit(m.start, hash(load(p[:m.k]), m.kmask, m.shift))
 	}
-	if m.sample = shortest >= sampleMin; m.sample {
-		m.grams, m.gshift = newBitset(len(m.pats)*sampleStep, 32)
-		for _, p := range m.pats {
-			for off := range sampleStep {
-				setBit(m.grams, hash(load(p[off:off+8]), ^uint64(0), m.gshift))
-			}
+	long := 0
+	for _, p := range m.pats {
+		if len(p) >= sampleMin {
+			long++
+		}
+	}
+	if m.sample = long > 0; m.sample {
+		// A blocked filter: two bits of one word per gram, 8 bits per gram,
+		// so it stays small enough for the cache with 1,000 secrets.
+		m.grams, m.gshift = newBitset(long*sampleStep, 8)
+		m.gshift += 6 // index words, not bits
+	}
+	if long < len(m.pats) {
+		m.short, m.sshift = newBitset(len(m.pats)-long, 32)
+	}
+	for _, p := range m.pats {
+		if len(p) < sampleMin {
+			setBit(m.short, hash(load(p[:m.k]), m.kmask, m.sshift))
+			continue
+		}
+		for off := range sampleStep {
+			i, bits := gramBits(load(p[off:off+8]), m.gshift)
+			m.grams[i] |= bits
 		}
 	}
 	for _, p := range m.pats {
@@ -102,6 +124,13 @@ func load[T string | []byte](b T) uint64 {
 func hash(x, mask uint64, shift uint) uint64 { return (x & mask) * hashMul >> shift }
 
 func has(bits []uint64, h uint64) bool { return bits[h>>6]&(1<<(h&63)) != 0 }
+
+// gramBits returns the word of the grams filter for gram x and the two bits
+// set in it.
+func gramBits(x uint64, shift uint) (uint64, uint64) {
+	h := x * hashMul
+	return h >> shift, 1<<(h&63) | 1<<(h>>6&63)
+}
 
 // narrow returns the subrange of [lo,hi) whose patterns have byte c at
 // index d. All patterns in [lo,hi) are longer than d.
@@ -187,29 +216,38 @@ func (m *matcher) scan(b []byte, from int, final bool, found func(start, n, idx 
 	// Up to tail, every pattern starting at a position fits in b, so no
 	// position there can be a partial match.
 	tail := max(from, len(b)-m.maxLen+1)
-	i := from
 	if m.sample {
 		grams, gshift := m.grams, m.gshift
-		// A pattern starting at p < tail ends by len(b) and has a gram at
-		// one of p..p+sampleStep-1; sample positions from+j*sampleStep.
+		// A long pattern starting at p < tail ends by len(b) and has a gram
+		// at one of p..p+sampleStep-1; sample positions from+j*sampleStep.
+		i := from
 		for ; i < tail; i += sampleStep {
-			if i+8 > len(b) || !has(grams, hash(binary.LittleEndian.Uint64(b[i:]), ^uint64(0), gshift)) {
+			if w, bits := gramBits(binary.LittleEndian.Uint64(b[i:]), gshift); grams[w]&bits != bits {
 				continue
 			}
-			for p := max(from, i-sampleStep+1); p <= i && p < tail; p++ {
+			for p := max(from, i-sampleStep+1); p <= i; p++ {
 				m.check(b, p, found)
 			}
 		}
-		// Starts in (last sample, tail) belong to the next sample, which was
-		// not taken: check them one by one.
-		i = max(from, i-sampleStep+1)
+		// Starts in (last sample, tail) belong to samples not taken.
+		for p := max(from, i-sampleStep+1); p < tail; p++ {
+			m.check(b, p, found)
+		}
 	}
-	start, kmask, shift := m.start, m.kmask, m.shift
-	for ; i < tail && i+8 <= len(b); i++ {
-		if has(start, hash(binary.LittleEndian.Uint64(b[i:]), kmask, shift)) {
+	if m.short != nil {
+		short, kmask, shift := m.short, m.kmask, m.sshift
+		i := from
+		for ; i < tail && i+8 <= len(b); i++ {
+			if has(short, hash(binary.LittleEndian.Uint64(b[i:]), kmask, shift)) {
+				m.check(b, i, found)
+			}
+		}
+		for ; i < tail; i++ {
 			m.check(b, i, found)
 		}
 	}
+	start, kmask, shift := m.start, m.kmask, m.shift
+	i := tail
 	for ; i < len(b); i++ {
 		if len(b)-i >= m.k && !has(start, hash(load(b[i:i+m.k]), kmask, shift)) {
 			continue

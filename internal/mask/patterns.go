@@ -143,11 +143,15 @@ func (d *deriver) encodings(name, x string) {
 		}
 	}
 	// `base64` wraps its output at 76 columns, `openssl base64` at 64: the
-	// lines of a wrapped encoding of x alone.
+	// lines of a wrapped encoding of x alone. A last line shorter than
+	// sampleMin is left out: it is a short fragment, and registering it
+	// would slow every scan (see matcher).
 	full := base64.StdEncoding.EncodeToString(b)
 	for _, width := range []int{76, 64} {
 		for i := 0; len(full) > width && i < len(full); i += width {
-			d.add(full[i:min(i+width, len(full))], name)
+			if line := full[i:min(i+width, len(full))]; len(line) >= sampleMin {
+				d.add(line, name)
+			}
 		}
 	}
 	// base64 of base64 (`base64 -w0 | base64 -w0`, M1): the inner form at

@@ -83,6 +83,8 @@ type Writer struct {
 	closed   bool
 }
 
+var _ io.WriteCloser = (*Writer)(nil)
+
 // interval is a region to mask, in stream offsets.
 type interval struct {
 	s, e int64
