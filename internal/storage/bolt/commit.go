@@ -2,11 +2,24 @@ package bolt
 
 import (
 	"context"
+	"runtime"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/keyward/keyward/internal/storage"
 )
+
+// Group commit versus bbolt's db.Batch, durable 128-byte Puts per second
+// (BenchmarkBoltPutParallel, 2-core VM, ext4, shared and noisy disk):
+//
+//	writers        1        16           64
+//	group commit   250-500  2,900-3,600  10,100-10,500
+//	db.Batch       73       620-740      2,900-4,100
+//	no grouping    600-700  490-820      240-640
+//
+// db.Batch waits up to 10 ms to fill a batch, so a lone writer pays that on
+// every write; here the writer commits at once and the group grows with the
+// writers that queued during the previous fsync.
 
 // maxGroup caps how many queued writes share one transaction.
 const maxGroup = 256
@@ -47,8 +60,14 @@ func (s *Store) enqueue(ctx context.Context, ops []storage.Op) error {
 func (s *Store) writer() {
 	defer s.writerWG.Done()
 	group := make([]*request, 0, maxGroup)
+	last := 0
 	for r := range s.reqs {
 		group = append(group[:0], r)
+		if last > 1 {
+			// Writers just released by the previous commit are runnable
+			// but may not have queued their next write yet; let them.
+			runtime.Gosched()
+		}
 	fill:
 		for len(group) < maxGroup {
 			select {
@@ -62,6 +81,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(group)
+		last = len(group)
 		clear(group)
 	}
 }
