@@ -373,7 +373,7 @@ func testConcurrentDistinctKeys(t *testing.T, b storage.Backend) {
 				}
 				got, err := b.Get(ctx, k)
 				if err != nil || !bytes.Equal(got, []byte(k)) {
-					errs <- fmt.Errorf("Get(%q) after Put = (%q, %v)", k, got, err)
+					errs <- fmt.Errorf("Get(%q) after Put = (%d bytes, %v), want its own value", k, len(got), err)
 					return
 				}
 				if _, err := b.List(ctx, "c/"); err != nil {
