@@ -184,7 +184,7 @@ func (e *Engine) accept(r *Rule, b []byte) bool {
 	if r.MinEntropy > 0 && entropy(s) < r.MinEntropy {
 		return false
 	}
-	if isPlaceholder(s, r.loosePlaceholders) {
+	if isPlaceholder(s, r.loosePlaceholders) || constantName(s) {
 		return false
 	}
 	if e.allow.allowsSecret(s) || r.Allow.allowsSecret(s) {

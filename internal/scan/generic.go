@@ -204,6 +204,9 @@ func valueOK(v string, quoted, password bool) bool {
 	}
 	classes := charClasses(v)
 	h := entropy(v)
+	if constantName(v) || lowerWords(v) {
+		return false
+	}
 	if !quoted {
 		if strings.ContainsAny(v, "()") {
 			return false
@@ -230,4 +233,31 @@ func valueOK(v string, quoted, password bool) bool {
 		return classes >= 2 && h >= 2.6
 	}
 	return classes >= 2 && h >= 3.0
+}
+
+// constantName matches values like KEYWARD_FILE_DB_PASS: an environment
+// variable or constant name, not a secret.
+func constantName(v string) bool {
+	if !strings.Contains(v, "_") {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c == '_' || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerWords matches values like kw.child or my-service-name: lower-case
+// words joined by separators.
+func lowerWords(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c == '_' || c == '.' || c == '-' || ('a' <= c && c <= 'z')) {
+			return false
+		}
+	}
+	return true
 }

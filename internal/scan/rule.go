@@ -145,7 +145,8 @@ var genericMarks = []string{
 	"token", "null", "none", "undefined", "true", "false", "todo", "fixme",
 	"1234567", "abcdef", "qwerty", "foobar", "hunter2", "letmein", "os.getenv",
 	"process.env", "getenv", "env(", "environ", "vault:", "keyward:", "ref+",
-	"secretkeyref", "valuefrom", "\\(", "$env:",
+	"secretkeyref", "valuefrom", "\\(", "$env:", "s3cr3t", "secr3t", "p4ss", "passw0rd",
+	"pass", "xyz", "abc123",
 }
 
 func isPlaceholder(s string, loose bool) bool {

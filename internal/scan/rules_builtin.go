@@ -235,7 +235,7 @@ func BuiltinRules() []*Rule {
 		ctx("auth0-client-secret", "Auth0 client secret", high, []string{"auth0"}, `auth0[\w.\-]{0,20}?secret`, `[A-Za-z0-9_\-]{64}`),
 		ctx("asana-pat", "Asana personal access token", high, []string{"asana"}, `asana`, `[0-9]/[0-9]{16}:[a-f0-9]{32}|2/[0-9]{16}/[0-9]{16}:[a-f0-9]{32}`),
 		ctx("confluent-api-secret", "Confluent Cloud API secret", high, []string{"confluent"}, `confluent[\w.\-]{0,20}?secret`, `[A-Za-z0-9+/]{64}`),
-		ctx("snowflake-password", "Snowflake password", high, []string{"snowflake"}, `snowflake[\w.\-]{0,20}?pass(?:word)?`, `[^\s'"\x60]{10,64}`),
+		ctx("snowflake-password", "Snowflake password", high, []string{"snowflake"}, `snowflake[\w.\-]{0,20}?pass(?:word)?`, `[A-Za-z0-9!@#$%^&*_+=~\-]{10,64}`),
 		tok("yandex-api-key", "Yandex Cloud API key", high, []string{"aqvn"}, `\b(AQVN[A-Za-z0-9_\-]{35,38})`+tail),
 		tok("age-secret-key", "age secret key", crit, []string{"age-secret-key-1"}, `\b(AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58})\b`),
 		tok("onepassword-secret-key", "1Password account secret key", crit, []string{"a3-"}, `\b(A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5})\b`),
