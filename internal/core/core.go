@@ -39,6 +39,10 @@ type Config struct {
 	Now func() time.Time
 	// TokenSweepInterval is how often expired tokens are removed (default 1m).
 	TokenSweepInterval time.Duration
+	// OnInitialized, when set, runs after a successful Initialize (the node
+	// records that the store holds data, so an emptied store file is never
+	// mistaken for a new one).
+	OnInitialized func() error
 	// Engines and AuthMethods add factories to the built-in ones, by type.
 	Engines     map[string]logical.Factory
 	AuthMethods map[string]logical.Factory

@@ -122,6 +122,11 @@ func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error
 	if err != nil {
 		return nil, fmt.Errorf("initialize: create root token: %w", err)
 	}
+	if c.cfg.OnInitialized != nil {
+		if err := c.cfg.OnInitialized(); err != nil {
+			return nil, fmt.Errorf("initialize: %w", err)
+		}
+	}
 	c.logger.Info("initialized", "shares", p.Shares, "threshold", p.Threshold)
 	return &InitResult{Shares: shares, RootToken: root}, nil
 }

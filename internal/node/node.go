@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -42,6 +43,10 @@ type Node struct {
 	closeErr  error
 }
 
+// MarkerFile records, beside the store file, that the store was
+// initialized.
+const MarkerFile = "keyward.initialized"
+
 // DBFile is the name of the bbolt file inside the storage directory.
 const DBFile = "keyward.db"
 
@@ -64,7 +69,16 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	default:
 		return nil, fmt.Errorf("storage type %q is not supported", cfg.Storage.Type)
 	}
+	var onInit func() error
+	marker := ""
+	if cfg.Storage.Type == "bolt" || cfg.Storage.Type == "file" {
+		marker = filepath.Join(cfg.Storage.Path, MarkerFile)
+		onInit = func() error {
+			return os.WriteFile(marker, []byte("this directory holds an initialized Keyward store\n"), 0o600)
+		}
+	}
 	c, err := core.New(core.Config{
+		OnInitialized:   onInit,
 		Storage:         n.store,
 		StorageType:     cfg.Storage.Type,
 		Logger:          logger,
@@ -77,9 +91,16 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	// A damaged store must stop the server before it listens.
-	if _, err := c.Initialized(context.Background()); err != nil {
+	init, err := c.Initialized(context.Background())
+	if err != nil {
 		n.closeStore()
 		return nil, fmt.Errorf("storage is damaged: %w", err)
+	}
+	if !init && marker != "" {
+		if _, err := os.Stat(marker); err == nil {
+			n.closeStore()
+			return nil, fmt.Errorf("storage is damaged: %s was initialized (see %s) but its store file holds no Keyward data; refusing to treat it as new", cfg.Storage.Path, MarkerFile)
+		}
 	}
 	n.core = c
 	var trusted []netip.Prefix
