@@ -71,6 +71,24 @@ func BenchmarkWriter(b *testing.B) {
 	}
 }
 
+// BenchmarkWriterShortForm adds one 12-byte value to 100: a form shorter
+// than 16 bytes makes the scan check every position instead of sampling.
+func BenchmarkWriterShortForm(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 100))
+	secrets := append(randomSecrets(r, 100), mask.Secret{Name: "PIN", Value: "12-byte-pin!"})
+	stream := logStream(r, 4<<20, secrets)
+	w := mask.NewWriter(io.Discard, secrets, mask.Options{FlushDelay: -1})
+	b.SetBytes(int64(len(stream)))
+	b.ResetTimer()
+	cpu := cpuTime()
+	for range b.N {
+		for p := stream; len(p) > 0; p = p[min(32<<10, len(p)):] {
+			w.Write(p[:min(32<<10, len(p))])
+		}
+	}
+	reportCPU(b, cpu, len(stream))
+}
+
 func BenchmarkNewWriter(b *testing.B) {
 	secrets := randomSecrets(rand.New(rand.NewPCG(1, 1000)), 1000)
 	for range b.N {

@@ -18,9 +18,10 @@ import (
 //     pattern covers one of every sampleStep consecutive positions with one
 //     of those grams, so the scan looks at one position in sampleStep and
 //     checks the sampleStep candidate starts behind a hit.
-//   - short: like start, for the patterns shorter than sampleMin (PEM lines,
-//     JSON fields, short values). If there are any, every position is
-//     checked against it, which makes the scan several times slower.
+//   - short: the first two bytes of each pattern shorter than sampleMin (PEM
+//     lines, JSON fields, short values), as a 65,536-bit table. If there are
+//     any, every position is checked against it, which makes the scan a few
+//     times slower.
 type matcher struct {
 	pats   []string // sorted, unique
 	names  []string // names[i] is the secret pats[i] came from
@@ -33,7 +34,6 @@ type matcher struct {
 	gshift uint
 	grams  []uint64
 	short  []uint64 // nil if no pattern is shorter than sampleMin
-	sshift uint
 	maxLen int
 }
 
@@ -92,11 +92,17 @@ func newMatcher(ps []pattern) *matcher {
 		m.gshift += 6 // index words, not bits
 	}
 	if long < len(m.pats) {
-		m.short, m.sshift = newBitset(len(m.pats)-long, 32)
+		m.short = make([]uint64, 1<<16/64)
 	}
 	for _, p := range m.pats {
 		if len(p) < sampleMin {
-			setBit(m.short, hash(load(p[:m.k]), m.kmask, m.sshift))
+			if len(p) > 1 {
+				setBit(m.short, uint64(p[0])|uint64(p[1])<<8)
+				continue
+			}
+			for c := range 256 { // a 1-byte pattern starts every pair
+				setBit(m.short, uint64(p[0])|uint64(c)<<8)
+			}
 			continue
 		}
 		for off := range sampleStep {
@@ -235,10 +241,10 @@ func (m *matcher) scan(b []byte, from int, final bool, found func(start, n, idx 
 		}
 	}
 	if m.short != nil {
-		short, kmask, shift := m.short, m.kmask, m.sshift
+		short := m.short
 		i := from
-		for ; i < tail && i+8 <= len(b); i++ {
-			if has(short, hash(binary.LittleEndian.Uint64(b[i:]), kmask, shift)) {
+		for ; i < tail && i+1 < len(b); i++ {
+			if has(short, uint64(b[i])|uint64(b[i+1])<<8) {
 				m.check(b, i, found)
 			}
 		}
