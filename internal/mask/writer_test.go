@@ -154,6 +154,7 @@ func TestWriterTable(t *testing.T) {
 		{name: "prefix at end of stream untouched", secrets: sec(v), in: "tail s3cr3t-Pa5", want: "tail s3cr3t-Pa5"},
 		{name: "no secrets", secrets: nil, in: "plain " + v, want: "plain " + v},
 		{name: "short value raw only", secrets: sec("abc"), opts: mask.Options{FlushDelay: -1}, in: "abc " + b64("abc") + "\n", want: "*** " + b64("abc") + "\n"},
+		{name: "one-byte value (allowed past Check)", secrets: sec("q", "long-secret-value"), in: "quiq long-secret-value", want: "***ui*** ***"},
 		{name: "name style", secrets: []mask.Secret{{Name: "DB_PASS", Value: v}}, opts: mask.Options{Style: mask.StyleName, FlushDelay: -1}, in: "p=" + v + "\n", want: "p=[DB_PASS]\n"},
 		{name: "name style json field", secrets: []mask.Secret{{Name: "CREDS", Value: jsonSecret}}, opts: mask.Options{Style: mask.StyleName, FlushDelay: -1}, in: "hunter2-hunter2\n", want: "[CREDS.password]\n"},
 		{name: "same value two names", secrets: []mask.Secret{{Name: "A", Value: v}, {Name: "B", Value: v}}, in: v, want: "***"},
