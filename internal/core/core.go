@@ -43,6 +43,10 @@ type Config struct {
 	// records that the store holds data, so an emptied store file is never
 	// mistaken for a new one).
 	OnInitialized func() error
+	// Audit and Leases build the audit broker and lease manager at unseal;
+	// nil means the feature is off.
+	Audit  AuditFactory
+	Leases LeaseFactory
 	// Engines and AuthMethods add factories to the built-in ones, by type.
 	Engines     map[string]logical.Factory
 	AuthMethods map[string]logical.Factory
@@ -80,6 +84,8 @@ type active struct {
 	tokens   *token.Store
 	policies *policyStore
 	mounts   *mountTable
+	audit    AuditBroker  // nil when auditing is not configured
+	leases   LeaseManager // nil when leases are not configured
 }
 
 // New creates a sealed Core over cfg.Storage.
@@ -164,6 +170,12 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		Sudo: func(_ context.Context, req *logical.Request) bool {
 			return a.hasSudo(req.Token, req.MountPoint+req.Path, req.Operation)
 		},
+		OnRevoke: func(ctx context.Context, e *token.Entry) error {
+			if a.leases == nil {
+				return nil
+			}
+			return a.leases.RevokeByToken(ctx, e.Accessor)
+		},
 	})
 	if err != nil {
 		cancel()
@@ -178,6 +190,19 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("load mounts: %w", err)
 	}
+	if c.cfg.Audit != nil {
+		if a.audit, err = c.cfg.Audit(ctx, barrier.NewView(bs, "sys/audit/"), c.cfg.Logger); err != nil {
+			cancel()
+			return fmt.Errorf("start audit: %w", err)
+		}
+	}
+	if c.cfg.Leases != nil {
+		if a.leases, err = c.cfg.Leases(ctx, barrier.NewView(bs, "sys/expire/"), leaseEngines{a}, c.cfg.Logger); err != nil {
+			cancel()
+			a.closeServices(c.logger)
+			return fmt.Errorf("start lease manager: %w", err)
+		}
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -185,6 +210,21 @@ func (c *Core) postUnseal(ctx context.Context) error {
 	}()
 	c.active = a
 	return nil
+}
+
+// closeServices stops the lease manager and audit broker, in that order, so
+// revocations still get audited.
+func (a *active) closeServices(logger *slog.Logger) {
+	if a.leases != nil {
+		if err := a.leases.Close(); err != nil {
+			logger.Error("close lease manager", "err", err)
+		}
+	}
+	if a.audit != nil {
+		if err := a.audit.Close(); err != nil {
+			logger.Error("close audit broker", "err", err)
+		}
+	}
 }
 
 // hasSudo reports whether a token holds sudo on path.
@@ -208,6 +248,7 @@ func (c *Core) sealLocked() {
 	if a := c.active; a != nil {
 		a.cancel()
 		a.wg.Wait()
+		a.closeServices(c.logger)
 		a.mounts.cleanup(context.Background())
 		c.active = nil
 	}

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -48,7 +49,62 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 	if a == nil {
 		return nil, logical.ErrSealed
 	}
+	m, routed, authErr := c.authorize(ctx, a, req)
+	if a.audit != nil {
+		if err := a.audit.LogRequest(ctx, auditView(req, routed), authErr); err != nil {
+			c.logger.Error("audit request failed", "request_id", req.ID, "path", req.Path, "err", err)
+			return nil, errAuditFailed
+		}
+	}
+	if authErr != nil {
+		return nil, c.auditResponse(ctx, a, req, routed, nil, authErr)
+	}
+	resp, err := m.backend.HandleRequest(ctx, routed)
+	if err == nil && resp != nil {
+		err = c.postProcess(ctx, a, m, routed, resp)
+	}
+	if aerr := c.auditResponse(ctx, a, req, routed, resp, err); aerr != nil {
+		return nil, aerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
 
+// errAuditFailed is what a client sees when no audit device could record
+// its request or response: nothing from the request is served.
+var errAuditFailed = logical.Errorf(http.StatusInternalServerError, "audit: no device could record the request")
+
+// auditResponse records the outcome. It returns the error to give the
+// client: respErr, or errAuditFailed when the record could not be written.
+func (c *Core) auditResponse(ctx context.Context, a *active, req, routed *logical.Request, resp *logical.Response, respErr error) error {
+	if a.audit == nil {
+		return respErr
+	}
+	if err := a.audit.LogResponse(ctx, auditView(req, routed), resp, respErr); err != nil {
+		c.logger.Error("audit response failed", "request_id", req.ID, "path", req.Path, "err", err)
+		return errAuditFailed
+	}
+	return respErr
+}
+
+// auditView is the request as the audit log should see it: the full path
+// with mount details once routing has happened.
+func auditView(req, routed *logical.Request) *logical.Request {
+	if routed == nil {
+		return req
+	}
+	v := *routed
+	v.Path = req.Path
+	return &v
+}
+
+// authorize authenticates the token, routes and checks the ACL. It returns
+// the mount and the routed request (Path relative to the mount), or the
+// reason the request is refused. routed may be non-nil with an error, so the
+// refusal can be audited with its routing details.
+func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (*mount, *logical.Request, error) {
 	m := a.mounts.route(req.Path)
 	rel := ""
 	if m != nil {
@@ -62,7 +118,7 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 	var te *token.Entry
 	if !unauth {
 		if req.ClientToken == "" {
-			return nil, logical.ErrPermissionDenied
+			return nil, nil, logical.ErrPermissionDenied
 		}
 		remote := ""
 		if req.Connection != nil {
@@ -72,22 +128,21 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 		te, err = a.tokens.Use(ctx, req.ClientToken, remote)
 		if err != nil {
 			if errors.Is(err, token.ErrInvalidToken) {
-				return nil, logical.ErrPermissionDenied
+				return nil, nil, logical.ErrPermissionDenied
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		req.Token = tokenInfo(te)
 	}
 	if m == nil {
-		return nil, logical.Errorf(http.StatusNotFound, "no handler for route %q", req.Path)
+		return nil, nil, logical.Errorf(http.StatusNotFound, "no handler for route %q", req.Path)
 	}
 
 	req.MountType = m.entry.Type
+	req.MountAccessor = m.entry.Accessor
 	routed := *req
 	routed.Path = rel
 	routed.MountPoint = m.entry.Path
-	routed.MountType = m.entry.Type
-	routed.MountAccessor = m.entry.Accessor
 	routed.MountConfig = logical.MountConfig{
 		DefaultLeaseTTL: orDefault(m.entry.Config.DefaultLeaseTTL, c.cfg.DefaultLeaseTTL),
 		MaxLeaseTTL:     orDefault(m.entry.Config.MaxLeaseTTL, c.cfg.MaxLeaseTTL),
@@ -100,7 +155,7 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 		if ec, ok := m.backend.(logical.ExistenceChecker); ok {
 			found, exists, err := ec.ExistenceCheck(ctx, &routed)
 			if err != nil {
-				return nil, err
+				return m, &routed, err
 			}
 			if found && !exists {
 				routed.Operation = logical.CreateOperation
@@ -111,27 +166,35 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 	if te != nil && !req.Token.Root {
 		acl, err := a.policies.acl(te.Policies, nil)
 		if err != nil {
-			return nil, err
+			return m, &routed, err
 		}
 		d := acl.Check(req.Path, policy.Operation(routed.Operation), routed.Data)
 		if !d.Allowed {
-			return nil, logical.ErrPermissionDenied
+			return m, &routed, logical.ErrPermissionDenied
 		}
 		if matchPath(m.sudo, rel) && !d.Sudo {
-			return nil, logical.ErrPermissionDenied
+			return m, &routed, logical.ErrPermissionDenied
 		}
 	}
+	return m, &routed, nil
+}
 
-	resp, err := m.backend.HandleRequest(ctx, &routed)
-	if err != nil {
-		return resp, err
-	}
-	if resp != nil && resp.Auth != nil && resp.Auth.ClientToken == "" {
-		if err := c.loginToken(ctx, a, &routed, resp.Auth); err != nil {
-			return nil, err
+// postProcess turns login responses into tokens and leased secrets into
+// registered leases.
+func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logical.Request, resp *logical.Response) error {
+	if resp.Auth != nil && resp.Auth.ClientToken == "" {
+		if err := c.loginToken(ctx, a, req, resp.Auth); err != nil {
+			return err
 		}
 	}
-	return resp, nil
+	if s := resp.Secret; s != nil && s.LeaseID == "" && a.leases != nil {
+		if _, revocable := m.backend.(logical.Revoker); revocable {
+			if err := a.leases.Register(ctx, req, s); err != nil {
+				return fmt.Errorf("register lease: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // loginToken turns an auth method's Auth into a token.

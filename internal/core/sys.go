@@ -31,6 +31,9 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 	a := c.active // the request holds stateLock for reading
 	p := req.Path
 	op := req.Operation
+	if b := delegate(a, p); b != nil {
+		return b.HandleRequest(ctx, req)
+	}
 	switch {
 	case p == "mounts" || p == "mounts/":
 		return c.listMounts(a, tableMounts), nil
@@ -88,6 +91,23 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 		return nil, errSealRequested
 	}
 	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+p)
+}
+
+// delegate finds the service that owns a sys/ path: the audit broker owns
+// sys/audit*, the lease manager sys/leases*, sys/renew and sys/revoke*.
+func delegate(a *active, p string) logical.Backend {
+	first, _, _ := strings.Cut(p, "/")
+	switch first {
+	case "audit", "audit-hash":
+		if a.audit != nil {
+			return a.audit.Backend()
+		}
+	case "leases", "renew", "revoke", "revoke-prefix", "revoke-force":
+		if a.leases != nil {
+			return a.leases.Backend()
+		}
+	}
+	return nil
 }
 
 func mountInfo(m *mount) map[string]any {

@@ -16,32 +16,13 @@ import (
 // client verbatim; other errors may carry details meant for operators, so
 // they become fixed messages.
 func errorStatus(err error) (status int, msg string, internal bool) {
-	var ce *logical.CodedError
 	switch {
-	case errors.As(err, &ce):
-		if ce.Code < 400 || ce.Code > 599 {
-			return http.StatusInternalServerError, ce.Msg, false
-		}
-		return ce.Code, ce.Msg, false
-	case errors.Is(err, logical.ErrPermissionDenied):
-		return http.StatusForbidden, "permission denied", false
-	case errors.Is(err, logical.ErrUnsupportedPath):
-		return http.StatusNotFound, "no handler for route", false
-	case errors.Is(err, logical.ErrUnsupportedOperation):
-		return http.StatusMethodNotAllowed, "unsupported operation", false
-	case errors.Is(err, logical.ErrInvalidRequest):
-		return http.StatusBadRequest, "invalid request", false
-	case errors.Is(err, logical.ErrSealed):
-		return http.StatusServiceUnavailable, logical.ErrSealed.Error(), false
-	case errors.Is(err, logical.ErrNotInitialized):
-		// Vault answers 400 on some paths and 503 on others; one status
-		// that means "not ready, try later" is simpler for clients.
-		return http.StatusServiceUnavailable, logical.ErrNotInitialized.Error(), false
 	case errors.Is(err, errBodyTooLarge):
 		return http.StatusRequestEntityTooLarge, errBodyTooLarge.Error(), false
 	case errors.Is(err, errTooDeep), errors.Is(err, errTooManyValues),
 		errors.Is(err, errMalformedJSON), errors.Is(err, errNotObject):
 		return http.StatusBadRequest, err.Error(), false
 	}
-	return http.StatusInternalServerError, "internal error", true
+	status, msg, known := logical.StatusOf(err)
+	return status, msg, !known
 }

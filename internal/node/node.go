@@ -22,6 +22,7 @@ import (
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/httpapi"
+	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage"
 	"github.com/keyward/keyward/internal/storage/bolt"
 	"github.com/keyward/keyward/internal/storage/inmem"
@@ -42,6 +43,16 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// Optional services and plugins, each set by an init function in its own
+// file of this package (audit.go, leases.go, ...), so adding one touches
+// nothing shared.
+var (
+	auditFactory core.AuditFactory
+	leaseFactory core.LeaseFactory
+	authMethods  = map[string]logical.Factory{}
+	engines      = map[string]logical.Factory{}
+)
 
 // MarkerFile records, beside the store file, that the store was
 // initialized.
@@ -79,6 +90,10 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	}
 	c, err := core.New(core.Config{
 		OnInitialized:   onInit,
+		Audit:           auditFactory,
+		Leases:          leaseFactory,
+		AuthMethods:     authMethods,
+		Engines:         engines,
 		Storage:         n.store,
 		StorageType:     cfg.Storage.Type,
 		Logger:          logger,

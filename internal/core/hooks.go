@@ -1,0 +1,96 @@
+package core
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// AuditBroker records every request and response that reaches the unsealed
+// pipeline. LogRequest runs once the caller is authenticated and the ACL
+// decided (authErr carries a refusal, which is recorded too); LogResponse
+// runs before anything is returned. If either fails, the request is refused
+// and nothing from it is served: audit fails closed.
+type AuditBroker interface {
+	LogRequest(ctx context.Context, req *logical.Request, authErr error) error
+	LogResponse(ctx context.Context, req *logical.Request, resp *logical.Response, respErr error) error
+	// Backend serves sys/audit, sys/audit/* and sys/audit-hash/* (paths
+	// relative to sys/).
+	Backend() logical.Backend
+	Close() error
+}
+
+// AuditFactory builds the broker at unseal from its storage view (device
+// table, HMAC and signing keys, all behind the barrier).
+type AuditFactory func(ctx context.Context, view logical.Storage, logger *slog.Logger) (AuditBroker, error)
+
+// LeaseManager tracks leased secrets: it registers them, renews and revokes
+// them through the engine that issued them, and persists them so expiry
+// survives restarts.
+type LeaseManager interface {
+	// Register gives s a lease id under req's mount and path and persists it.
+	Register(ctx context.Context, req *logical.Request, s *logical.Secret) error
+	// RevokeByToken revokes every lease created by the token with accessor.
+	RevokeByToken(ctx context.Context, accessor string) error
+	// Backend serves sys/leases/*, sys/renew, sys/revoke* (relative to sys/).
+	Backend() logical.Backend
+	Close() error
+}
+
+// LeaseEngines is how a lease manager reaches the engines: the core routes
+// by mount path to the backend that issued the lease.
+type LeaseEngines interface {
+	Revoke(ctx context.Context, mountPath string, s *logical.Secret) error
+	Renew(ctx context.Context, mountPath string, s *logical.Secret, increment time.Duration) (*logical.Secret, error)
+}
+
+// LeaseFactory builds the lease manager at unseal.
+type LeaseFactory func(ctx context.Context, view logical.Storage, engines LeaseEngines, logger *slog.Logger) (LeaseManager, error)
+
+// leaseEngines implements LeaseEngines over the active mount table.
+type leaseEngines struct{ a *active }
+
+func (le leaseEngines) route(mountPath string) (*mount, error) {
+	m := le.a.mounts.get(mountPath)
+	if m == nil {
+		return nil, logical.BadRequest("no mount at %q", mountPath)
+	}
+	return m, nil
+}
+
+func (le leaseEngines) request(m *mount) *logical.Request {
+	return &logical.Request{
+		MountPoint:    m.entry.Path,
+		MountType:     m.entry.Type,
+		MountAccessor: m.entry.Accessor,
+		Storage:       m.view,
+	}
+}
+
+func (le leaseEngines) Revoke(ctx context.Context, mountPath string, s *logical.Secret) error {
+	m, err := le.route(mountPath)
+	if err != nil {
+		return err
+	}
+	r, ok := m.backend.(logical.Revoker)
+	if !ok {
+		return nil // nothing to undo at this engine
+	}
+	return r.Revoke(ctx, le.request(m), s)
+}
+
+func (le leaseEngines) Renew(ctx context.Context, mountPath string, s *logical.Secret, increment time.Duration) (*logical.Secret, error) {
+	m, err := le.route(mountPath)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := m.backend.(logical.Renewer)
+	if !ok {
+		return nil, logical.BadRequest("lease is not renewable")
+	}
+	req := le.request(m)
+	req.Data = map[string]any{"increment": int64(increment / time.Second)}
+	return r.Renew(ctx, req, s)
+}
