@@ -129,7 +129,7 @@ func runScan(ctx context.Context, e *env, f scanFlags, args []string) error {
 	}
 	rules, allow, err := cfg.Build()
 	if err != nil {
-		return scanErr(err)
+		return scanErr(fmt.Errorf("rules file %s: %w", cfgPath, err))
 	}
 	engine, err := scan.NewEngine(rules, allow)
 	if err != nil {

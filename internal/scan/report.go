@@ -126,6 +126,7 @@ func WriteJSON(w io.Writer, res *Result, findings []Finding) error {
 		r.Files, r.Bytes, r.Skipped = res.Files, res.Bytes, res.Skipped
 	}
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
 }
@@ -259,6 +260,7 @@ func WriteSARIF(w io.Writer, rules []*Rule, findings []Finding, version string) 
 		Runs:    []sarifRun{{Tool: sarifTool{Driver: d}, Results: results}},
 	}
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(log)
 }
