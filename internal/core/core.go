@@ -47,6 +47,7 @@ type Config struct {
 	// nil means the feature is off.
 	Audit  AuditFactory
 	Leases LeaseFactory
+	Wrap   WrapperFactory
 	// Engines and AuthMethods add factories to the built-in ones, by type.
 	Engines     map[string]logical.Factory
 	AuthMethods map[string]logical.Factory
@@ -86,6 +87,7 @@ type active struct {
 	mounts   *mountTable
 	audit    AuditBroker  // nil when auditing is not configured
 	leases   LeaseManager // nil when leases are not configured
+	wrapper  Wrapper      // nil when wrapping is not configured
 }
 
 // New creates a sealed Core over cfg.Storage.
@@ -196,6 +198,13 @@ func (c *Core) postUnseal(ctx context.Context) error {
 			return fmt.Errorf("start audit: %w", err)
 		}
 	}
+	if c.cfg.Wrap != nil {
+		if a.wrapper, err = c.cfg.Wrap(ctx, barrier.NewView(bs, "sys/wrapping/"), c.cfg.Logger); err != nil {
+			cancel()
+			a.closeServices(c.logger)
+			return fmt.Errorf("start response wrapping: %w", err)
+		}
+	}
 	if c.cfg.Leases != nil {
 		if a.leases, err = c.cfg.Leases(ctx, barrier.NewView(bs, "sys/expire/"), leaseEngines{a}, c.cfg.Logger); err != nil {
 			cancel()
@@ -215,6 +224,11 @@ func (c *Core) postUnseal(ctx context.Context) error {
 // closeServices stops the lease manager and audit broker, in that order, so
 // revocations still get audited.
 func (a *active) closeServices(logger *slog.Logger) {
+	if a.wrapper != nil {
+		if err := a.wrapper.Close(); err != nil {
+			logger.Error("close response wrapping", "err", err)
+		}
+	}
 	if a.leases != nil {
 		if err := a.leases.Close(); err != nil {
 			logger.Error("close lease manager", "err", err)

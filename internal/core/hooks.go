@@ -94,3 +94,19 @@ func (le leaseEngines) Renew(ctx context.Context, mountPath string, s *logical.S
 	req.Data = map[string]any{"increment": int64(increment / time.Second)}
 	return r.Renew(ctx, req, s)
 }
+
+// Wrapper implements response wrapping: a response is stored behind a
+// single-use wrapping token and replaced by wrap_info.
+type Wrapper interface {
+	// Wrap stores resp and returns the response to send instead (only
+	// WrapInfo set). req is the request that produced resp.
+	Wrap(ctx context.Context, req *logical.Request, resp *logical.Response, ttl time.Duration) (*logical.Response, error)
+	// Backend serves sys/wrapping/* (relative to sys/). wrapping/unwrap and
+	// wrapping/lookup reach it without core authentication: it checks the
+	// wrapping token itself (req.ClientToken or data "token").
+	Backend() logical.Backend
+	Close() error
+}
+
+// WrapperFactory builds the wrapper at unseal.
+type WrapperFactory func(ctx context.Context, view logical.Storage, logger *slog.Logger) (Wrapper, error)

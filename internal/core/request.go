@@ -60,6 +60,9 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 		return nil, c.auditResponse(ctx, a, req, routed, nil, authErr)
 	}
 	resp, err := m.backend.HandleRequest(ctx, routed)
+	if err == nil && resp == nil && routed.WrapTTL > 0 {
+		resp = &logical.Response{}
+	}
 	if err == nil && resp != nil {
 		err = c.postProcess(ctx, a, m, routed, resp)
 	}
@@ -193,6 +196,16 @@ func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logica
 				return fmt.Errorf("register lease: %w", err)
 			}
 		}
+	}
+	if req.WrapTTL > 0 && resp.WrapInfo == nil {
+		if a.wrapper == nil {
+			return logical.BadRequest("response wrapping is not available on this server")
+		}
+		wrapped, err := a.wrapper.Wrap(ctx, req, resp, req.WrapTTL)
+		if err != nil {
+			return err
+		}
+		*resp = *wrapped
 	}
 	return nil
 }

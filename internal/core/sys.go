@@ -14,7 +14,7 @@ import (
 // sysUnauthPaths are served without a token (relative to sys/). The handlers
 // that are sealed-safe never reach the backend; internal/ui/mounts checks the
 // token itself so the vault CLI can probe a KV mount with a narrow token.
-var sysUnauthPaths = []string{"internal/ui/mounts*"}
+var sysUnauthPaths = []string{"internal/ui/mounts*", "wrapping/unwrap", "wrapping/lookup"}
 
 // sysSudoPaths need sudo on top of the path's capability (relative to sys/).
 var sysSudoPaths = []string{
@@ -101,6 +101,10 @@ func delegate(a *active, p string) logical.Backend {
 	case "audit", "audit-hash":
 		if a.audit != nil {
 			return a.audit.Backend()
+		}
+	case "wrapping":
+		if a.wrapper != nil {
+			return a.wrapper.Backend()
 		}
 	case "leases", "renew", "revoke", "revoke-prefix", "revoke-force":
 		if a.leases != nil {

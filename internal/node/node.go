@@ -50,6 +50,7 @@ type Node struct {
 var (
 	auditFactory core.AuditFactory
 	leaseFactory core.LeaseFactory
+	wrapFactory  core.WrapperFactory
 	authMethods  = map[string]logical.Factory{}
 	engines      = map[string]logical.Factory{}
 )
@@ -92,6 +93,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		OnInitialized:   onInit,
 		Audit:           auditFactory,
 		Leases:          leaseFactory,
+		Wrap:            wrapFactory,
 		AuthMethods:     authMethods,
 		Engines:         engines,
 		Storage:         n.store,
@@ -165,7 +167,9 @@ func (n *Node) Start() error {
 			if l.TLSMinVersion == "tls13" {
 				min = tls.VersionTLS13
 			}
-			srv.TLSConfig = &tls.Config{MinVersion: min, Certificates: []tls.Certificate{cert}}
+			// Client certificates are requested, never required: the cert
+			// auth method verifies them against its own CAs.
+			srv.TLSConfig = &tls.Config{MinVersion: min, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert}
 			ln = tls.NewListener(ln, srv.TLSConfig)
 			scheme = "https"
 		}
