@@ -152,3 +152,27 @@ func (c *Client) MountFor(ctx context.Context, path string) (*MountInfo, error) 
 	}
 	return &s.Data, nil
 }
+
+// KeyStatus is sys/key-status: the barrier keyring's current term.
+type KeyStatus struct {
+	Term        int    `json:"term"`
+	InstallTime string `json:"install_time"`
+	Encryptions int64  `json:"encryptions"`
+}
+
+// KeyStatus reads sys/key-status.
+func (c *Client) KeyStatus(ctx context.Context) (*KeyStatus, error) {
+	var s struct {
+		Data KeyStatus `json:"data"`
+	}
+	if _, err := c.Do(ctx, &Request{Method: http.MethodGet, Path: "sys/key-status"}, &s); err != nil {
+		return nil, err
+	}
+	return &s.Data, nil
+}
+
+// Rotate adds a new barrier key term (needs sudo).
+func (c *Client) Rotate(ctx context.Context) error {
+	_, err := c.Do(ctx, &Request{Method: http.MethodPut, Path: "sys/rotate"}, nil)
+	return err
+}

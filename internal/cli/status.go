@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"io"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward/api"
+)
+
+func init() { register(newStatusCmd) }
+
+func newStatusCmd(e *env) *cobra.Command {
+	var (
+		conn connFlags
+		out  outFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show whether the server is initialized and sealed",
+		Long: `Show the server's seal status. No token is needed.
+
+The exit code tells the state, as Vault's does: 0 when the server is
+unsealed, 2 when it is sealed (or uninitialized), 1 when it could not be
+reached.`,
+		Example: `  keyward status
+  keyward status -format=json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.resolve(e); err != nil {
+				return err
+			}
+			c, err := conn.client(e)
+			if err != nil {
+				return err
+			}
+			st, err := c.SealStatus(cmd.Context())
+			if err != nil {
+				return explain(err, c)
+			}
+			if err := printSealStatus(cmd.OutOrStdout(), &out, st); err != nil {
+				return err
+			}
+			if st.Sealed {
+				return &exitError{code: 2}
+			}
+			return nil
+		},
+	}
+	conn.add(cmd)
+	out.add(cmd, false)
+	return cmd
+}
+
+// printSealStatus prints a seal status as Vault's status command does.
+func printSealStatus(w io.Writer, o *outFlags, st *api.SealStatus) error {
+	if ok, err := o.structured(w, st); ok {
+		return err
+	}
+	rows := []row{
+		{"Seal Type", st.Type},
+		{"Initialized", st.Initialized},
+		{"Sealed", st.Sealed},
+		{"Total Shares", st.N},
+		{"Threshold", st.T},
+	}
+	if st.Sealed && st.Initialized {
+		rows = append(rows, row{"Unseal Progress", strconv.Itoa(st.Progress) + "/" + strconv.Itoa(st.T)}, row{"Unseal Nonce", st.Nonce})
+	}
+	rows = append(rows, row{"Version", st.Version}, row{"Storage Type", st.StorageType})
+	if st.ClusterName != "" {
+		rows = append(rows, row{"Cluster Name", st.ClusterName}, row{"Cluster ID", st.ClusterID})
+	}
+	rows = append(rows, row{"HA Enabled", false})
+	return writeTable(w, rows)
+}
