@@ -44,16 +44,15 @@ type Node struct {
 	closeErr  error
 }
 
-// Optional services and plugins, each set by an init function in its own
-// file of this package (audit.go, leases.go, ...), so adding one touches
-// nothing shared.
-var (
-	auditFactory core.AuditFactory
-	leaseFactory core.LeaseFactory
-	wrapFactory  core.WrapperFactory
-	authMethods  = map[string]logical.Factory{}
-	engines      = map[string]logical.Factory{}
-)
+// services add optional parts to the core's configuration (audit, leases,
+// wrapping, auth methods, engines). Each registers itself with an init
+// function in its own file of this package (audit.go, leases.go, ...), so
+// adding one touches nothing shared.
+var services []func(cfg *config.Config, cc *core.Config, logger *slog.Logger) error
+
+func addService(f func(cfg *config.Config, cc *core.Config, logger *slog.Logger) error) {
+	services = append(services, f)
+}
 
 // MarkerFile records, beside the store file, that the store was
 // initialized.
@@ -89,20 +88,24 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 			return os.WriteFile(marker, []byte("this directory holds an initialized Keyward store\n"), 0o600)
 		}
 	}
-	c, err := core.New(core.Config{
+	cc := core.Config{
 		OnInitialized:   onInit,
-		Audit:           auditFactory,
-		Leases:          leaseFactory,
-		Wrap:            wrapFactory,
-		AuthMethods:     authMethods,
-		Engines:         engines,
+		AuthMethods:     map[string]logical.Factory{},
+		Engines:         map[string]logical.Factory{},
 		Storage:         n.store,
 		StorageType:     cfg.Storage.Type,
 		Logger:          logger,
 		DefaultLeaseTTL: cfg.DefaultLeaseTTL,
 		MaxLeaseTTL:     cfg.MaxLeaseTTL,
 		ClusterName:     cfg.ClusterName,
-	})
+	}
+	for _, add := range services {
+		if err := add(cfg, &cc, logger); err != nil {
+			n.closeStore()
+			return nil, err
+		}
+	}
+	c, err := core.New(cc)
 	if err != nil {
 		n.closeStore()
 		return nil, err
