@@ -2,10 +2,12 @@ package cli_test
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -51,6 +53,7 @@ func TestScript(t *testing.T) {
 			"filemode":   cmdFileMode,
 			"setenvfile": cmdSetenvFile,
 			"writeenv":   cmdWriteEnv,
+			"setenvjson": cmdSetenvJSON,
 		},
 	})
 }
@@ -88,4 +91,35 @@ func cmdWriteEnv(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: writeenv FILE NAME")
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(ts.Getenv(args[1])+"\n"), 0o600))
+}
+
+// setenvjson NAME FILE PATH sets $NAME to the string at PATH (dot-separated
+// keys and list indexes, e.g. unseal_keys_b64.0) in the JSON in FILE.
+func cmdSetenvJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: setenvjson NAME FILE PATH")
+	}
+	raw, err := os.ReadFile(ts.MkAbs(args[1]))
+	ts.Check(err)
+	var v any
+	ts.Check(json.Unmarshal(raw, &v))
+	for _, k := range strings.Split(args[2], ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[k]
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(x) {
+				ts.Fatalf("setenvjson: no index %s in %s", k, args[2])
+			}
+			v = x[i]
+		default:
+			ts.Fatalf("setenvjson: cannot descend into %s at %s", args[2], k)
+		}
+	}
+	str, ok := v.(string)
+	if !ok {
+		ts.Fatalf("setenvjson: %s is %T, not a string", args[2], v)
+	}
+	ts.Setenv(args[0], str)
 }
