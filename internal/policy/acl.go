@@ -99,7 +99,16 @@ func Compile(policies []*Policy, ident *Identity) (*ACL, error) {
 		switch {
 		case k.plus > 0:
 			n := a.segs.insert(k.wc[:k.first])
-			n.segs = append(n.segs, &segRule{key: k, parts: strings.Split(k.wc, "/"), perm: perm})
+			r := &segRule{key: k, parts: strings.Split(k.wc, "/"), perm: perm}
+			if next := strings.Count(k.wc[:k.first], "/") + 1; next < len(r.parts) && r.parts[next] != "+" &&
+				!(k.glob && next == len(r.parts)-1) {
+				if n.segNext == nil {
+					n.segNext = map[string][]*segRule{}
+				}
+				n.segNext[r.parts[next]] = append(n.segNext[r.parts[next]], r)
+			} else {
+				n.segs = append(n.segs, r)
+			}
 		case k.glob:
 			a.prefix.insert(k.wc).perm = perm
 		default:
@@ -111,7 +120,7 @@ func Compile(policies []*Policy, ident *Identity) (*ACL, error) {
 }
 
 func sortSegs(n *rnode) {
-	slices.SortFunc(n.segs, func(x, y *segRule) int {
+	byPriority := func(x, y *segRule) int {
 		switch {
 		case x.key.higher(&y.key):
 			return -1
@@ -119,7 +128,11 @@ func sortSegs(n *rnode) {
 			return 1
 		}
 		return 0
-	})
+	}
+	slices.SortFunc(n.segs, byPriority)
+	for _, rules := range n.segNext {
+		slices.SortFunc(rules, byPriority)
+	}
 	for _, c := range n.children {
 		sortSegs(c)
 	}
@@ -212,14 +225,35 @@ func bestSegment(n *rnode, rest, path string, minFirst int) *segRule {
 			}
 		}
 	}
-	if n.leaf && len(n.key) >= minFirst {
-		for _, r := range n.segs {
-			if matchSegments(r.parts, r.key.glob, path) {
-				return r
+	if !n.leaf || len(n.key) < minFirst {
+		return nil
+	}
+	var best *segRule
+	for _, r := range n.segs {
+		if matchSegments(r.parts, r.key.glob, path) {
+			best = r
+			break
+		}
+	}
+	if n.segNext != nil {
+		// The path segment after the one the first "+" matches.
+		rest := path[len(n.key):]
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			rest = rest[i+1:]
+			if j := strings.IndexByte(rest, '/'); j >= 0 {
+				rest = rest[:j]
+			}
+			for _, r := range n.segNext[rest] {
+				if matchSegments(r.parts, r.key.glob, path) {
+					if best == nil || r.key.higher(&best.key) {
+						best = r
+					}
+					break
+				}
 			}
 		}
 	}
-	return nil
+	return best
 }
 
 // Check decides whether a request may perform op on path with the given

@@ -313,3 +313,12 @@ func TestRootIsNotSpecial(t *testing.T) {
 		t.Fatalf("empty root-named policy Capabilities = %v", got)
 	}
 }
+
+func TestCompileRejectsInvalidRules(t *testing.T) {
+	for _, path := range []string{"a/../b", "a/{{identity.nope}}", "a/*/b", ""} {
+		p := &policy.Policy{Name: "manual", Rules: []policy.Rule{{Path: path, Capabilities: policy.CapRead}}}
+		if _, err := policy.Compile([]*policy.Policy{p}, alice); err == nil {
+			t.Errorf("Compile accepted rule path %q", path)
+		}
+	}
+}

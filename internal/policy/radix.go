@@ -12,6 +12,10 @@ type rnode struct {
 
 	perm *perms     // prefix tree: the rule for pattern key+"*"
 	segs []*segRule // segment tree: rules whose text before the first "+" is key
+	// segNext holds, keyed by that literal, the rules of this node whose
+	// segment after the first "+" is a literal that must equal the path's
+	// segment; segs holds the rest. Both are sorted by priority.
+	segNext map[string][]*segRule
 }
 
 // child returns the child whose label starts with c.

@@ -1,0 +1,11 @@
+path "secret/data/ci/*" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/ci/" {
+  capabilities = ["list"]
+}
+
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}

@@ -1,0 +1,7 @@
+path "foo/metadata/*" {
+  capabilities = ["list"]
+}
+
+path "foo/metadata/private/*" {
+  capabilities = ["deny"]
+}

@@ -1,0 +1,7 @@
+path "secret/*" {
+  policy = "write"
+}
+
+path "secret/super-secret" {
+  policy = "deny"
+}
