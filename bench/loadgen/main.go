@@ -1,0 +1,207 @@
+// Command loadgen drives a running Keyward (or Vault-compatible) server over
+// HTTP and reports throughput and latency percentiles. It is a benchmark
+// tool: it runs a bounded number of requests for a bounded time against the
+// address it is given (loopback in our runs) and stops by itself.
+//
+//	go run ./bench/loadgen -addr http://127.0.0.1:8200 -token ROOT -workload kv-read -c 16 -d 10s
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "http://127.0.0.1:8200", "server address")
+	token := flag.String("token", os.Getenv("KEYWARD_TOKEN"), "token with rights on secret/ and auth/token/create (default $KEYWARD_TOKEN)")
+	workload := flag.String("workload", "kv-read", "kv-read, kv-write, token-create or mixed (90% reads, 10% writes)")
+	conc := flag.Int("c", 16, "concurrent clients")
+	dur := flag.Duration("d", 10*time.Second, "duration (after warm-up)")
+	warm := flag.Duration("warmup", 2*time.Second, "warm-up, not measured")
+	keys := flag.Int("keys", 1000, "distinct KV keys")
+	maxReq := flag.Int64("max-requests", 5_000_000, "stop after this many requests")
+	jsonOut := flag.Bool("json", false, "print the result as JSON")
+	flag.Parse()
+	if *token == "" {
+		fmt.Fprintln(os.Stderr, "loadgen: -token or KEYWARD_TOKEN is required")
+		os.Exit(2)
+	}
+	if *dur > 10*time.Minute {
+		fmt.Fprintln(os.Stderr, "loadgen: -d is capped at 10m")
+		os.Exit(2)
+	}
+	g := &gen{addr: strings.TrimSuffix(*addr, "/"), token: *token, keys: *keys,
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conc * 2, MaxConnsPerHost: *conc * 2}}}
+	if err := g.seed(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen: seed:", err)
+		os.Exit(1)
+	}
+	op, err := g.op(*workload)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	res := g.run(op, *conc, *warm, *dur, *maxReq)
+	res.Workload, res.Concurrency = *workload, *conc
+	if *jsonOut {
+		json.NewEncoder(os.Stdout).Encode(res)
+		return
+	}
+	fmt.Printf("%-12s c=%-3d %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  (%d requests in %s)\n",
+		res.Workload, res.Concurrency, res.RPS, res.P50ms, res.P99ms, res.Errors, res.Requests, res.Duration)
+}
+
+type gen struct {
+	addr, token string
+	keys        int
+	client      *http.Client
+}
+
+type result struct {
+	Workload    string  `json:"workload"`
+	Concurrency int     `json:"concurrency"`
+	Requests    int64   `json:"requests"`
+	Errors      int64   `json:"errors"`
+	Duration    string  `json:"duration"`
+	RPS         float64 `json:"rps"`
+	P50ms       float64 `json:"p50_ms"`
+	P90ms       float64 `json:"p90_ms"`
+	P99ms       float64 `json:"p99_ms"`
+}
+
+func (g *gen) do(method, path string, body []byte) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, g.addr+"/v1/"+path, r)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Vault-Token", g.token)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
+	}
+	return nil
+}
+
+func kvBody(i int) []byte {
+	b, _ := json.Marshal(map[string]any{"data": map[string]any{"user": fmt.Sprintf("svc-%d", i), "password": fmt.Sprintf("%032x", rand.Uint64())}})
+	return b
+}
+
+func (g *gen) seed() error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < g.keys; i += 16 {
+				if err := g.do("PUT", fmt.Sprintf("secret/data/bench/k%d", i), kvBody(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func (g *gen) op(workload string) (func(r *rand.Rand) error, error) {
+	read := func(r *rand.Rand) error { return g.do("GET", fmt.Sprintf("secret/data/bench/k%d", r.IntN(g.keys)), nil) }
+	write := func(r *rand.Rand) error {
+		i := r.IntN(g.keys)
+		return g.do("PUT", fmt.Sprintf("secret/data/bench/k%d", i), kvBody(i))
+	}
+	tokenBody, _ := json.Marshal(map[string]any{"policies": []string{"default"}, "ttl": "10m"})
+	switch workload {
+	case "kv-read":
+		return read, nil
+	case "kv-write":
+		return write, nil
+	case "token-create":
+		return func(*rand.Rand) error { return g.do("POST", "auth/token/create", tokenBody) }, nil
+	case "mixed":
+		return func(r *rand.Rand) error {
+			if r.IntN(10) == 0 {
+				return write(r)
+			}
+			return read(r)
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown workload %q", workload)
+}
+
+func (g *gen) run(op func(*rand.Rand) error, conc int, warm, dur time.Duration, maxReq int64) result {
+	ctx, cancel := context.WithTimeout(context.Background(), warm+dur)
+	defer cancel()
+	start := time.Now()
+	measureFrom := start.Add(warm)
+	var measuring atomic.Bool
+	var count, errs atomic.Int64
+	lat := make([][]time.Duration, conc)
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			for ctx.Err() == nil && count.Load() < maxReq {
+				t0 := time.Now()
+				err := op(r)
+				if !measuring.Load() {
+					if t0.After(measureFrom) {
+						measuring.Store(true)
+					} else {
+						continue
+					}
+				}
+				count.Add(1)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		}()
+	}
+	time.Sleep(warm)
+	measuring.Store(true)
+	t0 := time.Now()
+	wg.Wait()
+	elapsed := time.Since(t0)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(float64(len(all)-1)*p)]) / float64(time.Millisecond)
+	}
+	return result{Requests: count.Load(), Errors: errs.Load(), Duration: elapsed.Round(time.Millisecond).String(),
+		RPS: float64(count.Load()) / elapsed.Seconds(), P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99)}
+}

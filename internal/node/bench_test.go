@@ -1,0 +1,77 @@
+package node_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/keyward/keyward/internal/node/nodetest"
+)
+
+// BenchmarkHTTP measures whole requests through a real listener: HTTP,
+// token check, ACL, KV engine, barrier and storage (in memory, or bbolt with
+// -bench-bolt semantics via the Dir option below).
+func BenchmarkHTTP(b *testing.B) {
+	for _, store := range []string{"inmem", "bolt"} {
+		opts := nodetest.Options{}
+		if store == "bolt" {
+			opts.Dir = b.TempDir()
+		}
+		n := nodetest.StartWith(b, opts)
+		tok := n.RootToken.Reveal()
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		do := func(method, path string, body []byte) {
+			var r io.Reader
+			if body != nil {
+				r = bytes.NewReader(body)
+			}
+			req, _ := http.NewRequest(method, n.URL+"/v1/"+path, r)
+			req.Header.Set("X-Vault-Token", tok)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode >= 300 {
+				b.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+			}
+		}
+		body := []byte(`{"data":{"user":"svc","password":"0123456789abcdef0123456789abcdef"}}`)
+		for i := 0; i < 100; i++ {
+			do("PUT", fmt.Sprintf("secret/data/bench/k%d", i), body)
+		}
+		b.Run(store+"/kv-read", func(b *testing.B) {
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					do("GET", fmt.Sprintf("secret/data/bench/k%d", i%100), nil)
+					i++
+				}
+			})
+		})
+		b.Run(store+"/kv-write", func(b *testing.B) {
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					do("PUT", fmt.Sprintf("secret/data/bench/k%d", i%100), body)
+					i++
+				}
+			})
+		})
+		b.Run(store+"/token-create", func(b *testing.B) {
+			b.SetParallelism(8)
+			tb := []byte(`{"policies":["default"],"ttl":"10m"}`)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					do("POST", "auth/token/create", tb)
+				}
+			})
+		})
+		n.Close()
+	}
+}
