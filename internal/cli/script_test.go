@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,8 +20,9 @@ import (
 // TestScript runs testdata/script/*.txt, each against a fresh in-memory
 // server: initialized and unsealed with KV version 2 at secret/, or, for
 // scripts named uninit_*, uninitialized. KEYWARD_ADDR and KEYWARD_TOKEN
-// point at it ($UNSEAL_KEY holds the share when there is one) and HOME is
-// a private directory, for the token file.
+// point at it ($SERVER_HOSTPORT is its host:port, $UNSEAL_KEY_1 and
+// $UNSEAL_KEY_2 two of its three shares) and HOME is a private directory,
+// for the token file.
 func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
@@ -42,6 +44,7 @@ func TestScript(t *testing.T) {
 			}
 			e.Defer(func() { n.Close() })
 			e.Setenv("KEYWARD_ADDR", n.URL)
+			e.Setenv("SERVER_HOSTPORT", strings.TrimPrefix(n.URL, "http://"))
 			home := filepath.Join(e.WorkDir, ".home")
 			if err := os.MkdirAll(home, 0o700); err != nil {
 				return err
@@ -54,6 +57,7 @@ func TestScript(t *testing.T) {
 			"setenvfile": cmdSetenvFile,
 			"writeenv":   cmdWriteEnv,
 			"setenvjson": cmdSetenvJSON,
+			"exitcode":   cmdExitCode,
 		},
 	})
 }
@@ -122,4 +126,24 @@ func cmdSetenvJSON(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("setenvjson: %s is %T, not a string", args[2], v)
 	}
 	ts.Setenv(args[0], str)
+}
+
+// exitcode N CMD [ARGS...] runs CMD and checks that it exits with code N.
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N CMD [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exitcode: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", strings.Join(args[1:], " "), got, want)
+	}
 }
