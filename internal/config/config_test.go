@@ -1,0 +1,140 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/keyward/keyward/internal/config"
+)
+
+func TestParse(t *testing.T) {
+	cfg, err := config.Parse(`
+listener "tcp" {
+  address = "127.0.0.1:8200"
+  tls_cert_file = "/c.pem"
+  tls_key_file = "/k.pem"
+  tls_min_version = "tls13"
+  trusted_proxies = ["10.0.0.0/8"]
+  http_read_timeout = "5s"
+}
+storage "bolt" {
+  path = "/var/lib/keyward"
+}
+api_addr = "https://k.example:8200"
+log_level = "debug"
+log_format = "json"
+max_request_size = 1024
+default_lease_ttl = "1h"
+max_lease_ttl = 7200
+ui = true
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Default()
+	want.Listeners = []config.Listener{{Type: "tcp", Address: "127.0.0.1:8200", TLSCertFile: "/c.pem", TLSKeyFile: "/k.pem",
+		TLSMinVersion: "tls13", TrustedProxies: []string{"10.0.0.0/8"}, ReadTimeout: 5 * time.Second}}
+	want.Storage = config.Storage{Type: "bolt", Path: "/var/lib/keyward"}
+	want.APIAddr = "https://k.example:8200"
+	want.LogLevel, want.LogFormat = "debug", "json"
+	want.MaxRequestSize = 1024
+	want.DefaultLeaseTTL, want.MaxLeaseTTL = time.Hour, 2*time.Hour
+	want.UI = true
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string // every substring must appear: all problems are reported at once
+	}{
+		{"syntax", `listener "tcp" {`, []string{"parse"}},
+		{"unknown top-level", "bogus = 1\nalso_bogus = 2", []string{`line 1: unknown setting "bogus"`, `line 2: unknown setting "also_bogus"`}},
+		{"unknown listener key", `listener "tcp" { adress = "x" }`, []string{`unknown setting "adress"`}},
+		{"unknown storage key", `storage "bolt" { paht = "x" }`, []string{`unknown setting "paht"`}},
+		{"bad duration", `default_lease_ttl = "forever"`, []string{"default_lease_ttl"}},
+		{"bad size", `max_request_size = "big"`, []string{"max_request_size"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse(tt.text)
+			if err == nil {
+				t.Fatalf("Parse(%q) succeeded", tt.text)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Parse(%q) = %v, want it to mention %q", tt.text, err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateReportsEverything(t *testing.T) {
+	cfg := config.Default()
+	cfg.Listeners = []config.Listener{{Type: "udp", Address: "nohostport", TLSMinVersion: "ssl3"}}
+	cfg.Storage = config.Storage{Type: "bolt"}
+	cfg.LogLevel = "loud"
+	cfg.LogFormat = "xml"
+	cfg.MaxRequestSize = 0
+	cfg.DefaultLeaseTTL = 2 * cfg.MaxLeaseTTL
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate succeeded")
+	}
+	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate error %q does not mention %q", err, w)
+		}
+	}
+	none := config.Default()
+	none.Storage = config.Storage{Type: "inmem"}
+	if err := none.Validate(); err == nil || !strings.Contains(err.Error(), "no listener") {
+		t.Errorf("Validate without listener = %v", err)
+	}
+}
+
+func TestLoadWithEnv(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.hcl")
+	os.WriteFile(p, []byte(`listener "tcp" {
+  address = "127.0.0.1:0"
+  tls_disable = true
+}
+storage "inmem" {}
+log_level = "info"
+`), 0o600)
+	env := map[string]string{"KEYWARD_LOG_LEVEL": "warn", "KEYWARD_LOG_FORMAT": "json"}
+	cfg, err := config.Load(p, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LogLevel != "warn" || cfg.LogFormat != "json" {
+		t.Errorf("env overrides not applied: %+v", cfg)
+	}
+	if _, err := config.Load(filepath.Join(t.TempDir(), "missing.hcl"), nil); err == nil {
+		t.Error("Load of a missing file succeeded")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(`listener "tcp" { address = "127.0.0.1:8200" tls_disable = true }` + "\nstorage \"bolt\" { path = \"/x\" }")
+	f.Add(`{"listener": {"tcp": {"address": "a:1"}}, "log_level": "info"}`)
+	f.Add(`max_lease_ttl = "1h"`)
+	f.Fuzz(func(t *testing.T, text string) {
+		cfg, err := config.Parse(text)
+		if err != nil {
+			return
+		}
+		_ = cfg.Validate() // must not panic on anything Parse accepted
+	})
+}
