@@ -103,7 +103,14 @@ func (c *Config) applyEnv(getenv func(string) string) {
 }
 
 // Parse parses HCL (or JSON) configuration text over Default().
-func Parse(text string) (*Config, error) {
+func Parse(text string) (cfg *Config, err error) {
+	// The HCL library panics on some malformed input (found by FuzzParse,
+	// e.g. `{"\0`); a bad file must be an error, never a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, err = nil, errors.New("parse: malformed configuration")
+		}
+	}()
 	file, err := hcl.Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
@@ -112,7 +119,7 @@ func Parse(text string) (*Config, error) {
 	if !ok {
 		return nil, errors.New("parse: top level must be an object")
 	}
-	cfg := Default()
+	cfg = Default()
 	var errs []error
 	for _, item := range list.Items {
 		if len(item.Keys) == 0 {
