@@ -448,8 +448,16 @@ func syntaxError(err error) *ParseError {
 	if errors.As(err, &pe) {
 		return &ParseError{Line: pe.Pos.Line, Col: pe.Pos.Column, Msg: "syntax error"}
 	}
-	if strings.Contains(err.Error(), "already set") {
-		return &ParseError{Msg: "duplicate key"}
+	if msg := err.Error(); strings.Contains(msg, " was already set") {
+		// The library reports duplicates as "... at LINE:COL was already set".
+		pe := &ParseError{Msg: "duplicate key"}
+		msg = msg[:strings.LastIndex(msg, " was already set")]
+		if i := strings.LastIndex(msg, " at "); i >= 0 {
+			if _, err := fmt.Sscanf(msg[i+4:], "%d:%d", &pe.Line, &pe.Col); err != nil {
+				pe.Line, pe.Col = 0, 0
+			}
+		}
+		return pe
 	}
 	return &ParseError{Msg: "syntax error"}
 }

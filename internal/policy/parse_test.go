@@ -126,7 +126,7 @@ func TestParseErrors(t *testing.T) {
 		{"capabilities not list", "path \"a\" {\n  capabilities = \"read\"\n}", 2},
 		{"unknown key", "path \"a\" {\n  capabilities = []\n  mfa_methods = []\n}", 3},
 		{"unknown top key", "\n\nfoo \"a\" {}", 3},
-		{"duplicate key", "path \"a\" {\n capabilities = []\n capabilities = [\"read\"]\n}", 0},
+		{"duplicate key", "path \"a\" {\n capabilities = []\n capabilities = [\"read\"]\n}", 3},
 		{"glob in middle", "path \"a/*/b\" { capabilities = [] }", 1},
 		{"plus in segment", "path \"a/b+/c\" { capabilities = [] }", 1},
 		{"traversal", "path \"a/../b\" { capabilities = [] }", 1},
