@@ -90,3 +90,5 @@ func TestHostileArchives(t *testing.T) {
 		t.Errorf("secret 10 zips deep not found with MaxDepth 12: %v", res.Skipped)
 	}
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

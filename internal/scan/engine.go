@@ -91,6 +91,19 @@ func (e *Engine) matches(data []byte) []match {
 		start := end - e.pf.lens[kw]
 		for _, ri := range e.kwRules[kw] {
 			r := e.rules[ri]
+			if r.anchor != nil {
+				if r.leftBoundary && start > 0 && isWordByte(data[start-1]) {
+					continue
+				}
+				h := sc.hits[ri]
+				if len(h) == 0 {
+					sc.active = append(sc.active, int(ri))
+				} else if h[len(h)-2] == start {
+					continue
+				}
+				sc.hits[ri] = append(h, start, end)
+				continue
+			}
 			if r.detect != nil {
 				if len(sc.hits[ri]) == 0 {
 					sc.active = append(sc.active, int(ri))
@@ -136,6 +149,28 @@ func (e *Engine) matches(data []byte) []match {
 	var out []match
 	for _, ri := range sc.active {
 		r := e.rules[ri]
+		if r.anchor != nil {
+			h := sc.hits[ri]
+			for i := 0; i < len(h); i += 2 {
+				lo := h[i]
+				var hi int
+				if r.Multiline {
+					hi = min(n, lo+multilineAfter)
+				} else {
+					hi = min(n, lo+anchorSpan)
+					if k := bytes.IndexByte(data[lo:hi], '\n'); k >= 0 {
+						hi = lo + k
+					}
+				}
+				m := r.anchor.FindSubmatchIndex(data[lo:hi])
+				if m == nil {
+					continue
+				}
+				out = e.consider(out, r, data, lo, m)
+			}
+			sc.hits[ri] = h[:0]
+			continue
+		}
 		if r.detect != nil {
 			h := sc.hits[ri]
 			last := -1
@@ -153,25 +188,39 @@ func (e *Engine) matches(data []byte) []match {
 		}
 		for _, w := range sc.win[ri] {
 			for _, m := range r.Pattern.FindAllSubmatchIndex(data[w.lo:w.hi], -1) {
-				s, t := m[2*r.secretGroup], m[2*r.secretGroup+1]
-				if s < 0 {
-					continue
-				}
-				if u := r.userGroup; u > 0 && m[2*u] >= 0 && string(data[w.lo+m[2*u]:w.lo+m[2*u+1]]) == string(data[w.lo+s:w.lo+t]) {
-					continue // postgres:postgres@localhost
-				}
-				if e.accept(r, data[w.lo+s:w.lo+t]) {
-					out = append(out, match{rule: r, start: w.lo + s, end: w.lo + t, mstart: w.lo + m[0]})
-				} else if r.validate != nil && !r.validate(string(data[w.lo+s:w.lo+t])) {
-					// a token-shaped value with a bad checksum: keep generic
-					// rules from reporting it either
-					out = append(out, match{rule: r, start: w.lo + s, end: w.lo + t, mstart: w.lo + m[0], veto: true})
-				}
+				out = e.consider(out, r, data, w.lo, m)
 			}
 		}
 		sc.win[ri] = sc.win[ri][:0]
 	}
 	return resolveOverlaps(out)
+}
+
+const anchorSpan = 2048
+
+// consider checks one regex match (offsets relative to base) and appends
+// it, or a veto for a token-shaped value that failed validation.
+func (e *Engine) consider(out []match, r *Rule, data []byte, base int, m []int) []match {
+	s, t := m[2*r.secretGroup], m[2*r.secretGroup+1]
+	if s < 0 {
+		return out
+	}
+	if u := r.userGroup; u > 0 && m[2*u] >= 0 && string(data[base+m[2*u]:base+m[2*u+1]]) == string(data[base+s:base+t]) {
+		return out // postgres:postgres@localhost
+	}
+	if e.accept(r, data[base+s:base+t]) {
+		return append(out, match{rule: r, start: base + s, end: base + t, mstart: base + m[0]})
+	}
+	if r.validate != nil && !r.validate(string(data[base+s:base+t])) {
+		// a token-shaped value with a bad checksum: keep generic rules from
+		// reporting it either
+		return append(out, match{rule: r, start: base + s, end: base + t, mstart: base + m[0], veto: true})
+	}
+	return out
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
 }
 
 // accept applies a rule's validator, entropy floor, placeholder filter and

@@ -44,27 +44,51 @@ var denyContains = []string{
 	"tokeniz", "secretary", "pwdlastset", "passed", "passes", "passing", "surpass", "classpath",
 }
 
+var flattener = strings.NewReplacer("_", "", "-", "", ".", "")
+
+var denySuffix = func() map[string]bool {
+	m := map[string]bool{}
+	for _, d := range denySuffixes {
+		m[d] = true
+	}
+	return m
+}()
+
+// lastWord returns the last word of an identifier, lower-cased: the part
+// after the last separator or camelCase hump (passwordFile -> file).
+func lastWord(ident string) string {
+	i := len(ident) - 1
+	for i > 0 {
+		c := ident[i]
+		if c == '_' || c == '-' || c == '.' {
+			break
+		}
+		if 'A' <= c && c <= 'Z' && 'a' <= ident[i-1] && ident[i-1] <= 'z' {
+			return strings.ToLower(ident[i:])
+		}
+		i--
+	}
+	if i > 0 || ident[0] == '_' || ident[0] == '-' || ident[0] == '.' {
+		return strings.ToLower(ident[i+1:])
+	}
+	return ""
+}
+
 func identOK(ident string, password bool) bool {
+	if w := lastWord(ident); w != "" && denySuffix[w] {
+		return false
+	}
 	l := strings.ToLower(ident)
 	for _, d := range denyContains {
 		if strings.Contains(l, d) {
 			return false
 		}
 	}
-	for _, d := range denySuffixes {
-		if strings.HasSuffix(l, d) && len(l) > len(d) {
-			c := l[len(l)-len(d)-1]
-			if c == '_' || c == '-' || c == '.' {
-				return false
-			}
-			// camelCase: passwordFile
-			if u := ident[len(ident)-len(d)]; 'A' <= u && u <= 'Z' {
-				return false
-			}
-		}
+	if strings.HasSuffix(l, "key_id") || strings.HasSuffix(l, "keyid") {
+		return false
 	}
 	if password {
-		flat := strings.NewReplacer("_", "", "-", "", ".", "").Replace(l)
+		flat := flattener.Replace(l)
 		return strings.Contains(flat, "password") || strings.Contains(flat, "passwd") ||
 			strings.Contains(flat, "passphrase") || strings.HasSuffix(flat, "pass") ||
 			strings.HasSuffix(flat, "pwd") || strings.Contains(l, "pass_") || strings.Contains(l, "_pass")
@@ -83,9 +107,6 @@ func detectAssignment(d []byte, kwStart, kwEnd int, password bool) (int, int, bo
 	j := kwEnd
 	for j < len(d) && j-kwEnd < 64 && isIdentByte(d[j]) {
 		j++
-	}
-	if !identOK(string(d[i:j]), password) {
-		return 0, 0, false
 	}
 	p := j
 	// closing quote or bracket of a quoted key: "password": / ['password'] / \"password\":
@@ -113,6 +134,9 @@ func detectAssignment(d []byte, kwStart, kwEnd int, password bool) (int, int, bo
 	}
 	p = skipBlank(d, p)
 	if p >= len(d) {
+		return 0, 0, false
+	}
+	if !identOK(string(d[i:j]), password) {
 		return 0, 0, false
 	}
 	// quoted value

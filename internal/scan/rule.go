@@ -75,7 +75,12 @@ type Rule struct {
 	// generic assignments (test, fake, sample, …).
 	loosePlaceholders bool
 	secretGroup       int
-	userGroup         int // a "user" submatch; a secret equal to it is a fixture
+	// anchored rules match starting at a keyword occurrence: the engine
+	// tries anchor once per occurrence instead of searching a window.
+	anchored     bool
+	anchor       *regexp.Regexp
+	leftBoundary bool // the byte before the keyword must not be a word byte
+	userGroup    int  // a "user" submatch; a secret equal to it is a fixture
 }
 
 func (r *Rule) compile() error {
@@ -98,6 +103,12 @@ func (r *Rule) compile() error {
 		return fmt.Errorf("rule %s: no pattern", r.ID)
 	}
 	r.secretGroup = 0
+	r.anchor = nil
+	if r.anchored {
+		src := r.Pattern.String()
+		r.anchor = regexp.MustCompile(`^(?:` + src + `)`)
+		r.leftBoundary = strings.HasPrefix(src, `\b`)
+	}
 	r.userGroup = max(0, r.Pattern.SubexpIndex("user"))
 	if i := r.Pattern.SubexpIndex("secret"); i > 0 {
 		r.secretGroup = i

@@ -12,6 +12,21 @@ const (
 	tail   = `(?:[^0-9A-Za-z_\-]|$)`
 )
 
+// floatingRules are token rules whose match does not start at a keyword
+// (the keyword sits inside the credential or after a prefix), so they
+// search a window around each keyword occurrence. Every other built-in
+// rule is anchored: tried once, at the keyword.
+var floatingRules = map[string]bool{
+	"gcp-service-account": true, "azure-sas-token": true, "azure-ad-client-secret": true,
+	"terraform-cloud-token": true, "mailchimp-api-key": true, "telegram-bot-token": true,
+	"firebase-fcm-server-key": true, "openai-api-key": true, "private-key": true,
+	"openssh-private-key": true, "pgp-private-key": true, "ssh2-private-key": true,
+	"database-url-password": true, "jdbc-password": true, "netrc-password": true,
+	"kubeconfig-token": true, "http-basic-auth": true, "http-bearer-token": true,
+	"slack-webhook-url": true, "discord-webhook-url": true, "microsoft-teams-webhook": true,
+	"aws-session-token": true,
+}
+
 type ruleOpt func(*Rule)
 
 func multiline(r *Rule) { r.Multiline = true }
@@ -24,7 +39,7 @@ func validate(f func(string) bool) ruleOpt { return func(r *Rule) { r.validate =
 
 // tok builds a rule for a token with a distinctive prefix.
 func tok(id, desc string, sev Severity, kws []string, pattern string, opts ...ruleOpt) *Rule {
-	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, Pattern: regexp.MustCompile(pattern), MinEntropy: 2.5}
+	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, Pattern: regexp.MustCompile(pattern), MinEntropy: 2.5, anchored: !floatingRules[id]}
 	for _, o := range opts {
 		o(r)
 	}
@@ -35,7 +50,7 @@ func tok(id, desc string, sev Severity, kws []string, pattern string, opts ...ru
 // name assigned to it: VENDOR_API_KEY = "value".
 func ctx(id, desc string, sev Severity, kws []string, name, secret string, opts ...ruleOpt) *Rule {
 	p := `(?i)(?:` + name + `)` + assign + `(` + secret + `)` + tail
-	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, Pattern: regexp.MustCompile(p), MinEntropy: 3.0}
+	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, Pattern: regexp.MustCompile(p), MinEntropy: 3.0, anchored: !floatingRules[id]}
 	for _, o := range opts {
 		o(r)
 	}

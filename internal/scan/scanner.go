@@ -416,8 +416,9 @@ var b64Table = func() (t [256]bool) {
 }()
 
 const (
-	minB64 = 32
-	maxB64 = 64 << 10
+	minB64    = 32
+	maxB64    = 64 << 10
+	b64Stride = minB64 / 2
 )
 
 // scanBase64 decodes long base64 runs and scans the decoded text, so a
@@ -426,31 +427,43 @@ const (
 func (s *Scanner) scanBase64(it item, buf []byte, limit, baseLine int) []Finding {
 	var out []Finding
 	line, pos := baseLine, 0
-	run := 0
-	for i := 0; i <= len(buf); i++ {
-		if i < len(buf) && b64Table[buf[i]] {
-			run++
+	// A run of at least minB64 base64 bytes covers two consecutive
+	// multiples of b64Stride; probe only those, then measure the run.
+	next := 0 // runs before this offset are done
+	for k := 0; k+b64Stride < len(buf); k += b64Stride {
+		if k < next || !b64Table[buf[k]] || !b64Table[buf[k+b64Stride]] {
 			continue
 		}
-		if run >= minB64 && run <= maxB64 && i-run < limit {
-			if fs := s.scanDecoded(it, buf[i-run:i]); len(fs) > 0 {
-				line += bytes.Count(buf[pos:i-run], []byte{'\n'})
-				pos = i - run
-				ls := bytes.LastIndexByte(buf[:pos], '\n') + 1
-				if allowComment(buf, ls, "") {
-					run = 0
-					continue
-				}
-				for _, f := range fs {
-					if allowComment(buf, ls, f.RuleID) {
-						continue
-					}
-					f.Line, f.Column = mapLine(it, line), pos-ls+1
-					out = append(out, f)
-				}
-			}
+		hi := k + 1
+		for hi < len(buf) && b64Table[buf[hi]] {
+			hi++
 		}
-		run = 0
+		if hi <= k+b64Stride {
+			continue // the run ends before the next probe
+		}
+		lo := k
+		for lo > 0 && b64Table[buf[lo-1]] {
+			lo--
+		}
+		next = hi
+		run := hi - lo
+		if run < minB64 || run > maxB64 || lo >= limit {
+			continue
+		}
+		fs := s.scanDecoded(it, buf[lo:hi])
+		if len(fs) == 0 {
+			continue
+		}
+		line += bytes.Count(buf[pos:lo], []byte{'\n'})
+		pos = lo
+		ls := bytes.LastIndexByte(buf[:pos], '\n') + 1
+		for _, f := range fs {
+			if allowComment(buf, ls, f.RuleID) {
+				continue
+			}
+			f.Line, f.Column = mapLine(it, line), pos-ls+1
+			out = append(out, f)
+		}
 	}
 	return out
 }
