@@ -1,0 +1,21 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/wrapping"
+)
+
+// Response wrapping (sys/wrapping/*, X-Vault-Wrap-TTL) is always on.
+func init() {
+	addService(func(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
+		cc.Wrap = func(ctx context.Context, view logical.Storage, logger *slog.Logger) (core.Wrapper, error) {
+			return wrapping.New(ctx, view, logger, wrapping.Options{})
+		}
+		return nil
+	})
+}
