@@ -52,11 +52,12 @@ func quoteShort(s string) string {
 
 // CleanPath checks that p, an already percent-decoded request path with the
 // /v1/ prefix removed, is canonical, and returns it with at most one leading
-// "/" removed. It never rewrites a path into a different one: anything that a
-// normalising step could change (".", "..", "//", backslashes, encoded
+// "/" removed. It never rewrites a path into a different one: anything that
+// a normalising step could change (".", "..", "//", backslashes, encoded
 // separators, control characters, invalid or overlong UTF-8, Unicode dot
-// look-alikes) is rejected with a *PathError instead. A single trailing "/"
-// is kept, as Vault uses it for LIST and directory paths.
+// look-alikes, invisible format characters) is rejected with a *PathError
+// instead. A single trailing "/" is kept, as Vault uses it for LIST and
+// directory paths.
 //
 // CleanPath is idempotent on success and does not allocate then.
 func CleanPath(p string) (string, error) {
@@ -129,6 +130,10 @@ func pathProblem(p string) string {
 			return "backslash"
 		case unicode.IsControl(r):
 			return "control character"
+		case r >= 0x80 && unicode.Is(unicode.Cf, r):
+			// Invisible format characters (zero-width, bidi overrides)
+			// that normalisers may drop, e.g. ".\u200b." becoming "..".
+			return "format character"
 		}
 	}
 	if hasEncodedSeparator(p) {

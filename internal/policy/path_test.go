@@ -57,6 +57,9 @@ func TestCleanPath(t *testing.T) {
 		"secret/\uff0e/x",
 		"secret/\u2025/x",
 		"secret/.../x",
+		"secret/.\u200b./x",
+		"secret/\u202etxt.exe",
+		"secret/\ufeffx",
 	}
 	for _, in := range invalid {
 		t.Run("bad "+in, func(t *testing.T) {
