@@ -139,3 +139,30 @@ func TestBenchPoliciesBehave(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckDoesNotAllocate(t *testing.T) {
+	ps := []*policy.Policy{policy.Default()}
+	for i := range 10 {
+		ps = append(ps, benchPolicy(t, i))
+	}
+	acl, err := policy.Compile(ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"secret/data/team-3/app", "kv/prod/team-4/apps/web/env", "database/creds/team-1-ro", "nope/x"}
+	dirs := []string{"secret/metadata/team-2/", "cubbyhole/", "nope/"} // LIST paths carry their "/"
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, p := range paths {
+			acl.Check(p, policy.OpRead, nil)
+		}
+		for _, d := range dirs {
+			acl.Check(d, policy.OpList, nil)
+		}
+		if _, err := policy.CleanPath("/secret/data/team-3/app"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Check/CleanPath allocated %v times per run, want 0", allocs)
+	}
+}
