@@ -21,6 +21,8 @@ type policyStore struct {
 
 	mu     sync.RWMutex
 	parsed map[string]*policy.Policy
+	// templated records the policies with identity templates in a path.
+	templated map[string]bool
 	texts  map[string]string
 	acls   map[string]*policy.ACL // by joined policy names; reset on change
 }
@@ -31,7 +33,7 @@ type storedPolicy struct {
 }
 
 func newPolicyStore(ctx context.Context, view logical.Storage) (*policyStore, error) {
-	ps := &policyStore{view: view, parsed: map[string]*policy.Policy{}, texts: map[string]string{}, acls: map[string]*policy.ACL{}}
+	ps := &policyStore{view: view, parsed: map[string]*policy.Policy{}, templated: map[string]bool{}, texts: map[string]string{}, acls: map[string]*policy.ACL{}}
 	names, err := view.List(ctx, "")
 	if err != nil {
 		return nil, err
@@ -53,6 +55,7 @@ func newPolicyStore(ctx context.Context, view logical.Storage) (*policyStore, er
 			return nil, fmt.Errorf("parse stored policy %q: %w", n, err)
 		}
 		ps.parsed[sp.Name] = p
+		ps.templated[sp.Name] = hasTemplate(p)
 		ps.texts[sp.Name] = sp.Policy
 	}
 	if _, ok := ps.parsed["default"]; !ok {
@@ -103,6 +106,7 @@ func (ps *policyStore) put(ctx context.Context, name, text string) error {
 		return fmt.Errorf("store policy: %w", err)
 	}
 	ps.parsed[name] = p
+	ps.templated[name] = hasTemplate(p)
 	ps.texts[name] = text
 	ps.acls = map[string]*policy.ACL{}
 	return nil
@@ -121,23 +125,45 @@ func (ps *policyStore) delete(ctx context.Context, name string) error {
 		return fmt.Errorf("delete policy: %w", err)
 	}
 	delete(ps.parsed, name)
+	delete(ps.templated, name)
 	delete(ps.texts, name)
 	ps.acls = map[string]*policy.ACL{}
 	return nil
 }
 
-// acl returns the compiled ACL for a token's policies. Policies that don't
-// exist are skipped, as in Vault. Templated rules need the caller's identity,
-// so ACLs with an identity are compiled per call and not cached.
-func (ps *policyStore) acl(names []string, ident *policy.Identity) (*policy.ACL, error) {
-	key := strings.Join(names, "\x00")
-	if ident == nil {
-		ps.mu.RLock()
-		a, ok := ps.acls[key]
-		ps.mu.RUnlock()
-		if ok {
-			return a, nil
+func hasTemplate(p *policy.Policy) bool {
+	for _, r := range p.Rules {
+		if strings.Contains(r.Path, "{{") {
+			return true
 		}
+	}
+	return false
+}
+
+// acl returns the compiled ACL for a token's policies. Policies that don't
+// exist are skipped, as in Vault. The identity matters only when one of the
+// policies has templated paths; the cache key then includes it.
+func (ps *policyStore) acl(names []string, ident *policy.Identity) (*policy.ACL, error) {
+	ps.mu.RLock()
+	templated := false
+	for _, n := range names {
+		if ps.templated[n] {
+			templated = true
+			break
+		}
+	}
+	ps.mu.RUnlock()
+	key := strings.Join(names, "\x00")
+	if !templated {
+		ident = nil
+	} else {
+		key += "\x01" + identityKey(ident)
+	}
+	ps.mu.RLock()
+	a, ok := ps.acls[key]
+	ps.mu.RUnlock()
+	if ok {
+		return a, nil
 	}
 	ps.mu.RLock()
 	pols := make([]*policy.Policy, 0, len(names))
@@ -151,13 +177,50 @@ func (ps *policyStore) acl(names []string, ident *policy.Identity) (*policy.ACL,
 	if err != nil {
 		return nil, err
 	}
-	if ident == nil {
-		ps.mu.Lock()
-		if len(ps.acls) > 4096 {
-			ps.acls = map[string]*policy.ACL{}
-		}
-		ps.acls[key] = a
-		ps.mu.Unlock()
+	ps.mu.Lock()
+	if len(ps.acls) > 4096 {
+		ps.acls = map[string]*policy.ACL{}
 	}
+	ps.acls[key] = a
+	ps.mu.Unlock()
 	return a, nil
+}
+
+// identityKey serialises an identity for the ACL cache.
+func identityKey(id *policy.Identity) string {
+	if id == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(id.EntityID)
+	b.WriteByte(0)
+	b.WriteString(id.EntityName)
+	writeMap := func(m map[string]string) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			b.WriteByte(1)
+			b.WriteString(k)
+			b.WriteByte(2)
+			b.WriteString(m[k])
+		}
+	}
+	writeMap(id.EntityMetadata)
+	accs := make([]string, 0, len(id.Aliases))
+	for k := range id.Aliases {
+		accs = append(accs, k)
+	}
+	sort.Strings(accs)
+	for _, acc := range accs {
+		al := id.Aliases[acc]
+		b.WriteByte(3)
+		b.WriteString(acc)
+		b.WriteByte(4)
+		b.WriteString(al.Name)
+		writeMap(al.Metadata)
+	}
+	return b.String()
 }

@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -167,7 +169,7 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 	}
 
 	if te != nil && !req.Token.Root {
-		acl, err := a.policies.acl(te.Policies, nil)
+		acl, err := a.policies.acl(te.Policies, a.identity(te))
 		if err != nil {
 			return m, &routed, err
 		}
@@ -208,6 +210,32 @@ func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logica
 		*resp = *wrapped
 	}
 	return nil
+}
+
+// identity derives the caller's identity from its token for policy
+// templates: the token's alias at the auth mount that issued it, with the
+// token metadata (claim mappings) as alias metadata. Keyward has no separate
+// identity store; the entity id is derived from the mount and alias, so it is
+// stable across logins.
+func (a *active) identity(te *token.Entry) *policy.Identity {
+	if te.Alias == "" || !strings.HasPrefix(te.Path, "auth/") {
+		return nil
+	}
+	m := a.mounts.route(te.Path)
+	if m == nil || m.entry.Table != tableAuth {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(m.entry.Accessor + "\x00" + te.Alias))
+	id := hex.EncodeToString(sum[:16])
+	entityID := te.EntityID
+	if entityID == "" {
+		entityID = id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32]
+	}
+	return &policy.Identity{
+		EntityID:   entityID,
+		EntityName: te.Alias,
+		Aliases:    map[string]policy.Alias{m.entry.Accessor: {Name: te.Alias, Metadata: te.Meta}},
+	}
 }
 
 // loginToken turns an auth method's Auth into a token.

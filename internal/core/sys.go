@@ -436,19 +436,20 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 		return nil, logical.BadRequest("missing required field 'paths'")
 	}
 	var policies []string
+	var ident *policy.Identity
 	switch {
 	case accessor != "":
 		e, err := a.tokens.LookupAccessor(ctx, accessor)
 		if err != nil {
 			return nil, logical.BadRequest("invalid accessor")
 		}
-		policies = e.Policies
+		policies, ident = e.Policies, a.identity(e)
 	case tok != "":
 		e, err := a.tokens.Lookup(ctx, tok)
 		if err != nil {
 			return nil, logical.BadRequest("invalid token")
 		}
-		policies = e.Policies
+		policies, ident = e.Policies, a.identity(e)
 	default:
 		return nil, logical.BadRequest("missing required field 'token'")
 	}
@@ -463,7 +464,7 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 		if isRoot(policies) {
 			caps = []string{"root"}
 		} else {
-			acl, err := a.policies.acl(policies, nil)
+			acl, err := a.policies.acl(policies, ident)
 			if err != nil {
 				return nil, err
 			}

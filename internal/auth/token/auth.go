@@ -51,6 +51,7 @@ func (s *Store) CreateFromAuth(ctx context.Context, a *logical.Auth, parent *Ent
 		Renewable:      a.Renewable,
 		Orphan:         parent == nil,
 		EntityID:       a.EntityID,
+		Alias:          a.Alias,
 		Type:           TypeService,
 		maxTTL:         a.MaxTTL,
 	}

@@ -42,7 +42,11 @@ type Entry struct {
 	Renewable  bool      `json:"renewable"`
 	Orphan     bool      `json:"orphan"`
 	EntityID   string    `json:"entity_id,omitempty"`
-	Role       string    `json:"role,omitempty"`
+	// Alias is the caller's name at the auth method that created the token
+	// (a JWT's user claim, an AppRole role): the entity alias that policy
+	// templates render from.
+	Alias string `json:"alias,omitempty"`
+	Role  string `json:"role,omitempty"`
 	Type       string    `json:"type"`
 
 	hash       [hashLen]byte  // keyed hash of the token; the storage key
