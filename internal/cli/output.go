@@ -94,18 +94,25 @@ type row struct {
 	val any
 }
 
-// writeTable prints rows as an aligned Key/Value table.
+// writeTable prints rows as an aligned Key/Value table; empty values read
+// "n/a", as in Vault.
 func writeTable(w io.Writer, rows []row) error {
 	return writeColumns(w, []string{"Key", "Value"}, func(add func(...string)) {
 		for _, r := range rows {
-			add(r.key, formatValue(r.val))
+			v := formatValue(r.val)
+			if v == "" {
+				v = "n/a"
+			}
+			add(r.key, v)
 		}
 	})
 }
 
-// writeColumns prints an aligned table with a dashed underline header.
+// writeColumns prints an aligned table with a dashed underline header and
+// no trailing spaces.
 func writeColumns(w io.Writer, header []string, fill func(add func(...string))) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 4, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 8, 4, ' ', 0)
 	line := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
 	line(header...)
 	dashes := make([]string, len(header))
@@ -114,7 +121,17 @@ func writeColumns(w io.Writer, header []string, fill func(add func(...string))) 
 	}
 	line(dashes...)
 	fill(line)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	for i, l := range lines {
+		if strings.HasSuffix(l, "\n") {
+			lines[i] = strings.TrimRight(l[:len(l)-1], " ") + "\n"
+		}
+	}
+	_, err := io.WriteString(w, strings.Join(lines, ""))
+	return err
 }
 
 // renderTable returns the table text (for headers sized to it).
