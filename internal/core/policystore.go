@@ -23,8 +23,8 @@ type policyStore struct {
 	parsed map[string]*policy.Policy
 	// templated records the policies with identity templates in a path.
 	templated map[string]bool
-	texts  map[string]string
-	acls   map[string]*policy.ACL // by joined policy names; reset on change
+	texts     map[string]string
+	acls      map[string]*policy.ACL // by joined policy names; reset on change
 }
 
 type storedPolicy struct {
