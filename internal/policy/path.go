@@ -20,15 +20,16 @@ func (e *PathError) Error() string {
 // maxShown bounds how much of a caller-supplied string an error repeats.
 const maxShown = 64
 
-// quoteShort quotes s for an error message, truncated to maxShown bytes so
-// errors never echo long content.
+// quoteShort quotes s for an error message, escaping unprintable runes and
+// truncating after about maxShown bytes so errors never echo long content.
 func quoteShort(s string) string {
-	if len(s) > maxShown {
-		s = s[:maxShown] + "..."
-	}
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {
+		if b.Len() > maxShown {
+			b.WriteString("...")
+			break
+		}
 		switch {
 		case r == utf8.RuneError:
 			b.WriteString(`\ufffd`)
