@@ -136,7 +136,9 @@ var _ core.LeaseManager = (*Manager)(nil)
 
 const keyPrefix = "lease/"
 
-func storageKey(id string) string { return keyPrefix + base64.RawURLEncoding.EncodeToString([]byte(id)) }
+func storageKey(id string) string {
+	return keyPrefix + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
 
 // New restores the leases persisted in view and starts the scheduler.
 // Overdue leases are revoked in the background, so New returns once the

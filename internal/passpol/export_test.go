@@ -1,0 +1,4 @@
+package passpol
+
+// Uniform exposes uniform for the bias test.
+var Uniform = uniform
