@@ -157,10 +157,8 @@ func (e *Engine) matches(data []byte) []match {
 				if r.Multiline {
 					hi = min(n, lo+multilineAfter)
 				} else {
+					// single-line patterns stop at a newline by themselves
 					hi = min(n, lo+anchorSpan)
-					if k := bytes.IndexByte(data[lo:hi], '\n'); k >= 0 {
-						hi = lo + k
-					}
 				}
 				m := r.anchor.FindSubmatchIndex(data[lo:hi])
 				if m == nil {

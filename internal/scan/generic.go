@@ -108,6 +108,9 @@ func detectAssignment(d []byte, kwStart, kwEnd int, password bool) (int, int, bo
 	for j < len(d) && j-kwEnd < 64 && isIdentByte(d[j]) {
 		j++
 	}
+	if i > 0 && (d[i-1] == ':' || d[i-1] == '/') {
+		return 0, 0, false // a field of a colon-separated record or a path
+	}
 	p := j
 	// closing quote or bracket of a quoted key: "password": / ['password'] / \"password\":
 	if p < len(d) && d[p] == '\\' && p+1 < len(d) && (d[p+1] == '"' || d[p+1] == '\'') {
@@ -179,6 +182,11 @@ func detectAssignment(d []byte, kwStart, kwEnd int, password bool) (int, int, bo
 			k++
 		}
 		ve = k
+		// an unquoted value must end the statement: `x = a + b` is code
+		r := skipBlank(d, k)
+		if r < len(d) && d[r] != '\n' && d[r] != '\r' && d[r] != ',' && d[r] != ';' && d[r] != '#' && !hasAt(d, r, "//") {
+			return 0, 0, false
+		}
 	}
 	v := string(d[vs:ve])
 	if !valueOK(v, quoted, password) {
@@ -231,8 +239,11 @@ func valueOK(v string, quoted, password bool) bool {
 	if constantName(v) || lowerWords(v) {
 		return false
 	}
+	if !password && strings.Contains(v, " ") {
+		return false // tokens and keys have no spaces; prose does
+	}
 	if !quoted {
-		if strings.ContainsAny(v, "()") {
+		if strings.ContainsAny(v, "(){}[]<>") {
 			return false
 		}
 		identLike := true

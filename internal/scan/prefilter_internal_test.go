@@ -70,3 +70,16 @@ func FuzzPrefilter(f *testing.F) {
 		checkPrefilter(t, data, []string{"token", "ok", "secret", "sec", "aaaa", "ghp_", "k"})
 	})
 }
+
+func TestEntropy(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want float64
+	}{
+		{"", 0}, {"aaaa", 0}, {"ab", 1}, {"abcd", 2}, {"aabb", 1}, {"01234567", 3},
+	} {
+		if got := entropy(tc.in); got < tc.want-1e-9 || got > tc.want+1e-9 {
+			t.Errorf("entropy(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

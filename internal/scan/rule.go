@@ -121,7 +121,16 @@ func (r *Rule) compile() error {
 	return nil
 }
 
-// entropy returns the Shannon entropy of s in bits per byte.
+// clog2[c] is c*log2(c), for entropy without a logarithm per symbol.
+var clog2 = func() (t [1024]float64) {
+	for c := 1; c < len(t); c++ {
+		t[c] = float64(c) * math.Log2(float64(c))
+	}
+	return t
+}()
+
+// entropy returns the Shannon entropy of s in bits per byte:
+// log2(n) - sum(c*log2(c))/n over the symbol counts c.
 func entropy(s string) float64 {
 	if s == "" {
 		return 0
@@ -130,15 +139,16 @@ func entropy(s string) float64 {
 	for i := 0; i < len(s); i++ {
 		counts[s[i]]++
 	}
-	n := float64(len(s))
-	h := 0.0
+	sum := 0.0
 	for _, c := range counts {
-		if c > 0 {
-			p := float64(c) / n
-			h -= p * math.Log2(p)
+		if c >= len(clog2) {
+			sum += float64(c) * math.Log2(float64(c))
+		} else {
+			sum += clog2[c]
 		}
 	}
-	return h
+	n := float64(len(s))
+	return math.Log2(n) - sum/n
 }
 
 // placeholderMarks are substrings that mark a value as an example, template
@@ -157,7 +167,7 @@ var genericMarks = []string{
 	"1234567", "abcdef", "qwerty", "foobar", "hunter2", "letmein", "os.getenv",
 	"process.env", "getenv", "env(", "environ", "vault:", "keyward:", "ref+",
 	"secretkeyref", "valuefrom", "\\(", "$env:", "s3cr3t", "secr3t", "p4ss", "passw0rd",
-	"pass", "xyz", "abc123",
+	"pass", "xyz", "abc123", "opensesame",
 }
 
 func isPlaceholder(s string, loose bool) bool {

@@ -7,7 +7,7 @@ import (
 // The building blocks of context rules: a vendor name, then (within the same
 // identifier) an assignment, then the value.
 const (
-	assign = `[\w.\-]{0,40}?[\s'"\x60\]]{0,3}(?:=|:=|:|=>|\|\|=|,|\()[\s'"\x60]{0,5}`
+	assign = `[\w.\-]{0,40}?[ \t'"\x60\]]{0,3}(?:=|:=|:|=>|\|\|=|,|\()[ \t'"\x60]{0,5}`
 	uuid   = `[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`
 	tail   = `(?:[^0-9A-Za-z_\-]|$)`
 )
@@ -24,7 +24,14 @@ var floatingRules = map[string]bool{
 	"database-url-password": true, "jdbc-password": true, "netrc-password": true,
 	"kubeconfig-token": true, "http-basic-auth": true, "http-bearer-token": true,
 	"slack-webhook-url": true, "discord-webhook-url": true, "microsoft-teams-webhook": true,
-	"aws-session-token": true,
+	"aws-session-token": true, "square-access-token": true,
+}
+
+// passwordRules report a password, not a token: their values get the
+// generic placeholder vocabulary (password, test, pass…).
+var passwordRules = map[string]bool{
+	"database-url-password": true, "jdbc-password": true, "url-credentials": true,
+	"netrc-password": true, "snowflake-password": true, "oracle-cloud-key-fingerprint": true,
 }
 
 type ruleOpt func(*Rule)
@@ -39,7 +46,7 @@ func validate(f func(string) bool) ruleOpt { return func(r *Rule) { r.validate =
 
 // tok builds a rule for a token with a distinctive prefix.
 func tok(id, desc string, sev Severity, kws []string, pattern string, opts ...ruleOpt) *Rule {
-	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, Pattern: regexp.MustCompile(pattern), MinEntropy: 2.5, anchored: !floatingRules[id]}
+	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, Pattern: regexp.MustCompile(pattern), MinEntropy: 2.5, anchored: !floatingRules[id], loosePlaceholders: passwordRules[id]}
 	for _, o := range opts {
 		o(r)
 	}
@@ -50,7 +57,7 @@ func tok(id, desc string, sev Severity, kws []string, pattern string, opts ...ru
 // name assigned to it: VENDOR_API_KEY = "value".
 func ctx(id, desc string, sev Severity, kws []string, name, secret string, opts ...ruleOpt) *Rule {
 	p := `(?i)(?:` + name + `)` + assign + `(` + secret + `)` + tail
-	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, Pattern: regexp.MustCompile(p), MinEntropy: 3.0, anchored: !floatingRules[id]}
+	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, Pattern: regexp.MustCompile(p), MinEntropy: 3.0, anchored: !floatingRules[id], loosePlaceholders: passwordRules[id]}
 	for _, o := range opts {
 		o(r)
 	}
@@ -172,7 +179,7 @@ func BuiltinRules() []*Rule {
 		tok("stripe-secret-key", "Stripe secret key", crit, []string{"sk_live_", "sk_test_"}, `\b(sk_(?:live|test)_[A-Za-z0-9]{24,99})\b`),
 		tok("stripe-restricted-key", "Stripe restricted key", high, []string{"rk_live_", "rk_test_"}, `\b(rk_(?:live|test)_[A-Za-z0-9]{24,99})\b`),
 		tok("stripe-webhook-secret", "Stripe webhook signing secret", high, []string{"whsec_"}, `\b(whsec_[A-Za-z0-9+/]{32,88})`+tail),
-		tok("square-access-token", "Square access token", high, []string{"eaaa", "sq0atp-"}, `\b((?:EAAA|sq0atp-)[A-Za-z0-9_\-]{22,60})`+tail),
+		tok("square-access-token", "Square access token", high, []string{"eaaa", "sq0atp-"}, `(?:^|[^A-Za-z0-9+/=_\-])((?:EAAA|sq0atp-)[A-Za-z0-9_\-]{22,60})(?:[^A-Za-z0-9_\-+/=]|$)`, minEntropy(4.0)),
 		tok("square-oauth-secret", "Square OAuth secret", high, []string{"sq0csp-"}, `\b(sq0csp-[A-Za-z0-9_\-]{43})`+tail),
 		tok("braintree-access-token", "PayPal Braintree access token", crit, []string{"access_token$"}, `(access_token\$(?:production|sandbox)\$[a-z0-9]{16}\$[a-f0-9]{32})`),
 		tok("flutterwave-secret-key", "Flutterwave secret key", high, []string{"flwseck"}, `\b(FLWSECK(?:_TEST)?-[a-h0-9]{32}-X)\b`),
@@ -269,7 +276,7 @@ func BuiltinRules() []*Rule {
 		tok("jdbc-password", "JDBC URL with password parameter", high, []string{"jdbc:"}, `(?i)jdbc:[a-z0-9]+:[^\s'"\x60]*?[;?&]password=([^\s;&'"\x60]{3,128})`, minEntropy(1.5)),
 		tok("url-credentials", "URL with embedded credentials", high, []string{"https://", "http://", "ftp://", "sftp://", "smtp://", "smtps://", "ldap://", "ldaps://", "git+https://"},
 			`(?i)\b(?:https?|s?ftp|smtps?|ldaps?|git\+https)://(?P<user>[A-Za-z0-9._%\-]+):([^\s:/@'"\x60<>]{6,128})@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`, generic, minEntropy(2.5)),
-		tok("netrc-password", ".netrc machine password", high, []string{"machine"}, `(?:^|\n)\s*machine\s+[^\s]+\s+(?:login\s+[^\s]+\s+)?password\s+([^\s]{4,128})`, multiline, minEntropy(2.0)),
+		tok("netrc-password", ".netrc machine password", high, []string{"machine"}, `(?:^|\n)[ \t]*machine[ \t]+[^\s]+\s+login[ \t]+[^\s]+\s+password[ \t]+([^\s]{8,128})`, multiline, minEntropy(2.5)),
 		tok("kubeconfig-token", "Kubernetes kubeconfig user token", high, []string{"token:"}, `(?m)^\s+token:\s*['"]?([A-Za-z0-9._~+/=\-]{20,})['"]?\s*$`, minEntropy(3.5)),
 		tok("kubeconfig-client-key", "Kubernetes kubeconfig client key data", crit, []string{"client-key-data"}, `client-key-data:\s*['"]?([A-Za-z0-9+/]{60,}={0,2})`),
 		tok("http-basic-auth", "HTTP Authorization Basic credentials", med, []string{"basic "}, `(?i)authorization["']?\s*[:=,]\s*["']?basic\s+([A-Za-z0-9+/]{12,}={0,2})`, generic, validate(validBasicAuth)),
