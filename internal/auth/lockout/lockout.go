@@ -206,3 +206,31 @@ func (t *Tracker) Unlock(ctx context.Context, s logical.Storage, id string) erro
 	defer t.mu.Unlock()
 	return s.Delete(ctx, t.key(id))
 }
+
+// Tidy removes counters that no longer matter: not locked and last failed
+// longer ago than the counter-reset window. It returns how many it removed.
+func (t *Tracker) Tidy(ctx context.Context, s logical.Storage, c Config) (int, error) {
+	c = c.effective()
+	keys, err := s.List(ctx, t.prefix)
+	if err != nil {
+		return 0, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	n := 0
+	for _, k := range keys {
+		r, err := t.load(ctx, s, t.prefix+k)
+		if err != nil {
+			return n, err
+		}
+		if now.Before(r.LockedUntil) || now.Sub(r.LastFailure) <= c.CounterReset {
+			continue
+		}
+		if err := s.Delete(ctx, t.prefix+k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

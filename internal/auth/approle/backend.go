@@ -1,0 +1,194 @@
+// Package approle is the AppRole auth method (auth/approle): machines log in
+// with a role_id and a secret_id. secret_ids are stored only as keyed
+// hashes (HMAC-SHA256 with a per-mount key kept behind the barrier), use
+// counts are consumed atomically, and every failed login answers the same
+// error after the same work, whichever part was wrong. It never logs or
+// returns a stored secret_id.
+package approle
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/auth/lockout"
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// Storage layout inside the mount's view.
+const (
+	saltKey       = "salt"
+	configKey     = "config"
+	rolePrefix    = "role/"     // role/NAME -> role
+	roleIDPrefix  = "role_id/"  // role_id/HMAC(role_id) -> role name
+	secretPrefix  = "secret/"   // secret/NAME/HMAC(secret_id) -> secretID
+	accessorPrefx = "accessor/" // accessor/NAME/ACCESSOR -> HMAC(secret_id)
+	lockoutPrefix = "lockout/"
+)
+
+var roleNameRE = regexp.MustCompile(`^[a-z0-9_.-]{1,128}$`)
+
+// Backend is one AppRole mount. It is safe for concurrent use.
+type Backend struct {
+	view logical.Storage
+	now  func() time.Time
+	key  []byte
+	lock *lockout.Tracker
+
+	// mu serialises secret_id consumption and changes, so a use count is
+	// spent exactly once however many logins race.
+	mu sync.Mutex
+}
+
+// Factory builds a Backend for a new mount (logical.Factory).
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	return New(ctx, conf.Storage, nil)
+}
+
+// New opens the mount's state in view; now is the clock (nil: time.Now).
+func New(ctx context.Context, view logical.Storage, now func() time.Time) (*Backend, error) {
+	if now == nil {
+		now = time.Now
+	}
+	key, err := view.Get(ctx, saltKey)
+	if err != nil {
+		return nil, fmt.Errorf("approle: read hash key: %w", err)
+	}
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("approle: generate hash key: %w", err)
+		}
+		if err := view.Put(ctx, saltKey, key); err != nil {
+			return nil, fmt.Errorf("approle: store hash key: %w", err)
+		}
+	}
+	return &Backend{view: view, now: now, key: key, lock: lockout.New(lockoutPrefix, now)}, nil
+}
+
+// UnauthenticatedPaths implements logical.Unauthenticated.
+func (b *Backend) UnauthenticatedPaths() []string { return []string{"login"} }
+
+func (b *Backend) hash(kind, v string) string {
+	m := hmac.New(sha256.New, b.key)
+	m.Write([]byte(kind))
+	m.Write([]byte{0})
+	m.Write([]byte(v))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// HandleRequest implements logical.Backend.
+func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	p := strings.TrimSuffix(req.Path, "/")
+	op := req.Operation
+	write := op == logical.UpdateOperation || op == logical.CreateOperation
+	switch {
+	case p == "login":
+		if !write {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.login(ctx, req)
+	case p == "role":
+		if op != logical.ListOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.listRoles(ctx)
+	case p == "config":
+		return b.config(ctx, req)
+	case p == "tidy/secret-id":
+		if !write {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.tidy(ctx)
+	case strings.HasPrefix(p, "role/"):
+		name, sub, _ := strings.Cut(strings.TrimPrefix(p, "role/"), "/")
+		name = strings.ToLower(name)
+		if !roleNameRE.MatchString(name) {
+			return nil, logical.BadRequest("invalid role name")
+		}
+		return b.rolePath(ctx, req, name, sub)
+	}
+	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", req.Path)
+}
+
+// ExistenceCheck implements logical.ExistenceChecker for role/NAME.
+func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(req.Path, "/"), "role/")
+	if !ok || strings.Contains(rest, "/") {
+		return false, false, nil
+	}
+	r, err := b.role(ctx, strings.ToLower(rest))
+	return true, r != nil, err
+}
+
+func (b *Backend) config(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	c, err := b.lockoutConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch req.Operation {
+	case logical.ReadOperation:
+		out := map[string]any{}
+		c.Map(out)
+		return &logical.Response{Data: out}, nil
+	case logical.UpdateOperation, logical.CreateOperation:
+		if err := logical.UnknownFields(req.Data, lockout.Fields...); err != nil {
+			return nil, err
+		}
+		if err := c.Parse(req.Data); err != nil {
+			return nil, err
+		}
+		return nil, putJSON(ctx, b.view, configKey, c)
+	}
+	return nil, logical.ErrUnsupportedOperation
+}
+
+func (b *Backend) lockoutConfig(ctx context.Context) (lockout.Config, error) {
+	var c lockout.Config
+	_, err := getJSON(ctx, b.view, configKey, &c)
+	return c, err
+}
+
+func getJSON(ctx context.Context, s logical.Storage, key string, v any) (bool, error) {
+	raw, err := s.Get(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", strings.SplitN(key, "/", 2)[0], err)
+	}
+	return true, nil
+}
+
+func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, key, raw)
+}
+
+// newUUID returns a random RFC 4122 version 4 UUID, the shape Vault
+// clients expect of a role_id.
+func newUUID() string {
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		panic("approle: crypto/rand failed: " + err.Error())
+	}
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	h := hex.EncodeToString(u[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,17 @@
+package node
+
+import (
+	"log/slog"
+
+	"github.com/keyward/keyward/internal/auth/approle"
+	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/core"
+)
+
+// The AppRole auth method (sys/auth/PATH {type: approle}).
+func init() {
+	addService(func(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
+		cc.AuthMethods["approle"] = approle.Factory
+		return nil
+	})
+}
