@@ -276,4 +276,3 @@ func (b *Backend) tidyRole(ctx context.Context, name string, now time.Time) (int
 	}
 	return removed, nil
 }
-
