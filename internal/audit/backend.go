@@ -1,0 +1,231 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// backend serves the sys/ endpoints of the broker.
+type backend Broker
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+func (be *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	b := (*Broker)(be)
+	p := strings.TrimSuffix(req.Path, "/")
+	op := req.Operation
+	switch {
+	case p == "audit":
+		if op != logical.ReadOperation && op != logical.ListOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.listDevices(), nil
+	case strings.HasPrefix(p, "audit-hash/"):
+		if op != logical.UpdateOperation && op != logical.CreateOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.hash(req, strings.TrimPrefix(p, "audit-hash/"))
+	case strings.HasPrefix(p, "audit/") && strings.HasSuffix(p, "/public-key"):
+		if op != logical.ReadOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.publicKey(ctx, strings.TrimSuffix(strings.TrimPrefix(p, "audit/"), "/public-key"))
+	case strings.HasPrefix(p, "audit/"):
+		name := strings.TrimPrefix(p, "audit/")
+		switch op {
+		case logical.UpdateOperation, logical.CreateOperation:
+			return nil, b.enable(ctx, name, req.Data)
+		case logical.DeleteOperation:
+			return nil, b.disable(ctx, name)
+		}
+		return nil, logical.ErrUnsupportedOperation
+	}
+	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+req.Path)
+}
+
+func (b *Broker) listDevices() *logical.Response {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data := make(map[string]any, len(b.table))
+	for name, e := range b.table {
+		data[name+"/"] = map[string]any{
+			"path":        e.Path,
+			"type":        e.Type,
+			"description": e.Description,
+			"options":     maps.Clone(e.Options),
+			"local":       e.Local,
+		}
+	}
+	return &logical.Response{Data: data}
+}
+
+func (b *Broker) device(name string) *device {
+	for _, d := range b.list() {
+		if d.name == name {
+			return d
+		}
+	}
+	return nil
+}
+
+func (b *Broker) hash(req *logical.Request, name string) (*logical.Response, error) {
+	if err := logical.UnknownFields(req.Data, "input"); err != nil {
+		return nil, err
+	}
+	in, ok, err := logical.Str(req.Data, "input")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, logical.BadRequest("input is required")
+	}
+	d := b.device(name)
+	if d == nil {
+		return nil, logical.BadRequest("no audit device named %q", name)
+	}
+	return &logical.Response{Data: map[string]any{"hash": d.h.Hash(in)}}, nil
+}
+
+func (b *Broker) publicKey(ctx context.Context, name string) (*logical.Response, error) {
+	if !nameRE.MatchString(name) {
+		return nil, logical.BadRequest("invalid audit device name %q", name)
+	}
+	b.mu.Lock()
+	_, enabled := b.table[name]
+	b.mu.Unlock()
+	raw, err := b.view.Get(ctx, keysPrefix+name)
+	if err != nil {
+		return nil, fmt.Errorf("audit: load keys of %s: %w", name, err)
+	}
+	if raw == nil {
+		return nil, logical.Errorf(http.StatusNotFound, "no audit device named %q", name)
+	}
+	var k deviceKeys
+	if err := json.Unmarshal(raw, &k); err != nil || len(k.Seed) != 32 {
+		return nil, fmt.Errorf("audit: keys of %s are damaged", name)
+	}
+	pub := ed25519.NewKeyFromSeed(k.Seed).Public().(ed25519.PublicKey)
+	return &logical.Response{Data: map[string]any{
+		"public_key": base64.StdEncoding.EncodeToString(pub),
+		"algorithm":  "ed25519",
+		"enabled":    enabled,
+	}}, nil
+}
+
+func (b *Broker) enable(ctx context.Context, name string, data map[string]any) error {
+	if !nameRE.MatchString(name) {
+		return logical.BadRequest("invalid audit device name %q: use letters, digits, '_', '-' and '.'", name)
+	}
+	if err := logical.UnknownFields(data, "type", "description", "options", "local"); err != nil {
+		return err
+	}
+	typ, _, err := logical.Str(data, "type")
+	if err != nil {
+		return err
+	}
+	desc, _, err := logical.Str(data, "description")
+	if err != nil {
+		return err
+	}
+	opts, _, err := logical.StringMap(data, "options")
+	if err != nil {
+		return err
+	}
+	local, _, err := logical.Bool(data, "local")
+	if err != nil {
+		return err
+	}
+	if typ == "" {
+		return logical.BadRequest("type is required")
+	}
+	cfg, err := b.opts.parseConfig(typ, opts)
+	if err != nil {
+		return logical.BadRequest("%v", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.table[name]; ok {
+		return logical.BadRequest("an audit device is already enabled at %q", name)
+	}
+	for _, d := range b.list() {
+		if cfg.typ == "file" && cfg.filePath != "stdout" && d.cfg.typ == "file" && d.cfg.filePath == cfg.filePath {
+			return logical.BadRequest("audit device %q already writes to %s", d.name, cfg.filePath)
+		}
+	}
+	d, err := b.openDevice(ctx, name, cfg)
+	if err != nil {
+		return err
+	}
+	if err := d.start(); err != nil {
+		d.close()
+		return logical.BadRequest("audit device %q could not be opened: %v", name, err)
+	}
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	entry := DeviceEntry{Path: name + "/", Type: typ, Description: desc, Options: opts, Local: local}
+	table := maps.Clone(b.table)
+	table[name] = entry
+	if err := b.storeTable(ctx, table); err != nil {
+		d.close()
+		return err
+	}
+	b.table = table
+	devs := append(slices.Clone(b.list()), d)
+	sortDevices(devs)
+	b.devices.Store(&devs)
+	b.logger.Info("audit device enabled", "device", name, "type", typ)
+	return nil
+}
+
+func (b *Broker) disable(ctx context.Context, name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.table[name]; !ok {
+		return nil // Vault: disabling an absent device succeeds
+	}
+	table := maps.Clone(b.table)
+	delete(table, name)
+	if err := b.storeTable(ctx, table); err != nil {
+		return err
+	}
+	b.table = table
+	var keep []*device
+	var gone *device
+	for _, d := range b.list() {
+		if d.name == name {
+			gone = d
+		} else {
+			keep = append(keep, d)
+		}
+	}
+	b.devices.Store(&keep)
+	if gone != nil {
+		if err := b.closeDevice(gone); err != nil {
+			b.logger.Warn("audit device closed with an error", "device", name, "err", err)
+		}
+	}
+	b.logger.Info("audit device disabled", "device", name)
+	return nil
+}
+
+func (b *Broker) storeTable(ctx context.Context, table map[string]DeviceEntry) error {
+	raw, err := json.Marshal(table)
+	if err != nil {
+		return err
+	}
+	if err := b.view.Put(ctx, tableKey, raw); err != nil {
+		return fmt.Errorf("audit: store device table: %w", err)
+	}
+	return nil
+}

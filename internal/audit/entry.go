@@ -1,0 +1,343 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// HMACPrefix starts every hashed value in the log.
+const HMACPrefix = "hmac-sha256:"
+
+// Entry is one line of the audit log. Request and response entries carry
+// Auth and Request; response entries add Response. Checkpoint entries carry
+// only Time, Type, Checkpoint, Seq, Prev and Sig. Seq and Prev form the
+// hash chain: Prev is the hex SHA-256 of the previous line (without its
+// newline), "" for the first line of a chain.
+type Entry struct {
+	Time       string      `json:"time"`
+	Type       string      `json:"type"`
+	Auth       *Auth       `json:"auth,omitempty"`
+	Request    *Request    `json:"request,omitempty"`
+	Response   *Response   `json:"response,omitempty"`
+	Error      string      `json:"error,omitempty"`
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	Seq        uint64      `json:"seq,omitempty"`
+	Prev       string      `json:"prev,omitempty"`
+	Sig        string      `json:"sig,omitempty"`
+}
+
+// Auth is the caller's identity. Accessor is hashed unless the device
+// runs with hmac_accessor=false; metadata (CI claims such as repository and
+// ref) stays readable.
+type Auth struct {
+	Accessor    string            `json:"accessor,omitempty"`
+	DisplayName string            `json:"display_name,omitempty"`
+	Policies    []string          `json:"policies,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	EntityID    string            `json:"entity_id,omitempty"`
+}
+
+// Request describes the request. ClientToken is always an HMAC.
+type Request struct {
+	ID             string         `json:"id,omitempty"`
+	Operation      string         `json:"operation"`
+	Path           string         `json:"path"`
+	MountType      string         `json:"mount_type,omitempty"`
+	MountAccessor  string         `json:"mount_accessor,omitempty"`
+	RemoteAddress  string         `json:"remote_address,omitempty"`
+	XForwardedFor  []string       `json:"x_forwarded_for,omitempty"`
+	ClientToken    string         `json:"client_token,omitempty"`
+	WrapTTL        int64          `json:"wrap_ttl,omitempty"`
+	Data           map[string]any `json:"data,omitempty"`
+	Unauthenticate bool           `json:"unauthenticated,omitempty"`
+}
+
+// Response describes the outcome: Status is the HTTP status the client gets
+// (before any audit failure).
+type Response struct {
+	Status   int            `json:"status"`
+	Data     map[string]any `json:"data,omitempty"`
+	Raw      string         `json:"raw,omitempty"`
+	Secret   *Secret        `json:"secret,omitempty"`
+	Auth     *RespAuth      `json:"auth,omitempty"`
+	WrapInfo *WrapInfo      `json:"wrap_info,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+}
+
+// Secret is a leased secret's lease (lease ids are not secret).
+type Secret struct {
+	LeaseID   string `json:"lease_id,omitempty"`
+	TTL       int64  `json:"ttl"`
+	Renewable bool   `json:"renewable,omitempty"`
+}
+
+// RespAuth is a login response's token: ClientToken is always an HMAC.
+type RespAuth struct {
+	ClientToken string            `json:"client_token,omitempty"`
+	Accessor    string            `json:"accessor,omitempty"`
+	DisplayName string            `json:"display_name,omitempty"`
+	Policies    []string          `json:"policies,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	EntityID    string            `json:"entity_id,omitempty"`
+	TTL         int64             `json:"ttl,omitempty"`
+}
+
+// WrapInfo describes a wrapped response: Token is always an HMAC.
+type WrapInfo struct {
+	Token           string `json:"token,omitempty"`
+	Accessor        string `json:"accessor,omitempty"`
+	TTL             int64  `json:"ttl"`
+	CreationPath    string `json:"creation_path,omitempty"`
+	WrappedAccessor string `json:"wrapped_accessor,omitempty"`
+}
+
+// Checkpoint marks a signed entry. Reason is "interval", "close" or "open"
+// (the first line of a file that continues an earlier chain).
+type Checkpoint struct {
+	Reason string `json:"reason"`
+}
+
+// hasher computes the HMACs of one device. It is safe for concurrent use.
+type hasher struct {
+	raw  bool // log_raw: values are written unchanged
+	pool sync.Pool
+}
+
+func newHasher(key []byte, raw bool) *hasher {
+	h := &hasher{raw: raw}
+	h.pool.New = func() any { return hmac.New(sha256.New, key) }
+	return h
+}
+
+// Hash returns "hmac-sha256:<hex>" of s, whatever the raw setting (it serves
+// sys/audit-hash).
+func (h *hasher) Hash(s string) string {
+	m := h.pool.Get().(hash.Hash)
+	m.Reset()
+	m.Write([]byte(s))
+	var sum [sha256.Size]byte
+	out := make([]byte, 0, len(HMACPrefix)+2*sha256.Size)
+	out = append(out, HMACPrefix...)
+	out = hex.AppendEncode(out, m.Sum(sum[:0]))
+	h.pool.Put(m)
+	return string(out)
+}
+
+// str hashes s unless the device logs raw values; "" stays "".
+func (h *hasher) str(s string) string {
+	if s == "" || h.raw {
+		return s
+	}
+	return h.Hash(s)
+}
+
+// data returns a copy of m with every string and number replaced by its
+// HMAC, recursively. Keys stay readable.
+func (h *hasher) data(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = h.value(v)
+	}
+	return out
+}
+
+func (h *hasher) value(v any) any {
+	switch x := v.(type) {
+	case nil, bool:
+		return x
+	case string:
+		return h.str(x)
+	case json.Number:
+		return h.str(x.String())
+	case float64:
+		return h.str(strconv.FormatFloat(x, 'f', -1, 64))
+	case int:
+		return h.str(strconv.Itoa(x))
+	case int64:
+		return h.str(strconv.FormatInt(x, 10))
+	case []byte:
+		return h.str(string(x))
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano) // timestamps are not secret
+	case map[string]any:
+		return h.data(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = h.value(e)
+		}
+		return out
+	case []string:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = h.str(e)
+		}
+		return out
+	case map[string]string:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = h.str(e)
+		}
+		return out
+	}
+	// Any other type (structs, typed slices): go through its JSON form so
+	// nothing escapes hashing.
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return h.str(fmt.Sprintf("unencodable %T", v))
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return h.str(string(raw))
+	}
+	return h.value(generic)
+}
+
+// entryOptions are the per-device settings that shape an entry.
+type entryOptions struct {
+	hmacAccessor       bool
+	elideListResponses bool
+}
+
+// newRequestEntry builds the request entry for req as device h sees it.
+func newRequestEntry(now time.Time, h *hasher, o entryOptions, req *logical.Request, authErr error) *Entry {
+	e := &Entry{Time: now.UTC().Format(time.RFC3339Nano), Type: "request"}
+	e.Auth = authOf(h, o, req)
+	e.Request = requestOf(h, req)
+	if authErr != nil {
+		_, msg, _ := logical.StatusOf(authErr)
+		e.Error = msg
+	}
+	return e
+}
+
+// newResponseEntry builds the response entry.
+func newResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Request, resp *logical.Response, respErr error) *Entry {
+	e := &Entry{Time: now.UTC().Format(time.RFC3339Nano), Type: "response"}
+	e.Auth = authOf(h, o, req)
+	e.Request = requestOf(h, req)
+	status, msg, _ := logical.StatusOf(respErr)
+	r := &Response{Status: status}
+	if respErr != nil {
+		e.Error = msg
+	} else if resp == nil {
+		r.Status = 204
+	} else {
+		if resp.Status != 0 {
+			r.Status = resp.Status
+		}
+		if o.elideListResponses && req.Operation == logical.ListOperation {
+			r.Data = elideList(resp.Data)
+		} else {
+			r.Data = h.data(resp.Data)
+		}
+		if resp.Raw != nil {
+			r.Raw = h.str(string(resp.Raw))
+		}
+		if s := resp.Secret; s != nil {
+			r.Secret = &Secret{LeaseID: s.LeaseID, TTL: int64(s.TTL / time.Second), Renewable: s.Renewable}
+		}
+		if a := resp.Auth; a != nil {
+			r.Auth = &RespAuth{
+				ClientToken: h.str(a.ClientToken),
+				Accessor:    accessor(h, o, a.Accessor),
+				DisplayName: a.DisplayName,
+				Policies:    a.Policies,
+				Metadata:    a.Metadata,
+				EntityID:    a.EntityID,
+				TTL:         int64(a.TTL / time.Second),
+			}
+		}
+		if w := resp.WrapInfo; w != nil {
+			r.WrapInfo = &WrapInfo{
+				Token:           h.str(w.Token),
+				Accessor:        accessor(h, o, w.Accessor),
+				TTL:             int64(w.TTL / time.Second),
+				CreationPath:    w.CreationPath,
+				WrappedAccessor: accessor(h, o, w.WrappedAccessor),
+			}
+		}
+		r.Warnings = resp.Warnings
+	}
+	e.Response = r
+	return e
+}
+
+// elideList replaces the keys of a list response by their count, as Vault
+// does with elide_list_responses.
+func elideList(d map[string]any) map[string]any {
+	if d == nil {
+		return nil
+	}
+	out := make(map[string]any, len(d))
+	for k, v := range d {
+		switch x := v.(type) {
+		case []string:
+			out[k] = len(x)
+		case []any:
+			out[k] = len(x)
+		case map[string]any:
+			out[k] = len(x)
+		default:
+			out[k] = "elided"
+		}
+	}
+	return out
+}
+
+func accessor(h *hasher, o entryOptions, a string) string {
+	if o.hmacAccessor {
+		return h.str(a)
+	}
+	return a
+}
+
+func authOf(h *hasher, o entryOptions, req *logical.Request) *Auth {
+	t := req.Token
+	if t == nil {
+		return nil
+	}
+	return &Auth{
+		Accessor:    accessor(h, o, t.Accessor),
+		DisplayName: t.DisplayName,
+		Policies:    t.Policies,
+		Metadata:    t.Metadata,
+		EntityID:    t.EntityID,
+	}
+}
+
+func requestOf(h *hasher, req *logical.Request) *Request {
+	r := &Request{
+		ID:             req.ID,
+		Operation:      string(req.Operation),
+		Path:           req.Path,
+		MountType:      req.MountType,
+		MountAccessor:  req.MountAccessor,
+		ClientToken:    h.str(req.ClientToken),
+		WrapTTL:        int64(req.WrapTTL / time.Second),
+		Data:           h.data(req.Data),
+		Unauthenticate: req.Unauthenticated,
+	}
+	if req.Connection != nil {
+		r.RemoteAddress = req.Connection.RemoteAddr
+	}
+	if req.Headers != nil {
+		r.XForwardedFor = req.Headers.Values("X-Forwarded-For")
+	}
+	return r
+}
