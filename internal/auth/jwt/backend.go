@@ -1,0 +1,248 @@
+package jwt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// Options tunes a Backend; the zero value is production behaviour.
+type Options struct {
+	// Now is the clock for token time checks and JWKS caching (default
+	// time.Now); tests inject a skewed clock.
+	Now func() time.Time
+}
+
+// Backend serves one jwt (or oidc) auth mount. It is safe for concurrent
+// use; config and roles live in the request's storage, and the parsed
+// config with its key cache is reused while the stored config is unchanged.
+type Backend struct {
+	now func() time.Time
+
+	mu  sync.Mutex
+	cur *state
+}
+
+// state is a parsed config and its key set, tied to the stored bytes.
+type state struct {
+	raw  []byte
+	cfg  Config
+	keys *keySet
+}
+
+var (
+	_ logical.Backend          = (*Backend)(nil)
+	_ logical.Unauthenticated  = (*Backend)(nil)
+	_ logical.ExistenceChecker = (*Backend)(nil)
+)
+
+// Factory builds a jwt auth method for a new mount; register it as the
+// "jwt" and "oidc" auth types.
+func Factory(_ context.Context, _ *logical.BackendConfig) (logical.Backend, error) {
+	return New(Options{}), nil
+}
+
+// New returns a Backend.
+func New(opts Options) *Backend {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Backend{now: now}
+}
+
+// UnauthenticatedPaths implements logical.Unauthenticated: login needs no
+// token.
+func (b *Backend) UnauthenticatedPaths() []string { return []string{"login"} }
+
+// ExistenceCheck tells create from update for config and role/NAME.
+func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
+	switch {
+	case req.Path == "config":
+		raw, err := req.Storage.Get(ctx, configKey)
+		return true, raw != nil, err
+	case strings.HasPrefix(req.Path, "role/") && !strings.Contains(strings.TrimPrefix(req.Path, "role/"), "/"):
+		raw, err := req.Storage.Get(ctx, roleKey(strings.TrimPrefix(req.Path, "role/")))
+		return true, raw != nil, err
+	}
+	return false, false, nil
+}
+
+func isWrite(op logical.Operation) bool {
+	return op == logical.UpdateOperation || op == logical.CreateOperation
+}
+
+// HandleRequest implements logical.Backend.
+func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if req.Data == nil {
+		req.Data = map[string]any{}
+	}
+	p, op := req.Path, req.Operation
+	switch {
+	case p == "login":
+		if !isWrite(op) {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.login(ctx, req)
+	case p == "config":
+		switch {
+		case op == logical.ReadOperation:
+			return b.readConfig(ctx, req)
+		case isWrite(op):
+			return b.writeConfig(ctx, req)
+		}
+		return nil, logical.ErrUnsupportedOperation
+	case p == "role" || p == "role/":
+		if op != logical.ListOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		names, err := listRoles(ctx, req.Storage)
+		if err != nil {
+			return nil, err
+		}
+		return &logical.Response{Data: map[string]any{"keys": names}}, nil
+	case strings.HasPrefix(p, "role/"):
+		name, sub, _ := strings.Cut(strings.TrimPrefix(p, "role/"), "/")
+		if !validName(name) {
+			return nil, logical.BadRequest("invalid role name")
+		}
+		switch {
+		case sub == "lint" && op == logical.ReadOperation:
+			return b.lintRole(ctx, req, name)
+		case sub != "":
+			return nil, logical.ErrUnsupportedPath
+		case op == logical.ReadOperation:
+			r, err := loadRole(ctx, req.Storage, name)
+			if err != nil || r == nil {
+				return nil, err
+			}
+			return &logical.Response{Data: r.view()}, nil
+		case isWrite(op):
+			return b.writeRole(ctx, req, name)
+		case op == logical.DeleteOperation:
+			return nil, req.Storage.Delete(ctx, roleKey(name))
+		}
+		return nil, logical.ErrUnsupportedOperation
+	}
+	return nil, logical.ErrUnsupportedPath
+}
+
+func (b *Backend) readConfig(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	c, _, err := loadConfig(ctx, req.Storage)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	return &logical.Response{Data: c.view()}, nil
+}
+
+// writeConfig validates the config and, for remote keys, fetches discovery
+// and the JWKS once, so a wrong URL or CA is reported now rather than at
+// the first login.
+func (b *Backend) writeConfig(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	old, _, err := loadConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	base := Config{}
+	if old != nil {
+		base = *old
+	}
+	c, err := parseConfig(base, req.Data)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := c.keySet(b.now)
+	if err != nil {
+		return nil, err
+	}
+	if err := ks.ensure(ctx); err != nil {
+		return nil, logical.BadRequest("%v", err)
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	if err := req.Storage.Put(ctx, configKey, raw); err != nil {
+		return nil, fmt.Errorf("store config: %w", err)
+	}
+	b.mu.Lock()
+	b.cur = &state{raw: raw, cfg: c, keys: ks}
+	b.mu.Unlock()
+	return nil, nil
+}
+
+// state returns the parsed config and key set for the stored config, nil
+// when unconfigured. The cache follows the stored bytes, so a config
+// written through another node is picked up.
+func (b *Backend) state(ctx context.Context, s logical.Storage) (*state, error) {
+	c, raw, err := loadConfig(ctx, s)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur != nil && bytes.Equal(b.cur.raw, raw) {
+		return b.cur, nil
+	}
+	ks, err := c.keySet(b.now)
+	if err != nil {
+		return nil, err
+	}
+	b.cur = &state{raw: raw, cfg: *c, keys: ks}
+	return b.cur, nil
+}
+
+func (b *Backend) writeRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	old, err := loadRole(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	base := newRole()
+	if old != nil {
+		base = *old
+	}
+	r, err := parseRole(base, req.Data)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode role: %w", err)
+	}
+	if err := req.Storage.Put(ctx, roleKey(name), raw); err != nil {
+		return nil, fmt.Errorf("store role: %w", err)
+	}
+	var warnings []string
+	for _, f := range Lint(&r, nil) {
+		if f.Severity == SeverityHigh {
+			warnings = append(warnings, f.Code+": "+f.Message)
+		}
+	}
+	if len(warnings) == 0 {
+		return nil, nil
+	}
+	return &logical.Response{Warnings: warnings}, nil
+}
+
+func (b *Backend) lintRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	r, err := loadRole(ctx, req.Storage, name)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	c, _, err := loadConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	findings := Lint(r, c)
+	list := make([]any, 0, len(findings))
+	for _, f := range findings {
+		list = append(list, map[string]any{"severity": string(f.Severity), "code": f.Code, "message": f.Message})
+	}
+	return &logical.Response{Data: map[string]any{"role": name, "findings": list}}, nil
+}

@@ -1,0 +1,377 @@
+package jwt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+// Role says what a token must prove and what the resulting Keyward token
+// gets. Stored as JSON under role/NAME.
+type Role struct {
+	RoleType             string              `json:"role_type"`
+	BoundAudiences       []string            `json:"bound_audiences"`
+	AllowAnyAud          bool                `json:"allow_any_audience"`
+	BoundSubject         string              `json:"bound_subject"`
+	BoundClaims          map[string][]string `json:"bound_claims"`
+	BoundClaimsType      string              `json:"bound_claims_type"`
+	ClaimMappings        map[string]string   `json:"claim_mappings"`
+	UserClaim            string              `json:"user_claim"`
+	UserClaimJSONPointer bool                `json:"user_claim_json_pointer"`
+	GroupsClaim          string              `json:"groups_claim"`
+	AllowUnbound         bool                `json:"allow_unbound"`
+
+	TokenPolicies        []string      `json:"token_policies"`
+	TokenTTL             time.Duration `json:"token_ttl"`
+	TokenMaxTTL          time.Duration `json:"token_max_ttl"`
+	TokenExplicitMaxTTL  time.Duration `json:"token_explicit_max_ttl"`
+	TokenPeriod          time.Duration `json:"token_period"`
+	TokenNumUses         int           `json:"token_num_uses"`
+	TokenBoundCIDRs      []string      `json:"token_bound_cidrs"`
+	TokenNoDefaultPolicy bool          `json:"token_no_default_policy"`
+
+	ClockSkewLeeway  time.Duration `json:"clock_skew_leeway"`
+	ExpirationLeeway time.Duration `json:"expiration_leeway"`
+	NotBeforeLeeway  time.Duration `json:"not_before_leeway"`
+}
+
+// Leeway defaults: a token is accepted up to one minute after exp and
+// before nbf or iat, to absorb clock differences between issuer and server.
+const (
+	DefaultClockSkewLeeway = time.Minute
+	maxLeeway              = 10 * time.Minute
+)
+
+// ScopeClaims are the claims that tie a token to one repository, project,
+// namespace or workload. A role must bind one of them (or bound_subject),
+// or say allow_unbound=true: an issuer like GitHub's is shared by every
+// tenant and lets the job choose its audience, so aud alone admits anyone.
+var ScopeClaims = []string{
+	"sub", "repository", "repository_id", "repository_owner_id", "project_path", "project_id",
+	"namespace_path", "namespace_id", "/kubernetes.io/namespace", "/kubernetes.io/serviceaccount/name",
+	"/kubernetes.io/serviceaccount/uid", "kubernetes.io/serviceaccount/namespace",
+	"kubernetes.io/serviceaccount/service-account.name",
+}
+
+var roleFields = []string{
+	"role_type", "bound_audiences", "allow_any_audience", "bound_subject", "bound_claims", "bound_claims_type",
+	"claim_mappings", "user_claim", "user_claim_json_pointer", "groups_claim", "allow_unbound",
+	"token_policies", "policies", "token_ttl", "token_max_ttl", "token_explicit_max_ttl", "token_period",
+	"token_num_uses", "token_bound_cidrs", "token_no_default_policy", "token_type",
+	"clock_skew_leeway", "expiration_leeway", "not_before_leeway",
+}
+
+// validName accepts role names of letters, digits, '.', '_' and '-'.
+func validName(s string) bool {
+	if s == "" || len(s) > 128 || s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// newRole returns a role with defaults.
+func newRole() Role {
+	return Role{RoleType: "jwt", BoundClaimsType: "string", ClockSkewLeeway: DefaultClockSkewLeeway}
+}
+
+// parseRole merges request data into r (an existing role or newRole()).
+func parseRole(r Role, data map[string]any) (Role, error) {
+	if err := logical.UnknownFields(data, roleFields...); err != nil {
+		return r, err
+	}
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	str := func(key string, dst *string) {
+		v, ok, err := logical.Str(data, key)
+		add(err)
+		if ok && err == nil {
+			*dst = strings.TrimSpace(v)
+		}
+	}
+	list := func(key string, dst *[]string) {
+		v, ok, err := logical.Strings(data, key)
+		add(err)
+		if ok && err == nil {
+			*dst = v
+		}
+	}
+	boolean := func(key string, dst *bool) {
+		v, ok, err := logical.Bool(data, key)
+		add(err)
+		if ok && err == nil {
+			*dst = v
+		}
+	}
+	dur := func(key string, dst *time.Duration) {
+		v, ok, err := logical.Duration(data, key)
+		add(err)
+		if ok && err == nil {
+			*dst = v
+		}
+	}
+	str("role_type", &r.RoleType)
+	list("bound_audiences", &r.BoundAudiences)
+	boolean("allow_any_audience", &r.AllowAnyAud)
+	str("bound_subject", &r.BoundSubject)
+	str("bound_claims_type", &r.BoundClaimsType)
+	str("user_claim", &r.UserClaim)
+	boolean("user_claim_json_pointer", &r.UserClaimJSONPointer)
+	str("groups_claim", &r.GroupsClaim)
+	boolean("allow_unbound", &r.AllowUnbound)
+	list("policies", &r.TokenPolicies)
+	list("token_policies", &r.TokenPolicies)
+	dur("token_ttl", &r.TokenTTL)
+	dur("token_max_ttl", &r.TokenMaxTTL)
+	dur("token_explicit_max_ttl", &r.TokenExplicitMaxTTL)
+	dur("token_period", &r.TokenPeriod)
+	list("token_bound_cidrs", &r.TokenBoundCIDRs)
+	boolean("token_no_default_policy", &r.TokenNoDefaultPolicy)
+	dur("clock_skew_leeway", &r.ClockSkewLeeway)
+	dur("expiration_leeway", &r.ExpirationLeeway)
+	dur("not_before_leeway", &r.NotBeforeLeeway)
+	if n, ok, err := logical.Int(data, "token_num_uses"); err != nil {
+		add(err)
+	} else if ok {
+		r.TokenNumUses = n
+	}
+	if t, ok, err := logical.Str(data, "token_type"); err != nil {
+		add(err)
+	} else if ok && t != "" && t != "default" && t != "service" {
+		add(logical.BadRequest("field \"token_type\": only service tokens are issued"))
+	}
+	if v, ok := data["bound_claims"]; ok {
+		bc, err := parseBoundClaims(v)
+		add(err)
+		if err == nil {
+			r.BoundClaims = bc
+		}
+	}
+	if _, ok := data["claim_mappings"]; ok {
+		m, _, err := logical.StringMap(data, "claim_mappings")
+		add(err)
+		if err == nil {
+			r.ClaimMappings = m
+		}
+	}
+	if len(errs) > 0 {
+		return r, errors.Join(errs...)
+	}
+	return r, r.validate()
+}
+
+// parseBoundClaims accepts a JSON object whose values are strings, numbers,
+// booleans or lists of those; every value becomes its text (true is "true").
+func parseBoundClaims(v any) (map[string][]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, logical.BadRequest("field \"bound_claims\": expected a JSON object")
+	}
+	out := make(map[string][]string, len(m))
+	for k, e := range m {
+		if strings.TrimSpace(k) == "" {
+			return nil, logical.BadRequest("field \"bound_claims\": empty claim name")
+		}
+		var vals []string
+		if s, ok := scalarString(e); ok {
+			vals = []string{s}
+		} else if l, ok := e.([]any); ok {
+			for _, x := range l {
+				s, ok := scalarString(x)
+				if !ok {
+					return nil, logical.BadRequest("field \"bound_claims\": claim %q: values must be strings, numbers or booleans", k)
+				}
+				vals = append(vals, s)
+			}
+		} else {
+			return nil, logical.BadRequest("field \"bound_claims\": claim %q: values must be strings, numbers, booleans or lists of them", k)
+		}
+		if len(vals) == 0 {
+			return nil, logical.BadRequest("field \"bound_claims\": claim %q: empty list would match nothing", k)
+		}
+		out[k] = vals
+	}
+	return out, nil
+}
+
+// validate checks a role's consistency and the binding rules.
+func (r Role) validate() error {
+	switch r.RoleType {
+	case "jwt":
+	case "oidc":
+		return logical.BadRequest("role_type \"oidc\" (browser login) is not supported; use role_type=jwt")
+	default:
+		return logical.BadRequest("role_type must be jwt")
+	}
+	if r.UserClaim == "" {
+		return logical.BadRequest("user_claim is required (e.g. sub)")
+	}
+	if len(r.BoundAudiences) == 0 && !r.AllowAnyAud {
+		return logical.BadRequest("bound_audiences is required (set allow_any_audience=true to skip the audience check)")
+	}
+	if r.BoundClaimsType != "string" && r.BoundClaimsType != "glob" {
+		return logical.BadRequest("bound_claims_type must be string or glob")
+	}
+	if !r.AllowUnbound && !r.scoped() {
+		return logical.BadRequest("the role binds no subject, repository, project or namespace claim, so any job of the issuer "+
+			"could log in: bind bound_subject or one of bound_claims %s (with a value that is not only wildcards), or set allow_unbound=true",
+			strings.Join(ScopeClaims, ", "))
+	}
+	targets := map[string]string{}
+	for claim, meta := range r.ClaimMappings {
+		if claim == "" || meta == "" {
+			return logical.BadRequest("claim_mappings: empty claim or metadata name")
+		}
+		if meta == MetaRole || (meta == MetaGroups && r.GroupsClaim != "") {
+			return logical.BadRequest("claim_mappings: metadata key %q is reserved", meta)
+		}
+		if _, dup := targets[meta]; dup {
+			return logical.BadRequest("claim_mappings: metadata key %q is mapped twice", meta)
+		}
+		targets[meta] = claim
+	}
+	for _, c := range r.TokenBoundCIDRs {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			if _, err := netip.ParseAddr(c); err != nil {
+				return logical.BadRequest("token_bound_cidrs: %q is not a CIDR or address", c)
+			}
+		}
+	}
+	if r.TokenTTL < 0 || r.TokenMaxTTL < 0 || r.TokenExplicitMaxTTL < 0 || r.TokenPeriod < 0 || r.TokenNumUses < 0 {
+		return logical.BadRequest("token TTLs, period and num_uses must not be negative")
+	}
+	if r.TokenMaxTTL > 0 && r.TokenTTL > r.TokenMaxTTL {
+		return logical.BadRequest("token_ttl must not exceed token_max_ttl")
+	}
+	for name, l := range map[string]time.Duration{"clock_skew_leeway": r.ClockSkewLeeway, "expiration_leeway": r.ExpirationLeeway, "not_before_leeway": r.NotBeforeLeeway} {
+		if l < 0 || l > maxLeeway {
+			return logical.BadRequest("%s must be between 0 and %s", name, maxLeeway)
+		}
+	}
+	for _, p := range r.TokenPolicies {
+		if p == "root" {
+			return logical.BadRequest("token_policies: root cannot be granted by a login")
+		}
+	}
+	return nil
+}
+
+// scoped reports whether the role binds a subject or a scope claim with a
+// value that is more than wildcards.
+func (r Role) scoped() bool {
+	if r.BoundSubject != "" {
+		return true
+	}
+	for k, vals := range r.BoundClaims {
+		if !isScopeClaim(k) {
+			continue
+		}
+		for _, v := range vals {
+			if r.BoundClaimsType == "string" || strings.Trim(v, "*") != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isScopeClaim reports whether claim key k is one of ScopeClaims; a JSON
+// pointer to a top-level claim ("/sub") counts as that claim.
+func isScopeClaim(k string) bool {
+	if p := claimPath(k); strings.HasPrefix(k, "/") && len(p) == 1 {
+		k = p[0]
+	}
+	return slices.Contains(ScopeClaims, k)
+}
+
+// view is the role as returned by a read.
+func (r Role) view() map[string]any {
+	secs := func(d time.Duration) int64 { return int64(d / time.Second) }
+	bc := map[string]any{}
+	for k, v := range r.BoundClaims {
+		bc[k] = v
+	}
+	cm := map[string]string{}
+	for k, v := range r.ClaimMappings {
+		cm[k] = v
+	}
+	return map[string]any{
+		"role_type":               r.RoleType,
+		"bound_audiences":         nonNil(r.BoundAudiences),
+		"allow_any_audience":      r.AllowAnyAud,
+		"bound_subject":           r.BoundSubject,
+		"bound_claims":            bc,
+		"bound_claims_type":       r.BoundClaimsType,
+		"claim_mappings":          cm,
+		"user_claim":              r.UserClaim,
+		"user_claim_json_pointer": r.UserClaimJSONPointer,
+		"groups_claim":            r.GroupsClaim,
+		"allow_unbound":           r.AllowUnbound,
+		"token_policies":          nonNil(r.TokenPolicies),
+		"policies":                nonNil(r.TokenPolicies),
+		"token_ttl":               secs(r.TokenTTL),
+		"token_max_ttl":           secs(r.TokenMaxTTL),
+		"token_explicit_max_ttl":  secs(r.TokenExplicitMaxTTL),
+		"token_period":            secs(r.TokenPeriod),
+		"token_num_uses":          r.TokenNumUses,
+		"token_bound_cidrs":       nonNil(r.TokenBoundCIDRs),
+		"token_no_default_policy": r.TokenNoDefaultPolicy,
+		"token_type":              "service",
+		"clock_skew_leeway":       secs(r.ClockSkewLeeway),
+		"expiration_leeway":       secs(r.ExpirationLeeway),
+		"not_before_leeway":       secs(r.NotBeforeLeeway),
+	}
+}
+
+func roleKey(name string) string { return "role/" + name }
+
+// loadRole returns the stored role, or nil.
+func loadRole(ctx context.Context, s logical.Storage, name string) (*Role, error) {
+	raw, err := s.Get(ctx, roleKey(name))
+	if err != nil {
+		return nil, fmt.Errorf("read role: %w", err)
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	var r Role
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("decode role: %w", err)
+	}
+	return &r, nil
+}
+
+// listRoles returns role names, sorted.
+func listRoles(ctx context.Context, s logical.Storage) ([]string, error) {
+	keys, err := s.List(ctx, "role/")
+	if err != nil {
+		return nil, fmt.Errorf("list roles: %w", err)
+	}
+	out := keys[:0]
+	for _, k := range keys {
+		if !strings.HasSuffix(k, "/") {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
