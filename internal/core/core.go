@@ -48,6 +48,8 @@ type Config struct {
 	Audit  AuditFactory
 	Leases LeaseFactory
 	Wrap   WrapperFactory
+	// SysServices add sys/ endpoint families (password policies, ...).
+	SysServices []SysService
 	// Engines and AuthMethods add factories to the built-in ones, by type.
 	Engines     map[string]logical.Factory
 	AuthMethods map[string]logical.Factory
@@ -88,6 +90,12 @@ type active struct {
 	audit    AuditBroker  // nil when auditing is not configured
 	leases   LeaseManager // nil when leases are not configured
 	wrapper  Wrapper      // nil when wrapping is not configured
+	sysSvcs  []sysService
+}
+
+type sysService struct {
+	prefix  string
+	backend logical.Backend
 }
 
 // New creates a sealed Core over cfg.Storage.
@@ -204,6 +212,15 @@ func (c *Core) postUnseal(ctx context.Context) error {
 			a.closeServices(c.logger)
 			return fmt.Errorf("start response wrapping: %w", err)
 		}
+	}
+	for _, svc := range c.cfg.SysServices {
+		b, err := svc.Factory(ctx, barrier.NewView(bs, svc.Storage), c.cfg.Logger)
+		if err != nil {
+			cancel()
+			a.closeServices(c.logger)
+			return fmt.Errorf("start sys/%s: %w", svc.Prefix, err)
+		}
+		a.sysSvcs = append(a.sysSvcs, sysService{prefix: svc.Prefix, backend: b})
 	}
 	if c.cfg.Leases != nil {
 		if a.leases, err = c.cfg.Leases(ctx, barrier.NewView(bs, "sys/expire/"), leaseEngines{a}, c.cfg.Logger); err != nil {

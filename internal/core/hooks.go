@@ -110,3 +110,13 @@ type Wrapper interface {
 
 // WrapperFactory builds the wrapper at unseal.
 type WrapperFactory func(ctx context.Context, view logical.Storage, logger *slog.Logger) (Wrapper, error)
+
+// SysService is an extra sys/ endpoint family served by its own backend,
+// such as sys/policies/password. Prefix is relative to sys/ and ends in "/"
+// (requests for the bare prefix without the slash reach it too); the
+// backend gets paths relative to sys/ and a storage view of its own.
+type SysService struct {
+	Prefix  string
+	Storage string // view prefix inside the barrier, e.g. "sys/password-policies/"
+	Factory func(ctx context.Context, view logical.Storage, logger *slog.Logger) (logical.Backend, error)
+}

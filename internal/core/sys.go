@@ -96,6 +96,11 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 // delegate finds the service that owns a sys/ path: the audit broker owns
 // sys/audit*, the lease manager sys/leases*, sys/renew and sys/revoke*.
 func delegate(a *active, p string) logical.Backend {
+	for _, svc := range a.sysSvcs {
+		if strings.HasPrefix(p, svc.prefix) || p == strings.TrimSuffix(svc.prefix, "/") {
+			return svc.backend
+		}
+	}
 	first, _, _ := strings.Cut(p, "/")
 	switch first {
 	case "audit", "audit-hash":
