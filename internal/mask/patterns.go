@@ -80,7 +80,11 @@ type deriver struct {
 func derive(secrets []Secret, minLen int) []pattern {
 	d := &deriver{minLen: minLen, seen: map[string]bool{}}
 	for _, s := range secrets {
-		if s.Value != "" {
+		// Surrounding white space (the final newline of a PEM file) is not
+		// secret: masking it would join the lines around the value.
+		if t := strings.TrimSpace(s.Value); t != "" {
+			d.addAlways(t, s.Name)
+		} else if s.Value != "" {
 			d.addAlways(s.Value, s.Name)
 		}
 		d.secret(s.Name, s.Value, 0)
@@ -133,7 +137,9 @@ func (d *deriver) secret(name, v string, depth int) {
 }
 
 func (d *deriver) encodings(name, x string) {
-	d.add(x, name)
+	if t := strings.TrimSpace(x); t == x || t == "" {
+		d.add(x, name) // else the trimmed variant is registered instead
+	}
 	b := []byte(x)
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
 		d.add(enc.EncodeToString(b), name)

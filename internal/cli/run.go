@@ -1,0 +1,410 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/internal/inject"
+	"github.com/keyward/keyward/internal/mask"
+	"github.com/keyward/keyward/internal/secretref"
+)
+
+func init() { register(newRunCmd) }
+
+// revokeTimeout bounds the revocations at the end of a job.
+const revokeTimeout = 30 * time.Second
+
+// refFlags are the reference flags run and env share.
+type refFlags struct {
+	env, envFrom, files, templates []string
+	envPrefix                      string
+	config                         string
+}
+
+func (f *refFlags) add(cmd *cobra.Command, withFiles bool) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.env, "env", nil, "inject `NAME=PATH#FIELD[@VERSION]` as an environment variable (repeatable)")
+	fl.StringArrayVar(&f.envFrom, "env-from", nil, "inject every field of the secret at `PATH` as a variable, upper-cased (repeatable)")
+	fl.StringVar(&f.envPrefix, "env-prefix", "", "prefix for the variables of --env-from")
+	fl.StringVar(&f.config, "config", "", "references file (default ./"+secretref.DefaultConfig+" when it exists)")
+	if withFiles {
+		fl.StringArrayVar(&f.files, "file", nil, "write `NAME=PATH#FIELD[:MODE]` to a file in the secrets directory (repeatable)")
+		fl.StringArrayVar(&f.templates, "template", nil, "render the Go template `IN:OUT` into the file OUT in the secrets directory (repeatable)")
+	}
+}
+
+// plan combines the config file and the flags (flags come after the file,
+// so an --env overrides nothing silently: a name given twice is an error).
+func (f *refFlags) plan(extraEnv []string) (secretref.Plan, error) {
+	var p secretref.Plan
+	cfg := f.config
+	if cfg == "" {
+		if _, err := os.Stat(secretref.DefaultConfig); err == nil {
+			cfg = secretref.DefaultConfig
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return p, fmt.Errorf("config: %w", err)
+		}
+	}
+	if cfg != "" {
+		c, err := secretref.LoadConfig(cfg)
+		if err != nil {
+			return p, usagef("%v", err)
+		}
+		p.Add(c)
+	}
+	var errs []error
+	for _, s := range append(slices.Clone(f.env), extraEnv...) {
+		e, err := secretref.ParseEnv(s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.Env = append(p.Env, e)
+	}
+	for _, s := range f.envFrom {
+		e, err := secretref.ParseEnvFrom(s, f.envPrefix)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.EnvFrom = append(p.EnvFrom, e)
+	}
+	for _, s := range f.files {
+		fr, err := secretref.ParseFile(s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.Files = append(p.Files, fr)
+	}
+	for _, s := range f.templates {
+		t, err := secretref.ParseTemplate(s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.Templates = append(p.Templates, t)
+	}
+	if err := p.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return p, usagef("%w", errors.Join(errs...))
+	}
+	return p, nil
+}
+
+type runFlags struct {
+	conn          connFlags
+	refs          refFlags
+	dryRun        bool
+	revoke        bool
+	passToken     bool
+	allowUnmasked []string
+	maskStyle     string
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [flags] -- COMMAND [ARG...]",
+		Short: "Run a command with secrets in its environment or files, masked in its output",
+		Long: `Run fetches the secrets a job needs, starts COMMAND with them as environment
+variables (--env, --env-from) or as files in a private directory on a
+memory-backed file system (--file, --template; its path is in
+$KEYWARD_SECRETS_DIR and each file's in $KEYWARD_FILE_<NAME>), masks every
+injected value (and its base64, hex, URL, JSON and shell-escaped forms) in
+COMMAND's stdout and stderr, and removes the files when COMMAND exits. The
+exit code is COMMAND's.
+
+References are PATH#FIELD, with @VERSION to pin a KV version 2 version. A
+KV version 2 path may be written secret/data/prod/db or secret/prod/db. Any
+path that returns a lease (dynamic credentials such as database/creds/ROLE)
+is read once, however many fields are used. References may also come from
+keyward.yaml (read from the current directory when present, or --config).
+
+Nothing starts unless every secret was fetched; the error names the
+reference, never a value. Values shorter than 6 bytes cannot be masked
+safely: run refuses them unless --allow-unmasked NAME is given.
+
+With --revoke (the default when CI=true) every lease obtained and then the
+token itself are revoked when COMMAND exits, so the credentials die with the
+job. While COMMAND runs, leases and the token are renewed at 2/3 of their
+TTL. SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to COMMAND.
+KEYWARD_TOKEN and VAULT_TOKEN are removed from COMMAND's environment unless
+--pass-token is given.`,
+		Example: `  keyward run --env DB_PASSWORD=secret/data/prod/db#password -- ./deploy.sh
+  keyward run --env-from secret/prod/app --env-prefix APP_ -- make release
+  keyward run --file tls.pem=secret/prod/tls#cert:0400 -- sh -c 'serve --cert "$KEYWARD_FILE_TLS_PEM"'
+  keyward run --template app.conf.tmpl:app.conf -- sh -c 'app -c "$KEYWARD_SECRETS_DIR/app.conf"'
+  keyward run --dry-run -- ./deploy.sh`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRun(cmd, e, f, args)
+		},
+	}
+	f.conn.add(cmd)
+	f.refs.add(cmd, true)
+	fl := cmd.Flags()
+	fl.BoolVar(&f.dryRun, "dry-run", false, "list what would be injected, without fetching anything")
+	fl.BoolVar(&f.revoke, "revoke", e.getenv("CI") == "true", "revoke leases and the token when the command exits (default true when CI=true)")
+	fl.BoolVar(&f.passToken, "pass-token", false, "leave KEYWARD_TOKEN and VAULT_TOKEN in the command's environment")
+	fl.StringArrayVar(&f.allowUnmasked, "allow-unmasked", nil, "inject `NAME` even if its value is too short to mask (it is then not masked)")
+	fl.StringVar(&f.maskStyle, "mask-style", "stars", "what replaces a secret in the output: stars (***) or name ([NAME])")
+	return cmd
+}
+
+func parseMaskStyle(s string) (mask.Style, error) {
+	switch s {
+	case "stars", "":
+		return mask.StyleStars, nil
+	case "name":
+		return mask.StyleName, nil
+	}
+	return 0, usagef("invalid --mask-style %q: want stars or name", s)
+}
+
+func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
+	if len(args) == 0 {
+		return usagef("a COMMAND is required: keyward run [flags] -- COMMAND [ARG...]")
+	}
+	style, err := parseMaskStyle(f.maskStyle)
+	if err != nil {
+		return err
+	}
+	plan, err := f.refs.plan(nil)
+	if err != nil {
+		return err
+	}
+	if f.dryRun {
+		return printPlan(cmd.OutOrStdout(), plan, args)
+	}
+	log := cliLogger(e.stderr)
+	if err := inject.CleanStale(""); err != nil {
+		log.Warn("cannot remove stale secrets directories", "err", err)
+	}
+
+	// Signals are ours from now on: before the child starts they stop the
+	// fetch (and what was obtained is revoked), afterwards inject forwards
+	// them to the child.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+
+	c, err := f.conn.client(e)
+	if err != nil {
+		return err
+	}
+	fetcher := secretref.NewFetcher(c)
+	res, sig, err := fetchAll(cmd.Context(), fetcher, plan, sigs)
+	keeper := secretref.NewKeeper(c, fetcher.Leases(), log)
+	if err == nil && sig == nil {
+		err = checkShort(res, f.allowUnmasked)
+	}
+	if err != nil || sig != nil {
+		if rerr := finish(keeper, f.revoke, log); rerr != nil {
+			log.Warn("revocation after a failed start", "err", rerr)
+		}
+		if sig != nil {
+			return &exitError{code: 128 + int(sig.(syscall.Signal)), err: fmt.Errorf("interrupted by %v before the command started", sig)}
+		}
+		return explain(err, c)
+	}
+
+	renewCtx, stopRenew := context.WithCancel(context.Background())
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		keeper.Renew(renewCtx)
+	}()
+
+	secrets := unmaskedRemoved(res.Secrets, f.allowUnmasked)
+	opts := mask.Options{Style: style}
+	stdout := mask.NewWriter(cmd.OutOrStdout(), secrets, opts)
+	stderr := mask.NewWriter(e.stderr, secrets, opts)
+	code, runErr := inject.Run(cmd.Context(), args, res.Spec, inject.Options{
+		Stdin:   e.stdin,
+		Stdout:  stdout,
+		Stderr:  stderr,
+		BaseEnv: childBaseEnv(os.Environ(), f.passToken),
+		Signals: sigs,
+		Logger:  log,
+	})
+	stdout.Close()
+	stderr.Close()
+	stopRenew()
+	<-renewed
+	if rerr := finish(keeper, f.revoke, log); rerr != nil {
+		log.Warn("revocation failed", "err", rerr)
+		if code == 0 {
+			code = ExitError
+		}
+	}
+	if code < 0 {
+		if errors.Is(runErr, exec.ErrNotFound) || errors.Is(runErr, fs.ErrNotExist) {
+			code = 127
+		} else {
+			code = ExitError
+		}
+	}
+	return &exitError{code: code, err: runErr}
+}
+
+// fetchAll resolves plan, giving up when a signal arrives first; it returns
+// that signal.
+func fetchAll(ctx context.Context, f *secretref.Fetcher, plan secretref.Plan, sigs <-chan os.Signal) (*secretref.Result, os.Signal, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		res *secretref.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := secretref.Resolve(ctx, f, plan)
+		done <- result{r, err}
+	}()
+	select {
+	case r := <-done:
+		return r.res, nil, r.err
+	case s := <-sigs:
+		cancel()
+		<-done
+		return nil, s, nil
+	}
+}
+
+// finish revokes what the job obtained when revoke is set.
+func finish(k *secretref.Keeper, revoke bool, log *slog.Logger) error {
+	if !revoke {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), revokeTimeout)
+	defer cancel()
+	return k.Revoke(ctx, true)
+}
+
+// checkShort refuses values too short to mask, except those allowed.
+func checkShort(res *secretref.Result, allowed []string) error {
+	err := mask.Check(unmaskedRemoved(res.Secrets, allowed))
+	var short *mask.ErrTooShort
+	if errors.As(err, &short) {
+		return withHint(fmt.Errorf("refusing to start: %w", err),
+			fmt.Sprintf("a value that short cannot be masked without wrecking the log; pass --allow-unmasked %s to inject it unmasked", short.Names[0]))
+	}
+	return err
+}
+
+// unmaskedRemoved drops the secrets named in allowed.
+func unmaskedRemoved(secrets []mask.Secret, allowed []string) []mask.Secret {
+	out := make([]mask.Secret, 0, len(secrets))
+	for _, s := range secrets {
+		if !slices.Contains(allowed, s.Name) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// childBaseEnv is keyward's environment without its own credentials.
+func childBaseEnv(environ []string, passToken bool) []string {
+	if passToken {
+		return environ
+	}
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "KEYWARD_TOKEN" || k == "VAULT_TOKEN" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// printPlan lists what run would inject: names and references, no values.
+func printPlan(w io.Writer, p secretref.Plan, args []string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tNAME\tSOURCE")
+	for _, ef := range p.EnvFrom {
+		fmt.Fprintf(tw, "env-from\t%s*\t%s\n", ef.Prefix, ef.Ref)
+	}
+	for _, en := range p.Env {
+		fmt.Fprintf(tw, "env\t%s\t%s\n", en.Name, en.Ref)
+	}
+	for _, fr := range p.Files {
+		mode := fr.Mode
+		if mode == 0 {
+			mode = 0o600
+		}
+		fmt.Fprintf(tw, "file\t%s\t%s (mode %04o, $%s)\n", fr.Name, fr.Ref, mode, inject.FileEnvName(fr.Name))
+	}
+	for _, t := range p.Templates {
+		src, err := os.ReadFile(t.Source)
+		if err != nil {
+			return fmt.Errorf("template %s: %w", t.Source, err)
+		}
+		refs, err := secretref.Refs(t.Source, src)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "template\t%s\t%s: %s ($%s)\n", t.Dest, t.Source, strings.Join(refs, ", "), inject.FileEnvName(t.Dest))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "command: %s\n", strings.Join(args, " "))
+	return err
+}
+
+// cliLogger writes warnings as "keyward: warning: MSG key=value" lines.
+func cliLogger(w io.Writer) *slog.Logger { return slog.New(&warnHandler{w: w}) }
+
+type warnHandler struct {
+	w     io.Writer
+	attrs []slog.Attr
+}
+
+func (h *warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h *warnHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString("keyward: warning: ")
+	b.WriteString(r.Message)
+	add := func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	b.WriteByte('\n')
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &warnHandler{w: h.w, attrs: append(slices.Clone(h.attrs), as...)}
+}
+
+func (h *warnHandler) WithGroup(string) slog.Handler { return h }
+
+var _ secretref.Client = (*api.Client)(nil)
+var _ secretref.TokenClient = (*api.Client)(nil)
