@@ -89,7 +89,7 @@ func TestTemplateInjection(t *testing.T) {
 path "secret/data/{{identity.entity.name}}/*" { capabilities = ["read", "list"] }
 path "kv/+/{{identity.entity.metadata.team}}" { capabilities = ["read"] }
 path "users/{{identity.entity.aliases.acc.name}}-home/*" { capabilities = ["read"] }`)
-	hostile := []string{"*", "+", "a/b", "..", ".", "", "a,b", "{{identity.entity.id}}", "a}}", "x\x00", "\u2024\u2024",
+	hostile := []string{"*", "+", "..", ".", "", "a,b", "{{identity.entity.id}}", "a}}", "x\x00", "\u2024\u2024",
 		"\uff0e\uff0e", "a\\b", "%2e%2e", "a*", "+/x", "/", "a/", "..a", "\xc0\xae", "x\ny"}
 	probes := []string{"secret/data/x/y", "secret/data/a/b/c", "secret/data/", "secret/data/b/x", "secret/data/a,b/x",
 		"kv/x/y", "kv/x/a/b", "users/x-home/y", "users/-home/y", "secret/data/*/x", "secret/data/+/x", "sys/policies/acl/root"}
@@ -106,6 +106,29 @@ path "users/{{identity.entity.aliases.acc.name}}-home/*" { capabilities = ["read
 					t.Errorf("value %q: Check(%q, %s) allowed", v, probe, op)
 				}
 			}
+		}
+	}
+}
+
+// TestTemplateMultiSegmentValue: a value with "/" (GitHub's repository
+// claim "owner/repo") renders as a longer literal path and grants nothing
+// beside it.
+func TestTemplateMultiSegmentValue(t *testing.T) {
+	p := mustParse(t, `path "secret/data/ci/{{identity.entity.metadata.repository}}/*" { capabilities = ["read"] }`)
+	acl, err := policy.Compile([]*policy.Policy{p}, &policy.Identity{EntityMetadata: map[string]string{"repository": "octo/app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for probe, want := range map[string]bool{
+		"secret/data/ci/octo/app/db":     true,
+		"secret/data/ci/octo/app/x/y":    true,
+		"secret/data/ci/octo/app-evil/x": false,
+		"secret/data/ci/octo/other/db":   false,
+		"secret/data/ci/octo/db":         false,
+		"secret/data/ci/octo/app":        false,
+	} {
+		if got := acl.Check(probe, policy.OpRead, nil).Allowed; got != want {
+			t.Errorf("Check(%q) = %v, want %v", probe, got, want)
 		}
 	}
 }
@@ -128,12 +151,18 @@ path "kv/+/{{identity.entity.metadata.team}}" { capabilities = ["read"] }`)
 			return
 		}
 		underName := strings.HasPrefix(probe, "secret/data/"+value+"/")
-		parts := strings.Split(probe, "/")
-		kvMatch := len(parts) == 3 && parts[0] == "kv" && parts[2] == value
+		// kv/+/VALUE: one wildcard segment, then exactly the value.
+		kvMatch := false
+		if rest, ok := strings.CutPrefix(probe, "kv/"); ok {
+			if _, tail, ok := strings.Cut(rest, "/"); ok && tail == value {
+				kvMatch = true
+			}
+		}
 		if !underName && !kvMatch {
 			t.Fatalf("value %q granted read on %q", value, probe)
 		}
-		if value == "" || strings.ContainsAny(value, "*+/,{}\\") || strings.Contains(value, "..") {
+		if value == "" || strings.ContainsAny(value, "*+,{}\\") || strings.Contains(value, "..") ||
+			strings.HasPrefix(value, "/") || strings.HasSuffix(value, "/") || strings.Contains(value, "//") {
 			t.Fatalf("unsafe value %q was rendered (granted %q)", value, probe)
 		}
 	})

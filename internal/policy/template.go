@@ -141,11 +141,18 @@ func render(pattern string, ident *Identity, placeholder string) (out string, ok
 }
 
 // safeTemplateValue reports whether v can be substituted into a path
-// without widening it: one non-empty, canonical path segment with no glob,
-// wildcard, separator or template characters.
+// without widening it: one or more non-empty, canonical path segments with
+// no glob, wildcard or template characters. A "/" inside the value is
+// allowed because CI identities are paths (GitHub's repository claim is
+// "owner/repo"); the result is a longer literal path, never a wider one.
 func safeTemplateValue(v string) bool {
-	if v == "" || strings.ContainsAny(v, "*+/,{}\\") || strings.Contains(v, "..") {
+	if v == "" || strings.ContainsAny(v, "*+,{}\\") || strings.Contains(v, "..") {
 		return false
+	}
+	for _, seg := range strings.Split(v, "/") {
+		if seg == "" || pathProblem(seg) != "" {
+			return false
+		}
 	}
 	return pathProblem(v) == ""
 }
