@@ -1,0 +1,195 @@
+// Package userpass is the username and password auth method
+// (auth/userpass), with Argon2id password hashes, optional TOTP second
+// factor per user (RFC 6238, codes never accepted twice) and lockout after
+// repeated failures. Usernames are canonical (trimmed, NFKC, lower case),
+// so "Alice" and "alice" are one user with one failure counter. Every
+// failed login, whether the user exists, is locked or gave a wrong
+// password or code, runs one Argon2id hash and answers the same error. It
+// never logs or returns a password, hash or TOTP secret after enrollment.
+package userpass
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/auth/lockout"
+	"github.com/keyward/keyward/internal/logical"
+)
+
+const (
+	userPrefix    = "user/"
+	configKey     = "config"
+	lockoutPrefix = "lockout/"
+	maxNameLen    = 256
+	// maxPasswordLen bounds the work one request can ask of Argon2id.
+	maxPasswordLen = 4096
+)
+
+// Options tunes New. The zero value is usable.
+type Options struct {
+	Now    func() time.Time
+	Params Params // zero: DefaultParams
+	// OnHash, when set, is called once per Argon2id computation (tests
+	// count them to show every login path does the same work).
+	OnHash func()
+	// Issuer names the service in TOTP provisioning URLs (default Keyward).
+	Issuer string
+}
+
+// Backend is one userpass mount. It is safe for concurrent use.
+type Backend struct {
+	view  logical.Storage
+	opts  Options
+	lock  *lockout.Tracker
+	dummy parsedHash
+	// sem bounds concurrent Argon2id runs (each holds Params.Memory).
+	sem chan struct{}
+	// mu serialises user record updates (TOTP step, password changes).
+	mu sync.Mutex
+}
+
+// Factory builds a Backend for a new mount (logical.Factory).
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	return New(ctx, conf.Storage, Options{})
+}
+
+// New returns a backend over view.
+func New(_ context.Context, view logical.Storage, opts Options) (*Backend, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Params == (Params{}) {
+		opts.Params = DefaultParams
+	}
+	if opts.Issuer == "" {
+		opts.Issuer = "Keyward"
+	}
+	// A valid hash of a random password, verified for unknown users so
+	// they cost what known ones do.
+	dummy, err := parseHash(hashPassword(rand.Text(), opts.Params))
+	if err != nil {
+		return nil, fmt.Errorf("userpass: dummy hash: %w", err)
+	}
+	return &Backend{
+		view:  view,
+		opts:  opts,
+		lock:  lockout.New(lockoutPrefix, opts.Now),
+		dummy: dummy,
+		sem:   make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+	}, nil
+}
+
+// UnauthenticatedPaths implements logical.Unauthenticated.
+func (b *Backend) UnauthenticatedPaths() []string { return []string{"login", "login/*"} }
+
+// HandleRequest implements logical.Backend.
+func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	p := strings.TrimSuffix(req.Path, "/")
+	op := req.Operation
+	write := op == logical.UpdateOperation || op == logical.CreateOperation
+	switch {
+	case p == "login" || strings.HasPrefix(p, "login/"):
+		if !write {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.login(ctx, req, strings.TrimPrefix(strings.TrimPrefix(p, "login"), "/"))
+	case p == "users":
+		if op != logical.ListOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		keys, err := b.view.List(ctx, userPrefix)
+		if err != nil {
+			return nil, err
+		}
+		return &logical.Response{Data: map[string]any{"keys": keys}}, nil
+	case p == "config":
+		return b.config(ctx, req)
+	case strings.HasPrefix(p, "users/"):
+		rest := strings.TrimPrefix(p, "users/")
+		name, sub, _ := strings.Cut(rest, "/")
+		name, err := canonicalName(name)
+		if err != nil {
+			return nil, err
+		}
+		return b.userPath(ctx, req, name, sub)
+	}
+	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", req.Path)
+}
+
+// ExistenceCheck implements logical.ExistenceChecker for users/NAME.
+func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(req.Path, "/"), "users/")
+	if !ok || strings.Contains(rest, "/") {
+		return false, false, nil
+	}
+	name, err := canonicalName(rest)
+	if err != nil {
+		return true, false, nil
+	}
+	u, err := b.user(ctx, name)
+	return true, u != nil, err
+}
+
+// canonicalName is the stored form of a username.
+func canonicalName(s string) (string, error) {
+	n := lockout.Canonical(s)
+	if n == "" || len(n) > maxNameLen || strings.ContainsAny(n, "/\x00") {
+		return "", logical.BadRequest("invalid username")
+	}
+	return n, nil
+}
+
+func (b *Backend) config(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	c, err := b.lockoutConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch req.Operation {
+	case logical.ReadOperation:
+		out := map[string]any{}
+		c.Map(out)
+		return &logical.Response{Data: out}, nil
+	case logical.UpdateOperation, logical.CreateOperation:
+		if err := logical.UnknownFields(req.Data, lockout.Fields...); err != nil {
+			return nil, err
+		}
+		if err := c.Parse(req.Data); err != nil {
+			return nil, err
+		}
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		return nil, b.view.Put(ctx, configKey, raw)
+	}
+	return nil, logical.ErrUnsupportedOperation
+}
+
+func (b *Backend) lockoutConfig(ctx context.Context) (lockout.Config, error) {
+	var c lockout.Config
+	raw, err := b.view.Get(ctx, configKey)
+	if err != nil || raw == nil {
+		return c, err
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, fmt.Errorf("decode userpass config: %w", err)
+	}
+	return c, nil
+}
+
+// argon runs one Argon2id verification, bounded by the semaphore.
+func (b *Backend) argon(h parsedHash, password string) bool {
+	b.sem <- struct{}{}
+	defer func() { <-b.sem }()
+	if b.opts.OnHash != nil {
+		b.opts.OnHash()
+	}
+	return h.verify(password)
+}
