@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -92,7 +93,7 @@ func checkURL(raw string, blocked addrPolicy) (*url.URL, error) {
 	if ip, err := netip.ParseAddr(host); err == nil && blocked(ip) {
 		return nil, errBlockedAddr
 	}
-	if h := trimDot(host); h == "localhost" || hasSuffixFold(h, ".localhost") || hasSuffixFold(h, ".internal") {
+	if h := strings.ToLower(trimDot(host)); h == "localhost" || hasSuffixFold(h, ".localhost") || hasSuffixFold(h, ".internal") {
 		return nil, errBlockedAddr
 	}
 	return u, nil

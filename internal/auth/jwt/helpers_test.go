@@ -2,6 +2,7 @@ package jwt_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,12 +23,15 @@ type fixture struct {
 	b  *jwt.Backend
 	s  *logical.InmemStorage
 	is *jwttest.Issuer
+	// skew is the server clock's offset from t0, adjustable mid-test.
+	skew atomic.Int64
 }
 
 func newFixture(t testing.TB, skew time.Duration) *fixture {
 	t.Helper()
 	f := &fixture{t: t, s: &logical.InmemStorage{}, is: jwttest.NewIssuer(t)}
-	f.b = jwt.New(jwt.Options{Now: func() time.Time { return t0.Add(skew) }})
+	f.skew.Store(int64(skew))
+	f.b = jwt.New(jwt.Options{Now: func() time.Time { return t0.Add(time.Duration(f.skew.Load())) }})
 	f.mustWrite("config", map[string]any{
 		"oidc_discovery_url":    f.is.URL,
 		"oidc_discovery_ca_pem": f.is.CAPEM,
