@@ -1,0 +1,389 @@
+// Package cert is the TLS certificate auth method (auth/cert): a client
+// logs in with the certificate it presented on an mTLS connection, which
+// must chain to a configured CA (with the client-auth usage) or be exactly
+// a pinned certificate (compared by its full DER, never by subject or
+// serial), pass the entry's name constraints and not be revoked by a
+// loaded CRL. It holds only public certificates and CRLs and never logs a
+// token.
+package cert
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/auth/tokenparams"
+	"github.com/keyward/keyward/internal/logical"
+)
+
+const (
+	certPrefix = "cert/"
+	crlPrefix  = "crl/"
+	configKey  = "config"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+
+// entry is one trusted certificate (CA or pinned leaf) with constraints.
+type entry struct {
+	Certificate    string             `json:"certificate"`
+	DisplayName    string             `json:"display_name,omitempty"`
+	AllowedCNs     []string           `json:"allowed_common_names,omitempty"`
+	AllowedDNSSANs []string           `json:"allowed_dns_sans,omitempty"`
+	AllowedURISANs []string           `json:"allowed_uri_sans,omitempty"`
+	AllowedOUs     []string           `json:"allowed_organizational_units,omitempty"`
+	Token          tokenparams.Params `json:"token"`
+	parsed         []*x509.Certificate
+}
+
+type crl struct {
+	PEM string `json:"crl"`
+}
+
+type config struct {
+	// DisableBinding lets a token be renewed without presenting the
+	// certificate that logged in (Vault's disable_binding). Off by default.
+	DisableBinding bool `json:"disable_binding"`
+}
+
+// Backend is one cert mount. It is safe for concurrent use.
+type Backend struct {
+	view logical.Storage
+	now  func() time.Time
+
+	mu      sync.RWMutex
+	revoked map[string]map[string]bool // CRL name -> issuer+serial key
+}
+
+// Factory builds a Backend for a new mount, loading its CRLs (so a revoked
+// certificate is refused from the first request after a restart).
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	return New(ctx, conf.Storage, nil)
+}
+
+// New opens the mount's state and loads every stored CRL.
+func New(ctx context.Context, view logical.Storage, now func() time.Time) (*Backend, error) {
+	if now == nil {
+		now = time.Now
+	}
+	b := &Backend{view: view, now: now, revoked: map[string]map[string]bool{}}
+	names, err := view.List(ctx, crlPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("cert: list CRLs: %w", err)
+	}
+	for _, n := range names {
+		var c crl
+		if _, err := getJSON(ctx, view, crlPrefix+n, &c); err != nil {
+			return nil, err
+		}
+		set, err := parseCRL(c.PEM)
+		if err != nil {
+			return nil, fmt.Errorf("cert: load CRL %q: %w", n, err)
+		}
+		b.revoked[n] = set
+	}
+	return b, nil
+}
+
+// UnauthenticatedPaths implements logical.Unauthenticated.
+func (b *Backend) UnauthenticatedPaths() []string { return []string{"login"} }
+
+// HandleRequest implements logical.Backend.
+func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	p := strings.TrimSuffix(req.Path, "/")
+	op := req.Operation
+	write := op == logical.UpdateOperation || op == logical.CreateOperation
+	switch {
+	case p == "login":
+		if !write {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return b.login(ctx, req)
+	case p == "certs" || p == "crls":
+		if op != logical.ListOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		pfx := certPrefix
+		if p == "crls" {
+			pfx = crlPrefix
+		}
+		keys, err := b.view.List(ctx, pfx)
+		if err != nil {
+			return nil, err
+		}
+		return &logical.Response{Data: map[string]any{"keys": keys}}, nil
+	case p == "config":
+		return b.configPath(ctx, req)
+	case strings.HasPrefix(p, "certs/"), strings.HasPrefix(p, "crls/"):
+		kind, name, _ := strings.Cut(p, "/")
+		if !nameRE.MatchString(name) {
+			return nil, logical.BadRequest("invalid name")
+		}
+		if kind == "certs" {
+			return b.certPath(ctx, req, name)
+		}
+		return b.crlPath(ctx, req, name)
+	}
+	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", req.Path)
+}
+
+func (b *Backend) configPath(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	var c config
+	if _, err := getJSON(ctx, b.view, configKey, &c); err != nil {
+		return nil, err
+	}
+	switch req.Operation {
+	case logical.ReadOperation:
+		return &logical.Response{Data: map[string]any{"disable_binding": c.DisableBinding}}, nil
+	case logical.UpdateOperation, logical.CreateOperation:
+		if err := logical.UnknownFields(req.Data, "disable_binding"); err != nil {
+			return nil, err
+		}
+		if v, ok, err := logical.Bool(req.Data, "disable_binding"); err != nil {
+			return nil, err
+		} else if ok {
+			c.DisableBinding = v
+		}
+		return nil, putJSON(ctx, b.view, configKey, c)
+	}
+	return nil, logical.ErrUnsupportedOperation
+}
+
+var certFields = append([]string{"certificate", "display_name", "allowed_common_names", "allowed_names",
+	"allowed_dns_sans", "allowed_uri_sans", "allowed_organizational_units"}, tokenparams.Fields...)
+
+func (b *Backend) certPath(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	switch req.Operation {
+	case logical.ReadOperation:
+		e, err := b.entry(ctx, name)
+		if err != nil || e == nil {
+			return nil, err
+		}
+		d := map[string]any{
+			"certificate":                  e.Certificate,
+			"display_name":                 e.DisplayName,
+			"allowed_common_names":         nonNil(e.AllowedCNs),
+			"allowed_dns_sans":             nonNil(e.AllowedDNSSANs),
+			"allowed_uri_sans":             nonNil(e.AllowedURISANs),
+			"allowed_organizational_units": nonNil(e.AllowedOUs),
+		}
+		e.Token.Map(d)
+		return &logical.Response{Data: d}, nil
+	case logical.DeleteOperation:
+		return nil, b.view.Delete(ctx, certPrefix+name)
+	case logical.UpdateOperation, logical.CreateOperation:
+	default:
+		return nil, logical.ErrUnsupportedOperation
+	}
+	if err := logical.UnknownFields(req.Data, certFields...); err != nil {
+		return nil, err
+	}
+	e, err := b.entry(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		e = &entry{}
+	}
+	if v, ok, err := logical.Str(req.Data, "certificate"); err != nil {
+		return nil, err
+	} else if ok {
+		if _, err := parseCerts(v); err != nil {
+			return nil, logical.BadRequest("field %q: %v", "certificate", err)
+		}
+		e.Certificate = v
+	}
+	if e.Certificate == "" {
+		return nil, logical.BadRequest("field %q is required", "certificate")
+	}
+	if v, ok, err := logical.Str(req.Data, "display_name"); err != nil {
+		return nil, err
+	} else if ok {
+		e.DisplayName = v
+	}
+	for _, f := range []struct {
+		key string
+		dst *[]string
+	}{
+		{"allowed_names", &e.AllowedCNs}, {"allowed_common_names", &e.AllowedCNs}, {"allowed_dns_sans", &e.AllowedDNSSANs},
+		{"allowed_uri_sans", &e.AllowedURISANs}, {"allowed_organizational_units", &e.AllowedOUs},
+	} {
+		v, ok, err := logical.Strings(req.Data, f.key)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			*f.dst = v
+		}
+	}
+	if err := e.Token.Parse(req.Data); err != nil {
+		return nil, err
+	}
+	return nil, putJSON(ctx, b.view, certPrefix+name, e)
+}
+
+func (b *Backend) crlPath(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	switch req.Operation {
+	case logical.ReadOperation:
+		var c crl
+		ok, err := getJSON(ctx, b.view, crlPrefix+name, &c)
+		if err != nil || !ok {
+			return nil, err
+		}
+		b.mu.RLock()
+		n := len(b.revoked[name])
+		b.mu.RUnlock()
+		return &logical.Response{Data: map[string]any{"crl": c.PEM, "revoked_count": n}}, nil
+	case logical.DeleteOperation:
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if err := b.view.Delete(ctx, crlPrefix+name); err != nil {
+			return nil, err
+		}
+		delete(b.revoked, name)
+		return nil, nil
+	case logical.UpdateOperation, logical.CreateOperation:
+		if err := logical.UnknownFields(req.Data, "crl"); err != nil {
+			return nil, err
+		}
+		v, _, err := logical.Str(req.Data, "crl")
+		if err != nil {
+			return nil, err
+		}
+		set, err := parseCRL(v)
+		if err != nil {
+			return nil, logical.BadRequest("field %q: %v", "crl", err)
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if err := putJSON(ctx, b.view, crlPrefix+name, crl{PEM: v}); err != nil {
+			return nil, err
+		}
+		b.revoked[name] = set
+		return nil, nil
+	}
+	return nil, logical.ErrUnsupportedOperation
+}
+
+func (b *Backend) entry(ctx context.Context, name string) (*entry, error) {
+	var e entry
+	ok, err := getJSON(ctx, b.view, certPrefix+name, &e)
+	if err != nil || !ok {
+		return nil, err
+	}
+	e.parsed, err = parseCerts(e.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("cert %q: %w", name, err)
+	}
+	return &e, nil
+}
+
+// parseCerts reads one or more PEM CERTIFICATE blocks.
+func parseCerts(s string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := []byte(s)
+	for {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			return nil, errors.New("expected PEM CERTIFICATE blocks")
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, errors.New("malformed certificate")
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return out, nil
+}
+
+// parseCRL reads a PEM (or DER) CRL into a set of issuer+serial keys.
+func parseCRL(s string) (map[string]bool, error) {
+	der := []byte(s)
+	if blk, _ := pem.Decode(der); blk != nil {
+		if blk.Type != "X509 CRL" {
+			return nil, errors.New("expected a PEM X509 CRL block")
+		}
+		der = blk.Bytes
+	}
+	l, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, errors.New("malformed CRL")
+	}
+	set := map[string]bool{}
+	for _, r := range l.RevokedCertificateEntries {
+		set[revKey(l.RawIssuer, r.SerialNumber)] = true
+	}
+	return set, nil
+}
+
+func revKey(rawIssuer []byte, serial *big.Int) string {
+	sum := sha256.Sum256(rawIssuer)
+	return hex.EncodeToString(sum[:]) + ":" + serial.Text(16)
+}
+
+func (b *Backend) isRevoked(chain []*x509.Certificate) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, c := range chain {
+		k := revKey(c.RawIssuer, c.SerialNumber)
+		for _, set := range b.revoked {
+			if set[k] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func getJSON(ctx context.Context, s logical.Storage, key string, v any) (bool, error) {
+	raw, err := s.Get(ctx, key)
+	if err != nil || raw == nil {
+		return false, err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, key, raw)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// pinnedMatch compares the presented leaf to a pinned certificate by full
+// DER: another certificate with the same subject and serial but another
+// key never matches.
+func pinnedMatch(pinned []*x509.Certificate, leaf *x509.Certificate) bool {
+	return slices.ContainsFunc(pinned, func(p *x509.Certificate) bool { return bytes.Equal(p.Raw, leaf.Raw) })
+}

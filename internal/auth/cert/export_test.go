@@ -1,0 +1,4 @@
+package cert
+
+// GlobMatch exposes the name-constraint matcher to tests.
+var GlobMatch = globMatch
