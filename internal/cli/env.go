@@ -63,7 +63,8 @@ A warning saying so goes to stderr. Leases obtained are not revoked.`,
 }
 
 // shellQuote quotes s for POSIX shells: inside single quotes nothing is
-// special, and a single quote is written as '\''.
+// special, and each single quote closes the quotes, is escaped with a
+// backslash and reopens them.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

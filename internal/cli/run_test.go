@@ -93,8 +93,8 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// sigpid SIGNAL FILE sends SIGNAL (TERM, INT, KILL) to the pid written in
-// FILE.
+// sigpid SIGNAL [-]FILE sends SIGNAL (TERM, INT, KILL) to the pid written
+// in FILE, or with -FILE to its process group.
 func cmdSigPID(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: sigpid SIGNAL FILE")
@@ -103,10 +103,14 @@ func cmdSigPID(ts *testscript.TestScript, neg bool, args []string) {
 	if !ok {
 		ts.Fatalf("sigpid: unknown signal %s", args[0])
 	}
-	raw, err := os.ReadFile(ts.MkAbs(args[1]))
+	file, group := strings.CutPrefix(args[1], "-")
+	raw, err := os.ReadFile(ts.MkAbs(file))
 	ts.Check(err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	ts.Check(err)
+	if group {
+		pid = -pid
+	}
 	ts.Check(syscall.Kill(pid, sig))
 }
 
