@@ -95,6 +95,9 @@ func (e *Engine) matches(data []byte) []match {
 				if r.leftBoundary && start > 0 && isWordByte(data[start-1]) {
 					continue
 				}
+				if r.lineStart && !atLineStart(data, start) {
+					continue
+				}
 				h := sc.hits[ri]
 				if len(h) == 0 {
 					sc.active = append(sc.active, int(ri))
@@ -158,7 +161,7 @@ func (e *Engine) matches(data []byte) []match {
 					hi = min(n, lo+multilineAfter)
 				} else {
 					// single-line patterns stop at a newline by themselves
-					hi = min(n, lo+anchorSpan)
+					hi = min(n, lo+r.span)
 				}
 				m := r.anchor.FindSubmatchIndex(data[lo:hi])
 				if m == nil {
@@ -194,7 +197,6 @@ func (e *Engine) matches(data []byte) []match {
 	return resolveOverlaps(out)
 }
 
-const anchorSpan = 2048
 
 // consider checks one regex match (offsets relative to base) and appends
 // it, or a veto for a token-shaped value that failed validation.
@@ -215,6 +217,21 @@ func (e *Engine) consider(out []match, r *Rule, data []byte, base int, m []int) 
 		return append(out, match{rule: r, start: base + s, end: base + t, mstart: base + m[0], veto: true})
 	}
 	return out
+}
+
+// atLineStart reports whether only spaces and tabs precede i on its line.
+func atLineStart(data []byte, i int) bool {
+	for i > 0 {
+		i--
+		switch data[i] {
+		case '\n':
+			return true
+		case ' ', '\t':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func isWordByte(c byte) bool {

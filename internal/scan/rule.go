@@ -80,6 +80,8 @@ type Rule struct {
 	anchored     bool
 	anchor       *regexp.Regexp
 	leftBoundary bool // the byte before the keyword must not be a word byte
+	span         int  // bytes an anchored single-line match may cover
+	lineStart    bool // only indentation may precede the keyword on its line
 	userGroup    int  // a "user" submatch; a secret equal to it is a fixture
 }
 
@@ -108,6 +110,9 @@ func (r *Rule) compile() error {
 		src := r.Pattern.String()
 		r.anchor = regexp.MustCompile(`^(?:` + src + `)`)
 		r.leftBoundary = strings.HasPrefix(src, `\b`)
+		if r.span == 0 {
+			r.span = 512
+		}
 	}
 	r.userGroup = max(0, r.Pattern.SubexpIndex("user"))
 	if i := r.Pattern.SubexpIndex("secret"); i > 0 {

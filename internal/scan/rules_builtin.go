@@ -21,8 +21,7 @@ var floatingRules = map[string]bool{
 	"terraform-cloud-token": true, "mailchimp-api-key": true, "telegram-bot-token": true,
 	"firebase-fcm-server-key": true, "openai-api-key": true, "private-key": true,
 	"openssh-private-key": true, "pgp-private-key": true, "ssh2-private-key": true,
-	"database-url-password": true, "jdbc-password": true, "netrc-password": true,
-	"kubeconfig-token": true, "http-basic-auth": true, "http-bearer-token": true,
+	"database-url-password": true, "jdbc-password": true,
 	"slack-webhook-url": true, "discord-webhook-url": true, "microsoft-teams-webhook": true,
 	"aws-session-token": true, "square-access-token": true,
 }
@@ -268,7 +267,7 @@ func BuiltinRules() []*Rule {
 		tok("pgp-private-key", "PGP private key block", crit, []string{"begin pgp private key block"}, `(-----BEGIN PGP PRIVATE KEY BLOCK-----(?:\\r|\\n|[A-Za-z0-9+/=:.,()\-\r\n\t ])+?-----END PGP PRIVATE KEY BLOCK-----)`, multiline, validate(validPEMBody)),
 		tok("ssh2-private-key", "SSH2 (SECSH) encrypted private key", crit, []string{"begin ssh2 encrypted private key"}, `(---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----(?:\\r|\\n|[A-Za-z0-9+/=:"\-\r\n\t ])+?---- END SSH2 ENCRYPTED PRIVATE KEY ----)`, multiline, validate(validPEMBody)),
 		tok("putty-private-key", "PuTTY private key", crit, []string{"putty-user-key-file-"}, `(?s)(PuTTY-User-Key-File-[23]: [a-z0-9\-]+.*?Private-Lines: \d+\r?\n(?:[A-Za-z0-9+/=]+\r?\n)+)`, multiline, validate(validPEMBody)),
-		tok("jwt", "JSON Web Token", med, []string{"eyj"}, `\b(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,})`+tail, generic, validate(validJWT)),
+		tok("jwt", "JSON Web Token", med, []string{"eyj"}, `\b(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,})`+tail, generic, validate(validJWT), span(8192)),
 		tok("database-url-password", "Database connection URL with password", crit,
 			[]string{"postgres://", "postgresql://", "mysql://", "mariadb://", "mongodb://", "mongodb+srv://", "redis://", "rediss://", "amqp://", "amqps://", "mssql://", "sqlserver://", "clickhouse://", "cockroachdb://", "couchdb://", "neo4j://", "neo4j+s://", "oracle://", "db2://", "memcached://", "cassandra://", "jdbc:"},
 			`(?i)\b(?:jdbc:)?(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|clickhouse|cockroachdb|couchdb|neo4j(?:\+s)?|oracle|db2|memcached|cassandra)://(?P<user>[^\s:/@'"\x60]*):([^\s'"\x60]{3,128}?)@[A-Za-z0-9_.\-\[\]]+(?::\d+)?(?:[/?#\s'"\x60;,]|$)`,
@@ -276,13 +275,20 @@ func BuiltinRules() []*Rule {
 		tok("jdbc-password", "JDBC URL with password parameter", high, []string{"jdbc:"}, `(?i)jdbc:[a-z0-9]+:[^\s'"\x60]*?[;?&]password=([^\s;&'"\x60]{3,128})`, minEntropy(1.5)),
 		tok("url-credentials", "URL with embedded credentials", high, []string{"https://", "http://", "ftp://", "sftp://", "smtp://", "smtps://", "ldap://", "ldaps://", "git+https://"},
 			`(?i)\b(?:https?|s?ftp|smtps?|ldaps?|git\+https)://(?P<user>[A-Za-z0-9._%\-]+):([^\s:/@'"\x60<>]{6,128})@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`, generic, minEntropy(2.5)),
-		tok("netrc-password", ".netrc machine password", high, []string{"machine"}, `(?:^|\n)[ \t]*machine[ \t]+[^\s]+\s+login[ \t]+[^\s]+\s+password[ \t]+([^\s]{8,128})`, multiline, minEntropy(2.5)),
-		tok("kubeconfig-token", "Kubernetes kubeconfig user token", high, []string{"token:"}, `(?m)^\s+token:\s*['"]?([A-Za-z0-9._~+/=\-]{20,})['"]?\s*$`, minEntropy(3.5)),
+		tok("netrc-password", ".netrc machine password", high, []string{"machine"}, `machine[ \t]+[^\s]+\s+login[ \t]+[^\s]+\s+password[ \t]+([^\s]{8,128})`, lineStart, minEntropy(2.5)),
+		tok("kubeconfig-token", "Kubernetes kubeconfig user token", high, []string{"token:"}, `token:[ \t]*['"]?([A-Za-z0-9._~+/=\-]{20,})['"]?[ \t]*(?:\r?\n|$)`, lineStart, span(8192), minEntropy(3.5)),
 		tok("kubeconfig-client-key", "Kubernetes kubeconfig client key data", crit, []string{"client-key-data"}, `client-key-data:\s*['"]?([A-Za-z0-9+/]{60,}={0,2})`),
-		tok("http-basic-auth", "HTTP Authorization Basic credentials", med, []string{"basic "}, `(?i)authorization["']?\s*[:=,]\s*["']?basic\s+([A-Za-z0-9+/]{12,}={0,2})`, generic, validate(validBasicAuth)),
-		tok("http-bearer-token", "HTTP Authorization Bearer token", med, []string{"bearer "}, `(?i)authorization["']?\s*[:=,]\s*["']?bearer\s+([A-Za-z0-9._~+/\-]{20,}=*)`, generic, minEntropy(3.5)),
+		tok("http-basic-auth", "HTTP Authorization Basic credentials", med, []string{"authorization"}, `(?i)authorization["']?[ \t]*[:=,][ \t]*["']?basic[ \t]+([A-Za-z0-9+/]{12,}={0,2})`, generic, validate(validBasicAuth)),
+		tok("http-bearer-token", "HTTP Authorization Bearer token", med, []string{"authorization"}, `(?i)authorization["']?[ \t]*[:=,][ \t]*["']?bearer[ \t]+([A-Za-z0-9._~+/\-]{20,}=*)`, generic, minEntropy(3.5)),
 		tok("keyward-token", "Keyward token", crit, []string{"kws_", "kwb_", "kww_", "kwr_", "kwi_"}, `\b(kw[sbwri]_[0-9A-Za-z]{49})\b`, validate(validKeywardToken)),
 	}
 	rs = append(rs, genericRules()...)
 	return rs
 }
+
+// lineStart anchors a rule's keyword to the start of a line (after
+// indentation), as in .netrc and YAML files.
+func lineStart(r *Rule) { r.lineStart = true }
+
+// span lets an anchored match run longer than the default 512 bytes.
+func span(n int) ruleOpt { return func(r *Rule) { r.span = n } }

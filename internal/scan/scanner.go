@@ -293,13 +293,39 @@ func mostlyPrintable(b []byte) bool {
 	return bad*20 < len(b)
 }
 
+// Read buffers are pooled in two sizes: small files and streaming chunks.
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+	chunkBufs = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize+overlap); return &b }}
+)
+
+func getBuf(n int) []byte {
+	switch {
+	case n <= 64<<10:
+		return (*smallBufs.Get().(*[]byte))[:0]
+	case n <= chunkSize+overlap:
+		return (*chunkBufs.Get().(*[]byte))[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putBuf(b []byte) {
+	switch cap(b) {
+	case 64 << 10:
+		smallBufs.Put(&b)
+	case chunkSize + overlap:
+		chunkBufs.Put(&b)
+	}
+}
+
 // scanText scans a stream in overlapping chunks so memory stays bounded.
 func (s *Scanner) scanText(it item, rd io.Reader, size int64) ([]Finding, int64, error) {
 	bufSize := chunkSize + overlap
 	if size >= 0 && size <= wholeMax {
 		bufSize = int(size) + 1
 	}
-	buf := make([]byte, 0, bufSize)
+	buf := getBuf(bufSize)
+	defer putBuf(buf)
 	var out []Finding
 	var total int64
 	baseLine := 1 // line number of buf[0]
