@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/internal/core"
 )
@@ -154,5 +155,35 @@ func TestNormalizeVaultFlags(t *testing.T) {
 	want := []string{"kv", "get", "--field=password", "--version", "2", "secret/x"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("normalizeArgs (-want +got):\n%s", d)
+	}
+}
+
+// TestHelpComplete checks that every command of this file set has
+// hand-written help with an example, and runs its RunE (no silent groups).
+func TestHelpComplete(t *testing.T) {
+	root := newRootCmd(&env{getenv: func(string) string { return "" }})
+	mine := map[string]bool{"status": true, "operator": true, "login": true, "token": true, "policy": true,
+		"kv": true, "secrets": true, "read": true, "write": true, "list": true, "delete": true}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Short == "" || c.Long == "" || c.Example == "" {
+			t.Errorf("%s: missing Short, Long or Example", c.CommandPath())
+		}
+		if c.RunE == nil {
+			t.Errorf("%s: no RunE", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	found := 0
+	for _, c := range root.Commands() {
+		if mine[c.Name()] {
+			found++
+			walk(c)
+		}
+	}
+	if found != len(mine) {
+		t.Errorf("found %d of the %d commands", found, len(mine))
 	}
 }
