@@ -2,6 +2,11 @@ package cli_test
 
 import (
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +41,7 @@ func TestRunScripts(t *testing.T) {
 			e.Setenv("KEYWARD_ADDR", n.URL)
 			e.Setenv("KEYWARD_TOKEN", n.RootToken.Reveal())
 			e.Setenv("CI", "")
+			e.Setenv("FAULT_ADDR", faultProxy(tb, n.URL))
 			home := filepath.Join(e.WorkDir, ".home")
 			if err := os.MkdirAll(home, 0o700); err != nil {
 				return err
@@ -50,6 +56,29 @@ func TestRunScripts(t *testing.T) {
 			"envfile":  cmdEnvFile,
 		},
 	})
+}
+
+// faultProxy starts a proxy to the server at target that answers 500 for
+// every path containing "boom", the way a failing backend would, and
+// returns its address.
+func faultProxy(tb testing.TB, target string) string {
+	tb.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "boom") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `{"errors":["internal error"]}`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	tb.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // exitis N CMD [ARGS...] runs CMD (a program, or keyward) and checks that

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/internal/mask"
 	"github.com/keyward/keyward/internal/sensitive"
 )
 
@@ -173,4 +174,17 @@ func fieldNames(data map[string]any) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// fetched returns every string value read so far, for masking errors.
+func (f *Fetcher) fetched() []mask.Secret {
+	var out []mask.Secret
+	for _, data := range f.reads {
+		for k, v := range data {
+			if s, err := stringOf(v); err == nil && s != "" {
+				out = append(out, mask.Secret{Name: k, Value: s})
+			}
+		}
+	}
+	return out
 }

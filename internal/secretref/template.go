@@ -3,8 +3,10 @@ package secretref
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"text/template"
 
 	"github.com/keyward/keyward/internal/mask"
@@ -22,12 +24,21 @@ func Render(ctx context.Context, f *Fetcher, name string, src []byte, known []ma
 	var used []mask.Secret
 	seen := map[string]bool{}
 	funcs := template.FuncMap{"secret": func(ref string) (string, error) {
+		// A reference computed at run time may hold a value: its errors
+		// must not quote it.
+		literal := bytes.Contains(src, []byte(strconv.Quote(ref))) || bytes.Contains(src, []byte("`"+ref+"`"))
 		r, err := ParseRef(ref)
 		if err != nil {
+			if !literal {
+				return "", errors.New("invalid reference computed by the template")
+			}
 			return "", err
 		}
 		v, err := f.Value(ctx, r)
 		if err != nil {
+			if !literal {
+				return "", errors.New("cannot read a reference computed by the template")
+			}
 			return "", err
 		}
 		if !seen[r.String()] {
@@ -43,7 +54,8 @@ func Render(ctx context.Context, f *Fetcher, name string, src []byte, known []ma
 	}
 	var out bytes.Buffer
 	if err := t.Execute(&out, nil); err != nil {
-		return sensitive.String{}, nil, fmt.Errorf("template %s: %s", name, maskText(err.Error(), append(append([]mask.Secret(nil), known...), used...)))
+		all := append(append(append([]mask.Secret(nil), known...), used...), f.fetched()...)
+		return sensitive.String{}, nil, fmt.Errorf("template %s: %s", name, maskText(err.Error(), all))
 	}
 	return sensitive.NewString(out.String()), used, nil
 }
