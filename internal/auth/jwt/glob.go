@@ -1,73 +1,46 @@
 package jwt
 
-import (
-	"regexp"
-	"strings"
-	"sync"
-	"sync/atomic"
-)
-
-// Glob semantics (bound_claims_type=glob): "*" matches any run of characters
+// Glob semantics (bound_claims_type=glob): "*" matches any run of bytes
 // except ':' and '/', so "repo:org/app*" cannot reach "repo:org/app-evil:..."
 // past a separator and "repo:org/*" names one path segment; "**" (two or
-// more stars) matches anything, separators included. Every other character
-// is literal and the whole value must match. An absent or empty claim never
+// more stars) matches anything, separators included. Every other byte is
+// literal and the whole value must match. An absent or empty claim never
 // satisfies a glob.
 
-var (
-	globCache sync.Map // pattern -> *regexp.Regexp
-	globCount atomic.Int64
-)
-
-// maxGlobCache bounds the compiled-pattern cache; patterns come from role
-// configs, so the bound is only reached by fuzzing or abuse.
-const maxGlobCache = 4096
-
-// globRegexp compiles pattern to an anchored regular expression (linear-time
-// matching, so a hostile pattern cannot make matching slow).
-func globRegexp(pattern string) *regexp.Regexp {
-	if re, ok := globCache.Load(pattern); ok {
-		return re.(*regexp.Regexp)
-	}
-	var b strings.Builder
-	b.WriteString(`\A(?s:`)
-	for i := 0; i < len(pattern); {
-		if pattern[i] != '*' {
-			j := strings.IndexByte(pattern[i:], '*')
-			if j < 0 {
-				j = len(pattern) - i
-			}
-			b.WriteString(regexp.QuoteMeta(pattern[i : i+j]))
-			i += j
-			continue
-		}
-		n := 0
-		for i < len(pattern) && pattern[i] == '*' {
-			n++
-			i++
-		}
-		if n == 1 {
-			b.WriteString(`[^:/]*`)
-		} else {
-			b.WriteString(`.*`)
-		}
-	}
-	b.WriteString(`)\z`)
-	re := regexp.MustCompile(b.String())
-	if globCount.Add(1) <= maxGlobCache {
-		globCache.Store(pattern, re)
-	}
-	return re
-}
-
 // GlobMatch reports whether value matches pattern under the glob semantics
-// above. An empty value never matches.
+// above. An empty value never matches. It runs in O(len(pattern) *
+// len(value)) time whatever the input, and works on bytes (no UTF-8
+// assumption).
 func GlobMatch(pattern, value string) bool {
 	if value == "" {
 		return false
 	}
-	if !strings.Contains(pattern, "*") {
-		return pattern == value
+	n := len(value)
+	// cur[i]: the pattern consumed so far can match value[:i].
+	cur := make([]bool, n+1)
+	next := make([]bool, n+1)
+	cur[0] = true
+	for p := 0; p < len(pattern); {
+		clear(next)
+		if pattern[p] != '*' {
+			c := pattern[p]
+			for i := 0; i < n; i++ {
+				next[i+1] = cur[i] && value[i] == c
+			}
+			p++
+		} else {
+			stars := 0
+			for p < len(pattern) && pattern[p] == '*' {
+				stars++
+				p++
+			}
+			next[0] = cur[0]
+			for i := 1; i <= n; i++ {
+				b := value[i-1]
+				next[i] = cur[i] || (next[i-1] && (stars > 1 || (b != ':' && b != '/')))
+			}
+		}
+		cur, next = next, cur
 	}
-	return globRegexp(pattern).MatchString(value)
+	return cur[n]
 }
