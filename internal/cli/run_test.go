@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -54,6 +56,7 @@ func TestRunScripts(t *testing.T) {
 			"waitfile": cmdWaitFile,
 			"sigpid":   cmdSigPID,
 			"envfile":  cmdEnvFile,
+			"noleak":   cmdNoLeak,
 		},
 	})
 }
@@ -141,6 +144,26 @@ func cmdSigPID(ts *testscript.TestScript, neg bool, args []string) {
 		pid = -pid
 	}
 	ts.Check(syscall.Kill(pid, sig))
+}
+
+// noleak OUTPUT VALUES checks that no line of the file VALUES (each a
+// secret or a line of one), nor its base64 or hex form, appears in the file
+// OUTPUT.
+func cmdNoLeak(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: noleak OUTPUT VALUES")
+	}
+	out, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	vals, err := os.ReadFile(ts.MkAbs(args[1]))
+	ts.Check(err)
+	for i, v := range strings.Split(strings.TrimRight(string(vals), "\n"), "\n") {
+		for _, form := range []string{v, base64.StdEncoding.EncodeToString([]byte(v)), hex.EncodeToString([]byte(v)), strings.ToUpper(hex.EncodeToString([]byte(v)))} {
+			if len(form) >= 6 && strings.Contains(string(out), form) {
+				ts.Fatalf("%s: value on line %d of %s (or a form of it) leaked", args[0], i+1, args[1])
+			}
+		}
+	}
 }
 
 // envfile NAME FILE sets $NAME to FILE's first line.
