@@ -137,15 +137,24 @@ func (d *deriver) secret(name, v string, depth int) {
 }
 
 func (d *deriver) encodings(name, x string) {
-	if t := strings.TrimSpace(x); t == x || t == "" {
-		d.add(x, name) // else the trimmed variant is registered instead
+	// A value with surrounding white space is registered trimmed (by
+	// secret); forms that leave it unchanged are skipped with it.
+	skip := ""
+	if t := strings.TrimSpace(x); t != x && t != "" {
+		skip = x
 	}
+	add := func(p, name string) {
+		if p != skip {
+			d.add(p, name)
+		}
+	}
+	add(x, name)
 	b := []byte(x)
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-		d.add(enc.EncodeToString(b), name)
-		d.add(enc.WithPadding(base64.NoPadding).EncodeToString(b), name)
+		add(enc.EncodeToString(b), name)
+		add(enc.WithPadding(base64.NoPadding).EncodeToString(b), name)
 		for a := range 3 {
-			d.add(stableBase64(enc, b, a), name)
+			add(stableBase64(enc, b, a), name)
 		}
 	}
 	// `base64` wraps its output at 76 columns, `openssl base64` at 64: the
@@ -156,37 +165,37 @@ func (d *deriver) encodings(name, x string) {
 	for _, width := range []int{76, 64} {
 		for i := 0; len(full) > width && i < len(full); i += width {
 			if line := full[i:min(i+width, len(full))]; len(line) >= sampleMin {
-				d.add(line, name)
+				add(line, name)
 			}
 		}
 	}
 	// base64 of base64 (`base64 -w0 | base64 -w0`, M1): the inner form at
 	// every alignment, then at every alignment again.
-	d.add(base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString(b))), name)
+	add(base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString(b))), name)
 	for a := range 3 {
 		inner := []byte(stableBase64(base64.StdEncoding, b, a))
 		for c := range 3 {
-			d.add(stableBase64(base64.StdEncoding, inner, c), name)
+			add(stableBase64(base64.StdEncoding, inner, c), name)
 		}
 	}
-	d.add(hex.EncodeToString(b), name)
-	d.add(strings.ToUpper(hex.EncodeToString(b)), name)
-	d.add(url.QueryEscape(x), name)
-	d.add(lowerPercent(url.QueryEscape(x)), name)
-	d.add(url.PathEscape(x), name)
-	d.add(jsonEscape(x, true), name)
-	d.add(jsonEscape(x, false), name)
-	d.add(strings.ReplaceAll(jsonEscape(x, false), "/", `\/`), name) // PHP, Ruby and others escape "/"
+	add(hex.EncodeToString(b), name)
+	add(strings.ToUpper(hex.EncodeToString(b)), name)
+	add(url.QueryEscape(x), name)
+	add(lowerPercent(url.QueryEscape(x)), name)
+	add(url.PathEscape(x), name)
+	add(jsonEscape(x, true), name)
+	add(jsonEscape(x, false), name)
+	add(strings.ReplaceAll(jsonEscape(x, false), "/", `\/`), name) // PHP, Ruby and others escape "/"
 	var xb bytes.Buffer
 	_ = xml.EscapeText(&xb, b) // writes to a bytes.Buffer never fail
-	d.add(xb.String(), name)
-	d.add(xmlEntities.Replace(x), name)
+	add(xb.String(), name)
+	add(xmlEntities.Replace(x), name)
 	// Shell forms: inside '...', backslash-escaped bare word, inside "...",
 	// and the Jenkins $$ form (M9).
-	d.add(strings.ReplaceAll(x, "'", `'\''`), name)
-	d.add(backslashEscape(x, " \t\n!\"#$&'()*,;<=>?[\\]^`{|}~"), name)
-	d.add(backslashEscape(x, "\\\"$`"), name)
-	d.add(strings.ReplaceAll(x, "$", "$$"), name)
+	add(strings.ReplaceAll(x, "'", `'\''`), name)
+	add(backslashEscape(x, " \t\n!\"#$&'()*,;<=>?[\\]^`{|}~"), name)
+	add(backslashEscape(x, "\\\"$`"), name)
+	add(strings.ReplaceAll(x, "$", "$$"), name)
 }
 
 var xmlEntities = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
