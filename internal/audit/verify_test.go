@@ -2,8 +2,8 @@ package audit_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"math/rand/v2"
