@@ -197,7 +197,6 @@ func (e *Engine) matches(data []byte) []match {
 	return resolveOverlaps(out)
 }
 
-
 // consider checks one regex match (offsets relative to base) and appends
 // it, or a veto for a token-shaped value that failed validation.
 func (e *Engine) consider(out []match, r *Rule, data []byte, base int, m []int) []match {

@@ -115,7 +115,12 @@ func newPrefilter(keywords []string) *prefilter {
 // bytes early in state 0 and keeps only occurrences ending inside it, so
 // none is lost or doubled; hits of blocks 2-4 wait in small buffers.
 func (p *prefilter) find(data []byte, hit func(end, kw int)) {
-	const streams, block = 4, 4 << 10
+	const streams = 4
+	block := min(4<<10, len(data)/streams)
+	if block < 256 {
+		p.findRange(data, 0, 0, len(data), hit)
+		return
+	}
 	fast, class, nc := p.fast, &p.class, uint32(p.nclass)
 	back := p.maxLen - 1
 	var pending [streams][]int

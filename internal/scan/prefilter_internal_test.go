@@ -9,7 +9,10 @@ import (
 
 // naiveFind lists (end, keyword) pairs by brute force.
 func naiveFind(data []byte, kws []string) [][2]int {
-	low := bytes.ToLower(data)
+	low := make([]byte, len(data))
+	for i, c := range data {
+		low[i] = lower(c)
+	}
 	var out [][2]int
 	for end := 1; end <= len(low); end++ {
 		for k, kw := range kws {
@@ -82,4 +85,64 @@ func TestEntropy(t *testing.T) {
 			t.Errorf("entropy(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
+}
+
+// FuzzDiff parses arbitrary git diff output: no panic, added lines map to
+// positive line numbers.
+func FuzzDiff(f *testing.F) {
+	f.Add([]byte("\x01abc\x01A <a@b>\x012024-01-01\ndiff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -0,0 +1,2 @@\n+one\n+two\n"))
+	f.Add([]byte("diff --git a/x b/x\n+++ \"b/q\\\"uote\"\n@@ -1 +7 @@\n+++x\n-y\n \n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := parseDiff(bytes.NewReader(data), func(it item) bool {
+			for _, l := range it.lineMap {
+				if l < 0 {
+					t.Fatalf("negative line %d", l)
+				}
+			}
+			if bytes.Count(it.data, []byte("\n")) != len(it.lineMap) {
+				t.Fatalf("%d lines, %d mapped", bytes.Count(it.data, []byte("\n")), len(it.lineMap))
+			}
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzIgnore compiles arbitrary .gitignore files and matches paths.
+func FuzzIgnore(f *testing.F) {
+	f.Add([]byte("*.log\n!keep.log\n/build/\ndocs/**/*.md\n\\#x\n[a-"), "docs/a/b.md")
+	f.Fuzz(func(t *testing.T, data []byte, p string) {
+		ig := (&ignorer{}).with(parseIgnore("sub", data))
+		ig.ignored(p, false)
+		ig.ignored(p, true)
+		globMatch(string(data), p)
+	})
+}
+
+// FuzzAssignment runs the generic detector at every keyword-like position.
+func FuzzAssignment(f *testing.F) {
+	f.Add([]byte(`db_password = "Xk9#mQ2$vL!z"`))
+	f.Add([]byte(`\"token\": \"abc`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, kw := range []string{"pass", "token", "secret"} {
+			for i := 0; ; {
+				j := bytes.Index(bytes.ToLower(data[i:]), []byte(kw))
+				if j < 0 {
+					break
+				}
+				s, e, ok := detectAssignment(data, i+j, i+j+len(kw), kw == "pass")
+				if ok && (s < 0 || e > len(data) || s > e) {
+					t.Fatalf("bad range %d..%d", s, e)
+				}
+				i += j + 1
+			}
+		}
+		validJWT(string(data))
+		validBasicAuth(string(data))
+		validPEMBody(string(data))
+		validGitHubChecksum(string(data))
+		validKeywardToken(string(data))
+	})
 }

@@ -114,6 +114,7 @@ type item struct {
 	path    string
 	data    []byte // content in memory, or
 	file    string // a file on disk
+	size    int64  // its size when known (walks), else -1
 	lineMap []int  // buffer line (0-based) -> reported line, for diffs
 	origin  Finding
 }
@@ -227,12 +228,16 @@ func (r *run) scanItem(it item) {
 		return
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		r.skip(it.path, "cannot stat")
-		return
+	size := it.size
+	if size < 0 {
+		st, err := f.Stat()
+		if err != nil {
+			r.skip(it.path, "cannot stat")
+			return
+		}
+		size = st.Size()
 	}
-	r.scanContent(it, f, st.Size(), 0, f, nil)
+	r.scanContent(it, f, size, 0, f, nil)
 }
 
 const (
@@ -442,7 +447,7 @@ var b64Table = func() (t [256]bool) {
 }()
 
 const (
-	minB64    = 32
+	minB64    = 40
 	maxB64    = 64 << 10
 	b64Stride = minB64 / 2
 )

@@ -116,7 +116,7 @@ func (s *Scanner) ScanPaths(ctx context.Context, paths []string) (*Result, error
 			s.opts.Progress.FilesTotal.Add(1)
 			s.opts.Progress.BytesTotal.Add(st.Size())
 			if !s.opts.Allow.AllowsPath(filepath.ToSlash(p)) {
-				r.send(item{path: filepath.ToSlash(p), file: p})
+				r.send(item{path: filepath.ToSlash(p), file: p, size: st.Size()})
 			}
 			continue
 		}
@@ -177,11 +177,13 @@ func (s *Scanner) walk(r *run, root, rel string, ig *ignorer) bool {
 			r.skip(disp, "binary")
 			continue
 		}
+		size := int64(-1)
 		if info, err := e.Info(); err == nil {
+			size = info.Size()
 			s.opts.Progress.FilesTotal.Add(1)
-			s.opts.Progress.BytesTotal.Add(info.Size())
+			s.opts.Progress.BytesTotal.Add(size)
 		}
-		if !r.send(item{path: disp, file: filepath.Join(dir, name)}) {
+		if !r.send(item{path: disp, file: filepath.Join(dir, name), size: size}) {
 			return false
 		}
 	}
