@@ -170,6 +170,9 @@ func (d *device) fail(now time.Time, err error) {
 	}
 	d.failed = true
 	d.backoff = min(max(2*d.backoff, minBackoff), maxBackoff)
+	if later := d.now(); later.After(now) {
+		now = later // a write may have blocked until its timeout
+	}
 	d.retryAt = now.Add(d.backoff)
 }
 
