@@ -245,6 +245,8 @@ func TestBadInput(t *testing.T) {
 		{"wrong token", "GET", "secret/data/x", "kws_wrong", nil, 403, "permission denied"},
 		{"revoked token", "GET", "secret/data/x", revoked.Auth.ClientToken, nil, 403, "permission denied"},
 		{"no token", "GET", "secret/data/x", "", nil, 403, "permission denied"},
+		{"lookup of an unknown token", "PUT", "auth/token/lookup", tok, []byte(`{"token":"kws_unknown"}`), 403, "permission denied"},
+		{"renew of an unknown token", "PUT", "auth/token/renew", tok, []byte(`{"token":"kws_unknown"}`), 403, "permission denied"},
 		{"bad ttl type", "PUT", "auth/token/create", tok, []byte(`{"ttl":{"x":"s3cr3t-canary"}}`), 400, "ttl"},
 	}
 	for _, tt := range tests {

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"log/slog"
@@ -22,8 +21,14 @@ import (
 )
 
 // ErrInvalidToken is returned for an unknown, expired, revoked, exhausted or
-// wrongly bound token. It deliberately says nothing more.
-var ErrInvalidToken = errors.New("permission denied")
+// wrongly bound token. It deliberately says nothing more, and it matches
+// logical.ErrPermissionDenied with errors.Is, so it always answers 403.
+var ErrInvalidToken error = invalidToken{}
+
+type invalidToken struct{}
+
+func (invalidToken) Error() string        { return "permission denied" }
+func (invalidToken) Is(target error) bool { return target == logical.ErrPermissionDenied }
 
 const (
 	hashLen      = sha256.Size
@@ -642,5 +647,7 @@ func ttlLeft(e *Entry, now time.Time) time.Duration {
 	if d < 0 {
 		return 0
 	}
-	return d.Truncate(time.Second)
+	// Round, don't truncate: a renewal by 1h reports 3600, not the 3599
+	// left a few microseconds later.
+	return d.Round(time.Second)
 }
