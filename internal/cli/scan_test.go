@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"gopkg.in/yaml.v3"
 
 	"github.com/keyward/keyward/internal/cli"
 	"github.com/keyward/keyward/internal/scan/corpus"
@@ -345,6 +346,45 @@ func TestScanOwnSource(t *testing.T) {
 			t.Errorf("%s:%d: %s in the scanner's own source", f.Path, f.Line, f.RuleID)
 		} else {
 			t.Logf("%s:%d: %s (another package's fixture)", f.Path, f.Line, f.RuleID)
+		}
+	}
+}
+
+// TestPreCommitHooksFile checks the pre-commit framework manifest: each
+// hook's entry is a keyward scan command line that runs clean in an empty
+// repository.
+func TestPreCommitHooksFile(t *testing.T) {
+	b, err := os.ReadFile("../../.pre-commit-hooks.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks []struct {
+		ID            string   `yaml:"id"`
+		Entry         string   `yaml:"entry"`
+		Language      string   `yaml:"language"`
+		PassFilenames *bool    `yaml:"pass_filenames"`
+		Stages        []string `yaml:"stages"`
+	}
+	if err := yaml.Unmarshal(b, &hooks); err != nil {
+		t.Fatal(err)
+	}
+	if len(hooks) == 0 {
+		t.Fatal("no hooks")
+	}
+	dir := t.TempDir()
+	if _, err := corpus.Git(dir, "init", "-q"); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	for _, h := range hooks {
+		args := strings.Fields(h.Entry)
+		if h.ID == "" || len(args) < 3 || args[0] != "keyward" || args[1] != "scan" || h.PassFilenames == nil || *h.PassFilenames {
+			t.Errorf("hook %+v: want an id, entry \"keyward scan …\" and pass_filenames: false", h)
+			continue
+		}
+		var out, errb strings.Builder
+		if code := cli.Main(t.Context(), args[1:], strings.NewReader(""), &out, &errb); code != 0 {
+			t.Errorf("hook %s: %q exits %d: %s", h.ID, h.Entry, code, errb.String())
 		}
 	}
 }

@@ -37,6 +37,8 @@ var denySuffixes = []string{
 	"error", "err", "changed", "updated", "created", "at", "timeout", "cmd", "command", "template",
 	"helper", "method", "location", "backend", "reader", "writer", "service", "client", "generator",
 	"class", "option", "options", "param", "params", "parameter", "config", "schema", "list", "map",
+	"policies", "roles", "role", "scopes", "scope", "audience", "issuer", "user", "username", "email",
+	"host", "port", "address", "addr", "status", "state", "accessor", "count", "limit", "uses",
 }
 
 var denyContains = []string{

@@ -172,7 +172,7 @@ var genericMarks = []string{
 	"1234567", "abcdef", "qwerty", "foobar", "hunter2", "letmein", "os.getenv",
 	"process.env", "getenv", "env(", "environ", "vault:", "keyward:", "ref+",
 	"secretkeyref", "valuefrom", "\\(", "$env:", "s3cr3t", "secr3t", "p4ss", "passw0rd",
-	"pass", "xyz", "abc123", "opensesame",
+	"pass", "xyz", "abc123", "opensesame", "pa55w", "t0ken", "-value", "canary", "hmac-sha256:",
 }
 
 func isPlaceholder(s string, loose bool) bool {

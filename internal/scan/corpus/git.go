@@ -152,7 +152,8 @@ func WriteBenchTree(root string, size int64, seed uint64) (int, error) {
 		body := pool[i%len(pool)]
 		if i%50 == 25 {
 			s := ss[planted%len(ss)]
-			body = body[:len(body)/2] + s.Text + "\n" + body[len(body)/2:]
+			mid := strings.IndexByte(body[len(body)/2:], '\n') + len(body)/2 + 1
+			body = body[:mid] + s.Text + "\n" + body[mid:]
 			planted++
 		}
 		p := filepath.Join(root, fmt.Sprintf("d%03d", i/200), fmt.Sprintf("f%05d.go", i))
