@@ -73,6 +73,7 @@ type scratch struct {
 	win    [][]window
 	hits   [][]int // custom detectors: keyword start,end pairs
 	active []int
+	pend   [4][]int // prefilter hit buffers
 }
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
@@ -87,7 +88,7 @@ func (e *Engine) matches(data []byte) []match {
 	}
 	sc.active = sc.active[:0]
 	n := len(data)
-	e.pf.find(data, func(end, kw int) {
+	e.pf.find(data, &sc.pend, func(end, kw int) {
 		start := end - e.pf.lens[kw]
 		for _, ri := range e.kwRules[kw] {
 			r := e.rules[ri]

@@ -41,6 +41,9 @@ func (s *Scanner) ScanGitHistory(ctx context.Context, repo string, o GitOptions)
 	} else {
 		args = append(args, "--all")
 	}
+	if s.opts.Binary {
+		args = append(args, "--text")
+	}
 	args = append(args, "--")
 	return s.scanGitDiff(ctx, repo, args)
 }
@@ -49,7 +52,11 @@ func (s *Scanner) ScanGitHistory(ctx context.Context, repo string, o GitOptions)
 // a pre-commit hook must check.
 func (s *Scanner) ScanStaged(ctx context.Context, repo string) (*Result, error) {
 	args := []string{"-C", repo, "-c", "core.quotePath=false", "-c", "diff.noprefix=false", "diff", "--cached", "-U0",
-		"--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--diff-filter=AMCRTU", "--"}
+		"--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--diff-filter=AMCRTU"}
+	if s.opts.Binary {
+		args = append(args, "--text")
+	}
+	args = append(args, "--")
 	return s.scanGitDiff(ctx, repo, args)
 }
 

@@ -114,7 +114,8 @@ func newPrefilter(keywords []string) *prefilter {
 // block's scan is a chain of dependent loads). A block starts maxLen-1
 // bytes early in state 0 and keeps only occurrences ending inside it, so
 // none is lost or doubled; hits of blocks 2-4 wait in small buffers.
-func (p *prefilter) find(data []byte, hit func(end, kw int)) {
+// pend, if not nil, holds reusable buffers for the waiting hits.
+func (p *prefilter) find(data []byte, pend *[4][]int, hit func(end, kw int)) {
 	const streams = 4
 	block := min(4<<10, len(data)/streams)
 	if block < 256 {
@@ -123,7 +124,10 @@ func (p *prefilter) find(data []byte, hit func(end, kw int)) {
 	}
 	fast, class, nc := p.fast, &p.class, uint32(p.nclass)
 	back := p.maxLen - 1
-	var pending [streams][]int
+	if pend == nil {
+		pend = new([4][]int)
+	}
+	pending := pend
 	for base := 0; base < len(data); base += streams * block {
 		if len(data)-base < streams*block {
 			p.findRange(data, max(0, base-back), base, len(data), hit)

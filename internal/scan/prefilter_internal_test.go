@@ -29,7 +29,7 @@ func checkPrefilter(t *testing.T, data []byte, kws []string) {
 	p := newPrefilter(kws)
 	var got [][2]int
 	last := 0
-	p.find(data, func(end, kw int) {
+	p.find(data, nil, func(end, kw int) {
 		if end < last {
 			t.Fatalf("hits out of order: %d after %d", end, last)
 		}

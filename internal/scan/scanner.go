@@ -249,9 +249,16 @@ const (
 
 // scanContent dispatches on content: archives are opened, binaries skipped,
 // text scanned. ra is the content's random access form when it has one.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, peekSize) }}
+
 // b is the enclosing archive's budget, nil at the top level.
 func (r *run) scanContent(it item, rd io.Reader, size int64, depth int, ra io.ReaderAt, b *budget) {
-	br := bufio.NewReaderSize(rd, peekSize)
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(rd)
+	defer func() {
+		br.Reset(nil)
+		readerPool.Put(br)
+	}()
 	head, _ := br.Peek(peekSize)
 	if kind := archiveKind(head); kind != "" && it.lineMap == nil {
 		if b == nil {
