@@ -95,7 +95,7 @@ func setupJWTMount(addr, root string, is *jwttest.Issuer) error {
 		}},
 		{"auth/jwt/role/gl", map[string]any{
 			"bound_audiences": "https://keyward.example.com", "user_claim": "user_login", "token_ttl": "10m",
-			"bound_claims": map[string]any{"project_id": "20", "ref_protected": "true", "ref_type": "branch", "ref": "main"},
+			"bound_claims":   map[string]any{"project_id": "20", "ref_protected": "true", "ref_type": "branch", "ref": "main"},
 			"token_policies": "ci-octo-app",
 		}},
 		{"auth/jwt/role/k8s", map[string]any{
