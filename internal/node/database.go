@@ -1,0 +1,18 @@
+package node
+
+import (
+	"log/slog"
+
+	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/engine/database"
+)
+
+// The database secrets engine: dynamic users for PostgreSQL, MySQL/MariaDB
+// and Redis, static-role rotation and root rotation.
+func init() {
+	addService(func(_ *config.Config, cc *core.Config, logger *slog.Logger) error {
+		cc.Engines["database"] = database.NewFactory(database.Options{Logger: logger})
+		return nil
+	})
+}
