@@ -36,6 +36,10 @@ type Config struct {
 	ClientCert string
 	ClientKey  string
 	SkipVerify bool
+	// WrapTTL, when set (e.g. "5m"), asks the server to wrap every response
+	// (X-Vault-Wrap-TTL) except those of sys/wrapping/* and the internal
+	// mount probe.
+	WrapTTL string
 	// Timeout bounds each request (default 60s).
 	Timeout time.Duration
 	// HTTPClient, when set, is used as is.
@@ -59,6 +63,7 @@ func ConfigFromEnv(getenv func(string) string) Config {
 		ClientCert: get("CLIENT_CERT"),
 		ClientKey:  get("CLIENT_KEY"),
 	}
+	cfg.WrapTTL = get("WRAP_TTL")
 	switch strings.ToLower(get("SKIP_VERIFY")) {
 	case "1", "true", "yes":
 		cfg.SkipVerify = true
@@ -75,8 +80,9 @@ type Client struct {
 	addr *url.URL
 	http *http.Client
 
-	mu    sync.RWMutex
-	token string
+	mu      sync.RWMutex
+	token   string
+	wrapTTL string
 }
 
 // New returns a Client for cfg.
@@ -120,7 +126,7 @@ func New(cfg Config) (*Client, error) {
 			return http.ErrUseLastResponse // never resend a token to another host
 		}}
 	}
-	return &Client{addr: u, http: hc, token: cfg.Token}, nil
+	return &Client{addr: u, http: hc, token: cfg.Token, wrapTTL: cfg.WrapTTL}, nil
 }
 
 // Address returns the server address.
@@ -138,6 +144,23 @@ func (c *Client) SetToken(t string) {
 	c.mu.Lock()
 	c.token = t
 	c.mu.Unlock()
+}
+
+// SetWrapTTL sets or (with "") clears response wrapping for later requests.
+func (c *Client) SetWrapTTL(ttl string) {
+	c.mu.Lock()
+	c.wrapTTL = ttl
+	c.mu.Unlock()
+}
+
+func (c *Client) wrapFor(path string) string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p := strings.TrimPrefix(path, "/")
+	if c.wrapTTL == "" || strings.HasPrefix(p, "sys/wrapping/") || strings.HasPrefix(p, "sys/internal/ui/") {
+		return ""
+	}
+	return c.wrapTTL
 }
 
 // ResponseError is a non-2xx answer. Errors holds the server's messages.
@@ -241,6 +264,9 @@ func (c *Client) Do(ctx context.Context, r *Request, out any) (int, error) {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("X-Vault-Request", "true")
+	if ttl := c.wrapFor(r.Path); ttl != "" && req.Header.Get("X-Vault-Wrap-TTL") == "" {
+		req.Header.Set("X-Vault-Wrap-TTL", ttl)
+	}
 	if tok := c.Token(); tok != "" && !r.NoToken {
 		req.Header.Set("X-Vault-Token", tok)
 	}

@@ -286,6 +286,12 @@ func durationOrForever(sec int) string {
 // secretRows are the rows Vault prints for a response envelope.
 func secretRows(s *api.Secret, withToken bool) []row {
 	var rows []row
+	if w := s.WrapInfo; w != nil {
+		// A wrapped response holds only the single-use token that unwraps it.
+		return []row{{"wrapping_token", w.Token}, {"wrapping_accessor", w.Accessor},
+			{"wrapping_token_ttl", humanSeconds(w.TTL)}, {"wrapping_token_creation_time", w.CreationTime.String()},
+			{"wrapping_token_creation_path", w.CreationPath}}
+	}
 	if s.LeaseDuration > 0 {
 		if s.LeaseID != "" {
 			rows = append(rows, row{"lease_id", s.LeaseID}, row{"lease_duration", humanSeconds(s.LeaseDuration)}, row{"lease_renewable", s.Renewable})

@@ -76,10 +76,12 @@ func writeTokenFile(e *env, token string) (string, error) {
 // token comes from KEYWARD_TOKEN (or VAULT_TOKEN) or the token file.
 type connFlags struct {
 	address string
+	wrapTTL string
 }
 
 func (c *connFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.address, "address", "", "server address (default $KEYWARD_ADDR, then $VAULT_ADDR, then "+api.DefaultAddress+")")
+	cmd.Flags().StringVar(&c.wrapTTL, "wrap-ttl", "", "wrap the response in a single-use token that lives this long, e.g. 5m (default $KEYWARD_WRAP_TTL)")
 }
 
 // client builds an API client from the flags, the environment and, when no
@@ -88,6 +90,9 @@ func (c *connFlags) client(e *env) (*api.Client, error) {
 	cfg := api.ConfigFromEnv(e.getenv)
 	if c.address != "" {
 		cfg.Address = c.address
+	}
+	if c.wrapTTL != "" {
+		cfg.WrapTTL = c.wrapTTL
 	}
 	if cfg.Token == "" {
 		tok, err := readTokenFile(e)
