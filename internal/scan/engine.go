@@ -92,7 +92,7 @@ func (e *Engine) matches(data []byte) []match {
 		start := end - e.pf.lens[kw]
 		for _, ri := range e.kwRules[kw] {
 			r := e.rules[ri]
-			if r.anchor != nil {
+			if r.anchored {
 				if r.leftBoundary && start > 0 && isWordByte(data[start-1]) {
 					continue
 				}
@@ -153,7 +153,8 @@ func (e *Engine) matches(data []byte) []match {
 	var out []match
 	for _, ri := range sc.active {
 		r := e.rules[ri]
-		if r.anchor != nil {
+		r.ensure()
+		if r.anchored {
 			h := sc.hits[ri]
 			for i := 0; i < len(h); i += 2 {
 				lo := h[i]

@@ -182,6 +182,7 @@ func TestAllowCommentsAndPaths(t *testing.T) {
 		{"bare", " // keyward:allow", 0},
 		{"named", " # keyward:allow stripe-secret-key", 0},
 		{"list", " # keyward:allow jwt,stripe-secret-key", 0},
+		{"html comment", " <!-- keyward:allow -->", 0},
 		{"other rule", " # keyward:allow jwt", 1},
 		{"none", "", 1},
 	}
@@ -228,6 +229,37 @@ func TestSeverity(t *testing.T) {
 	for s, want := range map[scan.Severity]string{scan.SeverityCritical: "error", scan.SeverityHigh: "error", scan.SeverityMedium: "warning", scan.SeverityLow: "note"} {
 		if got := scan.SARIFLevel(s); got != want {
 			t.Errorf("SARIFLevel(%v) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// TestBuiltinRulesCompile compiles every built-in expression, which scans
+// otherwise do lazily, on first use.
+func TestBuiltinRulesCompile(t *testing.T) {
+	rules := scan.BuiltinRules()
+	e, err := scan.NewEngine(rules, scan.Allowlist{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// every keyword of every rule, so each rule compiles and runs once
+	var in strings.Builder
+	for _, r := range e.Rules() {
+		for _, k := range r.Keywords {
+			in.WriteString(k + " = x\n")
+		}
+	}
+	s, _ := scan.New(scan.Options{Engine: e})
+	if _, err := s.ScanReader(context.Background(), "kw", strings.NewReader(in.String())); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, r := range e.Rules() {
+		if ids[r.ID] {
+			t.Errorf("duplicate rule %s", r.ID)
+		}
+		ids[r.ID] = true
+		if r.Description == "" || len(r.Keywords) == 0 {
+			t.Errorf("rule %s lacks a description or keywords", r.ID)
 		}
 	}
 }

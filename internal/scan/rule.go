@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Severity ranks findings; --fail-on compares against it.
@@ -54,6 +55,8 @@ func (s *Severity) UnmarshalText(b []byte) error {
 // Rule describes one credential kind. Keywords (case-insensitive) gate the
 // rule: Pattern runs only on the text around a keyword occurrence. The
 // secret is the submatch named "secret", else submatch 1, else the match.
+// Built-in rules compile their expression on first use; Pattern is nil
+// until then. Rules must not be copied.
 type Rule struct {
 	ID          string
 	Description string
@@ -78,6 +81,8 @@ type Rule struct {
 	// anchored rules match starting at a keyword occurrence: the engine
 	// tries anchor once per occurrence instead of searching a window.
 	anchored     bool
+	src          string // built-in pattern source, compiled by ensure
+	once         sync.Once
 	anchor       *regexp.Regexp
 	leftBoundary bool // the byte before the keyword must not be a word byte
 	span         int  // bytes an anchored single-line match may cover
@@ -101,29 +106,51 @@ func (r *Rule) compile() error {
 	if r.detect != nil {
 		return nil
 	}
-	if r.Pattern == nil {
+	if r.Pattern == nil && r.src == "" {
 		return fmt.Errorf("rule %s: no pattern", r.ID)
 	}
-	r.secretGroup = 0
-	r.anchor = nil
-	if r.anchored {
-		src := r.Pattern.String()
-		r.anchor = regexp.MustCompile(`^(?:` + src + `)`)
-		r.leftBoundary = strings.HasPrefix(src, `\b`)
-		if r.span == 0 {
-			r.span = 512
-		}
+	if r.Pattern != nil {
+		// a pattern set by hand (config) is searched in windows
+		r.src, r.anchored, r.anchor = "", false, nil
+		r.setGroups(r.Pattern)
+		return nil
 	}
-	r.userGroup = max(0, r.Pattern.SubexpIndex("user"))
-	if i := r.Pattern.SubexpIndex("secret"); i > 0 {
+	r.leftBoundary = strings.HasPrefix(r.src, `\b`)
+	if r.span == 0 {
+		r.span = 512
+	}
+	return nil
+}
+
+// ensure compiles a built-in rule's expression on first use, so a scan
+// that touches few rules (a pre-commit hook) does not pay for all of them.
+// It is safe for concurrent use.
+func (r *Rule) ensure() {
+	if r.src == "" {
+		return
+	}
+	r.once.Do(func() {
+		if r.anchored {
+			r.anchor = regexp.MustCompile(`^(?:` + r.src + `)`)
+			r.setGroups(r.anchor)
+		} else {
+			r.Pattern = regexp.MustCompile(r.src)
+			r.setGroups(r.Pattern)
+		}
+	})
+}
+
+func (r *Rule) setGroups(re *regexp.Regexp) {
+	r.secretGroup = 0
+	r.userGroup = max(0, re.SubexpIndex("user"))
+	if i := re.SubexpIndex("secret"); i > 0 {
 		r.secretGroup = i
-	} else if r.Pattern.NumSubexp() >= 1 {
+	} else if re.NumSubexp() >= 1 {
 		r.secretGroup = 1
 		if r.userGroup == 1 {
 			r.secretGroup = 2
 		}
 	}
-	return nil
 }
 
 // clog2[c] is c*log2(c), for entropy without a logarithm per symbol.

@@ -1,9 +1,5 @@
 package scan
 
-import (
-	"regexp"
-)
-
 // The building blocks of context rules: a vendor name, then (within the same
 // identifier) an assignment, then the value.
 const (
@@ -45,7 +41,7 @@ func validate(f func(string) bool) ruleOpt { return func(r *Rule) { r.validate =
 
 // tok builds a rule for a token with a distinctive prefix.
 func tok(id, desc string, sev Severity, kws []string, pattern string, opts ...ruleOpt) *Rule {
-	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, Pattern: regexp.MustCompile(pattern), MinEntropy: 2.5, anchored: !floatingRules[id], loosePlaceholders: passwordRules[id]}
+	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, src: pattern, MinEntropy: 2.5, anchored: !floatingRules[id], loosePlaceholders: passwordRules[id]}
 	for _, o := range opts {
 		o(r)
 	}
@@ -56,7 +52,7 @@ func tok(id, desc string, sev Severity, kws []string, pattern string, opts ...ru
 // name assigned to it: VENDOR_API_KEY = "value".
 func ctx(id, desc string, sev Severity, kws []string, name, secret string, opts ...ruleOpt) *Rule {
 	p := `(?i)(?:` + name + `)` + assign + `(` + secret + `)` + tail
-	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, Pattern: regexp.MustCompile(p), MinEntropy: 3.0, anchored: !floatingRules[id], loosePlaceholders: passwordRules[id]}
+	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, src: p, MinEntropy: 3.0, anchored: !floatingRules[id], loosePlaceholders: passwordRules[id]}
 	for _, o := range opts {
 		o(r)
 	}

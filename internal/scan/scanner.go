@@ -430,6 +430,9 @@ func allowComment(buf []byte, lineStart int, ruleID string) bool {
 			return true
 		}
 		arg := bytes.TrimLeft(rest[1:], " ")
+		if len(arg) == 0 || !('a' <= arg[0] && arg[0] <= 'z') {
+			return true // no rule list follows: "keyward:allow -->"
+		}
 		k := 0
 		for k < len(arg) && (isIdentByte(arg[k]) || arg[k] == ',') {
 			k++
