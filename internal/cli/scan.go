@@ -265,10 +265,17 @@ func startProgress(e *env, mode string, p *scan.Progress) func() {
 		for {
 			select {
 			case <-done:
-				fmt.Fprint(e.stderr, "\r\x1b[K")
+				if isTerminal(e.stderr) {
+					fmt.Fprint(e.stderr, "\r\x1b[K")
+				} else {
+					// --progress always into a file or pipe: end with the totals
+					fmt.Fprintln(e.stderr, progressLine(p, time.Since(start)))
+				}
 				return
 			case <-t.C:
-				fmt.Fprint(e.stderr, "\r\x1b[K"+progressLine(p, time.Since(start)))
+				if isTerminal(e.stderr) {
+					fmt.Fprint(e.stderr, "\r\x1b[K"+progressLine(p, time.Since(start)))
+				}
 			}
 		}
 	}()
