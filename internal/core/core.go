@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,6 +180,22 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		MaxTTL:     c.cfg.MaxLeaseTTL,
 		Sudo: func(_ context.Context, req *logical.Request) bool {
 			return a.hasSudo(req.Token, req.MountPoint+req.Path, req.Operation)
+		},
+		OnRenew: func(ctx context.Context, e *token.Entry, req *logical.Request) error {
+			if !strings.HasPrefix(e.Path, "auth/") {
+				return nil
+			}
+			m := a.mounts.route(e.Path)
+			if m == nil || m.entry.Table != tableAuth {
+				return nil
+			}
+			r, ok := m.backend.(logical.AuthRenewer)
+			if !ok {
+				return nil
+			}
+			areq := *req
+			areq.MountPoint, areq.MountType, areq.MountAccessor, areq.Storage = m.entry.Path, m.entry.Type, m.entry.Accessor, m.view
+			return r.RenewAuth(ctx, &areq, e.Meta)
 		},
 		OnRevoke: func(ctx context.Context, e *token.Entry) error {
 			if a.leases == nil {

@@ -211,6 +211,13 @@ type Renewer interface {
 	Renew(ctx context.Context, req *Request, s *Secret) (*Secret, error)
 }
 
+// AuthRenewer is implemented by auth methods that must approve the renewal
+// of the tokens they issued (cert auth checks the client certificate). meta
+// is the token's metadata; an error refuses the renewal.
+type AuthRenewer interface {
+	RenewAuth(ctx context.Context, req *Request, meta map[string]string) error
+}
+
 // Cleaner is implemented by backends that hold resources (connections,
 // goroutines) to release when unmounted or sealed.
 type Cleaner interface {

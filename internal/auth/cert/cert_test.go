@@ -88,7 +88,7 @@ func TestLoginConstraints(t *testing.T) {
 			if err != nil {
 				t.Fatalf("login: %v", err)
 			}
-			if resp.Auth.Policies[0] != tt.policy || resp.Auth.Renewable {
+			if resp.Auth.Policies[0] != tt.policy || !resp.Auth.Renewable {
 				t.Errorf("auth = %+v", resp.Auth)
 			}
 		})

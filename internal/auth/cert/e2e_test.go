@@ -166,9 +166,16 @@ func TestEndToEndTLS(t *testing.T) {
 			t.Errorf("%s: login answered %d", name, code)
 		}
 	}
-	// Renewal with another valid certificate is refused.
+	// Renewal with another valid certificate, or none, is refused; with the
+	// certificate that logged in it works.
 	if code, _ := tn.call(t, &wrongSAN, "POST", "auth/token/renew-self", tok, nil); code < 400 {
 		t.Errorf("renew-self with a different certificate answered %d", code)
+	}
+	if code, _ := tn.call(t, nil, "POST", "auth/token/renew-self", tok, nil); code < 400 {
+		t.Errorf("renew-self without a certificate answered %d", code)
+	}
+	if code, out := tn.call(t, &job, "POST", "auth/token/renew-self", tok, nil); code != 200 {
+		t.Errorf("renew-self with the login certificate: %d %v", code, out)
 	}
 
 	tn.must(t, "POST", "auth/cert/crls/ca", map[string]any{"crl": ca.crl(t, revokedLeaf)})

@@ -44,10 +44,8 @@ func (b *Backend) login(ctx context.Context, req *logical.Request) (*logical.Res
 	}
 	leaf := peers[0]
 	a := e.Token.Auth()
-	// The core does not yet ask auth methods before renewing a token, so
-	// a renewal could not be bound to this certificate: cert tokens are
-	// not renewable until it does (see RenewAuth).
-	a.Renewable = false
+	// Renewal is bound to this certificate: the core asks RenewAuth before
+	// renewing a token this mount issued.
 	a.DisplayName = e.DisplayName
 	if a.DisplayName == "" {
 		a.DisplayName = name

@@ -532,18 +532,29 @@ func (b *backend) renew(ctx context.Context, req *logical.Request, path string) 
 		e     *Entry
 		token string
 	)
+	// ask lets the issuing auth method refuse the renewal first.
+	ask := func(cur *Entry, lerr error) error {
+		if lerr != nil || b.s.onRenew == nil {
+			return lerr
+		}
+		return b.s.onRenew(ctx, cur, req)
+	}
 	switch path {
 	case "renew-self":
 		token = req.ClientToken
 		if token == "" {
 			return nil, ErrInvalidToken
 		}
-		e, err = b.s.Renew(ctx, token, inc)
+		if err = ask(b.s.Lookup(ctx, token)); err == nil {
+			e, err = b.s.Renew(ctx, token, inc)
+		}
 	case "renew":
 		if token, err = requiredStr(req.Data, "token"); err != nil {
 			return nil, err
 		}
-		e, err = b.s.Renew(ctx, token, inc)
+		if err = ask(b.s.Lookup(ctx, token)); err == nil {
+			e, err = b.s.Renew(ctx, token, inc)
+		}
 	case "renew-accessor":
 		acc, aerr := requiredStr(req.Data, "accessor")
 		if aerr != nil {
@@ -556,7 +567,9 @@ func (b *backend) renew(ctx context.Context, req *logical.Request, path string) 
 		case !ok:
 			err = logical.BadRequest("invalid accessor")
 		default:
-			e, err = b.s.renew(ctx, h, inc)
+			if err = ask(b.s.LookupAccessor(ctx, acc)); err == nil {
+				e, err = b.s.renew(ctx, h, inc)
+			}
 		}
 	}
 	if err != nil {

@@ -47,7 +47,7 @@ type Entry struct {
 	// templates render from.
 	Alias string `json:"alias,omitempty"`
 	Role  string `json:"role,omitempty"`
-	Type       string    `json:"type"`
+	Type  string `json:"type"`
 
 	hash       [hashLen]byte  // keyed hash of the token; the storage key
 	parentHash string         // hex keyed hash of the parent, "" for orphans

@@ -63,6 +63,11 @@ type Options struct {
 	// request path. When nil, only root tokens count as sudo. It gates
 	// no_parent, period and a custom id on auth/token/create.
 	Sudo func(ctx context.Context, req *logical.Request) bool
+	// OnRenew, when set, is asked before a token is renewed through the
+	// backend; an error refuses the renewal. The core uses it to let the
+	// auth method that issued the token decide (cert auth requires the same
+	// client certificate).
+	OnRenew func(ctx context.Context, e *Entry, req *logical.Request) error
 }
 
 // Store is the token store. It is safe for concurrent use. It caches
@@ -76,6 +81,7 @@ type Store struct {
 	maxTTL   time.Duration
 	onRevoke func(ctx context.Context, e *Entry) error
 	sudo     func(ctx context.Context, req *logical.Request) bool
+	onRenew  func(ctx context.Context, e *Entry, req *logical.Request) error
 
 	hashers sync.Pool // *hasher
 
@@ -121,6 +127,7 @@ func New(ctx context.Context, s logical.Storage, opts Options) (*Store, error) {
 		maxTTL:   opts.MaxTTL,
 		onRevoke: opts.OnRevoke,
 		sudo:     opts.Sudo,
+		onRenew:  opts.OnRenew,
 		cache:    map[[hashLen]byte]*Entry{},
 	}
 	if st.log == nil {
