@@ -753,3 +753,7 @@ func (h *schedHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return it
 }
+
+// Poke makes the scheduler re-read the clock and the earliest due lease at
+// once. Only callers that move an injected Options.Now need it.
+func (m *Manager) Poke() { m.poke() }

@@ -75,7 +75,7 @@ func isMySQL(q quoter) bool {
 	return ok
 }
 
-func (m *mysqlDriver) Close() error      { return m.db.Close() }
+func (m *mysqlDriver) Close() error       { return m.db.Close() }
 func (m *mysqlDriver) UsernameLimit() int { return m.limit }
 
 var mysqlEscaper = strings.NewReplacer(`\`, `\\`, `'`, `''`, "\x00", `\0`, "\n", `\n`, "\r", `\r`, "\x1a", `\Z`)

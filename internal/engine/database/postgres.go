@@ -43,6 +43,8 @@ func parsePostgres(c connConfig) (*pgx.ConnConfig, error) {
 	if pc.Password == passMarker || c.Password != "" {
 		pc.Password = c.Password
 	}
+	// Quoting relies on it: backslashes are never escapes in '...'.
+	pc.RuntimeParams["standard_conforming_strings"] = "on"
 	return pc, nil
 }
 
@@ -57,14 +59,14 @@ func openPostgres(ctx context.Context, c connConfig) (driver, error) {
 	return &postgres{db: db, conf: pc}, nil
 }
 
-func (p *postgres) Close() error      { return p.db.Close() }
+func (p *postgres) Close() error       { return p.db.Close() }
 func (p *postgres) UsernameLimit() int { return 63 }
 
 func (p *postgres) Ident(v string) string { return `"` + strings.ReplaceAll(v, `"`, `""`) + `"` }
 
 // Literal quotes v as a standard-conforming string literal (backslashes are
 // ordinary characters with standard_conforming_strings, the default since 9.1;
-// an E'' literal is used if v holds one, so the setting never matters).
+// an E” literal is used if v holds one, so the setting never matters).
 func (p *postgres) Literal(v string) string {
 	s := strings.ReplaceAll(v, `'`, `''`)
 	if strings.Contains(v, `\`) {
@@ -78,9 +80,8 @@ func (p *postgres) EscapeIn(q byte, v string) (string, error) {
 	case '"':
 		return strings.ReplaceAll(v, `"`, `""`), nil
 	case '\'':
-		if strings.Contains(v, `\`) {
-			return "", errors.New("a value with a backslash cannot go inside '...' here; use a bare placeholder")
-		}
+		// Every session runs with standard_conforming_strings on (set in
+		// parsePostgres), so a backslash inside '...' is an ordinary character.
 		return strings.ReplaceAll(v, `'`, `''`), nil
 	}
 	return "", fmt.Errorf("placeholder inside %c-quotes is not supported for PostgreSQL", q)

@@ -38,12 +38,12 @@ func openRedis(ctx context.Context, c connConfig) (driver, error) {
 	return &redisDriver{client: redis.NewClient(opts), opts: opts}, nil
 }
 
-func (r *redisDriver) Close() error      { return r.client.Close() }
+func (r *redisDriver) Close() error       { return r.client.Close() }
 func (r *redisDriver) UsernameLimit() int { return 0 }
 
 // Quoting is never needed: arguments are length-prefixed on the wire.
-func (r *redisDriver) Ident(v string) string                   { return v }
-func (r *redisDriver) Literal(v string) string                 { return v }
+func (r *redisDriver) Ident(v string) string                     { return v }
+func (r *redisDriver) Literal(v string) string                   { return v }
 func (r *redisDriver) EscapeIn(_ byte, v string) (string, error) { return v, nil }
 
 // rules splits ACL statements into rule arguments. Rules never carry a

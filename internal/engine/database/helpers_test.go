@@ -1,0 +1,435 @@
+package database_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keyward/keyward/internal/engine/database"
+	"github.com/keyward/keyward/internal/lease"
+	"github.com/keyward/keyward/internal/logical"
+)
+
+const (
+	pgURL    = "postgres://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable"
+	pgAdmin  = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	myDSN    = "{{username}}:{{password}}@tcp(127.0.0.1:3306)/test"
+	redisURL = "redis://127.0.0.1:6379/0"
+)
+
+// clock is an injected clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// harness is one database engine with a lease manager in front of it, as
+// the core wires them, with an injected clock for the leases.
+type harness struct {
+	t      testing.TB
+	b      logical.Backend
+	store  *logical.InmemStorage
+	leases *lease.Manager
+	clk    *clock
+	token  *logical.TokenInfo
+	// prefix starts every user name this test creates.
+	prefix string
+}
+
+// engines routes the lease manager to the one engine, like the core does.
+type engines struct{ b logical.Backend }
+
+func (e engines) Revoke(ctx context.Context, _ string, s *logical.Secret) error {
+	return e.b.(logical.Revoker).Revoke(ctx, &logical.Request{}, s)
+}
+
+func (e engines) Renew(ctx context.Context, _ string, s *logical.Secret, inc time.Duration) (*logical.Secret, error) {
+	return e.b.(logical.Renewer).Renew(ctx, &logical.Request{}, s)
+}
+
+func newHarness(t testing.TB, lopts lease.Options) *harness {
+	t.Helper()
+	h := &harness{t: t, store: &logical.InmemStorage{}, clk: &clock{t: time.Now()},
+		token:  &logical.TokenInfo{Accessor: "acc-test", DisplayName: "test"},
+		prefix: "kwt" + strings.ToLower(rand.Text()[:6])}
+	b, err := database.NewFactory(database.Options{RetryBase: 50 * time.Millisecond})(t.Context(),
+		&logical.BackendConfig{MountPoint: "database/", Storage: h.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.b = b
+	t.Cleanup(func() { b.(logical.Cleaner).Cleanup(context.Background()) })
+	if lopts.Now == nil {
+		lopts.Now = h.clk.Now
+	}
+	h.leases, err = lease.New(t.Context(), &logical.InmemStorage{}, engines{b}, nil, lopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.leases.Close() })
+	return h
+}
+
+func (h *harness) do(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: h.store, MountPoint: "database/",
+		Token: h.token, MountConfig: logical.MountConfig{DefaultLeaseTTL: time.Hour, MaxLeaseTTL: 24 * time.Hour}}
+	resp, err := h.b.HandleRequest(h.t.Context(), req)
+	if err == nil && resp != nil && resp.Secret != nil {
+		err = h.leases.Register(h.t.Context(), req, resp.Secret)
+	}
+	return resp, err
+}
+
+func (h *harness) write(path string, data map[string]any) *logical.Response {
+	h.t.Helper()
+	resp, err := h.do(logical.UpdateOperation, path, data)
+	if err != nil {
+		h.t.Fatalf("write %s: %v", path, err)
+	}
+	return resp
+}
+
+// cred is one issued credential.
+type cred struct {
+	user, pass, leaseID string
+}
+
+func (h *harness) creds(role string) cred {
+	h.t.Helper()
+	resp, err := h.do(logical.ReadOperation, "creds/"+role, nil)
+	if err != nil {
+		h.t.Fatalf("read creds/%s: %v", role, err)
+	}
+	return cred{resp.Data["username"].(string), resp.Data["password"].(string), resp.Secret.LeaseID}
+}
+
+// template makes user names start with the test's prefix.
+func (h *harness) template() string {
+	return h.prefix + `-{{.RoleName | truncate 20}}-{{random 10}}`
+}
+
+// expireAll moves the lease clock past every TTL and waits for the lease
+// manager to finish revoking.
+func (h *harness) expireAll(d time.Duration) {
+	h.t.Helper()
+	h.clk.Add(d)
+	h.leases.Poke()
+	eventually(h.t, "leases revoked", func() bool { total, _, _ := h.leases.Counts(); return total == 0 })
+}
+
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// --- PostgreSQL ---
+
+func pgConn(t testing.TB) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, pgAdmin)
+	if err != nil {
+		t.Skipf("PostgreSQL not reachable on 127.0.0.1:5432 (.ci/run starts it): %v", err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// pgCleanup drops every role starting with prefix at the end of the test.
+func pgCleanup(t testing.TB, admin *pgx.Conn, prefix string) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		rows, err := admin.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, prefix)
+		if err != nil {
+			return
+		}
+		names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, n := range names {
+			id := pgx.Identifier{n}.Sanitize()
+			admin.Exec(ctx, "REASSIGN OWNED BY "+id+" TO postgres")
+			admin.Exec(ctx, "DROP OWNED BY "+id)
+			admin.Exec(ctx, "DROP ROLE IF EXISTS "+id)
+		}
+	})
+}
+
+func pgCount(t testing.TB, admin *pgx.Conn, prefix string) int {
+	t.Helper()
+	var n int
+	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)`, prefix).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func pgExists(t testing.TB, admin *pgx.Conn, user string) bool {
+	t.Helper()
+	var n int
+	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_roles WHERE rolname = $1`, user).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+// pgPasswordIs checks password against the role's SCRAM verifier: the
+// server trusts 127.0.0.1, so a login proves nothing about the password.
+func pgPasswordIs(t testing.TB, admin *pgx.Conn, user, password string) bool {
+	t.Helper()
+	var verifier *string
+	if err := admin.QueryRow(t.Context(), `SELECT rolpassword FROM pg_authid WHERE rolname = $1`, user).Scan(&verifier); err != nil || verifier == nil {
+		return false
+	}
+	// SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>
+	head, keys, ok := strings.Cut(strings.TrimPrefix(*verifier, "SCRAM-SHA-256$"), "$")
+	if !ok {
+		t.Fatalf("unexpected verifier format for %s", user)
+	}
+	iterS, saltS, _ := strings.Cut(head, ":")
+	storedS, _, _ := strings.Cut(keys, ":")
+	iter, _ := strconv.Atoi(iterS)
+	salt, _ := base64.StdEncoding.DecodeString(saltS)
+	stored, _ := base64.StdEncoding.DecodeString(storedS)
+	salted, err := pbkdf2.Key(sha256.New, password, salt, iter, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, salted)
+	mac.Write([]byte("Client Key"))
+	sum := sha256.Sum256(mac.Sum(nil))
+	return hmac.Equal(sum[:], stored)
+}
+
+func pgLogin(ctx context.Context, user, password string) error {
+	cfg, err := pgx.ParseConfig("postgres://127.0.0.1:5432/test?sslmode=disable&connect_timeout=3")
+	if err != nil {
+		return err
+	}
+	cfg.User, cfg.Password = user, password
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return c.Close(ctx)
+}
+
+func (h *harness) configurePostgres(url string, roles ...string) {
+	h.t.Helper()
+	h.write("config/pg", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": url,
+		"username": "postgres", "password": "unused-under-trust", "allowed_roles": strings.Join(append(roles, "x"), ","),
+		"username_template": h.template()})
+}
+
+// --- MariaDB ---
+
+func myAdmin(t testing.TB) *sql.DB {
+	t.Helper()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Net, cfg.Addr, cfg.DBName = "root", "tcp", "127.0.0.1:3306", "test"
+	cfg.Timeout = 3 * time.Second
+	conn, _ := mysql.NewConnector(cfg)
+	db := sql.OpenDB(conn)
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Skipf("MariaDB not reachable on 127.0.0.1:3306 (.ci/run starts it): %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func myCleanup(t testing.TB, db *sql.DB, prefix string) {
+	t.Cleanup(func() {
+		rows, err := db.Query(`SELECT User, Host FROM mysql.user WHERE User LIKE CONCAT(?, '%')`, prefix)
+		if err != nil {
+			return
+		}
+		var accts [][2]string
+		for rows.Next() {
+			var u, host string
+			rows.Scan(&u, &host)
+			accts = append(accts, [2]string{u, host})
+		}
+		rows.Close()
+		for _, a := range accts {
+			db.Exec("DROP USER IF EXISTS " + myQuote(a[0]) + "@" + myQuote(a[1]))
+		}
+	})
+}
+
+func myQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
+}
+
+func myCount(t testing.TB, db *sql.DB, prefix string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM mysql.user WHERE User LIKE CONCAT(?, '%')`, prefix).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func myLogin(ctx context.Context, user, password string) error {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, password, "tcp", "127.0.0.1:3306"
+	cfg.Timeout = 3 * time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	return db.PingContext(ctx)
+}
+
+// --- Redis ---
+
+func redisAdmin(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", MaxRetries: -1})
+	if err := c.Ping(t.Context()).Err(); err != nil {
+		t.Skipf("Redis not reachable on 127.0.0.1:6379 (.ci/run starts it): %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func redisUsers(t testing.TB, c *redis.Client, prefix string) []string {
+	t.Helper()
+	users, err := c.Do(t.Context(), "ACL", "USERS").StringSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, u := range users {
+		if strings.HasPrefix(u, prefix) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func redisLogin(ctx context.Context, user, password string) error {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", Username: user, Password: password, MaxRetries: -1})
+	defer c.Close()
+	return c.Ping(ctx).Err()
+}
+
+// --- a TCP proxy the tests can cut, to take a database away safely ---
+
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	up     bool
+	conns  map[net.Conn]struct{}
+}
+
+func newProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, up: true, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if !p.up {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		up, err := net.DialTimeout("tcp", p.target, 3*time.Second)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		go p.pipe(c, up)
+		go p.pipe(up, c)
+	}
+}
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// cut refuses new connections and kills the open ones, as a crashed
+// database would.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up = false
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+func (p *proxy) restore() {
+	p.mu.Lock()
+	p.up = true
+	p.mu.Unlock()
+}
+
+var errAny = errors.New("any")
+
+func must[T any](t testing.TB, v T, err error) T {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func fmtUsers(n int) string { return fmt.Sprint(n, " users") }
