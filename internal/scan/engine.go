@@ -164,6 +164,12 @@ func (e *Engine) matches(data []byte) []match {
 				} else {
 					// single-line patterns stop at a newline by themselves
 					hi = min(n, lo+r.span)
+					if r.minRun > 1 && !hasRun(data, lo, hi, r.minRun) {
+						continue
+					}
+					if r.needAt && !runHas(data, lo, hi, '@') {
+						continue
+					}
 				}
 				m := r.anchor.FindSubmatchIndex(data[lo:hi])
 				if m == nil {

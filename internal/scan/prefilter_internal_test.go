@@ -3,6 +3,7 @@ package scan
 import (
 	"bytes"
 	"math/rand/v2"
+	"regexp/syntax"
 	"slices"
 	"testing"
 )
@@ -145,4 +146,28 @@ func FuzzAssignment(f *testing.F) {
 		validGitHubChecksum(string(data))
 		validKeywardToken(string(data))
 	})
+}
+
+func TestMinLenAndRuns(t *testing.T) {
+	for _, tc := range []struct {
+		re   string
+		want int
+	}{
+		{`ghp_[A-Za-z0-9]{36}`, 40}, {`a|bc`, 1}, {`(x+)y?`, 1}, {`[0-9a-f]{8}-[0-9a-f]{4}`, 13}, {`.*`, 0},
+	} {
+		re, err := syntax.Parse(tc.re, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := minLen(re); got != tc.want {
+			t.Errorf("minLen(%s) = %d, want %d", tc.re, got, tc.want)
+		}
+	}
+	d := []byte(`x = "abcdefgh" ; y(ab)` + "\nlongerrunhere")
+	if !hasRun(d, 0, len(d), 8) || hasRun(d, 0, len(d), 9) {
+		t.Error("hasRun: runs stop at quotes and newlines")
+	}
+	if !runHas([]byte("https://u:p@h x"), 0, 15, '@') || runHas([]byte("https://h/x @"), 0, 13, '@') {
+		t.Error("runHas: the run ends at a blank")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 )
@@ -87,6 +88,8 @@ type Rule struct {
 	leftBoundary bool // the byte before the keyword must not be a word byte
 	span         int  // bytes an anchored single-line match may cover
 	lineStart    bool // only indentation may precede the keyword on its line
+	minRun       int  // the secret needs a run this long of tokenByte bytes
+	needAt       bool // the token starting at the keyword must contain '@'
 	userGroup    int  // a "user" submatch; a secret equal to it is a fixture
 }
 
@@ -133,6 +136,11 @@ func (r *Rule) ensure() {
 		if r.anchored {
 			r.anchor = regexp.MustCompile(`^(?:` + r.src + `)`)
 			r.setGroups(r.anchor)
+			if re, err := syntax.Parse(r.src, syntax.Perl); err == nil {
+				if g := findCapture(re, r.secretGroup); g != nil {
+					r.minRun = minLen(g)
+				}
+			}
 		} else {
 			r.Pattern = regexp.MustCompile(r.src)
 			r.setGroups(r.Pattern)
@@ -252,4 +260,90 @@ func charClasses(s string) int {
 		}
 	}
 	return n
+}
+
+// findCapture returns capture group n of a parsed expression.
+func findCapture(re *syntax.Regexp, n int) *syntax.Regexp {
+	if re.Op == syntax.OpCapture && re.Cap == n {
+		return re
+	}
+	for _, s := range re.Sub {
+		if g := findCapture(s, n); g != nil {
+			return g
+		}
+	}
+	return nil
+}
+
+// minLen is the fewest bytes (at least runes) a parsed expression matches.
+func minLen(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune)
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return 1
+	case syntax.OpCapture, syntax.OpPlus:
+		return minLen(re.Sub[0])
+	case syntax.OpRepeat:
+		return re.Min * minLen(re.Sub[0])
+	case syntax.OpConcat:
+		n := 0
+		for _, s := range re.Sub {
+			n += minLen(s)
+		}
+		return n
+	case syntax.OpAlternate:
+		n := -1
+		for _, s := range re.Sub {
+			if m := minLen(s); n < 0 || m < n {
+				n = m
+			}
+		}
+		return max(n, 0)
+	}
+	return 0
+}
+
+// tokenByte reports whether c can be part of a credential value: anything
+// but blanks, quotes, separators and brackets.
+var tokenByte = func() (t [256]bool) {
+	for c := 0x21; c < 0x7f; c++ {
+		t[c] = true
+	}
+	for _, c := range []byte("'\"`,;()[]{}<>") {
+		t[c] = false
+	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
+// hasRun reports whether data[from:to] holds a run of at least n token
+// bytes; it is a cheap necessary condition checked before a rule's regex.
+func hasRun(data []byte, from, to, n int) bool {
+	run := 0
+	for i := from; i < to; i++ {
+		if tokenByte[data[i]] {
+			if run++; run >= n {
+				return true
+			}
+		} else {
+			if data[i] == '\n' {
+				return false
+			}
+			run = 0
+		}
+	}
+	return false
+}
+
+// runHas reports whether the run of token bytes starting at from contains c.
+func runHas(data []byte, from, to int, c byte) bool {
+	for i := from; i < to && tokenByte[data[i]]; i++ {
+		if data[i] == c {
+			return true
+		}
+	}
+	return false
 }

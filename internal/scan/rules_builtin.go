@@ -278,6 +278,10 @@ func BuiltinRules() []*Rule {
 		tok("http-bearer-token", "HTTP Authorization Bearer token", med, []string{"authorization"}, `(?i)authorization["']?[ \t]*[:=,][ \t]*["']?bearer[ \t]+([A-Za-z0-9._~+/\-]{20,}=*)`, generic, minEntropy(3.5)),
 		tok("keyward-token", "Keyward token", crit, []string{"kws_", "kwb_", "kww_", "kwr_", "kwi_"}, `\b(kw[sbwri]_[0-9A-Za-z]{49})\b`, validate(validKeywardToken)),
 	}
+	for _, r := range rs {
+		// most URLs carry no credentials: skip those without '@' cheaply
+		r.needAt = r.ID == "url-credentials"
+	}
 	rs = append(rs, genericRules()...)
 	return rs
 }
