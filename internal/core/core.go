@@ -76,7 +76,7 @@ type Core struct {
 	engines     map[string]logical.Factory
 	authMethods map[string]logical.Factory
 
-	clusterID string
+	clusterID atomic.Pointer[string] // set at unseal; read lock-free by health
 	requests  atomic.Uint64
 }
 
@@ -208,10 +208,12 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("load token store: %w", err)
 	}
-	if c.clusterID, err = c.loadClusterID(ctx); err != nil {
+	id, err := c.loadClusterID(ctx)
+	if err != nil {
 		cancel()
 		return err
 	}
+	c.clusterID.Store(&id)
 	a.mounts, err = c.loadMounts(ctx, a)
 	if err != nil {
 		cancel()

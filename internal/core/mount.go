@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -64,8 +65,12 @@ func (m *MountEntry) storagePrefix() string {
 // mountTable is the router: mount path -> backend. Reads take a read lock
 // and do no allocation on lookup.
 type mountTable struct {
-	mu      sync.RWMutex
-	entries map[string]*mount // by full path ("secret/", "auth/token/")
+	// changeMu serialises changes (enable, disable, tune) from their
+	// conflict checks to the table write, so concurrent changes can neither
+	// create nested mounts nor lose each other's table updates.
+	changeMu sync.Mutex
+	mu       sync.RWMutex
+	entries  map[string]*mount // by full path ("secret/", "auth/token/")
 }
 
 type mount struct {
@@ -187,10 +192,11 @@ func (c *Core) loadMounts(ctx context.Context, a *active) (*mountTable, error) {
 		for _, e := range entries {
 			m, err := c.instantiate(ctx, e)
 			if err != nil {
-				// One broken engine must not keep the server sealed: log it
-				// and leave the path unrouted.
+				// One broken engine must not keep the server sealed, nor be
+				// forgotten: it stays in the table (and is written back on
+				// the next change) and answers 503 until it starts.
 				c.logger.Error("mount failed to start", "path", e.Path, "type", e.Type, "err", err)
-				continue
+				m = &mount{entry: e, backend: brokenBackend{path: e.Path}, view: barrier.NewView(c.barrier, e.storagePrefix())}
 			}
 			t.entries[e.Path] = m
 		}
@@ -267,6 +273,13 @@ func (c *Core) instantiate(ctx context.Context, e *MountEntry) (*mount, error) {
 	return m, nil
 }
 
+// brokenBackend stands in for a mount whose engine failed to start.
+type brokenBackend struct{ path string }
+
+func (b brokenBackend) HandleRequest(context.Context, *logical.Request) (*logical.Response, error) {
+	return nil, logical.Errorf(http.StatusServiceUnavailable, "mount %s is unavailable: its engine failed to start (see the server log)", b.path)
+}
+
 // reservedMountPaths cannot be used for new mounts.
 var reservedMountPaths = []string{"sys/", "auth/", "cubbyhole/", "identity/", "audit/"}
 
@@ -302,6 +315,8 @@ func (c *Core) enableMount(ctx context.Context, a *active, e *MountEntry) error 
 			}
 		}
 	}
+	t.changeMu.Lock()
+	defer t.changeMu.Unlock()
 	t.mu.RLock()
 	for existing := range t.entries {
 		if strings.HasPrefix(existing, full) || strings.HasPrefix(full, existing) {
@@ -338,6 +353,8 @@ func (c *Core) enableMount(ctx context.Context, a *active, e *MountEntry) error 
 // disableMount removes a mount and all of its data.
 func (c *Core) disableMount(ctx context.Context, a *active, full string) error {
 	t := a.mounts
+	t.changeMu.Lock()
+	defer t.changeMu.Unlock()
 	m := t.get(full)
 	if m == nil {
 		return logical.BadRequest("no mount at %q", full)

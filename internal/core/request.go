@@ -140,6 +140,17 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 		req.Token = tokenInfo(te)
 	}
 	if m == nil {
+		// Only a token that could reach the path learns that nothing is
+		// mounted there: others get the same 403 as for an existing mount.
+		if te != nil && !req.Token.Root {
+			acl, err := a.policies.acl(te.Policies, a.identity(te))
+			if err != nil {
+				return nil, nil, err
+			}
+			if !acl.Check(req.Path, policy.Operation(req.Operation), nil).Allowed {
+				return nil, nil, logical.ErrPermissionDenied
+			}
+		}
 		return nil, nil, logical.Errorf(http.StatusNotFound, "no handler for route %q", req.Path)
 	}
 
@@ -179,6 +190,18 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 		}
 		if matchPath(m.sudo, rel) && !d.Sudo {
 			return m, &routed, logical.ErrPermissionDenied
+		}
+		// A policy with min/max_wrapping_ttl on the path requires the
+		// response to be wrapped, within those bounds.
+		if minW, maxW := acl.WrappingTTLs(req.Path); minW > 0 || maxW > 0 {
+			switch {
+			case routed.WrapTTL == 0:
+				return m, &routed, logical.BadRequest("this path requires response wrapping (X-Vault-Wrap-TTL)")
+			case minW > 0 && routed.WrapTTL < minW:
+				return m, &routed, logical.BadRequest("wrapping TTL is below the minimum allowed (%s)", minW)
+			case maxW > 0 && routed.WrapTTL > maxW:
+				return m, &routed, logical.BadRequest("wrapping TTL is above the maximum allowed (%s)", maxW)
+			}
 		}
 	}
 	return m, &routed, nil
@@ -246,6 +269,16 @@ func (c *Core) loginToken(ctx context.Context, a *active, req *logical.Request, 
 		}
 	}
 	path := req.MountPoint + req.Path
+	// The auth mount's tuned TTLs bound its tokens.
+	if mx := req.MountConfig.MaxLeaseTTL; mx > 0 && (au.MaxTTL == 0 || au.MaxTTL > mx) {
+		au.MaxTTL = mx
+	}
+	if au.TTL == 0 && au.Period == 0 {
+		au.TTL = req.MountConfig.DefaultLeaseTTL
+	}
+	if au.MaxTTL > 0 && au.TTL > au.MaxTTL {
+		au.TTL = au.MaxTTL
+	}
 	tok, e, err := a.tokens.CreateFromAuth(ctx, au, nil, path)
 	if err != nil {
 		return err
@@ -281,8 +314,12 @@ func isRoot(policies []string) bool {
 }
 
 // matchPath reports whether rel matches one of patterns (exact, or a prefix
-// when the pattern ends in "*").
+// when the pattern ends in "*"). A trailing "/" on rel (a LIST) is ignored,
+// so "sys/leases/" needs sudo exactly as "sys/leases" does.
 func matchPath(patterns []string, rel string) bool {
+	if trimmed := strings.TrimSuffix(rel, "/"); trimmed != rel && matchPath(patterns, trimmed) {
+		return true
+	}
 	for _, p := range patterns {
 		if strings.HasSuffix(p, "*") {
 			if strings.HasPrefix(rel, p[:len(p)-1]) {

@@ -172,7 +172,10 @@ func (c *Core) SealStatus(ctx context.Context) (*SealStatus, error) {
 const buildDate = "2026-11-22T00:00:00Z"
 
 func (c *Core) clusterIDOrEmpty() string {
-	return c.clusterID
+	if p := c.clusterID.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // decodeShare accepts a share in hex or base64.
@@ -259,7 +262,7 @@ func (c *Core) sealStatusLocked(ctx context.Context) (*SealStatus, error) {
 		return nil, err
 	}
 	return &SealStatus{Type: "shamir", Initialized: true, Sealed: c.active == nil, T: cfg.SecretThreshold, N: cfg.SecretShares,
-		Version: Version, BuildDate: buildDate, StorageType: c.cfg.StorageType, ClusterName: c.cfg.ClusterName, ClusterID: c.clusterID}, nil
+		Version: Version, BuildDate: buildDate, StorageType: c.cfg.StorageType, ClusterName: c.cfg.ClusterName, ClusterID: c.clusterIDOrEmpty()}, nil
 }
 
 // ResetUnseal discards unseal progress. When progress exists, the caller

@@ -20,7 +20,7 @@ var sysUnauthPaths = []string{"internal/ui/mounts*", "wrapping/unwrap", "wrappin
 var sysSudoPaths = []string{
 	"audit", "audit/*", "raw", "raw/*", "rotate", "seal", "config/*",
 	"leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases",
-	"revoke-prefix/*", "revoke-force/*",
+	"revoke-prefix/*", "revoke-force/*", "auth/*",
 }
 
 // sysBackend serves the authenticated sys/ endpoints.
@@ -182,7 +182,9 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 		}
 		return &logical.Response{Data: mountInfo(m)}, nil
 	case logical.DeleteOperation:
-		if a.mounts.get(full) == nil {
+		// sys/mounts never reaches an auth method (sys/mounts/auth/x), nor
+		// sys/auth a secrets engine.
+		if m := a.mounts.get(full); m == nil || m.entry.Table != table {
 			return nil, nil
 		}
 		return nil, c.disableMount(ctx, a, full)
@@ -337,6 +339,8 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	if m.system {
 		return nil, logical.BadRequest("cannot tune %q", full)
 	}
+	a.mounts.changeMu.Lock()
+	defer a.mounts.changeMu.Unlock()
 	a.mounts.mu.Lock()
 	updated := *m.entry
 	a.mounts.mu.Unlock()
@@ -498,28 +502,46 @@ func compactStrings(s []string) []string {
 }
 
 // uiMounts serves sys/internal/ui/mounts[/PATH], which the vault CLI uses to
-// learn a mount's KV version. It needs a valid token.
+// learn a mount's KV version. It authenticates the token itself (the path is
+// unauthenticated in the routing table so the probe never needs a grant),
+// with the same checks as any request, and shows only the mounts the token
+// can reach.
 func (c *Core) uiMounts(ctx context.Context, a *active, req *logical.Request, p string) (*logical.Response, error) {
 	if req.ClientToken == "" {
 		return nil, logical.ErrPermissionDenied
 	}
-	if _, err := a.tokens.Lookup(ctx, req.ClientToken); err != nil {
+	remote := ""
+	if req.Connection != nil {
+		remote = req.Connection.RemoteAddr
+	}
+	te, err := a.tokens.Use(ctx, req.ClientToken, remote)
+	if err != nil {
 		return nil, logical.ErrPermissionDenied
 	}
+	root := isRoot(te.Policies)
+	acl, err := a.policies.acl(te.Policies, a.identity(te))
+	if err != nil {
+		return nil, err
+	}
+	visible := func(m *mount) bool { return root || acl.HasAccessUnder(m.entry.Path) }
 	if p == "" {
 		secret := map[string]any{}
 		for _, m := range a.mounts.list(tableMounts) {
-			secret[m.entry.Path] = mountInfo(m)
+			if visible(m) {
+				secret[m.entry.Path] = mountInfo(m)
+			}
 		}
 		auth := map[string]any{}
 		for _, m := range a.mounts.list(tableAuth) {
-			auth[strings.TrimPrefix(m.entry.Path, "auth/")] = mountInfo(m)
+			if visible(m) {
+				auth[strings.TrimPrefix(m.entry.Path, "auth/")] = mountInfo(m)
+			}
 		}
 		return &logical.Response{Data: map[string]any{"secret": secret, "auth": auth}}, nil
 	}
 	m := a.mounts.route(p)
-	if m == nil {
-		return nil, logical.BadRequest("no mount at %q", p)
+	if m == nil || !visible(m) {
+		return nil, logical.ErrPermissionDenied
 	}
 	info := mountInfo(m)
 	info["path"] = m.entry.Path

@@ -85,7 +85,7 @@ func (c *Core) health(ctx context.Context, req *logical.Request) (*logical.Respo
 	}
 	if init && !sealed {
 		body["cluster_name"] = c.cfg.ClusterName
-		body["cluster_id"] = c.clusterID
+		body["cluster_id"] = c.clusterIDOrEmpty()
 	}
 	return rawJSON(status, body)
 }

@@ -22,9 +22,10 @@ func (claimsAuth) HandleRequest(_ context.Context, req *logical.Request) (*logic
 	alias, _, _ := logical.Str(req.Data, "alias")
 	repo, _, _ := logical.Str(req.Data, "repository")
 	return &logical.Response{Auth: &logical.Auth{
-		Policies: []string{"per-repo"},
-		Metadata: map[string]string{"repository": repo},
-		Alias:    alias,
+		Policies:  []string{"per-repo"},
+		Metadata:  map[string]string{"repository": repo},
+		Alias:     alias,
+		Renewable: true,
 	}}, nil
 }
 

@@ -400,3 +400,46 @@ func allKeys(t *testing.T, s lister, prefix string) []string {
 	}
 	return out
 }
+
+// Policies with min/max_wrapping_ttl force wrapping within those bounds.
+func TestPolicyWrappingTTLs(t *testing.T) {
+	n := nodetest.Start(t)
+	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	if _, err := root.KVv2("secret").Put(context.Background(), "wrapme", map[string]any{"k": "wrapped-value"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Sys().PutPolicy("wrap", `path "secret/data/wrapme" {
+  capabilities = ["read"]
+  min_wrapping_ttl = "1s"
+  max_wrapping_ttl = "60s"
+}`); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"wrap"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(wrap string) (int, []byte) {
+		req, _ := http.NewRequest("GET", n.URL+"/v1/secret/data/wrapme", nil)
+		req.Header.Set("X-Vault-Token", sec.Auth.ClientToken)
+		if wrap != "" {
+			req.Header.Set("X-Vault-Wrap-TTL", wrap)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	for _, wrap := range []string{"", "1h"} {
+		if status, body := read(wrap); status != http.StatusBadRequest || bytes.Contains(body, []byte("wrapped-value")) {
+			t.Errorf("read with wrap %q = %d %s, want 400 without the value", wrap, status, body)
+		}
+	}
+	status, body := read("30s")
+	if status != http.StatusOK || !bytes.Contains(body, []byte(`"wrap_info":{"token"`)) || bytes.Contains(body, []byte("wrapped-value")) {
+		t.Fatalf("wrapped read = %d %s, want wrap_info only", status, body)
+	}
+}

@@ -26,7 +26,10 @@ type segRule struct {
 // ACL is a compiled set of policies. It is immutable and safe for
 // concurrent use.
 type ACL struct {
-	exact  map[string]*perms
+	// granting holds the patterns (after templating) whose rule grants
+	// something other than deny, for HasAccessUnder.
+	granting []string
+	exact    map[string]*perms
 	prefix rnode // patterns ending in "*" without "+"; keyed without "*"
 	segs   rnode // patterns with "+"; keyed by the text before the first "+"
 }
@@ -95,6 +98,9 @@ func Compile(policies []*Policy, ident *Identity) (*ACL, error) {
 	a := &ACL{exact: map[string]*perms{}}
 	for _, path := range order {
 		perm := merged[path]
+		if perm.caps != 0 && perm.caps&CapDeny == 0 {
+			a.granting = append(a.granting, path)
+		}
 		k := newRuleKey(path)
 		switch {
 		case k.plus > 0:
@@ -304,6 +310,31 @@ func (a *ACL) Capabilities(path string) []string {
 		return []string{"deny"}
 	}
 	return p.caps.Strings()
+}
+
+// HasAccessUnder reports whether some rule grants a capability on a path
+// at or below prefix (which ends in "/", like a mount path). It answers
+// "may this token see that the mount exists", not whether any particular
+// request is allowed.
+func (a *ACL) HasAccessUnder(prefix string) bool {
+	if a == nil {
+		return false
+	}
+	for _, pat := range a.granting {
+		lit := pat
+		if i := strings.IndexAny(lit, "+*"); i >= 0 {
+			lit = lit[:i]
+		}
+		// The pattern reaches under prefix when its literal start is inside
+		// the prefix, or (for globs) the prefix starts with it.
+		if strings.HasPrefix(lit, prefix) || (lit != pat && strings.HasPrefix(prefix, lit)) {
+			return true
+		}
+		if pat+"/" == prefix {
+			return true
+		}
+	}
+	return false
 }
 
 // WrappingTTLs returns the minimum and maximum response-wrapping TTLs of

@@ -322,3 +322,33 @@ func TestCompileRejectsInvalidRules(t *testing.T) {
 		}
 	}
 }
+
+func TestHasAccessUnder(t *testing.T) {
+	tests := []struct {
+		rules  string
+		prefix string
+		want   bool
+	}{
+		{`path "secret/data/app/*" { capabilities = ["read"] }`, "secret/", true},
+		{`path "secret/data/app/*" { capabilities = ["read"] }`, "kv/", false},
+		{`path "secre*" { capabilities = ["read"] }`, "secret/", true},
+		{`path "+/data/x" { capabilities = ["read"] }`, "secret/", true},
+		{`path "secret/*" { capabilities = ["deny"] }`, "secret/", false},
+		{`path "secret" { capabilities = ["read"] }`, "secret/", true},
+		{`path "secretx/a" { capabilities = ["read"] }`, "secret/", false},
+		{`path "*" { capabilities = ["list"] }`, "anything/", true},
+	}
+	for _, tt := range tests {
+		p, err := policy.Parse("p", tt.rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acl, err := policy.Compile([]*policy.Policy{p}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := acl.HasAccessUnder(tt.prefix); got != tt.want {
+			t.Errorf("HasAccessUnder(%q) with %s = %v, want %v", tt.prefix, tt.rules, got, tt.want)
+		}
+	}
+}
