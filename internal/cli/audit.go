@@ -192,7 +192,11 @@ after the last checkpoint, checked by the chain only.
 				return err
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "Verified %d entries in %d lines of %d files; last signed checkpoint at %s.\n", rep.Entries, rep.Lines, rep.Files, rep.LastCheckpoint)
+			cp := "no signed checkpoint yet"
+			if rep.LastCheckpoint.Line > 0 {
+				cp = "last signed checkpoint at " + rep.LastCheckpoint.String()
+			}
+			fmt.Fprintf(w, "Verified %d entries in %d lines of %d files; %s.\n", rep.Entries, rep.Lines, rep.Files, cp)
 			if rep.OpenTail > 0 {
 				fmt.Fprintf(w, "Unverified tail: %d entries after the last checkpoint are chained but not signed.\n", rep.OpenTail)
 			}
