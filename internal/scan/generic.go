@@ -56,8 +56,8 @@ var denySuffix = func() map[string]bool {
 	return m
 }()
 
-// lastWord returns the last word of an identifier, lower-cased: the part
-// after the last separator or camelCase hump (passwordFile -> file).
+// lastWord returns the last word of an identifier: the part after the
+// last separator or camelCase hump (passwordFile -> File).
 func lastWord(ident string) string {
 	i := len(ident) - 1
 	for i > 0 {
@@ -66,18 +66,30 @@ func lastWord(ident string) string {
 			break
 		}
 		if 'A' <= c && c <= 'Z' && 'a' <= ident[i-1] && ident[i-1] <= 'z' {
-			return strings.ToLower(ident[i:])
+			return ident[i:]
 		}
 		i--
 	}
 	if i > 0 || ident[0] == '_' || ident[0] == '-' || ident[0] == '.' {
-		return strings.ToLower(ident[i+1:])
+		return ident[i+1:]
 	}
 	return ""
 }
 
+// denied looks a word up in denySuffix ignoring case, without allocating.
+func denied(w string) bool {
+	var buf [24]byte
+	if w == "" || len(w) > len(buf) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		buf[i] = lower(w[i])
+	}
+	return denySuffix[string(buf[:len(w)])]
+}
+
 func identOK(ident string, password bool) bool {
-	if w := lastWord(ident); w != "" && denySuffix[w] {
+	if denied(lastWord(ident)) {
 		return false
 	}
 	l := strings.ToLower(ident)
@@ -141,9 +153,6 @@ func detectAssignment(d []byte, kwStart, kwEnd int, password bool) (int, int, bo
 	if p >= len(d) {
 		return 0, 0, false
 	}
-	if !identOK(string(d[i:j]), password) {
-		return 0, 0, false
-	}
 	// quoted value
 	if c := d[p]; (c == 'r' || c == 'b' || c == 'u' || c == 'f') && p+1 < len(d) && (d[p+1] == '"' || d[p+1] == '\'') {
 		p++
@@ -190,8 +199,11 @@ func detectAssignment(d []byte, kwStart, kwEnd int, password bool) (int, int, bo
 			return 0, 0, false
 		}
 	}
+	if ve-vs < 8 || ve-vs > 200 {
+		return 0, 0, false
+	}
 	v := string(d[vs:ve])
-	if !valueOK(v, quoted, password) {
+	if !valueOK(v, quoted, password) || !identOK(string(d[i:j]), password) {
 		return 0, 0, false
 	}
 	return vs, ve, true
