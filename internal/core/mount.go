@@ -183,6 +183,9 @@ func (c *Core) loadMounts(ctx context.Context, a *active) (*mountTable, error) {
 		tm.sudo = s.SudoPaths()
 	}
 	t.entries["auth/token/"] = tm
+	if err := c.readSystemConfig(ctx, t); err != nil {
+		return nil, err
+	}
 
 	for _, table := range []string{tableMounts, tableAuth} {
 		entries, err := c.readTable(ctx, table)
@@ -209,6 +212,57 @@ func tablePath(table string) string {
 		return authTablePath
 	}
 	return mountTablePath
+}
+
+// systemConfigPath holds the tuned configuration of system mounts (only
+// auth/token/ is tunable), which are not in the stored tables.
+const systemConfigPath = "core/system-mounts"
+
+type systemMountConfig struct {
+	Description string      `json:"description"`
+	Config      MountConfig `json:"config"`
+}
+
+func (c *Core) readSystemConfig(ctx context.Context, t *mountTable) error {
+	raw, err := c.barrier.Get(ctx, systemConfigPath)
+	if err != nil {
+		return fmt.Errorf("read system mount config: %w", err)
+	}
+	if raw == nil {
+		return nil
+	}
+	var cfgs map[string]systemMountConfig
+	if err := json.Unmarshal(raw, &cfgs); err != nil {
+		return fmt.Errorf("decode system mount config: %w", err)
+	}
+	for path, sc := range cfgs {
+		if m, ok := t.entries[path]; ok && m.system {
+			e := *m.entry
+			e.Description, e.Config = sc.Description, sc.Config
+			m.entry = &e
+		}
+	}
+	return nil
+}
+
+// writeSystemConfig persists the tunables of every system mount.
+func (c *Core) writeSystemConfig(ctx context.Context, t *mountTable, _ string) error {
+	cfgs := map[string]systemMountConfig{}
+	t.mu.RLock()
+	for path, m := range t.entries {
+		if m.system {
+			cfgs[path] = systemMountConfig{Description: m.entry.Description, Config: m.entry.Config}
+		}
+	}
+	t.mu.RUnlock()
+	raw, err := json.Marshal(cfgs)
+	if err != nil {
+		return err
+	}
+	if err := c.barrier.Put(ctx, systemConfigPath, raw); err != nil {
+		return fmt.Errorf("write system mount config: %w", err)
+	}
+	return nil
 }
 
 func (c *Core) readTable(ctx context.Context, table string) ([]*MountEntry, error) {

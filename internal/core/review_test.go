@@ -198,3 +198,45 @@ func TestHealthDuringSealUnseal(t *testing.T) {
 	}
 	<-done
 }
+
+// The token store's TTLs can be tuned, and the tuning survives a restart.
+func TestTuneTokenMount(t *testing.T) {
+	store := inmem.New()
+	ctx := context.Background()
+	c, err := core.New(core.Config{Storage: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unseal(ctx, res.Shares); err != nil {
+		t.Fatal(err)
+	}
+	root := res.RootToken
+	mustCall(t, c, root, logical.UpdateOperation, "sys/auth/token/tune", map[string]any{"default_lease_ttl": "1h", "max_lease_ttl": "2h"})
+	if _, err := call(t, c, root, logical.UpdateOperation, "sys/auth/token/tune", map[string]any{"options": map[string]any{"x": "y"}}); err == nil {
+		t.Error("options on the token mount accepted")
+	}
+	if _, err := call(t, c, root, logical.UpdateOperation, "sys/mounts/sys/tune", map[string]any{"max_lease_ttl": "1h"}); err == nil {
+		t.Error("tuning sys/ accepted")
+	}
+	c.Close()
+	c, err = core.New(core.Config{Storage: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Unseal(ctx, res.Shares); err != nil {
+		t.Fatal(err)
+	}
+	tc := mustCall(t, c, root, logical.ReadOperation, "sys/auth/token/tune", nil)
+	if tc.Data["default_lease_ttl"] != int64(3600) || tc.Data["max_lease_ttl"] != int64(7200) {
+		t.Fatalf("token mount tune after restart = %v", tc.Data)
+	}
+	tok := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": []any{"default"}, "ttl": "10h"})
+	if tok.Auth.TTL.Hours() > 2 {
+		t.Fatalf("token TTL %v exceeds the tuned max of 2h", tok.Auth.TTL)
+	}
+}

@@ -337,7 +337,14 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 		return nil, logical.ErrUnsupportedOperation
 	}
 	if m.system {
-		return nil, logical.BadRequest("cannot tune %q", full)
+		// The token store's TTLs are tunable, as in Vault; nothing else
+		// about a system mount is.
+		if full != "auth/token/" {
+			return nil, logical.BadRequest("cannot tune %q", full)
+		}
+		if _, ok := req.Data["options"]; ok {
+			return nil, logical.BadRequest("cannot set options on %q", full)
+		}
 	}
 	a.mounts.changeMu.Lock()
 	defer a.mounts.changeMu.Unlock()
@@ -374,7 +381,11 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	old := m.entry
 	m.entry = &updated
 	a.mounts.mu.Unlock()
-	if err := c.writeTable(ctx, a.mounts, updated.Table); err != nil {
+	write := c.writeTable
+	if m.system {
+		write = c.writeSystemConfig
+	}
+	if err := write(ctx, a.mounts, updated.Table); err != nil {
 		a.mounts.mu.Lock()
 		m.entry = old
 		a.mounts.mu.Unlock()
