@@ -315,9 +315,12 @@ func (b *Backend) rotateRoot(ctx context.Context, name string) error {
 		}
 	}
 	stmts := cfg.RootRotation
-	if len(stmts) == 0 {
-		if _, ok := d.(*mysqlDriver); ok {
-			stmts = myRotateRoot
+	if my, ok := d.(*mysqlDriver); ok && len(stmts) == 0 {
+		if stmts, err = my.rootRotation(ctx); err != nil {
+			if c.d == nil {
+				d.Close()
+			}
+			return logical.Errorf(http.StatusInternalServerError, "rotate-root %q: %v", name, err)
 		}
 	}
 	v := vars{Name: cfg.Username, Password: cfg.PendingPassword, hasPass: true}

@@ -1,6 +1,12 @@
 package database
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+)
 
 // Render exposes statement rendering to the black-box tests, with a
 // quoter for plugin ("postgres", "mysql" or "redis").
@@ -85,4 +91,16 @@ func Scan(plugin, s string) (unquoted string, balanced bool) {
 		out = append(out, c)
 	}
 	return string(out), quote == 0
+}
+
+// SetPendingRoot records pw as a root password being rotated in, as if the
+// server had stopped in the middle of rotate-root.
+func SetPendingRoot(s logical.Storage, name, pw string) error {
+	ctx := context.Background()
+	c := &dbConfig{}
+	if ok, err := getJSON(ctx, s, "config/"+name, c); err != nil || !ok {
+		return fmt.Errorf("config %q: %v", name, err)
+	}
+	c.PendingPassword = pw
+	return putJSON(ctx, s, "config/"+name, c)
 }

@@ -16,9 +16,6 @@ var (
 	myCreate = []string{`CREATE USER {{name}}@'%' IDENTIFIED BY {{password}}`}
 	myRevoke = []string{`DROP USER IF EXISTS {{name}}@'%'`}
 	myRotate = []string{`ALTER USER {{name}}@'%' IDENTIFIED BY {{password}}`}
-	// myRotateRoot changes the password of the account the engine is
-	// connected as, whatever its host part.
-	myRotateRoot = []string{`ALTER USER CURRENT_USER() IDENTIFIED BY {{password}}`}
 )
 
 type mysqlDriver struct {
@@ -182,11 +179,29 @@ func (m *mysqlDriver) Revoke(ctx context.Context, stmts []string, v vars) error 
 	return nil
 }
 
+// rootRotation is the default statement changing the password of the
+// account the engine is connected as: ALTER USER with the host part that
+// CURRENT_USER() reports (MariaDB ignores ALTER USER CURRENT_USER()
+// ... IDENTIFIED BY).
+func (m *mysqlDriver) rootRotation(ctx context.Context) ([]string, error) {
+	ctx, cancel := timeoutCtx(ctx)
+	defer cancel()
+	var cur string
+	if err := m.db.QueryRowContext(ctx, `SELECT CURRENT_USER()`).Scan(&cur); err != nil {
+		return nil, fmt.Errorf("current user: %w", scrub(err))
+	}
+	i := strings.LastIndexByte(cur, '@')
+	if i < 0 {
+		return nil, errors.New("current user: no host part")
+	}
+	return []string{`ALTER USER {{name}}@` + m.Literal(cur[i+1:]) + ` IDENTIFIED BY {{password}}`}, nil
+}
+
 func (m *mysqlDriver) Verify(ctx context.Context, user, password string) error {
 	ctx, cancel := timeoutCtx(ctx)
 	defer cancel()
 	c := m.conf.Clone()
-	c.User, c.Passwd = user, password
+	c.User, c.Passwd, c.DBName = user, password, ""
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return err

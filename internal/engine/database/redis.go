@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -50,8 +51,23 @@ func (r *redisDriver) EscapeIn(_ byte, v string) (string, error) { return v, nil
 // placeholder: the password is added by the driver.
 func redisRules(stmts []string) ([]any, error) {
 	var out []any
+	var fields []string
 	for _, s := range stmts {
-		for _, f := range strings.Fields(s) {
+		// Vault's Redis plugin takes a JSON list of rules: ["~app:*", "+get"].
+		var list []string
+		if strings.HasPrefix(strings.TrimSpace(s), "[") {
+			if err := json.Unmarshal([]byte(s), &list); err != nil {
+				return nil, errors.New("redis statements: invalid JSON list")
+			}
+		} else {
+			list = []string{s}
+		}
+		for _, l := range list {
+			fields = append(fields, strings.Fields(l)...)
+		}
+	}
+	{
+		for _, f := range fields {
 			if strings.HasPrefix(f, ">") || strings.HasPrefix(f, "#") || strings.HasPrefix(f, "<") ||
 				f == "nopass" || f == "resetpass" || strings.Contains(f, "{{") {
 				return nil, errors.New("redis statements set ACL permissions only; passwords are managed by the engine")
@@ -129,5 +145,10 @@ func (r *redisDriver) Verify(ctx context.Context, user, password string) error {
 	o.PoolSize = 1
 	c := redis.NewClient(&o)
 	defer c.Close()
-	return scrub(c.Ping(ctx).Err())
+	// Authentication happens when the connection opens; a user allowed no
+	// commands gets NOPERM for PING, which still proves the password.
+	if err := c.Ping(ctx).Err(); err != nil && !strings.HasPrefix(err.Error(), "NOPERM") {
+		return scrub(err)
+	}
+	return nil
 }

@@ -224,6 +224,9 @@ func (b *Backend) rotateStatic(ctx context.Context, name string, manual bool) er
 	if err != nil || !ok {
 		return orNotFound(err, "static role", name)
 	}
+	if !manual && r.Pending == "" && r.NextRotation.After(b.opts.Now()) {
+		return nil // another rotation got there first
+	}
 	cfg, ok, err := b.loadConfig(ctx, r.DBName)
 	if err != nil || !ok {
 		return orNotFound(err, "database config", r.DBName)
