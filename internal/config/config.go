@@ -33,6 +33,17 @@ type Config struct {
 	// DisableMlock is accepted for Vault config compatibility; Keyward does
 	// not lock memory (see docs/security.md).
 	DisableMlock bool
+	Audit        Audit
+}
+
+// Audit is the "audit" block: switches that let operators enable audit
+// settings that are refused by default.
+type Audit struct {
+	// AllowLogRaw lets a device set log_raw=true (secrets in clear).
+	AllowLogRaw bool
+	// AllowUnsafePaths lets devices write to places refused by default
+	// (inside the data directory, loose file modes, link-local sockets).
+	AllowUnsafePaths bool
 }
 
 // Listener is one "listener" block. Only "tcp" exists.
@@ -166,6 +177,22 @@ func Parse(text string) (cfg *Config, err error) {
 				}
 			}
 			cfg.Listeners = append(cfg.Listeners, l)
+		case "audit":
+			var body map[string]any
+			if err := hcl.DecodeObject(&body, item.Val); err != nil {
+				bad("audit: %v", err)
+				continue
+			}
+			for k, v := range flatten(body) {
+				switch k {
+				case "allow_log_raw":
+					cfg.Audit.AllowLogRaw = boolish(v)
+				case "allow_unsafe_paths":
+					cfg.Audit.AllowUnsafePaths = boolish(v)
+				default:
+					bad("audit: unknown setting %q", k)
+				}
+			}
 		case "storage", "backend":
 			s := Storage{}
 			if len(item.Keys) > 1 {

@@ -32,6 +32,9 @@ max_request_size = 1024
 default_lease_ttl = "1h"
 max_lease_ttl = 7200
 ui = true
+audit {
+  allow_log_raw = true
+}
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +48,7 @@ ui = true
 	want.MaxRequestSize = 1024
 	want.DefaultLeaseTTL, want.MaxLeaseTTL = time.Hour, 2*time.Hour
 	want.UI = true
+	want.Audit.AllowLogRaw = true
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
 	}

@@ -14,11 +14,11 @@ import (
 )
 
 // The audit broker is built at each unseal. Audit files must never land in
-// the storage directory; raw logging and unsafe targets stay refused until
-// the server configuration grows switches for them.
+// the storage directory; raw logging and unsafe targets stay refused unless
+// the server configuration's audit block allows them.
 func init() {
 	addService(func(cfg *config.Config, cc *core.Config, _ *slog.Logger) error {
-		opts := audit.Options{}
+		opts := audit.Options{AllowLogRaw: cfg.Audit.AllowLogRaw, AllowUnsafe: cfg.Audit.AllowUnsafePaths}
 		if cfg.Storage.Path != "" {
 			opts.ForbiddenDirs = []string{cfg.Storage.Path}
 		}
