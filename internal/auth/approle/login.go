@@ -130,6 +130,6 @@ func (b *Backend) auth(r *role, s *secretID) *logical.Auth {
 		}
 		a.InternalData["secret_id_accessor"] = s.Accessor
 	}
-	a.Metadata["role_name"] = r.Name
+	a.Metadata[metaRoleName] = r.Name
 	return a
 }

@@ -1,11 +1,13 @@
 // Package userpass is the username and password auth method
-// (auth/userpass), with Argon2id password hashes, optional TOTP second
-// factor per user (RFC 6238, codes never accepted twice) and lockout after
-// repeated failures. Usernames are canonical (trimmed, NFKC, lower case),
-// so "Alice" and "alice" are one user with one failure counter. Every
-// failed login, whether the user exists, is locked or gave a wrong
-// password or code, runs one Argon2id hash and answers the same error. It
-// never logs or returns a password, hash or TOTP secret after enrollment.
+// (auth/userpass), with Argon2id password hashes, a TOTP second factor
+// (RFC 6238, codes never accepted twice) required per user (mfa_required)
+// or per policy (the mount's mfa_policies), and lockout after repeated
+// failures. Usernames are canonical (trimmed, NFKC, lower case), so "Alice"
+// and "alice" are one user with one failure counter. Every failed login,
+// whether the user exists, is locked or gave a wrong password or code, runs
+// one Argon2id hash and answers the same error; only a caller who gave the
+// right password learns that the user needs a TOTP key enrolled. It never
+// logs or returns a password, hash or TOTP secret after enrollment.
 package userpass
 
 import (
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -146,22 +149,54 @@ func canonicalName(s string) (string, error) {
 	return n, nil
 }
 
+// mountConfig is the stored auth/userpass/config: the lockout settings
+// (stored flat, as before mfa_policies existed) and the policies whose
+// holders must pass TOTP.
+type mountConfig struct {
+	lockout.Config
+	// MFAPolicies lists policy names: a user whose token policies include
+	// one of them needs a TOTP code even without mfa_required.
+	MFAPolicies []string `json:"mfa_policies,omitempty"`
+}
+
+var configFields = append([]string{"mfa_policies"}, lockout.Fields...)
+
+// requiresMFA reports whether u must pass TOTP: mfa_required, or a token
+// policy (including the default policy the core adds unless
+// token_no_default_policy) listed in mfa_policies.
+func (c mountConfig) requiresMFA(u *user) bool {
+	if u.MFARequired {
+		return true
+	}
+	for _, p := range c.MFAPolicies {
+		if slices.Contains(u.Token.Policies, p) || (p == "default" && !u.Token.NoDefaultPolicy) {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *Backend) config(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	c, err := b.lockoutConfig(ctx)
+	c, err := b.mountConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
 	switch req.Operation {
 	case logical.ReadOperation:
-		out := map[string]any{}
+		out := map[string]any{"mfa_policies": append([]string{}, c.MFAPolicies...)}
 		c.Map(out)
 		return &logical.Response{Data: out}, nil
 	case logical.UpdateOperation, logical.CreateOperation:
-		if err := logical.UnknownFields(req.Data, lockout.Fields...); err != nil {
+		if err := logical.UnknownFields(req.Data, configFields...); err != nil {
 			return nil, err
 		}
 		if err := c.Parse(req.Data); err != nil {
 			return nil, err
+		}
+		if v, ok, err := logical.Strings(req.Data, "mfa_policies"); err != nil {
+			return nil, err
+		} else if ok {
+			c.MFAPolicies = policyNames(v)
 		}
 		raw, err := json.Marshal(c)
 		if err != nil {
@@ -172,8 +207,21 @@ func (b *Backend) config(ctx context.Context, req *logical.Request) (*logical.Re
 	return nil, logical.ErrUnsupportedOperation
 }
 
-func (b *Backend) lockoutConfig(ctx context.Context) (lockout.Config, error) {
-	var c lockout.Config
+// policyNames normalises policy names as token_policies are stored: trimmed,
+// lower case, sorted, without blanks or duplicates.
+func policyNames(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if s = strings.ToLower(strings.TrimSpace(s)); s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (b *Backend) mountConfig(ctx context.Context) (mountConfig, error) {
+	var c mountConfig
 	raw, err := b.view.Get(ctx, configKey)
 	if err != nil || raw == nil {
 		return c, err

@@ -39,11 +39,11 @@ func (b *Backend) login(ctx context.Context, req *logical.Request, name string) 
 		return nil, err
 	}
 
-	cfg, err := b.lockoutConfig(ctx)
+	cfg, err := b.mountConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	locked, err := b.lock.Locked(ctx, b.view, cfg, name)
+	locked, err := b.lock.Locked(ctx, b.view, cfg.Config, name)
 	if err != nil {
 		return nil, err
 	}
@@ -60,13 +60,13 @@ func (b *Backend) login(ctx context.Context, req *logical.Request, name string) 
 	match := b.argon(h, pw) // always exactly one Argon2id run
 	ok := match && u != nil && !locked
 	if ok {
-		ok, err = b.checkTOTP(ctx, name, code)
+		ok, err = b.checkTOTP(ctx, name, code, cfg)
 		if err != nil {
 			return nil, err
 		}
 	}
 	if !ok {
-		if _, err := b.lock.Fail(ctx, b.view, cfg, name); err != nil {
+		if _, err := b.lock.Fail(ctx, b.view, cfg.Config, name); err != nil {
 			return nil, err
 		}
 		return nil, errInvalidLogin
@@ -82,10 +82,14 @@ func (b *Backend) login(ctx context.Context, req *logical.Request, name string) 
 	return &logical.Response{Auth: a}, nil
 }
 
-// checkTOTP enforces the user's second factor: with mfa_required or an
-// enrolled key, a code for a step newer than the last accepted one is
-// needed, and its step is recorded so the code works only once.
-func (b *Backend) checkTOTP(ctx context.Context, name, code string) (bool, error) {
+// checkTOTP enforces the user's second factor: when cfg requires one for
+// the user (mfa_required or a policy in mfa_policies) or a key is enrolled,
+// a code for a step newer than the last accepted one is needed, and its
+// step is recorded so the code works only once. A user who needs a code
+// but has no key enrolled gets errNotEnrolled: only a caller who gave the
+// right password gets this far, and the message tells them what an
+// administrator must do.
+func (b *Backend) checkTOTP(ctx context.Context, name, code string, cfg mountConfig) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	u, err := b.user(ctx, name) // re-read under the lock: the step may have moved
@@ -93,7 +97,10 @@ func (b *Backend) checkTOTP(ctx context.Context, name, code string) (bool, error
 		return false, err
 	}
 	if u.TOTP == nil {
-		return !u.MFARequired, nil
+		if cfg.requiresMFA(u) {
+			return false, errNotEnrolled(name)
+		}
+		return true, nil
 	}
 	step, ok := u.TOTP.Check(code, b.opts.Now())
 	if !ok || step <= u.LastTOTPStep {
@@ -101,4 +108,11 @@ func (b *Backend) checkTOTP(ctx context.Context, name, code string) (bool, error
 	}
 	u.LastTOTPStep = step
 	return true, b.putUser(ctx, name, u)
+}
+
+// errNotEnrolled refuses a login that needs TOTP when the user has no key.
+func errNotEnrolled(name string) error {
+	return logical.Errorf(http.StatusForbidden,
+		"permission denied: user %q must log in with a TOTP code (mfa_required or a policy listed in the mount's mfa_policies) but has no TOTP key enrolled; an administrator must enroll one with users/%s/mfa/totp/generate",
+		name, name)
 }

@@ -187,7 +187,9 @@ func TestTOTP(t *testing.T) {
 	f := newFixture(t)
 	f.must(t, logical.UpdateOperation, "users/bob", map[string]any{"password": "pw", "mfa_required": true})
 	_, err := f.login("bob", "pw", "")
-	refused(t, "mfa_required without enrollment", err)
+	notEnrolled(t, "mfa_required without enrollment", err)
+	_, err = f.login("bob", "wrong", "")
+	refused(t, "mfa_required without enrollment, wrong password", err)
 
 	g := f.must(t, logical.UpdateOperation, "users/bob/mfa/totp/generate", nil)
 	u, err := url.Parse(g.Data["url"].(string))
