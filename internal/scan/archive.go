@@ -106,6 +106,10 @@ func (r *run) scanArchive(it item, kind string, rd io.Reader, size int64, ra io.
 			}
 			child := it
 			child.path = it.path + "!" + memberName(hdr.Name)
+			child.rel = ""
+			if it.rel != "" {
+				child.rel = it.rel + "!" + memberName(hdr.Name)
+			}
 			r.scanContent(child, &budgetReader{tr, b}, hdr.Size, depth+1, nil, b)
 			if b.left <= 0 {
 				r.skip(it.path, errBudget.Error())
@@ -144,6 +148,10 @@ func (r *run) scanArchive(it item, kind string, rd io.Reader, size int64, ra io.
 			}
 			child := it
 			child.path = it.path + "!" + memberName(f.Name)
+			child.rel = ""
+			if it.rel != "" {
+				child.rel = it.rel + "!" + memberName(f.Name)
+			}
 			lr := io.LimitReader(&budgetReader{rc, b}, r.s.opts.MaxEntryBytes)
 			r.scanContent(child, lr, int64(min(f.UncompressedSize64, uint64(wholeMax)+1)), depth+1, nil, b)
 			rc.Close()

@@ -112,6 +112,7 @@ func New(opts Options) (*Scanner, error) {
 // item is one unit of content to scan.
 type item struct {
 	path    string
+	rel     string // path relative to the scanned root, for path allowlists
 	data    []byte // content in memory, or
 	file    string // a file on disk
 	size    int64  // its size when known (walks), else -1
@@ -397,7 +398,7 @@ func (s *Scanner) scanBuffer(it item, buf []byte, limit, baseLine, depth int) []
 		if m.mstart >= limit {
 			continue
 		}
-		if m.rule.Allow.AllowsPath(it.path) {
+		if m.rule.Allow.AllowsPath(it.path) || it.rel != "" && m.rule.Allow.AllowsPath(it.rel) {
 			continue
 		}
 		ln, col := locate(m.start)
@@ -523,7 +524,7 @@ func (s *Scanner) scanDecoded(it item, enc []byte) []Finding {
 	}
 	var out []Finding
 	for _, m := range s.opts.Engine.matches(dec) {
-		if m.rule.Allow.AllowsPath(it.path) {
+		if m.rule.Allow.AllowsPath(it.path) || it.rel != "" && m.rule.Allow.AllowsPath(it.rel) {
 			continue
 		}
 		out = append(out, s.finding(it, m.rule, string(dec[m.start:m.end]), 0, 0, "base64"))

@@ -183,7 +183,7 @@ func (s *Scanner) walk(r *run, root, rel string, ig *ignorer) bool {
 			s.opts.Progress.FilesTotal.Add(1)
 			s.opts.Progress.BytesTotal.Add(size)
 		}
-		if !r.send(item{path: disp, file: filepath.Join(dir, name), size: size}) {
+		if !r.send(item{path: disp, rel: crel, file: filepath.Join(dir, name), size: size}) {
 			return false
 		}
 	}

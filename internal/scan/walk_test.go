@@ -63,3 +63,32 @@ func TestGitignore(t *testing.T) {
 		t.Errorf("with path allowlist: %s", got)
 	}
 }
+
+// TestRuleAllowPathsAreRelative checks that a rule's path allowlist matches
+// paths relative to the scanned directory, as the global one does.
+func TestRuleAllowPathsAreRelative(t *testing.T) {
+	smp := corpus.Samples(13)[0]
+	dir := t.TempDir()
+	for _, name := range []string{"fixtures/a.env", "src/b.env"} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(smp.Text+"\n"), 0o644)
+	}
+	c, err := scan.ParseConfig([]byte("[[rules]]\nid = \""+smp.Rule+"\"\n[rules.allow]\npaths = [\"fixtures/**\"]\n"), "toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, allow, err := c.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := scan.NewEngine(rules, allow)
+	s, _ := scan.New(scan.Options{Engine: e, Allow: allow})
+	res, err := s.ScanPaths(context.Background(), []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Findings) != 1 || !strings.HasSuffix(res.Findings[0].Path, "src/b.env") {
+		t.Errorf("findings %v, want only src/b.env", res.Findings)
+	}
+}
