@@ -7,9 +7,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
 	"encoding/base64"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -451,14 +450,7 @@ func (p *proxy) restore() {
 	p.mu.Unlock()
 }
 
-var errAny = errors.New("any")
-
-func must[T any](t testing.TB, v T, err error) T {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
-
-func fmtUsers(n int) string { return fmt.Sprint(n, " users") }

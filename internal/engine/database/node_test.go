@@ -1,0 +1,207 @@
+package database_test
+
+import (
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/keyward/keyward/internal/node/nodetest"
+)
+
+func vaultClient(t *testing.T, addr, token string) *vault.Client {
+	t.Helper()
+	cfg := vault.DefaultConfig()
+	cfg.Address = addr
+	cfg.MaxRetries = 0
+	c, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(token)
+	return c
+}
+
+// setupNodeDB mounts the engine on a real server and configures
+// PostgreSQL with role "ro", through the official Vault client.
+func setupNodeDB(t *testing.T, c *vault.Client, prefix, ttl string) {
+	t.Helper()
+	if err := c.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	if _, err := c.Logical().Write("database/config/pg", map[string]any{
+		"plugin_name": "postgresql-database-plugin", "connection_url": pgURL,
+		"username": "postgres", "password": "x", "allowed_roles": []string{"ro"},
+		"username_template": prefix + `-{{.RoleName}}-{{random 8}}`,
+	}); err != nil {
+		t.Fatalf("write config: %v", err)
+	}
+	if _, err := c.Logical().Write("database/roles/ro", map[string]any{
+		"db_name": "pg", "default_ttl": ttl, "max_ttl": "1h",
+		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`},
+	}); err != nil {
+		t.Fatalf("write role: %v", err)
+	}
+}
+
+func testPrefix() string { return "kwt" + strings.ToLower(rand.Text()[:6]) }
+
+// The official Vault Go client drives the whole flow: config, roles, creds,
+// Sys().Lookup/Renew/Revoke/RevokePrefix.
+func TestVaultClientDatabase(t *testing.T) {
+	admin := pgConn(t)
+	prefix := testPrefix()
+	pgCleanup(t, admin, prefix)
+	n := nodetest.Start(t)
+	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	setupNodeDB(t, c, prefix, "10m")
+
+	cfg, err := c.Logical().Read("database/config/pg")
+	if err != nil || cfg.Data["plugin_name"] != "postgresql-database-plugin" {
+		t.Fatalf("read config: %v %v", cfg, err)
+	}
+	if strings.Contains(strings.ToLower(toJSON(cfg.Data)), `"password"`) {
+		t.Fatal("config read returns the password")
+	}
+	s, err := c.Logical().Read("database/creds/ro")
+	if err != nil {
+		t.Fatalf("read creds: %v", err)
+	}
+	user, _ := s.Data["username"].(string)
+	if s.LeaseID == "" || !strings.HasPrefix(s.LeaseID, "database/creds/ro/") || s.LeaseDuration != 600 || !s.Renewable {
+		t.Fatalf("lease fields: id %q duration %d renewable %v", s.LeaseID, s.LeaseDuration, s.Renewable)
+	}
+	if !pgExists(t, admin, user) {
+		t.Fatal("user not created")
+	}
+	lk, err := c.Sys().Lookup(s.LeaseID)
+	if err != nil || lk.Data["id"] != s.LeaseID || lk.Data["revoke_state"] != "active" {
+		t.Fatalf("lookup: %v %v", lk, err)
+	}
+	r, err := c.Sys().Renew(s.LeaseID, 1200)
+	if err != nil || r.LeaseDuration != 1200 || r.LeaseID != s.LeaseID {
+		t.Fatalf("renew: %+v %v", r, err)
+	}
+	if err := c.Sys().Revoke(s.LeaseID); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	if pgExists(t, admin, user) {
+		t.Fatal("user survived Sys().Revoke")
+	}
+	for range 3 {
+		if _, err := c.Logical().Read("database/creds/ro"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := c.Logical().List("sys/leases/lookup/database/creds/ro/")
+	if err != nil || len(list.Data["keys"].([]any)) != 3 {
+		t.Fatalf("list leases: %v %v", list, err)
+	}
+	cnt, err := c.Logical().Read("sys/leases/count")
+	if err != nil || toJSON(cnt.Data["lease_count"]) != "3" {
+		t.Fatalf("count: %v %v", cnt, err)
+	}
+	if err := c.Sys().RevokePrefix("database/creds/ro"); err != nil {
+		t.Fatalf("revoke-prefix: %v", err)
+	}
+	if got := pgCount(t, admin, prefix); got != 0 {
+		t.Fatalf("%d users left after revoke-prefix", got)
+	}
+}
+
+// T13: a token may not renew or revoke another token's lease, even with a
+// policy on sys/leases; revoking a token revokes its own leases.
+func TestLeaseOwnershipOverHTTP(t *testing.T) {
+	admin := pgConn(t)
+	prefix := testPrefix()
+	pgCleanup(t, admin, prefix)
+	n := nodetest.Start(t)
+	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	setupNodeDB(t, root, prefix, "10m")
+	if err := root.Sys().PutPolicy("leaser", `
+path "database/creds/*" { capabilities = ["read"] }
+path "sys/leases/*" { capabilities = ["update"] }
+`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"leaser"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := vaultClient(t, n.URL, tok.Auth.ClientToken)
+
+	rootLease, err := root.Logical().Read("database/creds/ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func() error{
+		"renew":  func() error { _, err := other.Sys().Renew(rootLease.LeaseID, 60); return err },
+		"revoke": func() error { return other.Sys().Revoke(rootLease.LeaseID) },
+	} {
+		var re *vault.ResponseError
+		if err := f(); !errors.As(err, &re) || re.StatusCode != http.StatusForbidden {
+			t.Errorf("%s of another token's lease: %v, want 403", name, err)
+		}
+	}
+	if !pgExists(t, admin, rootLease.Data["username"].(string)) {
+		t.Fatal("another token's lease was revoked")
+	}
+	own, err := other.Logical().Read("database/creds/ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Sys().Renew(own.LeaseID, 60); err != nil {
+		t.Fatalf("renew own lease: %v", err)
+	}
+	ownUser := own.Data["username"].(string)
+	if err := root.Auth().Token().RevokeTree(tok.Auth.ClientToken); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "token's lease revoked with it", func() bool { return !pgExists(t, admin, ownUser) })
+}
+
+// The server stops with leases outstanding; when it comes back after their
+// TTL, unseal revokes the overdue ones in the background (T43 in small).
+func TestRestartRevokesOverdueLeases(t *testing.T) {
+	admin := pgConn(t)
+	prefix := testPrefix()
+	pgCleanup(t, admin, prefix)
+	dir := t.TempDir()
+	n := nodetest.StartWith(t, nodetest.Options{Dir: dir})
+	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	setupNodeDB(t, c, prefix, "1s")
+	var users []string
+	for range 5 {
+		s, err := c.Logical().Read("database/creds/ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, s.Data["username"].(string))
+	}
+	// A lease whose user an operator dropped by hand still expires cleanly.
+	if _, err := admin.Exec(t.Context(), `DROP ROLE "`+users[0]+`"`); err != nil {
+		t.Fatal(err)
+	}
+	shares := n.Shares
+	issued := time.Now()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pgCount(t, admin, prefix); got != 4 {
+		t.Fatalf("%d users before restart, want 4 (leases must outlive the stop)", got)
+	}
+	for time.Since(issued) < 1100*time.Millisecond {
+		time.Sleep(50 * time.Millisecond) // the server is down while the TTL passes
+	}
+	n2 := nodetest.StartWith(t, nodetest.Options{Dir: dir, Reopen: shares})
+	eventually(t, "overdue leases revoked after restart", func() bool { return pgCount(t, admin, prefix) == 0 })
+	c2 := vaultClient(t, n2.URL, n.RootToken.Reveal())
+	eventually(t, "lease records gone", func() bool {
+		cnt, err := c2.Logical().Read("sys/leases/count")
+		return err == nil && toJSON(cnt.Data["lease_count"]) == "0"
+	})
+}
