@@ -188,4 +188,3 @@ func TestRenewAuth(t *testing.T) {
 		})
 	}
 }
-
