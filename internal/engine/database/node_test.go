@@ -1,6 +1,7 @@
 package database_test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"net/http"
@@ -59,6 +60,9 @@ func TestVaultClientDatabase(t *testing.T) {
 	n := nodetest.Start(t)
 	c := vaultClient(t, n.URL, n.RootToken.Reveal())
 	setupNodeDB(t, c, prefix, "10m")
+	if _, err := c.Logical().Write("database/config/pg", map[string]any{"password": "canary-admin-pw-7f3a"}); err != nil {
+		t.Fatal(err)
+	}
 
 	cfg, err := c.Logical().Read("database/config/pg")
 	if err != nil || cfg.Data["plugin_name"] != "postgresql-database-plugin" {
@@ -72,6 +76,15 @@ func TestVaultClientDatabase(t *testing.T) {
 		t.Fatalf("read creds: %v", err)
 	}
 	user, _ := s.Data["username"].(string)
+	password, _ := s.Data["password"].(string)
+	t.Cleanup(func() {
+		// Canary sweep: neither the issued nor the admin password is logged.
+		for _, secret := range []string{password, "canary-admin-pw-7f3a"} {
+			if secret == "" || bytes.Contains(n.Logs.Bytes(), []byte(secret)) {
+				t.Errorf("a password reached the server logs")
+			}
+		}
+	})
 	if s.LeaseID == "" || !strings.HasPrefix(s.LeaseID, "database/creds/ro/") || s.LeaseDuration != 600 || !s.Renewable {
 		t.Fatalf("lease fields: id %q duration %d renewable %v", s.LeaseID, s.LeaseDuration, s.Renewable)
 	}
