@@ -551,6 +551,9 @@ func (c *Core) uiMounts(ctx context.Context, a *active, req *logical.Request, p 
 		return &logical.Response{Data: map[string]any{"secret": secret, "auth": auth}}, nil
 	}
 	m := a.mounts.route(p)
+	if m == nil && root {
+		return nil, logical.BadRequest("no mount at %q", p)
+	}
 	if m == nil || !visible(m) {
 		return nil, logical.ErrPermissionDenied
 	}
