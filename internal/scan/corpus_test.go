@@ -121,3 +121,33 @@ func TestIgnoredAndBinaryOnRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleRecallManySeeds scans every sample kind under many seeds, so a
+// suppression rule that random values can trip (a placeholder word inside
+// a random password) shows up as a miss.
+func TestSampleRecallManySeeds(t *testing.T) {
+	s := newScanner(t, scan.Options{})
+	misses := 0
+	for seed := uint64(100); seed < 160; seed++ {
+		ss := corpus.Samples(seed)
+		var in strings.Builder
+		for _, smp := range ss {
+			in.WriteString(smp.Text + "\n\n")
+		}
+		res, err := s.ScanReader(context.Background(), "many", strings.NewReader(in.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := map[string]bool{}
+		for _, f := range res.Findings {
+			found[f.RuleID+"\x00"+f.Secret.Reveal()] = true
+		}
+		for _, smp := range ss {
+			if !found[smp.Rule+"\x00"+smp.Secret] {
+				misses++
+				t.Errorf("seed %d: missed %s (redacted %s)", seed, smp.Rule, scan.Redact(smp.Secret))
+			}
+		}
+	}
+	t.Logf("60 seeds x %d kinds: %d missed", len(corpus.Samples(1)), misses)
+}

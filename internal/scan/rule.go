@@ -194,9 +194,9 @@ func entropy(s string) float64 {
 // placeholderMarks are substrings that mark a value as an example, template
 // or redaction rather than a live credential.
 var placeholderMarks = []string{
-	"example", "xxxx", "changeme", "change_me", "change-me", "placeholder",
+	"example", "changeme", "change_me", "change-me", "placeholder",
 	"dummy", "redacted", "your_", "your-", "yourtoken", "yourkey", "yourpass",
-	"<", ">", "${", "{{", "$(", "%s", "%(", "%v", "****", "....", "lorem",
+	"<", ">", "${", "{{", "$(", "%(", "****", "....", "lorem",
 	"insert_", "replace_", "replaceme", "notasecret", "not-a-secret", "0000000000",
 }
 
@@ -207,11 +207,16 @@ var genericMarks = []string{
 	"1234567", "abcdef", "qwerty", "foobar", "hunter2", "letmein", "os.getenv",
 	"process.env", "getenv", "env(", "environ", "vault:", "keyward:", "ref+",
 	"secretkeyref", "valuefrom", "\\(", "$env:", "s3cr3t", "secr3t", "p4ss", "passw0rd",
-	"pass", "xyz", "abc123", "opensesame", "pa55w", "t0ken", "-value", "canary", "hmac-sha256:",
+	"pass", "abc123", "opensesame", "pa55w", "t0ken", "-value", "canary", "hmac-sha256:",
 }
 
 func isPlaceholder(s string, loose bool) bool {
 	if s == "" {
+		return true
+	}
+	// case matters for these: %s is a template but %sy may be a password,
+	// xxxx and XXXX are filler but xXXX is random
+	if hasFormatVerb(s) || strings.Contains(s, "xxxx") || strings.Contains(s, "XXXX") {
 		return true
 	}
 	l := strings.ToLower(s)
@@ -231,6 +236,20 @@ func isPlaceholder(s string, loose bool) bool {
 		}
 		// $VAR, %VAR%, @VAR@ references
 		if s[0] == '$' || (s[0] == '%' && s[len(s)-1] == '%') || (s[0] == '@' && s[len(s)-1] == '@') {
+			return true
+		}
+	}
+	return false
+}
+
+// hasFormatVerb finds a printf verb (%s, %v, %d, %q) not followed by a
+// letter or digit.
+func hasFormatVerb(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != '%' || strings.IndexByte("svdq", s[i+1]) < 0 {
+			continue
+		}
+		if i+2 == len(s) || !isWordByte(s[i+2]) || s[i+2] == '_' {
 			return true
 		}
 	}
