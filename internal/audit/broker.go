@@ -169,8 +169,9 @@ func (b *Broker) LogRequest(ctx context.Context, req *logical.Request, authErr e
 	if len(devs) == 0 {
 		return nil
 	}
-	now := b.now()
-	return b.fanOut(devs, func(d *device) *Entry { return newRequestEntry(now, d.h, d.eo, req, authErr) })
+	return b.fanOut(devs, func(d *device, buf, ts []byte) []byte {
+		return d.appendRequestEntry(buf, ts, req, authErr)
+	})
 }
 
 // LogResponse records the response entry (or the error) on every device.
@@ -179,19 +180,22 @@ func (b *Broker) LogResponse(ctx context.Context, req *logical.Request, resp *lo
 	if len(devs) == 0 {
 		return nil
 	}
-	now := b.now()
-	return b.fanOut(devs, func(d *device) *Entry { return newResponseEntry(now, d.h, d.eo, req, resp, respErr) })
+	return b.fanOut(devs, func(d *device, buf, ts []byte) []byte {
+		return d.appendResponseEntry(buf, ts, req, resp, respErr)
+	})
 }
 
-func (b *Broker) fanOut(devs []*device, build func(*device) *Entry) error {
+// fanOut encodes the entry for each device (each has its own HMAC key and
+// options) and writes it there.
+func (b *Broker) fanOut(devs []*device, build func(d *device, buf, ts []byte) []byte) error {
+	var tsBuf [48]byte
+	ts := appendTime(tsBuf[:0], b.now())
+	buf := getBuf()
+	defer putBuf(buf)
 	ok := 0
 	for _, d := range devs {
-		body, err := json.Marshal(build(d))
-		if err != nil {
-			b.logger.Error("audit entry could not be encoded", "device", d.name, "err", err)
-			continue
-		}
-		if err := d.write(body); err != nil {
+		*buf = build(d, (*buf)[:0], ts)
+		if err := d.write(*buf); err != nil {
 			if !errors.Is(err, errBackingOff) {
 				b.logger.Warn("audit device could not record an entry", "device", d.name, "err", err)
 			}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,36 +29,35 @@ type chainState struct {
 	Prev string `json:"prev"`
 }
 
-// seal finishes body (a JSON object without seq, prev or sig) as the next
-// line of the chain: it returns the line with its newline, and the chain
+// appendSealed appends body (a JSON object without seq, prev or sig) to dst
+// as the next line of the chain, with its newline, and returns the chain
 // state once the line is written. It does not advance c.
-func (c chain) seal(body []byte) (line []byte, next chain) {
-	line = make([]byte, 0, len(body)+120)
-	line = append(line, body[:len(body)-1]...) // drop "}"
-	line = appendSeqPrev(line, c.seq+1, c.prev)
-	line = append(line, '}')
-	sum := sha256.Sum256(line)
-	line = append(line, '\n')
-	return line, chain{seq: c.seq + 1, prev: hex.EncodeToString(sum[:])}
+func (c chain) appendSealed(dst, body []byte) ([]byte, chain) {
+	start := len(dst)
+	dst = append(dst, body[:len(body)-1]...) // drop "}"
+	dst = appendSeqPrev(dst, c.seq+1, c.prev)
+	dst = append(dst, '}')
+	sum := sha256.Sum256(dst[start:])
+	dst = append(dst, '\n')
+	return dst, chain{seq: c.seq + 1, prev: hex.EncodeToString(sum[:])}
 }
 
-// checkpoint builds the next line as a signed checkpoint.
-func (c chain) checkpoint(now time.Time, reason string, key ed25519.PrivateKey) (line []byte, next chain) {
-	body, _ := json.Marshal(struct {
-		Time       string     `json:"time"`
-		Type       string     `json:"type"`
-		Checkpoint Checkpoint `json:"checkpoint"`
-	}{now.UTC().Format(time.RFC3339Nano), "checkpoint", Checkpoint{Reason: reason}})
-	line = make([]byte, 0, len(body)+220)
-	line = append(line, body[:len(body)-1]...)
-	line = appendSeqPrev(line, c.seq+1, c.prev)
-	sig := ed25519.Sign(key, line)
-	line = append(line, sigMarker...)
-	line = base64.StdEncoding.AppendEncode(line, sig)
-	line = append(line, '"', '}')
-	sum := sha256.Sum256(line)
-	line = append(line, '\n')
-	return line, chain{seq: c.seq + 1, prev: hex.EncodeToString(sum[:])}
+// appendCheckpoint appends the next line as a signed checkpoint.
+func (c chain) appendCheckpoint(dst []byte, now time.Time, reason string, key ed25519.PrivateKey) ([]byte, chain) {
+	start := len(dst)
+	dst = append(dst, `{"time":`...)
+	dst = appendTime(dst, now)
+	dst = append(dst, `,"type":"checkpoint","checkpoint":{"reason":`...)
+	dst = appendString(dst, reason)
+	dst = append(dst, '}')
+	dst = appendSeqPrev(dst, c.seq+1, c.prev)
+	sig := ed25519.Sign(key, dst[start:])
+	dst = append(dst, sigMarker...)
+	dst = base64.StdEncoding.AppendEncode(dst, sig)
+	dst = append(dst, '"', '}')
+	sum := sha256.Sum256(dst[start:])
+	dst = append(dst, '\n')
+	return dst, chain{seq: c.seq + 1, prev: hex.EncodeToString(sum[:])}
 }
 
 func appendSeqPrev(b []byte, seq uint64, prev string) []byte {

@@ -36,9 +36,13 @@ type device struct {
 	logger *slog.Logger
 
 	mu      sync.Mutex
+	cond    sync.Cond // on mu: a batch was written
 	sink    sink
-	ch      chain
+	ch      chain // the chain's tip, including lines queued in cur
 	sinceCP int
+	cur     *batch // lines sealed but not yet handed to the sink
+	writing bool   // a writer holds a batch outside mu
+	spare   []byte // the last written batch's buffer, for reuse
 	failed  bool
 	closed  bool
 	retryAt time.Time
@@ -62,6 +66,7 @@ func newDevice(name string, cfg deviceConfig, keys *deviceKeys, st chainState, n
 		dirty:  make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 	}
+	d.cond.L = &d.mu
 	switch cfg.typ {
 	case "file":
 		fs := newFileSink(cfg)
@@ -98,6 +103,7 @@ func (d *device) start() error {
 
 // head writes the open checkpoint if needed; d.mu is held.
 func (d *device) head() error {
+	d.drain()
 	fs, isFile := d.sink.(*fileSink)
 	if isFile && fs.stdout == nil {
 		if err := fs.open(); err != nil {
@@ -110,8 +116,22 @@ func (d *device) head() error {
 	return d.writeCheckpoint("open")
 }
 
+// batch is a group of sealed lines written with one write(2): concurrent
+// writers queue their line in the open batch, and whichever finds no
+// write in progress writes the whole batch while the others wait for its
+// result (group commit). Lines are sealed in chain order under d.mu, so the
+// batch holds them in seq order.
+type batch struct {
+	buf     []byte
+	start   chain // the chain before the batch's first line
+	sinceCP int   // d.sinceCP before the batch
+	done    bool
+	err     error
+}
+
 // write appends one entry body (a JSON object) as the next line of the
-// chain. It returns once the line was accepted by the operating system.
+// chain. It returns once the line was accepted by the operating system
+// (and synced, with fsync=true), or with the error that prevented it.
 func (d *device) write(body []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -122,40 +142,97 @@ func (d *device) write(body []byte) error {
 	if d.failed && now.Before(d.retryAt) {
 		return errBackingOff
 	}
-	line, next := d.ch.seal(body)
-	if err := d.sink.write(line); err != nil {
-		d.fail(now, err)
-		return err
+	b := d.cur
+	if b == nil {
+		b = &batch{buf: d.spare, start: d.ch, sinceCP: d.sinceCP}
+		d.spare = nil
+		d.cur = b
 	}
-	if d.failed {
-		d.failed = false
-		d.backoff = 0
-		d.logger.Info("audit device recovered")
-	}
-	d.ch = next
+	b.buf, d.ch = d.ch.appendSealed(b.buf, body)
 	d.sinceCP++
 	if d.sinceCP >= d.cfg.checkpointInterval {
-		if err := d.writeCheckpoint("interval"); err != nil {
-			d.logger.Warn("audit checkpoint failed", "err", err)
-		}
+		b.buf, d.ch = d.ch.appendCheckpoint(b.buf, d.now(), "interval", d.key)
+		d.sinceCP = 0
 	}
-	if d.cfg.fsync {
-		if err := d.sink.sync(); err != nil {
-			d.fail(now, err)
-			return fmt.Errorf("sync: %w", err)
+	for !b.done {
+		if d.writing {
+			d.cond.Wait()
+			continue
 		}
-	} else {
-		select {
-		case d.dirty <- struct{}{}:
-		default:
-		}
+		d.writeBatch()
 	}
-	return nil
+	return b.err
 }
 
-// writeCheckpoint appends a signed checkpoint; d.mu is held.
+// writeBatch hands the open batch to the sink; d.mu is held, and released
+// during the write.
+func (d *device) writeBatch() {
+	b := d.cur
+	d.cur = nil
+	d.writing = true
+	d.mu.Unlock()
+	werr := d.sink.write(b.buf)
+	var serr error
+	if werr == nil && d.cfg.fsync {
+		serr = d.sink.sync()
+	}
+	d.mu.Lock()
+	d.writing = false
+	now := d.now()
+	switch {
+	case werr != nil:
+		// Nothing of the batch counts: the chain resumes after the last
+		// line written, and the lines queued since (chained on this
+		// batch) fail too.
+		d.fail(now, werr)
+		d.ch, d.sinceCP = b.start, b.sinceCP
+		if next := d.cur; next != nil {
+			d.cur = nil
+			next.done, next.err = true, werr
+		}
+		b.err = werr
+	case serr != nil:
+		// The lines are in the file (the chain stays advanced), but their
+		// durability is unknown: refuse the requests.
+		d.fail(now, serr)
+		b.err = fmt.Errorf("sync: %w", serr)
+	default:
+		if d.failed {
+			d.failed = false
+			d.backoff = 0
+			d.logger.Info("audit device recovered")
+		}
+		if !d.cfg.fsync {
+			select {
+			case d.dirty <- struct{}{}:
+			default:
+			}
+		}
+	}
+	b.done = true
+	if cap(b.buf) <= 256<<10 {
+		d.spare = b.buf[:0]
+	}
+	b.buf = nil
+	d.cond.Broadcast()
+}
+
+// drain waits until every queued line was written and no write is in
+// progress, so the sink can be used directly; d.mu is held.
+func (d *device) drain() {
+	for d.writing || d.cur != nil {
+		if !d.writing {
+			d.writeBatch()
+			continue
+		}
+		d.cond.Wait()
+	}
+}
+
+// writeCheckpoint appends a signed checkpoint; d.mu is held and the device
+// drained.
 func (d *device) writeCheckpoint(reason string) error {
-	line, next := d.ch.checkpoint(d.now(), reason, d.key)
+	line, next := d.ch.appendCheckpoint(nil, d.now(), reason, d.key)
 	if err := d.sink.write(line); err != nil {
 		return err
 	}
@@ -206,6 +283,7 @@ func (d *device) reopen() error {
 	if d.closed {
 		return nil
 	}
+	d.drain()
 	if err := d.sink.reopen(); err != nil {
 		return err
 	}
@@ -216,6 +294,7 @@ func (d *device) reopen() error {
 func (d *device) state() chainState {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.drain()
 	return chainState{Seq: d.ch.seq, Prev: d.ch.prev}
 }
 
@@ -227,6 +306,7 @@ func (d *device) close() (chainState, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
+	d.drain()
 	var errs []error
 	if d.ch.seq > 0 {
 		if err := d.writeCheckpoint("close"); err != nil {

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/keyward/keyward/internal/logical"
 )
 
 // HMACPrefix starts every hashed value in the log.
@@ -113,24 +110,25 @@ type hasher struct {
 	pool sync.Pool
 }
 
+// hmacState is a reusable HMAC (Reset restores the keyed state without
+// rehashing the key) with a scratch buffer for the value.
+type hmacState struct {
+	m       hash.Hash
+	scratch []byte
+}
+
 func newHasher(key []byte, raw bool) *hasher {
 	h := &hasher{raw: raw}
-	h.pool.New = func() any { return hmac.New(sha256.New, key) }
+	h.pool.New = func() any { return &hmacState{m: hmac.New(sha256.New, key)} }
 	return h
 }
 
 // Hash returns "hmac-sha256:<hex>" of s, whatever the raw setting (it serves
 // sys/audit-hash).
 func (h *hasher) Hash(s string) string {
-	m := h.pool.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte(s))
-	var sum [sha256.Size]byte
-	out := make([]byte, 0, len(HMACPrefix)+2*sha256.Size)
-	out = append(out, HMACPrefix...)
-	out = hex.AppendEncode(out, m.Sum(sum[:0]))
-	h.pool.Put(m)
-	return string(out)
+	out := make([]byte, 0, len(HMACPrefix)+2*sha256.Size+2)
+	out = h.appendHash(out, s)
+	return string(out[1 : len(out)-1])
 }
 
 // str hashes s unless the device logs raw values; "" stays "".
@@ -214,70 +212,6 @@ type entryOptions struct {
 	elideListResponses bool
 }
 
-// newRequestEntry builds the request entry for req as device h sees it.
-func newRequestEntry(now time.Time, h *hasher, o entryOptions, req *logical.Request, authErr error) *Entry {
-	e := &Entry{Time: now.UTC().Format(time.RFC3339Nano), Type: "request"}
-	e.Auth = authOf(h, o, req)
-	e.Request = requestOf(h, req)
-	if authErr != nil {
-		_, msg, _ := logical.StatusOf(authErr)
-		e.Error = msg
-	}
-	return e
-}
-
-// newResponseEntry builds the response entry.
-func newResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Request, resp *logical.Response, respErr error) *Entry {
-	e := &Entry{Time: now.UTC().Format(time.RFC3339Nano), Type: "response"}
-	e.Auth = authOf(h, o, req)
-	e.Request = requestOf(h, req)
-	status, msg, _ := logical.StatusOf(respErr)
-	r := &Response{Status: status}
-	if respErr != nil {
-		e.Error = msg
-	} else if resp == nil {
-		r.Status = 204
-	} else {
-		if resp.Status != 0 {
-			r.Status = resp.Status
-		}
-		if o.elideListResponses && req.Operation == logical.ListOperation {
-			r.Data = elideList(resp.Data)
-		} else {
-			r.Data = h.data(resp.Data)
-		}
-		if resp.Raw != nil {
-			r.Raw = h.str(string(resp.Raw))
-		}
-		if s := resp.Secret; s != nil {
-			r.Secret = &Secret{LeaseID: s.LeaseID, TTL: int64(s.TTL / time.Second), Renewable: s.Renewable}
-		}
-		if a := resp.Auth; a != nil {
-			r.Auth = &RespAuth{
-				ClientToken: h.str(a.ClientToken),
-				Accessor:    accessor(h, o, a.Accessor),
-				DisplayName: a.DisplayName,
-				Policies:    a.Policies,
-				Metadata:    a.Metadata,
-				EntityID:    a.EntityID,
-				TTL:         int64(a.TTL / time.Second),
-			}
-		}
-		if w := resp.WrapInfo; w != nil {
-			r.WrapInfo = &WrapInfo{
-				Token:           h.str(w.Token),
-				Accessor:        accessor(h, o, w.Accessor),
-				TTL:             int64(w.TTL / time.Second),
-				CreationPath:    w.CreationPath,
-				WrappedAccessor: accessor(h, o, w.WrappedAccessor),
-			}
-		}
-		r.Warnings = resp.Warnings
-	}
-	e.Response = r
-	return e
-}
-
 // elideList replaces the keys of a list response by their count, as Vault
 // does with elide_list_responses.
 func elideList(d map[string]any) map[string]any {
@@ -298,46 +232,4 @@ func elideList(d map[string]any) map[string]any {
 		}
 	}
 	return out
-}
-
-func accessor(h *hasher, o entryOptions, a string) string {
-	if o.hmacAccessor {
-		return h.str(a)
-	}
-	return a
-}
-
-func authOf(h *hasher, o entryOptions, req *logical.Request) *Auth {
-	t := req.Token
-	if t == nil {
-		return nil
-	}
-	return &Auth{
-		Accessor:    accessor(h, o, t.Accessor),
-		DisplayName: t.DisplayName,
-		Policies:    t.Policies,
-		Metadata:    t.Metadata,
-		EntityID:    t.EntityID,
-	}
-}
-
-func requestOf(h *hasher, req *logical.Request) *Request {
-	r := &Request{
-		ID:             req.ID,
-		Operation:      string(req.Operation),
-		Path:           req.Path,
-		MountType:      req.MountType,
-		MountAccessor:  req.MountAccessor,
-		ClientToken:    h.str(req.ClientToken),
-		WrapTTL:        int64(req.WrapTTL / time.Second),
-		Data:           h.data(req.Data),
-		Unauthenticate: req.Unauthenticated,
-	}
-	if req.Connection != nil {
-		r.RemoteAddress = req.Connection.RemoteAddr
-	}
-	if req.Headers != nil {
-		r.XForwardedFor = req.Headers.Values("X-Forwarded-For")
-	}
-	return r
 }
