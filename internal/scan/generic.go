@@ -39,6 +39,7 @@ var denySuffixes = []string{
 	"class", "option", "options", "param", "params", "parameter", "config", "schema", "list", "map",
 	"policies", "roles", "role", "scopes", "scope", "audience", "issuer", "user", "username", "email",
 	"host", "port", "address", "addr", "status", "state", "accessor", "count", "limit", "uses",
+	"encryption", "algorithm", "algo", "cipher", "scheme",
 }
 
 var denyContains = []string{
