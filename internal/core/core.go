@@ -18,6 +18,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/passpol"
 	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/storage"
 )
@@ -310,6 +311,17 @@ type system struct{ c *Core }
 
 func (s system) DefaultLeaseTTL() time.Duration { return s.c.cfg.DefaultLeaseTTL }
 func (s system) MaxLeaseTTL() time.Duration     { return s.c.cfg.MaxLeaseTTL }
+
+// GeneratePasswordFromPolicy generates a password from a named policy of
+// sys/policies/password (engines find it through a type assertion).
+func (s system) GeneratePasswordFromPolicy(ctx context.Context, name string) (string, error) {
+	return s.c.passwordPolicies().Generate(ctx, name)
+}
+
+// passwordPolicies is the store behind sys/policies/password.
+func (c *Core) passwordPolicies() *passpol.Store {
+	return passpol.NewStore(barrier.NewView(c.barrier, passpol.StoragePrefix))
+}
 
 // loadClusterID reads the cluster id, creating it on first unseal.
 func (c *Core) loadClusterID(ctx context.Context) (string, error) {

@@ -81,6 +81,12 @@ func (le leaseEngines) Revoke(ctx context.Context, mountPath string, s *logical.
 	return r.Revoke(ctx, le.request(m), s)
 }
 
+// HasSudo reports whether req's token holds sudo on req's path; the lease
+// manager lets such a token manage leases other tokens created.
+func (le leaseEngines) HasSudo(req *logical.Request) bool {
+	return le.a.hasSudo(req.Token, req.MountPoint+req.Path, req.Operation)
+}
+
 func (le leaseEngines) Renew(ctx context.Context, mountPath string, s *logical.Secret, increment time.Duration) (*logical.Secret, error) {
 	m, err := le.route(mountPath)
 	if err != nil {

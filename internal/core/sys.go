@@ -31,6 +31,9 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 	a := c.active // the request holds stateLock for reading
 	p := req.Path
 	op := req.Operation
+	if p == "policies/password" || strings.HasPrefix(p, "policies/password/") {
+		return c.passwordPolicies().HandleRequest(ctx, req)
+	}
 	if b := delegate(a, p); b != nil {
 		return b.HandleRequest(ctx, req)
 	}

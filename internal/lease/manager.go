@@ -493,8 +493,14 @@ func (m *Manager) backoff(n int) time.Duration {
 // that a lease exists, for leases the caller may not touch).
 var errNotFound = logical.BadRequest("invalid lease ID")
 
+// sudoChecker is implemented by the core's LeaseEngines: whether the
+// request's token holds sudo on the request's path.
+type sudoChecker interface {
+	HasSudo(req *logical.Request) bool
+}
+
 // owned fetches a lease the caller may renew or revoke: one its own token
-// created, unless the caller is root (T13).
+// created, unless the caller is root or holds sudo on the path (T13).
 func (m *Manager) owned(req *logical.Request, id string) (*entry, error) {
 	m.mu.Lock()
 	e := m.leases[id]
@@ -505,10 +511,13 @@ func (m *Manager) owned(req *logical.Request, id string) (*entry, error) {
 	if req.Token == nil {
 		return nil, logical.ErrPermissionDenied
 	}
-	if !req.Token.Root && (e.Accessor == "" || req.Token.Accessor != e.Accessor) {
-		return nil, logical.ErrPermissionDenied
+	if req.Token.Root || (e.Accessor != "" && req.Token.Accessor == e.Accessor) {
+		return e, nil
 	}
-	return e, nil
+	if sc, ok := m.engines.(sudoChecker); ok && sc.HasSudo(req) {
+		return e, nil
+	}
+	return nil, logical.ErrPermissionDenied
 }
 
 // Renew extends lease id by increment (the lease's TTL when 0), never past

@@ -443,3 +443,94 @@ func TestPolicyWrappingTTLs(t *testing.T) {
 		t.Fatalf("wrapped read = %d %s, want wrap_info only", status, body)
 	}
 }
+
+// Password policies are served at sys/policies/password and generate
+// passwords that follow them.
+func TestPasswordPolicies(t *testing.T) {
+	n := nodetest.Start(t)
+	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	pol := `length = 24
+rule "charset" {
+  charset = "abcdefghijklmnopqrstuvwxyz"
+  min-chars = 2
+}
+rule "charset" {
+  charset = "0123456789"
+  min-chars = 3
+}`
+	if _, err := root.Logical().Write("sys/policies/password/db", map[string]any{"policy": pol}); err != nil {
+		t.Fatalf("write policy: %v", err)
+	}
+	for i := 0; i < 20; i++ {
+		s, err := root.Logical().Read("sys/policies/password/db/generate")
+		if err != nil {
+			t.Fatalf("generate: %v", err)
+		}
+		pw, _ := s.Data["password"].(string)
+		digits := 0
+		for _, r := range pw {
+			if r >= '0' && r <= '9' {
+				digits++
+			} else if r < 'a' || r > 'z' {
+				t.Fatalf("generated %q has a character outside the policy", pw)
+			}
+		}
+		if len(pw) != 24 || digits < 3 {
+			t.Fatalf("generated %q breaks the policy", pw)
+		}
+	}
+	list, err := root.Logical().List("sys/policies/password")
+	if err != nil || list == nil {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	if _, err := root.Logical().Delete("sys/policies/password/db"); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := root.Logical().Read("sys/policies/password/db/generate"); err == nil {
+		t.Fatal("generate from a deleted policy succeeded")
+	}
+}
+
+// A database connection can name a password policy; issued credentials
+// follow it (real PostgreSQL on 127.0.0.1).
+func TestDatabaseNamedPasswordPolicy(t *testing.T) {
+	if c, err := net.Dial("tcp", "127.0.0.1:5432"); err != nil {
+		t.Skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+	} else {
+		c.Close()
+	}
+	n := nodetest.Start(t)
+	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	if err := root.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Logical().Write("sys/policies/password/digits", map[string]any{"policy": `length = 30
+rule "charset" {
+  charset = "0123456789"
+  min-chars = 30
+}`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Logical().Write("database/config/pg", map[string]any{
+		"plugin_name": "postgresql-database-plugin", "connection_url": "postgres://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable",
+		"username": "postgres", "password": "unused-with-trust-auth", "allowed_roles": "app", "password_policy": "digits",
+	}); err != nil {
+		t.Fatalf("config with a named policy: %v", err)
+	}
+	if _, err := root.Logical().Write("database/roles/app", map[string]any{"db_name": "pg", "default_ttl": "1m",
+		"creation_statements": `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := root.Logical().Read("database/creds/app")
+	if err != nil {
+		t.Fatalf("creds: %v", err)
+	}
+	defer root.Sys().RevokePrefix("database/creds/app")
+	pw, _ := s.Data["password"].(string)
+	if len(pw) != 30 || strings.Trim(pw, "0123456789") != "" {
+		t.Fatalf("password %q does not follow the policy", pw)
+	}
+	if s.LeaseID == "" || s.LeaseDuration <= 0 {
+		t.Fatalf("creds without a lease: %+v", s)
+	}
+}

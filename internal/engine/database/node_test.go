@@ -218,3 +218,31 @@ func TestRestartRevokesOverdueLeases(t *testing.T) {
 		return err == nil && toJSON(cnt.Data["lease_count"]) == "0"
 	})
 }
+
+// T13: sudo on the lease endpoint lets an operator revoke any token's lease.
+func TestLeaseSudoOverHTTP(t *testing.T) {
+	admin := pgConn(t)
+	prefix := testPrefix()
+	pgCleanup(t, admin, prefix)
+	n := nodetest.Start(t)
+	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	setupNodeDB(t, root, prefix, "10m")
+	if err := root.Sys().PutPolicy("lease-admin", `path "sys/leases/revoke" { capabilities = ["update", "sudo"] }`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"lease-admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := vaultClient(t, n.URL, tok.Auth.ClientToken)
+	lease, err := root.Logical().Read("database/creds/ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Sys().Revoke(lease.LeaseID); err != nil {
+		t.Fatalf("sudo revoke of another token's lease: %v", err)
+	}
+	if pgExists(t, admin, lease.Data["username"].(string)) {
+		t.Fatal("the lease's user still exists after a sudo revoke")
+	}
+}
