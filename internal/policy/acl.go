@@ -30,8 +30,8 @@ type ACL struct {
 	// something other than deny, for HasAccessUnder.
 	granting []string
 	exact    map[string]*perms
-	prefix rnode // patterns ending in "*" without "+"; keyed without "*"
-	segs   rnode // patterns with "+"; keyed by the text before the first "+"
+	prefix   rnode // patterns ending in "*" without "+"; keyed without "*"
+	segs     rnode // patterns with "+"; keyed by the text before the first "+"
 }
 
 // Decision is the outcome of an ACL check.
