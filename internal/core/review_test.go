@@ -240,3 +240,39 @@ func TestTuneTokenMount(t *testing.T) {
 		t.Fatalf("token TTL %v exceeds the tuned max of 2h", tok.Auth.TTL)
 	}
 }
+
+// halfFailedAuth returns an Auth together with an error, as a buggy method
+// might.
+type halfFailedAuth struct{}
+
+func (halfFailedAuth) UnauthenticatedPaths() []string { return []string{"login"} }
+func (halfFailedAuth) HandleRequest(context.Context, *logical.Request) (*logical.Response, error) {
+	return &logical.Response{Auth: &logical.Auth{Policies: []string{"default"}}}, errors.New("backend failed half way")
+}
+
+// T18: an auth method that fails after producing an Auth creates no token.
+func TestHalfFailedLoginCreatesNoToken(t *testing.T) {
+	c, root := newCore(t, map[string]logical.Factory{"half": func(context.Context, *logical.BackendConfig) (logical.Backend, error) { return halfFailedAuth{}, nil }})
+	mustCall(t, c, root, logical.UpdateOperation, "sys/auth/half", map[string]any{"type": "half"})
+	count := func() int {
+		resp := mustCall(t, c, root, logical.ListOperation, "auth/token/accessors/", nil)
+		keys, _ := resp.Data["keys"].([]string)
+		if keys == nil {
+			if anyKeys, ok := resp.Data["keys"].([]any); ok {
+				return len(anyKeys)
+			}
+		}
+		return len(keys)
+	}
+	before := count()
+	resp, err := call(t, c, "", logical.UpdateOperation, "auth/half/login", nil)
+	if err == nil {
+		t.Fatal("half-failed login succeeded")
+	}
+	if resp != nil && resp.Auth != nil && resp.Auth.ClientToken != "" {
+		t.Fatal("half-failed login returned a token")
+	}
+	if after := count(); after != before {
+		t.Fatalf("token count %d -> %d after a failed login", before, after)
+	}
+}
