@@ -294,3 +294,29 @@ func TestFileModesUnderOpenUmask(t *testing.T) {
 		}
 	}
 }
+
+// SIGINT and SIGTERM shut the server down gracefully: exit 0, data kept.
+func TestGracefulShutdown(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			s := startDev(t, dir)
+			if status, err := put(s.addr, "kept", "value-kept"); err != nil || status != 200 {
+				t.Fatalf("put: %d %v", status, err)
+			}
+			if err := s.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.cmd.Wait(); err != nil {
+				t.Fatalf("server exited with %v after %s:\n%s", err, sig, s.out.String())
+			}
+			if !strings.Contains(s.out.String(), "shut down") {
+				t.Errorf("no shutdown log line:\n%s", s.out.String())
+			}
+			s2 := startDev(t, dir)
+			if got, _ := get(t, s2.addr, "kept"); got != "value-kept" {
+				t.Fatalf("after restart: %q", got)
+			}
+		})
+	}
+}
