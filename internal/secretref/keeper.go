@@ -53,13 +53,20 @@ func renewAt(now time.Time, ttl time.Duration) time.Time { return now.Add(ttl * 
 // Renew renews the renewable leases and, if it expires and is renewable,
 // the token, each at about 2/3 of its TTL, until ctx is done. A renewal
 // that fails is retried at 2/3 of the time left; one the server refuses
-// (4xx, such as no lease manager) is logged and given up.
+// (4xx, such as no lease manager) is logged and given up. A request cut
+// short because ctx ended is not logged: the job being over is no failure.
 func (k *Keeper) Renew(ctx context.Context) {
 	now := k.now()
 	var items []*renewable
-	if info, err := k.c.LookupSelf(ctx); err != nil {
+	info, err := k.c.LookupSelf(ctx)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// The job ended before the lookup came back: nothing needs
+		// renewing any more, and the cancelled request is no failure.
+		return
+	case err != nil:
 		k.log.Warn("cannot look up the token; it will not be renewed", "err", err)
-	} else if info.TTL > 0 && info.Renewable {
+	case info.TTL > 0 && info.Renewable:
 		items = append(items, &renewable{what: "token", due: renewAt(now, info.TTL), until: now.Add(info.TTL)})
 	}
 	for _, l := range k.leases {
