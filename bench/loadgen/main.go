@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,9 +15,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +27,7 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "http://127.0.0.1:8200", "server address")
+	addr := flag.String("addr", "http://127.0.0.1:8200", "server address (plain http for -client=raw)")
 	token := flag.String("token", os.Getenv("KEYWARD_TOKEN"), "token with rights on secret/ and auth/token/create (default $KEYWARD_TOKEN)")
 	workload := flag.String("workload", "kv-read", "kv-read, kv-write, token-create or mixed (90% reads, 10% writes)")
 	conc := flag.Int("c", 16, "concurrent clients")
@@ -33,6 +36,7 @@ func main() {
 	keys := flag.Int("keys", 1000, "distinct KV keys")
 	maxReq := flag.Int64("max-requests", 5_000_000, "stop after this many requests")
 	jsonOut := flag.Bool("json", false, "print the result as JSON")
+	clientKind := flag.String("client", "raw", "raw: one keep-alive connection per worker with a minimal HTTP/1.1 client (little client CPU, so the server gets the cores); std: net/http's client")
 	flag.Parse()
 	if *token == "" {
 		fmt.Fprintln(os.Stderr, "loadgen: -token or KEYWARD_TOKEN is required")
@@ -42,8 +46,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen: -d is capped at 10m")
 		os.Exit(2)
 	}
-	g := &gen{addr: strings.TrimSuffix(*addr, "/"), token: *token, keys: *keys,
+	g := &gen{addr: strings.TrimSuffix(*addr, "/"), token: *token, keys: *keys, raw: *clientKind == "raw",
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conc * 2, MaxConnsPerHost: *conc * 2}}}
+	if *clientKind != "raw" && *clientKind != "std" {
+		fmt.Fprintln(os.Stderr, "loadgen: -client must be raw or std")
+		os.Exit(2)
+	}
 	if err := g.seed(); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen: seed:", err)
 		os.Exit(1)
@@ -67,6 +75,7 @@ type gen struct {
 	addr, token string
 	keys        int
 	client      *http.Client
+	raw         bool
 }
 
 type result struct {
@@ -128,11 +137,16 @@ func (g *gen) seed() error {
 	return <-errs
 }
 
-func (g *gen) op(workload string) (func(r *rand.Rand) error, error) {
-	read := func(r *rand.Rand) error { return g.do("GET", fmt.Sprintf("secret/data/bench/k%d", r.IntN(g.keys)), nil) }
-	write := func(r *rand.Rand) error {
+// doer sends one request and checks its status.
+type doer func(method, path string, body []byte) error
+
+func (g *gen) op(workload string) (func(r *rand.Rand, do doer) error, error) {
+	read := func(r *rand.Rand, do doer) error {
+		return do("GET", "secret/data/bench/k"+strconv.Itoa(r.IntN(g.keys)), nil)
+	}
+	write := func(r *rand.Rand, do doer) error {
 		i := r.IntN(g.keys)
-		return g.do("PUT", fmt.Sprintf("secret/data/bench/k%d", i), kvBody(i))
+		return do("PUT", "secret/data/bench/k"+strconv.Itoa(i), kvBody(i))
 	}
 	tokenBody, _ := json.Marshal(map[string]any{"policies": []string{"default"}, "ttl": "10m"})
 	switch workload {
@@ -141,19 +155,106 @@ func (g *gen) op(workload string) (func(r *rand.Rand) error, error) {
 	case "kv-write":
 		return write, nil
 	case "token-create":
-		return func(*rand.Rand) error { return g.do("POST", "auth/token/create", tokenBody) }, nil
+		return func(_ *rand.Rand, do doer) error { return do("POST", "auth/token/create", tokenBody) }, nil
 	case "mixed":
-		return func(r *rand.Rand) error {
+		return func(r *rand.Rand, do doer) error {
 			if r.IntN(10) == 0 {
-				return write(r)
+				return write(r, do)
 			}
-			return read(r)
+			return read(r, do)
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q", workload)
 }
 
-func (g *gen) run(op func(*rand.Rand) error, conc int, warm, dur time.Duration, maxReq int64) result {
+// rawConn is a minimal HTTP/1.1 keep-alive client for one worker: it writes
+// requests by hand and reads status, Content-Length and body, nothing else.
+type rawConn struct {
+	g    *gen
+	host string
+	c    net.Conn
+	br   *bufio.Reader
+	buf  []byte
+}
+
+func (rc *rawConn) do(method, path string, body []byte) error {
+	if rc.c == nil {
+		c, err := net.Dial("tcp", rc.host)
+		if err != nil {
+			return err
+		}
+		rc.c, rc.br = c, bufio.NewReaderSize(c, 64<<10)
+	}
+	b := rc.buf[:0]
+	b = append(b, method...)
+	b = append(b, " /v1/"...)
+	b = append(b, path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, rc.host...)
+	b = append(b, "\r\nX-Vault-Token: "...)
+	b = append(b, rc.g.token...)
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, body...)
+	rc.buf = b
+	if _, err := rc.c.Write(b); err != nil {
+		rc.close()
+		return err
+	}
+	status, err := rc.readResponse()
+	if err != nil {
+		rc.close()
+		return err
+	}
+	if status >= 300 {
+		return fmt.Errorf("%s %s: %d", method, path, status)
+	}
+	return nil
+}
+
+func (rc *rawConn) readResponse() (int, error) {
+	line, err := rc.br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	if len(line) < 12 {
+		return 0, fmt.Errorf("short status line")
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("bad status line")
+	}
+	length := 0
+	for {
+		h, err := rc.br.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		if len(h) <= 2 {
+			break
+		}
+		if len(h) > 15 && (h[0] == 'C' || h[0] == 'c') && strings.EqualFold(string(h[:15]), "content-length:") {
+			length, err = strconv.Atoi(strings.TrimSpace(string(h[15:])))
+			if err != nil {
+				return 0, fmt.Errorf("bad content-length")
+			}
+		}
+	}
+	if _, err := rc.br.Discard(length); err != nil {
+		return 0, err
+	}
+	return status, nil
+}
+
+func (rc *rawConn) close() {
+	if rc.c != nil {
+		rc.c.Close()
+		rc.c = nil
+	}
+}
+
+func (g *gen) run(op func(*rand.Rand, doer) error, conc int, warm, dur time.Duration, maxReq int64) result {
 	ctx, cancel := context.WithTimeout(context.Background(), warm+dur)
 	defer cancel()
 	start := time.Now()
@@ -167,9 +268,15 @@ func (g *gen) run(op func(*rand.Rand) error, conc int, warm, dur time.Duration, 
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			do := doer(g.do)
+			if g.raw {
+				rc := &rawConn{g: g, host: strings.TrimPrefix(strings.TrimPrefix(g.addr, "http://"), "https://")}
+				defer rc.close()
+				do = rc.do
+			}
 			for ctx.Err() == nil && count.Load() < maxReq {
 				t0 := time.Now()
-				err := op(r)
+				err := op(r, do)
 				if !measuring.Load() {
 					if t0.After(measureFrom) {
 						measuring.Store(true)
