@@ -39,7 +39,7 @@ func envInt(name string, def int) int {
 }
 
 // BenchmarkScanTree scans a generated tree of Go-like sources with planted
-// credentials. KEYWARD_BENCH_TREE_MB sets its size (default 8; docs/perf-scan.md
+// credentials. KEYWARD_BENCH_TREE_MB sets its size (default 8; docs/perf.md
 // uses 300). KEYWARD_BENCH_TREE_DIR names a directory to generate into if
 // empty, or to scan as it is (any tree, such as $GOROOT/src) if not.
 func BenchmarkScanTree(b *testing.B) {
