@@ -26,4 +26,4 @@ build: ## build the binary into ./bin
 	go build -o bin/keyward ./cmd/keyward
 
 deps: ## record what the binary links
-	go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./cmd/keyward > deps.txt
+	go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./cmd/keyward | grep -v '^github.com/keyward/keyward' > deps.txt
