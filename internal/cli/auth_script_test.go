@@ -3,45 +3,23 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
-
-	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
 // TestAuthScripts runs testdata/auth/*.txt (AppRole, response wrapping,
-// userpass) against a fresh unsealed in-memory server each, with the root
-// token in KEYWARD_TOKEN and a private HOME.
+// userpass) against a fresh unsealed in-memory server each (see
+// serverSetup).
 func TestAuthScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/auth",
 		UpdateScripts: *update,
-		Setup: func(e *testscript.Env) error {
-			tb, ok := e.T().(testing.TB)
-			if !ok {
-				return errors.New("testscript.T is not a testing.TB")
-			}
-			n := nodetest.Start(tb)
-			e.Defer(func() { n.Close() })
-			e.Setenv("KEYWARD_ADDR", n.URL)
-			e.Setenv("KEYWARD_TOKEN", n.RootToken.Reveal())
-			home := filepath.Join(e.WorkDir, ".home")
-			if err := os.MkdirAll(home, 0o700); err != nil {
-				return err
-			}
-			e.Setenv("HOME", home)
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"setenvfile": cmdSetenvFile,
-			"wrapwrite":  cmdWrapWrite,
-		},
+		Setup:         serverSetup(scriptServer{}),
+		Cmds:          scriptCmds(map[string]func(ts *testscript.TestScript, neg bool, args []string){"wrapwrite": cmdWrapWrite}),
 	})
 }
 

@@ -3,7 +3,6 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,40 +32,25 @@ func TestJWTScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/jwt",
 		UpdateScripts: *update,
-		Setup: func(e *testscript.Env) error {
-			tb, ok := e.T().(testing.TB)
-			if !ok {
-				return errors.New("testscript.T is not a testing.TB")
-			}
-			n := nodetest.Start(tb)
-			e.Defer(func() { n.Close() })
+		Setup: serverSetup(scriptServer{noToken: true, extra: func(e *testscript.Env, tb testing.TB, n *nodetest.Node) error {
 			is := jwttest.NewIssuer(tb)
 			if err := setupJWTMount(n.URL, n.RootToken.Reveal(), is); err != nil {
 				return err
 			}
 			gh := newFakeGitHub(tb, is)
-			home := filepath.Join(e.WorkDir, ".home")
-			if err := os.MkdirAll(home, 0o700); err != nil {
-				return err
-			}
 			sa := filepath.Join(e.WorkDir, "sa-token")
 			k8s := jwttest.Kubernetes(is.URL, "ci", "deployer", []string{"keyward"}, time.Now())
 			if err := os.WriteFile(sa, []byte(jwttest.Sign(tb, jwttest.KidEC, k8s, nil)+"\n"), 0o600); err != nil {
 				return err
 			}
-			e.Setenv("KEYWARD_ADDR", n.URL)
-			e.Setenv("HOME", home)
-			e.Setenv("ROOT_TOKEN", n.RootToken.Reveal())
 			e.Setenv("ACTIONS_ID_TOKEN_REQUEST_URL", gh.URL+"/token?api-version=2.0")
 			e.Setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", fakeGitHubRequestToken)
 			e.Setenv("GH_JWT", gh.token(tb, "keyward"))
 			e.Setenv("GL_TOKEN", jwttest.Sign(tb, jwttest.KidRSA, jwttest.GitLab(is.URL, "group/project", "https://keyward.example.com", time.Now()), nil))
 			e.Setenv("SA_TOKEN_FILE", sa)
 			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"filemode": cmdFileMode,
-		},
+		}}),
+		Cmds: scriptCmds(nil),
 	})
 }
 

@@ -3,15 +3,13 @@ package cli_test
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,40 +22,28 @@ import (
 )
 
 // TestRunScripts runs testdata/run/*.txt (keyward run, env and mask), each
-// against a fresh in-memory server with KV version 2 at secret/, with real
-// child processes. KEYWARD_ADDR and KEYWARD_TOKEN (root) point at it, HOME
-// and TMPDIR are private, and $SHM is a private directory scripts pass as
-// the secrets root where they want to look at it.
+// against a fresh in-memory server with KV version 2 at secret/ (see
+// serverSetup), with real child processes. CI is empty, $FAULT_ADDR is a
+// proxy to the server that fails every path containing "boom", and scripts
+// named dynamic* use the real PostgreSQL (skipped when it is unreachable).
 func TestRunScripts(t *testing.T) {
 	t.Parallel()
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/run",
 		UpdateScripts: *update,
-		Setup: func(e *testscript.Env) error {
-			tb, ok := e.T().(testing.TB)
-			if !ok {
-				return errors.New("testscript.T is not a testing.TB")
-			}
-			n := nodetest.Start(tb)
-			e.Defer(func() { n.Close() })
-			e.Setenv("KEYWARD_ADDR", n.URL)
-			e.Setenv("KEYWARD_TOKEN", n.RootToken.Reveal())
-			e.Setenv("CI", "")
-			e.Setenv("FAULT_ADDR", faultProxy(tb, n.URL))
-			home := filepath.Join(e.WorkDir, ".home")
-			if err := os.MkdirAll(home, 0o700); err != nil {
-				return err
-			}
-			e.Setenv("HOME", home)
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitis":   cmdExitIs,
-			"waitfile": cmdWaitFile,
-			"sigpid":   cmdSigPID,
-			"envfile":  cmdEnvFile,
-			"noleak":   cmdNoLeak,
-		},
+		Setup: serverSetup(scriptServer{
+			env:      map[string]string{"CI": ""},
+			postgres: func(name string) bool { return strings.HasPrefix(name, "dynamic") },
+			extra: func(e *testscript.Env, tb testing.TB, n *nodetest.Node) error {
+				e.Setenv("FAULT_ADDR", faultProxy(tb, n.URL))
+				return nil
+			},
+		}),
+		Cmds: scriptCmds(map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"sigpid":       cmdSigPID,
+			"noleak":       cmdNoLeak,
+			"leaserenewed": cmdLeaseRenewed,
+		}),
 	})
 }
 
@@ -82,47 +68,6 @@ func faultProxy(tb testing.TB, target string) string {
 	}))
 	tb.Cleanup(srv.Close)
 	return srv.URL
-}
-
-// exitis N CMD [ARGS...] runs CMD (a program, or keyward) and checks that
-// it exits with code N; its stdout and stderr are then available to the
-// stdout and stderr commands.
-func cmdExitIs(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 2 {
-		ts.Fatalf("usage: exitis N CMD [ARGS...]")
-	}
-	want, err := strconv.Atoi(args[0])
-	ts.Check(err)
-	got := 0
-	if err := ts.Exec(args[1], args[2:]...); err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			ts.Fatalf("exitis: %v", err)
-		}
-		got = ee.ExitCode()
-	}
-	if got != want {
-		ts.Fatalf("%s exited with %d, want %d", strings.Join(args[1:], " "), got, want)
-	}
-}
-
-// waitfile FILE waits (up to 30 s) until FILE exists and is not empty,
-// so a script can synchronise with a background child.
-func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: waitfile FILE")
-	}
-	p := ts.MkAbs(args[0])
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if st, err := os.Stat(p); err == nil && st.Size() > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("waitfile: %s did not appear", args[0])
-		}
-		time.Sleep(10 * time.Millisecond) // polling, not a timing assertion
-	}
 }
 
 // sigpid SIGNAL [-]FILE sends SIGNAL (TERM, INT, KILL) to the pid written
@@ -166,13 +111,31 @@ func cmdNoLeak(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// envfile NAME FILE sets $NAME to FILE's first line.
-func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
+// leaserenewed FILE TTL checks that FILE, the JSON of `keyward lease
+// lookup -format=json`, shows a lease the server renewed: last_renewal is
+// set and expire_time is past issue_time plus TTL, the lease's first TTL.
+// Both times are the server's, so no clock of the test is involved.
+func cmdLeaseRenewed(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: envfile NAME FILE")
+		ts.Fatalf("usage: leaserenewed FILE TTL")
 	}
-	raw, err := os.ReadFile(ts.MkAbs(args[1]))
+	ttl, err := time.ParseDuration(args[1])
 	ts.Check(err)
-	line, _, _ := strings.Cut(string(raw), "\n")
-	ts.Setenv(args[0], strings.TrimSpace(line))
+	raw, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	var out struct {
+		Data struct {
+			IssueTime   time.Time  `json:"issue_time"`
+			ExpireTime  time.Time  `json:"expire_time"`
+			LastRenewal *time.Time `json:"last_renewal"`
+		} `json:"data"`
+	}
+	ts.Check(json.Unmarshal(raw, &out))
+	d := out.Data
+	if d.LastRenewal == nil || !d.LastRenewal.After(d.IssueTime) {
+		ts.Fatalf("lease not renewed: issued %v, last renewal %v", d.IssueTime, d.LastRenewal)
+	}
+	if !d.ExpireTime.After(d.IssueTime.Add(ttl)) {
+		ts.Fatalf("lease expiry did not move: issued %v, expires %v, first TTL %v", d.IssueTime, d.ExpireTime, ttl)
+	}
 }
