@@ -3,6 +3,9 @@ package jwt_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -135,7 +138,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Error("other read app's path")
 	}
 
-	// Refusals over HTTP.
+	// Refusals over HTTP, each recorded by the audit log.
+	auditPath := filepath.Join(t.TempDir(), "audit.log")
+	if err := s.root.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": auditPath}}); err != nil {
+		t.Fatalf("enable audit: %v", err)
+	}
 	refused := []struct{ name, role, jwt, want string }{
 		{"wrong audience", "app", s.token(t, "app", "aud", "https://github.com/octo"), "audience does not match"},
 		{"fork pull request", "app", s.token(t, "app", "sub", "repo:octo/app:pull_request", "event_name", "pull_request"), "bound_subject"},
@@ -153,6 +160,33 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("err = %v, want 403 %q", err, tc.want)
 			}
 		})
+	}
+	// One response entry with the refusal per rejected login, and never
+	// the JWT itself.
+	auditLog, err := os.ReadFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals := 0
+	for _, line := range bytes.Split(auditLog, []byte("\n")) {
+		var e struct {
+			Type    string `json:"type"`
+			Error   string `json:"error"`
+			Request struct {
+				Path string `json:"path"`
+			} `json:"request"`
+		}
+		if json.Unmarshal(line, &e) == nil && e.Type == "response" && e.Request.Path == "auth/jwt/login" && e.Error != "" {
+			refusals++
+		}
+	}
+	if refusals != len(refused) {
+		t.Errorf("audit log holds %d refused logins, want %d", refusals, len(refused))
+	}
+	for _, tc := range refused {
+		if bytes.Contains(auditLog, []byte(tc.jwt)) {
+			t.Errorf("audit log holds the %s JWT", tc.name)
+		}
 	}
 	// No JWT in the server's logs.
 	if logs := s.n.Logs.Bytes(); bytes.Contains(logs, []byte(jwtApp)) || bytes.Contains(logs, []byte(strings.Split(jwtApp, ".")[2])) {
