@@ -290,14 +290,6 @@ func (d *device) reopen() error {
 	return d.head()
 }
 
-// state is the chain position to persist.
-func (d *device) state() chainState {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.drain()
-	return chainState{Seq: d.ch.seq, Prev: d.ch.prev}
-}
-
 // close writes a final signed checkpoint and closes the destination. It
 // returns the chain position to persist.
 func (d *device) close() (chainState, error) {

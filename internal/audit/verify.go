@@ -93,7 +93,6 @@ type lines struct {
 	r      *bufio.Reader
 	n      int
 	peeked *line
-	err    error
 }
 
 func (it *lines) read() (*line, error) {

@@ -22,15 +22,13 @@ import (
 func init() { register(newServerCmd) }
 
 type serverFlags struct {
-	configFile    string
-	dev           bool
-	devPersist    string
-	devListen     string
-	devRootToken  string
-	logLevel      string
-	logFormat     string
-	devNoBanner   bool
-	devTLSDisable bool
+	configFile   string
+	dev          bool
+	devPersist   string
+	devListen    string
+	devRootToken string
+	logLevel     string
+	logFormat    string
 }
 
 func newServerCmd(e *env) *cobra.Command {

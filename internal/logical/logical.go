@@ -250,6 +250,7 @@ var (
 	ErrPermissionDenied     = errors.New("permission denied")
 	ErrInvalidRequest       = errors.New("invalid request")
 	// ErrSealed: the server is sealed (HTTP 503).
+	//lint:ignore ST1005 Vault's exact message: clients and scripts match on it
 	ErrSealed = errors.New("Vault is sealed")
 	// ErrNotInitialized: the server has not been initialized (HTTP 503... 400 in Vault for most paths).
 	ErrNotInitialized = errors.New("server is not yet initialized")

@@ -93,7 +93,7 @@ var errTemplate = errors.New("malformed identity template")
 // missing or unsafe, so the rule must match nothing, and an error for
 // malformed or unsupported templates. Braces outside templates are errors.
 func render(pattern string, ident *Identity, placeholder string) (out string, ok bool, err error) {
-	if strings.IndexAny(pattern, "{}") < 0 {
+	if !strings.ContainsAny(pattern, "{}") {
 		return pattern, true, nil
 	}
 	var b strings.Builder

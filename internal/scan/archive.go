@@ -94,7 +94,7 @@ func (r *run) scanArchive(it item, kind string, rd io.Reader, size int64, ra io.
 				}
 				return
 			}
-			if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
+			if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != typeRegA {
 				continue
 			}
 			if !r.member(it, hdr.Name, hdr.Size, b) {
@@ -184,3 +184,7 @@ func errMsg(err error) string {
 }
 
 func newGzip(r io.Reader) (*gzip.Reader, error) { return gzip.NewReader(r) }
+
+// typeRegA is the pre-POSIX regular-file flag ('\x00') that old tar writers
+// still emit; archive/tar deprecates its name, not the files that use it.
+const typeRegA = '\x00'

@@ -67,7 +67,7 @@ func openTarStore(f *os.File) (*tarStore, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read image tarball: %w", err)
 		}
-		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA {
+		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == typeRegA {
 			ts.members[path.Clean(hdr.Name)] = [2]int64{pr.pos, hdr.Size}
 		}
 		if len(ts.members) > maxEntries {
@@ -319,7 +319,7 @@ func (s *Scanner) scanLayer(r *run, st blobStore, l imageLayer) error {
 		if err != nil {
 			return err
 		}
-		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
+		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != typeRegA {
 			continue
 		}
 		name := memberName(hdr.Name)

@@ -208,7 +208,7 @@ func (b *Backend) dropConn(name string) { b.setConn(name, nil) }
 // stored password no longer works but the pending one does, the pending one
 // is promoted.
 func (b *Backend) use(ctx context.Context, name string, f func(driver, *dbConfig) error) error {
-	cfg, ok, err := b.loadConfig(ctx, name)
+	_, ok, err := b.loadConfig(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func (b *Backend) use(ctx context.Context, name string, f func(driver, *dbConfig
 		}
 	}
 	defer c.lock.RUnlock()
-	cfg, _, err = b.loadConfig(ctx, name) // may have been promoted by open
+	cfg, _, err := b.loadConfig(ctx, name) // may have been promoted by open
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package database_test
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -255,5 +254,5 @@ func TestPostgresManyLeasesExpire(t *testing.T) {
 	if g := runtime.NumGoroutine(); g > base+5 {
 		t.Errorf("goroutines grew from %d to %d", base, g)
 	}
-	t.Log(fmt.Sprintf("%d users created and revoked", n))
+	t.Logf("%d users created and revoked", n)
 }

@@ -318,7 +318,7 @@ func testBatchAtomicForReaders(t *testing.T, b storage.Backend) {
 				on, off = off, on
 			}
 			if err := b.Batch(ctx, []storage.Op{{Key: off, Delete: true}, {Key: on, Value: []byte("v")}}); err != nil {
-				errc <- fmt.Errorf("Batch flip %d: %w", i, err)
+				errc <- fmt.Errorf("batch flip %d: %w", i, err)
 				return
 			}
 		}
