@@ -1,7 +1,45 @@
 # Keyward. `make test` is the whole suite: the command .ci/run uses.
 TOOL := go tool -modfile=tools/go.mod
-FUZZ := internal/policy:FuzzParse internal/policy:FuzzCleanPath internal/barrier:FuzzOpen \
-	internal/barrier/shamir:FuzzCombine internal/httpapi:FuzzDecode internal/mask:FuzzWriterNeverLeaks \
+FUZZ := \
+	internal/audit:FuzzEncoder \
+	internal/audit:FuzzVerify \
+	internal/auth/cert:FuzzGlobMatch \
+	internal/auth/jwt:FuzzClaims \
+	internal/auth/jwt:FuzzGlob \
+	internal/auth/jwt:FuzzParseHeader \
+	internal/auth/token:FuzzCreate \
+	internal/auth/token:FuzzUse \
+	internal/auth/totp:FuzzCheck \
+	internal/auth/userpass:FuzzParseHash \
+	internal/barrier/shamir:FuzzCombine \
+	internal/barrier/shamir:FuzzSplitCombine \
+	internal/barrier:FuzzOpen \
+	internal/cli:FuzzParseKVArg \
+	internal/config:FuzzParse \
+	internal/engine/database:FuzzCron \
+	internal/engine/database:FuzzRender \
+	internal/engine/kv:FuzzDecodeMeta \
+	internal/engine/kv:FuzzRequestBody \
+	internal/httpapi:FuzzDecode \
+	internal/logical:FuzzParseDuration \
+	internal/mask:FuzzWriterNeverLeaks \
+	internal/passpol:FuzzParse \
+	internal/policy:FuzzCleanPath \
+	internal/policy:FuzzParse \
+	internal/policy:FuzzTemplateNeverWidens \
+	internal/scan:FuzzArchive \
+	internal/scan:FuzzAssignment \
+	internal/scan:FuzzBase64Blobs \
+	internal/scan:FuzzBaseline \
+	internal/scan:FuzzConfig \
+	internal/scan:FuzzDiff \
+	internal/scan:FuzzIgnore \
+	internal/scan:FuzzImage \
+	internal/scan:FuzzPrefilter \
+	internal/scan:FuzzRules \
+	internal/secretref:FuzzParseConfig \
+	internal/secretref:FuzzParseRef \
+	internal/storage/bolt:FuzzOpen \
 	internal/tokenfmt:FuzzValid
 
 .PHONY: test lint unit fuzz deps services build
@@ -19,7 +57,7 @@ lint: ## gofmt, vet, staticcheck
 unit: ## every Go test (unit, integration, CLI, fuzz seeds) with the race detector
 	go test -race -count=1 -timeout 20m ./...
 
-fuzz: ## mutate each fuzz target for 20s
+fuzz: ## mutate each fuzz target for 20s (their seed corpora already run in `make test`)
 	@for t in $(FUZZ); do go test ./$${t%%:*} -run='^$$' -fuzz="^$${t##*:}$$" -fuzztime=20s || exit 1; done
 
 build: ## build the binary into ./bin
