@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/monitor"
 )
 
 func (h *harness) configureMariaDB(user, pass string) {
@@ -209,11 +210,18 @@ func TestMariaDBStaticRotationFailure(t *testing.T) {
 	user := myUser(t, h, "-flaky", "")
 	h.write("static-roles/f", map[string]any{"db_name": "my", "username": user, "rotation_period": "1h"})
 	_, p1 := staticCreds(t, h, "f")
+	failures := monitor.Counter("keyward_database_rotation_failures_total", "")
+	rotations := monitor.Counter("keyward_database_rotations_total", "")
+	failed0 := failures.Value()
 	p.cut()
 	h.write("reset/my", nil)
 	if _, err := h.do(logical.UpdateOperation, "rotate-role/f", nil); err == nil {
 		t.Fatal("rotation succeeded with the database unreachable")
 	}
+	if failures.Value() == failed0 {
+		t.Error("keyward_database_rotation_failures_total did not count the failed rotation")
+	}
+	rotated0 := rotations.Value()
 	if _, cur := staticCreds(t, h, "f"); cur != p1 {
 		t.Fatal("failed rotation replaced the password")
 	}
@@ -230,6 +238,9 @@ func TestMariaDBStaticRotationFailure(t *testing.T) {
 	p.restore()
 	// The retry, scheduled with backoff, completes by itself.
 	eventually(t, "retry after recovery", func() bool { _, cur := staticCreds(t, h, "f"); return cur != p1 })
+	if rotations.Value() == rotated0 {
+		t.Error("keyward_database_rotations_total did not count the successful retry")
+	}
 	_, p2 := staticCreds(t, h, "f")
 	if myLogin(t.Context(), user, p2) != nil || myLogin(t.Context(), user, p1) == nil {
 		t.Fatal("retry did not leave exactly the new password working")

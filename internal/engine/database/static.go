@@ -272,6 +272,7 @@ func (b *Backend) rotateStatic(ctx context.Context, name string, manual bool) er
 			retry = min(retry, r.RotationPeriod)
 		}
 		r.NextRotation = now.Add(retry)
+		rotationFailures.Inc()
 		b.logger.Error("static role rotation failed", "role", name, "failures", r.Failures, "retry_at", r.NextRotation, "err", err)
 		if perr := putJSON(ctx, b.view, "static-role/"+name, r); perr != nil {
 			b.logger.Error("persist static role", "role", name, "err", perr)
@@ -291,6 +292,7 @@ func (b *Backend) rotateStatic(ctx context.Context, name string, manual bool) er
 	if err := putJSON(ctx, b.view, "static-role/"+name, r); err != nil {
 		return err
 	}
+	rotations.Inc()
 	b.logger.Info("static role rotated", "role", name, "user", user)
 	b.poke()
 	return nil
