@@ -130,6 +130,7 @@ type Manager struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	closed bool // Close took the leases out of the gauges
 }
 
 var _ core.LeaseManager = (*Manager)(nil)
@@ -200,10 +201,20 @@ func New(ctx context.Context, view logical.Storage, engines core.LeaseEngines, l
 func (m *Manager) Close() error {
 	m.cancel()
 	m.wg.Wait()
+	m.mu.Lock()
+	for _, e := range m.leases {
+		m.gaugeAdd(e.State, -1)
+	}
+	m.closed = true
+	m.mu.Unlock()
 	return nil
 }
 
 func (m *Manager) index(e *entry) {
+	if old := m.leases[e.ID]; old != nil {
+		m.gaugeAdd(old.State, -1)
+	}
+	m.gaugeAdd(e.State, 1)
 	m.leases[e.ID] = e
 	if e.Accessor != "" {
 		s := m.byToken[e.Accessor]
@@ -216,6 +227,10 @@ func (m *Manager) index(e *entry) {
 }
 
 func (m *Manager) unindex(e *entry) {
+	if m.leases[e.ID] != e {
+		return // already gone (revoked and force-revoked at once)
+	}
+	m.gaugeAdd(e.State, -1)
 	delete(m.leases, e.ID)
 	if s := m.byToken[e.Accessor]; s != nil {
 		delete(s, e.ID)
@@ -417,6 +432,7 @@ func (m *Manager) attempt(ctx context.Context, id string) error {
 	err := m.engines.Revoke(rctx, mount, secret)
 	cancel()
 	if err == nil {
+		revokedTotal.Inc()
 		derr := m.view.Delete(ctx, storageKey(id))
 		m.mu.Lock()
 		m.unindex(e)
@@ -437,14 +453,15 @@ func (m *Manager) attempt(ctx context.Context, id string) error {
 		m.mu.Unlock()
 		return err
 	}
+	revokeFailures.Inc()
 	m.mu.Lock()
 	e.inflight = false
 	e.Attempts++
 	e.LastError = safeError(err)
 	if e.Attempts >= m.opts.MaxAttempts {
-		e.State = StateIrrevocable
+		m.setState(e, StateIrrevocable)
 	} else {
-		e.State = StateRevokePending
+		m.setState(e, StateRevokePending)
 		e.ExpireTime = m.opts.Now().Add(m.backoff(e.Attempts))
 		heap.Push(&m.sched, item{at: e.ExpireTime, id: e.ID})
 	}
@@ -593,7 +610,8 @@ func (m *Manager) revokeNow(ctx context.Context, e *entry) error {
 	}
 	if e.State == StateIrrevocable {
 		// An explicit revoke gives an irrevocable lease a fresh round.
-		e.State, e.Attempts = StateRevokePending, 0
+		m.setState(e, StateRevokePending)
+		e.Attempts = 0
 	}
 	e.inflight = true
 	m.mu.Unlock()
@@ -646,7 +664,8 @@ func (m *Manager) Tidy(ctx context.Context) (int, error) {
 	var requeue []*entry
 	for _, e := range m.leases {
 		if e.State == StateIrrevocable && !e.inflight {
-			e.State, e.Attempts, e.ExpireTime = StateRevokePending, 0, now
+			m.setState(e, StateRevokePending)
+			e.Attempts, e.ExpireTime = 0, now
 			heap.Push(&m.sched, item{at: now, id: e.ID})
 			snap := *e
 			requeue = append(requeue, &snap)

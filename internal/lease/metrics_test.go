@@ -1,0 +1,98 @@
+package lease_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/lease"
+	"github.com/keyward/keyward/internal/monitor"
+)
+
+// metrics reads the lease metrics; tests compare deltas, since the
+// registry is process-wide.
+type metrics struct{ active, pending, irrevocable, revoked, failures int64 }
+
+func readMetrics() metrics {
+	return metrics{
+		active:      monitor.Gauge("keyward_leases_active", "").Value(),
+		pending:     monitor.Gauge("keyward_leases_revoke_pending", "").Value(),
+		irrevocable: monitor.Gauge("keyward_leases_irrevocable", "").Value(),
+		revoked:     int64(monitor.Counter("keyward_leases_revoked_total", "").Value()),
+		failures:    int64(monitor.Counter("keyward_lease_revoke_failures_total", "").Value()),
+	}
+}
+
+func (a metrics) minus(b metrics) metrics {
+	return metrics{a.active - b.active, a.pending - b.pending, a.irrevocable - b.irrevocable,
+		a.revoked - b.revoked, a.failures - b.failures}
+}
+
+// The gauges follow every state change, agree with Counts, and give back
+// a Manager's leases when it closes; the counters count revocations and
+// failed attempts.
+func TestMetricsFollowLeaseStates(t *testing.T) {
+	base := readMetrics()
+	f := newFixture(t, lease.Options{MaxAttempts: 2, BaseBackoff: time.Hour, MaxBackoff: time.Hour})
+	root := tokenReq("root-acc", true)
+	check := func(step string, want metrics) {
+		t.Helper()
+		got := readMetrics().minus(base)
+		if got != want {
+			t.Fatalf("%s: metric deltas = %+v, want %+v", step, got, want)
+		}
+		total, pending, irrevocable := f.m.Counts()
+		if int64(total) != got.active+got.pending+got.irrevocable || int64(pending) != got.pending || int64(irrevocable) != got.irrevocable {
+			t.Fatalf("%s: gauges %+v disagree with Counts (%d, %d, %d)", step, got, total, pending, irrevocable)
+		}
+	}
+	a := f.register(t, "acc", "alice", time.Hour, 0)
+	f.register(t, "acc", "bob", time.Hour, 0)
+	f.register(t, "acc", "carol", time.Hour, 0)
+	check("registered", metrics{active: 3})
+
+	f.eng.setFail(true)
+	if err := f.m.Revoke(t.Context(), root, a); err == nil {
+		t.Fatal("revoke succeeded on a failing engine")
+	}
+	check("first failed revoke", metrics{active: 2, pending: 1, failures: 1})
+	if err := f.m.Revoke(t.Context(), root, a); err == nil {
+		t.Fatal("revoke succeeded on a failing engine")
+	}
+	check("last attempt failed", metrics{active: 2, irrevocable: 1, failures: 2})
+
+	// Tidy requeues it as revoke_pending for an immediate retry, which now
+	// succeeds; a gauge Tidy forgot would be left off by one below.
+	f.eng.setFail(false)
+	if n, err := f.m.Tidy(t.Context()); n != 1 || err != nil {
+		t.Fatalf("Tidy = %d, %v", n, err)
+	}
+	eventually(t, "requeued lease revoked", func() bool { _, ok := f.m.Lookup(a); return !ok })
+	check("revoked", metrics{active: 2, failures: 2, revoked: 1})
+
+	if n, err := f.m.ForceRevoke(t.Context(), "database/creds/ro/"); n != 2 || err != nil {
+		t.Fatalf("ForceRevoke = %d, %v", n, err)
+	}
+	check("force-revoked", metrics{failures: 2, revoked: 1})
+
+	f.register(t, "acc", "dave", time.Hour, 0)
+	f.m.Close()
+	if got := readMetrics().minus(base); got != (metrics{failures: 2, revoked: 1}) {
+		t.Fatalf("after Close: metric deltas = %+v, want the leases gone from the gauges", got)
+	}
+}
+
+// A restarted Manager counts the leases it loads.
+func TestMetricsCountRestoredLeases(t *testing.T) {
+	base := readMetrics()
+	f := newFixture(t, lease.Options{})
+	f.register(t, "acc", "alice", time.Hour, 0)
+	f.register(t, "acc", "bob", time.Hour, 0)
+	f.m.Close()
+	if d := readMetrics().minus(base); d.active != 0 {
+		t.Fatalf("active delta after Close = %d", d.active)
+	}
+	f.open(t)
+	if d := readMetrics().minus(base); d.active != 2 {
+		t.Fatalf("active delta after restart = %d, want 2", d.active)
+	}
+}
