@@ -147,12 +147,11 @@ func Parse(text string) (cfg *Config, err error) {
 			if len(item.Keys) > 1 {
 				l.Type = item.Keys[1].Token.Value().(string)
 			}
-			var body map[string]any
-			if err := hcl.DecodeObject(&body, item.Val); err != nil {
-				bad("listener: %v", err)
+			body, ok := block(item, "listener", bad)
+			if !ok {
 				continue
 			}
-			for k, v := range flatten(body) {
+			for k, v := range body {
 				switch k {
 				case "address":
 					l.Address = str(v)
@@ -178,12 +177,11 @@ func Parse(text string) (cfg *Config, err error) {
 			}
 			cfg.Listeners = append(cfg.Listeners, l)
 		case "audit":
-			var body map[string]any
-			if err := hcl.DecodeObject(&body, item.Val); err != nil {
-				bad("audit: %v", err)
+			body, ok := block(item, "audit", bad)
+			if !ok {
 				continue
 			}
-			for k, v := range flatten(body) {
+			for k, v := range body {
 				switch k {
 				case "allow_log_raw":
 					cfg.Audit.AllowLogRaw = boolish(v)
@@ -198,12 +196,11 @@ func Parse(text string) (cfg *Config, err error) {
 			if len(item.Keys) > 1 {
 				s.Type = item.Keys[1].Token.Value().(string)
 			}
-			var body map[string]any
-			if err := hcl.DecodeObject(&body, item.Val); err != nil {
-				bad("storage: %v", err)
+			body, ok := block(item, "storage", bad)
+			if !ok {
 				continue
 			}
-			for k, v := range flatten(body) {
+			for k, v := range body {
 				switch k {
 				case "path":
 					s.Path = str(v)
@@ -300,6 +297,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("default_lease_ttl cannot exceed max_lease_ttl"))
 	}
 	return errors.Join(errs...)
+}
+
+// block decodes the body of a block such as listener "tcp" { ... },
+// reporting a malformed body through bad.
+func block(item *ast.ObjectItem, name string, bad func(string, ...any)) (map[string]any, bool) {
+	var body map[string]any
+	if err := hcl.DecodeObject(&body, item.Val); err != nil {
+		bad("%s: %v", name, err)
+		return nil, false
+	}
+	return flatten(body), true
 }
 
 // flatten turns HCL's list-of-maps decoding into one map.
