@@ -1,13 +1,16 @@
 package core
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/policy"
 )
 
@@ -92,6 +95,26 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 			return nil, logical.ErrUnsupportedOperation
 		}
 		return nil, errSealRequested
+	case p == "metrics":
+		if op != logical.ReadOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		format, _, err := logical.Str(req.Data, "format")
+		if err != nil {
+			return nil, err
+		}
+		samples := append(monitor.Snapshot(), monitor.Sample{Name: "keyward_requests_total",
+			Help: "Requests handled by this server.", Type: monitor.TypeCounter, Value: int64(min(c.requests.Load(), 1<<63-1))})
+		var buf bytes.Buffer
+		switch format {
+		case "prometheus":
+			err = monitor.Write(&buf, samples)
+			return &logical.Response{Raw: buf.Bytes(), ContentType: "text/plain; version=0.0.4", Status: http.StatusOK}, err
+		case "", "json":
+			err = json.NewEncoder(&buf).Encode(monitor.ToJSON(samples))
+			return &logical.Response{Raw: buf.Bytes(), ContentType: "application/json", Status: http.StatusOK}, err
+		}
+		return nil, logical.BadRequest("format must be prometheus or json")
 	}
 	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+p)
 }
