@@ -328,6 +328,15 @@ func (s *Store) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = time.Minute
 	}
+	sweep := func() {
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("token sweep", "error", err)
+		}
+	}
+	// Sweep once at start: a revocation interrupted by a crash must finish
+	// at unseal, not an interval later (and not never, for a server
+	// restarted more often than the interval).
+	sweep()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -335,9 +344,7 @@ func (s *Store) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("token sweep", "error", err)
-			}
+			sweep()
 		}
 	}
 }
