@@ -34,6 +34,14 @@ type Config struct {
 	// not lock memory (see docs/security.md).
 	DisableMlock bool
 	Audit        Audit
+	RateLimit    RateLimit
+}
+
+// RateLimit is the "rate_limit" block: a per-client-address quota checked
+// before request bodies are read. Zero RequestsPerSecond means no limit.
+type RateLimit struct {
+	RequestsPerSecond float64
+	Burst             int
 }
 
 // Audit is the "audit" block: switches that let operators enable audit
@@ -189,6 +197,29 @@ func Parse(text string) (cfg *Config, err error) {
 					cfg.Audit.AllowUnsafePaths = boolish(v)
 				default:
 					bad("audit: unknown setting %q", k)
+				}
+			}
+		case "rate_limit":
+			body, ok := block(item, "rate_limit", bad)
+			if !ok {
+				continue
+			}
+			for k, v := range body {
+				switch k {
+				case "requests_per_second":
+					f, err := strconv.ParseFloat(str(v), 64)
+					if err != nil || f < 0 {
+						bad("rate_limit: requests_per_second must be a non-negative number")
+					}
+					cfg.RateLimit.RequestsPerSecond = f
+				case "burst":
+					n, err := strconv.Atoi(str(v))
+					if err != nil || n < 0 {
+						bad("rate_limit: burst must be a non-negative whole number")
+					}
+					cfg.RateLimit.Burst = n
+				default:
+					bad("rate_limit: unknown setting %q", k)
 				}
 			}
 		case "storage", "backend":

@@ -35,6 +35,10 @@ ui = true
 audit {
   allow_log_raw = true
 }
+rate_limit {
+  requests_per_second = 50
+  burst = 100
+}
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +53,7 @@ audit {
 	want.DefaultLeaseTTL, want.MaxLeaseTTL = time.Hour, 2*time.Hour
 	want.UI = true
 	want.Audit.AllowLogRaw = true
+	want.RateLimit = config.RateLimit{RequestsPerSecond: 50, Burst: 100}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
 	}
@@ -68,6 +73,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown storage key", `storage "bolt" { paht = "x" }`, []string{`unknown setting "paht"`}},
 		{"bad duration", `default_lease_ttl = "forever"`, []string{"default_lease_ttl"}},
 		{"bad size", `max_request_size = "big"`, []string{"max_request_size"}},
+		{"bad rate", "rate_limit {\n requests_per_second = \"fast\"\n burst = -1\n}", []string{"requests_per_second", "burst"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,6 +45,12 @@ type Config struct {
 	// TrustedProxies lists the peers whose X-Forwarded-For is believed. From
 	// any other peer the header is ignored.
 	TrustedProxies []netip.Prefix
+	// RateLimit, when positive, caps each client address at this many
+	// requests per second (burst RateBurst) before any body is read; over
+	// it the answer is 429 with Retry-After. sys/health and sys/seal-status
+	// are exempt, so monitoring keeps working.
+	RateLimit float64
+	RateBurst int
 }
 
 // Defaults for zero Config fields.
@@ -101,6 +107,7 @@ type API struct {
 	lim    limits
 	logger *slog.Logger
 	mux    *http.ServeMux
+	rl     *clientLimiter // nil without a rate limit
 }
 
 // New returns an API that sends requests under /v1/ to h. A nil logger
@@ -110,13 +117,17 @@ func New(h Handler, cfg Config, logger *slog.Logger) *API {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
-	return &API{
+	a := &API{
 		core:   h,
 		cfg:    cfg,
 		lim:    limits{maxBytes: cfg.MaxRequestSize, maxDepth: cfg.MaxJSONDepth, maxValues: cfg.MaxJSONValues},
 		logger: logger.With("component", "httpapi"),
 		mux:    http.NewServeMux(),
 	}
+	if cfg.RateLimit > 0 {
+		a.rl = newClientLimiter(cfg.RateLimit, cfg.RateBurst)
+	}
+	return a
 }
 
 // Handle registers h for pattern (http.ServeMux syntax) outside /v1/, for
@@ -190,6 +201,13 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath s
 	path, err := policy.CleanRawPath(rawPath)
 	if err != nil {
 		writeErrors(w, r, http.StatusBadRequest, "invalid request path")
+		return
+	}
+	// The quota comes before the body is read, so a flood of large or
+	// complex bodies is turned away cheaply (T02).
+	if a.rl != nil && path != "sys/health" && path != "sys/seal-status" && !a.rl.allow(a.clientIP(r), time.Now()) {
+		w.Header().Set("Retry-After", "1")
+		writeErrors(w, r, http.StatusTooManyRequests, "request rate limit exceeded")
 		return
 	}
 	op, status, msg := a.operation(r)

@@ -325,3 +325,66 @@ func setTarget(r *http.Request, target string) error {
 	r.RequestURI = target
 	return nil
 }
+
+// TestT02RateLimitBeforeBody: with a per-client quota, a flood of 8 MB
+// many-key bodies trips the quota (429 with Retry-After) and the refused
+// requests are not read; the body cap still refuses the admitted ones, the
+// core never runs, and health keeps answering.
+func TestT02RateLimitBeforeBody(t *testing.T) {
+	body := manyKeys(500_000)
+	f := &fakeCore{}
+	a := httpapi.New(f, httpapi.Config{RateLimit: 5, RateBurst: 5}, nil)
+	var wg sync.WaitGroup
+	codes := make([]int, 50)
+	read := make([]int64, 50)
+	retry := make([]string, 50)
+	for i := range codes {
+		wg.Go(func() {
+			cr := &countingReader{r: bytes.NewReader(body)}
+			r := httptest.NewRequest("POST", "/v1/auth/userpass/login/x", cr)
+			r.RemoteAddr = "192.0.2.7:4000"
+			r.ContentLength = int64(len(body))
+			w := httptest.NewRecorder()
+			a.ServeHTTP(w, r)
+			codes[i], read[i], retry[i] = w.Code, cr.n.Load(), w.Header().Get("Retry-After")
+		})
+	}
+	wg.Wait()
+	limited := 0
+	for i, c := range codes {
+		switch c {
+		case http.StatusTooManyRequests:
+			limited++
+			if read[i] != 0 {
+				t.Errorf("request %d: 429 after reading %d bytes", i, read[i])
+			}
+			if retry[i] == "" {
+				t.Errorf("request %d: 429 without Retry-After", i)
+			}
+		case http.StatusBadRequest:
+		default:
+			t.Errorf("request %d: status %d, want 400 or 429", i, c)
+		}
+	}
+	if limited < 40 {
+		t.Errorf("%d of 50 requests were rate limited, want at least 40 with a burst of 5", limited)
+	}
+	if len(f.requests()) != 0 {
+		t.Error("core called")
+	}
+	// Another client is not affected, and health is exempt for everyone.
+	r := httptest.NewRequest("GET", "/v1/sys/health", nil)
+	r.RemoteAddr = "192.0.2.7:4001"
+	w := httptest.NewRecorder()
+	a.ServeHTTP(w, r)
+	if w.Code == http.StatusTooManyRequests {
+		t.Error("sys/health was rate limited")
+	}
+	r = httptest.NewRequest("GET", "/v1/secret/data/x", nil)
+	r.RemoteAddr = "198.51.100.9:4000"
+	w = httptest.NewRecorder()
+	a.ServeHTTP(w, r)
+	if w.Code == http.StatusTooManyRequests {
+		t.Error("an unrelated client was rate limited")
+	}
+}

@@ -134,7 +134,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 			trusted = append(trusted, pfx)
 		}
 	}
-	hc := httpapi.Config{MaxRequestSize: cfg.MaxRequestSize, TrustedProxies: trusted}
+	hc := httpapi.Config{MaxRequestSize: cfg.MaxRequestSize, TrustedProxies: trusted,
+		RateLimit: cfg.RateLimit.RequestsPerSecond, RateBurst: cfg.RateLimit.Burst}
 	if len(cfg.Listeners) > 0 {
 		l := cfg.Listeners[0]
 		hc.ReadTimeout, hc.WriteTimeout, hc.IdleTimeout = l.ReadTimeout, l.WriteTimeout, l.IdleTimeout
