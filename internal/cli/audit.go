@@ -109,10 +109,7 @@ func newAuditListCmd(e *env) *cobra.Command {
 		Example: "  keyward audit list -detailed",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}

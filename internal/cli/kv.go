@@ -71,11 +71,20 @@ func (t *kvTarget) needV2(what string) error {
 }
 
 // start resolves the flags and the path and returns a client.
-func (f *kvFlags) start(ctx context.Context, e *env, p string) (*api.Client, *kvTarget, error) {
-	if err := f.out.resolve(e); err != nil {
+// startV2 is start for commands that exist only on KV version 2 mounts.
+func (f *kvFlags) startV2(ctx context.Context, e *env, p, what string) (*api.Client, *kvTarget, error) {
+	c, t, err := f.start(ctx, e, p)
+	if err != nil {
 		return nil, nil, err
 	}
-	c, err := f.conn.client(e)
+	if err := t.needV2(what); err != nil {
+		return nil, nil, err
+	}
+	return c, t, nil
+}
+
+func (f *kvFlags) start(ctx context.Context, e *env, p string) (*api.Client, *kvTarget, error) {
+	c, err := f.conn.clientFor(e, &f.out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -218,11 +227,8 @@ patches only if the current version is N.
 			if err != nil {
 				return err
 			}
-			c, t, err := f.start(cmd.Context(), e, args[0])
+			c, t, err := f.startV2(cmd.Context(), e, args[0], "kv patch")
 			if err != nil {
-				return err
-			}
-			if err := t.needV2("kv patch"); err != nil {
 				return err
 			}
 			body := map[string]any{"data": data}

@@ -30,11 +30,8 @@ func newKVMetadataGetCmd(e *env) *cobra.Command {
   keyward kv metadata get -format=json secret/ci/db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, t, err := f.start(cmd.Context(), e, args[0])
+			c, t, err := f.startV2(cmd.Context(), e, args[0], "kv metadata")
 			if err != nil {
-				return err
-			}
-			if err := t.needV2("kv metadata"); err != nil {
 				return err
 			}
 			p := t.api("metadata")
@@ -125,11 +122,8 @@ custom metadata map.`,
 			if len(data) == 0 {
 				return usagef("nothing to change: give -max-versions, -cas-required, -delete-version-after or -custom-metadata")
 			}
-			c, t, err := f.start(cmd.Context(), e, args[0])
+			c, t, err := f.startV2(cmd.Context(), e, args[0], "kv metadata")
 			if err != nil {
-				return err
-			}
-			if err := t.needV2("kv metadata"); err != nil {
 				return err
 			}
 			p := t.api("metadata")
@@ -157,11 +151,8 @@ func newKVMetadataDeleteCmd(e *env) *cobra.Command {
 		Example: `  keyward kv metadata delete secret/ci/db`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, t, err := f.start(cmd.Context(), e, args[0])
+			c, t, err := f.startV2(cmd.Context(), e, args[0], "kv metadata")
 			if err != nil {
-				return err
-			}
-			if err := t.needV2("kv metadata"); err != nil {
 				return err
 			}
 			p := t.api("metadata")

@@ -114,11 +114,8 @@ Version 2 mounts only.`,
 			if version <= 0 {
 				return usagef("-version must be a version number (1 or more)")
 			}
-			c, t, err := f.start(cmd.Context(), e, args[0])
+			c, t, err := f.startV2(cmd.Context(), e, args[0], "kv rollback")
 			if err != nil {
-				return err
-			}
-			if err := t.needV2("kv rollback"); err != nil {
 				return err
 			}
 			ctx := cmd.Context()

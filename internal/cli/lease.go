@@ -38,10 +38,7 @@ caps it at the lease's maximum TTL and says so in a warning.`,
 		Example: `  keyward lease renew -increment=1h database/creds/ro/Q2JHU...`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}
@@ -122,10 +119,7 @@ with the number of failed attempts).`,
 		Example: `  keyward lease lookup database/creds/ro/Q2JHU...`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}
@@ -155,10 +149,7 @@ sudo on sys/leases/lookup.`,
   keyward lease list database/creds/ro/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}

@@ -41,10 +41,7 @@ token file, for scripts that handle the token themselves).`,
   keyward login -method=approle role_id=ci secret_id=@secret-id.txt
   keyward login -method=userpass -path=people username=ana password=-`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}

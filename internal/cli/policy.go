@@ -81,10 +81,7 @@ func newPolicyReadCmd(e *env) *cobra.Command {
   keyward policy read -format=json default`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}
@@ -124,10 +121,7 @@ func newPolicyListCmd(e *env) *cobra.Command {
 		Example: `  keyward policy list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}

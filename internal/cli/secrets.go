@@ -148,10 +148,7 @@ func newSecretsListCmd(e *env) *cobra.Command {
   keyward secrets list -detailed -format=json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}

@@ -199,10 +199,7 @@ The token itself is left out of the table; -field=id prints it.`,
   keyward token lookup -format=json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}
@@ -254,10 +251,7 @@ for a new TTL; the server caps it at the token's maximum.`,
   keyward token renew -increment=30m`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}
@@ -385,10 +379,7 @@ API paths, so KV version 2 data lives under MOUNT/data/.`,
   keyward token capabilities - secret/data/ci/app < token.txt`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.resolve(e); err != nil {
-				return err
-			}
-			c, err := conn.client(e)
+			c, err := conn.clientFor(e, &out)
 			if err != nil {
 				return err
 			}

@@ -84,6 +84,15 @@ func (c *connFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.wrapTTL, "wrap-ttl", "", "wrap the response in a single-use token that lives this long, e.g. 5m (default $KEYWARD_WRAP_TTL)")
 }
 
+// clientFor checks the output flags, then builds the client: the start of
+// every command that talks to the server and prints a result.
+func (c *connFlags) clientFor(e *env, out *outFlags) (*api.Client, error) {
+	if err := out.resolve(e); err != nil {
+		return nil, err
+	}
+	return c.client(e)
+}
+
 // client builds an API client from the flags, the environment and, when no
 // token is in the environment, the token file.
 func (c *connFlags) client(e *env) (*api.Client, error) {
