@@ -184,27 +184,46 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 		if err != nil {
 			return m, &routed, err
 		}
-		d := acl.Check(req.Path, policy.Operation(routed.Operation), routed.Data)
-		if !d.Allowed {
-			return m, &routed, logical.ErrPermissionDenied
+		if err := checkACL(acl, m, req.Path, rel, &routed); err != nil {
+			return m, &routed, err
 		}
-		if matchPath(m.sudo, rel) && !d.Sudo {
-			return m, &routed, logical.ErrPermissionDenied
-		}
-		// A policy with min/max_wrapping_ttl on the path requires the
-		// response to be wrapped, within those bounds.
-		if minW, maxW := acl.WrappingTTLs(req.Path); minW > 0 || maxW > 0 {
-			switch {
-			case routed.WrapTTL == 0:
-				return m, &routed, logical.BadRequest("this path requires response wrapping (X-Vault-Wrap-TTL)")
-			case minW > 0 && routed.WrapTTL < minW:
-				return m, &routed, logical.BadRequest("wrapping TTL is below the minimum allowed (%s)", minW)
-			case maxW > 0 && routed.WrapTTL > maxW:
-				return m, &routed, logical.BadRequest("wrapping TTL is above the maximum allowed (%s)", maxW)
+		// An alias route is authorized as the path it acts on too, sudo and
+		// wrapping rules included, so a deny on the canonical path covers
+		// every other name for it.
+		if al, ok := m.backend.(logical.Aliaser); ok {
+			if canon := al.CanonicalPath(&routed); canon != "" && canon != rel {
+				if err := checkACL(acl, m, m.entry.Path+canon, canon, &routed); err != nil {
+					return m, &routed, err
+				}
 			}
 		}
 	}
 	return m, &routed, nil
+}
+
+// checkACL authorizes routed against one path: full is the path the policy
+// sees, rel the same path relative to the mount (for its sudo list).
+func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Request) error {
+	d := acl.Check(full, policy.Operation(routed.Operation), routed.Data)
+	if !d.Allowed {
+		return logical.ErrPermissionDenied
+	}
+	if matchPath(m.sudo, rel) && !d.Sudo {
+		return logical.ErrPermissionDenied
+	}
+	// A policy with min/max_wrapping_ttl on the path requires the response
+	// to be wrapped, within those bounds.
+	if minW, maxW := acl.WrappingTTLs(full); minW > 0 || maxW > 0 {
+		switch {
+		case routed.WrapTTL == 0:
+			return logical.BadRequest("this path requires response wrapping (X-Vault-Wrap-TTL)")
+		case minW > 0 && routed.WrapTTL < minW:
+			return logical.BadRequest("wrapping TTL is below the minimum allowed (%s)", minW)
+		case maxW > 0 && routed.WrapTTL > maxW:
+			return logical.BadRequest("wrapping TTL is above the maximum allowed (%s)", maxW)
+		}
+	}
+	return nil
 }
 
 // postProcess turns login responses into tokens and leased secrets into

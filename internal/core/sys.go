@@ -119,6 +119,27 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+p)
 }
 
+// CanonicalPath names the path an alias route acts on (relative to sys/):
+// sys/policy/NAME is sys/policies/acl/NAME, sys/mounts/auth/PATH is
+// sys/auth/PATH, and a delegated service names its own aliases.
+func (b *sysBackend) CanonicalPath(req *logical.Request) string {
+	p := req.Path
+	switch {
+	case p == "policy" || p == "policy/":
+		return "policies/acl"
+	case strings.HasPrefix(p, "policy/"):
+		return "policies/acl/" + strings.TrimPrefix(p, "policy/")
+	case strings.HasPrefix(p, "mounts/auth/"):
+		return "auth/" + strings.TrimPrefix(p, "mounts/auth/")
+	}
+	if d := delegate(b.c.active, p); d != nil {
+		if al, ok := d.(logical.Aliaser); ok {
+			return al.CanonicalPath(req)
+		}
+	}
+	return ""
+}
+
 // delegate finds the service that owns a sys/ path: the audit broker owns
 // sys/audit*, the lease manager sys/leases*, sys/renew and sys/revoke*.
 func delegate(a *active, p string) logical.Backend {

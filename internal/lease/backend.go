@@ -92,6 +92,18 @@ func (b backend) HandleRequest(ctx context.Context, req *logical.Request) (*logi
 	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+p)
 }
 
+// CanonicalPath maps the legacy routes (sys/renew, sys/revoke,
+// sys/revoke-prefix, sys/revoke-force) to their sys/leases/ names, so the
+// core authorizes them as the paths they act on.
+func (backend) CanonicalPath(req *logical.Request) string {
+	for _, legacy := range []string{"renew", "revoke", "revoke-prefix", "revoke-force"} {
+		if req.Path == legacy || strings.HasPrefix(req.Path, legacy+"/") {
+			return "leases/" + req.Path
+		}
+	}
+	return ""
+}
+
 // idFromPath returns the lease id or prefix after one of the path forms.
 func idFromPath(p string, forms ...string) string {
 	for _, f := range forms {
@@ -107,8 +119,12 @@ func leaseID(req *logical.Request, fromPath string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if id == "" {
+	switch {
+	case id == "":
 		id = fromPath
+	case fromPath != "" && id != fromPath:
+		// The policy saw the path: the body must not name another lease.
+		return "", logical.BadRequest("lease_id in the body differs from the one in the path")
 	}
 	if id == "" {
 		return "", logical.BadRequest("missing lease_id")

@@ -200,6 +200,16 @@ type SudoPaths interface {
 	SudoPaths() []string
 }
 
+// Aliaser is implemented by backends that serve one resource under more than
+// one path (a legacy route and its current name). CanonicalPath returns the
+// current path, relative to the mount, that req acts on, or "" when req.Path
+// is canonical. The core authorizes the request against both paths, sudo
+// and wrapping rules included, so a deny on the canonical path covers every
+// alias of it.
+type Aliaser interface {
+	CanonicalPath(req *Request) string
+}
+
 // Revoker is implemented by backends that issue leased secrets.
 type Revoker interface {
 	Revoke(ctx context.Context, req *Request, s *Secret) error

@@ -1,0 +1,108 @@
+package node_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/keyward/keyward/internal/node/nodetest"
+)
+
+// tokenWith writes a policy and returns a token holding only it.
+func tokenWith(t *testing.T, root *vault.Client, name, rules string) string {
+	t.Helper()
+	if err := root.Sys().PutPolicy(name, rules); err != nil {
+		t.Fatalf("put policy %s: %v", name, err)
+	}
+	sec, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{name}, NoDefaultPolicy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec.Auth.ClientToken
+}
+
+// Every alias route is authorized as the canonical path it acts on too: a
+// deny on the canonical path covers the alias (issue 10 item 2), and
+// tuning an auth method needs sudo on sys/auth whatever the route (item 4).
+// Regression: before the fix, sys/policy/NAME rewrote a policy whose
+// canonical path was denied, and sys/mounts/auth/PATH/tune needed no sudo.
+func TestAliasRoutesAuthorizedAsCanonical(t *testing.T) {
+	n := nodetest.Start(t)
+	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	if err := root.Sys().EnableAuthWithOptions("userpass", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	all := `["create","read","update","delete","list","sudo"]`
+	denied := tokenWith(t, root, "sys-but-canonical", `
+path "sys/*" { capabilities = `+all+` }
+path "sys/policies/*" { capabilities = ["deny"] }
+path "sys/auth/*" { capabilities = ["deny"] }
+path "sys/leases/*" { capabilities = ["deny"] }
+`)
+	// Holds every capability on the aliases but no sudo on sys/auth.
+	noSudo := tokenWith(t, root, "no-sudo-auth", `
+path "sys/mounts/*" { capabilities = ["create","read","update","list"] }
+path "sys/auth/*" { capabilities = ["create","read","update","list"] }
+`)
+	allowed := tokenWith(t, root, "sys-all", `path "sys/*" { capabilities = `+all+` }`)
+
+	rootPolicy := map[string]any{"policy": `path "*" { capabilities = ["create","read","update","delete","list","sudo"] }`}
+	tune := map[string]any{"default_lease_ttl": "1h"}
+	cases := []struct {
+		name, token, method, path string
+		body                      any
+	}{
+		{"policy write", denied, "PUT", "sys/policy/sys-but-canonical", rootPolicy},
+		{"policy read", denied, "GET", "sys/policy/sys-but-canonical", nil},
+		{"policy delete", denied, "DELETE", "sys/policy/sys-all", nil},
+		{"policy list", denied, "LIST", "sys/policy", nil},
+		{"policy list slash", denied, "GET", "sys/policy/", nil},
+		{"auth tune via mounts", denied, "PUT", "sys/mounts/auth/userpass/tune", tune},
+		{"token store tune via mounts", denied, "PUT", "sys/mounts/auth/token/tune", tune},
+		{"auth read via mounts", denied, "GET", "sys/mounts/auth/userpass", nil},
+		{"legacy renew", denied, "PUT", "sys/renew/secret/x/abc", nil},
+		{"legacy renew body", denied, "PUT", "sys/renew", map[string]any{"lease_id": "secret/x/abc"}},
+		{"legacy revoke", denied, "PUT", "sys/revoke/secret/x/abc", nil},
+		{"legacy revoke-prefix", denied, "PUT", "sys/revoke-prefix/secret/", nil},
+		{"legacy revoke-force", denied, "PUT", "sys/revoke-force/secret/", nil},
+		{"auth tune via mounts without sudo", noSudo, "PUT", "sys/mounts/auth/userpass/tune", tune},
+		{"auth tune without sudo", noSudo, "PUT", "sys/auth/userpass/tune", tune},
+		{"token tune via mounts without sudo", noSudo, "PUT", "sys/mounts/auth/token/tune", tune},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := do(t, tc.method, n.URL+"/v1/"+tc.path, tc.token, tc.body)
+			if status != http.StatusForbidden {
+				t.Fatalf("%s %s = %d %s, want 403", tc.method, tc.path, status, body)
+			}
+		})
+	}
+	// The denied token never became root: its policy is what root wrote.
+	p, err := root.Sys().GetPolicy("sys-but-canonical")
+	if err != nil || !strings.Contains(p, `"sys/policies/*"`) {
+		t.Fatalf("policy after the attempts = %q, %v; want it unchanged", p, err)
+	}
+	// The aliases still work for a token allowed on both names.
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "sys/policy/sys-all"},
+		{"LIST", "sys/policy"},
+		{"PUT", "sys/mounts/auth/userpass/tune"},
+		{"GET", "sys/mounts/auth/userpass/tune"},
+	} {
+		var body any
+		if tc.method == "PUT" {
+			body = tune
+		}
+		if status, out := do(t, tc.method, n.URL+"/v1/"+tc.path, allowed, body); status/100 != 2 {
+			t.Errorf("allowed %s %s = %d %s, want 2xx", tc.method, tc.path, status, out)
+		}
+	}
+	// A lease id in the body that differs from the path's is refused: the
+	// policy saw the path.
+	if status, out := do(t, "PUT", n.URL+"/v1/sys/leases/renew/secret/a/1", allowed,
+		map[string]any{"lease_id": "database/creds/b/2"}); status != http.StatusBadRequest {
+		t.Errorf("renew with a body lease_id unlike the path = %d %s, want 400", status, out)
+	}
+}
