@@ -25,6 +25,7 @@ FUZZ := \
 	internal/mask:FuzzWriterNeverLeaks \
 	internal/passpol:FuzzParse \
 	internal/policy:FuzzCleanPath \
+	internal/policy:FuzzDenyCoversDecoders \
 	internal/policy:FuzzParse \
 	internal/policy:FuzzTemplateNeverWidens \
 	internal/scan:FuzzArchive \

@@ -204,7 +204,11 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 // checkACL authorizes routed against one path: full is the path the policy
 // sees, rel the same path relative to the mount (for its sudo list).
 func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Request) error {
-	d := acl.Check(full, policy.Operation(routed.Operation), routed.Data)
+	data := routed.Data
+	if fa, ok := m.backend.(logical.FieldAliaser); ok {
+		data = logical.WithFieldAliases(data, fa.FieldAliases())
+	}
+	d := acl.Check(full, policy.Operation(routed.Operation), data)
 	if !d.Allowed {
 		return logical.ErrPermissionDenied
 	}

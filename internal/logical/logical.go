@@ -210,6 +210,58 @@ type Aliaser interface {
 	CanonicalPath(req *Request) string
 }
 
+// FieldAliaser is implemented by backends that accept a request field under
+// a legacy name too ("policies" for "token_policies"). FieldAliases maps
+// each legacy name to the current one. The core checks allowed_parameters
+// and denied_parameters as if the value had been sent under the current
+// name (see WithFieldAliases), so a constraint on it covers the alias.
+type FieldAliaser interface {
+	FieldAliases() map[string]string
+}
+
+// WithFieldAliases returns data with the value of every legacy field also
+// under its current name. When both names are present the current name
+// holds both values (a list of each one's elements), so a constraint holds
+// whichever the backend reads. data itself is not modified.
+func WithFieldAliases(data map[string]any, aliases map[string]string) map[string]any {
+	var out map[string]any
+	for legacy, current := range aliases {
+		v, ok := data[legacy]
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]any, len(data)+len(aliases))
+			for k, dv := range data {
+				out[k] = dv
+			}
+		}
+		if cur, both := out[current]; both {
+			out[current] = append(elements(cur), elements(v)...)
+		} else {
+			out[current] = v
+		}
+	}
+	if out == nil {
+		return data
+	}
+	return out
+}
+
+func elements(v any) []any {
+	switch t := v.(type) {
+	case []any:
+		return t
+	case []string:
+		out := make([]any, len(t))
+		for i, s := range t {
+			out[i] = s
+		}
+		return out
+	}
+	return []any{v}
+}
+
 // Revoker is implemented by backends that issue leased secrets.
 type Revoker interface {
 	Revoke(ctx context.Context, req *Request, s *Secret) error

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -68,34 +69,56 @@ func hasKeyFold(params map[string]any, name string) bool {
 
 // allowedValue reports whether v is permitted by vals: any value when vals
 // is empty; otherwise a scalar must match one entry, and every element of a
-// list must. Maps and nested lists are not permitted by a non-empty list.
+// list must. A string is also read as the comma list the field decoders
+// split it into (logical.Strings), so "dev,admin" is allowed by "dev*" only
+// if "admin" is too. Maps and nested lists are not permitted by a non-empty
+// list.
 func allowedValue(v any, vals []string) bool {
 	if len(vals) == 0 {
 		return true
 	}
-	if list, ok := v.([]any); ok {
-		for _, e := range list {
-			if !scalarIn(e, vals) {
+	switch t := v.(type) {
+	case []any:
+		for _, e := range t {
+			if _, nested := e.([]any); nested || !allowedScalar(e, vals) {
+				return false
+			}
+		}
+		return true
+	case []string:
+		for _, e := range t {
+			if !allowedScalar(e, vals) {
 				return false
 			}
 		}
 		return true
 	}
-	if list, ok := v.([]string); ok {
-		for _, e := range list {
-			if !scalarIn(e, vals) {
-				return false
-			}
-		}
+	return allowedScalar(v, vals)
+}
+
+// allowedScalar checks one scalar: a string must match as a whole and as
+// every element of its comma list.
+func allowedScalar(v any, vals []string) bool {
+	if !scalarIn(v, vals) {
+		return false
+	}
+	s, ok := v.(string)
+	if !ok || !strings.Contains(s, ",") {
 		return true
 	}
-	return scalarIn(v, vals)
+	for _, e := range strings.Split(s, ",") {
+		if strings.TrimSpace(e) != "" && !scalarIn(e, vals) {
+			return false
+		}
+	}
+	return true
 }
 
 // deniedValue reports whether v is forbidden by vals: any value when vals
-// is empty; a scalar matching an entry; a list with any matching element.
-// A map (or nested list) fails closed: it is denied when vals is non-empty,
-// since its contents cannot be compared with the listed values.
+// is empty; a scalar any of whose readings (see readings) matches an entry;
+// a list with any such element. A map (or nested list) fails closed: it is
+// denied when vals is non-empty, since its contents cannot be compared with
+// the listed values.
 func deniedValue(v any, vals []string) bool {
 	if len(vals) == 0 {
 		return true
@@ -103,14 +126,14 @@ func deniedValue(v any, vals []string) bool {
 	switch t := v.(type) {
 	case []any:
 		for _, e := range t {
-			if _, ok := scalarText(e); !ok || scalarIn(e, vals) {
+			if _, ok := scalarText(e); !ok || deniedScalar(e, vals) {
 				return true
 			}
 		}
 		return false
 	case []string:
 		for _, e := range t {
-			if scalarIn(e, vals) {
+			if deniedScalar(e, vals) {
 				return true
 			}
 		}
@@ -121,7 +144,61 @@ func deniedValue(v any, vals []string) bool {
 	if _, ok := scalarText(v); !ok {
 		return true
 	}
-	return scalarIn(v, vals)
+	return deniedScalar(v, vals)
+}
+
+// deniedScalar reports whether any reading of v matches a denied entry.
+// Strings compare case-insensitively, since backends fold the case of
+// names (policies) before use.
+func deniedScalar(v any, vals []string) bool {
+	for _, r := range readings(v) {
+		for _, want := range vals {
+			if globMatch(strings.ToLower(want), r) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readings returns every value a backend may read from v, lower-cased:
+// the text itself; for a string, each element of its comma list trimmed
+// (logical.Strings, policy names), and the boolean or number it parses as
+// (logical.Bool, logical.Int); for a number, the boolean it decodes as.
+// A deny must hold for each of them, or a differently spelled value slips
+// past the policy and still means the denied one to the backend.
+func readings(v any) []string {
+	text, ok := scalarText(v)
+	if !ok {
+		return nil
+	}
+	out := []string{strings.ToLower(text)}
+	add := func(s string) {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	s, isString := v.(string)
+	if !isString {
+		if f, err := strconv.ParseFloat(text, 64); err == nil {
+			add(strconv.FormatBool(f != 0))
+		}
+		return out
+	}
+	for _, e := range strings.Split(s, ",") {
+		e = strings.ToLower(strings.TrimSpace(e))
+		if e == "" {
+			continue
+		}
+		add(e)
+		if b, err := strconv.ParseBool(e); err == nil {
+			add(strconv.FormatBool(b))
+		}
+		if f, err := strconv.ParseFloat(e, 64); err == nil {
+			add(strconv.FormatFloat(f, 'f', -1, 64))
+		}
+	}
+	return out
 }
 
 // scalarIn reports whether scalar v matches an entry of vals. Strings match

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/lockout"
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -192,3 +193,9 @@ func newUUID() string {
 	h := hex.EncodeToString(u[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
+
+// FieldAliases names the legacy fields this method accepts, so the core
+// checks parameter constraints on the current names (logical.FieldAliaser).
+func (b *Backend) FieldAliases() map[string]string { return fieldAliases }
+
+var fieldAliases = tokenparams.WithAliases(map[string]string{"bound_cidr_list": "secret_id_bound_cidrs", "period": "token_period"})

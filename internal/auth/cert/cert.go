@@ -387,3 +387,9 @@ func nonNil(s []string) []string {
 func pinnedMatch(pinned []*x509.Certificate, leaf *x509.Certificate) bool {
 	return slices.ContainsFunc(pinned, func(p *x509.Certificate) bool { return bytes.Equal(p.Raw, leaf.Raw) })
 }
+
+// FieldAliases names the legacy fields this method accepts, so the core
+// checks parameter constraints on the current names (logical.FieldAliaser).
+func (b *Backend) FieldAliases() map[string]string { return fieldAliases }
+
+var fieldAliases = tokenparams.WithAliases(nil)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -246,3 +247,9 @@ func (b *Backend) lintRole(ctx context.Context, req *logical.Request, name strin
 	}
 	return &logical.Response{Data: map[string]any{"role": name, "findings": list}}, nil
 }
+
+// FieldAliases names the legacy fields this method accepts, so the core
+// checks parameter constraints on the current names (logical.FieldAliaser).
+func (b *Backend) FieldAliases() map[string]string { return fieldAliases }
+
+var fieldAliases = tokenparams.WithAliases(nil)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/policy"
 )
 
 // Params are the token settings of a role or user.
@@ -32,6 +33,9 @@ var Fields = []string{
 	"token_period", "token_num_uses", "token_bound_cidrs", "token_no_default_policy", "token_type",
 }
 
+// Aliases are the legacy names Parse accepts, for logical.FieldAliaser.
+var Aliases = map[string]string{"policies": "token_policies"}
+
 // Parse updates p from the token_* keys present in data (absent keys keep
 // their value, so it serves both create and update). "policies" is
 // accepted as Vault's deprecated alias of token_policies.
@@ -43,6 +47,11 @@ func (p *Params) Parse(data map[string]any) error {
 		}
 		if ok {
 			p.Policies = normalize(v)
+			for _, name := range p.Policies {
+				if err := policy.ValidName(name); err != nil {
+					return logical.BadRequest("field %q: %v", key, err)
+				}
+			}
 		}
 	}
 	durs := []struct {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/lockout"
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -241,3 +242,9 @@ func (b *Backend) argon(h parsedHash, password string) bool {
 	}
 	return h.verify(password)
 }
+
+// FieldAliases names the legacy fields this method accepts, so the core
+// checks parameter constraints on the current names (logical.FieldAliaser).
+func (b *Backend) FieldAliases() map[string]string { return fieldAliases }
+
+var fieldAliases = tokenparams.WithAliases(map[string]string{"bound_cidrs": "token_bound_cidrs"})

@@ -125,3 +125,9 @@ func listResponse(keys []string) *logical.Response {
 	}
 	return &logical.Response{Data: map[string]any{"keys": keys}}
 }
+
+// FieldAliases names "lease", the legacy name of "ttl", so the core checks
+// parameter constraints on ttl whichever name a write uses.
+func (b *v1Backend) FieldAliases() map[string]string { return v1Aliases }
+
+var v1Aliases = map[string]string{"lease": "ttl"}
