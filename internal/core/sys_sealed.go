@@ -29,13 +29,70 @@ func (c *Core) handleSealedPaths(ctx context.Context, req *logical.Request) (*lo
 	case "sys/leader":
 		resp, err = c.leaderResp(ctx)
 	case "sys/generate-root/attempt":
-		resp, err = c.generateRootAttempt(ctx, req)
+		resp, err = c.auditedOperator(ctx, req, func() (*logical.Response, string, error) {
+			resp, err := c.generateRootAttempt(ctx, req)
+			return resp, "", err
+		})
 	case "sys/generate-root/update":
-		resp, err = c.generateRootUpdate(ctx, req)
+		resp, err = c.auditedOperator(ctx, req, func() (*logical.Response, string, error) {
+			return c.generateRootUpdate(ctx, req)
+		})
 	default:
 		return nil, false, nil
 	}
 	return resp, true, err
+}
+
+// auditedOperator serves an unauthenticated operator request (root token
+// generation) and, while the server is unsealed with audit devices, audits
+// it as the pipeline audits every other request: nothing is served that
+// could not be recorded. serve returns the root token it minted, if any, so
+// it is revoked when its response cannot be audited.
+func (c *Core) auditedOperator(ctx context.Context, req *logical.Request, serve func() (*logical.Response, string, error)) (*logical.Response, error) {
+	broker := c.auditBroker()
+	if broker == nil {
+		resp, _, err := serve()
+		return resp, err
+	}
+	if err := broker.LogRequest(ctx, req, nil); err != nil {
+		c.logger.Error("audit request failed", "request_id", req.ID, "path", req.Path, "err", err)
+		return nil, errAuditFailed
+	}
+	resp, root, err := serve()
+	if aerr := broker.LogResponse(ctx, req, resp, err); aerr != nil {
+		c.logger.Error("audit response failed", "request_id", req.ID, "path", req.Path, "err", aerr)
+		if root != "" {
+			c.revokeUnaudited(ctx, root)
+		}
+		return nil, errAuditFailed
+	}
+	return resp, err
+}
+
+// auditBroker returns the audit broker of the unsealed server, or nil.
+func (c *Core) auditBroker() AuditBroker {
+	c.stateLock.RLock()
+	defer c.stateLock.RUnlock()
+	if c.active == nil {
+		return nil
+	}
+	return c.active.audit
+}
+
+// revokeUnaudited revokes a root token whose issuance could not be audited.
+func (c *Core) revokeUnaudited(ctx context.Context, root string) {
+	c.stateLock.RLock()
+	defer c.stateLock.RUnlock()
+	if c.active == nil {
+		// Sealed in between: the token stays stored, so say so loudly.
+		c.logger.Error("a generated root token could not be audited nor revoked (server sealed); revoke root tokens after unseal")
+		return
+	}
+	if err := c.active.tokens.Revoke(ctx, root); err != nil {
+		c.logger.Error("revoke unaudited root token", "err", err)
+		return
+	}
+	c.logger.Warn("revoked a generated root token whose issuance could not be audited")
 }
 
 func rawJSON(status int, v any) (*logical.Response, error) {
@@ -223,26 +280,27 @@ func (c *Core) generateRootAttempt(ctx context.Context, req *logical.Request) (*
 	return rawJSON(http.StatusOK, st)
 }
 
-func (c *Core) generateRootUpdate(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (c *Core) generateRootUpdate(ctx context.Context, req *logical.Request) (*logical.Response, string, error) {
 	if req.Operation != logical.UpdateOperation && req.Operation != logical.CreateOperation {
-		return nil, logical.ErrUnsupportedOperation
+		return nil, "", logical.ErrUnsupportedOperation
 	}
 	keyStr, _, err := logical.Str(req.Data, "key")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	nonce, _, err := logical.Str(req.Data, "nonce")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	share, err := decodeShare(keyStr)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer clear(share)
-	st, err := c.SubmitGenerateRootShare(ctx, share, nonce)
+	st, root, err := c.submitGenerateRootShare(ctx, share, nonce)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return rawJSON(http.StatusOK, st)
+	resp, err := rawJSON(http.StatusOK, st)
+	return resp, root, err
 }
