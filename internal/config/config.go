@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -35,6 +36,27 @@ type Config struct {
 	DisableMlock bool
 	Audit        Audit
 	RateLimit    RateLimit
+	LoginLimits  LoginLimits
+	Operator     OperatorAccess
+}
+
+// LoginLimits is the "login_limits" block: failed logins a client address,
+// and one user from any address, may make in a burst before further logins
+// get 429 (0 means the default, -1 turns the limit off).
+type LoginLimits struct {
+	FailuresPerAddress int
+	FailuresPerUser    int
+}
+
+// OperatorAccess is the "operator_access" block: who may write to the
+// unauthenticated operator endpoints (sys/unseal, sys/init,
+// sys/generate-root/*).
+type OperatorAccess struct {
+	// AllowedCIDRs, when set, are the only client networks accepted.
+	AllowedCIDRs []string
+	// RequestsPerAddress is the burst one client address may send (0 means
+	// the default, -1 no limit).
+	RequestsPerAddress int
 }
 
 // RateLimit is the "rate_limit" block: a per-client-address quota checked
@@ -199,6 +221,36 @@ func Parse(text string) (cfg *Config, err error) {
 					bad("audit: unknown setting %q", k)
 				}
 			}
+		case "login_limits":
+			body, ok := block(item, "login_limits", bad)
+			if !ok {
+				continue
+			}
+			for k, v := range body {
+				switch k {
+				case "failures_per_address":
+					cfg.LoginLimits.FailuresPerAddress = limit(v, bad, "login_limits", k)
+				case "failures_per_user":
+					cfg.LoginLimits.FailuresPerUser = limit(v, bad, "login_limits", k)
+				default:
+					bad("login_limits: unknown setting %q", k)
+				}
+			}
+		case "operator_access":
+			body, ok := block(item, "operator_access", bad)
+			if !ok {
+				continue
+			}
+			for k, v := range body {
+				switch k {
+				case "allowed_cidrs":
+					cfg.Operator.AllowedCIDRs = strList(v)
+				case "requests_per_address":
+					cfg.Operator.RequestsPerAddress = limit(v, bad, "operator_access", k)
+				default:
+					bad("operator_access: unknown setting %q", k)
+				}
+			}
 		case "rate_limit":
 			body, ok := block(item, "rate_limit", bad)
 			if !ok {
@@ -302,6 +354,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("listener %d: tls_min_version must be tls12 or tls13", i))
 		}
 	}
+	for _, cidr := range c.Operator.AllowedCIDRs {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			errs = append(errs, fmt.Errorf("operator_access: allowed_cidrs: %q is not a CIDR prefix (like 10.0.0.0/8)", cidr))
+		}
+	}
 	switch c.Storage.Type {
 	case "bolt", "file":
 		if c.Storage.Path == "" {
@@ -368,6 +425,15 @@ func str(v any) string {
 		return strconv.FormatFloat(t, 'f', -1, 64)
 	}
 	return fmt.Sprint(v)
+}
+
+// limit reads a burst size: a whole number, or -1 for no limit.
+func limit(v any, bad func(string, ...any), blockName, key string) int {
+	n, err := strconv.Atoi(str(v))
+	if err != nil || n < -1 {
+		bad("%s: %s must be a whole number (-1 for no limit)", blockName, key)
+	}
+	return n
 }
 
 func strList(v any) []string {

@@ -74,6 +74,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration", `default_lease_ttl = "forever"`, []string{"default_lease_ttl"}},
 		{"bad size", `max_request_size = "big"`, []string{"max_request_size"}},
 		{"bad rate", "rate_limit {\n requests_per_second = \"fast\"\n burst = -1\n}", []string{"requests_per_second", "burst"}},
+		{"bad login limit", "login_limits {\n failures_per_address = -2\n failures_per_user = \"x\"\n}", []string{"failures_per_address", "failures_per_user"}},
+		{"bad operator access", "operator_access {\n allowed_cidrs = [\"10.0.0.0\"]\n requests = 1\n}", []string{`unknown setting "requests"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,11 +100,12 @@ func TestValidateReportsEverything(t *testing.T) {
 	cfg.LogFormat = "xml"
 	cfg.MaxRequestSize = 0
 	cfg.DefaultLeaseTTL = 2 * cfg.MaxLeaseTTL
+	cfg.Operator.AllowedCIDRs = []string{"10.0.0.0/8", "10.0.0.1"}
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("Validate succeeded")
 	}
-	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl"} {
+	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl", `"10.0.0.1" is not a CIDR`} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate error %q does not mention %q", err, w)
 		}

@@ -55,6 +55,8 @@ type Config struct {
 	// Engines and AuthMethods add factories to the built-in ones, by type.
 	Engines     map[string]logical.Factory
 	AuthMethods map[string]logical.Factory
+	// Limits bound failed logins and the anonymous operator endpoints.
+	Limits Limits
 }
 
 // Core is one Keyward server's logic. It is safe for concurrent use.
@@ -70,6 +72,7 @@ type Core struct {
 	stateLock sync.RWMutex
 	active    *active // nil while sealed
 
+	limits   *limiters
 	unsealMu sync.Mutex
 	unseal   shareProgress
 	genRoot  *generateRoot // guarded by unsealMu
@@ -131,6 +134,7 @@ func New(cfg Config) (*Core, error) {
 		now:         cfg.Now,
 		engines:     builtinEngines(),
 		authMethods: map[string]logical.Factory{},
+		limits:      newLimiters(cfg.Limits, cfg.Now),
 	}
 	for k, f := range cfg.Engines {
 		c.engines[k] = f

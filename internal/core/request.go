@@ -52,6 +52,14 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 		return nil, logical.ErrSealed
 	}
 	m, routed, authErr := c.authorize(ctx, a, req)
+	// A login is refused while its client or user has spent its failed
+	// tries, before the auth method hashes anything.
+	login := authErr == nil && routed.Unauthenticated && m.entry.Table == tableAuth
+	var loginAddr, loginUser string
+	if login {
+		loginAddr, loginUser = loginKeys(m.entry.Accessor, routed)
+		authErr = c.limits.checkLogin(loginAddr, loginUser)
+	}
 	if a.audit != nil {
 		if err := a.audit.LogRequest(ctx, auditView(req, routed), authErr); err != nil {
 			c.logger.Error("audit request failed", "request_id", req.ID, "path", req.Path, "err", err)
@@ -67,6 +75,9 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 	}
 	if err == nil && resp != nil {
 		err = c.postProcess(ctx, a, m, routed, resp)
+	}
+	if login {
+		c.limits.recordLogin(loginAddr, loginUser, err)
 	}
 	if aerr := c.auditResponse(ctx, a, req, routed, resp, err); aerr != nil {
 		return nil, aerr

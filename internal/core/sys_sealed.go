@@ -18,6 +18,12 @@ func (c *Core) handleSealedPaths(ctx context.Context, req *logical.Request) (*lo
 	var resp *logical.Response
 	var err error
 	switch req.Path {
+	case "sys/init", "sys/unseal", "sys/generate-root/attempt", "sys/generate-root/update":
+		if err := c.limits.checkOperator(req); err != nil {
+			return nil, true, err
+		}
+	}
+	switch req.Path {
 	case "sys/health":
 		resp, err = c.health(ctx, req)
 	case "sys/seal-status":

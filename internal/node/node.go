@@ -98,6 +98,16 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		DefaultLeaseTTL: cfg.DefaultLeaseTTL,
 		MaxLeaseTTL:     cfg.MaxLeaseTTL,
 		ClusterName:     cfg.ClusterName,
+		Limits: core.Limits{
+			LoginFailuresPerAddress:    cfg.LoginLimits.FailuresPerAddress,
+			LoginFailuresPerUser:       cfg.LoginLimits.FailuresPerUser,
+			OperatorRequestsPerAddress: cfg.Operator.RequestsPerAddress,
+		},
+	}
+	for _, cidr := range cfg.Operator.AllowedCIDRs {
+		if p, err := netip.ParsePrefix(cidr); err == nil { // Validate reported the others
+			cc.Limits.OperatorCIDRs = append(cc.Limits.OperatorCIDRs, p.Masked())
+		}
 	}
 	for _, add := range services {
 		if err := add(cfg, &cc, logger); err != nil {

@@ -1,0 +1,161 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/storage/inmem"
+)
+
+// passwordAuth logs in users named in the path whose password is "good",
+// and counts how often it had to check one (the expensive part of a login).
+type passwordAuth struct{ checks *atomic.Int64 }
+
+func (passwordAuth) UnauthenticatedPaths() []string { return []string{"login/*"} }
+
+func (b passwordAuth) HandleRequest(_ context.Context, req *logical.Request) (*logical.Response, error) {
+	b.checks.Add(1)
+	if pw, _ := req.Data["password"].(string); pw != "good" {
+		return nil, logical.ErrPermissionDenied
+	}
+	return &logical.Response{Auth: &logical.Auth{Policies: []string{"default"}, TTL: time.Hour}}, nil
+}
+
+// fakeClock is a settable clock for the limiters.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
+func (f *fakeClock) Add(d time.Duration) {
+	f.mu.Lock()
+	f.t = f.t.Add(d)
+	f.mu.Unlock()
+}
+
+func newLimitedCore(t *testing.T, limits core.Limits) (*core.Core, string, *atomic.Int64, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{t: time.Now()}
+	checks := &atomic.Int64{}
+	c, err := core.New(core.Config{Storage: inmem.New(), Now: clock.Now, Limits: limits,
+		AuthMethods: map[string]logical.Factory{"pw": func(context.Context, *logical.BackendConfig) (logical.Backend, error) {
+			return passwordAuth{checks}, nil
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	res, err := c.Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unseal(ctx, res.Shares); err != nil {
+		t.Fatal(err)
+	}
+	mustCall(t, c, res.RootToken, logical.UpdateOperation, "sys/auth/pw", map[string]any{"type": "pw"})
+	return c, res.RootToken, checks, clock
+}
+
+func loginFrom(c *core.Core, addr, user, password string) error {
+	_, err := c.HandleRequest(context.Background(), &logical.Request{ID: "t", Operation: logical.UpdateOperation,
+		Path: "auth/pw/login/" + user, Data: map[string]any{"password": password},
+		Connection: &logical.Connection{RemoteAddr: addr}})
+	return err
+}
+
+func isStatus(err error, code int) bool {
+	status, _, _ := logical.StatusOf(err)
+	return err != nil && status == code
+}
+
+// A flood of failed logins from one address is cut off before the auth
+// method spends work on it, while other clients log in normally; a flood
+// against one user is cut off from every address (issue 10 item 25).
+// Regression: before the fix every bad login reached the auth method.
+func TestFailedLoginsAreRateLimited(t *testing.T) {
+	c, _, checks, clock := newLimitedCore(t, core.Limits{LoginFailuresPerAddress: 5, LoginFailuresPerUser: 8})
+	for i := range 50 {
+		err := loginFrom(c, "192.0.2.1:1000", "user"+string(rune('a'+i%4)), "bad")
+		if i >= 5 && !isStatus(err, http.StatusTooManyRequests) {
+			t.Fatalf("bad login %d from a flooding address: %v, want 429", i, err)
+		}
+	}
+	if n := checks.Load(); n != 5 {
+		t.Errorf("the auth method checked %d passwords for the flood, want 5", n)
+	}
+	// Another client is unaffected, and the flooding address recovers.
+	if err := loginFrom(c, "198.51.100.7:2000", "usera", "good"); err != nil {
+		t.Fatalf("good login from another address: %v", err)
+	}
+	clock.Add(time.Minute)
+	if err := loginFrom(c, "192.0.2.1:1000", "usera", "good"); err != nil {
+		t.Fatalf("good login after the refill: %v", err)
+	}
+	// One user attacked from many addresses.
+	for i := range 20 {
+		addr := netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}).String() + ":1"
+		err := loginFrom(c, addr, "victim", "bad")
+		if i >= 8 && !isStatus(err, http.StatusTooManyRequests) {
+			t.Fatalf("bad login %d against one user: %v, want 429", i, err)
+		}
+	}
+	if err := loginFrom(c, "198.51.100.7:2000", "other", "good"); err != nil {
+		t.Fatalf("another user: %v", err)
+	}
+	// Successful logins spend nothing.
+	for range 30 {
+		if err := loginFrom(c, "198.51.100.9:1", "usera", "good"); err != nil {
+			t.Fatalf("repeated good logins: %v", err)
+		}
+	}
+}
+
+// Limits can be turned off.
+func TestLoginLimitsOff(t *testing.T) {
+	c, _, _, _ := newLimitedCore(t, core.Limits{LoginFailuresPerAddress: -1, LoginFailuresPerUser: -1})
+	for i := range 40 {
+		if err := loginFrom(c, "192.0.2.1:1000", "u", "bad"); !errors.Is(err, logical.ErrPermissionDenied) {
+			t.Fatalf("bad login %d with limits off: %v, want 403", i, err)
+		}
+	}
+}
+
+// The anonymous operator endpoints accept writes only from configured
+// networks and at a bounded rate per address (issue 10 item 24).
+func TestOperatorAccess(t *testing.T) {
+	c, _, _, _ := newLimitedCore(t, core.Limits{OperatorRequestsPerAddress: 3,
+		OperatorCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	op := func(addr string, opn logical.Operation, path string) error {
+		_, err := c.HandleRequest(context.Background(), &logical.Request{ID: "t", Operation: opn, Path: path,
+			Data: map[string]any{}, Connection: &logical.Connection{RemoteAddr: addr}})
+		return err
+	}
+	for _, path := range []string{"sys/unseal", "sys/init", "sys/generate-root/attempt", "sys/generate-root/update"} {
+		if err := op("192.0.2.1:1", logical.UpdateOperation, path); !errors.Is(err, logical.ErrPermissionDenied) {
+			t.Errorf("%s from outside the operator networks: %v, want 403", path, err)
+		}
+	}
+	if err := op("192.0.2.1:1", logical.ReadOperation, "sys/generate-root/attempt"); err != nil {
+		t.Errorf("status read from anywhere: %v", err)
+	}
+	// Inside: three writes, then 429 (the writes themselves may fail).
+	for i := range 5 {
+		err := op("10.1.2.3:1", logical.DeleteOperation, "sys/generate-root/attempt")
+		if i < 3 && isStatus(err, http.StatusTooManyRequests) || i >= 3 && !isStatus(err, http.StatusTooManyRequests) {
+			t.Fatalf("operator write %d: %v", i, err)
+		}
+	}
+	if err := op("10.9.9.9:1", logical.DeleteOperation, "sys/generate-root/attempt"); err != nil {
+		t.Errorf("another operator address: %v", err)
+	}
+}
