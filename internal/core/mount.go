@@ -15,6 +15,7 @@ import (
 	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/policy"
 )
 
 // Storage locations of the mount tables, inside the barrier.
@@ -356,8 +357,26 @@ func validMountPath(p string) (string, error) {
 	return p + "/", nil
 }
 
+// canonicalMountName applies the policy-name rule to each segment of a new
+// mount path (ASCII lower-case letters, digits, '.', '_', '-', starting with
+// a letter or digit), and refuses a segment ending in '.': "Secret", "secret ",
+// "secret." or a Cyrillic "ѕecret" would otherwise sit beside "secret" and
+// pass for it in policies, logs and UIs. Paths are checked, not normalised.
+// Mounts stored before this rule keep working.
+func canonicalMountName(p string) error {
+	for _, seg := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
+		if err := policy.ValidName(seg); err != nil || strings.HasSuffix(seg, ".") {
+			return logical.BadRequest("invalid mount path %q: each segment must be lower-case letters, digits, '.', '_' or '-', starting with a letter or digit and not ending in '.'", p)
+		}
+	}
+	return nil
+}
+
 // enableMount adds and persists a mount.
 func (c *Core) enableMount(ctx context.Context, a *active, e *MountEntry) error {
+	if err := canonicalMountName(e.Path); err != nil {
+		return err
+	}
 	t := a.mounts
 	full := e.Path
 	if e.Table == tableAuth {

@@ -276,3 +276,26 @@ func TestHalfFailedLoginCreatesNoToken(t *testing.T) {
 		t.Fatalf("token count %d -> %d after a failed login", before, after)
 	}
 }
+
+// Look-alike mount names are refused: each segment follows the policy-name
+// rule (issue 10 item 22). Regression: before the fix all of these mounted.
+func TestLookAlikeMountNames(t *testing.T) {
+	c, root := newCore(t, map[string]logical.Factory{"claims": claimsFactory})
+	for _, p := range []string{"Secret", "SECRET2", "secret ", " secret", "secret.", "kv./x", "ѕecret", "ｓecret", "se cret",
+		"team/Prod", "team/prod.", "_kv", "-kv", ".kv", "kv\u200b", "kv%2e"} {
+		for _, table := range []string{"sys/mounts/", "sys/auth/"} {
+			typ := "kv"
+			if table == "sys/auth/" {
+				typ = "claims"
+			}
+			_, err := call(t, c, root, logical.UpdateOperation, table+p, map[string]any{"type": typ})
+			if status, _, _ := logical.StatusOf(err); status != 400 {
+				t.Errorf("mount %s%q: %v, want 400", table, p, err)
+			}
+		}
+	}
+	for _, p := range []string{"kv-2", "team/prod", "a.b_c-d", "9lives"} {
+		mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/"+p, map[string]any{"type": "kv"})
+		mustCall(t, c, root, logical.UpdateOperation, "sys/auth/"+p, map[string]any{"type": "claims"})
+	}
+}
