@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
@@ -105,13 +106,31 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	return nil, logical.ErrUnsupportedPath
 }
 
-// caller returns the entry of the token making the request.
+// caller returns the entry of the token making the request, including a
+// token whose last use is this request.
 func (b *backend) caller(ctx context.Context, req *logical.Request) (*Entry, error) {
-	if req.ClientToken != "" {
-		return b.s.Lookup(ctx, req.ClientToken)
+	if t := req.ClientToken; t != "" {
+		if len(t) > maxTokenLen {
+			return nil, ErrInvalidToken
+		}
+		return b.s.lookupCaller(ctx, b.s.hash(t))
 	}
 	if req.Token != nil && req.Token.Accessor != "" {
-		return b.s.LookupAccessor(ctx, req.Token.Accessor)
+		h, ok, err := b.s.byAccessor(ctx, req.Token.Accessor)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrInvalidToken
+		}
+		e, err := b.s.lookupCaller(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		if e.Accessor != req.Token.Accessor {
+			return nil, ErrInvalidToken
+		}
+		return e, nil
 	}
 	return nil, ErrInvalidToken
 }
@@ -284,6 +303,10 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 	parent, err := b.caller(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if parent.useLimited() {
+		// Orphans too: a use-limited sudo token must not mint unlimited ones.
+		return nil, ErrUseLimitedParent
 	}
 	root := parent.IsRoot()
 	sudo := root || (b.s.sudo != nil && b.s.sudo(ctx, req))
@@ -508,7 +531,11 @@ func (b *backend) lookup(ctx context.Context, req *logical.Request, path string)
 		if id, err = requiredStr(req.Data, "token"); err != nil {
 			return nil, err
 		}
-		e, err = b.s.Lookup(ctx, id)
+		if subtle.ConstantTimeCompare([]byte(id), []byte(req.ClientToken)) == 1 {
+			e, err = b.caller(ctx, req)
+		} else {
+			e, err = b.s.Lookup(ctx, id)
+		}
 	case "lookup-accessor":
 		var acc string
 		if acc, err = requiredStr(req.Data, "accessor"); err != nil {
