@@ -44,6 +44,21 @@ func (b *backend) ExistenceCheck(ctx context.Context, req *logical.Request) (fou
 	return true, r != nil, nil
 }
 
+// pathFields are the fields of the lookup, renew and revoke endpoints. As in
+// Vault, the -self endpoints accept (and ignore) a token field.
+var pathFields = map[string][]string{
+	"lookup":          {"token"},
+	"lookup-self":     {"token"},
+	"lookup-accessor": {"accessor"},
+	"renew":           {"token", "increment"},
+	"renew-self":      {"token", "increment"},
+	"renew-accessor":  {"accessor", "increment"},
+	"revoke":          {"token"},
+	"revoke-self":     {},
+	"revoke-accessor": {"accessor"},
+	"revoke-orphan":   {"token"},
+}
+
 func isWrite(op logical.Operation) bool {
 	return op == logical.UpdateOperation || op == logical.CreateOperation
 }
@@ -70,15 +85,24 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		if !isWrite(op) && !(op == logical.ReadOperation && path == "lookup-self") {
 			return nil, logical.ErrUnsupportedOperation
 		}
+		if err := logical.UnknownFields(req.Data, pathFields[path]...); err != nil {
+			return nil, err
+		}
 		return b.lookup(ctx, req, path)
 	case path == "renew" || path == "renew-self" || path == "renew-accessor":
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
 		}
+		if err := logical.UnknownFields(req.Data, pathFields[path]...); err != nil {
+			return nil, err
+		}
 		return b.renew(ctx, req, path)
 	case path == "revoke" || path == "revoke-self" || path == "revoke-accessor" || path == "revoke-orphan":
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
+		}
+		if err := logical.UnknownFields(req.Data, pathFields[path]...); err != nil {
+			return nil, err
 		}
 		return nil, b.revoke(ctx, req, path)
 	case path == "accessors" || path == "accessors/":
@@ -96,6 +120,9 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	case path == "tidy":
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
+		}
+		if err := logical.UnknownFields(req.Data); err != nil {
+			return nil, err
 		}
 		n, err := b.s.Sweep(ctx)
 		if err != nil {
@@ -187,7 +214,26 @@ type createInput struct {
 	id          string
 }
 
+// createFields are the fields of auth/token/create, as in Vault. The
+// official Go client always sends entity_alias, empty.
+var createFields = []string{
+	"policies", "meta", "ttl", "lease", "explicit_max_ttl", "period", "renewable", "num_uses",
+	"no_default_policy", "no_parent", "display_name", "id", "type", "entity_alias",
+}
+
 func parseCreate(d map[string]any) (*createInput, error) {
+	for _, k := range []string{"bound_cidrs", "token_bound_cidrs"} {
+		if _, ok := d[k]; ok {
+			// Refused like any unknown field, with the way to get it.
+			return nil, logical.BadRequest("unknown field %q: token create cannot bind CIDRs; create the token through a role (auth/token/roles/NAME token_bound_cidrs)", k)
+		}
+	}
+	if err := logical.UnknownFields(d, createFields...); err != nil {
+		return nil, err
+	}
+	if err := logical.NotSupported(d, "entity_alias"); err != nil {
+		return nil, err
+	}
 	in := &createInput{renewable: true}
 	var err error
 	var set bool
