@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"log/slog"
@@ -42,6 +41,10 @@ const (
 	maxTokenLen = 256
 	// cacheMax bounds the entry cache; it is cleared when it fills.
 	cacheMax = 1 << 16
+	// maxDepth bounds the walk up a token's ancestors, so that a cycle in
+	// damaged storage ends (in a refusal) instead of looping; a real chain
+	// of tokens each created by the previous one is far shorter.
+	maxDepth = 1 << 12
 
 	revokeTree   = "tree"
 	revokeOrphan = "orphan"
@@ -568,13 +571,11 @@ func (s *Store) hardLimit(e *Entry) time.Time {
 // missing, expired or being revoked: a child never outlives its parent,
 // even before the sweep revokes it. It returns the bounds they impose.
 func (s *Store) lineage(ctx context.Context, e *Entry, now time.Time) (b bounds, ok bool, err error) {
-	seen := map[string]bool{}
-	for p := e.parentHash; p != ""; {
+	for p, depth := e.parentHash, 0; p != ""; depth++ {
 		ph, valid := parseHash(p)
-		if !valid || seen[p] {
+		if !valid || depth >= maxDepth {
 			return b, false, nil
 		}
-		seen[p] = true
 		parent, err := s.load(ctx, ph)
 		if err != nil {
 			return b, false, err
@@ -710,8 +711,12 @@ func (s *Store) lookupCaller(ctx context.Context, h [hashLen]byte) (*Entry, erro
 	}
 	now := s.now()
 	if e != nil && e.revoking == revokeUsed && s.isPending(h) && (e.ExpireTime.IsZero() || now.Before(e.ExpireTime)) {
-		if _, ok, err := s.lineage(ctx, e, now); err != nil || !ok {
-			return nil, errors.Join(err, ErrInvalidToken)
+		_, ok, err := s.lineage(ctx, e, now)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrInvalidToken
 		}
 		return e.clone(), nil
 	}
