@@ -327,7 +327,9 @@ func validAccessor(a string) bool {
 //
 // Create validates policy names and CIDRs, and gives every token without
 // the root policy an expiry: a zero TTL means the default TTL, and TTLs are
-// capped by the explicit max TTL and the store's max TTL.
+// capped by the explicit max TTL and the store's max TTL. A child never
+// outlives its ancestors: its expiry is capped at theirs and its explicit
+// max TTL at theirs. A use-limited parent gets ErrUseLimitedParent.
 func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	pols, err := normalizePolicies(e.Policies)
 	if err != nil {
