@@ -237,9 +237,83 @@ func StringMap(data map[string]any, key string) (v map[string]string, ok bool, e
 	return out, true, nil
 }
 
-// UnknownFields returns an error naming the first key of data not in
-// allowed (sorted, for stable messages).
+// The unknown-field rule, the same on every endpoint (docs/api.md, "Unknown
+// fields"): each endpoint lists the fields it understands, and a request
+// with any other field is refused with a 400 that names it, with a hint for
+// a near-miss ("num_usess": did you mean "num_uses"?). A misspelt field must
+// never be ignored, because ignoring it can silently yield a more powerful
+// token or a looser restriction. Only endpoints whose fields are
+// bookkeeping that can neither widen access nor loosen a restriction
+// answer with Vault's warnings instead (UnknownFieldWarnings). Vault fields
+// that Keyward does not implement are listed with NotSupported, so that
+// clients sending their zero value (as the official Go client does) keep
+// working while a real value is refused.
+
+// UnknownFields returns a 400 naming every key of data not in allowed
+// (sorted), each near-miss with the allowed field it was probably meant to
+// be, or nil when there is none.
 func UnknownFields(data map[string]any, allowed ...string) error {
+	unknown := unknownKeys(data, allowed)
+	if len(unknown) == 0 {
+		return nil
+	}
+	word := "field"
+	if len(unknown) > 1 {
+		word = "fields"
+	}
+	return BadRequest("unknown %s %s", word, describeUnknown(unknown, allowed))
+}
+
+// UnknownFieldWarnings returns Vault's warning about the keys of data not in
+// allowed (with the same hints as UnknownFields), or nil. Use it only where
+// ignoring a field can neither widen access nor loosen a restriction.
+func UnknownFieldWarnings(data map[string]any, allowed ...string) []string {
+	unknown := unknownKeys(data, allowed)
+	if len(unknown) == 0 {
+		return nil
+	}
+	return []string{"endpoint ignored these unrecognized parameters: " + describeUnknown(unknown, allowed)}
+}
+
+// NotSupported returns a 400 for the first of fields present in data with
+// a value other than its zero value (nil, "", false, 0, an empty list or
+// map): Vault fields an endpoint knows but Keyward does not implement.
+// List them in the endpoint's allowed fields too.
+func NotSupported(data map[string]any, fields ...string) error {
+	for _, f := range fields {
+		if v, ok := data[f]; ok && !isZero(v) {
+			return BadRequest("field %q is not supported by Keyward", f)
+		}
+	}
+	return nil
+}
+
+func isZero(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case string:
+		return t == "" || t == "0" || t == "0s" || t == "false"
+	case bool:
+		return !t
+	case float64:
+		return t == 0
+	case int:
+		return t == 0
+	case json.Number:
+		f, err := t.Float64()
+		return err == nil && f == 0
+	case []any:
+		return len(t) == 0
+	case []string:
+		return len(t) == 0
+	case map[string]any:
+		return len(t) == 0
+	}
+	return false
+}
+
+func unknownKeys(data map[string]any, allowed []string) []string {
 	var unknown []string
 outer:
 	for k := range data {
@@ -250,9 +324,87 @@ outer:
 		}
 		unknown = append(unknown, k)
 	}
-	if len(unknown) == 0 {
-		return nil
-	}
 	sort.Strings(unknown)
-	return BadRequest("unknown field %q", unknown[0])
+	return unknown
+}
+
+const (
+	// maxListedFields and maxFieldName bound what an error or warning
+	// echoes of a hostile request: field names only, never values.
+	maxListedFields = 8
+	maxFieldName    = 64
+)
+
+// describeUnknown renders unknown field names for a message:
+// "num_usess" (did you mean "num_uses"?), "bogus".
+func describeUnknown(unknown, allowed []string) string {
+	parts := make([]string, 0, min(len(unknown), maxListedFields)+1)
+	for i, u := range unknown {
+		if i == maxListedFields {
+			parts = append(parts, fmt.Sprintf("and %d more", len(unknown)-i))
+			break
+		}
+		name := u
+		if len(name) > maxFieldName {
+			name = strings.ToValidUTF8(name[:maxFieldName], "") + "…"
+		}
+		part := strconv.Quote(name)
+		if s := suggest(u, allowed); s != "" {
+			part += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// suggest returns the allowed field that u is most likely a misspelling of,
+// or "": the same name in another case or with or without the "token_"
+// prefix Vault's role fields carry, or one within a small edit distance.
+func suggest(u string, allowed []string) string {
+	if len(u) > maxFieldName {
+		return ""
+	}
+	lu := strings.ToLower(u)
+	for _, a := range allowed {
+		la := strings.ToLower(a)
+		if la == lu || "token_"+la == lu || la == "token_"+lu {
+			return a
+		}
+	}
+	best, bestDist := "", 3
+	for _, a := range allowed {
+		d := editDistance(lu, strings.ToLower(a))
+		// A near-miss is at most two edits, and short names need to be
+		// closer ("ip" is not a misspelling of "id").
+		if d < bestDist && d*3 <= len(u) {
+			best, bestDist = a, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b:
+// insertions, deletions, substitutions and swaps of adjacent bytes.
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }

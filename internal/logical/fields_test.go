@@ -137,3 +137,81 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+// The unknown-field rule (issue 10 item 9): every unknown field is named,
+// near-misses with the field they were meant to be, values never.
+func TestUnknownFields(t *testing.T) {
+	create := []string{"policies", "ttl", "explicit_max_ttl", "num_uses", "id", "period", "renewable"}
+	tests := []struct {
+		name string
+		data map[string]any
+		want string // "" for no error
+	}{
+		{"known only", map[string]any{"ttl": "1h", "num_uses": 1}, ""},
+		{"empty", nil, ""},
+		{"typo", map[string]any{"num_usess": 1}, `unknown field "num_usess" (did you mean "num_uses"?)`},
+		{"swapped letters", map[string]any{"explicit_max_tll": "1h"}, `unknown field "explicit_max_tll" (did you mean "explicit_max_ttl"?)`},
+		{"role-style name", map[string]any{"token_policies": "a"}, `unknown field "token_policies" (did you mean "policies"?)`},
+		{"case", map[string]any{"TTL": "1h"}, `unknown field "TTL" (did you mean "ttl"?)`},
+		{"no near miss", map[string]any{"bound_cidrs": "10.0.0.0/8"}, `unknown field "bound_cidrs"`},
+		{"short names need to be close", map[string]any{"ip": "x"}, `unknown field "ip"`},
+		{"several, sorted", map[string]any{"zz": 1, "bound_cidrs": 1, "num_usess": 1},
+			`unknown fields "bound_cidrs", "num_usess" (did you mean "num_uses"?), "zz"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := logical.UnknownFields(tt.data, create...)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("UnknownFields = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("UnknownFields = %v\nwant %s", err, tt.want)
+			}
+			if status, _, _ := logical.StatusOf(err); status != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", status)
+			}
+		})
+	}
+}
+
+func TestUnknownFieldsBoundsTheMessage(t *testing.T) {
+	data := map[string]any{strings.Repeat("k", 10000): 1}
+	for i := range 100 {
+		data[fmt.Sprintf("f%03d", i)] = i
+	}
+	err := logical.UnknownFields(data, "known")
+	if err == nil || len(err.Error()) > 1024 {
+		t.Fatalf("UnknownFields over 101 fields = %d bytes: %v", len(fmt.Sprint(err)), err)
+	}
+	if !strings.Contains(err.Error(), "more") {
+		t.Errorf("error %q does not say more fields were left out", err)
+	}
+}
+
+func TestUnknownFieldWarnings(t *testing.T) {
+	if w := logical.UnknownFieldWarnings(map[string]any{"max_versions": 1}, "max_versions"); w != nil {
+		t.Errorf("warnings for known fields: %v", w)
+	}
+	w := logical.UnknownFieldWarnings(map[string]any{"max_version": 1}, "max_versions", "cas_required")
+	want := `endpoint ignored these unrecognized parameters: "max_version" (did you mean "max_versions"?)`
+	if len(w) != 1 || w[0] != want {
+		t.Errorf("warnings = %q, want [%s]", w, want)
+	}
+}
+
+func TestNotSupported(t *testing.T) {
+	for _, zero := range []any{nil, "", "0", false, float64(0), json.Number("0"), []any{}, map[string]any{}} {
+		if err := logical.NotSupported(map[string]any{"entity_alias": zero}, "entity_alias"); err != nil {
+			t.Errorf("NotSupported(%#v) = %v, want nil for a zero value", zero, err)
+		}
+	}
+	for _, v := range []any{"alice", true, float64(2), []any{"a"}} {
+		err := logical.NotSupported(map[string]any{"entity_alias": v}, "entity_alias")
+		if status, _, _ := logical.StatusOf(err); status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(err), "entity_alias") {
+			t.Errorf("NotSupported(%#v) = %v, want a 400 naming the field", v, err)
+		}
+	}
+}

@@ -5,11 +5,51 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"strings"
 )
 
 // ErrNotFound is returned by Get when the key is absent.
 var ErrNotFound = errors.New("storage: key not found")
+
+// MaxKeyLength is the longest key, in bytes, that every backend accepts.
+// It is the same on every backend so that data moves between them: 8 KiB,
+// a quarter of bbolt's limit, which leaves room for the prefixes the
+// barrier and mount views add to the paths clients send.
+const MaxKeyLength = 8 << 10
+
+// ErrKeyTooLong is wrapped by every operation given a key, or a List
+// prefix, longer than MaxKeyLength; nothing is read or written. It is the
+// client's error (the HTTP layer answers 400), and the error names the key
+// only in the shortened form of LogKey.
+var ErrKeyTooLong = fmt.Errorf("storage: key longer than %d bytes", MaxKeyLength)
+
+// CheckKey returns an error wrapping ErrKeyTooLong when key is longer than
+// MaxKeyLength. Every backend calls it before touching its store.
+func CheckKey(key string) error {
+	if len(key) > MaxKeyLength {
+		return fmt.Errorf("key %q: %w", LogKey(key), ErrKeyTooLong)
+	}
+	return nil
+}
+
+// logKeyMax is the longest key LogKey returns unchanged.
+const logKeyMax = 128
+
+// LogKey returns key as errors and logs may show it: unchanged up to 128
+// bytes, otherwise its first 64 bytes followed by its length and a short
+// hash (enough to tell two long keys apart), so that a multi-KB path never
+// fills a log line.
+func LogKey(key string) string {
+	if len(key) <= logKeyMax {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	head := strings.ToValidUTF8(key[:64], "") // drops a character cut in two
+	return fmt.Sprintf("%s…[%d bytes, sha256 %x]", head, len(key), sum[:6])
+}
 
 // Op is one write inside an atomic Batch: a put of Value at Key, or, when
 // Delete is true, a delete of Key.
@@ -26,7 +66,9 @@ type Op struct {
 // fsyncs before acknowledging). List returns the names directly under prefix
 // (prefix is "" or ends in "/"), sorted, with a trailing "/" on names that
 // have keys beneath them, like a directory listing. Batch applies all ops
-// atomically or none. Implementations are safe for concurrent use.
+// atomically or none. A key (or List prefix) longer than MaxKeyLength fails
+// every method with an error wrapping ErrKeyTooLong, a batch whole.
+// Implementations are safe for concurrent use.
 type Backend interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Put(ctx context.Context, key string, value []byte) error

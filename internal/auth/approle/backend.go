@@ -109,6 +109,9 @@ func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		if !write {
 			return nil, logical.ErrUnsupportedOperation
 		}
+		if err := logical.UnknownFields(req.Data); err != nil {
+			return nil, err
+		}
 		return b.tidy(ctx)
 	case strings.HasPrefix(p, "role/"):
 		name, sub, _ := strings.Cut(strings.TrimPrefix(p, "role/"), "/")

@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
@@ -43,6 +44,21 @@ func (b *backend) ExistenceCheck(ctx context.Context, req *logical.Request) (fou
 	return true, r != nil, nil
 }
 
+// pathFields are the fields of the lookup, renew and revoke endpoints. As in
+// Vault, the -self endpoints accept (and ignore) a token field.
+var pathFields = map[string][]string{
+	"lookup":          {"token"},
+	"lookup-self":     {"token"},
+	"lookup-accessor": {"accessor"},
+	"renew":           {"token", "increment"},
+	"renew-self":      {"token", "increment"},
+	"renew-accessor":  {"accessor", "increment"},
+	"revoke":          {"token"},
+	"revoke-self":     {},
+	"revoke-accessor": {"accessor"},
+	"revoke-orphan":   {"token"},
+}
+
 func isWrite(op logical.Operation) bool {
 	return op == logical.UpdateOperation || op == logical.CreateOperation
 }
@@ -69,15 +85,24 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		if !isWrite(op) && !(op == logical.ReadOperation && path == "lookup-self") {
 			return nil, logical.ErrUnsupportedOperation
 		}
+		if err := logical.UnknownFields(req.Data, pathFields[path]...); err != nil {
+			return nil, err
+		}
 		return b.lookup(ctx, req, path)
 	case path == "renew" || path == "renew-self" || path == "renew-accessor":
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
 		}
+		if err := logical.UnknownFields(req.Data, pathFields[path]...); err != nil {
+			return nil, err
+		}
 		return b.renew(ctx, req, path)
 	case path == "revoke" || path == "revoke-self" || path == "revoke-accessor" || path == "revoke-orphan":
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
+		}
+		if err := logical.UnknownFields(req.Data, pathFields[path]...); err != nil {
+			return nil, err
 		}
 		return nil, b.revoke(ctx, req, path)
 	case path == "accessors" || path == "accessors/":
@@ -96,6 +121,9 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
 		}
+		if err := logical.UnknownFields(req.Data); err != nil {
+			return nil, err
+		}
 		n, err := b.s.Sweep(ctx)
 		if err != nil {
 			return nil, err
@@ -105,13 +133,31 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	return nil, logical.ErrUnsupportedPath
 }
 
-// caller returns the entry of the token making the request.
+// caller returns the entry of the token making the request, including a
+// token whose last use is this request.
 func (b *backend) caller(ctx context.Context, req *logical.Request) (*Entry, error) {
-	if req.ClientToken != "" {
-		return b.s.Lookup(ctx, req.ClientToken)
+	if t := req.ClientToken; t != "" {
+		if len(t) > maxTokenLen {
+			return nil, ErrInvalidToken
+		}
+		return b.s.lookupCaller(ctx, b.s.hash(t))
 	}
 	if req.Token != nil && req.Token.Accessor != "" {
-		return b.s.LookupAccessor(ctx, req.Token.Accessor)
+		h, ok, err := b.s.byAccessor(ctx, req.Token.Accessor)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrInvalidToken
+		}
+		e, err := b.s.lookupCaller(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		if e.Accessor != req.Token.Accessor {
+			return nil, ErrInvalidToken
+		}
+		return e, nil
 	}
 	return nil, ErrInvalidToken
 }
@@ -168,7 +214,26 @@ type createInput struct {
 	id          string
 }
 
+// createFields are the fields of auth/token/create, as in Vault. The
+// official Go client always sends entity_alias, empty.
+var createFields = []string{
+	"policies", "meta", "ttl", "lease", "explicit_max_ttl", "period", "renewable", "num_uses",
+	"no_default_policy", "no_parent", "display_name", "id", "type", "entity_alias",
+}
+
 func parseCreate(d map[string]any) (*createInput, error) {
+	for _, k := range []string{"bound_cidrs", "token_bound_cidrs"} {
+		if _, ok := d[k]; ok {
+			// Refused like any unknown field, with the way to get it.
+			return nil, logical.BadRequest("unknown field %q: token create cannot bind CIDRs; create the token through a role (auth/token/roles/NAME token_bound_cidrs)", k)
+		}
+	}
+	if err := logical.UnknownFields(d, createFields...); err != nil {
+		return nil, err
+	}
+	if err := logical.NotSupported(d, "entity_alias"); err != nil {
+		return nil, err
+	}
 	in := &createInput{renewable: true}
 	var err error
 	var set bool
@@ -284,6 +349,10 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 	parent, err := b.caller(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if parent.useLimited() {
+		// Orphans too: a use-limited sudo token must not mint unlimited ones.
+		return nil, ErrUseLimitedParent
 	}
 	root := parent.IsRoot()
 	sudo := root || (b.s.sudo != nil && b.s.sudo(ctx, req))
@@ -508,7 +577,11 @@ func (b *backend) lookup(ctx context.Context, req *logical.Request, path string)
 		if id, err = requiredStr(req.Data, "token"); err != nil {
 			return nil, err
 		}
-		e, err = b.s.Lookup(ctx, id)
+		if subtle.ConstantTimeCompare([]byte(id), []byte(req.ClientToken)) == 1 {
+			e, err = b.caller(ctx, req)
+		} else {
+			e, err = b.s.Lookup(ctx, id)
+		}
 	case "lookup-accessor":
 		var acc string
 		if acc, err = requiredStr(req.Data, "accessor"); err != nil {

@@ -100,20 +100,22 @@ func TestBackendCreate(t *testing.T) {
 		t.Errorf("entry display %q path %q meta %v", e.DisplayName, e.Path, e.Meta)
 	}
 
-	// Inherit the parent's policies; ttl 0 still expires.
-	child := createAuth(t, f, "create", a.ClientToken, map[string]any{"ttl": 0})
+	// Inherit the parent's policies; ttl 0 still expires. (a is use-limited,
+	// so it cannot be a parent: use an unlimited token with its policies.)
+	p := createAuth(t, f, "create", f.root, map[string]any{"policies": "b,a", "ttl": 0})
+	if p.TTL != 768*time.Hour {
+		t.Errorf("ttl 0 gave %v, want the default", p.TTL)
+	}
+	child := createAuth(t, f, "create", p.ClientToken, map[string]any{"ttl": 0})
 	if diff := cmp.Diff(a.Policies, child.Policies); diff != "" {
 		t.Errorf("inherited policies (-want +got):\n%s", diff)
-	}
-	if child.TTL != 768*time.Hour {
-		t.Errorf("ttl 0 gave %v, want the default", child.TTL)
 	}
 	// Root child of root never expires; no "default" added.
 	r := createAuth(t, f, "create", f.root, nil)
 	if diff := cmp.Diff([]string{"root"}, r.Policies); diff != "" || r.TTL != 0 {
 		t.Errorf("root child policies %v ttl %v", r.Policies, r.TTL)
 	}
-	o := createAuth(t, f, "create-orphan", a.ClientToken, map[string]any{"policies": []any{"a"}, "no_default_policy": true})
+	o := createAuth(t, f, "create-orphan", p.ClientToken, map[string]any{"policies": []any{"a"}, "no_default_policy": true})
 	if !o.Orphan || !slices.Equal(o.Policies, []string{"a"}) {
 		t.Errorf("create-orphan: orphan %v policies %v", o.Orphan, o.Policies)
 	}

@@ -52,7 +52,7 @@ type Entry struct {
 	hash       [hashLen]byte  // keyed hash of the token; the storage key
 	parentHash string         // hex keyed hash of the parent, "" for orphans
 	maxTTL     time.Duration  // mount or auth-method cap on total lifetime, 0 = store max
-	revoking   string         // "", revokeTree or revokeOrphan
+	revoking   string         // "", revokeTree, revokeOrphan or revokeUsed
 	prefixes   []netip.Prefix // parsed BoundCIDRs
 	lastRenew  time.Time
 }
@@ -86,6 +86,10 @@ func (e *Entry) usable(now time.Time) bool {
 	}
 	return e.ExpireTime.IsZero() || now.Before(e.ExpireTime)
 }
+
+// useLimited reports whether e has a use limit, including a token whose
+// last use is being served.
+func (e *Entry) useLimited() bool { return e.NumUses > 0 || e.revoking == revokeUsed }
 
 // allows reports whether a request from remoteIP may use the token.
 func (e *Entry) allows(remoteIP string) bool {

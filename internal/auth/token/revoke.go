@@ -237,6 +237,9 @@ func (s *Store) Sweep(ctx context.Context) (removed int, err error) {
 		if e == nil {
 			continue
 		}
+		if e.revoking == revokeUsed && s.isPending(h) {
+			continue // its last request is running; its end revokes it
+		}
 		var n int
 		if e.revoking == revokeTree && e.parentHash != "" {
 			// A marked child of a marked parent is revoked with the

@@ -157,8 +157,25 @@ func validSuffix(s string) bool {
 	return !strings.Contains(s, "//")
 }
 
+// roleFields are the fields of auth/token/roles/NAME; roleUnsupported are
+// Vault's role fields Keyward does not implement (refused unless zero).
+var (
+	roleFields = append([]string{
+		"allowed_policies", "disallowed_policies", "orphan", "renewable", "path_suffix",
+		"token_explicit_max_ttl", "explicit_max_ttl", "token_period", "period",
+		"token_bound_cidrs", "bound_cidrs", "token_no_default_policy", "token_type",
+	}, roleUnsupported...)
+	roleUnsupported = []string{"allowed_policies_glob", "disallowed_policies_glob", "allowed_entity_aliases", "token_num_uses"}
+)
+
 // applyRole updates r with the fields present in d.
 func applyRole(r *Role, d map[string]any) error {
+	if err := logical.UnknownFields(d, roleFields...); err != nil {
+		return err
+	}
+	if err := logical.NotSupported(d, roleUnsupported...); err != nil {
+		return err
+	}
 	if v, ok, err := policyList(d, "allowed_policies"); err != nil {
 		return err
 	} else if ok {

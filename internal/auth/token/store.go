@@ -41,9 +41,17 @@ const (
 	maxTokenLen = 256
 	// cacheMax bounds the entry cache; it is cleared when it fills.
 	cacheMax = 1 << 16
+	// maxDepth bounds the walk up a token's ancestors, so that a cycle in
+	// damaged storage ends (in a refusal) instead of looping; a real chain
+	// of tokens each created by the previous one is far shorter.
+	maxDepth = 1 << 12
 
 	revokeTree   = "tree"
 	revokeOrphan = "orphan"
+	// revokeUsed marks a token whose last use is being served: no request
+	// may use it again, the request that took the last use may still read
+	// it, and it is revoked (as a tree) once that request ends.
+	revokeUsed = "used"
 )
 
 // Options configure a Store. The zero value is usable.
@@ -86,8 +94,11 @@ type Store struct {
 	hashers sync.Pool // *hasher
 
 	// mu serialises read-modify-write of entries (use counts, renewals,
-	// revocation marks).
+	// revocation marks) and guards pending.
 	mu sync.Mutex
+	// pending holds the tokens marked revokeUsed whose last request is still
+	// running; Sweep leaves them to that request's end.
+	pending map[[hashLen]byte]struct{}
 
 	cacheMu sync.RWMutex
 	cache   map[[hashLen]byte]*Entry
@@ -129,6 +140,7 @@ func New(ctx context.Context, s logical.Storage, opts Options) (*Store, error) {
 		sudo:     opts.Sudo,
 		onRenew:  opts.OnRenew,
 		cache:    map[[hashLen]byte]*Entry{},
+		pending:  map[[hashLen]byte]struct{}{},
 	}
 	if st.log == nil {
 		st.log = slog.New(slog.DiscardHandler)
@@ -315,7 +327,9 @@ func validAccessor(a string) bool {
 //
 // Create validates policy names and CIDRs, and gives every token without
 // the root policy an expiry: a zero TTL means the default TTL, and TTLs are
-// capped by the explicit max TTL and the store's max TTL.
+// capped by the explicit max TTL and the store's max TTL. A child never
+// outlives its ancestors: its expiry is capped at theirs and its explicit
+// max TTL at theirs. A use-limited parent gets ErrUseLimitedParent.
 func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	pols, err := normalizePolicies(e.Policies)
 	if err != nil {
@@ -364,14 +378,16 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	now := s.now()
 	e.CreationTime = now
 	e.lastRenew = time.Time{}
-	s.setTTL(e, now)
 	e.Accessor = newAccessor()
 	e.revoking = ""
 
 	if e.Orphan {
 		e.ParentAccessor = ""
 	}
-	var parentHash [hashLen]byte
+	var (
+		parentHash [hashLen]byte
+		limits     bounds
+	)
 	if e.ParentAccessor != "" {
 		ph, ok, err := s.byAccessor(ctx, e.ParentAccessor)
 		if err != nil {
@@ -384,15 +400,37 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("create token: %w", err)
 		}
+		if parent != nil && parent.useLimited() {
+			return "", ErrUseLimitedParent
+		}
 		if parent == nil || !parent.usable(now) {
 			return "", ErrInvalidToken
 		}
+		// The child is bounded by its parent and every ancestor above it.
+		limits, ok, err = s.lineage(ctx, parent, now)
+		if err != nil {
+			return "", fmt.Errorf("create token: %w", err)
+		}
+		if !ok {
+			return "", ErrInvalidToken
+		}
+		limits = limits.and(boundsOf(parent))
 		parentHash = ph
 		e.parentHash = hexHash(ph)
 		e.Orphan = false
 	} else {
 		e.parentHash = ""
 		e.Orphan = true
+	}
+	if !limits.hard.IsZero() {
+		if left := limits.hard.Sub(now); e.ExplicitMaxTTL == 0 || e.ExplicitMaxTTL > left {
+			e.ExplicitMaxTTL = left
+		}
+	}
+	s.setTTL(e, now)
+	if !limits.expire.IsZero() && (e.ExpireTime.IsZero() || e.ExpireTime.After(limits.expire)) {
+		e.ExpireTime = limits.expire
+		e.TTL = limits.expire.Sub(now)
 	}
 
 	b, err := encodeEntry(e)
@@ -480,11 +518,104 @@ func validCustomID(id string) error {
 
 // --- use and lookup ---
 
+// ErrUseLimitedParent refuses a child token for a use-limited parent (as
+// Vault does): the child would escape the parent's use count.
+var ErrUseLimitedParent = logical.BadRequest("a use-limited token cannot create child tokens")
+
+// bounds are what a token's ancestors impose on it: it may not live past
+// expire (their earliest current expiry) nor past hard (the earliest end
+// of their explicit max TTLs). A zero time means no bound. (The store's max
+// TTL needs no bound of its own: an ancestor never lives past it, and a
+// child never past its ancestors' expiry.)
+type bounds struct{ expire, hard time.Time }
+
+// and returns the tighter of b and o.
+func (b bounds) and(o bounds) bounds {
+	earliest := func(x, y time.Time) time.Time {
+		if x.IsZero() || (!y.IsZero() && y.Before(x)) {
+			return y
+		}
+		return x
+	}
+	return bounds{expire: earliest(b.expire, o.expire), hard: earliest(b.hard, o.hard)}
+}
+
+// boundsOf is what e imposes on its children.
+func boundsOf(e *Entry) bounds {
+	b := bounds{expire: e.ExpireTime}
+	if e.ExplicitMaxTTL > 0 {
+		b.hard = e.CreationTime.Add(e.ExplicitMaxTTL)
+	}
+	return b
+}
+
+// hardLimit is the latest time e can ever live to, however often it is
+// renewed: creation plus its explicit max TTL and, for non-periodic
+// tokens, plus the max TTL. Zero means no limit (root tokens).
+func (s *Store) hardLimit(e *Entry) time.Time {
+	var limit time.Time
+	if e.ExplicitMaxTTL > 0 {
+		limit = e.CreationTime.Add(e.ExplicitMaxTTL)
+	}
+	if e.Period == 0 && !e.ExpireTime.IsZero() {
+		maxTTL := s.maxTTL
+		if e.maxTTL > 0 && e.maxTTL < maxTTL {
+			maxTTL = e.maxTTL
+		}
+		if m := e.CreationTime.Add(maxTTL); limit.IsZero() || m.Before(limit) {
+			limit = m
+		}
+	}
+	return limit
+}
+
+// lineage walks e's ancestors at now. ok is false when one of them is
+// missing, expired or being revoked: a child never outlives its parent,
+// even before the sweep revokes it. It returns the bounds they impose.
+func (s *Store) lineage(ctx context.Context, e *Entry, now time.Time) (b bounds, ok bool, err error) {
+	for p, depth := e.parentHash, 0; p != ""; depth++ {
+		ph, valid := parseHash(p)
+		if !valid || depth >= maxDepth {
+			return b, false, nil
+		}
+		parent, err := s.load(ctx, ph)
+		if err != nil {
+			return b, false, err
+		}
+		if parent == nil || !parent.usable(now) {
+			return b, false, nil
+		}
+		b = b.and(boundsOf(parent))
+		p = parent.parentHash
+	}
+	return b, true, nil
+}
+
+// valid reports whether e may authenticate a request at now: it is usable
+// and so is each of its ancestors.
+func (s *Store) valid(ctx context.Context, e *Entry, now time.Time) (bool, error) {
+	if e == nil || !e.usable(now) {
+		return false, nil
+	}
+	if e.parentHash == "" {
+		return true, nil
+	}
+	_, ok, err := s.lineage(ctx, e, now)
+	return ok, err
+}
+
 // Use authenticates one request with token from remoteIP (an IP address
 // without port). It rejects unknown, expired, revoked and wrongly bound
-// tokens with ErrInvalidToken, and consumes one use of a use-limited token;
-// the last use revokes the token, but this request still gets its entry.
-// The returned entry's NumUses is the count left after this use.
+// tokens, and tokens with an expired or revoked ancestor, with
+// ErrInvalidToken, and consumes one use of a use-limited token. The
+// returned entry's NumUses is the count left after this use.
+//
+// The last use of a use-limited token is served in full, as in Vault: the
+// token is marked so that no other request can use it, the request may
+// still look it up (lookup-self shows num_uses 0), and the token and its
+// descendants are revoked when ctx ends (an HTTP request's context ends
+// when its handler returns). A ctx that can never end revokes it before
+// Use returns.
 func (s *Store) Use(ctx context.Context, token, remoteIP string) (*Entry, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return nil, ErrInvalidToken
@@ -494,7 +625,11 @@ func (s *Store) Use(ctx context.Context, token, remoteIP string) (*Entry, error)
 	if err != nil {
 		return nil, err
 	}
-	if e == nil || !e.usable(s.now()) || !e.allows(remoteIP) {
+	ok, err := s.valid(ctx, e, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if !ok || !e.allows(remoteIP) {
 		return nil, ErrInvalidToken
 	}
 	if e.NumUses > 0 {
@@ -523,27 +658,81 @@ func (s *Store) consume(ctx context.Context, h [hashLen]byte, remoteIP string) (
 	e.NumUses--
 	last := e.NumUses == 0
 	if last {
-		// Mark it so no other request can use it, then revoke it fully.
-		e.revoking = revokeTree
+		// Mark it so no other request can use it; it is revoked once
+		// this request is done.
+		e.revoking = revokeUsed
 	}
 	if err := s.write(ctx, e); err != nil {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("consume token use: %w", err)
 	}
 	s.invalidate(h)
+	deferred := last && ctx.Done() != nil
+	if deferred {
+		s.pending[h] = struct{}{}
+	}
 	s.mu.Unlock()
 	out := e.clone()
 	out.revoking = ""
-	if last {
-		if _, err := s.revokeTree(ctx, h); err != nil {
-			// The mark stands, so the token is unusable; Sweep finishes.
-			s.log.Warn("revoke exhausted token", "accessor", e.Accessor, "error", err)
-		}
+	switch {
+	case deferred:
+		keep := context.WithoutCancel(ctx)
+		context.AfterFunc(ctx, func() { s.finishUse(keep, h, e.Accessor) })
+	case last:
+		s.finishUse(ctx, h, e.Accessor)
 	}
 	return out, nil
 }
 
-// Lookup returns the entry of a usable token without consuming a use.
+// finishUse revokes a token whose last use has been served.
+func (s *Store) finishUse(ctx context.Context, h [hashLen]byte, accessor string) {
+	s.mu.Lock()
+	delete(s.pending, h)
+	s.mu.Unlock()
+	if _, err := s.revokeTree(ctx, h); err != nil {
+		// The mark stands, so the token is unusable; Sweep finishes.
+		s.log.Warn("revoke exhausted token", "accessor", accessor, "error", err)
+	}
+}
+
+// isPending reports whether h is a token whose last request is running.
+func (s *Store) isPending(h [hashLen]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pending[h]
+	return ok
+}
+
+// lookupCaller returns the entry of the token authenticating the current
+// backend request: a valid token, or one whose last use this request is
+// serving.
+func (s *Store) lookupCaller(ctx context.Context, h [hashLen]byte) (*Entry, error) {
+	e, err := s.read(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if e != nil && e.revoking == revokeUsed && s.isPending(h) && (e.ExpireTime.IsZero() || now.Before(e.ExpireTime)) {
+		_, ok, err := s.lineage(ctx, e, now)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrInvalidToken
+		}
+		return e.clone(), nil
+	}
+	ok, err := s.valid(ctx, e, now)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrInvalidToken
+	}
+	return e.clone(), nil
+}
+
+// Lookup returns the entry of a valid token without consuming a use.
 func (s *Store) Lookup(ctx context.Context, token string) (*Entry, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return nil, ErrInvalidToken
@@ -552,13 +741,17 @@ func (s *Store) Lookup(ctx context.Context, token string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e == nil || !e.usable(s.now()) {
+	ok, err := s.valid(ctx, e, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, ErrInvalidToken
 	}
 	return e.clone(), nil
 }
 
-// LookupAccessor returns the entry of the usable token with this accessor.
+// LookupAccessor returns the entry of the valid token with this accessor.
 func (s *Store) LookupAccessor(ctx context.Context, accessor string) (*Entry, error) {
 	h, ok, err := s.byAccessor(ctx, accessor)
 	if err != nil {
@@ -571,7 +764,10 @@ func (s *Store) LookupAccessor(ctx context.Context, accessor string) (*Entry, er
 	if err != nil {
 		return nil, err
 	}
-	if e == nil || !e.usable(s.now()) || e.Accessor != accessor {
+	if ok, err = s.valid(ctx, e, s.now()); err != nil {
+		return nil, err
+	}
+	if !ok || e.Accessor != accessor {
 		return nil, ErrInvalidToken
 	}
 	return e.clone(), nil
@@ -616,22 +812,21 @@ func (s *Store) renew(ctx context.Context, h [hashLen]byte, increment time.Durat
 	} else if ttl == 0 {
 		ttl = e.TTL
 	}
-	var limit time.Time
-	if e.ExplicitMaxTTL > 0 {
-		limit = e.CreationTime.Add(e.ExplicitMaxTTL)
+	// A renewal never takes a token past its own hard limit nor past its
+	// ancestors' current expiry.
+	up, ok, err := s.lineage(ctx, e, now)
+	if err != nil {
+		return nil, err
 	}
-	if e.Period == 0 {
-		maxTTL := s.maxTTL
-		if e.maxTTL > 0 && e.maxTTL < maxTTL {
-			maxTTL = e.maxTTL
-		}
-		if m := e.CreationTime.Add(maxTTL); limit.IsZero() || m.Before(limit) {
-			limit = m
-		}
+	if !ok {
+		return nil, ErrInvalidToken
 	}
+	limits := up.and(bounds{hard: s.hardLimit(e)})
 	exp := now.Add(ttl)
-	if !limit.IsZero() && exp.After(limit) {
-		exp = limit
+	for _, limit := range []time.Time{limits.expire, limits.hard} {
+		if !limit.IsZero() && exp.After(limit) {
+			exp = limit
+		}
 	}
 	if !exp.After(now) {
 		return nil, ErrInvalidToken

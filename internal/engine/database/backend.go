@@ -175,15 +175,24 @@ func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		if !isWrite(req.Operation) {
 			return nil, logical.ErrUnsupportedOperation
 		}
+		if err := logical.UnknownFields(req.Data); err != nil {
+			return nil, err
+		}
 		return nil, b.rotateStatic(ctx, rest, true)
 	case "rotate-root":
 		if !isWrite(req.Operation) {
 			return nil, logical.ErrUnsupportedOperation
 		}
+		if err := logical.UnknownFields(req.Data); err != nil {
+			return nil, err
+		}
 		return nil, b.rotateRoot(ctx, rest)
 	case "reset":
 		if !isWrite(req.Operation) {
 			return nil, logical.ErrUnsupportedOperation
+		}
+		if err := logical.UnknownFields(req.Data); err != nil {
+			return nil, err
 		}
 		if _, ok, err := b.loadConfig(ctx, rest); err != nil || !ok {
 			return nil, orNotFound(err, "config", rest)

@@ -36,6 +36,9 @@ func parseWrite(d map[string]any) (writeRequest, error) {
 	if w.data, ok = asObject(raw); !ok {
 		return w, logical.BadRequest("field %q: expected a JSON object", "data")
 	}
+	if err := logical.UnknownFields(d, "data", "options"); err != nil {
+		return w, err
+	}
 	opts, ok := d["options"]
 	if !ok || opts == nil {
 		return w, nil
@@ -43,6 +46,9 @@ func parseWrite(d map[string]any) (writeRequest, error) {
 	om, ok := asObject(opts)
 	if !ok {
 		return w, logical.BadRequest("field %q: expected a JSON object", "options")
+	}
+	if err := logical.UnknownFields(om, "cas"); err != nil { // a misspelt cas must not skip the check
+		return w, err
 	}
 	if _, ok := om["cas"]; ok {
 		cas, ok, err := logical.Int(om, "cas")
@@ -67,6 +73,9 @@ func parseVersion(d map[string]any) (int, error) {
 // or a comma-separated string. At least one positive version is required.
 func parseVersions(d map[string]any) ([]int, error) {
 	bad := logical.BadRequest("field %q: expected a list of positive version numbers", "versions")
+	if err := logical.UnknownFields(d, "versions"); err != nil {
+		return nil, err
+	}
 	raw, ok := d["versions"]
 	if !ok || raw == nil {
 		return nil, logical.BadRequest("no version number provided")

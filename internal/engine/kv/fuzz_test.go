@@ -94,7 +94,7 @@ func FuzzRequestBody(f *testing.F) {
 
 // fieldWords are words our messages contain anyway; a value equal to a
 // substring of them proves nothing.
-const fieldWords = `field "data" "options" "options.cas" "version" "versions" "depth" "max_versions" "cas_required" "delete_version_after" "custom_metadata" "ttl" "lease" expected a JSON object non-negative integer list of positive version numbers map of strings duration like "30m" or a number of seconds boolean keys values must be printable at most characters allowed no data provided no version number provided check-and-set parameter did not match the current version required for this call no current version of the secret to patch no metadata found at path missing data fields endpoint ignored these unrecognized parameters value cannot be encoded as`
+const fieldWords = `field "data" "options" "options.cas" "version" "versions" "depth" "max_versions" "cas_required" "delete_version_after" "custom_metadata" "ttl" "lease" expected a JSON object non-negative integer list of positive version numbers map of strings duration like "30m" or a number of seconds boolean keys values must be printable at most characters allowed no data provided no version number provided check-and-set parameter did not match the current version required for this call no current version of the secret to patch no metadata found at path missing data fields endpoint ignored these unrecognized parameters value cannot be encoded as unknown field fields did you mean`
 
 func collectStrings(v any, keys, values map[string]bool) {
 	switch t := v.(type) {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
-	"sort"
 	"strconv"
 	"time"
 
@@ -253,19 +251,13 @@ func parseCustom(d map[string]any, patch bool) (map[string]*string, bool, error)
 }
 
 // warnUnknown returns a response warning about ignored fields, as Vault
-// does, or nil. Only field names are echoed, never values.
+// does, or nil: metadata and config fields are bookkeeping that cannot widen
+// access (the unknown-field rule of logical.UnknownFieldWarnings).
 func warnUnknown(d map[string]any, allowed ...string) *logical.Response {
-	var unknown []string
-	for k := range d {
-		if !slices.Contains(allowed, k) {
-			unknown = append(unknown, k)
-		}
+	if w := logical.UnknownFieldWarnings(d, allowed...); w != nil {
+		return &logical.Response{Warnings: w}
 	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	sort.Strings(unknown)
-	return &logical.Response{Warnings: []string{fmt.Sprintf("endpoint ignored these unrecognized parameters: %q", unknown)}}
+	return nil
 }
 
 func jsonMarshal(v any) ([]byte, error) {

@@ -228,8 +228,11 @@ func (s *Store) Close() error {
 
 // Get returns a copy of the value at key, or storage.ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := storage.CheckKey(key); err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("get %q: %w", key, err)
+		return nil, fmt.Errorf("get %q: %w", storage.LogKey(key), err)
 	}
 	var out []byte
 	err := s.view(func(tx *bbolt.Tx) error {
@@ -245,7 +248,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get %q: %w", key, s.mapErr(err))
+		return nil, fmt.Errorf("get %q: %w", storage.LogKey(key), s.mapErr(err))
 	}
 	return out, nil
 }
@@ -254,8 +257,11 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // beneath them end in "/". It seeks past each directory rather than
 // scanning its keys.
 func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := storage.CheckKey(prefix); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("list %q: %w", prefix, err)
+		return nil, fmt.Errorf("list %q: %w", storage.LogKey(prefix), err)
 	}
 	var names []string
 	err := s.view(func(tx *bbolt.Tx) error {
@@ -283,7 +289,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %q: %w", prefix, s.mapErr(err))
+		return nil, fmt.Errorf("list %q: %w", storage.LogKey(prefix), s.mapErr(err))
 	}
 	return names, nil
 }
@@ -292,7 +298,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 // the write is queued, Put returns ctx's error and the write may still land.
 func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	if err := s.write(ctx, []storage.Op{{Key: key, Value: value}}); err != nil {
-		return fmt.Errorf("put %q: %w", key, err)
+		return fmt.Errorf("put %q: %w", storage.LogKey(key), err)
 	}
 	return nil
 }
@@ -301,7 +307,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 // as for Put.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.write(ctx, []storage.Op{{Key: key, Delete: true}}); err != nil {
-		return fmt.Errorf("delete %q: %w", key, err)
+		return fmt.Errorf("delete %q: %w", storage.LogKey(key), err)
 	}
 	return nil
 }
@@ -334,8 +340,8 @@ func validate(ops []storage.Op) error {
 		switch {
 		case op.Key == "":
 			return fmt.Errorf("op %d: empty key", i)
-		case len(op.Key) > bbolt.MaxKeySize:
-			return fmt.Errorf("op %d: key longer than %d bytes", i, bbolt.MaxKeySize)
+		case len(op.Key) > storage.MaxKeyLength: // well under bbolt.MaxKeySize
+			return fmt.Errorf("op %d: %w", i, storage.CheckKey(op.Key))
 		case int64(len(op.Value)) > bbolt.MaxValueSize:
 			return fmt.Errorf("op %d: value longer than %d bytes", i, bbolt.MaxValueSize)
 		}

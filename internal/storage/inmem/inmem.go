@@ -32,8 +32,11 @@ var errEmptyKey = errors.New("empty key")
 
 // Get returns a copy of the value at key, or storage.ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := storage.CheckKey(key); err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("get %q: %w", key, err)
+		return nil, fmt.Errorf("get %q: %w", storage.LogKey(key), err)
 	}
 	s.mu.RLock()
 	v, ok := s.m[key]
@@ -55,16 +58,19 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // Batch applies ops in order under one lock, so readers see all or none of
-// them. An op with an empty key fails the whole batch before anything is
-// applied.
+// them. An op with an empty or too long key fails the whole batch before
+// anything is applied.
 func (s *Store) Batch(ctx context.Context, ops []storage.Op) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("batch: %w", err)
-	}
 	for i, op := range ops {
 		if op.Key == "" {
 			return fmt.Errorf("batch op %d: %w", i, errEmptyKey)
 		}
+		if err := storage.CheckKey(op.Key); err != nil {
+			return fmt.Errorf("batch op %d: %w", i, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("batch: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,8 +87,11 @@ func (s *Store) Batch(ctx context.Context, ops []storage.Op) error {
 // List returns the sorted names directly under prefix; names with keys
 // beneath them end in "/".
 func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := storage.CheckKey(prefix); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("list %q: %w", prefix, err)
+		return nil, fmt.Errorf("list %q: %w", storage.LogKey(prefix), err)
 	}
 	seen := make(map[string]struct{})
 	s.mu.RLock()

@@ -34,6 +34,7 @@ func Run(t *testing.T, newBackend func(t testing.TB) storage.Backend) {
 		{"ValuesAreCopied", testValuesAreCopied},
 		{"OddKeys", testOddKeys},
 		{"EmptyKeyRejected", testEmptyKeyRejected},
+		{"KeyLengthLimit", testKeyLengthLimit},
 		{"List", testList},
 		{"ListAfterDelete", testListAfterDelete},
 		{"Batch", testBatch},
@@ -218,6 +219,44 @@ func testEmptyKeyRejected(t *testing.T, b storage.Backend) {
 		t.Fatal(`Put("") = nil, want an error`)
 	}
 	wantList(t, b, "", nil)
+}
+
+// testKeyLengthLimit: MaxKeyLength bytes work everywhere; one more fails
+// every operation with ErrKeyTooLong, atomically for a batch, and the error
+// does not carry the multi-KB key.
+func testKeyLengthLimit(t *testing.T, b storage.Backend) {
+	ctx := t.Context()
+	longest := "dir/" + strings.Repeat("k", storage.MaxKeyLength-len("dir/"))
+	mustPut(t, b, longest, []byte("v"))
+	wantValue(t, b, longest, []byte("v"))
+	wantList(t, b, "dir/", []string{longest[len("dir/"):]})
+
+	tooLong := longest + "x"
+	mustPut(t, b, "k", []byte("before"))
+	check := func(op string, err error) {
+		t.Helper()
+		if !errors.Is(err, storage.ErrKeyTooLong) {
+			t.Errorf("%s with a %d-byte key = %v, want ErrKeyTooLong", op, len(tooLong), err)
+			return
+		}
+		if n := len(err.Error()); n > 512 {
+			t.Errorf("%s error is %d bytes long: it carries the key", op, n)
+		}
+	}
+	_, err := b.Get(ctx, tooLong)
+	check("Get", err)
+	check("Put", b.Put(ctx, tooLong, []byte("v")))
+	check("Delete", b.Delete(ctx, tooLong))
+	_, err = b.List(ctx, tooLong+"/")
+	check("List", err)
+	check("Batch", b.Batch(ctx, []storage.Op{
+		{Key: "k", Value: []byte("after")},
+		{Key: tooLong, Value: []byte("v")},
+	}))
+	check("Batch delete", b.Batch(ctx, []storage.Op{{Key: tooLong, Delete: true}}))
+	wantValue(t, b, "k", []byte("before"))
+	wantValue(t, b, longest, []byte("v"))
+	wantList(t, b, "dir/", []string{longest[len("dir/"):]})
 }
 
 func testList(t *testing.T, b storage.Backend) {
