@@ -21,7 +21,10 @@ func checkKey(op, key string) error {
 		return fmt.Errorf("%s: empty key: %w", op, logical.ErrInvalidRequest)
 	}
 	if reserved(key) {
-		return fmt.Errorf("%s %s: %w", op, key, ErrReservedPath)
+		return fmt.Errorf("%s %s: %w", op, storage.LogKey(key), ErrReservedPath)
+	}
+	if err := storage.CheckKey(key); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }
@@ -49,7 +52,7 @@ func (b *Barrier) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", key, err)
+		return nil, fmt.Errorf("get %s: %w", storage.LogKey(key), err)
 	}
 	return b.open(key, env)
 }
@@ -102,7 +105,7 @@ func (b *Barrier) Put(ctx context.Context, key string, value []byte) error {
 		return err
 	}
 	if err := b.backend.Put(ctx, key, env); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return fmt.Errorf("put %s: %w", storage.LogKey(key), err)
 	}
 	return nil
 }
@@ -116,7 +119,7 @@ func (b *Barrier) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	if err := b.backend.Delete(ctx, key); err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
+		return fmt.Errorf("delete %s: %w", storage.LogKey(key), err)
 	}
 	return nil
 }
@@ -130,7 +133,7 @@ func (b *Barrier) List(ctx context.Context, prefix string) ([]string, error) {
 	}
 	names, err := b.backend.List(ctx, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", prefix, err)
+		return nil, fmt.Errorf("list %s: %w", storage.LogKey(prefix), err)
 	}
 	return slices.DeleteFunc(names, func(n string) bool { return reserved(prefix + n) }), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -297,5 +298,19 @@ func TestLookAlikeMountNames(t *testing.T) {
 	for _, p := range []string{"kv-2", "team/prod", "a.b_c-d", "9lives"} {
 		mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/"+p, map[string]any{"type": "kv"})
 		mustCall(t, c, root, logical.UpdateOperation, "sys/auth/"+p, map[string]any{"type": "claims"})
+	}
+}
+
+// A key longer than the store allows is the client's error: 400 with a
+// short message, the same on every backend (issue 10 item 14).
+func TestKeyTooLongIs400(t *testing.T) {
+	c, root := newCore(t, nil)
+	long := strings.Repeat("k", 9000)
+	for _, op := range []logical.Operation{logical.UpdateOperation, logical.ReadOperation, logical.DeleteOperation} {
+		_, err := call(t, c, root, op, "secret/data/"+long, map[string]any{"data": map[string]any{"a": "b"}})
+		status, msg, _ := logical.StatusOf(err)
+		if status != 400 || strings.Contains(msg, long[:200]) {
+			t.Errorf("%s of a 9000-byte key = %d %q, want a short 400", op, status, msg)
+		}
 	}
 }

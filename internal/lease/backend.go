@@ -46,6 +46,9 @@ func (b backend) HandleRequest(ctx context.Context, req *logical.Request) (*logi
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
 		}
+		if err := logical.UnknownFields(req.Data, "sync"); err != nil {
+			return nil, err
+		}
 		prefix := idFromPath(p, "leases/revoke-prefix", "revoke-prefix")
 		if prefix == "" {
 			return nil, logical.BadRequest("missing prefix")
@@ -55,6 +58,9 @@ func (b backend) HandleRequest(ctx context.Context, req *logical.Request) (*logi
 	case strings.HasPrefix(p, "leases/revoke-force/") || strings.HasPrefix(p, "revoke-force/"):
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
+		}
+		if err := logical.UnknownFields(req.Data); err != nil {
+			return nil, err
 		}
 		prefix := idFromPath(p, "leases/revoke-force", "revoke-force")
 		if prefix == "" {
@@ -133,6 +139,9 @@ func leaseID(req *logical.Request, fromPath string) (string, error) {
 }
 
 func (b backend) lookup(req *logical.Request) (*logical.Response, error) {
+	if err := logical.UnknownFields(req.Data, "lease_id"); err != nil {
+		return nil, err
+	}
 	id, err := leaseID(req, "")
 	if err != nil {
 		return nil, err

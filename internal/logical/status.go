@@ -2,7 +2,10 @@ package logical
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+
+	"github.com/keyward/keyward/internal/storage"
 )
 
 // StatusOf maps an error returned through the pipeline to the HTTP status
@@ -26,6 +29,8 @@ func StatusOf(err error) (status int, msg string, known bool) {
 		return http.StatusMethodNotAllowed, "unsupported operation", true
 	case errors.Is(err, ErrInvalidRequest):
 		return http.StatusBadRequest, "invalid request", true
+	case errors.Is(err, storage.ErrKeyTooLong):
+		return http.StatusBadRequest, fmt.Sprintf("path too long: keys are limited to %d bytes", storage.MaxKeyLength), true
 	case errors.Is(err, ErrSealed):
 		return http.StatusServiceUnavailable, ErrSealed.Error(), true
 	case errors.Is(err, ErrNotInitialized):

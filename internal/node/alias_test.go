@@ -106,3 +106,22 @@ path "sys/auth/*" { capabilities = ["create","read","update","list"] }
 		t.Errorf("renew with a body lease_id unlike the path = %d %s, want 400", status, out)
 	}
 }
+
+// Every lease endpoint refuses fields it does not know, as the rest of sys/
+// does (issue 10 item 9).
+func TestLeaseEndpointsRefuseUnknownFields(t *testing.T) {
+	n := nodetest.Start(t)
+	for _, tc := range []struct{ method, path string }{
+		{"PUT", "sys/leases/lookup"},
+		{"PUT", "sys/leases/revoke-prefix/secret/"},
+		{"PUT", "sys/leases/revoke-force/secret/"},
+		{"PUT", "sys/revoke-prefix/secret/"},
+		{"PUT", "sys/leases/renew"},
+		{"PUT", "sys/leases/revoke"},
+	} {
+		status, body := do(t, tc.method, n.URL+"/v1/"+tc.path, n.RootToken.Reveal(), map[string]any{"lease_id": "x/y", "sycn": true})
+		if status != http.StatusBadRequest || !strings.Contains(string(body), "sycn") {
+			t.Errorf("%s %s with a misspelt field = %d %s, want 400 naming it", tc.method, tc.path, status, body)
+		}
+	}
+}
