@@ -260,7 +260,7 @@ func TestCheckpointFormat(t *testing.T) {
 	}
 	key := newTestKey()
 	c := chain{seq: 4, prev: "ab"}
-	got, next := c.appendCheckpoint([]byte("x"), now, "interval", key)
+	got, next := c.appendCheckpoint([]byte("x"), now, "interval", "", key)
 	prefix := string(body[:len(body)-1]) + `,"seq":5,"prev":"ab"`
 	if !bytes.HasPrefix(got, []byte("x"+prefix+sigMarker)) || !bytes.HasSuffix(got, []byte("\"}\n")) {
 		t.Fatalf("checkpoint = %s, want prefix %s", got, prefix)

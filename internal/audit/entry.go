@@ -98,10 +98,14 @@ type WrapInfo struct {
 	WrappedAccessor string `json:"wrapped_accessor,omitempty"`
 }
 
-// Checkpoint marks a signed entry. Reason is "interval", "close" or "open"
-// (the first line of a file that continues an earlier chain).
+// Checkpoint marks a signed entry. Reason is "interval", "close" or "open".
+// An open checkpoint heads every file a device creates (and every socket
+// or syslog connection that continues an earlier chain) and names the
+// device in Device: the server writes to an existing file only if it
+// starts with its device's open checkpoint (see dir.go).
 type Checkpoint struct {
 	Reason string `json:"reason"`
+	Device string `json:"device,omitempty"`
 }
 
 // hasher computes the HMACs of one device. It is safe for concurrent use.
