@@ -144,14 +144,14 @@ func (h *hasher) str(s string) string {
 }
 
 // data returns a copy of m with every string and number replaced by its
-// HMAC, recursively. Keys stay readable.
+// HMAC, recursively. Keys stay readable, bounded (see bound.go).
 func (h *hasher) data(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[k] = h.value(v)
+		out[bounded(k, maxField)] = h.value(v)
 	}
 	return out
 }
@@ -191,7 +191,7 @@ func (h *hasher) value(v any) any {
 	case map[string]string:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = h.str(e)
+			out[bounded(k, maxField)] = h.str(e)
 		}
 		return out
 	}
@@ -224,6 +224,7 @@ func elideList(d map[string]any) map[string]any {
 	}
 	out := make(map[string]any, len(d))
 	for k, v := range d {
+		k = bounded(k, maxField)
 		switch x := v.(type) {
 		case []string:
 			out[k] = len(x)
