@@ -70,6 +70,12 @@ func (o Options) resolveDir(mustExist bool) (string, error) {
 	if errors.Is(err, fs.ErrNotExist) && !mustExist {
 		return d, nil
 	}
+	if errors.Is(err, fs.ErrNotExist) && o.CreateDir {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("create the audit directory %s: %w", d, err)
+		}
+		real, err = filepath.EvalSymlinks(d)
+	}
 	if err != nil {
 		return "", fmt.Errorf("the audit directory %s cannot be used: %w", d, err)
 	}

@@ -27,6 +27,9 @@ type Options struct {
 	// Dir is the only directory audit files may be written in (its
 	// subdirectories included). Check says which directories are refused.
 	Dir string
+	// CreateDir creates Dir (0700; its parent must exist) the first time a
+	// file device needs it, so an unused default leaves no trace.
+	CreateDir bool
 	// Protected are paths no audit file may be and Dir may neither be nor
 	// hold: the storage directory, the configuration file, TLS files.
 	Protected []string

@@ -30,6 +30,8 @@ func init() {
 			return err
 		}
 		opts.Dir = dir
+		// The default inside the storage path appears only once used.
+		opts.CreateDir = cfg.Audit.Dir == "" && cfg.Storage.Path != ""
 		if err := opts.Check(); err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
@@ -65,10 +67,11 @@ func protectedPaths(cfg *config.Config) []string {
 	return out
 }
 
-// auditDir returns the audit directory, creating it (0700) if needed:
-// audit.dir when set, else "audit" inside the storage path, else (in-memory
-// storage, dev mode) keyward-audit-UID under the system temporary
-// directory, or a fresh private directory there if that name is taken.
+// auditDir returns the audit directory: audit.dir when set (created 0700
+// if missing), else "audit" inside the storage path (created when first
+// used), else (in-memory storage, dev mode) keyward-audit-UID under the
+// system temporary directory, or a fresh private directory there if that
+// name is taken by someone else.
 func auditDir(cfg *config.Config, opts audit.Options) (string, error) {
 	switch {
 	case cfg.Audit.Dir != "":
@@ -85,10 +88,7 @@ func auditDir(cfg *config.Config, opts audit.Options) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("audit: dir: %w", err)
 		}
-		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return "", fmt.Errorf("audit: create dir: %w", err)
-		}
-		return d, nil
+		return d, nil // created by the first file device (Options.CreateDir)
 	}
 	d := filepath.Join(os.TempDir(), fmt.Sprintf("keyward-audit-%d", os.Geteuid()))
 	if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {

@@ -27,7 +27,7 @@ func auditConfig(storagePath, auditDir, file string) *config.Config {
 }
 
 // The audit directory defaults to "audit" inside the storage path, created
-// 0700; a configured directory that is a system directory, the storage
+// 0700 by the first file device; a configured directory that is a system directory, the storage
 // path or holds it, or holds the configuration file stops the server
 // before it creates anything.
 func TestAuditDirectory(t *testing.T) {
@@ -37,9 +37,18 @@ func TestAuditDirectory(t *testing.T) {
 		t.Fatalf("node.New with the default audit directory: %v", err)
 	}
 	n.Close()
-	if fi, err := os.Lstat(filepath.Join(data, "audit")); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+	if _, err := os.Lstat(filepath.Join(data, "audit")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("unused default audit directory exists: %v", err)
+	}
+	n2 := nodetest.StartWith(t, nodetest.Options{Dir: data})
+	p := filepath.Join(data, "audit", "audit.log")
+	if err := vaultClient(t, n2.URL, n2.RootToken.Reveal()).Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": p}}); err != nil {
+		t.Fatalf("enable in the default audit directory: %v", err)
+	}
+	if fi, err := os.Lstat(filepath.Dir(p)); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
 		t.Errorf("default audit directory = %v, %v; want a 0700 directory", fi, err)
 	}
+	n2.Close()
 
 	confDir := t.TempDir()
 	conf := filepath.Join(confDir, "keyward.hcl")
