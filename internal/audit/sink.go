@@ -103,6 +103,7 @@ func (s *fileSink) open() (fresh bool, last []byte, err error) {
 		return false, nil, fmt.Errorf("open audit file %s: %w", s.path, err)
 	}
 	size, err := s.accept(f)
+	s.partial = false
 	if err == nil && size > 0 {
 		last, s.partial, err = isLogOf(f, size, s.device, s.pub)
 	}
