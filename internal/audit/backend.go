@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -158,7 +159,8 @@ func (b *Broker) enable(ctx context.Context, name string, data map[string]any) e
 		return logical.BadRequest("an audit device is already enabled at %q", name)
 	}
 	for _, d := range b.list() {
-		if cfg.typ == "file" && cfg.filePath != "stdout" && d.cfg.typ == "file" && d.cfg.filePath == cfg.filePath {
+		if cfg.typ == "file" && cfg.filePath != "stdout" && d.cfg.typ == "file" && d.cfg.fileRel != "" &&
+			filepath.Join(d.cfg.fileDir, d.cfg.fileRel) == filepath.Join(cfg.fileDir, cfg.fileRel) {
 			return logical.BadRequest("audit device %q already writes to %s", d.name, cfg.filePath)
 		}
 	}

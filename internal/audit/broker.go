@@ -95,8 +95,11 @@ func New(ctx context.Context, view logical.Storage, logger *slog.Logger, opts Op
 		}
 		if refused != nil {
 			d.sink = refusedSink{fmt.Errorf("device refused by server policy: %w", refused)}
-		}
-		if err := d.start(); err != nil {
+			d.mu.Lock()
+			d.failed = true // reported above: back off without a second error line
+			d.fail(b.now(), refused)
+			d.mu.Unlock()
+		} else if err := d.start(); err != nil {
 			b.logger.Error("audit device could not be opened; requests need another device until it recovers", "device", name, "err", err)
 			d.mu.Lock()
 			d.fail(b.now(), err)

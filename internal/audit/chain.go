@@ -42,13 +42,18 @@ func (c chain) appendSealed(dst, body []byte) ([]byte, chain) {
 	return dst, chain{seq: c.seq + 1, prev: hex.EncodeToString(sum[:])}
 }
 
-// appendCheckpoint appends the next line as a signed checkpoint.
-func (c chain) appendCheckpoint(dst []byte, now time.Time, reason string, key ed25519.PrivateKey) ([]byte, chain) {
+// appendCheckpoint appends the next line as a signed checkpoint; device
+// names the device ("" leaves it out).
+func (c chain) appendCheckpoint(dst []byte, now time.Time, reason, device string, key ed25519.PrivateKey) ([]byte, chain) {
 	start := len(dst)
 	dst = append(dst, `{"time":`...)
 	dst = appendTime(dst, now)
 	dst = append(dst, `,"type":"checkpoint","checkpoint":{"reason":`...)
 	dst = appendString(dst, reason)
+	if device != "" {
+		dst = append(dst, `,"device":`...)
+		dst = appendString(dst, device)
+	}
 	dst = append(dst, '}')
 	dst = appendSeqPrev(dst, c.seq+1, c.prev)
 	sig := ed25519.Sign(key, dst[start:])

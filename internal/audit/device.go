@@ -69,17 +69,7 @@ func newDevice(name string, cfg deviceConfig, keys *deviceKeys, st chainState, n
 	d.cond.L = &d.mu
 	switch cfg.typ {
 	case "file":
-		fs := newFileSink(cfg)
-		d.sink = fs
-		// A file that already holds a chain continues it.
-		if last := lastLine(cfg.filePath); last != nil {
-			var v struct {
-				Seq *uint64 `json:"seq"`
-			}
-			if json.Unmarshal(last, &v) == nil && v.Seq != nil {
-				d.ch = chain{seq: *v.Seq, prev: lineHash(last)}
-			}
-		}
+		d.sink = newFileSink(cfg, name, d.key.Public().(ed25519.PublicKey))
 	case "socket":
 		d.sink = &netSink{network: cfg.network, address: cfg.address, timeout: cfg.writeTimeout}
 	case "syslog":
@@ -92,25 +82,47 @@ func newDevice(name string, cfg deviceConfig, keys *deviceKeys, st chainState, n
 	return d
 }
 
-// start opens the device and, when it continues an earlier chain on an
-// empty destination, writes a signed "open" checkpoint so the new file
-// verifies on its own.
+// start opens the device. A file continues the chain where its last line
+// left it; a new file, and a socket or syslog connection continuing an
+// earlier chain, start with a signed open checkpoint, so each verifies on
+// its own.
 func (d *device) start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.head()
+	return d.head(true)
 }
 
-// head writes the open checkpoint if needed; d.mu is held.
-func (d *device) head() error {
+// head opens the destination, and writes the open checkpoint if needed;
+// d.mu is held. resume continues the chain from an existing file's last
+// line.
+func (d *device) head(resume bool) error {
 	d.drain()
-	fs, isFile := d.sink.(*fileSink)
-	if isFile && fs.stdout == nil {
-		if err := fs.open(); err != nil {
-			return err
-		}
+	if d.closed {
+		return errClosed // closed while draining
 	}
-	if d.ch.seq == 0 || (isFile && !fs.empty()) {
+	return d.open(resume)
+}
+
+// open is head without the drain; d.mu is held and the device drained.
+func (d *device) open(resume bool) error {
+	fs, isFile := d.sink.(*fileSink)
+	if !isFile || fs.stdout != nil {
+		if d.ch.seq == 0 {
+			return nil
+		}
+		return d.writeCheckpoint("open")
+	}
+	fresh, last, err := fs.open()
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		var v struct {
+			Seq *uint64 `json:"seq"`
+		}
+		if resume && last != nil && json.Unmarshal(last, &v) == nil && v.Seq != nil {
+			d.ch = chain{seq: *v.Seq, prev: lineHash(last)}
+		}
 		return nil
 	}
 	return d.writeCheckpoint("open")
@@ -142,6 +154,14 @@ func (d *device) write(body []byte) error {
 	if d.failed && now.Before(d.retryAt) {
 		return errBackingOff
 	}
+	if fs, ok := d.sink.(*fileSink); ok && !fs.isOpen() {
+		// Closed by a failed write: reopen under the same rules as at
+		// start, with the open checkpoint a new file needs.
+		if err := d.head(false); err != nil {
+			d.fail(now, err)
+			return err
+		}
+	}
 	b := d.cur
 	if b == nil {
 		b = &batch{buf: d.spare, start: d.ch, sinceCP: d.sinceCP}
@@ -151,7 +171,7 @@ func (d *device) write(body []byte) error {
 	b.buf, d.ch = d.ch.appendSealed(b.buf, body)
 	d.sinceCP++
 	if d.sinceCP >= d.cfg.checkpointInterval {
-		b.buf, d.ch = d.ch.appendCheckpoint(b.buf, d.now(), "interval", d.key)
+		b.buf, d.ch = d.ch.appendCheckpoint(b.buf, d.now(), "interval", "", d.key)
 		d.sinceCP = 0
 	}
 	for !b.done {
@@ -229,10 +249,14 @@ func (d *device) drain() {
 	}
 }
 
-// writeCheckpoint appends a signed checkpoint; d.mu is held and the device
-// drained.
+// writeCheckpoint appends a signed checkpoint (an open checkpoint names the
+// device); d.mu is held and the device drained.
 func (d *device) writeCheckpoint(reason string) error {
-	line, next := d.ch.appendCheckpoint(nil, d.now(), reason, d.key)
+	device := ""
+	if reason == "open" {
+		device = d.name
+	}
+	line, next := d.ch.appendCheckpoint(nil, d.now(), reason, device, d.key)
 	if err := d.sink.write(line); err != nil {
 		return err
 	}
@@ -287,7 +311,11 @@ func (d *device) reopen() error {
 	if err := d.sink.reopen(); err != nil {
 		return err
 	}
-	return d.head()
+	if err := d.head(false); err != nil {
+		d.fail(d.now(), err)
+		return err
+	}
+	return nil
 }
 
 // close writes a final signed checkpoint and closes the destination. It
@@ -301,7 +329,14 @@ func (d *device) close() (chainState, error) {
 	d.drain()
 	var errs []error
 	if d.ch.seq > 0 {
-		if err := d.writeCheckpoint("close"); err != nil {
+		var err error
+		if fs, ok := d.sink.(*fileSink); ok && !fs.isOpen() {
+			err = d.open(false) // closed by a failed write
+		}
+		if err == nil {
+			err = d.writeCheckpoint("close")
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("final checkpoint: %w", err))
 		}
 	}

@@ -48,7 +48,7 @@ func (d *device) appendRequestEntry(b, ts []byte, req *logical.Request, authErr 
 	b = d.appendAuthRequest(b, req)
 	if authErr != nil {
 		_, msg, _ := logical.StatusOf(authErr)
-		b = appendStrField(b, "error", msg)
+		b = appendMsgField(b, "error", msg)
 	}
 	return append(b, '}')
 }
@@ -86,7 +86,7 @@ func (d *device) appendResponseEntry(b, ts []byte, req *logical.Request, resp *l
 			b = append(b, `,"secret":{`...)
 			if s.LeaseID != "" {
 				b = append(b, `"lease_id":`...)
-				b = appendString(b, s.LeaseID)
+				b = appendString(b, bounded(s.LeaseID, maxField))
 				b = append(b, ',')
 			}
 			b = append(b, `"ttl":`...)
@@ -102,7 +102,7 @@ func (d *device) appendResponseEntry(b, ts []byte, req *logical.Request, resp *l
 			b = appendHashedField(b, h, "client_token", a.ClientToken)
 			b = appendAccessor(b, h, o, "accessor", a.Accessor)
 			b = appendStrField(b, "display_name", a.DisplayName)
-			b = appendStrings(b, "policies", a.Policies)
+			b = appendStrings(b, "policies", a.Policies, maxField)
 			b = appendMetadata(b, a.Metadata)
 			b = appendStrField(b, "entity_id", a.EntityID)
 			if ttl := int64(a.TTL / time.Second); ttl != 0 {
@@ -124,11 +124,11 @@ func (d *device) appendResponseEntry(b, ts []byte, req *logical.Request, resp *l
 			b = dropLeadingComma(b, n)
 			b = append(b, '}')
 		}
-		b = appendStrings(b, "warnings", resp.Warnings)
+		b = appendStrings(b, "warnings", resp.Warnings, maxMessage)
 	}
 	b = append(b, '}')
 	if respErr != nil {
-		b = appendStrField(b, "error", msg)
+		b = appendMsgField(b, "error", msg)
 	}
 	return append(b, '}')
 }
@@ -142,7 +142,7 @@ func (d *device) appendAuthRequest(b []byte, req *logical.Request) []byte {
 		n := len(b)
 		b = appendAccessor(b, h, o, "accessor", t.Accessor)
 		b = appendStrField(b, "display_name", t.DisplayName)
-		b = appendStrings(b, "policies", t.Policies)
+		b = appendStrings(b, "policies", t.Policies, maxField)
 		b = appendMetadata(b, t.Metadata)
 		b = appendStrField(b, "entity_id", t.EntityID)
 		b = dropLeadingComma(b, n)
@@ -152,16 +152,16 @@ func (d *device) appendAuthRequest(b []byte, req *logical.Request) []byte {
 	n := len(b)
 	b = appendStrField(b, "id", req.ID)
 	b = append(b, `,"operation":`...)
-	b = appendString(b, string(req.Operation))
+	b = appendString(b, bounded(string(req.Operation), maxField))
 	b = append(b, `,"path":`...)
-	b = appendString(b, req.Path)
+	b = appendString(b, bounded(req.Path, maxField))
 	b = appendStrField(b, "mount_type", req.MountType)
 	b = appendStrField(b, "mount_accessor", req.MountAccessor)
 	if req.Connection != nil {
 		b = appendStrField(b, "remote_address", req.Connection.RemoteAddr)
 	}
 	if req.Headers != nil {
-		b = appendStrings(b, "x_forwarded_for", req.Headers.Values("X-Forwarded-For"))
+		b = appendStrings(b, "x_forwarded_for", boundedList(req.Headers.Values("X-Forwarded-For")), maxField)
 	}
 	b = appendHashedField(b, h, "client_token", req.ClientToken)
 	if ttl := int64(req.WrapTTL / time.Second); ttl != 0 {
@@ -188,15 +188,25 @@ func dropLeadingComma(b []byte, n int) []byte {
 	return b
 }
 
-// appendStrField appends ,"name":"s" unless s is empty (omitempty).
+// appendStrField appends ,"name":"s" unless s is empty (omitempty), s
+// bounded to maxField.
 func appendStrField(b []byte, name, s string) []byte {
+	return appendBoundedField(b, name, s, maxField)
+}
+
+// appendMsgField is appendStrField for messages (maxMessage).
+func appendMsgField(b []byte, name, s string) []byte {
+	return appendBoundedField(b, name, s, maxMessage)
+}
+
+func appendBoundedField(b []byte, name, s string, n int) []byte {
 	if s == "" {
 		return b
 	}
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':')
-	return appendString(b, s)
+	return appendString(b, bounded(s, n))
 }
 
 // appendHashedField appends ,"name":<hmac of s> unless s is empty.
@@ -218,8 +228,8 @@ func appendAccessor(b []byte, h *hasher, o entryOptions, name, a string) []byte 
 }
 
 // appendStrings appends ,"name":[...] unless ss is empty (readable values:
-// policies, warnings, forwarded addresses).
-func appendStrings(b []byte, name string, ss []string) []byte {
+// policies, warnings, forwarded addresses), each bounded to n bytes.
+func appendStrings(b []byte, name string, ss []string, n int) []byte {
 	if len(ss) == 0 {
 		return b
 	}
@@ -230,7 +240,7 @@ func appendStrings(b []byte, name string, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = appendString(b, bounded(s, n))
 	}
 	return append(b, ']')
 }
@@ -241,13 +251,14 @@ func appendMetadata(b []byte, m map[string]string) []byte {
 		return b
 	}
 	b = append(b, `,"metadata":{`...)
-	for i, k := range sortedKeys(m) {
+	keys, shown := boundedKeys(m)
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = appendString(b, shown[i])
 		b = append(b, ':')
-		b = appendString(b, m[k])
+		b = appendString(b, bounded(m[k], maxField))
 	}
 	return append(b, '}')
 }
@@ -305,11 +316,12 @@ func (h *hasher) appendMap(b []byte, m map[string]any) []byte {
 		return append(b, "null"...)
 	}
 	b = append(b, '{')
-	for i, k := range sortedKeys(m) {
+	keys, shown := boundedKeys(m)
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = appendString(b, shown[i])
 		b = append(b, ':')
 		b = h.appendValue(b, m[k])
 	}
@@ -359,11 +371,12 @@ func (h *hasher) appendValue(b []byte, v any) []byte {
 		return append(b, ']')
 	case map[string]string:
 		b = append(b, '{')
-		for i, k := range sortedKeys(x) {
+		keys, shown := boundedKeys(x)
+		for i, k := range keys {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = appendString(b, shown[i])
 			b = append(b, ':')
 			b = h.appendStr(b, x[k])
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +15,34 @@ import (
 )
 
 // The reference below is the entry builder the append encoder replaced:
-// Entry values marshalled with encoding/json. The encoder must produce the
-// same bytes, so logs and the golden file keep their format.
+// Entry values marshalled with encoding/json, with readable strings bounded
+// as bound.go says (fb and mb below). The encoder must produce the same
+// bytes, so logs and the golden file keep their format.
+
+func fb(s string) string { return bounded(s, maxField) }
+func mb(s string) string { return bounded(s, maxMessage) }
+
+func fbs(ss []string, n int) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = bounded(s, n)
+	}
+	return out
+}
+
+func fbm(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[fb(k)] = fb(v)
+	}
+	return out
+}
 
 // newRequestEntry builds the request entry for req as device h sees it.
 func refRequestEntry(now time.Time, h *hasher, o entryOptions, req *logical.Request, authErr error) *Entry {
@@ -24,7 +51,7 @@ func refRequestEntry(now time.Time, h *hasher, o entryOptions, req *logical.Requ
 	e.Request = refRequestOf(h, req)
 	if authErr != nil {
 		_, msg, _ := logical.StatusOf(authErr)
-		e.Error = msg
+		e.Error = mb(msg)
 	}
 	return e
 }
@@ -37,7 +64,7 @@ func refResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Req
 	status, msg, _ := logical.StatusOf(respErr)
 	r := &Response{Status: status}
 	if respErr != nil {
-		e.Error = msg
+		e.Error = mb(msg)
 	} else if resp == nil {
 		r.Status = 204
 	} else {
@@ -53,16 +80,16 @@ func refResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Req
 			r.Raw = h.str(string(resp.Raw))
 		}
 		if s := resp.Secret; s != nil {
-			r.Secret = &Secret{LeaseID: s.LeaseID, TTL: int64(s.TTL / time.Second), Renewable: s.Renewable}
+			r.Secret = &Secret{LeaseID: fb(s.LeaseID), TTL: int64(s.TTL / time.Second), Renewable: s.Renewable}
 		}
 		if a := resp.Auth; a != nil {
 			r.Auth = &RespAuth{
 				ClientToken: h.str(a.ClientToken),
 				Accessor:    refAccessor(h, o, a.Accessor),
-				DisplayName: a.DisplayName,
-				Policies:    a.Policies,
-				Metadata:    a.Metadata,
-				EntityID:    a.EntityID,
+				DisplayName: fb(a.DisplayName),
+				Policies:    fbs(a.Policies, maxField),
+				Metadata:    fbm(a.Metadata),
+				EntityID:    fb(a.EntityID),
 				TTL:         int64(a.TTL / time.Second),
 			}
 		}
@@ -71,11 +98,11 @@ func refResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Req
 				Token:           h.str(w.Token),
 				Accessor:        refAccessor(h, o, w.Accessor),
 				TTL:             int64(w.TTL / time.Second),
-				CreationPath:    w.CreationPath,
+				CreationPath:    fb(w.CreationPath),
 				WrappedAccessor: refAccessor(h, o, w.WrappedAccessor),
 			}
 		}
-		r.Warnings = resp.Warnings
+		r.Warnings = fbs(resp.Warnings, maxMessage)
 	}
 	e.Response = r
 	return e
@@ -85,7 +112,7 @@ func refAccessor(h *hasher, o entryOptions, a string) string {
 	if o.hmacAccessor {
 		return h.str(a)
 	}
-	return a
+	return fb(a)
 }
 
 func refAuthOf(h *hasher, o entryOptions, req *logical.Request) *Auth {
@@ -95,30 +122,30 @@ func refAuthOf(h *hasher, o entryOptions, req *logical.Request) *Auth {
 	}
 	return &Auth{
 		Accessor:    refAccessor(h, o, t.Accessor),
-		DisplayName: t.DisplayName,
-		Policies:    t.Policies,
-		Metadata:    t.Metadata,
-		EntityID:    t.EntityID,
+		DisplayName: fb(t.DisplayName),
+		Policies:    fbs(t.Policies, maxField),
+		Metadata:    fbm(t.Metadata),
+		EntityID:    fb(t.EntityID),
 	}
 }
 
 func refRequestOf(h *hasher, req *logical.Request) *Request {
 	r := &Request{
-		ID:             req.ID,
-		Operation:      string(req.Operation),
-		Path:           req.Path,
-		MountType:      req.MountType,
-		MountAccessor:  req.MountAccessor,
+		ID:             fb(req.ID),
+		Operation:      fb(string(req.Operation)),
+		Path:           fb(req.Path),
+		MountType:      fb(req.MountType),
+		MountAccessor:  fb(req.MountAccessor),
 		ClientToken:    h.str(req.ClientToken),
 		WrapTTL:        int64(req.WrapTTL / time.Second),
 		Data:           h.data(req.Data),
 		Unauthenticate: req.Unauthenticated,
 	}
 	if req.Connection != nil {
-		r.RemoteAddress = req.Connection.RemoteAddr
+		r.RemoteAddress = fb(req.Connection.RemoteAddr)
 	}
 	if req.Headers != nil {
-		r.XForwardedFor = req.Headers.Values("X-Forwarded-For")
+		r.XForwardedFor = fbs(boundedList(req.Headers.Values("X-Forwarded-For")), maxField)
 	}
 	return r
 }
@@ -225,6 +252,7 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 		{"plain", []string{"alpha", "beta", "gamma"}},
 		{"escapes", []string{"a\"b\\c", "<script>&</script>", "\n\r\t\b\f\x00\x1f\x7f", "\u2028\u2029", "é日本\U0001F600"}},
 		{"invalid utf8", []string{"\xff", "a\xc3", "\xed\xa0\x80", "ok"}},
+		{"long", []string{strings.Repeat("a", maxField+1), strings.Repeat("é", maxMessage), "b" + strings.Repeat("\x00", 3*maxField), strings.Repeat("\xff", maxField+7), "z", ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,6 +260,31 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 				checkEncoding(t, tt.ss, v)
 			}
 		})
+	}
+}
+
+// Long keys sharing their first maxField bytes are ordered by their
+// bounded form, as encoding/json orders the reference's keys.
+func TestEncoderOrdersBoundedKeys(t *testing.T) {
+	p := strings.Repeat("p", maxField)
+	data := map[string]any{"a": "1", "q": "2"}
+	smap := map[string]string{}
+	meta := map[string]string{}
+	for _, c := range "\x01abcdefghij" {
+		data[p+string(c)] = "v"
+		smap[p+string(c)] = "v"
+		meta[p+string(c)] = "v"
+	}
+	data["smap"] = smap
+	req := &logical.Request{Operation: logical.UpdateOperation, Path: "x", Data: data, Token: &logical.TokenInfo{Metadata: meta}}
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	d := &device{h: newHasher(bytes.Repeat([]byte{7}, 32), false), eo: entryOptions{hmacAccessor: true}}
+	want, err := json.Marshal(refRequestEntry(now, d.h, d.eo, req, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.appendRequestEntry(nil, appendTime(nil, now), req, nil); !bytes.Equal(got, want) {
+		t.Fatalf("request entry:\n got %s\nwant %s", got, want)
 	}
 }
 
@@ -260,7 +313,7 @@ func TestCheckpointFormat(t *testing.T) {
 	}
 	key := newTestKey()
 	c := chain{seq: 4, prev: "ab"}
-	got, next := c.appendCheckpoint([]byte("x"), now, "interval", key)
+	got, next := c.appendCheckpoint([]byte("x"), now, "interval", "", key)
 	prefix := string(body[:len(body)-1]) + `,"seq":5,"prev":"ab"`
 	if !bytes.HasPrefix(got, []byte("x"+prefix+sigMarker)) || !bytes.HasSuffix(got, []byte("\"}\n")) {
 		t.Fatalf("checkpoint = %s, want prefix %s", got, prefix)

@@ -98,10 +98,14 @@ type WrapInfo struct {
 	WrappedAccessor string `json:"wrapped_accessor,omitempty"`
 }
 
-// Checkpoint marks a signed entry. Reason is "interval", "close" or "open"
-// (the first line of a file that continues an earlier chain).
+// Checkpoint marks a signed entry. Reason is "interval", "close" or "open".
+// An open checkpoint heads every file a device creates (and every socket
+// or syslog connection that continues an earlier chain) and names the
+// device in Device: the server writes to an existing file only if it
+// starts with its device's open checkpoint (see dir.go).
 type Checkpoint struct {
 	Reason string `json:"reason"`
+	Device string `json:"device,omitempty"`
 }
 
 // hasher computes the HMACs of one device. It is safe for concurrent use.
@@ -140,14 +144,14 @@ func (h *hasher) str(s string) string {
 }
 
 // data returns a copy of m with every string and number replaced by its
-// HMAC, recursively. Keys stay readable.
+// HMAC, recursively. Keys stay readable, bounded (see bound.go).
 func (h *hasher) data(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[k] = h.value(v)
+		out[bounded(k, maxField)] = h.value(v)
 	}
 	return out
 }
@@ -187,7 +191,7 @@ func (h *hasher) value(v any) any {
 	case map[string]string:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = h.str(e)
+			out[bounded(k, maxField)] = h.str(e)
 		}
 		return out
 	}
@@ -220,6 +224,7 @@ func elideList(d map[string]any) map[string]any {
 	}
 	out := make(map[string]any, len(d))
 	for k, v := range d {
+		k = bounded(k, maxField)
 		switch x := v.(type) {
 		case []string:
 			out[k] = len(x)

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,7 +13,9 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 )
 
-// testBroker is a broker over in-memory storage.
+// testBroker is a broker over in-memory storage. Unless the options name
+// an audit directory, it is the system temporary directory, so tests may
+// put audit files in t.TempDir().
 type testBroker struct {
 	*audit.Broker
 	view *logical.InmemStorage
@@ -20,6 +23,9 @@ type testBroker struct {
 
 func newBroker(t testing.TB, opts audit.Options) *testBroker {
 	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = os.TempDir()
+	}
 	view := &logical.InmemStorage{}
 	b, err := audit.New(t.Context(), view, nil, opts)
 	if err != nil {

@@ -345,3 +345,34 @@ func TestFailClosedUnwritableFile(t *testing.T) {
 		t.Fatalf("device did not recover: %v", err)
 	}
 }
+
+// Item 1 of issue 10 over HTTP: a token with sudo on sys/audit cannot turn
+// an existing script (or a symlink to one) into an audit log; the refusal
+// is a 400 and the script keeps its content and mode while anonymous
+// requests with shell code in their path arrive.
+func TestFileDeviceRefusalsOverHTTP(t *testing.T) {
+	n := nodetest.Start(t)
+	c := client(t, n)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "deploy.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho deploy\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(script, 0o755)
+	link := filepath.Join(dir, "link.log")
+	if err := os.Symlink(script, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{script, link} {
+		_, err := c.Write(context.Background(), "sys/audit/evil", map[string]any{"type": "file", "options": map[string]any{"file_path": p}})
+		if !api.IsStatus(err, http.StatusBadRequest) {
+			t.Errorf("enable at %s = %v, want 400", p, err)
+		}
+		anon, _ := api.New(api.Config{Address: n.URL})
+		anon.Read(context.Background(), "sys/$(id)", nil)
+		fi, err := os.Stat(script)
+		if raw, _ := os.ReadFile(script); string(raw) != "#!/bin/sh\necho deploy\n" || err != nil || fi.Mode().Perm() != 0o755 {
+			t.Fatalf("script after enable at %s: mode %v, content %q", p, fi.Mode(), raw)
+		}
+	}
+}

@@ -15,17 +15,24 @@ import (
 )
 
 // Options is the server-side policy for devices. The zero value is the safe
-// default: no raw logging, no risky paths or addresses.
+// default: no raw logging, no risky addresses, and no audit files at all
+// (file devices may then only write to stdout).
 type Options struct {
 	// AllowLogRaw permits devices with log_raw=true (values unhashed).
 	AllowLogRaw bool
-	// AllowUnsafe permits file paths inside ForbiddenDirs, file modes
-	// readable by group or others, symlinked files, and sockets to
-	// link-local, metadata or unspecified addresses.
+	// AllowUnsafe permits file modes readable by group or others and
+	// sockets to link-local, metadata or unspecified addresses. It never
+	// lets a file leave Dir (see dir.go).
 	AllowUnsafe bool
-	// ForbiddenDirs are directories no audit file may be written under
-	// (the storage data directory, plugin directories).
-	ForbiddenDirs []string
+	// Dir is the only directory audit files may be written in (its
+	// subdirectories included). Check says which directories are refused.
+	Dir string
+	// CreateDir creates Dir (0700; its parent must exist) the first time a
+	// file device needs it, so an unused default leaves no trace.
+	CreateDir bool
+	// Protected are paths no audit file may be and Dir may neither be nor
+	// hold: the storage directory, the configuration file, TLS files.
+	Protected []string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -33,7 +40,8 @@ type Options struct {
 // deviceConfig is a device's validated settings.
 type deviceConfig struct {
 	typ                string
-	filePath           string // file: absolute path or "stdout"
+	filePath           string // file: absolute path as configured, or "stdout"
+	fileDir, fileRel   string // file: the resolved audit directory, and the path inside it
 	mode               os.FileMode
 	network, address   string // socket, syslog
 	writeTimeout       time.Duration
@@ -170,56 +178,13 @@ func (o Options) fileOptions(c *deviceConfig, opts map[string]string) []error {
 		errs = append(errs, errors.New("option file_path holds control characters"))
 	default:
 		c.filePath = filepath.Clean(p)
-		if !o.AllowUnsafe {
-			if err := o.checkFilePath(c.filePath); err != nil {
-				errs = append(errs, err)
-			}
+		dir, rel, err := o.place(c.filePath)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("option file_path %q is refused: %w", p, err))
 		}
+		c.fileDir, c.fileRel = dir, rel
 	}
 	return errs
-}
-
-// checkFilePath refuses paths inside a forbidden directory (also through
-// symlinks) and files that are symlinks or not regular files.
-func (o Options) checkFilePath(p string) error {
-	real := resolveDir(p)
-	for _, d := range o.ForbiddenDirs {
-		if d == "" {
-			continue
-		}
-		dirs := []string{filepath.Clean(d)}
-		if r, err := filepath.EvalSymlinks(d); err == nil {
-			dirs = append(dirs, r)
-		}
-		for _, fd := range dirs {
-			if within(p, fd) || within(real, fd) {
-				return fmt.Errorf("option file_path %q is refused: it is inside %s, which the server configuration protects", p, d)
-			}
-		}
-	}
-	if fi, err := os.Lstat(p); err == nil {
-		if fi.Mode()&os.ModeSymlink != 0 {
-			return fmt.Errorf("option file_path %q is refused: it is a symbolic link", p)
-		}
-		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("option file_path %q is refused: it is not a regular file", p)
-		}
-	}
-	return nil
-}
-
-// resolveDir resolves symlinks in p's directory (p's own name is kept).
-func resolveDir(p string) string {
-	dir, err := filepath.EvalSymlinks(filepath.Dir(p))
-	if err != nil {
-		return p
-	}
-	return filepath.Join(dir, filepath.Base(p))
-}
-
-func within(p, dir string) bool {
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // metadataHosts are cloud metadata endpoints reachable without a link-local

@@ -3,9 +3,12 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -25,48 +28,164 @@ type sink interface {
 	close() error
 }
 
-// fileSink appends to a file, or to standard output.
+// fileSink appends to a file, or to standard output. It opens the file
+// only as dir.go allows.
 type fileSink struct {
-	path    string
-	mode    os.FileMode
-	stdout  io.Writer
-	partial bool // a failed write left a partial line that could not be removed
+	path     string // as configured, for messages
+	dir, rel string // the resolved audit directory and the path inside it
+	mode     os.FileMode
+	device   string
+	pub      ed25519.PublicKey
+	stdout   io.Writer
+	partial  bool // the file ends in a partial line (a failed write, or a crash)
 
 	fmu sync.Mutex // guards f against the flusher; writers also hold the device lock
 	f   *os.File
 }
 
-func newFileSink(c deviceConfig) *fileSink {
-	s := &fileSink{path: c.filePath, mode: c.mode}
+func newFileSink(c deviceConfig, device string, pub ed25519.PublicKey) *fileSink {
+	s := &fileSink{path: c.filePath, dir: c.fileDir, rel: c.fileRel, mode: c.mode, device: device, pub: pub}
 	if c.filePath == "stdout" {
 		s.stdout = os.Stdout
 	}
 	return s
 }
 
-func (s *fileSink) open() error {
+// isOpen reports whether the file is open (always true for stdout).
+func (s *fileSink) isOpen() bool {
 	if s.stdout != nil {
-		return nil
+		return true
 	}
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, s.mode)
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.f != nil
+}
+
+// openFlags never follow a link, and never block on a FIFO planted at the
+// path (it is refused once opened).
+const openFlags = os.O_RDWR | os.O_APPEND | syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_CLOEXEC
+
+// open opens the log: it creates it exclusively, or accepts an existing
+// file only under the rules of dir.go. fresh means the file is empty and
+// needs its open checkpoint; last is the last complete line of an existing
+// log (nil if none).
+func (s *fileSink) open() (fresh bool, last []byte, err error) {
+	if s.stdout != nil {
+		return false, nil, nil
+	}
+	if s.dir == "" || s.rel == "" {
+		return false, nil, fmt.Errorf("audit file %s has no place in the audit directory", s.path)
+	}
+	root, err := os.OpenRoot(s.dir)
 	if err != nil {
-		return fmt.Errorf("open audit file %s: %w", s.path, err)
+		return false, nil, fmt.Errorf("open audit directory %s: %w", s.dir, err)
 	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return fmt.Errorf("audit file %s is not a regular file", s.path)
-	}
-	if fi.Mode().Perm() != s.mode {
+	defer root.Close()
+	f, err := root.OpenFile(s.rel, openFlags|os.O_CREATE|os.O_EXCL, s.mode)
+	switch {
+	case err == nil:
+		// Created here: give it exactly the device's mode, past the umask.
 		if err := f.Chmod(s.mode); err != nil {
 			f.Close()
-			return fmt.Errorf("chmod audit file %s: %w", s.path, err)
+			return false, nil, fmt.Errorf("chmod audit file %s: %w", s.path, err)
+		}
+		s.partial = false
+		s.setFile(f)
+		return true, nil, nil
+	case !errors.Is(err, fs.ErrExist):
+		return false, nil, fmt.Errorf("create audit file %s: %w", s.path, err)
+	}
+	if fi, err := root.Lstat(s.rel); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return false, nil, fmt.Errorf("audit file %s is refused: it is a symbolic link", s.path)
+	}
+	f, err = root.OpenFile(s.rel, openFlags, 0)
+	if err != nil {
+		return false, nil, fmt.Errorf("open audit file %s: %w", s.path, err)
+	}
+	size, err := s.accept(f)
+	s.partial = false
+	if err == nil && size > 0 {
+		last, s.partial, err = isLogOf(f, size, s.device, s.pub)
+	}
+	if err != nil {
+		f.Close()
+		return false, nil, fmt.Errorf("audit file %s is refused: %w", s.path, err)
+	}
+	s.setFile(f)
+	return size == 0, last, nil
+}
+
+// accept checks an existing file the server did not just create, and
+// returns its size.
+func (s *fileSink) accept(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, errors.New("it is not a regular file")
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if st.Nlink != 1 {
+			return 0, errors.New("it has other hard links")
+		}
+		if int(st.Uid) != os.Geteuid() {
+			return 0, errors.New("it is owned by another user")
 		}
 	}
+	if perm := fi.Mode().Perm(); perm&^s.mode != 0 {
+		return 0, fmt.Errorf("its mode %04o is wider than the device's %04o, and the server does not change the mode of a file it did not create", perm, s.mode)
+	}
+	return fi.Size(), nil
+}
+
+// maxHeader bounds the first line read to recognise a log.
+const maxHeader = 64 << 10
+
+// isLogOf reports whether the file (size bytes) is a log of the device
+// whose checkpoints pub verifies: its first line is a signed open
+// checkpoint (naming this device, when it names one), or, for a log
+// written before files had that header, its last line is a signed
+// checkpoint. It returns the last complete line, and whether a partial
+// line follows it. Nothing of the file's content is put in the error.
+func isLogOf(f *os.File, size int64, device string, pub ed25519.PublicKey) (last []byte, partial bool, err error) {
+	head := make([]byte, min(size, maxHeader))
+	if _, err := f.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, err
+	}
+	last, partial = lastLine(f, size)
+	if i := bytes.IndexByte(head, '\n'); i >= 0 && isCheckpointOf(head[:i], "open", device, pub) {
+		return last, partial, nil
+	}
+	if last != nil && isCheckpointOf(last, "", "", pub) {
+		return last, partial, nil
+	}
+	return nil, false, fmt.Errorf("it is not a log of audit device %q (it does not start with the device's signed open checkpoint); the server writes only to files it created: move it away or choose another file_path", device)
+}
+
+// isCheckpointOf reports whether line is a checkpoint signed by pub, with
+// the given reason and device when they are not "".
+func isCheckpointOf(line []byte, reason, device string, pub ed25519.PublicKey) bool {
+	var v struct {
+		Type       string      `json:"type"`
+		Checkpoint *Checkpoint `json:"checkpoint"`
+	}
+	if json.Unmarshal(line, &v) != nil || v.Type != "checkpoint" || v.Checkpoint == nil {
+		return false
+	}
+	if reason != "" && v.Checkpoint.Reason != reason {
+		return false
+	}
+	if device != "" && v.Checkpoint.Device != "" && v.Checkpoint.Device != device {
+		return false
+	}
+	return checkSignature(line, pub) == nil
+}
+
+func (s *fileSink) setFile(f *os.File) {
 	s.fmu.Lock()
 	s.f = f
 	s.fmu.Unlock()
-	return nil
 }
 
 func (s *fileSink) write(line []byte) error {
@@ -75,9 +194,9 @@ func (s *fileSink) write(line []byte) error {
 		return err
 	}
 	if s.f == nil {
-		if err := s.open(); err != nil {
-			return err
-		}
+		// The device reopens through head, which writes the open
+		// checkpoint a new file needs.
+		return fmt.Errorf("audit file %s is not open", s.path)
 	}
 	if s.partial {
 		line = append([]byte{'\n'}, line...)
@@ -116,20 +235,12 @@ func (s *fileSink) closeFile() error {
 	return nil
 }
 
+// reopen closes the file; the device's head opens it again.
 func (s *fileSink) reopen() error {
 	if err := s.closeFile(); err != nil {
 		return fmt.Errorf("close audit file %s: %w", s.path, err)
 	}
-	return s.open()
-}
-
-// empty reports whether the file is absent or empty.
-func (s *fileSink) empty() bool {
-	if s.stdout != nil {
-		return true
-	}
-	fi, err := os.Stat(s.path)
-	return err != nil || fi.Size() == 0
+	return nil
 }
 
 func (s *fileSink) sync() error {
@@ -147,37 +258,39 @@ func (s *fileSink) sync() error {
 
 func (s *fileSink) close() error { return s.closeFile() }
 
-// lastLine returns the last complete line of the file at path (without its
-// newline), or nil if there is none.
-func lastLine(path string) []byte {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
+// lastLine returns the last complete line of the first size bytes of r
+// (without its newline), or nil if there is none, and whether a partial
+// line follows it.
+func lastLine(r io.ReaderAt, size int64) (last []byte, partial bool) {
+	if size == 0 {
+		return nil, false
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.Size() == 0 {
-		return nil
-	}
-	size := fi.Size()
 	for chunk := int64(64 << 10); ; chunk *= 4 {
 		off := max(size-chunk, 0)
 		buf := make([]byte, size-off)
-		if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-			return nil
+		if _, err := r.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+			return nil, false
 		}
 		if buf[len(buf)-1] != '\n' {
-			return nil // a partial last line: not a chain position
+			partial = true
+			i := bytes.LastIndexByte(buf, '\n')
+			if i < 0 {
+				if off == 0 || chunk > maxLine {
+					return nil, true
+				}
+				continue
+			}
+			buf = buf[:i+1]
 		}
 		buf = buf[:len(buf)-1]
 		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
-			return buf[i+1:]
+			return buf[i+1:], partial
 		}
-		if off == 0 || chunk > maxLine {
-			if off == 0 {
-				return buf
-			}
-			return nil
+		if off == 0 {
+			return buf, partial
+		}
+		if chunk > maxLine {
+			return nil, partial
 		}
 	}
 }

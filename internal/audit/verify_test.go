@@ -88,7 +88,7 @@ func TestVerifyIntact(t *testing.T) {
 
 // T39: each tampering is caught, and the report names the first bad line.
 func TestVerifyTamper(t *testing.T) {
-	lines, pub := realLog(t, 20, 1000) // checkpoint only at close: line 41
+	lines, pub := realLog(t, 20, 1000) // open checkpoint on line 1, the next at close: line 42
 	n := len(lines)
 	edit := func(i int, old, new string) []string {
 		out := append([]string(nil), lines...)
@@ -117,9 +117,10 @@ func TestVerifyTamper(t *testing.T) {
 		line int
 		kind string
 	}{
-		{"edit path", join(edit(4, "secret/data/app2", "secret/data/app9")), 5, audit.KindEdited},
-		{"edit hmac", join(edit(11, `"value":"hmac-sha256:`, `"value":"hmac-sha256:0`)), 12, audit.KindEdited},
-		{"edit first line", join(edit(0, "192.0.2.7", "192.0.2.8")), 1, audit.KindEdited},
+		{"edit path", join(edit(5, "secret/data/app2", "secret/data/app9")), 6, audit.KindEdited},
+		{"edit hmac", join(edit(12, `"value":"hmac-sha256:`, `"value":"hmac-sha256:0`)), 13, audit.KindEdited},
+		{"edit first line", join(edit(0, `"device":"file"`, `"device":"fila"`)), 1, audit.KindEdited},
+		{"edit first entry", join(edit(1, "192.0.2.7", "192.0.2.8")), 2, audit.KindEdited},
 		{"edit closing checkpoint", join(edit(n-1, `"reason":"close"`, `"reason":"closd"`)), n, audit.KindEdited},
 		{"delete middle", join(without(6)), 7, audit.KindDeleted},
 		{"delete first", join(without(0)), 1, audit.KindDeleted},
@@ -208,7 +209,7 @@ func TestVerifyAcrossRestart(t *testing.T) {
 	pub := view.publicKey(t, "file")
 	view.traffic(t, 3)
 	view.Close()
-	b2, err := audit.New(t.Context(), view.view, nil, audit.Options{})
+	b2, err := audit.New(t.Context(), view.view, nil, audit.Options{Dir: os.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

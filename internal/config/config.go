@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,9 @@ type Config struct {
 	RateLimit    RateLimit
 	LoginLimits  LoginLimits
 	Operator     OperatorAccess
+	// File is the file Load read ("" otherwise). Audit files may never be
+	// it.
+	File string
 }
 
 // LoginLimits is the "login_limits" block: failed logins a client address,
@@ -66,13 +70,20 @@ type RateLimit struct {
 	Burst             int
 }
 
-// Audit is the "audit" block: switches that let operators enable audit
-// settings that are refused by default.
+// Audit is the "audit" block: where audit files may live, and switches
+// that let operators enable audit settings that are refused by default.
 type Audit struct {
+	// Dir is the only directory audit file devices may write in. Empty
+	// means the default: an "audit" directory inside the storage path
+	// (bolt), or a private directory under the system temporary directory
+	// (inmem, dev mode). internal/node creates it and refuses the root,
+	// system directories, and directories that are or hold the storage
+	// path, this file or TLS files.
+	Dir string
 	// AllowLogRaw lets a device set log_raw=true (secrets in clear).
 	AllowLogRaw bool
-	// AllowUnsafePaths lets devices write to places refused by default
-	// (inside the data directory, loose file modes, link-local sockets).
+	// AllowUnsafePaths lets devices use settings refused by default
+	// (loose file modes, link-local sockets). Files never leave Dir.
 	AllowUnsafePaths bool
 }
 
@@ -119,6 +130,10 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	cfg, err := Parse(string(raw))
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.File = path
+	if abs, err := filepath.Abs(path); err == nil {
+		cfg.File = abs
 	}
 	cfg.applyEnv(getenv)
 	if err := cfg.Validate(); err != nil {
@@ -217,6 +232,8 @@ func Parse(text string) (cfg *Config, err error) {
 					cfg.Audit.AllowLogRaw = boolish(v)
 				case "allow_unsafe_paths":
 					cfg.Audit.AllowUnsafePaths = boolish(v)
+				case "dir":
+					cfg.Audit.Dir = str(v)
 				default:
 					bad("audit: unknown setting %q", k)
 				}
@@ -367,6 +384,16 @@ func (c *Config) Validate() error {
 	case "inmem":
 	default:
 		errs = append(errs, fmt.Errorf("storage: type %q is not supported (bolt, inmem)", c.Storage.Type))
+	}
+	if d := c.Audit.Dir; d != "" {
+		switch {
+		case !filepath.IsAbs(d):
+			errs = append(errs, fmt.Errorf("audit: dir %q must be an absolute path", d))
+		case filepath.Clean(d) == "/":
+			errs = append(errs, errors.New("audit: dir must not be /"))
+		case c.Storage.Path != "" && filepath.Clean(d) == filepath.Clean(c.Storage.Path):
+			errs = append(errs, errors.New("audit: dir must not be the storage path: use a dedicated directory"))
+		}
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error", "trace":

@@ -34,6 +34,7 @@ max_lease_ttl = 7200
 ui = true
 audit {
   allow_log_raw = true
+  dir = "/var/log/keyward"
 }
 rate_limit {
   requests_per_second = 50
@@ -53,6 +54,7 @@ rate_limit {
 	want.DefaultLeaseTTL, want.MaxLeaseTTL = time.Hour, 2*time.Hour
 	want.UI = true
 	want.Audit.AllowLogRaw = true
+	want.Audit.Dir = "/var/log/keyward"
 	want.RateLimit = config.RateLimit{RequestsPerSecond: 50, Burst: 100}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
@@ -101,11 +103,12 @@ func TestValidateReportsEverything(t *testing.T) {
 	cfg.MaxRequestSize = 0
 	cfg.DefaultLeaseTTL = 2 * cfg.MaxLeaseTTL
 	cfg.Operator.AllowedCIDRs = []string{"10.0.0.0/8", "10.0.0.1"}
+	cfg.Audit.Dir = "var/log/keyward"
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("Validate succeeded")
 	}
-	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl", `"10.0.0.1" is not a CIDR`} {
+	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl", `"10.0.0.1" is not a CIDR`, "audit: dir"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate error %q does not mention %q", err, w)
 		}
@@ -133,6 +136,9 @@ log_level = "info"
 	}
 	if cfg.LogLevel != "warn" || cfg.LogFormat != "json" {
 		t.Errorf("env overrides not applied: %+v", cfg)
+	}
+	if cfg.File != p {
+		t.Errorf("File = %q, want %q (audit files may never be it)", cfg.File, p)
 	}
 	if _, err := config.Load(filepath.Join(t.TempDir(), "missing.hcl"), nil); err == nil {
 		t.Error("Load of a missing file succeeded")

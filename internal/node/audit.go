@@ -2,9 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -13,15 +17,25 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 )
 
-// The audit broker is built at each unseal. Audit files must never land in
-// the storage directory; raw logging and unsafe targets stay refused unless
-// the server configuration's audit block allows them.
+// The audit broker is built at each unseal. Audit files live only in the
+// audit directory (config audit.dir, or its default), never in the storage
+// directory, the configuration file or TLS files; raw logging and unsafe
+// targets stay refused unless the server configuration's audit block
+// allows them.
 func init() {
-	addService(func(cfg *config.Config, cc *core.Config, _ *slog.Logger) error {
-		opts := audit.Options{AllowLogRaw: cfg.Audit.AllowLogRaw, AllowUnsafe: cfg.Audit.AllowUnsafePaths}
-		if cfg.Storage.Path != "" {
-			opts.ForbiddenDirs = []string{cfg.Storage.Path}
+	addService(func(cfg *config.Config, cc *core.Config, logger *slog.Logger) error {
+		opts := audit.Options{AllowLogRaw: cfg.Audit.AllowLogRaw, AllowUnsafe: cfg.Audit.AllowUnsafePaths, Protected: protectedPaths(cfg)}
+		dir, err := auditDir(cfg, opts)
+		if err != nil {
+			return err
 		}
+		opts.Dir = dir
+		// The default inside the storage path appears only once used.
+		opts.CreateDir = cfg.Audit.Dir == "" && cfg.Storage.Path != ""
+		if err := opts.Check(); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		logger.Info("audit files may be written only under the audit directory", "dir", dir)
 		cc.Audit = func(ctx context.Context, view logical.Storage, logger *slog.Logger) (core.AuditBroker, error) {
 			b, err := audit.New(ctx, view, logger, opts)
 			if err != nil {
@@ -32,6 +46,73 @@ func init() {
 		}
 		return nil
 	})
+}
+
+// protectedPaths are what no audit file may be, and the audit directory may
+// neither be nor hold.
+func protectedPaths(cfg *config.Config) []string {
+	var out []string
+	for _, p := range []string{cfg.Storage.Path, cfg.File} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	for _, l := range cfg.Listeners {
+		for _, p := range []string{l.TLSCertFile, l.TLSKeyFile} {
+			if p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// auditDir returns the audit directory: audit.dir when set (created 0700
+// if missing), else "audit" inside the storage path (created when first
+// used), else (in-memory storage, dev mode) keyward-audit-UID under the
+// system temporary directory, or a fresh private directory there if that
+// name is taken by someone else.
+func auditDir(cfg *config.Config, opts audit.Options) (string, error) {
+	switch {
+	case cfg.Audit.Dir != "":
+		opts.Dir = cfg.Audit.Dir
+		if err := opts.Check(); err != nil { // before creating anything
+			return "", fmt.Errorf("audit: %w", err)
+		}
+		if err := os.MkdirAll(cfg.Audit.Dir, 0o700); err != nil {
+			return "", fmt.Errorf("audit: create dir: %w", err)
+		}
+		return cfg.Audit.Dir, nil
+	case cfg.Storage.Path != "":
+		d, err := filepath.Abs(filepath.Join(cfg.Storage.Path, "audit"))
+		if err != nil {
+			return "", fmt.Errorf("audit: dir: %w", err)
+		}
+		return d, nil // created by the first file device (Options.CreateDir)
+	}
+	d := filepath.Join(os.TempDir(), fmt.Sprintf("keyward-audit-%d", os.Geteuid()))
+	if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("audit: create dir: %w", err)
+	}
+	if privateDir(d) {
+		return d, nil
+	}
+	d, err := os.MkdirTemp("", "keyward-audit-")
+	if err != nil {
+		return "", fmt.Errorf("audit: create dir: %w", err)
+	}
+	return d, nil
+}
+
+// privateDir reports whether d is a real directory (no symlink) owned by
+// this user that nobody else may enter.
+func privateDir(d string) bool {
+	fi, err := os.Lstat(d)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o077 != 0 {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
 }
 
 // reopenOnHangup reopens audit files on SIGHUP (after logrotate) until the

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 
@@ -40,6 +41,11 @@ type Options struct {
 	// Reopen uses an already initialized store in Dir, unsealing it with
 	// these shares instead of initializing.
 	Reopen [][]byte
+	// AuditDir is the server's audit directory. Unset, it is the node's
+	// default ("audit" inside Dir) with bbolt storage, and the system
+	// temporary directory with in-memory storage, so tests may put audit
+	// files in t.TempDir().
+	AuditDir string
 }
 
 // Start starts a server with default options; it fails the test on error
@@ -54,6 +60,10 @@ func StartWith(t testing.TB, opts Options) *Node {
 	cfg.Storage = config.Storage{Type: "inmem"}
 	if opts.Dir != "" {
 		cfg.Storage = config.Storage{Type: "bolt", Path: opts.Dir}
+	}
+	cfg.Audit.Dir = opts.AuditDir
+	if cfg.Audit.Dir == "" && opts.Dir == "" {
+		cfg.Audit.Dir = os.TempDir()
 	}
 	logs := &SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
