@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyward/keyward/internal/inject"
 	"github.com/keyward/keyward/internal/secretref"
 )
 
@@ -40,6 +41,11 @@ A warning saying so goes to stderr. Leases obtained are not revoked.`,
 			}
 			if plan.Empty() {
 				return usagef("nothing to print: give NAME=PATH#FIELD, --env or --env-from")
+			}
+			// The values pass through keyward's memory: no other process of
+			// the same uid may read it.
+			if err := inject.ProtectProcess(); err != nil {
+				return err
 			}
 			c, err := conn.client(e)
 			if err != nil {

@@ -147,7 +147,9 @@ token itself are revoked when COMMAND exits, so the credentials die with the
 job. While COMMAND runs, leases and the token are renewed at 2/3 of their
 TTL. SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to COMMAND.
 KEYWARD_TOKEN and VAULT_TOKEN are removed from COMMAND's environment unless
---pass-token is given.`,
+--pass-token is given, and the token is masked in its output. COMMAND runs
+with keyward's uid, so keyward first makes itself non-dumpable: COMMAND
+cannot read keyward's memory or environment through /proc.`,
 		Example: `  keyward run --env DB_PASSWORD=secret/data/prod/db#password -- ./deploy.sh
   keyward run --env-from secret/prod/app --env-prefix APP_ -- make release
   keyward run --file tls.pem=secret/prod/tls#cert:0400 -- sh -c 'serve --cert "$KEYWARD_FILE_TLS_PEM"'
@@ -195,6 +197,12 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	if f.dryRun {
 		return printPlan(cmd.OutOrStdout(), plan, args)
 	}
+	// keyward holds the job token from its first instruction and will hold
+	// the secrets: the job, which runs with the same uid, must not read
+	// them from /proc/PID/{environ,mem}.
+	if err := inject.ProtectProcess(); err != nil {
+		return err
+	}
 	log := cliLogger(e.stderr)
 	if err := inject.CleanStale(""); err != nil {
 		log.Warn("cannot remove stale secrets directories", "err", err)
@@ -211,6 +219,7 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	tokenEnv := dropTokenEnv()
 	fetcher := secretref.NewFetcher(c)
 	res, sig, err := fetchAll(cmd.Context(), fetcher, plan, sigs)
 	keeper := secretref.NewKeeper(c, fetcher.Leases(), log)
@@ -235,6 +244,17 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	}()
 
 	secrets := unmaskedRemoved(res.Secrets, f.allowUnmasked)
+	// The token is a secret of the job like the others (the job can also
+	// find it in the token file, or get it with --pass-token).
+	if tok := c.Token(); len(tok) >= mask.DefaultMinLen {
+		secrets = append(secrets, mask.Secret{Name: "KEYWARD_TOKEN", Value: tok})
+	} else if tok != "" {
+		log.Warn("the token is too short to be masked in the output", "length", len(tok))
+	}
+	base := os.Environ()
+	if f.passToken {
+		base = append(base, tokenEnv...)
+	}
 	opts := mask.Options{Style: style}
 	stdout := mask.NewWriter(cmd.OutOrStdout(), secrets, opts)
 	stderr := mask.NewWriter(e.stderr, secrets, opts)
@@ -242,7 +262,7 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 		Stdin:   e.stdin,
 		Stdout:  stdout,
 		Stderr:  stderr,
-		BaseEnv: childBaseEnv(os.Environ(), f.passToken),
+		BaseEnv: base,
 		Signals: sigs,
 		Logger:  log,
 	})
@@ -322,20 +342,25 @@ func unmaskedRemoved(secrets []mask.Secret, allowed []string) []mask.Secret {
 	return out
 }
 
-// childBaseEnv is keyward's environment without its own credentials.
-func childBaseEnv(environ []string, passToken bool) []string {
-	if passToken {
-		return environ
-	}
-	out := make([]string, 0, len(environ))
-	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		if k == "KEYWARD_TOKEN" || k == "VAULT_TOKEN" {
-			continue
+// tokenVars are the variables the client reads the token from
+// (api.ConfigFromEnv).
+var tokenVars = []string{"KEYWARD_TOKEN", "VAULT_TOKEN"}
+
+// dropTokenEnv removes the token variables from keyward's environment once
+// the client has read them, so no child or later lookup gets them by
+// accident, and returns them as NAME=VALUE for --pass-token. It changes the
+// process's environment: run is a whole-process command. (/proc/PID/environ
+// still shows the environment keyward started with; ProtectProcess keeps
+// the job from reading it.)
+func dropTokenEnv() []string {
+	var taken []string
+	for _, k := range tokenVars {
+		if v, ok := os.LookupEnv(k); ok {
+			taken = append(taken, k+"="+v)
+			os.Unsetenv(k)
 		}
-		out = append(out, kv)
 	}
-	return out
+	return taken
 }
 
 // printPlan lists what run would inject: names and references, no values.

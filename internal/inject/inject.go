@@ -5,8 +5,10 @@
 //
 // It must never put a secret in argv, in keyward's own environment, in an
 // error or log message, or in a file outside its private directory (mode
-// 0700, on a RAM-backed file system when one is writable). It imports only
-// the standard library and internal/sensitive.
+// 0700, on a RAM-backed file system when one is writable), and the process
+// that holds the secrets must not be readable by the child it starts
+// (ProtectProcess). It imports only the standard library, golang.org/x/sys
+// and internal/sensitive.
 package inject
 
 import (
@@ -175,10 +177,10 @@ func validFileName(n string) bool {
 // SIGKILL if it still holds the child's stdout or stderr 2 s later; a daemon
 // meant to outlive the job must leave the group (setsid).
 //
-// Run sets keyward's own soft RLIMIT_CORE to 0 and does not restore it: the
-// child inherits the limit (Go cannot set an rlimit for the child alone), and
-// keyward holds the same secrets, so neither should dump core. The limit is
-// a soft one, so a child may raise it again.
+// Run calls ProtectProcess first (callers that hold secrets before they
+// call Run should call it themselves, earlier). The child inherits the core
+// limit (Go cannot set an rlimit for the child alone), but not the
+// non-dumpable flag, which exec resets.
 //
 // When the child is in its own process group it cannot read from a
 // terminal; Run is meant for non-interactive jobs. Run returns -1 and an
@@ -197,8 +199,8 @@ func Run(ctx context.Context, argv []string, spec Spec, opts Options) (int, erro
 	if err := ctx.Err(); err != nil {
 		return -1, fmt.Errorf("inject: %w", err)
 	}
-	if err := limitCore(); err != nil {
-		return -1, fmt.Errorf("inject: disable core dumps: %w", err)
+	if err := ProtectProcess(); err != nil {
+		return -1, err
 	}
 	base := opts.BaseEnv
 	if base == nil {
@@ -408,18 +410,6 @@ func exitCode(ps *os.ProcessState) int {
 		return 128 + int(ws.Signal())
 	}
 	return ps.ExitCode()
-}
-
-func limitCore() error {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &l); err != nil {
-		return err
-	}
-	if l.Cur == 0 {
-		return nil
-	}
-	l.Cur = 0
-	return syscall.Setrlimit(syscall.RLIMIT_CORE, &l)
 }
 
 // childEnv returns base without the variables in set, then set.
