@@ -51,7 +51,7 @@ A warning saying so goes to stderr. Leases obtained are not revoked.`,
 			if err != nil {
 				return err
 			}
-			res, err := secretref.Resolve(cmd.Context(), secretref.NewFetcher(c), plan)
+			res, err := resolve(cmd.Context(), secretref.NewFetcher(c), plan)
 			if err != nil {
 				return explain(err, c)
 			}

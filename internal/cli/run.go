@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -40,7 +41,7 @@ func (f *refFlags) add(cmd *cobra.Command, withFiles bool) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.env, "env", nil, "inject `NAME=PATH#FIELD[@VERSION]` as an environment variable (repeatable)")
 	fl.StringArrayVar(&f.envFrom, "env-from", nil, "inject every field of the secret at `PATH` as a variable, upper-cased (repeatable)")
-	fl.StringVar(&f.envPrefix, "env-prefix", "", "prefix for the variables of --env-from")
+	fl.StringVar(&f.envPrefix, "env-prefix", "", "prefix for the variables of --env-from (the prefixed names are checked again)")
 	fl.StringVar(&f.config, "config", "", "references file (default ./"+secretref.DefaultConfig+" when it exists)")
 	if withFiles {
 		fl.StringArrayVar(&f.files, "file", nil, "write `NAME=PATH#FIELD[:MODE]` to a file in the secrets directory (repeatable)")
@@ -137,6 +138,12 @@ KV version 2 path may be written secret/data/prod/db or secret/prod/db. Any
 path that returns a lease (dynamic credentials such as database/creds/ROLE)
 is read once, however many fields are used. References may also come from
 keyward.yaml (read from the current directory when present, or --config).
+
+--env-from takes variable names from the secret's field names, which its
+writer chooses: a field that would set a variable changing how COMMAND
+runs (LD_PRELOAD, PATH, BASH_ENV, NODE_OPTIONS, GIT_*, KEYWARD_*, ...) or
+that is no variable name is refused. Import such a secret with
+--env-prefix, or map the field yourself with --env.
 
 Nothing starts unless every secret was fetched; the error names the
 reference, never a value. Values shorter than 6 bytes cannot be masked
@@ -297,7 +304,7 @@ func fetchAll(ctx context.Context, f *secretref.Fetcher, plan secretref.Plan, si
 	}
 	done := make(chan result, 1)
 	go func() {
-		r, err := secretref.Resolve(ctx, f, plan)
+		r, err := resolve(ctx, f, plan)
 		done <- result{r, err}
 	}()
 	select {
@@ -308,6 +315,68 @@ func fetchAll(ctx context.Context, f *secretref.Fetcher, plan secretref.Plan, si
 		<-done
 		return nil, s, nil
 	}
+}
+
+// resolve fetches what plan asks for, refusing the variable names
+// --env-from would take from a secret's field names that are not valid
+// names or that change how the job runs (see checkImported). run and env
+// use it; mask, which sets no variable, resolves directly.
+func resolve(ctx context.Context, f *secretref.Fetcher, plan secretref.Plan) (*secretref.Result, error) {
+	if err := checkImported(ctx, f, plan); err != nil {
+		return nil, err
+	}
+	return secretref.Resolve(ctx, f, plan)
+}
+
+// checkImported reads the secrets of plan's EnvFrom entries (the fetcher
+// keeps them for Resolve) and refuses every field whose name is empty or
+// holds '=' or a control byte, or would set a variable inject.Reserved
+// names (LD_PRELOAD, PATH, BASH_ENV, GIT_*, KEYWARD_*...): whoever can
+// write a secret must not choose the job's loader, shell or tools. A name
+// the user mapped with --env is skipped, as Resolve skips it: that is the
+// user's choice. The error names the secret and the field, never a value.
+func checkImported(ctx context.Context, f *secretref.Fetcher, plan secretref.Plan) error {
+	explicit := map[string]bool{}
+	for _, e := range plan.Env {
+		explicit[e.Name] = true
+	}
+	var errs []error
+	for _, ef := range plan.EnvFrom {
+		data, err := f.Data(ctx, ef.Ref)
+		if err != nil {
+			return fmt.Errorf("env-from %w", err)
+		}
+		for _, k := range slices.Sorted(maps.Keys(data)) {
+			name := ef.Prefix + secretref.EnvName(k)
+			switch {
+			case explicit[name]:
+			case !validFieldName(k):
+				errs = append(errs, fmt.Errorf("env-from %s: field %q is not a valid variable name", ef.Ref, k))
+			case inject.Reserved(name):
+				errs = append(errs, fmt.Errorf("env-from %s: field %q would set %s, which changes how the job's programs run", ef.Ref, k, name))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return withHint(fmt.Errorf("refusing to start: %w", errors.Join(errs...)),
+			"the secret's writer chooses these names: import it under a prefix (--env-prefix APP_), or map a field you trust yourself (--env NAME=PATH#FIELD)")
+	}
+	return nil
+}
+
+// validFieldName accepts a field name --env-from can turn into a variable
+// name: not empty, no '=', no control bytes. Other bytes that are not
+// letters or digits become '_' (secretref.EnvName).
+func validFieldName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c == '=' || c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // finish revokes what the job obtained when revoke is set.
