@@ -25,7 +25,40 @@ import (
 	"github.com/keyward/keyward/internal/secretref"
 )
 
-func init() { register(newRunCmd) }
+func init() {
+	register(newRunCmd)
+	register(newRunGuardCmd)
+}
+
+// runGuardCmd is the hidden command keyward run starts as its guard
+// process (inject.Guard): if keyward is killed, the guard kills the
+// command's process group.
+const runGuardCmd = "__run-guard"
+
+func newRunGuardCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:           runGuardCmd,
+		Short:         "Kill the command of a keyward run that died (started by keyward run)",
+		Hidden:        true,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(*cobra.Command, []string) error {
+			return inject.Guard(e.stdin)
+		},
+	}
+}
+
+// guardArgv is the command line of the guard process: this binary with
+// runGuardCmd, or nil when the binary cannot be found.
+func guardArgv(log *slog.Logger) []string {
+	exe, err := os.Executable()
+	if err != nil {
+		log.Warn("no guard process: if keyward is killed, the command's background processes survive it", "err", err)
+		return nil
+	}
+	return []string{exe, runGuardCmd}
+}
 
 // revokeTimeout bounds the revocations at the end of a job.
 const revokeTimeout = 30 * time.Second
@@ -152,7 +185,9 @@ safely: run refuses them unless --allow-unmasked NAME is given.
 With --revoke (the default when CI=true) every lease obtained and then the
 token itself are revoked when COMMAND exits, so the credentials die with the
 job. While COMMAND runs, leases and the token are renewed at 2/3 of their
-TTL. SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to COMMAND.
+TTL. SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to COMMAND's
+process group. If keyward is killed (kill -9), COMMAND and its process
+group are killed too.
 KEYWARD_TOKEN and VAULT_TOKEN are removed from COMMAND's environment unless
 --pass-token is given, and the token is masked in its output. COMMAND runs
 with keyward's uid, so keyward first makes itself non-dumpable: COMMAND
@@ -271,6 +306,7 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 		Stderr:  stderr,
 		BaseEnv: base,
 		Signals: sigs,
+		Guard:   guardArgv(log),
 		Logger:  log,
 	})
 	stdout.Close()

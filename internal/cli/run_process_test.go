@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/internal/node/nodetest"
@@ -121,6 +123,18 @@ func putSecret(t *testing.T, n *nodetest.Node, path string, data map[string]any)
 	}
 }
 
+// eventually polls cond every 20 ms for up to a minute: a bound generous
+// enough for a loaded machine, not a timing assertion.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(time.Minute); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("%s: still not true after a minute", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // probeScript is run by the job: it tries to read keyward's environment
 // and memory through /proc (keyward is its parent) and records in the file
 // status whether each read worked, and what it read in the files environ,
@@ -190,4 +204,48 @@ func TestRunChildCannotReadKeyward(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunChildDiesWithKeyward: keyward killed with SIGKILL cannot stop its
+// job, but the job must not outlive it with the secrets: the child (through
+// PR_SET_PDEATHSIG) and its background jobs (the guard process kills the
+// child's process group) die too.
+func TestRunChildDiesWithKeyward(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t)
+	putSecret(t, n, "ci/db", map[string]any{"password": "db-Pa55word-long"})
+	p := newRunProc(t, n, "--env", "DB_PASS=secret/ci/db#password", "--", "sh", "-c",
+		`sleep 1000 & echo $! > bg.pid; echo $$ > child.pid; wait`)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	pids := map[string]int{}
+	for _, f := range []string{"child.pid", "bg.pid"} {
+		eventually(t, "job wrote "+f, func() bool { return strings.HasSuffix(p.file(t, f), "\n") })
+		pid, err := strconv.Atoi(strings.TrimSpace(p.file(t, f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids[f] = pid
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+	for f, pid := range pids {
+		eventually(t, "process of "+f+" gone after kill -9 of keyward", func() bool { return gone(pid) })
+	}
+}
+
+// gone reports whether pid has exited (a zombie has: it holds no memory).
+func gone(pid int) bool {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// pid (comm) STATE ...; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(raw, ')')
+	return i < 0 || i+2 >= len(raw) || raw[i+2] == 'Z' || raw[i+2] == 'X'
 }

@@ -29,3 +29,16 @@ func TestRunProtectsProcess(t *testing.T) {
 		t.Fatalf("ProtectProcess() again = %v, want nil (idempotent)", err)
 	}
 }
+
+// TestChildKilledWithKeyward: when the process running Run is killed with
+// SIGKILL, and so cannot stop the child itself, the kernel kills the child
+// (PR_SET_PDEATHSIG), even with no guard process.
+func TestChildKilledWithKeyward(t *testing.T) {
+	h, _, out := helper(t, "run")
+	pid := readPID(t, out)
+	if err := h.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	h.Wait()
+	eventually(t, "child gone after kill -9 of the process running it", func() bool { return gone(pid) })
+}
