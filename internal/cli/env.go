@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyward/keyward/internal/inject"
 	"github.com/keyward/keyward/internal/secretref"
 )
 
@@ -41,11 +42,16 @@ A warning saying so goes to stderr. Leases obtained are not revoked.`,
 			if plan.Empty() {
 				return usagef("nothing to print: give NAME=PATH#FIELD, --env or --env-from")
 			}
+			// The values pass through keyward's memory: no other process of
+			// the same uid may read it.
+			if err := inject.ProtectProcess(); err != nil {
+				return err
+			}
 			c, err := conn.client(e)
 			if err != nil {
 				return err
 			}
-			res, err := secretref.Resolve(cmd.Context(), secretref.NewFetcher(c), plan)
+			res, err := resolve(cmd.Context(), secretref.NewFetcher(c), plan)
 			if err != nil {
 				return explain(err, c)
 			}

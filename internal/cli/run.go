@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,7 +25,40 @@ import (
 	"github.com/keyward/keyward/internal/secretref"
 )
 
-func init() { register(newRunCmd) }
+func init() {
+	register(newRunCmd)
+	register(newRunGuardCmd)
+}
+
+// runGuardCmd is the hidden command keyward run starts as its guard
+// process (inject.Guard): if keyward is killed, the guard kills the
+// command's process group.
+const runGuardCmd = "__run-guard"
+
+func newRunGuardCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:           runGuardCmd,
+		Short:         "Kill the command of a keyward run that died (started by keyward run)",
+		Hidden:        true,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(*cobra.Command, []string) error {
+			return inject.Guard(e.stdin)
+		},
+	}
+}
+
+// guardArgv is the command line of the guard process: this binary with
+// runGuardCmd, or nil when the binary cannot be found.
+func guardArgv(log *slog.Logger) []string {
+	exe, err := os.Executable()
+	if err != nil {
+		log.Warn("no guard process: if keyward is killed, the command's background processes survive it", "err", err)
+		return nil
+	}
+	return []string{exe, runGuardCmd}
+}
 
 // revokeTimeout bounds the revocations at the end of a job.
 const revokeTimeout = 30 * time.Second
@@ -40,7 +74,7 @@ func (f *refFlags) add(cmd *cobra.Command, withFiles bool) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.env, "env", nil, "inject `NAME=PATH#FIELD[@VERSION]` as an environment variable (repeatable)")
 	fl.StringArrayVar(&f.envFrom, "env-from", nil, "inject every field of the secret at `PATH` as a variable, upper-cased (repeatable)")
-	fl.StringVar(&f.envPrefix, "env-prefix", "", "prefix for the variables of --env-from")
+	fl.StringVar(&f.envPrefix, "env-prefix", "", "prefix for the variables of --env-from (the prefixed names are checked again)")
 	fl.StringVar(&f.config, "config", "", "references file (default ./"+secretref.DefaultConfig+" when it exists)")
 	if withFiles {
 		fl.StringArrayVar(&f.files, "file", nil, "write `NAME=PATH#FIELD[:MODE]` to a file in the secrets directory (repeatable)")
@@ -138,6 +172,12 @@ path that returns a lease (dynamic credentials such as database/creds/ROLE)
 is read once, however many fields are used. References may also come from
 keyward.yaml (read from the current directory when present, or --config).
 
+--env-from takes variable names from the secret's field names, which its
+writer chooses: a field that would set a variable changing how COMMAND
+runs (LD_PRELOAD, PATH, BASH_ENV, NODE_OPTIONS, GIT_*, KEYWARD_*, ...) or
+that is no variable name is refused. Import such a secret with
+--env-prefix, or map the field yourself with --env.
+
 Nothing starts unless every secret was fetched; the error names the
 reference, never a value. Values shorter than 6 bytes cannot be masked
 safely: run refuses them unless --allow-unmasked NAME is given.
@@ -145,9 +185,13 @@ safely: run refuses them unless --allow-unmasked NAME is given.
 With --revoke (the default when CI=true) every lease obtained and then the
 token itself are revoked when COMMAND exits, so the credentials die with the
 job. While COMMAND runs, leases and the token are renewed at 2/3 of their
-TTL. SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to COMMAND.
+TTL. SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to COMMAND's
+process group. If keyward is killed (kill -9), COMMAND and its process
+group are killed too.
 KEYWARD_TOKEN and VAULT_TOKEN are removed from COMMAND's environment unless
---pass-token is given.`,
+--pass-token is given, and the token is masked in its output. COMMAND runs
+with keyward's uid, so keyward first makes itself non-dumpable: COMMAND
+cannot read keyward's memory or environment through /proc.`,
 		Example: `  keyward run --env DB_PASSWORD=secret/data/prod/db#password -- ./deploy.sh
   keyward run --env-from secret/prod/app --env-prefix APP_ -- make release
   keyward run --file tls.pem=secret/prod/tls#cert:0400 -- sh -c 'serve --cert "$KEYWARD_FILE_TLS_PEM"'
@@ -195,6 +239,12 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	if f.dryRun {
 		return printPlan(cmd.OutOrStdout(), plan, args)
 	}
+	// keyward holds the job token from its first instruction and will hold
+	// the secrets: the job, which runs with the same uid, must not read
+	// them from /proc/PID/{environ,mem}.
+	if err := inject.ProtectProcess(); err != nil {
+		return err
+	}
 	log := cliLogger(e.stderr)
 	if err := inject.CleanStale(""); err != nil {
 		log.Warn("cannot remove stale secrets directories", "err", err)
@@ -211,6 +261,7 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	tokenEnv := dropTokenEnv()
 	fetcher := secretref.NewFetcher(c)
 	res, sig, err := fetchAll(cmd.Context(), fetcher, plan, sigs)
 	keeper := secretref.NewKeeper(c, fetcher.Leases(), log)
@@ -235,6 +286,17 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	}()
 
 	secrets := unmaskedRemoved(res.Secrets, f.allowUnmasked)
+	// The token is a secret of the job like the others (the job can also
+	// find it in the token file, or get it with --pass-token).
+	if tok := c.Token(); len(tok) >= mask.DefaultMinLen {
+		secrets = append(secrets, mask.Secret{Name: "KEYWARD_TOKEN", Value: tok})
+	} else if tok != "" {
+		log.Warn("the token is too short to be masked in the output", "length", len(tok))
+	}
+	base := os.Environ()
+	if f.passToken {
+		base = append(base, tokenEnv...)
+	}
 	opts := mask.Options{Style: style}
 	stdout := mask.NewWriter(cmd.OutOrStdout(), secrets, opts)
 	stderr := mask.NewWriter(e.stderr, secrets, opts)
@@ -242,8 +304,9 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 		Stdin:   e.stdin,
 		Stdout:  stdout,
 		Stderr:  stderr,
-		BaseEnv: childBaseEnv(os.Environ(), f.passToken),
+		BaseEnv: base,
 		Signals: sigs,
+		Guard:   guardArgv(log),
 		Logger:  log,
 	})
 	stdout.Close()
@@ -277,7 +340,7 @@ func fetchAll(ctx context.Context, f *secretref.Fetcher, plan secretref.Plan, si
 	}
 	done := make(chan result, 1)
 	go func() {
-		r, err := secretref.Resolve(ctx, f, plan)
+		r, err := resolve(ctx, f, plan)
 		done <- result{r, err}
 	}()
 	select {
@@ -288,6 +351,68 @@ func fetchAll(ctx context.Context, f *secretref.Fetcher, plan secretref.Plan, si
 		<-done
 		return nil, s, nil
 	}
+}
+
+// resolve fetches what plan asks for, refusing the variable names
+// --env-from would take from a secret's field names that are not valid
+// names or that change how the job runs (see checkImported). run and env
+// use it; mask, which sets no variable, resolves directly.
+func resolve(ctx context.Context, f *secretref.Fetcher, plan secretref.Plan) (*secretref.Result, error) {
+	if err := checkImported(ctx, f, plan); err != nil {
+		return nil, err
+	}
+	return secretref.Resolve(ctx, f, plan)
+}
+
+// checkImported reads the secrets of plan's EnvFrom entries (the fetcher
+// keeps them for Resolve) and refuses every field whose name is empty or
+// holds '=' or a control byte, or would set a variable inject.Reserved
+// names (LD_PRELOAD, PATH, BASH_ENV, GIT_*, KEYWARD_*...): whoever can
+// write a secret must not choose the job's loader, shell or tools. A name
+// the user mapped with --env is skipped, as Resolve skips it: that is the
+// user's choice. The error names the secret and the field, never a value.
+func checkImported(ctx context.Context, f *secretref.Fetcher, plan secretref.Plan) error {
+	explicit := map[string]bool{}
+	for _, e := range plan.Env {
+		explicit[e.Name] = true
+	}
+	var errs []error
+	for _, ef := range plan.EnvFrom {
+		data, err := f.Data(ctx, ef.Ref)
+		if err != nil {
+			return fmt.Errorf("env-from %w", err)
+		}
+		for _, k := range slices.Sorted(maps.Keys(data)) {
+			name := ef.Prefix + secretref.EnvName(k)
+			switch {
+			case explicit[name]:
+			case !validFieldName(k):
+				errs = append(errs, fmt.Errorf("env-from %s: field %q is not a valid variable name", ef.Ref, k))
+			case inject.Reserved(name):
+				errs = append(errs, fmt.Errorf("env-from %s: field %q would set %s, which changes how the job's programs run", ef.Ref, k, name))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return withHint(fmt.Errorf("refusing to start: %w", errors.Join(errs...)),
+			"the secret's writer chooses these names: import it under a prefix (--env-prefix APP_), or map a field you trust yourself (--env NAME=PATH#FIELD)")
+	}
+	return nil
+}
+
+// validFieldName accepts a field name --env-from can turn into a variable
+// name: not empty, no '=', no control bytes. Other bytes that are not
+// letters or digits become '_' (secretref.EnvName).
+func validFieldName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c == '=' || c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // finish revokes what the job obtained when revoke is set.
@@ -322,20 +447,25 @@ func unmaskedRemoved(secrets []mask.Secret, allowed []string) []mask.Secret {
 	return out
 }
 
-// childBaseEnv is keyward's environment without its own credentials.
-func childBaseEnv(environ []string, passToken bool) []string {
-	if passToken {
-		return environ
-	}
-	out := make([]string, 0, len(environ))
-	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		if k == "KEYWARD_TOKEN" || k == "VAULT_TOKEN" {
-			continue
+// tokenVars are the variables the client reads the token from
+// (api.ConfigFromEnv).
+var tokenVars = []string{"KEYWARD_TOKEN", "VAULT_TOKEN"}
+
+// dropTokenEnv removes the token variables from keyward's environment once
+// the client has read them, so no child or later lookup gets them by
+// accident, and returns them as NAME=VALUE for --pass-token. It changes the
+// process's environment: run is a whole-process command. (/proc/PID/environ
+// still shows the environment keyward started with; ProtectProcess keeps
+// the job from reading it.)
+func dropTokenEnv() []string {
+	var taken []string
+	for _, k := range tokenVars {
+		if v, ok := os.LookupEnv(k); ok {
+			taken = append(taken, k+"="+v)
+			os.Unsetenv(k)
 		}
-		out = append(out, kv)
 	}
-	return out
+	return taken
 }
 
 // printPlan lists what run would inject: names and references, no values.

@@ -1,12 +1,15 @@
 // Package inject runs a child process with secrets: as environment variables
 // set only in the child, and as files in a private directory that is removed
 // when the child exits. It forwards job-control signals to the child's
-// process group and returns the child's exit code.
+// process group, stops that group when keyward dies (PR_SET_PDEATHSIG and
+// a guard process), and returns the child's exit code.
 //
 // It must never put a secret in argv, in keyward's own environment, in an
 // error or log message, or in a file outside its private directory (mode
-// 0700, on a RAM-backed file system when one is writable). It imports only
-// the standard library and internal/sensitive.
+// 0700, on a RAM-backed file system when one is writable), and the process
+// that holds the secrets must not be readable by the child it starts
+// (ProtectProcess). It imports only the standard library, golang.org/x/sys
+// and internal/sensitive.
 package inject
 
 import (
@@ -21,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,7 +89,13 @@ type Options struct {
 	// KillGrace is how long the child has to exit after the context is done
 	// and it got SIGTERM, before SIGKILL (default DefaultKillGrace).
 	KillGrace time.Duration
-	Logger    *slog.Logger
+	// Guard is the command line of a guard process, a program that calls
+	// Guard (keyward starts itself). Run starts it before the child and
+	// tells it the child's process group; if keyward dies without ending
+	// Run (kill -9), the guard kills that group. Empty: no guard, and after
+	// a kill -9 only the child itself dies (on Linux), not its descendants.
+	Guard  []string
+	Logger *slog.Logger
 }
 
 // FileEnvName returns the variable that holds the path of the secret file
@@ -175,10 +185,14 @@ func validFileName(n string) bool {
 // SIGKILL if it still holds the child's stdout or stderr 2 s later; a daemon
 // meant to outlive the job must leave the group (setsid).
 //
-// Run sets keyward's own soft RLIMIT_CORE to 0 and does not restore it: the
-// child inherits the limit (Go cannot set an rlimit for the child alone), and
-// keyward holds the same secrets, so neither should dump core. The limit is
-// a soft one, so a child may raise it again.
+// If keyward itself dies (kill -9), the child gets SIGKILL from the kernel
+// (PR_SET_PDEATHSIG, Linux), and the guard process of opts.Guard kills the
+// rest of the child's process group.
+//
+// Run calls ProtectProcess first (callers that hold secrets before they
+// call Run should call it themselves, earlier). The child inherits the core
+// limit (Go cannot set an rlimit for the child alone), but not the
+// non-dumpable flag, which exec resets.
 //
 // When the child is in its own process group it cannot read from a
 // terminal; Run is meant for non-interactive jobs. Run returns -1 and an
@@ -197,8 +211,8 @@ func Run(ctx context.Context, argv []string, spec Spec, opts Options) (int, erro
 	if err := ctx.Err(); err != nil {
 		return -1, fmt.Errorf("inject: %w", err)
 	}
-	if err := limitCore(); err != nil {
-		return -1, fmt.Errorf("inject: disable core dumps: %w", err)
+	if err := ProtectProcess(); err != nil {
+		return -1, err
 	}
 	base := opts.BaseEnv
 	if base == nil {
@@ -227,10 +241,24 @@ func Run(ctx context.Context, argv []string, spec Spec, opts Options) (int, erro
 		}
 	}
 
+	var g *guard
+	if len(opts.Guard) > 0 {
+		var err error
+		if g, err = startGuard(opts.Guard); err != nil {
+			// The child still dies with keyward; its descendants might not.
+			log.Warn("no guard process: if keyward is killed, the command's background processes survive it", "err", err)
+		} else {
+			defer g.release(log)
+		}
+	}
+
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = childEnv(base, set)
 	cmd.Stdin = opts.Stdin
+	// Its own process group, so that signals reach the child's descendants
+	// too, and SIGKILL when keyward dies (Linux).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(cmd.SysProcAttr)
 	cmd.WaitDelay = waitDelay // for a Stdin reader that never returns
 	var outs outputs
 	defer outs.abort()
@@ -241,11 +269,21 @@ func Run(ctx context.Context, argv []string, spec Spec, opts Options) (int, erro
 	if cmd.Stderr, err = outs.add(opts.Stderr); err != nil {
 		return -1, err
 	}
+	// The kernel sends the parent-death signal when the thread that started
+	// the child ends, not the process, and Go ends a thread when a goroutine
+	// locked to it returns without unlocking. Locked here until the child
+	// has been waited for, the thread belongs to this goroutine alone and
+	// lives at least as long as the child must.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		return -1, fmt.Errorf("inject: start %s: %w", argv[0], err)
 	}
 	outs.started()
 	pgid := cmd.Process.Pid
+	if g != nil {
+		g.watch(pgid, log)
+	}
 	log.Debug("child started", "pid", pgid, "env", len(spec.Env), "files", len(spec.Files))
 
 	done := make(chan struct{})
@@ -408,18 +446,6 @@ func exitCode(ps *os.ProcessState) int {
 		return 128 + int(ws.Signal())
 	}
 	return ps.ExitCode()
-}
-
-func limitCore() error {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &l); err != nil {
-		return err
-	}
-	if l.Cur == 0 {
-		return nil
-	}
-	l.Cur = 0
-	return syscall.Setrlimit(syscall.RLIMIT_CORE, &l)
 }
 
 // childEnv returns base without the variables in set, then set.
