@@ -11,10 +11,14 @@ import (
 
 func newCore(t *testing.T, methods map[string]logical.Factory) (*core.Core, string) {
 	t.Helper()
-	c, err := core.New(core.Config{
-		Storage:     inmem.New(),
-		AuthMethods: methods,
-	})
+	return newCoreWith(t, core.Config{Storage: inmem.New(), AuthMethods: methods})
+}
+
+// newCoreWith starts a core from cfg: initialized with one share, unsealed,
+// KV version 2 at secret/. It returns the core and its root token.
+func newCoreWith(t *testing.T, cfg core.Config) (*core.Core, string) {
+	t.Helper()
+	c, err := core.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

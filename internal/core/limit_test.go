@@ -46,24 +46,12 @@ func newLimitedCore(t *testing.T, limits core.Limits) (*core.Core, string, *atom
 	t.Helper()
 	clock := &fakeClock{t: time.Now()}
 	checks := &atomic.Int64{}
-	c, err := core.New(core.Config{Storage: inmem.New(), Now: clock.Now, Limits: limits,
+	c, root := newCoreWith(t, core.Config{Storage: inmem.New(), Now: clock.Now, Limits: limits,
 		AuthMethods: map[string]logical.Factory{"pw": func(context.Context, *logical.BackendConfig) (logical.Backend, error) {
 			return passwordAuth{checks}, nil
 		}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ctx := context.Background()
-	res, err := c.Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Unseal(ctx, res.Shares); err != nil {
-		t.Fatal(err)
-	}
-	mustCall(t, c, res.RootToken, logical.UpdateOperation, "sys/auth/pw", map[string]any{"type": "pw"})
-	return c, res.RootToken, checks, clock
+	mustCall(t, c, root, logical.UpdateOperation, "sys/auth/pw", map[string]any{"type": "pw"})
+	return c, root, checks, clock
 }
 
 func loginFrom(c *core.Core, addr, user, password string) error {

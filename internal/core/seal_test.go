@@ -124,23 +124,7 @@ func TestUnsealShareAbuse(t *testing.T) {
 // nothing is half-written, and writes work again once space frees.
 func TestFullDisk(t *testing.T) {
 	disk := faulty.New(inmem.New())
-	c, err := core.New(core.Config{Storage: disk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx := context.Background()
-	res, err := c.Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Unseal(ctx, res.Shares); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.MountDefaultKV(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tok := res.RootToken
+	c, tok := newCoreWith(t, core.Config{Storage: disk})
 	write := func(v string) error {
 		_, err := call(t, c, tok, logical.UpdateOperation, "secret/data/app", map[string]any{"data": map[string]any{"v": v}})
 		return err
@@ -153,7 +137,7 @@ func TestFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	disk.FailWrites(syscall.ENOSPC)
-	err = write("two")
+	err := write("two")
 	if err == nil {
 		t.Fatal("write succeeded on a full disk")
 	}
