@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -199,7 +200,7 @@ func (a *API) recoverPanic(w http.ResponseWriter, r *http.Request, id string) {
 // after /v1, starting with "/".
 func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath string) {
 	path, err := policy.CleanRawPath(rawPath)
-	if err != nil {
+	if err != nil || encodedSeparator(rawPath) {
 		writeErrors(w, r, http.StatusBadRequest, "invalid request path")
 		return
 	}
@@ -309,11 +310,9 @@ func patchContentType(ct string) bool {
 
 // fillRequest copies the token, wrap TTL, headers and connection into req.
 func (a *API) fillRequest(r *http.Request, req *logical.Request) (status int, msg string) {
-	token := r.Header.Get("X-Vault-Token")
-	if token == "" {
-		if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-			token = strings.TrimSpace(auth[7:])
-		}
+	token, ok := requestToken(r.Header)
+	if !ok {
+		return http.StatusBadRequest, "conflicting tokens in X-Vault-Token and Authorization headers"
 	}
 	if len(token) > maxTokenLength {
 		return http.StatusRequestHeaderFieldsTooLarge, "token header too large"
@@ -340,6 +339,61 @@ func (a *API) fillRequest(r *http.Request, req *logical.Request) (status int, ms
 	req.Headers = h
 	req.Connection = &logical.Connection{RemoteAddr: a.clientIP(r), TLS: r.TLS}
 	return 0, ""
+}
+
+// requestToken returns the token the request names in X-Vault-Token or
+// Authorization: Bearer, any number of times. ok is false when it names two
+// different tokens: which one a proxy, the audit log and the core would use
+// must never be a question, so such a request is refused.
+func requestToken(h http.Header) (token string, ok bool) {
+	for _, v := range h["X-Vault-Token"] {
+		if token, ok = oneToken(token, v); !ok {
+			return "", false
+		}
+	}
+	for _, v := range h["Authorization"] {
+		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+			if token, ok = oneToken(token, strings.TrimSpace(v[7:])); !ok {
+				return "", false
+			}
+		}
+	}
+	return token, true
+}
+
+// oneToken merges a newly seen token value v into the one found so far.
+func oneToken(found, v string) (string, bool) {
+	switch {
+	case v == "":
+		return found, true
+	case found == "":
+		return v, true
+	}
+	return found, subtle.ConstantTimeCompare([]byte(found), []byte(v)) == 1
+}
+
+// encodedSeparator reports whether the still-escaped path holds an encoded
+// slash or backslash (%2F, %5C, any case). CleanRawPath would decode them
+// into separators that a proxy routing on the raw path never saw, so they
+// are refused; double encodings (%252F) are refused by CleanPath.
+func encodedSeparator(raw string) bool {
+	for {
+		i := strings.IndexByte(raw, '%')
+		if i < 0 || i+2 >= len(raw) {
+			return false
+		}
+		switch raw[i+1] {
+		case '2':
+			if raw[i+2] == 'f' || raw[i+2] == 'F' {
+				return true
+			}
+		case '5':
+			if raw[i+2] == 'c' || raw[i+2] == 'C' {
+				return true
+			}
+		}
+		raw = raw[i+1:]
+	}
 }
 
 // readData fills req.Data from the body (POST, PUT, PATCH) or the query

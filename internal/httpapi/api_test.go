@@ -208,7 +208,10 @@ func TestToken(t *testing.T) {
 		{"bearer", []string{"Authorization", "Bearer kw.tok2"}, "kw.tok2"},
 		{"bearer lower case", []string{"Authorization", "bearer kw.tok3"}, "kw.tok3"},
 		{"basic ignored", []string{"Authorization", "Basic dXNlcjpwYXNz"}, ""},
-		{"x-vault-token wins", []string{"Authorization", "Bearer kw.b", "X-Vault-Token", "kw.x"}, "kw.x"},
+		{"both headers agree", []string{"Authorization", "Bearer kw.same", "X-Vault-Token", "kw.same"}, "kw.same"},
+		{"repeated header agrees", []string{"X-Vault-Token", "kw.r", "X-Vault-Token", "kw.r"}, "kw.r"},
+		{"empty x-vault-token falls back", []string{"X-Vault-Token", "", "Authorization", "Bearer kw.e"}, "kw.e"},
+		{"basic beside token", []string{"Authorization", "Basic dXNlcjpwYXNz", "X-Vault-Token", "kw.x"}, "kw.x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,6 +228,39 @@ func TestToken(t *testing.T) {
 				if req.Headers.Get(h) != "" {
 					t.Errorf("token header %s copied into req.Headers", h)
 				}
+			}
+		})
+	}
+}
+
+// TestConflictingTokens: a request naming two different tokens is refused
+// before the core sees it; which one a proxy, the audit log or the core
+// would pick must never be a question.
+func TestConflictingTokens(t *testing.T) {
+	tests := []struct {
+		name string
+		hdr  []string
+	}{
+		{"x-vault-token and bearer", []string{"X-Vault-Token", "kw.x", "Authorization", "Bearer kw.b"}},
+		{"bearer and x-vault-token", []string{"Authorization", "Bearer kw.b", "X-Vault-Token", "kw.x"}},
+		{"two x-vault-token", []string{"X-Vault-Token", "kw.one", "X-Vault-Token", "kw.two"}},
+		{"two bearer", []string{"Authorization", "Bearer kw.one", "Authorization", "Bearer kw.two"}},
+		{"prefix of the other", []string{"X-Vault-Token", "kw.abc", "Authorization", "Bearer kw.abcd"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, f := newAPI(t, nil)
+			for _, target := range []string{"/v1/secret/a", "/v1/auth/userpass/login/u"} {
+				w := do(t, a, "GET", target, nil, tt.hdr...)
+				if w.Code != http.StatusBadRequest {
+					t.Fatalf("GET %s with %q = %d, want 400", target, tt.hdr, w.Code)
+				}
+				if errs := errorsOf(t, w); len(errs) != 1 || strings.Contains(errs[0], "kw.") {
+					t.Errorf("errors = %q, want one message naming no token", errs)
+				}
+			}
+			if n := len(f.requests()); n != 0 {
+				t.Errorf("core called %d times", n)
 			}
 		})
 	}

@@ -284,6 +284,17 @@ func TestT07Traversal(t *testing.T) {
 		"secret/data/team-a/x%0ay",
 		"/secret/data/team-a/x",
 		"secret/data/team-a/x//",
+		// Encoded separators are refused even where decoding them would
+		// give a clean path (docs/security.md), in either case and double
+		// encoded, so a raw-path proxy and the ACL never see different
+		// paths.
+		"secret/data/team-a%2Fx",
+		"secret/data/team-a%2fx",
+		"secret%2Fdata%2Fteam-a%2Fx",
+		"secret/data/team-a%5Cx",
+		"secret/data/team-a%252Fx",
+		"secret/data/team-a%252fx",
+		"secret/data/team-a%255Cx",
 	}
 	methods := []string{"GET", "HEAD", "LIST", "POST", "PUT", "PATCH", "DELETE", "GET?list=true"}
 	for _, p := range paths {
