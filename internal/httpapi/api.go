@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
@@ -211,7 +213,14 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath s
 		writeErrors(w, r, http.StatusTooManyRequests, "request rate limit exceeded")
 		return
 	}
-	op, status, msg := a.operation(r)
+	var query url.Values
+	if r.URL.RawQuery != "" {
+		if query, err = parseQuery(r.URL.RawQuery); err != nil {
+			a.respondError(w, r, &logical.Request{ID: id}, err)
+			return
+		}
+	}
+	op, status, msg := a.operation(r, query)
 	if status != 0 {
 		if status == http.StatusMethodNotAllowed {
 			w.Header()["Allow"] = allowed
@@ -227,7 +236,7 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath s
 		writeErrors(w, r, status, msg)
 		return
 	}
-	if err := a.readData(w, r, req); err != nil {
+	if err := a.readData(w, r, req, query); err != nil {
 		a.respondError(w, r, req, err)
 		return
 	}
@@ -243,12 +252,11 @@ var allowed = []string{"GET, HEAD, LIST, POST, PUT, PATCH, DELETE"}
 
 // operation maps the method (and ?list, ?help) to an operation. A non-zero
 // status means the request is refused with msg.
-func (a *API) operation(r *http.Request) (op logical.Operation, status int, msg string) {
+func (a *API) operation(r *http.Request, q url.Values) (op logical.Operation, status int, msg string) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		op = logical.ReadOperation
-		if r.URL.RawQuery != "" {
-			q := r.URL.Query()
+		if q != nil {
 			if v, ok := q["list"]; ok {
 				list, err := parseBoolParam(v)
 				if err != nil {
@@ -397,8 +405,8 @@ func encodedSeparator(raw string) bool {
 }
 
 // readData fills req.Data from the body (POST, PUT, PATCH) or the query
-// (GET, HEAD, LIST, DELETE).
-func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Request) error {
+// (GET, HEAD, LIST, DELETE), already parsed into q.
+func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Request, q url.Values) error {
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		if r.ContentLength > a.lim.maxBytes {
@@ -415,10 +423,9 @@ func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Requ
 		req.Data = data
 		return nil
 	}
-	if r.URL.RawQuery == "" {
+	if len(q) == 0 {
 		return nil
 	}
-	q := r.URL.Query()
 	data := make(map[string]any, len(q))
 	for k, v := range q {
 		switch {
@@ -437,6 +444,27 @@ func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Requ
 		req.Data = data
 	}
 	return nil
+}
+
+// parseQuery decodes a raw query. Unlike url.URL.Query it refuses what it
+// cannot decode (a bad escape, a semicolon) instead of dropping it, and
+// refuses keys and values that are not valid UTF-8, as JSON bodies are.
+func parseQuery(raw string) (url.Values, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, errInvalidQuery
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return nil, errInvalidQuery
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return nil, errInvalidQuery
+			}
+		}
+	}
+	return q, nil
 }
 
 // clientIP returns the client address: the peer's IP, or, when the peer is

@@ -347,6 +347,7 @@ func TestQueryParams(t *testing.T) {
 		{"health codes", "HEAD", "/v1/sys/health?standbycode=299&sealedcode=299", map[string]any{"standbycode": "299", "sealedcode": "299"}},
 		{"list verb", "LIST", "/v1/x/a?limit=5", map[string]any{"limit": "5"}},
 		{"delete", "DELETE", "/v1/x/a?versions=1", map[string]any{"versions": "1"}},
+		{"utf-8", "GET", "/v1/x/a?name=%C3%A9", map[string]any{"name": "é"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,6 +357,28 @@ func TestQueryParams(t *testing.T) {
 				t.Errorf("%s %s data (-want +got):\n%s", tt.method, tt.target, diff)
 			}
 		})
+	}
+}
+
+// TestQueryInvalidUTF8: query keys and values are held to the same rule as
+// JSON bodies: invalid UTF-8 is refused, never passed on or replaced.
+func TestQueryInvalidUTF8(t *testing.T) {
+	for _, target := range []string{
+		"/v1/x/a?name=%FF",
+		"/v1/x/a?%C3=1",
+		"/v1/x/a?k=ok&k=%C0%AE",
+		"/v1/x/a?list=true&after=%ED%A0%80",
+	} {
+		for _, method := range []string{"GET", "DELETE"} {
+			a, f := newAPI(t, nil)
+			w := do(t, a, method, target, nil)
+			if w.Code != http.StatusBadRequest {
+				t.Errorf("%s %s = %d, want 400", method, target, w.Code)
+			}
+			if n := len(f.requests()); n != 0 {
+				t.Errorf("%s %s reached the core", method, target)
+			}
+		}
 	}
 }
 
@@ -376,6 +399,19 @@ func TestBody(t *testing.T) {
 		{"malformed", `{"a":`, nil, 400},
 		{"trailing data", `{"a":1} {"b":2}`, nil, 400},
 		{"trailing garbage", `{"a":1}x`, nil, 400},
+		// Invalid UTF-8 is refused, never replaced with U+FFFD.
+		{"invalid utf-8 value", "{\"pw\":\"a\xffb\"}", nil, 400},
+		{"invalid utf-8 key", "{\"p\xc3w\":\"x\"}", nil, 400},
+		{"overlong utf-8", "{\"a\":\"\xc0\xae\"}", nil, 400},
+		{"encoded surrogate half", "{\"a\":\"\xed\xa0\x80\"}", nil, 400},
+		{"lone high surrogate escape", `{"a":"\ud800"}`, nil, 400},
+		{"lone low surrogate escape", `{"a":"x\udc00"}`, nil, 400},
+		{"reversed surrogate pair", `{"a":"\udc00\ud800"}`, nil, 400},
+		{"surrogate escape in key", `{"\uD83D":1}`, nil, 400},
+		{"surrogate pair", `{"a":"\ud83d\ude00"}`, map[string]any{"a": "\U0001F600"}, 200},
+		{"escaped backslash before u", `{"a":"\\ud800"}`, map[string]any{"a": `\ud800`}, 200},
+		{"replacement character sent on purpose", `{"a":"\ufffd�"}`, map[string]any{"a": "\ufffd\ufffd"}, 200},
+		{"multibyte", `{"pässwörd":"日本"}`, map[string]any{"pässwörd": "日本"}, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,16 +6,19 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"unicode/utf8"
 )
 
-// Errors returned by decodeBody. The HTTP layer maps each to a status; none
-// of them carries any byte of the body, which may hold secrets.
+// Errors returned by decodeBody and parseQuery. The HTTP layer maps each to a
+// status; none of them carries any byte of the body, which may hold secrets.
 var (
 	errBodyTooLarge  = errors.New("request body too large")
 	errTooDeep       = errors.New("request body is nested too deeply")
 	errTooManyValues = errors.New("request body has too many JSON values")
 	errMalformedJSON = errors.New("malformed JSON request body")
 	errNotObject     = errors.New("request body must be a JSON object")
+	errInvalidUTF8   = errors.New("request body is not valid UTF-8")
+	errInvalidQuery  = errors.New("malformed query string or not valid UTF-8")
 )
 
 // maxPrealloc bounds the body buffer allocated before any byte arrives.
@@ -177,6 +180,9 @@ func unmarshalObject(b []byte) (map[string]any, error) {
 	if len(bytes.TrimLeft(trimmed[dec.InputOffset():], " \t\r\n")) != 0 {
 		return nil, errMalformedJSON
 	}
+	if !validText(trimmed) {
+		return nil, errInvalidUTF8
+	}
 	switch t := v.(type) {
 	case nil:
 		return nil, nil
@@ -184,4 +190,65 @@ func unmarshalObject(b []byte) (map[string]any, error) {
 		return t, nil
 	}
 	return nil, errNotObject
+}
+
+// validText reports whether JSON text b is valid UTF-8 and every \u escape
+// of a UTF-16 surrogate is one half of a pair in the right order.
+// encoding/json silently turns both kinds of damage into U+FFFD, which
+// would store and compare something other than what the client sent, so
+// such bodies are refused instead. A backslash can only stand in a string
+// of valid JSON, so the scan needs no string state.
+func validText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for {
+		i := bytes.IndexByte(b, '\\')
+		if i < 0 || i+1 >= len(b) {
+			return true
+		}
+		if b[i+1] != 'u' {
+			b = b[i+2:] // "\\" and the other one-letter escapes
+			continue
+		}
+		r, ok := hex4(b[i+2:])
+		if !ok {
+			return true // malformed: encoding/json has refused it already
+		}
+		b = b[i+6:]
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			return false // low half first, or alone
+		case r >= 0xd800 && r <= 0xdbff:
+			if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+				return false
+			}
+			if lo, ok := hex4(b[2:]); !ok || lo < 0xdc00 || lo > 0xdfff {
+				return false
+			}
+			b = b[6:]
+		}
+	}
+}
+
+// hex4 decodes the four hex digits at the start of b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
