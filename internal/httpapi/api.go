@@ -510,6 +510,10 @@ func (a *API) trusted(ip netip.Addr) bool {
 // respondError writes the client-safe form of err and logs unexpected ones.
 func (a *API) respondError(w http.ResponseWriter, r *http.Request, req *logical.Request, err error) {
 	status, msg, internal := errorStatus(err)
+	if errors.Is(err, errBodyRead) || errors.Is(err, errBodyTimeout) {
+		// The rest of the body cannot be framed: end the connection.
+		w.Header().Set("Connection", "close")
+	}
 	if internal {
 		a.logger.Error("request failed", "request_id", req.ID, "operation", string(req.Operation),
 			"path", req.Path, "err", err)

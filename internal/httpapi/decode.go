@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"unicode/utf8"
 )
 
@@ -19,6 +21,11 @@ var (
 	errNotObject     = errors.New("request body must be a JSON object")
 	errInvalidUTF8   = errors.New("request body is not valid UTF-8")
 	errInvalidQuery  = errors.New("malformed query string or not valid UTF-8")
+	// A body that breaks off, or whose chunked framing is broken, is the
+	// client's error (400), and so is one that stops arriving before the
+	// listener's read timeout (408).
+	errBodyRead    = errors.New("malformed or truncated request body")
+	errBodyTimeout = errors.New("timed out reading the request body")
 )
 
 // maxPrealloc bounds the body buffer allocated before any byte arrives.
@@ -149,14 +156,25 @@ func decodeBody(r io.Reader, sizeHint int64, lim limits) (map[string]any, error)
 			break
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, errBodyTooLarge
-			}
-			return nil, err
+			return nil, bodyError(err)
 		}
 	}
 	return unmarshalObject(buf)
+}
+
+// bodyError maps an error from reading a request body. Every such error is
+// the client's doing (a broken, cut-off or stalled body, one over the
+// limit), so none of them is an internal error.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return errBodyTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return errBodyTimeout
+	}
+	return errBodyRead
 }
 
 // unmarshalObject decodes b, which has passed the limit scanner.

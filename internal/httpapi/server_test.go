@@ -2,13 +2,16 @@ package httpapi_test
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,4 +164,97 @@ func TestReadHeaderTimeoutClosesSlowConn(t *testing.T) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("server kept a header-stalled connection open: %v", err)
 	}
+}
+
+// startServerLogs is startServer with the API's logs captured.
+func startServerLogs(t testing.TB, cfg httpapi.Config) (*httptest.Server, *fakeCore, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	f := &fakeCore{fn: healthCore}
+	a := httpapi.New(f, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	srv := httptest.NewUnstartedServer(a)
+	srv.Config = a.Server()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, f, logs
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestClientBodyErrors: a body the client breaks (bad chunk framing, a
+// body that stops arriving) is the client's error: 400 or 408 with
+// Connection: close, never a 500, and nothing logged at ERROR. Raw TCP, so
+// the bytes are exactly what a broken client sends.
+func TestClientBodyErrors(t *testing.T) {
+	const head = "POST /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nX-Vault-Token: kw.t\r\n"
+	tests := []struct {
+		name, raw string
+		want      string
+	}{
+		{"bad chunk size", head + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", "400"},
+		{"chunk size overflow", head + "Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n{}\r\n0\r\n\r\n", "400"},
+		{"bad chunk trailer", head + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n", "400"},
+		// The server's read deadline ends these, not the test's clock.
+		{"slow body", head + "Content-Length: 100\r\n\r\n{\"a\":", "408"},
+		{"slow chunked body", head + "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n", "408"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, f, logs := startServerLogs(t, httpapi.Config{ReadTimeout: 200 * time.Millisecond})
+			resp := rawResponse(t, srv.Listener.Addr().String(), tt.raw)
+			if !strings.HasPrefix(resp, "HTTP/1.1 "+tt.want) {
+				t.Errorf("status line %q, want %s", firstLine(resp), tt.want)
+			}
+			if !strings.Contains(resp, "\r\nConnection: close\r\n") {
+				t.Errorf("response does not close the connection:\n%s", resp)
+			}
+			if strings.Contains(logs.String(), "level=ERROR") {
+				t.Errorf("client error logged at ERROR:\n%s", logs.String())
+			}
+			if n := len(f.requests()); n != 0 {
+				t.Errorf("core called %d times", n)
+			}
+		})
+	}
+}
+
+// rawResponse writes raw on a new connection and returns everything the
+// server sends until it closes the connection (or 30 s pass, a failure).
+func rawResponse(t testing.TB, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // a hang fails, not blocks
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read response (%q so far): %v", b, err)
+	}
+	return string(b)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\r\n")
+	return line
 }
