@@ -167,6 +167,9 @@ func (a *API) Server() *http.Server {
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0) {
+		closeAfterFraming(w)
+	}
 	raw := r.URL.EscapedPath()
 	if !strings.HasPrefix(raw, "/v1/") {
 		if _, pattern := a.mux.Handler(r); pattern != "" {
@@ -182,6 +185,19 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// "/v1//secret" is refused as an empty segment.
 	a.serveLogical(w, r, id, raw[len("/v1"):])
 }
+
+// closeAfterFraming ends the connection after this response when the
+// request's framing may not be what a proxy in front of us saw (RFC 9112
+// section 6.3): net/http drops a Content-Length sent beside
+// Transfer-Encoding: chunked, and drops Transfer-Encoding from HTTP/1.0
+// requests, before a handler can see either. Both are smuggling shapes, so
+// every chunked request and every HTTP/1.0 request closes its connection;
+// nothing pipelined behind it is read.
+func closeAfterFraming(w http.ResponseWriter) {
+	w.Header()["Connection"] = connClose
+}
+
+var connClose = []string{"close"}
 
 // recoverPanic turns a panic in the core into a 500. It logs the panic's
 // type and stack, never its value or the request, which may hold secrets.
@@ -512,7 +528,7 @@ func (a *API) respondError(w http.ResponseWriter, r *http.Request, req *logical.
 	status, msg, internal := errorStatus(err)
 	if errors.Is(err, errBodyRead) || errors.Is(err, errBodyTimeout) {
 		// The rest of the body cannot be framed: end the connection.
-		w.Header().Set("Connection", "close")
+		w.Header()["Connection"] = connClose
 	}
 	if internal {
 		a.logger.Error("request failed", "request_id", req.ID, "operation", string(req.Operation),

@@ -258,3 +258,40 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\r\n")
 	return line
 }
+
+// TestContentLengthAndTransferEncoding: a request framed by both headers
+// (a smuggling attempt, RFC 9112 section 6.3) ends its connection: the
+// request pipelined behind it is never read. net/http hides which headers
+// came, so every chunked and every HTTP/1.0 request closes. Raw TCP, since
+// Go's client never sends both.
+func TestContentLengthAndTransferEncoding(t *testing.T) {
+	const next = "GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	tests := []struct {
+		name, raw string
+		want      string
+	}{
+		{"both", "POST /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nX-Vault-Token: kw.t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "200"},
+		{"transfer-encoding first", "POST /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nX-Vault-Token: kw.t\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "200"},
+		{"chunked alone", "POST /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nX-Vault-Token: kw.t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "200"},
+		{"http/1.0 keep-alive", "GET /v1/sys/health HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", "200"},
+		{"http/1.0 with transfer-encoding", "POST /v1/secret/data/x HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nX-Vault-Token: kw.t\r\nContent-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "400"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _, logs := startServerLogs(t, httpapi.Config{})
+			resp := rawResponse(t, srv.Listener.Addr().String(), tt.raw+next)
+			if got := firstLine(resp); !strings.HasPrefix(got, "HTTP/1.") || !strings.Contains(got, " "+tt.want+" ") {
+				t.Errorf("status line %q, want %s", got, tt.want)
+			}
+			if n := strings.Count(resp, "HTTP/1.1 ") + strings.Count(resp, "HTTP/1.0 "); n != 1 {
+				t.Errorf("%d responses on the connection, want 1 (it must close):\n%s", n, resp)
+			}
+			if !strings.Contains(resp, "\r\nConnection: close\r\n") {
+				t.Errorf("no Connection: close:\n%s", resp)
+			}
+			if strings.Contains(logs.String(), "level=ERROR") {
+				t.Errorf("logged at ERROR:\n%s", logs.String())
+			}
+		})
+	}
+}
