@@ -35,6 +35,14 @@ type Config struct {
 	DisableMlock bool
 	Audit        Audit
 	RateLimit    RateLimit
+
+	// MaxUnauthenticatedRequestSize caps the bodies of requests served
+	// without a client token (logins, unwrap, unseal, ...); zero means
+	// 64 KiB or MaxRequestSize if that is smaller.
+	MaxUnauthenticatedRequestSize int64
+	// MaxInFlightRequestBytes bounds the bytes of all request bodies held
+	// at once; zero means 256 MiB or MaxRequestSize if that is larger.
+	MaxInFlightRequestBytes int64
 }
 
 // RateLimit is the "rate_limit" block: a per-client-address quota checked
@@ -254,11 +262,11 @@ func Parse(text string) (cfg *Config, err error) {
 			case "log_format":
 				cfg.LogFormat = str(v)
 			case "max_request_size":
-				n, err := strconv.ParseInt(str(v), 10, 64)
-				if err != nil {
-					bad("max_request_size: expected a number of bytes")
-				}
-				cfg.MaxRequestSize = n
+				cfg.MaxRequestSize = size(v, bad, key)
+			case "max_unauthenticated_request_size":
+				cfg.MaxUnauthenticatedRequestSize = size(v, bad, key)
+			case "max_inflight_request_bytes":
+				cfg.MaxInFlightRequestBytes = size(v, bad, key)
 			case "default_lease_ttl":
 				cfg.DefaultLeaseTTL = dur(v, bad, key)
 			case "max_lease_ttl":
@@ -323,6 +331,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestSize <= 0 {
 		errs = append(errs, errors.New("max_request_size must be positive"))
+	}
+	switch {
+	case c.MaxUnauthenticatedRequestSize < 0:
+		errs = append(errs, errors.New("max_unauthenticated_request_size must be positive"))
+	case c.MaxUnauthenticatedRequestSize > c.MaxRequestSize:
+		errs = append(errs, errors.New("max_unauthenticated_request_size cannot exceed max_request_size"))
+	}
+	switch {
+	case c.MaxInFlightRequestBytes < 0:
+		errs = append(errs, errors.New("max_inflight_request_bytes must be positive"))
+	case c.MaxInFlightRequestBytes > 0 && c.MaxInFlightRequestBytes < c.MaxRequestSize:
+		errs = append(errs, errors.New("max_inflight_request_bytes cannot be less than max_request_size (a body of the maximum size could never be read)"))
 	}
 	if c.DefaultLeaseTTL > c.MaxLeaseTTL {
 		errs = append(errs, errors.New("default_lease_ttl cannot exceed max_lease_ttl"))
@@ -401,6 +421,15 @@ func boolish(v any) bool {
 		return t != 0
 	}
 	return false
+}
+
+// size parses a byte count.
+func size(v any, bad func(string, ...any), key string) int64 {
+	n, err := strconv.ParseInt(str(v), 10, 64)
+	if err != nil {
+		bad("%s: expected a number of bytes", key)
+	}
+	return n
 }
 
 func dur(v any, bad func(string, ...any), key string) time.Duration {

@@ -29,6 +29,8 @@ api_addr = "https://k.example:8200"
 log_level = "debug"
 log_format = "json"
 max_request_size = 1024
+max_unauthenticated_request_size = 512
+max_inflight_request_bytes = 4096
 default_lease_ttl = "1h"
 max_lease_ttl = 7200
 ui = true
@@ -50,6 +52,7 @@ rate_limit {
 	want.APIAddr = "https://k.example:8200"
 	want.LogLevel, want.LogFormat = "debug", "json"
 	want.MaxRequestSize = 1024
+	want.MaxUnauthenticatedRequestSize, want.MaxInFlightRequestBytes = 512, 4096
 	want.DefaultLeaseTTL, want.MaxLeaseTTL = time.Hour, 2*time.Hour
 	want.UI = true
 	want.Audit.AllowLogRaw = true
@@ -73,6 +76,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown storage key", `storage "bolt" { paht = "x" }`, []string{`unknown setting "paht"`}},
 		{"bad duration", `default_lease_ttl = "forever"`, []string{"default_lease_ttl"}},
 		{"bad size", `max_request_size = "big"`, []string{"max_request_size"}},
+		{"bad body limits", "max_unauthenticated_request_size = \"small\"\nmax_inflight_request_bytes = \"lots\"", []string{"max_unauthenticated_request_size", "max_inflight_request_bytes"}},
 		{"bad rate", "rate_limit {\n requests_per_second = \"fast\"\n burst = -1\n}", []string{"requests_per_second", "burst"}},
 	}
 	for _, tt := range tests {
@@ -97,12 +101,15 @@ func TestValidateReportsEverything(t *testing.T) {
 	cfg.LogLevel = "loud"
 	cfg.LogFormat = "xml"
 	cfg.MaxRequestSize = 0
+	cfg.MaxUnauthenticatedRequestSize = 1
+	cfg.MaxInFlightRequestBytes = -1
 	cfg.DefaultLeaseTTL = 2 * cfg.MaxLeaseTTL
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("Validate succeeded")
 	}
-	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl"} {
+	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl",
+		"max_unauthenticated_request_size cannot exceed", "max_inflight_request_bytes must be positive"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate error %q does not mention %q", err, w)
 		}

@@ -28,6 +28,16 @@ type Handler interface {
 type Config struct {
 	// MaxRequestSize caps a request body in bytes (32 MiB).
 	MaxRequestSize int64
+	// MaxUnauthenticatedRequestSize caps the body of a request served
+	// without a client token (64 KiB, and never more than MaxRequestSize):
+	// one without a token header, or to a route the core serves without
+	// one (logins, unwrap, unseal, init, root generation), whatever
+	// headers it carries. It is decided before any byte is read.
+	MaxUnauthenticatedRequestSize int64
+	// MaxInFlightBodyBytes bounds the bytes of all request bodies being
+	// read and handled at once (256 MiB; never less than MaxRequestSize).
+	// A request whose body does not fit is answered 503 with Retry-After.
+	MaxInFlightBodyBytes int64
 	// MaxJSONDepth caps the nesting of arrays and objects in a body (300).
 	MaxJSONDepth int
 	// MaxJSONValues caps the object keys plus values of every kind (strings,
@@ -58,15 +68,21 @@ type Config struct {
 
 // Defaults for zero Config fields.
 const (
-	DefaultMaxRequestSize    = 32 << 20
-	DefaultMaxJSONDepth      = 300
-	DefaultMaxJSONValues     = 100_000
-	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultReadTimeout       = 30 * time.Second
-	DefaultWriteTimeout      = 2 * time.Minute
-	DefaultIdleTimeout       = 5 * time.Minute
-	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxRequestSize                = 32 << 20
+	DefaultMaxUnauthenticatedRequestSize = 64 << 10
+	DefaultMaxInFlightBodyBytes          = 256 << 20
+	DefaultMaxJSONDepth                  = 300
+	DefaultMaxJSONValues                 = 100_000
+	DefaultReadHeaderTimeout             = 10 * time.Second
+	DefaultReadTimeout                   = 30 * time.Second
+	DefaultWriteTimeout                  = 2 * time.Minute
+	DefaultIdleTimeout                   = 5 * time.Minute
+	DefaultMaxHeaderBytes                = 64 << 10
 )
+
+// MaxPathLength caps a request's path plus query in bytes, counted after
+// percent-decoding; longer requests get 414 before routing.
+const MaxPathLength = 4096
 
 // maxTokenLength bounds the token header; real tokens are far shorter.
 const maxTokenLength = 4096
@@ -75,6 +91,14 @@ func (c Config) withDefaults() Config {
 	if c.MaxRequestSize <= 0 {
 		c.MaxRequestSize = DefaultMaxRequestSize
 	}
+	if c.MaxUnauthenticatedRequestSize <= 0 {
+		c.MaxUnauthenticatedRequestSize = DefaultMaxUnauthenticatedRequestSize
+	}
+	c.MaxUnauthenticatedRequestSize = min(c.MaxUnauthenticatedRequestSize, c.MaxRequestSize)
+	if c.MaxInFlightBodyBytes <= 0 {
+		c.MaxInFlightBodyBytes = DefaultMaxInFlightBodyBytes
+	}
+	c.MaxInFlightBodyBytes = max(c.MaxInFlightBodyBytes, c.MaxRequestSize)
 	if c.MaxJSONDepth <= 0 {
 		c.MaxJSONDepth = DefaultMaxJSONDepth
 	}
@@ -107,7 +131,9 @@ func timeout(d, def time.Duration) time.Duration {
 type API struct {
 	core   Handler
 	cfg    Config
-	lim    limits
+	lim    limits // for requests with a client token
+	anon   limits // for requests served without one
+	budget bodyBudget
 	logger *slog.Logger
 	mux    *http.ServeMux
 	rl     *clientLimiter // nil without a rate limit
@@ -120,10 +146,15 @@ func New(h Handler, cfg Config, logger *slog.Logger) *API {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
+	lim := limits{maxBytes: cfg.MaxRequestSize, maxDepth: cfg.MaxJSONDepth, maxValues: cfg.MaxJSONValues}
+	anon := lim
+	anon.maxBytes = cfg.MaxUnauthenticatedRequestSize
 	a := &API{
 		core:   h,
 		cfg:    cfg,
-		lim:    limits{maxBytes: cfg.MaxRequestSize, maxDepth: cfg.MaxJSONDepth, maxValues: cfg.MaxJSONValues},
+		lim:    lim,
+		anon:   anon,
+		budget: bodyBudget{max: cfg.MaxInFlightBodyBytes},
 		logger: logger.With("component", "httpapi"),
 		mux:    http.NewServeMux(),
 	}
@@ -170,6 +201,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0) {
 		closeAfterFraming(w)
 	}
+	if decodedLen(r.URL) > MaxPathLength {
+		// Before routing, logging or audit: the path is never repeated.
+		writeErrors(w, r, http.StatusRequestURITooLong, "request path too long")
+		return
+	}
 	raw := r.URL.EscapedPath()
 	if !strings.HasPrefix(raw, "/v1/") {
 		if _, pattern := a.mux.Handler(r); pattern != "" {
@@ -186,6 +222,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.serveLogical(w, r, id, raw[len("/v1"):])
 }
 
+// decodedLen is the length of u's path and query once percent-decoded.
+// u.Path is already decoded; each valid escape in the query shrinks by two.
+func decodedLen(u *url.URL) int {
+	n := len(u.Path)
+	if q := u.RawQuery; q != "" {
+		n += len(q) - 2*strings.Count(q, "%")
+	}
+	return n
+}
+
 // closeAfterFraming ends the connection after this response when the
 // request's framing may not be what a proxy in front of us saw (RFC 9112
 // section 6.3): net/http drops a Content-Length sent beside
@@ -197,7 +243,10 @@ func closeAfterFraming(w http.ResponseWriter) {
 	w.Header()["Connection"] = connClose
 }
 
-var connClose = []string{"close"}
+var (
+	connClose  = []string{"close"}
+	retryAfter = []string{"1"}
+)
 
 // recoverPanic turns a panic in the core into a 500. It logs the panic's
 // type and stack, never its value or the request, which may hold secrets.
@@ -252,7 +301,9 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath s
 		writeErrors(w, r, status, msg)
 		return
 	}
-	if err := a.readData(w, r, req, query); err != nil {
+	claim := bodyClaim{budget: &a.budget}
+	defer claim.release()
+	if err := a.readData(w, r, req, query, &claim); err != nil {
 		a.respondError(w, r, req, err)
 		return
 	}
@@ -365,6 +416,38 @@ func (a *API) fillRequest(r *http.Request, req *logical.Request) (status int, ms
 	return 0, ""
 }
 
+// unauthenticatedRoute reports whether the core serves path without a
+// client token: logins (auth/MOUNT/login and below, for any mount path),
+// and the sys routes for health, init, unseal, root generation and
+// unwrapping, whose token (if any) is a wrapping token. A made-up token
+// header must not buy such a request the authenticated body limit.
+func unauthenticatedRoute(path string) bool {
+	if rest, ok := strings.CutPrefix(path, "auth/"); ok {
+		// Skip the first segment (the mount's own name); any later one
+		// starting with "login" is a login route.
+		_, rest, _ = strings.Cut(rest, "/")
+		for rest != "" {
+			seg, next, _ := strings.Cut(rest, "/")
+			if strings.HasPrefix(seg, "login") {
+				return true
+			}
+			rest = next
+		}
+		return false
+	}
+	rest, ok := strings.CutPrefix(path, "sys/")
+	if !ok {
+		return false
+	}
+	switch rest {
+	case "health", "seal-status", "leader", "init", "unseal",
+		"generate-root/attempt", "generate-root/update",
+		"wrapping/unwrap", "wrapping/lookup", "wrapping/rewrap":
+		return true
+	}
+	return strings.HasPrefix(rest, "internal/ui/mounts")
+}
+
 // requestToken returns the token the request names in X-Vault-Token or
 // Authorization: Bearer, any number of times. ok is false when it names two
 // different tokens: which one a proxy, the audit log and the core would use
@@ -421,18 +504,25 @@ func encodedSeparator(raw string) bool {
 }
 
 // readData fills req.Data from the body (POST, PUT, PATCH) or the query
-// (GET, HEAD, LIST, DELETE), already parsed into q.
-func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Request, q url.Values) error {
+// (GET, HEAD, LIST, DELETE), already parsed into q. The body's buffer is
+// taken from claim, which the caller releases when the request is done.
+func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Request, q url.Values, claim *bodyClaim) error {
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
-		if r.ContentLength > a.lim.maxBytes {
+		// Which limit applies is decided from the headers and the route,
+		// before a byte of the body is read.
+		lim := a.lim
+		if req.ClientToken == "" || unauthenticatedRoute(req.Path) {
+			lim = a.anon
+		}
+		if r.ContentLength > lim.maxBytes {
 			return errBodyTooLarge
 		}
 		if r.Body == nil || r.Body == http.NoBody {
 			return nil
 		}
-		body := http.MaxBytesReader(w, r.Body, a.lim.maxBytes)
-		data, err := decodeBody(body, r.ContentLength, a.lim)
+		body := http.MaxBytesReader(w, r.Body, lim.maxBytes)
+		data, err := decodeBody(body, r.ContentLength, lim, claim)
 		if err != nil {
 			return err
 		}
@@ -526,6 +616,9 @@ func (a *API) trusted(ip netip.Addr) bool {
 // respondError writes the client-safe form of err and logs unexpected ones.
 func (a *API) respondError(w http.ResponseWriter, r *http.Request, req *logical.Request, err error) {
 	status, msg, internal := errorStatus(err)
+	if errors.Is(err, errBusy) {
+		w.Header()["Retry-After"] = retryAfter
+	}
 	if errors.Is(err, errBodyRead) || errors.Is(err, errBodyTimeout) {
 		// The rest of the body cannot be framed: end the connection.
 		w.Header()["Connection"] = connClose

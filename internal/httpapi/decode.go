@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -26,7 +27,45 @@ var (
 	// listener's read timeout (408).
 	errBodyRead    = errors.New("malformed or truncated request body")
 	errBodyTimeout = errors.New("timed out reading the request body")
+	// errBusy: the in-flight body budget has no room for this body now.
+	errBusy = errors.New("too many request bodies in flight; retry later")
 )
+
+// bodyBudget bounds the bytes of request bodies held at once, across all
+// requests and listeners. It is safe for concurrent use.
+type bodyBudget struct {
+	max  int64
+	used atomic.Int64
+}
+
+// bodyClaim is one request's share of a budget: what its body buffer holds.
+// A nil budget never refuses (tests of the decoder alone).
+type bodyClaim struct {
+	budget *bodyBudget
+	n      int64
+}
+
+// grow takes n more bytes, reporting false (and taking nothing) when the
+// budget has no room for them.
+func (c *bodyClaim) grow(n int64) bool {
+	if c == nil || c.budget == nil {
+		return true
+	}
+	if c.budget.used.Add(n) > c.budget.max {
+		c.budget.used.Add(-n)
+		return false
+	}
+	c.n += n
+	return true
+}
+
+// release gives back everything c took.
+func (c *bodyClaim) release() {
+	if c.n != 0 {
+		c.budget.used.Add(-c.n)
+		c.n = 0
+	}
+}
 
 // maxPrealloc bounds the body buffer allocated before any byte arrives.
 const maxPrealloc = 256 << 10
@@ -122,13 +161,22 @@ func (s *limitScanner) scan(p []byte) error {
 // all-whitespace body, or a JSON null, yields nil data. Numbers decode as
 // json.Number. r should already be capped (http.MaxBytesReader); reading
 // more than lim.maxBytes returns errBodyTooLarge as well.
-func decodeBody(r io.Reader, sizeHint int64, lim limits) (map[string]any, error) {
+//
+// The buffer is taken from claim before it is allocated, so a body that
+// does not fit the in-flight budget is refused with errBusy, before any of
+// it is read when its length is announced. The caller releases claim.
+func decodeBody(r io.Reader, sizeHint int64, lim limits, claim *bodyClaim) (map[string]any, error) {
 	sc := limitScanner{lim: lim}
 	// Size the buffer from Content-Length, but only up to maxPrealloc: a
 	// client announcing 32 MiB and sending a trickle must not pin 32 MiB.
 	capacity := int64(512)
 	if sizeHint > 0 {
 		capacity = min(sizeHint+1, lim.maxBytes+1, maxPrealloc)
+	}
+	// The claim counts the buffer up to the limit; the one byte past it
+	// that detects an oversized body is not worth refusing a body for.
+	if !claim.grow(min(capacity, lim.maxBytes)) {
+		return nil, errBusy
 	}
 	buf := make([]byte, 0, capacity)
 	for {
@@ -137,6 +185,9 @@ func decodeBody(r io.Reader, sizeHint int64, lim limits) (map[string]any, error)
 			next := min(int64(cap(buf))*2, lim.maxBytes+1)
 			if next <= int64(cap(buf)) {
 				return nil, errBodyTooLarge
+			}
+			if !claim.grow(min(next, lim.maxBytes) - min(int64(cap(buf)), lim.maxBytes)) {
+				return nil, errBusy
 			}
 			nb := make([]byte, len(buf), next)
 			copy(nb, buf)

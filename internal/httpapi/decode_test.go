@@ -40,7 +40,7 @@ func TestDecodeLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decodeBody(strings.NewReader(tt.in), -1, fuzzLimits)
+			_, err := decodeBody(strings.NewReader(tt.in), -1, fuzzLimits, nil)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("decodeBody(%.40q) error = %v, want %v", tt.in, err, tt.want)
 			}
@@ -52,7 +52,7 @@ func TestDecodeLimits(t *testing.T) {
 // literals straddle chunk boundaries.
 func TestDecodeSplitReads(t *testing.T) {
 	in := `{"a\"[":"x\\","b":[true,null,-1.5e3,"]]]"],"c":{"d":{}}}`
-	got, err := decodeBody(iotest.OneByteReader(strings.NewReader(in)), int64(len(in)), fuzzLimits)
+	got, err := decodeBody(iotest.OneByteReader(strings.NewReader(in)), int64(len(in)), fuzzLimits, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := decodeBody(bytes.NewReader(in), int64(len(in)), fuzzLimits)
+		got, err := decodeBody(bytes.NewReader(in), int64(len(in)), fuzzLimits, nil)
 		want, valid := reference(in)
 		if err == nil {
 			if !valid && len(bytes.TrimSpace(in)) != 0 {

@@ -295,3 +295,16 @@ func TestContentLengthAndTransferEncoding(t *testing.T) {
 		})
 	}
 }
+
+// TestLongPathServer: a 60 KB path fits the 64 KiB header limit, so the
+// real server hands it to the API, which answers 414 before the core.
+func TestLongPathServer(t *testing.T) {
+	srv, f := startServer(t, httpapi.Config{})
+	raw := "GET /v1/secret/data/" + strings.Repeat("p", 60_000) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	if got := rawRequest(t, srv.Listener.Addr().String(), raw); !strings.HasPrefix(got, "HTTP/1.1 414") {
+		t.Errorf("60 KB path: %q, want 414", got)
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("core called %d times", n)
+	}
+}

@@ -135,7 +135,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		}
 	}
 	hc := httpapi.Config{MaxRequestSize: cfg.MaxRequestSize, TrustedProxies: trusted,
-		RateLimit: cfg.RateLimit.RequestsPerSecond, RateBurst: cfg.RateLimit.Burst}
+		MaxUnauthenticatedRequestSize: cfg.MaxUnauthenticatedRequestSize,
+		MaxInFlightBodyBytes:          cfg.MaxInFlightRequestBytes,
+		RateLimit:                     cfg.RateLimit.RequestsPerSecond, RateBurst: cfg.RateLimit.Burst}
 	if len(cfg.Listeners) > 0 {
 		l := cfg.Listeners[0]
 		hc.ReadTimeout, hc.WriteTimeout, hc.IdleTimeout = l.ReadTimeout, l.WriteTimeout, l.IdleTimeout
