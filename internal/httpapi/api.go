@@ -44,20 +44,6 @@ type Config struct {
 	// numbers, literals, arrays, objects) in a body (100,000). It bounds the
 	// memory a body can expand into once decoded.
 	MaxJSONValues int
-	// ReadHeaderTimeout bounds reading request headers (10s), which defends
-	// against slowloris. ReadTimeout bounds reading the whole request (30s),
-	// WriteTimeout writing the response (2m), IdleTimeout keep-alive idling
-	// (5m). A negative value disables that timeout.
-	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
-	// MaxHeaderBytes caps the request line and headers (64 KiB); larger
-	// requests get 431.
-	MaxHeaderBytes int
-	// TrustedProxies lists the peers whose X-Forwarded-For is believed. From
-	// any other peer the header is ignored.
-	TrustedProxies []netip.Prefix
 	// RateLimit, when positive, caps each client address at this many
 	// requests per second (burst RateBurst) before any body is read; over
 	// it the answer is 429 with Retry-After. sys/health and sys/seal-status
@@ -73,11 +59,6 @@ const (
 	DefaultMaxInFlightBodyBytes          = 256 << 20
 	DefaultMaxJSONDepth                  = 300
 	DefaultMaxJSONValues                 = 100_000
-	DefaultReadHeaderTimeout             = 10 * time.Second
-	DefaultReadTimeout                   = 30 * time.Second
-	DefaultWriteTimeout                  = 2 * time.Minute
-	DefaultIdleTimeout                   = 5 * time.Minute
-	DefaultMaxHeaderBytes                = 64 << 10
 )
 
 // MaxPathLength caps a request's path plus query in bytes, counted after
@@ -105,25 +86,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxJSONValues <= 0 {
 		c.MaxJSONValues = DefaultMaxJSONValues
 	}
-	c.ReadHeaderTimeout = timeout(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
-	c.ReadTimeout = timeout(c.ReadTimeout, DefaultReadTimeout)
-	c.WriteTimeout = timeout(c.WriteTimeout, DefaultWriteTimeout)
-	c.IdleTimeout = timeout(c.IdleTimeout, DefaultIdleTimeout)
-	if c.MaxHeaderBytes <= 0 {
-		c.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
 	return c
-}
-
-// timeout applies the default to zero and turns negative into "none".
-func timeout(d, def time.Duration) time.Duration {
-	switch {
-	case d == 0:
-		return def
-	case d < 0:
-		return 0
-	}
-	return d
 }
 
 // API serves the Vault-compatible HTTP API. It implements http.Handler and
@@ -137,6 +100,9 @@ type API struct {
 	logger *slog.Logger
 	mux    *http.ServeMux
 	rl     *clientLimiter // nil without a rate limit
+	// direct holds the listener settings ServeHTTP uses (the defaults: no
+	// trusted proxies); each Server has its own.
+	direct Listener
 }
 
 // New returns an API that sends requests under /v1/ to h. A nil logger
@@ -157,6 +123,7 @@ func New(h Handler, cfg Config, logger *slog.Logger) *API {
 		budget: bodyBudget{max: cfg.MaxInFlightBodyBytes},
 		logger: logger.With("component", "httpapi"),
 		mux:    http.NewServeMux(),
+		direct: Listener{}.withDefaults(),
 	}
 	if cfg.RateLimit > 0 {
 		a.rl = newClientLimiter(cfg.RateLimit, cfg.RateBurst)
@@ -182,22 +149,14 @@ func (a *API) Handle(pattern string, h http.Handler) {
 	a.mux.Handle(pattern, h)
 }
 
-// Server returns an http.Server serving a with the configured timeouts and
-// header limit. The caller sets Addr and TLSConfig and owns its lifecycle.
-func (a *API) Server() *http.Server {
-	return &http.Server{
-		Handler:           a,
-		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
-		ReadTimeout:       a.cfg.ReadTimeout,
-		WriteTimeout:      a.cfg.WriteTimeout,
-		IdleTimeout:       a.cfg.IdleTimeout,
-		MaxHeaderBytes:    a.cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug),
-	}
+// ServeHTTP implements http.Handler with the default listener settings:
+// no proxy is trusted. Servers from a.Server use their listener's.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.serve(w, r, &a.direct)
 }
 
-// ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve handles one request arriving on a listener with settings l.
+func (a *API) serve(w http.ResponseWriter, r *http.Request, l *Listener) {
 	if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0) {
 		closeAfterFraming(w)
 	}
@@ -219,7 +178,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer a.recoverPanic(w, r, id)
 	// Keep the slash after /v1: CleanRawPath strips exactly one, so
 	// "/v1//secret" is refused as an empty segment.
-	a.serveLogical(w, r, id, raw[len("/v1"):])
+	a.serveLogical(w, r, l, id, raw[len("/v1"):])
 }
 
 // decodedLen is the length of u's path and query once percent-decoded.
@@ -265,7 +224,7 @@ func (a *API) recoverPanic(w http.ResponseWriter, r *http.Request, id string) {
 
 // serveLogical handles one /v1/ request; rawPath is the still-escaped path
 // after /v1, starting with "/".
-func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath string) {
+func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, l *Listener, id, rawPath string) {
 	path, err := policy.CleanRawPath(rawPath)
 	if err != nil || encodedSeparator(rawPath) {
 		writeErrors(w, r, http.StatusBadRequest, "invalid request path")
@@ -273,7 +232,7 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath s
 	}
 	// The quota comes before the body is read, so a flood of large or
 	// complex bodies is turned away cheaply (T02).
-	if a.rl != nil && path != "sys/health" && path != "sys/seal-status" && !a.rl.allow(a.clientIP(r), time.Now()) {
+	if a.rl != nil && path != "sys/health" && path != "sys/seal-status" && !a.rl.allow(l.clientIP(r), time.Now()) {
 		w.Header().Set("Retry-After", "1")
 		writeErrors(w, r, http.StatusTooManyRequests, "request rate limit exceeded")
 		return
@@ -297,7 +256,7 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath s
 		path += "/"
 	}
 	req := &logical.Request{ID: id, Operation: op, Path: path}
-	if status, msg := a.fillRequest(r, req); status != 0 {
+	if status, msg := a.fillRequest(r, l, req); status != 0 {
 		writeErrors(w, r, status, msg)
 		return
 	}
@@ -308,6 +267,11 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath s
 		return
 	}
 	resp, err := a.core.HandleRequest(r.Context(), req)
+	if req.Token != nil {
+		// The core accepted the token: the connection has proved itself
+		// and keeps the listener's full keep-alive.
+		markAuthenticated(r.Context())
+	}
 	if err != nil {
 		a.respondError(w, r, req, err)
 		return
@@ -384,7 +348,7 @@ func patchContentType(ct string) bool {
 }
 
 // fillRequest copies the token, wrap TTL, headers and connection into req.
-func (a *API) fillRequest(r *http.Request, req *logical.Request) (status int, msg string) {
+func (a *API) fillRequest(r *http.Request, l *Listener, req *logical.Request) (status int, msg string) {
 	token, ok := requestToken(r.Header)
 	if !ok {
 		return http.StatusBadRequest, "conflicting tokens in X-Vault-Token and Authorization headers"
@@ -412,7 +376,7 @@ func (a *API) fillRequest(r *http.Request, req *logical.Request) (status int, ms
 		h[k] = v
 	}
 	req.Headers = h
-	req.Connection = &logical.Connection{RemoteAddr: a.clientIP(r), TLS: r.TLS}
+	req.Connection = &logical.Connection{RemoteAddr: l.clientIP(r), TLS: r.TLS}
 	return 0, ""
 }
 
@@ -574,17 +538,18 @@ func parseQuery(raw string) (url.Values, error) {
 }
 
 // clientIP returns the client address: the peer's IP, or, when the peer is
-// a trusted proxy, the rightmost X-Forwarded-For entry that is not itself a
-// trusted proxy. An unparsable entry stops the walk and the last trusted
-// address stands, so a client cannot inject an address of its choosing.
-func (a *API) clientIP(r *http.Request) string {
+// one of this listener's trusted proxies, the rightmost X-Forwarded-For
+// entry that is not itself a trusted proxy. An unparsable entry stops the
+// walk and the last trusted address stands, so a client cannot inject an
+// address of its choosing. Another listener's proxies count for nothing.
+func (l *Listener) clientIP(r *http.Request) string {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		// Not ip:port (a unix socket, or a test); report it verbatim.
 		return r.RemoteAddr
 	}
 	ip := peer.Addr().Unmap()
-	if len(a.cfg.TrustedProxies) == 0 || !a.trusted(ip) {
+	if len(l.TrustedProxies) == 0 || !l.trusted(ip) {
 		return ip.String()
 	}
 	xff := r.Header.Values("X-Forwarded-For")
@@ -596,7 +561,7 @@ func (a *API) clientIP(r *http.Request) string {
 				return ip.String()
 			}
 			ip = addr.Unmap()
-			if !a.trusted(ip) {
+			if !l.trusted(ip) {
 				return ip.String()
 			}
 		}
@@ -604,8 +569,9 @@ func (a *API) clientIP(r *http.Request) string {
 	return ip.String()
 }
 
-func (a *API) trusted(ip netip.Addr) bool {
-	for _, p := range a.cfg.TrustedProxies {
+// trusted reports whether ip is one of the listener's trusted proxies.
+func (l *Listener) trusted(ip netip.Addr) bool {
+	for _, p := range l.TrustedProxies {
 		if p.Contains(ip) {
 			return true
 		}

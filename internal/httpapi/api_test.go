@@ -321,13 +321,14 @@ func TestClientIP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeCore{}
-			a := httpapi.New(f, httpapi.Config{TrustedProxies: proxies}, nil)
+			a := httpapi.New(f, httpapi.Config{}, nil)
+			h := httpapi.HTTPServer(a.Server(httpapi.Listener{TrustedProxies: proxies})).Handler
 			r := httptest.NewRequest("GET", "/v1/secret/a", nil)
 			r.RemoteAddr = tt.remote
 			for _, v := range tt.xff {
 				r.Header.Add("X-Forwarded-For", v)
 			}
-			a.ServeHTTP(httptest.NewRecorder(), r)
+			h.ServeHTTP(httptest.NewRecorder(), r)
 			if got := f.last(t).Connection.RemoteAddr; got != tt.want {
 				t.Errorf("RemoteAddr %s XFF %q = %q, want %q", tt.remote, tt.xff, got, tt.want)
 			}

@@ -3,13 +3,13 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -27,16 +27,47 @@ func healthCore(req *logical.Request) (*logical.Response, error) {
 	return &logical.Response{Data: map[string]any{"ok": true}}, nil
 }
 
-// startServer serves a through a.Server() on a loopback listener.
-func startServer(t testing.TB, cfg httpapi.Config) (*httptest.Server, *fakeCore) {
+// testServer is an API served through a.Server on a loopback listener.
+type testServer struct {
+	Addr string // host:port
+	URL  string // http://host:port
+}
+
+// startServer serves a fake core with cfg and listener settings l.
+func startServer(t testing.TB, cfg httpapi.Config, l httpapi.Listener) (testServer, *fakeCore) {
 	t.Helper()
-	f := &fakeCore{fn: healthCore}
-	a := httpapi.New(f, cfg, nil)
-	srv := httptest.NewUnstartedServer(a)
-	srv.Config = a.Server()
-	srv.Start()
-	t.Cleanup(srv.Close)
+	srv, f, _ := startServerLogs(t, cfg, l)
 	return srv, f
+}
+
+// startServerLogs is startServer with the API's logs captured.
+func startServerLogs(t testing.TB, cfg httpapi.Config, l httpapi.Listener) (testServer, *fakeCore, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	f := &fakeCore{fn: healthCore}
+	a := httpapi.New(f, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return serveOn(t, a.Server(l)), f, logs
+}
+
+// serveOn runs s on a new loopback listener until the test ends.
+func serveOn(t testing.TB, s *httpapi.Server) testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln, nil) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	addr := ln.Addr().String()
+	return testServer{Addr: addr, URL: "http://" + addr}
 }
 
 // rawRequest writes raw on a new connection and returns the status line.
@@ -57,19 +88,19 @@ func rawRequest(t testing.TB, addr, raw string) string {
 }
 
 func TestServerConfig(t *testing.T) {
-	a := httpapi.New(&fakeCore{}, httpapi.Config{ReadTimeout: -1, IdleTimeout: time.Minute}, nil)
-	s := a.Server()
-	if s.Handler != a || s.MaxHeaderBytes != 64<<10 || s.ReadHeaderTimeout != 10*time.Second ||
+	a := httpapi.New(&fakeCore{}, httpapi.Config{}, nil)
+	s := httpapi.HTTPServer(a.Server(httpapi.Listener{ReadTimeout: -1, IdleTimeout: time.Minute}))
+	if s.MaxHeaderBytes != 64<<10 || s.ReadHeaderTimeout != 10*time.Second ||
 		s.ReadTimeout != 0 || s.WriteTimeout != 2*time.Minute || s.IdleTimeout != time.Minute {
-		t.Errorf("Server() = handler %v, header bytes %d, timeouts %v %v %v %v",
-			s.Handler == a, s.MaxHeaderBytes, s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout)
+		t.Errorf("Server() = header bytes %d, timeouts %v %v %v %v",
+			s.MaxHeaderBytes, s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout)
 	}
 }
 
 // TestT03HeaderLimits: oversized headers get 431 from the real server.
 func TestT03HeaderLimits(t *testing.T) {
-	srv, f := startServer(t, httpapi.Config{})
-	addr := srv.Listener.Addr().String()
+	srv, f := startServer(t, httpapi.Config{}, httpapi.Listener{})
+	addr := srv.Addr
 
 	var many strings.Builder
 	many.WriteString("GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n")
@@ -93,8 +124,8 @@ func TestT03HeaderLimits(t *testing.T) {
 
 // TestT04MalformedHTTP: the server refuses broken framing before the API.
 func TestT04MalformedHTTP(t *testing.T) {
-	srv, f := startServer(t, httpapi.Config{})
-	addr := srv.Listener.Addr().String()
+	srv, f := startServer(t, httpapi.Config{}, httpapi.Listener{})
+	addr := srv.Addr
 	for _, raw := range []string{
 		"POST /v1/secret/x HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
 		"POST /v1/secret/x HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{}",
@@ -111,10 +142,11 @@ func TestT04MalformedHTTP(t *testing.T) {
 }
 
 // TestT03Slowloris holds many connections that trickle headers and checks
-// the server still answers sys/health.
+// the server still answers sys/health. All come from 127.0.0.1, so the
+// per-address cap (TestConnectionCaps) is lifted to test the server alone.
 func TestT03Slowloris(t *testing.T) {
-	srv, _ := startServer(t, httpapi.Config{})
-	addr := srv.Listener.Addr().String()
+	srv, _ := startServer(t, httpapi.Config{}, httpapi.Listener{MaxConnectionsPerAddress: -1})
+	addr := srv.Addr
 	const slow = 300
 	conns := make([]net.Conn, 0, slow)
 	t.Cleanup(func() {
@@ -149,8 +181,8 @@ func TestT03Slowloris(t *testing.T) {
 // TestReadHeaderTimeoutClosesSlowConn: a connection that never finishes
 // its headers is closed by the server, not held forever.
 func TestReadHeaderTimeoutClosesSlowConn(t *testing.T) {
-	srv, _ := startServer(t, httpapi.Config{ReadHeaderTimeout: 50 * time.Millisecond})
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	srv, _ := startServer(t, httpapi.Config{}, httpapi.Listener{ReadHeaderTimeout: 50 * time.Millisecond})
+	c, err := net.Dial("tcp", srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,19 +196,6 @@ func TestReadHeaderTimeoutClosesSlowConn(t *testing.T) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("server kept a header-stalled connection open: %v", err)
 	}
-}
-
-// startServerLogs is startServer with the API's logs captured.
-func startServerLogs(t testing.TB, cfg httpapi.Config) (*httptest.Server, *fakeCore, *syncBuffer) {
-	t.Helper()
-	logs := &syncBuffer{}
-	f := &fakeCore{fn: healthCore}
-	a := httpapi.New(f, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	srv := httptest.NewUnstartedServer(a)
-	srv.Config = a.Server()
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv, f, logs
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -216,8 +235,8 @@ func TestClientBodyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, f, logs := startServerLogs(t, httpapi.Config{ReadTimeout: 200 * time.Millisecond})
-			resp := rawResponse(t, srv.Listener.Addr().String(), tt.raw)
+			srv, f, logs := startServerLogs(t, httpapi.Config{}, httpapi.Listener{ReadTimeout: 200 * time.Millisecond})
+			resp := rawResponse(t, srv.Addr, tt.raw)
 			if !strings.HasPrefix(resp, "HTTP/1.1 "+tt.want) {
 				t.Errorf("status line %q, want %s", firstLine(resp), tt.want)
 			}
@@ -278,8 +297,8 @@ func TestContentLengthAndTransferEncoding(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, _, logs := startServerLogs(t, httpapi.Config{})
-			resp := rawResponse(t, srv.Listener.Addr().String(), tt.raw+next)
+			srv, _, logs := startServerLogs(t, httpapi.Config{}, httpapi.Listener{})
+			resp := rawResponse(t, srv.Addr, tt.raw+next)
 			if got := firstLine(resp); !strings.HasPrefix(got, "HTTP/1.") || !strings.Contains(got, " "+tt.want+" ") {
 				t.Errorf("status line %q, want %s", got, tt.want)
 			}
@@ -299,9 +318,9 @@ func TestContentLengthAndTransferEncoding(t *testing.T) {
 // TestLongPathServer: a 60 KB path fits the 64 KiB header limit, so the
 // real server hands it to the API, which answers 414 before the core.
 func TestLongPathServer(t *testing.T) {
-	srv, f := startServer(t, httpapi.Config{})
+	srv, f := startServer(t, httpapi.Config{}, httpapi.Listener{})
 	raw := "GET /v1/secret/data/" + strings.Repeat("p", 60_000) + " HTTP/1.1\r\nHost: x\r\n\r\n"
-	if got := rawRequest(t, srv.Listener.Addr().String(), raw); !strings.HasPrefix(got, "HTTP/1.1 414") {
+	if got := rawRequest(t, srv.Addr, raw); !strings.HasPrefix(got, "HTTP/1.1 414") {
 		t.Errorf("60 KB path: %q, want 414", got)
 	}
 	if n := len(f.requests()); n != 0 {
