@@ -589,6 +589,12 @@ func (a *API) respondError(w http.ResponseWriter, r *http.Request, req *logical.
 		// The rest of the body cannot be framed: end the connection.
 		w.Header()["Connection"] = connClose
 	}
+	if internal && errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away mid-request: its doing, and nobody is
+		// left to read the answer.
+		a.logger.Debug("client went away", "request_id", req.ID, "operation", string(req.Operation), "path", req.Path)
+		return
+	}
 	if internal {
 		a.logger.Error("request failed", "request_id", req.ID, "operation", string(req.Operation),
 			"path", req.Path, "err", err)

@@ -327,3 +327,58 @@ func TestLongPathServer(t *testing.T) {
 		t.Errorf("core called %d times", n)
 	}
 }
+
+// waitCore blocks every request until the client goes away, then returns
+// the context's error, as the core does when its caller is cancelled.
+type waitCore struct{ entered chan struct{} }
+
+func (c waitCore) HandleRequest(ctx context.Context, _ *logical.Request) (*logical.Response, error) {
+	c.entered <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// notifyWriter collects log output and signals each write.
+type notifyWriter struct {
+	syncBuffer
+	wrote chan struct{}
+}
+
+func (w *notifyWriter) Write(p []byte) (int, error) {
+	n, err := w.syncBuffer.Write(p)
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+// TestClientGoneNotAnError: a client that disconnects while the core works
+// cancels the request; that is the client's doing and is logged at debug,
+// not as a failed request at ERROR (the same class as issue 10 item 15).
+func TestClientGoneNotAnError(t *testing.T) {
+	logs := &notifyWriter{wrote: make(chan struct{}, 1)}
+	core := waitCore{entered: make(chan struct{}, 1)}
+	a := httpapi.New(core, httpapi.Config{}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	srv := serveOn(t, a.Server(httpapi.Listener{}))
+	c, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nX-Vault-Token: kw.t\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-core.entered
+	c.Close()
+	timeout := time.After(30 * time.Second) // a safety net, not a timing assertion
+	for !strings.Contains(logs.String(), "request failed") && !strings.Contains(logs.String(), "client went away") {
+		select {
+		case <-logs.wrote:
+		case <-timeout:
+			t.Fatalf("nothing logged for the cancelled request:\n%s", logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a client going away was logged at ERROR:\n%s", logs.String())
+	}
+}
