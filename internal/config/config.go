@@ -42,6 +42,13 @@ type Config struct {
 	// File is the file Load read ("" otherwise). Audit files may never be
 	// it.
 	File string
+	// MaxUnauthenticatedRequestSize caps the bodies of requests served
+	// without a client token (logins, unwrap, unseal, ...); zero means
+	// 64 KiB or MaxRequestSize if that is smaller.
+	MaxUnauthenticatedRequestSize int64
+	// MaxInFlightRequestBytes bounds the bytes of all request bodies held
+	// at once; zero means 256 MiB or MaxRequestSize if that is larger.
+	MaxInFlightRequestBytes int64
 }
 
 // LoginLimits is the "login_limits" block: failed logins a client address,
@@ -95,11 +102,55 @@ type Listener struct {
 	TLSCertFile   string
 	TLSKeyFile    string
 	TLSMinVersion string // tls12 or tls13
-	// TrustedProxies are CIDRs whose X-Forwarded-For is honoured.
+	// TrustedProxies are CIDRs (or single addresses) whose
+	// X-Forwarded-For is honoured on this listener only.
 	TrustedProxies []string
 	ReadTimeout    time.Duration
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration
+
+	// ReadHeaderTimeout bounds reading request headers (default 10s);
+	// UnauthenticatedIdleTimeout is the keep-alive of connections that
+	// have not carried an authenticated request (default 10s).
+	ReadHeaderTimeout          time.Duration
+	UnauthenticatedIdleTimeout time.Duration
+	// MaxConnections caps open connections (default 4096) and
+	// MaxConnectionsPerAddress those from one peer address (default 256);
+	// -1 means no cap.
+	MaxConnections           int
+	MaxConnectionsPerAddress int
+}
+
+// ProxyPrefixes parses TrustedProxies. A bare address is a one-address
+// prefix. A prefix with host bits set ("10.0.0.1/8") is refused rather than
+// widened, and so is a /0, which would let any peer forge its address.
+func (l Listener) ProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var errs []error
+	for _, s := range l.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil || a.Zone() != "" {
+				errs = append(errs, fmt.Errorf("trusted_proxies: %q is not an address or CIDR prefix", s))
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			// Client addresses are compared unmapped.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		switch {
+		case p != p.Masked():
+			errs = append(errs, fmt.Errorf("trusted_proxies: %q has host bits set (did you mean %s?)", s, p.Masked()))
+		case p.Bits() == 0:
+			errs = append(errs, fmt.Errorf("trusted_proxies: %q trusts every address, so any client could forge X-Forwarded-For", s))
+		default:
+			out = append(out, p)
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // Storage is the "storage" block.
@@ -216,6 +267,14 @@ func Parse(text string) (cfg *Config, err error) {
 					l.WriteTimeout = dur(v, bad, k)
 				case "http_idle_timeout":
 					l.IdleTimeout = dur(v, bad, k)
+				case "http_read_header_timeout":
+					l.ReadHeaderTimeout = dur(v, bad, k)
+				case "http_unauthenticated_idle_timeout":
+					l.UnauthenticatedIdleTimeout = dur(v, bad, k)
+				case "max_connections":
+					l.MaxConnections = count(v, bad, k)
+				case "max_connections_per_address":
+					l.MaxConnectionsPerAddress = count(v, bad, k)
 				default:
 					bad("listener: unknown setting %q", k)
 				}
@@ -323,11 +382,11 @@ func Parse(text string) (cfg *Config, err error) {
 			case "log_format":
 				cfg.LogFormat = str(v)
 			case "max_request_size":
-				n, err := strconv.ParseInt(str(v), 10, 64)
-				if err != nil {
-					bad("max_request_size: expected a number of bytes")
-				}
-				cfg.MaxRequestSize = n
+				cfg.MaxRequestSize = size(v, bad, key)
+			case "max_unauthenticated_request_size":
+				cfg.MaxUnauthenticatedRequestSize = size(v, bad, key)
+			case "max_inflight_request_bytes":
+				cfg.MaxInFlightRequestBytes = size(v, bad, key)
 			case "default_lease_ttl":
 				cfg.DefaultLeaseTTL = dur(v, bad, key)
 			case "max_lease_ttl":
@@ -370,6 +429,18 @@ func (c *Config) Validate() error {
 		default:
 			errs = append(errs, fmt.Errorf("listener %d: tls_min_version must be tls12 or tls13", i))
 		}
+		if _, err := l.ProxyPrefixes(); err != nil {
+			each := []error{err}
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				each = j.Unwrap()
+			}
+			for _, e := range each {
+				errs = append(errs, fmt.Errorf("listener %d: %w", i, e))
+			}
+		}
+		if l.MaxConnections < -1 || l.MaxConnectionsPerAddress < -1 {
+			errs = append(errs, fmt.Errorf("listener %d: max_connections and max_connections_per_address must be positive, or -1 for no cap", i))
+		}
 	}
 	for _, cidr := range c.Operator.AllowedCIDRs {
 		if _, err := netip.ParsePrefix(cidr); err != nil {
@@ -407,6 +478,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestSize <= 0 {
 		errs = append(errs, errors.New("max_request_size must be positive"))
+	}
+	switch {
+	case c.MaxUnauthenticatedRequestSize < 0:
+		errs = append(errs, errors.New("max_unauthenticated_request_size must be positive"))
+	case c.MaxUnauthenticatedRequestSize > c.MaxRequestSize:
+		errs = append(errs, errors.New("max_unauthenticated_request_size cannot exceed max_request_size"))
+	}
+	switch {
+	case c.MaxInFlightRequestBytes < 0:
+		errs = append(errs, errors.New("max_inflight_request_bytes must be positive"))
+	case c.MaxInFlightRequestBytes > 0 && c.MaxInFlightRequestBytes < c.MaxRequestSize:
+		errs = append(errs, errors.New("max_inflight_request_bytes cannot be less than max_request_size (a body of the maximum size could never be read)"))
 	}
 	if c.DefaultLeaseTTL > c.MaxLeaseTTL {
 		errs = append(errs, errors.New("default_lease_ttl cannot exceed max_lease_ttl"))
@@ -494,6 +577,24 @@ func boolish(v any) bool {
 		return t != 0
 	}
 	return false
+}
+
+// count parses a whole number that may be -1 ("no cap").
+func count(v any, bad func(string, ...any), key string) int {
+	n, err := strconv.Atoi(str(v))
+	if err != nil {
+		bad("%s: expected a whole number", key)
+	}
+	return n
+}
+
+// size parses a byte count.
+func size(v any, bad func(string, ...any), key string) int64 {
+	n, err := strconv.ParseInt(str(v), 10, 64)
+	if err != nil {
+		bad("%s: expected a number of bytes", key)
+	}
+	return n
 }
 
 func dur(v any, bad func(string, ...any), key string) time.Duration {

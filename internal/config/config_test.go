@@ -21,6 +21,10 @@ listener "tcp" {
   tls_min_version = "tls13"
   trusted_proxies = ["10.0.0.0/8"]
   http_read_timeout = "5s"
+  http_read_header_timeout = "2s"
+  http_unauthenticated_idle_timeout = "3s"
+  max_connections = 100
+  max_connections_per_address = -1
 }
 storage "bolt" {
   path = "/var/lib/keyward"
@@ -29,6 +33,8 @@ api_addr = "https://k.example:8200"
 log_level = "debug"
 log_format = "json"
 max_request_size = 1024
+max_unauthenticated_request_size = 512
+max_inflight_request_bytes = 4096
 default_lease_ttl = "1h"
 max_lease_ttl = 7200
 ui = true
@@ -46,11 +52,14 @@ rate_limit {
 	}
 	want := config.Default()
 	want.Listeners = []config.Listener{{Type: "tcp", Address: "127.0.0.1:8200", TLSCertFile: "/c.pem", TLSKeyFile: "/k.pem",
-		TLSMinVersion: "tls13", TrustedProxies: []string{"10.0.0.0/8"}, ReadTimeout: 5 * time.Second}}
+		TLSMinVersion: "tls13", TrustedProxies: []string{"10.0.0.0/8"}, ReadTimeout: 5 * time.Second,
+		ReadHeaderTimeout: 2 * time.Second, UnauthenticatedIdleTimeout: 3 * time.Second,
+		MaxConnections: 100, MaxConnectionsPerAddress: -1}}
 	want.Storage = config.Storage{Type: "bolt", Path: "/var/lib/keyward"}
 	want.APIAddr = "https://k.example:8200"
 	want.LogLevel, want.LogFormat = "debug", "json"
 	want.MaxRequestSize = 1024
+	want.MaxUnauthenticatedRequestSize, want.MaxInFlightRequestBytes = 512, 4096
 	want.DefaultLeaseTTL, want.MaxLeaseTTL = time.Hour, 2*time.Hour
 	want.UI = true
 	want.Audit.AllowLogRaw = true
@@ -75,6 +84,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown storage key", `storage "bolt" { paht = "x" }`, []string{`unknown setting "paht"`}},
 		{"bad duration", `default_lease_ttl = "forever"`, []string{"default_lease_ttl"}},
 		{"bad size", `max_request_size = "big"`, []string{"max_request_size"}},
+		{"bad body limits", "max_unauthenticated_request_size = \"small\"\nmax_inflight_request_bytes = \"lots\"", []string{"max_unauthenticated_request_size", "max_inflight_request_bytes"}},
 		{"bad rate", "rate_limit {\n requests_per_second = \"fast\"\n burst = -1\n}", []string{"requests_per_second", "burst"}},
 		{"bad login limit", "login_limits {\n failures_per_address = -2\n failures_per_user = \"x\"\n}", []string{"failures_per_address", "failures_per_user"}},
 		{"bad operator access", "operator_access {\n allowed_cidrs = [\"10.0.0.0\"]\n requests = 1\n}", []string{`unknown setting "requests"`}},
@@ -96,11 +106,18 @@ func TestParseErrors(t *testing.T) {
 
 func TestValidateReportsEverything(t *testing.T) {
 	cfg := config.Default()
-	cfg.Listeners = []config.Listener{{Type: "udp", Address: "nohostport", TLSMinVersion: "ssl3"}}
+	cfg.Listeners = []config.Listener{
+		{Type: "udp", Address: "nohostport", TLSMinVersion: "ssl3"},
+		{Type: "tcp", Address: "127.0.0.1:8200", TLSDisable: true,
+			TrustedProxies: []string{"10.0.0.0/8", "10.0.0.0/33", "10.1.2.3/8", "not-an-ip", "0.0.0.0/0"},
+			MaxConnections: -5},
+	}
 	cfg.Storage = config.Storage{Type: "bolt"}
 	cfg.LogLevel = "loud"
 	cfg.LogFormat = "xml"
 	cfg.MaxRequestSize = 0
+	cfg.MaxUnauthenticatedRequestSize = 1
+	cfg.MaxInFlightRequestBytes = -1
 	cfg.DefaultLeaseTTL = 2 * cfg.MaxLeaseTTL
 	cfg.Operator.AllowedCIDRs = []string{"10.0.0.0/8", "10.0.0.1"}
 	cfg.Audit.Dir = "var/log/keyward"
@@ -108,7 +125,11 @@ func TestValidateReportsEverything(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate succeeded")
 	}
-	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl", `"10.0.0.1" is not a CIDR`, "audit: dir"} {
+	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl", `"10.0.0.1" is not a CIDR`, "audit: dir",
+		"max_unauthenticated_request_size cannot exceed", "max_inflight_request_bytes must be positive",
+		`listener 1: trusted_proxies: "10.0.0.0/33"`, `listener 1: trusted_proxies: "10.1.2.3/8" has host bits set (did you mean 10.0.0.0/8?)`,
+		`listener 1: trusted_proxies: "not-an-ip"`, `listener 1: trusted_proxies: "0.0.0.0/0" trusts every address`,
+		"listener 1: max_connections"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate error %q does not mention %q", err, w)
 		}
@@ -117,6 +138,27 @@ func TestValidateReportsEverything(t *testing.T) {
 	none.Storage = config.Storage{Type: "inmem"}
 	if err := none.Validate(); err == nil || !strings.Contains(err.Error(), "no listener") {
 		t.Errorf("Validate without listener = %v", err)
+	}
+}
+
+func TestProxyPrefixes(t *testing.T) {
+	l := config.Listener{TrustedProxies: []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::1", "::ffff:172.16.0.0/108"}}
+	got, err := l.ProxyPrefixes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "::1/128", "172.16.0.0/12"}
+	var gotS []string
+	for _, p := range got {
+		gotS = append(gotS, p.String())
+	}
+	if diff := cmp.Diff(want, gotS); diff != "" {
+		t.Errorf("ProxyPrefixes (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"10.0.0.1/8", "::/0", "fe80::1%eth0", "10.0.0.0/8,", ""} {
+		if _, err := (config.Listener{TrustedProxies: []string{bad}}).ProxyPrefixes(); err == nil {
+			t.Errorf("ProxyPrefixes(%q) succeeded", bad)
+		}
 	}
 }
 

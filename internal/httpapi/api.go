@@ -2,14 +2,17 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
@@ -25,26 +28,22 @@ type Handler interface {
 type Config struct {
 	// MaxRequestSize caps a request body in bytes (32 MiB).
 	MaxRequestSize int64
+	// MaxUnauthenticatedRequestSize caps the body of a request served
+	// without a client token (64 KiB, and never more than MaxRequestSize):
+	// one without a token header, or to a route the core serves without
+	// one (logins, unwrap, unseal, init, root generation), whatever
+	// headers it carries. It is decided before any byte is read.
+	MaxUnauthenticatedRequestSize int64
+	// MaxInFlightBodyBytes bounds the bytes of all request bodies being
+	// read and handled at once (256 MiB; never less than MaxRequestSize).
+	// A request whose body does not fit is answered 503 with Retry-After.
+	MaxInFlightBodyBytes int64
 	// MaxJSONDepth caps the nesting of arrays and objects in a body (300).
 	MaxJSONDepth int
 	// MaxJSONValues caps the object keys plus values of every kind (strings,
 	// numbers, literals, arrays, objects) in a body (100,000). It bounds the
 	// memory a body can expand into once decoded.
 	MaxJSONValues int
-	// ReadHeaderTimeout bounds reading request headers (10s), which defends
-	// against slowloris. ReadTimeout bounds reading the whole request (30s),
-	// WriteTimeout writing the response (2m), IdleTimeout keep-alive idling
-	// (5m). A negative value disables that timeout.
-	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
-	// MaxHeaderBytes caps the request line and headers (64 KiB); larger
-	// requests get 431.
-	MaxHeaderBytes int
-	// TrustedProxies lists the peers whose X-Forwarded-For is believed. From
-	// any other peer the header is ignored.
-	TrustedProxies []netip.Prefix
 	// RateLimit, when positive, caps each client address at this many
 	// requests per second (burst RateBurst) before any body is read; over
 	// it the answer is 429 with Retry-After. sys/health and sys/seal-status
@@ -55,15 +54,16 @@ type Config struct {
 
 // Defaults for zero Config fields.
 const (
-	DefaultMaxRequestSize    = 32 << 20
-	DefaultMaxJSONDepth      = 300
-	DefaultMaxJSONValues     = 100_000
-	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultReadTimeout       = 30 * time.Second
-	DefaultWriteTimeout      = 2 * time.Minute
-	DefaultIdleTimeout       = 5 * time.Minute
-	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxRequestSize                = 32 << 20
+	DefaultMaxUnauthenticatedRequestSize = 64 << 10
+	DefaultMaxInFlightBodyBytes          = 256 << 20
+	DefaultMaxJSONDepth                  = 300
+	DefaultMaxJSONValues                 = 100_000
 )
+
+// MaxPathLength caps a request's path plus query in bytes, counted after
+// percent-decoding; longer requests get 414 before routing.
+const MaxPathLength = 4096
 
 // maxTokenLength bounds the token header; real tokens are far shorter.
 const maxTokenLength = 4096
@@ -72,31 +72,21 @@ func (c Config) withDefaults() Config {
 	if c.MaxRequestSize <= 0 {
 		c.MaxRequestSize = DefaultMaxRequestSize
 	}
+	if c.MaxUnauthenticatedRequestSize <= 0 {
+		c.MaxUnauthenticatedRequestSize = DefaultMaxUnauthenticatedRequestSize
+	}
+	c.MaxUnauthenticatedRequestSize = min(c.MaxUnauthenticatedRequestSize, c.MaxRequestSize)
+	if c.MaxInFlightBodyBytes <= 0 {
+		c.MaxInFlightBodyBytes = DefaultMaxInFlightBodyBytes
+	}
+	c.MaxInFlightBodyBytes = max(c.MaxInFlightBodyBytes, c.MaxRequestSize)
 	if c.MaxJSONDepth <= 0 {
 		c.MaxJSONDepth = DefaultMaxJSONDepth
 	}
 	if c.MaxJSONValues <= 0 {
 		c.MaxJSONValues = DefaultMaxJSONValues
 	}
-	c.ReadHeaderTimeout = timeout(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
-	c.ReadTimeout = timeout(c.ReadTimeout, DefaultReadTimeout)
-	c.WriteTimeout = timeout(c.WriteTimeout, DefaultWriteTimeout)
-	c.IdleTimeout = timeout(c.IdleTimeout, DefaultIdleTimeout)
-	if c.MaxHeaderBytes <= 0 {
-		c.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
 	return c
-}
-
-// timeout applies the default to zero and turns negative into "none".
-func timeout(d, def time.Duration) time.Duration {
-	switch {
-	case d == 0:
-		return def
-	case d < 0:
-		return 0
-	}
-	return d
 }
 
 // API serves the Vault-compatible HTTP API. It implements http.Handler and
@@ -104,10 +94,15 @@ func timeout(d, def time.Duration) time.Duration {
 type API struct {
 	core   Handler
 	cfg    Config
-	lim    limits
+	lim    limits // for requests with a client token
+	anon   limits // for requests served without one
+	budget bodyBudget
 	logger *slog.Logger
 	mux    *http.ServeMux
 	rl     *clientLimiter // nil without a rate limit
+	// direct holds the listener settings ServeHTTP uses (the defaults: no
+	// trusted proxies); each Server has its own.
+	direct Listener
 }
 
 // New returns an API that sends requests under /v1/ to h. A nil logger
@@ -117,12 +112,18 @@ func New(h Handler, cfg Config, logger *slog.Logger) *API {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
+	lim := limits{maxBytes: cfg.MaxRequestSize, maxDepth: cfg.MaxJSONDepth, maxValues: cfg.MaxJSONValues}
+	anon := lim
+	anon.maxBytes = cfg.MaxUnauthenticatedRequestSize
 	a := &API{
 		core:   h,
 		cfg:    cfg,
-		lim:    limits{maxBytes: cfg.MaxRequestSize, maxDepth: cfg.MaxJSONDepth, maxValues: cfg.MaxJSONValues},
+		lim:    lim,
+		anon:   anon,
+		budget: bodyBudget{max: cfg.MaxInFlightBodyBytes},
 		logger: logger.With("component", "httpapi"),
 		mux:    http.NewServeMux(),
+		direct: Listener{}.withDefaults(),
 	}
 	if cfg.RateLimit > 0 {
 		a.rl = newClientLimiter(cfg.RateLimit, cfg.RateBurst)
@@ -148,22 +149,22 @@ func (a *API) Handle(pattern string, h http.Handler) {
 	a.mux.Handle(pattern, h)
 }
 
-// Server returns an http.Server serving a with the configured timeouts and
-// header limit. The caller sets Addr and TLSConfig and owns its lifecycle.
-func (a *API) Server() *http.Server {
-	return &http.Server{
-		Handler:           a,
-		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
-		ReadTimeout:       a.cfg.ReadTimeout,
-		WriteTimeout:      a.cfg.WriteTimeout,
-		IdleTimeout:       a.cfg.IdleTimeout,
-		MaxHeaderBytes:    a.cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug),
-	}
+// ServeHTTP implements http.Handler with the default listener settings:
+// no proxy is trusted. Servers from a.Server use their listener's.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.serve(w, r, &a.direct)
 }
 
-// ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve handles one request arriving on a listener with settings l.
+func (a *API) serve(w http.ResponseWriter, r *http.Request, l *Listener) {
+	if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0) {
+		closeAfterFraming(w)
+	}
+	if decodedLen(r.URL) > MaxPathLength {
+		// Before routing, logging or audit: the path is never repeated.
+		writeErrors(w, r, http.StatusRequestURITooLong, "request path too long")
+		return
+	}
 	raw := r.URL.EscapedPath()
 	if !strings.HasPrefix(raw, "/v1/") {
 		if _, pattern := a.mux.Handler(r); pattern != "" {
@@ -177,8 +178,34 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer a.recoverPanic(w, r, id)
 	// Keep the slash after /v1: CleanRawPath strips exactly one, so
 	// "/v1//secret" is refused as an empty segment.
-	a.serveLogical(w, r, id, raw[len("/v1"):])
+	a.serveLogical(w, r, l, id, raw[len("/v1"):])
 }
+
+// decodedLen is the length of u's path and query once percent-decoded.
+// u.Path is already decoded; each valid escape in the query shrinks by two.
+func decodedLen(u *url.URL) int {
+	n := len(u.Path)
+	if q := u.RawQuery; q != "" {
+		n += len(q) - 2*strings.Count(q, "%")
+	}
+	return n
+}
+
+// closeAfterFraming ends the connection after this response when the
+// request's framing may not be what a proxy in front of us saw (RFC 9112
+// section 6.3): net/http drops a Content-Length sent beside
+// Transfer-Encoding: chunked, and drops Transfer-Encoding from HTTP/1.0
+// requests, before a handler can see either. Both are smuggling shapes, so
+// every chunked request and every HTTP/1.0 request closes its connection;
+// nothing pipelined behind it is read.
+func closeAfterFraming(w http.ResponseWriter) {
+	w.Header()["Connection"] = connClose
+}
+
+var (
+	connClose  = []string{"close"}
+	retryAfter = []string{"1"}
+)
 
 // recoverPanic turns a panic in the core into a 500. It logs the panic's
 // type and stack, never its value or the request, which may hold secrets.
@@ -197,20 +224,27 @@ func (a *API) recoverPanic(w http.ResponseWriter, r *http.Request, id string) {
 
 // serveLogical handles one /v1/ request; rawPath is the still-escaped path
 // after /v1, starting with "/".
-func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath string) {
+func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, l *Listener, id, rawPath string) {
 	path, err := policy.CleanRawPath(rawPath)
-	if err != nil {
+	if err != nil || encodedSeparator(rawPath) {
 		writeErrors(w, r, http.StatusBadRequest, "invalid request path")
 		return
 	}
 	// The quota comes before the body is read, so a flood of large or
 	// complex bodies is turned away cheaply (T02).
-	if a.rl != nil && path != "sys/health" && path != "sys/seal-status" && !a.rl.allow(a.clientIP(r), time.Now()) {
+	if a.rl != nil && path != "sys/health" && path != "sys/seal-status" && !a.rl.allow(l.clientIP(r), time.Now()) {
 		w.Header().Set("Retry-After", "1")
 		writeErrors(w, r, http.StatusTooManyRequests, "request rate limit exceeded")
 		return
 	}
-	op, status, msg := a.operation(r)
+	var query url.Values
+	if r.URL.RawQuery != "" {
+		if query, err = parseQuery(r.URL.RawQuery); err != nil {
+			a.respondError(w, r, &logical.Request{ID: id}, err)
+			return
+		}
+	}
+	op, status, msg := a.operation(r, query)
 	if status != 0 {
 		if status == http.StatusMethodNotAllowed {
 			w.Header()["Allow"] = allowed
@@ -222,15 +256,22 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, id, rawPath s
 		path += "/"
 	}
 	req := &logical.Request{ID: id, Operation: op, Path: path}
-	if status, msg := a.fillRequest(r, req); status != 0 {
+	if status, msg := a.fillRequest(r, l, req); status != 0 {
 		writeErrors(w, r, status, msg)
 		return
 	}
-	if err := a.readData(w, r, req); err != nil {
+	claim := bodyClaim{budget: &a.budget}
+	defer claim.release()
+	if err := a.readData(w, r, req, query, &claim); err != nil {
 		a.respondError(w, r, req, err)
 		return
 	}
 	resp, err := a.core.HandleRequest(r.Context(), req)
+	if req.Token != nil {
+		// The core accepted the token: the connection has proved itself
+		// and keeps the listener's full keep-alive.
+		markAuthenticated(r.Context())
+	}
 	if err != nil {
 		a.respondError(w, r, req, err)
 		return
@@ -242,12 +283,11 @@ var allowed = []string{"GET, HEAD, LIST, POST, PUT, PATCH, DELETE"}
 
 // operation maps the method (and ?list, ?help) to an operation. A non-zero
 // status means the request is refused with msg.
-func (a *API) operation(r *http.Request) (op logical.Operation, status int, msg string) {
+func (a *API) operation(r *http.Request, q url.Values) (op logical.Operation, status int, msg string) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		op = logical.ReadOperation
-		if r.URL.RawQuery != "" {
-			q := r.URL.Query()
+		if q != nil {
 			if v, ok := q["list"]; ok {
 				list, err := parseBoolParam(v)
 				if err != nil {
@@ -308,12 +348,10 @@ func patchContentType(ct string) bool {
 }
 
 // fillRequest copies the token, wrap TTL, headers and connection into req.
-func (a *API) fillRequest(r *http.Request, req *logical.Request) (status int, msg string) {
-	token := r.Header.Get("X-Vault-Token")
-	if token == "" {
-		if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-			token = strings.TrimSpace(auth[7:])
-		}
+func (a *API) fillRequest(r *http.Request, l *Listener, req *logical.Request) (status int, msg string) {
+	token, ok := requestToken(r.Header)
+	if !ok {
+		return http.StatusBadRequest, "conflicting tokens in X-Vault-Token and Authorization headers"
 	}
 	if len(token) > maxTokenLength {
 		return http.StatusRequestHeaderFieldsTooLarge, "token header too large"
@@ -338,33 +376,126 @@ func (a *API) fillRequest(r *http.Request, req *logical.Request) (status int, ms
 		h[k] = v
 	}
 	req.Headers = h
-	req.Connection = &logical.Connection{RemoteAddr: a.clientIP(r), TLS: r.TLS}
+	req.Connection = &logical.Connection{RemoteAddr: l.clientIP(r), TLS: r.TLS}
 	return 0, ""
 }
 
+// unauthenticatedRoute reports whether the core serves path without a
+// client token: logins (auth/MOUNT/login and below, for any mount path),
+// and the sys routes for health, init, unseal, root generation and
+// unwrapping, whose token (if any) is a wrapping token. A made-up token
+// header must not buy such a request the authenticated body limit.
+func unauthenticatedRoute(path string) bool {
+	if rest, ok := strings.CutPrefix(path, "auth/"); ok {
+		// Skip the first segment (the mount's own name); any later one
+		// starting with "login" is a login route.
+		_, rest, _ = strings.Cut(rest, "/")
+		for rest != "" {
+			seg, next, _ := strings.Cut(rest, "/")
+			if strings.HasPrefix(seg, "login") {
+				return true
+			}
+			rest = next
+		}
+		return false
+	}
+	rest, ok := strings.CutPrefix(path, "sys/")
+	if !ok {
+		return false
+	}
+	switch rest {
+	case "health", "seal-status", "leader", "init", "unseal",
+		"generate-root/attempt", "generate-root/update",
+		"wrapping/unwrap", "wrapping/lookup", "wrapping/rewrap":
+		return true
+	}
+	return strings.HasPrefix(rest, "internal/ui/mounts")
+}
+
+// requestToken returns the token the request names in X-Vault-Token or
+// Authorization: Bearer, any number of times. ok is false when it names two
+// different tokens: which one a proxy, the audit log and the core would use
+// must never be a question, so such a request is refused.
+func requestToken(h http.Header) (token string, ok bool) {
+	for _, v := range h["X-Vault-Token"] {
+		if token, ok = oneToken(token, v); !ok {
+			return "", false
+		}
+	}
+	for _, v := range h["Authorization"] {
+		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+			if token, ok = oneToken(token, strings.TrimSpace(v[7:])); !ok {
+				return "", false
+			}
+		}
+	}
+	return token, true
+}
+
+// oneToken merges a newly seen token value v into the one found so far.
+func oneToken(found, v string) (string, bool) {
+	switch {
+	case v == "":
+		return found, true
+	case found == "":
+		return v, true
+	}
+	return found, subtle.ConstantTimeCompare([]byte(found), []byte(v)) == 1
+}
+
+// encodedSeparator reports whether the still-escaped path holds an encoded
+// slash or backslash (%2F, %5C, any case). CleanRawPath would decode them
+// into separators that a proxy routing on the raw path never saw, so they
+// are refused; double encodings (%252F) are refused by CleanPath.
+func encodedSeparator(raw string) bool {
+	for {
+		i := strings.IndexByte(raw, '%')
+		if i < 0 || i+2 >= len(raw) {
+			return false
+		}
+		switch raw[i+1] {
+		case '2':
+			if raw[i+2] == 'f' || raw[i+2] == 'F' {
+				return true
+			}
+		case '5':
+			if raw[i+2] == 'c' || raw[i+2] == 'C' {
+				return true
+			}
+		}
+		raw = raw[i+1:]
+	}
+}
+
 // readData fills req.Data from the body (POST, PUT, PATCH) or the query
-// (GET, HEAD, LIST, DELETE).
-func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Request) error {
+// (GET, HEAD, LIST, DELETE), already parsed into q. The body's buffer is
+// taken from claim, which the caller releases when the request is done.
+func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Request, q url.Values, claim *bodyClaim) error {
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
-		if r.ContentLength > a.lim.maxBytes {
+		// Which limit applies is decided from the headers and the route,
+		// before a byte of the body is read.
+		lim := a.lim
+		if req.ClientToken == "" || unauthenticatedRoute(req.Path) {
+			lim = a.anon
+		}
+		if r.ContentLength > lim.maxBytes {
 			return errBodyTooLarge
 		}
 		if r.Body == nil || r.Body == http.NoBody {
 			return nil
 		}
-		body := http.MaxBytesReader(w, r.Body, a.lim.maxBytes)
-		data, err := decodeBody(body, r.ContentLength, a.lim)
+		body := http.MaxBytesReader(w, r.Body, lim.maxBytes)
+		data, err := decodeBody(body, r.ContentLength, lim, claim)
 		if err != nil {
 			return err
 		}
 		req.Data = data
 		return nil
 	}
-	if r.URL.RawQuery == "" {
+	if len(q) == 0 {
 		return nil
 	}
-	q := r.URL.Query()
 	data := make(map[string]any, len(q))
 	for k, v := range q {
 		switch {
@@ -385,18 +516,40 @@ func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Requ
 	return nil
 }
 
+// parseQuery decodes a raw query. Unlike url.URL.Query it refuses what it
+// cannot decode (a bad escape, a semicolon) instead of dropping it, and
+// refuses keys and values that are not valid UTF-8, as JSON bodies are.
+func parseQuery(raw string) (url.Values, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, errInvalidQuery
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return nil, errInvalidQuery
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return nil, errInvalidQuery
+			}
+		}
+	}
+	return q, nil
+}
+
 // clientIP returns the client address: the peer's IP, or, when the peer is
-// a trusted proxy, the rightmost X-Forwarded-For entry that is not itself a
-// trusted proxy. An unparsable entry stops the walk and the last trusted
-// address stands, so a client cannot inject an address of its choosing.
-func (a *API) clientIP(r *http.Request) string {
+// one of this listener's trusted proxies, the rightmost X-Forwarded-For
+// entry that is not itself a trusted proxy. An unparsable entry stops the
+// walk and the last trusted address stands, so a client cannot inject an
+// address of its choosing. Another listener's proxies count for nothing.
+func (l *Listener) clientIP(r *http.Request) string {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		// Not ip:port (a unix socket, or a test); report it verbatim.
 		return r.RemoteAddr
 	}
 	ip := peer.Addr().Unmap()
-	if len(a.cfg.TrustedProxies) == 0 || !a.trusted(ip) {
+	if len(l.TrustedProxies) == 0 || !l.trusted(ip) {
 		return ip.String()
 	}
 	xff := r.Header.Values("X-Forwarded-For")
@@ -408,7 +561,7 @@ func (a *API) clientIP(r *http.Request) string {
 				return ip.String()
 			}
 			ip = addr.Unmap()
-			if !a.trusted(ip) {
+			if !l.trusted(ip) {
 				return ip.String()
 			}
 		}
@@ -416,8 +569,9 @@ func (a *API) clientIP(r *http.Request) string {
 	return ip.String()
 }
 
-func (a *API) trusted(ip netip.Addr) bool {
-	for _, p := range a.cfg.TrustedProxies {
+// trusted reports whether ip is one of the listener's trusted proxies.
+func (l *Listener) trusted(ip netip.Addr) bool {
+	for _, p := range l.TrustedProxies {
 		if p.Contains(ip) {
 			return true
 		}
@@ -428,6 +582,19 @@ func (a *API) trusted(ip netip.Addr) bool {
 // respondError writes the client-safe form of err and logs unexpected ones.
 func (a *API) respondError(w http.ResponseWriter, r *http.Request, req *logical.Request, err error) {
 	status, msg, internal := errorStatus(err)
+	if errors.Is(err, errBusy) {
+		w.Header()["Retry-After"] = retryAfter
+	}
+	if errors.Is(err, errBodyRead) || errors.Is(err, errBodyTimeout) {
+		// The rest of the body cannot be framed: end the connection.
+		w.Header()["Connection"] = connClose
+	}
+	if internal && errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away mid-request: its doing, and nobody is
+		// left to read the answer.
+		a.logger.Debug("client went away", "request_id", req.ID, "operation", string(req.Operation), "path", req.Path)
+		return
+	}
 	if internal {
 		a.logger.Error("request failed", "request_id", req.ID, "operation", string(req.Operation),
 			"path", req.Path, "err", err)

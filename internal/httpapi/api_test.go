@@ -208,7 +208,10 @@ func TestToken(t *testing.T) {
 		{"bearer", []string{"Authorization", "Bearer kw.tok2"}, "kw.tok2"},
 		{"bearer lower case", []string{"Authorization", "bearer kw.tok3"}, "kw.tok3"},
 		{"basic ignored", []string{"Authorization", "Basic dXNlcjpwYXNz"}, ""},
-		{"x-vault-token wins", []string{"Authorization", "Bearer kw.b", "X-Vault-Token", "kw.x"}, "kw.x"},
+		{"both headers agree", []string{"Authorization", "Bearer kw.same", "X-Vault-Token", "kw.same"}, "kw.same"},
+		{"repeated header agrees", []string{"X-Vault-Token", "kw.r", "X-Vault-Token", "kw.r"}, "kw.r"},
+		{"empty x-vault-token falls back", []string{"X-Vault-Token", "", "Authorization", "Bearer kw.e"}, "kw.e"},
+		{"basic beside token", []string{"Authorization", "Basic dXNlcjpwYXNz", "X-Vault-Token", "kw.x"}, "kw.x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,6 +228,39 @@ func TestToken(t *testing.T) {
 				if req.Headers.Get(h) != "" {
 					t.Errorf("token header %s copied into req.Headers", h)
 				}
+			}
+		})
+	}
+}
+
+// TestConflictingTokens: a request naming two different tokens is refused
+// before the core sees it; which one a proxy, the audit log or the core
+// would pick must never be a question.
+func TestConflictingTokens(t *testing.T) {
+	tests := []struct {
+		name string
+		hdr  []string
+	}{
+		{"x-vault-token and bearer", []string{"X-Vault-Token", "kw.x", "Authorization", "Bearer kw.b"}},
+		{"bearer and x-vault-token", []string{"Authorization", "Bearer kw.b", "X-Vault-Token", "kw.x"}},
+		{"two x-vault-token", []string{"X-Vault-Token", "kw.one", "X-Vault-Token", "kw.two"}},
+		{"two bearer", []string{"Authorization", "Bearer kw.one", "Authorization", "Bearer kw.two"}},
+		{"prefix of the other", []string{"X-Vault-Token", "kw.abc", "Authorization", "Bearer kw.abcd"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, f := newAPI(t, nil)
+			for _, target := range []string{"/v1/secret/a", "/v1/auth/userpass/login/u"} {
+				w := do(t, a, "GET", target, nil, tt.hdr...)
+				if w.Code != http.StatusBadRequest {
+					t.Fatalf("GET %s with %q = %d, want 400", target, tt.hdr, w.Code)
+				}
+				if errs := errorsOf(t, w); len(errs) != 1 || strings.Contains(errs[0], "kw.") {
+					t.Errorf("errors = %q, want one message naming no token", errs)
+				}
+			}
+			if n := len(f.requests()); n != 0 {
+				t.Errorf("core called %d times", n)
 			}
 		})
 	}
@@ -285,13 +321,14 @@ func TestClientIP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeCore{}
-			a := httpapi.New(f, httpapi.Config{TrustedProxies: proxies}, nil)
+			a := httpapi.New(f, httpapi.Config{}, nil)
+			h := httpapi.HTTPServer(a.Server(httpapi.Listener{TrustedProxies: proxies})).Handler
 			r := httptest.NewRequest("GET", "/v1/secret/a", nil)
 			r.RemoteAddr = tt.remote
 			for _, v := range tt.xff {
 				r.Header.Add("X-Forwarded-For", v)
 			}
-			a.ServeHTTP(httptest.NewRecorder(), r)
+			h.ServeHTTP(httptest.NewRecorder(), r)
 			if got := f.last(t).Connection.RemoteAddr; got != tt.want {
 				t.Errorf("RemoteAddr %s XFF %q = %q, want %q", tt.remote, tt.xff, got, tt.want)
 			}
@@ -311,6 +348,7 @@ func TestQueryParams(t *testing.T) {
 		{"health codes", "HEAD", "/v1/sys/health?standbycode=299&sealedcode=299", map[string]any{"standbycode": "299", "sealedcode": "299"}},
 		{"list verb", "LIST", "/v1/x/a?limit=5", map[string]any{"limit": "5"}},
 		{"delete", "DELETE", "/v1/x/a?versions=1", map[string]any{"versions": "1"}},
+		{"utf-8", "GET", "/v1/x/a?name=%C3%A9", map[string]any{"name": "é"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,6 +358,28 @@ func TestQueryParams(t *testing.T) {
 				t.Errorf("%s %s data (-want +got):\n%s", tt.method, tt.target, diff)
 			}
 		})
+	}
+}
+
+// TestQueryInvalidUTF8: query keys and values are held to the same rule as
+// JSON bodies: invalid UTF-8 is refused, never passed on or replaced.
+func TestQueryInvalidUTF8(t *testing.T) {
+	for _, target := range []string{
+		"/v1/x/a?name=%FF",
+		"/v1/x/a?%C3=1",
+		"/v1/x/a?k=ok&k=%C0%AE",
+		"/v1/x/a?list=true&after=%ED%A0%80",
+	} {
+		for _, method := range []string{"GET", "DELETE"} {
+			a, f := newAPI(t, nil)
+			w := do(t, a, method, target, nil)
+			if w.Code != http.StatusBadRequest {
+				t.Errorf("%s %s = %d, want 400", method, target, w.Code)
+			}
+			if n := len(f.requests()); n != 0 {
+				t.Errorf("%s %s reached the core", method, target)
+			}
+		}
 	}
 }
 
@@ -340,6 +400,19 @@ func TestBody(t *testing.T) {
 		{"malformed", `{"a":`, nil, 400},
 		{"trailing data", `{"a":1} {"b":2}`, nil, 400},
 		{"trailing garbage", `{"a":1}x`, nil, 400},
+		// Invalid UTF-8 is refused, never replaced with U+FFFD.
+		{"invalid utf-8 value", "{\"pw\":\"a\xffb\"}", nil, 400},
+		{"invalid utf-8 key", "{\"p\xc3w\":\"x\"}", nil, 400},
+		{"overlong utf-8", "{\"a\":\"\xc0\xae\"}", nil, 400},
+		{"encoded surrogate half", "{\"a\":\"\xed\xa0\x80\"}", nil, 400},
+		{"lone high surrogate escape", `{"a":"\ud800"}`, nil, 400},
+		{"lone low surrogate escape", `{"a":"x\udc00"}`, nil, 400},
+		{"reversed surrogate pair", `{"a":"\udc00\ud800"}`, nil, 400},
+		{"surrogate escape in key", `{"\uD83D":1}`, nil, 400},
+		{"surrogate pair", `{"a":"\ud83d\ude00"}`, map[string]any{"a": "\U0001F600"}, 200},
+		{"escaped backslash before u", `{"a":"\\ud800"}`, map[string]any{"a": `\ud800`}, 200},
+		{"replacement character sent on purpose", `{"a":"\ufffd�"}`, map[string]any{"a": "\ufffd\ufffd"}, 200},
+		{"multibyte", `{"pässwörd":"日本"}`, map[string]any{"pässwörd": "日本"}, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,18 +5,67 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"sync/atomic"
+	"unicode/utf8"
 )
 
-// Errors returned by decodeBody. The HTTP layer maps each to a status; none
-// of them carries any byte of the body, which may hold secrets.
+// Errors returned by decodeBody and parseQuery. The HTTP layer maps each to a
+// status; none of them carries any byte of the body, which may hold secrets.
 var (
 	errBodyTooLarge  = errors.New("request body too large")
 	errTooDeep       = errors.New("request body is nested too deeply")
 	errTooManyValues = errors.New("request body has too many JSON values")
 	errMalformedJSON = errors.New("malformed JSON request body")
 	errNotObject     = errors.New("request body must be a JSON object")
+	errInvalidUTF8   = errors.New("request body is not valid UTF-8")
+	errInvalidQuery  = errors.New("malformed query string or not valid UTF-8")
+	// A body that breaks off, or whose chunked framing is broken, is the
+	// client's error (400), and so is one that stops arriving before the
+	// listener's read timeout (408).
+	errBodyRead    = errors.New("malformed or truncated request body")
+	errBodyTimeout = errors.New("timed out reading the request body")
+	// errBusy: the in-flight body budget has no room for this body now.
+	errBusy = errors.New("too many request bodies in flight; retry later")
 )
+
+// bodyBudget bounds the bytes of request bodies held at once, across all
+// requests and listeners. It is safe for concurrent use.
+type bodyBudget struct {
+	max  int64
+	used atomic.Int64
+}
+
+// bodyClaim is one request's share of a budget: what its body buffer holds.
+// A nil budget never refuses (tests of the decoder alone).
+type bodyClaim struct {
+	budget *bodyBudget
+	n      int64
+}
+
+// grow takes n more bytes, reporting false (and taking nothing) when the
+// budget has no room for them.
+func (c *bodyClaim) grow(n int64) bool {
+	if c == nil || c.budget == nil {
+		return true
+	}
+	if c.budget.used.Add(n) > c.budget.max {
+		c.budget.used.Add(-n)
+		return false
+	}
+	c.n += n
+	return true
+}
+
+// release gives back everything c took.
+func (c *bodyClaim) release() {
+	if c.n != 0 {
+		c.budget.used.Add(-c.n)
+		c.n = 0
+	}
+}
 
 // maxPrealloc bounds the body buffer allocated before any byte arrives.
 const maxPrealloc = 256 << 10
@@ -112,13 +161,22 @@ func (s *limitScanner) scan(p []byte) error {
 // all-whitespace body, or a JSON null, yields nil data. Numbers decode as
 // json.Number. r should already be capped (http.MaxBytesReader); reading
 // more than lim.maxBytes returns errBodyTooLarge as well.
-func decodeBody(r io.Reader, sizeHint int64, lim limits) (map[string]any, error) {
+//
+// The buffer is taken from claim before it is allocated, so a body that
+// does not fit the in-flight budget is refused with errBusy, before any of
+// it is read when its length is announced. The caller releases claim.
+func decodeBody(r io.Reader, sizeHint int64, lim limits, claim *bodyClaim) (map[string]any, error) {
 	sc := limitScanner{lim: lim}
 	// Size the buffer from Content-Length, but only up to maxPrealloc: a
 	// client announcing 32 MiB and sending a trickle must not pin 32 MiB.
 	capacity := int64(512)
 	if sizeHint > 0 {
 		capacity = min(sizeHint+1, lim.maxBytes+1, maxPrealloc)
+	}
+	// The claim counts the buffer up to the limit; the one byte past it
+	// that detects an oversized body is not worth refusing a body for.
+	if !claim.grow(min(capacity, lim.maxBytes)) {
+		return nil, errBusy
 	}
 	buf := make([]byte, 0, capacity)
 	for {
@@ -127,6 +185,9 @@ func decodeBody(r io.Reader, sizeHint int64, lim limits) (map[string]any, error)
 			next := min(int64(cap(buf))*2, lim.maxBytes+1)
 			if next <= int64(cap(buf)) {
 				return nil, errBodyTooLarge
+			}
+			if !claim.grow(min(next, lim.maxBytes) - min(int64(cap(buf)), lim.maxBytes)) {
+				return nil, errBusy
 			}
 			nb := make([]byte, len(buf), next)
 			copy(nb, buf)
@@ -146,14 +207,25 @@ func decodeBody(r io.Reader, sizeHint int64, lim limits) (map[string]any, error)
 			break
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, errBodyTooLarge
-			}
-			return nil, err
+			return nil, bodyError(err)
 		}
 	}
 	return unmarshalObject(buf)
+}
+
+// bodyError maps an error from reading a request body. Every such error is
+// the client's doing (a broken, cut-off or stalled body, one over the
+// limit), so none of them is an internal error.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return errBodyTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return errBodyTimeout
+	}
+	return errBodyRead
 }
 
 // unmarshalObject decodes b, which has passed the limit scanner.
@@ -177,6 +249,9 @@ func unmarshalObject(b []byte) (map[string]any, error) {
 	if len(bytes.TrimLeft(trimmed[dec.InputOffset():], " \t\r\n")) != 0 {
 		return nil, errMalformedJSON
 	}
+	if !validText(trimmed) {
+		return nil, errInvalidUTF8
+	}
 	switch t := v.(type) {
 	case nil:
 		return nil, nil
@@ -184,4 +259,65 @@ func unmarshalObject(b []byte) (map[string]any, error) {
 		return t, nil
 	}
 	return nil, errNotObject
+}
+
+// validText reports whether JSON text b is valid UTF-8 and every \u escape
+// of a UTF-16 surrogate is one half of a pair in the right order.
+// encoding/json silently turns both kinds of damage into U+FFFD, which
+// would store and compare something other than what the client sent, so
+// such bodies are refused instead. A backslash can only stand in a string
+// of valid JSON, so the scan needs no string state.
+func validText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for {
+		i := bytes.IndexByte(b, '\\')
+		if i < 0 || i+1 >= len(b) {
+			return true
+		}
+		if b[i+1] != 'u' {
+			b = b[i+2:] // "\\" and the other one-letter escapes
+			continue
+		}
+		r, ok := hex4(b[i+2:])
+		if !ok {
+			return true // malformed: encoding/json has refused it already
+		}
+		b = b[i+6:]
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			return false // low half first, or alone
+		case r >= 0xd800 && r <= 0xdbff:
+			if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+				return false
+			}
+			if lo, ok := hex4(b[2:]); !ok || lo < 0xdc00 || lo > 0xdfff {
+				return false
+			}
+			b = b[6:]
+		}
+	}
+}
+
+// hex4 decodes the four hex digits at the start of b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 )
 
 var fuzzLimits = limits{maxBytes: 1 << 16, maxDepth: 8, maxValues: 64}
@@ -38,7 +40,7 @@ func TestDecodeLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decodeBody(strings.NewReader(tt.in), -1, fuzzLimits)
+			_, err := decodeBody(strings.NewReader(tt.in), -1, fuzzLimits, nil)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("decodeBody(%.40q) error = %v, want %v", tt.in, err, tt.want)
 			}
@@ -50,7 +52,7 @@ func TestDecodeLimits(t *testing.T) {
 // literals straddle chunk boundaries.
 func TestDecodeSplitReads(t *testing.T) {
 	in := `{"a\"[":"x\\","b":[true,null,-1.5e3,"]]]"],"c":{"d":{}}}`
-	got, err := decodeBody(iotest.OneByteReader(strings.NewReader(in)), int64(len(in)), fuzzLimits)
+	got, err := decodeBody(iotest.OneByteReader(strings.NewReader(in)), int64(len(in)), fuzzLimits, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,16 +101,43 @@ func referenceCounts(b []byte) (depth, values int) {
 	}
 }
 
+// surrogateEscape matches a \u escape of a UTF-16 surrogate half, which a
+// body must hold if it is valid UTF-8 yet refused as invalid text.
+var surrogateEscape = regexp.MustCompile(`\\u[dD][89a-fA-F][0-9a-fA-F]{2}`)
+
+// replacements counts U+FFFD in the strings (keys and values) of v.
+func replacements(v any) int {
+	n := 0
+	switch t := v.(type) {
+	case string:
+		n = strings.Count(t, "\ufffd")
+	case []any:
+		for _, e := range t {
+			n += replacements(e)
+		}
+	case map[string]any:
+		for k, e := range t {
+			n += strings.Count(k, "\ufffd") + replacements(e)
+		}
+	}
+	return n
+}
+
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
 		``, `null`, `{}`, `{"a":1}`, `{"a":"\u00e9\"\\"}`, `[1,2]`, `"x"`, `{"a":[[[[[[[[[]]]]]]]]]}`,
 		`{"a":{"b":{"c":null}},"d":[true,false,1e5,-0.5]}`, `{"a":1}{"b":2}`, `{"a":"\xff"}`, `{"a":1,"a":2}`,
 		`{"a\"[":"]"}`, ` { "a" : 1 } `, `{"a":nul}`, `nulls`, `{"a":01}`,
+		// Text that encoding/json would silently turn into U+FFFD.
+		"{\"\xff\":1}", "{\"a\":\"\xc0\xae\"}", "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"x\xe6\x97\"}",
+		`{"a":"\ud800"}`, `{"a":"\udc00"}`, `{"a":"\udc00\ud800"}`, `{"\uD83D":1}`, `{"a":"\ud800\u0041"}`,
+		`{"a":"\ud800\"}`, `{"a":"\ud83d\ude00"}`, `{"a":"\\ud800"}`, `{"a":"\ufffd"}`, "{\"a\":\"\xef\xbf\xbd\"}",
+		`{"a":"\u00"}`, `{"a":["\ud800"]}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := decodeBody(bytes.NewReader(in), int64(len(in)), fuzzLimits)
+		got, err := decodeBody(bytes.NewReader(in), int64(len(in)), fuzzLimits, nil)
 		want, valid := reference(in)
 		if err == nil {
 			if !valid && len(bytes.TrimSpace(in)) != 0 {
@@ -122,6 +151,15 @@ func FuzzDecode(f *testing.F) {
 			}
 			if !reflect.DeepEqual(got, wantMap) {
 				t.Fatalf("decodeBody(%q) = %#v, encoding/json = %#v", in, got, wantMap)
+			}
+			// Nothing was replaced: every U+FFFD in the result was sent
+			// as one (literally or escaped; counting escapes generously).
+			if !utf8.Valid(in) {
+				t.Fatalf("accepted invalid UTF-8 %q", in)
+			}
+			sent := bytes.Count(in, []byte("\ufffd")) + bytes.Count(bytes.ToLower(in), []byte(`\ufffd`))
+			if n := replacements(got); n > sent {
+				t.Fatalf("decodeBody(%q) holds %d U+FFFD, only %d sent", in, n, sent)
 			}
 			return
 		}
@@ -141,6 +179,13 @@ func FuzzDecode(f *testing.F) {
 				if d <= fuzzLimits.maxDepth && n <= fuzzLimits.maxValues {
 					t.Fatalf("%q (depth %d, %d values) refused: %v", in, d, n, err)
 				}
+			}
+		case errors.Is(err, errInvalidUTF8):
+			if !valid {
+				t.Fatalf("invalid JSON %q refused as invalid UTF-8, want malformed", in)
+			}
+			if utf8.Valid(in) && !surrogateEscape.Match(in) {
+				t.Fatalf("%q refused as invalid UTF-8", in)
 			}
 		case errors.Is(err, errBodyTooLarge):
 			if int64(len(in)) <= fuzzLimits.maxBytes {

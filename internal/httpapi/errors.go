@@ -19,8 +19,13 @@ func errorStatus(err error) (status int, msg string, internal bool) {
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		return http.StatusRequestEntityTooLarge, errBodyTooLarge.Error(), false
-	case errors.Is(err, errTooDeep), errors.Is(err, errTooManyValues),
-		errors.Is(err, errMalformedJSON), errors.Is(err, errNotObject):
+	case errors.Is(err, errBusy):
+		return http.StatusServiceUnavailable, errBusy.Error(), false
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout, errBodyTimeout.Error(), false
+	case errors.Is(err, errTooDeep), errors.Is(err, errTooManyValues), errors.Is(err, errBodyRead),
+		errors.Is(err, errMalformedJSON), errors.Is(err, errNotObject),
+		errors.Is(err, errInvalidUTF8), errors.Is(err, errInvalidQuery):
 		return http.StatusBadRequest, err.Error(), false
 	}
 	status, msg, known := logical.StatusOf(err)

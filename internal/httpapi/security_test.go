@@ -79,15 +79,22 @@ func TestT01DeepJSON(t *testing.T) {
 	const size = 10 << 20
 	bodies := map[string][]byte{"arrays": deepArrays(size), "objects": deepObjects(size)}
 	for name, body := range bodies {
-		for _, tc := range []struct{ path, token string }{
-			{"auth/userpass/login/x", ""},
-			{"secret/data/x", "kw.sometoken"},
+		for _, tc := range []struct {
+			path, token string
+			length      int64
+		}{
+			// Unannounced length: a login body announcing 10 MB is
+			// refused by its size before a byte is read
+			// (TestUnauthenticatedBodyLimit); this one must be refused
+			// by its depth.
+			{"auth/userpass/login/x", "", -1},
+			{"secret/data/x", "kw.sometoken", int64(len(body))},
 		} {
 			t.Run(name+" "+tc.path, func(t *testing.T) {
 				a, f := newAPI(t, nil)
 				cr := &countingReader{r: bytes.NewReader(body)}
 				r := httptest.NewRequest("PUT", "/v1/"+tc.path, cr)
-				r.ContentLength = int64(len(body))
+				r.ContentLength = tc.length
 				if tc.token != "" {
 					r.Header.Set("X-Vault-Token", tc.token)
 				}
@@ -138,19 +145,33 @@ func TestT02ManyStrings(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range codes {
-		if codes[i] != http.StatusBadRequest {
-			t.Errorf("request %d: status %d, want 400", i, codes[i])
+		// Announced at 8 MB, over the unauthenticated limit: refused
+		// before a byte is read.
+		if codes[i] != http.StatusRequestEntityTooLarge {
+			t.Errorf("request %d: status %d, want 413", i, codes[i])
 		}
-		if read[i] >= int64(len(body)) {
-			t.Errorf("request %d: read the whole body before refusing it", i)
+		if read[i] != 0 {
+			t.Errorf("request %d: read %d bytes before refusing the body", i, read[i])
 		}
+	}
+	// With a token (the configured limit), the value count refuses it
+	// after reading a prefix.
+	cr := &countingReader{r: bytes.NewReader(body)}
+	r := httptest.NewRequest("POST", "/v1/secret/data/x", cr)
+	r.ContentLength = int64(len(body))
+	r.Header.Set("X-Vault-Token", "kw.t")
+	w := httptest.NewRecorder()
+	a.ServeHTTP(w, r)
+	if w.Code != http.StatusBadRequest || cr.n.Load() >= int64(len(body)) {
+		t.Errorf("authenticated: status %d after reading %d of %d bytes, want 400 before the end", w.Code, cr.n.Load(), len(body))
 	}
 	if len(f.requests()) != 0 {
 		t.Error("core called")
 	}
-	// Just under the cap is accepted.
+	// Just under the cap is accepted (with a token: the body is larger
+	// than unauthenticated requests may send).
 	ok := manyKeys(httpapi.DefaultMaxJSONValues/2 - 1)
-	if w := do(t, a, "POST", "/v1/secret/data/x", bytes.NewReader(ok)); w.Code != 200 {
+	if w := do(t, a, "POST", "/v1/secret/data/x", bytes.NewReader(ok), "X-Vault-Token", "kw.t"); w.Code != 200 {
 		t.Errorf("%d keys: status %d, want 200", httpapi.DefaultMaxJSONValues/2-1, w.Code)
 	}
 }
@@ -284,6 +305,17 @@ func TestT07Traversal(t *testing.T) {
 		"secret/data/team-a/x%0ay",
 		"/secret/data/team-a/x",
 		"secret/data/team-a/x//",
+		// Encoded separators are refused even where decoding them would
+		// give a clean path (docs/security.md), in either case and double
+		// encoded, so a raw-path proxy and the ACL never see different
+		// paths.
+		"secret/data/team-a%2Fx",
+		"secret/data/team-a%2fx",
+		"secret%2Fdata%2Fteam-a%2Fx",
+		"secret/data/team-a%5Cx",
+		"secret/data/team-a%252Fx",
+		"secret/data/team-a%252fx",
+		"secret/data/team-a%255Cx",
 	}
 	methods := []string{"GET", "HEAD", "LIST", "POST", "PUT", "PATCH", "DELETE", "GET?list=true"}
 	for _, p := range paths {
@@ -361,9 +393,12 @@ func TestT02RateLimitBeforeBody(t *testing.T) {
 			if retry[i] == "" {
 				t.Errorf("request %d: 429 without Retry-After", i)
 			}
-		case http.StatusBadRequest:
+		case http.StatusRequestEntityTooLarge:
+			if read[i] != 0 {
+				t.Errorf("request %d: 413 after reading %d bytes", i, read[i])
+			}
 		default:
-			t.Errorf("request %d: status %d, want 400 or 429", i, c)
+			t.Errorf("request %d: status %d, want 413 or 429", i, c)
 		}
 	}
 	if limited < 40 {

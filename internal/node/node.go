@@ -36,7 +36,8 @@ type Node struct {
 	closer  io.Closer
 	core    *core.Core
 	api     *httpapi.API
-	servers []*http.Server
+	httpCfg []httpapi.Listener // one per cfg.Listeners entry, in order
+	servers []*httpapi.Server
 	lns     []net.Listener
 	urls    []string
 
@@ -133,25 +134,40 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		}
 	}
 	n.core = c
-	var trusted []netip.Prefix
-	for _, l := range cfg.Listeners {
-		for _, p := range l.TrustedProxies {
-			pfx, err := netip.ParsePrefix(p)
-			if err != nil {
-				n.closeStore()
-				return nil, fmt.Errorf("listener: trusted proxy %q: %w", p, err)
-			}
-			trusted = append(trusted, pfx)
+	// Each listener keeps its own proxies, timeouts and caps all the way
+	// into the HTTP layer: nothing one listener trusts applies to another.
+	for i, l := range cfg.Listeners {
+		hl, err := listenerConfig(l)
+		if err != nil {
+			n.closeStore()
+			return nil, fmt.Errorf("listener %d: %w", i, err)
 		}
+		n.httpCfg = append(n.httpCfg, hl)
 	}
-	hc := httpapi.Config{MaxRequestSize: cfg.MaxRequestSize, TrustedProxies: trusted,
-		RateLimit: cfg.RateLimit.RequestsPerSecond, RateBurst: cfg.RateLimit.Burst}
-	if len(cfg.Listeners) > 0 {
-		l := cfg.Listeners[0]
-		hc.ReadTimeout, hc.WriteTimeout, hc.IdleTimeout = l.ReadTimeout, l.WriteTimeout, l.IdleTimeout
-	}
+	hc := httpapi.Config{MaxRequestSize: cfg.MaxRequestSize,
+		MaxUnauthenticatedRequestSize: cfg.MaxUnauthenticatedRequestSize,
+		MaxInFlightBodyBytes:          cfg.MaxInFlightRequestBytes,
+		RateLimit:                     cfg.RateLimit.RequestsPerSecond, RateBurst: cfg.RateLimit.Burst}
 	n.api = httpapi.New(c, hc, logger)
 	return n, nil
+}
+
+// listenerConfig is the HTTP layer's view of one listener block.
+func listenerConfig(l config.Listener) (httpapi.Listener, error) {
+	proxies, err := l.ProxyPrefixes()
+	if err != nil {
+		return httpapi.Listener{}, err
+	}
+	return httpapi.Listener{
+		ReadHeaderTimeout:          l.ReadHeaderTimeout,
+		ReadTimeout:                l.ReadTimeout,
+		WriteTimeout:               l.WriteTimeout,
+		IdleTimeout:                l.IdleTimeout,
+		UnauthenticatedIdleTimeout: l.UnauthenticatedIdleTimeout,
+		TrustedProxies:             proxies,
+		MaxConnections:             l.MaxConnections,
+		MaxConnectionsPerAddress:   l.MaxConnectionsPerAddress,
+	}, nil
 }
 
 // Core returns the node's core.
@@ -162,14 +178,15 @@ func (n *Node) URLs() []string { return n.urls }
 
 // Start opens every listener and serves in the background.
 func (n *Node) Start() error {
-	for _, l := range n.cfg.Listeners {
+	for i, l := range n.cfg.Listeners {
 		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
 			n.Close()
 			return fmt.Errorf("listen %s: %w", l.Address, err)
 		}
-		srv := n.api.Server()
+		srv := n.api.Server(n.httpCfg[i])
 		scheme := "http"
+		var tlsConfig *tls.Config
 		if !l.TLSDisable {
 			cert, err := tls.LoadX509KeyPair(l.TLSCertFile, l.TLSKeyFile)
 			if err != nil {
@@ -183,15 +200,14 @@ func (n *Node) Start() error {
 			}
 			// Client certificates are requested, never required: the cert
 			// auth method verifies them against its own CAs.
-			srv.TLSConfig = &tls.Config{MinVersion: min, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert}
-			ln = tls.NewListener(ln, srv.TLSConfig)
+			tlsConfig = &tls.Config{MinVersion: min, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert}
 			scheme = "https"
 		}
 		n.lns = append(n.lns, ln)
 		n.servers = append(n.servers, srv)
 		n.urls = append(n.urls, scheme+"://"+ln.Addr().String())
 		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(ln, tlsConfig); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.logger.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
 			}
 		}()
