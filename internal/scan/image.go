@@ -339,20 +339,8 @@ func (s *Scanner) scanLayer(r *run, st blobStore, l imageLayer) error {
 			r.skip(name, "larger than the entry limit")
 			continue
 		}
-		if hdr.Size <= wholeMax {
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				return err
-			}
-			if data == nil {
-				data = []byte{}
-			}
-			it.data = data
-			if !r.send(it) {
-				return r.ctx.Err()
-			}
-			continue
+		if !r.scanStream(it, tr, hdr.Size) {
+			return r.ctx.Err()
 		}
-		r.scanContent(it, tr, hdr.Size, 0, nil, nil)
 	}
 }

@@ -111,13 +111,13 @@ func New(opts Options) (*Scanner, error) {
 
 // item is one unit of content to scan.
 type item struct {
-	path    string
-	rel     string // path relative to the scanned root, for path allowlists
-	data    []byte // content in memory, or
-	file    string // a file on disk
-	size    int64  // its size when known (walks), else -1
-	lineMap []int  // buffer line (0-based) -> reported line, for diffs
-	origin  Finding
+	path   string
+	rel    string    // path relative to the scanned root, for path allowlists
+	data   []byte    // content in memory, or
+	file   string    // a file on disk
+	size   int64     // its size when known (walks), else -1
+	lines  *lineRuns // text line -> new-file line, for diffs
+	origin Finding
 }
 
 // run is the state of one scan: a worker pool and collected results.
@@ -261,7 +261,7 @@ func (r *run) scanContent(it item, rd io.Reader, size int64, depth int, ra io.Re
 		readerPool.Put(br)
 	}()
 	head, _ := br.Peek(peekSize)
-	if kind := archiveKind(head); kind != "" && it.lineMap == nil {
+	if kind := archiveKind(head); kind != "" && it.lines == nil {
 		if b == nil {
 			b = &budget{left: r.s.opts.MaxArchiveBytes}
 		}
@@ -331,6 +331,44 @@ func putBuf(b []byte) {
 	}
 }
 
+// scanStream scans content that can be read only once, in order, while
+// the caller walks an enclosing stream (an image layer, git's patch
+// output). Content that fits one chunk goes to the workers like a small
+// file; larger content is scanned here, in the overlapping chunks of
+// scanText that bound the tree path, so memory stays bounded whatever its
+// size or line length. size is the content's length, or -1 when unknown.
+// It returns false when the scan was cancelled.
+func (r *run) scanStream(it item, rd io.Reader, size int64) bool {
+	if size > wholeMax {
+		r.scanContent(it, rd, size, 0, nil, nil)
+		return r.ctx.Err() == nil
+	}
+	if size >= 0 {
+		data := make([]byte, size)
+		n, err := io.ReadFull(rd, data)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			r.skip(it.path, "read error")
+			return true
+		}
+		it.data = data[:n]
+		return r.send(it)
+	}
+	head := getBuf(chunkSize + overlap)
+	defer putBuf(head)
+	head = head[:cap(head)]
+	n, err := io.ReadFull(rd, head)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		it.data = append(make([]byte, 0, n), head[:n]...)
+		return r.send(it)
+	case err != nil:
+		r.skip(it.path, "read error")
+		return true
+	}
+	r.scanContent(it, io.MultiReader(bytes.NewReader(head), rd), -1, 0, nil, nil)
+	return r.ctx.Err() == nil
+}
+
 // scanText scans a stream in overlapping chunks so memory stays bounded.
 func (s *Scanner) scanText(it item, rd io.Reader, size int64) ([]Finding, int64, error) {
 	bufSize := chunkSize + overlap
@@ -366,6 +404,9 @@ func (s *Scanner) scanText(it item, rd io.Reader, size int64) ([]Finding, int64,
 			return out, total, nil
 		}
 		baseLine += bytes.Count(buf[:limit], []byte{'\n'})
+		if it.lines != nil {
+			it.lines.forget(baseLine)
+		}
 		copy(buf, buf[limit:])
 		buf = buf[:len(buf)-limit]
 	}
@@ -533,8 +574,8 @@ func (s *Scanner) scanDecoded(it item, enc []byte) []Finding {
 }
 
 func mapLine(it item, line int) int {
-	if it.lineMap != nil && line-1 < len(it.lineMap) && line >= 1 {
-		return it.lineMap[line-1]
+	if it.lines != nil && line >= 1 {
+		return it.lines.lookup(line)
 	}
 	return line
 }
