@@ -48,9 +48,6 @@ func (s *Scanner) ScanGitHistory(ctx context.Context, repo string, o GitOptions)
 	} else {
 		args = append(args, "--all")
 	}
-	if s.opts.Binary {
-		args = append(args, "--text")
-	}
 	args = append(args, "--")
 	return s.scanGitDiff(ctx, repo, args)
 }
@@ -60,9 +57,6 @@ func (s *Scanner) ScanGitHistory(ctx context.Context, repo string, o GitOptions)
 func (s *Scanner) ScanStaged(ctx context.Context, repo string) (*Result, error) {
 	args := []string{"-C", repo, "-c", "core.quotePath=false", "diff", "--cached"}
 	args = append(args, diffFlags...)
-	if s.opts.Binary {
-		args = append(args, "--text")
-	}
 	args = append(args, "--")
 	return s.scanGitDiff(ctx, repo, args)
 }
@@ -81,6 +75,7 @@ func (s *Scanner) scanGitDiff(ctx context.Context, repo string, args []string) (
 		return nil, fmt.Errorf("start git: %w", err)
 	}
 	r := s.start(ctx)
+	blobs := &catFile{ctx: cctx, repo: repo}
 	perr := parseDiff(out, func(it item, added *addedLines) bool {
 		s.opts.Progress.FilesTotal.Add(1)
 		if s.opts.Allow.AllowsPath(it.path) {
@@ -91,12 +86,41 @@ func (s *Scanner) scanGitDiff(ctx context.Context, repo string, args []string) (
 		ok := r.scanStream(it, added, -1)
 		s.opts.Progress.BytesTotal.Add(added.n)
 		return ok
+	}, func(it item, oid string) (bool, error) {
+		// git shows no lines of a blob it takes for binary (NUL bytes,
+		// a -diff attribute, larger than core.bigFileThreshold): scan the
+		// blob itself, judged and streamed like a file in the tree.
+		s.opts.Progress.FilesTotal.Add(1)
+		if s.opts.Allow.AllowsPath(it.path) {
+			return true, nil
+		}
+		if !s.opts.Binary && binaryExt(it.path) {
+			r.skip(it, "binary")
+			return true, nil
+		}
+		body, err := blobs.open(oid)
+		if errors.Is(err, errBlobMissing) {
+			r.incomplete(it, "blob "+oid+" missing from the repository")
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		s.opts.Progress.BytesTotal.Add(body.N)
+		if !r.scanStream(it, body, body.N) {
+			return false, nil // cancelled: cat-file dies with the context
+		}
+		return true, blobs.done(body)
 	})
 	if perr != nil {
 		cancel()
 		_, _ = io.Copy(io.Discard, out)
 	}
 	werr := cmd.Wait()
+	berr := blobs.close()
+	if perr == nil && berr != nil {
+		perr = berr
+	}
 	res, rerr := r.finish()
 	if rerr != nil {
 		return nil, rerr
@@ -262,12 +286,14 @@ func (m *lineRuns) forget(text int) {
 
 // parseDiff reads `git log -p -U0` / `git diff -U0` output and calls file
 // for each commit's file with its added lines, which file reads as a
-// stream; what it leaves unread is skipped. parseDiff stops when file
-// returns false.
-func parseDiff(rd io.Reader, file func(item, *addedLines) bool) error {
+// stream; what it leaves unread is skipped. A file git shows only as
+// "Binary files … differ" goes to blob with the id of its new blob.
+// parseDiff stops when either returns false.
+func parseDiff(rd io.Reader, file func(item, *addedLines) bool, blob func(it item, oid string) (bool, error)) error {
 	d := &diffReader{br: bufio.NewReaderSize(rd, 1<<20)}
 	var commit Finding
 	var cur *item // the file whose header is being read
+	oid := ""     // its new blob
 	for d.next() {
 		if !d.start {
 			continue // the rest of a long header line
@@ -282,7 +308,20 @@ func parseDiff(rd io.Reader, file func(item, *addedLines) bool) error {
 			}
 			cur = nil
 		case bytes.HasPrefix(line, []byte("diff --git ")):
-			cur = &item{origin: commit}
+			cur = &item{origin: commit, path: gitPath(line)}
+			oid = ""
+		case cur != nil && bytes.HasPrefix(line, []byte("index ")):
+			oid = newBlob(line)
+		case cur != nil && bytes.HasPrefix(line, []byte("Binary files ")):
+			it := *cur
+			cur = nil
+			if it.path == "" || oid == "" {
+				continue
+			}
+			ok, err := blob(it, oid)
+			if err != nil || !ok {
+				return err
+			}
 		case cur != nil && bytes.HasPrefix(line, []byte("+++ ")):
 			p := strings.TrimRight(string(line[4:]), "\n")
 			if p == "/dev/null" {
@@ -311,6 +350,116 @@ func parseDiff(rd io.Reader, file func(item, *addedLines) bool) error {
 		return nil
 	}
 	return d.err
+}
+
+// gitPath returns the path of a "diff --git a/P b/P" line. Without
+// renames both halves name the same path, so the line splits in the
+// middle even when P holds spaces; git quotes both halves alike.
+func gitPath(line []byte) string {
+	rest := strings.TrimRight(string(line[len("diff --git "):]), "\n")
+	if len(rest)%2 == 0 || rest[len(rest)/2] != ' ' {
+		return ""
+	}
+	p := rest[len(rest)/2+1:]
+	if strings.HasPrefix(p, `"`) {
+		u, err := strconv.Unquote(p)
+		if err != nil {
+			return ""
+		}
+		p = u
+	}
+	if !strings.HasPrefix(p, "b/") {
+		return ""
+	}
+	return memberName(p[2:])
+}
+
+// newBlob returns the new blob id of an "index OLD..NEW [MODE]" line.
+func newBlob(line []byte) string {
+	f := strings.Fields(string(line[len("index "):]))
+	if len(f) == 0 {
+		return ""
+	}
+	_, id, ok := strings.Cut(f[0], "..")
+	if !ok || len(id) < 40 || strings.Trim(id, "0123456789abcdef") != "" || strings.Trim(id, "0") == "" {
+		return ""
+	}
+	return id
+}
+
+var errBlobMissing = errors.New("blob missing")
+
+// catFile reads blobs through one long-running `git cat-file --batch`
+// process, started on first use.
+type catFile struct {
+	ctx    context.Context
+	repo   string
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *bufio.Reader
+	stderr bytes.Buffer
+}
+
+// open returns a reader of blob oid's content; the caller reads what it
+// wants and then calls done before the next open.
+func (c *catFile) open(oid string) (*io.LimitedReader, error) {
+	if c.cmd == nil {
+		c.cmd = exec.CommandContext(c.ctx, "git", "-C", c.repo, "cat-file", "--batch")
+		c.cmd.Stderr = &c.stderr
+		in, err := c.cmd.StdinPipe()
+		if err != nil {
+			return nil, fmt.Errorf("git cat-file: %w", err)
+		}
+		out, err := c.cmd.StdoutPipe()
+		if err != nil {
+			return nil, fmt.Errorf("git cat-file: %w", err)
+		}
+		if err := c.cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start git cat-file: %w", err)
+		}
+		c.in, c.out = in, bufio.NewReaderSize(out, 64<<10)
+	}
+	if _, err := io.WriteString(c.in, oid+"\n"); err != nil {
+		return nil, fmt.Errorf("git cat-file: %w", err)
+	}
+	hdr, err := c.out.ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("git cat-file: %w", err)
+	}
+	f := strings.Fields(hdr) // "OID TYPE SIZE" or "OID missing"
+	if len(f) == 2 && f[1] == "missing" {
+		return nil, errBlobMissing
+	}
+	if len(f) != 3 || f[0] != oid {
+		return nil, fmt.Errorf("git cat-file: unexpected answer for %s", oid)
+	}
+	size, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil || size < 0 {
+		return nil, fmt.Errorf("git cat-file: bad size for %s", oid)
+	}
+	return &io.LimitedReader{R: c.out, N: size}, nil
+}
+
+// done skips what the scan left of body and the newline after it.
+func (c *catFile) done(body *io.LimitedReader) error {
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return fmt.Errorf("git cat-file: %w", err)
+	}
+	if b, err := c.out.ReadByte(); err != nil || b != '\n' {
+		return errors.New("git cat-file: malformed output")
+	}
+	return nil
+}
+
+func (c *catFile) close() error {
+	if c.cmd == nil {
+		return nil
+	}
+	c.in.Close()
+	if err := c.cmd.Wait(); err != nil && c.ctx.Err() == nil {
+		return fmt.Errorf("git cat-file: %w: %s", err, strings.TrimSpace(c.stderr.String()))
+	}
+	return nil
 }
 
 // hunkStart parses the new-file start line of "@@ -a,b +c,d @@".

@@ -329,14 +329,15 @@ func (s *Scanner) scanLayer(r *run, st blobStore, l imageLayer) error {
 		if s.opts.Allow.AllowsPath(name) {
 			continue
 		}
+		it := item{path: name, origin: Finding{Layer: l.digest, LayerStep: l.step}}
 		if !s.opts.Binary && binaryExt(name) {
+			r.skip(it, "binary")
 			continue
 		}
 		s.opts.Progress.FilesTotal.Add(1)
 		s.opts.Progress.BytesTotal.Add(hdr.Size)
-		it := item{path: name, origin: Finding{Layer: l.digest, LayerStep: l.step}}
 		if hdr.Size > s.opts.MaxEntryBytes {
-			r.skip(name, "larger than the entry limit")
+			r.incomplete(it, "larger than the entry limit ("+humanBytes(s.opts.MaxEntryBytes)+")")
 			continue
 		}
 		if !r.scanStream(it, tr, hdr.Size) {

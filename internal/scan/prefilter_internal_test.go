@@ -113,6 +113,11 @@ func FuzzDiff(f *testing.F) {
 				}
 			}
 			return true
+		}, func(it item, oid string) (bool, error) {
+			if it.path == "" || len(oid) < 40 {
+				t.Fatalf("blob %q of %q", oid, it.path)
+			}
+			return true, nil
 		})
 		if err != nil {
 			t.Fatal(err)
