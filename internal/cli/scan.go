@@ -21,12 +21,13 @@ func init() { register(newScanCmd) }
 
 type scanFlags struct {
 	git, staged, stdin, noIgnore, binary bool
+	allowIncomplete                      bool
 	since, rng, image                    string
 	config, baseline, writeBaseline      string
 	format, output, failOn               string
 	color, progress                      string
 	maxDepth, workers                    int
-	maxArchiveMB                         int64
+	maxArchiveMB, maxEntryMB             int64
 }
 
 func newScanCmd(e *env) *cobra.Command {
@@ -39,7 +40,11 @@ func newScanCmd(e *env) *cobra.Command {
 for commit, on stdin, inside archives and in every layer of a container image.
 
 Secrets are only ever shown redacted. Exit status: 0 when nothing at or above
---fail-on is found, 1 when something is, 2 on error.
+--fail-on is found, 1 when something is, 2 on error. A scan a limit or an
+error cut short (a member over --max-entry-size, an archive over
+--max-archive-size, an unreadable file) is an error too, unless
+--allow-incomplete: the report lists every input not scanned, or not to
+the end, and why.
 
 A rules file (.keyward-scan.toml or .keyward-scan.yaml in the scanned
 directory, or --config) adds, overrides and disables rules and allowlists
@@ -77,6 +82,8 @@ followed by rule IDs) is never reported.`,
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto, always, never")
 	fl.IntVar(&f.maxDepth, "max-depth", 4, "archive nesting limit")
 	fl.Int64Var(&f.maxArchiveMB, "max-archive-size", 1024, "uncompressed MiB read from one archive or image")
+	fl.Int64Var(&f.maxEntryMB, "max-entry-size", 256, "MiB read from one archive or image member")
+	fl.BoolVar(&f.allowIncomplete, "allow-incomplete", false, "exit 0 even when a limit or an error kept input from being scanned to the end (it is still reported)")
 	fl.IntVar(&f.workers, "workers", 0, "scanning goroutines (default: all cores)")
 	cmd.AddCommand(newScanInstallHookCmd(e), newScanRulesCmd(e))
 	return cmd
@@ -109,6 +116,9 @@ func runScan(ctx context.Context, e *env, f scanFlags, args []string) error {
 	default:
 		return usagef("unknown format %q (want text, json or sarif)", f.format)
 	}
+	if f.maxArchiveMB < 1 || f.maxEntryMB < 1 || f.maxDepth < 1 {
+		return usagef("--max-archive-size, --max-entry-size and --max-depth must be at least 1")
+	}
 	threshold, err := scan.ParseSeverity(f.failOn)
 	if err != nil {
 		return &usageError{err}
@@ -138,7 +148,8 @@ func runScan(ctx context.Context, e *env, f scanFlags, args []string) error {
 	prog := &scan.Progress{}
 	sc, err := scan.New(scan.Options{
 		Engine: engine, Allow: allow, NoIgnore: f.noIgnore, Binary: f.binary,
-		MaxDepth: f.maxDepth, MaxArchiveBytes: f.maxArchiveMB << 20, Workers: f.workers, Progress: prog,
+		MaxDepth: f.maxDepth, MaxArchiveBytes: f.maxArchiveMB << 20, MaxEntryBytes: f.maxEntryMB << 20,
+		Workers: f.workers, Progress: prog,
 	})
 	if err != nil {
 		return scanErr(err)
@@ -191,7 +202,7 @@ func runScan(ctx context.Context, e *env, f scanFlags, args []string) error {
 	case "json":
 		err = scan.WriteJSON(out, res, findings)
 	case "sarif":
-		err = scan.WriteSARIF(out, engine.Rules(), findings, "")
+		err = scan.WriteSARIF(out, res, engine.Rules(), findings, "")
 	default:
 		err = scan.WriteText(out, res, findings, scan.TextOptions{Color: useColor(e, f.color, out)})
 	}
@@ -201,10 +212,20 @@ func runScan(ctx context.Context, e *env, f scanFlags, args []string) error {
 	if err != nil {
 		return scanErr(fmt.Errorf("write report: %w", err))
 	}
+	// Findings decide the status first: exit 1 is what hooks and CI look
+	// for. An incomplete scan that found nothing is an error, not a pass.
+	var incomplete error
+	if n := res.Incomplete(); n > 0 && !f.allowIncomplete {
+		incomplete = withHint(fmt.Errorf("scan incomplete: %d inputs not scanned to the end (listed in the report)", n),
+			"raise the limit named there, or pass --allow-incomplete to accept it")
+	}
 	for _, fd := range findings {
 		if fd.Severity >= threshold {
-			return &exitError{code: 1}
+			return &exitError{code: 1, err: incomplete}
 		}
+	}
+	if incomplete != nil {
+		return scanErr(incomplete)
 	}
 	return nil
 }

@@ -220,6 +220,40 @@ func validateSARIF(data []byte) error {
 				}
 			}
 		}
+		if invs, ok := run["invocations"]; ok {
+			for k, iv := range arr(invs, rp+".invocations") {
+				p := fmt.Sprintf("%s.invocations[%d]", rp, k)
+				m := obj(iv, p)
+				if m == nil {
+					continue
+				}
+				if _, ok := m["executionSuccessful"].(bool); !ok {
+					bad("%s.executionSuccessful: required boolean", p)
+				}
+				ns, ok := m["toolExecutionNotifications"]
+				if !ok {
+					continue
+				}
+				for n, nv := range arr(ns, p+".toolExecutionNotifications") {
+					np := fmt.Sprintf("%s.toolExecutionNotifications[%d]", p, n)
+					nm := obj(nv, np)
+					if nm == nil {
+						continue
+					}
+					if msg := obj(nm["message"], np+".message"); msg != nil {
+						str(msg, "text", np+".message", true)
+					}
+					if l := str(nm, "level", np, false); l != "" && !levels[l] {
+						bad("%s.level = %q", np, l)
+					}
+					if d, ok := nm["descriptor"]; ok {
+						if dm := obj(d, np+".descriptor"); dm != nil {
+							str(dm, "id", np+".descriptor", true)
+						}
+					}
+				}
+			}
+		}
 		results, ok := run["results"]
 		if !ok {
 			continue
@@ -297,6 +331,8 @@ func TestValidateSARIFRejects(t *testing.T) {
 		{"line zero", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"k"}},"results":[{"message":{"text":"m"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"a"},"region":{"startLine":0}}}]}]}]}`},
 		{"no message", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"k"}},"results":[{"locations":[]}]}]}`},
 		{"rule without id", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"k","rules":[{}]}}}]}`},
+		{"invocation without executionSuccessful", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"k"}},"invocations":[{}]}]}`},
+		{"notification without message", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"k"}},"invocations":[{"executionSuccessful":false,"toolExecutionNotifications":[{"level":"error"}]}]}]}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := validateSARIF([]byte(tc.doc)); err == nil {

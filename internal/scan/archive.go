@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"path"
 	"strings"
@@ -29,7 +30,10 @@ type budgetReader struct {
 	b *budget
 }
 
-var errBudget = errors.New("archive size limit reached")
+var (
+	errBudget     = errors.New("archive size limit reached")
+	errEntryLimit = errors.New("entry size limit reached")
+)
 
 func (br *budgetReader) Read(p []byte) (int, error) {
 	if br.b.left <= 0 {
@@ -40,6 +44,34 @@ func (br *budgetReader) Read(p []byte) (int, error) {
 	}
 	n, err := br.r.Read(p)
 	br.b.left -= int64(n)
+	return n, err
+}
+
+// entryReader reads one archive member of at most left bytes. Content
+// that goes on past the limit fails with errEntryLimit, so a cut is
+// reported, never taken for the end.
+type entryReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (er *entryReader) Read(p []byte) (int, error) {
+	if er.left <= 0 {
+		var one [1]byte
+		n, err := io.ReadFull(er.r, one[:])
+		if n > 0 {
+			return 0, errEntryLimit
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = io.EOF
+		}
+		return 0, err
+	}
+	if int64(len(p)) > er.left {
+		p = p[:er.left]
+	}
+	n, err := er.r.Read(p)
+	er.left -= int64(n)
 	return n, err
 }
 
@@ -69,28 +101,40 @@ func memberName(name string) string {
 	}, name)
 }
 
+// memberItem is the item of an archive member.
+func memberItem(it item, name string) item {
+	child := it
+	child.path = it.path + "!" + memberName(name)
+	child.rel = ""
+	if it.rel != "" {
+		child.rel = it.rel + "!" + memberName(name)
+	}
+	return child
+}
+
 func (r *run) scanArchive(it item, kind string, rd io.Reader, size int64, ra io.ReaderAt, depth int, b *budget) {
 	if depth >= r.s.opts.MaxDepth {
-		r.skip(it.path, "archive nesting deeper than the limit")
+		r.incomplete(it, fmt.Sprintf("archive nesting deeper than the limit (%d)", r.s.opts.MaxDepth))
 		return
 	}
+	entryLimit := "larger than the entry limit (" + humanBytes(r.s.opts.MaxEntryBytes) + ")"
 	switch kind {
 	case "gzip":
 		gz, err := gzip.NewReader(&budgetReader{rd, b})
 		if err != nil {
-			r.skip(it.path, "bad gzip")
+			r.incomplete(it, "gzip: "+errMsg(err))
 			return
 		}
-		gz.Multistream(false)
-		// A .gz holds one stream: scan it under the same name.
-		r.scanContent(it, io.LimitReader(&budgetReader{gz, b}, r.s.opts.MaxEntryBytes), -1, depth+1, nil, b)
+		// A .gz may hold several streams, which gunzip concatenates: scan
+		// them all, under the .gz's name.
+		r.scanContent(it, &entryReader{&budgetReader{gz, b}, r.s.opts.MaxEntryBytes}, -1, depth+1, nil, b)
 	case "tar":
 		tr := tar.NewReader(rd)
 		for {
 			hdr, err := tr.Next()
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
-					r.skip(it.path, "tar: "+errMsg(err))
+					r.incomplete(it, "tar: "+errMsg(err))
 				}
 				return
 			}
@@ -100,34 +144,36 @@ func (r *run) scanArchive(it item, kind string, rd io.Reader, size int64, ra io.
 			if !r.member(it, hdr.Name, hdr.Size, b) {
 				return
 			}
+			child := memberItem(it, hdr.Name)
 			if hdr.Size > r.s.opts.MaxEntryBytes {
-				r.skip(it.path+"!"+memberName(hdr.Name), "larger than the entry limit")
+				r.incomplete(child, entryLimit)
 				continue
-			}
-			child := it
-			child.path = it.path + "!" + memberName(hdr.Name)
-			child.rel = ""
-			if it.rel != "" {
-				child.rel = it.rel + "!" + memberName(hdr.Name)
 			}
 			r.scanContent(child, &budgetReader{tr, b}, hdr.Size, depth+1, nil, b)
 			if b.left <= 0 {
-				r.skip(it.path, errBudget.Error())
+				r.budgetSpent(it)
 				return
 			}
 		}
 	case "zip":
 		if ra == nil || size < 0 {
 			data, err := io.ReadAll(io.LimitReader(&budgetReader{rd, b}, maxNestedZip+1))
-			if err != nil || len(data) > maxNestedZip {
-				r.skip(it.path, "nested zip larger than the in-memory limit")
+			switch {
+			case errors.Is(err, errBudget):
+				r.budgetSpent(it)
+				return
+			case err != nil:
+				r.incomplete(it, r.readReason(err))
+				return
+			case len(data) > maxNestedZip:
+				r.incomplete(it, "zip read from a stream larger than the in-memory limit ("+humanBytes(maxNestedZip)+")")
 				return
 			}
 			ra, size = bytes.NewReader(data), int64(len(data))
 		}
 		zr, err := zip.NewReader(ra, size)
 		if err != nil {
-			r.skip(it.path, "zip: "+errMsg(err))
+			r.incomplete(it, "zip: "+errMsg(err))
 			return
 		}
 		for _, f := range zr.File {
@@ -137,26 +183,21 @@ func (r *run) scanArchive(it item, kind string, rd io.Reader, size int64, ra io.
 			if !r.member(it, f.Name, int64(f.UncompressedSize64), b) {
 				return
 			}
+			child := memberItem(it, f.Name)
 			if f.UncompressedSize64 > uint64(r.s.opts.MaxEntryBytes) {
-				r.skip(it.path+"!"+memberName(f.Name), "larger than the entry limit")
+				r.incomplete(child, entryLimit)
 				continue
 			}
 			rc, err := f.Open()
 			if err != nil {
-				r.skip(it.path+"!"+memberName(f.Name), "zip: "+errMsg(err))
+				r.incomplete(child, "zip: "+errMsg(err))
 				continue
 			}
-			child := it
-			child.path = it.path + "!" + memberName(f.Name)
-			child.rel = ""
-			if it.rel != "" {
-				child.rel = it.rel + "!" + memberName(f.Name)
-			}
-			lr := io.LimitReader(&budgetReader{rc, b}, r.s.opts.MaxEntryBytes)
+			lr := &entryReader{&budgetReader{rc, b}, r.s.opts.MaxEntryBytes}
 			r.scanContent(child, lr, int64(min(f.UncompressedSize64, uint64(wholeMax)+1)), depth+1, nil, b)
 			rc.Close()
 			if b.left <= 0 {
-				r.skip(it.path, errBudget.Error())
+				r.budgetSpent(it)
 				return
 			}
 		}
@@ -167,10 +208,27 @@ func (r *run) scanArchive(it item, kind string, rd io.Reader, size int64, ra io.
 func (r *run) member(it item, name string, size int64, b *budget) bool {
 	b.entries++
 	if b.entries > maxEntries {
-		r.skip(it.path, "more members than the limit")
+		r.incomplete(it, fmt.Sprintf("more members than the limit (%d)", maxEntries))
 		return false
 	}
 	return r.ctx.Err() == nil
+}
+
+// budgetSpent reports the rest of a top-level archive left unread.
+func (r *run) budgetSpent(it item) {
+	r.incomplete(it, errBudget.Error()+" ("+humanBytes(r.s.opts.MaxArchiveBytes)+"); the rest is not scanned")
+}
+
+// readReason says why reading content stopped early. It never names the
+// path (the report does) or quotes content.
+func (r *run) readReason(err error) string {
+	switch {
+	case errors.Is(err, errBudget):
+		return "cut short: " + errBudget.Error() + " (" + humanBytes(r.s.opts.MaxArchiveBytes) + ")"
+	case errors.Is(err, errEntryLimit):
+		return "cut short: " + errEntryLimit.Error() + " (" + humanBytes(r.s.opts.MaxEntryBytes) + ")"
+	}
+	return "read error: " + pathErr(err)
 }
 
 // errMsg shortens library errors for skip notes; archive errors never

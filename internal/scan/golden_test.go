@@ -37,7 +37,7 @@ func TestSARIFGolden(t *testing.T) {
 		}
 	}
 	var got bytes.Buffer
-	if err := scan.WriteSARIF(&got, rules, res.Findings, "test"); err != nil {
+	if err := scan.WriteSARIF(&got, res, rules, res.Findings, "test"); err != nil {
 		t.Fatal(err)
 	}
 	golden := filepath.Join("testdata", "report.sarif.golden")

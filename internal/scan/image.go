@@ -329,30 +329,19 @@ func (s *Scanner) scanLayer(r *run, st blobStore, l imageLayer) error {
 		if s.opts.Allow.AllowsPath(name) {
 			continue
 		}
+		it := item{path: name, origin: Finding{Layer: l.digest, LayerStep: l.step}}
 		if !s.opts.Binary && binaryExt(name) {
+			r.skip(it, "binary")
 			continue
 		}
 		s.opts.Progress.FilesTotal.Add(1)
 		s.opts.Progress.BytesTotal.Add(hdr.Size)
-		it := item{path: name, origin: Finding{Layer: l.digest, LayerStep: l.step}}
 		if hdr.Size > s.opts.MaxEntryBytes {
-			r.skip(name, "larger than the entry limit")
+			r.incomplete(it, "larger than the entry limit ("+humanBytes(s.opts.MaxEntryBytes)+")")
 			continue
 		}
-		if hdr.Size <= wholeMax {
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				return err
-			}
-			if data == nil {
-				data = []byte{}
-			}
-			it.data = data
-			if !r.send(it) {
-				return r.ctx.Err()
-			}
-			continue
+		if !r.scanStream(it, tr, hdr.Size) {
+			return r.ctx.Err()
 		}
-		r.scanContent(it, tr, hdr.Size, 0, nil, nil)
 	}
 }

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"regexp/syntax"
 	"slices"
@@ -94,16 +95,29 @@ func FuzzDiff(f *testing.F) {
 	f.Add([]byte("\x01abc\x01A <a@b>\x012024-01-01\ndiff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -0,0 +1,2 @@\n+one\n+two\n"))
 	f.Add([]byte("diff --git a/x b/x\n+++ \"b/q\\\"uote\"\n@@ -1 +7 @@\n+++x\n-y\n \n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		err := parseDiff(bytes.NewReader(data), func(it item) bool {
-			for _, l := range it.lineMap {
-				if l < 0 {
-					t.Fatalf("negative line %d", l)
+		err := parseDiff(bytes.NewReader(data), func(it item, added *addedLines) bool {
+			text, err := io.ReadAll(added)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := bytes.Count(text, []byte("\n"))
+			if len(text) > 0 && text[len(text)-1] != '\n' {
+				t.Fatalf("added text %q does not end its last line", text)
+			}
+			if lines != added.text {
+				t.Fatalf("%d lines, %d mapped", lines, added.text)
+			}
+			for l := 1; l <= lines; l++ {
+				if it.lines.lookup(l) < 0 {
+					t.Fatalf("line %d maps to %d", l, it.lines.lookup(l))
 				}
 			}
-			if bytes.Count(it.data, []byte("\n")) != len(it.lineMap) {
-				t.Fatalf("%d lines, %d mapped", bytes.Count(it.data, []byte("\n")), len(it.lineMap))
-			}
 			return true
+		}, func(it item, oid string) (bool, error) {
+			if it.path == "" || len(oid) < 40 {
+				t.Fatalf("blob %q of %q", oid, it.path)
+			}
+			return true, nil
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -89,6 +89,25 @@ func WriteText(w io.Writer, res *Result, findings []Finding, o TextOptions) erro
 	}
 	if res != nil {
 		summary += fmt.Sprintf(" in %d files, %s scanned", res.Files, humanBytes(res.Bytes))
+		if len(res.Skipped) > 0 {
+			b.WriteString("not scanned, or not to the end:\n")
+			for _, sk := range res.Skipped {
+				where := ""
+				if sk.Commit != "" {
+					where = " (commit " + sk.Commit + ")"
+				}
+				if sk.Layer != "" {
+					where = " (layer " + sk.Layer + ")"
+				}
+				line := "  " + safeText(sk.Path) + where + ": " + safeText(sk.Reason)
+				if sk.Incomplete {
+					line = c(severityColor[SeverityMedium], line+" [incomplete]")
+				}
+				b.WriteString(line + "\n")
+			}
+			b.WriteString("\n")
+			summary += fmt.Sprintf("; %d skipped, %d incomplete", len(res.Skipped), res.Incomplete())
+		}
 	}
 	b.WriteString(summary + "\n")
 	_, err := io.WriteString(w, b.String())
@@ -112,18 +131,24 @@ type jsonReport struct {
 	Findings []Finding `json:"findings"`
 	Files    int64     `json:"files"`
 	Bytes    int64     `json:"bytes"`
-	Skipped  []string  `json:"skipped,omitempty"`
+	// Skipped lists every input not scanned, or not to its end;
+	// Incomplete counts those a limit or an error cut short.
+	Skipped    []Skip `json:"skipped"`
+	Incomplete int    `json:"incomplete"`
 }
 
 // WriteJSON writes findings as JSON; each finding carries its redacted
 // secret and fingerprint, never the secret.
 func WriteJSON(w io.Writer, res *Result, findings []Finding) error {
-	r := jsonReport{Findings: findings}
+	r := jsonReport{Findings: findings, Skipped: []Skip{}}
 	if r.Findings == nil {
 		r.Findings = []Finding{}
 	}
 	if res != nil {
-		r.Files, r.Bytes, r.Skipped = res.Files, res.Bytes, res.Skipped
+		r.Files, r.Bytes, r.Incomplete = res.Files, res.Bytes, res.Incomplete()
+		if res.Skipped != nil {
+			r.Skipped = res.Skipped
+		}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -139,8 +164,28 @@ type sarifLog struct {
 }
 
 type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
+	Tool        sarifTool         `json:"tool"`
+	Invocations []sarifInvocation `json:"invocations"`
+	Results     []sarifResult     `json:"results"`
+}
+
+// sarifInvocation says whether the scan covered all its input; each skip
+// is a tool execution notification on the skipped artifact.
+type sarifInvocation struct {
+	ExecutionSuccessful        bool                `json:"executionSuccessful"`
+	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+}
+
+type sarifNotification struct {
+	Descriptor sarifDescriptorRef `json:"descriptor"`
+	Level      string             `json:"level"`
+	Message    sarifText          `json:"message"`
+	Locations  []sarifLocation    `json:"locations"`
+	Properties map[string]string  `json:"properties,omitempty"`
+}
+
+type sarifDescriptorRef struct {
+	ID string `json:"id"`
 }
 
 type sarifTool struct {
@@ -186,7 +231,7 @@ type sarifLocation struct {
 
 type sarifPhysical struct {
 	ArtifactLocation sarifArtifact `json:"artifactLocation"`
-	Region           sarifRegion   `json:"region"`
+	Region           *sarifRegion  `json:"region,omitempty"`
 }
 
 type sarifArtifact struct {
@@ -216,7 +261,10 @@ var securitySeverity = map[Severity]string{
 
 // WriteSARIF writes findings as a SARIF 2.1.0 log for code-scanning UIs.
 // rules lists every rule run, so the driver describes the whole ruleset.
-func WriteSARIF(w io.Writer, rules []*Rule, findings []Finding, version string) error {
+// res, if set, supplies the skipped inputs: each becomes a notification
+// ("keyward/skipped", or "keyward/incomplete" at level error, which also
+// marks the invocation unsuccessful).
+func WriteSARIF(w io.Writer, res *Result, rules []*Rule, findings []Finding, version string) error {
 	d := sarifDriver{Name: "keyward", InformationURI: "https://github.com/keyward/keyward", Version: version, Rules: []sarifRule{}}
 	index := map[string]int{}
 	sorted := append([]*Rule(nil), rules...)
@@ -248,16 +296,38 @@ func WriteSARIF(w io.Writer, rules []*Rule, findings []Finding, version string) 
 			RuleID: f.RuleID, RuleIndex: i, Level: SARIFLevel(f.Severity), Message: sarifText{msg},
 			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{
 				ArtifactLocation: sarifArtifact{URI: (&url.URL{Path: f.Path}).String()},
-				Region:           sarifRegion{StartLine: max(1, f.Line), StartColumn: max(1, f.Column)},
+				Region:           &sarifRegion{StartLine: max(1, f.Line), StartColumn: max(1, f.Column)},
 			}}},
 			PartialFingerprints: map[string]string{"keyward/v1": f.Fingerprint},
 			Properties:          props,
 		})
 	}
+	inv := sarifInvocation{ExecutionSuccessful: true}
+	if res != nil {
+		inv.ExecutionSuccessful = res.Incomplete() == 0
+		for _, sk := range res.Skipped {
+			n := sarifNotification{
+				Descriptor: sarifDescriptorRef{ID: "keyward/skipped"}, Level: "note", Message: sarifText{sk.Reason},
+				Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: (&url.URL{Path: sk.Path}).String()}}}},
+			}
+			if sk.Incomplete {
+				n.Descriptor.ID, n.Level = "keyward/incomplete", "error"
+			}
+			for k, v := range map[string]string{"commit": sk.Commit, "layer": sk.Layer} {
+				if v != "" {
+					if n.Properties == nil {
+						n.Properties = map[string]string{}
+					}
+					n.Properties[k] = v
+				}
+			}
+			inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, n)
+		}
+	}
 	log := sarifLog{
 		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
 		Version: "2.1.0",
-		Runs:    []sarifRun{{Tool: sarifTool{Driver: d}, Results: results}},
+		Runs:    []sarifRun{{Tool: sarifTool{Driver: d}, Invocations: []sarifInvocation{inv}, Results: results}},
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

@@ -36,7 +36,7 @@ func TestOutputsNeverLeak(t *testing.T) {
 	if err := scan.WriteJSON(&js, res, res.Findings); err != nil {
 		t.Fatal(err)
 	}
-	if err := scan.WriteSARIF(&sarif, rules, res.Findings, "test"); err != nil {
+	if err := scan.WriteSARIF(&sarif, res, rules, res.Findings, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := scan.NewBaseline(res.Findings).Write(&base); err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"sort"
@@ -56,8 +57,8 @@ type Options struct {
 	// MaxArchiveBytes bounds the uncompressed bytes read from one top-level
 	// archive or image, all nesting included (default 1 GiB).
 	MaxArchiveBytes int64
-	// MaxEntryBytes bounds one archive member (default 256 MiB); nested
-	// zips, which need random access, are held in memory up to this size.
+	// MaxEntryBytes bounds one archive member or image file (default
+	// 256 MiB); a member over it is reported as incomplete, not scanned.
 	MaxEntryBytes int64
 	// Workers is the number of scanning goroutines (default GOMAXPROCS).
 	Workers int
@@ -77,8 +78,32 @@ type Result struct {
 	Findings []Finding
 	Files    int64
 	Bytes    int64
-	// Skipped names inputs not scanned (binary, over a limit) and why.
-	Skipped []string
+	// Skipped names every input that was not scanned, or not to its end,
+	// and why, sorted by path.
+	Skipped []Skip
+}
+
+// Skip names an input left out of a scan, or cut short, and why.
+type Skip struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+	// Incomplete marks content a limit or an error kept from being
+	// scanned; a binary file or a symlink left out by design is not.
+	Incomplete bool   `json:"incomplete"`
+	Commit     string `json:"commit,omitempty"`
+	Layer      string `json:"layer,omitempty"`
+}
+
+// Incomplete returns how many inputs a limit or an error kept from being
+// scanned to their end.
+func (r *Result) Incomplete() int {
+	n := 0
+	for _, s := range r.Skipped {
+		if s.Incomplete {
+			n++
+		}
+	}
+	return n
 }
 
 // Scanner scans sources with one Engine. It is safe for concurrent use.
@@ -111,13 +136,13 @@ func New(opts Options) (*Scanner, error) {
 
 // item is one unit of content to scan.
 type item struct {
-	path    string
-	rel     string // path relative to the scanned root, for path allowlists
-	data    []byte // content in memory, or
-	file    string // a file on disk
-	size    int64  // its size when known (walks), else -1
-	lineMap []int  // buffer line (0-based) -> reported line, for diffs
-	origin  Finding
+	path   string
+	rel    string    // path relative to the scanned root, for path allowlists
+	data   []byte    // content in memory, or
+	file   string    // a file on disk
+	size   int64     // its size when known (walks), else -1
+	lines  *lineRuns // text line -> new-file line, for diffs
+	origin Finding
 }
 
 // run is the state of one scan: a worker pool and collected results.
@@ -168,7 +193,13 @@ func (r *run) finish() (*Result, error) {
 		return nil, r.firstErr
 	}
 	sortFindings(r.res.Findings)
-	sort.Strings(r.res.Skipped)
+	sort.SliceStable(r.res.Skipped, func(i, j int) bool {
+		a, b := r.res.Skipped[i], r.res.Skipped[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Reason < b.Reason
+	})
 	return &r.res, nil
 }
 
@@ -180,9 +211,16 @@ func (r *run) fail(err error) {
 	r.mu.Unlock()
 }
 
-func (r *run) skip(path, why string) {
+// skip reports content left out by design (binary, a symlink).
+func (r *run) skip(it item, why string) { r.report(it, why, false) }
+
+// incomplete reports content a limit or an error kept from being scanned
+// to its end; the CLI fails the scan unless told otherwise.
+func (r *run) incomplete(it item, why string) { r.report(it, why, true) }
+
+func (r *run) report(it item, why string, incomplete bool) {
 	r.mu.Lock()
-	r.res.Skipped = append(r.res.Skipped, path+": "+why)
+	r.res.Skipped = append(r.res.Skipped, Skip{Path: it.path, Reason: why, Incomplete: incomplete, Commit: it.origin.Commit, Layer: it.origin.Layer})
 	r.mu.Unlock()
 }
 
@@ -225,7 +263,7 @@ func (r *run) scanItem(it item) {
 	}
 	f, err := os.Open(it.file)
 	if err != nil {
-		r.skip(it.path, "cannot open")
+		r.incomplete(it, "cannot open: "+pathErr(err))
 		return
 	}
 	defer f.Close()
@@ -233,7 +271,7 @@ func (r *run) scanItem(it item) {
 	if size < 0 {
 		st, err := f.Stat()
 		if err != nil {
-			r.skip(it.path, "cannot stat")
+			r.incomplete(it, "cannot stat: "+pathErr(err))
 			return
 		}
 		size = st.Size()
@@ -261,7 +299,7 @@ func (r *run) scanContent(it item, rd io.Reader, size int64, depth int, ra io.Re
 		readerPool.Put(br)
 	}()
 	head, _ := br.Peek(peekSize)
-	if kind := archiveKind(head); kind != "" && it.lineMap == nil {
+	if kind := archiveKind(head); kind != "" && it.lines == nil {
 		if b == nil {
 			b = &budget{left: r.s.opts.MaxArchiveBytes}
 		}
@@ -273,24 +311,36 @@ func (r *run) scanContent(it item, rd io.Reader, size int64, depth int, ra io.Re
 		return
 	}
 	if !r.s.opts.Binary && isBinary(head) {
-		r.skip(it.path, "binary")
+		r.skip(it, "binary")
 		return
 	}
 	fs, n, err := r.s.scanText(it, br, size)
 	if err != nil {
-		r.skip(it.path, "read error")
+		r.incomplete(it, r.readReason(err))
 	}
 	r.add(fs, n)
 }
 
+// pathErr is the cause of a file system error, without the path the
+// report already names.
+func pathErr(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return errMsg(err)
+}
+
+// isBinary reports whether content starting with head is binary. Text
+// without NUL bytes in valid UTF-8 never is; otherwise content is binary
+// when more than one byte in twenty is a control character (NUL included),
+// as in executables, images, compressed and UTF-16 data. A stray NUL, such
+// as one put in front of a text file, does not hide the text.
 func isBinary(head []byte) bool {
-	if len(head) == 0 {
+	if bytes.IndexByte(head, 0) < 0 && utf8.Valid(head[:max(0, len(head)-4)]) {
 		return false
 	}
-	if bytes.IndexByte(head, 0) >= 0 {
-		return true
-	}
-	return !utf8.Valid(head[:max(0, len(head)-4)]) && !mostlyPrintable(head)
+	return !mostlyPrintable(head)
 }
 
 func mostlyPrintable(b []byte) bool {
@@ -331,6 +381,44 @@ func putBuf(b []byte) {
 	}
 }
 
+// scanStream scans content that can be read only once, in order, while
+// the caller walks an enclosing stream (an image layer, git's patch
+// output). Content that fits one chunk goes to the workers like a small
+// file; larger content is scanned here, in the overlapping chunks of
+// scanText that bound the tree path, so memory stays bounded whatever its
+// size or line length. size is the content's length, or -1 when unknown.
+// It returns false when the scan was cancelled.
+func (r *run) scanStream(it item, rd io.Reader, size int64) bool {
+	if size > wholeMax {
+		r.scanContent(it, rd, size, 0, nil, nil)
+		return r.ctx.Err() == nil
+	}
+	if size >= 0 {
+		data := make([]byte, size)
+		n, err := io.ReadFull(rd, data)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			r.incomplete(it, r.readReason(err))
+			return true
+		}
+		it.data = data[:n]
+		return r.send(it)
+	}
+	head := getBuf(chunkSize + overlap)
+	defer putBuf(head)
+	head = head[:cap(head)]
+	n, err := io.ReadFull(rd, head)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		it.data = append(make([]byte, 0, n), head[:n]...)
+		return r.send(it)
+	case err != nil:
+		r.incomplete(it, r.readReason(err))
+		return true
+	}
+	r.scanContent(it, io.MultiReader(bytes.NewReader(head), rd), -1, 0, nil, nil)
+	return r.ctx.Err() == nil
+}
+
 // scanText scans a stream in overlapping chunks so memory stays bounded.
 func (s *Scanner) scanText(it item, rd io.Reader, size int64) ([]Finding, int64, error) {
 	bufSize := chunkSize + overlap
@@ -342,6 +430,7 @@ func (s *Scanner) scanText(it item, rd io.Reader, size int64) ([]Finding, int64,
 	var out []Finding
 	var total int64
 	baseLine := 1 // line number of buf[0]
+	baseCol := 0  // bytes of that line before buf[0]
 	for {
 		n, err := io.ReadFull(rd, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -361,19 +450,28 @@ func (s *Scanner) scanText(it item, rd io.Reader, size int64) ([]Finding, int64,
 		if !final {
 			limit = len(buf) - overlap
 		}
-		out = append(out, s.scanBuffer(it, buf, limit, baseLine, 0)...)
+		out = append(out, s.scanBuffer(it, buf, limit, baseLine, baseCol)...)
 		if final {
 			return out, total, nil
 		}
-		baseLine += bytes.Count(buf[:limit], []byte{'\n'})
+		if nl := bytes.LastIndexByte(buf[:limit], '\n'); nl >= 0 {
+			baseLine += bytes.Count(buf[:limit], []byte{'\n'})
+			baseCol = limit - nl - 1
+		} else {
+			baseCol += limit // a line longer than a chunk goes on
+		}
+		if it.lines != nil {
+			it.lines.forget(baseLine)
+		}
 		copy(buf, buf[limit:])
 		buf = buf[:len(buf)-limit]
 	}
 }
 
 // scanBuffer reports matches in buf whose whole match starts before limit.
-// baseLine is the line number of buf[0].
-func (s *Scanner) scanBuffer(it item, buf []byte, limit, baseLine, depth int) []Finding {
+// baseLine is the line number of buf[0], baseCol the bytes of that line in
+// earlier chunks, so columns count from the start of the line.
+func (s *Scanner) scanBuffer(it item, buf []byte, limit, baseLine, baseCol int) []Finding {
 	e := s.opts.Engine
 	ms := e.matches(buf)
 	var out []Finding
@@ -392,6 +490,9 @@ func (s *Scanner) scanBuffer(it item, buf []byte, limit, baseLine, depth int) []
 			lineStart = pos
 		}
 		pos = off
+		if lineStart == 0 { // still on the line buf began in
+			return line, baseCol + off + 1
+		}
 		return line, off - lineStart + 1
 	}
 	for _, m := range ms {
@@ -407,10 +508,7 @@ func (s *Scanner) scanBuffer(it item, buf []byte, limit, baseLine, depth int) []
 		}
 		out = append(out, s.finding(it, m.rule, string(buf[m.start:m.end]), ln, col, ""))
 	}
-	if depth == 0 {
-		out = append(out, s.scanBase64(it, buf, limit, baseLine)...)
-	}
-	return out
+	return append(out, s.scanBase64(it, buf, limit, baseLine, baseCol)...)
 }
 
 // allowComment reports whether the line starting at lineStart carries a
@@ -466,7 +564,7 @@ const (
 // scanBase64 decodes long base64 runs and scans the decoded text, so a
 // credential inside an encoded blob (a Kubernetes Secret, a data: URL, an
 // encoded .env) is found. Findings point at the blob's line.
-func (s *Scanner) scanBase64(it item, buf []byte, limit, baseLine int) []Finding {
+func (s *Scanner) scanBase64(it item, buf []byte, limit, baseLine, baseCol int) []Finding {
 	var out []Finding
 	line, pos := baseLine, 0
 	// A run of at least minB64 base64 bytes covers two consecutive
@@ -499,11 +597,15 @@ func (s *Scanner) scanBase64(it item, buf []byte, limit, baseLine int) []Finding
 		line += bytes.Count(buf[pos:lo], []byte{'\n'})
 		pos = lo
 		ls := bytes.LastIndexByte(buf[:pos], '\n') + 1
+		col := pos - ls + 1
+		if ls == 0 {
+			col += baseCol
+		}
 		for _, f := range fs {
 			if allowComment(buf, ls, f.RuleID) {
 				continue
 			}
-			f.Line, f.Column = mapLine(it, line), pos-ls+1
+			f.Line, f.Column = mapLine(it, line), col
 			out = append(out, f)
 		}
 	}
@@ -533,8 +635,8 @@ func (s *Scanner) scanDecoded(it item, enc []byte) []Finding {
 }
 
 func mapLine(it item, line int) int {
-	if it.lineMap != nil && line-1 < len(it.lineMap) && line >= 1 {
-		return it.lineMap[line-1]
+	if it.lines != nil && line >= 1 {
+		return it.lines.lookup(line)
 	}
 	return line
 }

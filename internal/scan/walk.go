@@ -3,6 +3,7 @@ package scan
 import (
 	"bufio"
 	"context"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -138,8 +139,10 @@ func (s *Scanner) walk(r *run, root, rel string, ig *ignorer) bool {
 	dir := filepath.Join(root, filepath.FromSlash(rel))
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		r.skip(displayPath(root, rel), "cannot read directory")
-		return true
+		r.incomplete(item{path: displayPath(root, rel)}, "cannot read directory: "+pathErr(err))
+		if len(entries) == 0 {
+			return true
+		}
 	}
 	if !s.opts.NoIgnore {
 		for _, e := range entries {
@@ -166,15 +169,22 @@ func (s *Scanner) walk(r *run, root, rel string, ig *ignorer) bool {
 			}
 			continue
 		}
-		if !e.Type().IsRegular() {
-			continue
-		}
 		disp := displayPath(root, crel)
 		if s.opts.Allow.AllowsPath(crel) || s.opts.Allow.AllowsPath(disp) {
 			continue
 		}
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			// Not followed: its target is outside the tree or scanned
+			// where it is, and a link cannot loop the walk.
+			r.skip(item{path: disp}, "symlink, not followed")
+			continue
+		case !e.Type().IsRegular():
+			r.skip(item{path: disp}, "not a regular file")
+			continue
+		}
 		if !s.opts.Binary && binaryExt(name) {
-			r.skip(disp, "binary")
+			r.skip(item{path: disp}, "binary")
 			continue
 		}
 		size := int64(-1)

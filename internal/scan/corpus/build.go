@@ -175,7 +175,8 @@ func WriteTree(root string, seed uint64) ([]Planted, error) {
 		return nil, err
 	}
 	out = append(out, Planted{Sample: ig, Path: "local/dev.env", Kind: "ignored"})
-	bin := append([]byte{0x7f, 'E', 'L', 'F', 0, 0, 0}, []byte(findSample(ss, "stripe-secret-key").Text)...)
+	// an ELF header (64 bytes, mostly zeros) and then the credential
+	bin := append(append([]byte{0x7f, 'E', 'L', 'F', 2, 1, 1}, make([]byte, 57)...), findSample(ss, "stripe-secret-key").Text...)
 	if err := write(root, "bin/tool.dat", bin); err != nil {
 		return nil, err
 	}
