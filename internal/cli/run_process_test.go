@@ -82,6 +82,33 @@ func newRunProc(t *testing.T, n *nodetest.Node, args ...string) *runProc {
 	return p
 }
 
+// start starts keyward. A process forked at the same moment elsewhere in
+// this test binary can still hold the fresh copy open for writing until it
+// execs (golang/go#22315), which makes exec fail with ETXTBSY; that is
+// retried with a new Cmd, a bounded number of times.
+func (p *runProc) start(t *testing.T) error {
+	t.Helper()
+	for try := 0; ; try++ {
+		err := p.cmd.Start()
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || try == 200 {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+		old := p.cmd
+		p.cmd = &exec.Cmd{Path: old.Path, Args: old.Args, Dir: old.Dir, Env: old.Env,
+			SysProcAttr: old.SysProcAttr, Stdin: old.Stdin, Stdout: old.Stdout, Stderr: old.Stderr}
+	}
+}
+
+// run starts keyward as start does and waits for it.
+func (p *runProc) run(t *testing.T) error {
+	t.Helper()
+	if err := p.start(t); err != nil {
+		return err
+	}
+	return p.cmd.Wait()
+}
+
 func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 	t.Helper()
 	in, err := os.Open(src)
@@ -180,7 +207,7 @@ func TestRunChildCannotReadKeyward(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append(append([]string{}, tt.flags...), "--env", "DB_PASS=secret/ci/db#password", "--", "sh", "-c", probeScript)
 			p := newRunProc(t, n, args...)
-			if err := p.cmd.Run(); err != nil {
+			if err := p.run(t); err != nil {
 				t.Fatalf("keyward run: %v; log %q", err, p.out.String())
 			}
 			status := p.file(t, "status")
@@ -216,7 +243,7 @@ func TestRunChildDiesWithKeyward(t *testing.T) {
 	putSecret(t, n, "ci/db", map[string]any{"password": "db-Pa55word-long"})
 	p := newRunProc(t, n, "--env", "DB_PASS=secret/ci/db#password", "--", "sh", "-c",
 		`sleep 1000 & echo $! > bg.pid; echo $$ > child.pid; wait`)
-	if err := p.cmd.Start(); err != nil {
+	if err := p.start(t); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
