@@ -226,7 +226,7 @@ func (a *API) recoverPanic(w http.ResponseWriter, r *http.Request, id string) {
 // after /v1, starting with "/".
 func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, l *Listener, id, rawPath string) {
 	path, err := policy.CleanRawPath(rawPath)
-	if err != nil || encodedSeparator(rawPath) {
+	if err != nil {
 		writeErrors(w, r, http.StatusBadRequest, "invalid request path")
 		return
 	}
@@ -441,30 +441,6 @@ func oneToken(found, v string) (string, bool) {
 		return v, true
 	}
 	return found, subtle.ConstantTimeCompare([]byte(found), []byte(v)) == 1
-}
-
-// encodedSeparator reports whether the still-escaped path holds an encoded
-// slash or backslash (%2F, %5C, any case). CleanRawPath would decode them
-// into separators that a proxy routing on the raw path never saw, so they
-// are refused; double encodings (%252F) are refused by CleanPath.
-func encodedSeparator(raw string) bool {
-	for {
-		i := strings.IndexByte(raw, '%')
-		if i < 0 || i+2 >= len(raw) {
-			return false
-		}
-		switch raw[i+1] {
-		case '2':
-			if raw[i+2] == 'f' || raw[i+2] == 'F' {
-				return true
-			}
-		case '5':
-			if raw[i+2] == 'c' || raw[i+2] == 'C' {
-				return true
-			}
-		}
-		raw = raw[i+1:]
-	}
 }
 
 // readData fills req.Data from the body (POST, PUT, PATCH) or the query

@@ -70,7 +70,9 @@ func CleanPath(p string) (string, error) {
 }
 
 // CleanRawPath percent-decodes rawEscaped (the still-escaped request path,
-// /v1/ prefix removed) exactly once and then applies CleanPath. A decoded
+// /v1/ prefix removed) exactly once and then applies CleanPath. An encoded
+// slash or backslash (%2F, %5C, any case) is refused: decoding it would make
+// a separator that a proxy routing on the raw path never saw. A decoded
 // path that still contains an encoded dot, slash, backslash or NUL (double
 // encoding such as "%252e%252e") is rejected by CleanPath's rules.
 func CleanRawPath(rawEscaped string) (string, error) {
@@ -91,6 +93,10 @@ func CleanRawPath(rawEscaped string) (string, error) {
 		lo, ok2 := unhex(rawEscaped[i+2])
 		if !ok1 || !ok2 {
 			return "", &PathError{Path: rawEscaped, Reason: "malformed percent escape"}
+		}
+		if c := hi<<4 | lo; c == '/' || c == '\\' {
+			// A separator a proxy routing on the raw path never saw.
+			return "", &PathError{Path: rawEscaped, Reason: "encoded slash or backslash"}
 		}
 		b = append(b, hi<<4|lo)
 		i += 2
