@@ -147,3 +147,16 @@ func TestOperatorAccess(t *testing.T) {
 		t.Errorf("another operator address: %v", err)
 	}
 }
+
+// Unauthenticated answers from each mount's declared paths.
+func TestUnauthenticatedPaths(t *testing.T) {
+	c, _, _, _ := newLimitedCore(t, core.Limits{})
+	for path, want := range map[string]bool{
+		"auth/pw/login/alice": true, "auth/pw/users/alice": false, "auth/token/create": false,
+		"sys/unseal": true, "sys/wrapping/unwrap": true, "sys/policies/acl/x": false, "secret/data/x": false, "nomount/x": false,
+	} {
+		if got := c.Unauthenticated(path); got != want {
+			t.Errorf("Unauthenticated(%q) = %v, want %v", path, got, want)
+		}
+	}
+}

@@ -37,6 +37,33 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	return resp, err
 }
 
+// Unauthenticated reports whether path (cleaned, without /v1/) is served
+// without a client token: the sealed-state sys endpoints and the paths a
+// mounted backend declares unauthenticated (logins, OIDC callbacks,
+// unwrap). The HTTP layer asks before reading a body, so such requests get
+// the small body limit whatever token header they carry.
+func (c *Core) Unauthenticated(path string) bool {
+	switch path {
+	case "sys/health", "sys/seal-status", "sys/init", "sys/unseal", "sys/leader",
+		"sys/generate-root/attempt", "sys/generate-root/update":
+		return true
+	}
+	c.stateLock.RLock()
+	defer c.stateLock.RUnlock()
+	if c.active == nil {
+		return false
+	}
+	m := c.active.mounts.route(path)
+	if m == nil {
+		return false
+	}
+	rel := strings.TrimPrefix(path, m.entry.Path)
+	if rel == path {
+		rel = ""
+	}
+	return matchPath(m.unauth, rel)
+}
+
 func tokenAccessor(req *logical.Request) string {
 	if req.Token == nil {
 		return ""

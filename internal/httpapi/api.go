@@ -380,6 +380,23 @@ func (a *API) fillRequest(r *http.Request, l *Listener, req *logical.Request) (s
 	return 0, ""
 }
 
+// unauthRouter is implemented by a Handler that knows which of its paths
+// it serves without a client token (the core: from each mount's backend).
+type unauthRouter interface {
+	Unauthenticated(path string) bool
+}
+
+// unauthenticated reports whether path is served without a client token,
+// by the handler's own account when it gives one and by the route shapes
+// below in any case.
+func (a *API) unauthenticated(path string) bool {
+	if unauthenticatedRoute(path) {
+		return true
+	}
+	ur, ok := a.core.(unauthRouter)
+	return ok && ur.Unauthenticated(path)
+}
+
 // unauthenticatedRoute reports whether the core serves path without a
 // client token: logins (auth/MOUNT/login and below, for any mount path),
 // and the sys routes for health, init, unseal, root generation and
@@ -452,7 +469,7 @@ func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Requ
 		// Which limit applies is decided from the headers and the route,
 		// before a byte of the body is read.
 		lim := a.lim
-		if req.ClientToken == "" || unauthenticatedRoute(req.Path) {
+		if req.ClientToken == "" || a.unauthenticated(req.Path) {
 			lim = a.anon
 		}
 		if r.ContentLength > lim.maxBytes {

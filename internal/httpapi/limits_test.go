@@ -246,3 +246,26 @@ func TestBodyBudget(t *testing.T) {
 		t.Errorf("second body after the first finished = %d, want 200", w.Code)
 	}
 }
+
+// unauthCore is a handler that declares which routes it serves without a
+// token, as the core does from each mount's backend.
+type unauthCore struct {
+	fakeCore
+	paths map[string]bool
+}
+
+func (u *unauthCore) Unauthenticated(path string) bool { return u.paths[path] }
+
+// A route the handler serves without a token gets the small body limit
+// with a made-up token header too, even when its shape is not a login.
+func TestHandlerDeclaresUnauthenticatedRoutes(t *testing.T) {
+	h := &unauthCore{paths: map[string]bool{"acme/new-account": true}}
+	a := httpapi.New(h, httpapi.Config{}, nil)
+	body := `{"v":"` + strings.Repeat("x", 200<<10) + `"}`
+	for path, want := range map[string]int{"acme/new-account": http.StatusRequestEntityTooLarge, "secret/data/x": http.StatusOK} {
+		w := do(t, a, "PUT", "/v1/"+path, strings.NewReader(body), "X-Vault-Token", "kw.made-up")
+		if w.Code != want && !(want == http.StatusOK && w.Code/100 == 2) {
+			t.Errorf("PUT %s with a 200 KiB body = %d, want %d", path, w.Code, want)
+		}
+	}
+}
