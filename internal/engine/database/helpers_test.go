@@ -24,6 +24,8 @@ import (
 	"github.com/keyward/keyward/internal/engine/database"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
+
+	"github.com/keyward/keyward/internal/testsvc"
 )
 
 const (
@@ -189,7 +191,7 @@ func pgConn(t testing.TB) *pgx.Conn {
 	defer cancel()
 	c, err := pgx.Connect(ctx, pgAdmin)
 	if err != nil {
-		t.Skipf("PostgreSQL not reachable on 127.0.0.1:5432 (.ci/run starts it): %v", err)
+		testsvc.Unavailable(t, "PostgreSQL on 127.0.0.1:5432", err)
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
@@ -289,7 +291,7 @@ func myAdmin(t testing.TB) *sql.DB {
 	conn, _ := mysql.NewConnector(cfg)
 	db := sql.OpenDB(conn)
 	if err := db.PingContext(t.Context()); err != nil {
-		t.Skipf("MariaDB not reachable on 127.0.0.1:3306 (.ci/run starts it): %v", err)
+		testsvc.Unavailable(t, "MariaDB on 127.0.0.1:3306", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -346,7 +348,7 @@ func redisAdmin(t testing.TB) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", MaxRetries: -1})
 	if err := c.Ping(t.Context()).Err(); err != nil {
-		t.Skipf("Redis not reachable on 127.0.0.1:6379 (.ci/run starts it): %v", err)
+		testsvc.Unavailable(t, "Redis on 127.0.0.1:6379", err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
