@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -71,11 +70,12 @@ func (o *Options) fill() {
 	}
 }
 
-// Factory returns a core.LeaseFactory building a Manager with opts.
-func Factory(opts Options) core.LeaseFactory {
-	return func(ctx context.Context, view logical.Storage, engines core.LeaseEngines, logger *slog.Logger) (core.LeaseManager, error) {
-		return New(ctx, view, engines, logger, opts)
-	}
+// Engines is how the manager reaches the engines that issued its leases:
+// the core routes by mount path to the backend. The core's implementation
+// also reports whether a request's token holds sudo (sudoChecker).
+type Engines interface {
+	Revoke(ctx context.Context, mountPath string, s *logical.Secret) error
+	Renew(ctx context.Context, mountPath string, s *logical.Secret, increment time.Duration) (*logical.Secret, error)
 }
 
 // entry is one persisted lease. InternalData may hold credentials: it only
@@ -113,10 +113,11 @@ func (e *entry) secret() *logical.Secret {
 	}
 }
 
-// Manager implements core.LeaseManager. It is safe for concurrent use.
+// Manager tracks leases; the core uses it as its LeaseManager (node wires
+// it). It is safe for concurrent use.
 type Manager struct {
 	view    logical.Storage
-	engines core.LeaseEngines
+	engines Engines
 	logger  *slog.Logger
 	opts    Options
 
@@ -133,8 +134,6 @@ type Manager struct {
 	closed bool // Close took the leases out of the gauges
 }
 
-var _ core.LeaseManager = (*Manager)(nil)
-
 const keyPrefix = "lease/"
 
 func storageKey(id string) string {
@@ -144,7 +143,7 @@ func storageKey(id string) string {
 // New restores the leases persisted in view and starts the scheduler.
 // Overdue leases are revoked in the background, so New returns once the
 // records are loaded.
-func New(ctx context.Context, view logical.Storage, engines core.LeaseEngines, logger *slog.Logger, opts Options) (*Manager, error) {
+func New(ctx context.Context, view logical.Storage, engines Engines, logger *slog.Logger, opts Options) (*Manager, error) {
 	opts.fill()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
