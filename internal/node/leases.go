@@ -12,14 +12,12 @@ import (
 
 var _ core.LeaseManager = (*lease.Manager)(nil)
 
-// The lease manager is built at each unseal from sys/expire/: it restores
+// withLeases configures the lease manager, built at each unseal from sys/expire/: it restores
 // the leases, revokes the overdue ones in the background and serves
 // sys/leases, sys/renew and sys/revoke.
-func init() {
-	addService(func(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
-		cc.Leases = func(ctx context.Context, view logical.Storage, engines core.LeaseEngines, logger *slog.Logger) (core.LeaseManager, error) {
-			return lease.New(ctx, view, engines, logger, lease.Options{})
-		}
-		return nil
-	})
+func withLeases(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
+	cc.Leases = func(ctx context.Context, view logical.Storage, engines core.LeaseEngines, logger *slog.Logger) (core.LeaseManager, error) {
+		return lease.New(ctx, view, engines, logger, lease.Options{})
+	}
+	return nil
 }
