@@ -16,6 +16,7 @@ import (
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
+	"github.com/keyward/keyward/internal/uuid"
 )
 
 // Storage locations of the mount tables, inside the barrier.
@@ -142,14 +143,8 @@ func builtinEngines() map[string]logical.Factory {
 	}
 }
 
-func randomID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("core: crypto/rand failed: " + err.Error())
-	}
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
+// randomID returns a random version 4 UUID, for mount and request ids.
+func randomID() string { return uuid.New() }
 
 func accessorFor(typ string) string {
 	var b [4]byte

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
+	"github.com/keyward/keyward/internal/uuid"
 )
 
 // errSealRequested is returned by the sys backend for sys/seal: sealing needs
@@ -310,10 +310,9 @@ func (a *active) identity(te *token.Entry) *policy.Identity {
 		return nil
 	}
 	sum := sha256.Sum256([]byte(m.entry.Accessor + "\x00" + te.Alias))
-	id := hex.EncodeToString(sum[:16])
 	entityID := te.EntityID
 	if entityID == "" {
-		entityID = id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32]
+		entityID = uuid.Format([16]byte(sum[:16]))
 	}
 	return &policy.Identity{
 		EntityID:   entityID,

@@ -184,19 +184,6 @@ func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
 	return s.Put(ctx, key, raw)
 }
 
-// newUUID returns a random RFC 4122 version 4 UUID, the shape Vault
-// clients expect of a role_id.
-func newUUID() string {
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
-		panic("approle: crypto/rand failed: " + err.Error())
-	}
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	h := hex.EncodeToString(u[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
 // FieldAliases names the legacy fields this method accepts, so the core
 // checks parameter constraints on the current names (logical.FieldAliaser).
 func (b *Backend) FieldAliases() map[string]string { return fieldAliases }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/uuid"
 )
 
 // role is one AppRole role as stored.
@@ -212,7 +213,7 @@ func (b *Backend) writeRole(ctx context.Context, req *logical.Request, name stri
 		return nil, err
 	}
 	if created && newID == "" {
-		newID = newUUID()
+		newID = uuid.New()
 	}
 	if newID != "" && newID != r.RoleID {
 		return nil, b.setRoleID(ctx, r, newID)

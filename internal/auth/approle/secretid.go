@@ -10,6 +10,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/tokenfmt"
+	"github.com/keyward/keyward/internal/uuid"
 )
 
 // secretID is one secret_id's state, stored under the HMAC of its value.
@@ -54,7 +55,7 @@ func (b *Backend) createSecretID(ctx context.Context, req *logical.Request, r *r
 		return nil, logical.BadRequest("role %q does not bind secret IDs", r.Name)
 	}
 	now := b.now().UTC()
-	s := &secretID{Accessor: newUUID(), CreationTime: now, LastUpdated: now, TTL: r.SecretIDTTL, NumUses: r.SecretIDNumUses}
+	s := &secretID{Accessor: uuid.New(), CreationTime: now, LastUpdated: now, TTL: r.SecretIDTTL, NumUses: r.SecretIDNumUses}
 	if v, ok, err := logical.Duration(req.Data, "ttl"); err != nil {
 		return nil, err
 	} else if ok && v > 0 {
