@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -261,15 +260,6 @@ func appendMetadata(b []byte, m map[string]string) []byte {
 		b = appendString(b, bounded(m[k], maxField))
 	}
 	return append(b, '}')
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // appendJSON appends v as encoding/json writes it (rare shapes only).

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,7 +164,7 @@ func newSecretsListCmd(e *env) *cobra.Command {
 			if ok, err := out.structured(w, resp.Data); ok {
 				return err
 			}
-			paths := sortedKeys(resp.Data)
+			paths := slices.Sorted(maps.Keys(resp.Data))
 			hdr := []string{"Path", "Type", "Accessor", "Description"}
 			if detailed {
 				hdr = []string{"Path", "Type", "Accessor", "Default TTL", "Max TTL", "Options", "Description"}
