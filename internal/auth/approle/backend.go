@@ -9,10 +9,8 @@ package approle
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -60,18 +58,9 @@ func New(ctx context.Context, view logical.Storage, now func() time.Time) (*Back
 	if now == nil {
 		now = time.Now
 	}
-	key, err := view.Get(ctx, saltKey)
+	key, err := logical.LoadOrCreateKey(ctx, view, saltKey, 32)
 	if err != nil {
-		return nil, fmt.Errorf("approle: read hash key: %w", err)
-	}
-	if key == nil {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("approle: generate hash key: %w", err)
-		}
-		if err := view.Put(ctx, saltKey, key); err != nil {
-			return nil, fmt.Errorf("approle: store hash key: %w", err)
-		}
+		return nil, fmt.Errorf("approle: hash key: %w", err)
 	}
 	return &Backend{view: view, now: now, key: key, lock: lockout.New(lockoutPrefix, now)}, nil
 }
@@ -151,37 +140,15 @@ func (b *Backend) config(ctx context.Context, req *logical.Request) (*logical.Re
 		if err := c.Parse(req.Data); err != nil {
 			return nil, err
 		}
-		return nil, putJSON(ctx, b.view, configKey, c)
+		return nil, logical.PutJSON(ctx, b.view, configKey, c)
 	}
 	return nil, logical.ErrUnsupportedOperation
 }
 
 func (b *Backend) lockoutConfig(ctx context.Context) (lockout.Config, error) {
 	var c lockout.Config
-	_, err := getJSON(ctx, b.view, configKey, &c)
+	_, err := logical.GetJSON(ctx, b.view, configKey, &c)
 	return c, err
-}
-
-func getJSON(ctx context.Context, s logical.Storage, key string, v any) (bool, error) {
-	raw, err := s.Get(ctx, key)
-	if err != nil {
-		return false, err
-	}
-	if raw == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("decode %s: %w", strings.SplitN(key, "/", 2)[0], err)
-	}
-	return true, nil
-}
-
-func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, key, raw)
 }
 
 // FieldAliases names the legacy fields this method accepts, so the core

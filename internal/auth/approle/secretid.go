@@ -34,7 +34,7 @@ func secretKey(role, h string) string { return secretPrefix + role + "/" + h }
 
 func (b *Backend) loadSecret(ctx context.Context, role, h string) (*secretID, error) {
 	var s secretID
-	ok, err := getJSON(ctx, b.view, secretKey(role, h), &s)
+	ok, err := logical.GetJSON(ctx, b.view, secretKey(role, h), &s)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (b *Backend) createSecretID(ctx context.Context, req *logical.Request, r *r
 	} else if existing != nil {
 		return nil, logical.BadRequest("secret_id is already registered for this role")
 	}
-	if err := putJSON(ctx, b.view, secretKey(r.Name, h), s); err != nil {
+	if err := logical.PutJSON(ctx, b.view, secretKey(r.Name, h), s); err != nil {
 		return nil, err
 	}
 	if err := b.view.Put(ctx, accessorPrefx+r.Name+"/"+s.Accessor, []byte(h)); err != nil {

@@ -224,7 +224,7 @@ func fingerprint(c *x509.Certificate) string {
 // nil when the renewal may go ahead.
 func (b *Backend) RenewAuth(ctx context.Context, req *logical.Request, meta map[string]string) error {
 	var c config
-	if _, err := getJSON(ctx, b.view, configKey, &c); err != nil {
+	if _, err := logical.GetJSON(ctx, b.view, configKey, &c); err != nil {
 		return err
 	}
 	peers, err := peerChain(req)
