@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage/inmem"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
 // passwordAuth logs in users named in the path whose password is "good",
@@ -29,22 +30,9 @@ func (b passwordAuth) HandleRequest(_ context.Context, req *logical.Request) (*l
 	return &logical.Response{Auth: &logical.Auth{Policies: []string{"default"}, TTL: time.Hour}}, nil
 }
 
-// fakeClock is a settable clock for the limiters.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
-func (f *fakeClock) Add(d time.Duration) {
-	f.mu.Lock()
-	f.t = f.t.Add(d)
-	f.mu.Unlock()
-}
-
-func newLimitedCore(t *testing.T, limits core.Limits) (*core.Core, string, *atomic.Int64, *fakeClock) {
+func newLimitedCore(t *testing.T, limits core.Limits) (*core.Core, string, *atomic.Int64, *clocktest.Clock) {
 	t.Helper()
-	clock := &fakeClock{t: time.Now()}
+	clock := clocktest.New(time.Now())
 	checks := &atomic.Int64{}
 	c, root := newCoreWith(t, core.Config{Storage: inmem.New(), Now: clock.Now, Limits: limits,
 		AuthMethods: map[string]logical.Factory{"pw": func(context.Context, *logical.BackendConfig) (logical.Backend, error) {

@@ -354,8 +354,6 @@ func (b *Backend) isRevoked(chain []*x509.Certificate) bool {
 	return false
 }
 
-
-
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}

@@ -26,6 +26,8 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 
 	"github.com/keyward/keyward/internal/testsvc"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
 const (
@@ -36,23 +38,6 @@ const (
 )
 
 // clock is an injected clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // harness is one database engine with a lease manager in front of it, as
 // the core wires them, with an injected clock for the leases.
 type harness struct {
@@ -60,7 +45,7 @@ type harness struct {
 	b      logical.Backend
 	store  *logical.InmemStorage
 	leases *lease.Manager
-	clk    *clock
+	clk    *clocktest.Clock
 	token  *logical.TokenInfo
 	// prefix starts every user name this test creates.
 	prefix string
@@ -79,7 +64,7 @@ func (e engines) Renew(ctx context.Context, _ string, s *logical.Secret, inc tim
 
 func newHarness(t testing.TB, lopts lease.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, store: &logical.InmemStorage{}, clk: &clock{t: time.Now()},
+	h := &harness{t: t, store: &logical.InmemStorage{}, clk: clocktest.New(time.Now()),
 		token:  &logical.TokenInfo{Accessor: "acc-test", DisplayName: "test"},
 		prefix: "kwt" + strings.ToLower(rand.Text()[:6])}
 	b, err := database.NewFactory(database.Options{RetryBase: 50 * time.Millisecond})(t.Context(),
@@ -169,18 +154,7 @@ func (h *harness) expireAll(d time.Duration) {
 	h.t.Helper()
 	h.clk.Add(d)
 	h.leases.Poke()
-	eventually(h.t, "leases revoked", func() bool { total, _, _ := h.leases.Counts(); return total == 0 })
-}
-
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	clocktest.Eventually(h.t, "leases revoked", func() bool { total, _, _ := h.leases.Counts(); return total == 0 })
 }
 
 // --- PostgreSQL ---
