@@ -16,17 +16,9 @@ import (
 // These tests drive a real server with HashiCorp's official Go client: if
 // they pass, existing Vault tooling built on it works against Keyward.
 
-func vaultClient(t *testing.T, addr, token string) *vault.Client {
+func vaultClient(t testing.TB, addr, token string) *vault.Client {
 	t.Helper()
-	cfg := vault.DefaultConfig()
-	cfg.Address = addr
-	cfg.MaxRetries = 0
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(token)
-	return c
+	return nodetest.VaultClient(t, addr, token)
 }
 
 func TestVaultClientInitUnseal(t *testing.T) {

@@ -16,17 +16,9 @@ import (
 	"github.com/keyward/keyward/internal/clocktest"
 )
 
-func vaultClient(t *testing.T, addr, token string) *vault.Client {
+func vaultClient(t testing.TB, addr, token string) *vault.Client {
 	t.Helper()
-	cfg := vault.DefaultConfig()
-	cfg.Address = addr
-	cfg.MaxRetries = 0
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(token)
-	return c
+	return nodetest.VaultClient(t, addr, token)
 }
 
 // setupNodeDB mounts the engine on a real server and configures
