@@ -148,7 +148,7 @@ func TestRoleAndLogin(t *testing.T) {
 }
 
 // T24: AppRole replay and misbinding.
-func TestT24AppRoleReplay(t *testing.T) {
+func TestAppRoleSecretIDReplay(t *testing.T) {
 	f := newFixture(t)
 	// Lockout is off here: the race below fails 199 logins on purpose.
 	f.must(t, logical.UpdateOperation, "config", map[string]any{"lockout_disable": true})
@@ -233,7 +233,7 @@ func TestT24AppRoleReplay(t *testing.T) {
 
 // T26: a wrong secret_id for a real role and any secret_id for an unknown
 // role_id do the same storage work and answer the same.
-func TestT26SameWork(t *testing.T) {
+func TestAppRoleLoginSameWorkWhateverFails(t *testing.T) {
 	f := newFixture(t)
 	f.must(t, logical.UpdateOperation, "role/a", map[string]any{"token_policies": "a"})
 	rid := f.roleID(t, "a")
@@ -257,7 +257,7 @@ func TestT26SameWork(t *testing.T) {
 
 // T25 (AppRole part): five failures lock the role_id; locked and unknown
 // role_ids answer alike, and a locked role_id does not spend its secret_id.
-func TestT25Lockout(t *testing.T) {
+func TestAppRoleLockout(t *testing.T) {
 	f := newFixture(t)
 	f.must(t, logical.UpdateOperation, "role/a", map[string]any{"token_policies": "a", "secret_id_num_uses": 1})
 	rid := f.roleID(t, "a")
