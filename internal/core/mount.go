@@ -148,9 +148,7 @@ func randomID() string { return uuid.New() }
 
 func accessorFor(typ string) string {
 	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("core: crypto/rand failed: " + err.Error())
-	}
+	rand.Read(b[:]) // never fails (Go 1.24+); see docs/architecture.md
 	return typ + "_" + hex.EncodeToString(b[:])
 }
 
