@@ -249,7 +249,9 @@ func scalarText(v any) (string, bool) {
 
 // globMatch implements Vault's parameter value globs: a leading and/or
 // trailing "*" makes a suffix, prefix or substring match. A lone "*"
-// matches only "*", as in Vault.
+// matches only "*", as in Vault. It is the narrowest dialect in the tree
+// (no "*" in the middle, no "?") because existing Vault policies rely on
+// exactly these semantics for allowed_parameters and denied_parameters.
 func globMatch(pattern, s string) bool {
 	if len(pattern) < 2 {
 		return s == pattern

@@ -171,6 +171,9 @@ func anyMatch(patterns, values []string) bool {
 // characters except "/" and "**" any run at all (so a SPIFFE pattern
 // "spiffe://td/ns/prod/sa/*" never reaches into a deeper path). Everything
 // else is literal and case-sensitive. It runs in O(len(pattern)*len(s)).
+// It differs from jwt's glob on purpose: certificate names (URI SANs,
+// SPIFFE ids) are paths, and a grant for one level must not cover deeper
+// ones.
 func globMatch(pattern, s string) bool {
 	type tok struct {
 		lit  byte
