@@ -228,15 +228,30 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 		// An alias route is authorized as the path it acts on too, sudo and
 		// wrapping rules included, so a deny on the canonical path covers
 		// every other name for it.
-		if al, ok := m.backend.(logical.Aliaser); ok {
-			if canon := al.CanonicalPath(&routed); canon != "" && canon != rel {
-				if err := checkACL(acl, m, m.entry.Path+canon, canon, &routed); err != nil {
-					return m, &routed, err
-				}
+		if canon := canonicalRel(m, &routed, rel); canon != rel {
+			if err := checkACL(acl, m, m.entry.Path+canon, canon, &routed); err != nil {
+				return m, &routed, err
 			}
 		}
 	}
 	return m, &routed, nil
+}
+
+// canonicalRel is the mount-relative path a request acts on: the backend's
+// own name for it (logical.Aliaser: a legacy route, a name it folds to
+// lower case) and, for anything but a LIST, without a trailing slash, which
+// backends ignore there ("users/admin/" acts on users/admin).
+func canonicalRel(m *mount, routed *logical.Request, rel string) string {
+	canon := rel
+	if al, ok := m.backend.(logical.Aliaser); ok {
+		if c := al.CanonicalPath(routed); c != "" {
+			canon = c
+		}
+	}
+	if routed.Operation != logical.ListOperation {
+		canon = strings.TrimSuffix(canon, "/")
+	}
+	return canon
 }
 
 // checkACL authorizes routed against one path: full is the path the policy

@@ -113,6 +113,25 @@ func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", req.Path)
 }
 
+// CanonicalPath names the role a role/NAME[/...] request acts on: NAME in
+// lower case, as stored, so the core authorizes role/PROD as role/prod too
+// (logical.Aliaser).
+func (b *Backend) CanonicalPath(req *logical.Request) string {
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(req.Path, "/"), "role/")
+	if !ok {
+		return ""
+	}
+	name, sub, hasSub := strings.Cut(rest, "/")
+	n := strings.ToLower(name)
+	if n == name {
+		return ""
+	}
+	if hasSub {
+		return "role/" + n + "/" + sub
+	}
+	return "role/" + n
+}
+
 // ExistenceCheck implements logical.ExistenceChecker for role/NAME.
 func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
 	rest, ok := strings.CutPrefix(strings.TrimSuffix(req.Path, "/"), "role/")
