@@ -258,10 +258,12 @@ func canonicalRel(m *mount, routed *logical.Request, rel string) string {
 // sees, rel the same path relative to the mount (for its sudo list).
 func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Request) error {
 	data := routed.Data
+	var aliases map[string]string
 	if fa, ok := m.backend.(logical.FieldAliaser); ok {
-		data = logical.WithFieldAliases(data, fa.FieldAliases())
+		aliases = fa.FieldAliases()
+		data = logical.WithFieldAliases(data, aliases)
 	}
-	d := acl.Check(full, policy.Operation(routed.Operation), data)
+	d := acl.CheckAliased(full, policy.Operation(routed.Operation), data, aliases)
 	if !d.Allowed {
 		return logical.ErrPermissionDenied
 	}

@@ -219,9 +219,9 @@ type FieldAliaser interface {
 	FieldAliases() map[string]string
 }
 
-// WithFieldAliases returns data with the value of every legacy field also
-// under its current name. When both names are present the current name
-// holds both values (a list of each one's elements), so a constraint holds
+// WithFieldAliases returns data with the value of every legacy field moved
+// to its current name. When both names are present the current name holds
+// both values (a list of each one's elements), so a constraint holds
 // whichever the backend reads. data itself is not modified.
 func WithFieldAliases(data map[string]any, aliases map[string]string) map[string]any {
 	var out map[string]any
@@ -231,12 +231,13 @@ func WithFieldAliases(data map[string]any, aliases map[string]string) map[string
 			continue
 		}
 		if out == nil {
-			out = make(map[string]any, len(data)+len(aliases))
+			out = make(map[string]any, len(data))
 			for k, dv := range data {
 				out[k] = dv
 			}
 		}
-		if cur, both := out[current]; both {
+		delete(out, legacy)
+		if cur, both := data[current]; both {
 			out[current] = append(elements(cur), elements(v)...)
 		} else {
 			out[current] = v
