@@ -7,6 +7,8 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -260,5 +262,48 @@ func assertSecret(t *testing.T, c *vault.Client) {
 	s, err := c.KVv2("secret").Get(t.Context(), "app")
 	if err != nil || s.Data["password"] != "kept-across-the-runbook" {
 		t.Fatalf("secret after the runbook = %+v, %v", s, err)
+	}
+}
+
+// A token-less rekey is audited like root generation (request and
+// response), and neither the old shares nor the new keys reach the audit
+// log in clear.
+func TestRekeyIsAudited(t *testing.T) {
+	n := nodetest.StartWith(t, nodetest.Options{Shares: 3, Threshold: 2})
+	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	logPath := filepath.Join(t.TempDir(), "audit.log") // in-memory test nodes allow the temp dir
+	if err := c.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file",
+		Options: map[string]string{"file_path": logPath}}); err != nil {
+		t.Fatal(err)
+	}
+	anon := vaultClient(t, n.URL, "")
+	rs, err := anon.Sys().RekeyInit(&vault.RekeyInitRequest{SecretShares: 2, SecretThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ru *vault.RekeyUpdateResponse
+	for _, s := range n.Shares[:2] {
+		if ru, err = anon.Sys().RekeyUpdate(hexOf(s), rs.Nonce); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !ru.Complete || len(ru.Keys) != 2 {
+		t.Fatalf("rekey = %+v", ru)
+	}
+	log, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"path":"sys/rekey/init"`, `"path":"sys/rekey/update"`} {
+		if n := bytes.Count(log, []byte(want)); n < 2 {
+			t.Errorf("audit log has %d entries with %s, want a request and a response", n, want)
+		}
+	}
+	secrets := append(append([]string{}, ru.Keys...), ru.KeysB64...)
+	secrets = append(secrets, hexOf(n.Shares[0]), hexOf(n.Shares[1]))
+	for _, s := range secrets {
+		if bytes.Contains(log, []byte(s)) || bytes.Contains(n.Logs.Bytes(), []byte(s)) {
+			t.Fatal("a share or a new key is in the audit or server log in clear")
+		}
 	}
 }
