@@ -76,6 +76,11 @@ type Core struct {
 	unsealMu sync.Mutex
 	unseal   shareProgress
 	genRoot  *generateRoot // guarded by unsealMu
+	// rekeyMu guards rekey; like unsealMu it is never held while taking
+	// stateLock.
+	rekeyMu        sync.Mutex
+	rekey          *rekey
+	rotationLimits rotationLimits
 
 	engines     map[string]logical.Factory
 	authMethods map[string]logical.Factory
@@ -130,11 +135,13 @@ func New(cfg Config) (*Core, error) {
 		cfg:         cfg,
 		logger:      cfg.Logger.With("component", "core"),
 		phys:        cfg.Storage,
-		barrier:     barrier.New(cfg.Storage, cfg.Logger),
+		barrier:     barrier.New(cfg.Storage, cfg.Logger).WithClock(cfg.Now),
 		now:         cfg.Now,
 		engines:     builtinEngines(),
 		authMethods: map[string]logical.Factory{},
 		limits:      newLimiters(cfg.Limits, cfg.Now),
+
+		rotationLimits: defaultRotationLimits,
 	}
 	for k, f := range cfg.Engines {
 		c.engines[k] = f
@@ -258,6 +265,11 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		defer a.wg.Done()
 		a.tokens.Run(actx, c.cfg.TokenSweepInterval)
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		c.runKeyringRotation(actx)
+	}()
 	c.active = a
 	return nil
 }
@@ -307,6 +319,7 @@ func (c *Core) sealLocked() {
 		a.mounts.cleanup(context.Background())
 		c.active = nil
 	}
+	c.wipeRekey() // a pending new unseal key never outlives the unsealed state
 	c.barrier.Seal()
 }
 

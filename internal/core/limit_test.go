@@ -116,7 +116,8 @@ func TestOperatorAccess(t *testing.T) {
 			Data: map[string]any{}, Connection: &logical.Connection{RemoteAddr: addr}})
 		return err
 	}
-	for _, path := range []string{"sys/unseal", "sys/init", "sys/generate-root/attempt", "sys/generate-root/update"} {
+	for _, path := range []string{"sys/unseal", "sys/init", "sys/generate-root/attempt", "sys/generate-root/update",
+		"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify"} {
 		if err := op("192.0.2.1:1", logical.UpdateOperation, path); !errors.Is(err, logical.ErrPermissionDenied) {
 			t.Errorf("%s from outside the operator networks: %v, want 403", path, err)
 		}
@@ -142,6 +143,8 @@ func TestUnauthenticatedPaths(t *testing.T) {
 	for path, want := range map[string]bool{
 		"auth/pw/login/alice": true, "auth/pw/users/alice": false, "auth/token/create": false,
 		"sys/unseal": true, "sys/wrapping/unwrap": true, "sys/policies/acl/x": false, "secret/data/x": false, "nomount/x": false,
+		"sys/rekey/init": true, "sys/rekey/update": true, "sys/rekey/verify": true, "sys/rotate/root/init": false,
+		"sys/generate-root-token/attempt": false,
 	} {
 		if got := c.Unauthenticated(path); got != want {
 			t.Errorf("Unauthenticated(%q) = %v, want %v", path, got, want)

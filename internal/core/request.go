@@ -45,7 +45,8 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 func (c *Core) Unauthenticated(path string) bool {
 	switch path {
 	case "sys/health", "sys/seal-status", "sys/init", "sys/unseal", "sys/leader",
-		"sys/generate-root/attempt", "sys/generate-root/update":
+		"sys/generate-root/attempt", "sys/generate-root/update",
+		"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify":
 		return true
 	}
 	c.stateLock.RLock()

@@ -21,7 +21,8 @@ var sysUnauthPaths = []string{"internal/ui/mounts*", "wrapping/unwrap", "wrappin
 
 // sysSudoPaths need sudo on top of the path's capability (relative to sys/).
 var sysSudoPaths = []string{
-	"audit", "audit/*", "raw", "raw/*", "rotate", "seal", "config/*",
+	"audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/config", "rotate/keyring/config",
+	"rotate/root", "rotate/root/*", "generate-root-token/*", "seal", "config/*",
 	"leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases",
 	"revoke-prefix/*", "revoke-force/*", "auth/*",
 }
@@ -39,6 +40,9 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 	}
 	if b := delegate(a, p); b != nil {
 		return b.HandleRequest(ctx, req)
+	}
+	if resp, ok, err := c.keyPaths(ctx, req); ok {
+		return resp, err
 	}
 	switch {
 	case p == "mounts" || p == "mounts/":
@@ -80,16 +84,6 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 	case p == "key-status":
 		term, installed, enc := c.barrier.KeyStatus()
 		return &logical.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": enc}}, nil
-	case p == "rotate":
-		if op != logical.UpdateOperation && op != logical.CreateOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		term, err := c.barrier.Rotate(ctx)
-		if err != nil {
-			return nil, err
-		}
-		c.logger.Info("keyring rotated", "term", term)
-		return nil, nil
 	case p == "seal":
 		if op != logical.UpdateOperation && op != logical.CreateOperation {
 			return nil, logical.ErrUnsupportedOperation
@@ -131,6 +125,8 @@ func (b *sysBackend) CanonicalPath(req *logical.Request) string {
 		return "policies/acl/" + strings.TrimPrefix(p, "policy/")
 	case strings.HasPrefix(p, "mounts/auth/"):
 		return "auth/" + strings.TrimPrefix(p, "mounts/auth/")
+	case keyCanonicalPath(p) != "":
+		return keyCanonicalPath(p)
 	}
 	if d := delegate(b.c.active, p); d != nil {
 		if al, ok := d.(logical.Aliaser); ok {
