@@ -207,3 +207,23 @@ path "sys/audit/keep" { capabilities = ["deny"] }
 		t.Errorf("mount or audit device gone: mounts %v, audit %v", mounts["keep/"] != nil, audits["keep/"] != nil)
 	}
 }
+
+// A grant on auth/token/create/* goes through a role: an empty role name is
+// refused instead of becoming a plain create that skips the role's bounds.
+// Regression (adversarial pass on issue 10): create/ minted a 700h token.
+func TestTokenCreateEmptyRoleRefused(t *testing.T) {
+	n := nodetest.Start(t)
+	root := n.Client(t)
+	if _, err := root.Logical().Write("auth/token/roles/ci", map[string]any{"token_explicit_max_ttl": "1h", "token_bound_cidrs": "10.0.0.0/8"}); err != nil {
+		t.Fatal(err)
+	}
+	viaRole := tokenWith(t, root, "via-role", `path "auth/token/create/*" { capabilities = ["create", "update"] }`)
+	// The core refuses it as auth/token/create (403, the path without its
+	// slash is not granted); the token store would refuse it too (400).
+	if status, out := do(t, "PUT", n.URL+"/v1/auth/token/create/", viaRole, map[string]any{"ttl": "700h"}); status != http.StatusForbidden {
+		t.Errorf("PUT auth/token/create/ = %d %s, want 403", status, truncate(out))
+	}
+	if status, out := do(t, "PUT", n.URL+"/v1/auth/token/create/", n.RootToken.Reveal(), map[string]any{"ttl": "700h"}); status != http.StatusBadRequest {
+		t.Errorf("root PUT auth/token/create/ = %d %s, want 400", status, truncate(out))
+	}
+}
