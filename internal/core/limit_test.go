@@ -151,3 +151,25 @@ func TestUnauthenticatedPaths(t *testing.T) {
 		}
 	}
 }
+
+// Spellings of one user share a budget, and so does an IPv6 /64.
+// Regression (adversarial pass on issue 10): each spelling of bob, and each
+// address, had a fresh budget.
+func TestLoginBudgetsFoldSpellingsAndPrefixes(t *testing.T) {
+	c, _, checks, _ := newLimitedCore(t, core.Limits{LoginFailuresPerAddress: 100, LoginFailuresPerUser: 4})
+	for i, user := range []string{"bob", "BOB", "bOb", "ｂｏｂ", " bob", "Bob", "BOB"} {
+		addr := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String() + ":1"
+		_ = loginFrom(c, addr, user, "bad")
+	}
+	if n := checks.Load(); n != 4 {
+		t.Errorf("the auth method checked %d passwords across spellings of one user, want 4", n)
+	}
+	c2, _, checks2, _ := newLimitedCore(t, core.Limits{LoginFailuresPerAddress: 3, LoginFailuresPerUser: 100})
+	for i := range 10 {
+		addr := netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, byte(i + 1)}), 1).String()
+		_ = loginFrom(c2, addr, "u"+string(rune('a'+i)), "bad")
+	}
+	if n := checks2.Load(); n != 3 {
+		t.Errorf("the auth method checked %d passwords from one IPv6 /64, want 3", n)
+	}
+}
