@@ -258,6 +258,7 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		defer a.wg.Done()
 		a.tokens.Run(actx, c.cfg.TokenSweepInterval)
 	}()
+	c.resumeUpgrades(a)
 	c.active = a
 	return nil
 }

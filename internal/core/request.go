@@ -96,6 +96,10 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 	if authErr != nil {
 		return nil, c.auditResponse(ctx, a, req, routed, nil, authErr)
 	}
+	if !m.enter() {
+		return nil, c.auditResponse(ctx, a, req, routed, nil, errMountChanged)
+	}
+	defer m.leave()
 	resp, err := m.backend.HandleRequest(ctx, routed)
 	if err == nil && resp == nil && routed.WrapTTL > 0 {
 		resp = &logical.Response{}

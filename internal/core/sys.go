@@ -409,11 +409,19 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	} else if ok {
 		updated.Description = d
 	}
+	upgrade, finish := false, false
 	if opts, ok, err := logical.StringMap(req.Data, "options"); err != nil {
 		return nil, err
 	} else if ok {
-		if v, has := opts["version"]; has && updated.Type == "kv" && v != updated.Options["version"] {
-			return nil, logical.BadRequest("changing the KV version of an existing mount is not supported")
+		if v, has := opts["version"]; has && updated.Type == "kv" {
+			from := kvVersion(updated.Options)
+			switch {
+			case v != "1" && v != "2":
+				return nil, logical.BadRequest("options.version must be 1 or 2")
+			case from == "2" && v == "1":
+				return nil, logical.BadRequest("cannot downgrade mount from version 2")
+			}
+			upgrade, finish = from == "1" && v == "2", from == "2"
 		}
 		merged := map[string]string{}
 		for k, v := range updated.Options {
@@ -423,6 +431,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 			merged[k] = v
 		}
 		updated.Options = merged
+	}
+	if upgrade {
+		return c.upgradeKV(ctx, a, m, &updated)
 	}
 	a.mounts.mu.Lock()
 	old := m.entry
@@ -438,7 +449,19 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 		a.mounts.mu.Unlock()
 		return nil, err
 	}
+	if finish {
+		// Asking for version 2 again finishes an interrupted upgrade.
+		return nil, c.finishUpgrade(context.WithoutCancel(ctx), m)
+	}
 	return nil, nil
+}
+
+// kvVersion is a KV mount's version option, "1" when unset.
+func kvVersion(opts map[string]string) string {
+	if v := opts["version"]; v != "" {
+		return v
+	}
+	return "1"
 }
 
 func (c *Core) policyPath(ctx context.Context, a *active, req *logical.Request, name, textField string) (*logical.Response, error) {
