@@ -182,7 +182,9 @@ func (b *budgetStorage) spend() error {
 	return nil
 }
 
-func (b *budgetStorage) Get(ctx context.Context, k string) ([]byte, error) { return b.inner.Get(ctx, k) }
+func (b *budgetStorage) Get(ctx context.Context, k string) ([]byte, error) {
+	return b.inner.Get(ctx, k)
+}
 func (b *budgetStorage) List(ctx context.Context, p string) ([]string, error) {
 	return b.inner.List(ctx, p)
 }
