@@ -23,7 +23,7 @@ var sysUnauthPaths = []string{"internal/ui/mounts*", "wrapping/unwrap", "wrappin
 var sysSudoPaths = []string{
 	"audit", "audit/*", "raw", "raw/*", "rotate", "seal", "config/*",
 	"leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases",
-	"revoke-prefix/*", "revoke-force/*", "auth/*",
+	"revoke-prefix/*", "revoke-force/*", "auth/*", "plugins/catalog/*",
 }
 
 // sysBackend serves the authenticated sys/ endpoints.
@@ -77,6 +77,8 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 		return c.capabilities(ctx, a, req, "", acc)
 	case p == "internal/ui/mounts" || strings.HasPrefix(p, "internal/ui/mounts/"):
 		return c.uiMounts(ctx, a, req, strings.TrimPrefix(strings.TrimPrefix(p, "internal/ui/mounts"), "/"))
+	case p == "plugins/catalog" || strings.HasPrefix(p, "plugins/catalog/"):
+		return c.pluginCatalog(req, strings.TrimPrefix(p, "plugins/catalog"))
 	case p == "key-status":
 		term, installed, enc := c.barrier.KeyStatus()
 		return &logical.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": enc}}, nil
