@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,11 +186,8 @@ func (c *Core) postUnseal(ctx context.Context) error {
 			return a.hasSudo(req.Token, req.MountPoint+req.Path, req.Operation)
 		},
 		OnRenew: func(ctx context.Context, e *token.Entry, req *logical.Request) error {
-			if !strings.HasPrefix(e.Path, "auth/") {
-				return nil
-			}
-			m := a.mounts.route(e.Path)
-			if m == nil || m.entry.Table != tableAuth {
+			m := a.issuer(e.Path, e.CreationTime)
+			if m == nil {
 				return nil
 			}
 			r, ok := m.backend.(logical.AuthRenewer)
@@ -258,6 +254,7 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		defer a.wg.Done()
 		a.tokens.Run(actx, c.cfg.TokenSweepInterval)
 	}()
+	c.resumeRemounts(ctx, a)
 	c.resumeUpgrades(a)
 	c.active = a
 	return nil

@@ -34,6 +34,10 @@ type LeaseManager interface {
 	Register(ctx context.Context, req *logical.Request, s *logical.Secret) error
 	// RevokeByToken revokes every lease created by the token with accessor.
 	RevokeByToken(ctx context.Context, accessor string) error
+	// Remount moves the leases of the mount at from (a mount path such as
+	// "database/") to to, ids included, and returns how many moved. It is
+	// safe to call again after an interruption.
+	Remount(ctx context.Context, from, to string) (int, error)
 	// Backend serves sys/leases/*, sys/renew, sys/revoke* (relative to sys/).
 	Backend() logical.Backend
 	Close() error

@@ -43,6 +43,25 @@ type MountEntry struct {
 	Local       bool              `json:"local"`
 	SealWrap    bool              `json:"seal_wrap"`
 	CreatedAt   time.Time         `json:"created_at"`
+	// Moves are the paths the mount held before sys/remount moved it,
+	// oldest first, so a token issued at an old path still finds the mount
+	// that issued it (and a mount later created at that path does not).
+	Moves []MountMove `json:"moves,omitempty"`
+}
+
+// MountMove is one earlier path of a mount and when the mount held it.
+type MountMove struct {
+	From  string    `json:"from"`
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+}
+
+// pathSince is when the mount took its current path.
+func (m *MountEntry) pathSince() time.Time {
+	if n := len(m.Moves); n > 0 {
+		return m.Moves[n-1].Until
+	}
+	return m.CreatedAt
 }
 
 // MountConfig is a mount's tunable configuration.

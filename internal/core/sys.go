@@ -23,7 +23,7 @@ var sysUnauthPaths = []string{"internal/ui/mounts*", "wrapping/unwrap", "wrappin
 var sysSudoPaths = []string{
 	"audit", "audit/*", "raw", "raw/*", "rotate", "seal", "config/*",
 	"leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases",
-	"revoke-prefix/*", "revoke-force/*", "auth/*", "plugins/catalog/*",
+	"revoke-prefix/*", "revoke-force/*", "auth/*", "plugins/catalog/*", "remount",
 }
 
 // sysBackend serves the authenticated sys/ endpoints.
@@ -77,6 +77,10 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 		return c.capabilities(ctx, a, req, "", acc)
 	case p == "internal/ui/mounts" || strings.HasPrefix(p, "internal/ui/mounts/"):
 		return c.uiMounts(ctx, a, req, strings.TrimPrefix(strings.TrimPrefix(p, "internal/ui/mounts"), "/"))
+	case p == "remount":
+		return c.remount(ctx, a, req)
+	case strings.HasPrefix(p, "remount/status/"):
+		return c.remountStatus(ctx, req, strings.TrimPrefix(p, "remount/status/"))
 	case p == "plugins/catalog" || strings.HasPrefix(p, "plugins/catalog/"):
 		return c.pluginCatalog(req, strings.TrimPrefix(p, "plugins/catalog"))
 	case p == "key-status":

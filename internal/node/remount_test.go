@@ -2,14 +2,221 @@ package node_test
 
 import (
 	"context"
+	"crypto/rand"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	vault "github.com/hashicorp/vault/api"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
+
+// pgAdmin connects to the PostgreSQL that .ci/run starts on 127.0.0.1; in
+// CI a missing database fails the test instead of skipping it.
+func pgAdmin(t *testing.T) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL on 127.0.0.1:5432: %v", err)
+		}
+		t.Skipf("PostgreSQL not reachable on 127.0.0.1:5432: %v", err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// pgRoles counts the roles whose names start with prefix, dropping them
+// all at cleanup.
+func pgRoles(t *testing.T, admin *pgx.Conn, prefix string) func() int {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		rows, err := admin.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, prefix)
+		if err != nil {
+			return
+		}
+		names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, n := range names {
+			admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{n}.Sanitize())
+		}
+	})
+	return func() int {
+		t.Helper()
+		var n int
+		if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)`, prefix).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
+// `secrets move` of a database mount with live leases and of a KV mount:
+// every secret stays readable at the new path, every lease is found,
+// renewed and revoked there (reaching PostgreSQL), also by the id the
+// client holds and after a restart; the old path serves nothing.
+func TestVaultClientSecretsMoveKeepsSecretsAndLeases(t *testing.T) {
+	admin := pgAdmin(t)
+	prefix := "kwmv" + strings.ToLower(rand.Text()[:6])
+	roles := pgRoles(t, admin, prefix)
+	dir := t.TempDir()
+	n := nodetest.StartWith(t, nodetest.Options{Dir: dir})
+	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	ctx := context.Background()
+	if err := c.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("database/config/pg", map[string]any{
+		"plugin_name": "postgresql-database-plugin", "connection_url": "postgres://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable",
+		"username": "postgres", "password": "x", "allowed_roles": []string{"ro"}, "username_template": prefix + `-{{random 8}}`,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("database/roles/ro", map[string]any{"db_name": "pg", "default_ttl": "10m", "max_ttl": "1h",
+		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`}}); err != nil {
+		t.Fatal(err)
+	}
+	var leases []string
+	for range 3 {
+		s, err := c.Logical().Read("database/creds/ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, s.LeaseID)
+	}
+	if _, err := c.KVv2("secret").Put(ctx, "app/config", map[string]any{"k": "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.KVv2("secret").Put(ctx, "app/config", map[string]any{"k": "v2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().PutPolicy("dbapp", `path "database/creds/ro" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+
+	// The client's Remount starts the move and polls its status.
+	if err := c.Sys().Remount("database", "dbnew"); err != nil {
+		t.Fatalf("Remount(database, dbnew): %v", err)
+	}
+	start, err := c.Sys().StartRemount("secret", "kv-moved")
+	if err != nil || start.MigrationID == "" {
+		t.Fatalf("StartRemount(secret, kv-moved) = %+v, %v", start, err)
+	}
+	st, err := c.Sys().RemountStatus(start.MigrationID)
+	if err != nil || st.MigrationInfo.MigrationStatus != "success" || st.MigrationInfo.SourceMount != "secret/" || st.MigrationInfo.TargetMount != "kv-moved/" {
+		t.Fatalf("RemountStatus = %+v, %v", st.MigrationInfo, err)
+	}
+	mounts, err := c.Sys().ListMounts()
+	if err != nil || mounts["dbnew/"] == nil || mounts["kv-moved/"] == nil || mounts["database/"] != nil || mounts["secret/"] != nil {
+		t.Fatalf("mounts after the moves: %v, %v", keysOf(mounts), err)
+	}
+	if raw, err := c.Logical().ReadRaw("database/creds/ro"); raw == nil || raw.StatusCode != http.StatusNotFound {
+		t.Errorf("read at the old path = %v, %v; want 404", raw, err)
+	} else {
+		raw.Body.Close()
+	}
+
+	check := func(t *testing.T, c *vault.Client) {
+		t.Helper()
+		s, err := c.KVv2("kv-moved").Get(ctx, "app/config")
+		if err != nil || s.Data["k"] != "v2" || s.VersionMetadata.Version != 2 {
+			t.Fatalf("KV at the new path: %+v, %v", s, err)
+		}
+		v1, err := c.KVv2("kv-moved").GetVersion(ctx, "app/config", 1)
+		if err != nil || v1.Data["k"] != "v1" {
+			t.Fatalf("KV history at the new path: %+v, %v", v1, err)
+		}
+		list, err := c.Logical().List("sys/leases/lookup/dbnew/creds/ro/")
+		if err != nil || list == nil || len(list.Data["keys"].([]any)) != len(leases) {
+			t.Fatalf("leases listed at the new path: %v, %v", list, err)
+		}
+		if old, err := c.Logical().List("sys/leases/lookup/database/creds/ro/"); err != nil || (old != nil && len(old.Data["keys"].([]any)) != 0) {
+			t.Fatalf("leases listed at the old path: %v, %v", old, err)
+		}
+		for _, id := range leases {
+			moved := "dbnew/" + strings.TrimPrefix(id, "database/")
+			for _, name := range []string{moved, id} {
+				lk, err := c.Sys().Lookup(name)
+				if err != nil || lk.Data["id"] != moved {
+					t.Fatalf("Lookup(%s) = %v, %v; want the lease as %s", name, lk, err, moved)
+				}
+			}
+		}
+	}
+	check(t, c)
+	// Renewal reaches PostgreSQL at the new mount.
+	moved0 := "dbnew/" + strings.TrimPrefix(leases[0], "database/")
+	r, err := c.Sys().Renew(moved0, 1200)
+	if err != nil || r.LeaseDuration != 1200 || r.LeaseID != moved0 {
+		t.Fatalf("Renew(%s) = %+v, %v", moved0, r, err)
+	}
+	// The id the client holds still works, for renew and revoke alike.
+	if _, err := c.Sys().Renew(leases[1], 600); err != nil {
+		t.Fatalf("Renew by the old id: %v", err)
+	}
+	if roles() != 3 {
+		t.Fatalf("%d database users before revocation, want 3", roles())
+	}
+	if err := c.Sys().Revoke(leases[1]); err != nil {
+		t.Fatalf("Revoke by the old id: %v", err)
+	}
+	if roles() != 2 {
+		t.Fatalf("%d database users after revoking one, want 2", roles())
+	}
+	leases = slices.Delete(leases, 1, 2)
+
+	// Everything survives a restart.
+	shares := n.Shares
+	n.Close()
+	n = nodetest.StartWith(t, nodetest.Options{Dir: dir, Reopen: shares})
+	c = vaultClient(t, n.URL, c.Token())
+	check(t, c)
+	s, err := c.Logical().Read("dbnew/creds/ro")
+	if err != nil || !strings.HasPrefix(s.LeaseID, "dbnew/creds/ro/") {
+		t.Fatalf("new creds at the new path: %+v, %v", s, err)
+	}
+	if err := c.Sys().RevokePrefix("dbnew/creds/ro"); err != nil {
+		t.Fatalf("RevokePrefix at the new path: %v", err)
+	}
+	if got := roles(); got != 0 {
+		t.Fatalf("%d database users left after revoke-prefix at the new path", got)
+	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The move answers with a warning naming the policies that still grant the
+// old path: policies are not rewritten.
+func TestRemountWarnsAboutPoliciesNamingTheOldPath(t *testing.T) {
+	n := nodetest.Start(t)
+	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	if err := c.Sys().PutPolicy("app", `path "secret/data/app/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().PutPolicy("unrelated", `path "other/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Logical().Write("sys/remount", map[string]any{"from": "secret", "to": "kv"})
+	if err != nil || resp == nil || resp.Data["migration_id"] == "" {
+		t.Fatalf("sys/remount = %+v, %v", resp, err)
+	}
+	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "app") || strings.Contains(resp.Warnings[0], "unrelated") {
+		t.Fatalf("warnings = %q, want one naming policy app only", resp.Warnings)
+	}
+}
 
 // `kv enable-versioning` (a tune of options.version to 2) upgrades a KV
 // version 1 mount in place: through the official client's KVv2 API every
