@@ -96,8 +96,8 @@ type entry struct {
 	// still reach it for lookup, renew and revoke.
 	FormerIDs []string `json:"former_ids,omitempty"`
 	State     string   `json:"state"`
-	Attempts     int            `json:"attempts"`
-	LastError    string         `json:"last_error,omitempty"`
+	Attempts  int      `json:"attempts"`
+	LastError string   `json:"last_error,omitempty"`
 
 	inflight bool // a worker holds it
 }
