@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -199,10 +200,15 @@ func keysOf[V any](m map[string]V) []string {
 }
 
 // The move answers with a warning naming the policies that still grant the
-// old path: policies are not rewritten.
-func TestRemountWarnsAboutPoliciesNamingTheOldPath(t *testing.T) {
-	n := nodetest.Start(t)
+// old path (policies are not rewritten), and is in the audit log.
+func TestRemountWarnsAboutPoliciesAndIsAudited(t *testing.T) {
+	dir := t.TempDir()
+	n := nodetest.StartWith(t, nodetest.Options{AuditDir: dir})
 	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	logPath := filepath.Join(dir, "audit.log")
+	if err := c.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": logPath}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Sys().PutPolicy("app", `path "secret/data/app/*" { capabilities = ["read"] }`); err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +221,20 @@ func TestRemountWarnsAboutPoliciesNamingTheOldPath(t *testing.T) {
 	}
 	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "app") || strings.Contains(resp.Warnings[0], "unrelated") {
 		t.Fatalf("warnings = %q, want one naming policy app only", resp.Warnings)
+	}
+	log, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawRequest, sawResponse bool
+	for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+		if strings.Contains(line, `"path":"sys/remount"`) {
+			sawRequest = sawRequest || strings.Contains(line, `"type":"request"`)
+			sawResponse = sawResponse || strings.Contains(line, `"type":"response"`)
+		}
+	}
+	if !sawRequest || !sawResponse {
+		t.Fatalf("audit log lacks the sys/remount request or response:\n%s", log)
 	}
 }
 
@@ -239,7 +259,7 @@ func TestVaultClientKVEnableVersioning(t *testing.T) {
 		}
 	}
 	// What the CLI's enable-versioning sends.
-	if err := c.Sys().TuneMount("kv1", vault.MountConfigInput{Options: map[string]string{"version": "2"}}); err != nil {
+	if err := c.Sys().TuneMountAllowNil("kv1", vault.TuneMountConfigInput{Options: &map[string]string{"version": "2"}}); err != nil {
 		t.Fatalf("tune to version 2: %v", err)
 	}
 	m, err := c.Sys().GetMount("kv1")
@@ -282,8 +302,175 @@ func TestVaultClientKVEnableVersioning(t *testing.T) {
 		t.Fatalf("version 1 after a new write: %+v, %v", old, err)
 	}
 	// Version 2 never goes back.
-	err = c.Sys().TuneMount("kv1", vault.MountConfigInput{Options: map[string]string{"version": "1"}})
+	err = c.Sys().TuneMountAllowNil("kv1", vault.TuneMountConfigInput{Options: &map[string]string{"version": "1"}})
 	if !isStatus(err, http.StatusBadRequest) {
 		t.Fatalf("downgrade to version 1 = %v, want 400", err)
+	}
+}
+
+// Moving an auth mount keeps its users, its accessor and the tokens it
+// issued: a token whose policy is templated on its identity still reads
+// its own secrets and still renews after `auth move`; logins work at the
+// new path only.
+func TestVaultClientAuthMoveKeepsTokens(t *testing.T) {
+	n := nodetest.Start(t)
+	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	ctx := context.Background()
+	if err := c.Sys().EnableAuthWithOptions("people", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().PutPolicy("own", `path "secret/data/{{identity.entity.name}}/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("auth/people/users/alice", map[string]any{"password": "pw-alice-1", "token_policies": "own"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.KVv2("secret").Put(ctx, "alice/db", map[string]any{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := c.Sys().ListAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	login, err := c.Logical().Write("auth/people/login/alice", map[string]any{"password": "pw-alice-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := vaultClient(t, n.URL, login.Auth.ClientToken)
+	if _, err := alice.KVv2("secret").Get(ctx, "alice/db"); err != nil {
+		t.Fatalf("templated read before the move: %v", err)
+	}
+
+	if err := c.Sys().Remount("auth/people", "auth/staff"); err != nil {
+		t.Fatalf("Remount(auth/people, auth/staff): %v", err)
+	}
+	after, err := c.Sys().ListAuth()
+	if err != nil || after["staff/"] == nil || after["people/"] != nil || after["staff/"].Accessor != before["people/"].Accessor {
+		t.Fatalf("auth mounts after the move: %v, %v", keysOf(after), err)
+	}
+	if _, err := alice.KVv2("secret").Get(ctx, "alice/db"); err != nil {
+		t.Fatalf("templated read with a token issued before the move: %v", err)
+	}
+	if _, err := alice.Auth().Token().RenewSelf(60); err != nil {
+		t.Fatalf("renew of a token issued before the move: %v", err)
+	}
+	if _, err := c.Logical().Write("auth/staff/login/alice", map[string]any{"password": "pw-alice-1"}); err != nil {
+		t.Fatalf("login at the new path: %v", err)
+	}
+	if _, err := c.Logical().Write("auth/people/login/alice", map[string]any{"password": "pw-alice-1"}); err == nil {
+		t.Fatal("login at the old path still works")
+	}
+
+	// A new mount at the old path is not the issuer of the old tokens: its
+	// own user alice gets her own identity, the old token keeps the moved one.
+	if err := c.Sys().EnableAuthWithOptions("people", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.KVv2("secret").Get(ctx, "alice/db"); err != nil {
+		t.Fatalf("templated read after a new mount took the old path: %v", err)
+	}
+}
+
+// sys/remount needs update and sudo on sys/remount, as in Vault, and is
+// also authorized as a disable at sys/mounts/FROM and an enable at
+// sys/mounts/TO (sys/auth/... for auth methods).
+func TestRemountAuthorization(t *testing.T) {
+	n := nodetest.Start(t)
+	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	for _, m := range []string{"team-a", "team-b"} {
+		if err := root.Sys().Mount(m, &vault.MountInput{Type: "kv"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := root.Sys().EnableAuthWithOptions("up", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	remount := `path "sys/remount" { capabilities = ["update", "sudo"] }
+path "sys/remount/status/*" { capabilities = ["read"] }
+`
+	cases := []struct {
+		name, policy, from, to string
+		allowed                bool
+	}{
+		{"remount grant without sudo", `path "sys/remount" { capabilities = ["update"] }
+path "sys/mounts/*" { capabilities = ["update", "delete"] }`, "team-a", "team-a2", false},
+		{"remount grant only", remount, "team-a", "team-a2", false},
+		{"source not grantable", remount + `path "sys/mounts/team-a-moved" { capabilities = ["update"] }`, "team-a", "team-a-moved", false},
+		{"destination not grantable", remount + `path "sys/mounts/team-a" { capabilities = ["delete"] }`, "team-a", "elsewhere", false},
+		{"destination denied", remount + `path "sys/mounts/*" { capabilities = ["update", "delete"] }
+path "sys/mounts/secret*" { capabilities = ["deny"] }`, "team-a", "secret-b", false},
+		{"auth without sudo on sys/auth", remount + `path "sys/auth/*" { capabilities = ["update", "delete"] }`, "auth/up", "auth/up2", false},
+		{"source and destination granted", remount + `path "sys/mounts/team-b" { capabilities = ["delete"] }
+path "sys/mounts/team-b-moved" { capabilities = ["update"] }`, "team-b", "team-b-moved", true},
+		{"auth with sudo on sys/auth", remount + `path "sys/auth/*" { capabilities = ["update", "delete", "sudo"] }`, "auth/up", "auth/up2", true},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "p" + string(rune('a'+i))
+			if err := root.Sys().PutPolicy(name, tc.policy); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{name}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = vaultClient(t, n.URL, tok.Auth.ClientToken).Sys().Remount(tc.from, tc.to)
+			if tc.allowed && err != nil {
+				t.Fatalf("Remount(%s, %s) = %v, want allowed", tc.from, tc.to, err)
+			}
+			if !tc.allowed && !isStatus(err, http.StatusForbidden) {
+				t.Fatalf("Remount(%s, %s) = %v, want 403", tc.from, tc.to, err)
+			}
+		})
+	}
+}
+
+// Moves that would break the mount table, or land where no mount may be
+// enabled, are refused with 400 and change nothing.
+func TestRemountRefusals(t *testing.T) {
+	n := nodetest.Start(t)
+	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	if err := c.Sys().Mount("kv1", &vault.MountInput{Type: "kv"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().Mount("team/a", &vault.MountInput{Type: "kv"}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		body map[string]any
+		msg  string
+	}{
+		{"onto an existing mount", map[string]any{"from": "secret", "to": "kv1"}, "already in use"},
+		{"under an existing mount", map[string]any{"from": "secret", "to": "kv1/inner"}, "already in use"},
+		{"above an existing mount", map[string]any{"from": "secret", "to": "team"}, "already in use"},
+		{"into sys", map[string]any{"from": "secret", "to": "sys/x"}, "reserved"},
+		{"into cubbyhole", map[string]any{"from": "secret", "to": "cubbyhole"}, "reserved"},
+		{"into identity", map[string]any{"from": "secret", "to": "identity"}, "reserved"},
+		{"secrets engine into auth", map[string]any{"from": "secret", "to": "auth/x"}, "between auth/"},
+		{"auth into secrets", map[string]any{"from": "auth/token", "to": "tok"}, "between auth/"},
+		{"the token store", map[string]any{"from": "auth/token", "to": "auth/tok2"}, "cannot move"},
+		{"sys", map[string]any{"from": "sys", "to": "system"}, "cannot move"},
+		{"upper case", map[string]any{"from": "secret", "to": "Secret2"}, "invalid mount path"},
+		{"look-alike", map[string]any{"from": "secret", "to": "ѕecret"}, "invalid mount path"},
+		{"trailing dot", map[string]any{"from": "secret", "to": "secret."}, "invalid mount path"},
+		{"traversal", map[string]any{"from": "secret", "to": "a/../b"}, "invalid mount path"},
+		{"glob", map[string]any{"from": "secret", "to": "a*"}, "invalid mount path"},
+		{"same path", map[string]any{"from": "secret", "to": "secret/"}, "same mount path"},
+		{"no such mount", map[string]any{"from": "nope", "to": "nope2"}, "no mount at"},
+		{"missing to", map[string]any{"from": "secret"}, "missing required"},
+		{"unknown field", map[string]any{"from": "secret", "to": "x", "force": true}, "force"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Logical().Write("sys/remount", tc.body)
+			if !isStatus(err, http.StatusBadRequest) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("sys/remount %v = %v, want 400 %q", tc.body, err, tc.msg)
+			}
+		})
+	}
+	mounts, err := c.Sys().ListMounts()
+	if err != nil || mounts["secret/"] == nil || mounts["kv1/"] == nil || len(mounts) != 4 {
+		t.Fatalf("mounts after refused moves: %v, %v", keysOf(mounts), err)
 	}
 }
