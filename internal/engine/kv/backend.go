@@ -58,6 +58,7 @@ var (
 	_ logical.ExistenceChecker = (*v1Backend)(nil)
 	_ logical.Backend          = (*v2Backend)(nil)
 	_ logical.ExistenceChecker = (*v2Backend)(nil)
+	_ logical.Cleaner          = (*v2Backend)(nil)
 )
 
 // clock is the time source of a backend, replaceable in tests.

@@ -3,6 +3,7 @@ package kv
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -122,6 +123,9 @@ func (b *v2Backend) FinishUpgrade(ctx context.Context) error {
 		return fmt.Errorf("kv: upgrade: %w", err)
 	}
 	for _, key := range keys {
+		if b.closed.Load() {
+			return errors.New("kv: upgrade stopped: the mount was unmounted or sealed")
+		}
 		if err := b.convert(ctx, key); err != nil {
 			return fmt.Errorf("kv: upgrade %q: %w", key, err)
 		}
@@ -158,6 +162,14 @@ func (b *v2Backend) convert(ctx context.Context, key string) error {
 		{Key: metaKey(key), Value: rec},
 		{Key: key},
 	})
+}
+
+// Cleanup stops a running upgrade at the next secret and waits for it, so
+// nothing writes to the mount's storage once it is disabled or sealed.
+func (b *v2Backend) Cleanup(context.Context) {
+	b.closed.Store(true)
+	b.upgradeMu.Lock() // a running upgrade holds it until it stops
+	defer b.upgradeMu.Unlock()
 }
 
 // errUpgrading is what every request gets while the upgrade runs.

@@ -266,3 +266,26 @@ func TestUpgradeResumesAfterInterruptionAtEveryWrite(t *testing.T) {
 		})
 	}
 }
+
+// Cleanup (unmount, seal) stops an upgrade: FinishUpgrade after it
+// converts nothing more, and a new backend over the storage resumes.
+func TestCleanupStopsUpgrade(t *testing.T) {
+	s := &logical.InmemStorage{}
+	writeV1(t, s)
+	if _, err := kv.PrepareUpgrade(t.Context(), s, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h := newV2On(t, s)
+	h.b.(logical.Cleaner).Cleanup(t.Context())
+	if err := h.b.(upgrader).FinishUpgrade(t.Context()); err == nil {
+		t.Fatal("FinishUpgrade after Cleanup succeeded")
+	}
+	if v, _ := s.Get(t.Context(), "a"); v == nil {
+		t.Fatal("a cleaned-up backend converted a secret")
+	}
+	h2 := newV2On(t, s)
+	if err := h2.b.(upgrader).FinishUpgrade(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	checkUpgraded(t, h2, s)
+}

@@ -21,7 +21,8 @@ type v2Backend struct {
 	// bring their own).
 	storage   logical.Storage
 	upgrading atomic.Bool
-	upgradeMu sync.Mutex // one FinishUpgrade at a time
+	upgradeMu sync.Mutex  // one FinishUpgrade at a time
+	closed    atomic.Bool // Cleanup ran: an upgrade stops at the next secret
 }
 
 // HandleRequest routes a request by its first path segment.
