@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,8 +190,16 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		OnRenew: func(ctx context.Context, e *token.Entry, req *logical.Request) error {
 			m := a.issuer(e.Path, e.CreationTime)
 			if m == nil {
+				if strings.HasPrefix(e.Path, "auth/") {
+					// Nobody is left to approve the renewal.
+					return logical.Errorf(http.StatusForbidden, "the auth method that issued this token is no longer mounted")
+				}
 				return nil
 			}
+			if !m.enter() {
+				return errMountChanged
+			}
+			defer m.leave()
 			r, ok := m.backend.(logical.AuthRenewer)
 			if !ok {
 				return nil

@@ -474,3 +474,34 @@ func TestRemountRefusals(t *testing.T) {
 		t.Fatalf("mounts after refused moves: %v, %v", keysOf(mounts), err)
 	}
 }
+
+// A token whose auth method was disabled cannot be renewed: nobody is left
+// to approve it, and a mount enabled later at the same path is not its
+// issuer.
+func TestTokenOfDisabledAuthMountIsNotRenewed(t *testing.T) {
+	n := nodetest.Start(t)
+	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	if err := c.Sys().EnableAuthWithOptions("up", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("auth/up/users/bob", map[string]any{"password": "pw-bob-1"}); err != nil {
+		t.Fatal(err)
+	}
+	login, err := c.Logical().Write("auth/up/login/bob", map[string]any{"password": "pw-bob-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := vaultClient(t, n.URL, login.Auth.ClientToken)
+	if _, err := bob.Auth().Token().RenewSelf(60); err != nil {
+		t.Fatalf("renew while the mount exists: %v", err)
+	}
+	if err := c.Sys().DisableAuth("up"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().EnableAuthWithOptions("up", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Auth().Token().RenewSelf(60); !isStatus(err, http.StatusForbidden) {
+		t.Fatalf("renew of a token from a disabled mount = %v, want 403", err)
+	}
+}
