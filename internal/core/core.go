@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,13 +195,18 @@ func (c *Core) postUnseal(ctx context.Context) error {
 			return a.hasSudo(req.Token, req.MountPoint+req.Path, req.Operation)
 		},
 		OnRenew: func(ctx context.Context, e *token.Entry, req *logical.Request) error {
-			if !strings.HasPrefix(e.Path, "auth/") {
+			m := a.issuer(e.Path, e.CreationTime)
+			if m == nil {
+				if strings.HasPrefix(e.Path, "auth/") {
+					// Nobody is left to approve the renewal.
+					return logical.Errorf(http.StatusForbidden, "the auth method that issued this token is no longer mounted")
+				}
 				return nil
 			}
-			m := a.mounts.route(e.Path)
-			if m == nil || m.entry.Table != tableAuth {
-				return nil
+			if !m.enter() {
+				return errMountChanged
 			}
+			defer m.leave()
 			r, ok := m.backend.(logical.AuthRenewer)
 			if !ok {
 				return nil
@@ -270,6 +276,8 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		defer a.wg.Done()
 		c.runKeyringRotation(actx)
 	}()
+	c.resumeRemounts(ctx, a)
+	c.resumeUpgrades(a)
 	c.active = a
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/logical"
@@ -97,6 +98,10 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 	if authErr != nil {
 		return nil, c.auditResponse(ctx, a, req, routed, nil, authErr)
 	}
+	if !m.enter() {
+		return nil, c.auditResponse(ctx, a, req, routed, nil, errMountChanged)
+	}
+	defer m.leave()
 	resp, err := m.backend.HandleRequest(ctx, routed)
 	if err == nil && resp == nil && routed.WrapTTL > 0 {
 		resp = &logical.Response{}
@@ -234,6 +239,15 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 				return m, &routed, err
 			}
 		}
+		if ea, ok := m.backend.(extraAuthorizer); ok {
+			for _, chk := range ea.extraChecks(&routed) {
+				r := routed
+				r.Operation, r.Data = chk.op, nil
+				if err := checkACL(acl, m, m.entry.Path+chk.path, chk.path, &r); err != nil {
+					return m, &routed, err
+				}
+			}
+		}
 	}
 	return m, &routed, nil
 }
@@ -253,6 +267,42 @@ func canonicalRel(m *mount, routed *logical.Request, rel string) string {
 		canon = strings.TrimSuffix(canon, "/")
 	}
 	return canon
+}
+
+// extraAuthorizer is a backend whose requests also act on other paths of
+// the same mount: sys/remount is a disable at sys/mounts/FROM and an
+// enable at sys/mounts/TO as much as a write to sys/remount. extraChecks
+// returns those paths (relative to the mount, normalised as the handler
+// will use them) with the operation each stands for; the core authorizes
+// every one like the request's own path, sudo and wrapping rules included.
+type extraAuthorizer interface {
+	extraChecks(req *logical.Request) []aclCheck
+}
+
+type aclCheck struct {
+	path string
+	op   logical.Operation
+}
+
+// issuer finds the auth mount that issued a token created at created
+// from path: the mount that held path's mount point at that time, which
+// is the current one unless the mount moved since or was replaced by
+// another at the same path. nil means it no longer exists.
+func (a *active) issuer(path string, created time.Time) *mount {
+	if !strings.HasPrefix(path, "auth/") {
+		return nil
+	}
+	if m := a.mounts.route(path); m != nil && m.entry.Table == tableAuth && !m.entry.pathSince().After(created) {
+		return m
+	}
+	for _, m := range a.mounts.list(tableAuth) {
+		for _, mv := range m.entry.Moves {
+			if strings.HasPrefix(path, mv.From) && !created.Before(mv.Since) && created.Before(mv.Until) {
+				return m
+			}
+		}
+	}
+	return nil
 }
 
 // checkACL authorizes routed against one path: full is the path the policy
@@ -320,11 +370,11 @@ func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logica
 // identity store; the entity id is derived from the mount and alias, so it is
 // stable across logins.
 func (a *active) identity(te *token.Entry) *policy.Identity {
-	if te.Alias == "" || !strings.HasPrefix(te.Path, "auth/") {
+	if te.Alias == "" {
 		return nil
 	}
-	m := a.mounts.route(te.Path)
-	if m == nil || m.entry.Table != tableAuth {
+	m := a.issuer(te.Path, te.CreationTime)
+	if m == nil {
 		return nil
 	}
 	sum := sha256.Sum256([]byte(m.entry.Accessor + "\x00" + te.Alias))

@@ -24,7 +24,7 @@ var sysSudoPaths = []string{
 	"audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/config", "rotate/keyring/config",
 	"rotate/root", "rotate/root/*", "generate-root-token/*", "seal", "config/*",
 	"leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases",
-	"revoke-prefix/*", "revoke-force/*", "auth/*",
+	"revoke-prefix/*", "revoke-force/*", "auth/*", "plugins/catalog/*", "remount",
 }
 
 // sysBackend serves the authenticated sys/ endpoints.
@@ -81,6 +81,12 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 		return c.capabilities(ctx, a, req, "", acc)
 	case p == "internal/ui/mounts" || strings.HasPrefix(p, "internal/ui/mounts/"):
 		return c.uiMounts(ctx, a, req, strings.TrimPrefix(strings.TrimPrefix(p, "internal/ui/mounts"), "/"))
+	case p == "remount":
+		return c.remount(ctx, a, req)
+	case strings.HasPrefix(p, "remount/status/"):
+		return c.remountStatus(ctx, req, strings.TrimPrefix(p, "remount/status/"))
+	case p == "plugins/catalog" || strings.HasPrefix(p, "plugins/catalog/"):
+		return c.pluginCatalog(req, strings.TrimPrefix(p, "plugins/catalog"))
 	case p == "key-status":
 		term, installed, enc := c.barrier.KeyStatus()
 		return &logical.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": enc}}, nil
@@ -405,11 +411,19 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	} else if ok {
 		updated.Description = d
 	}
+	upgrade, finish := false, false
 	if opts, ok, err := logical.StringMap(req.Data, "options"); err != nil {
 		return nil, err
 	} else if ok {
-		if v, has := opts["version"]; has && updated.Type == "kv" && v != updated.Options["version"] {
-			return nil, logical.BadRequest("changing the KV version of an existing mount is not supported")
+		if v, has := opts["version"]; has && updated.Type == "kv" {
+			from := kvVersion(updated.Options)
+			switch {
+			case v != "1" && v != "2":
+				return nil, logical.BadRequest("options.version must be 1 or 2")
+			case from == "2" && v == "1":
+				return nil, logical.BadRequest("cannot downgrade mount from version 2")
+			}
+			upgrade, finish = from == "1" && v == "2", from == "2"
 		}
 		merged := map[string]string{}
 		for k, v := range updated.Options {
@@ -419,6 +433,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 			merged[k] = v
 		}
 		updated.Options = merged
+	}
+	if upgrade {
+		return c.upgradeKV(ctx, a, m, &updated)
 	}
 	a.mounts.mu.Lock()
 	old := m.entry
@@ -434,7 +451,19 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 		a.mounts.mu.Unlock()
 		return nil, err
 	}
+	if finish {
+		// Asking for version 2 again finishes an interrupted upgrade.
+		return nil, c.finishUpgrade(context.WithoutCancel(ctx), m)
+	}
 	return nil, nil
+}
+
+// kvVersion is a KV mount's version option, "1" when unset.
+func kvVersion(opts map[string]string) string {
+	if v := opts["version"]; v != "" {
+		return v
+	}
+	return "1"
 }
 
 func (c *Core) policyPath(ctx context.Context, a *active, req *logical.Request, name, textField string) (*logical.Response, error) {

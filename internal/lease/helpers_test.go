@@ -38,9 +38,11 @@ type engine struct {
 	revoked map[string]int
 	fail    bool
 	renews  int
+	// mounts counts the calls that reached each mount path.
+	mounts map[string]int
 }
 
-func newEngine() *engine { return &engine{revoked: map[string]int{}} }
+func newEngine() *engine { return &engine{revoked: map[string]int{}, mounts: map[string]int{}} }
 
 var errDown = errors.New("database unreachable")
 
@@ -50,6 +52,7 @@ func (e *engine) Revoke(_ context.Context, mount string, s *logical.Secret) erro
 	if e.fail {
 		return errDown
 	}
+	e.mounts[mount]++
 	e.revoked[s.InternalData["user"].(string)]++
 	return nil
 }
@@ -60,6 +63,7 @@ func (e *engine) Renew(_ context.Context, mount string, s *logical.Secret, inc t
 	if e.fail {
 		return nil, errDown
 	}
+	e.mounts[mount]++
 	e.renews++
 	return s, nil
 }
@@ -74,6 +78,12 @@ func (e *engine) count(user string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.revoked[user]
+}
+
+func (e *engine) calls(mount string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mounts[mount]
 }
 
 func (e *engine) total() int {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keyward/keyward/internal/logical"
 )
@@ -15,10 +16,20 @@ type v2Backend struct {
 	clock
 	locks    keyLocks
 	configMu sync.Mutex // serialises config writes
+
+	// storage is the mount's view, for the upgrade from version 1 (requests
+	// bring their own).
+	storage   logical.Storage
+	upgrading atomic.Bool
+	upgradeMu sync.Mutex  // one FinishUpgrade at a time
+	closed    atomic.Bool // Cleanup ran: an upgrade stops at the next secret
 }
 
 // HandleRequest routes a request by its first path segment.
 func (b *v2Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if b.upgrading.Load() {
+		return nil, errUpgrading
+	}
 	if req.Path == "config" {
 		return b.handleConfig(ctx, req)
 	}
