@@ -242,7 +242,10 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 		return nil, logical.ErrUnsupportedOperation
 	}
 	if err := logical.UnknownFields(req.Data, "type", "description", "config", "options", "local", "seal_wrap",
-		"external_entropy_access", "plugin_name", "plugin_version"); err != nil {
+		"external_entropy_access", "plugin_name", "plugin_version", "mount_point"); err != nil {
+		return nil, err
+	}
+	if err := checkMountPoint(req.Data, path); err != nil {
 		return nil, err
 	}
 	typ, _, err := logical.Str(req.Data, "type")
@@ -264,6 +267,8 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 		return nil, err
 	}
 	switch typ {
+	case "generic": // Vault's old name for kv
+		typ = "kv"
 	case "kv-v2":
 		typ = "kv"
 		if opts == nil {

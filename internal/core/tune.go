@@ -182,3 +182,18 @@ func addTuned(out map[string]any, cfg MountConfig) {
 		out["listing_visibility"] = cfg.ListingVisibility
 	}
 }
+
+// checkMountPoint accepts the mount_point field client libraries send in
+// the body of sys/mounts/PATH and sys/auth/PATH (node-vault sends every
+// argument of mount() and enableAuth(), the path's own name included). It
+// names nothing the path does not, so it must agree with path ("secret/").
+func checkMountPoint(data map[string]any, path string) error {
+	mp, ok, err := logical.Str(data, "mount_point")
+	if err != nil || !ok {
+		return err
+	}
+	if strings.Trim(mp, "/") != strings.TrimSuffix(path, "/") {
+		return logical.BadRequest("mount_point %q does not match the path %q", mp, path)
+	}
+	return nil
+}
