@@ -27,6 +27,10 @@
 // at data that is missing. Mutations of one secret are serialised in
 // process, which makes check-and-set exact on a single active node.
 //
+// A version's deletion time may lie in the future (delete_version_after);
+// reads report it as Vault does, and undelete never clears a schedule that
+// is still ahead, so no version escapes delete_version_after.
+//
 // Changing a mount from version 1 to version 2 (Vault's in-place upgrade)
 // is not supported: the version is fixed when the mount is created.
 package kv
