@@ -409,6 +409,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 		if _, ok := req.Data["options"]; ok {
 			return nil, logical.BadRequest("cannot set options on %q", full)
 		}
+		if err := systemTuneFields(req.Data, full); err != nil {
+			return nil, err
+		}
 	}
 	a.mounts.changeMu.Lock()
 	defer a.mounts.changeMu.Unlock()

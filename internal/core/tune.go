@@ -197,3 +197,17 @@ func checkMountPoint(data map[string]any, path string) error {
 	}
 	return nil
 }
+
+// systemTuneFields refuses, on the token store, the tunables that would
+// change what reaches it or what its audit entries show: its request data
+// holds tokens (lookup, renew, revoke), which must never be readable.
+func systemTuneFields(data map[string]any, full string) error {
+	for _, name := range []string{"audit_non_hmac_request_keys", "audit_non_hmac_response_keys", "passthrough_request_headers"} {
+		if v, _, err := logical.Strings(data, name); err != nil {
+			return err
+		} else if len(v) > 0 {
+			return logical.BadRequest("cannot set %s on %q: its requests carry tokens", name, full)
+		}
+	}
+	return nil
+}

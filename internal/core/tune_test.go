@@ -173,3 +173,19 @@ func TestPassthroughRequestHeaders(t *testing.T) {
 		t.Errorf("untuned mount headers (-want +got):\n%s", diff)
 	}
 }
+
+// The token store's requests carry tokens: its audit entries cannot be
+// tuned to show them, nor headers passed to it.
+func TestTokenStoreTuneKeepsTokensHashed(t *testing.T) {
+	c, root := newCore(t, nil)
+	for _, field := range []string{"audit_non_hmac_request_keys", "audit_non_hmac_response_keys", "passthrough_request_headers"} {
+		_, err := call(t, c, root, logical.UpdateOperation, "sys/auth/token/tune", map[string]any{field: []any{"token"}})
+		if status, msg, _ := logical.StatusOf(err); status != http.StatusBadRequest || !strings.Contains(msg, "its requests carry tokens") {
+			t.Errorf("tune auth/token/ %s = %d %q, want 400", field, status, msg)
+		}
+	}
+	if tune := mustCall(t, c, root, logical.ReadOperation, "sys/auth/token/tune", nil).Data; tune["audit_non_hmac_request_keys"] != nil {
+		t.Errorf("token store tune = %v", tune)
+	}
+	mustCall(t, c, root, logical.UpdateOperation, "sys/auth/token/tune", map[string]any{"max_lease_ttl": "2h", "audit_non_hmac_request_keys": []any{}})
+}
