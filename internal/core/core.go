@@ -38,6 +38,9 @@ type Config struct {
 	MaxLeaseTTL     time.Duration
 	// ClusterName is reported by sys/health.
 	ClusterName string
+	// APIAddr is the URL clients reach this server at (the config's
+	// api_addr); sys/leader reports it as the leader's address.
+	APIAddr string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// TokenSweepInterval is how often expired tokens are removed (default 1m).

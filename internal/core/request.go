@@ -146,6 +146,7 @@ func auditView(req, routed *logical.Request) *logical.Request {
 	}
 	v := *routed
 	v.Path = req.Path
+	v.Headers = req.Headers
 	return &v
 }
 
@@ -204,10 +205,15 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 	routed.Path = rel
 	routed.MountPoint = m.entry.Path
 	routed.MountConfig = logical.MountConfig{
-		DefaultLeaseTTL: orDefault(m.entry.Config.DefaultLeaseTTL, c.cfg.DefaultLeaseTTL),
-		MaxLeaseTTL:     orDefault(m.entry.Config.MaxLeaseTTL, c.cfg.MaxLeaseTTL),
-		Options:         m.entry.Options,
+		DefaultLeaseTTL:          orDefault(m.entry.Config.DefaultLeaseTTL, c.cfg.DefaultLeaseTTL),
+		MaxLeaseTTL:              orDefault(m.entry.Config.MaxLeaseTTL, c.cfg.MaxLeaseTTL),
+		Options:                  m.entry.Options,
+		AuditNonHMACRequestKeys:  m.entry.Config.AuditNonHMACRequestKeys,
+		AuditNonHMACResponseKeys: m.entry.Config.AuditNonHMACResponseKeys,
 	}
+	// A backend sees only the headers its mount passes through
+	// (passthrough_request_headers); the audit view keeps them all.
+	routed.Headers = passthroughHeaders(req.Headers, m.entry.Config.PassthroughRequestHeaders)
 	routed.Storage = m.view
 	routed.Unauthenticated = unauth
 

@@ -174,16 +174,18 @@ func mountInfo(m *mount) map[string]any {
 	if opts == nil && e.Type == "kv" {
 		opts = map[string]string{}
 	}
+	config := map[string]any{
+		"default_lease_ttl": int64(e.Config.DefaultLeaseTTL / time.Second),
+		"max_lease_ttl":     int64(e.Config.MaxLeaseTTL / time.Second),
+		"force_no_cache":    false,
+	}
+	addTuned(config, e.Config)
 	return map[string]any{
-		"type":        e.Type,
-		"description": e.Description,
-		"accessor":    e.Accessor,
-		"uuid":        e.UUID,
-		"config": map[string]any{
-			"default_lease_ttl": int64(e.Config.DefaultLeaseTTL / time.Second),
-			"max_lease_ttl":     int64(e.Config.MaxLeaseTTL / time.Second),
-			"force_no_cache":    false,
-		},
+		"type":                    e.Type,
+		"description":             e.Description,
+		"accessor":                e.Accessor,
+		"uuid":                    e.UUID,
+		"config":                  config,
 		"options":                 opts,
 		"local":                   e.Local,
 		"seal_wrap":               e.SealWrap,
@@ -242,7 +244,10 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 		return nil, logical.ErrUnsupportedOperation
 	}
 	if err := logical.UnknownFields(req.Data, "type", "description", "config", "options", "local", "seal_wrap",
-		"external_entropy_access", "plugin_name", "plugin_version"); err != nil {
+		"external_entropy_access", "plugin_name", "plugin_version", "mount_point"); err != nil {
+		return nil, err
+	}
+	if err := checkMountPoint(req.Data, path); err != nil {
 		return nil, err
 	}
 	typ, _, err := logical.Str(req.Data, "type")
@@ -251,6 +256,9 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 	}
 	if typ == "" {
 		return nil, logical.BadRequest("missing required field 'type'")
+	}
+	if err := checkMountFields(req.Data, typ); err != nil {
+		return nil, err
 	}
 	desc, _, err := logical.Str(req.Data, "description")
 	if err != nil {
@@ -261,6 +269,8 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 		return nil, err
 	}
 	switch typ {
+	case "generic": // Vault's old name for kv
+		typ = "kv"
 	case "kv-v2":
 		typ = "kv"
 		if opts == nil {
@@ -290,6 +300,9 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 		if err := logical.UnknownFields(cfg, tuneFields...); err != nil {
 			return nil, err
 		}
+		if err := checkTuneFields(cfg, e.Type); err != nil {
+			return nil, err
+		}
 		if err := applyTune(&e.Config, cfg, c.cfg.MaxLeaseTTL); err != nil {
 			return nil, err
 		}
@@ -302,7 +315,9 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 	return nil, c.enableMount(ctx, a, e)
 }
 
-// tuneFields are the tunables Vault clients send (some only to be ignored).
+// tuneFields are the tunables Vault clients send. Each is applied
+// (applyTune) or, when Keyward has no feature behind it, accepted only with
+// the value that changes nothing (checkTuneFields in tune.go).
 var tuneFields = []string{"default_lease_ttl", "max_lease_ttl", "description", "options", "force_no_cache",
 	"audit_non_hmac_request_keys", "audit_non_hmac_response_keys", "listing_visibility",
 	"passthrough_request_headers", "allowed_response_headers", "token_type", "plugin_version",
@@ -374,13 +389,15 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	switch req.Operation {
 	case logical.ReadOperation:
 		e := m.entry
-		return &logical.Response{Data: map[string]any{
+		data := map[string]any{
 			"default_lease_ttl": int64(orDefault(e.Config.DefaultLeaseTTL, c.cfg.DefaultLeaseTTL) / time.Second),
 			"max_lease_ttl":     int64(orDefault(e.Config.MaxLeaseTTL, c.cfg.MaxLeaseTTL) / time.Second),
 			"force_no_cache":    false,
 			"description":       e.Description,
 			"options":           e.Options,
-		}}, nil
+		}
+		addTuned(data, e.Config)
+		return &logical.Response{Data: data}, nil
 	case logical.UpdateOperation, logical.CreateOperation:
 	default:
 		return nil, logical.ErrUnsupportedOperation
@@ -394,6 +411,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 		if _, ok := req.Data["options"]; ok {
 			return nil, logical.BadRequest("cannot set options on %q", full)
 		}
+		if err := systemTuneFields(req.Data, full); err != nil {
+			return nil, err
+		}
 	}
 	a.mounts.changeMu.Lock()
 	defer a.mounts.changeMu.Unlock()
@@ -401,6 +421,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	updated := *m.entry
 	a.mounts.mu.Unlock()
 	if err := logical.UnknownFields(req.Data, tuneFields...); err != nil {
+		return nil, err
+	}
+	if err := checkTuneFields(req.Data, updated.Type); err != nil {
 		return nil, err
 	}
 	if err := applyTune(&updated.Config, req.Data, c.cfg.MaxLeaseTTL); err != nil {

@@ -271,7 +271,7 @@ func (c *Core) leaderResp(ctx context.Context) (*logical.Response, error) {
 	return rawJSON(http.StatusOK, map[string]any{
 		"ha_enabled":             false,
 		"is_self":                true,
-		"leader_address":         "",
+		"leader_address":         c.cfg.APIAddr,
 		"leader_cluster_address": "",
 		"performance_standby":    false,
 	})

@@ -81,11 +81,17 @@ type TokenInfo struct {
 	TTL time.Duration
 }
 
-// MountConfig carries the lease defaults of the mount a request is routed to.
+// MountConfig carries the tuned settings of the mount a request is routed
+// to: its lease defaults, options, and the data keys whose values the audit
+// log writes readable instead of hashed (audit_non_hmac_request_keys and
+// audit_non_hmac_response_keys, matched against the nearest key at any
+// depth, as in Vault).
 type MountConfig struct {
-	DefaultLeaseTTL time.Duration
-	MaxLeaseTTL     time.Duration
-	Options         map[string]string
+	DefaultLeaseTTL          time.Duration
+	MaxLeaseTTL              time.Duration
+	Options                  map[string]string
+	AuditNonHMACRequestKeys  []string
+	AuditNonHMACResponseKeys []string
 }
 
 // Response is what a Backend returns. A nil Response with a nil error is a

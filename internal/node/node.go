@@ -106,6 +106,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		DefaultLeaseTTL: cfg.DefaultLeaseTTL,
 		MaxLeaseTTL:     cfg.MaxLeaseTTL,
 		ClusterName:     cfg.ClusterName,
+		APIAddr:         cfg.APIAddr,
 		Limits: core.Limits{
 			LoginFailuresPerAddress:    cfg.LoginLimits.FailuresPerAddress,
 			LoginFailuresPerUser:       cfg.LoginLimits.FailuresPerUser,

@@ -27,6 +27,10 @@
 // at data that is missing. Mutations of one secret are serialised in
 // process, which makes check-and-set exact on a single active node.
 //
+// A version's deletion time may lie in the future (delete_version_after);
+// reads report it as Vault does, and undelete never clears a schedule that
+// is still ahead, so no version escapes delete_version_after.
+//
 // # Upgrade from version 1
 //
 // A version 1 mount can become version 2 in place (Vault's `kv
