@@ -499,6 +499,16 @@ func (c *Core) disableMount(ctx context.Context, a *active, full string) error {
 	if m.system {
 		return logical.BadRequest("cannot disable %q", full)
 	}
+	// Its leases are revoked first, while the engine is still mounted to
+	// take the revocations: a lease outliving its mount would later be
+	// revoked at whatever is mounted at that path next.
+	if pr, ok := a.leases.(prefixRevoker); ok {
+		if _, err := pr.RevokePrefix(ctx, full); err != nil {
+			c.logger.Error("disable mount: revoke its leases", "path", full, "err", err)
+			status, msg, _ := logical.StatusOf(err)
+			return logical.Errorf(status, "disable %s: %s; it stays mounted (retry, or drop them with sys/leases/revoke-force/%s)", full, msg, full)
+		}
+	}
 	t.mu.Lock()
 	delete(t.entries, full)
 	t.mu.Unlock()
@@ -516,6 +526,12 @@ func (c *Core) disableMount(ctx context.Context, a *active, full string) error {
 	}
 	c.logger.Info("mount disabled", "path", full)
 	return nil
+}
+
+// prefixRevoker is the lease manager's revocation of every lease under a
+// path prefix.
+type prefixRevoker interface {
+	RevokePrefix(ctx context.Context, prefix string) (int, error)
 }
 
 // clearView deletes every key under prefix in s.

@@ -206,3 +206,28 @@ func TestRemountStatusOfUnknownMigration(t *testing.T) {
 		t.Fatalf("non-string from = %v, want 400", err)
 	}
 }
+
+// Disabling an engine revokes its leases through it first, so none is left
+// to be revoked later at whatever is mounted at that path next; a mount
+// whose leases cannot be revoked stays mounted.
+func TestDisableRevokesLeases(t *testing.T) {
+	l := &leaser{revoked: map[string]int{}}
+	fb := faulty.New(inmem.New())
+	c, root, _ := startLeasing(t, fb, l)
+	mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/dyn", map[string]any{"type": "leaser"})
+	for range 3 {
+		mustCall(t, c, root, logical.ReadOperation, "dyn/creds", nil)
+	}
+	mustCall(t, c, root, logical.DeleteOperation, "sys/mounts/dyn", nil)
+	if n := l.count("dyn/"); n != 3 {
+		t.Fatalf("disable revoked %d leases through the engine, want 3", n)
+	}
+	if n := leaseKeys(t, c, root, "dyn/"); n != 0 {
+		t.Fatalf("%d leases left under dyn/ after disable", n)
+	}
+	// A new mount at the same path never receives the old leases.
+	mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/dyn", map[string]any{"type": "leaser"})
+	if n := l.count("dyn/"); n != 3 {
+		t.Fatalf("the new mount received %d revocations", n-3)
+	}
+}

@@ -93,7 +93,16 @@ func TestUnsealShareAbuse(t *testing.T) {
 	}
 	// A share from another cluster completes the threshold but the key is
 	// wrong: a clear error, still sealed, progress reset.
-	_, err = unseal(t, c, map[string]any{"key": hex.EncodeToString(other.Shares[2])})
+	// (One whose x-coordinate, its last byte, differs from those already
+	// submitted: the other cluster's split drew its own.)
+	foreign := other.Shares[0]
+	for _, f := range other.Shares {
+		if x := f[len(f)-1]; x != good[0][len(good[0])-1] && x != good[1][len(good[1])-1] {
+			foreign = f
+			break
+		}
+	}
+	_, err = unseal(t, c, map[string]any{"key": hex.EncodeToString(foreign)})
 	if err == nil || !strings.Contains(err.Error(), "not valid") {
 		t.Fatalf("foreign share: %v, want 'not valid'", err)
 	}
