@@ -46,10 +46,17 @@ func (b backend) HandleRequest(ctx context.Context, req *logical.Request) (*logi
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
 		}
-		if err := logical.UnknownFields(req.Data, "sync"); err != nil {
+		// node-vault sends the prefix again as path_prefix: accepted only
+		// when it repeats the path's.
+		if err := logical.UnknownFields(req.Data, "sync", "path_prefix"); err != nil {
 			return nil, err
 		}
 		prefix := idFromPath(p, "leases/revoke-prefix", "revoke-prefix")
+		if pp, ok, err := logical.Str(req.Data, "path_prefix"); err != nil {
+			return nil, err
+		} else if ok && pp != prefix {
+			return nil, logical.BadRequest("path_prefix %q does not match the path's prefix", pp)
+		}
 		if prefix == "" {
 			return nil, logical.BadRequest("missing prefix")
 		}

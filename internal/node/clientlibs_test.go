@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/internal/node/nodetest"
+
+	vault "github.com/hashicorp/vault/api"
 )
 
 // clientLibFixture is a client library's recorded requests.
@@ -102,5 +104,38 @@ func TestClientLibFieldsMustMatchThePath(t *testing.T) {
 	_, audits := send(t, n, "GET", "/v1/sys/audit", "", "")
 	if strings.Contains(mounts, `"a/"`) || strings.Contains(mounts, `"b/"`) || strings.Contains(audits, "one/") {
 		t.Errorf("a refused request changed something: mounts %s, audit %s", mounts, audits)
+	}
+}
+
+// node-vault's approleSecretAccessorDestroy sends role_name and its
+// revokePrefix sends path_prefix: accepted when they repeat the path.
+func TestNodeVaultRepeatedPathFields(t *testing.T) {
+	n := nodetest.Start(t)
+	root := n.Client(t)
+	if err := root.Sys().EnableAuthWithOptions("approle", &vault.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Logical().Write("auth/approle/role/ci", map[string]any{"token_policies": "default"}); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := root.Logical().Write("auth/approle/role/ci/secret-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := sec.Data["secret_id_accessor"]
+	tok := n.RootToken.Reveal()
+	for _, tc := range []struct {
+		path string
+		body map[string]any
+		want int
+	}{
+		{"auth/approle/role/ci/secret-id-accessor/destroy", map[string]any{"secret_id_accessor": acc, "role_name": "other"}, http.StatusBadRequest},
+		{"auth/approle/role/ci/secret-id-accessor/destroy", map[string]any{"secret_id_accessor": acc, "role_name": "ci"}, http.StatusNoContent},
+		{"sys/leases/revoke-prefix/secret/", map[string]any{"path_prefix": "other/"}, http.StatusBadRequest},
+		{"sys/leases/revoke-prefix/secret/", map[string]any{"path_prefix": "secret/"}, http.StatusNoContent},
+	} {
+		if status, out := do(t, "PUT", n.URL+"/v1/"+tc.path, tok, tc.body); status != tc.want {
+			t.Errorf("PUT %s %v = %d %s, want %d", tc.path, tc.body, status, out, tc.want)
+		}
 	}
 }

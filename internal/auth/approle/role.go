@@ -124,8 +124,15 @@ func (b *Backend) rolePath(ctx context.Context, req *logical.Request, name, sub 
 		if !write && !(sub == "secret-id-accessor/destroy" && op == logical.DeleteOperation) {
 			return nil, logical.ErrUnsupportedOperation
 		}
-		if err := logical.UnknownFields(req.Data, "secret_id_accessor"); err != nil {
+		// node-vault sends the role's name again as role_name: accepted
+		// only when it repeats the path's.
+		if err := logical.UnknownFields(req.Data, "secret_id_accessor", "role_name"); err != nil {
 			return nil, err
+		}
+		if rn, ok, err := logical.Str(req.Data, "role_name"); err != nil {
+			return nil, err
+		} else if ok && strings.ToLower(rn) != r.Name {
+			return nil, logical.BadRequest("role_name %q does not match the path's role", rn)
 		}
 		acc, _, err := logical.Str(req.Data, "secret_id_accessor")
 		if err != nil {
