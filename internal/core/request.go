@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward/internal/auth/token"
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
 )
@@ -272,13 +274,13 @@ func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Reque
 // registered leases.
 func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logical.Request, resp *logical.Response) error {
 	if resp.Auth != nil && resp.Auth.ClientToken == "" {
-		if err := c.loginToken(ctx, a, req, resp.Auth); err != nil {
+		if err := c.loginToken(ctx, a, m, req, resp.Auth); err != nil {
 			return err
 		}
 	}
 	if s := resp.Secret; s != nil && s.LeaseID == "" && a.leases != nil {
 		if _, revocable := m.backend.(logical.Revoker); revocable {
-			if err := a.leases.Register(ctx, req, s); err != nil {
+			if err := a.leases.Register(ctx, c.batchLeaseRequest(ctx, a, req, s), s); err != nil {
 				return fmt.Errorf("register lease: %w", err)
 			}
 		}
@@ -322,8 +324,31 @@ func (a *active) identity(te *token.Entry) *policy.Identity {
 	}
 }
 
-// loginToken turns an auth method's Auth into a token.
-func (c *Core) loginToken(ctx context.Context, a *active, req *logical.Request, au *logical.Auth) error {
+// batchLeaseRequest is the request a lease is registered under. For a
+// batch token, as in Vault, the lease ends by the token's expiry at the
+// latest (s.MaxTTL is capped) and belongs to the token's parent, whose
+// revocation revokes it; an orphan batch token's leases only expire.
+func (c *Core) batchLeaseRequest(ctx context.Context, a *active, req *logical.Request, s *logical.Secret) *logical.Request {
+	expire, owner, ok := a.tokens.BatchLease(ctx, req.ClientToken)
+	if !ok {
+		return req
+	}
+	left := max(expire.Sub(c.now()), time.Nanosecond)
+	if s.MaxTTL <= 0 || s.MaxTTL > left {
+		s.MaxTTL = left
+	}
+	lr := *req
+	if req.Token != nil {
+		ti := *req.Token
+		ti.Accessor = owner
+		lr.Token = &ti
+	}
+	return &lr
+}
+
+// loginToken turns an auth method's Auth into a token of the type the
+// mount's token_type and the role's resolve to (tokenparams.Resolve).
+func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical.Request, au *logical.Auth) error {
 	for _, p := range au.Policies {
 		if p == "root" {
 			return logical.ErrPermissionDenied
@@ -340,6 +365,10 @@ func (c *Core) loginToken(ctx context.Context, a *active, req *logical.Request, 
 	if au.MaxTTL > 0 && au.TTL > au.MaxTTL {
 		au.TTL = au.MaxTTL
 	}
+	a.mounts.mu.RLock()
+	mountType := m.entry.Config.TokenType
+	a.mounts.mu.RUnlock()
+	au.TokenType = tokenparams.Resolve(mountType, au.TokenType)
 	tok, e, err := a.tokens.CreateFromAuth(ctx, au, nil, path)
 	if err != nil {
 		return err
@@ -350,8 +379,8 @@ func (c *Core) loginToken(ctx context.Context, a *active, req *logical.Request, 
 	au.TokenPolicies = e.Policies
 	au.TTL = e.TTL
 	au.Orphan = true
-	au.TokenType = "service"
-	c.logger.Info("login", "path", path, "accessor", e.Accessor, "display_name", e.DisplayName)
+	au.TokenType = e.Type
+	c.logger.Info("login", "path", path, "accessor", e.Accessor, "display_name", e.DisplayName, "token_type", e.Type)
 	return nil
 }
 
