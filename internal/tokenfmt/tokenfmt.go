@@ -69,7 +69,7 @@ func Valid(s string) bool {
 		return false
 	}
 	for i := 4; i < len(s); i++ {
-		if strings.IndexByte(alphabet, s[i]) < 0 {
+		if digits[s[i]] < 0 {
 			return false
 		}
 	}
@@ -90,8 +90,25 @@ func Prefix(s string) string {
 }
 
 func checksum(s string) string {
-	return encode(new(big.Int).SetUint64(uint64(crc32.ChecksumIEEE([]byte(s)))), sumLen)
+	var out [sumLen]byte
+	v := crc32.ChecksumIEEE([]byte(s))
+	for i := sumLen - 1; i >= 0; i-- {
+		out[i] = alphabet[v%62]
+		v /= 62
+	}
+	return string(out[:])
 }
+
+// digits maps a byte to its base62 value, -1 outside the alphabet.
+var digits = func() (d [256]int8) {
+	for i := range d {
+		d[i] = -1
+	}
+	for i := 0; i < len(alphabet); i++ {
+		d[alphabet[i]] = int8(i)
+	}
+	return d
+}()
 
 func encode(n *big.Int, width int) string {
 	out := make([]byte, width)
@@ -158,7 +175,7 @@ func DecodeBatch(s string) (payload []byte, ok bool) {
 		}
 		var v uint64
 		for i := 0; i < n; i++ {
-			d := digit(body[i])
+			d := digits[body[i]]
 			// v*62+d must fit in 64 bits.
 			if v > (^uint64(0)-uint64(d))/62 {
 				return nil, false
@@ -174,15 +191,4 @@ func DecodeBatch(s string) (payload []byte, ok bool) {
 		body = body[n:]
 	}
 	return out, true
-}
-
-// digit is the value of a base62 digit that Valid has already checked.
-func digit(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'A' && c <= 'Z':
-		return int(c-'A') + 10
-	}
-	return int(c-'a') + 36
 }
