@@ -32,6 +32,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+func ptr[T any](v T) *T { return &v }
+
 const batchPolicy = `
 path "secret/data/ci/*" { capabilities = ["create", "read", "update"] }
 path "auth/token/create" { capabilities = ["update"] }
@@ -192,7 +194,7 @@ func TestBatchTokenJWTLogin(t *testing.T) {
 	delete(role, "token_type")
 	_, err = root.Logical().Write("auth/jwt2/role/app", role)
 	mustOK(t, "write default role", err)
-	mustOK(t, "tune jwt2 to batch", root.Sys().TuneMount("auth/jwt2", vault.MountConfigInput{TokenType: "batch"}))
+	mustOK(t, "tune jwt2 to batch", root.Sys().TuneMountAllowNil("auth/jwt2", vault.TuneMountConfigInput{TokenType: ptr("batch")}))
 	if mc, err := root.Sys().MountConfig("auth/jwt2"); err != nil || mc.TokenType != "batch" {
 		t.Fatalf("jwt2 tune reads %+v, %v; want token_type batch", mc, err)
 	}
@@ -221,7 +223,7 @@ func TestBatchTokenJWTLogin(t *testing.T) {
 		renewRefused(t, n.URL, s.Auth.ClientToken, mount+" batch login")
 	}
 	// The mount forcing service wins over the role's batch.
-	mustOK(t, "tune jwt to service", root.Sys().TuneMount("auth/jwt", vault.MountConfigInput{TokenType: "service"}))
+	mustOK(t, "tune jwt to service", root.Sys().TuneMountAllowNil("auth/jwt", vault.TuneMountConfigInput{TokenType: ptr("service")}))
 	s, err := anon.Logical().Write("auth/jwt/login", map[string]any{"role": "app", "jwt": jwt})
 	mustOK(t, "jwt login on a service mount", err)
 	if !strings.HasPrefix(s.Auth.ClientToken, "kws_") {
