@@ -99,7 +99,8 @@ func (l *leaser) revocations() int {
 }
 
 // A lease taken with a batch token ends by the token's expiry at the
-// latest, and belongs to the token's parent: revoking the parent revokes it.
+// latest, since no revocation of the token ends it; it belongs to the batch
+// token, which may revoke it, and outlives a revoked parent only until then.
 func TestBatchTokenLeases(t *testing.T) {
 	eng := &leaser{}
 	c, root := newCoreWith(t, core.Config{
@@ -110,11 +111,13 @@ func TestBatchTokenLeases(t *testing.T) {
 	mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/lz", map[string]any{"type": "leaser"})
 	mustCall(t, c, root, logical.UpdateOperation, "sys/policies/acl/lz", map[string]any{"policy": `
 path "lz/*" { capabilities = ["read"] }
+path "sys/leases/revoke" { capabilities = ["update"] }
 path "auth/token/create" { capabilities = ["update"] }`})
 	parent := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": "lz", "ttl": "1h"}).Auth
 	child := mustCall(t, c, parent.ClientToken, logical.UpdateOperation, "auth/token/create", map[string]any{"type": "batch", "ttl": "5m"}).Auth
 	orphan := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"type": "batch", "policies": "lz", "ttl": "2m"}).Auth
 
+	leases := map[string]string{}
 	for _, tt := range []struct {
 		name string
 		tok  string
@@ -124,22 +127,41 @@ path "auth/token/create" { capabilities = ["update"] }`})
 		if s == nil || s.LeaseID == "" || s.TTL <= 0 || s.TTL > tt.max || s.MaxTTL > tt.max {
 			t.Fatalf("%s batch token's lease = %+v, want ttl and max ttl at most %s", tt.name, s, tt.max)
 		}
+		leases[tt.name] = s.LeaseID
 	}
 	svc := mustCall(t, c, parent.ClientToken, logical.ReadOperation, "lz/cred", nil).Secret
 	if svc.TTL != time.Hour {
 		t.Errorf("a service token's lease TTL = %s, want the engine's 1h", svc.TTL)
 	}
-
-	mustCall(t, c, root, logical.UpdateOperation, "auth/token/revoke-accessor", map[string]any{"accessor": parent.Accessor})
-	deadline := time.Now().Add(20 * time.Second)
-	for eng.revocations() < 2 { // the parent's lease and its batch child's
-		if time.Now().After(deadline) {
-			t.Fatalf("after revoking the parent, %d leases revoked, want 2", eng.revocations())
+	waitRevocations := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for eng.revocations() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d leases revoked, want %d", eng.revocations(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
+
+	// The batch token revokes its own lease, as keyward run does at the
+	// end of a job; another token may not.
+	if _, err := call(t, c, orphan.ClientToken, logical.UpdateOperation, "sys/leases/revoke", map[string]any{"lease_id": leases["child"]}); status(err) != 403 {
+		t.Errorf("a batch token revoking another's lease: %v, want 403", err)
+	}
+	mustCall(t, c, orphan.ClientToken, logical.UpdateOperation, "sys/leases/revoke", map[string]any{"lease_id": leases["orphan"]})
+	waitRevocations(1)
+
+	// Revoking the parent ends the batch child and the parent's own lease;
+	// the child's lease runs to its capped end.
+	mustCall(t, c, root, logical.UpdateOperation, "auth/token/revoke-accessor", map[string]any{"accessor": parent.Accessor})
+	waitRevocations(2)
 	if _, err := call(t, c, child.ClientToken, logical.ReadOperation, "lz/cred", nil); status(err) != 403 {
 		t.Errorf("batch token of a revoked parent: %v, want 403", err)
+	}
+	look := mustCall(t, c, root, logical.UpdateOperation, "sys/leases/lookup", map[string]any{"lease_id": leases["child"]})
+	if look.Data["id"] != leases["child"] {
+		t.Errorf("lookup of the child's lease = %v", look.Data)
 	}
 	mustCall(t, c, orphan.ClientToken, logical.ReadOperation, "lz/cred", nil)
 }

@@ -280,7 +280,8 @@ func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logica
 	}
 	if s := resp.Secret; s != nil && s.LeaseID == "" && a.leases != nil {
 		if _, revocable := m.backend.(logical.Revoker); revocable {
-			if err := a.leases.Register(ctx, c.batchLeaseRequest(ctx, a, req, s), s); err != nil {
+			c.boundBatchLease(ctx, a, req, s)
+			if err := a.leases.Register(ctx, req, s); err != nil {
 				return fmt.Errorf("register lease: %w", err)
 			}
 		}
@@ -324,26 +325,19 @@ func (a *active) identity(te *token.Entry) *policy.Identity {
 	}
 }
 
-// batchLeaseRequest is the request a lease is registered under. For a
-// batch token, as in Vault, the lease ends by the token's expiry at the
-// latest (s.MaxTTL is capped) and belongs to the token's parent, whose
-// revocation revokes it; an orphan batch token's leases only expire.
-func (c *Core) batchLeaseRequest(ctx context.Context, a *active, req *logical.Request, s *logical.Secret) *logical.Request {
-	expire, owner, ok := a.tokens.BatchLease(ctx, req.ClientToken)
+// boundBatchLease caps the max TTL of a lease taken with a batch token at
+// the token's expiry: a batch token is never revoked, so nothing else would
+// end the lease with it. The lease belongs to the token's OwnerID, so the
+// token itself can still renew or revoke it.
+func (c *Core) boundBatchLease(ctx context.Context, a *active, req *logical.Request, s *logical.Secret) {
+	expire, ok := a.tokens.BatchExpiry(ctx, req.ClientToken)
 	if !ok {
-		return req
+		return
 	}
 	left := max(expire.Sub(c.now()), time.Nanosecond)
 	if s.MaxTTL <= 0 || s.MaxTTL > left {
 		s.MaxTTL = left
 	}
-	lr := *req
-	if req.Token != nil {
-		ti := *req.Token
-		ti.Accessor = owner
-		lr.Token = &ti
-	}
-	return &lr
 }
 
 // loginToken turns an auth method's Auth into a token of the type the
@@ -386,7 +380,7 @@ func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical
 
 func tokenInfo(te *token.Entry) *logical.TokenInfo {
 	return &logical.TokenInfo{
-		Accessor:    te.Accessor,
+		Accessor:    te.OwnerID(),
 		Policies:    te.Policies,
 		DisplayName: te.DisplayName,
 		EntityID:    te.EntityID,

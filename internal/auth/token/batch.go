@@ -304,6 +304,9 @@ func (s *Store) batchEntry(token string) (*Entry, error) {
 	if err != nil {
 		return nil, ErrInvalidToken
 	}
+	// The tag is unique to the token; its keyed hash names it.
+	h := s.hash(string(sealed[len(sealed)-16:]))
+	e.batchID = "batch-" + hex.EncodeToString(h[:12])
 	return e, nil
 }
 
@@ -323,24 +326,18 @@ func (s *Store) lookupBatch(ctx context.Context, token string) (*Entry, error) {
 	return e, nil
 }
 
-// BatchLease reports, for a valid batch token, when the leases it creates
-// must end (its expiry) and the accessor of the token that owns them for
-// revocation: its parent, or "" for an orphan, whose leases only expire.
+// BatchExpiry reports, for a valid batch token, its expiry: the leases it
+// creates must end by then, since no revocation of the token will end them.
 // ok is false for every other token.
-func (s *Store) BatchLease(ctx context.Context, token string) (expire time.Time, owner string, ok bool) {
+func (s *Store) BatchExpiry(ctx context.Context, token string) (expire time.Time, ok bool) {
 	if !isBatch(token) {
-		return time.Time{}, "", false
+		return time.Time{}, false
 	}
 	e, err := s.lookupBatch(ctx, token)
 	if err != nil {
-		return time.Time{}, "", false
+		return time.Time{}, false
 	}
-	if ph, valid := parseHash(e.parentHash); valid {
-		if p, err := s.load(ctx, ph); err == nil && p != nil {
-			owner = p.Accessor
-		}
-	}
-	return e.ExpireTime, owner, true
+	return e.ExpireTime, true
 }
 
 func batchAAD(header []byte) []byte {

@@ -42,6 +42,17 @@ func TestBatchCreateWritesNothing(t *testing.T) {
 	if e.Type != "batch" || e.Meta["job"] != "42" || e.DisplayName != "token-ci" || e.Path != "auth/token/create" {
 		t.Errorf("Use(batch) entry = %+v", *e)
 	}
+	// The id leases and logs know it by: stable, distinct, not an accessor.
+	again, _ := f.store.Use(ctx, tok, "127.0.0.1")
+	other := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev"}).ClientToken
+	oe, _ := f.store.Use(ctx, other, "127.0.0.1")
+	if id := e.OwnerID(); !strings.HasPrefix(id, "batch-") || len(id) != 30 || again.OwnerID() != id || oe.OwnerID() == id || strings.Contains(tok, id[6:]) {
+		t.Errorf("OwnerID = %q (again %q, other token %q)", id, again.OwnerID(), oe.OwnerID())
+	}
+	if _, err := f.store.LookupAccessor(ctx, e.OwnerID()); !errors.Is(err, token.ErrInvalidToken) {
+		t.Errorf("LookupAccessor(batch id) = %v, want ErrInvalidToken", err)
+	}
+	before = dump(t, f.st)
 	resp, err := f.do(t, opRead, "lookup-self", tok, nil)
 	if err != nil {
 		t.Fatalf("lookup-self: %v", err)
