@@ -173,20 +173,16 @@ func mountInfo(m *mount) map[string]any {
 	if opts == nil && e.Type == "kv" {
 		opts = map[string]string{}
 	}
-	config := map[string]any{
-		"default_lease_ttl": int64(e.Config.DefaultLeaseTTL / time.Second),
-		"max_lease_ttl":     int64(e.Config.MaxLeaseTTL / time.Second),
-		"force_no_cache":    false,
-	}
-	if e.Table == tableAuth {
-		config["token_type"] = mountTokenType(e)
-	}
-	return map[string]any{
-		"type":                    e.Type,
-		"description":             e.Description,
-		"accessor":                e.Accessor,
-		"uuid":                    e.UUID,
-		"config":                  config,
+	info := map[string]any{
+		"type":        e.Type,
+		"description": e.Description,
+		"accessor":    e.Accessor,
+		"uuid":        e.UUID,
+		"config": map[string]any{
+			"default_lease_ttl": int64(e.Config.DefaultLeaseTTL / time.Second),
+			"max_lease_ttl":     int64(e.Config.MaxLeaseTTL / time.Second),
+			"force_no_cache":    false,
+		},
 		"options":                 opts,
 		"local":                   e.Local,
 		"seal_wrap":               e.SealWrap,
@@ -194,6 +190,10 @@ func mountInfo(m *mount) map[string]any {
 		"plugin_version":          "",
 		"running_plugin_version":  "v" + Version + "+builtin.keyward",
 	}
+	if e.Table == tableAuth {
+		info["config"].(map[string]any)["token_type"] = mountTokenType(e)
+	}
+	return info
 }
 
 func (c *Core) listMounts(a *active, table string) *logical.Response {
@@ -415,17 +415,17 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	switch req.Operation {
 	case logical.ReadOperation:
 		e := m.entry
-		data := map[string]any{
+		resp := &logical.Response{Data: map[string]any{
 			"default_lease_ttl": int64(orDefault(e.Config.DefaultLeaseTTL, c.cfg.DefaultLeaseTTL) / time.Second),
 			"max_lease_ttl":     int64(orDefault(e.Config.MaxLeaseTTL, c.cfg.MaxLeaseTTL) / time.Second),
 			"force_no_cache":    false,
 			"description":       e.Description,
 			"options":           e.Options,
-		}
+		}}
 		if e.Table == tableAuth {
-			data["token_type"] = mountTokenType(e)
+			resp.Data["token_type"] = mountTokenType(e)
 		}
-		return &logical.Response{Data: data}, nil
+		return resp, nil
 	case logical.UpdateOperation, logical.CreateOperation:
 	default:
 		return nil, logical.ErrUnsupportedOperation
