@@ -374,7 +374,7 @@ func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical
 	au.TTL = e.TTL
 	au.Orphan = true
 	au.TokenType = e.Type
-	c.logger.Info("login", "path", path, "accessor", e.Accessor, "display_name", e.DisplayName, "token_type", e.Type)
+	c.logger.Info("login", "path", path, "accessor", e.OwnerID(), "display_name", e.DisplayName, "token_type", e.Type)
 	return nil
 }
 

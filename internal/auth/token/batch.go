@@ -281,11 +281,12 @@ func (s *Store) createBatch(ctx context.Context, e *Entry) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	e.batchID = s.batchID(sealed)
 	token := tokenfmt.EncodeBatch(sealed)
 	if token == "" {
 		return "", logical.BadRequest("batch token would be longer than %d bytes: use less metadata, fewer policies or a service token", tokenfmt.MaxBatchLen)
 	}
-	s.log.Debug("batch token created", "policies", e.Policies, "path", e.Path, "orphan", e.Orphan)
+	s.log.Debug("batch token created", "accessor", e.batchID, "policies", e.Policies, "path", e.Path, "orphan", e.Orphan)
 	e.ID = token
 	return token, nil
 }
@@ -304,10 +305,15 @@ func (s *Store) batchEntry(token string) (*Entry, error) {
 	if err != nil {
 		return nil, ErrInvalidToken
 	}
-	// The tag is unique to the token; its keyed hash names it.
-	h := s.hash(string(sealed[len(sealed)-16:]))
-	e.batchID = "batch-" + hex.EncodeToString(h[:12])
+	e.batchID = s.batchID(sealed)
 	return e, nil
+}
+
+// batchID is the OwnerID of a sealed batch token: its GCM tag is unique to
+// it, and a keyed hash of the tag names it without revealing it.
+func (s *Store) batchID(sealed []byte) string {
+	h := s.hash(string(sealed[len(sealed)-16:]))
+	return "batch-" + hex.EncodeToString(h[:12])
 }
 
 // lookupBatch returns the entry of a valid batch token.

@@ -46,6 +46,10 @@ func TestBatchCreateWritesNothing(t *testing.T) {
 	again, _ := f.store.Use(ctx, tok, "127.0.0.1")
 	other := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev"}).ClientToken
 	oe, _ := f.store.Use(ctx, other, "127.0.0.1")
+	created, _ := f.store.Lookup(ctx, tok)
+	if created.OwnerID() != e.OwnerID() {
+		t.Errorf("OwnerID differs between lookups: %q, %q", created.OwnerID(), e.OwnerID())
+	}
 	if id := e.OwnerID(); !strings.HasPrefix(id, "batch-") || len(id) != 30 || again.OwnerID() != id || oe.OwnerID() == id || strings.Contains(tok, id[6:]) {
 		t.Errorf("OwnerID = %q (again %q, other token %q)", id, again.OwnerID(), oe.OwnerID())
 	}
@@ -281,6 +285,9 @@ func TestBatchFromAuth(t *testing.T) {
 	got, err := f.store.Use(ctx, tok, "127.0.0.1")
 	if err != nil || got.Alias != "repo:octo/app" || got.Meta["repository"] != "octo/app" || got.Path != "auth/jwt/login" {
 		t.Errorf("Use(batch login) = %+v, %v", got, err)
+	}
+	if got != nil && (got.OwnerID() != e.OwnerID() || e.OwnerID() == "") {
+		t.Errorf("OwnerID at login %q, at use %q", e.OwnerID(), got.OwnerID())
 	}
 	for name, bad := range map[string]*logical.Auth{
 		"periodic":    {Policies: []string{"ci"}, Period: time.Hour, TokenType: "batch"},

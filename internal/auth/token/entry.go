@@ -58,12 +58,12 @@ type Entry struct {
 	batchID    string // batch tokens: see OwnerID
 }
 
-// String describes the entry by accessor; it never prints the token.
+// String describes the entry by accessor (OwnerID); it never prints the token.
 func (e *Entry) String() string {
 	if e == nil {
 		return "token.Entry(nil)"
 	}
-	return fmt.Sprintf("token.Entry{accessor: %s, policies: %v}", e.Accessor, e.Policies)
+	return fmt.Sprintf("token.Entry{accessor: %s, policies: %v}", e.OwnerID(), e.Policies)
 }
 
 // GoString is String, so %#v cannot print the token either.
@@ -74,7 +74,7 @@ func (e *Entry) LogValue() slog.Value {
 	if e == nil {
 		return slog.StringValue("nil")
 	}
-	return slog.GroupValue(slog.String("accessor", e.Accessor), slog.Any("policies", e.Policies))
+	return slog.GroupValue(slog.String("accessor", e.OwnerID()), slog.Any("policies", e.Policies))
 }
 
 // OwnerID is the name leases, logs and audit entries know the token by: its
