@@ -127,8 +127,15 @@ func (b *Broker) enable(ctx context.Context, name string, data map[string]any) e
 	if !nameRE.MatchString(name) {
 		return logical.BadRequest("invalid audit device name %q: use letters, digits, '_', '-' and '.'", name)
 	}
-	if err := logical.UnknownFields(data, "type", "description", "options", "local"); err != nil {
+	if err := logical.UnknownFields(data, "type", "description", "options", "local", "name"); err != nil {
 		return err
+	}
+	// node-vault's enableAudit() sends the device's name in the body too;
+	// it may only repeat the path's.
+	if n, ok, err := logical.Str(data, "name"); err != nil {
+		return err
+	} else if ok && n != name {
+		return logical.BadRequest("name %q does not match the path's device name %q", n, name)
 	}
 	typ, _, err := logical.Str(data, "type")
 	if err != nil {

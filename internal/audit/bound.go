@@ -3,6 +3,7 @@ package audit
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -52,7 +53,7 @@ func boundedList(ss []string) []string {
 // boundedKeys returns m's keys in the order encoding/json writes them once
 // bounded, and each key's bounded form.
 func boundedKeys[V any](m map[string]V) (keys, shown []string) {
-	keys = sortedKeys(m)
+	keys = slices.Sorted(maps.Keys(m))
 	long := false
 	for _, k := range keys {
 		if len(k) > maxField {

@@ -71,7 +71,7 @@ func newDevice(name string, cfg deviceConfig, keys *deviceKeys, st chainState, n
 	case "file":
 		d.sink = newFileSink(cfg, name, d.key.Public().(ed25519.PublicKey))
 	case "socket":
-		d.sink = &netSink{network: cfg.network, address: cfg.address, timeout: cfg.writeTimeout}
+		d.sink = &netSink{network: cfg.network, address: cfg.address, timeout: cfg.writeTimeout, allowUnsafe: cfg.allowUnsafe}
 	case "syslog":
 		d.sink = newSyslogSink(cfg)
 	}

@@ -7,6 +7,9 @@
 // It must never write a client token, secret value or unseal share in
 // clear: every string in request and response data, every token and (by
 // default) every accessor is written as "hmac-sha256:<hex>" under the
-// device's key. Unless a device runs with log_raw (which the server
-// configuration must allow), the audit log holds nothing secret.
+// device's key. The exceptions are chosen by operators: a device running
+// with log_raw (which the server configuration must allow), and the values
+// under the keys a mount lists in audit_non_hmac_request_keys or
+// audit_non_hmac_response_keys (logical.MountConfig), which are written
+// readable and bounded. Tokens and accessors are never among them.
 package audit

@@ -76,7 +76,7 @@ func (d *device) appendResponseEntry(b, ts []byte, req *logical.Request, resp *l
 			if o.elideListResponses && req.Operation == logical.ListOperation {
 				b = appendJSON(b, elideList(resp.Data))
 			} else {
-				b = h.appendMap(b, resp.Data)
+				b = h.appendMap(b, resp.Data, req.MountConfig.AuditNonHMACResponseKeys)
 			}
 		}
 		if resp.Raw != nil {
@@ -170,7 +170,7 @@ func (d *device) appendAuthRequest(b []byte, req *logical.Request) []byte {
 	}
 	if len(req.Data) > 0 {
 		b = append(b, `,"data":`...)
-		b = h.appendMap(b, req.Data)
+		b = h.appendMap(b, req.Data, req.MountConfig.AuditNonHMACRequestKeys)
 	}
 	if req.Unauthenticated {
 		b = append(b, `,"unauthenticated":true`...)
@@ -263,15 +263,6 @@ func appendMetadata(b []byte, m map[string]string) []byte {
 	return append(b, '}')
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // appendJSON appends v as encoding/json writes it (rare shapes only).
 func appendJSON(b []byte, v any) []byte {
 	raw, err := json.Marshal(v)
@@ -287,6 +278,16 @@ func (h *hasher) appendStr(b []byte, s string) []byte {
 		return appendString(b, s)
 	}
 	return h.appendHash(b, s)
+}
+
+// appendStrAs appends s as appendStr does, or readable (bounded, as every
+// readable string is) when clear: its key is one of the mount's
+// audit_non_hmac_*_keys.
+func (h *hasher) appendStrAs(b []byte, s string, clear bool) []byte {
+	if clear && !h.raw {
+		return appendString(b, bounded(s, maxField))
+	}
+	return h.appendStr(b, s)
 }
 
 // appendHash appends "hmac-sha256:<hex>" of s, quoted.
@@ -310,8 +311,10 @@ func (h *hasher) appendHash(b []byte, s string) []byte {
 }
 
 // appendMap appends m with every value hashed, keys sorted (h.data's output
-// as encoding/json writes it).
-func (h *hasher) appendMap(b []byte, m map[string]any) []byte {
+// as encoding/json writes it). A value whose nearest key is in plain is
+// written readable instead, at any depth, as Vault treats its
+// audit_non_hmac_*_keys.
+func (h *hasher) appendMap(b []byte, m map[string]any, plain []string) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
@@ -323,41 +326,55 @@ func (h *hasher) appendMap(b []byte, m map[string]any) []byte {
 		}
 		b = appendString(b, shown[i])
 		b = append(b, ':')
-		b = h.appendValue(b, m[k])
+		b = h.appendValue(b, m[k], plain, isPlain(plain, k))
 	}
 	return append(b, '}')
 }
 
-// appendValue appends h.value(v) as encoding/json writes it.
-func (h *hasher) appendValue(b []byte, v any) []byte {
+// isPlain reports whether the values under key k stay readable.
+func isPlain(plain []string, k string) bool {
+	return len(plain) > 0 && slices.Contains(plain, k)
+}
+
+// appendValue appends h.value(v, plain, clear) as encoding/json writes it.
+func (h *hasher) appendValue(b []byte, v any, plain []string, clear bool) []byte {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...)
 	case bool:
 		return strconv.AppendBool(b, x)
 	case string:
-		return h.appendStr(b, x)
-	case json.Number:
-		return h.appendStr(b, x.String())
-	case float64:
-		return h.appendStr(b, strconv.FormatFloat(x, 'f', -1, 64))
-	case int:
-		return h.appendStr(b, strconv.Itoa(x))
-	case int64:
-		return h.appendStr(b, strconv.FormatInt(x, 10))
+		return h.appendStrAs(b, x, clear)
+	case json.Number, float64, int, int64:
+		if clear && !h.raw {
+			if n, ok := x.(json.Number); ok && len(n) > maxField {
+				return appendString(b, bounded(string(n), maxField))
+			}
+			return appendJSON(b, x) // a readable number stays a number
+		}
+		switch n := x.(type) {
+		case json.Number:
+			return h.appendStr(b, n.String())
+		case float64:
+			return h.appendStr(b, strconv.FormatFloat(n, 'f', -1, 64))
+		case int:
+			return h.appendStr(b, strconv.Itoa(n))
+		default:
+			return h.appendStr(b, strconv.FormatInt(n.(int64), 10))
+		}
 	case []byte:
-		return h.appendStr(b, string(x))
+		return h.appendStrAs(b, string(x), clear)
 	case time.Time:
 		return appendString(b, x.UTC().Format(time.RFC3339Nano))
 	case map[string]any:
-		return h.appendMap(b, x)
+		return h.appendMap(b, x, plain)
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = h.appendValue(b, e)
+			b = h.appendValue(b, e, plain, clear)
 		}
 		return append(b, ']')
 	case []string:
@@ -366,7 +383,7 @@ func (h *hasher) appendValue(b []byte, v any) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = h.appendStr(b, e)
+			b = h.appendStrAs(b, e, clear)
 		}
 		return append(b, ']')
 	case map[string]string:
@@ -378,12 +395,12 @@ func (h *hasher) appendValue(b []byte, v any) []byte {
 			}
 			b = appendString(b, shown[i])
 			b = append(b, ':')
-			b = h.appendStr(b, x[k])
+			b = h.appendStrAs(b, x[k], isPlain(plain, k))
 		}
 		return append(b, '}')
 	}
 	// Other types go through their JSON form, hashed, as h.value does.
-	return appendJSON(b, h.value(v))
+	return appendJSON(b, h.value(v, plain, clear))
 }
 
 const hexDigits = "0123456789abcdef"

@@ -74,7 +74,7 @@ func refResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Req
 		if o.elideListResponses && req.Operation == logical.ListOperation {
 			r.Data = elideList(resp.Data)
 		} else {
-			r.Data = h.data(resp.Data)
+			r.Data = h.data(resp.Data, req.MountConfig.AuditNonHMACResponseKeys)
 		}
 		if resp.Raw != nil {
 			r.Raw = h.str(string(resp.Raw))
@@ -138,7 +138,7 @@ func refRequestOf(h *hasher, req *logical.Request) *Request {
 		MountAccessor:  fb(req.MountAccessor),
 		ClientToken:    h.str(req.ClientToken),
 		WrapTTL:        int64(req.WrapTTL / time.Second),
-		Data:           h.data(req.Data),
+		Data:           h.data(req.Data, req.MountConfig.AuditNonHMACRequestKeys),
 		Unauthenticate: req.Unauthenticated,
 	}
 	if req.Connection != nil {
@@ -178,6 +178,11 @@ func entryCase(ss []string, variant int) (*logical.Request, *logical.Response, e
 			Metadata: map[string]string{s(21): s(22), "repo": "a/b"}, EntityID: s(23)}
 		req.Connection = &logical.Connection{RemoteAddr: s(24)}
 		req.Headers = http.Header{"X-Forwarded-For": {s(25), "198.51.100.1"}}
+	}
+	if variant%4 == 1 {
+		// Readable keys at the top, inside lists and inside nested maps.
+		req.MountConfig.AuditNonHMACRequestKeys = []string{s(6), "n", "i64", "list", "strs", s(14), "struct", "bytes", s(10)}
+		req.MountConfig.AuditNonHMACResponseKeys = []string{"keys", "x"}
 	}
 	if variant%5 == 0 {
 		req.Data = nil

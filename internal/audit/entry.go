@@ -143,55 +143,75 @@ func (h *hasher) str(s string) string {
 	return h.Hash(s)
 }
 
+// strAs is str, or s readable and bounded when clear (see appendStrAs).
+func (h *hasher) strAs(s string, clear bool) string {
+	if clear && !h.raw {
+		return bounded(s, maxField)
+	}
+	return h.str(s)
+}
+
 // data returns a copy of m with every string and number replaced by its
-// HMAC, recursively. Keys stay readable, bounded (see bound.go).
-func (h *hasher) data(m map[string]any) map[string]any {
+// HMAC, recursively, except values whose nearest key is in plain (a
+// mount's audit_non_hmac_*_keys). Keys stay readable, bounded (see
+// bound.go).
+func (h *hasher) data(m map[string]any, plain []string) map[string]any {
 	if m == nil {
 		return nil
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[bounded(k, maxField)] = h.value(v)
+		out[bounded(k, maxField)] = h.value(v, plain, isPlain(plain, k))
 	}
 	return out
 }
 
-func (h *hasher) value(v any) any {
+// value is data for one value; clear says its nearest key is in plain.
+func (h *hasher) value(v any, plain []string, clear bool) any {
 	switch x := v.(type) {
 	case nil, bool:
 		return x
 	case string:
-		return h.str(x)
-	case json.Number:
-		return h.str(x.String())
-	case float64:
-		return h.str(strconv.FormatFloat(x, 'f', -1, 64))
-	case int:
-		return h.str(strconv.Itoa(x))
-	case int64:
-		return h.str(strconv.FormatInt(x, 10))
+		return h.strAs(x, clear)
+	case json.Number, float64, int, int64:
+		if clear && !h.raw {
+			if n, ok := x.(json.Number); ok && len(n) > maxField {
+				return bounded(string(n), maxField)
+			}
+			return x // a readable number stays a number
+		}
+		switch n := x.(type) {
+		case json.Number:
+			return h.str(n.String())
+		case float64:
+			return h.str(strconv.FormatFloat(n, 'f', -1, 64))
+		case int:
+			return h.str(strconv.Itoa(n))
+		default:
+			return h.str(strconv.FormatInt(n.(int64), 10))
+		}
 	case []byte:
-		return h.str(string(x))
+		return h.strAs(string(x), clear)
 	case time.Time:
 		return x.UTC().Format(time.RFC3339Nano) // timestamps are not secret
 	case map[string]any:
-		return h.data(x)
+		return h.data(x, plain)
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = h.value(e)
+			out[i] = h.value(e, plain, clear)
 		}
 		return out
 	case []string:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = h.str(e)
+			out[i] = h.strAs(e, clear)
 		}
 		return out
 	case map[string]string:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[bounded(k, maxField)] = h.str(e)
+			out[bounded(k, maxField)] = h.strAs(e, isPlain(plain, k))
 		}
 		return out
 	}
@@ -205,9 +225,9 @@ func (h *hasher) value(v any) any {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&generic); err != nil {
-		return h.str(string(raw))
+		return h.strAs(string(raw), clear)
 	}
-	return h.value(generic)
+	return h.value(generic, plain, clear)
 }
 
 // entryOptions are the per-device settings that shape an entry.

@@ -37,15 +37,7 @@ func client(t testing.TB, n *nodetest.Node) *api.Client {
 
 func vaultClient(t testing.TB, n *nodetest.Node) *vault.Client {
 	t.Helper()
-	cfg := vault.DefaultConfig()
-	cfg.Address = n.URL
-	cfg.MaxRetries = 0
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(n.RootToken.Reveal())
-	return c
+	return n.Client(t)
 }
 
 func enableFile(t testing.TB, c *api.Client, name, path string, extra map[string]string) {

@@ -51,6 +51,9 @@ type deviceConfig struct {
 	elideListResponses bool
 	checkpointInterval int
 	fsync              bool
+	// allowUnsafe is Options.AllowUnsafe, carried to the socket sink so
+	// its dial-time address check agrees with the one made here.
+	allowUnsafe bool
 }
 
 // optionNames lists the options each device type accepts.
@@ -66,7 +69,8 @@ var commonOptions = []string{"log_raw", "hmac_accessor", "elide_list_responses",
 // the option, never a value that could be secret (paths and addresses are
 // not secret and are named).
 func (o Options) parseConfig(typ string, opts map[string]string) (deviceConfig, error) {
-	c := deviceConfig{typ: typ, hmacAccessor: true, checkpointInterval: 1000, mode: 0o600, writeTimeout: 2 * time.Second}
+	c := deviceConfig{typ: typ, hmacAccessor: true, checkpointInterval: 1000, mode: 0o600, writeTimeout: 2 * time.Second,
+		allowUnsafe: o.AllowUnsafe}
 	names, ok := optionNames[typ]
 	if !ok {
 		return c, fmt.Errorf("audit device type %q is not supported (file, socket or syslog)", typ)

@@ -79,6 +79,9 @@ func holds(v any, want string) bool {
 }
 
 // glob matches name against pattern with "*" (any run) and "?" (one rune).
+// It is a search filter for `keyward audit query`, shell-like because an
+// operator types it; it grants nothing, unlike the policy, jwt and cert
+// globs.
 func glob(pattern, name string) bool {
 	for len(pattern) > 0 {
 		switch pattern[0] {

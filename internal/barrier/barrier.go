@@ -95,6 +95,7 @@ func (c SealConfig) Validate() error {
 type Barrier struct {
 	backend storage.Backend
 	logger  *slog.Logger
+	now     func() time.Time // install time of new keyring terms
 
 	// opMu serialises the control plane: Initialize, Unseal, Rotate and
 	// RekeyUnsealKey. Seal does not take it, so it never waits on storage.
@@ -123,8 +124,19 @@ func New(backend storage.Backend, logger *slog.Logger) *Barrier {
 	return &Barrier{
 		backend: backend,
 		logger:  logger.With("component", "barrier"),
+		now:     time.Now,
 		sealed:  true,
 	}
+}
+
+// WithClock makes now the clock that stamps the install time of new keyring
+// terms (default time.Now), so the owner of an injected clock sees term ages
+// on that clock. Call it before the barrier is used; it returns b.
+func (b *Barrier) WithClock(now func() time.Time) *Barrier {
+	if now != nil {
+		b.now = now
+	}
+	return b
 }
 
 // Initialized reports whether the backend holds a seal configuration. If it
@@ -195,7 +207,7 @@ func (b *Barrier) Initialize(ctx context.Context, cfg SealConfig) (unsealKey []b
 		clear(unsealKey)
 		return nil, fmt.Errorf("initialize: root key: %w", err)
 	}
-	first := &term{num: 1, key: termKey, installed: time.Now().UTC()}
+	first := &term{num: 1, key: termKey, installed: b.now().UTC()}
 	keyringEntry, err := sealKeyring(rootAEAD, []*term{first})
 	if err != nil {
 		clear(unsealKey)
@@ -459,7 +471,7 @@ func (b *Barrier) Rotate(ctx context.Context) (uint32, error) {
 		clear(newKey)
 		return 0, errors.New("rotate: keyring term numbers are exhausted")
 	}
-	next, err := newTerm(b.active.num+1, newKey, time.Now().UTC())
+	next, err := newTerm(b.active.num+1, newKey, b.now().UTC())
 	if err != nil {
 		b.mu.RUnlock()
 		clear(newKey)

@@ -4,8 +4,10 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -133,7 +135,7 @@ func newAuditListCmd(e *env) *cobra.Command {
 				hdr = append(hdr, "Options")
 			}
 			return writeColumns(cmd.OutOrStdout(), hdr, func(add func(...string)) {
-				for _, k := range sortedKeys(data) {
+				for _, k := range slices.Sorted(maps.Keys(data)) {
 					d, _ := data[k].(map[string]any)
 					cells := []string{k, fmt.Sprint(d["type"]), fmt.Sprint(d["description"])}
 					if detailed {

@@ -31,7 +31,7 @@ from stdin and KEY=@FILE from a file.`,
   keyward kv list secret/ci`)
 	cmd.AddCommand(newKVPutCmd(e), newKVGetCmd(e), newKVPatchCmd(e), newKVListCmd(e),
 		newKVDeleteCmd(e), newKVUndeleteCmd(e), newKVDestroyCmd(e), newKVRollbackCmd(e),
-		newKVMetadataCmd(e))
+		newKVMetadataCmd(e), newKVEnableVersioningCmd(e))
 	return cmd
 }
 

@@ -28,13 +28,13 @@ func groupCmd(use, short, long, example string) *cobra.Command {
 func newOperatorCmd(e *env) *cobra.Command {
 	cmd := groupCmd("operator", "Initialize, unseal, seal and maintain the server",
 		`Operator commands manage the server itself: initialize it, unseal it after
-each start, seal it in an emergency, rotate the encryption key and generate
-a new root token from the unseal key shares.`,
+each start, seal it in an emergency, rotate the encryption key, replace the
+unseal key shares (rekey) and generate a new root token from them.`,
 		`  keyward operator init -key-shares=5 -key-threshold=3
   keyward operator unseal < share.txt
   keyward operator generate-root -init`)
 	cmd.AddCommand(newOperatorInitCmd(e), newOperatorUnsealCmd(e), newOperatorSealCmd(e),
-		newOperatorRotateCmd(e), newOperatorKeyStatusCmd(e), newOperatorGenerateRootCmd(e))
+		newOperatorRotateCmd(e), newOperatorKeyStatusCmd(e), newOperatorGenerateRootCmd(e), newOperatorRekeyCmd(e))
 	return cmd
 }
 

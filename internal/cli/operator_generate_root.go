@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -15,8 +18,8 @@ import (
 )
 
 type generateRootFlags struct {
-	init, status, cancel bool
-	nonce, decode, otp   string
+	init, status, cancel, generateOTP bool
+	nonce, decode, otp                string
 }
 
 func newOperatorGenerateRootCmd(e *env) *cobra.Command {
@@ -34,6 +37,8 @@ consent. The steps:
   1. keyward operator generate-root -init
      starts a generation and prints its nonce and a one-time password (OTP).
      Keep the OTP: it is needed to decode the result and shown only once.
+     Or draw your own OTP first, as with Vault's CLI, and pass it to -init:
+     keyward operator generate-root -generate-otp, then -init -otp=OTP.
   2. Each key holder runs keyward operator generate-root, with the share on
      stdin (or as KEY). The nonce is looked up unless -nonce is given.
      The last share prints the encoded token.
@@ -50,13 +55,13 @@ consent. The steps:
 				return err
 			}
 			modes := 0
-			for _, on := range []bool{f.init, f.status, f.cancel, f.decode != ""} {
+			for _, on := range []bool{f.init, f.status, f.cancel, f.decode != "", f.generateOTP} {
 				if on {
 					modes++
 				}
 			}
 			if modes > 1 {
-				return usagef("-init, -status, -cancel and -decode are mutually exclusive")
+				return usagef("-init, -status, -cancel, -decode and -generate-otp are mutually exclusive")
 			}
 			if modes == 1 && len(args) > 0 {
 				return usagef("a key share is only accepted when submitting one")
@@ -72,6 +77,12 @@ consent. The steps:
 			ctx := cmd.Context()
 			var st *api.GenerateRootStatus
 			switch {
+			case f.generateOTP:
+				return generateOTPCmd(cmd, w, &out, c)
+			case f.init && f.otp != "":
+				st = &api.GenerateRootStatus{}
+				_, err = c.Do(ctx, &api.Request{Method: http.MethodPut, Path: "sys/generate-root/attempt", NoToken: true,
+					Body: map[string]any{"otp": f.otp}}, st)
 			case f.init:
 				st, err = c.GenerateRootStart(ctx)
 			case f.status:
@@ -120,7 +131,8 @@ consent. The steps:
 	fl.BoolVar(&f.cancel, "cancel", false, "cancel the generation in progress")
 	fl.StringVar(&f.nonce, "nonce", "", "nonce of the generation (default: the one in progress)")
 	fl.StringVar(&f.decode, "decode", "", `encoded token to decode with -otp ("-" reads it from stdin)`)
-	fl.StringVar(&f.otp, "otp", "", "one-time password printed by -init, for -decode")
+	fl.BoolVar(&f.generateOTP, "generate-otp", false, "print a new OTP of the server's otp_length, for -init -otp")
+	fl.StringVar(&f.otp, "otp", "", "one-time password: with -init your own (from -generate-otp); with -decode the one of the generation")
 	return cmd
 }
 
@@ -144,6 +156,32 @@ func printGenerateRoot(w io.Writer, o *outFlags, st *api.GenerateRootStatus) err
 		rows = append(rows, row{"Encoded Token", st.EncodedToken})
 	}
 	return writeTable(w, rows)
+}
+
+// generateOTPCmd prints an OTP as Vault's -generate-otp does: otp_length
+// random base62 characters.
+func generateOTPCmd(cmd *cobra.Command, w io.Writer, o *outFlags, c *api.Client) error {
+	st, err := c.GenerateRootStatus(cmd.Context())
+	if err != nil {
+		return explain(err, c)
+	}
+	if st.OTPLength <= 0 {
+		return errors.New("the server reports no otp_length")
+	}
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	otp := make([]byte, st.OTPLength)
+	for i := range otp {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return fmt.Errorf("generate otp: %w", err)
+		}
+		otp[i] = alphabet[n.Int64()]
+	}
+	if ok, err := o.structured(w, map[string]any{"otp": string(otp), "otp_length": len(otp)}); ok {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(otp))
+	return err
 }
 
 func decodeRootCmd(cmd *cobra.Command, w io.Writer, encoded, otp string) error {

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -178,14 +179,14 @@ func formatValue(v any) string {
 		}
 		return "[" + strings.Join(parts, " ") + "]"
 	case map[string]string:
-		keys := sortedKeys(x)
+		keys := slices.Sorted(maps.Keys(x))
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = k + ":" + x[k]
 		}
 		return "map[" + strings.Join(parts, " ") + "]"
 	case map[string]any:
-		keys := sortedKeys(x)
+		keys := slices.Sorted(maps.Keys(x))
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = k + ":" + formatValue(x[k])
@@ -219,19 +220,10 @@ func printField(w io.Writer, rows []row, field string) error {
 	return fmt.Errorf("field %q not present in the response", field)
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // dataRows turns a data map into rows sorted by key.
 func dataRows(data map[string]any) []row {
 	rows := make([]row, 0, len(data))
-	for _, k := range sortedKeys(data) {
+	for _, k := range slices.Sorted(maps.Keys(data)) {
 		rows = append(rows, row{k, data[k]})
 	}
 	return rows
@@ -263,7 +255,7 @@ func authRows(a *api.SecretAuth, withToken bool) []row {
 		row{"token_policies", strs(a.TokenPolicies)},
 		row{"policies", strs(a.Policies)},
 	)
-	for _, k := range sortedKeys(a.Metadata) {
+	for _, k := range slices.Sorted(maps.Keys(a.Metadata)) {
 		rows = append(rows, row{"token_meta_" + k, a.Metadata[k]})
 	}
 	return rows

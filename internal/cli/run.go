@@ -366,7 +366,8 @@ func resolve(ctx context.Context, f *secretref.Fetcher, plan secretref.Plan) (*s
 
 // checkImported reads the secrets of plan's EnvFrom entries (the fetcher
 // keeps them for Resolve) and refuses every field whose name is empty or
-// holds '=' or a control byte, or would set a variable inject.Reserved
+// holds '=' or a control byte, or would set a variable inject.Reserved (or,
+// without a prefix, inject.ToolSetting)
 // names (LD_PRELOAD, PATH, BASH_ENV, GIT_*, KEYWARD_*...): whoever can
 // write a secret must not choose the job's loader, shell or tools. A name
 // the user mapped with --env is skipped, as Resolve skips it: that is the
@@ -388,7 +389,7 @@ func checkImported(ctx context.Context, f *secretref.Fetcher, plan secretref.Pla
 			case explicit[name]:
 			case !validFieldName(k):
 				errs = append(errs, fmt.Errorf("env-from %s: field %q is not a valid variable name", ef.Ref, k))
-			case inject.Reserved(name):
+			case inject.Reserved(name), ef.Prefix == "" && inject.ToolSetting(name):
 				errs = append(errs, fmt.Errorf("env-from %s: field %q would set %s, which changes how the job's programs run", ef.Ref, k, name))
 			}
 		}

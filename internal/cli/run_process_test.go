@@ -15,6 +15,8 @@ import (
 
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/internal/node/nodetest"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
 // nobody is the uid (and gid) the process tests run keyward as when the
@@ -79,6 +81,13 @@ func newRunProc(t *testing.T, n *nodetest.Node, args ...string) *runProc {
 	}
 	p := &runProc{dir: dir, cmd: cmd}
 	cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	// Registered first, so it runs after the test's own cleanups have
+	// killed and waited for keyward: the job log is complete by then.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("keyward's output:\n%s", p.out.String())
+		}
+	})
 	return p
 }
 
@@ -147,18 +156,6 @@ func putSecret(t *testing.T, n *nodetest.Node, path string, data map[string]any)
 	}
 	if _, err := c.Write(t.Context(), "secret/data/"+path, map[string]any{"data": data}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// eventually polls cond every 20 ms for up to a minute: a bound generous
-// enough for a loaded machine, not a timing assertion.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(time.Minute); !cond(); {
-		if time.Now().After(end) {
-			t.Fatalf("%s: still not true after a minute", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -249,7 +246,7 @@ func TestRunChildDiesWithKeyward(t *testing.T) {
 	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
 	pids := map[string]int{}
 	for _, f := range []string{"child.pid", "bg.pid"} {
-		eventually(t, "job wrote "+f, func() bool { return strings.HasSuffix(p.file(t, f), "\n") })
+		clocktest.Eventually(t, "job wrote "+f, func() bool { return strings.HasSuffix(p.file(t, f), "\n") })
 		pid, err := strconv.Atoi(strings.TrimSpace(p.file(t, f)))
 		if err != nil {
 			t.Fatal(err)
@@ -262,7 +259,7 @@ func TestRunChildDiesWithKeyward(t *testing.T) {
 	}
 	p.cmd.Wait()
 	for f, pid := range pids {
-		eventually(t, "process of "+f+" gone after kill -9 of keyward", func() bool { return gone(pid) })
+		clocktest.Eventually(t, "process of "+f+" gone after kill -9 of keyward", func() bool { return gone(pid) })
 	}
 }
 

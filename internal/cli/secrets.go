@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,12 +15,13 @@ import (
 func init() { register(newSecretsCmd) }
 
 func newSecretsCmd(e *env) *cobra.Command {
-	cmd := groupCmd("secrets", "Enable, tune, list and disable secrets engines",
+	cmd := groupCmd("secrets", "Enable, tune, move, list and disable secrets engines",
 		`Secrets commands manage the secrets engines mounted on the server, such
 as key/value stores.`,
 		`  keyward secrets enable -path=team -version=2 kv
   keyward secrets list -detailed`)
-	cmd.AddCommand(newSecretsEnableCmd(e), newSecretsDisableCmd(e), newSecretsListCmd(e), newSecretsTuneCmd(e))
+	cmd.AddCommand(newSecretsEnableCmd(e), newSecretsDisableCmd(e), newSecretsListCmd(e), newSecretsTuneCmd(e),
+		newSecretsMoveCmd(e))
 	return cmd
 }
 
@@ -162,7 +165,7 @@ func newSecretsListCmd(e *env) *cobra.Command {
 			if ok, err := out.structured(w, resp.Data); ok {
 				return err
 			}
-			paths := sortedKeys(resp.Data)
+			paths := slices.Sorted(maps.Keys(resp.Data))
 			hdr := []string{"Path", "Type", "Accessor", "Description"}
 			if detailed {
 				hdr = []string{"Path", "Type", "Accessor", "Default TTL", "Max TTL", "Options", "Description"}
@@ -245,4 +248,44 @@ func ttlOrSystem(d time.Duration) string {
 		return "system"
 	}
 	return d.String()
+}
+
+func newSecretsMoveCmd(e *env) *cobra.Command {
+	var conn connFlags
+	cmd := &cobra.Command{
+		Use:   "move SOURCE DESTINATION",
+		Short: "Move a secrets engine or auth method to a new path",
+		Long: `Move the mount at SOURCE to DESTINATION (auth/NAME for auth methods).
+Its data, configuration, accessor and leases move with it: lease ids are
+renamed under the new path and stay revocable, and tokens issued by a
+moved auth method keep working. Policies are not rewritten: a warning
+names those that still mention SOURCE.`,
+		Example: `  keyward secrets move database/ db-prod/
+  keyward secrets move auth/ci auth/ci-github`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			from, to := mountPathArg(args[0]), mountPathArg(args[1])
+			c, err := conn.client(e)
+			if err != nil {
+				return err
+			}
+			s, err := c.Write(cmd.Context(), "sys/remount", map[string]any{"from": from, "to": to})
+			if err != nil {
+				return explain(err, c)
+			}
+			printWarnings(e, s)
+			id, _ := s.Data["migration_id"].(string)
+			st, err := c.Read(cmd.Context(), "sys/remount/status/"+id, nil)
+			if err != nil {
+				return explain(err, c)
+			}
+			info, _ := st.Data["migration_info"].(map[string]any)
+			if status, _ := info["status"].(string); status != "success" {
+				return fmt.Errorf("move of %s/ to %s/ (migration %s): status %q", from, to, id, status)
+			}
+			return success(cmd.OutOrStdout(), "Moved %s/ to: %s/", from, to)
+		},
+	}
+	conn.add(cmd)
+	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,6 +24,8 @@ import (
 type Config struct {
 	Listeners []Listener
 	Storage   Storage
+	// APIAddr is the URL clients use to reach this server (Vault's
+	// api_addr); sys/leader reports it as leader_address.
 	APIAddr   string
 	LogLevel  string // debug, info, warn, error
 	LogFormat string // text or json
@@ -31,7 +34,9 @@ type Config struct {
 	DefaultLeaseTTL time.Duration
 	MaxLeaseTTL     time.Duration
 	ClusterName     string
-	UI              bool
+	// UI is Vault's ui setting. Keyward has no web UI, so Validate refuses
+	// true rather than accept it and serve nothing.
+	UI bool
 	// DisableMlock is accepted for Vault config compatibility; Keyward does
 	// not lock memory (see docs/security.md).
 	DisableMlock bool
@@ -252,7 +257,7 @@ func Parse(text string) (cfg *Config, err error) {
 				case "address":
 					l.Address = str(v)
 				case "tls_disable":
-					l.TLSDisable = boolish(v)
+					l.TLSDisable = boolish(v, bad, "listener: "+k)
 				case "tls_cert_file":
 					l.TLSCertFile = str(v)
 				case "tls_key_file":
@@ -288,9 +293,9 @@ func Parse(text string) (cfg *Config, err error) {
 			for k, v := range body {
 				switch k {
 				case "allow_log_raw":
-					cfg.Audit.AllowLogRaw = boolish(v)
+					cfg.Audit.AllowLogRaw = boolish(v, bad, "audit: "+k)
 				case "allow_unsafe_paths":
-					cfg.Audit.AllowUnsafePaths = boolish(v)
+					cfg.Audit.AllowUnsafePaths = boolish(v, bad, "audit: "+k)
 				case "dir":
 					cfg.Audit.Dir = str(v)
 				default:
@@ -394,9 +399,9 @@ func Parse(text string) (cfg *Config, err error) {
 			case "cluster_name":
 				cfg.ClusterName = str(v)
 			case "ui":
-				cfg.UI = boolish(v)
+				cfg.UI = boolish(v, bad, key)
 			case "disable_mlock":
-				cfg.DisableMlock = boolish(v)
+				cfg.DisableMlock = boolish(v, bad, key)
 			default:
 				bad("unknown setting %q", key)
 			}
@@ -494,7 +499,30 @@ func (c *Config) Validate() error {
 	if c.DefaultLeaseTTL > c.MaxLeaseTTL {
 		errs = append(errs, errors.New("default_lease_ttl cannot exceed max_lease_ttl"))
 	}
+	if c.APIAddr != "" {
+		if err := checkAPIAddr(c.APIAddr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.UI {
+		errs = append(errs, errors.New("ui = true: the web UI is not built into Keyward; remove the setting or set ui = false"))
+	}
 	return errors.Join(errs...)
+}
+
+// checkAPIAddr accepts what Vault's api_addr holds: the full http or https
+// URL clients should use to reach this server, such as
+// "https://keyward.example.com:8200".
+func checkAPIAddr(addr string) error {
+	u, err := url.Parse(addr)
+	if err == nil && u.User != nil {
+		return errors.New("api_addr must not hold a user name or password")
+	}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
+		return fmt.Errorf("api_addr %q must be a URL such as https://keyward.example.com:8200 (scheme http or https, a host, nothing after it)", addr)
+	}
+	return nil
 }
 
 // block decodes the body of a block such as listener "tcp" { ... },
@@ -566,16 +594,28 @@ func strList(v any) []string {
 	return nil
 }
 
-func boolish(v any) bool {
+// boolish reads a boolean as Vault configs write it: true or false, the
+// strings strconv.ParseBool accepts ("true", "1", "f", ...), or 0 and 1
+// (tls_disable = 1). Anything else is reported through bad: a typo such as
+// "ture" or "yes" must not silently mean false.
+func boolish(v any, bad func(string, ...any), key string) bool {
 	switch t := v.(type) {
 	case bool:
 		return t
 	case string:
-		b, _ := strconv.ParseBool(t)
-		return b
+		if b, err := strconv.ParseBool(strings.TrimSpace(t)); err == nil {
+			return b
+		}
 	case int:
-		return t != 0
+		if t == 0 || t == 1 {
+			return t == 1
+		}
+	case int64:
+		if t == 0 || t == 1 {
+			return t == 1
+		}
 	}
+	bad("%s: expected a boolean (true or false)", key)
 	return false
 }
 

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,8 @@ max_unauthenticated_request_size = 512
 max_inflight_request_bytes = 4096
 default_lease_ttl = "1h"
 max_lease_ttl = 7200
-ui = true
+ui = false
+disable_mlock = "true"
 audit {
   allow_log_raw = true
   dir = "/var/log/keyward"
@@ -61,7 +63,7 @@ rate_limit {
 	want.MaxRequestSize = 1024
 	want.MaxUnauthenticatedRequestSize, want.MaxInFlightRequestBytes = 512, 4096
 	want.DefaultLeaseTTL, want.MaxLeaseTTL = time.Hour, 2*time.Hour
-	want.UI = true
+	want.DisableMlock = true
 	want.Audit.AllowLogRaw = true
 	want.Audit.Dir = "/var/log/keyward"
 	want.RateLimit = config.RateLimit{RequestsPerSecond: 50, Burst: 100}
@@ -138,6 +140,108 @@ func TestValidateReportsEverything(t *testing.T) {
 	none.Storage = config.Storage{Type: "inmem"}
 	if err := none.Validate(); err == nil || !strings.Contains(err.Error(), "no listener") {
 		t.Errorf("Validate without listener = %v", err)
+	}
+}
+
+// Booleans are booleans: a value that is not one is an error naming the
+// setting, never a silent false.
+func TestBooleans(t *testing.T) {
+	tests := []struct {
+		value string
+		want  bool
+		ok    bool
+	}{
+		{"true", true, true},
+		{"false", false, true},
+		{`"true"`, true, true},
+		{`"FALSE"`, false, true},
+		{`"1"`, true, true},
+		{"1", true, true},
+		{"0", false, true},
+		{`"ture"`, false, false},
+		{`"yes"`, false, false},
+		{`""`, false, false},
+		{"2", false, false},
+		{"-1", false, false},
+		{"1.5", false, false},
+		{`["true"]`, false, false},
+	}
+	for _, tt := range tests {
+		for _, setting := range []struct {
+			name, text string
+			get        func(*config.Config) bool
+		}{
+			{"listener: tls_disable", "listener \"tcp\" {\n address = \"127.0.0.1:1\"\n tls_disable = %s\n}", func(c *config.Config) bool { return c.Listeners[0].TLSDisable }},
+			{"audit: allow_log_raw", "audit {\n allow_log_raw = %s\n}", func(c *config.Config) bool { return c.Audit.AllowLogRaw }},
+			{"audit: allow_unsafe_paths", "audit {\n allow_unsafe_paths = %s\n}", func(c *config.Config) bool { return c.Audit.AllowUnsafePaths }},
+			{"disable_mlock", "disable_mlock = %s", func(c *config.Config) bool { return c.DisableMlock }},
+			{"ui", "ui = %s", func(c *config.Config) bool { return c.UI }},
+		} {
+			t.Run(setting.name+"="+tt.value, func(t *testing.T) {
+				text := fmt.Sprintf(setting.text, tt.value)
+				cfg, err := config.Parse(text)
+				if !tt.ok {
+					if err == nil || !strings.Contains(err.Error(), setting.name+": expected a boolean") {
+						t.Fatalf("Parse(%q) = %v, want an error naming %s", text, err, setting.name)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Parse(%q): %v", text, err)
+				}
+				if got := setting.get(cfg); got != tt.want {
+					t.Errorf("Parse(%q): %s = %v, want %v", text, setting.name, got, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// ui = true is refused: there is no web UI to serve.
+func TestUIRefused(t *testing.T) {
+	cfg := config.Default()
+	cfg.Storage = config.Storage{Type: "inmem"}
+	cfg.Listeners = []config.Listener{{Type: "tcp", Address: "127.0.0.1:8200", TLSDisable: true}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate without ui: %v", err)
+	}
+	cfg.UI = true
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "the web UI is not built into Keyward") {
+		t.Errorf("Validate with ui = true: %v, want the web UI refusal", err)
+	}
+}
+
+func TestAPIAddr(t *testing.T) {
+	tests := []struct {
+		addr string
+		ok   bool
+	}{
+		{"https://keyward.example.com:8200", true},
+		{"http://127.0.0.1:8200", true},
+		{"https://[::1]:8200/", true},
+		{"127.0.0.1:8200", false},
+		{"keyward.example.com", false},
+		{"ftp://keyward.example.com", false},
+		{"https://", false},
+		{"https://k.example/v1", false},
+		{"https://k.example?x=1", false},
+		{"https://admin:hunter2@k.example", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Storage = config.Storage{Type: "inmem"}
+			cfg.Listeners = []config.Listener{{Type: "tcp", Address: "127.0.0.1:8200", TLSDisable: true}}
+			cfg.APIAddr = tt.addr
+			err := cfg.Validate()
+			if tt.ok != (err == nil) {
+				t.Fatalf("Validate with api_addr %q = %v, want ok %v", tt.addr, err, tt.ok)
+			}
+			if err != nil && (!strings.Contains(err.Error(), "api_addr") || strings.Contains(err.Error(), "hunter2")) {
+				t.Errorf("error %q should name api_addr and never a password", err)
+			}
+		})
 	}
 }
 

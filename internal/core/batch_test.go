@@ -2,6 +2,8 @@ package core_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -66,33 +68,33 @@ func TestMountTokenType(t *testing.T) {
 		{"sys/mounts/secret/tune", "batch"},
 		{"sys/auth/token/tune", "batch"},
 	} {
-		if _, err := call(t, c, root, logical.UpdateOperation, bad.path, map[string]any{"token_type": bad.value}); status(err) != 400 {
+		if _, err := call(t, c, root, logical.UpdateOperation, bad.path, map[string]any{"token_type": bad.value}); statusOf(err) != 400 {
 			t.Errorf("%s token_type=%q: %v, want 400", bad.path, bad.value, err)
 		}
 	}
-	if _, err := call(t, c, root, logical.UpdateOperation, "sys/mounts/kv2", map[string]any{"type": "kv", "config": map[string]any{"token_type": "batch"}}); status(err) != 400 {
+	if _, err := call(t, c, root, logical.UpdateOperation, "sys/mounts/kv2", map[string]any{"type": "kv", "config": map[string]any{"token_type": "batch"}}); statusOf(err) != 400 {
 		t.Errorf("secrets mount enabled with a token_type: %v, want 400", err)
 	}
 }
 
-// leaser is a secrets engine whose every read is a revocable lease.
-type leaser struct {
+// batchLeaser is a secrets engine whose every read is a revocable lease.
+type batchLeaser struct {
 	mu      sync.Mutex
 	revoked int
 }
 
-func (l *leaser) HandleRequest(context.Context, *logical.Request) (*logical.Response, error) {
+func (l *batchLeaser) HandleRequest(context.Context, *logical.Request) (*logical.Response, error) {
 	return &logical.Response{Data: map[string]any{"user": "u"}, Secret: &logical.Secret{TTL: time.Hour, Renewable: true}}, nil
 }
 
-func (l *leaser) Revoke(context.Context, *logical.Request, *logical.Secret) error {
+func (l *batchLeaser) Revoke(context.Context, *logical.Request, *logical.Secret) error {
 	l.mu.Lock()
 	l.revoked++
 	l.mu.Unlock()
 	return nil
 }
 
-func (l *leaser) revocations() int {
+func (l *batchLeaser) revocations() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.revoked
@@ -102,13 +104,15 @@ func (l *leaser) revocations() int {
 // latest, since no revocation of the token ends it; it belongs to the batch
 // token, which may revoke it, and outlives a revoked parent only until then.
 func TestBatchTokenLeases(t *testing.T) {
-	eng := &leaser{}
+	eng := &batchLeaser{}
 	c, root := newCoreWith(t, core.Config{
 		Storage: inmem.New(),
-		Engines: map[string]logical.Factory{"leaser": func(context.Context, *logical.BackendConfig) (logical.Backend, error) { return eng, nil }},
-		Leases:  lease.Factory(lease.Options{}),
+		Engines: map[string]logical.Factory{"batchleaser": func(context.Context, *logical.BackendConfig) (logical.Backend, error) { return eng, nil }},
+		Leases: func(ctx context.Context, view logical.Storage, engines core.LeaseEngines, logger *slog.Logger) (core.LeaseManager, error) {
+			return lease.New(ctx, view, engines, logger, lease.Options{})
+		},
 	})
-	mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/lz", map[string]any{"type": "leaser"})
+	mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/lz", map[string]any{"type": "batchleaser"})
 	mustCall(t, c, root, logical.UpdateOperation, "sys/policies/acl/lz", map[string]any{"policy": `
 path "lz/*" { capabilities = ["read"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
@@ -135,18 +139,12 @@ path "auth/token/create" { capabilities = ["update"] }`})
 	}
 	waitRevocations := func(n int) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for eng.revocations() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d leases revoked, want %d", eng.revocations(), n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		eventually(t, fmt.Sprintf("%d lease revocations", n), func() bool { return eng.revocations() >= n })
 	}
 
 	// The batch token revokes its own lease, as keyward run does at the
 	// end of a job; another token may not.
-	if _, err := call(t, c, orphan.ClientToken, logical.UpdateOperation, "sys/leases/revoke", map[string]any{"lease_id": leases["child"]}); status(err) != 403 {
+	if _, err := call(t, c, orphan.ClientToken, logical.UpdateOperation, "sys/leases/revoke", map[string]any{"lease_id": leases["child"]}); statusOf(err) != 403 {
 		t.Errorf("a batch token revoking another's lease: %v, want 403", err)
 	}
 	mustCall(t, c, orphan.ClientToken, logical.UpdateOperation, "sys/leases/revoke", map[string]any{"lease_id": leases["orphan"]})
@@ -156,7 +154,7 @@ path "auth/token/create" { capabilities = ["update"] }`})
 	// the child's lease runs to its capped end.
 	mustCall(t, c, root, logical.UpdateOperation, "auth/token/revoke-accessor", map[string]any{"accessor": parent.Accessor})
 	waitRevocations(2)
-	if _, err := call(t, c, child.ClientToken, logical.ReadOperation, "lz/cred", nil); status(err) != 403 {
+	if _, err := call(t, c, child.ClientToken, logical.ReadOperation, "lz/cred", nil); statusOf(err) != 403 {
 		t.Errorf("batch token of a revoked parent: %v, want 403", err)
 	}
 	look := mustCall(t, c, root, logical.UpdateOperation, "sys/leases/lookup", map[string]any{"lease_id": leases["child"]})
@@ -164,9 +162,4 @@ path "auth/token/create" { capabilities = ["update"] }`})
 		t.Errorf("lookup of the child's lease = %v", look.Data)
 	}
 	mustCall(t, c, orphan.ClientToken, logical.ReadOperation, "lz/cred", nil)
-}
-
-func status(err error) int {
-	code, _, _ := logical.StatusOf(err)
-	return code
 }

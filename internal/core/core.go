@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,9 @@ type Config struct {
 	MaxLeaseTTL     time.Duration
 	// ClusterName is reported by sys/health.
 	ClusterName string
+	// APIAddr is the URL clients reach this server at (the config's
+	// api_addr); sys/leader reports it as the leader's address.
+	APIAddr string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// TokenSweepInterval is how often expired tokens are removed (default 1m).
@@ -76,6 +80,11 @@ type Core struct {
 	unsealMu sync.Mutex
 	unseal   shareProgress
 	genRoot  *generateRoot // guarded by unsealMu
+	// rekeyMu guards rekey; like unsealMu it is never held while taking
+	// stateLock.
+	rekeyMu        sync.Mutex
+	rekey          *rekey
+	rotationLimits rotationLimits
 
 	engines     map[string]logical.Factory
 	authMethods map[string]logical.Factory
@@ -130,11 +139,13 @@ func New(cfg Config) (*Core, error) {
 		cfg:         cfg,
 		logger:      cfg.Logger.With("component", "core"),
 		phys:        cfg.Storage,
-		barrier:     barrier.New(cfg.Storage, cfg.Logger),
+		barrier:     barrier.New(cfg.Storage, cfg.Logger).WithClock(cfg.Now),
 		now:         cfg.Now,
 		engines:     builtinEngines(),
 		authMethods: map[string]logical.Factory{},
 		limits:      newLimiters(cfg.Limits, cfg.Now),
+
+		rotationLimits: defaultRotationLimits,
 	}
 	for k, f := range cfg.Engines {
 		c.engines[k] = f
@@ -187,13 +198,18 @@ func (c *Core) postUnseal(ctx context.Context) error {
 			return a.hasSudo(req.Token, req.MountPoint+req.Path, req.Operation)
 		},
 		OnRenew: func(ctx context.Context, e *token.Entry, req *logical.Request) error {
-			if !strings.HasPrefix(e.Path, "auth/") {
+			m := a.issuer(e.Path, e.CreationTime)
+			if m == nil {
+				if strings.HasPrefix(e.Path, "auth/") {
+					// Nobody is left to approve the renewal.
+					return logical.Errorf(http.StatusForbidden, "the auth method that issued this token is no longer mounted")
+				}
 				return nil
 			}
-			m := a.mounts.route(e.Path)
-			if m == nil || m.entry.Table != tableAuth {
-				return nil
+			if !m.enter() {
+				return errMountChanged
 			}
+			defer m.leave()
 			r, ok := m.backend.(logical.AuthRenewer)
 			if !ok {
 				return nil
@@ -258,6 +274,13 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		defer a.wg.Done()
 		a.tokens.Run(actx, c.cfg.TokenSweepInterval)
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		c.runKeyringRotation(actx)
+	}()
+	c.resumeRemounts(ctx, a)
+	c.resumeUpgrades(a)
 	c.active = a
 	return nil
 }
@@ -307,6 +330,7 @@ func (c *Core) sealLocked() {
 		a.mounts.cleanup(context.Background())
 		c.active = nil
 	}
+	c.wipeRekey() // a pending new unseal key never outlives the unsealed state
 	c.barrier.Seal()
 }
 

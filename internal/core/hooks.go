@@ -34,6 +34,10 @@ type LeaseManager interface {
 	Register(ctx context.Context, req *logical.Request, s *logical.Secret) error
 	// RevokeByToken revokes every lease created by the token with accessor.
 	RevokeByToken(ctx context.Context, accessor string) error
+	// Remount moves the leases of the mount at from (a mount path such as
+	// "database/") to to, ids included, and returns how many moved. It is
+	// safe to call again after an interruption.
+	Remount(ctx context.Context, from, to string) (int, error)
 	// Backend serves sys/leases/*, sys/renew, sys/revoke* (relative to sys/).
 	Backend() logical.Backend
 	Close() error
@@ -52,10 +56,15 @@ type LeaseFactory func(ctx context.Context, view logical.Storage, engines LeaseE
 // leaseEngines implements LeaseEngines over the active mount table.
 type leaseEngines struct{ a *active }
 
+// route finds the mount at mountPath and admits the call to it; a nil
+// error must be followed by m.leave().
 func (le leaseEngines) route(mountPath string) (*mount, error) {
 	m := le.a.mounts.get(mountPath)
 	if m == nil {
 		return nil, logical.BadRequest("no mount at %q", mountPath)
+	}
+	if !m.enter() {
+		return nil, errMountChanged
 	}
 	return m, nil
 }
@@ -74,6 +83,7 @@ func (le leaseEngines) Revoke(ctx context.Context, mountPath string, s *logical.
 	if err != nil {
 		return err
 	}
+	defer m.leave()
 	r, ok := m.backend.(logical.Revoker)
 	if !ok {
 		return nil // nothing to undo at this engine
@@ -92,6 +102,7 @@ func (le leaseEngines) Renew(ctx context.Context, mountPath string, s *logical.S
 	if err != nil {
 		return nil, err
 	}
+	defer m.leave()
 	r, ok := m.backend.(logical.Renewer)
 	if !ok {
 		return nil, logical.BadRequest("lease is not renewable")

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
 	"golang.org/x/time/rate"
 
 	"github.com/keyward/keyward/internal/logical"
@@ -158,15 +159,45 @@ func loginKeys(mountAccessor string, routed *logical.Request) (addr, user string
 	var who strings.Builder
 	who.WriteString(mountAccessor)
 	who.WriteByte(0)
-	who.WriteString(routed.Path)
+	for i, seg := range strings.Split(routed.Path, "/") {
+		if i > 0 {
+			who.WriteByte('/')
+		}
+		who.WriteString(foldName(seg))
+	}
 	for _, f := range []string{"username", "role", "role_id", "name"} {
 		if v, ok := routed.Data[f].(string); ok {
 			who.WriteByte(0)
-			who.WriteString(f + "=" + v)
+			who.WriteString(f + "=" + foldName(v))
 		}
 	}
 	sum := sha256.Sum256([]byte(who.String()))
-	return remoteAddr(routed), hex.EncodeToString(sum[:16])
+	return addressKey(remoteAddr(routed)), hex.EncodeToString(sum[:16])
+}
+
+// foldName folds case, width and surrounding space the way auth methods
+// fold the names they look up, so "bob", "BOB" and a fullwidth "ｂｏｂ"
+// share one budget.
+func foldName(s string) string {
+	return strings.ToLower(norm.NFKC.String(strings.TrimSpace(norm.NFKC.String(s))))
+}
+
+// addressKey is the client a budget belongs to: an IPv4 address, or the
+// /64 of an IPv6 one (a single host usually holds a whole /64).
+func addressKey(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	var ip netip.Addr
+	if err == nil {
+		ip = ap.Addr()
+	} else if ip, err = netip.ParseAddr(addr); err != nil {
+		return addr
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 // checkLogin refuses a login while its address or user has no failed try
@@ -210,10 +241,11 @@ func (l *limiters) checkOperator(req *logical.Request) error {
 	if len(l.operatorCIDRs) > 0 && !inPrefixes(addr, l.operatorCIDRs) {
 		return logical.ErrPermissionDenied
 	}
-	if ok, wait := l.operator.ready(addr); !ok {
+	key := addressKey(addr)
+	if ok, wait := l.operator.ready(key); !ok {
 		return errTooMany("operator requests", wait)
 	}
-	l.operator.spend(addr)
+	l.operator.spend(key)
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage/inmem"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
 // passwordAuth logs in users named in the path whose password is "good",
@@ -29,22 +30,9 @@ func (b passwordAuth) HandleRequest(_ context.Context, req *logical.Request) (*l
 	return &logical.Response{Auth: &logical.Auth{Policies: []string{"default"}, TTL: time.Hour}}, nil
 }
 
-// fakeClock is a settable clock for the limiters.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
-func (f *fakeClock) Add(d time.Duration) {
-	f.mu.Lock()
-	f.t = f.t.Add(d)
-	f.mu.Unlock()
-}
-
-func newLimitedCore(t *testing.T, limits core.Limits) (*core.Core, string, *atomic.Int64, *fakeClock) {
+func newLimitedCore(t *testing.T, limits core.Limits) (*core.Core, string, *atomic.Int64, *clocktest.Clock) {
 	t.Helper()
-	clock := &fakeClock{t: time.Now()}
+	clock := clocktest.New(time.Now())
 	checks := &atomic.Int64{}
 	c, root := newCoreWith(t, core.Config{Storage: inmem.New(), Now: clock.Now, Limits: limits,
 		AuthMethods: map[string]logical.Factory{"pw": func(context.Context, *logical.BackendConfig) (logical.Backend, error) {
@@ -128,7 +116,8 @@ func TestOperatorAccess(t *testing.T) {
 			Data: map[string]any{}, Connection: &logical.Connection{RemoteAddr: addr}})
 		return err
 	}
-	for _, path := range []string{"sys/unseal", "sys/init", "sys/generate-root/attempt", "sys/generate-root/update"} {
+	for _, path := range []string{"sys/unseal", "sys/init", "sys/generate-root/attempt", "sys/generate-root/update",
+		"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify"} {
 		if err := op("192.0.2.1:1", logical.UpdateOperation, path); !errors.Is(err, logical.ErrPermissionDenied) {
 			t.Errorf("%s from outside the operator networks: %v, want 403", path, err)
 		}
@@ -154,9 +143,33 @@ func TestUnauthenticatedPaths(t *testing.T) {
 	for path, want := range map[string]bool{
 		"auth/pw/login/alice": true, "auth/pw/users/alice": false, "auth/token/create": false,
 		"sys/unseal": true, "sys/wrapping/unwrap": true, "sys/policies/acl/x": false, "secret/data/x": false, "nomount/x": false,
+		"sys/rekey/init": true, "sys/rekey/update": true, "sys/rekey/verify": true, "sys/rotate/root/init": false,
+		"sys/generate-root-token/attempt": false,
 	} {
 		if got := c.Unauthenticated(path); got != want {
 			t.Errorf("Unauthenticated(%q) = %v, want %v", path, got, want)
 		}
+	}
+}
+
+// Spellings of one user share a budget, and so does an IPv6 /64.
+// Regression (adversarial pass on issue 10): each spelling of bob, and each
+// address, had a fresh budget.
+func TestLoginBudgetsFoldSpellingsAndPrefixes(t *testing.T) {
+	c, _, checks, _ := newLimitedCore(t, core.Limits{LoginFailuresPerAddress: 100, LoginFailuresPerUser: 4})
+	for i, user := range []string{"bob", "BOB", "bOb", "ｂｏｂ", " bob", "Bob", "BOB"} {
+		addr := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String() + ":1"
+		_ = loginFrom(c, addr, user, "bad")
+	}
+	if n := checks.Load(); n != 4 {
+		t.Errorf("the auth method checked %d passwords across spellings of one user, want 4", n)
+	}
+	c2, _, checks2, _ := newLimitedCore(t, core.Limits{LoginFailuresPerAddress: 3, LoginFailuresPerUser: 100})
+	for i := range 10 {
+		addr := netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, byte(i + 1)}), 1).String()
+		_ = loginFrom(c2, addr, "u"+string(rune('a'+i)), "bad")
+	}
+	if n := checks2.Load(); n != 3 {
+		t.Errorf("the auth method checked %d passwords from one IPv6 /64, want 3", n)
 	}
 }

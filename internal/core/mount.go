@@ -16,6 +16,7 @@ import (
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
+	"github.com/keyward/keyward/internal/uuid"
 )
 
 // Storage locations of the mount tables, inside the barrier.
@@ -43,6 +44,25 @@ type MountEntry struct {
 	Local       bool              `json:"local"`
 	SealWrap    bool              `json:"seal_wrap"`
 	CreatedAt   time.Time         `json:"created_at"`
+	// Moves are the paths the mount held before sys/remount moved it,
+	// oldest first, so a token issued at an old path still finds the mount
+	// that issued it (and a mount later created at that path does not).
+	Moves []MountMove `json:"moves,omitempty"`
+}
+
+// MountMove is one earlier path of a mount and when the mount held it.
+type MountMove struct {
+	From  string    `json:"from"`
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+}
+
+// pathSince is when the mount took its current path.
+func (m *MountEntry) pathSince() time.Time {
+	if n := len(m.Moves); n > 0 {
+		return m.Moves[n-1].Until
+	}
+	return m.CreatedAt
 }
 
 // MountConfig is a mount's tunable configuration.
@@ -86,6 +106,58 @@ type mount struct {
 	unauth []string
 	sudo   []string
 	system bool // sys/, auth/token/: cannot be disabled or moved
+
+	// gate admits requests to backend. A change that replaces the mount
+	// (a move, a KV upgrade) takes it for writing, which waits for the
+	// requests already inside, and then retires the mount: requests
+	// routed to it before the change are refused instead of reaching a
+	// backend that is no longer the one at that path.
+	gate    sync.RWMutex
+	retired bool // guarded by gate
+}
+
+// errMountChanged is the answer to a request routed to a mount that was
+// moved or replaced while the request waited; a retry reaches the new one.
+var errMountChanged = logical.Errorf(http.StatusServiceUnavailable, "the mount changed while the request waited; retry")
+
+// enter admits one request to m's backend; it reports false if m was
+// retired. A true result must be followed by leave.
+func (m *mount) enter() bool {
+	m.gate.RLock()
+	if m.retired {
+		m.gate.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (m *mount) leave() { m.gate.RUnlock() }
+
+// drain waits for the requests inside m and keeps new ones out until the
+// returned function runs.
+func (m *mount) drain() (release func()) {
+	m.gate.Lock()
+	return m.gate.Unlock
+}
+
+// install puts nm at newPath in place of old at oldPath (the same path when
+// a backend is replaced in place) and retires old, which must be drained.
+func (t *mountTable) install(old, nm *mount, oldPath, newPath string) {
+	old.retired = true
+	t.mu.Lock()
+	delete(t.entries, oldPath)
+	t.entries[newPath] = nm
+	t.mu.Unlock()
+}
+
+// uninstall undoes install: old is back at oldPath and, once released,
+// admits requests again.
+func (t *mountTable) uninstall(old *mount, oldPath, newPath string) {
+	t.mu.Lock()
+	delete(t.entries, newPath)
+	t.entries[oldPath] = old
+	t.mu.Unlock()
+	old.retired = false
 }
 
 // route finds the mount with the longest path that prefixes p, without
@@ -146,20 +218,12 @@ func builtinEngines() map[string]logical.Factory {
 	}
 }
 
-func randomID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("core: crypto/rand failed: " + err.Error())
-	}
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
+// randomID returns a random version 4 UUID, for mount and request ids.
+func randomID() string { return uuid.New() }
 
 func accessorFor(typ string) string {
 	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("core: crypto/rand failed: " + err.Error())
-	}
+	rand.Read(b[:]) // never fails (Go 1.24+); see docs/architecture.md
 	return typ + "_" + hex.EncodeToString(b[:])
 }
 
@@ -489,4 +553,91 @@ func (c *Core) MountDefaultKV(ctx context.Context) error {
 		return nil
 	}
 	return c.enableMount(ctx, c.active, &MountEntry{Table: tableMounts, Path: "secret/", Type: "kv", Description: "key/value secret storage", Options: map[string]string{"version": "2"}})
+}
+
+// upgrader is a backend converting its data in place (KV version 1 to 2);
+// it answers 503 while Upgrading.
+type upgrader interface {
+	Upgrading() bool
+	FinishUpgrade(ctx context.Context) error
+}
+
+// upgradeKV turns the KV version 1 mount m into version 2 in place, as
+// `kv enable-versioning` asks with a tune of options.version. The mount is
+// drained, its data checked and marked (kv.PrepareUpgrade), a version 2
+// backend installed and the table written; then every secret is converted
+// while requests get 503. From the table write on, the upgrade resumes
+// after a failure or a restart (see resumeUpgrades). changeMu is held.
+func (c *Core) upgradeKV(ctx context.Context, a *active, m *mount, updated *MountEntry) (*logical.Response, error) {
+	t := a.mounts
+	path := m.entry.Path
+	release := m.drain()
+	n, err := kv.PrepareUpgrade(ctx, m.view, c.now())
+	if err != nil {
+		release()
+		return nil, err
+	}
+	abort := func() {
+		if err := kv.AbortUpgrade(ctx, m.view); err != nil {
+			// The version 1 backend removes the marker at its next start.
+			c.logger.Error("remove kv upgrade marker", "path", path, "err", err)
+		}
+	}
+	nm, err := c.instantiate(ctx, updated)
+	if err != nil {
+		abort()
+		release()
+		return nil, err
+	}
+	t.install(m, nm, path, path)
+	if err := c.writeTable(ctx, t, updated.Table); err != nil {
+		t.uninstall(m, path, path)
+		release()
+		cleanupBackend(ctx, nm.backend)
+		abort()
+		return nil, err
+	}
+	release()
+	cleanupBackend(ctx, m.backend)
+	c.logger.Info("kv upgrade started", "path", path, "secrets", n)
+	if err := c.finishUpgrade(context.WithoutCancel(ctx), nm); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Warnings: []string{fmt.Sprintf(
+		"Upgraded mount %s from version 1 to version 2: each of its %d secrets is now version 1 of a versioned secret", path, n)}}, nil
+}
+
+// finishUpgrade runs m's pending in-place upgrade, if any, to its end.
+func (c *Core) finishUpgrade(ctx context.Context, m *mount) error {
+	up, ok := m.backend.(upgrader)
+	if !ok || !up.Upgrading() {
+		return nil
+	}
+	if err := up.FinishUpgrade(ctx); err != nil {
+		c.logger.Error("kv upgrade interrupted; the mount answers 503 until a tune to version 2 or the next unseal resumes it",
+			"path", m.entry.Path, "err", err)
+		return fmt.Errorf("upgrade of %s to KV version 2 interrupted: %w", m.entry.Path, err)
+	}
+	c.logger.Info("kv upgrade finished", "path", m.entry.Path)
+	return nil
+}
+
+// resumeUpgrades finishes, in the background, the upgrades that an
+// interruption left half done. It runs at unseal.
+func (c *Core) resumeUpgrades(a *active) {
+	for _, m := range a.mounts.list(tableMounts) {
+		if up, ok := m.backend.(upgrader); ok && up.Upgrading() {
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				_ = c.finishUpgrade(a.ctx, m)
+			}()
+		}
+	}
+}
+
+func cleanupBackend(ctx context.Context, b logical.Backend) {
+	if cl, ok := b.(logical.Cleaner); ok {
+		cl.Cleanup(ctx)
+	}
 }

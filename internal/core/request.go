@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
+	"github.com/keyward/keyward/internal/uuid"
 )
 
 // errSealRequested is returned by the sys backend for sys/seal: sealing needs
@@ -47,7 +47,8 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 func (c *Core) Unauthenticated(path string) bool {
 	switch path {
 	case "sys/health", "sys/seal-status", "sys/init", "sys/unseal", "sys/leader",
-		"sys/generate-root/attempt", "sys/generate-root/update":
+		"sys/generate-root/attempt", "sys/generate-root/update",
+		"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify":
 		return true
 	}
 	c.stateLock.RLock()
@@ -98,6 +99,10 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 	if authErr != nil {
 		return nil, c.auditResponse(ctx, a, req, routed, nil, authErr)
 	}
+	if !m.enter() {
+		return nil, c.auditResponse(ctx, a, req, routed, nil, errMountChanged)
+	}
+	defer m.leave()
 	resp, err := m.backend.HandleRequest(ctx, routed)
 	if err == nil && resp == nil && routed.WrapTTL > 0 {
 		resp = &logical.Response{}
@@ -142,6 +147,7 @@ func auditView(req, routed *logical.Request) *logical.Request {
 	}
 	v := *routed
 	v.Path = req.Path
+	v.Headers = req.Headers
 	return &v
 }
 
@@ -200,10 +206,15 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 	routed.Path = rel
 	routed.MountPoint = m.entry.Path
 	routed.MountConfig = logical.MountConfig{
-		DefaultLeaseTTL: orDefault(m.entry.Config.DefaultLeaseTTL, c.cfg.DefaultLeaseTTL),
-		MaxLeaseTTL:     orDefault(m.entry.Config.MaxLeaseTTL, c.cfg.MaxLeaseTTL),
-		Options:         m.entry.Options,
+		DefaultLeaseTTL:          orDefault(m.entry.Config.DefaultLeaseTTL, c.cfg.DefaultLeaseTTL),
+		MaxLeaseTTL:              orDefault(m.entry.Config.MaxLeaseTTL, c.cfg.MaxLeaseTTL),
+		Options:                  m.entry.Options,
+		AuditNonHMACRequestKeys:  m.entry.Config.AuditNonHMACRequestKeys,
+		AuditNonHMACResponseKeys: m.entry.Config.AuditNonHMACResponseKeys,
 	}
+	// A backend sees only the headers its mount passes through
+	// (passthrough_request_headers); the audit view keeps them all.
+	routed.Headers = passthroughHeaders(req.Headers, m.entry.Config.PassthroughRequestHeaders)
 	routed.Storage = m.view
 	routed.Unauthenticated = unauth
 
@@ -230,9 +241,16 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 		// An alias route is authorized as the path it acts on too, sudo and
 		// wrapping rules included, so a deny on the canonical path covers
 		// every other name for it.
-		if al, ok := m.backend.(logical.Aliaser); ok {
-			if canon := al.CanonicalPath(&routed); canon != "" && canon != rel {
-				if err := checkACL(acl, m, m.entry.Path+canon, canon, &routed); err != nil {
+		if canon := canonicalRel(m, &routed, rel); canon != rel {
+			if err := checkACL(acl, m, m.entry.Path+canon, canon, &routed); err != nil {
+				return m, &routed, err
+			}
+		}
+		if ea, ok := m.backend.(extraAuthorizer); ok {
+			for _, chk := range ea.extraChecks(&routed) {
+				r := routed
+				r.Operation, r.Data = chk.op, nil
+				if err := checkACL(acl, m, m.entry.Path+chk.path, chk.path, &r); err != nil {
 					return m, &routed, err
 				}
 			}
@@ -241,14 +259,69 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 	return m, &routed, nil
 }
 
+// canonicalRel is the mount-relative path a request acts on: the backend's
+// own name for it (logical.Aliaser: a legacy route, a name it folds to
+// lower case) and, for anything but a LIST, without a trailing slash, which
+// backends ignore there ("users/admin/" acts on users/admin).
+func canonicalRel(m *mount, routed *logical.Request, rel string) string {
+	canon := rel
+	if al, ok := m.backend.(logical.Aliaser); ok {
+		if c := al.CanonicalPath(routed); c != "" {
+			canon = c
+		}
+	}
+	if routed.Operation != logical.ListOperation {
+		canon = strings.TrimSuffix(canon, "/")
+	}
+	return canon
+}
+
+// extraAuthorizer is a backend whose requests also act on other paths of
+// the same mount: sys/remount is a disable at sys/mounts/FROM and an
+// enable at sys/mounts/TO as much as a write to sys/remount. extraChecks
+// returns those paths (relative to the mount, normalised as the handler
+// will use them) with the operation each stands for; the core authorizes
+// every one like the request's own path, sudo and wrapping rules included.
+type extraAuthorizer interface {
+	extraChecks(req *logical.Request) []aclCheck
+}
+
+type aclCheck struct {
+	path string
+	op   logical.Operation
+}
+
+// issuer finds the auth mount that issued a token created at created
+// from path: the mount that held path's mount point at that time, which
+// is the current one unless the mount moved since or was replaced by
+// another at the same path. nil means it no longer exists.
+func (a *active) issuer(path string, created time.Time) *mount {
+	if !strings.HasPrefix(path, "auth/") {
+		return nil
+	}
+	if m := a.mounts.route(path); m != nil && m.entry.Table == tableAuth && !m.entry.pathSince().After(created) {
+		return m
+	}
+	for _, m := range a.mounts.list(tableAuth) {
+		for _, mv := range m.entry.Moves {
+			if strings.HasPrefix(path, mv.From) && !created.Before(mv.Since) && created.Before(mv.Until) {
+				return m
+			}
+		}
+	}
+	return nil
+}
+
 // checkACL authorizes routed against one path: full is the path the policy
 // sees, rel the same path relative to the mount (for its sudo list).
 func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Request) error {
 	data := routed.Data
+	var aliases map[string]string
 	if fa, ok := m.backend.(logical.FieldAliaser); ok {
-		data = logical.WithFieldAliases(data, fa.FieldAliases())
+		aliases = fa.FieldAliases()
+		data = logical.WithFieldAliases(data, aliases)
 	}
-	d := acl.Check(full, policy.Operation(routed.Operation), data)
+	d := acl.CheckAliased(full, policy.Operation(routed.Operation), data, aliases)
 	if !d.Allowed {
 		return logical.ErrPermissionDenied
 	}
@@ -305,18 +378,17 @@ func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logica
 // identity store; the entity id is derived from the mount and alias, so it is
 // stable across logins.
 func (a *active) identity(te *token.Entry) *policy.Identity {
-	if te.Alias == "" || !strings.HasPrefix(te.Path, "auth/") {
+	if te.Alias == "" {
 		return nil
 	}
-	m := a.mounts.route(te.Path)
-	if m == nil || m.entry.Table != tableAuth {
+	m := a.issuer(te.Path, te.CreationTime)
+	if m == nil {
 		return nil
 	}
 	sum := sha256.Sum256([]byte(m.entry.Accessor + "\x00" + te.Alias))
-	id := hex.EncodeToString(sum[:16])
 	entityID := te.EntityID
 	if entityID == "" {
-		entityID = id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32]
+		entityID = uuid.Format([16]byte(sum[:16]))
 	}
 	return &policy.Identity{
 		EntityID:   entityID,

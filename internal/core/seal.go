@@ -64,18 +64,17 @@ func (p *shareProgress) reset() {
 	p.nonce = ""
 }
 
-// add records a share; a duplicate makes no progress.
-func (p *shareProgress) add(share []byte) error {
+// add records a share, which it keeps, and reports whether it was new. A
+// duplicate (compared in constant time) is wiped and makes no progress.
+func (p *shareProgress) add(share []byte) bool {
 	for _, s := range p.shares {
 		if subtle.ConstantTimeCompare(s, share) == 1 {
-			return logical.BadRequest("this key was already provided; progress is unchanged")
+			clear(share)
+			return false
 		}
 	}
-	if p.nonce == "" {
-		p.nonce = randomID()
-	}
 	p.shares = append(p.shares, share)
-	return nil
+	return true
 }
 
 // Initialize sets up a new store: it creates the keys, splits the unseal key
@@ -215,9 +214,10 @@ func (c *Core) SubmitUnsealShare(ctx context.Context, share []byte) (*SealStatus
 		return nil, logical.BadRequest("key has the wrong length for this store")
 	}
 	c.unsealMu.Lock()
-	if err := c.unseal.add(bytes.Clone(share)); err != nil {
-		c.unsealMu.Unlock()
-		return nil, err
+	// A share sent twice makes no progress and is no error, as in Vault:
+	// the operator who repeats one sees the unchanged progress.
+	if c.unseal.add(bytes.Clone(share)) && c.unseal.nonce == "" {
+		c.unseal.nonce = randomID()
 	}
 	if len(c.unseal.shares) < cfg.SecretThreshold {
 		c.unsealMu.Unlock()
@@ -265,14 +265,27 @@ func (c *Core) sealStatusLocked(ctx context.Context) (*SealStatus, error) {
 		Version: Version, BuildDate: buildDate, StorageType: c.cfg.StorageType, ClusterName: c.cfg.ClusterName, ClusterID: c.clusterIDOrEmpty()}, nil
 }
 
-// ResetUnseal discards unseal progress. When progress exists, the caller
-// must present its nonce, so one operator cannot wipe another's progress
-// unseen.
-func (c *Core) ResetUnseal(nonce string) error {
+// ResetUnseal discards unseal progress. A nonce, when given, must be the
+// progress's own, so a reset meant for an earlier attempt cannot wipe a new
+// one; without a nonce the reset applies to whatever is in progress, as
+// `vault operator unseal -reset` expects (the nonce is public in
+// sys/seal-status, so requiring it would guard nothing). Who may reset is
+// decided by the operator network list and rate limit; each nonce-less
+// reset of real progress is logged with the client address.
+func (c *Core) ResetUnseal(nonce, remote string) error {
 	c.unsealMu.Lock()
 	defer c.unsealMu.Unlock()
-	if len(c.unseal.shares) > 0 && subtle.ConstantTimeCompare([]byte(nonce), []byte(c.unseal.nonce)) != 1 {
-		return logical.BadRequest("reset requires the nonce of the unseal in progress")
+	if len(c.unseal.shares) == 0 {
+		c.unseal.reset()
+		return nil
+	}
+	if nonce != "" && subtle.ConstantTimeCompare([]byte(nonce), []byte(c.unseal.nonce)) != 1 {
+		return logical.BadRequest("nonce does not match the unseal in progress; progress is unchanged")
+	}
+	if nonce == "" {
+		c.logger.Warn("unseal progress reset without its nonce", "progress", len(c.unseal.shares), "remote_addr", remote)
+	} else {
+		c.logger.Info("unseal progress reset", "progress", len(c.unseal.shares), "remote_addr", remote)
 	}
 	c.unseal.reset()
 	return nil
@@ -340,35 +353,70 @@ func (c *Core) generateRootStatusLocked(ctx context.Context) (*GenerateRootStatu
 	return st, nil
 }
 
-// StartGenerateRoot begins a root token generation and returns the one-time
-// pad that will decode the new token.
-func (c *Core) StartGenerateRoot(ctx context.Context) (*GenerateRootStatus, error) {
-	if c.Sealed() {
+// StartGenerateRoot begins a root token generation. With otp empty the
+// server draws the one-time pad and returns it (once) in the status; with
+// the client's own otp (`vault operator generate-root -generate-otp`, then
+// `-init -otp=...`) that pad is used and never echoed. A client OTP must be
+// otp_length (tokenfmt.Len) base62 characters, as the Vault and OpenBao CLIs
+// generate it: the encoded token is base64(token XOR otp), so the lengths
+// must match for the client to decode a usable token.
+func (c *Core) StartGenerateRoot(ctx context.Context, otp string) (*GenerateRootStatus, error) {
+	if c.barrier.Sealed() { // not c.Sealed: sys/generate-root-token holds stateLock
 		return nil, logical.ErrSealed
+	}
+	generated := otp == ""
+	if generated {
+		otp = tokenfmt.Generate(tokenfmt.Recovery)
+	} else if err := checkOTP(otp); err != nil {
+		return nil, err
 	}
 	c.unsealMu.Lock()
 	defer c.unsealMu.Unlock()
 	if c.genRoot != nil {
 		return nil, logical.BadRequest("root generation already in progress")
 	}
-	otp := tokenfmt.Generate(tokenfmt.Recovery)
 	c.genRoot = &generateRoot{otp: otp, progress: shareProgress{nonce: randomID()}}
 	st, err := c.generateRootStatusLocked(ctx)
 	if err != nil {
+		c.genRoot = nil
 		return nil, err
 	}
-	st.OTP = otp
+	if generated {
+		st.OTP = otp
+	}
 	return st, nil
+}
+
+// checkOTP validates a client-chosen one-time pad. The message never
+// echoes it.
+func checkOTP(otp string) error {
+	if len(otp) != tokenfmt.Len {
+		return logical.BadRequest("otp must be %d base62 characters (otp_length; generate it with operator generate-root -generate-otp), got %d characters", tokenfmt.Len, len(otp))
+	}
+	for i := 0; i < len(otp); i++ {
+		ch := otp[i]
+		if !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z') {
+			return logical.BadRequest("otp must be %d base62 characters (0-9, a-z, A-Z); it has another character at position %d", tokenfmt.Len, i+1)
+		}
+	}
+	return nil
 }
 
 // CancelGenerateRoot stops a generation; it needs the attempt's nonce.
 func (c *Core) CancelGenerateRoot(nonce string) error {
+	return c.cancelGenerateRoot(nonce, false)
+}
+
+// cancelGenerateRoot stops a generation. An authenticated caller (a token
+// the ACL allowed on sys/generate-root-token/attempt) needs no nonce; a
+// nonce, when given, must match.
+func (c *Core) cancelGenerateRoot(nonce string, authenticated bool) error {
 	c.unsealMu.Lock()
 	defer c.unsealMu.Unlock()
 	if c.genRoot == nil {
 		return nil
 	}
-	if subtle.ConstantTimeCompare([]byte(nonce), []byte(c.genRoot.progress.nonce)) != 1 {
+	if (nonce != "" || !authenticated) && subtle.ConstantTimeCompare([]byte(nonce), []byte(c.genRoot.progress.nonce)) != 1 {
 		return logical.BadRequest("cancel requires the nonce of the root generation in progress")
 	}
 	c.genRoot.progress.reset()
@@ -387,15 +435,16 @@ func (c *Core) GenerateRootStatus(ctx context.Context) (*GenerateRootStatus, err
 // reconstructed unseal key and creates a new root token, returned XORed with
 // the OTP and base64-encoded.
 func (c *Core) SubmitGenerateRootShare(ctx context.Context, share []byte, nonce string) (*GenerateRootStatus, error) {
-	st, _, err := c.submitGenerateRootShare(ctx, share, nonce)
+	st, _, err := c.submitGenerateRootShare(ctx, share, nonce, false)
 	return st, err
 }
 
 // submitGenerateRootShare is SubmitGenerateRootShare that also returns the
 // new root token once complete, so a caller that cannot audit the response
-// can revoke it.
-func (c *Core) submitGenerateRootShare(ctx context.Context, share []byte, nonce string) (*GenerateRootStatus, string, error) {
-	if c.Sealed() {
+// can revoke it. locked says the caller (a request through the pipeline)
+// already holds stateLock for reading.
+func (c *Core) submitGenerateRootShare(ctx context.Context, share []byte, nonce string, locked bool) (*GenerateRootStatus, string, error) {
+	if c.barrier.Sealed() {
 		return nil, "", logical.ErrSealed
 	}
 	cfg, err := c.barrier.SealConfig(ctx)
@@ -415,9 +464,9 @@ func (c *Core) submitGenerateRootShare(ctx context.Context, share []byte, nonce 
 		c.unsealMu.Unlock()
 		return nil, "", logical.BadRequest("nonce does not match the root generation in progress")
 	}
-	if err := g.progress.add(bytes.Clone(share)); err != nil {
+	if !g.progress.add(bytes.Clone(share)) {
 		c.unsealMu.Unlock()
-		return nil, "", err
+		return nil, "", logical.BadRequest("this key was already provided; progress is unchanged")
 	}
 	st, err := c.generateRootStatusLocked(ctx)
 	if err != nil || len(g.progress.shares) < cfg.SecretThreshold {
@@ -441,8 +490,10 @@ func (c *Core) submitGenerateRootShare(ctx context.Context, share []byte, nonce 
 	if err := c.barrier.VerifyUnsealKey(ctx, key); err != nil {
 		return nil, "", logical.BadRequest("root generation failed: the keys are not valid for this store; generation cancelled")
 	}
-	c.stateLock.RLock()
-	defer c.stateLock.RUnlock()
+	if !locked {
+		c.stateLock.RLock()
+		defer c.stateLock.RUnlock()
+	}
 	if c.active == nil {
 		return nil, "", logical.ErrSealed
 	}
@@ -450,10 +501,17 @@ func (c *Core) submitGenerateRootShare(ctx context.Context, share []byte, nonce 
 	if err != nil {
 		return nil, "", err
 	}
+	if len(root) != len(otp) {
+		// Never hand out an encoding the client cannot decode.
+		if rerr := c.active.tokens.Revoke(ctx, root); rerr != nil {
+			c.logger.Error("revoke undecodable root token", "err", rerr)
+		}
+		return nil, "", fmt.Errorf("root generation: token length %d differs from the OTP length %d", len(root), len(otp))
+	}
 	enc := make([]byte, len(root))
 	subtle.XORBytes(enc, []byte(root), []byte(otp))
 	c.logger.Warn("root token generated by root generation", "accessor", c.accessorOf(ctx, root))
-	return &GenerateRootStatus{Complete: true, Progress: cfg.SecretThreshold, Required: cfg.SecretThreshold, OTPLength: len(otp),
+	return &GenerateRootStatus{Started: true, Nonce: nonce, Complete: true, Progress: cfg.SecretThreshold, Required: cfg.SecretThreshold, OTPLength: len(otp),
 		EncodedToken: base64.RawStdEncoding.EncodeToString(enc), EncodedRootToken: base64.RawStdEncoding.EncodeToString(enc)}, root, nil
 }
 

@@ -22,9 +22,10 @@ var sysUnauthPaths = []string{"internal/ui/mounts*", "wrapping/unwrap", "wrappin
 
 // sysSudoPaths need sudo on top of the path's capability (relative to sys/).
 var sysSudoPaths = []string{
-	"audit", "audit/*", "raw", "raw/*", "rotate", "seal", "config/*",
+	"audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/config", "rotate/keyring/config",
+	"rotate/root", "rotate/root/*", "generate-root-token/*", "seal", "config/*",
 	"leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases",
-	"revoke-prefix/*", "revoke-force/*", "auth/*",
+	"revoke-prefix/*", "revoke-force/*", "auth/*", "plugins/catalog/*", "remount",
 }
 
 // sysBackend serves the authenticated sys/ endpoints.
@@ -40,6 +41,9 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 	}
 	if b := delegate(a, p); b != nil {
 		return b.HandleRequest(ctx, req)
+	}
+	if resp, ok, err := c.keyPaths(ctx, req); ok {
+		return resp, err
 	}
 	switch {
 	case p == "mounts" || p == "mounts/":
@@ -78,19 +82,15 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 		return c.capabilities(ctx, a, req, "", acc)
 	case p == "internal/ui/mounts" || strings.HasPrefix(p, "internal/ui/mounts/"):
 		return c.uiMounts(ctx, a, req, strings.TrimPrefix(strings.TrimPrefix(p, "internal/ui/mounts"), "/"))
+	case p == "remount":
+		return c.remount(ctx, a, req)
+	case strings.HasPrefix(p, "remount/status/"):
+		return c.remountStatus(ctx, req, strings.TrimPrefix(p, "remount/status/"))
+	case p == "plugins/catalog" || strings.HasPrefix(p, "plugins/catalog/"):
+		return c.pluginCatalog(req, strings.TrimPrefix(p, "plugins/catalog"))
 	case p == "key-status":
 		term, installed, enc := c.barrier.KeyStatus()
 		return &logical.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": enc}}, nil
-	case p == "rotate":
-		if op != logical.UpdateOperation && op != logical.CreateOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		term, err := c.barrier.Rotate(ctx)
-		if err != nil {
-			return nil, err
-		}
-		c.logger.Info("keyring rotated", "term", term)
-		return nil, nil
 	case p == "seal":
 		if op != logical.UpdateOperation && op != logical.CreateOperation {
 			return nil, logical.ErrUnsupportedOperation
@@ -132,6 +132,8 @@ func (b *sysBackend) CanonicalPath(req *logical.Request) string {
 		return "policies/acl/" + strings.TrimPrefix(p, "policy/")
 	case strings.HasPrefix(p, "mounts/auth/"):
 		return "auth/" + strings.TrimPrefix(p, "mounts/auth/")
+	case keyCanonicalPath(p) != "":
+		return keyCanonicalPath(p)
 	}
 	if d := delegate(b.c.active, p); d != nil {
 		if al, ok := d.(logical.Aliaser); ok {
@@ -173,16 +175,21 @@ func mountInfo(m *mount) map[string]any {
 	if opts == nil && e.Type == "kv" {
 		opts = map[string]string{}
 	}
-	info := map[string]any{
-		"type":        e.Type,
-		"description": e.Description,
-		"accessor":    e.Accessor,
-		"uuid":        e.UUID,
-		"config": map[string]any{
-			"default_lease_ttl": int64(e.Config.DefaultLeaseTTL / time.Second),
-			"max_lease_ttl":     int64(e.Config.MaxLeaseTTL / time.Second),
-			"force_no_cache":    false,
-		},
+	config := map[string]any{
+		"default_lease_ttl": int64(e.Config.DefaultLeaseTTL / time.Second),
+		"max_lease_ttl":     int64(e.Config.MaxLeaseTTL / time.Second),
+		"force_no_cache":    false,
+	}
+	addTuned(config, e.Config)
+	if e.Table == tableAuth {
+		config["token_type"] = mountTokenType(e)
+	}
+	return map[string]any{
+		"type":                    e.Type,
+		"description":             e.Description,
+		"accessor":                e.Accessor,
+		"uuid":                    e.UUID,
+		"config":                  config,
 		"options":                 opts,
 		"local":                   e.Local,
 		"seal_wrap":               e.SealWrap,
@@ -190,10 +197,6 @@ func mountInfo(m *mount) map[string]any {
 		"plugin_version":          "",
 		"running_plugin_version":  "v" + Version + "+builtin.keyward",
 	}
-	if e.Table == tableAuth {
-		info["config"].(map[string]any)["token_type"] = mountTokenType(e)
-	}
-	return info
 }
 
 func (c *Core) listMounts(a *active, table string) *logical.Response {
@@ -245,7 +248,10 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 		return nil, logical.ErrUnsupportedOperation
 	}
 	if err := logical.UnknownFields(req.Data, "type", "description", "config", "options", "local", "seal_wrap",
-		"external_entropy_access", "plugin_name", "plugin_version"); err != nil {
+		"external_entropy_access", "plugin_name", "plugin_version", "mount_point"); err != nil {
+		return nil, err
+	}
+	if err := checkMountPoint(req.Data, path); err != nil {
 		return nil, err
 	}
 	typ, _, err := logical.Str(req.Data, "type")
@@ -254,6 +260,9 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 	}
 	if typ == "" {
 		return nil, logical.BadRequest("missing required field 'type'")
+	}
+	if err := checkMountFields(req.Data, typ); err != nil {
+		return nil, err
 	}
 	desc, _, err := logical.Str(req.Data, "description")
 	if err != nil {
@@ -264,6 +273,8 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 		return nil, err
 	}
 	switch typ {
+	case "generic": // Vault's old name for kv
+		typ = "kv"
 	case "kv-v2":
 		typ = "kv"
 		if opts == nil {
@@ -293,6 +304,9 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 		if err := logical.UnknownFields(cfg, tuneFields...); err != nil {
 			return nil, err
 		}
+		if err := checkTuneFields(cfg, e.Type); err != nil {
+			return nil, err
+		}
 		if err := applyTune(&e.Config, cfg, c.cfg.MaxLeaseTTL); err != nil {
 			return nil, err
 		}
@@ -308,7 +322,9 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 	return nil, c.enableMount(ctx, a, e)
 }
 
-// tuneFields are the tunables Vault clients send (some only to be ignored).
+// tuneFields are the tunables Vault clients send. Each is applied
+// (applyTune) or, when Keyward has no feature behind it, accepted only with
+// the value that changes nothing (checkTuneFields in tune.go).
 var tuneFields = []string{"default_lease_ttl", "max_lease_ttl", "description", "options", "force_no_cache",
 	"audit_non_hmac_request_keys", "audit_non_hmac_response_keys", "listing_visibility",
 	"passthrough_request_headers", "allowed_response_headers", "token_type", "plugin_version",
@@ -415,17 +431,18 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	switch req.Operation {
 	case logical.ReadOperation:
 		e := m.entry
-		resp := &logical.Response{Data: map[string]any{
+		data := map[string]any{
 			"default_lease_ttl": int64(orDefault(e.Config.DefaultLeaseTTL, c.cfg.DefaultLeaseTTL) / time.Second),
 			"max_lease_ttl":     int64(orDefault(e.Config.MaxLeaseTTL, c.cfg.MaxLeaseTTL) / time.Second),
 			"force_no_cache":    false,
 			"description":       e.Description,
 			"options":           e.Options,
-		}}
-		if e.Table == tableAuth {
-			resp.Data["token_type"] = mountTokenType(e)
 		}
-		return resp, nil
+		addTuned(data, e.Config)
+		if e.Table == tableAuth {
+			data["token_type"] = mountTokenType(e)
+		}
+		return &logical.Response{Data: data}, nil
 	case logical.UpdateOperation, logical.CreateOperation:
 	default:
 		return nil, logical.ErrUnsupportedOperation
@@ -439,6 +456,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 		if _, ok := req.Data["options"]; ok {
 			return nil, logical.BadRequest("cannot set options on %q", full)
 		}
+		if err := systemTuneFields(req.Data, full); err != nil {
+			return nil, err
+		}
 	}
 	a.mounts.changeMu.Lock()
 	defer a.mounts.changeMu.Unlock()
@@ -446,6 +466,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	updated := *m.entry
 	a.mounts.mu.Unlock()
 	if err := logical.UnknownFields(req.Data, tuneFields...); err != nil {
+		return nil, err
+	}
+	if err := checkTuneFields(req.Data, updated.Type); err != nil {
 		return nil, err
 	}
 	if err := applyTune(&updated.Config, req.Data, c.cfg.MaxLeaseTTL); err != nil {
@@ -459,11 +482,19 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	} else if ok {
 		updated.Description = d
 	}
+	upgrade, finish := false, false
 	if opts, ok, err := logical.StringMap(req.Data, "options"); err != nil {
 		return nil, err
 	} else if ok {
-		if v, has := opts["version"]; has && updated.Type == "kv" && v != updated.Options["version"] {
-			return nil, logical.BadRequest("changing the KV version of an existing mount is not supported")
+		if v, has := opts["version"]; has && updated.Type == "kv" {
+			from := kvVersion(updated.Options)
+			switch {
+			case v != "1" && v != "2":
+				return nil, logical.BadRequest("options.version must be 1 or 2")
+			case from == "2" && v == "1":
+				return nil, logical.BadRequest("cannot downgrade mount from version 2")
+			}
+			upgrade, finish = from == "1" && v == "2", from == "2"
 		}
 		merged := map[string]string{}
 		for k, v := range updated.Options {
@@ -473,6 +504,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 			merged[k] = v
 		}
 		updated.Options = merged
+	}
+	if upgrade {
+		return c.upgradeKV(ctx, a, m, &updated)
 	}
 	a.mounts.mu.Lock()
 	old := m.entry
@@ -488,7 +522,19 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 		a.mounts.mu.Unlock()
 		return nil, err
 	}
+	if finish {
+		// Asking for version 2 again finishes an interrupted upgrade.
+		return nil, c.finishUpgrade(context.WithoutCancel(ctx), m)
+	}
 	return nil, nil
+}
+
+// kvVersion is a KV mount's version option, "1" when unset.
+func kvVersion(opts map[string]string) string {
+	if v := opts["version"]; v != "" {
+		return v
+	}
+	return "1"
 }
 
 func (c *Core) policyPath(ctx context.Context, a *active, req *logical.Request, name, textField string) (*logical.Response, error) {

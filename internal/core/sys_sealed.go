@@ -6,19 +6,26 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/keyward/keyward/internal/logical"
 )
 
-// handleSealedPaths answers the sys/ endpoints that work while sealed and
-// without a token: health, seal status, init, unseal, leader and root token
-// generation. Their bodies are bare JSON, as in Vault.
+// operatorPaths are the unauthenticated operator endpoints: writes to them
+// pass the operator network list and rate limit (limits.checkOperator).
+var operatorPaths = []string{"sys/init", "sys/unseal", "sys/generate-root/attempt", "sys/generate-root/update",
+	"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify"}
+
+// handleSealedPaths answers the sys/ endpoints that work without a token:
+// health, seal status, init, unseal, leader, root token generation and
+// rekey (the last two only while unsealed). Their bodies are bare JSON, as
+// in Vault.
 func (c *Core) handleSealedPaths(ctx context.Context, req *logical.Request) (*logical.Response, bool, error) {
 	var resp *logical.Response
 	var err error
-	switch req.Path {
-	case "sys/init", "sys/unseal", "sys/generate-root/attempt", "sys/generate-root/update":
+	if slices.Contains(operatorPaths, req.Path) {
 		if err := c.limits.checkOperator(req); err != nil {
 			return nil, true, err
 		}
@@ -42,6 +49,15 @@ func (c *Core) handleSealedPaths(ctx context.Context, req *logical.Request) (*lo
 	case "sys/generate-root/update":
 		resp, err = c.auditedOperator(ctx, req, func() (*logical.Response, string, error) {
 			return c.generateRootUpdate(ctx, req)
+		})
+	case "sys/rekey/init", "sys/rekey/update", "sys/rekey/verify":
+		resp, err = c.auditedOperator(ctx, req, func() (*logical.Response, string, error) {
+			data, err := c.rekeyRequest(ctx, req, strings.TrimPrefix(req.Path, "sys/rekey/"), false)
+			if err != nil || data == nil {
+				return nil, "", err
+			}
+			resp, err := rawJSON(http.StatusOK, data)
+			return resp, "", err
 		})
 	default:
 		return nil, false, nil
@@ -220,8 +236,11 @@ func (c *Core) unsealResp(ctx context.Context, req *logical.Request) (*logical.R
 	if reset, _, err := logical.Bool(req.Data, "reset"); err != nil {
 		return nil, err
 	} else if reset {
-		nonce, _, _ := logical.Str(req.Data, "nonce")
-		if err := c.ResetUnseal(nonce); err != nil {
+		nonce, _, err := logical.Str(req.Data, "nonce")
+		if err != nil {
+			return nil, err
+		}
+		if err := c.ResetUnseal(nonce, remoteAddr(req)); err != nil {
 			return nil, err
 		}
 		return c.sealStatusResp(ctx)
@@ -252,7 +271,7 @@ func (c *Core) leaderResp(ctx context.Context) (*logical.Response, error) {
 	return rawJSON(http.StatusOK, map[string]any{
 		"ha_enabled":             false,
 		"is_self":                true,
-		"leader_address":         "",
+		"leader_address":         c.cfg.APIAddr,
 		"leader_cluster_address": "",
 		"performance_standby":    false,
 	})
@@ -265,12 +284,7 @@ func (c *Core) generateRootAttempt(ctx context.Context, req *logical.Request) (*
 	case logical.ReadOperation:
 		st, err = c.GenerateRootStatus(ctx)
 	case logical.UpdateOperation, logical.CreateOperation:
-		for _, k := range []string{"pgp_key"} {
-			if v, _, _ := logical.Str(req.Data, k); v != "" {
-				return nil, logical.BadRequest("%s is not supported; use the one-time pad", k)
-			}
-		}
-		st, err = c.StartGenerateRoot(ctx)
+		st, err = c.startGenerateRootReq(ctx, req)
 	case logical.DeleteOperation:
 		nonce, _, _ := logical.Str(req.Data, "nonce")
 		if err := c.CancelGenerateRoot(nonce); err != nil {
@@ -286,9 +300,30 @@ func (c *Core) generateRootAttempt(ctx context.Context, req *logical.Request) (*
 	return rawJSON(http.StatusOK, st)
 }
 
+// startGenerateRootReq starts a root generation from a request body: the
+// client's otp or none (the server draws one); a PGP key is refused.
+func (c *Core) startGenerateRootReq(ctx context.Context, req *logical.Request) (*GenerateRootStatus, error) {
+	if err := logical.UnknownFields(req.Data, "otp", "pgp_key"); err != nil {
+		return nil, err
+	}
+	if v, _, err := logical.Str(req.Data, "pgp_key"); err != nil {
+		return nil, err
+	} else if v != "" {
+		return nil, logical.BadRequest("pgp_key is not supported; use the one-time pad (otp)")
+	}
+	otp, _, err := logical.Str(req.Data, "otp")
+	if err != nil {
+		return nil, err
+	}
+	return c.StartGenerateRoot(ctx, otp)
+}
+
 func (c *Core) generateRootUpdate(ctx context.Context, req *logical.Request) (*logical.Response, string, error) {
 	if req.Operation != logical.UpdateOperation && req.Operation != logical.CreateOperation {
 		return nil, "", logical.ErrUnsupportedOperation
+	}
+	if err := logical.UnknownFields(req.Data, "key", "nonce"); err != nil {
+		return nil, "", err
 	}
 	keyStr, _, err := logical.Str(req.Data, "key")
 	if err != nil {
@@ -303,7 +338,7 @@ func (c *Core) generateRootUpdate(ctx context.Context, req *logical.Request) (*l
 		return nil, "", err
 	}
 	defer clear(share)
-	st, root, err := c.submitGenerateRootShare(ctx, share, nonce)
+	st, root, err := c.submitGenerateRootShare(ctx, share, nonce, false)
 	if err != nil {
 		return nil, "", err
 	}

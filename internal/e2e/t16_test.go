@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward/internal/testsvc"
 )
 
 const t16PGAdmin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -70,7 +72,7 @@ func t16PG(t *testing.T, prefix string) *pgx.Conn {
 	defer cancel()
 	c, err := pgx.Connect(ctx, t16PGAdmin)
 	if err != nil {
-		t.Skipf("PostgreSQL not reachable on 127.0.0.1:5432: %v", err)
+		testsvc.Unavailable(t, "PostgreSQL on 127.0.0.1:5432", err)
 	}
 	t.Cleanup(func() {
 		// Drop whatever the run left behind, then close.

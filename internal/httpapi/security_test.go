@@ -72,10 +72,10 @@ func manyKeys(n int) []byte {
 	return append(b, '}')
 }
 
-// TestT01DeepJSON sends 10 MB of nesting, unauthenticated and with a token.
+// TestDeepJSONRefused sends 10 MB of nesting, unauthenticated and with a token.
 // The API must refuse it with 400 after reading only a prefix and without
 // building Go values; the core is never called.
-func TestT01DeepJSON(t *testing.T) {
+func TestDeepJSONRefused(t *testing.T) {
 	const size = 10 << 20
 	bodies := map[string][]byte{"arrays": deepArrays(size), "objects": deepObjects(size)}
 	for name, body := range bodies {
@@ -123,8 +123,8 @@ func TestT01DeepJSON(t *testing.T) {
 	}
 }
 
-// TestT02ManyStrings sends 8 MB with 500k distinct keys, 50 in parallel.
-func TestT02ManyStrings(t *testing.T) {
+// TestManyStringsRefused sends 8 MB with 500k distinct keys, 50 in parallel.
+func TestManyStringsRefused(t *testing.T) {
 	body := manyKeys(500_000)
 	if len(body) < 7<<20 {
 		t.Fatalf("body is only %d bytes", len(body))
@@ -176,8 +176,8 @@ func TestT02ManyStrings(t *testing.T) {
 	}
 }
 
-// TestT03BodySize sends 40 MB with and without Content-Length.
-func TestT03BodySize(t *testing.T) {
+// TestBodySizeLimits sends 40 MB with and without Content-Length.
+func TestBodySizeLimits(t *testing.T) {
 	const size = 40 << 20
 	for _, chunked := range []bool{false, true} {
 		name := map[bool]string{false: "content-length", true: "chunked"}[chunked]
@@ -223,8 +223,8 @@ func TestT03BodySize(t *testing.T) {
 	})
 }
 
-// TestT04BadPaths: bad paths get one fixed message that echoes nothing.
-func TestT04BadPaths(t *testing.T) {
+// TestBadPathsLookTheSame: bad paths get one fixed message that echoes nothing.
+func TestBadPathsLookTheSame(t *testing.T) {
 	for _, target := range []string{
 		"/v1/secret/%ff%fe",           // invalid UTF-8
 		"/v1/secret/%c0%ae%c0%ae/sys", // overlong dots
@@ -249,8 +249,8 @@ func TestT04BadPaths(t *testing.T) {
 	}
 }
 
-// TestT05MalformedBodyNoEcho: decoding errors never repeat body content.
-func TestT05MalformedBodyNoEcho(t *testing.T) {
+// TestMalformedBodyNotEchoed: decoding errors never repeat body content.
+func TestMalformedBodyNotEchoed(t *testing.T) {
 	const canary = "CANARYzq81"
 	bodies := []string{
 		`{"data":"` + canary,
@@ -281,9 +281,9 @@ func TestT05MalformedBodyNoEcho(t *testing.T) {
 	}
 }
 
-// TestT07Traversal: every non-canonical path is refused on every method
+// TestTraversalRefused: every non-canonical path is refused on every method
 // before the core is called.
-func TestT07Traversal(t *testing.T) {
+func TestTraversalRefused(t *testing.T) {
 	paths := []string{
 		"secret/data/team-a/../../../sys/policies/acl/root",
 		"secret/data/team-a/%2e%2e/%2e%2e/sys/policies/acl/root",
@@ -358,11 +358,11 @@ func setTarget(r *http.Request, target string) error {
 	return nil
 }
 
-// TestT02RateLimitBeforeBody: with a per-client quota, a flood of 8 MB
+// TestRateLimitBeforeBody: with a per-client quota, a flood of 8 MB
 // many-key bodies trips the quota (429 with Retry-After) and the refused
 // requests are not read; the body cap still refuses the admitted ones, the
 // core never runs, and health keeps answering.
-func TestT02RateLimitBeforeBody(t *testing.T) {
+func TestRateLimitBeforeBody(t *testing.T) {
 	body := manyKeys(500_000)
 	f := &fakeCore{}
 	a := httpapi.New(f, httpapi.Config{RateLimit: 5, RateBurst: 5}, nil)

@@ -97,8 +97,8 @@ func TestServerConfig(t *testing.T) {
 	}
 }
 
-// TestT03HeaderLimits: oversized headers get 431 from the real server.
-func TestT03HeaderLimits(t *testing.T) {
+// TestHeaderLimits: oversized headers get 431 from the real server.
+func TestHeaderLimits(t *testing.T) {
 	srv, f := startServer(t, httpapi.Config{}, httpapi.Listener{})
 	addr := srv.Addr
 
@@ -122,8 +122,8 @@ func TestT03HeaderLimits(t *testing.T) {
 	}
 }
 
-// TestT04MalformedHTTP: the server refuses broken framing before the API.
-func TestT04MalformedHTTP(t *testing.T) {
+// TestMalformedHTTP: the server refuses broken framing before the API.
+func TestMalformedHTTP(t *testing.T) {
 	srv, f := startServer(t, httpapi.Config{}, httpapi.Listener{})
 	addr := srv.Addr
 	for _, raw := range []string{
@@ -141,10 +141,10 @@ func TestT04MalformedHTTP(t *testing.T) {
 	}
 }
 
-// TestT03Slowloris holds many connections that trickle headers and checks
+// TestSlowlorisDoesNotStarveOthers holds many connections that trickle headers and checks
 // the server still answers sys/health. All come from 127.0.0.1, so the
 // per-address cap (TestConnectionCaps) is lifted to test the server alone.
-func TestT03Slowloris(t *testing.T) {
+func TestSlowlorisDoesNotStarveOthers(t *testing.T) {
 	srv, _ := startServer(t, httpapi.Config{}, httpapi.Listener{MaxConnectionsPerAddress: -1})
 	addr := srv.Addr
 	const slow = 300

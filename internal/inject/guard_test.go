@@ -12,9 +12,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/keyward/keyward/internal/inject"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
 // helperEnv selects what TestHelperProcess does when this test binary is
@@ -87,18 +88,6 @@ func gone(pid int) bool {
 	return i < 0 || i+2 >= len(raw) || raw[i+2] == 'Z' || raw[i+2] == 'X'
 }
 
-// eventually polls cond for up to a minute: a bound for a loaded machine,
-// not a timing assertion.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(time.Minute); !cond(); {
-		if time.Now().After(end) {
-			t.Fatalf("%s: still not true after a minute", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestGuard: the guard kills the process group it was told about when its
 // input ends without "done" (keyward died), and leaves it alone otherwise.
 func TestGuard(t *testing.T) {
@@ -143,7 +132,7 @@ func TestGuard(t *testing.T) {
 			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 				t.Fatalf("group leader ended with %v, want SIGKILL", err)
 			}
-			eventually(t, "background process of the group gone", func() bool { return gone(bg) })
+			clocktest.Eventually(t, "background process of the group gone", func() bool { return gone(bg) })
 		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/keyward/keyward/internal/inject"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
 // TestRunProtectsProcess: Run leaves keyward non-dumpable with no core
@@ -40,5 +42,5 @@ func TestChildKilledWithKeyward(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Wait()
-	eventually(t, "child gone after kill -9 of the process running it", func() bool { return gone(pid) })
+	clocktest.Eventually(t, "child gone after kill -9 of the process running it", func() bool { return gone(pid) })
 }

@@ -80,3 +80,42 @@ var reservedNames = func() map[string]bool {
 	}
 	return m
 }()
+
+// ToolSetting reports whether name (compared without regard to case) has
+// the shape of a setting some program reads to decide what it runs, loads
+// or connects to, beyond the exact names Reserved knows: TAR_OPTIONS,
+// RSYNC_RSH, CVS_RSH, SVN_SSH, ZIPOPT, KUBE_EDITOR, GH_PAGER, PSQL_PAGER,
+// SYSTEMD_PAGER, HGRCPATH and the like, by their suffix (_OPTIONS, _OPTS,
+// ...OPT, _FLAGS, _ARGS, _RSH, _SSH, _EDITOR, _PAGER, _ASKPASS, _COMMAND,
+// _CMD, _SHELL, _HOOK(S), _PROGRAM, _PRELOAD, _PLUGINS, ...PATH, ...RC,
+// ...HOME, ...CONF, _CONFIG, _CONFIG_FILE) or by the tool's prefix.
+//
+// It is broader than Reserved on purpose, and meant for names taken from
+// data with no prefix of the user's: such a name can be anything a tool in
+// the job reads. Under a prefix the user chose (APP_TAR_OPTIONS), no tool
+// reads it, so only Reserved applies.
+func ToolSetting(name string) bool {
+	n := strings.ToUpper(name)
+	for _, s := range toolSuffixes {
+		if strings.HasSuffix(n, s) {
+			return true
+		}
+	}
+	for _, p := range toolPrefixes {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	return false
+}
+
+var toolSuffixes = []string{
+	"_OPTIONS", "_OPTS", "OPT", "_FLAGS", "_ARGS", "_RSH", "_SSH", "_EDITOR", "_PAGER", "_ASKPASS",
+	"_COMMAND", "_CMD", "_SHELL", "_HOOK", "_HOOKS", "_PROGRAM", "_PRELOAD", "_PLUGINS",
+	"PATH", "RC", "HOME", "CONF", "_CONFIG", "_CONFIG_FILE",
+}
+
+var toolPrefixes = []string{
+	"TAR_", "RSYNC_", "CVS_", "SVN_", "HG", "KUBE_", "GH_", "PSQL_", "SYSTEMD_", "ANSIBLE_",
+	"GNUPG", "GPG_", "DOCKER_", "PODMAN_", "CONTAINERS_", "LESS", "ZIP", "UNZIP", "MANOPT",
+}

@@ -62,3 +62,22 @@ func TestReserved(t *testing.T) {
 		}
 	}
 }
+
+// Names a tool reads are refused when they come from data without a
+// prefix; ordinary secret names are not. Regression (adversarial pass on
+// issue 10): TAR_OPTIONS and RSYNC_RSH from a secret ran code in the job.
+func TestToolSetting(t *testing.T) {
+	for _, name := range []string{"TAR_OPTIONS", "RSYNC_RSH", "CVS_RSH", "SVN_SSH", "ZIPOPT", "KUBE_EDITOR",
+		"GH_EDITOR", "GH_PAGER", "PSQL_PAGER", "SYSTEMD_PAGER", "HGRCPATH", "tar_options", "GNUPGHOME",
+		"MANPATH", "NODE_PATH", "WGETRC", "ANSIBLE_SSH_ARGS", "TF_CLI_ARGS", "LESSKEY"} {
+		if !inject.ToolSetting(name) {
+			t.Errorf("ToolSetting(%q) = false, want true", name)
+		}
+	}
+	for _, name := range []string{"DB_PASSWORD", "API_KEY", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "NPM_TOKEN",
+		"PGPASSWORD", "MYSQL_PWD", "DATABASE_URL", "TF_VAR_db_password", "SLACK_WEBHOOK_URL", "REDIS_URL"} {
+		if inject.ToolSetting(name) || inject.Reserved(name) {
+			t.Errorf("%q is refused, want it importable", name)
+		}
+	}
+}

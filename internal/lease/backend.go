@@ -215,10 +215,10 @@ func (b backend) listState(req *logical.Request) (*logical.Response, error) {
 	var leases []map[string]any
 	for _, e := range b.m.matching("") {
 		b.m.mu.Lock()
-		s, attempts, lastErr := e.State, e.Attempts, e.LastError
+		id, mount, s, attempts, lastErr := e.ID, e.MountPath, e.State, e.Attempts, e.LastError
 		b.m.mu.Unlock()
 		if s == state {
-			leases = append(leases, map[string]any{"lease_id": e.ID, "mount": e.MountPath,
+			leases = append(leases, map[string]any{"lease_id": id, "mount": mount,
 				"revoke_attempts": attempts, "error": lastErr})
 		}
 	}

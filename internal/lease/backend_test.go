@@ -95,7 +95,7 @@ func TestRestoreManyOverdue(t *testing.T) {
 	t.Logf("restore of %d leases took %v", n, time.Since(start))
 	f.eng.setFail(false)
 	f.advance(10 * time.Minute) // past the backoff of the refused first attempts
-	eventually(t, "overdue leases revoked", func() bool { total, _, _ := f.m.Counts(); return total == 0 })
+	f.eventuallyAdvancing(t, "overdue leases revoked", 10*time.Minute, func() bool { total, _, _ := f.m.Counts(); return total == 0 })
 	for i := range n {
 		if c := f.eng.count(fmt.Sprint(i)); c != 1 {
 			t.Fatalf("lease %d revoked %d times", i, c)

@@ -38,9 +38,11 @@ type engine struct {
 	revoked map[string]int
 	fail    bool
 	renews  int
+	// mounts counts the calls that reached each mount path.
+	mounts map[string]int
 }
 
-func newEngine() *engine { return &engine{revoked: map[string]int{}} }
+func newEngine() *engine { return &engine{revoked: map[string]int{}, mounts: map[string]int{}} }
 
 var errDown = errors.New("database unreachable")
 
@@ -50,6 +52,7 @@ func (e *engine) Revoke(_ context.Context, mount string, s *logical.Secret) erro
 	if e.fail {
 		return errDown
 	}
+	e.mounts[mount]++
 	e.revoked[s.InternalData["user"].(string)]++
 	return nil
 }
@@ -60,6 +63,7 @@ func (e *engine) Renew(_ context.Context, mount string, s *logical.Secret, inc t
 	if e.fail {
 		return nil, errDown
 	}
+	e.mounts[mount]++
 	e.renews++
 	return s, nil
 }
@@ -74,6 +78,12 @@ func (e *engine) count(user string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.revoked[user]
+}
+
+func (e *engine) calls(mount string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mounts[mount]
 }
 
 func (e *engine) total() int {
@@ -138,15 +148,37 @@ func (f *fixture) register(t testing.TB, accessor, user string, ttl, maxTTL time
 
 // eventually polls cond until it holds or 20 s pass. It asserts an outcome,
 // never a duration.
+// eventually polls cond for up to two minutes: a bound for a loaded
+// machine, not a timing assertion.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// eventuallyAdvancing waits for cond as eventually does, moving the fake
+// clock on by step whenever cond has not held for a while. A revocation
+// attempt in flight while the test changed the engine's answer is
+// rescheduled by its backoff from whatever the fake clock said when it
+// finished, possibly after the test's own advance: without further
+// advances it would never come due.
+func (f *fixture) eventuallyAdvancing(t testing.TB, what string, step time.Duration, cond func() bool) {
+	t.Helper()
+	polls := 0
+	eventually(t, what, func() bool {
+		if cond() {
+			return true
+		}
+		if polls++; polls%50 == 0 {
+			f.advance(step)
+		}
+		return false
+	})
 }
 
 func status(err error) int {

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -71,11 +70,12 @@ func (o *Options) fill() {
 	}
 }
 
-// Factory returns a core.LeaseFactory building a Manager with opts.
-func Factory(opts Options) core.LeaseFactory {
-	return func(ctx context.Context, view logical.Storage, engines core.LeaseEngines, logger *slog.Logger) (core.LeaseManager, error) {
-		return New(ctx, view, engines, logger, opts)
-	}
+// Engines is how the manager reaches the engines that issued its leases:
+// the core routes by mount path to the backend. The core's implementation
+// also reports whether a request's token holds sudo (sudoChecker).
+type Engines interface {
+	Revoke(ctx context.Context, mountPath string, s *logical.Secret) error
+	Renew(ctx context.Context, mountPath string, s *logical.Secret, increment time.Duration) (*logical.Secret, error)
 }
 
 // entry is one persisted lease. InternalData may hold credentials: it only
@@ -92,9 +92,12 @@ type entry struct {
 	TTL          time.Duration  `json:"ttl"`
 	Renewable    bool           `json:"renewable"`
 	InternalData map[string]any `json:"internal_data,omitempty"`
-	State        string         `json:"state"`
-	Attempts     int            `json:"attempts"`
-	LastError    string         `json:"last_error,omitempty"`
+	// FormerIDs are the ids the lease had before its mount moved; they
+	// still reach it for lookup, renew and revoke.
+	FormerIDs []string `json:"former_ids,omitempty"`
+	State     string   `json:"state"`
+	Attempts  int      `json:"attempts"`
+	LastError string   `json:"last_error,omitempty"`
 
 	inflight bool // a worker holds it
 }
@@ -113,17 +116,24 @@ func (e *entry) secret() *logical.Secret {
 	}
 }
 
-// Manager implements core.LeaseManager. It is safe for concurrent use.
+// Manager tracks leases; the core uses it as its LeaseManager (node wires
+// it). It is safe for concurrent use.
 type Manager struct {
 	view    logical.Storage
-	engines core.LeaseEngines
+	engines Engines
 	logger  *slog.Logger
 	opts    Options
 
 	mu      sync.Mutex
 	leases  map[string]*entry
+	former  map[string]string // former id -> current id
 	byToken map[string]map[string]struct{}
 	sched   schedHeap
+
+	// moveMu keeps Remount apart from every operation that calls an engine
+	// or writes a lease record: they hold it for reading, Remount for
+	// writing, so no record is written under an id that is being changed.
+	moveMu sync.RWMutex
 
 	kick   chan struct{}
 	work   chan string
@@ -132,8 +142,6 @@ type Manager struct {
 	wg     sync.WaitGroup
 	closed bool // Close took the leases out of the gauges
 }
-
-var _ core.LeaseManager = (*Manager)(nil)
 
 const keyPrefix = "lease/"
 
@@ -144,7 +152,7 @@ func storageKey(id string) string {
 // New restores the leases persisted in view and starts the scheduler.
 // Overdue leases are revoked in the background, so New returns once the
 // records are loaded.
-func New(ctx context.Context, view logical.Storage, engines core.LeaseEngines, logger *slog.Logger, opts Options) (*Manager, error) {
+func New(ctx context.Context, view logical.Storage, engines Engines, logger *slog.Logger, opts Options) (*Manager, error) {
 	opts.fill()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -155,6 +163,7 @@ func New(ctx context.Context, view logical.Storage, engines core.LeaseEngines, l
 		logger:  logger.With("component", "lease"),
 		opts:    opts,
 		leases:  map[string]*entry{},
+		former:  map[string]string{},
 		byToken: map[string]map[string]struct{}{},
 		kick:    make(chan struct{}, 1),
 		work:    make(chan string, 256),
@@ -216,6 +225,9 @@ func (m *Manager) index(e *entry) {
 	}
 	m.gaugeAdd(e.State, 1)
 	m.leases[e.ID] = e
+	for _, f := range e.FormerIDs {
+		m.former[f] = e.ID
+	}
 	if e.Accessor != "" {
 		s := m.byToken[e.Accessor]
 		if s == nil {
@@ -232,6 +244,11 @@ func (m *Manager) unindex(e *entry) {
 	}
 	m.gaugeAdd(e.State, -1)
 	delete(m.leases, e.ID)
+	for _, f := range e.FormerIDs {
+		if m.former[f] == e.ID {
+			delete(m.former, f)
+		}
+	}
 	if s := m.byToken[e.Accessor]; s != nil {
 		delete(s, e.ID)
 		if len(s) == 0 {
@@ -262,6 +279,8 @@ func (m *Manager) poke() {
 // Register gives s a lease id under req's mount and path, bounds its TTL by
 // the max TTL (secret, mount or default, never unbounded) and persists it.
 func (m *Manager) Register(ctx context.Context, req *logical.Request, s *logical.Secret) error {
+	m.moveMu.RLock()
+	defer m.moveMu.RUnlock()
 	now := m.opts.Now()
 	maxTTL := s.MaxTTL
 	if mount := req.MountConfig.MaxLeaseTTL; mount > 0 && (maxTTL <= 0 || maxTTL > mount) {
@@ -319,6 +338,8 @@ func (m *Manager) RevokeByToken(ctx context.Context, accessor string) error {
 	if accessor == "" {
 		return nil
 	}
+	m.moveMu.RLock()
+	defer m.moveMu.RUnlock()
 	now := m.opts.Now()
 	m.mu.Lock()
 	var due []*entry
@@ -418,13 +439,16 @@ func (m *Manager) worker() {
 // marked revoke_pending and rescheduled with backoff, or irrevocable after
 // the last attempt. It returns the engine's error.
 func (m *Manager) attempt(ctx context.Context, id string) error {
+	m.moveMu.RLock()
+	defer m.moveMu.RUnlock()
 	m.mu.Lock()
-	e := m.leases[id]
+	e := m.resolve(id)
 	if e == nil {
 		m.mu.Unlock()
 		return nil
 	}
 	e.inflight = true
+	id = e.ID
 	mount, secret := e.MountPath, e.secret()
 	m.mu.Unlock()
 
@@ -520,7 +544,7 @@ type sudoChecker interface {
 // created, unless the caller is root or holds sudo on the path (T13).
 func (m *Manager) owned(req *logical.Request, id string) (*entry, error) {
 	m.mu.Lock()
-	e := m.leases[id]
+	e := m.resolve(id)
 	m.mu.Unlock()
 	if e == nil {
 		return nil, errNotFound
@@ -540,6 +564,8 @@ func (m *Manager) owned(req *logical.Request, id string) (*entry, error) {
 // Renew extends lease id by increment (the lease's TTL when 0), never past
 // its max TTL. The engine is asked first, so a failure leaves it unchanged.
 func (m *Manager) Renew(ctx context.Context, req *logical.Request, id string, increment time.Duration) (*logical.Secret, []string, error) {
+	m.moveMu.RLock()
+	defer m.moveMu.RUnlock()
 	e, err := m.owned(req, id)
 	if err != nil {
 		return nil, nil, err
@@ -548,6 +574,7 @@ func (m *Manager) Renew(ctx context.Context, req *logical.Request, id string, in
 	m.mu.Lock()
 	state, renewable, expire, maxExpire, ttl := e.State, e.Renewable, e.ExpireTime, e.MaxExpire, e.TTL
 	mount, secret := e.MountPath, e.secret()
+	id = e.ID
 	m.mu.Unlock()
 	switch {
 	case state != StateActive:
@@ -614,11 +641,82 @@ func (m *Manager) revokeNow(ctx context.Context, e *entry) error {
 		e.Attempts = 0
 	}
 	e.inflight = true
+	id := e.ID
 	m.mu.Unlock()
-	if err := m.attempt(ctx, e.ID); err != nil {
-		return logical.Errorf(http.StatusInternalServerError, "revocation of lease %q failed; it is kept and retried", e.ID)
+	if err := m.attempt(ctx, id); err != nil {
+		return logical.Errorf(http.StatusInternalServerError, "revocation of lease %q failed; it is kept and retried", id)
 	}
 	return nil
+}
+
+// resolve finds a lease by its id or by an id it had before its mount
+// moved. m.mu must be held.
+func (m *Manager) resolve(id string) *entry {
+	if e := m.leases[id]; e != nil {
+		return e
+	}
+	if cur, ok := m.former[id]; ok {
+		return m.leases[cur]
+	}
+	return nil
+}
+
+// Remount moves the leases of the mount at from to the mount at to, as
+// sys/remount does: each lease's id and path now start with to's path
+// instead of from's, so lookups, listings, renewals, revocations and
+// revoke-prefix under the new path find them, and revocation reaches the
+// engine at its new mount. The old id still names the lease for lookup,
+// renew and revoke (clients hold it), but not for revoke-prefix or
+// listings. Each lease is written under its new id before its old record
+// is deleted, so calling Remount again after an interruption (in this
+// process or after a restart) finishes the move. It returns how many
+// leases moved.
+func (m *Manager) Remount(ctx context.Context, from, to string) (int, error) {
+	m.moveMu.Lock()
+	defer m.moveMu.Unlock()
+	oldPath, newPath := strings.Trim(from, "/"), strings.Trim(to, "/")
+	m.mu.Lock()
+	var moving []*entry
+	for _, e := range m.leases {
+		if e.MountPath == from {
+			moving = append(moving, e)
+		}
+	}
+	m.mu.Unlock()
+	sort.Slice(moving, func(i, j int) bool { return moving[i].ID < moving[j].ID })
+	n := 0
+	for _, e := range moving {
+		m.mu.Lock()
+		if m.leases[e.ID] != e {
+			m.mu.Unlock()
+			continue
+		}
+		ne := *e
+		m.mu.Unlock()
+		ne.ID = newPath + strings.TrimPrefix(e.ID, oldPath)
+		ne.Path = newPath + strings.TrimPrefix(e.Path, oldPath)
+		ne.MountPath = to
+		ne.FormerIDs = append(append([]string(nil), e.FormerIDs...), e.ID)
+		if err := m.persist(ctx, &ne); err != nil {
+			return n, err
+		}
+		m.mu.Lock()
+		m.unindex(e)
+		m.index(&ne)
+		if ne.State != StateIrrevocable {
+			heap.Push(&m.sched, item{at: ne.due(), id: ne.ID})
+		}
+		m.mu.Unlock()
+		if err := m.view.Delete(ctx, storageKey(e.ID)); err != nil {
+			return n, fmt.Errorf("lease: delete record of moved lease: %w", err)
+		}
+		n++
+	}
+	if n > 0 {
+		m.logger.Info("leases moved with their mount", "from", from, "to", to, "count", n)
+		m.poke()
+	}
+	return n, nil
 }
 
 // RevokePrefix revokes every lease whose id starts with prefix. Failed ones
@@ -640,6 +738,8 @@ func (m *Manager) RevokePrefix(ctx context.Context, prefix string) (int, error) 
 // ForceRevoke forgets every lease under prefix without asking the engine.
 // It is for credentials an operator has removed by hand.
 func (m *Manager) ForceRevoke(ctx context.Context, prefix string) (int, error) {
+	m.moveMu.RLock()
+	defer m.moveMu.RUnlock()
 	var errs []error
 	n := 0
 	for _, e := range m.matching(prefix) {
@@ -659,6 +759,8 @@ func (m *Manager) ForceRevoke(ctx context.Context, prefix string) (int, error) {
 // Tidy gives every irrevocable lease a fresh round of attempts (for use once
 // the database is back) and returns how many were requeued.
 func (m *Manager) Tidy(ctx context.Context) (int, error) {
+	m.moveMu.RLock()
+	defer m.moveMu.RUnlock()
 	now := m.opts.Now()
 	m.mu.Lock()
 	var requeue []*entry
@@ -710,7 +812,7 @@ type Info struct {
 func (m *Manager) Lookup(id string) (Info, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e := m.leases[id]
+	e := m.resolve(id)
 	if e == nil {
 		return Info{}, false
 	}

@@ -81,11 +81,17 @@ type TokenInfo struct {
 	TTL time.Duration
 }
 
-// MountConfig carries the lease defaults of the mount a request is routed to.
+// MountConfig carries the tuned settings of the mount a request is routed
+// to: its lease defaults, options, and the data keys whose values the audit
+// log writes readable instead of hashed (audit_non_hmac_request_keys and
+// audit_non_hmac_response_keys, matched against the nearest key at any
+// depth, as in Vault).
 type MountConfig struct {
-	DefaultLeaseTTL time.Duration
-	MaxLeaseTTL     time.Duration
-	Options         map[string]string
+	DefaultLeaseTTL          time.Duration
+	MaxLeaseTTL              time.Duration
+	Options                  map[string]string
+	AuditNonHMACRequestKeys  []string
+	AuditNonHMACResponseKeys []string
 }
 
 // Response is what a Backend returns. A nil Response with a nil error is a
@@ -219,9 +225,9 @@ type FieldAliaser interface {
 	FieldAliases() map[string]string
 }
 
-// WithFieldAliases returns data with the value of every legacy field also
-// under its current name. When both names are present the current name
-// holds both values (a list of each one's elements), so a constraint holds
+// WithFieldAliases returns data with the value of every legacy field moved
+// to its current name. When both names are present the current name holds
+// both values (a list of each one's elements), so a constraint holds
 // whichever the backend reads. data itself is not modified.
 func WithFieldAliases(data map[string]any, aliases map[string]string) map[string]any {
 	var out map[string]any
@@ -231,12 +237,13 @@ func WithFieldAliases(data map[string]any, aliases map[string]string) map[string
 			continue
 		}
 		if out == nil {
-			out = make(map[string]any, len(data)+len(aliases))
+			out = make(map[string]any, len(data))
 			for k, dv := range data {
 				out[k] = dv
 			}
 		}
-		if cur, both := out[current]; both {
+		delete(out, legacy)
+		if cur, both := data[current]; both {
 			out[current] = append(elements(cur), elements(v)...)
 		} else {
 			out[current] = v

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -123,5 +124,106 @@ func TestLeaseEndpointsRefuseUnknownFields(t *testing.T) {
 		if status != http.StatusBadRequest || !strings.Contains(string(body), "sycn") {
 			t.Errorf("%s %s with a misspelt field = %d %s, want 400 naming it", tc.method, tc.path, status, body)
 		}
+	}
+}
+
+// A backend that folds a name or ignores a trailing slash is authorized as
+// the name it acts on: a deny on users/admin covers users/ADMIN, the
+// fullwidth spelling and users/admin/, and a deny on sys/mounts/keep covers
+// sys/mounts/keep/. Regression (adversarial pass on issue 10): each of
+// these was served, and a limited admin reset the admin user's password.
+func TestNameSpellingsAuthorizedAsStored(t *testing.T) {
+	n := nodetest.Start(t)
+	root := n.Client(t)
+	for _, m := range []struct{ path, typ string }{{"userpass", "userpass"}, {"approle", "approle"}, {"jwt", "jwt"}, {"cert", "cert"}} {
+		if err := root.Sys().EnableAuthWithOptions(m.path, &vault.EnableAuthOptions{Type: m.typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := root.Sys().Mount("keep", &vault.MountInput{Type: "kv"}); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "audit.log")
+	if err := root.Sys().EnableAuditWithOptions("keep", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": logPath}}); err != nil {
+		t.Fatal(err)
+	}
+	for path, body := range map[string]map[string]any{
+		"auth/userpass/users/admin": {"password": "admin-pw-1", "token_policies": "admin"},
+		"auth/approle/role/prod":    {"token_policies": "admin"},
+	} {
+		if _, err := root.Logical().Write(path, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := `["create","read","update","delete","list","sudo"]`
+	team := tokenWith(t, root, "team-admin", `
+path "auth/*" { capabilities = `+all+` }
+path "sys/*" { capabilities = `+all+` }
+path "auth/userpass/users/admin" { capabilities = ["deny"] }
+path "auth/userpass/users/admin/*" { capabilities = ["deny"] }
+path "auth/approle/role/prod" { capabilities = ["deny"] }
+path "auth/approle/role/prod/*" { capabilities = ["deny"] }
+path "auth/jwt/role/prod" { capabilities = ["deny"] }
+path "auth/cert/certs/prod" { capabilities = ["deny"] }
+path "sys/mounts/keep" { capabilities = ["deny"] }
+path "sys/auth/userpass" { capabilities = ["deny"] }
+path "sys/audit/keep" { capabilities = ["deny"] }
+`)
+	pw := map[string]any{"password": "pwned-pw-123456"}
+	for _, tc := range []struct {
+		method, path string
+		body         any
+	}{
+		{"PUT", "auth/userpass/users/ADMIN", pw},
+		{"PUT", "auth/userpass/users/Admin", pw},
+		{"PUT", "auth/userpass/users/%EF%BD%81dmin", pw},
+		{"PUT", "auth/userpass/users/%20admin", pw},
+		{"PUT", "auth/userpass/users/admin%20", pw},
+		{"PUT", "auth/userpass/users/admin/", pw},
+		{"PUT", "auth/userpass/users/ADMIN/password", pw},
+		{"GET", "auth/approle/role/PROD/role-id", nil},
+		{"PUT", "auth/approle/role/PROD/secret-id", map[string]any{}},
+		{"PUT", "auth/approle/role/prod/", map[string]any{"token_policies": "admin"}},
+		{"PUT", "auth/jwt/role/prod/", map[string]any{"bound_claims": map[string]any{"sub": "attacker"}, "user_claim": "sub", "bound_audiences": "x"}},
+		{"GET", "auth/jwt/role/prod/", nil},
+		{"PUT", "auth/cert/certs/prod/", map[string]any{"certificate": "x"}},
+		{"DELETE", "sys/mounts/keep/", nil},
+		{"DELETE", "sys/auth/userpass/", nil},
+		{"GET", "sys/auth/userpass/", nil},
+		{"DELETE", "sys/audit/keep/", nil},
+	} {
+		if status, out := do(t, tc.method, n.URL+"/v1/"+tc.path, team, tc.body); status != http.StatusForbidden {
+			t.Errorf("%s %s = %d %s, want 403", tc.method, tc.path, status, truncate(out))
+		}
+	}
+	// Nothing changed: the admin password still works, the mount and the
+	// audit device are still there.
+	if _, err := root.Logical().Write("auth/userpass/login/admin", map[string]any{"password": "admin-pw-1"}); err != nil {
+		t.Errorf("admin's own password after the attempts: %v", err)
+	}
+	mounts, _ := root.Sys().ListMounts()
+	audits, _ := root.Sys().ListAudit()
+	if mounts["keep/"] == nil || audits["keep/"] == nil {
+		t.Errorf("mount or audit device gone: mounts %v, audit %v", mounts["keep/"] != nil, audits["keep/"] != nil)
+	}
+}
+
+// A grant on auth/token/create/* goes through a role: an empty role name is
+// refused instead of becoming a plain create that skips the role's bounds.
+// Regression (adversarial pass on issue 10): create/ minted a 700h token.
+func TestTokenCreateEmptyRoleRefused(t *testing.T) {
+	n := nodetest.Start(t)
+	root := n.Client(t)
+	if _, err := root.Logical().Write("auth/token/roles/ci", map[string]any{"token_explicit_max_ttl": "1h", "token_bound_cidrs": "10.0.0.0/8"}); err != nil {
+		t.Fatal(err)
+	}
+	viaRole := tokenWith(t, root, "via-role", `path "auth/token/create/*" { capabilities = ["create", "update"] }`)
+	// The core refuses it as auth/token/create (403, the path without its
+	// slash is not granted); the token store would refuse it too (400).
+	if status, out := do(t, "PUT", n.URL+"/v1/auth/token/create/", viaRole, map[string]any{"ttl": "700h"}); status != http.StatusForbidden {
+		t.Errorf("PUT auth/token/create/ = %d %s, want 403", status, truncate(out))
+	}
+	if status, out := do(t, "PUT", n.URL+"/v1/auth/token/create/", n.RootToken.Reveal(), map[string]any{"ttl": "700h"}); status != http.StatusBadRequest {
+		t.Errorf("root PUT auth/token/create/ = %d %s, want 400", status, truncate(out))
 	}
 }

@@ -8,10 +8,8 @@ import (
 	"github.com/keyward/keyward/internal/core"
 )
 
-// The AppRole auth method (sys/auth/PATH {type: approle}).
-func init() {
-	addService(func(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
-		cc.AuthMethods["approle"] = approle.Factory
-		return nil
-	})
+// withAppRole adds the AppRole auth method (sys/auth/PATH {type: approle}).
+func withAppRole(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
+	cc.AuthMethods["approle"] = approle.Factory
+	return nil
 }

@@ -17,35 +17,33 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 )
 
-// The audit broker is built at each unseal. Audit files live only in the
+// withAudit configures the audit broker, built at each unseal. Audit files live only in the
 // audit directory (config audit.dir, or its default), never in the storage
 // directory, the configuration file or TLS files; raw logging and unsafe
 // targets stay refused unless the server configuration's audit block
 // allows them.
-func init() {
-	addService(func(cfg *config.Config, cc *core.Config, logger *slog.Logger) error {
-		opts := audit.Options{AllowLogRaw: cfg.Audit.AllowLogRaw, AllowUnsafe: cfg.Audit.AllowUnsafePaths, Protected: protectedPaths(cfg)}
-		dir, err := auditDir(cfg, opts)
+func withAudit(cfg *config.Config, cc *core.Config, logger *slog.Logger) error {
+	opts := audit.Options{AllowLogRaw: cfg.Audit.AllowLogRaw, AllowUnsafe: cfg.Audit.AllowUnsafePaths, Protected: protectedPaths(cfg)}
+	dir, err := auditDir(cfg, opts)
+	if err != nil {
+		return err
+	}
+	opts.Dir = dir
+	// The default inside the storage path appears only once used.
+	opts.CreateDir = cfg.Audit.Dir == "" && cfg.Storage.Path != ""
+	if err := opts.Check(); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	logger.Info("audit files may be written only under the audit directory", "dir", dir)
+	cc.Audit = func(ctx context.Context, view logical.Storage, logger *slog.Logger) (core.AuditBroker, error) {
+		b, err := audit.New(ctx, view, logger, opts)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		opts.Dir = dir
-		// The default inside the storage path appears only once used.
-		opts.CreateDir = cfg.Audit.Dir == "" && cfg.Storage.Path != ""
-		if err := opts.Check(); err != nil {
-			return fmt.Errorf("audit: %w", err)
-		}
-		logger.Info("audit files may be written only under the audit directory", "dir", dir)
-		cc.Audit = func(ctx context.Context, view logical.Storage, logger *slog.Logger) (core.AuditBroker, error) {
-			b, err := audit.New(ctx, view, logger, opts)
-			if err != nil {
-				return nil, err
-			}
-			go reopenOnHangup(b, logger)
-			return b, nil
-		}
-		return nil
-	})
+		go reopenOnHangup(b, logger)
+		return b, nil
+	}
+	return nil
 }
 
 // protectedPaths are what no audit file may be, and the audit directory may

@@ -8,11 +8,9 @@ import (
 	"github.com/keyward/keyward/internal/core"
 )
 
-// The TLS certificate auth method (sys/auth/PATH {type: cert}). TLS
+// withCert adds the TLS certificate auth method (sys/auth/PATH {type: cert}). TLS
 // listeners already request (never require) client certificates.
-func init() {
-	addService(func(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
-		cc.AuthMethods["cert"] = cert.Factory
-		return nil
-	})
+func withCert(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
+	cc.AuthMethods["cert"] = cert.Factory
+	return nil
 }

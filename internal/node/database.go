@@ -8,11 +8,9 @@ import (
 	"github.com/keyward/keyward/internal/engine/database"
 )
 
-// The database secrets engine: dynamic users for PostgreSQL, MySQL/MariaDB
+// withDatabase adds the database secrets engine: dynamic users for PostgreSQL, MySQL/MariaDB
 // and Redis, static-role rotation and root rotation.
-func init() {
-	addService(func(_ *config.Config, cc *core.Config, logger *slog.Logger) error {
-		cc.Engines["database"] = database.NewFactory(database.Options{Logger: logger})
-		return nil
-	})
+func withDatabase(_ *config.Config, cc *core.Config, logger *slog.Logger) error {
+	cc.Engines["database"] = database.NewFactory(database.Options{Logger: logger})
+	return nil
 }

@@ -8,12 +8,10 @@ import (
 	"github.com/keyward/keyward/internal/core"
 )
 
-// The JWT/OIDC auth method, under both of Vault's type names (only the JWT
+// withJWT adds the JWT/OIDC auth method, under both of Vault's type names (only the JWT
 // login flow exists; "oidc" is an alias so Vault scripts enabling it work).
-func init() {
-	addService(func(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
-		cc.AuthMethods["jwt"] = jwt.Factory
-		cc.AuthMethods["oidc"] = jwt.Factory
-		return nil
-	})
+func withJWT(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
+	cc.AuthMethods["jwt"] = jwt.Factory
+	cc.AuthMethods["oidc"] = jwt.Factory
+	return nil
 }

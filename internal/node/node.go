@@ -45,14 +45,21 @@ type Node struct {
 	closeErr  error
 }
 
-// services add optional parts to the core's configuration (audit, leases,
-// wrapping, auth methods, engines). Each registers itself with an init
-// function in its own file of this package (audit.go, leases.go, ...), so
-// adding one touches nothing shared.
-var services []func(cfg *config.Config, cc *core.Config, logger *slog.Logger) error
+// service adds an optional part to the core's configuration (audit,
+// leases, wrapping, an auth method, an engine), in a file of its own.
+type service func(cfg *config.Config, cc *core.Config, logger *slog.Logger) error
 
-func addService(f func(cfg *config.Config, cc *core.Config, logger *slog.Logger) error) {
-	services = append(services, f)
+// services are every part a server is built with: adding one is a file
+// with its function and a line here.
+var services = []service{
+	withAppRole,
+	withAudit,
+	withCert,
+	withDatabase,
+	withJWT,
+	withLeases,
+	withUserpass,
+	withWrapping,
 }
 
 // MarkerFile records, beside the store file, that the store was
@@ -99,6 +106,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		DefaultLeaseTTL: cfg.DefaultLeaseTTL,
 		MaxLeaseTTL:     cfg.MaxLeaseTTL,
 		ClusterName:     cfg.ClusterName,
+		APIAddr:         cfg.APIAddr,
 		Limits: core.Limits{
 			LoginFailuresPerAddress:    cfg.LoginLimits.FailuresPerAddress,
 			LoginFailuresPerUser:       cfg.LoginLimits.FailuresPerUser,

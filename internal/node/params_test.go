@@ -110,3 +110,44 @@ path "auth/token/create" {
 		}
 	}
 }
+
+// A constraint written on a legacy field name covers the current name, and
+// one on the current name covers the legacy one. Regression (adversarial
+// pass on issue 10): a deny on "policies" let token_policies=admin through.
+func TestParameterConstraintsCoverBothFieldNames(t *testing.T) {
+	n := nodetest.Start(t)
+	root := n.Client(t)
+	if err := root.Sys().EnableAuthWithOptions("userpass", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	legacyDeny := tokenWith(t, root, "legacy-deny", `
+path "auth/userpass/users/*" {
+  capabilities = ["create", "update"]
+  denied_parameters = { "policies" = ["admin"] }
+}
+path "auth/token/roles/*" {
+  capabilities = ["create", "update"]
+  denied_parameters = { "bound_cidrs" = [] }
+}`)
+	legacyAllow := tokenWith(t, root, "legacy-allow", `
+path "auth/userpass/users/*" {
+  capabilities = ["create", "update"]
+  allowed_parameters = { "password" = [], "policies" = ["dev"] }
+}`)
+	for _, tc := range []struct {
+		token, path string
+		body        map[string]any
+		want        int
+	}{
+		{legacyDeny, "auth/userpass/users/a", map[string]any{"password": "pw-1", "token_policies": "admin"}, http.StatusForbidden},
+		{legacyDeny, "auth/userpass/users/a", map[string]any{"password": "pw-1", "policies": "admin"}, http.StatusForbidden},
+		{legacyDeny, "auth/token/roles/r", map[string]any{"token_bound_cidrs": "10.0.0.0/8"}, http.StatusForbidden},
+		{legacyDeny, "auth/userpass/users/b", map[string]any{"password": "pw-1", "token_policies": "dev"}, http.StatusNoContent},
+		{legacyAllow, "auth/userpass/users/c", map[string]any{"password": "pw-1", "token_policies": "dev"}, http.StatusNoContent},
+		{legacyAllow, "auth/userpass/users/c", map[string]any{"password": "pw-1", "token_policies": "admin"}, http.StatusForbidden},
+	} {
+		if status, out := do(t, "PUT", n.URL+"/v1/"+tc.path, tc.token, tc.body); status != tc.want {
+			t.Errorf("PUT %s %v = %d %s, want %d", tc.path, tc.body, status, out, tc.want)
+		}
+	}
+}

@@ -23,6 +23,8 @@ import (
 	"github.com/keyward/keyward/internal/node"
 	"github.com/keyward/keyward/internal/node/nodetest"
 	"github.com/keyward/keyward/internal/storage/bolt"
+
+	"github.com/keyward/keyward/internal/testsvc"
 )
 
 // rawDo sends a request with a path written as is on the wire, so encoded
@@ -495,7 +497,7 @@ rule "charset" {
 // follow it (real PostgreSQL on 127.0.0.1).
 func TestDatabaseNamedPasswordPolicy(t *testing.T) {
 	if c, err := net.Dial("tcp", "127.0.0.1:5432"); err != nil {
-		t.Skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+		testsvc.Unavailable(t, "PostgreSQL on 127.0.0.1:5432", err)
 	} else {
 		c.Close()
 	}

@@ -8,10 +8,8 @@ import (
 	"github.com/keyward/keyward/internal/core"
 )
 
-// The userpass auth method with TOTP (sys/auth/PATH {type: userpass}).
-func init() {
-	addService(func(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
-		cc.AuthMethods["userpass"] = userpass.Factory
-		return nil
-	})
+// withUserpass adds the userpass auth method with TOTP (sys/auth/PATH {type: userpass}).
+func withUserpass(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
+	cc.AuthMethods["userpass"] = userpass.Factory
+	return nil
 }

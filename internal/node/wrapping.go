@@ -10,12 +10,10 @@ import (
 	"github.com/keyward/keyward/internal/wrapping"
 )
 
-// Response wrapping (sys/wrapping/*, X-Vault-Wrap-TTL) is always on.
-func init() {
-	addService(func(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
-		cc.Wrap = func(ctx context.Context, view logical.Storage, logger *slog.Logger) (core.Wrapper, error) {
-			return wrapping.New(ctx, view, logger, wrapping.Options{})
-		}
-		return nil
-	})
+// withWrapping turns on response wrapping (sys/wrapping/*, X-Vault-Wrap-TTL), always on.
+func withWrapping(_ *config.Config, cc *core.Config, _ *slog.Logger) error {
+	cc.Wrap = func(ctx context.Context, view logical.Storage, logger *slog.Logger) (core.Wrapper, error) {
+		return wrapping.New(ctx, view, logger, wrapping.Options{})
+	}
+	return nil
 }

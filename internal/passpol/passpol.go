@@ -268,9 +268,7 @@ func uniform(n uint32) (uint32, error) {
 	limit := (1<<32 - 1) - (1<<32-1)%uint64(n) // values >= limit are rejected
 	var b [4]byte
 	for {
-		if _, err := rand.Read(b[:]); err != nil {
-			return 0, fmt.Errorf("password policy: read random: %w", err)
-		}
+		rand.Read(b[:]) // never fails (Go 1.24+); see docs/architecture.md
 		v := uint64(binary.LittleEndian.Uint32(b[:]))
 		if v < limit {
 			return uint32(v % uint64(n)), nil

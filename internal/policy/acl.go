@@ -269,6 +269,15 @@ func bestSegment(n *rnode, rest, path string, minFirst int) *segRule {
 // constraints apply to create, read, update and patch. Check does not
 // allocate unless params is non-empty or a LIST path lacks its "/".
 func (a *ACL) Check(path string, op Operation, params map[string]any) Decision {
+	return a.CheckAliased(path, op, params, nil)
+}
+
+// CheckAliased is Check for a backend that accepts some parameters under a
+// legacy name too. aliases maps each lower-case legacy name to its current
+// name, and params must already hold every value under its current name
+// (logical.WithFieldAliases). A rule's constraint on either name then
+// applies to the parameter, whichever name the request used.
+func (a *ACL) CheckAliased(path string, op Operation, params map[string]any, aliases map[string]string) Decision {
 	need := op.capability()
 	if a == nil || need == 0 || !isCleanPath(path) {
 		return Decision{}
@@ -289,7 +298,11 @@ func (a *ACL) Check(path string, op Operation, params map[string]any) Decision {
 		return d
 	}
 	if op != OpDelete && op != OpList {
-		if name, ok := p.checkParams(params); !ok {
+		rule := p
+		if len(aliases) > 0 && (len(p.allowed) > 0 || len(p.denied) > 0 || len(p.required) > 0) {
+			rule = p.withAliases(aliases)
+		}
+		if name, ok := rule.checkParams(params); !ok {
 			d.DeniedParam = name
 			return d
 		}

@@ -55,6 +55,47 @@ func (p *perms) checkParams(params map[string]any) (string, bool) {
 	return "", true
 }
 
+// withAliases returns p's parameter constraints with every legacy name
+// replaced by its current one. Where two names meet, their lists merge the
+// safe way: an empty denied list (deny any value) or an empty allowed list
+// (allow any value) wins as it would alone, otherwise the values add up.
+func (p *perms) withAliases(aliases map[string]string) *perms {
+	canon := func(name string) string {
+		if c, ok := aliases[name]; ok {
+			return strings.ToLower(c)
+		}
+		return name
+	}
+	merge := func(in map[string][]string) map[string][]string {
+		if len(in) == 0 {
+			return in
+		}
+		out := make(map[string][]string, len(in))
+		for name, vals := range in {
+			c := canon(name)
+			prev, seen := out[c]
+			switch {
+			case !seen:
+				out[c] = vals
+			case len(prev) == 0 || len(vals) == 0:
+				out[c] = nil
+			default:
+				out[c] = append(slices.Clone(prev), vals...)
+			}
+		}
+		return out
+	}
+	q := *p
+	q.allowed, q.denied = merge(p.allowed), merge(p.denied)
+	if len(p.required) > 0 {
+		q.required = make([]string, len(p.required))
+		for i, name := range p.required {
+			q.required[i] = canon(strings.ToLower(name))
+		}
+	}
+	return &q
+}
+
 func hasKeyFold(params map[string]any, name string) bool {
 	if _, ok := params[name]; ok {
 		return true
@@ -249,7 +290,9 @@ func scalarText(v any) (string, bool) {
 
 // globMatch implements Vault's parameter value globs: a leading and/or
 // trailing "*" makes a suffix, prefix or substring match. A lone "*"
-// matches only "*", as in Vault.
+// matches only "*", as in Vault. It is the narrowest dialect in the tree
+// (no "*" in the middle, no "?") because existing Vault policies rely on
+// exactly these semantics for allowed_parameters and denied_parameters.
 func globMatch(pattern, s string) bool {
 	if len(pattern) < 2 {
 		return s == pattern

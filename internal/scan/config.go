@@ -49,7 +49,9 @@ func (a Allowlist) AllowsPath(p string) bool {
 }
 
 // globMatch matches slash paths against a glob with *, ?, [...] and **.
-// A pattern without a slash matches the base name at any depth.
+// A pattern without a slash matches the base name at any depth. It follows
+// .gitignore-style path globs, which is what users write in a scan
+// configuration; it decides what is scanned, never what is allowed.
 func globMatch(pattern, p string) bool {
 	p = strings.TrimPrefix(filepath.ToSlash(p), "./")
 	if !strings.Contains(pattern, "/") {

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 
 	"gopkg.in/yaml.v3"
@@ -176,7 +177,7 @@ func ParseConfig(data []byte) (Plan, error) {
 	}
 	var p Plan
 	var errs []error
-	for _, name := range sortedKeys(c.Env) {
+	for _, name := range slices.Sorted(maps.Keys(c.Env)) {
 		e, err := ParseEnv(name + "=" + c.Env[name])
 		if err != nil {
 			errs = append(errs, err)
@@ -192,7 +193,7 @@ func ParseConfig(data []byte) (Plan, error) {
 		}
 		p.EnvFrom = append(p.EnvFrom, e)
 	}
-	for _, name := range sortedKeys(c.Files) {
+	for _, name := range slices.Sorted(maps.Keys(c.Files)) {
 		it := c.Files[name]
 		spec := name + "=" + it.Ref
 		if it.Mode != "" {
@@ -243,13 +244,4 @@ func parseMode(s string) (os.FileMode, error) {
 		return 0, fmt.Errorf("mode %q is not readable by the owner", s)
 	}
 	return os.FileMode(m), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -96,18 +96,9 @@ func New(ctx context.Context, view logical.Storage, logger *slog.Logger, opts Op
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = DefaultSweepInterval
 	}
-	key, err := view.Get(ctx, saltKey)
+	key, err := logical.LoadOrCreateKey(ctx, view, saltKey, 32)
 	if err != nil {
-		return nil, fmt.Errorf("wrapping: read hash key: %w", err)
-	}
-	if key == nil {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("wrapping: generate hash key: %w", err)
-		}
-		if err := view.Put(ctx, saltKey, key); err != nil {
-			return nil, fmt.Errorf("wrapping: store hash key: %w", err)
-		}
+		return nil, fmt.Errorf("wrapping: hash key: %w", err)
 	}
 	w := &Wrapper{view: view, logger: logger.With("component", "wrapping"), now: opts.Now, key: key, stop: make(chan struct{})}
 	if opts.SweepInterval > 0 {

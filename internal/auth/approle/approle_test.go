@@ -12,24 +12,9 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/approle"
 	"github.com/keyward/keyward/internal/logical"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // countingStorage counts operations, to show failure paths do equal work.
 type countingStorage struct {
@@ -55,13 +40,13 @@ func (s *countingStorage) Delete(ctx context.Context, k string) error {
 type fixture struct {
 	b   *approle.Backend
 	s   *countingStorage
-	clk *clock
+	clk *clocktest.Clock
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{s: &countingStorage{}, clk: &clock{t: time.Unix(1_700_000_000, 0)}}
-	b, err := approle.New(context.Background(), f.s, f.clk.now)
+	f := &fixture{s: &countingStorage{}, clk: clocktest.New(time.Unix(1_700_000_000, 0))}
+	b, err := approle.New(context.Background(), f.s, f.clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +148,7 @@ func TestRoleAndLogin(t *testing.T) {
 }
 
 // T24: AppRole replay and misbinding.
-func TestT24AppRoleReplay(t *testing.T) {
+func TestAppRoleSecretIDReplay(t *testing.T) {
 	f := newFixture(t)
 	// Lockout is off here: the race below fails 199 logins on purpose.
 	f.must(t, logical.UpdateOperation, "config", map[string]any{"lockout_disable": true})
@@ -199,7 +184,7 @@ func TestT24AppRoleReplay(t *testing.T) {
 	})
 	t.Run("expired secret_id", func(t *testing.T) {
 		sid, _ := f.secretID(t, "a", nil)
-		f.clk.advance(6 * time.Minute)
+		f.clk.Add(6 * time.Minute)
 		resp, err := f.login(ridA, sid, "127.0.0.1")
 		refused(t, "expired", resp, err)
 	})
@@ -248,7 +233,7 @@ func TestT24AppRoleReplay(t *testing.T) {
 
 // T26: a wrong secret_id for a real role and any secret_id for an unknown
 // role_id do the same storage work and answer the same.
-func TestT26SameWork(t *testing.T) {
+func TestAppRoleLoginSameWorkWhateverFails(t *testing.T) {
 	f := newFixture(t)
 	f.must(t, logical.UpdateOperation, "role/a", map[string]any{"token_policies": "a"})
 	rid := f.roleID(t, "a")
@@ -272,7 +257,7 @@ func TestT26SameWork(t *testing.T) {
 
 // T25 (AppRole part): five failures lock the role_id; locked and unknown
 // role_ids answer alike, and a locked role_id does not spend its secret_id.
-func TestT25Lockout(t *testing.T) {
+func TestAppRoleLockout(t *testing.T) {
 	f := newFixture(t)
 	f.must(t, logical.UpdateOperation, "role/a", map[string]any{"token_policies": "a", "secret_id_num_uses": 1})
 	rid := f.roleID(t, "a")
@@ -283,7 +268,7 @@ func TestT25Lockout(t *testing.T) {
 	}
 	resp, err := f.login(rid, sid, "127.0.0.1")
 	refused(t, "locked role_id with the right secret_id", resp, err)
-	f.clk.advance(16 * time.Minute)
+	f.clk.Add(16 * time.Minute)
 	if _, err := f.login(rid, sid, "127.0.0.1"); err != nil {
 		t.Fatalf("after lockout_duration: %v (the locked attempt must not spend the secret_id)", err)
 	}
@@ -327,7 +312,7 @@ func TestTidy(t *testing.T) {
 	f.must(t, logical.UpdateOperation, "role/a", map[string]any{"secret_id_ttl": "1m"})
 	f.secretID(t, "a", nil)
 	f.secretID(t, "a", map[string]any{"ttl": "30s"})
-	f.clk.advance(2 * time.Minute)
+	f.clk.Add(2 * time.Minute)
 	r := f.must(t, logical.UpdateOperation, "tidy/secret-id", nil)
 	if r.Data["removed"] != 2 {
 		t.Errorf("tidy removed %v, want 2", r.Data["removed"])

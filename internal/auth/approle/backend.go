@@ -9,10 +9,8 @@ package approle
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -60,18 +58,9 @@ func New(ctx context.Context, view logical.Storage, now func() time.Time) (*Back
 	if now == nil {
 		now = time.Now
 	}
-	key, err := view.Get(ctx, saltKey)
+	key, err := logical.LoadOrCreateKey(ctx, view, saltKey, 32)
 	if err != nil {
-		return nil, fmt.Errorf("approle: read hash key: %w", err)
-	}
-	if key == nil {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("approle: generate hash key: %w", err)
-		}
-		if err := view.Put(ctx, saltKey, key); err != nil {
-			return nil, fmt.Errorf("approle: store hash key: %w", err)
-		}
+		return nil, fmt.Errorf("approle: hash key: %w", err)
 	}
 	return &Backend{view: view, now: now, key: key, lock: lockout.New(lockoutPrefix, now)}, nil
 }
@@ -124,6 +113,25 @@ func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", req.Path)
 }
 
+// CanonicalPath names the role a role/NAME[/...] request acts on: NAME in
+// lower case, as stored, so the core authorizes role/PROD as role/prod too
+// (logical.Aliaser).
+func (b *Backend) CanonicalPath(req *logical.Request) string {
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(req.Path, "/"), "role/")
+	if !ok {
+		return ""
+	}
+	name, sub, hasSub := strings.Cut(rest, "/")
+	n := strings.ToLower(name)
+	if n == name {
+		return ""
+	}
+	if hasSub {
+		return "role/" + n + "/" + sub
+	}
+	return "role/" + n
+}
+
 // ExistenceCheck implements logical.ExistenceChecker for role/NAME.
 func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
 	rest, ok := strings.CutPrefix(strings.TrimSuffix(req.Path, "/"), "role/")
@@ -151,50 +159,15 @@ func (b *Backend) config(ctx context.Context, req *logical.Request) (*logical.Re
 		if err := c.Parse(req.Data); err != nil {
 			return nil, err
 		}
-		return nil, putJSON(ctx, b.view, configKey, c)
+		return nil, logical.PutJSON(ctx, b.view, configKey, c)
 	}
 	return nil, logical.ErrUnsupportedOperation
 }
 
 func (b *Backend) lockoutConfig(ctx context.Context) (lockout.Config, error) {
 	var c lockout.Config
-	_, err := getJSON(ctx, b.view, configKey, &c)
+	_, err := logical.GetJSON(ctx, b.view, configKey, &c)
 	return c, err
-}
-
-func getJSON(ctx context.Context, s logical.Storage, key string, v any) (bool, error) {
-	raw, err := s.Get(ctx, key)
-	if err != nil {
-		return false, err
-	}
-	if raw == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("decode %s: %w", strings.SplitN(key, "/", 2)[0], err)
-	}
-	return true, nil
-}
-
-func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, key, raw)
-}
-
-// newUUID returns a random RFC 4122 version 4 UUID, the shape Vault
-// clients expect of a role_id.
-func newUUID() string {
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
-		panic("approle: crypto/rand failed: " + err.Error())
-	}
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	h := hex.EncodeToString(u[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // FieldAliases names the legacy fields this method accepts, so the core

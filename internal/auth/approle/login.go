@@ -108,7 +108,7 @@ func (b *Backend) consume(ctx context.Context, r *role, name string, given bool,
 			err = b.deleteSecret(ctx, name, h, s)
 		} else {
 			s.LastUpdated = now.UTC()
-			err = putJSON(ctx, b.view, secretKey(name, h), s)
+			err = logical.PutJSON(ctx, b.view, secretKey(name, h), s)
 		}
 		if err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/uuid"
 )
 
 // role is one AppRole role as stored.
@@ -27,7 +28,7 @@ var roleFields = append([]string{"role_id", "bind_secret_id", "secret_id_ttl", "
 
 func (b *Backend) role(ctx context.Context, name string) (*role, error) {
 	var r role
-	ok, err := getJSON(ctx, b.view, rolePrefix+name, &r)
+	ok, err := logical.GetJSON(ctx, b.view, rolePrefix+name, &r)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -212,12 +213,12 @@ func (b *Backend) writeRole(ctx context.Context, req *logical.Request, name stri
 		return nil, err
 	}
 	if created && newID == "" {
-		newID = newUUID()
+		newID = uuid.New()
 	}
 	if newID != "" && newID != r.RoleID {
 		return nil, b.setRoleID(ctx, r, newID)
 	}
-	return nil, putJSON(ctx, b.view, rolePrefix+name, r)
+	return nil, logical.PutJSON(ctx, b.view, rolePrefix+name, r)
 }
 
 // setRoleID gives r a new role_id (refusing one another role holds) and
@@ -243,7 +244,7 @@ func (b *Backend) setRoleID(ctx context.Context, r *role, id string) error {
 	if err := b.view.Put(ctx, key, []byte(r.Name)); err != nil {
 		return err
 	}
-	return putJSON(ctx, b.view, rolePrefix+r.Name, r)
+	return logical.PutJSON(ctx, b.view, rolePrefix+r.Name, r)
 }
 
 func (b *Backend) deleteRole(ctx context.Context, name string) (*logical.Response, error) {

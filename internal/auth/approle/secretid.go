@@ -10,6 +10,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/tokenfmt"
+	"github.com/keyward/keyward/internal/uuid"
 )
 
 // secretID is one secret_id's state, stored under the HMAC of its value.
@@ -33,7 +34,7 @@ func secretKey(role, h string) string { return secretPrefix + role + "/" + h }
 
 func (b *Backend) loadSecret(ctx context.Context, role, h string) (*secretID, error) {
 	var s secretID
-	ok, err := getJSON(ctx, b.view, secretKey(role, h), &s)
+	ok, err := logical.GetJSON(ctx, b.view, secretKey(role, h), &s)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -54,7 +55,7 @@ func (b *Backend) createSecretID(ctx context.Context, req *logical.Request, r *r
 		return nil, logical.BadRequest("role %q does not bind secret IDs", r.Name)
 	}
 	now := b.now().UTC()
-	s := &secretID{Accessor: newUUID(), CreationTime: now, LastUpdated: now, TTL: r.SecretIDTTL, NumUses: r.SecretIDNumUses}
+	s := &secretID{Accessor: uuid.New(), CreationTime: now, LastUpdated: now, TTL: r.SecretIDTTL, NumUses: r.SecretIDNumUses}
 	if v, ok, err := logical.Duration(req.Data, "ttl"); err != nil {
 		return nil, err
 	} else if ok && v > 0 {
@@ -105,7 +106,7 @@ func (b *Backend) createSecretID(ctx context.Context, req *logical.Request, r *r
 	} else if existing != nil {
 		return nil, logical.BadRequest("secret_id is already registered for this role")
 	}
-	if err := putJSON(ctx, b.view, secretKey(r.Name, h), s); err != nil {
+	if err := logical.PutJSON(ctx, b.view, secretKey(r.Name, h), s); err != nil {
 		return nil, err
 	}
 	if err := b.view.Put(ctx, accessorPrefx+r.Name+"/"+s.Accessor, []byte(h)); err != nil {

@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -86,7 +85,7 @@ func New(ctx context.Context, view logical.Storage, now func() time.Time) (*Back
 	}
 	for _, n := range names {
 		var c crl
-		if _, err := getJSON(ctx, view, crlPrefix+n, &c); err != nil {
+		if _, err := logical.GetJSON(ctx, view, crlPrefix+n, &c); err != nil {
 			return nil, err
 		}
 		set, err := parseCRL(c.PEM)
@@ -142,7 +141,7 @@ func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 
 func (b *Backend) configPath(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	var c config
-	if _, err := getJSON(ctx, b.view, configKey, &c); err != nil {
+	if _, err := logical.GetJSON(ctx, b.view, configKey, &c); err != nil {
 		return nil, err
 	}
 	switch req.Operation {
@@ -157,7 +156,7 @@ func (b *Backend) configPath(ctx context.Context, req *logical.Request) (*logica
 		} else if ok {
 			c.DisableBinding = v
 		}
-		return nil, putJSON(ctx, b.view, configKey, c)
+		return nil, logical.PutJSON(ctx, b.view, configKey, c)
 	}
 	return nil, logical.ErrUnsupportedOperation
 }
@@ -232,14 +231,14 @@ func (b *Backend) certPath(ctx context.Context, req *logical.Request, name strin
 	if err := e.Token.Parse(req.Data); err != nil {
 		return nil, err
 	}
-	return nil, putJSON(ctx, b.view, certPrefix+name, e)
+	return nil, logical.PutJSON(ctx, b.view, certPrefix+name, e)
 }
 
 func (b *Backend) crlPath(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
 	switch req.Operation {
 	case logical.ReadOperation:
 		var c crl
-		ok, err := getJSON(ctx, b.view, crlPrefix+name, &c)
+		ok, err := logical.GetJSON(ctx, b.view, crlPrefix+name, &c)
 		if err != nil || !ok {
 			return nil, err
 		}
@@ -269,7 +268,7 @@ func (b *Backend) crlPath(ctx context.Context, req *logical.Request, name string
 		}
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		if err := putJSON(ctx, b.view, crlPrefix+name, crl{PEM: v}); err != nil {
+		if err := logical.PutJSON(ctx, b.view, crlPrefix+name, crl{PEM: v}); err != nil {
 			return nil, err
 		}
 		b.revoked[name] = set
@@ -280,7 +279,7 @@ func (b *Backend) crlPath(ctx context.Context, req *logical.Request, name string
 
 func (b *Backend) entry(ctx context.Context, name string) (*entry, error) {
 	var e entry
-	ok, err := getJSON(ctx, b.view, certPrefix+name, &e)
+	ok, err := logical.GetJSON(ctx, b.view, certPrefix+name, &e)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -353,25 +352,6 @@ func (b *Backend) isRevoked(chain []*x509.Certificate) bool {
 		}
 	}
 	return false
-}
-
-func getJSON(ctx context.Context, s logical.Storage, key string, v any) (bool, error) {
-	raw, err := s.Get(ctx, key)
-	if err != nil || raw == nil {
-		return false, err
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return true, nil
-}
-
-func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, key, raw)
 }
 
 func nonNil(s []string) []string {

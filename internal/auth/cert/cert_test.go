@@ -101,7 +101,7 @@ func TestLoginConstraints(t *testing.T) {
 func first(c *x509.Certificate, _ tls.Certificate) *x509.Certificate { return c }
 
 // T27: a pinned non-CA certificate matches only its own DER.
-func TestT27PinnedByDER(t *testing.T) {
+func TestCertPinnedByDER(t *testing.T) {
 	f := newFixture(t)
 	pinned, _ := (*issuer)(nil).issue(t, leafOpts{cn: "deploy-bot", serial: 4242})
 	f.must(t, "certs/bot", map[string]any{"certificate": toPEM(pinned), "token_policies": "bot"})

@@ -171,6 +171,9 @@ func anyMatch(patterns, values []string) bool {
 // characters except "/" and "**" any run at all (so a SPIFFE pattern
 // "spiffe://td/ns/prod/sa/*" never reaches into a deeper path). Everything
 // else is literal and case-sensitive. It runs in O(len(pattern)*len(s)).
+// It differs from jwt's glob on purpose: certificate names (URI SANs,
+// SPIFFE ids) are paths, and a grant for one level must not cover deeper
+// ones.
 func globMatch(pattern, s string) bool {
 	type tok struct {
 		lit  byte
@@ -224,7 +227,7 @@ func fingerprint(c *x509.Certificate) string {
 // nil when the renewal may go ahead.
 func (b *Backend) RenewAuth(ctx context.Context, req *logical.Request, meta map[string]string) error {
 	var c config
-	if _, err := getJSON(ctx, b.view, configKey, &c); err != nil {
+	if _, err := logical.GetJSON(ctx, b.view, configKey, &c); err != nil {
 		return err
 	}
 	peers, err := peerChain(req)

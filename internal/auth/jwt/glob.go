@@ -10,7 +10,9 @@ package jwt
 // GlobMatch reports whether value matches pattern under the glob semantics
 // above. An empty value never matches. It runs in O(len(pattern) *
 // len(value)) time whatever the input, and works on bytes (no UTF-8
-// assumption).
+// assumption). It differs from the other globs in the tree because it
+// follows Vault's bound_claims glob, whose "*" crosses separators: claims
+// such as refs and repository names are flat strings, not paths.
 func GlobMatch(pattern, value string) bool {
 	if value == "" {
 		return false

@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -94,7 +95,7 @@ func Lint(r *Role, c *Config) []Finding {
 
 	// Globs.
 	if glob {
-		for _, k := range sortedKeys(r.BoundClaims) {
+		for _, k := range slices.Sorted(maps.Keys(r.BoundClaims)) {
 			for _, p := range r.BoundClaims[k] {
 				lintGlob(add, k, p)
 			}

@@ -3,6 +3,7 @@ package jwt
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -121,7 +122,7 @@ func (b *Backend) validate(ctx context.Context, st *state, role *Role, token str
 		}
 	}
 	glob := role.BoundClaimsType == "glob"
-	for _, k := range sortedKeys(role.BoundClaims) {
+	for _, k := range slices.Sorted(maps.Keys(role.BoundClaims)) {
 		v, present := lookupClaim(claims, k)
 		if !present {
 			return nil, refuse("claim %q is missing; the role binds it", k)
@@ -131,15 +132,6 @@ func (b *Backend) validate(ctx context.Context, st *state, role *Role, token str
 		}
 	}
 	return claims, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // authFor builds the login's Auth: the user claim is the alias and display
@@ -155,7 +147,7 @@ func authFor(roleName string, role *Role, claims map[string]any) (*logical.Auth,
 		return nil, refuse("user_claim %q is missing or not a string", role.UserClaim)
 	}
 	meta := map[string]string{MetaRole: roleName}
-	for _, claim := range sortedKeys(role.ClaimMappings) {
+	for _, claim := range slices.Sorted(maps.Keys(role.ClaimMappings)) {
 		v, ok := lookupClaim(claims, claim)
 		if !ok {
 			continue

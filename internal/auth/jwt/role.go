@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/policy"
 )
 
 // Role says what a token must prove and what the resulting Keyward token
@@ -176,6 +177,11 @@ func parseRole(r Role, data map[string]any) (Role, error) {
 		add(err)
 		if err == nil {
 			r.ClaimMappings = m
+		}
+	}
+	for _, name := range r.TokenPolicies {
+		if err := policy.ValidName(name); err != nil {
+			add(logical.BadRequest("field \"token_policies\": %v", err))
 		}
 	}
 	if len(errs) > 0 {

@@ -7,11 +7,9 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/lockout"
 	"github.com/keyward/keyward/internal/logical"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
-
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
 
 func TestCanonical(t *testing.T) {
 	for _, in := range []string{"alice", "Alice", " alice", "alice ", "ALICE", "\u00a0alice", "ａｌｉｃｅ", "ＡＬＩＣＥ"} {
@@ -24,8 +22,8 @@ func TestCanonical(t *testing.T) {
 func TestLockoutLifecycle(t *testing.T) {
 	ctx := context.Background()
 	s := &logical.InmemStorage{}
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	tr := lockout.New("lockout/", clk.now)
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
+	tr := lockout.New("lockout/", clk.Now)
 	cfg := lockout.Config{Threshold: 3, Duration: time.Minute, CounterReset: time.Minute}
 	variants := []string{"alice", "Alice", " ALICE"}
 	for i, v := range variants {
@@ -44,10 +42,10 @@ func TestLockoutLifecycle(t *testing.T) {
 		t.Fatal("bob locked")
 	}
 	// A new tracker over the same storage (a restart, a new leader) sees it.
-	if l, _ := lockout.New("lockout/", clk.now).Locked(ctx, s, cfg, "alice"); !l {
+	if l, _ := lockout.New("lockout/", clk.Now).Locked(ctx, s, cfg, "alice"); !l {
 		t.Fatal("lockout lost across trackers")
 	}
-	clk.t = clk.t.Add(61 * time.Second)
+	clk.Add(61 * time.Second)
 	if l, _ := tr.Locked(ctx, s, cfg, "alice"); l {
 		t.Fatal("still locked after lockout_duration")
 	}
@@ -60,11 +58,11 @@ func TestLockoutLifecycle(t *testing.T) {
 func TestCounterResetAndSuccess(t *testing.T) {
 	ctx := context.Background()
 	s := &logical.InmemStorage{}
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	tr := lockout.New("l/", clk.now)
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
+	tr := lockout.New("l/", clk.Now)
 	cfg := lockout.Config{Threshold: 2, Duration: time.Hour, CounterReset: time.Minute}
 	tr.Fail(ctx, s, cfg, "bob")
-	clk.t = clk.t.Add(2 * time.Minute)
+	clk.Add(2 * time.Minute)
 	if locked, _ := tr.Fail(ctx, s, cfg, "bob"); locked {
 		t.Fatal("failures outside the reset window added up")
 	}

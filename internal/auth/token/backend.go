@@ -80,7 +80,13 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
 		}
-		return b.create(ctx, req, false, strings.TrimPrefix(path, "create/"))
+		role := strings.TrimPrefix(path, "create/")
+		if role == "" {
+			// Not a plain create: a grant on create/* means "through a
+			// role", and must never skip the role's bounds.
+			return nil, logical.BadRequest("missing role name in auth/token/create/ROLE")
+		}
+		return b.create(ctx, req, false, role)
 	case path == "lookup" || path == "lookup-self" || path == "lookup-accessor":
 		if !isWrite(op) && !(op == logical.ReadOperation && path == "lookup-self") {
 			return nil, logical.ErrUnsupportedOperation

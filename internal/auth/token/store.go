@@ -118,21 +118,9 @@ type hasher struct {
 
 // New opens the token store kept in s, creating its HMAC key on first use.
 func New(ctx context.Context, s logical.Storage, opts Options) (*Store, error) {
-	key, err := s.Get(ctx, saltKey)
+	key, err := logical.LoadOrCreateKey(ctx, s, saltKey, 32)
 	if err != nil {
-		return nil, fmt.Errorf("token store: read hmac key: %w", err)
-	}
-	if key == nil {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("token store: generate hmac key: %w", err)
-		}
-		if err := s.Put(ctx, saltKey, key); err != nil {
-			return nil, fmt.Errorf("token store: write hmac key: %w", err)
-		}
-	}
-	if len(key) != 32 {
-		return nil, fmt.Errorf("token store: hmac key has %d bytes, want 32", len(key))
+		return nil, fmt.Errorf("token store: hmac key: %w", err)
 	}
 	st := &Store{
 		st:       s,

@@ -141,6 +141,25 @@ func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (fou
 	return true, u != nil, err
 }
 
+// CanonicalPath names the user a users/NAME[/...] request acts on: NAME as
+// stored (canonicalName folds case and width), so the core authorizes
+// users/ADMIN as users/admin too (logical.Aliaser).
+func (b *Backend) CanonicalPath(req *logical.Request) string {
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(req.Path, "/"), "users/")
+	if !ok {
+		return ""
+	}
+	name, sub, hasSub := strings.Cut(rest, "/")
+	n, err := canonicalName(name)
+	if err != nil || n == name {
+		return ""
+	}
+	if hasSub {
+		return "users/" + n + "/" + sub
+	}
+	return "users/" + n
+}
+
 // canonicalName is the stored form of a username.
 func canonicalName(s string) (string, error) {
 	n := lockout.Canonical(s)

@@ -11,15 +11,7 @@ import (
 
 func vaultClient(t testing.TB, addr, token string) *vault.Client {
 	t.Helper()
-	cfg := vault.DefaultConfig()
-	cfg.Address = addr
-	cfg.MaxRetries = 0
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(token)
-	return c
+	return nodetest.VaultClient(t, addr, token)
 }
 
 // T25 over HTTP with the Vault client: name variants share one counter,

@@ -37,9 +37,7 @@ var b64 = base64.RawStdEncoding
 // $argon2id$v=19$m=M,t=T,p=P$SALT$HASH.
 func hashPassword(password string, p Params) string {
 	salt := make([]byte, saltLen)
-	if _, err := rand.Read(salt); err != nil {
-		panic("userpass: crypto/rand failed: " + err.Error())
-	}
+	rand.Read(salt) // never fails (Go 1.24+); see docs/architecture.md
 	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key))

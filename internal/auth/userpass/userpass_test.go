@@ -130,7 +130,7 @@ func toString(v any) string {
 
 // T25: one counter per canonical name; locked and unknown users answer
 // alike; the right password does not get through while locked.
-func TestT25LockoutVariants(t *testing.T) {
+func TestLockoutCountsNameVariantsTogether(t *testing.T) {
 	f := newFixture(t)
 	f.must(t, logical.UpdateOperation, "users/alice", map[string]any{"password": "pw"})
 	for _, v := range []string{"alice", "Alice", " alice", "alice ", "ALICE"} {
@@ -160,7 +160,7 @@ func TestT25LockoutVariants(t *testing.T) {
 }
 
 // T26: every failure path runs Argon2id exactly once.
-func TestT26OneHashPerLogin(t *testing.T) {
+func TestOneHashPerLogin(t *testing.T) {
 	f := newFixture(t)
 	f.must(t, logical.UpdateOperation, "users/alice", map[string]any{"password": "pw"})
 	f.must(t, logical.UpdateOperation, "users/locked", map[string]any{"password": "pw"})

@@ -67,9 +67,7 @@ func Split(secret []byte, n, k int) ([][]byte, error) {
 	defer clear(coeffs)
 	for j, s := range secret {
 		coeffs[0] = s
-		if _, err := rand.Read(coeffs[1:]); err != nil {
-			return nil, fmt.Errorf("split: read random coefficients: %w", err)
-		}
+		rand.Read(coeffs[1:]) // never fails (Go 1.24+); see docs/architecture.md
 		for i, x := range xs {
 			shares[i][j] = evaluate(coeffs, x)
 		}
@@ -91,9 +89,7 @@ func randomXs(n int) ([]byte, error) {
 		limit := (65536 / uint32(span)) * uint32(span)
 		var r uint32
 		for {
-			if _, err := rand.Read(buf[:]); err != nil {
-				return nil, fmt.Errorf("read random x-coordinates: %w", err)
-			}
+			rand.Read(buf[:]) // never fails (Go 1.24+); see docs/architecture.md
 			r = uint32(buf[0])<<8 | uint32(buf[1])
 			if r < limit {
 				break

@@ -2,9 +2,7 @@ package database
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -211,31 +209,6 @@ func orNotFound(err error, what, name string) error {
 }
 
 // storage helpers
-
-func getJSON(ctx context.Context, s logical.Storage, key string, v any) (bool, error) {
-	raw, err := s.Get(ctx, key)
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", key, err)
-	}
-	if raw == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return true, nil
-}
-
-func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
-	}
-	if err := s.Put(ctx, key, raw); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	return nil
-}
 
 // password generates a password from the named policy (the default policy
 // when empty).

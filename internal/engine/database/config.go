@@ -33,7 +33,7 @@ var configFields = []string{"plugin_name", "plugin_version", "connection_url", "
 
 func (b *Backend) loadConfig(ctx context.Context, name string) (*dbConfig, bool, error) {
 	c := &dbConfig{}
-	ok, err := getJSON(ctx, b.view, "config/"+name, c)
+	ok, err := logical.GetJSON(ctx, b.view, "config/"+name, c)
 	return c, ok, err
 }
 
@@ -150,7 +150,7 @@ func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, name st
 			return logical.BadRequest("verify connection: %s", err.Error())
 		}
 	}
-	if err := putJSON(ctx, b.view, "config/"+name, c); err != nil {
+	if err := logical.PutJSON(ctx, b.view, "config/"+name, c); err != nil {
 		drv.Close()
 		return err
 	}
@@ -267,7 +267,7 @@ func (b *Backend) settleRoot(ctx context.Context, name string, cfg *dbConfig, d 
 	if err := d.Verify(ctx, user, cfg.Password); err == nil {
 		cfg.PendingPassword = ""
 		b.logger.Warn("root rotation had not been applied; keeping the stored password", "config", name)
-		return d, putJSON(ctx, b.view, "config/"+name, cfg)
+		return d, logical.PutJSON(ctx, b.view, "config/"+name, cfg)
 	}
 	if err := d.Verify(ctx, user, cfg.PendingPassword); err != nil {
 		d.Close()
@@ -275,7 +275,7 @@ func (b *Backend) settleRoot(ctx context.Context, name string, cfg *dbConfig, d 
 	}
 	d.Close()
 	cfg.Password, cfg.PendingPassword = cfg.PendingPassword, ""
-	if err := putJSON(ctx, b.view, "config/"+name, cfg); err != nil {
+	if err := logical.PutJSON(ctx, b.view, "config/"+name, cfg); err != nil {
 		return nil, err
 	}
 	b.logger.Info("root rotation completed after restart", "config", name)
@@ -301,7 +301,7 @@ func (b *Backend) rotateRoot(ctx context.Context, name string) error {
 			return err
 		}
 		cfg.PendingPassword = pw
-		if err := putJSON(ctx, b.view, "config/"+name, cfg); err != nil {
+		if err := logical.PutJSON(ctx, b.view, "config/"+name, cfg); err != nil {
 			return err
 		}
 	}
@@ -340,7 +340,7 @@ func (b *Backend) rotateRoot(ctx context.Context, name string) error {
 	d.Close()
 	c.d = nil
 	cfg.Password, cfg.PendingPassword = cfg.PendingPassword, ""
-	if err := putJSON(ctx, b.view, "config/"+name, cfg); err != nil {
+	if err := logical.PutJSON(ctx, b.view, "config/"+name, cfg); err != nil {
 		return err
 	}
 	nd, err := openDriver(ctx, cfg.connConfig(cfg.Password))

@@ -98,9 +98,9 @@ func Scan(plugin, s string) (unquoted string, balanced bool) {
 func SetPendingRoot(s logical.Storage, name, pw string) error {
 	ctx := context.Background()
 	c := &dbConfig{}
-	if ok, err := getJSON(ctx, s, "config/"+name, c); err != nil || !ok {
+	if ok, err := logical.GetJSON(ctx, s, "config/"+name, c); err != nil || !ok {
 		return fmt.Errorf("config %q: %v", name, err)
 	}
 	c.PendingPassword = pw
-	return putJSON(ctx, s, "config/"+name, c)
+	return logical.PutJSON(ctx, s, "config/"+name, c)
 }

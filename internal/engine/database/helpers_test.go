@@ -24,6 +24,10 @@ import (
 	"github.com/keyward/keyward/internal/engine/database"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
+
+	"github.com/keyward/keyward/internal/testsvc"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
 const (
@@ -34,23 +38,6 @@ const (
 )
 
 // clock is an injected clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // harness is one database engine with a lease manager in front of it, as
 // the core wires them, with an injected clock for the leases.
 type harness struct {
@@ -58,7 +45,7 @@ type harness struct {
 	b      logical.Backend
 	store  *logical.InmemStorage
 	leases *lease.Manager
-	clk    *clock
+	clk    *clocktest.Clock
 	token  *logical.TokenInfo
 	// prefix starts every user name this test creates.
 	prefix string
@@ -77,7 +64,7 @@ func (e engines) Renew(ctx context.Context, _ string, s *logical.Secret, inc tim
 
 func newHarness(t testing.TB, lopts lease.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, store: &logical.InmemStorage{}, clk: &clock{t: time.Now()},
+	h := &harness{t: t, store: &logical.InmemStorage{}, clk: clocktest.New(time.Now()),
 		token:  &logical.TokenInfo{Accessor: "acc-test", DisplayName: "test"},
 		prefix: "kwt" + strings.ToLower(rand.Text()[:6])}
 	b, err := database.NewFactory(database.Options{RetryBase: 50 * time.Millisecond})(t.Context(),
@@ -167,18 +154,7 @@ func (h *harness) expireAll(d time.Duration) {
 	h.t.Helper()
 	h.clk.Add(d)
 	h.leases.Poke()
-	eventually(h.t, "leases revoked", func() bool { total, _, _ := h.leases.Counts(); return total == 0 })
-}
-
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	clocktest.Eventually(h.t, "leases revoked", func() bool { total, _, _ := h.leases.Counts(); return total == 0 })
 }
 
 // --- PostgreSQL ---
@@ -189,7 +165,7 @@ func pgConn(t testing.TB) *pgx.Conn {
 	defer cancel()
 	c, err := pgx.Connect(ctx, pgAdmin)
 	if err != nil {
-		t.Skipf("PostgreSQL not reachable on 127.0.0.1:5432 (.ci/run starts it): %v", err)
+		testsvc.Unavailable(t, "PostgreSQL on 127.0.0.1:5432", err)
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
@@ -289,7 +265,7 @@ func myAdmin(t testing.TB) *sql.DB {
 	conn, _ := mysql.NewConnector(cfg)
 	db := sql.OpenDB(conn)
 	if err := db.PingContext(t.Context()); err != nil {
-		t.Skipf("MariaDB not reachable on 127.0.0.1:3306 (.ci/run starts it): %v", err)
+		testsvc.Unavailable(t, "MariaDB on 127.0.0.1:3306", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -346,7 +322,7 @@ func redisAdmin(t testing.TB) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", MaxRetries: -1})
 	if err := c.Ping(t.Context()).Err(); err != nil {
-		t.Skipf("Redis not reachable on 127.0.0.1:6379 (.ci/run starts it): %v", err)
+		testsvc.Unavailable(t, "Redis on 127.0.0.1:6379", err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c

@@ -11,6 +11,8 @@ import (
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/monitor"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
 func (h *harness) configureMariaDB(user, pass string) {
@@ -150,7 +152,7 @@ func TestMariaDBStaticRotation(t *testing.T) {
 		t.Fatal("static credential does not connect")
 	}
 	var p2 string
-	eventually(t, "scheduled rotation", func() bool { _, p2 = staticCreds(t, h, "svc"); return p2 != p1 })
+	clocktest.Eventually(t, "scheduled rotation", func() bool { _, p2 = staticCreds(t, h, "svc"); return p2 != p1 })
 	if err := myLogin(t.Context(), user, p2); err != nil {
 		t.Fatalf("rotated password does not connect: %v", err)
 	}
@@ -237,7 +239,7 @@ func TestMariaDBStaticRotationFailure(t *testing.T) {
 	}
 	p.restore()
 	// The retry, scheduled with backoff, completes by itself.
-	eventually(t, "retry after recovery", func() bool { _, cur := staticCreds(t, h, "f"); return cur != p1 })
+	clocktest.Eventually(t, "retry after recovery", func() bool { _, cur := staticCreds(t, h, "f"); return cur != p1 })
 	if rotations.Value() == rotated0 {
 		t.Error("keyward_database_rotations_total did not count the successful retry")
 	}

@@ -12,19 +12,13 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/keyward/keyward/internal/node/nodetest"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
-func vaultClient(t *testing.T, addr, token string) *vault.Client {
+func vaultClient(t testing.TB, addr, token string) *vault.Client {
 	t.Helper()
-	cfg := vault.DefaultConfig()
-	cfg.Address = addr
-	cfg.MaxRetries = 0
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(token)
-	return c
+	return nodetest.VaultClient(t, addr, token)
 }
 
 // setupNodeDB mounts the engine on a real server and configures
@@ -174,7 +168,7 @@ path "sys/leases/*" { capabilities = ["update"] }
 	if err := root.Auth().Token().RevokeTree(tok.Auth.ClientToken); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "token's lease revoked with it", func() bool { return !pgExists(t, admin, ownUser) })
+	clocktest.Eventually(t, "token's lease revoked with it", func() bool { return !pgExists(t, admin, ownUser) })
 }
 
 // The server stops with leases outstanding; when it comes back after their
@@ -211,9 +205,9 @@ func TestRestartRevokesOverdueLeases(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // the server is down while the TTL passes
 	}
 	n2 := nodetest.StartWith(t, nodetest.Options{Dir: dir, Reopen: shares})
-	eventually(t, "overdue leases revoked after restart", func() bool { return pgCount(t, admin, prefix) == 0 })
+	clocktest.Eventually(t, "overdue leases revoked after restart", func() bool { return pgCount(t, admin, prefix) == 0 })
 	c2 := vaultClient(t, n2.URL, n.RootToken.Reveal())
-	eventually(t, "lease records gone", func() bool {
+	clocktest.Eventually(t, "lease records gone", func() bool {
 		cnt, err := c2.Logical().Read("sys/leases/count")
 		return err == nil && toJSON(cnt.Data["lease_count"]) == "0"
 	})

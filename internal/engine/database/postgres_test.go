@@ -11,6 +11,8 @@ import (
 
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
 func TestPostgresDynamicLifecycle(t *testing.T) {
@@ -179,8 +181,8 @@ func TestPostgresDownWhileLeasesExpire(t *testing.T) {
 	p.cut()
 	h.clk.Add(6 * time.Second)
 	h.leases.Poke()
-	eventually(t, "first failed round", func() bool { _, pending, _ := h.leases.Counts(); return pending == n })
-	eventually(t, "irrevocable after the last attempt", func() bool {
+	clocktest.Eventually(t, "first failed round", func() bool { _, pending, _ := h.leases.Counts(); return pending == n })
+	clocktest.Eventually(t, "irrevocable after the last attempt", func() bool {
 		h.clk.Add(3 * time.Second)
 		h.leases.Poke()
 		_, _, irr := h.leases.Counts()
@@ -193,7 +195,7 @@ func TestPostgresDownWhileLeasesExpire(t *testing.T) {
 	if k, err := h.leases.Tidy(t.Context()); k != n || err != nil {
 		t.Fatalf("Tidy = %d, %v", k, err)
 	}
-	eventually(t, "sweep after recovery", func() bool { total, _, _ := h.leases.Counts(); return total == 0 })
+	clocktest.Eventually(t, "sweep after recovery", func() bool { total, _, _ := h.leases.Counts(); return total == 0 })
 	if got := pgCount(t, admin, h.prefix); got != 0 {
 		t.Fatalf("%d orphan users after recovery", got)
 	}
@@ -211,7 +213,7 @@ func TestPostgresRevocationErrorKeepsLease(t *testing.T) {
 	c := h.creds("bad")
 	h.clk.Add(2 * time.Second)
 	h.leases.Poke()
-	eventually(t, "failed revocation", func() bool { i, _ := h.leases.Lookup(c.leaseID); return i.Attempts == 1 })
+	clocktest.Eventually(t, "failed revocation", func() bool { i, _ := h.leases.Lookup(c.leaseID); return i.Attempts == 1 })
 	info, ok := h.leases.Lookup(c.leaseID)
 	if !ok || info.State != lease.StateRevokePending || !strings.Contains(info.LastError, "SQLSTATE") {
 		t.Fatalf("lease after failed revocation: %+v, %v", info, ok)

@@ -25,7 +25,7 @@ var roleFields = []string{"db_name", "creation_statements", "revocation_statemen
 
 func (b *Backend) loadRole(ctx context.Context, name string) (*role, bool, error) {
 	r := &role{}
-	ok, err := getJSON(ctx, b.view, "role/"+name, r)
+	ok, err := logical.GetJSON(ctx, b.view, "role/"+name, r)
 	return r, ok, err
 }
 
@@ -112,7 +112,7 @@ func (b *Backend) writeRole(ctx context.Context, d map[string]any, name string) 
 			return logical.BadRequest("%s: %v", key, err)
 		}
 	}
-	return putJSON(ctx, b.view, "role/"+name, r)
+	return logical.PutJSON(ctx, b.view, "role/"+name, r)
 }
 
 func (b *Backend) creds(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {

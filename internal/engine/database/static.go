@@ -46,7 +46,7 @@ var staticFields = []string{"db_name", "username", "alternate_username", "rotati
 
 func (b *Backend) loadStatic(ctx context.Context, name string) (*staticRole, bool, error) {
 	r := &staticRole{}
-	ok, err := getJSON(ctx, b.view, "static-role/"+name, r)
+	ok, err := logical.GetJSON(ctx, b.view, "static-role/"+name, r)
 	return r, ok, err
 }
 
@@ -134,7 +134,7 @@ func (b *Backend) writeStatic(ctx context.Context, d map[string]any, name string
 		return err
 	}
 	r.NextRotation = r.nextAfter(b.opts.Now())
-	if err := putJSON(ctx, b.view, "static-role/"+name, r); err != nil {
+	if err := logical.PutJSON(ctx, b.view, "static-role/"+name, r); err != nil {
 		b.rotMu.Unlock()
 		return err
 	}
@@ -244,7 +244,7 @@ func (b *Backend) rotateStatic(ctx context.Context, name string, manual bool) er
 			return err
 		}
 		r.Pending, r.PendingFor = pw, target
-		if err := putJSON(ctx, b.view, "static-role/"+name, r); err != nil {
+		if err := logical.PutJSON(ctx, b.view, "static-role/"+name, r); err != nil {
 			return err
 		}
 	}
@@ -274,7 +274,7 @@ func (b *Backend) rotateStatic(ctx context.Context, name string, manual bool) er
 		r.NextRotation = now.Add(retry)
 		rotationFailures.Inc()
 		b.logger.Error("static role rotation failed", "role", name, "failures", r.Failures, "retry_at", r.NextRotation, "err", err)
-		if perr := putJSON(ctx, b.view, "static-role/"+name, r); perr != nil {
+		if perr := logical.PutJSON(ctx, b.view, "static-role/"+name, r); perr != nil {
 			b.logger.Error("persist static role", "role", name, "err", perr)
 		}
 		b.poke()
@@ -289,7 +289,7 @@ func (b *Backend) rotateStatic(ctx context.Context, name string, manual bool) er
 	r.LastRotation = now
 	r.NextRotation = r.nextAfter(now)
 	r.Failures, r.LastError = 0, ""
-	if err := putJSON(ctx, b.view, "static-role/"+name, r); err != nil {
+	if err := logical.PutJSON(ctx, b.view, "static-role/"+name, r); err != nil {
 		return err
 	}
 	rotations.Inc()
@@ -347,7 +347,7 @@ func (b *Backend) rotateDue() time.Duration {
 			b.rotMu.Lock()
 			if cur, ok, _ := b.loadStatic(ctx, name); ok {
 				cur.NextRotation = cur.nextAfter(now)
-				putJSON(ctx, b.view, "static-role/"+name, cur)
+				logical.PutJSON(ctx, b.view, "static-role/"+name, cur)
 				r = cur
 			}
 			b.rotMu.Unlock()

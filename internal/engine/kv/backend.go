@@ -14,11 +14,23 @@ import (
 )
 
 // Factory builds a KV backend for a new mount. The mount option "version"
-// selects the API: "1" (the default, as in Vault) or "2".
-func Factory(_ context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+// selects the API: "1" (the default, as in Vault) or "2". A version 2
+// backend over storage that PrepareUpgrade marked starts upgrading: it
+// answers 503 until FinishUpgrade has run. A version 1 backend removes a
+// marker left by an upgrade that never took effect.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	version := ""
+	var s logical.Storage
 	if conf != nil {
 		version = strings.TrimSpace(conf.Options["version"])
+		s = conf.Storage
+	}
+	var marker []byte
+	if s != nil {
+		var err error
+		if marker, err = s.Get(ctx, upgradeKey); err != nil {
+			return nil, fmt.Errorf("kv: read upgrade marker: %w", err)
+		}
 	}
 	c := clock{now: time.Now}
 	switch version {
@@ -27,9 +39,16 @@ func Factory(_ context.Context, conf *logical.BackendConfig) (logical.Backend, e
 		if conf != nil {
 			b.sys = conf.System
 		}
+		if marker != nil {
+			if err := AbortUpgrade(ctx, s); err != nil {
+				return nil, err
+			}
+		}
 		return b, nil
 	case "2":
-		return &v2Backend{clock: c}, nil
+		b := &v2Backend{clock: c, storage: s}
+		b.upgrading.Store(marker != nil)
+		return b, nil
 	}
 	return nil, logical.BadRequest("kv: option %q must be \"1\" or \"2\"", "version")
 }
@@ -39,6 +58,7 @@ var (
 	_ logical.ExistenceChecker = (*v1Backend)(nil)
 	_ logical.Backend          = (*v2Backend)(nil)
 	_ logical.ExistenceChecker = (*v2Backend)(nil)
+	_ logical.Cleaner          = (*v2Backend)(nil)
 )
 
 // clock is the time source of a backend, replaceable in tests.

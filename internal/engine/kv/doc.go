@@ -27,6 +27,20 @@
 // at data that is missing. Mutations of one secret are serialised in
 // process, which makes check-and-set exact on a single active node.
 //
-// Changing a mount from version 1 to version 2 (Vault's in-place upgrade)
-// is not supported: the version is fixed when the mount is created.
+// A version's deletion time may lie in the future (delete_version_after);
+// reads report it as Vault does, and undelete never clears a schedule that
+// is still ahead, so no version escapes delete_version_after.
+//
+// # Upgrade from version 1
+//
+// A version 1 mount can become version 2 in place (Vault's `kv
+// enable-versioning`): PrepareUpgrade refuses if a version 1 secret sits at
+// "config" or under "meta/" or "ver/" (version 2 could not tell it from its
+// own records), and otherwise writes the marker ver/upgrading. A version 2
+// backend built over marked storage answers 503 with Vault's "Upgrading
+// from non-versioned to versioned data" message until FinishUpgrade has
+// turned every secret into version 1 of a version 2 secret, one batch per
+// secret (blob, metadata, deletion of the old key). The marker goes last, so
+// an interrupted upgrade resumes where it stopped, at the next call or the
+// next start. Version 2 never goes back to version 1.
 package kv

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/keyward/keyward/internal/logical"
 )
@@ -15,10 +17,20 @@ type v2Backend struct {
 	clock
 	locks    keyLocks
 	configMu sync.Mutex // serialises config writes
+
+	// storage is the mount's view, for the upgrade from version 1 (requests
+	// bring their own).
+	storage   logical.Storage
+	upgrading atomic.Bool
+	upgradeMu sync.Mutex  // one FinishUpgrade at a time
+	closed    atomic.Bool // Cleanup ran: an upgrade stops at the next secret
 }
 
 // HandleRequest routes a request by its first path segment.
 func (b *v2Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if b.upgrading.Load() {
+		return nil, errUpgrading
+	}
 	if req.Path == "config" {
 		return b.handleConfig(ctx, req)
 	}
@@ -287,6 +299,10 @@ func (b *v2Backend) changeVersions(ctx context.Context, req *logical.Request, ki
 	if err != nil || m == nil {
 		return nil, err
 	}
+	cfg, err := loadConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
 	now := b.utcNow()
 	var destroyed []logical.BatchOp
 	changed := false
@@ -313,8 +329,10 @@ func (b *v2Backend) changeVersions(ctx context.Context, req *logical.Request, ki
 				v.Deleted, changed = now.UnixNano(), true
 			}
 		case "undelete":
-			if v.Deleted != 0 {
-				v.Deleted, changed = 0, true
+			// Only a deletion that has happened is undone: a deletion
+			// delete_version_after scheduled for later stays scheduled.
+			if v.deleted(now) {
+				v.Deleted, changed = undeletedUntil(v, m.deleteAfter(cfg), now), true
 			}
 		}
 	}
@@ -335,4 +353,18 @@ func (b *v2Backend) changeVersions(ctx context.Context, req *logical.Request, ki
 		return nil, fmt.Errorf("kv: update versions: %w", err)
 	}
 	return nil, nil
+}
+
+// undeletedUntil is the deletion time of a version undeleted at now under
+// delete_version_after after (0: none). The version is not made immune:
+// it keeps the deletion its creation scheduled when that is still ahead,
+// and otherwise gets a new period from now.
+func undeletedUntil(v *versionMeta, after time.Duration, now time.Time) int64 {
+	if after <= 0 {
+		return 0
+	}
+	if due := v.Created + int64(after); due > now.UnixNano() {
+		return due
+	}
+	return now.Add(after).UnixNano()
 }

@@ -356,7 +356,9 @@ func TestV2DeleteVersionAfter(t *testing.T) {
 				t.Errorf("write deletion_time = %v, want %s", w.Data["deletion_time"], wantDeletion)
 			}
 			h.clock.Advance(tt.after - time.Nanosecond)
-			if resp := h.read("k", 0); resp.Status != 0 || secretData(t, resp) != `{"a":"b"}` {
+			// As Vault does, a live version reports its scheduled deletion
+			// time (clients compare it with the current time).
+			if resp := h.read("k", 0); resp.Status != 0 || secretData(t, resp) != `{"a":"b"}` || versionMeta(t, resp)["deletion_time"] != wantDeletion {
 				t.Fatalf("read before expiry = %d %v", resp.Status, resp.Data)
 			}
 			h.clock.Advance(time.Nanosecond)
@@ -376,6 +378,59 @@ func TestV2DeleteVersionAfter(t *testing.T) {
 	h := newHarness(t, "2")
 	h.fails(update, "config", `{"delete_version_after":"-1h"}`, 400)
 	h.fails(update, "metadata/k", `{"delete_version_after":"soon"}`, 400)
+}
+
+// Undelete never makes a version immune to delete_version_after: a
+// deletion it scheduled and that is still ahead stays, an undeleted version
+// keeps its scheduled deletion when that is ahead and otherwise gets a new
+// period, and a version deleted by hand is deleted again on schedule.
+func TestV2UndeleteKeepsDeleteVersionAfter(t *testing.T) {
+	const after = time.Hour
+	tests := []struct {
+		name string
+		// Times after the write: a delete by hand (0: none), the
+		// undelete, and the deletion time the undelete leaves.
+		deleteAt, undeleteAt, want time.Duration
+	}{
+		{name: "scheduled deletion still ahead stays", undeleteAt: 10 * time.Minute, want: after},
+		{name: "deleted by hand, schedule ahead", deleteAt: 10 * time.Minute, undeleteAt: 20 * time.Minute, want: after},
+		{name: "expired, a new period from the undelete", undeleteAt: after + 30*time.Minute, want: after + 30*time.Minute + after},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "2")
+			h.must(update, "config", `{"delete_version_after":"1h"}`)
+			written := h.clock.Now()
+			h.must(create, "data/k", `{"data":{"a":"b"}}`)
+			if tt.deleteAt > 0 {
+				h.clock.Advance(tt.deleteAt)
+				h.must(del, "data/k", "")
+			}
+			h.clock.Advance(tt.undeleteAt - tt.deleteAt)
+			h.must(update, "undelete/k", `{"versions":[1]}`)
+			want := written.Add(tt.want)
+			resp := h.read("k", 1)
+			if resp.Status != 0 || versionMeta(t, resp)["deletion_time"] != want.Format(time.RFC3339Nano) {
+				t.Fatalf("after undelete: status %d metadata %v, want readable with deletion_time %s", resp.Status, versionMeta(t, resp), want.Format(time.RFC3339Nano))
+			}
+			h.clock.Advance(want.Sub(h.clock.Now()) - time.Nanosecond)
+			if resp := h.read("k", 1); resp.Status != 0 {
+				t.Fatalf("read just before the deletion time = %d, want readable", resp.Status)
+			}
+			h.clock.Advance(time.Nanosecond)
+			if resp := h.read("k", 1); resp.Status != http.StatusNotFound {
+				t.Fatalf("read at the deletion time = %d, want 404: undelete made the version immune", resp.Status)
+			}
+		})
+	}
+	// Without delete_version_after, undelete clears the deletion for good.
+	h := newHarness(t, "2")
+	h.must(create, "data/k", `{"data":{"a":"b"}}`)
+	h.must(del, "data/k", "")
+	h.must(update, "undelete/k", `{"versions":[1]}`)
+	if resp := h.read("k", 1); resp.Status != 0 || versionMeta(t, resp)["deletion_time"] != "" {
+		t.Fatalf("undelete without delete_version_after: status %d metadata %v", resp.Status, versionMeta(t, resp))
+	}
 }
 
 func TestV2Patch(t *testing.T) {

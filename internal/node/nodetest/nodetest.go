@@ -15,6 +15,8 @@ import (
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/node"
 	"github.com/keyward/keyward/internal/sensitive"
+
+	vault "github.com/hashicorp/vault/api"
 )
 
 // Node is a started test server.
@@ -122,4 +124,25 @@ func (b *SyncBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes())
+}
+
+// VaultClient returns the official Vault Go client for the server at addr,
+// holding token, with retries off so a test sees every answer as it is.
+func VaultClient(t testing.TB, addr, token string) *vault.Client {
+	t.Helper()
+	cfg := vault.DefaultConfig()
+	cfg.Address = addr
+	cfg.MaxRetries = 0
+	c, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(token)
+	return c
+}
+
+// Client returns the official Vault Go client for n, holding its root token.
+func (n *Node) Client(t testing.TB) *vault.Client {
+	t.Helper()
+	return VaultClient(t, n.URL, n.RootToken.Reveal())
 }

@@ -10,8 +10,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -232,24 +234,11 @@ func nestedArchive(ss []Sample) ([]byte, []Planted, error) {
 	}, nil
 }
 
-func sortedKeys(m map[string][]byte) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	for i := 1; i < len(ks); i++ {
-		for k := i; k > 0 && ks[k] < ks[k-1]; k-- {
-			ks[k], ks[k-1] = ks[k-1], ks[k]
-		}
-	}
-	return ks
-}
-
 // ZipOf returns a zip archive of files (in name order).
 func ZipOf(files map[string][]byte) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	for _, name := range sortedKeys(files) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		w, err := zw.Create(name)
 		if err != nil {
 			return nil, err
@@ -267,7 +256,7 @@ func ZipOf(files map[string][]byte) ([]byte, error) {
 func TarOf(files map[string][]byte) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, name := range sortedKeys(files) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		data := files[name]
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
 			return nil, err
