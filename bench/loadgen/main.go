@@ -29,13 +29,14 @@ import (
 func main() {
 	addr := flag.String("addr", "http://127.0.0.1:8200", "server address (plain http for -client=raw)")
 	token := flag.String("token", os.Getenv("KEYWARD_TOKEN"), "token with rights on secret/ and auth/token/create (default $KEYWARD_TOKEN)")
-	workload := flag.String("workload", "kv-read", "kv-read, kv-write, token-create or mixed (90% reads, 10% writes)")
+	workload := flag.String("workload", "kv-read", "kv-read, kv-write, token-create, token-create-batch, approle-login, approle-login-batch or mixed (90% reads, 10% writes)")
 	conc := flag.Int("c", 16, "concurrent clients")
 	dur := flag.Duration("d", 10*time.Second, "duration (after warm-up)")
 	warm := flag.Duration("warmup", 2*time.Second, "warm-up, not measured")
 	keys := flag.Int("keys", 1000, "distinct KV keys")
 	maxReq := flag.Int64("max-requests", 5_000_000, "stop after this many requests")
 	jsonOut := flag.Bool("json", false, "print the result as JSON")
+	seed := flag.Bool("seed", true, "write the KV keys before the run (needs write on secret/data/bench/); -seed=false reuses them, e.g. to read with a narrower token")
 	clientKind := flag.String("client", "raw", "raw: one keep-alive connection per worker with a minimal HTTP/1.1 client (little client CPU, so the server gets the cores); std: net/http's client")
 	flag.Parse()
 	if *token == "" {
@@ -52,9 +53,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen: -client must be raw or std")
 		os.Exit(2)
 	}
-	if err := g.seed(); err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen: seed:", err)
-		os.Exit(1)
+	if *seed {
+		if err := g.seed(); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: seed:", err)
+			os.Exit(1)
+		}
 	}
 	op, err := g.op(*workload)
 	if err != nil {
@@ -91,25 +94,63 @@ type result struct {
 }
 
 func (g *gen) do(method, path string, body []byte) error {
+	_, err := g.call(method, path, body)
+	return err
+}
+
+// call sends one request with the token and returns the response body.
+func (g *gen) call(method, path string, body []byte) ([]byte, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, g.addr+"/v1/"+path, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("X-Vault-Token", g.token)
 	resp, err := g.client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	out, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
+	}
+	return out, nil
+}
+
+// approleLogin sets up an AppRole role issuing tokens of type typ (a
+// secret_id without a use limit, so a login writes nothing but its token)
+// and returns a login request body.
+func (g *gen) approleLogin(typ string) ([]byte, error) {
+	// Already enabled on a second run: the 400 is fine.
+	_, _ = g.call("POST", "sys/auth/bench-approle", []byte(`{"type":"approle"}`))
+	role := "auth/bench-approle/role/" + typ
+	if _, err := g.call("POST", role, []byte(`{"token_policies":["default"],"token_ttl":"10m","token_type":"`+typ+`"}`)); err != nil {
+		return nil, err
+	}
+	var rid, sid struct {
+		Data map[string]any `json:"data"`
+	}
+	b, err := g.call("GET", role+"/role-id", nil)
+	if err == nil {
+		err = json.Unmarshal(b, &rid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if b, err = g.call("POST", role+"/secret-id", nil); err == nil {
+		err = json.Unmarshal(b, &sid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{"role_id": rid.Data["role_id"], "secret_id": sid.Data["secret_id"]})
 }
 
 func kvBody(i int) []byte {
@@ -156,6 +197,19 @@ func (g *gen) op(workload string) (func(r *rand.Rand, do doer) error, error) {
 		return write, nil
 	case "token-create":
 		return func(_ *rand.Rand, do doer) error { return do("POST", "auth/token/create", tokenBody) }, nil
+	case "token-create-batch":
+		batchBody, _ := json.Marshal(map[string]any{"policies": []string{"default"}, "ttl": "10m", "type": "batch"})
+		return func(_ *rand.Rand, do doer) error { return do("POST", "auth/token/create", batchBody) }, nil
+	case "approle-login", "approle-login-batch":
+		typ := "service"
+		if workload == "approle-login-batch" {
+			typ = "batch"
+		}
+		login, err := g.approleLogin(typ)
+		if err != nil {
+			return nil, fmt.Errorf("set up approle: %w", err)
+		}
+		return func(_ *rand.Rand, do doer) error { return do("POST", "auth/bench-approle/login", login) }, nil
 	case "mixed":
 		return func(r *rand.Rand, do doer) error {
 			if r.IntN(10) == 0 {

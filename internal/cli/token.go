@@ -51,6 +51,7 @@ type tokenCreateFlags struct {
 	metadata    []string
 	renewable   bool
 	role        string
+	typ         string
 }
 
 func newTokenCreateCmd(e *env) *cobra.Command {
@@ -66,10 +67,15 @@ func newTokenCreateCmd(e *env) *cobra.Command {
 of the parent's unless the parent is root. For CI jobs, prefer a short -ttl,
 one narrow -policy, and -no-default-policy.
 
+-type=batch makes a batch token: nothing is stored, so creating one is
+cheap, but it cannot be renewed, revoked on its own or create tokens, has
+no accessor, and ends at its TTL or when its parent is revoked.
+
 The new token is printed in the table (key "token"); -field=token prints
 only the token, for scripts.`,
 		Example: `  keyward token create -policy=ci-read -ttl=10m -display-name=ci-job
   TOKEN=$(keyward token create -policy=ci-read -ttl=10m -field=token)
+  keyward token create -type=batch -policy=ci-read -ttl=15m
   keyward token create -orphan -period=24h -policy=agent`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -112,6 +118,9 @@ only the token, for scripts.`,
 			if cmd.Flags().Changed("renewable") {
 				data["renewable"] = f.renewable
 			}
+			if f.typ != "" {
+				data["type"] = f.typ
+			}
 			path := "auth/token/create"
 			switch {
 			case f.role != "" && f.orphan:
@@ -145,6 +154,7 @@ only the token, for scripts.`,
 	fl.StringArrayVar(&f.metadata, "metadata", nil, "KEY=VALUE metadata (repeatable)")
 	fl.BoolVar(&f.renewable, "renewable", true, "allow the token to be renewed")
 	fl.StringVar(&f.role, "role", "", "create the token against this token role")
+	fl.StringVar(&f.typ, "type", "", "service or batch (default: the role's type, else service)")
 	return cmd
 }
 

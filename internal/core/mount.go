@@ -73,6 +73,10 @@ type MountConfig struct {
 	AuditNonHMACRequestKeys   []string      `json:"audit_non_hmac_request_keys,omitempty"`
 	AuditNonHMACResponseKeys  []string      `json:"audit_non_hmac_response_keys,omitempty"`
 	PassthroughRequestHeaders []string      `json:"passthrough_request_headers,omitempty"`
+	// TokenType is the type of token an auth mount's logins issue
+	// (tokenparams: default-service, default-batch, service or batch; ""
+	// is default-service). Secrets mounts and auth/token/ have none.
+	TokenType string `json:"token_type,omitempty"`
 }
 
 // storagePrefix is where a mount's own data lives inside the barrier.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/token"
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/uuid"
@@ -346,12 +347,13 @@ func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Reque
 // registered leases.
 func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logical.Request, resp *logical.Response) error {
 	if resp.Auth != nil && resp.Auth.ClientToken == "" {
-		if err := c.loginToken(ctx, a, req, resp.Auth); err != nil {
+		if err := c.loginToken(ctx, a, m, req, resp.Auth); err != nil {
 			return err
 		}
 	}
 	if s := resp.Secret; s != nil && s.LeaseID == "" && a.leases != nil {
 		if _, revocable := m.backend.(logical.Revoker); revocable {
+			c.boundBatchLease(ctx, a, req, s)
 			if err := a.leases.Register(ctx, req, s); err != nil {
 				return fmt.Errorf("register lease: %w", err)
 			}
@@ -395,8 +397,24 @@ func (a *active) identity(te *token.Entry) *policy.Identity {
 	}
 }
 
-// loginToken turns an auth method's Auth into a token.
-func (c *Core) loginToken(ctx context.Context, a *active, req *logical.Request, au *logical.Auth) error {
+// boundBatchLease caps the max TTL of a lease taken with a batch token at
+// the token's expiry: a batch token is never revoked, so nothing else would
+// end the lease with it. The lease belongs to the token's OwnerID, so the
+// token itself can still renew or revoke it.
+func (c *Core) boundBatchLease(ctx context.Context, a *active, req *logical.Request, s *logical.Secret) {
+	expire, ok := a.tokens.BatchExpiry(ctx, req.ClientToken)
+	if !ok {
+		return
+	}
+	left := max(expire.Sub(c.now()), time.Nanosecond)
+	if s.MaxTTL <= 0 || s.MaxTTL > left {
+		s.MaxTTL = left
+	}
+}
+
+// loginToken turns an auth method's Auth into a token of the type the
+// mount's token_type and the role's resolve to (tokenparams.Resolve).
+func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical.Request, au *logical.Auth) error {
 	for _, p := range au.Policies {
 		if p == "root" {
 			return logical.ErrPermissionDenied
@@ -413,6 +431,10 @@ func (c *Core) loginToken(ctx context.Context, a *active, req *logical.Request, 
 	if au.MaxTTL > 0 && au.TTL > au.MaxTTL {
 		au.TTL = au.MaxTTL
 	}
+	a.mounts.mu.RLock()
+	mountType := m.entry.Config.TokenType
+	a.mounts.mu.RUnlock()
+	au.TokenType = tokenparams.Resolve(mountType, au.TokenType)
 	tok, e, err := a.tokens.CreateFromAuth(ctx, au, nil, path)
 	if err != nil {
 		return err
@@ -423,14 +445,14 @@ func (c *Core) loginToken(ctx context.Context, a *active, req *logical.Request, 
 	au.TokenPolicies = e.Policies
 	au.TTL = e.TTL
 	au.Orphan = true
-	au.TokenType = "service"
-	c.logger.Info("login", "path", path, "accessor", e.Accessor, "display_name", e.DisplayName)
+	au.TokenType = e.Type
+	c.logger.Info("login", "path", path, "accessor", e.OwnerID(), "display_name", e.DisplayName, "token_type", e.Type)
 	return nil
 }
 
 func tokenInfo(te *token.Entry) *logical.TokenInfo {
 	return &logical.TokenInfo{
-		Accessor:    te.Accessor,
+		Accessor:    te.OwnerID(),
 		Policies:    te.Policies,
 		DisplayName: te.DisplayName,
 		EntityID:    te.EntityID,

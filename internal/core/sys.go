@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/policy"
@@ -180,6 +181,9 @@ func mountInfo(m *mount) map[string]any {
 		"force_no_cache":    false,
 	}
 	addTuned(config, e.Config)
+	if e.Table == tableAuth {
+		config["token_type"] = mountTokenType(e)
+	}
 	return map[string]any{
 		"type":                    e.Type,
 		"description":             e.Description,
@@ -306,6 +310,9 @@ func (c *Core) mountPath(ctx context.Context, a *active, req *logical.Request, t
 		if err := applyTune(&e.Config, cfg, c.cfg.MaxLeaseTTL); err != nil {
 			return nil, err
 		}
+		if err := applyTokenType(e, cfg); err != nil {
+			return nil, err
+		}
 	}
 	if local, _, err := logical.Bool(req.Data, "local"); err != nil {
 		return nil, err
@@ -368,6 +375,41 @@ func applyTune(cfg *MountConfig, data map[string]any, systemMax time.Duration) e
 	return nil
 }
 
+// applyTokenType sets the token_type of an auth mount from data: the type
+// of token its logins issue (tokenparams.Resolve weighs it against the
+// role's). An empty value leaves it unchanged, as clients send every field.
+// It is refused on secrets mounts and on auth/token/, whose roles and type
+// field choose, as in Vault.
+func applyTokenType(e *MountEntry, data map[string]any) error {
+	v, ok, err := logical.Str(data, "token_type")
+	if err != nil || !ok || v == "" {
+		return err
+	}
+	if e.Table != tableAuth {
+		return logical.BadRequest("token_type can only be set on auth mounts")
+	}
+	if e.Type == "token" {
+		return logical.BadRequest("token_type cannot be set on the token auth mount: token roles and the create type field choose")
+	}
+	switch v {
+	case tokenparams.TypeDefault, tokenparams.TypeDefaultService:
+		e.Config.TokenType = tokenparams.TypeDefaultService
+	case tokenparams.TypeDefaultBatch, tokenparams.TypeService, tokenparams.TypeBatch:
+		e.Config.TokenType = v
+	default:
+		return logical.BadRequest("token_type must be one of default-service, default-batch, service or batch")
+	}
+	return nil
+}
+
+// mountTokenType is what an auth mount reports as its token_type.
+func mountTokenType(e *MountEntry) string {
+	if e.Config.TokenType == "" {
+		return tokenparams.TypeDefaultService
+	}
+	return e.Config.TokenType
+}
+
 // durationOrSystem parses a TTL field where "system" means "use the default" (0).
 func durationOrSystem(data map[string]any, key string) (time.Duration, bool, error) {
 	if s, ok := data[key].(string); ok {
@@ -397,6 +439,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 			"options":           e.Options,
 		}
 		addTuned(data, e.Config)
+		if e.Table == tableAuth {
+			data["token_type"] = mountTokenType(e)
+		}
 		return &logical.Response{Data: data}, nil
 	case logical.UpdateOperation, logical.CreateOperation:
 	default:
@@ -427,6 +472,9 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 		return nil, err
 	}
 	if err := applyTune(&updated.Config, req.Data, c.cfg.MaxLeaseTTL); err != nil {
+		return nil, err
+	}
+	if err := applyTokenType(&updated, req.Data); err != nil {
 		return nil, err
 	}
 	if d, ok, err := logical.Str(req.Data, "description"); err != nil {

@@ -185,5 +185,6 @@ func authFor(roleName string, role *Role, claims map[string]any) (*logical.Auth,
 		BoundCIDRs:      slices.Clone(role.TokenBoundCIDRs),
 		NoDefaultPolicy: role.TokenNoDefaultPolicy,
 		Alias:           user,
+		TokenType:       role.TokenType,
 	}, nil
 }

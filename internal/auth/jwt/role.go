@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
 )
@@ -38,6 +39,9 @@ type Role struct {
 	TokenNumUses         int           `json:"token_num_uses"`
 	TokenBoundCIDRs      []string      `json:"token_bound_cidrs"`
 	TokenNoDefaultPolicy bool          `json:"token_no_default_policy"`
+	// TokenType is the token_type asked for (tokenparams values); the
+	// mount's token_type and tokenparams.Resolve decide.
+	TokenType string `json:"token_type,omitempty"`
 
 	ClockSkewLeeway  time.Duration `json:"clock_skew_leeway"`
 	ExpirationLeeway time.Duration `json:"expiration_leeway"`
@@ -154,8 +158,12 @@ func parseRole(r Role, data map[string]any) (Role, error) {
 	}
 	if t, ok, err := logical.Str(data, "token_type"); err != nil {
 		add(err)
-	} else if ok && t != "" && t != "default" && t != "service" {
-		add(logical.BadRequest("field \"token_type\": only service tokens are issued"))
+	} else if ok {
+		typ, err := tokenparams.ParseType("token_type", t)
+		add(err)
+		if err == nil {
+			r.TokenType = typ
+		}
 	}
 	if v, ok := data["bound_claims"]; ok {
 		bc, err := parseBoundClaims(v)
@@ -268,6 +276,9 @@ func (r Role) validate() error {
 	if r.TokenMaxTTL > 0 && r.TokenTTL > r.TokenMaxTTL {
 		return logical.BadRequest("token_ttl must not exceed token_max_ttl")
 	}
+	if err := tokenparams.CheckType(r.TokenType, r.TokenPeriod, r.TokenNumUses); err != nil {
+		return err
+	}
 	for name, l := range map[string]time.Duration{"clock_skew_leeway": r.ClockSkewLeeway, "expiration_leeway": r.ExpirationLeeway, "not_before_leeway": r.NotBeforeLeeway} {
 		if l < 0 || l > maxLeeway {
 			return logical.BadRequest("%s must be between 0 and %s", name, maxLeeway)
@@ -341,7 +352,7 @@ func (r Role) view() map[string]any {
 		"token_num_uses":          r.TokenNumUses,
 		"token_bound_cidrs":       nonNil(r.TokenBoundCIDRs),
 		"token_no_default_policy": r.TokenNoDefaultPolicy,
-		"token_type":              "service",
+		"token_type":              tokenType(r.TokenType),
 		"clock_skew_leeway":       secs(r.ClockSkewLeeway),
 		"expiration_leeway":       secs(r.ExpirationLeeway),
 		"not_before_leeway":       secs(r.NotBeforeLeeway),
@@ -380,4 +391,11 @@ func listRoles(ctx context.Context, s logical.Storage) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+func tokenType(t string) string {
+	if t == "" {
+		return tokenparams.TypeDefault
+	}
+	return t
 }

@@ -13,7 +13,12 @@ import (
 // path ("auth/jwt/login"). It adds "default" unless a.NoDefaultPolicy,
 // refuses the root policy, caps the TTL by a.MaxTTL (the mount or role max)
 // and the store's max, and fills a.ClientToken, a.Accessor, a.Policies,
-// a.TokenPolicies, a.TTL, a.Orphan and a.TokenType.
+// a.TokenPolicies, a.TTL, a.Renewable, a.Orphan and a.TokenType.
+//
+// a.TokenType is the type to issue: TypeBatch, or TypeService for "" and
+// anything else a role may hold (the core resolves a role's default-* type
+// with the mount's first; see tokenparams.Resolve). A batch login refuses a
+// period or use limit instead of dropping it.
 func (s *Store) CreateFromAuth(ctx context.Context, a *logical.Auth, parent *Entry, path string) (string, *Entry, error) {
 	if a == nil {
 		return "", nil, logical.BadRequest("login returned no auth")
@@ -55,6 +60,9 @@ func (s *Store) CreateFromAuth(ctx context.Context, a *logical.Auth, parent *Ent
 		Type:           TypeService,
 		maxTTL:         a.MaxTTL,
 	}
+	if a.TokenType == TypeBatch {
+		e.Type = TypeBatch
+	}
 	if parent != nil {
 		e.ParentAccessor = parent.Accessor
 	}
@@ -70,6 +78,7 @@ func (s *Store) CreateFromAuth(ctx context.Context, a *logical.Auth, parent *Ent
 	a.Period = e.Period
 	a.ExplicitMaxTTL = e.ExplicitMaxTTL
 	a.Orphan = e.Orphan
+	a.Renewable = e.Renewable
 	a.TokenType = e.Type
 	out := e.clone()
 	out.ID = token

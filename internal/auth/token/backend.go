@@ -28,7 +28,7 @@ func (s *Store) Backend() logical.Backend { return &backend{s: s} }
 
 // SudoPaths lists the paths that need sudo, as in Vault.
 func (b *backend) SudoPaths() []string {
-	return []string{"accessors", "accessors/", "revoke-orphan", "revoke-orphan/*"}
+	return []string{"accessors", "accessors/", "revoke-orphan", "revoke-orphan/*", "batch-key", "batch-key/rotate"}
 }
 
 // ExistenceCheck tells create from update for roles/NAME.
@@ -123,6 +123,26 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		return b.listRoles(ctx)
 	case strings.HasPrefix(path, "roles/"):
 		return b.roleOp(ctx, req, strings.TrimPrefix(path, "roles/"))
+	case path == "batch-key":
+		if op != logical.ReadOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return &logical.Response{Data: b.s.batchKeyInfo()}, nil
+	case path == "batch-key/rotate":
+		if !isWrite(op) {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		if err := logical.UnknownFields(req.Data, "revoke_existing"); err != nil {
+			return nil, err
+		}
+		drop, _, err := logical.Bool(req.Data, "revoke_existing")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := b.s.RotateBatchKey(ctx, drop); err != nil {
+			return nil, err
+		}
+		return &logical.Response{Data: b.s.batchKeyInfo()}, nil
 	case path == "tidy":
 		if !isWrite(op) {
 			return nil, logical.ErrUnsupportedOperation
@@ -143,6 +163,9 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 // token whose last use is this request.
 func (b *backend) caller(ctx context.Context, req *logical.Request) (*Entry, error) {
 	if t := req.ClientToken; t != "" {
+		if isBatch(t) {
+			return b.s.lookupBatch(ctx, t)
+		}
 		if len(t) > maxTokenLen {
 			return nil, ErrInvalidToken
 		}
@@ -218,6 +241,7 @@ type createInput struct {
 	noParent    bool
 	displayName string
 	id          string
+	typ         string // "", TypeService or TypeBatch
 }
 
 // createFields are the fields of auth/token/create, as in Vault. The
@@ -291,11 +315,11 @@ func parseCreate(d map[string]any) (*createInput, error) {
 		return nil, err
 	}
 	switch typ {
-	case "", TypeService, "default", "default-service":
-	case "batch", "default-batch":
-		return nil, logical.BadRequest("batch tokens are not supported")
+	case "", "default", "default-service": // the role, if any, decides
+	case TypeService, TypeBatch:
+		in.typ = typ
 	default:
-		return nil, logical.BadRequest("field \"type\": must be \"service\"")
+		return nil, logical.BadRequest("field \"type\": must be \"service\" or \"batch\"")
 	}
 	if len(in.meta) > 64 {
 		return nil, logical.BadRequest("field \"meta\": more than 64 entries")
@@ -355,6 +379,9 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 	parent, err := b.caller(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if parent.Type == TypeBatch {
+		return nil, ErrBatchParent
 	}
 	if parent.useLimited() {
 		// Orphans too: a use-limited sudo token must not mint unlimited ones.
@@ -440,8 +467,22 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 		Orphan:         orphan,
 		EntityID:       parent.EntityID,
 		Role:           roleName,
-		Type:           TypeService,
+		Type:           createType(in.typ, role),
 		maxTTL:         req.MountConfig.MaxLeaseTTL,
+	}
+	if e.Type == TypeBatch {
+		// As in Vault, the request may not ask for what a batch token
+		// cannot be; the role's own explicit max TTL still caps it.
+		switch {
+		case in.numUses > 0:
+			return nil, errBatchUseLimited
+		case in.period > 0 || (role != nil && role.Period > 0):
+			return nil, errBatchPeriodic
+		case in.explicitMax > 0:
+			return nil, logical.BadRequest("batch tokens cannot have explicit_max_ttl set: their ttl is final")
+		case slices.Contains(policies, "root"):
+			return nil, errBatchRoot
+		}
 	}
 	mount := req.MountPoint
 	if mount == "" {
@@ -478,6 +519,26 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 		resp.Warnings = append(resp.Warnings, "ttl was capped by the explicit or maximum ttl")
 	}
 	return resp, nil
+}
+
+// createType is the type of a token created through auth/token/create: a
+// role of type service or batch forces it; default-batch makes batch the
+// default; otherwise the request's type field, service by default.
+func createType(requested string, role *Role) string {
+	if role != nil {
+		switch role.TokenType {
+		case TypeService, TypeBatch:
+			return role.TokenType
+		case "default-batch":
+			if requested == "" {
+				return TypeBatch
+			}
+		}
+	}
+	if requested == "" {
+		return TypeService
+	}
+	return requested
 }
 
 // authFor builds the Auth of a response for e. token may be "".
@@ -624,11 +685,20 @@ func (b *backend) renew(ctx context.Context, req *logical.Request, path string) 
 		if token == "" {
 			return nil, ErrInvalidToken
 		}
+		if isBatch(token) {
+			// Renew refuses it before any auth method is asked.
+			_, err := b.s.Renew(ctx, token, inc)
+			return nil, err
+		}
 		if err = ask(b.s.Lookup(ctx, token)); err == nil {
 			e, err = b.s.Renew(ctx, token, inc)
 		}
 	case "renew":
 		if token, err = requiredStr(req.Data, "token"); err != nil {
+			return nil, err
+		}
+		if isBatch(token) {
+			_, err := b.s.Renew(ctx, token, inc)
 			return nil, err
 		}
 		if err = ask(b.s.Lookup(ctx, token)); err == nil {

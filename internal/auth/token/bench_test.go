@@ -55,3 +55,38 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUseBatch opens and checks a batch token (a JWT-login-shaped
+// one: two policies, metadata, an alias) on every use; there is no cache.
+func BenchmarkUseBatch(b *testing.B) {
+	for _, parent := range []string{"orphan", "child"} {
+		b.Run(parent, func(b *testing.B) {
+			f := newFixture(b, token.Options{})
+			e := &token.Entry{Policies: []string{"ci", "default"}, Type: token.TypeBatch, Path: "auth/jwt/login", DisplayName: "jwt-repo",
+				Alias: "repo:octo/app:environment:production", Meta: map[string]string{"repository": "octo/app", "ref": "refs/heads/main"}}
+			if parent == "child" {
+				e.ParentAccessor = f.rootE.Accessor
+			}
+			tok := f.create(b, e.ParentAccessor, e)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.store.Use(ctx, tok, "127.0.0.1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(tok)), "token-bytes")
+		})
+	}
+}
+
+func BenchmarkCreateBatch(b *testing.B) {
+	f := newFixture(b, token.Options{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.store.Create(ctx, &token.Entry{Policies: []string{"dev", "default"}, ParentAccessor: f.rootE.Accessor, Type: token.TypeBatch}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -72,8 +72,10 @@ func TestCanaryNoTokenInLogsOrErrors(t *testing.T) {
 	c := mk(map[string]any{"policies": "dev", "id": "canary-custom-id-0001"})
 	child := createAuth(t, f, "create", b.ClientToken, map[string]any{"policies": "dev"})
 	secrets = append(secrets, child.ClientToken)
+	batch := createAuth(t, f, "create", b.ClientToken, map[string]any{"policies": "dev", "type": "batch"})
+	secrets = append(secrets, batch.ClientToken)
 
-	for _, tok := range []string{a.ClientToken, b.ClientToken, c.ClientToken, child.ClientToken} {
+	for _, tok := range []string{a.ClientToken, b.ClientToken, c.ClientToken, child.ClientToken, batch.ClientToken} {
 		note(f.store.Use(ctx, tok, "127.0.0.1"))
 		note(f.store.Use(ctx, tok+"x", "127.0.0.1"))
 		note(f.store.Lookup(ctx, tok))
@@ -89,7 +91,15 @@ func TestCanaryNoTokenInLogsOrErrors(t *testing.T) {
 		note(f.do(t, logical.UpdateOperation, "lookup-accessor", f.root, map[string]any{"accessor": tok}))
 		note(f.do(t, logical.UpdateOperation, "revoke-accessor", f.root, map[string]any{"accessor": tok}))
 		note(f.do(t, logical.ReadOperation, "lookup-self", tok+"x", nil))
+		// Their responses carry tokens by design; only the errors count.
+		_, err := f.do(t, logical.UpdateOperation, "renew-self", tok, nil)
+		note(nil, err)
+		_, err = f.do(t, logical.UpdateOperation, "create", tok, map[string]any{"policies": "dev"})
+		note(nil, err)
+		note(nil, f.store.Revoke(ctx, tok[:len(tok)-1]))
 	}
+	note(f.do(t, logical.UpdateOperation, "revoke-self", batch.ClientToken, nil))
+	note(f.do(t, logical.UpdateOperation, "batch-key/rotate", f.root, nil))
 	_, _, err := f.store.CreateFromAuth(ctx, &logical.Auth{Policies: []string{a.ClientToken}}, nil, "auth/x/login")
 	note(nil, err)
 	note(f.store.Create(ctx, &token.Entry{ID: c.ClientToken, Policies: []string{"a"}}))

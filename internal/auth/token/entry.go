@@ -55,14 +55,15 @@ type Entry struct {
 	revoking   string         // "", revokeTree, revokeOrphan or revokeUsed
 	prefixes   []netip.Prefix // parsed BoundCIDRs
 	lastRenew  time.Time
+	batchID    string // batch tokens: see OwnerID
 }
 
-// String describes the entry by accessor; it never prints the token.
+// String describes the entry by accessor (OwnerID); it never prints the token.
 func (e *Entry) String() string {
 	if e == nil {
 		return "token.Entry(nil)"
 	}
-	return fmt.Sprintf("token.Entry{accessor: %s, policies: %v}", e.Accessor, e.Policies)
+	return fmt.Sprintf("token.Entry{accessor: %s, policies: %v}", e.OwnerID(), e.Policies)
 }
 
 // GoString is String, so %#v cannot print the token either.
@@ -73,7 +74,18 @@ func (e *Entry) LogValue() slog.Value {
 	if e == nil {
 		return slog.StringValue("nil")
 	}
-	return slog.GroupValue(slog.String("accessor", e.Accessor), slog.Any("policies", e.Policies))
+	return slog.GroupValue(slog.String("accessor", e.OwnerID()), slog.Any("policies", e.Policies))
+}
+
+// OwnerID is the name leases, logs and audit entries know the token by: its
+// accessor, or for a batch token, which has none, "batch-" and 24 hex
+// digits of a keyed hash of the token. That id is stable for the token,
+// reveals nothing of it, and is neither an accessor nor a token.
+func (e *Entry) OwnerID() string {
+	if e.Type == TypeBatch {
+		return e.batchID
+	}
+	return e.Accessor
 }
 
 // IsRoot reports whether the entry carries the root policy.

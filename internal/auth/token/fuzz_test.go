@@ -58,9 +58,13 @@ func FuzzUse(f *testing.F) {
 	e := &token.Entry{Policies: []string{"a"}}
 	tok := fx.create(f, "", e)
 	f.Add(tok[:len(tok)-1])
+	btok := fx.create(f, "", &token.Entry{Policies: []string{"a"}, Type: token.TypeBatch})
+	f.Add(btok)
+	f.Add(btok[:len(btok)-1])
+	f.Add("kwb_" + btok[5:])
 	f.Fuzz(func(t *testing.T, s string) {
 		_, err := fx.store.Use(context.Background(), s, "127.0.0.1")
-		if (err == nil) != (s == tok || s == fx.root) {
+		if (err == nil) != (s == tok || s == fx.root || s == btok) {
 			t.Fatalf("Use(%q) = %v", s, err)
 		}
 		if _, err := fx.store.LookupAccessor(context.Background(), s); err == nil && s != fx.rootE.Accessor && s != e.Accessor {

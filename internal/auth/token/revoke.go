@@ -18,8 +18,12 @@ import (
 // which Sweep deletes.
 
 // Revoke revokes the token and every token descended from it. Revoking an
-// unknown token is not an error.
+// unknown token is not an error; revoking a valid batch token is
+// ErrBatchRevoke (it ends with its TTL or its parent).
 func (s *Store) Revoke(ctx context.Context, token string) error {
+	if isBatch(token) {
+		return s.refuseBatchRevoke(ctx, token)
+	}
 	if token == "" || len(token) > maxTokenLen {
 		return nil
 	}
@@ -43,6 +47,9 @@ func (s *Store) RevokeAccessor(ctx context.Context, accessor string) error {
 
 // RevokeOrphan revokes the token alone; its children become orphans.
 func (s *Store) RevokeOrphan(ctx context.Context, token string) error {
+	if isBatch(token) {
+		return s.refuseBatchRevoke(ctx, token)
+	}
 	if token == "" || len(token) > maxTokenLen {
 		return nil
 	}
@@ -350,4 +357,16 @@ func (s *Store) Run(ctx context.Context, interval time.Duration) {
 			sweep()
 		}
 	}
+}
+
+// refuseBatchRevoke answers a revocation of a batch token: ErrBatchRevoke
+// when it is valid, nothing (as for any unknown token) when it is not.
+func (s *Store) refuseBatchRevoke(ctx context.Context, token string) error {
+	if _, err := s.lookupBatch(ctx, token); err != nil {
+		if errors.Is(err, ErrInvalidToken) {
+			return nil
+		}
+		return err
+	}
+	return ErrBatchRevoke
 }

@@ -238,11 +238,16 @@ func applyRole(r *Role, d map[string]any) error {
 		return err
 	} else if ok {
 		switch v {
-		case "", "service", "default-service", "default":
+		case "", "default", "default-service":
+			r.TokenType = "default-service"
+		case TypeService, TypeBatch, "default-batch":
 			r.TokenType = v
 		default:
-			return logical.BadRequest("field \"token_type\": only service tokens are supported")
+			return logical.BadRequest("field \"token_type\": must be one of service, batch, default-service or default-batch")
 		}
+	}
+	if (r.TokenType == TypeBatch || r.TokenType == "default-batch") && r.Period > 0 {
+		return logical.BadRequest("field \"token_type\": %s cannot be used with a period: batch tokens are never renewed", r.TokenType)
 	}
 	return nil
 }

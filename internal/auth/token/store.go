@@ -104,6 +104,10 @@ type Store struct {
 	cache   map[[hashLen]byte]*Entry
 	// epoch counts invalidations, so a load that raced one is not cached.
 	epoch atomic.Uint64
+
+	// batchKeys seals and opens batch tokens (batch.go); replaced whole
+	// on rotation, under mu.
+	batchKeys atomic.Pointer[batchKeyring]
 }
 
 type hasher struct {
@@ -149,6 +153,9 @@ func New(ctx context.Context, s logical.Storage, opts Options) (*Store, error) {
 	k := slices.Clone(key)
 	st.hashers.New = func() any {
 		return &hasher{h: hmac.New(sha256.New, k), buf: make([]byte, 0, maxTokenLen)}
+	}
+	if err := st.loadBatchKeys(ctx); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -312,6 +319,9 @@ func validAccessor(a string) bool {
 // Accessor, CreationTime, TTL, ExpireTime, Orphan, Type and ID (the raw token,
 // which the caller must not keep). A non-empty e.ID asks for a custom token.
 // e.ParentAccessor names the parent; empty or e.Orphan makes an orphan.
+// e.Type TypeBatch asks for a batch token, which is not stored and has no
+// accessor (see batch.go); it cannot be root, periodic, use-limited or
+// custom, and its explicit max TTL only caps its TTL.
 //
 // Create validates policy names and CIDRs, and gives every token without
 // the root policy an expiry: a zero TTL means the default TTL, and TTLs are
@@ -327,6 +337,7 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	switch e.Type {
 	case "", TypeService:
 		e.Type = TypeService
+	case TypeBatch:
 	default:
 		return "", logical.BadRequest("token type %q is not supported", e.Type)
 	}
@@ -341,6 +352,9 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 		return "", logical.BadRequest("%s", err.Error())
 	}
 	e.prefixes = prefixes
+	if e.Type == TypeBatch {
+		return s.createBatch(ctx, e)
+	}
 
 	token := e.ID
 	custom := token != ""
@@ -501,6 +515,9 @@ func validCustomID(id string) error {
 	if strings.Contains(id, "/") {
 		return logical.BadRequest("custom token id cannot contain '/'")
 	}
+	if isBatch(id) {
+		return logical.BadRequest("custom token id cannot start with %q, the batch token prefix", tokenfmt.Batch)
+	}
 	return nil
 }
 
@@ -605,6 +622,16 @@ func (s *Store) valid(ctx context.Context, e *Entry, now time.Time) (bool, error
 // when its handler returns). A ctx that can never end revokes it before
 // Use returns.
 func (s *Store) Use(ctx context.Context, token, remoteIP string) (*Entry, error) {
+	if isBatch(token) {
+		e, err := s.lookupBatch(ctx, token)
+		if err != nil {
+			return nil, err
+		}
+		if !e.allows(remoteIP) {
+			return nil, ErrInvalidToken
+		}
+		return e, nil
+	}
 	if token == "" || len(token) > maxTokenLen {
 		return nil, ErrInvalidToken
 	}
@@ -722,6 +749,9 @@ func (s *Store) lookupCaller(ctx context.Context, h [hashLen]byte) (*Entry, erro
 
 // Lookup returns the entry of a valid token without consuming a use.
 func (s *Store) Lookup(ctx context.Context, token string) (*Entry, error) {
+	if isBatch(token) {
+		return s.lookupBatch(ctx, token)
+	}
 	if token == "" || len(token) > maxTokenLen {
 		return nil, ErrInvalidToken
 	}
@@ -771,6 +801,12 @@ var ErrNotRenewable = &logical.CodedError{Code: http.StatusBadRequest, Msg: "lea
 // explicit max TTL nor, for non-periodic tokens, past creation plus the max
 // TTL.
 func (s *Store) Renew(ctx context.Context, token string, increment time.Duration) (*Entry, error) {
+	if isBatch(token) {
+		if _, err := s.lookupBatch(ctx, token); err != nil {
+			return nil, err
+		}
+		return nil, ErrBatchRenew
+	}
 	if token == "" || len(token) > maxTokenLen {
 		return nil, ErrInvalidToken
 	}

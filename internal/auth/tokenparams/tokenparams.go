@@ -1,7 +1,8 @@
 // Package tokenparams parses and stores the token_* fields that Vault auth
-// methods share (token_policies, token_ttl, token_bound_cidrs, ...) and turns
-// them into a logical.Auth. It holds no secret and never checks policies:
-// the core and the token store do.
+// methods share (token_policies, token_ttl, token_bound_cidrs, token_type,
+// ...) and turns them into a logical.Auth, and decides which type of token a
+// login issues from the role's token_type and the auth mount's. It holds no
+// secret and never checks policies: the core and the token store do.
 package tokenparams
 
 import (
@@ -94,17 +95,77 @@ func (p *Params) Parse(data map[string]any) error {
 	if v, ok, err := logical.Str(data, "token_type"); err != nil {
 		return err
 	} else if ok {
-		switch v {
-		case "", "default", "service", "default-service":
-			p.Type = v
-		default:
-			return logical.BadRequest("field %q: only service tokens are supported", "token_type")
+		t, err := ParseType("token_type", v)
+		if err != nil {
+			return err
 		}
+		p.Type = t
 	}
 	if p.MaxTTL > 0 && p.TTL > p.MaxTTL {
 		return logical.BadRequest("field %q: must not exceed token_max_ttl", "token_ttl")
 	}
+	return CheckType(p.Type, p.Period, p.NumUses)
+}
+
+// Token types, as Vault names them. A role or mount asking for a default-*
+// type lets the other side choose; a plain type forces it.
+const (
+	TypeDefault        = "default"
+	TypeService        = "service"
+	TypeBatch          = "batch"
+	TypeDefaultService = "default-service"
+	TypeDefaultBatch   = "default-batch"
+)
+
+// ParseType checks a token_type value; field names the request key in the
+// error. "" means TypeDefault.
+func ParseType(field, v string) (string, error) {
+	switch v {
+	case "":
+		return TypeDefault, nil
+	case TypeDefault, TypeService, TypeBatch, TypeDefaultService, TypeDefaultBatch:
+		return v, nil
+	}
+	return "", logical.BadRequest("field %q: must be one of service, batch, default-service, default-batch or default", field)
+}
+
+// CheckType refuses settings a batch token cannot carry: batch tokens are
+// never renewed, so cannot be periodic, and are not use-limited. A type
+// that prefers batch (default-batch) is refused too, as in Vault.
+func CheckType(typ string, period time.Duration, numUses int) error {
+	if typ != TypeBatch && typ != TypeDefaultBatch {
+		return nil
+	}
+	if period > 0 {
+		return logical.BadRequest("field %q: %s tokens cannot be periodic (token_period is set)", "token_type", typ)
+	}
+	if numUses > 0 {
+		return logical.BadRequest("field %q: %s tokens cannot be use-limited (token_num_uses is set)", "token_type", typ)
+	}
 	return nil
+}
+
+// Resolve returns the type of token a login issues, TypeService or
+// TypeBatch, from the auth mount's tuned token_type and the type the role
+// asks for (logical.Auth.TokenType), following Vault: a mount set to
+// service or batch decides alone; a mount set to default-service (or
+// unset) issues service tokens unless the role asks for batch or
+// default-batch; a mount set to default-batch issues batch tokens unless
+// the role asks for service or default-service.
+func Resolve(mount, role string) string {
+	switch mount {
+	case TypeService, TypeBatch:
+		return mount
+	case TypeDefaultBatch:
+		if role == TypeService || role == TypeDefaultService {
+			return TypeService
+		}
+		return TypeBatch
+	}
+	if role == TypeBatch || role == TypeDefaultBatch {
+		return TypeBatch
+	}
+	return TypeService
 }
 
 // Auth returns a login Auth carrying p. The caller adds metadata, alias and
@@ -120,6 +181,9 @@ func (p *Params) Auth() *logical.Auth {
 		BoundCIDRs:      slices.Clone(p.BoundCIDRs),
 		NoDefaultPolicy: p.NoDefaultPolicy,
 		Renewable:       true,
+		// The type asked for: the core resolves it with the mount's
+		// (Resolve) before the token store sees it.
+		TokenType: p.Type,
 	}
 }
 
@@ -136,7 +200,7 @@ func (p *Params) Map(into map[string]any) {
 	into["token_no_default_policy"] = p.NoDefaultPolicy
 	t := p.Type
 	if t == "" {
-		t = "default"
+		t = TypeDefault
 	}
 	into["token_type"] = t
 }

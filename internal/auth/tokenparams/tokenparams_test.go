@@ -26,12 +26,72 @@ func TestParse(t *testing.T) {
 		{"token_ttl": "2h"}, // above max
 		{"token_bound_cidrs": "10.0.0.0/33"},
 		{"token_num_uses": -1},
-		{"token_type": "batch"},
+		{"token_type": "hybrid"},
+		{"token_type": "batch"}, // p has token_num_uses 2
+		{"token_type": "default-batch", "token_num_uses": 0, "token_period": "1h"},
 		{"token_policies": 5},
 	} {
 		q := p
 		if err := q.Parse(bad); err == nil {
 			t.Errorf("Parse(%v) accepted", bad)
+		}
+	}
+}
+
+func TestParseTokenType(t *testing.T) {
+	tests := []struct {
+		name string
+		in   map[string]any
+		want string // "" means refused
+	}{
+		{"unset", map[string]any{}, ""},
+		{"empty is default", map[string]any{"token_type": ""}, "default"},
+		{"batch", map[string]any{"token_type": "batch"}, "batch"},
+		{"default-batch", map[string]any{"token_type": "default-batch"}, "default-batch"},
+		{"service", map[string]any{"token_type": "service"}, "service"},
+		{"default-service", map[string]any{"token_type": "default-service"}, "default-service"},
+		{"batch with ttls", map[string]any{"token_type": "batch", "token_ttl": "5m", "token_explicit_max_ttl": "10m"}, "batch"},
+		{"misspelt", map[string]any{"token_type": "Batch"}, ""},
+		{"batch periodic", map[string]any{"token_type": "batch", "token_period": "1h"}, ""},
+		{"batch use-limited", map[string]any{"token_type": "batch", "token_num_uses": 1}, ""},
+		{"service use-limited", map[string]any{"token_type": "service", "token_num_uses": 1}, "service"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p tokenparams.Params
+			err := p.Parse(tt.in)
+			switch {
+			case tt.name == "unset":
+				if err != nil || p.Type != "" {
+					t.Fatalf("Parse(%v) = %q, %v", tt.in, p.Type, err)
+				}
+			case tt.want == "":
+				if err == nil {
+					t.Fatalf("Parse(%v) accepted, type %q", tt.in, p.Type)
+				}
+			case err != nil || p.Type != tt.want || p.Auth().TokenType != tt.want:
+				t.Fatalf("Parse(%v) = %q (auth %q), %v; want %q", tt.in, p.Type, p.Auth().TokenType, err, tt.want)
+			}
+		})
+	}
+}
+
+// Resolve follows Vault's table: a plain mount type decides; a default-*
+// mount type yields to what the role asks.
+func TestResolve(t *testing.T) {
+	roles := []string{"", "default", "service", "batch", "default-service", "default-batch"}
+	want := map[string][]string{ // mount -> result per role, in the order of roles
+		"":                {"service", "service", "service", "batch", "service", "batch"},
+		"default-service": {"service", "service", "service", "batch", "service", "batch"},
+		"default-batch":   {"batch", "batch", "service", "batch", "service", "batch"},
+		"service":         {"service", "service", "service", "service", "service", "service"},
+		"batch":           {"batch", "batch", "batch", "batch", "batch", "batch"},
+	}
+	for mount, results := range want {
+		for i, role := range roles {
+			if got := tokenparams.Resolve(mount, role); got != results[i] {
+				t.Errorf("Resolve(mount %q, role %q) = %q, want %q", mount, role, got, results[i])
+			}
 		}
 	}
 }
