@@ -14,6 +14,7 @@ type TokenInfo struct {
 	TTL       time.Duration // remaining; 0 for a token that never expires
 	Renewable bool
 	Policies  []string
+	Type      string // "service" or "batch"
 }
 
 // LookupSelf reads auth/token/lookup-self.
@@ -24,6 +25,7 @@ func (c *Client) LookupSelf(ctx context.Context) (*TokenInfo, error) {
 			TTL       json.Number `json:"ttl"`
 			Renewable bool        `json:"renewable"`
 			Policies  []string    `json:"policies"`
+			Type      string      `json:"type"`
 		} `json:"data"`
 	}
 	if _, err := c.Do(ctx, &Request{Method: http.MethodGet, Path: "auth/token/lookup-self"}, &s); err != nil {
@@ -31,7 +33,7 @@ func (c *Client) LookupSelf(ctx context.Context) (*TokenInfo, error) {
 	}
 	ttl, _ := s.Data.TTL.Int64()
 	return &TokenInfo{Accessor: s.Data.Accessor, TTL: time.Duration(ttl) * time.Second,
-		Renewable: s.Data.Renewable, Policies: s.Data.Policies}, nil
+		Renewable: s.Data.Renewable, Policies: s.Data.Policies, Type: s.Data.Type}, nil
 }
 
 // RenewSelf renews the client's own token (auth/token/renew-self) by

@@ -123,8 +123,9 @@ func isClientError(err error) bool {
 	return errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500
 }
 
-// Revoke revokes every lease, then, if self is set, the token itself, so
-// the credentials die with the job. A server without a lease manager (404
+// Revoke revokes every lease, then, if self is set, the token itself (a
+// batch token, which cannot be revoked, is left to its TTL), so the
+// credentials die with the job. A server without a lease manager (404
 // on sys/leases/revoke) is logged and skipped; other failures are returned
 // together, after every revocation was tried.
 func (k *Keeper) Revoke(ctx context.Context, self bool) error {
@@ -141,6 +142,12 @@ func (k *Keeper) Revoke(ctx context.Context, self bool) error {
 		}
 	}
 	if self {
+		// A batch token cannot be revoked (it is not stored); it dies with
+		// its TTL, which bounds the leases taken with it too.
+		if info, err := k.c.LookupSelf(ctx); err == nil && info.Type == "batch" {
+			k.log.Debug("batch token left to expire", "ttl", info.TTL)
+			return errors.Join(errs...)
+		}
 		if err := k.c.RevokeSelf(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("revoke token: %w", err))
 		} else {

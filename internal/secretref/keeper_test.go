@@ -110,3 +110,22 @@ func TestRenewQuietAtExit(t *testing.T) {
 		})
 	}
 }
+
+// A job running with a batch token ends cleanly: its leases are revoked and
+// the token, which cannot be revoked, is left to its TTL.
+func TestRevokeWithBatchToken(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t)
+	root := n.Client(t)
+	s, err := root.Logical().Write("auth/token/create", map[string]any{"type": "batch", "ttl": "10m", "policies": []any{"default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := api.New(api.Config{Address: n.URL, Token: s.Auth.ClientToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := secretref.NewKeeper(job, nil, nil).Revoke(t.Context(), true); err != nil {
+		t.Fatalf("Revoke with a batch token: %v", err)
+	}
+}
