@@ -183,6 +183,12 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 			}
 			return nil, nil, err
 		}
+		// A token issued by an auth method that is no longer mounted (or by
+		// another mount that held its path before) is not honoured: Vault
+		// revokes such tokens when the method is disabled.
+		if strings.HasPrefix(te.Path, "auth/") && !strings.HasPrefix(te.Path, "auth/token/") && a.issuer(te.Path, te.CreationTime) == nil {
+			return nil, nil, logical.ErrPermissionDenied
+		}
 		req.Token = tokenInfo(te)
 	}
 	if m == nil {

@@ -505,3 +505,37 @@ func TestTokenOfDisabledAuthMountIsNotRenewed(t *testing.T) {
 		t.Fatalf("renew of a token from a disabled mount = %v, want 403", err)
 	}
 }
+
+// A token from an auth method that was disabled no longer works, as in
+// Vault (which revokes them); one from a method mounted later at the same
+// path is not its issuer either.
+func TestTokenOfDisabledAuthMountIsRefused(t *testing.T) {
+	n := nodetest.Start(t)
+	root := n.Client(t)
+	if err := root.Sys().EnableAuthWithOptions("userpass", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Logical().Write("auth/userpass/users/u", map[string]any{"password": "pw-123456", "token_policies": "default"}); err != nil {
+		t.Fatal(err)
+	}
+	login, err := root.Logical().Write("auth/userpass/login/u", map[string]any{"password": "pw-123456"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := login.Auth.ClientToken
+	if status, _ := do(t, "GET", n.URL+"/v1/auth/token/lookup-self", tok, nil); status != http.StatusOK {
+		t.Fatalf("lookup-self before the disable = %d", status)
+	}
+	if err := root.Sys().DisableAuth("userpass"); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := do(t, "GET", n.URL+"/v1/auth/token/lookup-self", tok, nil); status != http.StatusForbidden {
+		t.Fatalf("lookup-self after the disable = %d, want 403", status)
+	}
+	if err := root.Sys().EnableAuthWithOptions("userpass", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := do(t, "GET", n.URL+"/v1/auth/token/lookup-self", tok, nil); status != http.StatusForbidden {
+		t.Fatalf("lookup-self with a new mount at the old path = %d, want 403", status)
+	}
+}
