@@ -7,6 +7,7 @@ import (
 	"regexp/syntax"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Severity ranks findings; --fail-on compares against it.
@@ -198,6 +199,7 @@ var placeholderMarks = []string{
 	"dummy", "redacted", "your_", "your-", "yourtoken", "yourkey", "yourpass",
 	"<", ">", "${", "{{", "$(", "%(", "****", "....", "lorem",
 	"insert_", "replace_", "replaceme", "notasecret", "not-a-secret", "0000000000",
+	"#{", "((", "enc(", "enc[", "…",
 }
 
 // genericMarks extend placeholderMarks for generic assignments.
@@ -206,8 +208,11 @@ var genericMarks = []string{
 	"token", "null", "none", "undefined", "true", "false", "todo", "fixme",
 	"1234567", "abcdef", "qwerty", "foobar", "hunter2", "letmein", "os.getenv",
 	"process.env", "getenv", "env(", "environ", "vault:", "keyward:", "ref+",
-	"secretkeyref", "valuefrom", "\\(", "$env:", "s3cr3t", "secr3t", "p4ss", "passw0rd",
+	"secretkeyref", "valuefrom", "\\(", "$env:", "s3cr3t", "secr3t", "p4ss", "t3st", "passw0rd",
 	"pass", "abc123", "opensesame", "pa55w", "t0ken", "-value", "canary", "hmac-sha256:",
+	// a value naming what it stands for ("encryptionKey": "encryptionKey1024")
+	"apikey", "api_key", "accesskey", "access_key", "privatekey", "private_key", "encryptionkey",
+	"encryption_key", "signingkey", "signing_key", "masterkey", "master_key", "authkey", "auth_key", "credential",
 }
 
 func isPlaceholder(s string, loose bool) bool {
@@ -225,12 +230,12 @@ func isPlaceholder(s string, loose bool) bool {
 			return true
 		}
 	}
-	if strings.Count(s, s[:1]) == len(s) {
-		return true
+	if _, n := utf8.DecodeRuneInString(s); strings.Count(s, s[:n])*n == len(s) {
+		return true // one character repeated: xxxxxxxx, ••••••••
 	}
 	if loose {
 		for _, m := range genericMarks {
-			if strings.Contains(l, m) {
+			if markedAt(s, l, m) {
 				return true
 			}
 		}
@@ -240,6 +245,25 @@ func isPlaceholder(s string, loose bool) bool {
 		}
 	}
 	return false
+}
+
+// markedAt reports whether the fixture word m occurs in s (l is s in
+// lower case). A four-letter word counts only written as a word is (test,
+// TEST or Test): a random value spells one in mixed case (NOEtOdOR) about
+// once in a few thousand; longer words it practically never does.
+func markedAt(s, l, m string) bool {
+	for off := 0; ; {
+		k := strings.Index(l[off:], m)
+		if k < 0 {
+			return false
+		}
+		k += off
+		w := s[k : k+len(m)]
+		if len(m) != 4 || w == m || w == strings.ToUpper(m) || w[1:] == m[1:] {
+			return true
+		}
+		off = k + 1
+	}
 }
 
 // hasFormatVerb finds a printf verb (%s, %v, %d, %q) not followed by a
