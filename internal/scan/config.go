@@ -257,7 +257,7 @@ func (c *Config) Build() ([]*Rule, Allowlist, error) {
 			if rc.SecretGroup != "" && re.SubexpIndex(rc.SecretGroup) < 0 {
 				errs = append(errs, fmt.Errorf("%s: regex has no group %q", where, rc.SecretGroup))
 			}
-			r.Pattern, r.detect, r.validate, r.src, r.anchored = re, nil, nil, "", false
+			r.Pattern, r.detect, r.validate, r.src, r.anchored, r.derivedFrom = re, nil, nil, "", false, ""
 			if len(r.Keywords) == 0 {
 				if lit, _ := re.LiteralPrefix(); len(lit) >= 3 {
 					r.Keywords = []string{lit}

@@ -193,6 +193,9 @@ func valueOK(v string, form valueForm, password bool) bool {
 	if len(v) < 8 || len(v) > 200 {
 		return false
 	}
+	if !password && awsSecretShaped([]byte(v)) {
+		return true // may start with / or +, unquoted; Engine.matches weighs it
+	}
 	if strings.Contains(v, "://") || strings.Count(v, " ") > 1 || v[0] == ' ' || v[len(v)-1] == ' ' {
 		return false
 	}

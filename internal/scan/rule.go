@@ -74,6 +74,12 @@ type Rule struct {
 	// Allow suppresses findings of this rule only.
 	Allow Allowlist
 
+	// derivedFrom names the rule whose matches this one takes over when
+	// their value has its shape and context (see Engine.matches); such a
+	// rule has no keywords and no pattern of its own.
+	derivedFrom string
+	shaped      *Rule // the derived rule taking over this one's matches, set by NewEngine
+
 	validate func(secret string) bool                               // checksum or structure check
 	detect   func(data []byte, kwStart, kwEnd int) (int, int, bool) // custom matcher instead of Pattern
 	// loosePlaceholders applies the stricter placeholder vocabulary of
@@ -97,6 +103,9 @@ type Rule struct {
 func (r *Rule) compile() error {
 	if r.ID == "" {
 		return fmt.Errorf("rule without id")
+	}
+	if r.derivedFrom != "" {
+		return nil
 	}
 	if len(r.Keywords) == 0 {
 		return fmt.Errorf("rule %s: no keywords", r.ID)

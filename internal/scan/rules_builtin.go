@@ -72,6 +72,7 @@ func BuiltinRules() []*Rule {
 		// Cloud providers.
 		tok("aws-access-key-id", "AWS access key ID", crit, []string{"akia", "asia", "abia", "acca", "a3t"}, `\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16})\b`, minEntropy(3.0)),
 		ctx("aws-secret-access-key", "AWS secret access key", crit, []string{"aws"}, `aws[\w.\-]{0,20}?(?:secret|sk|private)`, `[A-Za-z0-9/+]{40}`),
+		{ID: "aws-secret-access-key-unlabelled", Description: "AWS-shaped secret key under a generic name, next to another credential or in a configuration file", Severity: high, Keywords: []string{"secret"}, Generic: true, derivedFrom: "generic-secret"},
 		ctx("aws-session-token", "AWS session token", high, []string{"session_token", "sessiontoken", "session-token"}, `aws[\w.\-]{0,10}?session[\w.\-]?token`, `[A-Za-z0-9/+=]{100,1000}`),
 		tok("aws-mws-key", "Amazon MWS auth token", high, []string{"amzn.mws."}, `\b(amzn\.mws\.`+uuid+`)\b`),
 		tok("gcp-service-account", "GCP service account private key (JSON)", crit, []string{"service_account"}, `(?s)"type"\s*:\s*"service_account".*?"private_key"\s*:\s*"(-----BEGIN (?:RSA )?PRIVATE KEY-----(?:\\n|[A-Za-z0-9+/=\s])+?-----END (?:RSA )?PRIVATE KEY-----(?:\\n)?)"`, multiline),

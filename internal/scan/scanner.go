@@ -473,7 +473,7 @@ func (s *Scanner) scanText(it item, rd io.Reader, size int64) ([]Finding, int64,
 // earlier chunks, so columns count from the start of the line.
 func (s *Scanner) scanBuffer(it item, buf []byte, limit, baseLine, baseCol int) []Finding {
 	e := s.opts.Engine
-	ms := e.matches(buf)
+	ms := e.matches(buf, configFile(it.path))
 	var out []Finding
 	line, lineStart, pos := baseLine, 0, 0
 	locate := func(off int) (int, int) {
@@ -625,7 +625,7 @@ func (s *Scanner) scanDecoded(it item, enc []byte) []Finding {
 		return nil
 	}
 	var out []Finding
-	for _, m := range s.opts.Engine.matches(dec) {
+	for _, m := range s.opts.Engine.matches(dec, configFile(it.path)) {
 		if m.rule.Allow.AllowsPath(it.path) || it.rel != "" && m.rule.Allow.AllowsPath(it.rel) {
 			continue
 		}

@@ -96,7 +96,11 @@ func WriteTree(root string, seed uint64) ([]Planted, error) {
 	ss := Samples(seed)
 	var out []Planted
 	for i, s := range ss {
-		rel := fmt.Sprintf("src/%s/%s%s", s.Rule[:1], s.Rule, exts[i%len(exts)])
+		ext := exts[i%len(exts)]
+		if s.Rule == "aws-secret-access-key-unlabelled" {
+			ext = ".properties" // credible alone only in a configuration file
+		}
+		rel := fmt.Sprintf("src/%s/%s%s", s.Rule[:1], s.Rule, ext)
 		content := g.filler(g.Intn(12)) + s.Text + "\n" + g.filler(g.Intn(12))
 		if err := write(root, rel, []byte(content)); err != nil {
 			return nil, err

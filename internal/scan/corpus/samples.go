@@ -69,6 +69,22 @@ func (g *Gen) pemBody(n int) string {
 	return strings.Join(append(lines, s), "\n")
 }
 
+// aws40 returns a value shaped like an AWS secret access key: 40
+// characters of the base64 alphabet in groups of three and a digit, so no
+// fixture word appears in it by chance, with every class present.
+func (g *Gen) aws40() string {
+	for {
+		var b strings.Builder
+		for range 10 {
+			b.WriteString(g.S(3, b64) + g.S(1, digits))
+		}
+		s := b.String()
+		if strings.ContainsAny(s, upper) && strings.ContainsAny(s, lowerA) && strings.Count(s, "/")+strings.Count(s, "+") <= 4 {
+			return s
+		}
+	}
+}
+
 func (g *Gen) ghToken(prefix string) string {
 	body := g.S(30, alnum)
 	return prefix + body + scan.GitHubChecksum(body)
@@ -326,5 +342,7 @@ func Samples(seed uint64) []Sample {
 	add("generic-password", "db_password = \""+pw+"\"", pw)
 	v = g.S(20, alnum) + "+" + g.S(10, alnum)
 	add("generic-secret", "signing_secret: '"+v+"'", v)
+	// last, so adding it kept every earlier sample's value
+	tokv("aws-secret-access-key-unlabelled", "app.secret.key", g.aws40())
 	return out
 }

@@ -463,5 +463,41 @@ func Syntaxes(seed uint64) []Syntax {
 		}
 		out = append(out, s)
 	}
-	return out
+	return append(out, unlabelledKeys(g)...)
+}
+
+// unlabelledKeys are AWS-shaped secret keys under generic names. In a
+// configuration file, or next to another credential, one is an
+// aws-secret-access-key-unlabelled finding; alone in code it is only a
+// generic secret; and a 40-character base64 value under a name that is not
+// a secret's is nothing at all.
+func unlabelledKeys(g *Gen) []Syntax {
+	const rule = "aws-secret-access-key-unlabelled"
+	slash := func() string { return "/" + g.aws40()[1:] }
+	var props, yml, env, near, alone Syntax
+	props = Syntax{Name: "unlabelled-key-properties", File: "aws.properties"}
+	v := g.aws40()
+	props.addSecret(rule, "secret.key="+v, v)
+	v = slash()
+	props.addSecret(rule, "storage.secret = "+v, v)
+	yml = Syntax{Name: "unlabelled-key-yaml", File: "application.yml"}
+	v = g.aws40()
+	yml.addSecret(rule, "storage:\n  app_id: 4711\n  app_secret: "+v, v)
+	env = Syntax{Name: "unlabelled-key-dotenv", File: ".env.production"}
+	v = g.aws40()
+	env.addSecret(rule, "APP_SECRET="+v, v)
+	near = Syntax{Name: "unlabelled-key-near-credential", File: "deploy.py"}
+	id := j("AK", "IA") + g.S(16, b32)
+	near.addSecret("aws-access-key-id", "ACCESS_KEY = "+q(id), id)
+	v = g.aws40()
+	near.addSecret(rule, "SECRET = "+q(v), v)
+	alone = Syntax{Name: "unlabelled-key-alone", File: "client.go"}
+	v = g.aws40()
+	alone.addSecret("generic-secret", "	appSecret := "+q(v), v)
+	w := g.aws40()
+	for _, s := range []*Syntax{&props, &yml, &env, &near, &alone} {
+		s.miss("checksum="+w, "build.id: "+w, "commit = "+q(g.S(40, hexL)), "image_digest: "+w, "nonce = "+q(w),
+			"secret.key="+j("wJalrXUtnFEMI/K7MDENG/", "bPxRfiCY", "EXAMPLEKEY"), "	sum := "+q(w), "// "+w)
+	}
+	return []Syntax{props, yml, env, near, alone}
 }
