@@ -125,6 +125,7 @@ type RuleConfig struct {
 	ID          string      `toml:"id" yaml:"id"`
 	Description string      `toml:"description" yaml:"description"`
 	Severity    string      `toml:"severity" yaml:"severity"`
+	Confidence  string      `toml:"confidence" yaml:"confidence"`
 	Keywords    []string    `toml:"keywords" yaml:"keywords"`
 	Regex       string      `toml:"regex" yaml:"regex"`
 	SecretGroup string      `toml:"secret_group" yaml:"secret_group"`
@@ -244,6 +245,13 @@ func (c *Config) Build() ([]*Rule, Allowlist, error) {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			}
 			r.Severity = s
+		}
+		if rc.Confidence != "" {
+			c, err := ParseConfidence(rc.Confidence)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			}
+			r.Confidence = c
 		}
 		if len(rc.Keywords) > 0 {
 			r.Keywords = append([]string(nil), rc.Keywords...)

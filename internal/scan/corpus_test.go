@@ -78,6 +78,9 @@ func TestCorpusRecall(t *testing.T) {
 			for _, f := range found[key{p.Path, p.Rule}] {
 				if f.Secret.Reveal() == p.Secret {
 					ok = true
+					if f.Confidence < scan.ConfidenceMedium {
+						t.Errorf("seed %d: %s in %s found at confidence %s (%s): hidden by default", seed, p.Rule, p.Path, f.Confidence, f.TestMaterial)
+					}
 				}
 			}
 			if ok {
@@ -189,6 +192,8 @@ func TestSyntaxRecall(t *testing.T) {
 				w := want{f.RuleID, f.Secret.Reveal(), f.Line}
 				if !wants[w] {
 					t.Errorf("seed %d %s: unexpected %s at line %d (%s)", seed, sy.Name, f.RuleID, f.Line, f.Redacted)
+				} else if f.Confidence < scan.ConfidenceMedium {
+					t.Errorf("seed %d %s: %s at line %d has confidence %s: hidden by default", seed, sy.Name, f.RuleID, f.Line, f.Confidence)
 				}
 				delete(wants, w)
 			}

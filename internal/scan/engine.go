@@ -14,6 +14,7 @@ type Engine struct {
 	pf      *prefilter
 	kwRules [][]int32 // keyword index -> rule indexes
 	allow   Allowlist // global allowlist
+	byID    map[string]*Rule
 }
 
 // match is a raw rule match inside one buffer.
@@ -40,7 +41,7 @@ const (
 
 // NewEngine compiles rules and a global allowlist into an Engine.
 func NewEngine(rules []*Rule, allow Allowlist) (*Engine, error) {
-	e := &Engine{allow: allow}
+	e := &Engine{allow: allow, byID: map[string]*Rule{}}
 	var keywords []string
 	kwIndex := map[string]int{}
 	seen := map[string]bool{}
@@ -57,6 +58,7 @@ func NewEngine(rules []*Rule, allow Allowlist) (*Engine, error) {
 			return nil, fmt.Errorf("duplicate rule id %q", r.ID)
 		}
 		seen[r.ID] = true
+		e.byID[r.ID] = r
 		ri := int32(len(e.rules))
 		e.rules = append(e.rules, r)
 		if r.derivedFrom != "" {

@@ -15,7 +15,7 @@ func genericRules() []*Rule {
 	return []*Rule{
 		{
 			ID: "generic-password", Description: "Password assigned in code or configuration", Severity: SeverityHigh,
-			Keywords: []string{"pass", "pwd", "mysql", "mariadb"}, Generic: true, loosePlaceholders: true,
+			Keywords: []string{"pass", "pwd", "mysql", "mariadb"}, Generic: true, loosePlaceholders: true, Confidence: ConfidenceMedium,
 			detect: func(d []byte, s, e int) (int, int, bool) { return detectAssignment(d, s, e, true) },
 		},
 		{
@@ -27,7 +27,7 @@ func genericRules() []*Rule {
 				"signing_key", "signing-key", "signingkey", "encryption_key", "encryption-key", "encryptionkey",
 				"master_key", "master-key", "masterkey",
 			},
-			Generic: true, loosePlaceholders: true,
+			Generic: true, loosePlaceholders: true, Confidence: ConfidenceMedium,
 			detect: func(d []byte, s, e int) (int, int, bool) { return detectAssignment(d, s, e, false) },
 		},
 	}
@@ -52,7 +52,7 @@ var denySuffixes = []string{
 	"policies", "roles", "role", "scopes", "scope", "audience", "issuer", "user", "username", "email",
 	"host", "port", "address", "addr", "status", "state", "accessor", "limit", "uses",
 	"encryption", "algorithm", "algo", "cipher", "scheme", "age", "less", "char", "chars", "validators",
-	"hasher", "hashers", "changer", "input", "widget",
+	"hasher", "hashers", "changer", "input", "widget", "magic", "salt", "nonce", "iv",
 }
 
 // denyContains are words that contain a keyword without naming a secret;

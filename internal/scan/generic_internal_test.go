@@ -29,3 +29,42 @@ func TestIdentNames(t *testing.T) {
 		}
 	}
 }
+
+// TestPathMaterial pins which paths are test material, and why.
+func TestPathMaterial(t *testing.T) {
+	for p, want := range map[string]string{
+		"crypto/hpke/testdata/hpke-pq.json":     reasonVectorFile,
+		"third_party/wycheproof/ecdh_test.json": reasonVectorFile,
+		"vectors/x25519.json":                   reasonVectorFile,
+		"nist/cavp/SHA256ShortMsg.rsp":          reasonVectorFile,
+		"crypto/mlkem/kat_768.txt":              reasonVectorFile,
+		"crypto/tls/testdata/example-key.pem":   reasonFixture,
+		"spec/fixtures/users.yml":               reasonFixture,
+		"app.zip!pkg/testdata/key.pem":          reasonFixture,
+		"crypto/tls/handshake_test.go":          reasonTestFile,
+		"tests/test_login.py":                   reasonTestFile,
+		"pkg/conftest.py":                       reasonTestFile,
+		"web/login.spec.ts":                     reasonTestFile,
+		"src/test/java/AppTest.java":            reasonTestFile,
+		"Api.Tests/LoginTests.cs":               reasonTestFile,
+		"spec/models/user_spec.rb":              reasonTestFile,
+		"crypto/hpke/hpke.go":                   "",
+		"src/testing/testing.go":                "",
+		"vectors.go":                            "",
+		"config/prod.env":                       "",
+		"src/contest.py":                        "",
+		"docs/latest/setup.md":                  "",
+	} {
+		if got := pathMaterial(p); got != want {
+			t.Errorf("pathMaterial(%q) = %q, want %q", p, got, want)
+		}
+	}
+	for p, want := range map[string]bool{
+		"app.properties": true, "deploy/.env": true, ".env.production": true, "Dockerfile": true, "docker-compose.yml": true,
+		"x.zip!conf/app.yaml": true, "home/.aws/credentials": true, "main.go": false, "README.md": false, "build.gradle": false,
+	} {
+		if got := configFile(p); got != want {
+			t.Errorf("configFile(%q) = %v, want %v", p, got, want)
+		}
+	}
+}

@@ -73,6 +73,13 @@ type Rule struct {
 	Generic bool
 	// Allow suppresses findings of this rule only.
 	Allow Allowlist
+	// Confidence is how likely a match is a live credential before its
+	// context is weighed (zero means high); see Engine.assess.
+	Confidence Confidence
+
+	// prefixed rules know a vendor's token by its prefix (ghp_, sk_live_…):
+	// their findings are never taken for test material.
+	prefixed bool
 
 	// derivedFrom names the rule whose matches this one takes over when
 	// their value has its shape and context (see Engine.matches); such a
@@ -98,6 +105,15 @@ type Rule struct {
 	minRun       int  // the secret needs a run this long of tokenByte bytes
 	needAt       bool // the token starting at the keyword must contain '@'
 	userGroup    int  // a "user" submatch; a secret equal to it is a fixture
+}
+
+// BaseConfidence is the confidence of the rule's findings before their context
+// is weighed: Confidence, or high when that is unset.
+func (r *Rule) BaseConfidence() Confidence {
+	if r.Confidence == 0 {
+		return ConfidenceHigh
+	}
+	return r.Confidence
 }
 
 func (r *Rule) compile() error {

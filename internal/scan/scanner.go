@@ -34,12 +34,17 @@ type Finding struct {
 	Secret      sensitive.String `json:"-"`
 	Redacted    string           `json:"secret_redacted"`
 	Fingerprint string           `json:"fingerprint"`
-	Encoding    string           `json:"encoding,omitempty"`
-	Commit      string           `json:"commit,omitempty"`
-	Author      string           `json:"author,omitempty"`
-	Date        string           `json:"date,omitempty"`
-	Layer       string           `json:"layer,omitempty"`
-	LayerStep   string           `json:"layer_step,omitempty"`
+	// Confidence is how likely the finding is a live credential;
+	// TestMaterial, when set, is why it was taken for test material (which
+	// makes its confidence low).
+	Confidence   Confidence `json:"confidence"`
+	TestMaterial string     `json:"test_material,omitempty"`
+	Encoding     string     `json:"encoding,omitempty"`
+	Commit       string     `json:"commit,omitempty"`
+	Author       string     `json:"author,omitempty"`
+	Date         string     `json:"date,omitempty"`
+	Layer        string     `json:"layer,omitempty"`
+	LayerStep    string     `json:"layer_step,omitempty"`
 }
 
 // Options configures a Scanner. The zero value of every field but Engine
@@ -81,6 +86,9 @@ type Result struct {
 	// Skipped names every input that was not scanned, or not to its end,
 	// and why, sorted by path.
 	Skipped []Skip
+	// Hidden counts the findings a report leaves out (see Visible); the
+	// scanner reports everything, so it is set by whoever filters.
+	Hidden Hidden
 }
 
 // Skip names an input left out of a scan, or cut short, and why.
@@ -317,6 +325,13 @@ func (r *run) scanContent(it item, rd io.Reader, size int64, depth int, ra io.Re
 	fs, n, err := r.s.scanText(it, br, size)
 	if err != nil {
 		r.incomplete(it, r.readReason(err))
+	}
+	if len(fs) > 0 {
+		p := it.rel
+		if p == "" {
+			p = it.path
+		}
+		r.s.opts.Engine.assess(fs, p, configFile(it.path))
 	}
 	r.add(fs, n)
 }

@@ -346,3 +346,12 @@ func Samples(seed uint64) []Sample {
 	tokv("aws-secret-access-key-unlabelled", "app.secret.key", g.aws40())
 	return out
 }
+
+// AzuriteConnectionString is a connection string for the Azure storage
+// emulator's documented account: its key is published, so a scanner should
+// take it for test material wherever it appears.
+func AzuriteConnectionString() string {
+	return "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" + j("Account", "Key=") +
+		j("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6", "IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==") +
+		";BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+}
