@@ -60,7 +60,8 @@ func (c *Confidence) UnmarshalText(b []byte) error {
 //     credentials, JWTs and Authorization headers, and AWS-shaped keys
 //     under a generic name.
 //   - The file raises a generic password or secret in a configuration file
-//     to high.
+//     to high, and lowers one in a translation file (i18n/, locales/, .po)
+//     to low: there a password is a field's label.
 //   - Test material lowers any finding to low, which reports hide by
 //     default: a well-known published test key (knownTestKeys), a
 //     test-vector data file (Wycheproof, NIST CAVP/ACVP, KAT, HPKE vector
@@ -89,8 +90,13 @@ func (e *Engine) assess(fs []Finding, p string, config bool) {
 		if r.prefixed {
 			continue
 		}
-		if config && (r.ID == "generic-password" || r.ID == "generic-secret") {
+		generic := r.ID == "generic-password" || r.ID == "generic-secret"
+		if config && generic {
 			f.Confidence = ConfidenceHigh
+		}
+		if generic && translationFile(p) {
+			f.Confidence, f.TestMaterial = ConfidenceLow, ""
+			continue // a field's label, not a credential
 		}
 		reason := ""
 		if src, ok := knownTestKeys[keyFingerprint(f.Secret.Reveal())]; ok {

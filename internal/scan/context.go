@@ -37,11 +37,39 @@ var configNames = map[string]bool{
 // (.properties, .yaml, .env, .tf…), by name (Dockerfile, credentials,
 // .npmrc…) or as a dotenv variant (.env.production, prod.env).
 func configFile(p string) bool {
+	if translationFile(p) {
+		return false
+	}
 	b := strings.ToLower(baseName(p))
 	if configNames[b] || strings.HasPrefix(b, ".env.") || strings.HasPrefix(b, "docker-compose") || strings.HasPrefix(b, "dockerfile.") {
 		return true
 	}
 	return configExts[path.Ext(b)]
+}
+
+var translationDirs = map[string]bool{
+	"i18n": true, "l10n": true, "locale": true, "locales": true, "lang": true, "langs": true,
+	"languages": true, "translations": true, "translation": true,
+}
+
+var translationExts = map[string]bool{".po": true, ".pot": true, ".strings": true, ".xlf": true, ".xliff": true, ".arb": true, ".resx": true}
+
+// translationFile reports whether p holds a user interface's translated
+// text: below i18n/, locales/, translations/… or a .po, .strings, .xlf,
+// .arb or .resx file. Its "password" keys label fields; their values are
+// words.
+func translationFile(p string) bool {
+	p = strings.ToLower(p)
+	if translationExts[path.Ext(p)] {
+		return true
+	}
+	segs := strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '\\' || r == '!' })
+	for _, s := range segs[:max(0, len(segs)-1)] {
+		if translationDirs[s] {
+			return true
+		}
+	}
+	return false
 }
 
 // awsSecretShaped reports whether a value looks like an AWS secret access

@@ -55,6 +55,15 @@ var denySuffixes = []string{
 	"hasher", "hashers", "changer", "input", "widget", "magic", "salt", "nonce", "iv",
 }
 
+// uiWords mark an identifier, wherever they are in it, as the key of a
+// user interface's text (translation files, form definitions), not of a
+// credential.
+var uiWords = map[string]bool{
+	"label": true, "lbl": true, "title": true, "tooltip": true, "caption": true, "heading": true, "button": true,
+	"btn": true, "msg": true, "forgot": true, "forgotten": true, "mandatory": true, "repeat": true,
+	"invalid": true, "advice": true, "show": true, "hide": true, "txt": true, "desc": true, "description": true,
+}
+
 // denyContains are words that contain a keyword without naming a secret;
 // they are matched on the identifier lower-cased with separators removed,
 // so passThrough and pass_through go too.
@@ -177,6 +186,11 @@ func identOK(ident string, password bool) bool {
 	if len(ws) > 1 && denied(ws[len(ws)-1]) {
 		return false
 	}
+	for _, w := range ws {
+		if uiWords[w] {
+			return false // LABEL_PASSWORD, FORGOT_PASSWORD, SHOW_PWD_TOOLTIP: a user interface's text
+		}
+	}
 	if !password {
 		return true
 	}
@@ -219,7 +233,7 @@ func valueOK(v string, form valueForm, password bool) bool {
 	}
 	classes := charClasses(v)
 	h := entropy(v)
-	if constantName(v) || lowerWords(v) || capitalWord(v) {
+	if constantName(v) || lowerWords(v) || capitalWord(v) || prose(v) {
 		return false
 	}
 	if !password && strings.Contains(v, " ") {
@@ -282,6 +296,31 @@ func capitalWord(v string) bool {
 		}
 	}
 	return true
+}
+
+// prose matches text rather than a secret: any letter outside ASCII
+// (Şifrəni Təkrarla, 2FAトークン: passwords and keys are ASCII in practice,
+// translations are not), or words of letters separated by a blank that
+// read as a sentence, capitalised or ending in its punctuation (Huidig
+// wachtwoord, Toista salasanasi.). A lower-case pair (uss enterprise) may
+// be a password.
+func prose(v string) bool {
+	for _, r := range v {
+		if r >= 0x80 && unicode.IsLetter(r) {
+			return true
+		}
+	}
+	if !strings.Contains(v, " ") {
+		return false
+	}
+	for w := range strings.FieldsSeq(v) {
+		w = strings.TrimRight(w, ".?!:;,")
+		if w == "" || strings.ContainsFunc(w, func(r rune) bool { return !unicode.IsLetter(r) }) {
+			return false
+		}
+	}
+	r, _ := utf8.DecodeRuneInString(v)
+	return unicode.IsUpper(r) || strings.ContainsAny(v[len(v)-1:], ".?!:")
 }
 
 func ascii(v string) bool {

@@ -23,6 +23,8 @@ func TestIdentNames(t *testing.T) {
 		{"credentials", false, true}, {"client_secret", false, true}, {"secret.key", false, true}, {"SECRET_KEY_BASE", false, true},
 		{"token_type", false, false}, {"secretName", false, false}, {"tokenizer", false, false}, {"secretary", false, false},
 		{"api_key_id", false, false}, {"accessKeyId", false, false},
+		{"LABEL_PASSWORD", true, false}, {"FORGOT_PASSWORD", true, false}, {"SHOW_PWD_TOOLTIP", true, false},
+		{"LABEL_TWO_FACTOR_AUTH_TOKEN", false, false}, {"privateKeyAuthMagic", false, false},
 	} {
 		if got := identOK(tc.ident, tc.password); got != tc.want {
 			t.Errorf("identOK(%q, password=%v) = %v, want %v", tc.ident, tc.password, got, tc.want)
@@ -62,6 +64,7 @@ func TestPathMaterial(t *testing.T) {
 	for p, want := range map[string]bool{
 		"app.properties": true, "deploy/.env": true, ".env.production": true, "Dockerfile": true, "docker-compose.yml": true,
 		"x.zip!conf/app.yaml": true, "home/.aws/credentials": true, "main.go": false, "README.md": false, "build.gradle": false,
+		"frontend/src/assets/i18n/fr_FR.json": false, "config/locales/de.yml": false,
 	} {
 		if got := configFile(p); got != want {
 			t.Errorf("configFile(%q) = %v, want %v", p, got, want)

@@ -463,6 +463,15 @@ func Syntaxes(seed uint64) []Syntax {
 		}
 		out = append(out, s)
 	}
+	out = append(out, Syntax{Name: "translations", File: "es_ES.json", NearMisses: []string{
+		// what translation files say about passwords and tokens: field labels
+		`  "LABEL_PASSWORD": "Contraseña",`, `  "LABEL_PASSWORD_REPEAT": "Şifrəni Təkrarla",`,
+		`  "LABEL_CURRENT_PASSWORD": "Huidig wachtwoord",`, `  "FORGOT_PASSWORD": "Şifrənizi unutdunuz?",`,
+		`  "SHOW_PWD_TOOLTIP": "Şifrəni göstər",`, `  "MANDATORY_PASSWORD_REPEAT": "Toista salasanasi.",`,
+		`  "LABEL_TWO_FACTOR_AUTH_TOKEN": "2FAトークン",`, `  "PASSWORDS_NOT_MATCHING": "Şifrələr uyğunlaşmır",`,
+		`  "INITIAL_TOKEN_TOOLTIP": "输入的令牌需要有6位数字。",`, `  "SHOW_PASSWORD_ADVICE": "VIS_KODEORD_RÅD",`,
+		`  "password": "Mot de passe",`, `  "newPassword": "Nieuw wachtwoord",`, `  "TITLE_CHANGE_PASSWORD": "Passwort ändern",`,
+	}})
 	return append(out, unlabelledKeys(g)...)
 }
 
