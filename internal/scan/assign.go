@@ -276,15 +276,21 @@ func valueAt(d []byte, p int) (int, int, bool, bool) {
 		return vs, ve, true, ok
 	}
 	k := p
-	for k < len(d) && k-p < 256 {
-		c := d[k]
-		if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ';' || c == ')' || c == ']' || c == '}' || c == '"' || c == '\'' || c == '<' {
-			break
-		}
+	for k < len(d) && k-p < 256 && !bareEnd[d[k]] {
 		k++
 	}
 	return p, k, false, true
 }
+
+// bareEnd are the bytes that end a bare value. An opening parenthesis
+// does too: what precedes it is a call (os.Getenv(…)), and valueOK
+// refuses bare values with brackets anyway.
+var bareEnd = func() (t [256]bool) {
+	for _, c := range []byte(" \t\r\n,;()]}\"'<") {
+		t[c] = true
+	}
+	return t
+}()
 
 // quotedAt reads a quoted string starting at p ("…", '…', `…`, """…""",
 // \"…\") on one line and returns its contents' range.
@@ -367,12 +373,17 @@ func envLine(d []byte, i, j int) bool {
 // dockerLegacyEnv reports whether the name at i follows ENV at the start
 // of its line: Dockerfile's ENV KEY value.
 func dockerLegacyEnv(d []byte, i int) bool {
-	ls, ok := lineBegin(d, i)
-	if !ok {
+	// cheap first: ENV and blanks right before the name (most names
+	// followed by a blank are words in prose)
+	k := i
+	for k > 0 && isBlank(d[k-1]) {
+		k--
+	}
+	if k == i || !hasFoldAt(d, k-3, "env") {
 		return false
 	}
-	k := skipBlank(d, ls)
-	return hasFoldAt(d, k, "env") && isBlank(byteAt(d, k+3)) && skipBlank(d, k+3) == i
+	ls, ok := lineBegin(d, k-3)
+	return ok && skipBlank(d, ls) == k-3
 }
 
 // insideString reports whether i is inside a string quoted with q that

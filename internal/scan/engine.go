@@ -96,10 +96,10 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
 
-// matches returns the accepted matches in data, sorted by start. config
-// says data is a configuration file's, where an unlabelled key is
+// matches returns the accepted matches in data, sorted by start. path is
+// the file data is from: in a configuration file an unlabelled key is
 // credible on its own.
-func (e *Engine) matches(data []byte, config bool) []match {
+func (e *Engine) matches(data []byte, path string) []match {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	if len(sc.win) < len(e.rules) {
@@ -226,8 +226,18 @@ func (e *Engine) matches(data []byte, config bool) []match {
 		}
 		sc.win[ri] = sc.win[ri][:0]
 	}
+	config := -1 // unknown until a match needs it
 	for k := range out {
-		if out[k].alt != nil && (config || credentialNear(out, k)) {
+		if out[k].alt == nil {
+			continue
+		}
+		if config < 0 {
+			config = 0
+			if configFile(path) {
+				config = 1
+			}
+		}
+		if config == 1 || credentialNear(out, k) {
 			out[k].rule = out[k].alt
 		}
 	}

@@ -33,9 +33,14 @@ func genericRules() []*Rule {
 	}
 }
 
-func isIdentByte(c byte) bool {
-	return c == '_' || c == '-' || c == '.' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
-}
+func isIdentByte(c byte) bool { return identBytes[c] }
+
+var identBytes = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c == '_' || c == '-' || c == '.' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+	}
+	return t
+}()
 
 // denySuffixes end identifiers that name something about a secret rather
 // than the secret itself.

@@ -488,7 +488,7 @@ func (s *Scanner) scanText(it item, rd io.Reader, size int64) ([]Finding, int64,
 // earlier chunks, so columns count from the start of the line.
 func (s *Scanner) scanBuffer(it item, buf []byte, limit, baseLine, baseCol int) []Finding {
 	e := s.opts.Engine
-	ms := e.matches(buf, configFile(it.path))
+	ms := e.matches(buf, it.path)
 	var out []Finding
 	line, lineStart, pos := baseLine, 0, 0
 	locate := func(off int) (int, int) {
@@ -640,7 +640,7 @@ func (s *Scanner) scanDecoded(it item, enc []byte) []Finding {
 		return nil
 	}
 	var out []Finding
-	for _, m := range s.opts.Engine.matches(dec, configFile(it.path)) {
+	for _, m := range s.opts.Engine.matches(dec, it.path) {
 		if m.rule.Allow.AllowsPath(it.path) || it.rel != "" && m.rule.Allow.AllowsPath(it.rel) {
 			continue
 		}
