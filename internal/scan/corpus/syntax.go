@@ -179,7 +179,7 @@ var syntaxForms = []syntaxForm{
 			s.addSecret("generic-password", "[database]\npassword = "+sq(v), v)
 			v = g.password(passwordSymbols)
 			s.addSecret("generic-password", `root_password = """`+v+`"""`, v)
-			s.miss(`password_file = "/etc/app/db.pw"`, `password = ""`, `max_password_age = "90d"`)
+			s.miss(`password_file = "/etc/app/db.pw"`, `password = ""`, `max_password_age = "90d"`, `password_policy = "strict"`, "bypass = true")
 		},
 	},
 	{
