@@ -21,7 +21,8 @@ func init() { register(newScanCmd) }
 
 type scanFlags struct {
 	git, staged, stdin, noIgnore, binary bool
-	allowIncomplete                      bool
+	allowIncomplete, testMaterial        bool
+	minConfidence                        string
 	since, rng, image                    string
 	config, baseline, writeBaseline      string
 	format, output, failOn               string
@@ -39,8 +40,12 @@ func newScanCmd(e *env) *cobra.Command {
 .gitignore), in every commit of a repository's history, in the changes staged
 for commit, on stdin, inside archives and in every layer of a container image.
 
-Secrets are only ever shown redacted. Exit status: 0 when nothing at or above
---fail-on is found, 1 when something is, 2 on error. A scan a limit or an
+Secrets are only ever shown redacted. Each finding has a confidence (high,
+medium or low); findings in test material (test vectors, fixtures, test
+files, published test keys) are low and hidden unless --include-test-material
+or --min-confidence low, and the report says how many it hid. Exit status: 0
+when nothing shown at or above --fail-on is found, 1 when something is, 2 on
+error. A scan a limit or an
 error cut short (a member over --max-entry-size, an archive over
 --max-archive-size, an unreadable file) is an error too, unless
 --allow-incomplete: the report lists every input not scanned, or not to
@@ -78,6 +83,8 @@ followed by rule IDs) is never reported.`,
 	fl.StringVarP(&f.format, "format", "f", "text", "report format: text, json or sarif")
 	fl.StringVarP(&f.output, "output", "o", "", "write the report to this file instead of stdout")
 	fl.StringVar(&f.failOn, "fail-on", "low", "lowest severity that fails the scan: info, low, medium, high, critical")
+	fl.StringVar(&f.minConfidence, "min-confidence", "medium", "lowest confidence shown: low, medium, high (lower ones are counted, not shown)")
+	fl.BoolVar(&f.testMaterial, "include-test-material", false, "also show findings in test material (the same as --min-confidence low)")
 	fl.StringVar(&f.color, "color", "auto", "colour the text report: auto, always, never")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto, always, never")
 	fl.IntVar(&f.maxDepth, "max-depth", 4, "archive nesting limit")
@@ -122,6 +129,16 @@ func runScan(ctx context.Context, e *env, f scanFlags, args []string) error {
 	threshold, err := scan.ParseSeverity(f.failOn)
 	if err != nil {
 		return &usageError{err}
+	}
+	minConf, err := scan.ParseConfidence(f.minConfidence)
+	if err != nil {
+		return &usageError{err}
+	}
+	if f.testMaterial {
+		if minConf > scan.ConfidenceMedium {
+			return usagef("--include-test-material shows low-confidence findings, --min-confidence %s hides them: choose one", f.minConfidence)
+		}
+		minConf = scan.ConfidenceLow
 	}
 	root := "."
 	if len(args) > 0 {
@@ -190,6 +207,7 @@ func runScan(ctx context.Context, e *env, f scanFlags, args []string) error {
 		}
 		findings = b.Filter(findings)
 	}
+	findings, res.Hidden = scan.Visible(findings, minConf)
 	out := e.stdout
 	var file *os.File
 	if f.output != "" {
@@ -391,7 +409,7 @@ func newScanRulesCmd(e *env) *cobra.Command {
 				return scanErr(err)
 			}
 			for _, r := range rules {
-				fmt.Fprintf(e.stdout, "%-36s %-8s %s\n", r.ID, r.Severity, r.Description)
+				fmt.Fprintf(e.stdout, "%-36s %-8s %-6s %s\n", r.ID, r.Severity, r.BaseConfidence(), r.Description)
 			}
 			fmt.Fprintf(e.stdout, "%d rules\n", len(rules))
 			return nil

@@ -127,6 +127,7 @@ type RuleConfig struct {
 	ID          string      `toml:"id" yaml:"id"`
 	Description string      `toml:"description" yaml:"description"`
 	Severity    string      `toml:"severity" yaml:"severity"`
+	Confidence  string      `toml:"confidence" yaml:"confidence"`
 	Keywords    []string    `toml:"keywords" yaml:"keywords"`
 	Regex       string      `toml:"regex" yaml:"regex"`
 	SecretGroup string      `toml:"secret_group" yaml:"secret_group"`
@@ -247,6 +248,13 @@ func (c *Config) Build() ([]*Rule, Allowlist, error) {
 			}
 			r.Severity = s
 		}
+		if rc.Confidence != "" {
+			c, err := ParseConfidence(rc.Confidence)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			}
+			r.Confidence = c
+		}
 		if len(rc.Keywords) > 0 {
 			r.Keywords = append([]string(nil), rc.Keywords...)
 		}
@@ -259,7 +267,7 @@ func (c *Config) Build() ([]*Rule, Allowlist, error) {
 			if rc.SecretGroup != "" && re.SubexpIndex(rc.SecretGroup) < 0 {
 				errs = append(errs, fmt.Errorf("%s: regex has no group %q", where, rc.SecretGroup))
 			}
-			r.Pattern, r.detect, r.validate, r.src, r.anchored = re, nil, nil, "", false
+			r.Pattern, r.detect, r.validate, r.src, r.anchored, r.derivedFrom = re, nil, nil, "", false, ""
 			if len(r.Keywords) == 0 {
 				if lit, _ := re.LiteralPrefix(); len(lit) >= 3 {
 					r.Keywords = []string{lit}

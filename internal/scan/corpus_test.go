@@ -78,6 +78,9 @@ func TestCorpusRecall(t *testing.T) {
 			for _, f := range found[key{p.Path, p.Rule}] {
 				if f.Secret.Reveal() == p.Secret {
 					ok = true
+					if f.Confidence < scan.ConfidenceMedium {
+						t.Errorf("seed %d: %s in %s found at confidence %s (%s): hidden by default", seed, p.Rule, p.Path, f.Confidence, f.TestMaterial)
+					}
 				}
 			}
 			if ok {
@@ -150,4 +153,72 @@ func TestSampleRecallManySeeds(t *testing.T) {
 		}
 	}
 	t.Logf("60 seeds x %d kinds: %d missed", len(corpus.Samples(1)), misses)
+}
+
+// TestSyntaxRecall plants, for every syntax the generic rules know
+// (properties, INI, dotenv, YAML, JSON, TOML, XML, HCL, shell, Dockerfile,
+// seven languages, environment calls and command-line flags), credentials
+// under key names in every style, in a file named as that syntax's files
+// are, under many seeds. Every one must be found, with its rule, value and
+// line, and nothing else; the syntax's near-misses (placeholders, template
+// references, look-alike names such as bypass or passwordHint) must yield
+// no finding at all.
+func TestSyntaxRecall(t *testing.T) {
+	s := newScanner(t, scan.Options{})
+	samples, nearMisses := 0, 0
+	for seed := uint64(1); seed <= 40; seed++ {
+		for _, sy := range corpus.Syntaxes(seed) {
+			var in strings.Builder
+			type want struct {
+				rule, secret string
+				line         int
+			}
+			wants := map[want]bool{}
+			for _, smp := range sy.Samples {
+				line := strings.Count(in.String(), "\n") + 1
+				k := strings.Index(smp.Text, smp.Secret)
+				if k < 0 {
+					t.Fatalf("%s: sample without its secret", sy.Name)
+				}
+				wants[want{smp.Rule, smp.Secret, line + strings.Count(smp.Text[:k], "\n")}] = true
+				in.WriteString(smp.Text + "\n")
+			}
+			samples += len(sy.Samples)
+			res, err := s.ScanReader(context.Background(), "conf/"+sy.File, strings.NewReader(in.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range res.Findings {
+				w := want{f.RuleID, f.Secret.Reveal(), f.Line}
+				if !wants[w] {
+					t.Errorf("seed %d %s: unexpected %s at line %d (%s)", seed, sy.Name, f.RuleID, f.Line, f.Redacted)
+				} else if f.Confidence < scan.ConfidenceMedium {
+					t.Errorf("seed %d %s: %s at line %d has confidence %s: hidden by default", seed, sy.Name, f.RuleID, f.Line, f.Confidence)
+				}
+				delete(wants, w)
+			}
+			for w := range wants {
+				t.Errorf("seed %d %s: missed %s at line %d: %q", seed, sy.Name, w.rule, w.line, lineOf(in.String(), w.line))
+			}
+			for _, l := range sy.NearMisses {
+				nearMisses++
+				res, err := s.ScanReader(context.Background(), "conf/"+sy.File, strings.NewReader(l+"\n"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range res.Findings {
+					t.Errorf("seed %d %s: near-miss reported as %s: %q", seed, sy.Name, f.RuleID, l)
+				}
+			}
+		}
+	}
+	t.Logf("%d samples and %d near-misses in %d syntaxes", samples, nearMisses, len(corpus.Syntaxes(1)))
+}
+
+func lineOf(s string, n int) string {
+	ls := strings.Split(s, "\n")
+	if n < 1 || n > len(ls) {
+		return ""
+	}
+	return ls[n-1]
 }

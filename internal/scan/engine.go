@@ -14,15 +14,21 @@ type Engine struct {
 	pf      *prefilter
 	kwRules [][]int32 // keyword index -> rule indexes
 	allow   Allowlist // global allowlist
+	byID    map[string]*Rule
 }
 
 // match is a raw rule match inside one buffer.
 type match struct {
 	rule       *Rule
-	start, end int  // the secret
-	mstart     int  // where the whole match starts
-	veto       bool // failed validation: suppresses overlapping generic matches, never reported
+	start, end int   // the secret
+	mstart     int   // where the whole match starts
+	veto       bool  // failed validation: suppresses overlapping generic matches, never reported
+	alt        *Rule // the derived rule this match becomes in the right context
 }
+
+// nearby is how far (in bytes, either side) another credential may be for
+// an unlabelled key to count as one: a few lines of a configuration block.
+const nearby = 512
 
 type window struct{ lo, hi int }
 
@@ -35,10 +41,15 @@ const (
 
 // NewEngine compiles rules and a global allowlist into an Engine.
 func NewEngine(rules []*Rule, allow Allowlist) (*Engine, error) {
-	e := &Engine{allow: allow}
+	e := &Engine{allow: allow, byID: map[string]*Rule{}}
 	var keywords []string
 	kwIndex := map[string]int{}
 	seen := map[string]bool{}
+	byID := map[string]*Rule{}
+	for _, r := range rules {
+		byID[r.ID] = r
+		r.shaped = nil
+	}
 	for _, r := range rules {
 		if err := r.compile(); err != nil {
 			return nil, err
@@ -47,8 +58,15 @@ func NewEngine(rules []*Rule, allow Allowlist) (*Engine, error) {
 			return nil, fmt.Errorf("duplicate rule id %q", r.ID)
 		}
 		seen[r.ID] = true
+		e.byID[r.ID] = r
 		ri := int32(len(e.rules))
 		e.rules = append(e.rules, r)
+		if r.derivedFrom != "" {
+			if base := byID[r.derivedFrom]; base != nil {
+				base.shaped = r
+			}
+			continue
+		}
 		for _, k := range r.Keywords {
 			ki, ok := kwIndex[k]
 			if !ok {
@@ -78,8 +96,10 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
 
-// matches returns the accepted matches in data, sorted by start.
-func (e *Engine) matches(data []byte) []match {
+// matches returns the accepted matches in data, sorted by start. path is
+// the file data is from: in a configuration file an unlabelled key is
+// credible on its own.
+func (e *Engine) matches(data []byte, path string) []match {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	if len(sc.win) < len(e.rules) {
@@ -188,7 +208,11 @@ func (e *Engine) matches(data []byte) []match {
 				if ok && s != last {
 					last = s
 					if e.accept(r, data[s:t]) {
-						out = append(out, match{rule: r, start: s, end: t, mstart: h[i]})
+						m := match{rule: r, start: s, end: t, mstart: h[i]}
+						if r.shaped != nil && awsSecretShaped(data[s:t]) && e.accept(r.shaped, data[s:t]) {
+							m.alt = r.shaped
+						}
+						out = append(out, m)
 					}
 				}
 			}
@@ -202,7 +226,37 @@ func (e *Engine) matches(data []byte) []match {
 		}
 		sc.win[ri] = sc.win[ri][:0]
 	}
+	config := -1 // unknown until a match needs it
+	for k := range out {
+		if out[k].alt == nil {
+			continue
+		}
+		if config < 0 {
+			config = 0
+			if configFile(path) {
+				config = 1
+			}
+		}
+		if config == 1 || credentialNear(out, k) {
+			out[k].rule = out[k].alt
+		}
+	}
 	return resolveOverlaps(out)
+}
+
+// credentialNear reports whether another credential (not a candidate for
+// a derived rule itself) is found within nearby bytes of ms[k].
+func credentialNear(ms []match, k int) bool {
+	m := ms[k]
+	for i, o := range ms {
+		if i == k || o.veto || o.alt != nil || o.start < m.end && m.start < o.end {
+			continue
+		}
+		if o.end > m.start-nearby && o.start < m.end+nearby {
+			return true
+		}
+	}
+	return false
 }
 
 // consider checks one regex match (offsets relative to base) and appends

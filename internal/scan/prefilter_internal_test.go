@@ -140,14 +140,27 @@ func FuzzIgnore(f *testing.F) {
 func FuzzAssignment(f *testing.F) {
 	f.Add([]byte(`db_password = "Xk9#mQ2$vL!z"`)) // keyward:allow
 	f.Add([]byte(`\"token\": \"abc`))
+	for _, seed := range []string{
+		`<password>x</password>`, `<password><![CDATA[x`, `os.Setenv("DB_PASSWORD", "x`, `putenv("DB_PASSWORD=x`,
+		`mysql -u root -p'x`, `sshpass -p`, `variable "db_password" {`, `<add key="Password" value="x`,
+		`ENV DB_PASSWORD x`, `--password x`, `:password => "`, `pw: &str = "x`, `var password string = `,
+		`root_password = """x`, `"Server=db;Password=x`,
+	} {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, kw := range []string{"pass", "token", "secret"} {
+		// fold ASCII only: offsets must stay those of data
+		folded := make([]byte, len(data))
+		for k, c := range data {
+			folded[k] = lower(c)
+		}
+		for _, kw := range []string{"pass", "token", "secret", "mysql"} {
 			for i := 0; ; {
-				j := bytes.Index(bytes.ToLower(data[i:]), []byte(kw))
+				j := bytes.Index(folded[i:], []byte(kw))
 				if j < 0 {
 					break
 				}
-				s, e, ok := detectAssignment(data, i+j, i+j+len(kw), kw == "pass")
+				s, e, ok := detectAssignment(data, i+j, i+j+len(kw), kw == "pass" || kw == "mysql")
 				if ok && (s < 0 || e > len(data) || s > e) {
 					t.Fatalf("bad range %d..%d", s, e)
 				}

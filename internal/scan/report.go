@@ -61,6 +61,13 @@ func WriteText(w io.Writer, res *Result, findings []Finding, o TextOptions) erro
 			enc = " (" + f.Encoding + "-encoded)"
 		}
 		fmt.Fprintf(&b, "  secret: %s%s\n", f.Redacted, enc)
+		if f.Confidence != 0 {
+			tm := ""
+			if f.TestMaterial != "" {
+				tm = " (test material: " + f.TestMaterial + ")"
+			}
+			fmt.Fprintf(&b, "  confidence: %s%s\n", f.Confidence, tm)
+		}
 		if f.Commit != "" {
 			fmt.Fprintf(&b, "  commit: %s %s\n", f.Commit, c(ansiDim, safeText(f.Author)+" "+f.Date))
 		}
@@ -108,10 +115,27 @@ func WriteText(w io.Writer, res *Result, findings []Finding, o TextOptions) erro
 			b.WriteString("\n")
 			summary += fmt.Sprintf("; %d skipped, %d incomplete", len(res.Skipped), res.Incomplete())
 		}
+		if h := res.Hidden; h.Total > 0 {
+			summary += "; " + hiddenText(h)
+		}
 	}
 	b.WriteString(summary + "\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// hiddenText says what a report left out and how to see it.
+func hiddenText(h Hidden) string {
+	s := fmt.Sprintf("%d hidden", h.Total)
+	switch {
+	case h.TestMaterial == h.Total:
+		s += " as test material (--include-test-material shows them)"
+	case h.TestMaterial > 0:
+		s += fmt.Sprintf(" below the confidence threshold, %d of them test material (--min-confidence low shows them)", h.TestMaterial)
+	default:
+		s += " below the confidence threshold (--min-confidence low shows them)"
+	}
+	return s
 }
 
 func humanBytes(n int64) string {
@@ -135,6 +159,8 @@ type jsonReport struct {
 	// Incomplete counts those a limit or an error cut short.
 	Skipped    []Skip `json:"skipped"`
 	Incomplete int    `json:"incomplete"`
+	// Hidden counts findings left out below the confidence threshold.
+	Hidden Hidden `json:"hidden"`
 }
 
 // WriteJSON writes findings as JSON; each finding carries its redacted
@@ -145,7 +171,7 @@ func WriteJSON(w io.Writer, res *Result, findings []Finding) error {
 		r.Findings = []Finding{}
 	}
 	if res != nil {
-		r.Files, r.Bytes, r.Incomplete = res.Files, res.Bytes, res.Incomplete()
+		r.Files, r.Bytes, r.Incomplete, r.Hidden = res.Files, res.Bytes, res.Incomplete(), res.Hidden
 		if res.Skipped != nil {
 			r.Skipped = res.Skipped
 		}
@@ -174,6 +200,7 @@ type sarifRun struct {
 type sarifInvocation struct {
 	ExecutionSuccessful        bool                `json:"executionSuccessful"`
 	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+	Properties                 map[string]int      `json:"properties,omitempty"`
 }
 
 type sarifNotification struct {
@@ -219,6 +246,7 @@ type sarifResult struct {
 	RuleID              string            `json:"ruleId"`
 	RuleIndex           int               `json:"ruleIndex"`
 	Level               string            `json:"level"`
+	Rank                float64           `json:"rank,omitempty"`
 	Message             sarifText         `json:"message"`
 	Locations           []sarifLocation   `json:"locations"`
 	PartialFingerprints map[string]string `json:"partialFingerprints"`
@@ -255,6 +283,10 @@ func SARIFLevel(s Severity) string {
 	}
 }
 
+// sarifRank is SARIF's result.rank (0–100, how likely the result is
+// right) for each confidence.
+var sarifRank = map[Confidence]float64{ConfidenceHigh: 90, ConfidenceMedium: 60, ConfidenceLow: 20}
+
 var securitySeverity = map[Severity]string{
 	SeverityCritical: "9.5", SeverityHigh: "8.0", SeverityMedium: "5.5", SeverityLow: "3.0", SeverityInfo: "0.0",
 }
@@ -287,13 +319,16 @@ func WriteSARIF(w io.Writer, res *Result, rules []*Rule, findings []Finding, ver
 		}
 		msg := fmt.Sprintf("%s found (%s)", f.Description, f.Redacted)
 		props := map[string]string{"severity": f.Severity.String()}
-		for k, v := range map[string]string{"commit": f.Commit, "author": f.Author, "date": f.Date, "layer": f.Layer, "layerStep": f.LayerStep, "encoding": f.Encoding} {
+		for k, v := range map[string]string{"commit": f.Commit, "author": f.Author, "date": f.Date, "layer": f.Layer, "layerStep": f.LayerStep, "encoding": f.Encoding, "testMaterial": f.TestMaterial} {
 			if v != "" {
 				props[k] = v
 			}
 		}
+		if f.Confidence != 0 {
+			props["confidence"] = f.Confidence.String()
+		}
 		results = append(results, sarifResult{
-			RuleID: f.RuleID, RuleIndex: i, Level: SARIFLevel(f.Severity), Message: sarifText{msg},
+			RuleID: f.RuleID, RuleIndex: i, Level: SARIFLevel(f.Severity), Rank: sarifRank[f.Confidence], Message: sarifText{msg},
 			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{
 				ArtifactLocation: sarifArtifact{URI: (&url.URL{Path: f.Path}).String()},
 				Region:           &sarifRegion{StartLine: max(1, f.Line), StartColumn: max(1, f.Column)},
@@ -305,6 +340,12 @@ func WriteSARIF(w io.Writer, res *Result, rules []*Rule, findings []Finding, ver
 	inv := sarifInvocation{ExecutionSuccessful: true}
 	if res != nil {
 		inv.ExecutionSuccessful = res.Incomplete() == 0
+		if h := res.Hidden; h.Total > 0 {
+			inv.Properties = map[string]int{"hiddenFindings": h.Total, "hiddenTestMaterial": h.TestMaterial}
+			inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{
+				Descriptor: sarifDescriptorRef{ID: "keyward/hidden"}, Level: "note", Message: sarifText{hiddenText(h)}, Locations: []sarifLocation{},
+			})
+		}
 		for _, sk := range res.Skipped {
 			n := sarifNotification{
 				Descriptor: sarifDescriptorRef{ID: "keyward/skipped"}, Level: "note", Message: sarifText{sk.Reason},

@@ -263,3 +263,71 @@ func TestBuiltinRulesCompile(t *testing.T) {
 		}
 	}
 }
+
+// TestReportsCountHidden checks that every report format says how many
+// findings it left out as test material, and shows each finding's
+// confidence.
+func TestReportsCountHidden(t *testing.T) {
+	var key, pat corpus.Sample
+	for _, s := range corpus.Samples(33) {
+		switch s.Rule {
+		case "private-key":
+			key = s
+		case "github-pat":
+			pat = s
+		}
+	}
+	s := newScanner(t, scan.Options{})
+	res, err := s.ScanReader(context.Background(), "crypto/testdata/key.pem", strings.NewReader(key.Text+"\n"+pat.Text+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, hidden := scan.Visible(res.Findings, scan.ConfidenceMedium)
+	if len(shown) != 1 || shown[0].RuleID != "github-pat" || hidden != (scan.Hidden{Total: 1, TestMaterial: 1}) {
+		t.Fatalf("shown %d, hidden %+v", len(shown), hidden)
+	}
+	res.Hidden = hidden
+	var text, js, sarif bytes.Buffer
+	if err := scan.WriteText(&text, res, shown, scan.TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := scan.WriteJSON(&js, res, shown); err != nil {
+		t.Fatal(err)
+	}
+	if err := scan.WriteSARIF(&sarif, res, scan.BuiltinRules(), shown, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "  confidence: high\n") || !strings.Contains(text.String(), "; 1 hidden as test material (--include-test-material shows them)\n") {
+		t.Errorf("text report:\n%s", text.String())
+	}
+	var doc struct {
+		Findings []struct {
+			Confidence string `json:"confidence"`
+		} `json:"findings"`
+		Hidden scan.Hidden `json:"hidden"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || len(doc.Findings) != 1 || doc.Findings[0].Confidence != "high" || doc.Hidden.TestMaterial != 1 {
+		t.Errorf("json report (%v):\n%s", err, js.String())
+	}
+	var log struct {
+		Runs []struct {
+			Invocations []struct {
+				Properties    map[string]int `json:"properties"`
+				Notifications []struct {
+					Descriptor struct{ ID string } `json:"descriptor"`
+				} `json:"toolExecutionNotifications"`
+			} `json:"invocations"`
+			Results []struct {
+				Rank       float64           `json:"rank"`
+				Properties map[string]string `json:"properties"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(sarif.Bytes(), &log); err != nil {
+		t.Fatal(err)
+	}
+	inv, r := log.Runs[0].Invocations[0], log.Runs[0].Results[0]
+	if inv.Properties["hiddenTestMaterial"] != 1 || len(inv.Notifications) != 1 || inv.Notifications[0].Descriptor.ID != "keyward/hidden" || r.Properties["confidence"] != "high" || r.Rank != 90 {
+		t.Errorf("sarif report:\n%s", sarif.String())
+	}
+}

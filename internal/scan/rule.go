@@ -7,6 +7,7 @@ import (
 	"regexp/syntax"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Severity ranks findings; --fail-on compares against it.
@@ -72,6 +73,19 @@ type Rule struct {
 	Generic bool
 	// Allow suppresses findings of this rule only.
 	Allow Allowlist
+	// Confidence is how likely a match is a live credential before its
+	// context is weighed (zero means high); see Engine.assess.
+	Confidence Confidence
+
+	// prefixed rules know a vendor's token by its prefix (ghp_, sk_live_…):
+	// their findings are never taken for test material.
+	prefixed bool
+
+	// derivedFrom names the rule whose matches this one takes over when
+	// their value has its shape and context (see Engine.matches); such a
+	// rule has no keywords and no pattern of its own.
+	derivedFrom string
+	shaped      *Rule // the derived rule taking over this one's matches, set by NewEngine
 
 	validate func(secret string) bool                               // checksum or structure check
 	detect   func(data []byte, kwStart, kwEnd int) (int, int, bool) // custom matcher instead of Pattern
@@ -93,9 +107,21 @@ type Rule struct {
 	userGroup    int  // a "user" submatch; a secret equal to it is a fixture
 }
 
+// BaseConfidence is the confidence of the rule's findings before their context
+// is weighed: Confidence, or high when that is unset.
+func (r *Rule) BaseConfidence() Confidence {
+	if r.Confidence == 0 {
+		return ConfidenceHigh
+	}
+	return r.Confidence
+}
+
 func (r *Rule) compile() error {
 	if r.ID == "" {
 		return fmt.Errorf("rule without id")
+	}
+	if r.derivedFrom != "" {
+		return nil
 	}
 	if len(r.Keywords) == 0 {
 		return fmt.Errorf("rule %s: no keywords", r.ID)
@@ -198,6 +224,7 @@ var placeholderMarks = []string{
 	"dummy", "redacted", "your_", "your-", "yourtoken", "yourkey", "yourpass",
 	"<", ">", "${", "{{", "$(", "%(", "****", "....", "lorem",
 	"insert_", "replace_", "replaceme", "notasecret", "not-a-secret", "0000000000",
+	"#{", "((", "enc(", "enc[", "…",
 }
 
 // genericMarks extend placeholderMarks for generic assignments.
@@ -206,8 +233,11 @@ var genericMarks = []string{
 	"token", "null", "none", "undefined", "true", "false", "todo", "fixme",
 	"1234567", "abcdef", "qwerty", "foobar", "hunter2", "letmein", "os.getenv",
 	"process.env", "getenv", "env(", "environ", "vault:", "keyward:", "ref+",
-	"secretkeyref", "valuefrom", "\\(", "$env:", "s3cr3t", "secr3t", "p4ss", "passw0rd",
+	"secretkeyref", "valuefrom", "\\(", "$env:", "s3cr3t", "secr3t", "p4ss", "t3st", "passw0rd",
 	"pass", "abc123", "opensesame", "pa55w", "t0ken", "-value", "canary", "hmac-sha256:",
+	// a value naming what it stands for ("encryptionKey": "encryptionKey1024")
+	"apikey", "api_key", "accesskey", "access_key", "privatekey", "private_key", "encryptionkey",
+	"encryption_key", "signingkey", "signing_key", "masterkey", "master_key", "authkey", "auth_key", "credential",
 }
 
 func isPlaceholder(s string, loose bool) bool {
@@ -225,12 +255,12 @@ func isPlaceholder(s string, loose bool) bool {
 			return true
 		}
 	}
-	if strings.Count(s, s[:1]) == len(s) {
-		return true
+	if _, n := utf8.DecodeRuneInString(s); strings.Count(s, s[:n])*n == len(s) {
+		return true // one character repeated: xxxxxxxx, ••••••••
 	}
 	if loose {
 		for _, m := range genericMarks {
-			if strings.Contains(l, m) {
+			if markedAt(s, l, m) {
 				return true
 			}
 		}
@@ -240,6 +270,25 @@ func isPlaceholder(s string, loose bool) bool {
 		}
 	}
 	return false
+}
+
+// markedAt reports whether the fixture word m occurs in s (l is s in
+// lower case). A four-letter word counts only written as a word is (test,
+// TEST or Test): a random value spells one in mixed case (NOEtOdOR) about
+// once in a few thousand; longer words it practically never does.
+func markedAt(s, l, m string) bool {
+	for off := 0; ; {
+		k := strings.Index(l[off:], m)
+		if k < 0 {
+			return false
+		}
+		k += off
+		w := s[k : k+len(m)]
+		if len(m) != 4 || w == m || w == strings.ToUpper(m) || w[1:] == m[1:] {
+			return true
+		}
+		off = k + 1
+	}
 }
 
 // hasFormatVerb finds a printf verb (%s, %v, %d, %q) not followed by a

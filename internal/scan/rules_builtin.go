@@ -22,6 +22,22 @@ var floatingRules = map[string]bool{
 	"aws-session-token": true, "square-access-token": true,
 }
 
+// structuralRules are token rules that recognise a credential by its
+// structure or its label (a key block, a URL, a header, AccountKey=)
+// rather than by a vendor's prefix: test material can lower them.
+var structuralRules = map[string]bool{
+	"private-key": true, "openssh-private-key": true, "pgp-private-key": true, "ssh2-private-key": true,
+	"putty-private-key": true, "gcp-service-account": true, "jwt": true, "database-url-password": true,
+	"jdbc-password": true, "url-credentials": true, "netrc-password": true, "kubeconfig-token": true,
+	"kubeconfig-client-key": true, "http-basic-auth": true, "http-bearer-token": true, "docker-config-auth": true,
+	"azure-storage-account-key": true, "azure-sas-token": true, "azure-service-bus-key": true,
+}
+
+// mediumRules match shapes that are as often examples as credentials.
+var mediumRules = map[string]bool{
+	"jwt": true, "url-credentials": true, "http-basic-auth": true, "http-bearer-token": true,
+}
+
 // passwordRules report a password, not a token: their values get the
 // generic placeholder vocabulary (password, test, pass…).
 var passwordRules = map[string]bool{
@@ -41,7 +57,10 @@ func validate(f func(string) bool) ruleOpt { return func(r *Rule) { r.validate =
 
 // tok builds a rule for a token with a distinctive prefix.
 func tok(id, desc string, sev Severity, kws []string, pattern string, opts ...ruleOpt) *Rule {
-	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, src: pattern, MinEntropy: 2.5, anchored: !floatingRules[id], loosePlaceholders: passwordRules[id]}
+	r := &Rule{ID: id, Description: desc, Severity: sev, Keywords: kws, src: pattern, MinEntropy: 2.5, anchored: !floatingRules[id], loosePlaceholders: passwordRules[id], prefixed: !structuralRules[id]}
+	if mediumRules[id] {
+		r.Confidence = ConfidenceMedium
+	}
 	for _, o := range opts {
 		o(r)
 	}
@@ -72,6 +91,7 @@ func BuiltinRules() []*Rule {
 		// Cloud providers.
 		tok("aws-access-key-id", "AWS access key ID", crit, []string{"akia", "asia", "abia", "acca", "a3t"}, `\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16})\b`, minEntropy(3.0)),
 		ctx("aws-secret-access-key", "AWS secret access key", crit, []string{"aws"}, `aws[\w.\-]{0,20}?(?:secret|sk|private)`, `[A-Za-z0-9/+]{40}`),
+		{ID: "aws-secret-access-key-unlabelled", Description: "AWS-shaped secret key under a generic name, next to another credential or in a configuration file", Severity: high, Keywords: []string{"secret"}, Generic: true, Confidence: ConfidenceMedium, derivedFrom: "generic-secret"},
 		ctx("aws-session-token", "AWS session token", high, []string{"session_token", "sessiontoken", "session-token"}, `aws[\w.\-]{0,10}?session[\w.\-]?token`, `[A-Za-z0-9/+=]{100,1000}`),
 		tok("aws-mws-key", "Amazon MWS auth token", high, []string{"amzn.mws."}, `\b(amzn\.mws\.`+uuid+`)\b`),
 		tok("gcp-service-account", "GCP service account private key (JSON)", crit, []string{"service_account"}, `(?s)"type"\s*:\s*"service_account".*?"private_key"\s*:\s*"(-----BEGIN (?:RSA )?PRIVATE KEY-----(?:\\n|[A-Za-z0-9+/=\s])+?-----END (?:RSA )?PRIVATE KEY-----(?:\\n)?)"`, multiline),

@@ -34,12 +34,17 @@ type Finding struct {
 	Secret      sensitive.String `json:"-"`
 	Redacted    string           `json:"secret_redacted"`
 	Fingerprint string           `json:"fingerprint"`
-	Encoding    string           `json:"encoding,omitempty"`
-	Commit      string           `json:"commit,omitempty"`
-	Author      string           `json:"author,omitempty"`
-	Date        string           `json:"date,omitempty"`
-	Layer       string           `json:"layer,omitempty"`
-	LayerStep   string           `json:"layer_step,omitempty"`
+	// Confidence is how likely the finding is a live credential;
+	// TestMaterial, when set, is why it was taken for test material (which
+	// makes its confidence low).
+	Confidence   Confidence `json:"confidence"`
+	TestMaterial string     `json:"test_material,omitempty"`
+	Encoding     string     `json:"encoding,omitempty"`
+	Commit       string     `json:"commit,omitempty"`
+	Author       string     `json:"author,omitempty"`
+	Date         string     `json:"date,omitempty"`
+	Layer        string     `json:"layer,omitempty"`
+	LayerStep    string     `json:"layer_step,omitempty"`
 }
 
 // Options configures a Scanner. The zero value of every field but Engine
@@ -81,6 +86,9 @@ type Result struct {
 	// Skipped names every input that was not scanned, or not to its end,
 	// and why, sorted by path.
 	Skipped []Skip
+	// Hidden counts the findings a report leaves out (see Visible); the
+	// scanner reports everything, so it is set by whoever filters.
+	Hidden Hidden
 }
 
 // Skip names an input left out of a scan, or cut short, and why.
@@ -318,6 +326,13 @@ func (r *run) scanContent(it item, rd io.Reader, size int64, depth int, ra io.Re
 	if err != nil {
 		r.incomplete(it, r.readReason(err))
 	}
+	if len(fs) > 0 {
+		p := it.rel
+		if p == "" {
+			p = it.path
+		}
+		r.s.opts.Engine.assess(fs, p, configFile(it.path))
+	}
 	r.add(fs, n)
 }
 
@@ -473,7 +488,7 @@ func (s *Scanner) scanText(it item, rd io.Reader, size int64) ([]Finding, int64,
 // earlier chunks, so columns count from the start of the line.
 func (s *Scanner) scanBuffer(it item, buf []byte, limit, baseLine, baseCol int) []Finding {
 	e := s.opts.Engine
-	ms := e.matches(buf)
+	ms := e.matches(buf, it.path)
 	var out []Finding
 	line, lineStart, pos := baseLine, 0, 0
 	locate := func(off int) (int, int) {
@@ -625,7 +640,7 @@ func (s *Scanner) scanDecoded(it item, enc []byte) []Finding {
 		return nil
 	}
 	var out []Finding
-	for _, m := range s.opts.Engine.matches(dec) {
+	for _, m := range s.opts.Engine.matches(dec, it.path) {
 		if m.rule.Allow.AllowsPath(it.path) || it.rel != "" && m.rule.Allow.AllowsPath(it.rel) {
 			continue
 		}

@@ -21,7 +21,7 @@ import (
 type Planted struct {
 	Sample
 	Path string // slash path relative to the tree root, as the scanner reports it
-	Kind string // source, notebook, minified, base64, archive, ignored, binary
+	Kind string // source, syntax, notebook, minified, base64, archive, ignored, binary
 }
 
 var exts = []string{".py", ".go", ".js", ".yaml", ".env", ".properties", ".tf", ".sh", ".toml", ".rb", ".java", ".cfg"}
@@ -88,14 +88,19 @@ func findSample(ss []Sample, rule string) Sample {
 
 // WriteTree writes a tree with every sample planted (in source files and
 // configs, a notebook, minified JavaScript, base64 blobs and nested
-// archives), near-miss files, a .gitignored file and a binary file. It
-// returns what was planted; near-misses live under nearmiss/.
+// archives), every syntax's assignments (under conf/), near-miss files, a
+// .gitignored file and a binary file. It returns what was planted;
+// near-misses live under nearmiss/.
 func WriteTree(root string, seed uint64) ([]Planted, error) {
 	g := NewGen(seed + 1)
 	ss := Samples(seed)
 	var out []Planted
 	for i, s := range ss {
-		rel := fmt.Sprintf("src/%s/%s%s", s.Rule[:1], s.Rule, exts[i%len(exts)])
+		ext := exts[i%len(exts)]
+		if s.Rule == "aws-secret-access-key-unlabelled" {
+			ext = ".properties" // credible alone only in a configuration file
+		}
+		rel := fmt.Sprintf("src/%s/%s%s", s.Rule[:1], s.Rule, ext)
 		content := g.filler(g.Intn(12)) + s.Text + "\n" + g.filler(g.Intn(12))
 		if err := write(root, rel, []byte(content)); err != nil {
 			return nil, err
@@ -183,6 +188,22 @@ func WriteTree(root string, seed uint64) ([]Planted, error) {
 		return nil, err
 	}
 	out = append(out, Planted{Sample: findSample(ss, "stripe-secret-key"), Path: "bin/tool.dat", Kind: "binary"})
+	// every syntax the generic rules read, in a file named like that
+	// syntax's files, and its near-misses in another
+	for _, sy := range Syntaxes(seed) {
+		var b strings.Builder
+		rel := "conf/" + sy.Name + "/" + sy.File
+		for _, s := range sy.Samples {
+			b.WriteString(s.Text + "\n")
+			out = append(out, Planted{Sample: s, Path: rel, Kind: "syntax"})
+		}
+		if err := write(root, rel, []byte(b.String())); err != nil {
+			return nil, err
+		}
+		if err := write(root, "nearmiss/syntax/"+sy.Name+"/"+sy.File, []byte(strings.Join(sy.NearMisses, "\n")+"\n")); err != nil {
+			return nil, err
+		}
+	}
 	// near-misses
 	nm := NearMisses(seed)
 	if err := write(root, "nearmiss/cases.txt", []byte(strings.Join(nm, "\n")+"\n")); err != nil {
@@ -203,6 +224,13 @@ func WriteTree(root string, seed uint64) ([]Planted, error) {
 		return nil, err
 	}
 	var blob strings.Builder
+	for _, sy := range Syntaxes(seed) {
+		for _, l := range sy.NearMisses {
+			if !strings.Contains(l, "\n") && len(l) >= 12 {
+				one = append(one, l)
+			}
+		}
+	}
 	for i, l := range one {
 		fmt.Fprintf(&blob, "k%d: %s\n", i, base64.StdEncoding.EncodeToString([]byte(l)))
 	}

@@ -69,6 +69,22 @@ func (g *Gen) pemBody(n int) string {
 	return strings.Join(append(lines, s), "\n")
 }
 
+// aws40 returns a value shaped like an AWS secret access key: 40
+// characters of the base64 alphabet in groups of three and a digit, so no
+// fixture word appears in it by chance, with every class present.
+func (g *Gen) aws40() string {
+	for {
+		var b strings.Builder
+		for range 10 {
+			b.WriteString(g.S(3, b64) + g.S(1, digits))
+		}
+		s := b.String()
+		if strings.ContainsAny(s, upper) && strings.ContainsAny(s, lowerA) && strings.Count(s, "/")+strings.Count(s, "+") <= 4 {
+			return s
+		}
+	}
+}
+
 func (g *Gen) ghToken(prefix string) string {
 	body := g.S(30, alnum)
 	return prefix + body + scan.GitHubChecksum(body)
@@ -326,5 +342,16 @@ func Samples(seed uint64) []Sample {
 	add("generic-password", "db_password = \""+pw+"\"", pw)
 	v = g.S(20, alnum) + "+" + g.S(10, alnum)
 	add("generic-secret", "signing_secret: '"+v+"'", v)
+	// last, so adding it kept every earlier sample's value
+	tokv("aws-secret-access-key-unlabelled", "app.secret.key", g.aws40())
 	return out
+}
+
+// AzuriteConnectionString is a connection string for the Azure storage
+// emulator's documented account: its key is published, so a scanner should
+// take it for test material wherever it appears.
+func AzuriteConnectionString() string {
+	return "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" + j("Account", "Key=") +
+		j("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6", "IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==") +
+		";BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
 }
