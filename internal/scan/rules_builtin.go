@@ -1,5 +1,7 @@
 package scan
 
+import "github.com/keyward/keyward/internal/tokenfmt"
+
 // The building blocks of context rules: a vendor name, then (within the same
 // identifier) an assignment, then the value.
 const (
@@ -296,7 +298,7 @@ func BuiltinRules() []*Rule {
 		tok("kubeconfig-client-key", "Kubernetes kubeconfig client key data", crit, []string{"client-key-data"}, `client-key-data:\s*['"]?([A-Za-z0-9+/]{60,}={0,2})`),
 		tok("http-basic-auth", "HTTP Authorization Basic credentials", med, []string{"authorization"}, `(?i)authorization["']?[ \t]*[:=,][ \t]*["']?basic[ \t]+([A-Za-z0-9+/]{12,}={0,2})`, generic, validate(validBasicAuth)),
 		tok("http-bearer-token", "HTTP Authorization Bearer token", med, []string{"authorization"}, `(?i)authorization["']?[ \t]*[:=,][ \t]*["']?bearer[ \t]+([A-Za-z0-9._~+/\-]{20,}=*)`, generic, minEntropy(3.5)),
-		tok("keyward-token", "Keyward token", crit, []string{"kws_", "kwb_", "kww_", "kwr_", "kwi_"}, `\b(kw[sbwri]_[0-9A-Za-z]{49})\b`, validate(validKeywardToken)),
+		tok("keyward-token", "Keyward token", crit, []string{"kws_", "kwb_", "kww_", "kwr_", "kwi_"}, `\b(kw[swri]_[0-9A-Za-z]{49}|kwb_[0-9A-Za-z]{49,})\b`, validate(validKeywardToken), span(tokenfmt.MaxBatchLen+8)),
 	}
 	for _, r := range rs {
 		// most URLs carry no credentials: skip those without '@' cheaply
