@@ -1,15 +1,10 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/json"
-	"fmt"
 	"hash"
-	"strconv"
 	"sync"
-	"time"
 )
 
 // HMACPrefix starts every hashed value in the log.
@@ -135,106 +130,8 @@ func (h *hasher) Hash(s string) string {
 	return string(out[1 : len(out)-1])
 }
 
-// str hashes s unless the device logs raw values; "" stays "".
-func (h *hasher) str(s string) string {
-	if s == "" || h.raw {
-		return s
-	}
-	return h.Hash(s)
-}
-
-// data returns a copy of m with every string and number replaced by its
-// HMAC, recursively. Keys stay readable, bounded (see bound.go).
-func (h *hasher) data(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[bounded(k, maxField)] = h.value(v)
-	}
-	return out
-}
-
-func (h *hasher) value(v any) any {
-	switch x := v.(type) {
-	case nil, bool:
-		return x
-	case string:
-		return h.str(x)
-	case json.Number:
-		return h.str(x.String())
-	case float64:
-		return h.str(strconv.FormatFloat(x, 'f', -1, 64))
-	case int:
-		return h.str(strconv.Itoa(x))
-	case int64:
-		return h.str(strconv.FormatInt(x, 10))
-	case []byte:
-		return h.str(string(x))
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano) // timestamps are not secret
-	case map[string]any:
-		return h.data(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = h.value(e)
-		}
-		return out
-	case []string:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = h.str(e)
-		}
-		return out
-	case map[string]string:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[bounded(k, maxField)] = h.str(e)
-		}
-		return out
-	}
-	// Any other type (structs, typed slices): go through its JSON form so
-	// nothing escapes hashing.
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return h.str(fmt.Sprintf("unencodable %T", v))
-	}
-	var generic any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&generic); err != nil {
-		return h.str(string(raw))
-	}
-	return h.value(generic)
-}
-
 // entryOptions are the per-device settings that shape an entry.
 type entryOptions struct {
 	hmacAccessor       bool
 	elideListResponses bool
-}
-
-// elideList replaces the keys of a list response by their count, as Vault
-// does with elide_list_responses.
-func elideList(d map[string]any) map[string]any {
-	if d == nil {
-		return nil
-	}
-	out := make(map[string]any, len(d))
-	for k, v := range d {
-		k = bounded(k, maxField)
-		switch x := v.(type) {
-		case []string:
-			out[k] = len(x)
-		case []any:
-			out[k] = len(x)
-		case map[string]any:
-			out[k] = len(x)
-		default:
-			out[k] = "elided"
-		}
-	}
-	return out
 }
