@@ -1,9 +1,11 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -40,12 +42,35 @@ func appendTime(b []byte, now time.Time) []byte {
 }
 
 // appendRequestEntry appends the request entry of req (without seq, prev,
-// or the final newline). ts is the output of appendTime.
+// or the final newline). ts is the output of appendTime. An entry over
+// maxEntry bytes is written again with its data summarised (bound.go).
 func (d *device) appendRequestEntry(b, ts []byte, req *logical.Request, authErr error) []byte {
+	start := len(b)
+	b = d.requestEntry(b, ts, req, authErr, false)
+	if len(b)-start > maxEntry {
+		b = d.requestEntry(b[:start], ts, req, authErr, true)
+	}
+	return b
+}
+
+// appendResponseEntry appends the response entry, bounded as
+// appendRequestEntry is.
+func (d *device) appendResponseEntry(b, ts []byte, req *logical.Request, resp *logical.Response, respErr error) []byte {
+	start := len(b)
+	b = d.responseEntry(b, ts, req, resp, respErr, false)
+	if len(b)-start > maxEntry {
+		b = d.responseEntry(b[:start], ts, req, resp, respErr, true)
+	}
+	return b
+}
+
+// requestEntry appends the request entry; summary writes its data as a
+// summary only.
+func (d *device) requestEntry(b, ts []byte, req *logical.Request, authErr error, summary bool) []byte {
 	b = append(b, `{"time":`...)
 	b = append(b, ts...)
 	b = append(b, `,"type":"request"`...)
-	b = d.appendAuthRequest(b, req)
+	b = d.appendAuthRequest(b, req, authErr, newBudget(summary))
 	if authErr != nil {
 		_, msg, _ := logical.StatusOf(authErr)
 		b = appendMsgField(b, "error", msg)
@@ -53,13 +78,15 @@ func (d *device) appendRequestEntry(b, ts []byte, req *logical.Request, authErr 
 	return append(b, '}')
 }
 
-// appendResponseEntry appends the response entry.
-func (d *device) appendResponseEntry(b, ts []byte, req *logical.Request, resp *logical.Response, respErr error) []byte {
+// responseEntry appends the response entry; summary writes its data as a
+// summary only and hashes a raw body even under log_raw.
+func (d *device) responseEntry(b, ts []byte, req *logical.Request, resp *logical.Response, respErr error, summary bool) []byte {
 	h, o := d.h, d.eo
+	bud := newBudget(summary)
 	b = append(b, `{"time":`...)
 	b = append(b, ts...)
 	b = append(b, `,"type":"response"`...)
-	b = d.appendAuthRequest(b, req)
+	b = d.appendAuthRequest(b, req, respErr, bud)
 	status, msg, _ := logical.StatusOf(respErr)
 	switch {
 	case respErr != nil:
@@ -74,12 +101,16 @@ func (d *device) appendResponseEntry(b, ts []byte, req *logical.Request, resp *l
 		if len(resp.Data) > 0 {
 			b = append(b, `,"data":`...)
 			if o.elideListResponses && req.Operation == logical.ListOperation {
-				b = appendJSON(b, elideList(resp.Data))
+				b = appendObject(b, resp.Data, bud, appendElided)
 			} else {
-				b = h.appendMap(b, resp.Data, req.MountConfig.AuditNonHMACResponseKeys)
+				b = h.appendMap(b, resp.Data, req.MountConfig.AuditNonHMACResponseKeys, bud)
 			}
 		}
-		if resp.Raw != nil {
+		switch {
+		case summary && len(resp.Raw) > 0:
+			b = append(b, `,"raw":`...)
+			b = h.appendHash(b, string(resp.Raw))
+		case resp.Raw != nil:
 			b = appendHashedField(b, h, "raw", string(resp.Raw))
 		}
 		if s := resp.Secret; s != nil {
@@ -102,7 +133,7 @@ func (d *device) appendResponseEntry(b, ts []byte, req *logical.Request, resp *l
 			b = appendHashedField(b, h, "client_token", a.ClientToken)
 			b = appendAccessor(b, h, o, "accessor", a.Accessor)
 			b = appendStrField(b, "display_name", a.DisplayName)
-			b = appendStrings(b, "policies", a.Policies, maxField)
+			b = appendStrings(b, "policies", boundedList(a.Policies, maxPolicies), maxField)
 			b = appendMetadata(b, a.Metadata)
 			b = appendStrField(b, "entity_id", a.EntityID)
 			if ttl := int64(a.TTL / time.Second); ttl != 0 {
@@ -124,7 +155,7 @@ func (d *device) appendResponseEntry(b, ts []byte, req *logical.Request, resp *l
 			b = dropLeadingComma(b, n)
 			b = append(b, '}')
 		}
-		b = appendStrings(b, "warnings", resp.Warnings, maxMessage)
+		b = appendStrings(b, "warnings", boundedList(resp.Warnings, maxForwarded), maxMessage)
 	}
 	b = append(b, '}')
 	if respErr != nil {
@@ -134,15 +165,16 @@ func (d *device) appendResponseEntry(b, ts []byte, req *logical.Request, resp *l
 }
 
 // appendAuthRequest appends the "auth" and "request" members shared by
-// both entries.
-func (d *device) appendAuthRequest(b []byte, req *logical.Request) []byte {
+// both entries. err is the entry's error: a request refused before any
+// caller was authenticated gets only the summary of its data.
+func (d *device) appendAuthRequest(b []byte, req *logical.Request, err error, bud *budget) []byte {
 	h, o := d.h, d.eo
 	if t := req.Token; t != nil {
 		b = append(b, `,"auth":{`...)
 		n := len(b)
 		b = appendAccessor(b, h, o, "accessor", t.Accessor)
 		b = appendStrField(b, "display_name", t.DisplayName)
-		b = appendStrings(b, "policies", t.Policies, maxField)
+		b = appendStrings(b, "policies", boundedList(t.Policies, maxPolicies), maxField)
 		b = appendMetadata(b, t.Metadata)
 		b = appendStrField(b, "entity_id", t.EntityID)
 		b = dropLeadingComma(b, n)
@@ -161,7 +193,7 @@ func (d *device) appendAuthRequest(b []byte, req *logical.Request) []byte {
 		b = appendStrField(b, "remote_address", req.Connection.RemoteAddr)
 	}
 	if req.Headers != nil {
-		b = appendStrings(b, "x_forwarded_for", boundedList(req.Headers.Values("X-Forwarded-For")), maxField)
+		b = appendStrings(b, "x_forwarded_for", boundedList(req.Headers.Values("X-Forwarded-For"), maxForwarded), maxField)
 	}
 	b = appendHashedField(b, h, "client_token", req.ClientToken)
 	if ttl := int64(req.WrapTTL / time.Second); ttl != 0 {
@@ -169,8 +201,11 @@ func (d *device) appendAuthRequest(b []byte, req *logical.Request) []byte {
 		b = strconv.AppendInt(b, ttl, 10)
 	}
 	if len(req.Data) > 0 {
+		if anonymousRefusal(req, err) {
+			bud = newBudget(true)
+		}
 		b = append(b, `,"data":`...)
-		b = h.appendMap(b, req.Data, req.MountConfig.AuditNonHMACRequestKeys)
+		b = h.appendMap(b, req.Data, req.MountConfig.AuditNonHMACRequestKeys, bud)
 	}
 	if req.Unauthenticated {
 		b = append(b, `,"unauthenticated":true`...)
@@ -245,31 +280,92 @@ func appendStrings(b []byte, name string, ss []string, n int) []byte {
 	return append(b, ']')
 }
 
-// appendMetadata appends the readable token metadata, keys sorted.
+// appendMetadata appends the readable token metadata, keys sorted, at
+// most maxObjectKeys of them.
 func appendMetadata(b []byte, m map[string]string) []byte {
 	if len(m) == 0 {
 		return b
 	}
-	b = append(b, `,"metadata":{`...)
-	keys, shown := boundedKeys(m)
+	b = append(b, `,"metadata":`...)
+	return appendObject(b, m, &budget{left: maxObjectKeys}, appendReadable)
+}
+
+func appendReadable(b []byte, s string) []byte { return appendString(b, bounded(s, maxField)) }
+
+// appendElided appends what an elided list response shows for a value: the
+// number of keys of a list or object, as Vault does with
+// elide_list_responses, or "elided".
+func appendElided(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case []string:
+		return strconv.AppendInt(b, int64(len(x)), 10)
+	case []any:
+		return strconv.AppendInt(b, int64(len(x)), 10)
+	case map[string]any:
+		return strconv.AppendInt(b, int64(len(x)), 10)
+	}
+	return append(b, `"elided"`...)
+}
+
+// appendObject appends m as an object of the keys bud lets it show, each
+// value written by val, and the "…" member counting the others, placed
+// where encoding/json sorts it.
+func appendObject[V any](b []byte, m map[string]V, bud *budget, val func([]byte, V) []byte) []byte {
+	return appendObjectKeyed(b, m, bud, func(b []byte, _ string, v V) []byte { return val(b, v) })
+}
+
+// appendObjectKeyed is appendObject with each value's key passed to val.
+func appendObjectKeyed[V any](b []byte, m map[string]V, bud *budget, val func([]byte, string, V) []byte) []byte {
+	keys, shown, omitted := objectKeys(m, bud)
+	b = append(b, '{')
+	n := len(b)
+	more := len(omitted) > 0
 	for i, k := range keys {
-		if i > 0 {
+		if more && shown[i] > moreKey {
+			b = appendMoreKeys(b, n, omitted, len(keys))
+			more = false
+		}
+		if len(b) > n {
 			b = append(b, ',')
 		}
 		b = appendString(b, shown[i])
 		b = append(b, ':')
-		b = appendString(b, bounded(m[k], maxField))
+		b = val(b, k, m[k])
+	}
+	if more {
+		b = appendMoreKeys(b, n, omitted, len(keys))
 	}
 	return append(b, '}')
 }
 
-// appendJSON appends v as encoding/json writes it (rare shapes only).
-func appendJSON(b []byte, v any) []byte {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return append(b, "null"...)
+// appendMoreKeys appends the "…" member of an object opened at n.
+func appendMoreKeys(b []byte, n int, omitted []string, shown int) []byte {
+	if len(b) > n {
+		b = append(b, ',')
 	}
-	return append(b, raw...)
+	b = appendString(b, moreKey)
+	b = append(b, ':')
+	return appendString(b, moreKeys(omitted, shown))
+}
+
+// appendArray appends vs as an array of the values bud lets it show, each
+// written by val, and a last value counting the others.
+func appendArray[V any](b []byte, vs []V, bud *budget, val func([]byte, V) []byte) []byte {
+	n := bud.take(len(vs), maxArrayValues)
+	b = append(b, '[')
+	for i, v := range vs[:n] {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = val(b, v)
+	}
+	if n < len(vs) {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, moreValues(len(vs)-n))
+	}
+	return append(b, ']')
 }
 
 // appendStr appends s hashed (or raw, under log_raw) as a JSON string.
@@ -310,25 +406,17 @@ func (h *hasher) appendHash(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendMap appends m with every value hashed, keys sorted (h.data's output
-// as encoding/json writes it). A value whose nearest key is in plain is
-// written readable instead, at any depth, as Vault treats its
+// appendMap appends m with every value hashed, keys sorted, as bud lets
+// it show them (bound.go). A value whose nearest key is in plain is written
+// readable instead, at any depth, as Vault treats its
 // audit_non_hmac_*_keys.
-func (h *hasher) appendMap(b []byte, m map[string]any, plain []string) []byte {
+func (h *hasher) appendMap(b []byte, m map[string]any, plain []string, bud *budget) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
-	b = append(b, '{')
-	keys, shown := boundedKeys(m)
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, shown[i])
-		b = append(b, ':')
-		b = h.appendValue(b, m[k], plain, isPlain(plain, k))
-	}
-	return append(b, '}')
+	return appendObjectKeyed(b, m, bud, func(b []byte, k string, v any) []byte {
+		return h.appendValue(b, v, plain, isPlain(plain, k), bud)
+	})
 }
 
 // isPlain reports whether the values under key k stay readable.
@@ -336,8 +424,9 @@ func isPlain(plain []string, k string) bool {
 	return len(plain) > 0 && slices.Contains(plain, k)
 }
 
-// appendValue appends h.value(v, plain, clear) as encoding/json writes it.
-func (h *hasher) appendValue(b []byte, v any, plain []string, clear bool) []byte {
+// appendValue appends v with every string and number hashed, or readable
+// when clear (its nearest key is in plain), as bud lets it show it.
+func (h *hasher) appendValue(b []byte, v any, plain []string, clear bool, bud *budget) []byte {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...)
@@ -350,7 +439,8 @@ func (h *hasher) appendValue(b []byte, v any, plain []string, clear bool) []byte
 			if n, ok := x.(json.Number); ok && len(n) > maxField {
 				return appendString(b, bounded(string(n), maxField))
 			}
-			return appendJSON(b, x) // a readable number stays a number
+			raw, _ := json.Marshal(x) // a readable number stays a number
+			return append(b, raw...)
 		}
 		switch n := x.(type) {
 		case json.Number:
@@ -365,42 +455,29 @@ func (h *hasher) appendValue(b []byte, v any, plain []string, clear bool) []byte
 	case []byte:
 		return h.appendStrAs(b, string(x), clear)
 	case time.Time:
-		return appendString(b, x.UTC().Format(time.RFC3339Nano))
+		return appendString(b, x.UTC().Format(time.RFC3339Nano)) // timestamps are not secret
 	case map[string]any:
-		return h.appendMap(b, x, plain)
+		return h.appendMap(b, x, plain, bud)
 	case []any:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = h.appendValue(b, e, plain, clear)
-		}
-		return append(b, ']')
+		return appendArray(b, x, bud, func(b []byte, e any) []byte { return h.appendValue(b, e, plain, clear, bud) })
 	case []string:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = h.appendStrAs(b, e, clear)
-		}
-		return append(b, ']')
+		return appendArray(b, x, bud, func(b []byte, e string) []byte { return h.appendStrAs(b, e, clear) })
 	case map[string]string:
-		b = append(b, '{')
-		keys, shown := boundedKeys(x)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, shown[i])
-			b = append(b, ':')
-			b = h.appendStrAs(b, x[k], isPlain(plain, k))
-		}
-		return append(b, '}')
+		return appendObjectKeyed(b, x, bud, func(b []byte, k, e string) []byte { return h.appendStrAs(b, e, isPlain(plain, k)) })
 	}
-	// Other types go through their JSON form, hashed, as h.value does.
-	return appendJSON(b, h.value(v, plain, clear))
+	// Any other type (structs, typed slices) goes through its JSON form,
+	// so nothing escapes hashing or the bounds.
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return h.appendStr(b, fmt.Sprintf("unencodable %T", v))
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return h.appendStr(b, string(raw))
+	}
+	return h.appendValue(b, generic, plain, clear, bud)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +18,8 @@ import (
 )
 
 // The reference below is the entry builder the append encoder replaced:
-// Entry values marshalled with encoding/json, with readable strings bounded
-// as bound.go says (fb and mb below). The encoder must produce the same
+// Entry values marshalled with encoding/json, with readable strings and
+// the data bounded as bound.go says. The encoder must produce the same
 // bytes, so logs and the golden file keep their format.
 
 func fb(s string) string { return bounded(s, maxField) }
@@ -33,22 +36,220 @@ func fbs(ss []string, n int) []string {
 	return out
 }
 
+// refKeys returns the keys of m an object shows, as [bounded, raw] pairs in
+// the order encoding/json sorts them, and the raw keys left out, in the
+// same order. take says how many may be shown; "…" never is.
+func refKeys[V any](m map[string]V, take func(int) int) (show [][2]string, omitted []string) {
+	byShown := map[string]string{}
+	for k := range m {
+		byShown[fb(k)] = k
+	}
+	names := slices.Sorted(maps.Keys(byShown))
+	eligible := len(names)
+	if _, ok := byShown[moreKey]; ok {
+		eligible--
+	}
+	n := take(eligible)
+	for _, s := range names {
+		if s != moreKey && len(show) < n {
+			show = append(show, [2]string{s, byShown[s]})
+			continue
+		}
+		omitted = append(omitted, byShown[s])
+	}
+	return show, omitted
+}
+
+// fbm is the readable token metadata: at most maxObjectKeys keys.
 func fbm(m map[string]string) map[string]string {
 	if m == nil {
 		return nil
 	}
+	show, omitted := refKeys(m, func(n int) int { return min(n, maxObjectKeys) })
 	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[fb(k)] = fb(v)
+	for _, p := range show {
+		out[p[0]] = fb(m[p[1]])
+	}
+	if len(omitted) > 0 {
+		out[moreKey] = moreKeys(omitted, len(show))
 	}
 	return out
 }
 
-// newRequestEntry builds the request entry for req as device h sees it.
-func refRequestEntry(now time.Time, h *hasher, o entryOptions, req *logical.Request, authErr error) *Entry {
+// ref builds one entry: left is what its data may still show.
+type ref struct {
+	h    *hasher
+	left int
+}
+
+func (r *ref) take(limit int) func(int) int {
+	return func(want int) int {
+		n := min(want, limit, r.left)
+		r.left -= n
+		return n
+	}
+}
+
+func (r *ref) str(s string) string {
+	if s == "" || r.h.raw {
+		return s
+	}
+	return r.h.Hash(s)
+}
+
+// strAs is str, or s readable and bounded when clear.
+func (r *ref) strAs(s string, clear bool) string {
+	if clear && !r.h.raw {
+		return fb(s)
+	}
+	return r.str(s)
+}
+
+// data returns a copy of m with every string and number replaced by its
+// HMAC, recursively, bounded, except values whose nearest key is in plain.
+func (r *ref) data(m map[string]any, plain []string) map[string]any {
+	if m == nil {
+		return nil
+	}
+	show, omitted := refKeys(m, r.take(maxObjectKeys))
+	out := make(map[string]any, len(show)+1)
+	for _, p := range show {
+		out[p[0]] = r.value(m[p[1]], plain, isPlain(plain, p[1]))
+	}
+	if len(omitted) > 0 {
+		out[moreKey] = moreKeys(omitted, len(show))
+	}
+	return out
+}
+
+func (r *ref) list(n int, value func(i int) any) []any {
+	k := r.take(maxArrayValues)(n)
+	out := make([]any, 0, k+1)
+	for i := range k {
+		out = append(out, value(i))
+	}
+	if k < n {
+		out = append(out, moreValues(n-k))
+	}
+	return out
+}
+
+func (r *ref) value(v any, plain []string, clear bool) any {
+	readable := clear && !r.h.raw
+	switch x := v.(type) {
+	case nil, bool:
+		return x
+	case string:
+		return r.strAs(x, clear)
+	case json.Number:
+		if readable {
+			if len(x) > maxField {
+				return fb(string(x))
+			}
+			return x
+		}
+		return r.str(x.String())
+	case float64:
+		if readable {
+			return x
+		}
+		return r.str(strconv.FormatFloat(x, 'f', -1, 64))
+	case int:
+		if readable {
+			return x
+		}
+		return r.str(strconv.Itoa(x))
+	case int64:
+		if readable {
+			return x
+		}
+		return r.str(strconv.FormatInt(x, 10))
+	case []byte:
+		return r.strAs(string(x), clear)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case map[string]any:
+		return r.data(x, plain)
+	case []any:
+		return r.list(len(x), func(i int) any { return r.value(x[i], plain, clear) })
+	case []string:
+		return r.list(len(x), func(i int) any { return r.strAs(x[i], clear) })
+	case map[string]string:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = e
+		}
+		return r.data(m, plain)
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return r.str(fmt.Sprintf("unencodable %T", v))
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return r.strAs(string(raw), clear)
+	}
+	return r.value(generic, plain, clear)
+}
+
+// elided replaces the values of a list response by their count, as Vault
+// does with elide_list_responses.
+func (r *ref) elided(d map[string]any) map[string]any {
+	if d == nil {
+		return nil
+	}
+	show, omitted := refKeys(d, r.take(maxObjectKeys))
+	out := make(map[string]any, len(show)+1)
+	for _, p := range show {
+		switch x := d[p[1]].(type) {
+		case []string:
+			out[p[0]] = len(x)
+		case []any:
+			out[p[0]] = len(x)
+		case map[string]any:
+			out[p[0]] = len(x)
+		default:
+			out[p[0]] = "elided"
+		}
+	}
+	if len(omitted) > 0 {
+		out[moreKey] = moreKeys(omitted, len(show))
+	}
+	return out
+}
+
+func newRef(h *hasher, summary bool) *ref {
+	if summary {
+		return &ref{h: h}
+	}
+	return &ref{h: h, left: maxMembers}
+}
+
+// refJSON marshals the entry build makes, and makes it again with its data
+// summarised if it is longer than maxEntry.
+func refJSON(t testing.TB, build func(summary bool) *Entry) []byte {
+	t.Helper()
+	raw, err := json.Marshal(build(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) <= maxEntry {
+		return raw
+	}
+	raw, err = json.Marshal(build(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// refRequestEntry builds the request entry for req as device h sees it.
+func refRequestEntry(now time.Time, h *hasher, o entryOptions, req *logical.Request, authErr error, summary bool) *Entry {
 	e := &Entry{Time: now.UTC().Format(time.RFC3339Nano), Type: "request"}
 	e.Auth = refAuthOf(h, o, req)
-	e.Request = refRequestOf(h, req)
+	e.Request = refRequestOf(newRef(h, summary), req, authErr)
 	if authErr != nil {
 		_, msg, _ := logical.StatusOf(authErr)
 		e.Error = mb(msg)
@@ -56,11 +257,12 @@ func refRequestEntry(now time.Time, h *hasher, o entryOptions, req *logical.Requ
 	return e
 }
 
-// newResponseEntry builds the response entry.
-func refResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Request, resp *logical.Response, respErr error) *Entry {
+// refResponseEntry builds the response entry.
+func refResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Request, resp *logical.Response, respErr error, summary bool) *Entry {
+	rf := newRef(h, summary)
 	e := &Entry{Time: now.UTC().Format(time.RFC3339Nano), Type: "response"}
 	e.Auth = refAuthOf(h, o, req)
-	e.Request = refRequestOf(h, req)
+	e.Request = refRequestOf(rf, req, respErr)
 	status, msg, _ := logical.StatusOf(respErr)
 	r := &Response{Status: status}
 	if respErr != nil {
@@ -72,22 +274,25 @@ func refResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Req
 			r.Status = resp.Status
 		}
 		if o.elideListResponses && req.Operation == logical.ListOperation {
-			r.Data = elideList(resp.Data)
+			r.Data = rf.elided(resp.Data)
 		} else {
-			r.Data = h.data(resp.Data, req.MountConfig.AuditNonHMACResponseKeys)
+			r.Data = rf.data(resp.Data, req.MountConfig.AuditNonHMACResponseKeys)
 		}
 		if resp.Raw != nil {
-			r.Raw = h.str(string(resp.Raw))
+			r.Raw = rf.str(string(resp.Raw))
+			if summary && len(resp.Raw) > 0 {
+				r.Raw = h.Hash(string(resp.Raw))
+			}
 		}
 		if s := resp.Secret; s != nil {
 			r.Secret = &Secret{LeaseID: fb(s.LeaseID), TTL: int64(s.TTL / time.Second), Renewable: s.Renewable}
 		}
 		if a := resp.Auth; a != nil {
 			r.Auth = &RespAuth{
-				ClientToken: h.str(a.ClientToken),
+				ClientToken: rf.str(a.ClientToken),
 				Accessor:    refAccessor(h, o, a.Accessor),
 				DisplayName: fb(a.DisplayName),
-				Policies:    fbs(a.Policies, maxField),
+				Policies:    fbs(boundedList(a.Policies, maxPolicies), maxField),
 				Metadata:    fbm(a.Metadata),
 				EntityID:    fb(a.EntityID),
 				TTL:         int64(a.TTL / time.Second),
@@ -95,14 +300,14 @@ func refResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Req
 		}
 		if w := resp.WrapInfo; w != nil {
 			r.WrapInfo = &WrapInfo{
-				Token:           h.str(w.Token),
+				Token:           rf.str(w.Token),
 				Accessor:        refAccessor(h, o, w.Accessor),
 				TTL:             int64(w.TTL / time.Second),
 				CreationPath:    fb(w.CreationPath),
 				WrappedAccessor: refAccessor(h, o, w.WrappedAccessor),
 			}
 		}
-		r.Warnings = fbs(resp.Warnings, maxMessage)
+		r.Warnings = fbs(boundedList(resp.Warnings, maxForwarded), maxMessage)
 	}
 	e.Response = r
 	return e
@@ -110,7 +315,7 @@ func refResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Req
 
 func refAccessor(h *hasher, o entryOptions, a string) string {
 	if o.hmacAccessor {
-		return h.str(a)
+		return (&ref{h: h}).str(a)
 	}
 	return fb(a)
 }
@@ -123,29 +328,36 @@ func refAuthOf(h *hasher, o entryOptions, req *logical.Request) *Auth {
 	return &Auth{
 		Accessor:    refAccessor(h, o, t.Accessor),
 		DisplayName: fb(t.DisplayName),
-		Policies:    fbs(t.Policies, maxField),
+		Policies:    fbs(boundedList(t.Policies, maxPolicies), maxField),
 		Metadata:    fbm(t.Metadata),
 		EntityID:    fb(t.EntityID),
 	}
 }
 
-func refRequestOf(h *hasher, req *logical.Request) *Request {
+// refRequestOf is the request member; a request refused before any caller
+// was authenticated (err set, no token, a path that needs one) shows only
+// the summary of its data.
+func refRequestOf(rf *ref, req *logical.Request, err error) *Request {
+	data := rf
+	if err != nil && req.Token == nil && !req.Unauthenticated {
+		data = &ref{h: rf.h}
+	}
 	r := &Request{
 		ID:             fb(req.ID),
 		Operation:      fb(string(req.Operation)),
 		Path:           fb(req.Path),
 		MountType:      fb(req.MountType),
 		MountAccessor:  fb(req.MountAccessor),
-		ClientToken:    h.str(req.ClientToken),
+		ClientToken:    rf.str(req.ClientToken),
 		WrapTTL:        int64(req.WrapTTL / time.Second),
-		Data:           h.data(req.Data, req.MountConfig.AuditNonHMACRequestKeys),
+		Data:           data.data(req.Data, req.MountConfig.AuditNonHMACRequestKeys),
 		Unauthenticate: req.Unauthenticated,
 	}
 	if req.Connection != nil {
 		r.RemoteAddress = fb(req.Connection.RemoteAddr)
 	}
 	if req.Headers != nil {
-		r.XForwardedFor = fbs(boundedList(req.Headers.Values("X-Forwarded-For")), maxField)
+		r.XForwardedFor = fbs(boundedList(req.Headers.Values("X-Forwarded-For"), maxForwarded), maxField)
 	}
 	return r
 }
@@ -219,9 +431,16 @@ func entryCase(ss []string, variant int) (*logical.Request, *logical.Response, e
 
 func checkEncoding(t *testing.T, ss []string, variant int) {
 	t.Helper()
+	req, resp, authErr, respErr := entryCase(ss, variant)
+	checkEntries(t, fmt.Sprint("variant ", variant), req, resp, authErr, respErr)
+}
+
+// checkEntries compares the encoder's request and response entries with
+// the reference's, for each kind of device.
+func checkEntries(t *testing.T, label string, req *logical.Request, resp *logical.Response, authErr, respErr error) {
+	t.Helper()
 	now := time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.FixedZone("x", 3600))
 	ts := appendTime(nil, now)
-	req, resp, authErr, respErr := entryCase(ss, variant)
 	for _, opts := range []deviceConfig{
 		{hmacAccessor: true},
 		{hmacAccessor: false, elideListResponses: true},
@@ -229,20 +448,80 @@ func checkEncoding(t *testing.T, ss []string, variant int) {
 	} {
 		d := &device{h: newHasher(bytes.Repeat([]byte{7}, 32), opts.logRaw),
 			eo: entryOptions{hmacAccessor: opts.hmacAccessor, elideListResponses: opts.elideListResponses}}
-		want, err := json.Marshal(refRequestEntry(now, d.h, d.eo, req, authErr))
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := refJSON(t, func(summary bool) *Entry { return refRequestEntry(now, d.h, d.eo, req, authErr, summary) })
 		if got := d.appendRequestEntry(nil, ts, req, authErr); !bytes.Equal(got, want) {
-			t.Fatalf("request entry (variant %d, %+v):\n got %s\nwant %s", variant, opts, got, want)
+			t.Fatalf("request entry (%s, %+v):\n got %s\nwant %s", label, opts, got, want)
 		}
-		want, err = json.Marshal(refResponseEntry(now, d.h, d.eo, req, resp, respErr))
-		if err != nil {
-			t.Fatal(err)
-		}
+		want = refJSON(t, func(summary bool) *Entry { return refResponseEntry(now, d.h, d.eo, req, resp, respErr, summary) })
 		if got := d.appendResponseEntry(nil, ts, req, resp, respErr); !bytes.Equal(got, want) {
-			t.Fatalf("response entry (variant %d, %+v):\n got %s\nwant %s", variant, opts, got, want)
+			t.Fatalf("response entry (%s, %+v):\n got %s\nwant %s", label, opts, got, want)
 		}
+	}
+}
+
+// TestEncoderMatchesEncodingJSONWhenBounded: objects, arrays, metadata and
+// lists over their bounds, an entry's member budget spent part way, the
+// client's own "…" key, keys sorting after "…", refused anonymous
+// requests and entries over maxEntry are written as the reference writes
+// them.
+func TestEncoderMatchesEncodingJSONWhenBounded(t *testing.T) {
+	keys := func(n int, prefix string, v func(i int) any) map[string]any {
+		m := make(map[string]any, n)
+		for i := range n {
+			m[prefix+strconv.Itoa(i)] = v(i)
+		}
+		return m
+	}
+	one := func(int) any { return "v" }
+	strs := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = "s" + strconv.Itoa(i)
+		}
+		return out
+	}
+	smap := map[string]string{}
+	for i := range 100 {
+		smap["m"+strconv.Itoa(i)] = "v"
+	}
+	mixed := keys(100, "a", one)
+	for k, v := range keys(100, "日", one) {
+		mixed[k] = v
+	}
+	mixed["…"] = "client's own"
+	mixed["\xff"] = "invalid"
+	small := map[string]any{"…": "x", "a": "y", "日": "z"}
+	nested := keys(20, "n", func(int) any { return keys(40, "k", func(int) any { return []any{"x", keys(3, "z", one)} }) })
+	long := keys(200, strings.Repeat("l", 600), func(int) any { return strings.Repeat("v", 400) })
+	big := &logical.Response{Data: keys(40, "r", func(int) any { return strings.Repeat("v", 10_000) }), Raw: bytes.Repeat([]byte("r"), 100_000)}
+	token := &logical.TokenInfo{Accessor: "acc", Policies: strs(100), Metadata: smap}
+	tests := []struct {
+		name             string
+		data             map[string]any
+		token            *logical.TokenInfo
+		unauth           bool
+		resp             *logical.Response
+		authErr, respErr error
+	}{
+		{"many keys", keys(100, "k", one), token, false, &logical.Response{Data: keys(100, "r", one)}, nil, nil},
+		{"keys after …", mixed, token, false, nil, nil, nil},
+		{"client's … shown range", small, token, false, &logical.Response{Data: small}, nil, nil},
+		{"nested budget", nested, token, false, &logical.Response{Data: nested}, nil, nil},
+		{"lists", map[string]any{"a": make([]any, 100), "s": strs(100), "m": smap, "st": stringer{"x", "y"}, "ty": make([]int, 100)}, token, false,
+			&logical.Response{Data: map[string]any{"keys": strs(1000)}, Warnings: strs(40), Auth: &logical.Auth{Policies: strs(100), Metadata: smap}}, nil, nil},
+		{"anonymous refusal", mixed, nil, false, nil, logical.ErrPermissionDenied, logical.ErrPermissionDenied},
+		{"unauthenticated refusal", mixed, nil, true, nil, logical.ErrPermissionDenied, logical.ErrPermissionDenied},
+		{"authenticated refusal", mixed, token, false, nil, logical.ErrPermissionDenied, logical.ErrPermissionDenied},
+		{"long keys", long, token, false, &logical.Response{Data: long}, nil, nil},
+		{"big response", nil, token, false, big, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, op := range []logical.Operation{logical.UpdateOperation, logical.ListOperation} {
+				req := &logical.Request{ID: "r", Operation: op, Path: "p", ClientToken: "t", Data: tt.data, Token: tt.token, Unauthenticated: tt.unauth}
+				checkEntries(t, string(op), req, tt.resp, tt.authErr, tt.respErr)
+			}
+		})
 	}
 }
 
@@ -284,10 +563,7 @@ func TestEncoderOrdersBoundedKeys(t *testing.T) {
 	req := &logical.Request{Operation: logical.UpdateOperation, Path: "x", Data: data, Token: &logical.TokenInfo{Metadata: meta}}
 	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 	d := &device{h: newHasher(bytes.Repeat([]byte{7}, 32), false), eo: entryOptions{hmacAccessor: true}}
-	want, err := json.Marshal(refRequestEntry(now, d.h, d.eo, req, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := refJSON(t, func(summary bool) *Entry { return refRequestEntry(now, d.h, d.eo, req, nil, summary) })
 	if got := d.appendRequestEntry(nil, appendTime(nil, now), req, nil); !bytes.Equal(got, want) {
 		t.Fatalf("request entry:\n got %s\nwant %s", got, want)
 	}

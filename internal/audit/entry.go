@@ -1,15 +1,10 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/json"
-	"fmt"
 	"hash"
-	"strconv"
 	"sync"
-	"time"
 )
 
 // HMACPrefix starts every hashed value in the log.
@@ -135,126 +130,8 @@ func (h *hasher) Hash(s string) string {
 	return string(out[1 : len(out)-1])
 }
 
-// str hashes s unless the device logs raw values; "" stays "".
-func (h *hasher) str(s string) string {
-	if s == "" || h.raw {
-		return s
-	}
-	return h.Hash(s)
-}
-
-// strAs is str, or s readable and bounded when clear (see appendStrAs).
-func (h *hasher) strAs(s string, clear bool) string {
-	if clear && !h.raw {
-		return bounded(s, maxField)
-	}
-	return h.str(s)
-}
-
-// data returns a copy of m with every string and number replaced by its
-// HMAC, recursively, except values whose nearest key is in plain (a
-// mount's audit_non_hmac_*_keys). Keys stay readable, bounded (see
-// bound.go).
-func (h *hasher) data(m map[string]any, plain []string) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[bounded(k, maxField)] = h.value(v, plain, isPlain(plain, k))
-	}
-	return out
-}
-
-// value is data for one value; clear says its nearest key is in plain.
-func (h *hasher) value(v any, plain []string, clear bool) any {
-	switch x := v.(type) {
-	case nil, bool:
-		return x
-	case string:
-		return h.strAs(x, clear)
-	case json.Number, float64, int, int64:
-		if clear && !h.raw {
-			if n, ok := x.(json.Number); ok && len(n) > maxField {
-				return bounded(string(n), maxField)
-			}
-			return x // a readable number stays a number
-		}
-		switch n := x.(type) {
-		case json.Number:
-			return h.str(n.String())
-		case float64:
-			return h.str(strconv.FormatFloat(n, 'f', -1, 64))
-		case int:
-			return h.str(strconv.Itoa(n))
-		default:
-			return h.str(strconv.FormatInt(n.(int64), 10))
-		}
-	case []byte:
-		return h.strAs(string(x), clear)
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano) // timestamps are not secret
-	case map[string]any:
-		return h.data(x, plain)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = h.value(e, plain, clear)
-		}
-		return out
-	case []string:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = h.strAs(e, clear)
-		}
-		return out
-	case map[string]string:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[bounded(k, maxField)] = h.strAs(e, isPlain(plain, k))
-		}
-		return out
-	}
-	// Any other type (structs, typed slices): go through its JSON form so
-	// nothing escapes hashing.
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return h.str(fmt.Sprintf("unencodable %T", v))
-	}
-	var generic any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&generic); err != nil {
-		return h.strAs(string(raw), clear)
-	}
-	return h.value(generic, plain, clear)
-}
-
 // entryOptions are the per-device settings that shape an entry.
 type entryOptions struct {
 	hmacAccessor       bool
 	elideListResponses bool
-}
-
-// elideList replaces the keys of a list response by their count, as Vault
-// does with elide_list_responses.
-func elideList(d map[string]any) map[string]any {
-	if d == nil {
-		return nil
-	}
-	out := make(map[string]any, len(d))
-	for k, v := range d {
-		k = bounded(k, maxField)
-		switch x := v.(type) {
-		case []string:
-			out[k] = len(x)
-		case []any:
-			out[k] = len(x)
-		case map[string]any:
-			out[k] = len(x)
-		default:
-			out[k] = "elided"
-		}
-	}
-	return out
 }

@@ -32,11 +32,16 @@ type Config struct {
 	// without a client token (64 KiB, and never more than MaxRequestSize):
 	// one without a token header, or to a route the core serves without
 	// one (logins, unwrap, unseal, init, root generation), whatever
-	// headers it carries. It is decided before any byte is read.
+	// headers it carries, and one whose token the core does not know
+	// (see tokenChecker). It is decided from the headers and the route
+	// before any byte is read.
 	MaxUnauthenticatedRequestSize int64
-	// MaxInFlightBodyBytes bounds the bytes of all request bodies being
-	// read and handled at once (256 MiB; never less than MaxRequestSize).
-	// A request whose body does not fit is answered 503 with Retry-After.
+	// MaxInFlightBodyBytes bounds the memory of all request bodies being
+	// read and handled at once (256 MiB): each body is charged its buffer
+	// as it grows and six bytes per byte read plus 160 per JSON value for
+	// decoding. It is never less than what one body of MaxRequestSize
+	// with MaxJSONValues values costs (about 239 MiB for the defaults). A
+	// request whose body no longer fits is answered 503 with Retry-After.
 	MaxInFlightBodyBytes int64
 	// MaxJSONDepth caps the nesting of arrays and objects in a body (300).
 	MaxJSONDepth int
@@ -79,13 +84,13 @@ func (c Config) withDefaults() Config {
 	if c.MaxInFlightBodyBytes <= 0 {
 		c.MaxInFlightBodyBytes = DefaultMaxInFlightBodyBytes
 	}
-	c.MaxInFlightBodyBytes = max(c.MaxInFlightBodyBytes, c.MaxRequestSize)
 	if c.MaxJSONDepth <= 0 {
 		c.MaxJSONDepth = DefaultMaxJSONDepth
 	}
 	if c.MaxJSONValues <= 0 {
 		c.MaxJSONValues = DefaultMaxJSONValues
 	}
+	c.MaxInFlightBodyBytes = max(c.MaxInFlightBodyBytes, maxBodyCost(c.MaxRequestSize, c.MaxJSONValues))
 	return c
 }
 
@@ -386,6 +391,20 @@ type unauthRouter interface {
 	Unauthenticated(path string) bool
 }
 
+// tokenChecker is implemented by a Handler that can tell, without using a
+// token and cheaply, whether it authenticates requests now (the core: from
+// its token store). A body larger than MaxUnauthenticatedRequestSize is
+// read only for a token the handler knows; a Handler without this method
+// gives every token the larger limit.
+type tokenChecker interface {
+	TokenKnown(ctx context.Context, token string) bool
+}
+
+func (a *API) tokenKnown(ctx context.Context, token string) bool {
+	tc, ok := a.core.(tokenChecker)
+	return !ok || tc.TokenKnown(ctx, token)
+}
+
 // unauthenticated reports whether path is served without a client token,
 // by the handler's own account when it gives one and by the route shapes
 // below in any case.
@@ -466,20 +485,24 @@ func oneToken(found, v string) (string, bool) {
 func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Request, q url.Values, claim *bodyClaim) error {
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
-		// Which limit applies is decided from the headers and the route,
-		// before a byte of the body is read.
-		lim := a.lim
-		if req.ClientToken == "" || a.unauthenticated(req.Path) {
-			lim = a.anon
-		}
-		if r.ContentLength > lim.maxBytes {
-			return errBodyTooLarge
+		// Every body starts with the small limit. One with a token, to a
+		// route that needs one, gets the larger limit once it needs it
+		// (by its announced length, before a byte is read, or by what
+		// arrived) and only if the core knows the token: a made-up token
+		// buys nothing, and small bodies never cost a lookup.
+		lim, raise := a.anon, (func() (limits, bool))(nil)
+		if req.ClientToken != "" && !a.unauthenticated(req.Path) && a.lim.maxBytes > a.anon.maxBytes {
+			raise = func() (limits, bool) { return a.lim, a.tokenKnown(r.Context(), req.ClientToken) }
 		}
 		if r.Body == nil || r.Body == http.NoBody {
 			return nil
 		}
-		body := http.MaxBytesReader(w, r.Body, lim.maxBytes)
-		data, err := decodeBody(body, r.ContentLength, lim, claim)
+		limit := lim.maxBytes
+		if raise != nil {
+			limit = a.lim.maxBytes
+		}
+		body := http.MaxBytesReader(w, r.Body, limit)
+		data, err := decodeBody(body, r.ContentLength, lim, claim, raise)
 		if err != nil {
 			return err
 		}

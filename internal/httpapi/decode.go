@@ -38,8 +38,9 @@ type bodyBudget struct {
 	used atomic.Int64
 }
 
-// bodyClaim is one request's share of a budget: what its body buffer holds.
-// A nil budget never refuses (tests of the decoder alone).
+// bodyClaim is one request's share of a budget: what its body buffer
+// holds, and what decoding the bytes read so far may hold (decodeCost). A
+// nil budget never refuses (tests of the decoder alone).
 type bodyClaim struct {
 	budget *bodyBudget
 	n      int64
@@ -59,6 +60,15 @@ func (c *bodyClaim) grow(n int64) bool {
 	return true
 }
 
+// ensure grows c to total bytes if it holds less, reporting false (and
+// taking nothing) when the budget has no room.
+func (c *bodyClaim) ensure(total int64) bool {
+	if c == nil || total <= c.n {
+		return true
+	}
+	return c.grow(total - c.n)
+}
+
 // release gives back everything c took.
 func (c *bodyClaim) release() {
 	if c.n != 0 {
@@ -67,8 +77,38 @@ func (c *bodyClaim) release() {
 	}
 }
 
-// maxPrealloc bounds the body buffer allocated before any byte arrives.
-const maxPrealloc = 256 << 10
+// firstBuffer bounds the body buffer allocated before any byte arrives,
+// whatever length the request announces; the buffer then grows (at most
+// doubling) only once full, so it holds at most about twice what the
+// client sent.
+const firstBuffer = 1 << 10
+
+// Decoding a body holds more than its bytes: json.Decoder copies the body
+// into its own buffer, which grows by doubling (all of its generations
+// together reach up to four times the body), strings are copied (and
+// unescaped) out of it, and every value costs an interface, a map or slice
+// slot and its header. Measured with runtime.MemStats around
+// unmarshalObject (Go 1.25, amd64), the bytes allocated were at most 5.0
+// per body byte for one large string (3.1 to 5.0 as the doubling lands),
+// 4.7 for multibyte text, 3.5 for escapes, plus about 70 to 150 bytes per
+// value for small keys, numbers and empty objects.
+// TestDecodeCostCoversAllocation keeps these numbers honest. A body is
+// charged its buffer plus decodeCost of what it sent, with a margin.
+const (
+	decodePerByte  = 6
+	decodePerValue = 160
+)
+
+// decodeCost is what decoding n body bytes holding v JSON values may
+// allocate, on top of the body's own buffer.
+func decodeCost(n, v int64) int64 { return decodePerByte*n + decodePerValue*v }
+
+// maxBodyCost is what one body of maxBytes may hold from the budget at
+// most: its buffer and its decoding, with at most maxValues values (and no
+// more values than bytes: each takes at least one).
+func maxBodyCost(maxBytes int64, maxValues int) int64 {
+	return maxBytes + decodeCost(maxBytes, min(int64(maxValues), maxBytes))
+}
 
 // limits bounds what decodeBody accepts.
 type limits struct {
@@ -155,38 +195,66 @@ func (s *limitScanner) scan(p []byte) error {
 }
 
 // decodeBody reads a JSON object from r within lim. sizeHint is the
-// Content-Length when known (-1 otherwise) and sizes the buffer once. Limits
-// are checked while reading, so a hostile body is rejected after at most a
-// few kilobytes past the limit and before any Go value is built. An empty or
-// all-whitespace body, or a JSON null, yields nil data. Numbers decode as
-// json.Number. r should already be capped (http.MaxBytesReader); reading
-// more than lim.maxBytes returns errBodyTooLarge as well.
+// Content-Length when known (-1 otherwise) and caps the buffer's growth.
+// Limits are checked while reading, so a hostile body is rejected after at
+// most a few kilobytes past the limit and before any Go value is built. An
+// empty or all-whitespace body, or a JSON null, yields nil data. Numbers
+// decode as json.Number. r should already be capped (http.MaxBytesReader)
+// at the largest limit the body may get; reading more than lim.maxBytes
+// returns errBodyTooLarge as well.
 //
-// The buffer is taken from claim before it is allocated, so a body that
-// does not fit the in-flight budget is refused with errBusy, before any of
-// it is read when its length is announced. The caller releases claim.
-func decodeBody(r io.Reader, sizeHint int64, lim limits, claim *bodyClaim) (map[string]any, error) {
+// raise, when not nil, is asked once, when the body outgrows lim (by its
+// announced length or by what arrived), for the larger limits it may have
+// (a request whose token the core knows); it reports false to keep lim.
+//
+// The claim grows with the body as it arrives: the buffer before it is
+// allocated, and the cost of decoding (decodeCost) with every read. A body
+// that no longer fits the in-flight budget is refused with errBusy, before
+// it is decoded. Announcing a length claims nothing beyond firstBuffer.
+// The caller releases claim.
+func decodeBody(r io.Reader, sizeHint int64, lim limits, claim *bodyClaim, raise func() (limits, bool)) (map[string]any, error) {
 	sc := limitScanner{lim: lim}
-	// Size the buffer from Content-Length, but only up to maxPrealloc: a
-	// client announcing 32 MiB and sending a trickle must not pin 32 MiB.
+	// tooLarge reports whether a body of n bytes is over the limit, once
+	// raise has had its say.
+	tooLarge := func(n int64) bool {
+		if n <= lim.maxBytes {
+			return false
+		}
+		if raise != nil {
+			if full, ok := raise(); ok {
+				lim, sc.lim = full, full
+			}
+			raise = nil
+		}
+		return n > lim.maxBytes
+	}
+	if tooLarge(sizeHint) {
+		return nil, errBodyTooLarge
+	}
 	capacity := int64(512)
 	if sizeHint > 0 {
-		capacity = min(sizeHint+1, lim.maxBytes+1, maxPrealloc)
+		capacity = min(sizeHint+1, firstBuffer)
 	}
-	// The claim counts the buffer up to the limit; the one byte past it
-	// that detects an oversized body is not worth refusing a body for.
-	if !claim.grow(min(capacity, lim.maxBytes)) {
+	// held is what the body holds with a buffer of c bytes: the buffer up
+	// to the limit (the one byte past it that detects an oversized body is
+	// not worth refusing a body for) and the decoding of what was read.
+	held := func(c int64, read []byte) int64 {
+		return min(c, lim.maxBytes) + decodeCost(int64(len(read)), int64(sc.values))
+	}
+	if !claim.ensure(held(capacity, nil)) {
 		return nil, errBusy
 	}
 	buf := make([]byte, 0, capacity)
 	for {
 		if len(buf) == cap(buf) {
-			// Grow geometrically but never past the limit (+1 to detect overflow).
-			next := min(int64(cap(buf))*2, lim.maxBytes+1)
-			if next <= int64(cap(buf)) {
-				return nil, errBodyTooLarge
+			// Grow geometrically, never past the announced length or the
+			// limit (+1 to detect overflow).
+			next := int64(cap(buf)) * 2
+			if sizeHint >= int64(len(buf)) {
+				next = min(next, sizeHint+1)
 			}
-			if !claim.grow(min(next, lim.maxBytes) - min(int64(cap(buf)), lim.maxBytes)) {
+			next = min(next, lim.maxBytes+1) // > cap: len(buf) is within lim
+			if !claim.ensure(held(next, buf)) {
 				return nil, errBusy
 			}
 			nb := make([]byte, len(buf), next)
@@ -199,8 +267,11 @@ func decodeBody(r io.Reader, sizeHint int64, lim limits, claim *bodyClaim) (map[
 				return nil, serr
 			}
 			buf = buf[:len(buf)+n]
-			if int64(len(buf)) > lim.maxBytes {
+			if tooLarge(int64(len(buf))) {
 				return nil, errBodyTooLarge
+			}
+			if !claim.ensure(held(int64(cap(buf)), buf)) {
+				return nil, errBusy
 			}
 		}
 		if err == io.EOF {

@@ -40,7 +40,7 @@ func TestDecodeLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decodeBody(strings.NewReader(tt.in), -1, fuzzLimits, nil)
+			_, err := decodeBody(strings.NewReader(tt.in), -1, fuzzLimits, nil, nil)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("decodeBody(%.40q) error = %v, want %v", tt.in, err, tt.want)
 			}
@@ -48,11 +48,68 @@ func TestDecodeLimits(t *testing.T) {
 	}
 }
 
+// TestDecodeRaise: a body over the small limit asks once, by its announced
+// length before a byte is read or when what arrived passes the limit, for
+// the larger one; a body within the small limit never asks.
+func TestDecodeRaise(t *testing.T) {
+	small := limits{maxBytes: 1 << 10, maxDepth: 8, maxValues: 64}
+	large := limits{maxBytes: 1 << 16, maxDepth: 8, maxValues: 64}
+	body := func(n int) string { return `{"a":"` + strings.Repeat("x", n) + `"}` }
+	tests := []struct {
+		name      string
+		in        string
+		announced bool
+		known     bool
+		want      error
+		asks      int
+		maxRead   int
+	}{
+		{"small, unknown token", body(500), true, false, nil, 0, 1 << 10},
+		{"announced large, unknown", body(4000), true, false, errBodyTooLarge, 1, 0},
+		{"announced large, known", body(4000), true, true, nil, 1, 1 << 16},
+		{"chunked large, unknown", body(4000), false, false, errBodyTooLarge, 1, 2 << 10},
+		{"chunked large, known", body(4000), false, true, nil, 1, 1 << 16},
+		{"chunked over both, known", body(1 << 16), false, true, errBodyTooLarge, 1, 1<<16 + 1<<10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			asks := 0
+			raise := func() (limits, bool) { asks++; return large, tt.known }
+			hint := int64(-1)
+			if tt.announced {
+				hint = int64(len(tt.in))
+			}
+			r := &countReader{r: strings.NewReader(tt.in)}
+			_, err := decodeBody(r, hint, small, nil, raise)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("error = %v, want %v", err, tt.want)
+			}
+			if asks != tt.asks {
+				t.Errorf("asked %d times, want %d", asks, tt.asks)
+			}
+			if r.n > tt.maxRead {
+				t.Errorf("read %d bytes, want at most %d", r.n, tt.maxRead)
+			}
+		})
+	}
+}
+
+type countReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
 // TestDecodeSplitReads feeds one byte per Read so strings, escapes and
 // literals straddle chunk boundaries.
 func TestDecodeSplitReads(t *testing.T) {
 	in := `{"a\"[":"x\\","b":[true,null,-1.5e3,"]]]"],"c":{"d":{}}}`
-	got, err := decodeBody(iotest.OneByteReader(strings.NewReader(in)), int64(len(in)), fuzzLimits, nil)
+	got, err := decodeBody(iotest.OneByteReader(strings.NewReader(in)), int64(len(in)), fuzzLimits, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +194,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := decodeBody(bytes.NewReader(in), int64(len(in)), fuzzLimits, nil)
+		got, err := decodeBody(bytes.NewReader(in), int64(len(in)), fuzzLimits, nil, nil)
 		want, valid := reference(in)
 		if err == nil {
 			if !valid && len(bytes.TrimSpace(in)) != 0 {

@@ -45,8 +45,8 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 	r.prefix = r.prefix[n:]
 	if n < len(p) {
 		p[n] = r.fill
-		for filled := n + 1; filled < len(p); filled *= 2 {
-			copy(p[filled:], p[n:filled])
+		for filled := n + 1; filled < len(p); {
+			filled += copy(p[filled:], p[n:filled])
 		}
 	}
 	return len(p), nil

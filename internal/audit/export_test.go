@@ -1,0 +1,4 @@
+package audit
+
+// MaxEntry is maxEntry, for the black-box tests.
+const MaxEntry = maxEntry
