@@ -479,11 +479,28 @@ func oneToken(found, v string) (string, bool) {
 	return found, subtle.ConstantTimeCompare([]byte(found), []byte(v)) == 1
 }
 
+// ceremonyPath reports whether path is a key ceremony whose cancel (DELETE)
+// carries its nonce in a JSON body.
+func ceremonyPath(path string) bool {
+	switch path {
+	case "sys/rekey/init", "sys/rekey/verify", "sys/generate-root/attempt", "sys/rotate/root/init",
+		"sys/rotate/root/verify", "sys/generate-root-token/attempt":
+		return true
+	}
+	return false
+}
+
 // readData fills req.Data from the body (POST, PUT, PATCH) or the query
 // (GET, HEAD, LIST, DELETE), already parsed into q. The body's buffer is
 // taken from claim, which the caller releases when the request is done.
 func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Request, q url.Values, claim *bodyClaim) error {
-	switch r.Method {
+	method := r.Method
+	if method == http.MethodDelete && ceremonyPath(req.Path) && r.Body != nil && r.Body != http.NoBody {
+		// Cancelling a rekey or a root generation sends its nonce in the
+		// body (the Vault client's RekeyCancelWithNonce), as Vault reads it.
+		method = http.MethodPut
+	}
+	switch method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		// Every body starts with the small limit. One with a token, to a
 		// route that needs one, gets the larger limit once it needs it

@@ -165,7 +165,9 @@ func dataAtTopLevel(path string) bool {
 	}
 	for _, p := range topLevelPrefix {
 		if strings.HasPrefix(path, p) {
-			return true
+			// OpenBao's rekey and rotation-config routes answer in the data
+			// envelope only: their bodies (new unseal keys) appear once.
+			return !strings.HasPrefix(path, "sys/rotate/root/") && !strings.HasPrefix(path, "sys/rotate/keyring/config")
 		}
 	}
 	return false

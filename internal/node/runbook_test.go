@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"net/http"
@@ -305,5 +306,31 @@ func TestRekeyIsAudited(t *testing.T) {
 		if bytes.Contains(log, []byte(s)) || bytes.Contains(n.Logs.Bytes(), []byte(s)) {
 			t.Fatal("a share or a new key is in the audit or server log in clear")
 		}
+	}
+}
+
+// The Vault client cancels a rekey with the nonce in a DELETE body, and
+// OpenBao's rotate/root routes answer in the data envelope only, so the new
+// keys appear once.
+func TestRekeyCancelWithNonceAndEnvelope(t *testing.T) {
+	n := nodetest.StartWith(t, nodetest.Options{Shares: 3, Threshold: 2})
+	c := n.Client(t)
+	st, err := c.Sys().RekeyInit(&vault.RekeyInitRequest{SecretShares: 3, SecretThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().RekeyCancelWithNonce(st.Nonce); err != nil {
+		t.Fatalf("RekeyCancelWithNonce: %v", err)
+	}
+	if st, err := c.Sys().RekeyStatus(); err != nil || st.Started {
+		t.Fatalf("rekey after the cancel: %+v, %v", st, err)
+	}
+	status, body := do(t, "PUT", n.URL+"/v1/sys/rotate/root/init", n.RootToken.Reveal(), map[string]any{"secret_shares": 3, "secret_threshold": 2})
+	if status != http.StatusOK {
+		t.Fatalf("sys/rotate/root/init = %d %s", status, body)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(body, &out); err != nil || out["data"] == nil || out["nonce"] != nil {
+		t.Fatalf("sys/rotate/root/init answered %s; want its fields only under data", body)
 	}
 }
