@@ -58,6 +58,7 @@ var services = []service{
 	withDatabase,
 	withJWT,
 	withLeases,
+	withSanitizedConfig,
 	withUserpass,
 	withWrapping,
 }
