@@ -21,7 +21,9 @@ import (
 //	users/{name}      "users/" and one non-empty segment, captured as name
 //	keys/{name}/rotate a capture may sit between literals
 //	data/{path*}      "data" and everything after it, captured as path (may
-//	                  be empty, keeps a trailing "/"); only as the last segment
+//	                  be empty, keeps a trailing "/")
+//	mounts/{path*}/tune  a {name*} followed by literals: the non-empty
+//	                  middle, which may hold "/" ("a/b" of mounts/a/b/tune)
 //	""                the mount's root
 //
 // The first route whose pattern matches decides: a path no route matches
@@ -202,8 +204,10 @@ func compilePattern(p string) ([]segment, error) {
 			name := s[1 : len(s)-1]
 			kind := segParam
 			if n, ok := strings.CutSuffix(name, "*"); ok {
-				if i != len(parts)-1 {
-					return nil, fmt.Errorf("{%s} must be the last segment", name)
+				for _, after := range parts[i+1:] {
+					if strings.ContainsAny(after, "{}*") {
+						return nil, fmt.Errorf("{%s} may be followed by literal segments only", name)
+					}
 				}
 				name, kind = n, segRest
 			}
@@ -255,8 +259,7 @@ func (cr *compiledRoute) match(path string) (Params, bool) {
 			rest = after
 		}
 		if s.kind == segRest {
-			capture(s.text, rest)
-			return p, true
+			return cr.matchRest(p, s.text, rest, cr.segs[i+1:])
 		}
 		seg, _, _ := strings.Cut(rest, "/")
 		switch {
@@ -273,6 +276,28 @@ func (cr *compiledRoute) match(path string) (Params, bool) {
 	if rest != "" && (rest != "/" || len(cr.segs) == 0) {
 		return nil, false
 	}
+	return p, true
+}
+
+// matchRest captures rest as name, less the literal segments that must
+// end it (the trailing "/" of a LIST ignored).
+func (cr *compiledRoute) matchRest(p Params, name, rest string, suffix []segment) (Params, bool) {
+	if len(suffix) > 0 {
+		lits := make([]string, len(suffix))
+		for i, s := range suffix {
+			lits[i] = s.text
+		}
+		sfx := "/" + strings.Join(lits, "/")
+		r := strings.TrimSuffix(rest, "/")
+		if !strings.HasSuffix(r, sfx) || len(r) == len(sfx) {
+			return nil, false
+		}
+		rest = r[:len(r)-len(sfx)]
+	}
+	if p == nil {
+		p = Params{}
+	}
+	p[name] = rest
 	return p, true
 }
 

@@ -55,6 +55,12 @@ func TestRouterMatch(t *testing.T) {
 		{"{path*}", "a/b", true, map[string]string{"path": "a/b"}},
 		{"{name}", "a", true, map[string]string{"name": "a"}},
 		{"{name}/{sub}", "a/b", true, map[string]string{"name": "a", "sub": "b"}},
+		{"mounts/{path*}/tune", "mounts/a/b/tune", true, map[string]string{"path": "a/b"}},
+		{"mounts/{path*}/tune", "mounts/a/tune/", true, map[string]string{"path": "a"}},
+		{"mounts/{path*}/tune", "mounts/tune", false, nil},
+		{"mounts/{path*}/tune", "mounts//tune", false, nil},
+		{"mounts/{path*}/tune", "mounts/a/tunes", false, nil},
+		{"{path*}/x/y", "a/x/y", true, map[string]string{"path": "a"}},
 	}
 	for _, tt := range tests {
 		r := logical.NewRouter("", logical.Route{Pattern: tt.pattern, Ops: read("r")})
@@ -78,7 +84,7 @@ func TestRouterMatch(t *testing.T) {
 
 func TestRouterBadPatterns(t *testing.T) {
 	for _, p := range []string{
-		"/a", "a/", "a//b", "{}", "{Name}", "{1a}", "a{b}", "a*", "{rest*}/x", "{a}/{a}", "{a-b}", "{a*}/{b}",
+		"/a", "a/", "a//b", "{}", "{Name}", "{1a}", "a{b}", "a*", "{rest*}/{x}", "{a}/{a}", "{a-b}", "{a*}/{b}",
 	} {
 		func() {
 			defer func() {
@@ -320,6 +326,7 @@ func FuzzRouterPattern(f *testing.F) {
 		{"users/{name}", "users", "users/"},
 		{"lo", "log", "log"},
 		{"", "{x*}", ""},
+		{"a/{p*}/b", "a/{q}", "a/b/b"},
 	} {
 		f.Add(s[0], s[1], s[2])
 	}
