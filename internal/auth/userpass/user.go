@@ -23,7 +23,6 @@ type user struct {
 	LastTOTPStep uint64 `json:"last_totp_step,omitempty"`
 }
 
-
 func (b *Backend) user(ctx context.Context, name string) (*user, error) {
 	raw, err := b.view.Get(ctx, userPrefix+name)
 	if err != nil || raw == nil {
