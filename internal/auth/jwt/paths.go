@@ -65,7 +65,7 @@ func (b *Backend) routes() []logical.Route {
 		{Pattern: "login", Unauthenticated: true, Ops: ops{logical.UpdateOperation: b.login},
 			Synopsis: "Log in with a signed JWT.", Fields: loginDocs},
 		{Pattern: "config",
-			Ops:    ops{logical.ReadOperation: b.readConfig, logical.UpdateOperation: b.writeConfig},
+			Ops: ops{logical.ReadOperation: b.readConfig, logical.UpdateOperation: b.writeConfig},
 			Exists: func(ctx context.Context, req *logical.Request, _ logical.Params) (bool, error) {
 				raw, err := req.Storage.Get(ctx, configKey)
 				return raw != nil, err
