@@ -2,6 +2,7 @@ package logical
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -63,8 +64,14 @@ type Route struct {
 // Handler serves one operation of a route. p holds the pattern's captures.
 type Handler func(ctx context.Context, req *Request, p Params) (*Response, error)
 
-// ExistsFunc reports whether the target of a write already exists.
+// ExistsFunc reports whether the target of a write already exists. It
+// returns ErrNoExistenceCheck when the check does not apply to req (a path
+// the handler will refuse): the core then keeps the update.
 type ExistsFunc func(ctx context.Context, req *Request, p Params) (bool, error)
+
+// ErrNoExistenceCheck is returned by an ExistsFunc that does not apply to
+// the request.
+var ErrNoExistenceCheck = errors.New("no existence check for this request")
 
 // Params are the captures of a route pattern, by name.
 type Params map[string]string
@@ -420,6 +427,9 @@ func (r *Router) ExistenceCheck(ctx context.Context, req *Request) (found, exist
 		return false, false, nil
 	}
 	exists, err = cr.Exists(ctx, req, p)
+	if errors.Is(err, ErrNoExistenceCheck) {
+		return false, false, nil
+	}
 	return true, exists, err
 }
 

@@ -145,6 +145,9 @@ func TestRouterDispatch(t *testing.T) {
 func TestRouterExistenceCheck(t *testing.T) {
 	stored := map[string]bool{"alice": true}
 	exists := func(_ context.Context, _ *logical.Request, p logical.Params) (bool, error) {
+		if p["name"] == "bad" {
+			return false, logical.ErrNoExistenceCheck
+		}
 		return stored[p["name"]], nil
 	}
 	r := logical.NewRouter("",
@@ -158,6 +161,7 @@ func TestRouterExistenceCheck(t *testing.T) {
 	}{
 		{"users/alice", true, true},
 		{"users/bob", true, false},
+		{"users/bad", false, false}, // the check does not apply
 		{"config", false, false},         // no Exists: the core keeps update
 		{"readonly/alice", false, false}, // Exists on a route that takes no write
 		{"elsewhere", false, false},

@@ -11,7 +11,7 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 )
 
-var metadataFields = []string{"max_versions", "cas_required", "delete_version_after", "custom_metadata"}
+var metadataFields = metadataDocs.Names()
 
 func (b *v2Backend) handleConfig(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	switch req.Operation {
@@ -44,7 +44,7 @@ func (b *v2Backend) handleConfig(ctx context.Context, req *logical.Request) (*lo
 		if err := req.Storage.Put(ctx, configKey, rec); err != nil {
 			return nil, fmt.Errorf("kv: write config: %w", err)
 		}
-		return warnUnknown(req.Data, "max_versions", "cas_required", "delete_version_after"), nil
+		return warnUnknown(req.Data, configDocs.Names()...), nil
 	}
 	return nil, logical.ErrUnsupportedOperation
 }
