@@ -161,7 +161,7 @@ func TestRouterExistenceCheck(t *testing.T) {
 	}{
 		{"users/alice", true, true},
 		{"users/bob", true, false},
-		{"users/bad", false, false}, // the check does not apply
+		{"users/bad", false, false},      // the check does not apply
 		{"config", false, false},         // no Exists: the core keeps update
 		{"readonly/alice", false, false}, // Exists on a route that takes no write
 		{"elsewhere", false, false},
