@@ -15,9 +15,12 @@ import (
 // and revoke additionally require the caller's token to be the one that
 // created the lease, or root (T13).
 func (m *Manager) Backend() logical.Backend {
-	b := backend{m: m}
-	b.Router = logical.NewRouter(backendHelp, b.routes()...)
-	return b
+	m.backendOnce.Do(func() {
+		b := backend{m: m}
+		b.Router = logical.NewRouter(backendHelp, b.routes()...)
+		m.backend = b
+	})
+	return m.backend
 }
 
 type backend struct {
