@@ -52,7 +52,7 @@ var subkeysDocs = logical.Fields{
 
 func (b *v2Backend) routes() []logical.Route {
 	return []logical.Route{
-		{Pattern: "config", Ops: ops{logical.ReadOperation: b.config, logical.UpdateOperation: b.config},
+		{Pattern: "config", Ops: ops{logical.ReadOperation: b.readConfig, logical.UpdateOperation: b.writeConfig},
 			Synopsis: "Read or set the defaults of every secret of the mount.", Fields: configDocs},
 		{Pattern: "data/{path*}",
 			Ops: ops{
@@ -100,10 +100,6 @@ func named(fn func(ctx context.Context, req *logical.Request, name string) (*log
 		}
 		return fn(ctx, req, p["path"])
 	}
-}
-
-func (b *v2Backend) config(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
-	return b.handleConfig(ctx, req)
 }
 
 func (b *v2Backend) list(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
