@@ -94,6 +94,15 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 			return nil, logical.ErrUnsupportedOperation
 		}
 		return hostInfo(), nil
+	case p == "config/state/sanitized":
+		if op != logical.ReadOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		data := c.cfg.SanitizedConfig
+		if data == nil {
+			data = map[string]any{}
+		}
+		return &logical.Response{Data: data}, nil
 	case p == "key-status":
 		term, installed, enc := c.barrier.KeyStatus()
 		return &logical.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": enc}}, nil

@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"testing"
 
+	vault "github.com/hashicorp/vault/api"
+
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
@@ -32,5 +34,31 @@ func TestHostInfo(t *testing.T) {
 		if len(cpus) == 0 || mem["total"] == nil || len(disks) == 0 || len(sec.Warnings) != 0 {
 			t.Errorf("cpu %v, memory %v, disk %v, warnings %q", cpus, mem, disks, sec.Warnings)
 		}
+	}
+}
+
+// sys/config/state/sanitized reports the running configuration (sudo, as
+// every sys/config/ path).
+func TestConfigStateSanitized(t *testing.T) {
+	n := nodetest.Start(t)
+	c := n.Client(t)
+	sec, err := c.Logical().Read("sys/config/state/sanitized")
+	if err != nil || sec == nil {
+		t.Fatalf("read: %v %v", sec, err)
+	}
+	ls, _ := sec.Data["listeners"].([]any)
+	st, _ := sec.Data["storage"].(map[string]any)
+	if len(ls) != 1 || st["type"] != "inmem" || sec.Data["cluster_name"] != "keyward" {
+		t.Errorf("sanitized = %v", sec.Data)
+	}
+	if err := c.Sys().PutPolicy("reader", `path "sys/config/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"reader"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodetest.VaultClient(t, n.URL, tok.Auth.ClientToken).Logical().Read("sys/config/state/sanitized"); err == nil {
+		t.Error("read without sudo was served")
 	}
 }
