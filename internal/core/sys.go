@@ -94,6 +94,11 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 			return nil, logical.ErrUnsupportedOperation
 		}
 		return hostInfo(), nil
+	case p == "internal/specs/openapi":
+		if op != logical.ReadOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return c.openAPI(a, req)
 	case p == "config/state/sanitized":
 		if op != logical.ReadOperation {
 			return nil, logical.ErrUnsupportedOperation

@@ -2,6 +2,10 @@ package core
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
 	"strings"
 
 	"github.com/keyward/keyward/internal/logical"
@@ -84,6 +88,7 @@ audit devices, leases, keys and seal state.`,
 	logical.Route{Pattern: "host-info", Synopsis: "Report the CPUs, CPU times, disk usage, host and memory of the machine the server runs on.",
 		Description: "Vault's shape (cpu, cpu_times, disk, host, memory, timestamp); on Linux read from /proc and statfs, elsewhere only the host part."},
 	logical.Route{Pattern: "config/state/sanitized", Synopsis: "Read the server's running configuration, without secrets (needs sudo)."},
+	logical.Route{Pattern: "internal/specs/openapi", Synopsis: "Read the OpenAPI document of every route of the mounts the calling token can reach."},
 	logical.Route{Pattern: "key-status", Synopsis: "Report the current term of the encryption keyring."},
 	logical.Route{Pattern: "rotate", Synopsis: "Add a new term to the encryption keyring."},
 	logical.Route{Pattern: "rotate/keyring", Synopsis: "Add a new term to the encryption keyring (OpenBao's name for sys/rotate)."},
@@ -170,4 +175,71 @@ var rekeyHelpFields = logical.Fields{
 var shareHelpFields = logical.Fields{
 	{Name: "key", Description: "An unseal key share (base64 or hex)."},
 	{Name: "nonce", Description: "The nonce of the operation in progress."},
+}
+
+// OpenAPI returns the OpenAPI document of sys/: its own families and those
+// of the services it delegates to.
+func (b *sysBackend) OpenAPI(mountPoint string) map[string]any {
+	doc := sysHelp.OpenAPI(mountPoint)
+	paths := doc["paths"].(map[string]any)
+	var svcs []any
+	if a := b.c.active; a != nil {
+		for _, s := range a.sysSvcs {
+			svcs = append(svcs, s.backend)
+		}
+		if a.audit != nil {
+			svcs = append(svcs, a.audit.Backend())
+		}
+		if a.wrapper != nil {
+			svcs = append(svcs, a.wrapper.Backend())
+		}
+		if a.leases != nil {
+			svcs = append(svcs, a.leases.Backend())
+		}
+	}
+	svcs = append(svcs, b.c.passwordPolicies())
+	for _, s := range svcs {
+		if o, ok := s.(openAPIer); ok {
+			maps.Copy(paths, o.OpenAPI(mountPoint)["paths"].(map[string]any))
+		}
+	}
+	return doc
+}
+
+// openAPIer is a backend that describes its routes as OpenAPI
+// (logical.Router.OpenAPI).
+type openAPIer interface {
+	OpenAPI(mountPoint string) map[string]any
+}
+
+// openAPI answers sys/internal/specs/openapi: one OpenAPI document of the
+// routes of every mount the caller's token can reach, as the body itself
+// (Vault's shape).
+func (c *Core) openAPI(a *active, req *logical.Request) (*logical.Response, error) {
+	visible := func(*mount) bool { return true }
+	if req.Token != nil && !req.Token.Root {
+		acl, err := a.policies.acl(req.Token.Policies, nil)
+		if err != nil {
+			return nil, err
+		}
+		visible = func(m *mount) bool { return acl.HasAccessUnder(m.entry.Path) }
+	}
+	paths := map[string]any{}
+	for _, table := range []string{tableMounts, tableAuth} {
+		for _, m := range a.mounts.list(table) {
+			if o, ok := m.backend.(openAPIer); ok && visible(m) {
+				maps.Copy(paths, o.OpenAPI(m.entry.Path)["paths"].(map[string]any))
+			}
+		}
+	}
+	doc := sysHelp.OpenAPI("")
+	doc["paths"] = paths
+	if info, ok := doc["info"].(map[string]any); ok {
+		info["version"] = Version
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode openapi: %w", err)
+	}
+	return &logical.Response{Raw: raw, ContentType: "application/json", Status: http.StatusOK}, nil
 }

@@ -114,3 +114,44 @@ path "secret/metadata/*" { capabilities = ["list"] }`); err != nil {
 		})
 	}
 }
+
+// sys/internal/specs/openapi is one OpenAPI document of the routes of every
+// mount the token can reach, generated from the same declarations.
+func TestOpenAPISpec(t *testing.T) {
+	n := nodetest.Start(t)
+	c := n.Client(t)
+	if err := c.Sys().EnableAuthWithOptions("userpass", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().PutPolicy("kv", `path "secret/*" { capabilities = ["read"] }
+path "sys/internal/specs/openapi" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := c.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"kv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := func(c *vault.Client) map[string]any {
+		t.Helper()
+		resp, err := c.RawRequest(c.NewRequest(http.MethodGet, "/v1/sys/internal/specs/openapi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc map[string]any
+		if err := resp.DecodeJSON(&doc); err != nil || doc["openapi"] != "3.0.2" {
+			t.Fatalf("spec: %v %v", doc, err)
+		}
+		return doc["paths"].(map[string]any)
+	}
+	all := spec(c)
+	for _, p := range []string{"/secret/data/{path}", "/auth/userpass/users/{username}", "/auth/token/create", "/sys/mounts", "/sys/leases/renew/{url_lease_id}", "/sys/policies/password/{name}"} {
+		if all[p] == nil {
+			t.Errorf("root's spec lacks %s", p)
+		}
+	}
+	narrow := spec(nodetest.VaultClient(t, n.URL, sec.Auth.ClientToken))
+	if narrow["/secret/data/{path}"] == nil || narrow["/auth/userpass/users/{username}"] != nil {
+		t.Errorf("a token for secret/ only sees %d paths, userpass among them: %v", len(narrow), narrow["/auth/userpass/users/{username}"] != nil)
+	}
+}

@@ -394,6 +394,12 @@ func (s *Store) Help(ctx context.Context, req *logical.Request) (*logical.Respon
 	return s.router().Help(ctx, req)
 }
 
+// OpenAPI describes the routes as an OpenAPI document, paths under
+// mountPoint (logical.Router.OpenAPI).
+func (s *Store) OpenAPI(mountPoint string) map[string]any {
+	return s.router().OpenAPI(mountPoint)
+}
+
 func (s *Store) router() *logical.Router {
 	s.routerOnce.Do(func() { s.routes = logical.NewRouter(backendHelp, s.routeList()...) })
 	return s.routes
