@@ -22,6 +22,7 @@ FUZZ := \
 	internal/engine/kv:FuzzRequestBody \
 	internal/httpapi:FuzzDecode \
 	internal/logical:FuzzParseDuration \
+	internal/logical:FuzzRouterPattern \
 	internal/mask:FuzzWriterNeverLeaks \
 	internal/passpol:FuzzParse \
 	internal/policy:FuzzCleanPath \

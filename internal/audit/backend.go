@@ -11,47 +11,74 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/keyward/keyward/internal/logical"
 )
 
-// backend serves the sys/ endpoints of the broker.
-type backend Broker
+// backend serves the sys/ endpoints of the broker from its routes (paths
+// relative to sys/; sudo on them is the sys/ mount's list).
+type backend struct {
+	*logical.Router
+	b *Broker
+}
+
+func newBackend(b *Broker) *backend {
+	be := &backend{b: b}
+	be.Router = logical.NewRouter(backendHelp, be.routes()...)
+	return be
+}
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
-func (be *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	b := (*Broker)(be)
-	p := strings.TrimSuffix(req.Path, "/")
-	op := req.Operation
-	switch {
-	case p == "audit":
-		if op != logical.ReadOperation && op != logical.ListOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.listDevices(), nil
-	case strings.HasPrefix(p, "audit-hash/"):
-		if op != logical.UpdateOperation && op != logical.CreateOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.hash(req, strings.TrimPrefix(p, "audit-hash/"))
-	case strings.HasPrefix(p, "audit/") && strings.HasSuffix(p, "/public-key"):
-		if op != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.publicKey(ctx, strings.TrimSuffix(strings.TrimPrefix(p, "audit/"), "/public-key"))
-	case strings.HasPrefix(p, "audit/"):
-		name := strings.TrimPrefix(p, "audit/")
-		switch op {
-		case logical.UpdateOperation, logical.CreateOperation:
-			return nil, b.enable(ctx, name, req.Data)
-		case logical.DeleteOperation:
-			return nil, b.disable(ctx, name)
-		}
-		return nil, logical.ErrUnsupportedOperation
+const backendHelp = `The audit endpoints of sys/ enable, list and disable audit devices (file,
+socket, syslog), compute the HMAC an audit log holds for a value, and give
+each device's checkpoint signing key.`
+
+// ops is shorthand for a route's operation table.
+type ops = map[logical.Operation]logical.Handler
+
+var deviceNameDoc = logical.Field{Name: "path", InPath: true, Description: "The device's name: letters, digits, _ - and ."}
+
+var enableDocs = logical.Fields{
+	deviceNameDoc,
+	{Name: "type", Description: "file, socket or syslog."},
+	{Name: "description", Description: "A human-friendly description."},
+	{Name: "options", Type: logical.TypeKVPairs, Description: "The device's options (file: file_path, mode; socket: address, socket_type; syslog: facility, tag; all: hmac_accessor, log_raw is refused)."},
+	{Name: "local", Type: logical.TypeBool, Description: "Accepted for compatibility; every device is local to this server."},
+	{Name: "name", Description: "Accepted when it repeats the path's name (node-vault sends it)."},
+}
+
+var hashDocs = logical.Fields{
+	deviceNameDoc,
+	{Name: "input", Description: "The value to hash as the device's log would hold it."},
+}
+
+func (be *backend) routes() []logical.Route {
+	b := be.b
+	return []logical.Route{
+		{Pattern: "audit", Ops: ops{logical.ReadOperation: b.listDevicesReq, logical.ListOperation: b.listDevicesReq},
+			Synopsis: "List the enabled audit devices."},
+		{Pattern: "audit-hash/{path}", Ops: ops{logical.UpdateOperation: b.hash},
+			Synopsis: "Hash a value with a device's HMAC key, to find it in the log.", Fields: hashDocs},
+		{Pattern: "audit/{path}/public-key", Ops: ops{logical.ReadOperation: b.publicKey},
+			Synopsis:    "Read the Ed25519 key that verifies a device's checkpoints.",
+			Description: "Kept after the device is disabled, so its old logs stay verifiable.",
+			Fields:      logical.Fields{deviceNameDoc}},
+		{Pattern: "audit/{path}", Ops: ops{logical.UpdateOperation: b.enableReq, logical.DeleteOperation: b.disableReq},
+			Synopsis: "Enable or disable an audit device.", Fields: enableDocs},
 	}
-	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+req.Path)
+}
+
+func (b *Broker) listDevicesReq(context.Context, *logical.Request, logical.Params) (*logical.Response, error) {
+	return b.listDevices(), nil
+}
+
+func (b *Broker) enableReq(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+	return nil, b.enable(ctx, p["path"], req.Data)
+}
+
+func (b *Broker) disableReq(ctx context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
+	return nil, b.disable(ctx, p["path"])
 }
 
 func (b *Broker) listDevices() *logical.Response {
@@ -79,8 +106,9 @@ func (b *Broker) device(name string) *device {
 	return nil
 }
 
-func (b *Broker) hash(req *logical.Request, name string) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, "input"); err != nil {
+func (b *Broker) hash(_ context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+	name := p["path"]
+	if err := hashDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	in, ok, err := logical.Str(req.Data, "input")
@@ -97,7 +125,8 @@ func (b *Broker) hash(req *logical.Request, name string) (*logical.Response, err
 	return &logical.Response{Data: map[string]any{"hash": d.h.Hash(in)}}, nil
 }
 
-func (b *Broker) publicKey(ctx context.Context, name string) (*logical.Response, error) {
+func (b *Broker) publicKey(ctx context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
+	name := p["path"]
 	if !nameRE.MatchString(name) {
 		return nil, logical.BadRequest("invalid audit device name %q", name)
 	}
@@ -127,7 +156,7 @@ func (b *Broker) enable(ctx context.Context, name string, data map[string]any) e
 	if !nameRE.MatchString(name) {
 		return logical.BadRequest("invalid audit device name %q: use letters, digits, '_', '-' and '.'", name)
 	}
-	if err := logical.UnknownFields(data, "type", "description", "options", "local", "name"); err != nil {
+	if err := enableDocs.Unknown(data); err != nil {
 		return err
 	}
 	// node-vault's enableAudit() sends the device's name in the body too;

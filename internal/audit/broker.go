@@ -46,6 +46,10 @@ type deviceKeys struct {
 // Broker fans entries out to the enabled devices. It implements
 // core.AuditBroker. All methods are safe for concurrent use.
 type Broker struct {
+	// backend serves the broker's sys/ endpoints (Backend), built once.
+	backendOnce sync.Once
+	backend     *backend
+
 	view   logical.Storage
 	logger *slog.Logger
 	opts   Options
@@ -263,4 +267,7 @@ func (b *Broker) closeDevice(d *device) error {
 
 // Backend serves sys/audit, sys/audit/NAME, sys/audit/NAME/public-key and
 // sys/audit-hash/NAME.
-func (b *Broker) Backend() logical.Backend { return (*backend)(b) }
+func (b *Broker) Backend() logical.Backend {
+	b.backendOnce.Do(func() { b.backend = newBackend(b) })
+	return b.backend
+}

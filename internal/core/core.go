@@ -61,6 +61,9 @@ type Config struct {
 	AuthMethods map[string]logical.Factory
 	// Limits bound failed logins and the anonymous operator endpoints.
 	Limits Limits
+	// SanitizedConfig is what sys/config/state/sanitized answers: the
+	// server's configuration without secrets (nil: an empty object).
+	SanitizedConfig map[string]any
 }
 
 // Core is one Keyward server's logic. It is safe for concurrent use.

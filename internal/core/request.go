@@ -103,12 +103,20 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 		return nil, c.auditResponse(ctx, a, req, routed, nil, errMountChanged)
 	}
 	defer m.leave()
-	resp, err := m.backend.HandleRequest(ctx, routed)
-	if err == nil && resp == nil && routed.WrapTTL > 0 {
-		resp = &logical.Response{}
-	}
-	if err == nil && resp != nil {
-		err = c.postProcess(ctx, a, m, routed, resp)
+	var resp *logical.Response
+	var err error
+	if routed.Operation == logical.HelpOperation {
+		// Help is documentation: never a lease, a token or a wrapped
+		// response.
+		resp, err = help(ctx, m, routed)
+	} else {
+		resp, err = m.backend.HandleRequest(ctx, routed)
+		if err == nil && resp == nil && routed.WrapTTL > 0 {
+			resp = &logical.Response{}
+		}
+		if err == nil && resp != nil {
+			err = c.postProcess(ctx, a, m, routed, resp)
+		}
 	}
 	if login {
 		c.limits.recordLogin(loginAddr, loginUser, err)
@@ -164,7 +172,8 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 			rel = ""
 		}
 	}
-	unauth := m != nil && matchPath(m.unauth, rel)
+	// Help always needs a token, even on a login path.
+	unauth := m != nil && matchPath(m.unauth, rel) && req.Operation != logical.HelpOperation
 
 	var te *token.Entry
 	if !unauth {
@@ -199,7 +208,7 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 			if err != nil {
 				return nil, nil, err
 			}
-			if !acl.Check(req.Path, policy.Operation(req.Operation), nil).Allowed {
+			if !allows(acl, req.Path, req.Operation) {
 				return nil, nil, logical.ErrPermissionDenied
 			}
 		}
@@ -252,7 +261,7 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 				return m, &routed, err
 			}
 		}
-		if ea, ok := m.backend.(extraAuthorizer); ok {
+		if ea, ok := m.backend.(extraAuthorizer); ok && routed.Operation != logical.HelpOperation {
 			for _, chk := range ea.extraChecks(&routed) {
 				r := routed
 				r.Operation, r.Data = chk.op, nil
@@ -321,6 +330,12 @@ func (a *active) issuer(path string, created time.Time) *mount {
 // checkACL authorizes routed against one path: full is the path the policy
 // sees, rel the same path relative to the mount (for its sudo list).
 func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Request) error {
+	if routed.Operation == logical.HelpOperation {
+		if !allows(acl, full, logical.HelpOperation) {
+			return logical.ErrPermissionDenied
+		}
+		return nil
+	}
 	data := routed.Data
 	var aliases map[string]string
 	if fa, ok := m.backend.(logical.FieldAliaser); ok {
@@ -347,6 +362,31 @@ func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Reque
 		}
 	}
 	return nil
+}
+
+// allows reports whether acl lets op on path, without parameter data.
+// Help (?help=1) needs read or list on the path: Vault answers help to any
+// token, Keyward only to one that could use the path, since the help names
+// the path's fields (docs/api.md, "Path help").
+func allows(acl *policy.ACL, path string, op logical.Operation) bool {
+	if op == logical.HelpOperation {
+		return acl.Check(path, policy.OpRead, nil).Allowed || acl.Check(path, policy.OpList, nil).Allowed
+	}
+	return acl.Check(path, policy.Operation(op), nil).Allowed
+}
+
+// help answers a help request from the backend's route declarations
+// (logical.Helper); a backend without them has no help to give.
+func help(ctx context.Context, m *mount, req *logical.Request) (*logical.Response, error) {
+	h, ok := m.backend.(logical.Helper)
+	if !ok {
+		return nil, logical.Errorf(http.StatusNotFound, "no help available for %q: the %s backend does not document its paths", req.MountPoint+req.Path, m.entry.Type)
+	}
+	resp, err := h.Help(ctx, req)
+	if errors.Is(err, logical.ErrUnsupportedPath) {
+		return nil, logical.Errorf(http.StatusNotFound, "no help available for %q: no such path", req.MountPoint+req.Path)
+	}
+	return resp, err
 }
 
 // postProcess turns login responses into tokens and leased secrets into

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
+	"github.com/keyward/keyward/internal/hostinfo"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/policy"
@@ -88,6 +89,25 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 		return c.remountStatus(ctx, req, strings.TrimPrefix(p, "remount/status/"))
 	case p == "plugins/catalog" || strings.HasPrefix(p, "plugins/catalog/"):
 		return c.pluginCatalog(req, strings.TrimPrefix(p, "plugins/catalog"))
+	case p == "host-info":
+		if op != logical.ReadOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return hostInfo(), nil
+	case p == "internal/specs/openapi":
+		if op != logical.ReadOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		return c.openAPI(a, req)
+	case p == "config/state/sanitized":
+		if op != logical.ReadOperation {
+			return nil, logical.ErrUnsupportedOperation
+		}
+		data := c.cfg.SanitizedConfig
+		if data == nil {
+			data = map[string]any{}
+		}
+		return &logical.Response{Data: data}, nil
 	case p == "key-status":
 		term, installed, enc := c.barrier.KeyStatus()
 		return &logical.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": enc}}, nil
@@ -118,6 +138,20 @@ func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*
 		return nil, logical.BadRequest("format must be prometheus or json")
 	}
 	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+p)
+}
+
+// hostInfo answers sys/host-info in Vault's shape; a part that could not be
+// read is left empty and named in the warnings.
+func hostInfo() *logical.Response {
+	info := hostinfo.Collect()
+	return &logical.Response{Data: map[string]any{
+		"timestamp": info.Timestamp.Format(time.RFC3339Nano),
+		"cpu":       info.CPU,
+		"cpu_times": info.CPUTimes,
+		"disk":      info.Disk,
+		"host":      info.Host,
+		"memory":    info.Memory,
+	}, Warnings: info.Warnings}
 }
 
 // CanonicalPath names the path an alias route acts on (relative to sys/):

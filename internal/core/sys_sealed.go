@@ -23,6 +23,10 @@ var operatorPaths = []string{"sys/init", "sys/unseal", "sys/generate-root/attemp
 // rekey (the last two only while unsealed). Their bodies are bare JSON, as
 // in Vault.
 func (c *Core) handleSealedPaths(ctx context.Context, req *logical.Request) (*logical.Response, bool, error) {
+	if req.Operation == logical.HelpOperation {
+		// Help goes through the pipeline like any request with a token.
+		return nil, false, nil
+	}
 	var resp *logical.Response
 	var err error
 	if slices.Contains(operatorPaths, req.Path) {

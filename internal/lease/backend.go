@@ -11,98 +11,131 @@ import (
 
 // Backend serves sys/leases/*, sys/renew* and sys/revoke* (paths relative to
 // sys/). The core enforces ACLs and sudo on revoke-prefix, revoke-force and
-// list before a request gets here; renew and revoke additionally require
-// the caller's token to be the one that created the lease, or root (T13).
-func (m *Manager) Backend() logical.Backend { return backend{m} }
-
-type backend struct{ m *Manager }
-
-func isWrite(op logical.Operation) bool {
-	return op == logical.UpdateOperation || op == logical.CreateOperation
+// list before a request gets here (the sys/ sudo list names them); renew
+// and revoke additionally require the caller's token to be the one that
+// created the lease, or root (T13).
+func (m *Manager) Backend() logical.Backend {
+	m.backendOnce.Do(func() {
+		b := backend{m: m}
+		b.Router = logical.NewRouter(backendHelp, b.routes()...)
+		m.backend = b
+	})
+	return m.backend
 }
 
-func (b backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	p, op := req.Path, req.Operation
-	switch {
-	case p == "leases/lookup" && isWrite(op):
-		return b.lookup(req)
-	case strings.HasPrefix(p, "leases/lookup/") || p == "leases/lookup":
-		if op != logical.ListOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		keys := b.m.List(strings.TrimPrefix(strings.TrimPrefix(p, "leases/lookup"), "/"))
-		return &logical.Response{Data: map[string]any{"keys": keys}}, nil
-	case p == "leases/renew" || p == "renew" || strings.HasPrefix(p, "leases/renew/") || strings.HasPrefix(p, "renew/"):
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.renew(ctx, req, idFromPath(p, "leases/renew", "renew"))
-	case p == "leases/revoke" || strings.HasPrefix(p, "leases/revoke/") || strings.HasPrefix(p, "revoke/"):
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.revoke(ctx, req, idFromPath(p, "leases/revoke", "revoke"))
-	case strings.HasPrefix(p, "leases/revoke-prefix/") || strings.HasPrefix(p, "revoke-prefix/"):
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		// node-vault sends the prefix again as path_prefix: accepted only
-		// when it repeats the path's.
-		if err := logical.UnknownFields(req.Data, "sync", "path_prefix"); err != nil {
-			return nil, err
-		}
-		prefix := idFromPath(p, "leases/revoke-prefix", "revoke-prefix")
-		if pp, ok, err := logical.Str(req.Data, "path_prefix"); err != nil {
-			return nil, err
-		} else if ok && pp != prefix {
-			return nil, logical.BadRequest("path_prefix %q does not match the path's prefix", pp)
-		}
-		if prefix == "" {
-			return nil, logical.BadRequest("missing prefix")
-		}
-		_, err := b.m.RevokePrefix(ctx, prefix)
-		return nil, err
-	case strings.HasPrefix(p, "leases/revoke-force/") || strings.HasPrefix(p, "revoke-force/"):
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data); err != nil {
-			return nil, err
-		}
-		prefix := idFromPath(p, "leases/revoke-force", "revoke-force")
-		if prefix == "" {
-			return nil, logical.BadRequest("missing prefix")
-		}
-		_, err := b.m.ForceRevoke(ctx, prefix)
-		return nil, err
-	case p == "leases/tidy":
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		n, err := b.m.Tidy(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return &logical.Response{Data: map[string]any{"requeued": n}, Status: http.StatusAccepted}, nil
-	case p == "leases/count":
-		if op != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		total, pending, irrevocable := b.m.Counts()
-		count := total
-		if t, _, _ := logical.Str(req.Data, "type"); t == "irrevocable" {
-			count = irrevocable
-		}
-		return &logical.Response{Data: map[string]any{
-			"lease_count": count, "total": total, "revoke_pending": pending, "irrevocable": irrevocable,
-		}}, nil
-	case p == "leases" || p == "leases/":
-		if op != logical.ReadOperation && op != logical.ListOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.listState(req)
+type backend struct {
+	*logical.Router
+	m *Manager
+}
+
+const backendHelp = `The lease endpoints of sys/ look up, list, renew and revoke the leases of
+dynamic secrets, by id or by prefix, and report stuck revocations.`
+
+// ops is shorthand for a route's operation table.
+type ops = map[logical.Operation]logical.Handler
+
+var (
+	leaseIDDoc   = logical.Field{Name: "lease_id", Description: "The lease's id (or in the path: the two must agree)."}
+	incrementDoc = logical.Field{Name: "increment", Type: logical.TypeDuration, Description: "The TTL to ask for, from now (the engine and max TTL may cap it)."}
+	syncDoc      = logical.Field{Name: "sync", Type: logical.TypeBool, Description: "Accepted for Vault clients; revocation is always synchronous."}
+	pathIDDoc    = logical.Field{Name: "url_lease_id", InPath: true, Description: "The lease's id, instead of lease_id in the body."}
+	prefixDoc    = logical.Field{Name: "prefix", InPath: true, Description: "The lease id prefix: a mount, a role, or any leading part of ids."}
+)
+
+var (
+	lookupDocs = logical.Fields{leaseIDDoc}
+	renewDocs  = logical.Fields{pathIDDoc, leaseIDDoc, incrementDoc}
+	revokeDocs = logical.Fields{pathIDDoc, leaseIDDoc, syncDoc}
+	prefixDocs = logical.Fields{prefixDoc, syncDoc, {Name: "path_prefix", Description: "Accepted when it repeats the path's prefix (node-vault sends it)."}}
+	forceDocs  = logical.Fields{prefixDoc}
+	countDocs  = logical.Fields{{Name: "type", Description: "irrevocable to count only the leases whose revocation gave up; any other value counts all."}}
+	stateDocs  = logical.Fields{{Name: "type", Description: "irrevocable (the default) or revoke_pending: the state of the leases listed."}}
+)
+
+func (b backend) routes() []logical.Route {
+	write := func(h logical.Handler) ops { return ops{logical.UpdateOperation: h} }
+	renew := write(func(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+		return b.renew(ctx, req, p["url_lease_id"])
+	})
+	revoke := write(func(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+		return b.revoke(ctx, req, p["url_lease_id"])
+	})
+	revokePrefix := write(b.revokePrefix)
+	revokeForce := write(b.revokeForce)
+	return []logical.Route{
+		{Pattern: "leases/lookup", Ops: ops{logical.UpdateOperation: b.lookup, logical.ListOperation: b.list},
+			Synopsis: "Read a lease's properties, or list every lease id (LIST needs sudo).", Fields: lookupDocs},
+		{Pattern: "leases/lookup/{prefix*}", Ops: ops{logical.ListOperation: b.list},
+			Synopsis: "List the lease ids under a prefix (needs sudo).", Fields: logical.Fields{prefixDoc}},
+		{Pattern: "leases/renew/{url_lease_id*}", Ops: renew, Synopsis: "Renew a lease.", Fields: renewDocs},
+		{Pattern: "renew/{url_lease_id*}", Ops: renew, Synopsis: "Renew a lease (legacy path of sys/leases/renew).", Fields: renewDocs},
+		{Pattern: "leases/revoke/{url_lease_id*}", Ops: revoke, Synopsis: "Revoke a lease.", Fields: revokeDocs},
+		{Pattern: "revoke/{url_lease_id*}", Ops: revoke, Synopsis: "Revoke a lease (legacy path of sys/leases/revoke).", Fields: revokeDocs},
+		{Pattern: "leases/revoke-prefix/{prefix*}", Ops: revokePrefix, Synopsis: "Revoke every lease under a prefix (needs sudo).", Fields: prefixDocs},
+		{Pattern: "revoke-prefix/{prefix*}", Ops: revokePrefix, Synopsis: "Revoke every lease under a prefix (legacy path; needs sudo).", Fields: prefixDocs},
+		{Pattern: "leases/revoke-force/{prefix*}", Ops: revokeForce,
+			Synopsis:    "Forget every lease under a prefix without revoking it at its engine (needs sudo).",
+			Description: "For credentials whose engine can no longer revoke them: the leases are removed, the credentials may live on.",
+			Fields:      forceDocs},
+		{Pattern: "revoke-force/{prefix*}", Ops: revokeForce, Synopsis: "Forget every lease under a prefix (legacy path; needs sudo).", Fields: forceDocs},
+		{Pattern: "leases/tidy", Ops: write(b.tidy), Synopsis: "Requeue the revocation of expired leases that failed."},
+		{Pattern: "leases/count", Ops: ops{logical.ReadOperation: b.count}, Synopsis: "Count the leases, by state.", Fields: countDocs},
+		{Pattern: "leases", Ops: ops{logical.ReadOperation: b.listState, logical.ListOperation: b.listState},
+			Synopsis: "List the leases whose revocation is pending or gave up (needs sudo).", Fields: stateDocs},
 	}
-	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+p)
+}
+
+func (b backend) list(_ context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
+	return &logical.Response{Data: map[string]any{"keys": b.m.List(p["prefix"])}}, nil
+}
+
+func (b backend) revokePrefix(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+	// node-vault sends the prefix again as path_prefix: accepted only
+	// when it repeats the path's.
+	if err := prefixDocs.Unknown(req.Data); err != nil {
+		return nil, err
+	}
+	prefix := p["prefix"]
+	if pp, ok, err := logical.Str(req.Data, "path_prefix"); err != nil {
+		return nil, err
+	} else if ok && pp != prefix {
+		return nil, logical.BadRequest("path_prefix %q does not match the path's prefix", pp)
+	}
+	if prefix == "" {
+		return nil, logical.BadRequest("missing prefix")
+	}
+	_, err := b.m.RevokePrefix(ctx, prefix)
+	return nil, err
+}
+
+func (b backend) revokeForce(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+	if err := forceDocs.Unknown(req.Data); err != nil {
+		return nil, err
+	}
+	if p["prefix"] == "" {
+		return nil, logical.BadRequest("missing prefix")
+	}
+	_, err := b.m.ForceRevoke(ctx, p["prefix"])
+	return nil, err
+}
+
+func (b backend) tidy(ctx context.Context, _ *logical.Request, _ logical.Params) (*logical.Response, error) {
+	n, err := b.m.Tidy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]any{"requeued": n}, Status: http.StatusAccepted}, nil
+}
+
+func (b backend) count(_ context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	total, pending, irrevocable := b.m.Counts()
+	count := total
+	if t, _, _ := logical.Str(req.Data, "type"); t == "irrevocable" {
+		count = irrevocable
+	}
+	return &logical.Response{Data: map[string]any{
+		"lease_count": count, "total": total, "revoke_pending": pending, "irrevocable": irrevocable,
+	}}, nil
 }
 
 // CanonicalPath maps the legacy routes (sys/renew, sys/revoke,
@@ -112,16 +145,6 @@ func (backend) CanonicalPath(req *logical.Request) string {
 	for _, legacy := range []string{"renew", "revoke", "revoke-prefix", "revoke-force"} {
 		if req.Path == legacy || strings.HasPrefix(req.Path, legacy+"/") {
 			return "leases/" + req.Path
-		}
-	}
-	return ""
-}
-
-// idFromPath returns the lease id or prefix after one of the path forms.
-func idFromPath(p string, forms ...string) string {
-	for _, f := range forms {
-		if rest, ok := strings.CutPrefix(p, f+"/"); ok {
-			return rest
 		}
 	}
 	return ""
@@ -145,8 +168,8 @@ func leaseID(req *logical.Request, fromPath string) (string, error) {
 	return id, nil
 }
 
-func (b backend) lookup(req *logical.Request) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, "lease_id"); err != nil {
+func (b backend) lookup(_ context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	if err := lookupDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	id, err := leaseID(req, "")
@@ -177,7 +200,7 @@ func (b backend) lookup(req *logical.Request) (*logical.Response, error) {
 }
 
 func (b backend) renew(ctx context.Context, req *logical.Request, fromPath string) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, "lease_id", "increment"); err != nil {
+	if err := renewDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	id, err := leaseID(req, fromPath)
@@ -196,7 +219,7 @@ func (b backend) renew(ctx context.Context, req *logical.Request, fromPath strin
 }
 
 func (b backend) revoke(ctx context.Context, req *logical.Request, fromPath string) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, "lease_id", "sync"); err != nil {
+	if err := revokeDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	id, err := leaseID(req, fromPath)
@@ -208,7 +231,7 @@ func (b backend) revoke(ctx context.Context, req *logical.Request, fromPath stri
 
 // listState answers GET sys/leases?type=irrevocable|revoke_pending with the
 // leases in that state, so stuck credentials are visible.
-func (b backend) listState(req *logical.Request) (*logical.Response, error) {
+func (b backend) listState(_ context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
 	state, _, err := logical.Str(req.Data, "type")
 	if err != nil {
 		return nil, err

@@ -119,6 +119,10 @@ func (e *entry) secret() *logical.Secret {
 // Manager tracks leases; the core uses it as its LeaseManager (node wires
 // it). It is safe for concurrent use.
 type Manager struct {
+	// backend serves sys/leases/* (Backend), built once.
+	backendOnce sync.Once
+	backend     logical.Backend
+
 	view    logical.Storage
 	engines Engines
 	logger  *slog.Logger

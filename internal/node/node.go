@@ -108,6 +108,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		MaxLeaseTTL:     cfg.MaxLeaseTTL,
 		ClusterName:     cfg.ClusterName,
 		APIAddr:         cfg.APIAddr,
+		SanitizedConfig: cfg.Sanitized(),
 		Limits: core.Limits{
 			LoginFailuresPerAddress:    cfg.LoginLimits.FailuresPerAddress,
 			LoginFailuresPerUser:       cfg.LoginLimits.FailuresPerUser,

@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -313,8 +313,13 @@ func (p *Policy) Check(pw string) bool {
 const StoragePrefix = "sys/password_policy/"
 
 // Store keeps named policies in a storage view. It holds no state of its
-// own, so building one per request is cheap.
-type Store struct{ view logical.Storage }
+// own beyond its routes, built on first use, so building one per request
+// is cheap.
+type Store struct {
+	view       logical.Storage
+	routerOnce sync.Once
+	routes     *logical.Router
+}
 
 // NewStore returns a Store over view.
 func NewStore(view logical.Storage) *Store { return &Store{view: view} }
@@ -379,63 +384,103 @@ func (s *Store) Generate(ctx context.Context, name string) (string, error) {
 
 // HandleRequest serves sys/policies/password/NAME (read, write, delete),
 // LIST sys/policies/password/ and sys/policies/password/NAME/generate, with
-// paths relative to sys/.
+// paths relative to sys/, from the store's routes.
 func (s *Store) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	rest, ok := strings.CutPrefix(req.Path, "policies/password")
-	if !ok {
-		return nil, logical.ErrUnsupportedPath
-	}
-	rest = strings.TrimPrefix(rest, "/")
-	if rest == "" {
-		if req.Operation != logical.ListOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		keys, err := s.view.List(ctx, "")
-		if err != nil {
-			return nil, err
-		}
-		return &logical.Response{Data: map[string]any{"keys": keys}}, nil
-	}
-	if name, ok := strings.CutSuffix(rest, "/generate"); ok {
-		if req.Operation != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		pw, err := s.Generate(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		return &logical.Response{Data: map[string]any{"password": pw}}, nil
-	}
-	name := rest
-	switch req.Operation {
-	case logical.ReadOperation:
-		src, _, ok, err := s.Get(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, logical.Errorf(http.StatusNotFound, "password policy %q not found", name)
-		}
-		return &logical.Response{Data: map[string]any{"policy": src}}, nil
-	case logical.CreateOperation, logical.UpdateOperation:
-		if err := logical.UnknownFields(req.Data, "policy"); err != nil {
-			return nil, err
-		}
-		src, _, err := logical.Str(req.Data, "policy")
-		if err != nil {
-			return nil, err
-		}
-		if src == "" {
-			return nil, logical.BadRequest("missing policy")
-		}
-		return nil, s.Put(ctx, name, src)
-	case logical.DeleteOperation:
-		if !nameRE.MatchString(name) {
-			return nil, logical.BadRequest("invalid password policy name")
-		}
-		return nil, s.view.Delete(ctx, name)
-	}
-	return nil, logical.ErrUnsupportedOperation
+	return s.router().HandleRequest(ctx, req)
 }
 
-var _ logical.Backend = (*Store)(nil)
+// Help implements logical.Helper from the same routes.
+func (s *Store) Help(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	return s.router().Help(ctx, req)
+}
+
+// OpenAPI describes the routes as an OpenAPI document, paths under
+// mountPoint (logical.Router.OpenAPI).
+func (s *Store) OpenAPI(mountPoint string) map[string]any {
+	return s.router().OpenAPI(mountPoint)
+}
+
+func (s *Store) router() *logical.Router {
+	s.routerOnce.Do(func() { s.routes = logical.NewRouter(backendHelp, s.routeList()...) })
+	return s.routes
+}
+
+const backendHelp = `Password policies say how generated passwords look (length, and how many
+characters each charset must give), for the database engine's generated
+passwords and for sys/policies/password/NAME/generate.`
+
+var nameDoc = logical.Field{Name: "name", InPath: true, Description: "The policy's name: letters, digits, . _ -."}
+
+var policyDocs = logical.Fields{
+	nameDoc,
+	{Name: "policy", Description: "The policy in HCL: length (4 to 100) and rule \"charset\" { charset, min-chars } blocks."},
+}
+
+func (s *Store) routeList() []logical.Route {
+	return []logical.Route{
+		{Pattern: "policies/password", Ops: map[logical.Operation]logical.Handler{logical.ListOperation: s.list},
+			Synopsis: "List the password policies."},
+		{Pattern: "policies/password/{name}/generate", Ops: map[logical.Operation]logical.Handler{logical.ReadOperation: s.generate},
+			Synopsis: "Generate a password from a policy.", Fields: logical.Fields{nameDoc}},
+		// {name*}, not {name}: a name with a "/" is refused as invalid
+		// (400), not as an unknown path.
+		{Pattern: "policies/password/{name*}",
+			Ops: map[logical.Operation]logical.Handler{
+				logical.ReadOperation: s.read, logical.UpdateOperation: s.write, logical.DeleteOperation: s.delete,
+			},
+			Synopsis: "Write, read or delete a password policy.", Fields: policyDocs},
+	}
+}
+
+func (s *Store) list(ctx context.Context, _ *logical.Request, _ logical.Params) (*logical.Response, error) {
+	keys, err := s.view.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]any{"keys": keys}}, nil
+}
+
+func (s *Store) generate(ctx context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
+	pw, err := s.Generate(ctx, p["name"])
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]any{"password": pw}}, nil
+}
+
+func (s *Store) read(ctx context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
+	src, _, ok, err := s.Get(ctx, p["name"])
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, logical.Errorf(http.StatusNotFound, "password policy %q not found", p["name"])
+	}
+	return &logical.Response{Data: map[string]any{"policy": src}}, nil
+}
+
+func (s *Store) write(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+	if err := policyDocs.Unknown(req.Data); err != nil {
+		return nil, err
+	}
+	src, _, err := logical.Str(req.Data, "policy")
+	if err != nil {
+		return nil, err
+	}
+	if src == "" {
+		return nil, logical.BadRequest("missing policy")
+	}
+	return nil, s.Put(ctx, p["name"], src)
+}
+
+func (s *Store) delete(ctx context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
+	if !nameRE.MatchString(p["name"]) {
+		return nil, logical.BadRequest("invalid password policy name")
+	}
+	return nil, s.view.Delete(ctx, p["name"])
+}
+
+var (
+	_ logical.Backend = (*Store)(nil)
+	_ logical.Helper  = (*Store)(nil)
+)

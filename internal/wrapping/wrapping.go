@@ -61,6 +61,10 @@ type Wrapper struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+
+	// backend serves sys/wrapping/* (Backend), built once.
+	backendOnce sync.Once
+	backend     logical.Backend
 }
 
 // entry is one wrapping token's state. After a successful unwrap the
@@ -273,28 +277,48 @@ func remote(req *logical.Request) string {
 	return req.Connection.RemoteAddr
 }
 
-// Backend serves sys/wrapping/{wrap,unwrap,lookup,rewrap}.
-func (w *Wrapper) Backend() logical.Backend { return backend{w} }
+// Backend serves sys/wrapping/{wrap,unwrap,lookup,rewrap} (paths relative
+// to sys/; the sys/ mount lists unwrap and lookup as unauthenticated).
+func (w *Wrapper) Backend() logical.Backend {
+	w.backendOnce.Do(func() {
+		b := backend{w: w}
+		b.Router = logical.NewRouter(backendHelp, b.routes()...)
+		w.backend = b
+	})
+	return w.backend
+}
 
-type backend struct{ w *Wrapper }
+type backend struct {
+	*logical.Router
+	w *Wrapper
+}
 
-func (b backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if req.Operation != logical.UpdateOperation && req.Operation != logical.CreateOperation {
-		if !(req.Path == "wrapping/lookup" && req.Operation == logical.ReadOperation) {
-			return nil, logical.ErrUnsupportedOperation
-		}
+const backendHelp = `The wrapping endpoints of sys/ wrap data behind a single-use token, and
+unwrap, look up or rewrap a wrapping token. Any request can ask for its
+response to be wrapped with the X-Vault-Wrap-TTL header.`
+
+var tokenDocs = logical.Fields{
+	{Name: "token", Description: "The wrapping token (default: the request's X-Vault-Token)."},
+}
+
+func (b backend) routes() []logical.Route {
+	write := func(h logical.Handler) map[logical.Operation]logical.Handler {
+		return map[logical.Operation]logical.Handler{logical.UpdateOperation: h}
 	}
-	switch req.Path {
-	case "wrapping/wrap":
-		return b.wrapData(req)
-	case "wrapping/unwrap":
-		return b.unwrap(ctx, req)
-	case "wrapping/lookup":
-		return b.lookup(ctx, req)
-	case "wrapping/rewrap":
-		return b.rewrap(ctx, req)
+	return []logical.Route{
+		{Pattern: "wrapping/wrap", Ops: write(b.wrapData),
+			Synopsis:    "Wrap the request's data behind a new wrapping token (needs X-Vault-Wrap-TTL).",
+			Description: "The body's key-value pairs, whatever their names, are the data wrapped."},
+		{Pattern: "wrapping/unwrap", Ops: write(b.unwrap),
+			Synopsis:    "Return a wrapped response and spend its token.",
+			Description: "Works without a token of your own; a second unwrap fails and is logged as a possible interception.",
+			Fields:      tokenDocs},
+		{Pattern: "wrapping/lookup",
+			Ops:      map[logical.Operation]logical.Handler{logical.UpdateOperation: b.lookup, logical.ReadOperation: b.lookup},
+			Synopsis: "Read a wrapping token's creation path, time and TTL, never its response.", Fields: tokenDocs},
+		{Pattern: "wrapping/rewrap", Ops: write(b.rewrap),
+			Synopsis: "Move a wrapped response to a new token with the same TTL; the old token stops working.", Fields: tokenDocs},
 	}
-	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+req.Path)
 }
 
 // wrappingToken is the token to act on: data "token" when given (the
@@ -316,7 +340,7 @@ func wrappingToken(req *logical.Request) (string, error) {
 
 // wrapData answers sys/wrapping/wrap: the data is returned as the response
 // and the core wraps it with the request's X-Vault-Wrap-TTL.
-func (b backend) wrapData(req *logical.Request) (*logical.Response, error) {
+func (b backend) wrapData(_ context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
 	if req.WrapTTL <= 0 {
 		return nil, logical.BadRequest("sys/wrapping/wrap needs a wrapping TTL (X-Vault-Wrap-TTL header)")
 	}
@@ -326,8 +350,8 @@ func (b backend) wrapData(req *logical.Request) (*logical.Response, error) {
 	return &logical.Response{Data: req.Data}, nil
 }
 
-func (b backend) unwrap(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, "token"); err != nil {
+func (b backend) unwrap(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	if err := tokenDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	tok, err := wrappingToken(req)
@@ -349,8 +373,8 @@ func (b backend) unwrap(ctx context.Context, req *logical.Request) (*logical.Res
 	return &logical.Response{Data: s.Data, Secret: s.Secret, Auth: s.Auth, Warnings: s.Warnings}, nil
 }
 
-func (b backend) lookup(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, "token"); err != nil {
+func (b backend) lookup(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	if err := tokenDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	tok, err := wrappingToken(req)
@@ -380,8 +404,8 @@ func (b backend) lookup(ctx context.Context, req *logical.Request) (*logical.Res
 
 // rewrap moves a wrapped response to a new token with the same TTL and
 // creation path; the old token stops working.
-func (b backend) rewrap(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, "token"); err != nil {
+func (b backend) rewrap(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	if err := tokenDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	tok, err := wrappingToken(req)

@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -36,8 +35,11 @@ const (
 
 var roleNameRE = regexp.MustCompile(`^[a-z0-9_.-]{1,128}$`)
 
-// Backend is one AppRole mount. It is safe for concurrent use.
+// Backend is one AppRole mount. It is safe for concurrent use. Its routes
+// (paths.go) serve HandleRequest, UnauthenticatedPaths, ExistenceCheck
+// and path-help.
 type Backend struct {
+	*logical.Router
 	view logical.Storage
 	now  func() time.Time
 	key  []byte
@@ -62,11 +64,10 @@ func New(ctx context.Context, view logical.Storage, now func() time.Time) (*Back
 	if err != nil {
 		return nil, fmt.Errorf("approle: hash key: %w", err)
 	}
-	return &Backend{view: view, now: now, key: key, lock: lockout.New(lockoutPrefix, now)}, nil
+	b := &Backend{view: view, now: now, key: key, lock: lockout.New(lockoutPrefix, now)}
+	b.Router = logical.NewRouter(backendHelp, b.routes()...)
+	return b, nil
 }
-
-// UnauthenticatedPaths implements logical.Unauthenticated.
-func (b *Backend) UnauthenticatedPaths() []string { return []string{"login"} }
 
 func (b *Backend) hash(kind, v string) string {
 	m := hmac.New(sha256.New, b.key)
@@ -74,43 +75,6 @@ func (b *Backend) hash(kind, v string) string {
 	m.Write([]byte{0})
 	m.Write([]byte(v))
 	return hex.EncodeToString(m.Sum(nil))
-}
-
-// HandleRequest implements logical.Backend.
-func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	p := strings.TrimSuffix(req.Path, "/")
-	op := req.Operation
-	write := op == logical.UpdateOperation || op == logical.CreateOperation
-	switch {
-	case p == "login":
-		if !write {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.login(ctx, req)
-	case p == "role":
-		if op != logical.ListOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.listRoles(ctx)
-	case p == "config":
-		return b.config(ctx, req)
-	case p == "tidy/secret-id":
-		if !write {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data); err != nil {
-			return nil, err
-		}
-		return b.tidy(ctx)
-	case strings.HasPrefix(p, "role/"):
-		name, sub, _ := strings.Cut(strings.TrimPrefix(p, "role/"), "/")
-		name = strings.ToLower(name)
-		if !roleNameRE.MatchString(name) {
-			return nil, logical.BadRequest("invalid role name")
-		}
-		return b.rolePath(ctx, req, name, sub)
-	}
-	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", req.Path)
 }
 
 // CanonicalPath names the role a role/NAME[/...] request acts on: NAME in
@@ -132,36 +96,28 @@ func (b *Backend) CanonicalPath(req *logical.Request) string {
 	return "role/" + n
 }
 
-// ExistenceCheck implements logical.ExistenceChecker for role/NAME.
-func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
-	rest, ok := strings.CutPrefix(strings.TrimSuffix(req.Path, "/"), "role/")
-	if !ok || strings.Contains(rest, "/") {
-		return false, false, nil
-	}
-	r, err := b.role(ctx, strings.ToLower(rest))
-	return true, r != nil, err
-}
-
-func (b *Backend) config(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (b *Backend) readConfig(ctx context.Context, _ *logical.Request, _ logical.Params) (*logical.Response, error) {
 	c, err := b.lockoutConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	switch req.Operation {
-	case logical.ReadOperation:
-		out := map[string]any{}
-		c.Map(out)
-		return &logical.Response{Data: out}, nil
-	case logical.UpdateOperation, logical.CreateOperation:
-		if err := logical.UnknownFields(req.Data, lockout.Fields...); err != nil {
-			return nil, err
-		}
-		if err := c.Parse(req.Data); err != nil {
-			return nil, err
-		}
-		return nil, logical.PutJSON(ctx, b.view, configKey, c)
+	out := map[string]any{}
+	c.Map(out)
+	return &logical.Response{Data: out}, nil
+}
+
+func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	c, err := b.lockoutConfig(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return nil, logical.ErrUnsupportedOperation
+	if err := lockout.FieldDocs.Unknown(req.Data); err != nil {
+		return nil, err
+	}
+	if err := c.Parse(req.Data); err != nil {
+		return nil, err
+	}
+	return nil, logical.PutJSON(ctx, b.view, configKey, c)
 }
 
 func (b *Backend) lockoutConfig(ctx context.Context) (lockout.Config, error) {

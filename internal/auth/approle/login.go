@@ -17,8 +17,8 @@ var errInvalidLogin = logical.Errorf(http.StatusForbidden, "invalid role ID or s
 // login checks role_id and secret_id. Both failure paths do the same work:
 // two HMACs, the lockout read, the role_id read, a role read, the secret_id
 // read under the lock and a lockout counter write.
-func (b *Backend) login(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, "role_id", "secret_id"); err != nil {
+func (b *Backend) login(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	if err := loginDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	roleID, _, err := logical.Str(req.Data, "role_id")

@@ -23,9 +23,6 @@ type role struct {
 	Token              tokenparams.Params `json:"token"`
 }
 
-var roleFields = append([]string{"role_id", "bind_secret_id", "secret_id_ttl", "secret_id_num_uses",
-	"secret_id_bound_cidrs", "bound_cidr_list", "period"}, tokenparams.Fields...)
-
 func (b *Backend) role(ctx context.Context, name string) (*role, error) {
 	var r role
 	ok, err := logical.GetJSON(ctx, b.view, rolePrefix+name, &r)
@@ -35,7 +32,7 @@ func (b *Backend) role(ctx context.Context, name string) (*role, error) {
 	return &r, nil
 }
 
-func (b *Backend) listRoles(ctx context.Context) (*logical.Response, error) {
+func (b *Backend) listRoles(ctx context.Context, _ *logical.Request, _ logical.Params) (*logical.Response, error) {
 	keys, err := b.view.List(ctx, rolePrefix)
 	if err != nil {
 		return nil, err
@@ -43,73 +40,95 @@ func (b *Backend) listRoles(ctx context.Context) (*logical.Response, error) {
 	return &logical.Response{Data: map[string]any{"keys": keys}}, nil
 }
 
-func (b *Backend) rolePath(ctx context.Context, req *logical.Request, name, sub string) (*logical.Response, error) {
-	op := req.Operation
-	write := op == logical.UpdateOperation || op == logical.CreateOperation
-	if sub == "" {
-		switch {
-		case op == logical.ReadOperation:
-			return b.readRole(ctx, name)
-		case write:
-			return b.writeRole(ctx, req, name)
-		case op == logical.DeleteOperation:
-			return b.deleteRole(ctx, name)
-		}
-		return nil, logical.ErrUnsupportedOperation
+// roleName is the role a role/{role_name}... path names: lower case, as
+// stored.
+func roleName(p logical.Params) (string, error) {
+	name := strings.ToLower(p["role_name"])
+	if !roleNameRE.MatchString(name) {
+		return "", logical.BadRequest("invalid role name")
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r, err := b.role(ctx, name)
+	return name, nil
+}
+
+// onRole wraps fn for role/NAME (fn gets the canonical name).
+func onRole(fn func(ctx context.Context, req *logical.Request, name string) (*logical.Response, error)) logical.Handler {
+	return func(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+		name, err := roleName(p)
+		if err != nil {
+			return nil, err
+		}
+		return fn(ctx, req, name)
+	}
+}
+
+// onExisting wraps fn for the paths below a role: b.mu held and the role,
+// which must exist, loaded.
+func (b *Backend) onExisting(fn func(ctx context.Context, req *logical.Request, r *role) (*logical.Response, error)) logical.Handler {
+	return func(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+		name, err := roleName(p)
+		if err != nil {
+			return nil, err
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		r, err := b.role(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			return nil, logical.Errorf(http.StatusNotFound, "role %q not found", name)
+		}
+		return fn(ctx, req, r)
+	}
+}
+
+// roleExists is the role/NAME existence check.
+func (b *Backend) roleExists(ctx context.Context, _ *logical.Request, p logical.Params) (bool, error) {
+	r, err := b.role(ctx, strings.ToLower(p["role_name"]))
+	return r != nil, err
+}
+
+func (b *Backend) readRoleID(_ context.Context, _ *logical.Request, r *role) (*logical.Response, error) {
+	return &logical.Response{Data: map[string]any{"role_id": r.RoleID}}, nil
+}
+
+func (b *Backend) writeRoleID(ctx context.Context, req *logical.Request, r *role) (*logical.Response, error) {
+	if err := roleIDDocs.Unknown(req.Data); err != nil {
+		return nil, err
+	}
+	id, _, err := logical.Str(req.Data, "role_id")
 	if err != nil {
 		return nil, err
 	}
-	if r == nil {
-		return nil, logical.Errorf(http.StatusNotFound, "role %q not found", name)
+	if strings.TrimSpace(id) == "" {
+		return nil, logical.BadRequest("field %q is required", "role_id")
 	}
-	switch sub {
-	case "role-id":
-		if op == logical.ReadOperation {
-			return &logical.Response{Data: map[string]any{"role_id": r.RoleID}}, nil
-		}
-		if !write {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data, "role_id"); err != nil {
-			return nil, err
-		}
-		id, _, err := logical.Str(req.Data, "role_id")
-		if err != nil {
-			return nil, err
-		}
-		if strings.TrimSpace(id) == "" {
-			return nil, logical.BadRequest("field %q is required", "role_id")
-		}
-		return nil, b.setRoleID(ctx, r, id)
-	case "secret-id":
-		if op == logical.ListOperation {
-			return b.listSecretIDs(ctx, r)
-		}
-		if !write {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.createSecretID(ctx, req, r, "")
-	case "custom-secret-id":
-		if !write {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		sid, _, err := logical.Str(req.Data, "secret_id")
-		if err != nil {
-			return nil, err
-		}
-		if sid == "" {
-			return nil, logical.BadRequest("field %q is required", "secret_id")
-		}
-		return b.createSecretID(ctx, req, r, sid)
-	case "secret-id/lookup", "secret-id/destroy":
-		if !write && !(sub == "secret-id/destroy" && op == logical.DeleteOperation) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data, "secret_id"); err != nil {
+	return nil, b.setRoleID(ctx, r, id)
+}
+
+func (b *Backend) listSecretIDsOf(ctx context.Context, _ *logical.Request, r *role) (*logical.Response, error) {
+	return b.listSecretIDs(ctx, r)
+}
+
+func (b *Backend) generateSecretID(ctx context.Context, req *logical.Request, r *role) (*logical.Response, error) {
+	return b.createSecretID(ctx, req, r, "")
+}
+
+func (b *Backend) customSecretID(ctx context.Context, req *logical.Request, r *role) (*logical.Response, error) {
+	sid, _, err := logical.Str(req.Data, "secret_id")
+	if err != nil {
+		return nil, err
+	}
+	if sid == "" {
+		return nil, logical.BadRequest("field %q is required", "secret_id")
+	}
+	return b.createSecretID(ctx, req, r, sid)
+}
+
+// bySecretID serves secret-id/lookup and secret-id/destroy (op).
+func (b *Backend) bySecretID(op string) func(ctx context.Context, req *logical.Request, r *role) (*logical.Response, error) {
+	return func(ctx context.Context, req *logical.Request, r *role) (*logical.Response, error) {
+		if err := bySecretIDDocs.Unknown(req.Data); err != nil {
 			return nil, err
 		}
 		sid, _, err := logical.Str(req.Data, "secret_id")
@@ -119,14 +138,16 @@ func (b *Backend) rolePath(ctx context.Context, req *logical.Request, name, sub 
 		if sid == "" {
 			return nil, logical.BadRequest("field %q is required", "secret_id")
 		}
-		return b.secretIDOp(ctx, r, b.hash("secret_id", sid), strings.TrimPrefix(sub, "secret-id/"))
-	case "secret-id-accessor/lookup", "secret-id-accessor/destroy":
-		if !write && !(sub == "secret-id-accessor/destroy" && op == logical.DeleteOperation) {
-			return nil, logical.ErrUnsupportedOperation
-		}
+		return b.secretIDOp(ctx, r, b.hash("secret_id", sid), op)
+	}
+}
+
+// byAccessor serves secret-id-accessor/lookup and /destroy (op).
+func (b *Backend) byAccessor(op string) func(ctx context.Context, req *logical.Request, r *role) (*logical.Response, error) {
+	return func(ctx context.Context, req *logical.Request, r *role) (*logical.Response, error) {
 		// node-vault sends the role's name again as role_name: accepted
 		// only when it repeats the path's.
-		if err := logical.UnknownFields(req.Data, "secret_id_accessor", "role_name"); err != nil {
+		if err := byAccessorDocs.Unknown(req.Data); err != nil {
 			return nil, err
 		}
 		if rn, ok, err := logical.Str(req.Data, "role_name"); err != nil {
@@ -142,12 +163,11 @@ func (b *Backend) rolePath(ctx context.Context, req *logical.Request, name, sub 
 		if err != nil {
 			return nil, err
 		}
-		return b.secretIDOp(ctx, r, h, strings.TrimPrefix(sub, "secret-id-accessor/"))
+		return b.secretIDOp(ctx, r, h, op)
 	}
-	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", req.Path)
 }
 
-func (b *Backend) readRole(ctx context.Context, name string) (*logical.Response, error) {
+func (b *Backend) readRole(ctx context.Context, _ *logical.Request, name string) (*logical.Response, error) {
 	r, err := b.role(ctx, name)
 	if err != nil || r == nil {
 		return nil, err
@@ -163,7 +183,7 @@ func (b *Backend) readRole(ctx context.Context, name string) (*logical.Response,
 }
 
 func (b *Backend) writeRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, roleFields...); err != nil {
+	if err := roleDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
@@ -254,7 +274,7 @@ func (b *Backend) setRoleID(ctx context.Context, r *role, id string) error {
 	return logical.PutJSON(ctx, b.view, rolePrefix+r.Name, r)
 }
 
-func (b *Backend) deleteRole(ctx context.Context, name string) (*logical.Response, error) {
+func (b *Backend) deleteRole(ctx context.Context, _ *logical.Request, name string) (*logical.Response, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r, err := b.role(ctx, name)

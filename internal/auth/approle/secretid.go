@@ -44,11 +44,11 @@ func (b *Backend) loadSecret(ctx context.Context, role, h string) (*secretID, er
 // createSecretID issues a secret_id for r: generated, or custom when
 // custom is set. b.mu is held.
 func (b *Backend) createSecretID(ctx context.Context, req *logical.Request, r *role, custom string) (*logical.Response, error) {
-	allowed := []string{"metadata", "cidr_list", "token_bound_cidrs", "ttl", "num_uses"}
+	fields := secretIDDocs
 	if custom != "" {
-		allowed = append(allowed, "secret_id")
+		fields = customSecretIDDocs
 	}
-	if err := logical.UnknownFields(req.Data, allowed...); err != nil {
+	if err := fields.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	if !r.BindSecretID {

@@ -17,10 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/http"
 	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -58,8 +56,10 @@ type config struct {
 	DisableBinding bool `json:"disable_binding"`
 }
 
-// Backend is one cert mount. It is safe for concurrent use.
+// Backend is one cert mount. It is safe for concurrent use. Its routes
+// serve HandleRequest, UnauthenticatedPaths and path-help.
 type Backend struct {
+	*logical.Router
 	view logical.Storage
 	now  func() time.Time
 
@@ -79,6 +79,7 @@ func New(ctx context.Context, view logical.Storage, now func() time.Time) (*Back
 		now = time.Now
 	}
 	b := &Backend{view: view, now: now, revoked: map[string]map[string]bool{}}
+	b.Router = logical.NewRouter(backendHelp, b.routes()...)
 	names, err := view.List(ctx, crlPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("cert: list CRLs: %w", err)
@@ -97,97 +98,134 @@ func New(ctx context.Context, view logical.Storage, now func() time.Time) (*Back
 	return b, nil
 }
 
-// UnauthenticatedPaths implements logical.Unauthenticated.
-func (b *Backend) UnauthenticatedPaths() []string { return []string{"login"} }
+const backendHelp = `The cert auth method logs in a client with the certificate it presented
+on an mTLS connection: it must chain to a configured CA (with the client-auth
+usage) or be exactly a pinned certificate, pass the entry's name constraints
+and not be revoked by a loaded CRL.`
 
-// HandleRequest implements logical.Backend.
-func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	p := strings.TrimSuffix(req.Path, "/")
-	op := req.Operation
-	write := op == logical.UpdateOperation || op == logical.CreateOperation
-	switch {
-	case p == "login":
-		if !write {
-			return nil, logical.ErrUnsupportedOperation
+// ops is shorthand for a route's operation table.
+type ops = map[logical.Operation]logical.Handler
+
+var certNameDoc = logical.Field{Name: "name", InPath: true, Description: "The name of the trusted certificate entry."}
+
+var certDocs = logical.Fields{
+	certNameDoc,
+	{Name: "certificate", Description: "PEM: the CA certificates logins must chain to, or the exact client certificate to pin (required on create)."},
+	{Name: "display_name", Description: "Display name of the tokens issued (default: the entry's name)."},
+	{Name: "allowed_common_names", Type: logical.TypeSlice, Description: "Common names (globs) the client certificate may carry; empty allows any."},
+	{Name: "allowed_names", Type: logical.TypeSlice, Description: "Deprecated name of allowed_common_names."},
+	{Name: "allowed_dns_sans", Type: logical.TypeSlice, Description: "DNS SANs (globs), one of which the client certificate must carry."},
+	{Name: "allowed_uri_sans", Type: logical.TypeSlice, Description: "URI SANs (globs), one of which the client certificate must carry."},
+	{Name: "allowed_organizational_units", Type: logical.TypeSlice, Description: "Organizational units, one of which the client certificate must carry."},
+}.With(tokenparams.FieldDocs...)
+
+var crlDocs = logical.Fields{
+	{Name: "name", InPath: true, Description: "The name of the CRL."},
+	{Name: "crl", Description: "The CRL, PEM or DER."},
+}
+
+var configDocs = logical.Fields{
+	{Name: "disable_binding", Type: logical.TypeBool, Description: "Let tokens renew without presenting the certificate that logged in.", Default: false},
+}
+
+var loginDocs = logical.Fields{
+	{Name: "name", Description: "Log in against this certificate entry only (default: any that matches)."},
+}
+
+func (b *Backend) routes() []logical.Route {
+	return []logical.Route{
+		{Pattern: "login", Unauthenticated: true, Ops: ops{logical.UpdateOperation: b.login},
+			Synopsis: "Log in with the TLS client certificate of the connection.", Fields: loginDocs},
+		{Pattern: "certs", Ops: ops{logical.ListOperation: b.list(certPrefix)}, Synopsis: "List the trusted certificate entries."},
+		{Pattern: "crls", Ops: ops{logical.ListOperation: b.list(crlPrefix)}, Synopsis: "List the loaded CRLs."},
+		{Pattern: "config", Ops: ops{logical.ReadOperation: b.readConfig, logical.UpdateOperation: b.writeConfig},
+			Synopsis: "Read or set the mount's settings.", Fields: configDocs},
+		{Pattern: "certs/{name}",
+			Ops: ops{
+				logical.ReadOperation:   named(b.readCert),
+				logical.UpdateOperation: named(b.writeCert),
+				logical.DeleteOperation: named(b.deleteCert),
+			},
+			Synopsis: "Create, read, update or delete a trusted certificate entry.", Fields: certDocs},
+		{Pattern: "crls/{name}",
+			Ops: ops{
+				logical.ReadOperation:   named(b.readCRL),
+				logical.UpdateOperation: named(b.writeCRL),
+				logical.DeleteOperation: named(b.deleteCRL),
+			},
+			Synopsis:    "Load, read or delete a CRL.",
+			Description: "A certificate a loaded CRL revokes, or one whose issuer it revokes, cannot log in.",
+			Fields:      crlDocs},
+	}
+}
+
+// named wraps fn for a certs/{name} or crls/{name} route.
+func named(fn func(ctx context.Context, req *logical.Request, name string) (*logical.Response, error)) logical.Handler {
+	return func(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+		if !nameRE.MatchString(p["name"]) {
+			return nil, logical.BadRequest("invalid name")
 		}
-		return b.login(ctx, req)
-	case p == "certs" || p == "crls":
-		if op != logical.ListOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		pfx := certPrefix
-		if p == "crls" {
-			pfx = crlPrefix
-		}
-		keys, err := b.view.List(ctx, pfx)
+		return fn(ctx, req, p["name"])
+	}
+}
+
+func (b *Backend) list(prefix string) logical.Handler {
+	return func(ctx context.Context, _ *logical.Request, _ logical.Params) (*logical.Response, error) {
+		keys, err := b.view.List(ctx, prefix)
 		if err != nil {
 			return nil, err
 		}
 		return &logical.Response{Data: map[string]any{"keys": keys}}, nil
-	case p == "config":
-		return b.configPath(ctx, req)
-	case strings.HasPrefix(p, "certs/"), strings.HasPrefix(p, "crls/"):
-		kind, name, _ := strings.Cut(p, "/")
-		if !nameRE.MatchString(name) {
-			return nil, logical.BadRequest("invalid name")
-		}
-		if kind == "certs" {
-			return b.certPath(ctx, req, name)
-		}
-		return b.crlPath(ctx, req, name)
 	}
-	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", req.Path)
 }
 
-func (b *Backend) configPath(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (b *Backend) readConfig(ctx context.Context, _ *logical.Request, _ logical.Params) (*logical.Response, error) {
 	var c config
 	if _, err := logical.GetJSON(ctx, b.view, configKey, &c); err != nil {
 		return nil, err
 	}
-	switch req.Operation {
-	case logical.ReadOperation:
-		return &logical.Response{Data: map[string]any{"disable_binding": c.DisableBinding}}, nil
-	case logical.UpdateOperation, logical.CreateOperation:
-		if err := logical.UnknownFields(req.Data, "disable_binding"); err != nil {
-			return nil, err
-		}
-		if v, ok, err := logical.Bool(req.Data, "disable_binding"); err != nil {
-			return nil, err
-		} else if ok {
-			c.DisableBinding = v
-		}
-		return nil, logical.PutJSON(ctx, b.view, configKey, c)
-	}
-	return nil, logical.ErrUnsupportedOperation
+	return &logical.Response{Data: map[string]any{"disable_binding": c.DisableBinding}}, nil
 }
 
-var certFields = append([]string{"certificate", "display_name", "allowed_common_names", "allowed_names",
-	"allowed_dns_sans", "allowed_uri_sans", "allowed_organizational_units"}, tokenparams.Fields...)
-
-func (b *Backend) certPath(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	switch req.Operation {
-	case logical.ReadOperation:
-		e, err := b.entry(ctx, name)
-		if err != nil || e == nil {
-			return nil, err
-		}
-		d := map[string]any{
-			"certificate":                  e.Certificate,
-			"display_name":                 e.DisplayName,
-			"allowed_common_names":         nonNil(e.AllowedCNs),
-			"allowed_dns_sans":             nonNil(e.AllowedDNSSANs),
-			"allowed_uri_sans":             nonNil(e.AllowedURISANs),
-			"allowed_organizational_units": nonNil(e.AllowedOUs),
-		}
-		e.Token.Map(d)
-		return &logical.Response{Data: d}, nil
-	case logical.DeleteOperation:
-		return nil, b.view.Delete(ctx, certPrefix+name)
-	case logical.UpdateOperation, logical.CreateOperation:
-	default:
-		return nil, logical.ErrUnsupportedOperation
+func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	var c config
+	if _, err := logical.GetJSON(ctx, b.view, configKey, &c); err != nil {
+		return nil, err
 	}
-	if err := logical.UnknownFields(req.Data, certFields...); err != nil {
+	if err := configDocs.Unknown(req.Data); err != nil {
+		return nil, err
+	}
+	if v, ok, err := logical.Bool(req.Data, "disable_binding"); err != nil {
+		return nil, err
+	} else if ok {
+		c.DisableBinding = v
+	}
+	return nil, logical.PutJSON(ctx, b.view, configKey, c)
+}
+
+func (b *Backend) readCert(ctx context.Context, _ *logical.Request, name string) (*logical.Response, error) {
+	e, err := b.entry(ctx, name)
+	if err != nil || e == nil {
+		return nil, err
+	}
+	d := map[string]any{
+		"certificate":                  e.Certificate,
+		"display_name":                 e.DisplayName,
+		"allowed_common_names":         nonNil(e.AllowedCNs),
+		"allowed_dns_sans":             nonNil(e.AllowedDNSSANs),
+		"allowed_uri_sans":             nonNil(e.AllowedURISANs),
+		"allowed_organizational_units": nonNil(e.AllowedOUs),
+	}
+	e.Token.Map(d)
+	return &logical.Response{Data: d}, nil
+}
+
+func (b *Backend) deleteCert(ctx context.Context, _ *logical.Request, name string) (*logical.Response, error) {
+	return nil, b.view.Delete(ctx, certPrefix+name)
+}
+
+func (b *Backend) writeCert(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	if err := certDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	e, err := b.entry(ctx, name)
@@ -234,47 +272,47 @@ func (b *Backend) certPath(ctx context.Context, req *logical.Request, name strin
 	return nil, logical.PutJSON(ctx, b.view, certPrefix+name, e)
 }
 
-func (b *Backend) crlPath(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	switch req.Operation {
-	case logical.ReadOperation:
-		var c crl
-		ok, err := logical.GetJSON(ctx, b.view, crlPrefix+name, &c)
-		if err != nil || !ok {
-			return nil, err
-		}
-		b.mu.RLock()
-		n := len(b.revoked[name])
-		b.mu.RUnlock()
-		return &logical.Response{Data: map[string]any{"crl": c.PEM, "revoked_count": n}}, nil
-	case logical.DeleteOperation:
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if err := b.view.Delete(ctx, crlPrefix+name); err != nil {
-			return nil, err
-		}
-		delete(b.revoked, name)
-		return nil, nil
-	case logical.UpdateOperation, logical.CreateOperation:
-		if err := logical.UnknownFields(req.Data, "crl"); err != nil {
-			return nil, err
-		}
-		v, _, err := logical.Str(req.Data, "crl")
-		if err != nil {
-			return nil, err
-		}
-		set, err := parseCRL(v)
-		if err != nil {
-			return nil, logical.BadRequest("field %q: %v", "crl", err)
-		}
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if err := logical.PutJSON(ctx, b.view, crlPrefix+name, crl{PEM: v}); err != nil {
-			return nil, err
-		}
-		b.revoked[name] = set
-		return nil, nil
+func (b *Backend) readCRL(ctx context.Context, _ *logical.Request, name string) (*logical.Response, error) {
+	var c crl
+	ok, err := logical.GetJSON(ctx, b.view, crlPrefix+name, &c)
+	if err != nil || !ok {
+		return nil, err
 	}
-	return nil, logical.ErrUnsupportedOperation
+	b.mu.RLock()
+	n := len(b.revoked[name])
+	b.mu.RUnlock()
+	return &logical.Response{Data: map[string]any{"crl": c.PEM, "revoked_count": n}}, nil
+}
+
+func (b *Backend) deleteCRL(ctx context.Context, _ *logical.Request, name string) (*logical.Response, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.view.Delete(ctx, crlPrefix+name); err != nil {
+		return nil, err
+	}
+	delete(b.revoked, name)
+	return nil, nil
+}
+
+func (b *Backend) writeCRL(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	if err := crlDocs.Unknown(req.Data); err != nil {
+		return nil, err
+	}
+	v, _, err := logical.Str(req.Data, "crl")
+	if err != nil {
+		return nil, err
+	}
+	set, err := parseCRL(v)
+	if err != nil {
+		return nil, logical.BadRequest("field %q: %v", "crl", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := logical.PutJSON(ctx, b.view, crlPrefix+name, crl{PEM: v}); err != nil {
+		return nil, err
+	}
+	b.revoked[name] = set
+	return nil, nil
 }
 
 func (b *Backend) entry(ctx context.Context, name string) (*entry, error) {

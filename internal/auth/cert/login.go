@@ -26,8 +26,8 @@ func peerChain(req *logical.Request) ([]*x509.Certificate, error) {
 	return req.Connection.TLS.PeerCertificates, nil
 }
 
-func (b *Backend) login(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, "name"); err != nil {
+func (b *Backend) login(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	if err := loginDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	only, _, err := logical.Str(req.Data, "name")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +23,7 @@ type Options struct {
 // use; config and roles live in the request's storage, and the parsed
 // config with its key cache is reused while the stored config is unchanged.
 type Backend struct {
+	*logical.Router
 	now func() time.Time
 
 	mu  sync.Mutex
@@ -55,86 +55,21 @@ func New(opts Options) *Backend {
 	if now == nil {
 		now = time.Now
 	}
-	return &Backend{now: now}
+	b := &Backend{now: now}
+	b.Router = logical.NewRouter(backendHelp, b.routes()...)
+	return b
 }
 
-// UnauthenticatedPaths implements logical.Unauthenticated: login needs no
-// token.
-func (b *Backend) UnauthenticatedPaths() []string { return []string{"login"} }
-
-// ExistenceCheck tells create from update for config and role/NAME.
-func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
-	switch {
-	case req.Path == "config":
-		raw, err := req.Storage.Get(ctx, configKey)
-		return true, raw != nil, err
-	case strings.HasPrefix(req.Path, "role/") && !strings.Contains(strings.TrimPrefix(req.Path, "role/"), "/"):
-		raw, err := req.Storage.Get(ctx, roleKey(strings.TrimPrefix(req.Path, "role/")))
-		return true, raw != nil, err
-	}
-	return false, false, nil
-}
-
-func isWrite(op logical.Operation) bool {
-	return op == logical.UpdateOperation || op == logical.CreateOperation
-}
-
-// HandleRequest implements logical.Backend.
+// HandleRequest implements logical.Backend through the routes (paths.go);
+// handlers may read req.Data without a nil check.
 func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	if req.Data == nil {
 		req.Data = map[string]any{}
 	}
-	p, op := req.Path, req.Operation
-	switch {
-	case p == "login":
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.login(ctx, req)
-	case p == "config":
-		switch {
-		case op == logical.ReadOperation:
-			return b.readConfig(ctx, req)
-		case isWrite(op):
-			return b.writeConfig(ctx, req)
-		}
-		return nil, logical.ErrUnsupportedOperation
-	case p == "role" || p == "role/":
-		if op != logical.ListOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		names, err := listRoles(ctx, req.Storage)
-		if err != nil {
-			return nil, err
-		}
-		return &logical.Response{Data: map[string]any{"keys": names}}, nil
-	case strings.HasPrefix(p, "role/"):
-		name, sub, _ := strings.Cut(strings.TrimPrefix(p, "role/"), "/")
-		if !validName(name) {
-			return nil, logical.BadRequest("invalid role name")
-		}
-		switch {
-		case sub == "lint" && op == logical.ReadOperation:
-			return b.lintRole(ctx, req, name)
-		case sub != "":
-			return nil, logical.ErrUnsupportedPath
-		case op == logical.ReadOperation:
-			r, err := loadRole(ctx, req.Storage, name)
-			if err != nil || r == nil {
-				return nil, err
-			}
-			return &logical.Response{Data: r.view()}, nil
-		case isWrite(op):
-			return b.writeRole(ctx, req, name)
-		case op == logical.DeleteOperation:
-			return nil, req.Storage.Delete(ctx, roleKey(name))
-		}
-		return nil, logical.ErrUnsupportedOperation
-	}
-	return nil, logical.ErrUnsupportedPath
+	return b.Router.HandleRequest(ctx, req)
 }
 
-func (b *Backend) readConfig(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (b *Backend) readConfig(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
 	c, _, err := loadConfig(ctx, req.Storage)
 	if err != nil || c == nil {
 		return nil, err
@@ -145,7 +80,7 @@ func (b *Backend) readConfig(ctx context.Context, req *logical.Request) (*logica
 // writeConfig validates the config and, for remote keys, fetches discovery
 // and the JWKS once, so a wrong URL or CA is reported now rather than at
 // the first login.
-func (b *Backend) writeConfig(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
 	old, _, err := loadConfig(ctx, req.Storage)
 	if err != nil {
 		return nil, err

@@ -38,13 +38,7 @@ const (
 	DefaultJWKSMinRefresh = time.Minute
 )
 
-var configFields = []string{
-	"oidc_discovery_url", "oidc_discovery_ca_pem", "jwks_url", "jwks_ca_pem", "jwt_validation_pubkeys",
-	"bound_issuer", "jwt_supported_algs", "default_role", "allow_private_network", "jwks_cache_ttl",
-	"jwks_min_refresh_interval",
-	// Accepted for Vault clients; only the JWT flow exists here.
-	"oidc_client_id", "oidc_client_secret", "oidc_response_mode", "oidc_response_types", "provider_config", "namespace_in_state",
-}
+var configFields = configDocs.Names()
 
 // parseConfig merges request data into c (an existing config or zero).
 func parseConfig(c Config, data map[string]any) (Config, error) {

@@ -25,8 +25,8 @@ const (
 // the config's default_role) and returns the Auth the core turns into a
 // token. Every refusal is a 403 naming the failed check; none echoes the
 // token or a claim value.
-func (b *Backend) login(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if err := logical.UnknownFields(req.Data, "role", "jwt"); err != nil {
+func (b *Backend) login(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	if err := loginDocs.Unknown(req.Data); err != nil {
 		return nil, err
 	}
 	token, _, err := logical.Str(req.Data, "jwt")

@@ -66,13 +66,7 @@ var ScopeClaims = []string{
 	"kubernetes.io/serviceaccount/service-account.name",
 }
 
-var roleFields = []string{
-	"role_type", "bound_audiences", "allow_any_audience", "bound_subject", "bound_claims", "bound_claims_type",
-	"claim_mappings", "user_claim", "user_claim_json_pointer", "groups_claim", "allow_unbound",
-	"token_policies", "policies", "token_ttl", "token_max_ttl", "token_explicit_max_ttl", "token_period",
-	"token_num_uses", "token_bound_cidrs", "token_no_default_policy", "token_type",
-	"clock_skew_leeway", "expiration_leeway", "not_before_leeway",
-}
+var roleFields = roleDocs.Names()
 
 // validName accepts role names of letters, digits, '.', '_' and '-'.
 func validName(s string) bool {

@@ -36,8 +36,16 @@ type Config struct {
 	Disable      bool          `json:"lockout_disable,omitempty"`
 }
 
+// FieldDocs documents the lockout_* fields for path-help.
+var FieldDocs = logical.Fields{
+	{Name: "lockout_threshold", Type: logical.TypeInt, Description: "Failed logins after which a user or client is locked out.", Default: DefaultThreshold},
+	{Name: "lockout_duration", Type: logical.TypeDuration, Description: "How long a lockout lasts.", Default: "15m"},
+	{Name: "lockout_counter_reset", Type: logical.TypeDuration, Description: "How long after the last failure the failure count starts again from zero.", Default: "15m"},
+	{Name: "lockout_disable", Type: logical.TypeBool, Description: "Turn lockout off for this mount.", Default: false},
+}
+
 // Fields are the request keys Parse reads.
-var Fields = []string{"lockout_threshold", "lockout_duration", "lockout_counter_reset", "lockout_disable"}
+var Fields = FieldDocs.Names()
 
 // Parse updates c from the lockout_* keys present in data.
 func (c *Config) Parse(data map[string]any) error {

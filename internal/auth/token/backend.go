@@ -12,8 +12,13 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 )
 
-// backend serves auth/token/*. Paths are relative to the mount.
-type backend struct{ s *Store }
+// backend serves auth/token/*. Paths are relative to the mount; its
+// routes (paths.go) serve HandleRequest, SudoPaths, ExistenceCheck and
+// path-help.
+type backend struct {
+	*logical.Router
+	s *Store
+}
 
 var (
 	_ logical.Backend          = (*backend)(nil)
@@ -24,139 +29,19 @@ var (
 // Backend returns the logical.Backend serving auth/token/*. The core must
 // have authenticated the caller (req.ClientToken, req.Token) and checked
 // the ACL, including sudo for SudoPaths.
-func (s *Store) Backend() logical.Backend { return &backend{s: s} }
-
-// SudoPaths lists the paths that need sudo, as in Vault.
-func (b *backend) SudoPaths() []string {
-	return []string{"accessors", "accessors/", "revoke-orphan", "revoke-orphan/*", "batch-key", "batch-key/rotate"}
+func (s *Store) Backend() logical.Backend {
+	b := &backend{s: s}
+	b.Router = logical.NewRouter(backendHelp, b.routes()...)
+	return b
 }
 
-// ExistenceCheck tells create from update for roles/NAME.
-func (b *backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
-	name, ok := strings.CutPrefix(req.Path, "roles/")
-	if !ok || name == "" {
-		return false, false, nil
-	}
-	r, err := b.s.role(ctx, name)
-	if err != nil {
-		return true, false, err
-	}
-	return true, r != nil, nil
-}
-
-// pathFields are the fields of the lookup, renew and revoke endpoints. As in
-// Vault, the -self endpoints accept (and ignore) a token field.
-var pathFields = map[string][]string{
-	"lookup":          {"token"},
-	"lookup-self":     {"token"},
-	"lookup-accessor": {"accessor"},
-	"renew":           {"token", "increment"},
-	"renew-self":      {"token", "increment"},
-	"renew-accessor":  {"accessor", "increment"},
-	"revoke":          {"token"},
-	"revoke-self":     {},
-	"revoke-accessor": {"accessor"},
-	"revoke-orphan":   {"token"},
-}
-
-func isWrite(op logical.Operation) bool {
-	return op == logical.UpdateOperation || op == logical.CreateOperation
-}
-
-// HandleRequest implements logical.Backend.
+// HandleRequest implements logical.Backend through the routes; handlers
+// may read req.Data without a nil check.
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	if req.Data == nil {
 		req.Data = map[string]any{}
 	}
-	path := req.Path
-	op := req.Operation
-	switch {
-	case path == "create" || path == "create-orphan":
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.create(ctx, req, path == "create-orphan", "")
-	case strings.HasPrefix(path, "create/"):
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		role := strings.TrimPrefix(path, "create/")
-		if role == "" {
-			// Not a plain create: a grant on create/* means "through a
-			// role", and must never skip the role's bounds.
-			return nil, logical.BadRequest("missing role name in auth/token/create/ROLE")
-		}
-		return b.create(ctx, req, false, role)
-	case path == "lookup" || path == "lookup-self" || path == "lookup-accessor":
-		if !isWrite(op) && !(op == logical.ReadOperation && path == "lookup-self") {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data, pathFields[path]...); err != nil {
-			return nil, err
-		}
-		return b.lookup(ctx, req, path)
-	case path == "renew" || path == "renew-self" || path == "renew-accessor":
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data, pathFields[path]...); err != nil {
-			return nil, err
-		}
-		return b.renew(ctx, req, path)
-	case path == "revoke" || path == "revoke-self" || path == "revoke-accessor" || path == "revoke-orphan":
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data, pathFields[path]...); err != nil {
-			return nil, err
-		}
-		return nil, b.revoke(ctx, req, path)
-	case path == "accessors" || path == "accessors/":
-		if op != logical.ListOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.listAccessors(ctx)
-	case path == "roles" || path == "roles/":
-		if op != logical.ListOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.listRoles(ctx)
-	case strings.HasPrefix(path, "roles/"):
-		return b.roleOp(ctx, req, strings.TrimPrefix(path, "roles/"))
-	case path == "batch-key":
-		if op != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return &logical.Response{Data: b.s.batchKeyInfo()}, nil
-	case path == "batch-key/rotate":
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data, "revoke_existing"); err != nil {
-			return nil, err
-		}
-		drop, _, err := logical.Bool(req.Data, "revoke_existing")
-		if err != nil {
-			return nil, err
-		}
-		if _, err := b.s.RotateBatchKey(ctx, drop); err != nil {
-			return nil, err
-		}
-		return &logical.Response{Data: b.s.batchKeyInfo()}, nil
-	case path == "tidy":
-		if !isWrite(op) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data); err != nil {
-			return nil, err
-		}
-		n, err := b.s.Sweep(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return &logical.Response{Data: map[string]any{"removed": n}}, nil
-	}
-	return nil, logical.ErrUnsupportedPath
+	return b.Router.HandleRequest(ctx, req)
 }
 
 // caller returns the entry of the token making the request, including a
@@ -246,10 +131,7 @@ type createInput struct {
 
 // createFields are the fields of auth/token/create, as in Vault. The
 // official Go client always sends entity_alias, empty.
-var createFields = []string{
-	"policies", "meta", "ttl", "lease", "explicit_max_ttl", "period", "renewable", "num_uses",
-	"no_default_policy", "no_parent", "display_name", "id", "type", "entity_alias",
-}
+var createFields = createDocs.Names()
 
 func parseCreate(d map[string]any) (*createInput, error) {
 	for _, k := range []string{"bound_cidrs", "token_bound_cidrs"} {

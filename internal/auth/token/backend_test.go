@@ -364,10 +364,12 @@ func TestBackendRevoke(t *testing.T) {
 	if err != nil || tidy.Data["removed"] != 1 {
 		t.Errorf("tidy = %v, %v", tidy, err)
 	}
+	// The core ignores the trailing "/" of a LIST when it matches the
+	// sudo list, so "accessors" covers "accessors/".
 	sp := f.store.Backend().(logical.SudoPaths).SudoPaths()
-	for _, want := range []string{"accessors/", "revoke-orphan"} {
-		if !slices.Contains(sp, want) {
-			t.Errorf("SudoPaths lacks %q", want)
+	for _, want := range []string{"accessors/", "revoke-orphan", "batch-key", "batch-key/rotate"} {
+		if !slices.Contains(sp, want) && !slices.Contains(sp, strings.TrimSuffix(want, "/")) {
+			t.Errorf("SudoPaths %q lacks %q", sp, want)
 		}
 	}
 }

@@ -44,7 +44,7 @@ func (s *Store) role(ctx context.Context, name string) (*Role, error) {
 	return &r, nil
 }
 
-func (b *backend) listRoles(ctx context.Context) (*logical.Response, error) {
+func (b *backend) listRoles(ctx context.Context, _ *logical.Request, _ logical.Params) (*logical.Response, error) {
 	keys, err := b.s.st.List(ctx, rolePrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list token roles: %w", err)
@@ -58,43 +58,56 @@ func (b *backend) listRoles(ctx context.Context) (*logical.Response, error) {
 	return &logical.Response{Data: map[string]any{"keys": out}}, nil
 }
 
-func (b *backend) roleOp(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	if !validName(name) {
-		return nil, logical.BadRequest("invalid role name: names match [a-z0-9][a-z0-9._-]*")
+// onRole wraps fn for roles/{role_name}: the name valid.
+func onRole(fn func(ctx context.Context, req *logical.Request, name string) (*logical.Response, error)) logical.Handler {
+	return func(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+		name := p["role_name"]
+		if !validName(name) {
+			return nil, logical.BadRequest("invalid role name: names match [a-z0-9][a-z0-9._-]*")
+		}
+		return fn(ctx, req, name)
 	}
-	switch req.Operation {
-	case logical.ReadOperation:
-		r, err := b.s.role(ctx, name)
-		if err != nil || r == nil {
-			return nil, err
-		}
-		return &logical.Response{Data: roleData(r)}, nil
-	case logical.DeleteOperation:
-		if err := b.s.st.Delete(ctx, rolePrefix+name); err != nil {
-			return nil, fmt.Errorf("delete token role %s: %w", name, err)
-		}
-		return nil, nil
-	case logical.CreateOperation, logical.UpdateOperation:
-		r, err := b.s.role(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		if r == nil {
-			r = &Role{Name: name, Renewable: true}
-		}
-		if err := applyRole(r, req.Data); err != nil {
-			return nil, err
-		}
-		v, err := json.Marshal(r)
-		if err != nil {
-			return nil, fmt.Errorf("encode token role %s: %w", name, err)
-		}
-		if err := b.s.st.Put(ctx, rolePrefix+name, v); err != nil {
-			return nil, fmt.Errorf("write token role %s: %w", name, err)
-		}
-		return nil, nil
+}
+
+func (b *backend) roleExists(ctx context.Context, _ *logical.Request, p logical.Params) (bool, error) {
+	r, err := b.s.role(ctx, p["role_name"])
+	return r != nil, err
+}
+
+func (b *backend) readRole(ctx context.Context, _ *logical.Request, name string) (*logical.Response, error) {
+	r, err := b.s.role(ctx, name)
+	if err != nil || r == nil {
+		return nil, err
 	}
-	return nil, logical.ErrUnsupportedOperation
+	return &logical.Response{Data: roleData(r)}, nil
+}
+
+func (b *backend) deleteRole(ctx context.Context, _ *logical.Request, name string) (*logical.Response, error) {
+	if err := b.s.st.Delete(ctx, rolePrefix+name); err != nil {
+		return nil, fmt.Errorf("delete token role %s: %w", name, err)
+	}
+	return nil, nil
+}
+
+func (b *backend) writeRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	r, err := b.s.role(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		r = &Role{Name: name, Renewable: true}
+	}
+	if err := applyRole(r, req.Data); err != nil {
+		return nil, err
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode token role %s: %w", name, err)
+	}
+	if err := b.s.st.Put(ctx, rolePrefix+name, v); err != nil {
+		return nil, fmt.Errorf("write token role %s: %w", name, err)
+	}
+	return nil, nil
 }
 
 func roleData(r *Role) map[string]any {
@@ -160,11 +173,7 @@ func validSuffix(s string) bool {
 // roleFields are the fields of auth/token/roles/NAME; roleUnsupported are
 // Vault's role fields Keyward does not implement (refused unless zero).
 var (
-	roleFields = append([]string{
-		"allowed_policies", "disallowed_policies", "orphan", "renewable", "path_suffix",
-		"token_explicit_max_ttl", "explicit_max_ttl", "token_period", "period",
-		"token_bound_cidrs", "bound_cidrs", "token_no_default_policy", "token_type",
-	}, roleUnsupported...)
+	roleFields      = roleDocs.Names()
 	roleUnsupported = []string{"allowed_policies_glob", "disallowed_policies_glob", "allowed_entity_aliases", "token_num_uses"}
 )
 

@@ -29,10 +29,7 @@ type Params struct {
 }
 
 // Fields are the request keys Parse understands, for UnknownFields.
-var Fields = []string{
-	"token_policies", "policies", "token_ttl", "token_max_ttl", "token_explicit_max_ttl",
-	"token_period", "token_num_uses", "token_bound_cidrs", "token_no_default_policy", "token_type",
-}
+var Fields = FieldDocs.Names()
 
 // Aliases are the legacy names Parse accepts, for logical.FieldAliaser.
 var Aliases = map[string]string{"policies": "token_policies"}

@@ -15,7 +15,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"runtime"
 	"slices"
 	"strings"
@@ -47,8 +46,11 @@ type Options struct {
 	Issuer string
 }
 
-// Backend is one userpass mount. It is safe for concurrent use.
+// Backend is one userpass mount. It is safe for concurrent use. Its
+// routes (paths.go) serve HandleRequest, UnauthenticatedPaths,
+// ExistenceCheck and path-help.
 type Backend struct {
+	*logical.Router
 	view  logical.Storage
 	opts  Options
 	lock  *lockout.Tracker
@@ -81,64 +83,15 @@ func New(_ context.Context, view logical.Storage, opts Options) (*Backend, error
 	if err != nil {
 		return nil, fmt.Errorf("userpass: dummy hash: %w", err)
 	}
-	return &Backend{
+	b := &Backend{
 		view:  view,
 		opts:  opts,
 		lock:  lockout.New(lockoutPrefix, opts.Now),
 		dummy: dummy,
 		sem:   make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
-	}, nil
-}
-
-// UnauthenticatedPaths implements logical.Unauthenticated.
-func (b *Backend) UnauthenticatedPaths() []string { return []string{"login", "login/*"} }
-
-// HandleRequest implements logical.Backend.
-func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	p := strings.TrimSuffix(req.Path, "/")
-	op := req.Operation
-	write := op == logical.UpdateOperation || op == logical.CreateOperation
-	switch {
-	case p == "login" || strings.HasPrefix(p, "login/"):
-		if !write {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.login(ctx, req, strings.TrimPrefix(strings.TrimPrefix(p, "login"), "/"))
-	case p == "users":
-		if op != logical.ListOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		keys, err := b.view.List(ctx, userPrefix)
-		if err != nil {
-			return nil, err
-		}
-		return &logical.Response{Data: map[string]any{"keys": keys}}, nil
-	case p == "config":
-		return b.config(ctx, req)
-	case strings.HasPrefix(p, "users/"):
-		rest := strings.TrimPrefix(p, "users/")
-		name, sub, _ := strings.Cut(rest, "/")
-		name, err := canonicalName(name)
-		if err != nil {
-			return nil, err
-		}
-		return b.userPath(ctx, req, name, sub)
 	}
-	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", req.Path)
-}
-
-// ExistenceCheck implements logical.ExistenceChecker for users/NAME.
-func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
-	rest, ok := strings.CutPrefix(strings.TrimSuffix(req.Path, "/"), "users/")
-	if !ok || strings.Contains(rest, "/") {
-		return false, false, nil
-	}
-	name, err := canonicalName(rest)
-	if err != nil {
-		return true, false, nil
-	}
-	u, err := b.user(ctx, name)
-	return true, u != nil, err
+	b.Router = logical.NewRouter(backendHelp, b.routes()...)
+	return b, nil
 }
 
 // CanonicalPath names the user a users/NAME[/...] request acts on: NAME as
@@ -179,7 +132,9 @@ type mountConfig struct {
 	MFAPolicies []string `json:"mfa_policies,omitempty"`
 }
 
-var configFields = append([]string{"mfa_policies"}, lockout.Fields...)
+var configDocs = logical.Fields{
+	{Name: "mfa_policies", Type: logical.TypeSlice, Description: "Policies whose holders must pass TOTP at login, even without mfa_required."},
+}.With(lockout.FieldDocs...)
 
 // requiresMFA reports whether u must pass TOTP: mfa_required, or a token
 // policy (including the default policy the core adds unless
@@ -196,35 +151,37 @@ func (c mountConfig) requiresMFA(u *user) bool {
 	return false
 }
 
-func (b *Backend) config(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (b *Backend) readConfig(ctx context.Context, _ *logical.Request, _ logical.Params) (*logical.Response, error) {
 	c, err := b.mountConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	switch req.Operation {
-	case logical.ReadOperation:
-		out := map[string]any{"mfa_policies": append([]string{}, c.MFAPolicies...)}
-		c.Map(out)
-		return &logical.Response{Data: out}, nil
-	case logical.UpdateOperation, logical.CreateOperation:
-		if err := logical.UnknownFields(req.Data, configFields...); err != nil {
-			return nil, err
-		}
-		if err := c.Parse(req.Data); err != nil {
-			return nil, err
-		}
-		if v, ok, err := logical.Strings(req.Data, "mfa_policies"); err != nil {
-			return nil, err
-		} else if ok {
-			c.MFAPolicies = policyNames(v)
-		}
-		raw, err := json.Marshal(c)
-		if err != nil {
-			return nil, err
-		}
-		return nil, b.view.Put(ctx, configKey, raw)
+	out := map[string]any{"mfa_policies": append([]string{}, c.MFAPolicies...)}
+	c.Map(out)
+	return &logical.Response{Data: out}, nil
+}
+
+func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	c, err := b.mountConfig(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return nil, logical.ErrUnsupportedOperation
+	if err := configDocs.Unknown(req.Data); err != nil {
+		return nil, err
+	}
+	if err := c.Parse(req.Data); err != nil {
+		return nil, err
+	}
+	if v, ok, err := logical.Strings(req.Data, "mfa_policies"); err != nil {
+		return nil, err
+	} else if ok {
+		c.MFAPolicies = policyNames(v)
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, b.view.Put(ctx, configKey, raw)
 }
 
 // policyNames normalises policy names as token_policies are stored: trimmed,

@@ -23,8 +23,6 @@ type user struct {
 	LastTOTPStep uint64 `json:"last_totp_step,omitempty"`
 }
 
-var userFields = append([]string{"password", "mfa_required", "bound_cidrs"}, tokenparams.Fields...)
-
 func (b *Backend) user(ctx context.Context, name string) (*user, error) {
 	raw, err := b.view.Get(ctx, userPrefix+name)
 	if err != nil || raw == nil {
@@ -62,72 +60,109 @@ func password(data map[string]any, required bool) (string, error) {
 	return pw, nil
 }
 
-func (b *Backend) userPath(ctx context.Context, req *logical.Request, name, sub string) (*logical.Response, error) {
-	op := req.Operation
-	write := op == logical.UpdateOperation || op == logical.CreateOperation
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	u, err := b.user(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if sub == "" {
-		switch {
-		case op == logical.ReadOperation:
-			if u == nil {
-				return nil, nil
-			}
-			d := map[string]any{"mfa_required": u.MFARequired, "totp_enrolled": u.TOTP != nil}
-			u.Token.Map(d)
-			return &logical.Response{Data: d}, nil
-		case op == logical.DeleteOperation:
-			if err := b.view.Delete(ctx, userPrefix+name); err != nil {
-				return nil, err
-			}
-			return nil, b.lock.Unlock(ctx, b.view, name)
-		case write:
-			return nil, b.writeUser(ctx, req, name, u)
-		}
-		return nil, logical.ErrUnsupportedOperation
-	}
-	if u == nil {
-		return nil, logical.Errorf(http.StatusNotFound, "user %q not found", name)
-	}
-	switch {
-	case sub == "password" && write:
-		if err := logical.UnknownFields(req.Data, "password"); err != nil {
-			return nil, err
-		}
-		pw, err := password(req.Data, true)
+// onUser wraps fn for a users/{username}... route: the name canonical,
+// b.mu held, and the stored user (nil when absent) loaded.
+func (b *Backend) onUser(fn func(ctx context.Context, req *logical.Request, name string, u *user) (*logical.Response, error)) logical.Handler {
+	return func(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+		name, err := canonicalName(p["username"])
 		if err != nil {
 			return nil, err
 		}
-		u.PasswordHash = hashPassword(pw, b.opts.Params)
-		return nil, b.putUser(ctx, name, u)
-	case sub == "policies" && write:
-		if err := logical.UnknownFields(req.Data, "policies", "token_policies"); err != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		u, err := b.user(ctx, name)
+		if err != nil {
 			return nil, err
 		}
-		if err := u.Token.Parse(req.Data); err != nil {
-			return nil, err
-		}
-		return nil, b.putUser(ctx, name, u)
-	case sub == "unlock" && write:
-		return nil, b.lock.Unlock(ctx, b.view, name)
-	case sub == "mfa/totp/generate" && write:
-		return b.generateTOTP(ctx, req, name, u)
-	case sub == "mfa/totp" && (op == logical.DeleteOperation || write):
-		if err := logical.UnknownFields(req.Data); err != nil {
-			return nil, err
-		}
-		u.TOTP, u.LastTOTPStep = nil, 0
-		return nil, b.putUser(ctx, name, u)
+		return fn(ctx, req, name, u)
 	}
-	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", req.Path)
 }
 
-func (b *Backend) writeUser(ctx context.Context, req *logical.Request, name string, u *user) error {
-	if err := logical.UnknownFields(req.Data, userFields...); err != nil {
+// onExisting is onUser for the paths below a user, which must exist.
+func (b *Backend) onExisting(fn func(ctx context.Context, req *logical.Request, name string, u *user) (*logical.Response, error)) logical.Handler {
+	return b.onUser(func(ctx context.Context, req *logical.Request, name string, u *user) (*logical.Response, error) {
+		if u == nil {
+			return nil, logical.Errorf(http.StatusNotFound, "user %q not found", name)
+		}
+		return fn(ctx, req, name, u)
+	})
+}
+
+func (b *Backend) listUsers(ctx context.Context, _ *logical.Request, _ logical.Params) (*logical.Response, error) {
+	keys, err := b.view.List(ctx, userPrefix)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]any{"keys": keys}}, nil
+}
+
+// userExists implements the users/{username} existence check: an invalid
+// name does not exist (the handler then refuses it).
+func (b *Backend) userExists(ctx context.Context, _ *logical.Request, p logical.Params) (bool, error) {
+	name, err := canonicalName(p["username"])
+	if err != nil {
+		return false, nil
+	}
+	u, err := b.user(ctx, name)
+	return u != nil, err
+}
+
+func (b *Backend) readUser(_ context.Context, _ *logical.Request, _ string, u *user) (*logical.Response, error) {
+	if u == nil {
+		return nil, nil
+	}
+	d := map[string]any{"mfa_required": u.MFARequired, "totp_enrolled": u.TOTP != nil}
+	u.Token.Map(d)
+	return &logical.Response{Data: d}, nil
+}
+
+func (b *Backend) deleteUser(ctx context.Context, _ *logical.Request, name string, _ *user) (*logical.Response, error) {
+	if err := b.view.Delete(ctx, userPrefix+name); err != nil {
+		return nil, err
+	}
+	return nil, b.lock.Unlock(ctx, b.view, name)
+}
+
+func (b *Backend) setPassword(ctx context.Context, req *logical.Request, name string, u *user) (*logical.Response, error) {
+	if err := passwordDocs.Unknown(req.Data); err != nil {
+		return nil, err
+	}
+	pw, err := password(req.Data, true)
+	if err != nil {
+		return nil, err
+	}
+	u.PasswordHash = hashPassword(pw, b.opts.Params)
+	return nil, b.putUser(ctx, name, u)
+}
+
+func (b *Backend) setPolicies(ctx context.Context, req *logical.Request, name string, u *user) (*logical.Response, error) {
+	if err := policiesDocs.Unknown(req.Data); err != nil {
+		return nil, err
+	}
+	if err := u.Token.Parse(req.Data); err != nil {
+		return nil, err
+	}
+	return nil, b.putUser(ctx, name, u)
+}
+
+func (b *Backend) unlockUser(ctx context.Context, _ *logical.Request, name string, _ *user) (*logical.Response, error) {
+	return nil, b.lock.Unlock(ctx, b.view, name)
+}
+
+func (b *Backend) deleteTOTP(ctx context.Context, req *logical.Request, name string, u *user) (*logical.Response, error) {
+	if err := logical.UnknownFields(req.Data); err != nil {
+		return nil, err
+	}
+	u.TOTP, u.LastTOTPStep = nil, 0
+	return nil, b.putUser(ctx, name, u)
+}
+
+func (b *Backend) writeUser(ctx context.Context, req *logical.Request, name string, u *user) (*logical.Response, error) {
+	return nil, b.storeUser(ctx, req, name, u)
+}
+
+func (b *Backend) storeUser(ctx context.Context, req *logical.Request, name string, u *user) error {
+	if err := userDocs.Unknown(req.Data); err != nil {
 		return err
 	}
 	created := u == nil

@@ -61,6 +61,7 @@ func NewFactory(opts Options) logical.Factory {
 			conns:  map[string]*conn{},
 			kick:   make(chan struct{}, 1),
 		}
+		b.Router = logical.NewRouter(backendHelp, b.routes()...)
 		b.ctx, b.cancel = context.WithCancel(context.Background())
 		b.wg.Add(1)
 		go b.rotationLoop()
@@ -69,7 +70,9 @@ func NewFactory(opts Options) logical.Factory {
 }
 
 // Backend is the database secrets engine. It is safe for concurrent use.
+// Its routes (paths.go) serve HandleRequest and path-help.
 type Backend struct {
+	*logical.Router
 	view   logical.Storage
 	sys    logical.SystemView
 	opts   Options
@@ -125,80 +128,6 @@ func validName(n string) error {
 		return logical.BadRequest("invalid name")
 	}
 	return nil
-}
-
-func isWrite(op logical.Operation) bool {
-	return op == logical.UpdateOperation || op == logical.CreateOperation
-}
-
-// HandleRequest routes a request relative to the mount.
-func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	p := req.Path
-	first, rest, _ := strings.Cut(p, "/")
-	if rest == "" {
-		if req.Operation != logical.ListOperation && req.Operation != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedPath
-		}
-		prefix := map[string]string{"config": "config/", "roles": "role/", "static-roles": "static-role/"}[first]
-		if prefix == "" {
-			return nil, logical.ErrUnsupportedPath
-		}
-		keys, err := b.view.List(ctx, prefix)
-		if err != nil {
-			return nil, err
-		}
-		return &logical.Response{Data: map[string]any{"keys": keys}}, nil
-	}
-	if err := validName(rest); err != nil {
-		return nil, err
-	}
-	switch first {
-	case "config":
-		return b.configPath(ctx, req, rest)
-	case "roles":
-		return b.rolePath(ctx, req, rest)
-	case "creds":
-		if req.Operation != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.creds(ctx, req, rest)
-	case "static-roles":
-		return b.staticRolePath(ctx, req, rest)
-	case "static-creds":
-		if req.Operation != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return b.staticCreds(ctx, rest)
-	case "rotate-role":
-		if !isWrite(req.Operation) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data); err != nil {
-			return nil, err
-		}
-		return nil, b.rotateStatic(ctx, rest, true)
-	case "rotate-root":
-		if !isWrite(req.Operation) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data); err != nil {
-			return nil, err
-		}
-		return nil, b.rotateRoot(ctx, rest)
-	case "reset":
-		if !isWrite(req.Operation) {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		if err := logical.UnknownFields(req.Data); err != nil {
-			return nil, err
-		}
-		if _, ok, err := b.loadConfig(ctx, rest); err != nil || !ok {
-			return nil, orNotFound(err, "config", rest)
-		}
-		b.dropConn(rest)
-		return nil, nil
-	}
-	return nil, logical.ErrUnsupportedPath
 }
 
 func orNotFound(err error, what, name string) error {

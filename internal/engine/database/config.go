@@ -27,9 +27,7 @@ type dbConfig struct {
 	PendingPassword string `json:"pending_password,omitempty"`
 }
 
-var configFields = []string{"plugin_name", "plugin_version", "connection_url", "username", "password",
-	"allowed_roles", "max_open_connections", "max_idle_connections", "max_connection_lifetime",
-	"verify_connection", "password_policy", "username_template", "root_rotation_statements"}
+var configFields = configDocs.Names()
 
 func (b *Backend) loadConfig(ctx context.Context, name string) (*dbConfig, bool, error) {
 	c := &dbConfig{}
@@ -37,38 +35,38 @@ func (b *Backend) loadConfig(ctx context.Context, name string) (*dbConfig, bool,
 	return c, ok, err
 }
 
-func (b *Backend) configPath(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	switch req.Operation {
-	case logical.ReadOperation:
-		c, ok, err := b.loadConfig(ctx, name)
-		if err != nil || !ok {
-			return nil, orNotFound(err, "config", name)
-		}
-		return &logical.Response{Data: map[string]any{
-			"plugin_name": c.Plugin,
-			"connection_details": map[string]any{
-				"connection_url":       c.URL,
-				"username":             c.Username,
-				"max_open_connections": c.MaxOpenConns,
-			},
-			"allowed_roles":                      c.AllowedRoles,
-			"password_policy":                    c.PasswordPolicy,
-			"root_credentials_rotate_statements": c.RootRotation,
-			"verify_connection":                  c.VerifyConnection,
-			"username_template":                  c.UsernameTemplate,
-		}}, nil
-	case logical.DeleteOperation:
-		b.rotMu.Lock()
-		defer b.rotMu.Unlock()
-		if err := b.view.Delete(ctx, "config/"+name); err != nil {
-			return nil, err
-		}
-		b.dropConn(name)
-		return nil, nil
-	case logical.CreateOperation, logical.UpdateOperation:
-		return nil, b.writeConfig(ctx, req, name)
+func (b *Backend) readConfig(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	c, ok, err := b.loadConfig(ctx, name)
+	if err != nil || !ok {
+		return nil, orNotFound(err, "config", name)
 	}
-	return nil, logical.ErrUnsupportedOperation
+	return &logical.Response{Data: map[string]any{
+		"plugin_name": c.Plugin,
+		"connection_details": map[string]any{
+			"connection_url":       c.URL,
+			"username":             c.Username,
+			"max_open_connections": c.MaxOpenConns,
+		},
+		"allowed_roles":                      c.AllowedRoles,
+		"password_policy":                    c.PasswordPolicy,
+		"root_credentials_rotate_statements": c.RootRotation,
+		"verify_connection":                  c.VerifyConnection,
+		"username_template":                  c.UsernameTemplate,
+	}}, nil
+}
+
+func (b *Backend) deleteConfig(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	b.rotMu.Lock()
+	defer b.rotMu.Unlock()
+	if err := b.view.Delete(ctx, "config/"+name); err != nil {
+		return nil, err
+	}
+	b.dropConn(name)
+	return nil, nil
+}
+
+func (b *Backend) writeConfigReq(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	return nil, b.writeConfig(ctx, req, name)
 }
 
 func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, name string) error {

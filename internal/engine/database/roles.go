@@ -20,8 +20,7 @@ type role struct {
 	MaxTTL     time.Duration `json:"max_ttl"`
 }
 
-var roleFields = []string{"db_name", "creation_statements", "revocation_statements", "rollback_statements",
-	"renew_statements", "default_ttl", "max_ttl", "credential_type"}
+var roleFields = roleDocs.Names()
 
 func (b *Backend) loadRole(ctx context.Context, name string) (*role, bool, error) {
 	r := &role{}
@@ -29,29 +28,29 @@ func (b *Backend) loadRole(ctx context.Context, name string) (*role, bool, error
 	return r, ok, err
 }
 
-func (b *Backend) rolePath(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	switch req.Operation {
-	case logical.ReadOperation:
-		r, ok, err := b.loadRole(ctx, name)
-		if err != nil || !ok {
-			return nil, orNotFound(err, "role", name)
-		}
-		return &logical.Response{Data: map[string]any{
-			"db_name":               r.DBName,
-			"creation_statements":   nonNil(r.Creation),
-			"revocation_statements": nonNil(r.Revocation),
-			"rollback_statements":   nonNil(r.Rollback),
-			"renew_statements":      nonNil(r.Renew),
-			"default_ttl":           int64(r.DefaultTTL / time.Second),
-			"max_ttl":               int64(r.MaxTTL / time.Second),
-			"credential_type":       "password",
-		}}, nil
-	case logical.DeleteOperation:
-		return nil, b.view.Delete(ctx, "role/"+name)
-	case logical.CreateOperation, logical.UpdateOperation:
-		return nil, b.writeRole(ctx, req.Data, name)
+func (b *Backend) readRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	r, ok, err := b.loadRole(ctx, name)
+	if err != nil || !ok {
+		return nil, orNotFound(err, "role", name)
 	}
-	return nil, logical.ErrUnsupportedOperation
+	return &logical.Response{Data: map[string]any{
+		"db_name":               r.DBName,
+		"creation_statements":   nonNil(r.Creation),
+		"revocation_statements": nonNil(r.Revocation),
+		"rollback_statements":   nonNil(r.Rollback),
+		"renew_statements":      nonNil(r.Renew),
+		"default_ttl":           int64(r.DefaultTTL / time.Second),
+		"max_ttl":               int64(r.MaxTTL / time.Second),
+		"credential_type":       "password",
+	}}, nil
+}
+
+func (b *Backend) deleteRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	return nil, b.view.Delete(ctx, "role/"+name)
+}
+
+func (b *Backend) writeRoleReq(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	return nil, b.writeRole(ctx, req.Data, name)
 }
 
 func nonNil(s []string) []string {

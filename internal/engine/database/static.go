@@ -41,8 +41,7 @@ func (r *staticRole) user(i int) string {
 	return r.Username
 }
 
-var staticFields = []string{"db_name", "username", "alternate_username", "rotation_period",
-	"rotation_schedule", "rotation_window", "rotation_statements", "credential_type"}
+var staticFields = staticDocs.Names()
 
 func (b *Backend) loadStatic(ctx context.Context, name string) (*staticRole, bool, error) {
 	r := &staticRole{}
@@ -50,42 +49,42 @@ func (b *Backend) loadStatic(ctx context.Context, name string) (*staticRole, boo
 	return r, ok, err
 }
 
-func (b *Backend) staticRolePath(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	switch req.Operation {
-	case logical.ReadOperation:
-		r, ok, err := b.loadStatic(ctx, name)
-		if err != nil || !ok {
-			return nil, orNotFound(err, "static role", name)
-		}
-		data := map[string]any{
-			"db_name":             r.DBName,
-			"username":            r.Username,
-			"rotation_period":     int64(r.RotationPeriod / time.Second),
-			"rotation_statements": nonNil(r.RotationStatements),
-			"last_vault_rotation": r.LastRotation.UTC().Format(time.RFC3339Nano),
-			"next_rotation":       r.NextRotation.UTC().Format(time.RFC3339Nano),
-			"failed_rotations":    r.Failures,
-			"credential_type":     "password",
-		}
-		if r.RotationSchedule != "" {
-			data["rotation_schedule"] = r.RotationSchedule
-			data["rotation_window"] = int64(r.RotationWindow / time.Second)
-		}
-		if r.AltUsername != "" {
-			data["alternate_username"] = r.AltUsername
-		}
-		if r.LastError != "" {
-			data["last_rotation_error"] = r.LastError
-		}
-		return &logical.Response{Data: data}, nil
-	case logical.DeleteOperation:
-		b.rotMu.Lock()
-		defer b.rotMu.Unlock()
-		return nil, b.view.Delete(ctx, "static-role/"+name)
-	case logical.CreateOperation, logical.UpdateOperation:
-		return nil, b.writeStatic(ctx, req.Data, name)
+func (b *Backend) readStatic(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	r, ok, err := b.loadStatic(ctx, name)
+	if err != nil || !ok {
+		return nil, orNotFound(err, "static role", name)
 	}
-	return nil, logical.ErrUnsupportedOperation
+	data := map[string]any{
+		"db_name":             r.DBName,
+		"username":            r.Username,
+		"rotation_period":     int64(r.RotationPeriod / time.Second),
+		"rotation_statements": nonNil(r.RotationStatements),
+		"last_vault_rotation": r.LastRotation.UTC().Format(time.RFC3339Nano),
+		"next_rotation":       r.NextRotation.UTC().Format(time.RFC3339Nano),
+		"failed_rotations":    r.Failures,
+		"credential_type":     "password",
+	}
+	if r.RotationSchedule != "" {
+		data["rotation_schedule"] = r.RotationSchedule
+		data["rotation_window"] = int64(r.RotationWindow / time.Second)
+	}
+	if r.AltUsername != "" {
+		data["alternate_username"] = r.AltUsername
+	}
+	if r.LastError != "" {
+		data["last_rotation_error"] = r.LastError
+	}
+	return &logical.Response{Data: data}, nil
+}
+
+func (b *Backend) deleteStatic(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	b.rotMu.Lock()
+	defer b.rotMu.Unlock()
+	return nil, b.view.Delete(ctx, "static-role/"+name)
+}
+
+func (b *Backend) writeStaticReq(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	return nil, b.writeStatic(ctx, req.Data, name)
 }
 
 func (b *Backend) writeStatic(ctx context.Context, d map[string]any, name string) error {

@@ -36,6 +36,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	switch version {
 	case "", "1":
 		b := &v1Backend{clock: c}
+		b.Router = logical.NewRouter(v1Help, b.routes()...)
 		if conf != nil {
 			b.sys = conf.System
 		}
@@ -47,6 +48,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 		return b, nil
 	case "2":
 		b := &v2Backend{clock: c, storage: s}
+		b.Router = logical.NewRouter(v2Help, b.routes()...)
 		b.upgrading.Store(marker != nil)
 		return b, nil
 	}

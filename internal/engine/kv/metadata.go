@@ -11,42 +11,40 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 )
 
-var metadataFields = []string{"max_versions", "cas_required", "delete_version_after", "custom_metadata"}
+var metadataFields = metadataDocs.Names()
 
-func (b *v2Backend) handleConfig(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	switch req.Operation {
-	case logical.ReadOperation:
-		c, err := loadConfig(ctx, req.Storage)
-		if err != nil {
-			return nil, err
-		}
-		return &logical.Response{Data: map[string]any{
-			"max_versions":         c.MaxVersions,
-			"cas_required":         c.CASRequired,
-			"delete_version_after": c.DeleteVersionAfter.String(),
-		}}, nil
-	case logical.CreateOperation, logical.UpdateOperation:
-		var s settings
-		if err := s.parse(req.Data); err != nil {
-			return nil, err
-		}
-		b.configMu.Lock()
-		defer b.configMu.Unlock()
-		c, err := loadConfig(ctx, req.Storage)
-		if err != nil {
-			return nil, err
-		}
-		s.apply(&c.MaxVersions, &c.CASRequired, &c.DeleteVersionAfter)
-		rec, err := jsonMarshal(c)
-		if err != nil {
-			return nil, err
-		}
-		if err := req.Storage.Put(ctx, configKey, rec); err != nil {
-			return nil, fmt.Errorf("kv: write config: %w", err)
-		}
-		return warnUnknown(req.Data, "max_versions", "cas_required", "delete_version_after"), nil
+func (b *v2Backend) readConfig(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	c, err := loadConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
 	}
-	return nil, logical.ErrUnsupportedOperation
+	return &logical.Response{Data: map[string]any{
+		"max_versions":         c.MaxVersions,
+		"cas_required":         c.CASRequired,
+		"delete_version_after": c.DeleteVersionAfter.String(),
+	}}, nil
+}
+
+func (b *v2Backend) writeConfig(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	var s settings
+	if err := s.parse(req.Data); err != nil {
+		return nil, err
+	}
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
+	c, err := loadConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	s.apply(&c.MaxVersions, &c.CASRequired, &c.DeleteVersionAfter)
+	rec, err := jsonMarshal(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Storage.Put(ctx, configKey, rec); err != nil {
+		return nil, fmt.Errorf("kv: write config: %w", err)
+	}
+	return warnUnknown(req.Data, configDocs.Names()...), nil
 }
 
 func (b *v2Backend) readMetadata(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {

@@ -10,52 +10,62 @@ import (
 
 // v1Backend is KV version 1: one unversioned JSON object per path.
 type v1Backend struct {
+	*logical.Router
 	clock
 	sys logical.SystemView
 }
 
-// HandleRequest serves read, create/update, delete and list on any path.
-func (b *v1Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	switch req.Operation {
-	case logical.ReadOperation:
-		return b.read(ctx, req)
-	case logical.CreateOperation, logical.UpdateOperation:
-		return b.write(ctx, req)
-	case logical.DeleteOperation:
-		if err := checkName(req.Path); err != nil {
-			return nil, err
-		}
-		if err := req.Storage.Delete(ctx, req.Path); err != nil {
-			return nil, fmt.Errorf("kv: delete secret: %w", err)
-		}
-		return nil, nil
-	case logical.ListOperation:
-		prefix, err := listPrefix(req.Path)
-		if err != nil {
-			return nil, err
-		}
-		keys, err := req.Storage.List(ctx, prefix)
-		if err != nil {
-			return nil, fmt.Errorf("kv: list secrets: %w", err)
-		}
-		return listResponse(keys), nil
-	}
-	return nil, logical.ErrUnsupportedOperation
+func (b *v1Backend) routes() []logical.Route {
+	return []logical.Route{{
+		Pattern: "{path*}",
+		Ops: map[logical.Operation]logical.Handler{
+			logical.ReadOperation:   b.read,
+			logical.UpdateOperation: b.write,
+			logical.DeleteOperation: b.delete,
+			logical.ListOperation:   b.list,
+		},
+		Exists: func(ctx context.Context, req *logical.Request, _ logical.Params) (bool, error) {
+			if checkName(req.Path) != nil {
+				return false, logical.ErrNoExistenceCheck
+			}
+			v, err := req.Storage.Get(ctx, req.Path)
+			if err != nil {
+				return false, fmt.Errorf("kv: read secret: %w", err)
+			}
+			return v != nil, nil
+		},
+		Synopsis:    "Read, write, delete or list secrets.",
+		Description: "Each path holds one JSON object, replaced whole by a write. A LIST of a path ending in \"/\" (or of the mount) names the secrets and folders below it.",
+		Fields: logical.Fields{
+			{Name: "path", InPath: true, Description: "The secret's path; for a LIST, the folder."},
+			{Name: "ttl", Type: logical.TypeDuration, Description: "A refresh hint returned as the lease duration of reads (the key-value pairs of the body are the secret; ttl is stored with them)."},
+		},
+	}}
 }
 
-// ExistenceCheck reports whether a secret exists at the path.
-func (b *v1Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
-	if checkName(req.Path) != nil {
-		return false, false, nil
+func (b *v1Backend) delete(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	if err := checkName(req.Path); err != nil {
+		return nil, err
 	}
-	v, err := req.Storage.Get(ctx, req.Path)
+	if err := req.Storage.Delete(ctx, req.Path); err != nil {
+		return nil, fmt.Errorf("kv: delete secret: %w", err)
+	}
+	return nil, nil
+}
+
+func (b *v1Backend) list(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
+	prefix, err := listPrefix(req.Path)
 	if err != nil {
-		return true, false, fmt.Errorf("kv: read secret: %w", err)
+		return nil, err
 	}
-	return true, v != nil, nil
+	keys, err := req.Storage.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("kv: list secrets: %w", err)
+	}
+	return listResponse(keys), nil
 }
 
-func (b *v1Backend) read(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (b *v1Backend) read(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
 	if err := checkName(req.Path); err != nil {
 		return nil, err
 	}
@@ -88,7 +98,7 @@ func (b *v1Backend) read(ctx context.Context, req *logical.Request) (*logical.Re
 	return resp, nil
 }
 
-func (b *v1Backend) write(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (b *v1Backend) write(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
 	if err := checkName(req.Path); err != nil {
 		return nil, err
 	}

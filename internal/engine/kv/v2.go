@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 // v2Backend is KV version 2: versioned secrets with metadata.
 type v2Backend struct {
+	*logical.Router
 	clock
 	locks    keyLocks
 	configMu sync.Mutex // serialises config writes
@@ -26,73 +26,13 @@ type v2Backend struct {
 	closed    atomic.Bool // Cleanup ran: an upgrade stops at the next secret
 }
 
-// HandleRequest routes a request by its first path segment.
+// HandleRequest serves the routes (paths.go), or 503 while the mount is
+// being upgraded from version 1.
 func (b *v2Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	if b.upgrading.Load() {
 		return nil, errUpgrading
 	}
-	if req.Path == "config" {
-		return b.handleConfig(ctx, req)
-	}
-	kind, name, _ := strings.Cut(req.Path, "/")
-	op := req.Operation
-	isWrite := op == logical.CreateOperation || op == logical.UpdateOperation
-	if op == logical.ListOperation {
-		if kind == "metadata" {
-			return b.listMetadata(ctx, req, name)
-		}
-		if _, ok := v2Kinds[kind]; ok {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return nil, logical.ErrUnsupportedPath
-	}
-	if _, ok := v2Kinds[kind]; !ok {
-		return nil, logical.ErrUnsupportedPath
-	}
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	switch {
-	case kind == "data" && op == logical.ReadOperation:
-		return b.readData(ctx, req, name)
-	case kind == "data" && isWrite:
-		return b.writeData(ctx, req, name)
-	case kind == "data" && op == logical.PatchOperation:
-		return b.patchData(ctx, req, name)
-	case kind == "data" && op == logical.DeleteOperation:
-		return b.deleteLatest(ctx, req, name)
-	case kind == "metadata" && op == logical.ReadOperation:
-		return b.readMetadata(ctx, req, name)
-	case kind == "metadata" && isWrite:
-		return b.writeMetadata(ctx, req, name, false)
-	case kind == "metadata" && op == logical.PatchOperation:
-		return b.writeMetadata(ctx, req, name, true)
-	case kind == "metadata" && op == logical.DeleteOperation:
-		return b.deleteMetadata(ctx, req, name)
-	case (kind == "delete" || kind == "undelete" || kind == "destroy") && isWrite:
-		return b.changeVersions(ctx, req, kind, name)
-	case kind == "subkeys" && op == logical.ReadOperation:
-		return b.readSubkeys(ctx, req, name)
-	}
-	return nil, logical.ErrUnsupportedOperation
-}
-
-var v2Kinds = map[string]struct{}{
-	"data": {}, "metadata": {}, "delete": {}, "undelete": {}, "destroy": {}, "subkeys": {},
-}
-
-// ExistenceCheck reports, for writes to data/ and metadata/, whether the
-// secret exists, so policies can tell create from update.
-func (b *v2Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (found, exists bool, err error) {
-	kind, name, _ := strings.Cut(req.Path, "/")
-	if (kind != "data" && kind != "metadata") || checkName(name) != nil {
-		return false, false, nil
-	}
-	m, err := loadMeta(ctx, req.Storage, name)
-	if err != nil {
-		return true, false, err
-	}
-	return true, m != nil, nil
+	return b.Router.HandleRequest(ctx, req)
 }
 
 // readVersion loads the metadata and picks the requested version. A nil

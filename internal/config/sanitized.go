@@ -1,0 +1,66 @@
+package config
+
+// Sanitized returns the configuration as sys/config/state/sanitized reports
+// it, in Vault's shape (its key names, durations in nanoseconds as Vault's
+// JSON has them) plus Keyward's own blocks under their HCL names. It holds
+// nothing secret: the configuration has no secret values today, and a
+// setting that holds one (a storage password, a seal token) must be left
+// out here when it is added.
+func (c *Config) Sanitized() map[string]any {
+	listeners := make([]any, 0, len(c.Listeners))
+	for _, l := range c.Listeners {
+		conf := map[string]any{
+			"address":                           l.Address,
+			"tls_disable":                       l.TLSDisable,
+			"tls_cert_file":                     l.TLSCertFile,
+			"tls_key_file":                      l.TLSKeyFile,
+			"tls_min_version":                   l.TLSMinVersion,
+			"x_forwarded_for_authorized_addrs":  nonNil(l.TrustedProxies),
+			"http_read_timeout":                 l.ReadTimeout.String(),
+			"http_write_timeout":                l.WriteTimeout.String(),
+			"http_idle_timeout":                 l.IdleTimeout.String(),
+			"http_read_header_timeout":          l.ReadHeaderTimeout.String(),
+			"http_unauthenticated_idle_timeout": l.UnauthenticatedIdleTimeout.String(),
+			"max_connections":                   l.MaxConnections,
+			"max_connections_per_address":       l.MaxConnectionsPerAddress,
+		}
+		listeners = append(listeners, map[string]any{"type": l.Type, "config": conf})
+	}
+	return map[string]any{
+		"api_addr":                         c.APIAddr,
+		"cluster_name":                     c.ClusterName,
+		"default_lease_ttl":                int64(c.DefaultLeaseTTL),
+		"max_lease_ttl":                    int64(c.MaxLeaseTTL),
+		"disable_mlock":                    c.DisableMlock,
+		"enable_ui":                        c.UI,
+		"log_level":                        c.LogLevel,
+		"log_format":                       c.LogFormat,
+		"listeners":                        listeners,
+		"storage":                          map[string]any{"type": c.Storage.Type, "redirect_addr": "", "cluster_addr": "", "disable_clustering": true},
+		"seals":                            []any{map[string]any{"type": "shamir", "disabled": false}},
+		"max_request_size":                 c.MaxRequestSize,
+		"max_unauthenticated_request_size": c.MaxUnauthenticatedRequestSize,
+		"max_inflight_request_bytes":       c.MaxInFlightRequestBytes,
+		"audit": map[string]any{
+			"dir":                c.Audit.Dir,
+			"allow_log_raw":      c.Audit.AllowLogRaw,
+			"allow_unsafe_paths": c.Audit.AllowUnsafePaths,
+		},
+		"rate_limit": map[string]any{"requests_per_second": c.RateLimit.RequestsPerSecond, "burst": c.RateLimit.Burst},
+		"login_limits": map[string]any{
+			"failures_per_address": c.LoginLimits.FailuresPerAddress,
+			"failures_per_user":    c.LoginLimits.FailuresPerUser,
+		},
+		"operator_access": map[string]any{
+			"allowed_cidrs":        nonNil(c.Operator.AllowedCIDRs),
+			"requests_per_address": c.Operator.RequestsPerAddress,
+		},
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
