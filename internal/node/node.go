@@ -58,7 +58,6 @@ var services = []service{
 	withDatabase,
 	withJWT,
 	withLeases,
-	withSanitizedConfig,
 	withUserpass,
 	withWrapping,
 }
