@@ -234,7 +234,7 @@ func (c *Core) loadMounts(ctx context.Context, a *active) (*mountTable, error) {
 	// System mounts always exist and are not stored.
 	t.entries["sys/"] = &mount{
 		entry:   &MountEntry{Table: tableMounts, Path: "sys/", Type: "system", Description: "system endpoints used for control, policy and debugging", UUID: "system", Accessor: "system"},
-		backend: &sysBackend{c: c},
+		backend: newSysBackend(c),
 		unauth:  sysUnauthPaths,
 		sudo:    sysSudoPaths,
 		system:  true,

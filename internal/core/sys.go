@@ -22,122 +22,59 @@ import (
 var sysUnauthPaths = []string{"internal/ui/mounts*", "wrapping/unwrap", "wrapping/lookup"}
 
 // sysSudoPaths need sudo on top of the path's capability (relative to sys/).
+// Each names a served path (TestSysSudoPathsNameRoutes): Vault's sys/raw and
+// PUT sys/rotate/root are not served, so they are not listed.
 var sysSudoPaths = []string{
-	"audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/config", "rotate/keyring/config",
-	"rotate/root", "rotate/root/*", "generate-root-token/*", "seal", "config/*",
+	"audit", "audit/*", "rotate", "rotate/keyring", "rotate/config", "rotate/keyring/config",
+	"rotate/root/*", "generate-root-token/*", "seal", "config/*",
 	"leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases",
 	"revoke-prefix/*", "revoke-force/*", "auth/*", "plugins/catalog/*", "remount",
 }
 
-// sysBackend serves the authenticated sys/ endpoints.
-type sysBackend struct{ c *Core }
+// sysBackend serves the authenticated sys/ endpoints: the services'
+// families (password policies, audit, leases, wrapping) through their own
+// backends, the rest from its routes (sys_routes.go).
+type sysBackend struct {
+	*logical.Router
+	c *Core
+}
+
+func newSysBackend(c *Core) *sysBackend {
+	b := &sysBackend{c: c}
+	b.Router = logical.NewRouter(sysHelpText, b.routes()...)
+	return b
+}
 
 func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	c := b.c
-	a := c.active // the request holds stateLock for reading
 	p := req.Path
-	op := req.Operation
 	if p == "policies/password" || strings.HasPrefix(p, "policies/password/") {
 		return c.passwordPolicies().HandleRequest(ctx, req)
 	}
-	if b := delegate(a, p); b != nil {
-		return b.HandleRequest(ctx, req)
+	if d := delegate(c.active, p); d != nil { // the request holds stateLock for reading
+		return d.HandleRequest(ctx, req)
 	}
-	if resp, ok, err := c.keyPaths(ctx, req); ok {
-		return resp, err
+	return b.Router.HandleRequest(ctx, req)
+}
+
+// metrics answers sys/metrics: Prometheus text or JSON.
+func (c *Core) metrics(req *logical.Request) (*logical.Response, error) {
+	format, _, err := logical.Str(req.Data, "format")
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case p == "mounts" || p == "mounts/":
-		return c.listMounts(a, tableMounts), nil
-	case p == "auth" || p == "auth/":
-		return c.listMounts(a, tableAuth), nil
-	case strings.HasPrefix(p, "mounts/"):
-		return c.mountPath(ctx, a, req, tableMounts, strings.TrimPrefix(p, "mounts/"))
-	case strings.HasPrefix(p, "auth/"):
-		return c.mountPath(ctx, a, req, tableAuth, strings.TrimPrefix(p, "auth/"))
-	case p == "policies/acl" || p == "policies/acl/":
-		if op != logical.ListOperation && op != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return &logical.Response{Data: map[string]any{"keys": a.policies.names()}}, nil
-	case strings.HasPrefix(p, "policies/acl/"):
-		return c.policyPath(ctx, a, req, strings.TrimPrefix(p, "policies/acl/"), "policy")
-	case p == "policy" || p == "policy/":
-		names := a.policies.names()
-		return &logical.Response{Data: map[string]any{"policies": names, "keys": names}}, nil
-	case strings.HasPrefix(p, "policy/"):
-		return c.policyPath(ctx, a, req, strings.TrimPrefix(p, "policy/"), "rules")
-	case p == "capabilities-self":
-		return c.capabilities(ctx, a, req, req.ClientToken, "")
-	case p == "capabilities":
-		tok, _, err := logical.Str(req.Data, "token")
-		if err != nil {
-			return nil, err
-		}
-		return c.capabilities(ctx, a, req, tok, "")
-	case p == "capabilities-accessor":
-		acc, _, err := logical.Str(req.Data, "accessor")
-		if err != nil {
-			return nil, err
-		}
-		return c.capabilities(ctx, a, req, "", acc)
-	case p == "internal/ui/mounts" || strings.HasPrefix(p, "internal/ui/mounts/"):
-		return c.uiMounts(ctx, a, req, strings.TrimPrefix(strings.TrimPrefix(p, "internal/ui/mounts"), "/"))
-	case p == "remount":
-		return c.remount(ctx, a, req)
-	case strings.HasPrefix(p, "remount/status/"):
-		return c.remountStatus(ctx, req, strings.TrimPrefix(p, "remount/status/"))
-	case p == "plugins/catalog" || strings.HasPrefix(p, "plugins/catalog/"):
-		return c.pluginCatalog(req, strings.TrimPrefix(p, "plugins/catalog"))
-	case p == "host-info":
-		if op != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return hostInfo(), nil
-	case p == "internal/specs/openapi":
-		if op != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return c.openAPI(a, req)
-	case p == "config/state/sanitized":
-		if op != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		data := c.cfg.SanitizedConfig
-		if data == nil {
-			data = map[string]any{}
-		}
-		return &logical.Response{Data: data}, nil
-	case p == "key-status":
-		term, installed, enc := c.barrier.KeyStatus()
-		return &logical.Response{Data: map[string]any{"term": term, "install_time": installed.UTC().Format(time.RFC3339Nano), "encryptions": enc}}, nil
-	case p == "seal":
-		if op != logical.UpdateOperation && op != logical.CreateOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		return nil, errSealRequested
-	case p == "metrics":
-		if op != logical.ReadOperation {
-			return nil, logical.ErrUnsupportedOperation
-		}
-		format, _, err := logical.Str(req.Data, "format")
-		if err != nil {
-			return nil, err
-		}
-		samples := append(monitor.Snapshot(), monitor.Sample{Name: "keyward_requests_total",
-			Help: "Requests handled by this server.", Type: monitor.TypeCounter, Value: int64(min(c.requests.Load(), 1<<63-1))})
-		var buf bytes.Buffer
-		switch format {
-		case "prometheus":
-			err = monitor.Write(&buf, samples)
-			return &logical.Response{Raw: buf.Bytes(), ContentType: "text/plain; version=0.0.4", Status: http.StatusOK}, err
-		case "", "json":
-			err = json.NewEncoder(&buf).Encode(monitor.ToJSON(samples))
-			return &logical.Response{Raw: buf.Bytes(), ContentType: "application/json", Status: http.StatusOK}, err
-		}
-		return nil, logical.BadRequest("format must be prometheus or json")
+	samples := append(monitor.Snapshot(), monitor.Sample{Name: "keyward_requests_total",
+		Help: "Requests handled by this server.", Type: monitor.TypeCounter, Value: int64(min(c.requests.Load(), 1<<63-1))})
+	var buf bytes.Buffer
+	switch format {
+	case "prometheus":
+		err = monitor.Write(&buf, samples)
+		return &logical.Response{Raw: buf.Bytes(), ContentType: "text/plain; version=0.0.4", Status: http.StatusOK}, err
+	case "", "json":
+		err = json.NewEncoder(&buf).Encode(monitor.ToJSON(samples))
+		return &logical.Response{Raw: buf.Bytes(), ContentType: "application/json", Status: http.StatusOK}, err
 	}
-	return nil, logical.Errorf(http.StatusNotFound, "unsupported path %q", "sys/"+p)
+	return nil, logical.BadRequest("format must be prometheus or json")
 }
 
 // hostInfo answers sys/host-info in Vault's shape; a part that could not be
