@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
@@ -118,6 +119,23 @@ func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, name st
 			return logical.BadRequest("field \"max_open_connections\" must be between 0 and 1000")
 		}
 		c.MaxOpenConns = v
+	}
+	// Accepted for Vault clients (the Terraform provider sends them) only
+	// at values that ask for nothing Keyward would then ignore.
+	if v, ok, err := logical.Int(d, "max_idle_connections"); err != nil {
+		return err
+	} else if ok && v != 0 {
+		return logical.BadRequest("field \"max_idle_connections\" is not supported (connections are not pooled idle); leave it 0")
+	}
+	if v, ok, err := logical.Duration(d, "max_connection_lifetime"); err != nil {
+		return err
+	} else if ok && v != 0 {
+		return logical.BadRequest("field \"max_connection_lifetime\" is not supported; leave it 0")
+	}
+	if v, ok, err := logical.Str(d, "plugin_version"); err != nil {
+		return err
+	} else if ok && v != "" && !strings.Contains(v, "builtin") {
+		return logical.BadRequest("field \"plugin_version\": only the built-in plugins exist")
 	}
 	if v, ok, err := logical.Bool(d, "verify_connection"); err != nil {
 		return err

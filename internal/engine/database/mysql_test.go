@@ -351,6 +351,9 @@ func TestConfigValidation(t *testing.T) {
 		{"bad template", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL, "username_template": "{{"}},
 		{"unreachable", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": "postgres://u:p@127.0.0.1:1/x?connect_timeout=1"}},
 		{"named policy without policy service", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL, "password_policy": "strong"}},
+		{"idle connections it would ignore", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL, "max_idle_connections": 4}},
+		{"connection lifetime it would ignore", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL, "max_connection_lifetime": "1h"}},
+		{"external plugin version", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL, "plugin_version": "v1.2.3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,9 +30,9 @@ var configDocs = logical.Fields{
 	{Name: "password_policy", Description: "The password policy (sys/policies/password) generated passwords follow (default: 20 characters of letters and digits)."},
 	{Name: "username_template", Description: "A template for generated user names."},
 	{Name: "root_rotation_statements", Type: logical.TypeSlice, Description: "Statements that change the root password (default: the plugin's)."},
-	{Name: "plugin_version", Description: "Accepted for Vault clients; no effect (the plugins are built in)."},
-	{Name: "max_idle_connections", Type: logical.TypeInt, Description: "Accepted for Vault clients; no effect."},
-	{Name: "max_connection_lifetime", Type: logical.TypeDuration, Description: "Accepted for Vault clients; no effect."},
+	{Name: "plugin_version", Description: "Empty or a built-in version; anything else is refused (the plugins are built in)."},
+	{Name: "max_idle_connections", Type: logical.TypeInt, Description: "Must be 0 (accepted for Vault clients; idle pooling is not supported)."},
+	{Name: "max_connection_lifetime", Type: logical.TypeDuration, Description: "Must be 0 (accepted for Vault clients; not supported)."},
 }
 
 var roleDocs = logical.Fields{
