@@ -222,45 +222,9 @@ func (s *Store) createBatch(ctx context.Context, e *Entry) (string, error) {
 	e.lastRenew = time.Time{}
 	e.revoking = ""
 	e.hash = [hashLen]byte{}
-	if e.Orphan {
-		e.ParentAccessor = ""
-	}
-	var (
-		parent [hashLen]byte
-		limits bounds
-	)
-	if e.ParentAccessor != "" {
-		ph, ok, err := s.byAccessor(ctx, e.ParentAccessor)
-		if err != nil {
-			return "", fmt.Errorf("create batch token: %w", err)
-		}
-		if !ok {
-			return "", ErrInvalidToken
-		}
-		p, err := s.load(ctx, ph)
-		if err != nil {
-			return "", fmt.Errorf("create batch token: %w", err)
-		}
-		if p != nil && p.useLimited() {
-			return "", ErrUseLimitedParent
-		}
-		if p == nil || !p.usable(now) {
-			return "", ErrInvalidToken
-		}
-		limits, ok, err = s.lineage(ctx, p, now)
-		if err != nil {
-			return "", fmt.Errorf("create batch token: %w", err)
-		}
-		if !ok {
-			return "", ErrInvalidToken
-		}
-		limits = limits.and(boundsOf(p))
-		parent = ph
-		e.parentHash = hexHash(ph)
-		e.Orphan = false
-	} else {
-		e.parentHash = ""
-		e.Orphan = true
+	parent, limits, err := s.parentBounds(ctx, e, now, "create batch token", s.load)
+	if err != nil {
+		return "", err
 	}
 	// Never renewed, so the explicit max TTL is simply a cap on the TTL.
 	if !limits.hard.IsZero() {

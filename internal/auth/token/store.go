@@ -383,46 +383,9 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	e.Accessor = newAccessor()
 	e.revoking = ""
 
-	if e.Orphan {
-		e.ParentAccessor = ""
-	}
-	var (
-		parentHash [hashLen]byte
-		limits     bounds
-	)
-	if e.ParentAccessor != "" {
-		ph, ok, err := s.byAccessor(ctx, e.ParentAccessor)
-		if err != nil {
-			return "", fmt.Errorf("create token: %w", err)
-		}
-		if !ok {
-			return "", ErrInvalidToken
-		}
-		parent, err := s.read(ctx, ph)
-		if err != nil {
-			return "", fmt.Errorf("create token: %w", err)
-		}
-		if parent != nil && parent.useLimited() {
-			return "", ErrUseLimitedParent
-		}
-		if parent == nil || !parent.usable(now) {
-			return "", ErrInvalidToken
-		}
-		// The child is bounded by its parent and every ancestor above it.
-		limits, ok, err = s.lineage(ctx, parent, now)
-		if err != nil {
-			return "", fmt.Errorf("create token: %w", err)
-		}
-		if !ok {
-			return "", ErrInvalidToken
-		}
-		limits = limits.and(boundsOf(parent))
-		parentHash = ph
-		e.parentHash = hexHash(ph)
-		e.Orphan = false
-	} else {
-		e.parentHash = ""
-		e.Orphan = true
+	parentHash, limits, err := s.parentBounds(ctx, e, now, "create token", s.read)
+	if err != nil {
+		return "", err
 	}
 	if !limits.hard.IsZero() {
 		if left := limits.hard.Sub(now); e.ExplicitMaxTTL == 0 || e.ExplicitMaxTTL > left {
@@ -876,4 +839,47 @@ func ttlLeft(e *Entry, now time.Time) time.Duration {
 	// Round, don't truncate: a renewal by 1h reports 3600, not the 3599
 	// left a few microseconds later.
 	return d.Round(time.Second)
+}
+
+// parentBounds resolves the parent e names by ParentAccessor (none for an
+// orphan), refuses a parent that is gone, expired, being revoked or
+// use-limited, and returns its hash and what bounds a child of it: the
+// parent and every ancestor above it. It sets e's parent hash and orphan
+// flag. get reads the parent (from the cache or storage); op names the
+// caller in errors.
+func (s *Store) parentBounds(ctx context.Context, e *Entry, now time.Time, op string,
+	get func(context.Context, [hashLen]byte) (*Entry, error)) (ph [hashLen]byte, limits bounds, err error) {
+	if e.Orphan {
+		e.ParentAccessor = ""
+	}
+	if e.ParentAccessor == "" {
+		e.parentHash, e.Orphan = "", true
+		return ph, limits, nil
+	}
+	ph, ok, err := s.byAccessor(ctx, e.ParentAccessor)
+	if err != nil {
+		return ph, limits, fmt.Errorf("%s: %w", op, err)
+	}
+	if !ok {
+		return ph, limits, ErrInvalidToken
+	}
+	parent, err := get(ctx, ph)
+	if err != nil {
+		return ph, limits, fmt.Errorf("%s: %w", op, err)
+	}
+	if parent != nil && parent.useLimited() {
+		return ph, limits, ErrUseLimitedParent
+	}
+	if parent == nil || !parent.usable(now) {
+		return ph, limits, ErrInvalidToken
+	}
+	limits, ok, err = s.lineage(ctx, parent, now)
+	if err != nil {
+		return ph, limits, fmt.Errorf("%s: %w", op, err)
+	}
+	if !ok {
+		return ph, limits, ErrInvalidToken
+	}
+	e.parentHash, e.Orphan = hexHash(ph), false
+	return ph, limits.and(boundsOf(parent)), nil
 }
