@@ -133,7 +133,7 @@ path "sys/internal/specs/openapi" { capabilities = ["read"] }`); err != nil {
 	}
 	spec := func(c *vault.Client) map[string]any {
 		t.Helper()
-		resp, err := c.RawRequest(c.NewRequest(http.MethodGet, "/v1/sys/internal/specs/openapi"))
+		resp, err := c.Logical().ReadRaw("sys/internal/specs/openapi")
 		if err != nil {
 			t.Fatal(err)
 		}
