@@ -133,7 +133,8 @@ func cpuTimes() ([]CPUTimes, error) {
 	return out, nil
 }
 
-// disks reports the usage of every file system mounted from a device.
+// disks reports the usage of every file system mounted from a device, and
+// of the root file system whatever it is (an overlay in a container).
 func disks() ([]DiskUsage, error) {
 	raw, err := readProc("self/mounts")
 	if err != nil {
@@ -143,7 +144,7 @@ func disks() ([]DiskUsage, error) {
 	seen := map[string]bool{}
 	for _, line := range strings.Split(string(raw), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 3 || !strings.HasPrefix(f[0], "/") || seen[f[1]] {
+		if len(f) < 3 || (!strings.HasPrefix(f[0], "/") && f[1] != "/") || seen[f[1]] {
 			continue
 		}
 		path := unescapeMount(f[1])
