@@ -402,11 +402,6 @@ func checkOTP(otp string) error {
 	return nil
 }
 
-// CancelGenerateRoot stops a generation; it needs the attempt's nonce.
-func (c *Core) CancelGenerateRoot(nonce string) error {
-	return c.cancelGenerateRoot(nonce, false)
-}
-
 // cancelGenerateRoot stops a generation. An authenticated caller (a token
 // the ACL allowed on sys/generate-root-token/attempt) needs no nonce; a
 // nonce, when given, must match.

@@ -275,23 +275,8 @@ func generateRootData(st *GenerateRootStatus) map[string]any {
 // token-holding twin of sys/generate-root/attempt, whose cancel needs no
 // nonce because the ACL already vouched for the caller.
 func (c *Core) generateRootTokenAttempt(ctx context.Context, req *logical.Request) (map[string]any, error) {
-	var st *GenerateRootStatus
-	var err error
-	switch req.Operation {
-	case logical.ReadOperation:
-		st, err = c.GenerateRootStatus(ctx)
-	case logical.UpdateOperation, logical.CreateOperation:
-		st, err = c.startGenerateRootReq(ctx, req)
-	case logical.DeleteOperation:
-		nonce, _, nerr := logical.Str(req.Data, "nonce")
-		if nerr != nil {
-			return nil, nerr
-		}
-		return nil, c.cancelGenerateRoot(nonce, true)
-	default:
-		return nil, logical.ErrUnsupportedOperation
-	}
-	if err != nil {
+	st, err := c.generateRootAttemptOp(ctx, req, true)
+	if err != nil || st == nil {
 		return nil, err
 	}
 	return generateRootData(st), nil

@@ -282,26 +282,31 @@ func (c *Core) leaderResp(ctx context.Context) (*logical.Response, error) {
 }
 
 func (c *Core) generateRootAttempt(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	var st *GenerateRootStatus
-	var err error
-	switch req.Operation {
-	case logical.ReadOperation:
-		st, err = c.GenerateRootStatus(ctx)
-	case logical.UpdateOperation, logical.CreateOperation:
-		st, err = c.startGenerateRootReq(ctx, req)
-	case logical.DeleteOperation:
-		nonce, _, _ := logical.Str(req.Data, "nonce")
-		if err := c.CancelGenerateRoot(nonce); err != nil {
-			return nil, err
-		}
-		return nil, nil
-	default:
-		return nil, logical.ErrUnsupportedOperation
-	}
-	if err != nil {
+	st, err := c.generateRootAttemptOp(ctx, req, false)
+	if err != nil || st == nil {
 		return nil, err
 	}
 	return rawJSON(http.StatusOK, st)
+}
+
+// generateRootAttemptOp reads, starts or cancels (a nil status) a root
+// generation. authenticated says the caller came through the token route
+// (sys/generate-root-token), whose cancel needs no nonce because the ACL
+// already vouched for it.
+func (c *Core) generateRootAttemptOp(ctx context.Context, req *logical.Request, authenticated bool) (*GenerateRootStatus, error) {
+	switch req.Operation {
+	case logical.ReadOperation:
+		return c.GenerateRootStatus(ctx)
+	case logical.UpdateOperation, logical.CreateOperation:
+		return c.startGenerateRootReq(ctx, req)
+	case logical.DeleteOperation:
+		nonce, _, err := logical.Str(req.Data, "nonce")
+		if err != nil {
+			return nil, err
+		}
+		return nil, c.cancelGenerateRoot(nonce, authenticated)
+	}
+	return nil, logical.ErrUnsupportedOperation
 }
 
 // startGenerateRootReq starts a root generation from a request body: the
