@@ -508,8 +508,12 @@ func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Requ
 		// arrived) and only if the core knows the token: a made-up token
 		// buys nothing, and small bodies never cost a lookup.
 		lim, raise := a.anon, (func() (limits, bool))(nil)
-		if req.ClientToken != "" && !a.unauthenticated(req.Path) && a.lim.maxBytes > a.anon.maxBytes {
-			raise = func() (limits, bool) { return a.lim, a.tokenKnown(r.Context(), req.ClientToken) }
+		if req.ClientToken != "" && a.lim.maxBytes > a.anon.maxBytes {
+			// Asked only of a body that outgrows the small limit, so small
+			// requests never route twice or look a token up.
+			raise = func() (limits, bool) {
+				return a.lim, !a.unauthenticated(req.Path) && a.tokenKnown(r.Context(), req.ClientToken)
+			}
 		}
 		if r.Body == nil || r.Body == http.NoBody {
 			return nil
