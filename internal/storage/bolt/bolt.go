@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -268,23 +269,19 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 		c := tx.Bucket(bucket).Cursor()
 		p := []byte(prefix)
 		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); {
-			rest := k[len(p):]
-			if len(rest) == 0 { // the key equal to prefix is not listed
+			name, ok := storage.ListEntry(prefix, string(k))
+			if !ok { // the key equal to prefix is not listed
 				k, _ = c.Next()
 				continue
 			}
-			i := bytes.IndexByte(rest, '/')
-			if i < 0 {
-				names = append(names, string(rest))
+			names = append(names, name)
+			dir, isDir := strings.CutSuffix(name, "/")
+			if !isDir {
 				k, _ = c.Next()
 				continue
 			}
-			dir := rest[:i+1]
-			names = append(names, string(dir))
 			// Skip everything under prefix+dir: '0' is the byte after '/'.
-			next := make([]byte, 0, len(p)+len(dir))
-			next = append(append(next, p...), dir[:i]...)
-			k, _ = c.Seek(append(next, '0'))
+			k, _ = c.Seek([]byte(prefix + dir + "0"))
 		}
 		return nil
 	})

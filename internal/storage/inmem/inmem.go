@@ -7,8 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
+	"maps"
 	"sync"
 
 	"github.com/keyward/keyward/internal/storage"
@@ -93,25 +92,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list %q: %w", storage.LogKey(prefix), err)
 	}
-	seen := make(map[string]struct{})
 	s.mu.RLock()
-	for k := range s.m {
-		rest, ok := strings.CutPrefix(k, prefix)
-		if !ok || rest == "" {
-			continue
-		}
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			rest = rest[:i+1]
-		}
-		seen[rest] = struct{}{}
-	}
-	s.mu.RUnlock()
-	names := make([]string, 0, len(seen))
-	for n := range seen {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names, nil
+	defer s.mu.RUnlock()
+	return storage.ListNames(prefix, maps.Keys(s.m)), nil
 }
 
 // clone returns a non-nil copy of b, so an empty value stays distinct from
