@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // tree records every file under the roots: type, mode, and content or link
@@ -176,7 +177,7 @@ func TestAuditDirectoryIsChecked(t *testing.T) {
 		})
 	}
 	// Without a directory, file devices are refused (stdout still works).
-	ab, err := audit.New(t.Context(), &logical.InmemStorage{}, nil, audit.Options{})
+	ab, err := audit.New(t.Context(), &logicaltest.InmemStorage{}, nil, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

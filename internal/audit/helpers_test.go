@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // testBroker is a broker over in-memory storage. Unless the options name
@@ -18,7 +19,7 @@ import (
 // put audit files in t.TempDir().
 type testBroker struct {
 	*audit.Broker
-	view *logical.InmemStorage
+	view *logicaltest.InmemStorage
 }
 
 func newBroker(t testing.TB, opts audit.Options) *testBroker {
@@ -26,7 +27,7 @@ func newBroker(t testing.TB, opts audit.Options) *testBroker {
 	if opts.Dir == "" {
 		opts.Dir = os.TempDir()
 	}
-	view := &logical.InmemStorage{}
+	view := &logicaltest.InmemStorage{}
 	b, err := audit.New(t.Context(), view, nil, opts)
 	if err != nil {
 		t.Fatalf("audit.New: %v", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // plainStorage hides the Batch method of the storage it wraps.
@@ -53,7 +54,7 @@ func TestViewPrefixes(t *testing.T) {
 
 func TestViewRejectsEscapes(t *testing.T) {
 	ctx := t.Context()
-	parent := &logical.InmemStorage{}
+	parent := &logicaltest.InmemStorage{}
 	v := barrier.NewView(parent, "logical/a/")
 	for _, key := range []string{"", "/etc", "..", "../b/x", "x/../../b", "x/..", "a/../b"} {
 		t.Run(key, func(t *testing.T) {
@@ -115,7 +116,7 @@ func TestViewInvalidPrefixPanics(t *testing.T) {
 					t.Errorf("NewView(%q) did not panic", prefix)
 				}
 			}()
-			barrier.NewView(&logical.InmemStorage{}, prefix)
+			barrier.NewView(&logicaltest.InmemStorage{}, prefix)
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // clock is an injected clock tests move by hand.
@@ -96,13 +97,13 @@ type fixture struct {
 	m     *lease.Manager
 	clk   *clock
 	eng   *engine
-	store *logical.InmemStorage
+	store *logicaltest.InmemStorage
 	opts  lease.Options
 }
 
 func newFixture(t testing.TB, opts lease.Options) *fixture {
 	t.Helper()
-	f := &fixture{clk: newClock(), eng: newEngine(), store: &logical.InmemStorage{}}
+	f := &fixture{clk: newClock(), eng: newEngine(), store: &logicaltest.InmemStorage{}}
 	if opts.Now == nil {
 		opts.Now = f.clk.Now
 	}
@@ -187,6 +188,6 @@ func status(err error) int {
 }
 
 // failingStore refuses writes, as a storage outage would.
-type failingStore struct{ logical.InmemStorage }
+type failingStore struct{ logicaltest.InmemStorage }
 
 func (*failingStore) Put(context.Context, string, []byte) error { return errors.New("storage down") }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // After its mount moves from database/ to dbnew/, a lease lives under the
@@ -94,7 +95,7 @@ func TestMovedLeaseExpiresAtNewMountAfterRestart(t *testing.T) {
 // budgetStore lets a fixed number of writes through, then fails all, like
 // a process that dies: what was written stays.
 type budgetStore struct {
-	*logical.InmemStorage
+	*logicaltest.InmemStorage
 	mu   sync.Mutex
 	left int
 }
@@ -131,7 +132,7 @@ func (b *budgetStore) Delete(ctx context.Context, k string) error {
 func TestRemountResumesAfterInterruptionAtEveryWrite(t *testing.T) {
 	const leases = 3
 	for budget := 0; ; budget++ {
-		store := &logical.InmemStorage{}
+		store := &logicaltest.InmemStorage{}
 		clk, eng := newClock(), newEngine()
 		m, err := lease.New(t.Context(), store, eng, nil, lease.Options{Now: clk.Now})
 		if err != nil {

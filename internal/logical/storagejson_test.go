@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 func TestJSONAndKeys(t *testing.T) {
 	ctx := context.Background()
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	var got struct{ A int }
 	if found, err := logical.GetJSON(ctx, s, "x", &got); found || err != nil {
 		t.Fatalf("GetJSON on nothing = %v, %v", found, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/keyward/keyward/internal/engine/database"
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // The unknown-field rule over every write endpoint of the auth methods and
@@ -138,7 +139,7 @@ func TestEveryWriteEndpointRefusesUnknownFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.backend, func(t *testing.T) {
-			st := &logical.InmemStorage{}
+			st := &logicaltest.InmemStorage{}
 			b := tt.factory(t, st)
 			tok := rootToken(t, st, tt.backend)
 			do := func(ep endpoint, data map[string]any) (*logical.Response, error) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 	"github.com/keyward/keyward/internal/passpol"
 )
 
@@ -110,7 +111,7 @@ func TestUniformHasNoVisibleBias(t *testing.T) {
 }
 
 func TestStoreBackend(t *testing.T) {
-	s := passpol.NewStore(&logical.InmemStorage{})
+	s := passpol.NewStore(&logicaltest.InmemStorage{})
 	do := func(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
 		return s.HandleRequest(t.Context(), &logical.Request{Operation: op, Path: path, Data: data})
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 	"github.com/keyward/keyward/internal/tokenfmt"
 	"github.com/keyward/keyward/internal/wrapping"
 )
@@ -35,7 +36,7 @@ func (s *syncBuf) String() string {
 
 type fixture struct {
 	w    *wrapping.Wrapper
-	view *logical.InmemStorage
+	view *logicaltest.InmemStorage
 	logs *syncBuf
 	now  time.Time
 	mu   sync.Mutex
@@ -55,7 +56,7 @@ func (f *fixture) advance(d time.Duration) {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{view: &logical.InmemStorage{}, logs: &syncBuf{}, now: time.Unix(1_700_000_000, 0)}
+	f := &fixture{view: &logicaltest.InmemStorage{}, logs: &syncBuf{}, now: time.Unix(1_700_000_000, 0)}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w, err := wrapping.New(context.Background(), f.view, logger, wrapping.Options{Now: f.clock, SweepInterval: -1})
 	if err != nil {
@@ -142,7 +143,7 @@ func keys(m map[string]any) []string {
 	return out
 }
 
-func dump(s *logical.InmemStorage) string {
+func dump(s *logicaltest.InmemStorage) string {
 	var b strings.Builder
 	ks, _ := s.List(context.Background(), "tok/")
 	for _, k := range ks {

@@ -12,13 +12,14 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/approle"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 
 	"github.com/keyward/keyward/internal/clocktest"
 )
 
 // countingStorage counts operations, to show failure paths do equal work.
 type countingStorage struct {
-	logical.InmemStorage
+	logicaltest.InmemStorage
 	gets, puts, dels atomic.Int64
 }
 

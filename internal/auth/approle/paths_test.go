@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/approle"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // The route table serves what the hand-written switch did: the same
@@ -16,7 +17,7 @@ import (
 // for an unknown path and one for a wrong operation, and help.
 func TestRoutes(t *testing.T) {
 	ctx := context.Background()
-	b, err := approle.New(ctx, &logical.InmemStorage{}, nil)
+	b, err := approle.New(ctx, &logicaltest.InmemStorage{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

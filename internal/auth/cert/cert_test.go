@@ -10,16 +10,17 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/cert"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 type fixture struct {
 	b *cert.Backend
-	s *logical.InmemStorage
+	s *logicaltest.InmemStorage
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	b, err := cert.New(context.Background(), s, nil)
 	if err != nil {
 		t.Fatal(err)

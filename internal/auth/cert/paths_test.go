@@ -9,13 +9,14 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/cert"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // The route table keeps the unauthenticated path, answers an unknown path
 // and a wrong operation one way each, and documents its fields.
 func TestRoutes(t *testing.T) {
 	ctx := context.Background()
-	b, err := cert.New(ctx, &logical.InmemStorage{}, nil)
+	b, err := cert.New(ctx, &logicaltest.InmemStorage{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

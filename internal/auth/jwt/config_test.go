@@ -3,6 +3,7 @@ package jwt_test
 import (
 	"github.com/keyward/keyward/internal/auth/jwt/jwttest"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func TestConfigSSRF(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &logical.InmemStorage{}
+			s := &logicaltest.InmemStorage{}
 			f.s = s
 			_, err := f.write("config", tc.data)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -43,7 +44,7 @@ func TestConfigSSRF(t *testing.T) {
 
 func TestConfigRedirectToInternal(t *testing.T) {
 	f := newFixture(t, 0)
-	f.s = &logical.InmemStorage{}
+	f.s = &logicaltest.InmemStorage{}
 	const canary = "CANARY-body-3b1"
 	f.is.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/.well-known/openid-configuration" {

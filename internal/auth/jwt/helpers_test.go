@@ -9,6 +9,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/jwt"
 	"github.com/keyward/keyward/internal/auth/jwt/jwttest"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // t0 is the issuer's "now" for minted tokens.
@@ -21,7 +22,7 @@ const aud = "keyward"
 type fixture struct {
 	t  testing.TB
 	b  *jwt.Backend
-	s  *logical.InmemStorage
+	s  *logicaltest.InmemStorage
 	is *jwttest.Issuer
 	// skew is the server clock's offset from t0, adjustable mid-test.
 	skew atomic.Int64
@@ -29,7 +30,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, skew time.Duration) *fixture {
 	t.Helper()
-	f := &fixture{t: t, s: &logical.InmemStorage{}, is: jwttest.NewIssuer(t)}
+	f := &fixture{t: t, s: &logicaltest.InmemStorage{}, is: jwttest.NewIssuer(t)}
 	f.skew.Store(int64(skew))
 	f.b = jwt.New(jwt.Options{Now: func() time.Time { return t0.Add(time.Duration(f.skew.Load())) }})
 	f.mustWrite("config", map[string]any{

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/jwt/jwttest"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 func TestLoginRightJobs(t *testing.T) {
@@ -288,7 +289,7 @@ func TestSupportedAlgsConfig(t *testing.T) {
 
 func TestStaticPublicKeys(t *testing.T) {
 	f := newFixture(t, 0)
-	f.s = &logical.InmemStorage{}
+	f.s = &logicaltest.InmemStorage{}
 	f.mustWrite("config", map[string]any{
 		"jwt_validation_pubkeys": []any{jwttest.PublicKeyPEM(jwttest.KidRSA), jwttest.PublicKeyPEM(jwttest.KidEC)},
 		"bound_issuer":           "https://kubernetes.default.svc",

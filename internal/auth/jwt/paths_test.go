@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/jwt"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // The route table keeps the unauthenticated path and the create/update
@@ -17,7 +18,7 @@ import (
 func TestRoutes(t *testing.T) {
 	ctx := context.Background()
 	b := jwt.New(jwt.Options{})
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	if err := s.Put(ctx, "role/ci", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/lockout"
-	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 
 	"github.com/keyward/keyward/internal/clocktest"
 )
@@ -21,7 +21,7 @@ func TestCanonical(t *testing.T) {
 
 func TestLockoutLifecycle(t *testing.T) {
 	ctx := context.Background()
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	tr := lockout.New("lockout/", clk.Now)
 	cfg := lockout.Config{Threshold: 3, Duration: time.Minute, CounterReset: time.Minute}
@@ -57,7 +57,7 @@ func TestLockoutLifecycle(t *testing.T) {
 
 func TestCounterResetAndSuccess(t *testing.T) {
 	ctx := context.Background()
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	tr := lockout.New("l/", clk.Now)
 	cfg := lockout.Config{Threshold: 2, Duration: time.Hour, CounterReset: time.Minute}

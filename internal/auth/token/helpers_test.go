@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // clock is a settable test clock.
@@ -33,7 +34,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type fixture struct {
-	st    *logical.InmemStorage
+	st    *logicaltest.InmemStorage
 	store *token.Store
 	clock *clock
 	root  string
@@ -42,7 +43,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, opts token.Options) *fixture {
 	t.Helper()
-	f := &fixture{st: &logical.InmemStorage{}, clock: newClock()}
+	f := &fixture{st: &logicaltest.InmemStorage{}, clock: newClock()}
 	if opts.Now == nil {
 		opts.Now = f.clock.Now
 	}

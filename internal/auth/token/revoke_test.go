@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // faultyStorage wraps a storage and fails writes after a budget, like a
@@ -180,7 +181,7 @@ func TestRevokeTreeCrashAnywhere(t *testing.T) {
 	for _, budget := range []int{0, 1, 5, 20, 30, 60, 100} {
 		t.Run("", func(t *testing.T) {
 			clk := newClock()
-			fs := &faultyStorage{Storage: &logical.InmemStorage{}, budget: -1}
+			fs := &faultyStorage{Storage: &logicaltest.InmemStorage{}, budget: -1}
 			s, err := token.New(context.Background(), fs, token.Options{Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
 
@@ -81,7 +82,7 @@ func TestStoreReopen(t *testing.T) {
 	if _, err := s2.Use(context.Background(), tok, ""); err != nil {
 		t.Errorf("token not valid after reopening the store: %v", err)
 	}
-	bad := &logical.InmemStorage{}
+	bad := &logicaltest.InmemStorage{}
 	bad.Put(context.Background(), "salt", []byte("short"))
 	if _, err := token.New(context.Background(), bad, token.Options{}); err == nil {
 		t.Errorf("New accepted a short hmac key")

@@ -13,6 +13,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/totp"
 	"github.com/keyward/keyward/internal/auth/userpass"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // cheap keeps the suite fast; the production default is exercised in
@@ -21,7 +22,7 @@ var cheap = userpass.Params{Memory: 64, Time: 1, Threads: 1}
 
 type fixture struct {
 	b      *userpass.Backend
-	s      *logical.InmemStorage
+	s      *logicaltest.InmemStorage
 	hashes atomic.Int64
 	mu     sync.Mutex
 	now    time.Time
@@ -41,7 +42,7 @@ func (f *fixture) advance(d time.Duration) {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{s: &logical.InmemStorage{}, now: time.Unix(1_700_000_000, 0)}
+	f := &fixture{s: &logicaltest.InmemStorage{}, now: time.Unix(1_700_000_000, 0)}
 	b, err := userpass.New(context.Background(), f.s, userpass.Options{
 		Now: f.clock, Params: cheap, OnHash: func() { f.hashes.Add(1) },
 	})
@@ -288,7 +289,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestDefaultParams(t *testing.T) {
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	b, err := userpass.New(context.Background(), s, userpass.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +308,7 @@ func TestDefaultParams(t *testing.T) {
 }
 
 func BenchmarkLoginDefaultParams(b *testing.B) {
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	be, _ := userpass.New(context.Background(), s, userpass.Options{})
 	ctx := context.Background()
 	be.HandleRequest(ctx, &logical.Request{Operation: logical.UpdateOperation, Path: "users/a", Data: map[string]any{"password": "pw"}})

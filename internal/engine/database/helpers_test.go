@@ -24,6 +24,7 @@ import (
 	"github.com/keyward/keyward/internal/engine/database"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 
 	"github.com/keyward/keyward/internal/testsvc"
 
@@ -43,7 +44,7 @@ const (
 type harness struct {
 	t      testing.TB
 	b      logical.Backend
-	store  *logical.InmemStorage
+	store  *logicaltest.InmemStorage
 	leases *lease.Manager
 	clk    *clocktest.Clock
 	token  *logical.TokenInfo
@@ -64,7 +65,7 @@ func (e engines) Renew(ctx context.Context, _ string, s *logical.Secret, inc tim
 
 func newHarness(t testing.TB, lopts lease.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, store: &logical.InmemStorage{}, clk: clocktest.New(time.Now()),
+	h := &harness{t: t, store: &logicaltest.InmemStorage{}, clk: clocktest.New(time.Now()),
 		token:  &logical.TokenInfo{Accessor: "acc-test", DisplayName: "test"},
 		prefix: "kwt" + strings.ToLower(rand.Text()[:6])}
 	b, err := database.NewFactory(database.Options{RetryBase: 50 * time.Millisecond})(t.Context(),
@@ -77,7 +78,7 @@ func newHarness(t testing.TB, lopts lease.Options) *harness {
 	if lopts.Now == nil {
 		lopts.Now = h.clk.Now
 	}
-	h.leases, err = lease.New(t.Context(), &logical.InmemStorage{}, engines{b}, nil, lopts)
+	h.leases, err = lease.New(t.Context(), &logicaltest.InmemStorage{}, engines{b}, nil, lopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func (h *harness) reopen(t testing.TB) *harness {
 	t.Cleanup(func() { b.(logical.Cleaner).Cleanup(context.Background()) })
 	h2.b, h2.store, h2.prefix = b, h.store, h.prefix
 	h2.leases.Close()
-	h2.leases, err = lease.New(t.Context(), &logical.InmemStorage{}, engines{b}, nil, lease.Options{Now: h2.clk.Now})
+	h2.leases, err = lease.New(t.Context(), &logicaltest.InmemStorage{}, engines{b}, nil, lease.Options{Now: h2.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

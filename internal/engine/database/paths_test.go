@@ -8,13 +8,14 @@ import (
 
 	"github.com/keyward/keyward/internal/engine/database"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // The route table answers an unknown path and a wrong operation one way
 // each, and documents every path's fields.
 func TestRoutes(t *testing.T) {
 	ctx := context.Background()
-	b, err := database.Factory(ctx, &logical.BackendConfig{MountPoint: "database/", Storage: &logical.InmemStorage{}})
+	b, err := database.Factory(ctx, &logical.BackendConfig{MountPoint: "database/", Storage: &logicaltest.InmemStorage{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,13 @@ import (
 
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // A KV v2 mount: write a secret with check-and-set, then read it back.
 func ExampleFactory() {
 	ctx := context.Background()
-	storage := &logical.InmemStorage{}
+	storage := &logicaltest.InmemStorage{}
 	b, err := kv.Factory(ctx, &logical.BackendConfig{Options: map[string]string{"version": "2"}, Storage: storage})
 	if err != nil {
 		panic(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // fakeClock is a settable time source, safe for concurrent use.
@@ -39,18 +40,18 @@ type harness struct {
 	t       testing.TB
 	b       logical.Backend
 	storage logical.Storage
-	inmem   *logical.InmemStorage
+	inmem   *logicaltest.InmemStorage
 	clock   *fakeClock
 	mount   logical.MountConfig
 }
 
 func newHarness(t testing.TB, version string) *harness {
 	t.Helper()
-	inmem := &logical.InmemStorage{}
+	inmem := &logicaltest.InmemStorage{}
 	return newHarnessOn(t, version, inmem, inmem)
 }
 
-func newHarnessOn(t testing.TB, version string, s logical.Storage, inmem *logical.InmemStorage) *harness {
+func newHarnessOn(t testing.TB, version string, s logical.Storage, inmem *logicaltest.InmemStorage) *harness {
 	t.Helper()
 	opts := map[string]string{}
 	if version != "" {
@@ -189,7 +190,7 @@ func versionMeta(t testing.TB, resp *logical.Response) map[string]any {
 }
 
 // noBatch hides InmemStorage's Batch method, to test the ordered fallback.
-type noBatch struct{ s *logical.InmemStorage }
+type noBatch struct{ s *logicaltest.InmemStorage }
 
 func (n noBatch) Get(ctx context.Context, k string) ([]byte, error) { return n.s.Get(ctx, k) }
 func (n noBatch) Put(ctx context.Context, k string, v []byte) error { return n.s.Put(ctx, k, v) }
@@ -200,7 +201,7 @@ func (n noBatch) List(ctx context.Context, p string) ([]string, error) {
 
 // yieldingStorage yields the processor after every read, so concurrent
 // read-modify-write sequences interleave.
-type yieldingStorage struct{ *logical.InmemStorage }
+type yieldingStorage struct{ *logicaltest.InmemStorage }
 
 func (y yieldingStorage) Get(ctx context.Context, k string) ([]byte, error) {
 	v, err := y.InmemStorage.Get(ctx, k)

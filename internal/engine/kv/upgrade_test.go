@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 // upgrader is what the core calls on a version 2 backend after an upgrade
@@ -47,7 +48,7 @@ func newV2On(t *testing.T, s logical.Storage) *harness {
 // checkUpgraded asserts that every v1 secret reads back as version 1 of a
 // v2 secret, that nothing of version 1 is left, and that writing goes on
 // at version 2.
-func checkUpgraded(t *testing.T, h *harness, s *logical.InmemStorage) {
+func checkUpgraded(t *testing.T, h *harness, s *logicaltest.InmemStorage) {
 	t.Helper()
 	for path, want := range v1Secrets {
 		resp := h.read(path, 0)
@@ -76,7 +77,7 @@ func checkUpgraded(t *testing.T, h *harness, s *logical.InmemStorage) {
 }
 
 func TestUpgradeTurnsEachSecretIntoVersionOne(t *testing.T) {
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	writeV1(t, s)
 	n, err := kv.PrepareUpgrade(t.Context(), s, time.Now())
 	if err != nil || n != len(v1Secrets) {
@@ -106,7 +107,7 @@ func TestUpgradeTurnsEachSecretIntoVersionOne(t *testing.T) {
 }
 
 func TestUpgradeOfEmptyMount(t *testing.T) {
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	if n, err := kv.PrepareUpgrade(t.Context(), s, time.Now()); err != nil || n != 0 {
 		t.Fatalf("PrepareUpgrade(empty) = %d, %v", n, err)
 	}
@@ -125,7 +126,7 @@ func TestUpgradeOfEmptyMount(t *testing.T) {
 func TestUpgradeRefusesSecretsInVersion2KeySpace(t *testing.T) {
 	for _, path := range []string{"config", "meta/x", "ver/y", "meta/deep/z"} {
 		t.Run(path, func(t *testing.T) {
-			s := &logical.InmemStorage{}
+			s := &logicaltest.InmemStorage{}
 			h := newHarnessOn(t, "1", s, s)
 			h.must(logical.UpdateOperation, "ok", `{"k":"v"}`)
 			h.must(logical.UpdateOperation, path, `{"k":"v"}`)
@@ -146,7 +147,7 @@ func TestUpgradeRefusesSecretsInVersion2KeySpace(t *testing.T) {
 // A marker left by an upgrade that never took effect (the mount table kept
 // version 1) is removed by the version 1 backend, so LIST never shows it.
 func TestVersion1BackendRemovesStaleMarker(t *testing.T) {
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	writeV1(t, s)
 	if _, err := kv.PrepareUpgrade(t.Context(), s, time.Now()); err != nil {
 		t.Fatal(err)
@@ -220,7 +221,7 @@ func TestUpgradeResumesAfterInterruptionAtEveryWrite(t *testing.T) {
 	for _, kind := range []string{"batch", "ordered"} {
 		t.Run(kind, func(t *testing.T) {
 			for budget := 0; ; budget++ {
-				inner := &logical.InmemStorage{}
+				inner := &logicaltest.InmemStorage{}
 				writeV1(t, inner)
 				bs := &budgetStorage{inner: inner, left: budget}
 				var s logical.Storage = batchBudget{bs}
@@ -270,7 +271,7 @@ func TestUpgradeResumesAfterInterruptionAtEveryWrite(t *testing.T) {
 // Cleanup (unmount, seal) stops an upgrade: FinishUpgrade after it
 // converts nothing more, and a new backend over the storage resumes.
 func TestCleanupStopsUpgrade(t *testing.T) {
-	s := &logical.InmemStorage{}
+	s := &logicaltest.InmemStorage{}
 	writeV1(t, s)
 	if _, err := kv.PrepareUpgrade(t.Context(), s, time.Now()); err != nil {
 		t.Fatal(err)

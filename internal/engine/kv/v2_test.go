@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 const (
@@ -47,7 +48,7 @@ func TestFactoryVersion(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Factory(version=%q): %v", tt.version, err)
 			}
-			s := &logical.InmemStorage{}
+			s := &logicaltest.InmemStorage{}
 			// Only v2 answers a read of config on an empty mount.
 			resp, err := b.HandleRequest(t.Context(), &logical.Request{Operation: read, Path: "config", Storage: s, Data: map[string]any{}})
 			if isV2 := err == nil && resp != nil; isV2 != tt.v2 {
@@ -162,7 +163,7 @@ func TestV2CheckAndSet(t *testing.T) {
 }
 
 func TestV2CheckAndSetRace(t *testing.T) {
-	inmem := &logical.InmemStorage{}
+	inmem := &logicaltest.InmemStorage{}
 	// Yielding between a read and the write that depends on it gives
 	// concurrent writers every chance to interleave.
 	h := newHarnessOn(t, "2", yieldingStorage{inmem}, inmem)
@@ -224,7 +225,7 @@ func TestV2MaxVersions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			inmem := &logical.InmemStorage{}
+			inmem := &logicaltest.InmemStorage{}
 			var s logical.Storage = inmem
 			if tt.storage == "ordered" {
 				s = noBatch{inmem}
@@ -647,7 +648,7 @@ func TestV2StorageLayout(t *testing.T) {
 // and a failed blob deletion after destroy still leaves the version
 // destroyed.
 func TestV2OrderedWriteFailures(t *testing.T) {
-	inmem := &logical.InmemStorage{}
+	inmem := &logicaltest.InmemStorage{}
 	fs := &failingStorage{noBatch: noBatch{inmem}}
 	h := newHarnessOn(t, "2", fs, inmem)
 	h.must(create, "data/k", `{"data":{"v":"1"}}`)
