@@ -13,6 +13,39 @@ import (
 // plainStorage hides the Batch method of the storage it wraps.
 type plainStorage struct{ logical.Storage }
 
+// TestStorageConformance runs the logical.Storage suite on the views of the
+// barrier: the batch view (the parent has Batch), the plain view (it does
+// not), a view nested in a view, and a view over the in-memory test
+// storage. The barrier itself runs the suite through them; it is never
+// empty (it lists its own "core/" entries), so it cannot run it alone.
+func TestStorageConformance(t *testing.T) {
+	tests := []struct {
+		name string
+		new  func(t testing.TB) logical.Storage
+	}{
+		{"BatchView", func(t testing.TB) logical.Storage {
+			b, _, _ := setup(t)
+			return barrier.NewView(b, "logical/1234/")
+		}},
+		{"PlainView", func(t testing.TB) logical.Storage {
+			b, _, _ := setup(t)
+			return barrier.NewView(plainStorage{b}, "logical/1234/")
+		}},
+		{"NestedView", func(t testing.TB) logical.Storage {
+			b, _, _ := setup(t)
+			return barrier.NewView(barrier.NewView(b, "auth/5678/"), "sub/")
+		}},
+		{"ViewOverInmem", func(testing.TB) logical.Storage {
+			return barrier.NewView(&logicaltest.InmemStorage{}, "logical/1234/")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logicaltest.RunStorage(t, tc.new)
+		})
+	}
+}
+
 func TestViewPrefixes(t *testing.T) {
 	ctx := t.Context()
 	b, backend, _ := setup(t)
