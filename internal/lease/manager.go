@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net/http"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/storage"
 )
 
 // Revocation states of a lease.
@@ -845,26 +847,8 @@ func (m *Manager) Counts() (total, pending, irrevocable int) {
 // Vault's LIST sys/leases/lookup/PREFIX does ("name/" for a folder).
 func (m *Manager) List(prefix string) []string {
 	m.mu.Lock()
-	seen := map[string]struct{}{}
-	for id := range m.leases {
-		if !strings.HasPrefix(id, prefix) {
-			continue
-		}
-		rest := id[len(prefix):]
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			rest = rest[:i+1]
-		}
-		if rest != "" {
-			seen[rest] = struct{}{}
-		}
-	}
-	m.mu.Unlock()
-	out := make([]string, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	defer m.mu.Unlock()
+	return storage.ListNames(prefix, maps.Keys(m.leases))
 }
 
 // item is one scheduled wake-up.
