@@ -161,8 +161,13 @@ type WrapInfo struct {
 }
 
 // Storage is a Backend's private key/value view, already behind the barrier.
-// Get returns (nil, nil) for an absent key. List has the semantics of
-// storage.Backend.List. Values may be secret: implementations never log them.
+// Get returns (nil, nil) for an absent key and a non-nil slice, possibly
+// empty, for a present one; the slice belongs to the caller, and Put does
+// not retain value. Delete of an absent key succeeds. List has the
+// semantics of storage.Backend.List. An empty key fails with
+// ErrInvalidRequest, and a key longer than storage.MaxKeyLength (counted
+// with the view's prefix) with storage.ErrKeyTooLong. Values may be secret:
+// implementations never log them. logicaltest.RunStorage checks all of this.
 type Storage interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Put(ctx context.Context, key string, value []byte) error
