@@ -106,9 +106,9 @@ func policyList(data map[string]any, key string) ([]string, bool, error) {
 			out = append(out, s)
 		}
 	}
-	pols, err := normalizePolicies(out)
+	pols, err := normalizePolicies(key, out)
 	if err != nil {
-		return nil, true, logical.BadRequest("field %q: %s", key, err.Error())
+		return nil, true, err
 	}
 	return pols, true, nil
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
@@ -472,7 +473,7 @@ func decodeBatch(b []byte) (*Entry, error) {
 	e.CreationTime = time.Unix(0, int64(created))
 	e.TTL = time.Duration(ttl)
 	e.ExpireTime = e.CreationTime.Add(e.TTL)
-	prefixes, err := parseCIDRs(e.BoundCIDRs)
+	prefixes, err := tokenparams.ParseCIDRs("bound_cidrs", e.BoundCIDRs)
 	if err != nil {
 		return nil, errBatchPayload
 	}

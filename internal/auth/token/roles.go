@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -233,8 +234,8 @@ func applyRole(r *Role, d map[string]any) error {
 	if v, ok, err := logical.Strings(d, cidrKey); err != nil {
 		return err
 	} else if ok {
-		if _, err := parseCIDRs(v); err != nil {
-			return logical.BadRequest("field %q: %s", cidrKey, err.Error())
+		if err := tokenparams.ValidateCIDRs(cidrKey, v); err != nil {
+			return err
 		}
 		r.BoundCIDRs = v
 	}

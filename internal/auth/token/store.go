@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
@@ -329,7 +330,7 @@ func validAccessor(a string) bool {
 // outlives its ancestors: its expiry is capped at theirs and its explicit
 // max TTL at theirs. A use-limited parent gets ErrUseLimitedParent.
 func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
-	pols, err := normalizePolicies(e.Policies)
+	pols, err := normalizePolicies("policies", e.Policies)
 	if err != nil {
 		return "", err
 	}
@@ -347,9 +348,9 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	if e.TTL < 0 || e.ExplicitMaxTTL < 0 || e.Period < 0 || e.maxTTL < 0 {
 		return "", logical.BadRequest("ttl, explicit_max_ttl and period cannot be negative")
 	}
-	prefixes, err := parseCIDRs(e.BoundCIDRs)
+	prefixes, err := tokenparams.ParseCIDRs("bound_cidrs", e.BoundCIDRs)
 	if err != nil {
-		return "", logical.BadRequest("%s", err.Error())
+		return "", err
 	}
 	e.prefixes = prefixes
 	if e.Type == TypeBatch {

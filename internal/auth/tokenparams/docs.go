@@ -5,7 +5,7 @@ import "github.com/keyward/keyward/internal/logical"
 // FieldDocs documents the token_* fields for path-help; Fields is derived
 // from it, so the names help shows are the names Parse reads.
 var FieldDocs = logical.Fields{
-	{Name: "token_policies", Type: logical.TypeSlice, Description: "Policies of the tokens issued (a list, or a comma-separated string). Names must be canonical: lower case."},
+	{Name: "token_policies", Type: logical.TypeSlice, Description: "Policies of the tokens issued (a list, or a comma-separated string). Names are trimmed and lower-cased; root cannot be granted."},
 	{Name: "policies", Type: logical.TypeSlice, Description: "Deprecated name of token_policies; when both are sent, token_policies wins."},
 	{Name: "token_ttl", Type: logical.TypeDuration, Description: "Initial TTL of the tokens issued; 0 uses the mount's default."},
 	{Name: "token_max_ttl", Type: logical.TypeDuration, Description: "Maximum lifetime of the tokens issued, renewals included; 0 uses the mount's maximum."},
