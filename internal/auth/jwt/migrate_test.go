@@ -48,8 +48,8 @@ func TestLegacyRoleMigratesOnce(t *testing.T) {
 	}
 	want := map[string]any{
 		"role_type": "jwt", "bound_audiences": []string{"keyward"}, "allow_any_audience": false,
-		"bound_subject": "repo:octo/app:environment:production",
-		"bound_claims":  map[string]any{"ref": []string{"refs/heads/main"}, "repository_id": []string{"74"}},
+		"bound_subject":     "repo:octo/app:environment:production",
+		"bound_claims":      map[string]any{"ref": []string{"refs/heads/main"}, "repository_id": []string{"74"}},
 		"bound_claims_type": "string", "claim_mappings": map[string]string{"environment": "environment", "ref": "ref", "repository": "repository"},
 		"user_claim": "sub", "user_claim_json_pointer": false, "groups_claim": "", "allow_unbound": false,
 		"token_policies": []string{"ci-octo-app", "audit-read"}, "policies": []string{"ci-octo-app", "audit-read"},
