@@ -326,7 +326,7 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 				return nil, forbidden("token policies include a policy the role disallows")
 			}
 		}
-		noDefault = noDefault || role.NoDefaultPolicy || slices.Contains(role.DisallowedPolicies, "default")
+		noDefault = noDefault || role.Token.NoDefaultPolicy || slices.Contains(role.DisallowedPolicies, "default")
 	}
 	policies = slices.DeleteFunc(policies, func(p string) bool { return p == "default" && noDefault })
 	if !noDefault && !slices.Contains(policies, "root") && !slices.Contains(policies, "default") {
@@ -358,7 +358,7 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 		switch {
 		case in.numUses > 0:
 			return nil, errBatchUseLimited
-		case in.period > 0 || (role != nil && role.Period > 0):
+		case in.period > 0 || (role != nil && role.Token.Period > 0):
 			return nil, errBatchPeriodic
 		case in.explicitMax > 0:
 			return nil, logical.BadRequest("batch tokens cannot have explicit_max_ttl set: their ttl is final")
@@ -377,13 +377,13 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 		if role.PathSuffix != "" {
 			e.Path += "/" + role.PathSuffix
 		}
-		if role.ExplicitMaxTTL > 0 && (e.ExplicitMaxTTL == 0 || role.ExplicitMaxTTL < e.ExplicitMaxTTL) {
-			e.ExplicitMaxTTL = role.ExplicitMaxTTL
+		if role.Token.ExplicitMaxTTL > 0 && (e.ExplicitMaxTTL == 0 || role.Token.ExplicitMaxTTL < e.ExplicitMaxTTL) {
+			e.ExplicitMaxTTL = role.Token.ExplicitMaxTTL
 		}
-		if role.Period > 0 {
-			e.Period = role.Period
+		if role.Token.Period > 0 {
+			e.Period = role.Token.Period
 		}
-		e.BoundCIDRs = slices.Clone(role.BoundCIDRs)
+		e.BoundCIDRs = slices.Clone(role.Token.BoundCIDRs)
 	}
 	if !e.Orphan {
 		e.ParentAccessor = parent.Accessor
@@ -408,9 +408,9 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 // default; otherwise the request's type field, service by default.
 func createType(requested string, role *Role) string {
 	if role != nil {
-		switch role.TokenType {
+		switch role.Token.Type {
 		case TypeService, TypeBatch:
-			return role.TokenType
+			return role.Token.Type
 		case "default-batch":
 			if requested == "" {
 				return TypeBatch

@@ -101,6 +101,10 @@ type Store struct {
 	// running; Sweep leaves them to that request's end.
 	pending map[[hashLen]byte]struct{}
 
+	// roleMu orders token role writes, deletes and the one-time
+	// migration of roles stored in the old shape (roles.go).
+	roleMu sync.Mutex
+
 	cacheMu sync.RWMutex
 	cache   map[[hashLen]byte]*Entry
 	// epoch counts invalidations, so a load that raced one is not cached.
