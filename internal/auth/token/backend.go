@@ -355,15 +355,15 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 	if e.Type == TypeBatch {
 		// As in Vault, the request may not ask for what a batch token
 		// cannot be; the role's own explicit max TTL still caps it.
-		switch {
-		case in.numUses > 0:
-			return nil, errBatchUseLimited
-		case in.period > 0 || (role != nil && role.Token.Period > 0):
-			return nil, errBatchPeriodic
-		case in.explicitMax > 0:
+		period := in.period
+		if role != nil && role.Token.Period > 0 {
+			period = role.Token.Period
+		}
+		if err := batchRefusal(slices.Contains(policies, "root"), period, in.numUses); err != nil {
+			return nil, err
+		}
+		if in.explicitMax > 0 {
 			return nil, logical.BadRequest("batch tokens cannot have explicit_max_ttl set: their ttl is final")
-		case slices.Contains(policies, "root"):
-			return nil, errBatchRoot
 		}
 	}
 	mount := req.MountPoint

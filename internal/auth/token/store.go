@@ -392,16 +392,7 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !limits.hard.IsZero() {
-		if left := limits.hard.Sub(now); e.ExplicitMaxTTL == 0 || e.ExplicitMaxTTL > left {
-			e.ExplicitMaxTTL = left
-		}
-	}
-	s.setTTL(e, now)
-	if !limits.expire.IsZero() && (e.ExpireTime.IsZero() || e.ExpireTime.After(limits.expire)) {
-		e.ExpireTime = limits.expire
-		e.TTL = limits.expire.Sub(now)
-	}
+	s.applyBounds(e, now, limits)
 
 	b, err := encodeEntry(e)
 	if err != nil {
@@ -436,6 +427,22 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	s.log.Debug("token created", "accessor", e.Accessor, "policies", e.Policies, "path", e.Path)
 	e.ID = token
 	return token, nil
+}
+
+// applyBounds sets e's TTL and expiry (setTTL) within what its ancestors
+// allow: its explicit max TTL capped at what is left of limits.hard, its
+// expiry at limits.expire, so a child never outlives them.
+func (s *Store) applyBounds(e *Entry, now time.Time, limits bounds) {
+	if !limits.hard.IsZero() {
+		if left := limits.hard.Sub(now); e.ExplicitMaxTTL == 0 || e.ExplicitMaxTTL > left {
+			e.ExplicitMaxTTL = left
+		}
+	}
+	s.setTTL(e, now)
+	if !limits.expire.IsZero() && (e.ExpireTime.IsZero() || e.ExpireTime.After(limits.expire)) {
+		e.ExpireTime = limits.expire
+		e.TTL = limits.expire.Sub(now)
+	}
 }
 
 // setTTL fills e.TTL and e.ExpireTime from the requested TTL, period and
