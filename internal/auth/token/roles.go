@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -278,28 +277,11 @@ func applyRole(r *Role, d map[string]any) error {
 		}
 		r.PathSuffix = v
 	}
-	if err := r.Token.Parse(currentNames(d)); err != nil {
+	if err := r.Token.ParseAliased(d, fieldAliases); err != nil {
 		return err
 	}
 	if r.Token.Type == tokenparams.TypeDefault {
 		r.Token.Type = tokenparams.TypeDefaultService
 	}
 	return nil
-}
-
-// currentNames returns d with each legacy field (fieldAliases) under its
-// current name, unless the current name is sent too, which then wins.
-func currentNames(d map[string]any) map[string]any {
-	out := maps.Clone(d)
-	for legacy, current := range fieldAliases {
-		v, ok := out[legacy]
-		if !ok {
-			continue
-		}
-		delete(out, legacy)
-		if _, both := out[current]; !both {
-			out[current] = v
-		}
-	}
-	return out
 }

@@ -6,6 +6,7 @@
 package tokenparams
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -99,6 +100,33 @@ func (p *Params) Parse(data map[string]any) error {
 		return logical.BadRequest("field %q: must not exceed token_max_ttl", "token_ttl")
 	}
 	return CheckType(p.Type, p.Period, p.NumUses)
+}
+
+// ParseAliased is Parse for a backend that accepts some token_* fields
+// under legacy names too: aliases maps each legacy name to its current one
+// (the backend's FieldAliases). A legacy field counts as its current name
+// unless that is sent too, which then wins, as with policies and
+// token_policies and as Vault's upgrade of legacy fields does. data is not
+// modified.
+func (p *Params) ParseAliased(data map[string]any, aliases map[string]string) error {
+	var cur map[string]any
+	for legacy, current := range aliases {
+		v, ok := data[legacy]
+		if !ok {
+			continue
+		}
+		if cur == nil {
+			cur = maps.Clone(data)
+		}
+		delete(cur, legacy)
+		if _, both := data[current]; !both {
+			cur[current] = v
+		}
+	}
+	if cur == nil {
+		cur = data
+	}
+	return p.Parse(cur)
 }
 
 // Token types, as Vault names them. A role or mount asking for a default-*

@@ -97,3 +97,30 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+// Legacy names count as their current name unless both are sent, and go
+// through the same checks (a batch role cannot be periodic by either name).
+func TestParseAliased(t *testing.T) {
+	aliases := map[string]string{"period": "token_period", "bound_cidrs": "token_bound_cidrs"}
+	var p tokenparams.Params
+	if err := p.ParseAliased(map[string]any{"period": "1h", "bound_cidrs": "10.0.0.0/8"}, aliases); err != nil ||
+		p.Period != time.Hour || len(p.BoundCIDRs) != 1 || p.BoundCIDRs[0] != "10.0.0.0/8" {
+		t.Fatalf("legacy names: %+v, %v", p, err)
+	}
+	data := map[string]any{"period": "1h", "token_period": "2h"}
+	if err := p.ParseAliased(data, aliases); err != nil || p.Period != 2*time.Hour {
+		t.Fatalf("both names: period %v, %v; want the current name's 2h", p.Period, err)
+	}
+	if _, ok := data["token_period"]; !ok || len(data) != 2 {
+		t.Errorf("ParseAliased modified its input: %v", data)
+	}
+	for _, bad := range []map[string]any{
+		{"token_type": "batch", "period": "1h"},
+		{"bound_cidrs": "10.0.0.0/33"},
+	} {
+		var q tokenparams.Params
+		if err := q.ParseAliased(bad, aliases); err == nil {
+			t.Errorf("ParseAliased(%v) accepted", bad)
+		}
+	}
+}
