@@ -88,46 +88,18 @@ func parseRole(r Role, data map[string]any) (Role, error) {
 			errs = append(errs, err)
 		}
 	}
-	str := func(key string, dst *string) {
-		v, ok, err := logical.Str(data, key)
-		add(err)
-		if ok && err == nil {
-			*dst = strings.TrimSpace(v)
-		}
-	}
-	list := func(key string, dst *[]string) {
-		v, ok, err := logical.Strings(data, key)
-		add(err)
-		if ok && err == nil {
-			*dst = v
-		}
-	}
-	boolean := func(key string, dst *bool) {
-		v, ok, err := logical.Bool(data, key)
-		add(err)
-		if ok && err == nil {
-			*dst = v
-		}
-	}
-	dur := func(key string, dst *time.Duration) {
-		v, ok, err := logical.Duration(data, key)
-		add(err)
-		if ok && err == nil {
-			*dst = v
-		}
-	}
-	str("role_type", &r.RoleType)
-	list("bound_audiences", &r.BoundAudiences)
-	boolean("allow_any_audience", &r.AllowAnyAud)
-	str("bound_subject", &r.BoundSubject)
-	str("bound_claims_type", &r.BoundClaimsType)
-	str("user_claim", &r.UserClaim)
-	boolean("user_claim_json_pointer", &r.UserClaimJSONPointer)
-	str("groups_claim", &r.GroupsClaim)
-	boolean("allow_unbound", &r.AllowUnbound)
-	dur("clock_skew_leeway", &r.ClockSkewLeeway)
-	dur("expiration_leeway", &r.ExpirationLeeway)
-	dur("not_before_leeway", &r.NotBeforeLeeway)
+	read(&errs, data, trimmedStr, "role_type", &r.RoleType)
+	read(&errs, data, trimmedStr, "bound_subject", &r.BoundSubject)
+	read(&errs, data, trimmedStr, "bound_claims_type", &r.BoundClaimsType)
+	read(&errs, data, trimmedStr, "user_claim", &r.UserClaim)
+	read(&errs, data, trimmedStr, "groups_claim", &r.GroupsClaim)
+	read(&errs, data, logical.Strings, "bound_audiences", &r.BoundAudiences)
+	read(&errs, data, logical.Bool, "allow_any_audience", &r.AllowAnyAud)
+	read(&errs, data, logical.Bool, "user_claim_json_pointer", &r.UserClaimJSONPointer)
+	read(&errs, data, logical.Bool, "allow_unbound", &r.AllowUnbound)
+	read(&errs, data, logical.Duration, "clock_skew_leeway", &r.ClockSkewLeeway)
+	read(&errs, data, logical.Duration, "expiration_leeway", &r.ExpirationLeeway)
+	read(&errs, data, logical.Duration, "not_before_leeway", &r.NotBeforeLeeway)
 	add(r.Token.Parse(data))
 	if v, ok := data["bound_claims"]; ok {
 		bc, err := parseBoundClaims(v)
@@ -147,6 +119,23 @@ func parseRole(r Role, data map[string]any) (Role, error) {
 		return r, errors.Join(errs...)
 	}
 	return r, r.validate()
+}
+
+// read sets *dst from data[key], decoded by get, when the key is present;
+// a decoding error is added to errs instead, so a write reports them all.
+func read[T any](errs *[]error, data map[string]any, get func(map[string]any, string) (T, bool, error), key string, dst *T) {
+	v, ok, err := get(data, key)
+	if err != nil {
+		*errs = append(*errs, err)
+	} else if ok {
+		*dst = v
+	}
+}
+
+// trimmedStr is logical.Str with surrounding spaces removed.
+func trimmedStr(data map[string]any, key string) (string, bool, error) {
+	v, ok, err := logical.Str(data, key)
+	return strings.TrimSpace(v), ok, err
 }
 
 // parseBoundClaims accepts a JSON object whose values are strings, numbers,
