@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -197,7 +198,7 @@ func parseCreate(d map[string]any) (*createInput, error) {
 		return nil, err
 	}
 	switch typ {
-	case "", "default", "default-service": // the role, if any, decides
+	case "", tokenparams.TypeDefault, tokenparams.TypeDefaultService: // the role, if any, decides
 	case TypeService, TypeBatch:
 		in.typ = typ
 	default:
@@ -411,7 +412,7 @@ func createType(requested string, role *Role) string {
 		switch role.Token.Type {
 		case TypeService, TypeBatch:
 			return role.Token.Type
-		case "default-batch":
+		case tokenparams.TypeDefaultBatch:
 			if requested == "" {
 				return TypeBatch
 			}

@@ -41,7 +41,7 @@ import (
 // use-limited.
 
 // TypeBatch is the type of batch tokens.
-const TypeBatch = "batch"
+const TypeBatch = tokenparams.TypeBatch
 
 const (
 	batchKeysKey  = "batch-keys"

@@ -11,8 +11,8 @@ import (
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 )
 
-// TypeService is the only token type the store issues.
-const TypeService = "service"
+// TypeService is the type of service tokens: stored, with an accessor.
+const TypeService = tokenparams.TypeService
 
 // Entry is what the store knows about one token. It is persisted through the
 // barrier under a keyed hash of the token; the raw token is never stored.
