@@ -281,9 +281,10 @@ func (r Role) view() map[string]any {
 func roleKey(name string) string { return "role/" + name }
 
 // loadRole returns the stored role, or nil. A role stored in the shape of
-// releases before the token object (token_* at the top level, legacyRole)
+// releases before the token object (token_* at the top level; storedRole)
 // is rewritten in the current shape on its first load, once: under
-// b.roleMu, which role writes hold too, so no write is lost to it.
+// b.roleMu, which role writes and deletes hold too, so no write is lost to
+// it.
 func (b *Backend) loadRole(ctx context.Context, s logical.Storage, name string) (*Role, error) {
 	r, legacy, err := getRole(ctx, s, name)
 	if err != nil || !legacy {
@@ -300,16 +301,18 @@ func (b *Backend) loadRole(ctx context.Context, s logical.Storage, name string) 
 	return r, nil
 }
 
-// legacyRole is a role as stored before its token_* settings moved into
-// the token object: the same fields, with those settings at the top level
-// under the names tokenparams.Params gives them.
-type legacyRole struct {
+// storedRole decodes a role in either shape: the current one, whose token
+// object lands in Token (shadowing Role.Token), or the one before it, whose
+// token_* fields at the top level land in the embedded Params (the names
+// tokenparams.Params gives them).
+type storedRole struct {
 	Role
 	tokenparams.Params
+	Token *tokenparams.Params `json:"token"`
 }
 
 // getRole reads and decodes a role, nil if none; legacy reports that it was
-// stored in the old shape (legacyRole).
+// stored in the old shape.
 func getRole(ctx context.Context, s logical.Storage, name string) (r *Role, legacy bool, err error) {
 	raw, err := s.Get(ctx, roleKey(name))
 	if err != nil {
@@ -318,25 +321,16 @@ func getRole(ctx context.Context, s logical.Storage, name string) (r *Role, lega
 	if raw == nil {
 		return nil, false, nil
 	}
-	var shape struct {
-		Token json.RawMessage `json:"token"`
-	}
-	if err := json.Unmarshal(raw, &shape); err != nil {
+	var st storedRole
+	if err := json.Unmarshal(raw, &st); err != nil {
 		return nil, false, fmt.Errorf("decode role: %w", err)
 	}
-	if shape.Token != nil {
-		var r Role
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, false, fmt.Errorf("decode role: %w", err)
-		}
-		return &r, false, nil
+	if st.Token == nil {
+		st.Role.Token = st.Params
+		return &st.Role, true, nil
 	}
-	var old legacyRole
-	if err := json.Unmarshal(raw, &old); err != nil {
-		return nil, false, fmt.Errorf("decode role: %w", err)
-	}
-	old.Role.Token = old.Params
-	return &old.Role, true, nil
+	st.Role.Token = *st.Token
+	return &st.Role, false, nil
 }
 
 func putRole(ctx context.Context, s logical.Storage, name string, r *Role) error {

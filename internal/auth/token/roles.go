@@ -27,19 +27,21 @@ type Role struct {
 	Token tokenparams.Params `json:"token"`
 }
 
-// legacyRole is a role as stored before its token settings moved into the
-// token object, under the field names of that release.
-type legacyRole struct {
+// storedRole decodes a role in either shape: the current one, whose token
+// object lands in Token (shadowing Role.Token), or the one before it, with
+// these settings at the top level under the names of that release.
+type storedRole struct {
 	Role
-	ExplicitMaxTTL  time.Duration `json:"explicit_max_ttl"`
-	Period          time.Duration `json:"period"`
-	BoundCIDRs      []string      `json:"bound_cidrs"`
-	NoDefaultPolicy bool          `json:"no_default_policy"`
-	TokenType       string        `json:"token_type"`
+	Token           *tokenparams.Params `json:"token"`
+	ExplicitMaxTTL  time.Duration       `json:"explicit_max_ttl"`
+	Period          time.Duration       `json:"period"`
+	BoundCIDRs      []string            `json:"bound_cidrs"`
+	NoDefaultPolicy bool                `json:"no_default_policy"`
+	TokenType       string              `json:"token_type"`
 }
 
 // role returns the token role name, nil if none. A role stored in the shape
-// of releases before the token object (legacyRole) is rewritten in the
+// of releases before the token object (storedRole) is rewritten in the
 // current shape on its first load, once: under s.roleMu, which role writes
 // and deletes hold too, so no write is lost to it.
 func (s *Store) role(ctx context.Context, name string) (*Role, error) {
@@ -71,31 +73,22 @@ func (s *Store) getRole(ctx context.Context, name string) (r *Role, legacy bool,
 	if b == nil {
 		return nil, false, nil
 	}
-	var shape struct {
-		Token json.RawMessage `json:"token"`
-	}
-	if err := json.Unmarshal(b, &shape); err != nil {
+	var st storedRole
+	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, false, fmt.Errorf("decode token role %s: %w", name, err)
 	}
-	if shape.Token != nil {
-		var r Role
-		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, false, fmt.Errorf("decode token role %s: %w", name, err)
-		}
-		return &r, false, nil
+	if st.Token != nil {
+		st.Role.Token = *st.Token
+		return &st.Role, false, nil
 	}
-	var old legacyRole
-	if err := json.Unmarshal(b, &old); err != nil {
-		return nil, false, fmt.Errorf("decode token role %s: %w", name, err)
+	st.Role.Token = tokenparams.Params{
+		ExplicitMaxTTL:  st.ExplicitMaxTTL,
+		Period:          st.Period,
+		BoundCIDRs:      st.BoundCIDRs,
+		NoDefaultPolicy: st.NoDefaultPolicy,
+		Type:            st.TokenType,
 	}
-	old.Role.Token = tokenparams.Params{
-		ExplicitMaxTTL:  old.ExplicitMaxTTL,
-		Period:          old.Period,
-		BoundCIDRs:      old.BoundCIDRs,
-		NoDefaultPolicy: old.NoDefaultPolicy,
-		Type:            old.TokenType,
-	}
-	return &old.Role, true, nil
+	return &st.Role, true, nil
 }
 
 func (s *Store) putRole(ctx context.Context, r *Role) error {
