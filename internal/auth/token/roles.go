@@ -54,7 +54,7 @@ func (s *Store) role(ctx context.Context, name string) (*Role, error) {
 	if r, legacy, err = s.getRole(ctx, name); err != nil || !legacy {
 		return r, err
 	}
-	if err := s.putRole(ctx, r); err != nil {
+	if err := s.putRole(ctx, name, r); err != nil {
 		return nil, fmt.Errorf("migrate token role %s: %w", name, err)
 	}
 	return r, nil
@@ -91,13 +91,13 @@ func (s *Store) getRole(ctx context.Context, name string) (r *Role, legacy bool,
 	return &st.Role, true, nil
 }
 
-func (s *Store) putRole(ctx context.Context, r *Role) error {
+func (s *Store) putRole(ctx context.Context, name string, r *Role) error {
 	v, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("encode token role %s: %w", r.Name, err)
+		return fmt.Errorf("encode token role %s: %w", name, err)
 	}
-	if err := s.st.Put(ctx, rolePrefix+r.Name, v); err != nil {
-		return fmt.Errorf("write token role %s: %w", r.Name, err)
+	if err := s.st.Put(ctx, rolePrefix+name, v); err != nil {
+		return fmt.Errorf("write token role %s: %w", name, err)
 	}
 	return nil
 }
@@ -162,7 +162,7 @@ func (b *backend) writeRole(ctx context.Context, req *logical.Request, name stri
 	if err := applyRole(r, req.Data); err != nil {
 		return nil, err
 	}
-	return nil, b.s.putRole(ctx, r)
+	return nil, b.s.putRole(ctx, name, r)
 }
 
 func roleData(r *Role) map[string]any {
