@@ -224,13 +224,8 @@ func (b *Backend) writeRole(ctx context.Context, req *logical.Request, name stri
 			r.SecretIDBoundCIDRs = v
 		}
 	}
-	if err := r.Token.Parse(req.Data); err != nil {
+	if err := r.Token.ParseAliased(req.Data, fieldAliases); err != nil {
 		return nil, err
-	}
-	if v, ok, err := logical.Duration(req.Data, "period"); err != nil {
-		return nil, err
-	} else if ok {
-		r.Token.Period = v
 	}
 	if !r.BindSecretID && len(r.SecretIDBoundCIDRs) == 0 && len(r.Token.BoundCIDRs) == 0 {
 		return nil, logical.BadRequest("a role without bind_secret_id needs secret_id_bound_cidrs or token_bound_cidrs")

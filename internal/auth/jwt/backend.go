@@ -28,6 +28,10 @@ type Backend struct {
 
 	mu  sync.Mutex
 	cur *state
+
+	// roleMu orders role writes, deletes and the one-time migration of
+	// roles stored in the old shape (loadRole).
+	roleMu sync.Mutex
 }
 
 // state is a parsed config and its key set, tied to the stored bytes.
@@ -135,7 +139,9 @@ func (b *Backend) state(ctx context.Context, s logical.Storage) (*state, error) 
 }
 
 func (b *Backend) writeRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	old, err := loadRole(ctx, req.Storage, name)
+	b.roleMu.Lock()
+	defer b.roleMu.Unlock()
+	old, _, err := getRole(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
@@ -147,12 +153,8 @@ func (b *Backend) writeRole(ctx context.Context, req *logical.Request, name stri
 	if err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode role: %w", err)
-	}
-	if err := req.Storage.Put(ctx, roleKey(name), raw); err != nil {
-		return nil, fmt.Errorf("store role: %w", err)
+	if err := putRole(ctx, req.Storage, name, &r); err != nil {
+		return nil, err
 	}
 	var warnings []string
 	for _, f := range Lint(&r, nil) {
@@ -167,7 +169,7 @@ func (b *Backend) writeRole(ctx context.Context, req *logical.Request, name stri
 }
 
 func (b *Backend) lintRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	r, err := loadRole(ctx, req.Storage, name)
+	r, err := b.loadRole(ctx, req.Storage, name)
 	if err != nil || r == nil {
 		return nil, err
 	}

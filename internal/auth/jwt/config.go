@@ -51,20 +51,12 @@ func parseConfig(c Config, data map[string]any) (Config, error) {
 		}
 	}
 	var errs []error
-	str := func(key string, dst *string) {
-		v, ok, err := logical.Str(data, key)
-		if err != nil {
-			errs = append(errs, err)
-		} else if ok {
-			*dst = v
-		}
-	}
-	str("oidc_discovery_url", &c.OIDCDiscoveryURL)
-	str("oidc_discovery_ca_pem", &c.OIDCDiscoveryCAPEM)
-	str("jwks_url", &c.JWKSURL)
-	str("jwks_ca_pem", &c.JWKSCAPEM)
-	str("bound_issuer", &c.BoundIssuer)
-	str("default_role", &c.DefaultRole)
+	read(&errs, data, logical.Str, "oidc_discovery_url", &c.OIDCDiscoveryURL)
+	read(&errs, data, logical.Str, "oidc_discovery_ca_pem", &c.OIDCDiscoveryCAPEM)
+	read(&errs, data, logical.Str, "jwks_url", &c.JWKSURL)
+	read(&errs, data, logical.Str, "jwks_ca_pem", &c.JWKSCAPEM)
+	read(&errs, data, logical.Str, "bound_issuer", &c.BoundIssuer)
+	read(&errs, data, logical.Str, "default_role", &c.DefaultRole)
 	if v, ok := data["jwt_validation_pubkeys"]; ok {
 		if s, isStr := v.(string); isStr {
 			// One PEM string (possibly several blocks): commas are not separators.
@@ -78,23 +70,10 @@ func parseConfig(c Config, data map[string]any) (Config, error) {
 			c.JWTValidationKeys = l
 		}
 	}
-	if l, ok, err := logical.Strings(data, "jwt_supported_algs"); err != nil {
-		errs = append(errs, err)
-	} else if ok {
-		c.JWTSupportedAlgs = l
-	}
-	if b, ok, err := logical.Bool(data, "allow_private_network"); err != nil {
-		errs = append(errs, err)
-	} else if ok {
-		c.AllowPrivateNetwork = b
-	}
-	for key, dst := range map[string]*time.Duration{"jwks_cache_ttl": &c.JWKSCacheTTL, "jwks_min_refresh_interval": &c.JWKSMinRefresh} {
-		if d, ok, err := logical.Duration(data, key); err != nil {
-			errs = append(errs, err)
-		} else if ok {
-			*dst = d
-		}
-	}
+	read(&errs, data, logical.Strings, "jwt_supported_algs", &c.JWTSupportedAlgs)
+	read(&errs, data, logical.Bool, "allow_private_network", &c.AllowPrivateNetwork)
+	read(&errs, data, logical.Duration, "jwks_cache_ttl", &c.JWKSCacheTTL)
+	read(&errs, data, logical.Duration, "jwks_min_refresh_interval", &c.JWKSMinRefresh)
 	if len(errs) > 0 {
 		return c, errors.Join(errs...)
 	}

@@ -125,13 +125,13 @@ func Lint(r *Role, c *Config) []Finding {
 	}
 
 	// Lifetimes.
-	if r.TokenTTL == 0 || r.TokenTTL > lintMaxTTL {
+	if r.Token.TTL == 0 || r.Token.TTL > lintMaxTTL {
 		add(SeverityWarn, LintLongTTL, "token_ttl is unset or above %s: CI tokens should live minutes (the mount default applies when unset)", lintMaxTTL)
 	}
-	if r.TokenPeriod > 0 {
+	if r.Token.Period > 0 {
 		add(SeverityWarn, LintLongTTL, "token_period makes tokens renewable forever")
 	}
-	if r.TokenMaxTTL > lintMaxMaxTTL || r.TokenExplicitMaxTTL > lintMaxMaxTTL {
+	if r.Token.MaxTTL > lintMaxMaxTTL || r.Token.ExplicitMaxTTL > lintMaxMaxTTL {
 		add(SeverityWarn, LintLongTTL, "token_max_ttl or token_explicit_max_ttl is above %s", lintMaxMaxTTL)
 	}
 	if c != nil && c.BoundIssuer == "" && c.OIDCDiscoveryURL == "" {

@@ -56,7 +56,7 @@ func (b *Backend) login(ctx context.Context, req *logical.Request, _ logical.Par
 	if !validName(roleName) {
 		return nil, logical.BadRequest("invalid role name")
 	}
-	role, err := loadRole(ctx, req.Storage, roleName)
+	role, err := b.loadRole(ctx, req.Storage, roleName)
 	if err != nil {
 		return nil, err
 	}
@@ -172,19 +172,9 @@ func authFor(roleName string, role *Role, claims map[string]any) (*logical.Auth,
 		}
 		meta[MetaGroups] = strings.Join(groups, ",")
 	}
-	return &logical.Auth{
-		Policies:        slices.Clone(role.TokenPolicies),
-		Metadata:        meta,
-		DisplayName:     user,
-		TTL:             role.TokenTTL,
-		MaxTTL:          role.TokenMaxTTL,
-		ExplicitMaxTTL:  role.TokenExplicitMaxTTL,
-		Period:          role.TokenPeriod,
-		NumUses:         role.TokenNumUses,
-		Renewable:       true,
-		BoundCIDRs:      slices.Clone(role.TokenBoundCIDRs),
-		NoDefaultPolicy: role.TokenNoDefaultPolicy,
-		Alias:           user,
-		TokenType:       role.TokenType,
-	}, nil
+	a := role.Token.Auth()
+	a.Metadata = meta
+	a.DisplayName = user
+	a.Alias = user
+	return a, nil
 }

@@ -112,7 +112,7 @@ func (b *Backend) listRoles(ctx context.Context, req *logical.Request, _ logical
 }
 
 func (b *Backend) readRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	r, err := loadRole(ctx, req.Storage, name)
+	r, err := b.loadRole(ctx, req.Storage, name)
 	if err != nil || r == nil {
 		return nil, err
 	}
@@ -120,5 +120,7 @@ func (b *Backend) readRole(ctx context.Context, req *logical.Request, name strin
 }
 
 func (b *Backend) deleteRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	b.roleMu.Lock()
+	defer b.roleMu.Unlock()
 	return nil, req.Storage.Delete(ctx, roleKey(name))
 }

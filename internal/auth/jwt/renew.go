@@ -27,7 +27,7 @@ func (b *Backend) RenewAuth(ctx context.Context, req *logical.Request, meta map[
 	if !validName(name) {
 		return errRoleGone
 	}
-	role, err := loadRole(ctx, req.Storage, name)
+	role, err := b.loadRole(ctx, req.Storage, name)
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (b *Backend) RenewAuth(ctx context.Context, req *logical.Request, meta map[
 	if req.Connection != nil {
 		remote = req.Connection.RemoteAddr
 	}
-	if !tokenparams.AddrAllowed(role.TokenBoundCIDRs, remote) {
+	if !tokenparams.AddrAllowed(role.Token.BoundCIDRs, remote) {
 		return errRenewCIDR
 	}
 	return nil

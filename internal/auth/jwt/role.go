@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
-	"github.com/keyward/keyward/internal/policy"
 )
 
 // Role says what a token must prove and what the resulting Keyward token
@@ -31,17 +29,10 @@ type Role struct {
 	GroupsClaim          string              `json:"groups_claim"`
 	AllowUnbound         bool                `json:"allow_unbound"`
 
-	TokenPolicies        []string      `json:"token_policies"`
-	TokenTTL             time.Duration `json:"token_ttl"`
-	TokenMaxTTL          time.Duration `json:"token_max_ttl"`
-	TokenExplicitMaxTTL  time.Duration `json:"token_explicit_max_ttl"`
-	TokenPeriod          time.Duration `json:"token_period"`
-	TokenNumUses         int           `json:"token_num_uses"`
-	TokenBoundCIDRs      []string      `json:"token_bound_cidrs"`
-	TokenNoDefaultPolicy bool          `json:"token_no_default_policy"`
-	// TokenType is the token_type asked for (tokenparams values); the
-	// mount's token_type and tokenparams.Resolve decide.
-	TokenType string `json:"token_type,omitempty"`
+	// Token holds the token_* settings of the tokens a login issues; its
+	// Type is the token_type asked for, which the mount's token_type and
+	// tokenparams.Resolve decide on.
+	Token tokenparams.Params `json:"token"`
 
 	ClockSkewLeeway  time.Duration `json:"clock_skew_leeway"`
 	ExpirationLeeway time.Duration `json:"expiration_leeway"`
@@ -97,68 +88,19 @@ func parseRole(r Role, data map[string]any) (Role, error) {
 			errs = append(errs, err)
 		}
 	}
-	str := func(key string, dst *string) {
-		v, ok, err := logical.Str(data, key)
-		add(err)
-		if ok && err == nil {
-			*dst = strings.TrimSpace(v)
-		}
-	}
-	list := func(key string, dst *[]string) {
-		v, ok, err := logical.Strings(data, key)
-		add(err)
-		if ok && err == nil {
-			*dst = v
-		}
-	}
-	boolean := func(key string, dst *bool) {
-		v, ok, err := logical.Bool(data, key)
-		add(err)
-		if ok && err == nil {
-			*dst = v
-		}
-	}
-	dur := func(key string, dst *time.Duration) {
-		v, ok, err := logical.Duration(data, key)
-		add(err)
-		if ok && err == nil {
-			*dst = v
-		}
-	}
-	str("role_type", &r.RoleType)
-	list("bound_audiences", &r.BoundAudiences)
-	boolean("allow_any_audience", &r.AllowAnyAud)
-	str("bound_subject", &r.BoundSubject)
-	str("bound_claims_type", &r.BoundClaimsType)
-	str("user_claim", &r.UserClaim)
-	boolean("user_claim_json_pointer", &r.UserClaimJSONPointer)
-	str("groups_claim", &r.GroupsClaim)
-	boolean("allow_unbound", &r.AllowUnbound)
-	list("policies", &r.TokenPolicies)
-	list("token_policies", &r.TokenPolicies)
-	dur("token_ttl", &r.TokenTTL)
-	dur("token_max_ttl", &r.TokenMaxTTL)
-	dur("token_explicit_max_ttl", &r.TokenExplicitMaxTTL)
-	dur("token_period", &r.TokenPeriod)
-	list("token_bound_cidrs", &r.TokenBoundCIDRs)
-	boolean("token_no_default_policy", &r.TokenNoDefaultPolicy)
-	dur("clock_skew_leeway", &r.ClockSkewLeeway)
-	dur("expiration_leeway", &r.ExpirationLeeway)
-	dur("not_before_leeway", &r.NotBeforeLeeway)
-	if n, ok, err := logical.Int(data, "token_num_uses"); err != nil {
-		add(err)
-	} else if ok {
-		r.TokenNumUses = n
-	}
-	if t, ok, err := logical.Str(data, "token_type"); err != nil {
-		add(err)
-	} else if ok {
-		typ, err := tokenparams.ParseType("token_type", t)
-		add(err)
-		if err == nil {
-			r.TokenType = typ
-		}
-	}
+	read(&errs, data, trimmedStr, "role_type", &r.RoleType)
+	read(&errs, data, trimmedStr, "bound_subject", &r.BoundSubject)
+	read(&errs, data, trimmedStr, "bound_claims_type", &r.BoundClaimsType)
+	read(&errs, data, trimmedStr, "user_claim", &r.UserClaim)
+	read(&errs, data, trimmedStr, "groups_claim", &r.GroupsClaim)
+	read(&errs, data, logical.Strings, "bound_audiences", &r.BoundAudiences)
+	read(&errs, data, logical.Bool, "allow_any_audience", &r.AllowAnyAud)
+	read(&errs, data, logical.Bool, "user_claim_json_pointer", &r.UserClaimJSONPointer)
+	read(&errs, data, logical.Bool, "allow_unbound", &r.AllowUnbound)
+	read(&errs, data, logical.Duration, "clock_skew_leeway", &r.ClockSkewLeeway)
+	read(&errs, data, logical.Duration, "expiration_leeway", &r.ExpirationLeeway)
+	read(&errs, data, logical.Duration, "not_before_leeway", &r.NotBeforeLeeway)
+	add(r.Token.Parse(data))
 	if v, ok := data["bound_claims"]; ok {
 		bc, err := parseBoundClaims(v)
 		add(err)
@@ -173,15 +115,27 @@ func parseRole(r Role, data map[string]any) (Role, error) {
 			r.ClaimMappings = m
 		}
 	}
-	for _, name := range r.TokenPolicies {
-		if err := policy.ValidName(name); err != nil {
-			add(logical.BadRequest("field \"token_policies\": %v", err))
-		}
-	}
 	if len(errs) > 0 {
 		return r, errors.Join(errs...)
 	}
 	return r, r.validate()
+}
+
+// read sets *dst from data[key], decoded by get, when the key is present;
+// a decoding error is added to errs instead, so a write reports them all.
+func read[T any](errs *[]error, data map[string]any, get func(map[string]any, string) (T, bool, error), key string, dst *T) {
+	v, ok, err := get(data, key)
+	if err != nil {
+		*errs = append(*errs, err)
+	} else if ok {
+		*dst = v
+	}
+}
+
+// trimmedStr is logical.Str with surrounding spaces removed.
+func trimmedStr(data map[string]any, key string) (string, bool, error) {
+	v, ok, err := logical.Str(data, key)
+	return strings.TrimSpace(v), ok, err
 }
 
 // parseBoundClaims accepts a JSON object whose values are strings, numbers,
@@ -257,30 +211,9 @@ func (r Role) validate() error {
 		}
 		targets[meta] = claim
 	}
-	for _, c := range r.TokenBoundCIDRs {
-		if _, err := netip.ParsePrefix(c); err != nil {
-			if _, err := netip.ParseAddr(c); err != nil {
-				return logical.BadRequest("token_bound_cidrs: %q is not a CIDR or address", c)
-			}
-		}
-	}
-	if r.TokenTTL < 0 || r.TokenMaxTTL < 0 || r.TokenExplicitMaxTTL < 0 || r.TokenPeriod < 0 || r.TokenNumUses < 0 {
-		return logical.BadRequest("token TTLs, period and num_uses must not be negative")
-	}
-	if r.TokenMaxTTL > 0 && r.TokenTTL > r.TokenMaxTTL {
-		return logical.BadRequest("token_ttl must not exceed token_max_ttl")
-	}
-	if err := tokenparams.CheckType(r.TokenType, r.TokenPeriod, r.TokenNumUses); err != nil {
-		return err
-	}
 	for name, l := range map[string]time.Duration{"clock_skew_leeway": r.ClockSkewLeeway, "expiration_leeway": r.ExpirationLeeway, "not_before_leeway": r.NotBeforeLeeway} {
 		if l < 0 || l > maxLeeway {
 			return logical.BadRequest("%s must be between 0 and %s", name, maxLeeway)
-		}
-	}
-	for _, p := range r.TokenPolicies {
-		if p == "root" {
-			return logical.BadRequest("token_policies: root cannot be granted by a login")
 		}
 	}
 	return nil
@@ -325,7 +258,7 @@ func (r Role) view() map[string]any {
 	for k, v := range r.ClaimMappings {
 		cm[k] = v
 	}
-	return map[string]any{
+	m := map[string]any{
 		"role_type":               r.RoleType,
 		"bound_audiences":         nonNil(r.BoundAudiences),
 		"allow_any_audience":      r.AllowAnyAud,
@@ -337,38 +270,78 @@ func (r Role) view() map[string]any {
 		"user_claim_json_pointer": r.UserClaimJSONPointer,
 		"groups_claim":            r.GroupsClaim,
 		"allow_unbound":           r.AllowUnbound,
-		"token_policies":          nonNil(r.TokenPolicies),
-		"policies":                nonNil(r.TokenPolicies),
-		"token_ttl":               secs(r.TokenTTL),
-		"token_max_ttl":           secs(r.TokenMaxTTL),
-		"token_explicit_max_ttl":  secs(r.TokenExplicitMaxTTL),
-		"token_period":            secs(r.TokenPeriod),
-		"token_num_uses":          r.TokenNumUses,
-		"token_bound_cidrs":       nonNil(r.TokenBoundCIDRs),
-		"token_no_default_policy": r.TokenNoDefaultPolicy,
-		"token_type":              tokenType(r.TokenType),
 		"clock_skew_leeway":       secs(r.ClockSkewLeeway),
 		"expiration_leeway":       secs(r.ExpirationLeeway),
 		"not_before_leeway":       secs(r.NotBeforeLeeway),
 	}
+	r.Token.Map(m)
+	return m
 }
 
 func roleKey(name string) string { return "role/" + name }
 
-// loadRole returns the stored role, or nil.
-func loadRole(ctx context.Context, s logical.Storage, name string) (*Role, error) {
+// loadRole returns the stored role, or nil. A role stored in the shape of
+// releases before the token object (token_* at the top level; storedRole)
+// is rewritten in the current shape on its first load, once: under
+// b.roleMu, which role writes and deletes hold too, so no write is lost to
+// it.
+func (b *Backend) loadRole(ctx context.Context, s logical.Storage, name string) (*Role, error) {
+	r, legacy, err := getRole(ctx, s, name)
+	if err != nil || !legacy {
+		return r, err
+	}
+	b.roleMu.Lock()
+	defer b.roleMu.Unlock()
+	if r, legacy, err = getRole(ctx, s, name); err != nil || !legacy {
+		return r, err
+	}
+	if err := putRole(ctx, s, name, r); err != nil {
+		return nil, fmt.Errorf("migrate role: %w", err)
+	}
+	return r, nil
+}
+
+// storedRole decodes a role in either shape: the current one, whose token
+// object lands in Token (shadowing Role.Token), or the one before it, whose
+// token_* fields at the top level land in the embedded Params (the names
+// tokenparams.Params gives them).
+type storedRole struct {
+	Role
+	tokenparams.Params
+	Token *tokenparams.Params `json:"token"`
+}
+
+// getRole reads and decodes a role, nil if none; legacy reports that it was
+// stored in the old shape.
+func getRole(ctx context.Context, s logical.Storage, name string) (r *Role, legacy bool, err error) {
 	raw, err := s.Get(ctx, roleKey(name))
 	if err != nil {
-		return nil, fmt.Errorf("read role: %w", err)
+		return nil, false, fmt.Errorf("read role: %w", err)
 	}
 	if raw == nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	var r Role
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("decode role: %w", err)
+	var st storedRole
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, false, fmt.Errorf("decode role: %w", err)
 	}
-	return &r, nil
+	if st.Token == nil {
+		st.Role.Token = st.Params
+		return &st.Role, true, nil
+	}
+	st.Role.Token = *st.Token
+	return &st.Role, false, nil
+}
+
+func putRole(ctx context.Context, s logical.Storage, name string, r *Role) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode role: %w", err)
+	}
+	if err := s.Put(ctx, roleKey(name), raw); err != nil {
+		return fmt.Errorf("store role: %w", err)
+	}
+	return nil
 }
 
 // listRoles returns role names, sorted.
@@ -385,11 +358,4 @@ func listRoles(ctx context.Context, s logical.Storage) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-func tokenType(t string) string {
-	if t == "" {
-		return tokenparams.TypeDefault
-	}
-	return t
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/internal/auth/jwt"
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -92,27 +93,27 @@ func TestLint(t *testing.T) {
 		not  []string // codes that must not appear
 	}{
 		{"safe github role", jwt.Role{BoundClaimsType: "string", BoundSubject: "repo:octo/app:environment:production",
-			BoundClaims: map[string][]string{"repository_id": {"74"}}, TokenTTL: 600e9},
+			BoundClaims: map[string][]string{"repository_id": {"74"}}, Token: tokenparams.Params{TTL: 600e9}},
 			nil, []string{jwt.LintPullRequest, jwt.LintUnprotectedRef, jwt.LintLongTTL, jwt.LintBroadGlob, jwt.LintAudienceOnly}},
-		{"pull request subject", jwt.Role{BoundClaimsType: "string", BoundSubject: "repo:octo/app:pull_request", TokenTTL: 600e9},
+		{"pull request subject", jwt.Role{BoundClaimsType: "string", BoundSubject: "repo:octo/app:pull_request", Token: tokenparams.Params{TTL: 600e9}},
 			[]string{jwt.LintPullRequest}, nil},
-		{"pull_request_target", jwt.Role{BoundClaimsType: "string", BoundClaims: map[string][]string{"repository_id": {"74"}, "event_name": {"pull_request_target"}}, TokenTTL: 600e9},
+		{"pull_request_target", jwt.Role{BoundClaimsType: "string", BoundClaims: map[string][]string{"repository_id": {"74"}, "event_name": {"pull_request_target"}}, Token: tokenparams.Params{TTL: 600e9}},
 			[]string{jwt.LintPRTarget, jwt.LintPullRequest, jwt.LintUnprotectedRef}, nil},
-		{"repo wildcard glob", jwt.Role{BoundClaimsType: "glob", BoundClaims: map[string][]string{"sub": {"repo:octo/app:**"}}, TokenTTL: 600e9},
+		{"repo wildcard glob", jwt.Role{BoundClaimsType: "glob", BoundClaims: map[string][]string{"sub": {"repo:octo/app:**"}}, Token: tokenparams.Params{TTL: 600e9}},
 			[]string{jwt.LintPullRequest, jwt.LintBroadGlob}, nil},
-		{"org-wide glob", jwt.Role{BoundClaimsType: "glob", BoundClaims: map[string][]string{"sub": {"repo:octo/*:ref:refs/heads/main"}}, TokenTTL: 600e9},
+		{"org-wide glob", jwt.Role{BoundClaimsType: "glob", BoundClaims: map[string][]string{"sub": {"repo:octo/*:ref:refs/heads/main"}}, Token: tokenparams.Params{TTL: 600e9}},
 			[]string{jwt.LintBroadGlob}, []string{jwt.LintPullRequest}},
-		{"prefix glob", jwt.Role{BoundClaimsType: "glob", BoundClaims: map[string][]string{"sub": {"repo:octo/app*:ref:refs/heads/main"}}, TokenTTL: 600e9},
+		{"prefix glob", jwt.Role{BoundClaimsType: "glob", BoundClaims: map[string][]string{"sub": {"repo:octo/app*:ref:refs/heads/main"}}, Token: tokenparams.Params{TTL: 600e9}},
 			[]string{jwt.LintPrefixGlob}, nil},
 		{"star", jwt.Role{BoundClaimsType: "glob", BoundClaims: map[string][]string{"repository": {"*"}}},
 			[]string{jwt.LintBroadGlob, jwt.LintAudienceOnly, jwt.LintLongTTL}, nil},
 		{"mutable names", jwt.Role{BoundClaimsType: "string", BoundClaims: map[string][]string{"repository": {"octo/app"}, "project_path": {"g/p"}}},
 			[]string{jwt.LintMutableName}, nil},
-		{"gitlab unprotected", jwt.Role{BoundClaimsType: "string", BoundClaims: map[string][]string{"project_id": {"20"}, "ref": {"main"}}, TokenTTL: 600e9},
+		{"gitlab unprotected", jwt.Role{BoundClaimsType: "string", BoundClaims: map[string][]string{"project_id": {"20"}, "ref": {"main"}}, Token: tokenparams.Params{TTL: 600e9}},
 			[]string{jwt.LintUnprotectedRef, jwt.LintRefWithoutType}, nil},
-		{"gitlab protected", jwt.Role{BoundClaimsType: "string", BoundClaims: map[string][]string{"project_id": {"20"}, "ref_protected": {"true"}, "ref_type": {"branch"}, "ref": {"main"}}, TokenTTL: 600e9},
+		{"gitlab protected", jwt.Role{BoundClaimsType: "string", BoundClaims: map[string][]string{"project_id": {"20"}, "ref_protected": {"true"}, "ref_type": {"branch"}, "ref": {"main"}}, Token: tokenparams.Params{TTL: 600e9}},
 			nil, []string{jwt.LintUnprotectedRef, jwt.LintRefWithoutType}},
-		{"audience only", jwt.Role{BoundClaimsType: "string", AllowUnbound: true, AllowAnyAud: true, TokenPeriod: 3600e9},
+		{"audience only", jwt.Role{BoundClaimsType: "string", AllowUnbound: true, AllowAnyAud: true, Token: tokenparams.Params{Period: 3600e9}},
 			[]string{jwt.LintAudienceOnly, jwt.LintAnyAudience, jwt.LintLongTTL}, nil},
 	}
 	for _, tc := range tests {

@@ -27,7 +27,7 @@ func (s *Store) CreateFromAuth(ctx context.Context, a *logical.Auth, parent *Ent
 	if len(in) == 0 {
 		in = a.TokenPolicies
 	}
-	pols, err := normalizePolicies(in)
+	pols, err := normalizePolicies("policies", in)
 	if err != nil {
 		return "", nil, err
 	}

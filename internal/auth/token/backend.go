@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -106,9 +107,9 @@ func policyList(data map[string]any, key string) ([]string, bool, error) {
 			out = append(out, s)
 		}
 	}
-	pols, err := normalizePolicies(out)
+	pols, err := normalizePolicies(key, out)
 	if err != nil {
-		return nil, true, logical.BadRequest("field %q: %s", key, err.Error())
+		return nil, true, err
 	}
 	return pols, true, nil
 }
@@ -197,7 +198,7 @@ func parseCreate(d map[string]any) (*createInput, error) {
 		return nil, err
 	}
 	switch typ {
-	case "", "default", "default-service": // the role, if any, decides
+	case "", tokenparams.TypeDefault, tokenparams.TypeDefaultService: // the role, if any, decides
 	case TypeService, TypeBatch:
 		in.typ = typ
 	default:
@@ -326,7 +327,7 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 				return nil, forbidden("token policies include a policy the role disallows")
 			}
 		}
-		noDefault = noDefault || role.NoDefaultPolicy || slices.Contains(role.DisallowedPolicies, "default")
+		noDefault = noDefault || role.Token.NoDefaultPolicy || slices.Contains(role.DisallowedPolicies, "default")
 	}
 	policies = slices.DeleteFunc(policies, func(p string) bool { return p == "default" && noDefault })
 	if !noDefault && !slices.Contains(policies, "root") && !slices.Contains(policies, "default") {
@@ -355,15 +356,15 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 	if e.Type == TypeBatch {
 		// As in Vault, the request may not ask for what a batch token
 		// cannot be; the role's own explicit max TTL still caps it.
-		switch {
-		case in.numUses > 0:
-			return nil, errBatchUseLimited
-		case in.period > 0 || (role != nil && role.Period > 0):
-			return nil, errBatchPeriodic
-		case in.explicitMax > 0:
+		period := in.period
+		if role != nil && role.Token.Period > 0 {
+			period = role.Token.Period
+		}
+		if err := batchRefusal(slices.Contains(policies, "root"), period, in.numUses); err != nil {
+			return nil, err
+		}
+		if in.explicitMax > 0 {
 			return nil, logical.BadRequest("batch tokens cannot have explicit_max_ttl set: their ttl is final")
-		case slices.Contains(policies, "root"):
-			return nil, errBatchRoot
 		}
 	}
 	mount := req.MountPoint
@@ -377,13 +378,13 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 		if role.PathSuffix != "" {
 			e.Path += "/" + role.PathSuffix
 		}
-		if role.ExplicitMaxTTL > 0 && (e.ExplicitMaxTTL == 0 || role.ExplicitMaxTTL < e.ExplicitMaxTTL) {
-			e.ExplicitMaxTTL = role.ExplicitMaxTTL
+		if role.Token.ExplicitMaxTTL > 0 && (e.ExplicitMaxTTL == 0 || role.Token.ExplicitMaxTTL < e.ExplicitMaxTTL) {
+			e.ExplicitMaxTTL = role.Token.ExplicitMaxTTL
 		}
-		if role.Period > 0 {
-			e.Period = role.Period
+		if role.Token.Period > 0 {
+			e.Period = role.Token.Period
 		}
-		e.BoundCIDRs = slices.Clone(role.BoundCIDRs)
+		e.BoundCIDRs = slices.Clone(role.Token.BoundCIDRs)
 	}
 	if !e.Orphan {
 		e.ParentAccessor = parent.Accessor
@@ -408,10 +409,10 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 // default; otherwise the request's type field, service by default.
 func createType(requested string, role *Role) string {
 	if role != nil {
-		switch role.TokenType {
+		switch role.Token.Type {
 		case TypeService, TypeBatch:
-			return role.TokenType
-		case "default-batch":
+			return role.Token.Type
+		case tokenparams.TypeDefaultBatch:
 			if requested == "" {
 				return TypeBatch
 			}

@@ -187,7 +187,9 @@ func TestBackendRoles(t *testing.T) {
 	}
 	for name, data := range map[string]map[string]any{
 		"root allowed":  {"allowed_policies": "root"},
-		"bad policy":    {"allowed_policies": []any{"Dev"}},
+		"root spelled":  {"allowed_policies": []any{"dev", " Root "}},
+		"bad policy":    {"allowed_policies": []any{"dev;admin"}},
+		"bad disallow":  {"disallowed_policies": []any{"ｄev"}},
 		"bad cidr":      {"token_bound_cidrs": "10.0.0.0/99"},
 		"bad suffix":    {"path_suffix": "../x"},
 		"unknown type":  {"token_type": "hybrid"},
@@ -198,6 +200,16 @@ func TestBackendRoles(t *testing.T) {
 		if _, err := f.do(t, opUpdate, "roles/bad", f.root, data); codeOf(err) != 400 {
 			t.Errorf("roles/bad %s = %v, want 400", name, err)
 		}
+	}
+	// Role policy names are folded as Vault folds them (trimmed, lower
+	// case, sorted, deduplicated) before anything checks them.
+	f.do(t, opUpdate, "roles/folded", f.root, map[string]any{"allowed_policies": " Dev ,ci,dev", "disallowed_policies": []any{"ADMIN"}})
+	if resp, err := f.do(t, opRead, "roles/folded", f.root, nil); err != nil ||
+		!slices.Equal(resp.Data["allowed_policies"].([]string), []string{"ci", "dev"}) || !slices.Equal(resp.Data["disallowed_policies"].([]string), []string{"admin"}) {
+		t.Errorf("folded role = %v, %v", resp, err)
+	}
+	if _, err := f.do(t, opDelete, "roles/folded", f.root, nil); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := f.do(t, opUpdate, "roles/Bad", f.root, nil); codeOf(err) != 400 {
 		t.Errorf("role name not validated: %v", err)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
@@ -40,7 +41,7 @@ import (
 // use-limited.
 
 // TypeBatch is the type of batch tokens.
-const TypeBatch = "batch"
+const TypeBatch = tokenparams.TypeBatch
 
 const (
 	batchKeysKey  = "batch-keys"
@@ -60,6 +61,21 @@ var (
 	errBatchUseLimited = logical.BadRequest("batch tokens cannot be use-limited (num_uses)")
 	errBatchCustomID   = logical.BadRequest("batch tokens cannot have a custom id")
 )
+
+// batchRefusal is the one check of what a batch token cannot be: root,
+// periodic or use-limited (a role's token_type is checked the same way by
+// tokenparams.CheckType when the role is written).
+func batchRefusal(root bool, period time.Duration, numUses int) error {
+	switch {
+	case root:
+		return errBatchRoot
+	case period > 0:
+		return errBatchPeriodic
+	case numUses > 0:
+		return errBatchUseLimited
+	}
+	return nil
+}
 
 // isBatch reports whether token has the batch prefix. Custom ids may not
 // have it, so such a token is a batch token or no token at all.
@@ -205,15 +221,11 @@ func (s *Store) batchKeyInfo() map[string]any {
 
 // createBatch issues a batch token for e (see Create). Nothing is stored.
 func (s *Store) createBatch(ctx context.Context, e *Entry) (string, error) {
-	switch {
-	case e.ID != "":
+	if e.ID != "" {
 		return "", errBatchCustomID
-	case e.IsRoot():
-		return "", errBatchRoot
-	case e.Period > 0:
-		return "", errBatchPeriodic
-	case e.NumUses > 0:
-		return "", errBatchUseLimited
+	}
+	if err := batchRefusal(e.IsRoot(), e.Period, e.NumUses); err != nil {
+		return "", err
 	}
 	now := s.now()
 	e.CreationTime = now
@@ -226,18 +238,10 @@ func (s *Store) createBatch(ctx context.Context, e *Entry) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Never renewed, so the explicit max TTL is simply a cap on the TTL.
-	if !limits.hard.IsZero() {
-		if left := limits.hard.Sub(now); e.ExplicitMaxTTL == 0 || e.ExplicitMaxTTL > left {
-			e.ExplicitMaxTTL = left
-		}
-	}
-	s.setTTL(e, now)
+	s.applyBounds(e, now, limits)
+	// Never renewed, so the explicit max TTL was simply a cap on the TTL
+	// (a batch token's expiry is never zero: it cannot be root).
 	e.ExplicitMaxTTL = 0
-	if !limits.expire.IsZero() && e.ExpireTime.After(limits.expire) {
-		e.ExpireTime = limits.expire
-		e.TTL = limits.expire.Sub(now)
-	}
 	if e.TTL <= 0 {
 		return "", ErrInvalidToken
 	}
@@ -472,7 +476,7 @@ func decodeBatch(b []byte) (*Entry, error) {
 	e.CreationTime = time.Unix(0, int64(created))
 	e.TTL = time.Duration(ttl)
 	e.ExpireTime = e.CreationTime.Add(e.TTL)
-	prefixes, err := parseCIDRs(e.BoundCIDRs)
+	prefixes, err := tokenparams.ParseCIDRs("bound_cidrs", e.BoundCIDRs)
 	if err != nil {
 		return nil, errBatchPayload
 	}

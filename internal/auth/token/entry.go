@@ -7,10 +7,12 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 )
 
-// TypeService is the only token type the store issues.
-const TypeService = "service"
+// TypeService is the type of service tokens: stored, with an accessor.
+const TypeService = tokenparams.TypeService
 
 // Entry is what the store knows about one token. It is persisted through the
 // barrier under a keyed hash of the token; the raw token is never stored.
@@ -104,22 +106,7 @@ func (e *Entry) usable(now time.Time) bool {
 func (e *Entry) useLimited() bool { return e.NumUses > 0 || e.revoking == revokeUsed }
 
 // allows reports whether a request from remoteIP may use the token.
-func (e *Entry) allows(remoteIP string) bool {
-	if len(e.prefixes) == 0 {
-		return true
-	}
-	ip, err := netip.ParseAddr(remoteIP)
-	if err != nil {
-		return false
-	}
-	ip = ip.Unmap()
-	for _, p := range e.prefixes {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
+func (e *Entry) allows(remoteIP string) bool { return tokenparams.Contains(e.prefixes, remoteIP) }
 
 // clone returns a shallow copy without the raw token.
 func (e *Entry) clone() *Entry {
@@ -157,36 +144,10 @@ func decodeEntry(h [hashLen]byte, b []byte) (*Entry, error) {
 	e.maxTTL = r.MaxTTL
 	e.revoking = r.Revoking
 	e.lastRenew = r.LastRenew
-	prefixes, err := parseCIDRs(e.BoundCIDRs)
+	prefixes, err := tokenparams.ParseCIDRs("bound_cidrs", e.BoundCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("decode token entry %s: %w", e.Accessor, err)
 	}
 	e.prefixes = prefixes
 	return &e, nil
-}
-
-func parseCIDRs(cidrs []string) ([]netip.Prefix, error) {
-	if len(cidrs) == 0 {
-		return nil, nil
-	}
-	out := make([]netip.Prefix, 0, len(cidrs))
-	for i, c := range cidrs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			a, aerr := netip.ParseAddr(c)
-			if aerr != nil {
-				return nil, fmt.Errorf("bound cidr %d is not a CIDR or IP address", i)
-			}
-			a = a.Unmap()
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		if p.Addr().Is4In6() {
-			if p.Bits() < 96 {
-				return nil, fmt.Errorf("bound cidr %d mixes IPv4 and IPv6", i)
-			}
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }

@@ -3,7 +3,7 @@ package token
 import (
 	"slices"
 
-	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/policy"
 )
 
@@ -12,18 +12,14 @@ import (
 // be taken for "root". Role names follow the same rule.
 func validName(name string) bool { return policy.ValidName(name) == nil }
 
-// normalizePolicies validates every name and returns a sorted, deduplicated
-// copy.
-func normalizePolicies(in []string) ([]string, error) {
-	out := make([]string, 0, len(in))
-	for i, p := range in {
-		if !validName(p) {
-			// The name is not echoed: a confused client may have put a
-			// secret there.
-			return nil, logical.BadRequest("invalid policy name at position %d: names match [a-z0-9][a-z0-9._-]*", i)
-		}
-		out = append(out, p)
+// normalizePolicies validates every name as given (tokenparams.ValidatePolicies:
+// no trimming or case folding) and returns a sorted, deduplicated copy.
+// field names the request key in the error.
+func normalizePolicies(field string, in []string) ([]string, error) {
+	if err := tokenparams.ValidatePolicies(field, in); err != nil {
+		return nil, err
 	}
+	out := slices.Clone(in)
 	slices.Sort(out)
 	return slices.Compact(out), nil
 }

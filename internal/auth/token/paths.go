@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -44,24 +45,20 @@ var roleNameDoc = logical.Field{Name: "role_name", InPath: true, Description: "T
 
 var roleDocs = logical.Fields{
 	roleNameDoc,
-	{Name: "allowed_policies", Type: logical.TypeSlice, Description: "Policies the role's tokens may carry; empty: any of the caller's."},
+	{Name: "allowed_policies", Type: logical.TypeSlice, Description: "Policies the role's tokens may carry (trimmed and lower-cased; never root); empty: any of the caller's."},
 	{Name: "disallowed_policies", Type: logical.TypeSlice, Description: "Policies the role's tokens may never carry."},
 	{Name: "orphan", Type: logical.TypeBool, Description: "The role's tokens have no parent."},
 	{Name: "renewable", Type: logical.TypeBool, Description: "The role's tokens can be renewed.", Default: true},
 	{Name: "path_suffix", Description: "A suffix for the path of the role's tokens, to revoke them by prefix."},
-	{Name: "token_explicit_max_ttl", Type: logical.TypeDuration, Description: "A hard limit on the lifetime of the role's tokens."},
-	{Name: "explicit_max_ttl", Type: logical.TypeDuration, Description: "Deprecated name of token_explicit_max_ttl."},
-	{Name: "token_period", Type: logical.TypeDuration, Description: "Makes the role's tokens periodic."},
-	{Name: "period", Type: logical.TypeDuration, Description: "Deprecated name of token_period."},
-	{Name: "token_bound_cidrs", Type: logical.TypeSlice, Description: "CIDR blocks the role's tokens may be used from."},
-	{Name: "bound_cidrs", Type: logical.TypeSlice, Description: "Deprecated name of token_bound_cidrs."},
-	{Name: "token_no_default_policy", Type: logical.TypeBool, Description: "Do not add the default policy to the role's tokens."},
-	{Name: "token_type", Description: "Type of the role's tokens: service, batch, default-service, default-batch or default."},
-	{Name: "allowed_policies_glob", Type: logical.TypeSlice, Description: "Not supported by Keyward: accepted empty only."},
-	{Name: "disallowed_policies_glob", Type: logical.TypeSlice, Description: "Not supported by Keyward: accepted empty only."},
-	{Name: "allowed_entity_aliases", Type: logical.TypeSlice, Description: "Not supported by Keyward: accepted empty only."},
-	{Name: "token_num_uses", Type: logical.TypeInt, Description: "Not supported by Keyward: accepted as 0 only."},
-}
+}.With(tokenparams.Docs("token_explicit_max_ttl", "token_period", "token_bound_cidrs", "token_no_default_policy", "token_type")...).With(
+	logical.Field{Name: "explicit_max_ttl", Type: logical.TypeDuration, Description: "Deprecated name of token_explicit_max_ttl."},
+	logical.Field{Name: "period", Type: logical.TypeDuration, Description: "Deprecated name of token_period."},
+	logical.Field{Name: "bound_cidrs", Type: logical.TypeSlice, Description: "Deprecated name of token_bound_cidrs."},
+	logical.Field{Name: "allowed_policies_glob", Type: logical.TypeSlice, Description: "Not supported by Keyward: accepted empty only."},
+	logical.Field{Name: "disallowed_policies_glob", Type: logical.TypeSlice, Description: "Not supported by Keyward: accepted empty only."},
+	logical.Field{Name: "allowed_entity_aliases", Type: logical.TypeSlice, Description: "Not supported by Keyward: accepted empty only."},
+	logical.Field{Name: "token_num_uses", Type: logical.TypeInt, Description: "Not supported by Keyward: accepted as 0 only."},
+)
 
 var rotateDocs = logical.Fields{
 	{Name: "revoke_existing", Type: logical.TypeBool, Description: "End every batch token sealed with the old key."},

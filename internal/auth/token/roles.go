@@ -8,40 +8,98 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 )
 
 // Role constrains tokens created through auth/token/create/NAME.
 type Role struct {
-	Name               string        `json:"name"`
-	AllowedPolicies    []string      `json:"allowed_policies,omitempty"`
-	DisallowedPolicies []string      `json:"disallowed_policies,omitempty"`
-	Orphan             bool          `json:"orphan"`
-	Renewable          bool          `json:"renewable"`
-	PathSuffix         string        `json:"path_suffix,omitempty"`
-	ExplicitMaxTTL     time.Duration `json:"explicit_max_ttl,omitempty"`
-	Period             time.Duration `json:"period,omitempty"`
-	BoundCIDRs         []string      `json:"bound_cidrs,omitempty"`
-	NoDefaultPolicy    bool          `json:"no_default_policy,omitempty"`
-	TokenType          string        `json:"token_type,omitempty"`
+	Name               string   `json:"name"`
+	AllowedPolicies    []string `json:"allowed_policies,omitempty"`
+	DisallowedPolicies []string `json:"disallowed_policies,omitempty"`
+	Orphan             bool     `json:"orphan"`
+	Renewable          bool     `json:"renewable"`
+	PathSuffix         string   `json:"path_suffix,omitempty"`
+	// Token holds the role's token_* settings. A token role sets only
+	// ExplicitMaxTTL, Period, BoundCIDRs, NoDefaultPolicy and Type (""
+	// or tokenparams.TypeDefaultService when the request decides); its
+	// policies are AllowedPolicies.
+	Token tokenparams.Params `json:"token"`
 }
 
+// storedRole decodes a role in either shape: the current one, whose token
+// object lands in Token (shadowing Role.Token), or the one before it, with
+// these settings at the top level under the names of that release.
+type storedRole struct {
+	Role
+	Token           *tokenparams.Params `json:"token"`
+	ExplicitMaxTTL  time.Duration       `json:"explicit_max_ttl"`
+	Period          time.Duration       `json:"period"`
+	BoundCIDRs      []string            `json:"bound_cidrs"`
+	NoDefaultPolicy bool                `json:"no_default_policy"`
+	TokenType       string              `json:"token_type"`
+}
+
+// role returns the token role name, nil if none. A role stored in the shape
+// of releases before the token object (storedRole) is rewritten in the
+// current shape on its first load, once: under s.roleMu, which role writes
+// and deletes hold too, so no write is lost to it.
 func (s *Store) role(ctx context.Context, name string) (*Role, error) {
+	r, legacy, err := s.getRole(ctx, name)
+	if err != nil || !legacy {
+		return r, err
+	}
+	s.roleMu.Lock()
+	defer s.roleMu.Unlock()
+	if r, legacy, err = s.getRole(ctx, name); err != nil || !legacy {
+		return r, err
+	}
+	if err := s.putRole(ctx, name, r); err != nil {
+		return nil, fmt.Errorf("migrate token role %s: %w", name, err)
+	}
+	return r, nil
+}
+
+// getRole reads and decodes a role, nil if none; legacy reports that it was
+// stored in the old shape.
+func (s *Store) getRole(ctx context.Context, name string) (r *Role, legacy bool, err error) {
 	if !validName(name) {
-		return nil, nil
+		return nil, false, nil
 	}
 	b, err := s.st.Get(ctx, rolePrefix+name)
 	if err != nil {
-		return nil, fmt.Errorf("read token role %s: %w", name, err)
+		return nil, false, fmt.Errorf("read token role %s: %w", name, err)
 	}
 	if b == nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	var r Role
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("decode token role %s: %w", name, err)
+	var st storedRole
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, false, fmt.Errorf("decode token role %s: %w", name, err)
 	}
-	return &r, nil
+	if st.Token != nil {
+		st.Role.Token = *st.Token
+		return &st.Role, false, nil
+	}
+	st.Role.Token = tokenparams.Params{
+		ExplicitMaxTTL:  st.ExplicitMaxTTL,
+		Period:          st.Period,
+		BoundCIDRs:      st.BoundCIDRs,
+		NoDefaultPolicy: st.NoDefaultPolicy,
+		Type:            st.TokenType,
+	}
+	return &st.Role, true, nil
+}
+
+func (s *Store) putRole(ctx context.Context, name string, r *Role) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode token role %s: %w", name, err)
+	}
+	if err := s.st.Put(ctx, rolePrefix+name, v); err != nil {
+		return fmt.Errorf("write token role %s: %w", name, err)
+	}
+	return nil
 }
 
 func (b *backend) listRoles(ctx context.Context, _ *logical.Request, _ logical.Params) (*logical.Response, error) {
@@ -83,6 +141,8 @@ func (b *backend) readRole(ctx context.Context, _ *logical.Request, name string)
 }
 
 func (b *backend) deleteRole(ctx context.Context, _ *logical.Request, name string) (*logical.Response, error) {
+	b.s.roleMu.Lock()
+	defer b.s.roleMu.Unlock()
 	if err := b.s.st.Delete(ctx, rolePrefix+name); err != nil {
 		return nil, fmt.Errorf("delete token role %s: %w", name, err)
 	}
@@ -90,7 +150,9 @@ func (b *backend) deleteRole(ctx context.Context, _ *logical.Request, name strin
 }
 
 func (b *backend) writeRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	r, err := b.s.role(ctx, name)
+	b.s.roleMu.Lock()
+	defer b.s.roleMu.Unlock()
+	r, _, err := b.s.getRole(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -100,14 +162,7 @@ func (b *backend) writeRole(ctx context.Context, req *logical.Request, name stri
 	if err := applyRole(r, req.Data); err != nil {
 		return nil, err
 	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode token role %s: %w", name, err)
-	}
-	if err := b.s.st.Put(ctx, rolePrefix+name, v); err != nil {
-		return nil, fmt.Errorf("write token role %s: %w", name, err)
-	}
-	return nil, nil
+	return nil, b.s.putRole(ctx, name, r)
 }
 
 func roleData(r *Role) map[string]any {
@@ -118,21 +173,23 @@ func roleData(r *Role) map[string]any {
 		"orphan":                  r.Orphan,
 		"renewable":               r.Renewable,
 		"path_suffix":             r.PathSuffix,
-		"token_explicit_max_ttl":  seconds(r.ExplicitMaxTTL),
-		"explicit_max_ttl":        seconds(r.ExplicitMaxTTL),
-		"token_period":            seconds(r.Period),
-		"period":                  seconds(r.Period),
-		"token_bound_cidrs":       nonNil(r.BoundCIDRs),
-		"token_no_default_policy": r.NoDefaultPolicy,
+		"token_explicit_max_ttl":  seconds(r.Token.ExplicitMaxTTL),
+		"explicit_max_ttl":        seconds(r.Token.ExplicitMaxTTL),
+		"token_period":            seconds(r.Token.Period),
+		"period":                  seconds(r.Token.Period),
+		"token_bound_cidrs":       nonNil(r.Token.BoundCIDRs),
+		"token_no_default_policy": r.Token.NoDefaultPolicy,
 		"token_type":              roleType(r),
 	}
 }
 
+// roleType is the token_type a role shows: default-service when the
+// request decides.
 func roleType(r *Role) string {
-	if r.TokenType == "" {
-		return "default-service"
+	if r.Token.Type == "" || r.Token.Type == tokenparams.TypeDefault {
+		return tokenparams.TypeDefaultService
 	}
-	return r.TokenType
+	return r.Token.Type
 }
 
 func nonNil(s []string) []string {
@@ -140,17 +197,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return slices.Clone(s)
-}
-
-// durationField reads the first of keys present.
-func durationField(d map[string]any, keys ...string) (time.Duration, bool, error) {
-	for _, k := range keys {
-		v, ok, err := logical.Duration(d, k)
-		if err != nil || ok {
-			return v, ok, err
-		}
-	}
-	return 0, false, nil
 }
 
 func validSuffix(s string) bool {
@@ -177,7 +223,12 @@ var (
 	roleUnsupported = []string{"allowed_policies_glob", "disallowed_policies_glob", "allowed_entity_aliases", "token_num_uses"}
 )
 
-// applyRole updates r with the fields present in d.
+// applyRole updates r with the fields present in d. The token_* fields
+// (under their current or legacy names, the current one winning) are
+// tokenparams.Params.Parse's, so they are checked as every auth method's
+// are; allowed_policies and disallowed_policies are normalized as role
+// policies are (tokenparams.NormalizePolicies), and root cannot be
+// allowed.
 func applyRole(r *Role, d map[string]any) error {
 	if err := logical.UnknownFields(d, roleFields...); err != nil {
 		return err
@@ -185,18 +236,21 @@ func applyRole(r *Role, d map[string]any) error {
 	if err := logical.NotSupported(d, roleUnsupported...); err != nil {
 		return err
 	}
-	if v, ok, err := policyList(d, "allowed_policies"); err != nil {
+	if v, ok, err := logical.Strings(d, "allowed_policies"); err != nil {
 		return err
 	} else if ok {
-		if slices.Contains(v, "root") {
-			return logical.BadRequest("field \"allowed_policies\": a role cannot allow the root policy")
+		if r.AllowedPolicies, err = tokenparams.RolePolicies("allowed_policies", v); err != nil {
+			return err
 		}
-		r.AllowedPolicies = v
 	}
-	if v, ok, err := policyList(d, "disallowed_policies"); err != nil {
+	if v, ok, err := logical.Strings(d, "disallowed_policies"); err != nil {
 		return err
 	} else if ok {
-		r.DisallowedPolicies = v
+		pols := tokenparams.NormalizePolicies(v)
+		if err := tokenparams.ValidatePolicies("disallowed_policies", pols); err != nil {
+			return err
+		}
+		r.DisallowedPolicies = pols
 	}
 	if v, ok, err := logical.Bool(d, "orphan"); err != nil {
 		return err
@@ -216,47 +270,11 @@ func applyRole(r *Role, d map[string]any) error {
 		}
 		r.PathSuffix = v
 	}
-	if v, ok, err := durationField(d, "token_explicit_max_ttl", "explicit_max_ttl"); err != nil {
+	if err := r.Token.ParseAliased(d, fieldAliases); err != nil {
 		return err
-	} else if ok {
-		r.ExplicitMaxTTL = v
 	}
-	if v, ok, err := durationField(d, "token_period", "period"); err != nil {
-		return err
-	} else if ok {
-		r.Period = v
-	}
-	cidrKey := "token_bound_cidrs"
-	if _, ok := d[cidrKey]; !ok {
-		cidrKey = "bound_cidrs"
-	}
-	if v, ok, err := logical.Strings(d, cidrKey); err != nil {
-		return err
-	} else if ok {
-		if _, err := parseCIDRs(v); err != nil {
-			return logical.BadRequest("field %q: %s", cidrKey, err.Error())
-		}
-		r.BoundCIDRs = v
-	}
-	if v, ok, err := logical.Bool(d, "token_no_default_policy"); err != nil {
-		return err
-	} else if ok {
-		r.NoDefaultPolicy = v
-	}
-	if v, ok, err := logical.Str(d, "token_type"); err != nil {
-		return err
-	} else if ok {
-		switch v {
-		case "", "default", "default-service":
-			r.TokenType = "default-service"
-		case TypeService, TypeBatch, "default-batch":
-			r.TokenType = v
-		default:
-			return logical.BadRequest("field \"token_type\": must be one of service, batch, default-service or default-batch")
-		}
-	}
-	if (r.TokenType == TypeBatch || r.TokenType == "default-batch") && r.Period > 0 {
-		return logical.BadRequest("field \"token_type\": %s cannot be used with a period: batch tokens are never renewed", r.TokenType)
+	if r.Token.Type == tokenparams.TypeDefault {
+		r.Token.Type = tokenparams.TypeDefaultService
 	}
 	return nil
 }

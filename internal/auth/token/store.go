@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
@@ -99,6 +100,10 @@ type Store struct {
 	// pending holds the tokens marked revokeUsed whose last request is still
 	// running; Sweep leaves them to that request's end.
 	pending map[[hashLen]byte]struct{}
+
+	// roleMu orders token role writes, deletes and the one-time
+	// migration of roles stored in the old shape (roles.go).
+	roleMu sync.Mutex
 
 	cacheMu sync.RWMutex
 	cache   map[[hashLen]byte]*Entry
@@ -329,7 +334,7 @@ func validAccessor(a string) bool {
 // outlives its ancestors: its expiry is capped at theirs and its explicit
 // max TTL at theirs. A use-limited parent gets ErrUseLimitedParent.
 func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
-	pols, err := normalizePolicies(e.Policies)
+	pols, err := normalizePolicies("policies", e.Policies)
 	if err != nil {
 		return "", err
 	}
@@ -347,9 +352,9 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	if e.TTL < 0 || e.ExplicitMaxTTL < 0 || e.Period < 0 || e.maxTTL < 0 {
 		return "", logical.BadRequest("ttl, explicit_max_ttl and period cannot be negative")
 	}
-	prefixes, err := parseCIDRs(e.BoundCIDRs)
+	prefixes, err := tokenparams.ParseCIDRs("bound_cidrs", e.BoundCIDRs)
 	if err != nil {
-		return "", logical.BadRequest("%s", err.Error())
+		return "", err
 	}
 	e.prefixes = prefixes
 	if e.Type == TypeBatch {
@@ -387,16 +392,7 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !limits.hard.IsZero() {
-		if left := limits.hard.Sub(now); e.ExplicitMaxTTL == 0 || e.ExplicitMaxTTL > left {
-			e.ExplicitMaxTTL = left
-		}
-	}
-	s.setTTL(e, now)
-	if !limits.expire.IsZero() && (e.ExpireTime.IsZero() || e.ExpireTime.After(limits.expire)) {
-		e.ExpireTime = limits.expire
-		e.TTL = limits.expire.Sub(now)
-	}
+	s.applyBounds(e, now, limits)
 
 	b, err := encodeEntry(e)
 	if err != nil {
@@ -431,6 +427,22 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	s.log.Debug("token created", "accessor", e.Accessor, "policies", e.Policies, "path", e.Path)
 	e.ID = token
 	return token, nil
+}
+
+// applyBounds sets e's TTL and expiry (setTTL) within what its ancestors
+// allow: its explicit max TTL capped at what is left of limits.hard, its
+// expiry at limits.expire, so a child never outlives them.
+func (s *Store) applyBounds(e *Entry, now time.Time, limits bounds) {
+	if !limits.hard.IsZero() {
+		if left := limits.hard.Sub(now); e.ExplicitMaxTTL == 0 || e.ExplicitMaxTTL > left {
+			e.ExplicitMaxTTL = left
+		}
+	}
+	s.setTTL(e, now)
+	if !limits.expire.IsZero() && (e.ExpireTime.IsZero() || e.ExpireTime.After(limits.expire)) {
+		e.ExpireTime = limits.expire
+		e.TTL = limits.expire.Sub(now)
+	}
 }
 
 // setTTL fills e.TTL and e.ExpireTime from the requested TTL, period and

@@ -6,13 +6,11 @@
 package tokenparams
 
 import (
-	"net/netip"
+	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
-	"github.com/keyward/keyward/internal/policy"
 )
 
 // Params are the token settings of a role or user.
@@ -36,7 +34,8 @@ var Aliases = map[string]string{"policies": "token_policies"}
 
 // Parse updates p from the token_* keys present in data (absent keys keep
 // their value, so it serves both create and update). "policies" is
-// accepted as Vault's deprecated alias of token_policies.
+// accepted as Vault's deprecated alias of token_policies; policy names are
+// normalized and "root" refused (RolePolicies).
 func (p *Params) Parse(data map[string]any) error {
 	for _, key := range []string{"policies", "token_policies"} {
 		v, ok, err := logical.Strings(data, key)
@@ -44,12 +43,11 @@ func (p *Params) Parse(data map[string]any) error {
 			return err
 		}
 		if ok {
-			p.Policies = normalize(v)
-			for _, name := range p.Policies {
-				if err := policy.ValidName(name); err != nil {
-					return logical.BadRequest("field %q: %v", key, err)
-				}
+			pols, err := RolePolicies(key, v)
+			if err != nil {
+				return err
 			}
+			p.Policies = pols
 		}
 	}
 	durs := []struct {
@@ -102,6 +100,33 @@ func (p *Params) Parse(data map[string]any) error {
 		return logical.BadRequest("field %q: must not exceed token_max_ttl", "token_ttl")
 	}
 	return CheckType(p.Type, p.Period, p.NumUses)
+}
+
+// ParseAliased is Parse for a backend that accepts some token_* fields
+// under legacy names too: aliases maps each legacy name to its current one
+// (the backend's FieldAliases). A legacy field counts as its current name
+// unless that is sent too, which then wins, as with policies and
+// token_policies and as Vault's upgrade of legacy fields does. data is not
+// modified.
+func (p *Params) ParseAliased(data map[string]any, aliases map[string]string) error {
+	var cur map[string]any
+	for legacy, current := range aliases {
+		v, ok := data[legacy]
+		if !ok {
+			continue
+		}
+		if cur == nil {
+			cur = maps.Clone(data)
+		}
+		delete(cur, legacy)
+		if _, both := data[current]; !both {
+			cur[current] = v
+		}
+	}
+	if cur == nil {
+		cur = data
+	}
+	return p.Parse(cur)
 }
 
 // Token types, as Vault names them. A role or mount asking for a default-*
@@ -200,66 +225,6 @@ func (p *Params) Map(into map[string]any) {
 		t = TypeDefault
 	}
 	into["token_type"] = t
-}
-
-// ValidateCIDRs checks that every entry is a CIDR block or a bare IP; field
-// names the request key in the error.
-func ValidateCIDRs(field string, cidrs []string) error {
-	for _, c := range cidrs {
-		if _, err := ParsePrefix(c); err != nil {
-			return logical.BadRequest("field %q: invalid CIDR block", field)
-		}
-	}
-	return nil
-}
-
-// ParsePrefix parses a CIDR block or a bare IP (as a /32 or /128).
-func ParsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// AddrAllowed reports whether remote (an IP without port) lies in one of
-// cidrs. An empty list allows every address; an unparsable remote address
-// is allowed by no list.
-func AddrAllowed(cidrs []string, remote string) bool {
-	if len(cidrs) == 0 {
-		return true
-	}
-	a, err := netip.ParseAddr(remote)
-	if err != nil {
-		return false
-	}
-	a = a.Unmap()
-	for _, c := range cidrs {
-		p, err := ParsePrefix(c)
-		if err == nil && p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-func normalize(in []string) []string {
-	out := make([]string, 0, len(in))
-	for _, s := range in {
-		s = strings.ToLower(strings.TrimSpace(s))
-		if s != "" && !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 func nonNil(s []string) []string {

@@ -30,6 +30,8 @@ func TestParse(t *testing.T) {
 		{"token_type": "batch"}, // p has token_num_uses 2
 		{"token_type": "default-batch", "token_num_uses": 0, "token_period": "1h"},
 		{"token_policies": 5},
+		{"token_policies": "dev, Root"},
+		{"policies": "root"},
 	} {
 		q := p
 		if err := q.Parse(bad); err == nil {
@@ -96,24 +98,29 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-func TestAddrAllowed(t *testing.T) {
-	tests := []struct {
-		cidrs  []string
-		remote string
-		want   bool
-	}{
-		{nil, "203.0.113.9", true},
-		{[]string{"127.0.0.1/32"}, "127.0.0.1", true},
-		{[]string{"127.0.0.1/32"}, "127.0.0.2", false},
-		{[]string{"127.0.0.1"}, "127.0.0.1", true},
-		{[]string{"10.0.0.0/8"}, "::ffff:10.1.2.3", true},
-		{[]string{"10.0.0.0/8"}, "", false},
-		{[]string{"10.0.0.0/8"}, "garbage", false},
-		{[]string{"2001:db8::/32"}, "2001:db8::1", true},
+// Legacy names count as their current name unless both are sent, and go
+// through the same checks (a batch role cannot be periodic by either name).
+func TestParseAliased(t *testing.T) {
+	aliases := map[string]string{"period": "token_period", "bound_cidrs": "token_bound_cidrs"}
+	var p tokenparams.Params
+	if err := p.ParseAliased(map[string]any{"period": "1h", "bound_cidrs": "10.0.0.0/8"}, aliases); err != nil ||
+		p.Period != time.Hour || len(p.BoundCIDRs) != 1 || p.BoundCIDRs[0] != "10.0.0.0/8" {
+		t.Fatalf("legacy names: %+v, %v", p, err)
 	}
-	for _, tt := range tests {
-		if got := tokenparams.AddrAllowed(tt.cidrs, tt.remote); got != tt.want {
-			t.Errorf("AddrAllowed(%v, %q) = %v, want %v", tt.cidrs, tt.remote, got, tt.want)
+	data := map[string]any{"period": "1h", "token_period": "2h"}
+	if err := p.ParseAliased(data, aliases); err != nil || p.Period != 2*time.Hour {
+		t.Fatalf("both names: period %v, %v; want the current name's 2h", p.Period, err)
+	}
+	if _, ok := data["token_period"]; !ok || len(data) != 2 {
+		t.Errorf("ParseAliased modified its input: %v", data)
+	}
+	for _, bad := range []map[string]any{
+		{"token_type": "batch", "period": "1h"},
+		{"bound_cidrs": "10.0.0.0/33"},
+	} {
+		var q tokenparams.Params
+		if err := q.ParseAliased(bad, aliases); err == nil {
+			t.Errorf("ParseAliased(%v) accepted", bad)
 		}
 	}
 }

@@ -175,26 +175,13 @@ func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, _ logic
 	if v, ok, err := logical.Strings(req.Data, "mfa_policies"); err != nil {
 		return nil, err
 	} else if ok {
-		c.MFAPolicies = policyNames(v)
+		c.MFAPolicies = tokenparams.NormalizePolicies(v)
 	}
 	raw, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
 	}
 	return nil, b.view.Put(ctx, configKey, raw)
-}
-
-// policyNames normalises policy names as token_policies are stored: trimmed,
-// lower case, sorted, without blanks or duplicates.
-func policyNames(in []string) []string {
-	out := make([]string, 0, len(in))
-	for _, s := range in {
-		if s = strings.ToLower(strings.TrimSpace(s)); s != "" && !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 func (b *Backend) mountConfig(ctx context.Context) (mountConfig, error) {

@@ -173,16 +173,8 @@ func (b *Backend) storeUser(ctx context.Context, req *logical.Request, name stri
 	if err != nil {
 		return err
 	}
-	if err := u.Token.Parse(req.Data); err != nil {
+	if err := u.Token.ParseAliased(req.Data, fieldAliases); err != nil {
 		return err
-	}
-	if v, ok, err := logical.Strings(req.Data, "bound_cidrs"); err != nil {
-		return err
-	} else if ok {
-		if err := tokenparams.ValidateCIDRs("bound_cidrs", v); err != nil {
-			return err
-		}
-		u.Token.BoundCIDRs = v
 	}
 	if v, ok, err := logical.Bool(req.Data, "mfa_required"); err != nil {
 		return err
