@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
 
@@ -43,7 +44,7 @@ func (s *rolePuts) Put(ctx context.Context, key string, value []byte) error {
 // many requests load it at the same time.
 func TestLegacyRolesMigrateOnce(t *testing.T) {
 	ctx := context.Background()
-	inmem := &logical.InmemStorage{}
+	inmem := &logicaltest.InmemStorage{}
 	for name, raw := range legacyRoles {
 		if err := inmem.Put(ctx, "roles/"+name, []byte(raw)); err != nil {
 			t.Fatal(err)
