@@ -1,10 +1,13 @@
 // Package storagetest is the conformance suite every storage.Backend passes:
-// inmem, bolt, postgres and raft run the same Run. It owns no backend and
-// never prints values, only keys.
+// inmem, bolt, postgres and raft run the same Run. The same cases check a
+// logical.Storage too, through logicaltest.RunStorage, which presents one
+// to RunStore with the Options that say where its contract differs. It owns
+// no backend and never prints values, only keys and lengths.
 package storagetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,13 +20,58 @@ import (
 	"github.com/keyward/keyward/internal/storage"
 )
 
-// Run runs the conformance suite. newBackend returns a fresh, empty backend
-// for each subtest and registers its own cleanup on t.
+// Store is what the cases exercise: storage.Backend without Batch. A Store
+// that also has storage.Backend's Batch method runs the batch cases and the
+// batch steps of the others; one without it skips them. Get reports an
+// absent key with storage.ErrNotFound, as a Backend does.
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// batcher is the optional Batch of a Store.
+type batcher interface {
+	Batch(ctx context.Context, ops []storage.Op) error
+}
+
+// Options say where a store's contract differs from storage.Backend's. The
+// zero Options is storage.Backend's contract; none of them leaves a case
+// out, each one changes what a case expects.
+type Options struct {
+	// EmptyKeyErr, when set, is the error that Get, Put, Delete and a batch
+	// op on the empty key must wrap, in a short message. When nil, Put and a
+	// batch op on the empty key must fail with some error.
+	EmptyKeyErr error
+	// PrefixedKeys is set for a store that adds a prefix of its own to every
+	// key before storage.MaxKeyLength applies (a view). The limit is then
+	// checked from above: a 1 KiB key works and a key of "dir/" plus
+	// MaxKeyLength bytes fails. Otherwise it is checked at the edge: a key
+	// of MaxKeyLength bytes works and one byte more fails.
+	PrefixedKeys bool
+	// NoEscapingKeys is set for a store that may refuse a key that starts
+	// with "/" or has a ".." segment (a view, so that no key reaches out of
+	// it); the suite then stores no such key. Otherwise they are ordinary
+	// keys, stored and listed like any other.
+	NoEscapingKeys bool
+}
+
+// Run runs the conformance suite on storage.Backends. newBackend returns a
+// fresh, empty backend for each subtest and registers its own cleanup on t.
 func Run(t *testing.T, newBackend func(t testing.TB) storage.Backend) {
+	t.Helper()
+	RunStore(t, Options{}, func(t testing.TB) Store { return newBackend(t) })
+}
+
+// RunStore runs the conformance suite on stores whose contract differs from
+// storage.Backend's as opts says. newStore returns a fresh, empty store for
+// each subtest and registers its own cleanup on t.
+func RunStore(t *testing.T, opts Options, newStore func(t testing.TB) Store) {
 	t.Helper()
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, b storage.Backend)
+		fn   func(t *testing.T, s Store, o Options)
 	}{
 		{"GetMissing", testGetMissing},
 		{"PutGet", testPutGet},
@@ -37,119 +85,157 @@ func Run(t *testing.T, newBackend func(t testing.TB) storage.Backend) {
 		{"KeyLengthLimit", testKeyLengthLimit},
 		{"List", testList},
 		{"ListAfterDelete", testListAfterDelete},
-		{"Batch", testBatch},
-		{"BatchInvalidIsAtomic", testBatchInvalidIsAtomic},
-		{"BatchAtomicForReaders", testBatchAtomicForReaders},
+		{"EndedContext", testEndedContext},
 		{"ConcurrentDistinctKeys", testConcurrentDistinctKeys},
 		{"ConcurrentSameKey", testConcurrentSameKey},
 	}
+	batchTests := []struct {
+		name string
+		fn   func(t *testing.T, s Store, b batcher, o Options)
+	}{
+		{"Batch", testBatch},
+		{"BatchValuesAreCopied", testBatchValuesAreCopied},
+		{"BatchInvalidIsAtomic", testBatchInvalidIsAtomic},
+		{"BatchAtomicForReaders", testBatchAtomicForReaders},
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, newBackend(t))
+			tc.fn(t, newStore(t), opts)
+		})
+	}
+	for _, tc := range batchTests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			b, ok := s.(batcher)
+			if !ok {
+				t.Skipf("%T does not implement Batch", s)
+			}
+			tc.fn(t, s, b, opts)
 		})
 	}
 }
 
 // mustPut puts value at key and fails the test on error.
-func mustPut(t testing.TB, b storage.Backend, key string, value []byte) {
+func mustPut(t testing.TB, s Store, key string, value []byte) {
 	t.Helper()
-	if err := b.Put(t.Context(), key, value); err != nil {
-		t.Fatalf("Put(%q) = %v", key, err)
+	if err := s.Put(t.Context(), key, value); err != nil {
+		t.Fatalf("Put(%q) = %v", storage.LogKey(key), err)
 	}
 }
 
-// wantValue fails the test unless key holds want.
-func wantValue(t testing.TB, b storage.Backend, key string, want []byte) {
+// mustDelete deletes key and fails the test on error.
+func mustDelete(t testing.TB, s Store, key string) {
 	t.Helper()
-	got, err := b.Get(t.Context(), key)
+	if err := s.Delete(t.Context(), key); err != nil {
+		t.Fatalf("Delete(%q) = %v", storage.LogKey(key), err)
+	}
+}
+
+// wantValue fails the test unless key holds want, in a non-nil slice.
+func wantValue(t testing.TB, s Store, key string, want []byte) {
+	t.Helper()
+	got, err := s.Get(t.Context(), key)
 	if err != nil {
-		t.Fatalf("Get(%q) = %v, want a %d-byte value", key, err, len(want))
+		t.Fatalf("Get(%q) = %v, want a %d-byte value", storage.LogKey(key), err, len(want))
 	}
 	if got == nil {
-		t.Fatalf("Get(%q) returned a nil slice, want a non-nil %d-byte value", key, len(want))
+		t.Fatalf("Get(%q) returned a nil slice, want a non-nil %d-byte value", storage.LogKey(key), len(want))
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("Get(%q) returned a different value (len %d, want len %d)", key, len(got), len(want))
+		t.Fatalf("Get(%q) returned a different value (len %d, want len %d)", storage.LogKey(key), len(got), len(want))
 	}
 }
 
 // wantMissing fails the test unless Get(key) returns ErrNotFound.
-func wantMissing(t testing.TB, b storage.Backend, key string) {
+func wantMissing(t testing.TB, s Store, key string) {
 	t.Helper()
-	v, err := b.Get(t.Context(), key)
+	v, err := s.Get(t.Context(), key)
 	if !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("Get(%q) = (%d bytes, %v), want ErrNotFound", key, len(v), err)
+		t.Fatalf("Get(%q) = (%d bytes, nil slice %v, %v), want the key reported absent (ErrNotFound)", storage.LogKey(key), len(v), v == nil, err)
 	}
 }
 
-// wantList fails the test unless List(prefix) returns want.
-func wantList(t testing.TB, b storage.Backend, prefix string, want []string) {
+// wantList fails the test unless List(prefix) returns want; nil and empty
+// are the same listing.
+func wantList(t testing.TB, s Store, prefix string, want []string) {
 	t.Helper()
-	got, err := b.List(t.Context(), prefix)
+	got, err := s.List(t.Context(), prefix)
 	if err != nil {
-		t.Fatalf("List(%q) = %v", prefix, err)
+		t.Fatalf("List(%q) = %v", storage.LogKey(prefix), err)
 	}
 	if len(got) == 0 && len(want) == 0 {
 		return
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("List(%q) mismatch (-want +got):\n%s", prefix, diff)
+		t.Fatalf("List(%q) mismatch (-want +got):\n%s", storage.LogKey(prefix), diff)
 	}
 }
 
-func testGetMissing(t *testing.T, b storage.Backend) {
-	wantMissing(t, b, "nope")
-	wantMissing(t, b, "a/b/c")
-	mustPut(t, b, "a/b", []byte("x"))
-	wantMissing(t, b, "a")  // a directory is not a key
-	wantMissing(t, b, "a/") // nor is its slash form
-	wantMissing(t, b, "a/b/c")
-}
-
-func testPutGet(t *testing.T, b storage.Backend) {
-	mustPut(t, b, "k", []byte("v1"))
-	mustPut(t, b, "dir/k", []byte("v2"))
-	wantValue(t, b, "k", []byte("v1"))
-	wantValue(t, b, "dir/k", []byte("v2"))
-}
-
-func testOverwrite(t *testing.T, b storage.Backend) {
-	mustPut(t, b, "k", []byte("a longer first value"))
-	mustPut(t, b, "k", []byte("short"))
-	wantValue(t, b, "k", []byte("short"))
-}
-
-func testDelete(t *testing.T, b storage.Backend) {
-	mustPut(t, b, "k", []byte("v"))
-	mustPut(t, b, "k2", []byte("v2"))
-	if err := b.Delete(t.Context(), "k"); err != nil {
-		t.Fatalf("Delete(k) = %v", err)
+// wantErr fails the test unless err wraps target (or, for a nil target, is
+// any error) and is short enough not to carry a multi-KB key.
+func wantErr(t testing.TB, op string, err, target error) {
+	t.Helper()
+	switch {
+	case target == nil && err == nil:
+		t.Errorf("%s = nil, want an error", op)
+		return
+	case target != nil && !errors.Is(err, target):
+		t.Errorf("%s = %v, want an error wrapping %q", op, err, target)
+		return
 	}
-	wantMissing(t, b, "k")
-	wantValue(t, b, "k2", []byte("v2"))
-	if err := b.Delete(t.Context(), "k"); err != nil {
-		t.Fatalf("Delete of an absent key = %v, want nil", err)
-	}
-	if err := b.Delete(t.Context(), "never/existed"); err != nil {
-		t.Fatalf("Delete(never/existed) = %v, want nil", err)
+	if n := len(err.Error()); n > 512 {
+		t.Errorf("%s error is %d bytes long: it carries the key", op, n)
 	}
 }
 
-func testEmptyValue(t *testing.T, b storage.Backend) {
-	mustPut(t, b, "empty", []byte{})
-	mustPut(t, b, "nil", nil)
-	wantValue(t, b, "empty", []byte{})
-	wantValue(t, b, "nil", []byte{})
-	wantMissing(t, b, "absent")
-	wantList(t, b, "", []string{"empty", "nil"})
+func testGetMissing(t *testing.T, s Store, _ Options) {
+	wantMissing(t, s, "nope")
+	wantMissing(t, s, "a/b/c")
+	mustPut(t, s, "a/b", []byte("x"))
+	wantMissing(t, s, "a")  // a directory is not a key
+	wantMissing(t, s, "a/") // nor is its slash form
+	wantMissing(t, s, "a/b/c")
 }
 
-func testBinaryValues(t *testing.T, b storage.Backend) {
+func testPutGet(t *testing.T, s Store, _ Options) {
+	mustPut(t, s, "k", []byte("v1"))
+	mustPut(t, s, "dir/k", []byte("v2"))
+	wantValue(t, s, "k", []byte("v1"))
+	wantValue(t, s, "dir/k", []byte("v2"))
+}
+
+func testOverwrite(t *testing.T, s Store, _ Options) {
+	mustPut(t, s, "k", []byte("a longer first value"))
+	mustPut(t, s, "k", []byte("short"))
+	wantValue(t, s, "k", []byte("short"))
+}
+
+func testDelete(t *testing.T, s Store, _ Options) {
+	mustPut(t, s, "k", []byte("v"))
+	mustPut(t, s, "k2", []byte("v2"))
+	mustDelete(t, s, "k")
+	wantMissing(t, s, "k")
+	wantValue(t, s, "k2", []byte("v2"))
+	mustDelete(t, s, "k")             // absent now
+	mustDelete(t, s, "never/existed") // and never there
+}
+
+// testEmptyValue: an empty value (or nil) is stored, reads back as a
+// non-nil empty slice, so it stays distinct from an absent key, and is listed.
+func testEmptyValue(t *testing.T, s Store, _ Options) {
+	mustPut(t, s, "empty", []byte{})
+	mustPut(t, s, "nil", nil)
+	wantValue(t, s, "empty", []byte{})
+	wantValue(t, s, "nil", []byte{})
+	wantMissing(t, s, "absent")
+	wantList(t, s, "", []string{"empty", "nil"})
+}
+
+func testBinaryValues(t *testing.T, s Store, _ Options) {
 	all := make([]byte, 256)
 	for i := range all {
 		all[i] = byte(i)
 	}
-	big := bytes.Repeat([]byte{0, 0xff, '\n', 0x80}, 64<<10) // 256 KiB, spans pages
 	tests := []struct {
 		name  string
 		value []byte
@@ -157,38 +243,34 @@ func testBinaryValues(t *testing.T, b storage.Backend) {
 		{"nul", []byte{0}},
 		{"all-bytes", all},
 		{"invalid-utf8", []byte{0xc3, 0x28, 0xff, 0xfe}},
-		{"big", big},
+		{"big", bytes.Repeat([]byte{0, 0xff, '\n', 0x80}, 64<<10)}, // 256 KiB, spans pages
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			mustPut(t, b, "bin/"+tc.name, tc.value)
-			wantValue(t, b, "bin/"+tc.name, tc.value)
+			mustPut(t, s, "bin/"+tc.name, tc.value)
+			wantValue(t, s, "bin/"+tc.name, tc.value)
 		})
 	}
 }
 
-func testValuesAreCopied(t *testing.T, b storage.Backend) {
+func testValuesAreCopied(t *testing.T, s Store, _ Options) {
 	in := []byte("original")
-	mustPut(t, b, "k", in)
+	mustPut(t, s, "k", in)
 	copy(in, "MUTATED!")
-	wantValue(t, b, "k", []byte("original"))
+	wantValue(t, s, "k", []byte("original"))
 
-	got, err := b.Get(t.Context(), "k")
+	got, err := s.Get(t.Context(), "k")
 	if err != nil {
 		t.Fatalf("Get(k) = %v", err)
 	}
 	copy(got, "MUTATED!")
-	wantValue(t, b, "k", []byte("original"))
-
-	ops := []storage.Op{{Key: "b", Value: []byte("batched")}}
-	if err := b.Batch(t.Context(), ops); err != nil {
-		t.Fatalf("Batch = %v", err)
-	}
-	copy(ops[0].Value, "MUTATED")
-	wantValue(t, b, "b", []byte("batched"))
+	wantValue(t, s, "k", []byte("original"))
 }
 
-func testOddKeys(t *testing.T, b storage.Backend) {
+// testOddKeys: keys are byte strings, listed in byte order ('/' is 0x2f,
+// between '.' and '0'); only a store with NoEscapingKeys may refuse a
+// leading "/" or a ".." segment.
+func testOddKeys(t *testing.T, s Store, o Options) {
 	long := strings.Repeat("k", 1024)
 	keys := []string{
 		"with space",
@@ -197,207 +279,146 @@ func testOddKeys(t *testing.T, b storage.Backend) {
 		"dir/" + long,
 		long,
 		"a-b", "a.b", "a0", "a/b", "a", // sort around '/' (0x2f)
-		"dots/../x",
 		"trailing\x00nul",
+		"dots/.../x", // not a ".." segment
+	}
+	root := []string{"a", "a-b", "a.b", "a/", "a0", "dir/", "dots/", long, "tab\there", "trailing\x00nul", "unicode/", "with space"}
+	dots := []string{".../"}
+	if !o.NoEscapingKeys {
+		keys = append(keys, "dots/../x", "/rooted")
+		root = append([]string{"/"}, root...)
+		dots = append(dots, "../")
 	}
 	for i, k := range keys {
-		mustPut(t, b, k, []byte(fmt.Sprint(i)))
+		mustPut(t, s, k, []byte(fmt.Sprint(i)))
 	}
 	for i, k := range keys {
-		wantValue(t, b, k, []byte(fmt.Sprint(i)))
+		wantValue(t, s, k, []byte(fmt.Sprint(i)))
 	}
-	wantList(t, b, "", []string{"a", "a-b", "a.b", "a/", "a0", "dir/", "dots/", long, "tab\there", "trailing\x00nul", "unicode/", "with space"})
-	wantList(t, b, "unicode/", []string{"ключ/"})
-	wantList(t, b, "unicode/ключ/", []string{"鍵/"})
-	wantList(t, b, "unicode/ключ/鍵/", []string{"🔑"})
-	wantList(t, b, "dir/", []string{long})
-	wantList(t, b, "dots/", []string{"../"})
+	wantList(t, s, "", root)
+	wantList(t, s, "unicode/", []string{"ключ/"})
+	wantList(t, s, "unicode/ключ/", []string{"鍵/"})
+	wantList(t, s, "unicode/ключ/鍵/", []string{"🔑"})
+	wantList(t, s, "dir/", []string{long})
+	wantList(t, s, "dots/", dots)
+	if !o.NoEscapingKeys {
+		wantList(t, s, "/", []string{"rooted"})
+	}
 }
 
-func testEmptyKeyRejected(t *testing.T, b storage.Backend) {
-	if err := b.Put(t.Context(), "", []byte("v")); err == nil {
-		t.Fatal(`Put("") = nil, want an error`)
+// testEmptyKeyRejected: the empty key is nobody's; writing it is the
+// caller's error, and with EmptyKeyErr so is every other operation on it.
+func testEmptyKeyRejected(t *testing.T, s Store, o Options) {
+	ctx := t.Context()
+	wantErr(t, `Put("")`, s.Put(ctx, "", []byte("v")), o.EmptyKeyErr)
+	if o.EmptyKeyErr != nil {
+		_, err := s.Get(ctx, "")
+		wantErr(t, `Get("")`, err, o.EmptyKeyErr)
+		wantErr(t, `Delete("")`, s.Delete(ctx, ""), o.EmptyKeyErr)
 	}
-	wantList(t, b, "", nil)
+	wantList(t, s, "", nil)
 }
 
-// testKeyLengthLimit: MaxKeyLength bytes work everywhere; one more fails
-// every operation with ErrKeyTooLong, atomically for a batch, and the error
-// does not carry the multi-KB key.
-func testKeyLengthLimit(t *testing.T, b storage.Backend) {
+// testKeyLengthLimit: a key (or List prefix) longer than
+// storage.MaxKeyLength fails every operation with ErrKeyTooLong, a batch
+// whole, touches nothing, and the error does not carry the key. The
+// longest key that must work is MaxKeyLength bytes, or 1 KiB for a store
+// with PrefixedKeys.
+func testKeyLengthLimit(t *testing.T, s Store, o Options) {
 	ctx := t.Context()
 	longest := "dir/" + strings.Repeat("k", storage.MaxKeyLength-len("dir/"))
-	mustPut(t, b, longest, []byte("v"))
-	wantValue(t, b, longest, []byte("v"))
-	wantList(t, b, "dir/", []string{longest[len("dir/"):]})
-
 	tooLong := longest + "x"
-	mustPut(t, b, "k", []byte("before"))
-	check := func(op string, err error) {
-		t.Helper()
-		if !errors.Is(err, storage.ErrKeyTooLong) {
-			t.Errorf("%s with a %d-byte key = %v, want ErrKeyTooLong", op, len(tooLong), err)
-			return
-		}
-		if n := len(err.Error()); n > 512 {
-			t.Errorf("%s error is %d bytes long: it carries the key", op, n)
-		}
+	if o.PrefixedKeys {
+		longest = "dir/" + strings.Repeat("k", 1024)
+		tooLong = "dir/" + strings.Repeat("k", storage.MaxKeyLength)
 	}
-	_, err := b.Get(ctx, tooLong)
-	check("Get", err)
-	check("Put", b.Put(ctx, tooLong, []byte("v")))
-	check("Delete", b.Delete(ctx, tooLong))
-	_, err = b.List(ctx, tooLong+"/")
-	check("List", err)
-	check("Batch", b.Batch(ctx, []storage.Op{
-		{Key: "k", Value: []byte("after")},
-		{Key: tooLong, Value: []byte("v")},
-	}))
-	check("Batch delete", b.Batch(ctx, []storage.Op{{Key: tooLong, Delete: true}}))
-	wantValue(t, b, "k", []byte("before"))
-	wantValue(t, b, longest, []byte("v"))
-	wantList(t, b, "dir/", []string{longest[len("dir/"):]})
+	mustPut(t, s, longest, []byte("v"))
+	wantValue(t, s, longest, []byte("v"))
+	wantList(t, s, "dir/", []string{longest[len("dir/"):]})
+
+	mustPut(t, s, "k", []byte("before"))
+	op := func(name string) string { return fmt.Sprintf("%s with a %d-byte key", name, len(tooLong)) }
+	_, err := s.Get(ctx, tooLong)
+	wantErr(t, op("Get"), err, storage.ErrKeyTooLong)
+	wantErr(t, op("Put"), s.Put(ctx, tooLong, []byte("v")), storage.ErrKeyTooLong)
+	wantErr(t, op("Delete"), s.Delete(ctx, tooLong), storage.ErrKeyTooLong)
+	_, err = s.List(ctx, tooLong+"/")
+	wantErr(t, op("List"), err, storage.ErrKeyTooLong)
+	if b, ok := s.(batcher); ok {
+		wantErr(t, op("Batch"), b.Batch(ctx, []storage.Op{
+			{Key: "k", Value: []byte("after")},
+			{Key: tooLong, Value: []byte("v")},
+		}), storage.ErrKeyTooLong)
+		wantErr(t, op("Batch delete"), b.Batch(ctx, []storage.Op{{Key: tooLong, Delete: true}}), storage.ErrKeyTooLong)
+	}
+	wantValue(t, s, "k", []byte("before"))
+	wantValue(t, s, longest, []byte("v"))
+	wantList(t, s, "dir/", []string{longest[len("dir/"):]})
 }
 
-func testList(t *testing.T, b storage.Backend) {
+func testList(t *testing.T, s Store, _ Options) {
 	for _, k := range []string{
-		"a", "b/c", "b/d/e", "b/d/f", "b/g", "c/", "foo", "foo/bar", "foo/bar/baz", "z/y/x/w",
+		"a", "b/c", "b/d/e", "b/d/f", "b/g", "c/", "e//f", "foo", "foo/bar", "foo/bar/baz", "z/y/x/w",
 	} {
-		mustPut(t, b, k, []byte(k))
+		mustPut(t, s, k, []byte(k))
 	}
 	tests := []struct {
 		prefix string
 		want   []string
 	}{
-		{"", []string{"a", "b/", "c/", "foo", "foo/", "z/"}},
+		{"", []string{"a", "b/", "c/", "e/", "foo", "foo/", "z/"}},
 		{"b/", []string{"c", "d/", "g"}},
 		{"b/d/", []string{"e", "f"}},
-		{"c/", nil}, // the key "c/" is the prefix itself
+		{"c/", nil},           // the key "c/" is the prefix itself: not listed
+		{"e/", []string{"/"}}, // "e//f" has an empty segment
+		{"e//", []string{"f"}},
 		{"foo/", []string{"bar", "bar/"}},
 		{"foo/bar/", []string{"baz"}},
 		{"z/", []string{"y/"}},
 		{"z/y/x/", []string{"w"}},
 		{"missing/", nil},
-		{"a/", nil},
+		{"a/", nil}, // "a" is a key, not a directory
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("prefix=%q", tc.prefix), func(t *testing.T) {
-			wantList(t, b, tc.prefix, tc.want)
+			wantList(t, s, tc.prefix, tc.want)
 		})
 	}
 }
 
-func testListAfterDelete(t *testing.T, b storage.Backend) {
-	mustPut(t, b, "d/x/1", []byte("1"))
-	mustPut(t, b, "d/x/2", []byte("2"))
-	mustPut(t, b, "d/y", []byte("3"))
-	wantList(t, b, "d/", []string{"x/", "y"})
-	for _, k := range []string{"d/x/1", "d/x/2"} {
-		if err := b.Delete(t.Context(), k); err != nil {
-			t.Fatalf("Delete(%q) = %v", k, err)
-		}
-	}
-	wantList(t, b, "d/", []string{"y"})
-	wantList(t, b, "d/x/", nil)
+func testListAfterDelete(t *testing.T, s Store, _ Options) {
+	mustPut(t, s, "d/x/1", []byte("1"))
+	mustPut(t, s, "d/x/2", []byte("2"))
+	mustPut(t, s, "d/y", []byte("3"))
+	wantList(t, s, "d/", []string{"x/", "y"})
+	mustDelete(t, s, "d/x/1")
+	mustDelete(t, s, "d/x/2")
+	wantList(t, s, "d/", []string{"y"})
+	wantList(t, s, "d/x/", nil)
 }
 
-func testBatch(t *testing.T, b storage.Backend) {
-	mustPut(t, b, "old", []byte("old"))
-	mustPut(t, b, "keep", []byte("keep"))
-	ops := []storage.Op{
-		{Key: "new/1", Value: []byte("one")},
-		{Key: "old", Delete: true},
-		{Key: "dup", Value: []byte("first")},
-		{Key: "dup", Value: []byte("second")},
-		{Key: "gone", Value: []byte("x")},
-		{Key: "gone", Delete: true},
-		{Key: "absent", Delete: true},
+// testEndedContext: an operation called with an ended context fails with
+// the context's error and writes nothing.
+func testEndedContext(t *testing.T, s Store, _ Options) {
+	mustPut(t, s, "k", []byte("before"))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := s.Get(ctx, "k")
+	wantErr(t, "Get", err, context.Canceled)
+	wantErr(t, "Put", s.Put(ctx, "k", []byte("after")), context.Canceled)
+	wantErr(t, "Put new", s.Put(ctx, "new", []byte("v")), context.Canceled)
+	wantErr(t, "Delete", s.Delete(ctx, "k"), context.Canceled)
+	_, err = s.List(ctx, "")
+	wantErr(t, "List", err, context.Canceled)
+	if b, ok := s.(batcher); ok {
+		err := b.Batch(ctx, []storage.Op{{Key: "k", Value: []byte("batched")}, {Key: "new", Value: []byte("v")}})
+		wantErr(t, "Batch", err, context.Canceled)
 	}
-	if err := b.Batch(t.Context(), ops); err != nil {
-		t.Fatalf("Batch = %v", err)
-	}
-	wantValue(t, b, "new/1", []byte("one"))
-	wantMissing(t, b, "old")
-	wantValue(t, b, "dup", []byte("second"))
-	wantMissing(t, b, "gone")
-	wantValue(t, b, "keep", []byte("keep"))
-	if err := b.Batch(t.Context(), nil); err != nil {
-		t.Fatalf("Batch(nil) = %v, want nil", err)
-	}
+	wantValue(t, s, "k", []byte("before"))
+	wantMissing(t, s, "new")
 }
 
-func testBatchInvalidIsAtomic(t *testing.T, b storage.Backend) {
-	mustPut(t, b, "k", []byte("before"))
-	ops := []storage.Op{
-		{Key: "k", Value: []byte("after")},
-		{Key: "other", Value: []byte("x")},
-		{Key: "", Value: []byte("invalid")},
-	}
-	if err := b.Batch(t.Context(), ops); err == nil {
-		t.Fatal("Batch with an empty key = nil, want an error")
-	}
-	wantValue(t, b, "k", []byte("before"))
-	wantMissing(t, b, "other")
-}
-
-// testBatchAtomicForReaders flips between {x/a} and {x/b} with batches that
-// put one key and delete the other; a List must never see both or neither.
-func testBatchAtomicForReaders(t *testing.T, b storage.Backend) {
-	ctx := t.Context()
-	mustPut(t, b, "x/a", []byte("a"))
-	const flips = 100
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	errc := make(chan error, 1)
-	wg.Go(func() {
-		defer close(done)
-		for i := range flips {
-			on, off := "x/b", "x/a"
-			if i%2 == 1 {
-				on, off = off, on
-			}
-			if err := b.Batch(ctx, []storage.Op{{Key: off, Delete: true}, {Key: on, Value: []byte("v")}}); err != nil {
-				errc <- fmt.Errorf("batch flip %d: %w", i, err)
-				return
-			}
-		}
-	})
-	for range 2 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				names, err := b.List(ctx, "x/")
-				if err != nil {
-					select {
-					case errc <- fmt.Errorf("List(x/) = %w", err):
-					default:
-					}
-					return
-				}
-				if len(names) != 1 {
-					select {
-					case errc <- fmt.Errorf("List(x/) = %q mid-batch, want exactly one name", names):
-					default:
-					}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case err := <-errc:
-		t.Fatal(err)
-	default:
-	}
-	wantList(t, b, "x/", []string{"a"})
-}
-
-func testConcurrentDistinctKeys(t *testing.T, b storage.Backend) {
+func testConcurrentDistinctKeys(t *testing.T, s Store, _ Options) {
 	const writers, perWriter = 16, 20
 	ctx := t.Context()
 	var wg sync.WaitGroup
@@ -406,16 +427,16 @@ func testConcurrentDistinctKeys(t *testing.T, b storage.Backend) {
 		wg.Go(func() {
 			for i := range perWriter {
 				k := fmt.Sprintf("c/%02d/%03d", w, i)
-				if err := b.Put(ctx, k, []byte(k)); err != nil {
+				if err := s.Put(ctx, k, []byte(k)); err != nil {
 					errs <- fmt.Errorf("Put(%q) = %w", k, err)
 					return
 				}
-				got, err := b.Get(ctx, k)
+				got, err := s.Get(ctx, k)
 				if err != nil || !bytes.Equal(got, []byte(k)) {
 					errs <- fmt.Errorf("Get(%q) after Put = (%d bytes, %v), want its own value", k, len(got), err)
 					return
 				}
-				if _, err := b.List(ctx, "c/"); err != nil {
+				if _, err := s.List(ctx, "c/"); err != nil {
 					errs <- fmt.Errorf("List(c/) = %w", err)
 					return
 				}
@@ -434,12 +455,14 @@ func testConcurrentDistinctKeys(t *testing.T, b storage.Backend) {
 		for i := range perWriter {
 			want = append(want, fmt.Sprintf("%03d", i))
 		}
-		wantList(t, b, fmt.Sprintf("c/%02d/", w), want)
+		wantList(t, s, fmt.Sprintf("c/%02d/", w), want)
 	}
-	wantList(t, b, "c/", dirs)
+	wantList(t, s, "c/", dirs)
 }
 
-func testConcurrentSameKey(t *testing.T, b storage.Backend) {
+// testConcurrentSameKey: readers racing writers of one key see it absent
+// or holding one of the written values whole, never a torn one.
+func testConcurrentSameKey(t *testing.T, s Store, _ Options) {
 	const writers, perWriter = 16, 10
 	ctx := t.Context()
 	var wg sync.WaitGroup
@@ -453,7 +476,7 @@ func testConcurrentSameKey(t *testing.T, b storage.Backend) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range perWriter {
-				if err := b.Put(ctx, "same", []byte(valid[w*perWriter+i])); err != nil {
+				if err := s.Put(ctx, "same", []byte(valid[w*perWriter+i])); err != nil {
 					errs <- fmt.Errorf("Put(same) = %w", err)
 					return
 				}
@@ -461,7 +484,7 @@ func testConcurrentSameKey(t *testing.T, b storage.Backend) {
 		})
 		wg.Go(func() {
 			for range perWriter {
-				got, err := b.Get(ctx, "same")
+				got, err := s.Get(ctx, "same")
 				if errors.Is(err, storage.ErrNotFound) {
 					continue
 				}
@@ -481,7 +504,7 @@ func testConcurrentSameKey(t *testing.T, b storage.Backend) {
 	for err := range errs {
 		t.Error(err)
 	}
-	got, err := b.Get(ctx, "same")
+	got, err := s.Get(ctx, "same")
 	if err != nil {
 		t.Fatalf("Get(same) = %v", err)
 	}
