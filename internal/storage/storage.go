@@ -67,8 +67,9 @@ type Op struct {
 // (prefix is "" or ends in "/"), sorted, with a trailing "/" on names that
 // have keys beneath them, like a directory listing. Batch applies all ops
 // atomically or none. A key (or List prefix) longer than MaxKeyLength fails
-// every method with an error wrapping ErrKeyTooLong, a batch whole.
-// Implementations are safe for concurrent use.
+// every method with an error wrapping ErrKeyTooLong, a batch whole. An ended
+// context fails every method, and nothing is written. Implementations are
+// safe for concurrent use.
 type Backend interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Put(ctx context.Context, key string, value []byte) error
