@@ -97,9 +97,9 @@ type Core struct {
 
 	clusterID atomic.Pointer[string] // set at unseal; read lock-free by health
 	requests  *monitor.Count
-	// passwords is the unsealed state's PasswordGenerator (nil when none),
-	// read lock-free by engines' background work.
-	passwords atomic.Pointer[PasswordGenerator]
+	// passwords is the unsealed (or unsealing) state's PasswordGenerator,
+	// read lock-free by engines' background work; nil while sealed.
+	passwords atomic.Pointer[passwordSource]
 }
 
 // active is everything that exists only while the core is unsealed.
@@ -189,11 +189,21 @@ func (c *Core) Close() error {
 
 // postUnseal loads the mount tables, policies and token store. It runs with
 // stateLock held for writing.
-func (c *Core) postUnseal(ctx context.Context) error {
+func (c *Core) postUnseal(ctx context.Context) (err error) {
 	actx, cancel := context.WithCancel(context.Background())
 	a := &active{ctx: actx, cancel: cancel}
+	// Engines start (loadMounts) before the services: one that asks for a
+	// password meanwhile waits for them.
+	ps := &passwordSource{up: make(chan struct{})}
+	c.passwords.Store(ps)
+	defer func() {
+		ps.g = a.passwords
+		close(ps.up)
+		if err != nil {
+			c.passwords.Store(nil)
+		}
+	}()
 	bs := c.barrier
-	var err error
 	a.policies, err = newPolicyStore(ctx, barrier.NewView(bs, "sys/policy/"))
 	if err != nil {
 		cancel()
@@ -256,9 +266,6 @@ func (c *Core) postUnseal(ctx context.Context) error {
 	}
 	sm := a.mounts.get("sys/")
 	sm.sudo, sm.unauth = a.sysPathLists(sm.backend)
-	if a.passwords != nil {
-		c.passwords.Store(&a.passwords)
-	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -311,15 +318,31 @@ type system struct{ c *Core }
 func (s system) DefaultLeaseTTL() time.Duration { return s.c.cfg.DefaultLeaseTTL }
 func (s system) MaxLeaseTTL() time.Duration     { return s.c.cfg.MaxLeaseTTL }
 
+// passwordSource is the PasswordGenerator of one unsealed state, g set
+// before up is closed (once the services are built).
+type passwordSource struct {
+	up chan struct{}
+	g  PasswordGenerator
+}
+
 // GeneratePasswordFromPolicy generates a password from a named policy of
 // sys/policies/password (engines find it through a type assertion), through
-// the service that is the PasswordGenerator.
+// the service that is the PasswordGenerator. During unseal it waits until
+// the services are up (or ctx ends), so a factory must not call it.
 func (s system) GeneratePasswordFromPolicy(ctx context.Context, name string) (string, error) {
-	g := s.c.passwords.Load()
-	if g == nil {
+	ps := s.c.passwords.Load()
+	if ps == nil {
+		return "", logical.ErrSealed
+	}
+	select {
+	case <-ps.up:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	if ps.g == nil {
 		return "", logical.BadRequest("password policy %q: password policies are not available", name)
 	}
-	return (*g).Generate(ctx, name)
+	return ps.g.Generate(ctx, name)
 }
 
 // loadClusterID reads the cluster id, creating it on first unseal.
