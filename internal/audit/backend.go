@@ -16,7 +16,7 @@ import (
 )
 
 // backend serves the sys/ endpoints of the broker from its routes (paths
-// relative to sys/; sudo on them is the sys/ mount's list).
+// relative to sys/; the routes flagged Sudo need it).
 type backend struct {
 	*logical.Router
 	b *Broker
@@ -56,15 +56,15 @@ var hashDocs = logical.Fields{
 func (be *backend) routes() []logical.Route {
 	b := be.b
 	return []logical.Route{
-		{Pattern: "audit", Ops: ops{logical.ReadOperation: b.listDevicesReq, logical.ListOperation: b.listDevicesReq},
+		{Pattern: "audit", Sudo: true, Ops: ops{logical.ReadOperation: b.listDevicesReq, logical.ListOperation: b.listDevicesReq},
 			Synopsis: "List the enabled audit devices."},
 		{Pattern: "audit-hash/{path}", Ops: ops{logical.UpdateOperation: b.hash},
 			Synopsis: "Hash a value with a device's HMAC key, to find it in the log.", Fields: hashDocs},
-		{Pattern: "audit/{path}/public-key", Ops: ops{logical.ReadOperation: b.publicKey},
+		{Pattern: "audit/{path}/public-key", Sudo: true, Ops: ops{logical.ReadOperation: b.publicKey},
 			Synopsis:    "Read the Ed25519 key that verifies a device's checkpoints.",
 			Description: "Kept after the device is disabled, so its old logs stay verifiable.",
 			Fields:      logical.Fields{deviceNameDoc}},
-		{Pattern: "audit/{path}", Ops: ops{logical.UpdateOperation: b.enableReq, logical.DeleteOperation: b.disableReq},
+		{Pattern: "audit/{path}", Sudo: true, Ops: ops{logical.UpdateOperation: b.enableReq, logical.DeleteOperation: b.disableReq},
 			Synopsis: "Enable or disable an audit device.", Fields: enableDocs},
 	}
 }

@@ -43,12 +43,13 @@ type deviceKeys struct {
 	Seed []byte `json:"ed25519_seed"`
 }
 
-// Broker fans entries out to the enabled devices. It implements
-// core.AuditBroker. All methods are safe for concurrent use.
+// Broker fans entries out to the enabled devices. It is the audit service
+// of sys/: a logical.Backend serving sys/audit, sys/audit/NAME,
+// sys/audit/NAME/public-key and sys/audit-hash/NAME from its routes, and
+// the core's audit broker (LogRequest, LogResponse). All methods are safe
+// for concurrent use.
 type Broker struct {
-	// backend serves the broker's sys/ endpoints (Backend), built once.
-	backendOnce sync.Once
-	backend     *backend
+	*logical.Router
 
 	view   logical.Storage
 	logger *slog.Logger
@@ -113,6 +114,7 @@ func New(ctx context.Context, view logical.Storage, logger *slog.Logger, opts Op
 	}
 	sortDevices(devs)
 	b.devices.Store(&devs)
+	b.Router = newBackend(b).Router
 	return b, nil
 }
 
@@ -265,9 +267,5 @@ func (b *Broker) closeDevice(d *device) error {
 	return err
 }
 
-// Backend serves sys/audit, sys/audit/NAME, sys/audit/NAME/public-key and
-// sys/audit-hash/NAME.
-func (b *Broker) Backend() logical.Backend {
-	b.backendOnce.Do(func() { b.backend = newBackend(b) })
-	return b.backend
-}
+// Backend returns b, which serves its sys/ paths itself.
+func (b *Broker) Backend() logical.Backend { return b }

@@ -3,7 +3,6 @@ package core_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -37,8 +36,10 @@ func (b *switchBroker) LogResponse(context.Context, *logical.Request, *logical.R
 	return nil
 }
 
-func (b *switchBroker) Backend() logical.Backend { return nil }
-func (b *switchBroker) Close() error             { return nil }
+func (b *switchBroker) HandleRequest(context.Context, *logical.Request) (*logical.Response, error) {
+	return nil, logical.ErrUnsupportedPath
+}
+func (b *switchBroker) Close() error { return nil }
 
 // Audit fails closed in the core itself: when the request cannot be
 // recorded nothing runs, and when the response cannot be, nothing from it
@@ -46,7 +47,8 @@ func (b *switchBroker) Close() error             { return nil }
 func TestAuditFailsClosed(t *testing.T) {
 	b := &switchBroker{}
 	c, root := newCoreWith(t, core.Config{Storage: inmem.New(),
-		Audit: func(context.Context, logical.Storage, *slog.Logger) (core.AuditBroker, error) { return b, nil }})
+		Services: []core.Service{{Name: "audit", Paths: []string{"audit"},
+			New: func(context.Context, core.ServiceEnv) (core.ServiceBackend, error) { return b, nil }}}})
 	write := func(v string) error {
 		_, err := call(t, c, root, logical.UpdateOperation, "secret/data/app", map[string]any{"data": map[string]any{"v": v}})
 		return err

@@ -3,14 +3,12 @@ package core_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/internal/core"
-	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage/inmem"
 )
@@ -106,11 +104,9 @@ func (l *batchLeaser) revocations() int {
 func TestBatchTokenLeases(t *testing.T) {
 	eng := &batchLeaser{}
 	c, root := newCoreWith(t, core.Config{
-		Storage: inmem.New(),
-		Engines: map[string]logical.Factory{"batchleaser": func(context.Context, *logical.BackendConfig) (logical.Backend, error) { return eng, nil }},
-		Leases: func(ctx context.Context, view logical.Storage, engines core.LeaseEngines, logger *slog.Logger) (core.LeaseManager, error) {
-			return lease.New(ctx, view, engines, logger, lease.Options{})
-		},
+		Storage:  inmem.New(),
+		Engines:  map[string]logical.Factory{"batchleaser": func(context.Context, *logical.BackendConfig) (logical.Backend, error) { return eng, nil }},
+		Services: []core.Service{leaseService()},
 	})
 	mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/lz", map[string]any{"type": "batchleaser"})
 	mustCall(t, c, root, logical.UpdateOperation, "sys/policies/acl/lz", map[string]any{"policy": `

@@ -19,7 +19,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/logical"
-	"github.com/keyward/keyward/internal/passpol"
+	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/storage"
 )
@@ -49,16 +49,19 @@ type Config struct {
 	// records that the store holds data, so an emptied store file is never
 	// mistaken for a new one).
 	OnInitialized func() error
-	// Audit and Leases build the audit broker and lease manager at unseal;
-	// nil means the feature is off.
-	Audit  AuditFactory
-	Leases LeaseFactory
-	Wrap   WrapperFactory
-	// SysServices add sys/ endpoint families (password policies, ...).
-	SysServices []SysService
-	// Engines and AuthMethods add factories to the built-in ones, by type.
+	// Services are the sys/ services (audit, password policies, wrapping,
+	// leases, metrics), built at each unseal in this order and closed in
+	// the reverse; a part nobody provides is off.
+	Services []Service
+	// Engines and AuthMethods are the factories of the secrets engines and
+	// auth methods, by type (the token store is built in).
 	Engines     map[string]logical.Factory
 	AuthMethods map[string]logical.Factory
+	// KVUpgrade converts a KV version 1 mount for version 2 in place; nil
+	// refuses the upgrade.
+	KVUpgrade *KVUpgrade
+	// Metrics receives the core's counters (nil: a registry of its own).
+	Metrics *monitor.Registry
 	// Limits bound failed logins and the anonymous operator endpoints.
 	Limits Limits
 	// SanitizedConfig is what sys/config/state/sanitized answers: the
@@ -93,7 +96,10 @@ type Core struct {
 	authMethods map[string]logical.Factory
 
 	clusterID atomic.Pointer[string] // set at unseal; read lock-free by health
-	requests  atomic.Uint64
+	requests  *monitor.Count
+	// passwords is the unsealed (or unsealing) state's PasswordGenerator,
+	// read lock-free by engines' background work; nil while sealed.
+	passwords atomic.Pointer[passwordSource]
 }
 
 // active is everything that exists only while the core is unsealed.
@@ -104,15 +110,12 @@ type active struct {
 	tokens   *token.Store
 	policies *policyStore
 	mounts   *mountTable
-	audit    AuditBroker  // nil when auditing is not configured
-	leases   LeaseManager // nil when leases are not configured
-	wrapper  Wrapper      // nil when wrapping is not configured
-	sysSvcs  []sysService
-}
-
-type sysService struct {
-	prefix  string
-	backend logical.Backend
+	services []builtService // in start order
+	// The services' parts in the pipeline; nil when no service has one.
+	audit     AuditBroker
+	leases    LeaseManager
+	wrapper   Wrapper
+	passwords PasswordGenerator
 }
 
 // New creates a sealed Core over cfg.Storage.
@@ -138,15 +141,19 @@ func New(cfg Config) (*Core, error) {
 	if cfg.ClusterName == "" {
 		cfg.ClusterName = "keyward"
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = monitor.NewRegistry()
+	}
 	c := &Core{
 		cfg:         cfg,
 		logger:      cfg.Logger.With("component", "core"),
 		phys:        cfg.Storage,
 		barrier:     barrier.New(cfg.Storage, cfg.Logger).WithClock(cfg.Now),
 		now:         cfg.Now,
-		engines:     builtinEngines(),
+		engines:     map[string]logical.Factory{},
 		authMethods: map[string]logical.Factory{},
 		limits:      newLimiters(cfg.Limits, cfg.Now),
+		requests:    cfg.Metrics.Counter("keyward_requests_total", "Requests handled by this server."),
 
 		rotationLimits: defaultRotationLimits,
 	}
@@ -182,11 +189,21 @@ func (c *Core) Close() error {
 
 // postUnseal loads the mount tables, policies and token store. It runs with
 // stateLock held for writing.
-func (c *Core) postUnseal(ctx context.Context) error {
+func (c *Core) postUnseal(ctx context.Context) (err error) {
 	actx, cancel := context.WithCancel(context.Background())
 	a := &active{ctx: actx, cancel: cancel}
+	// Engines start (loadMounts) before the services: one that asks for a
+	// password meanwhile waits for them.
+	ps := &passwordSource{up: make(chan struct{})}
+	c.passwords.Store(ps)
+	defer func() {
+		ps.g = a.passwords
+		close(ps.up)
+		if err != nil {
+			c.passwords.Store(nil)
+		}
+	}()
 	bs := c.barrier
-	var err error
 	a.policies, err = newPolicyStore(ctx, barrier.NewView(bs, "sys/policy/"))
 	if err != nil {
 		cancel()
@@ -243,35 +260,12 @@ func (c *Core) postUnseal(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("load mounts: %w", err)
 	}
-	if c.cfg.Audit != nil {
-		if a.audit, err = c.cfg.Audit(ctx, barrier.NewView(bs, "sys/audit/"), c.cfg.Logger); err != nil {
-			cancel()
-			return fmt.Errorf("start audit: %w", err)
-		}
+	if err := c.startServices(ctx, a); err != nil {
+		cancel()
+		return err
 	}
-	if c.cfg.Wrap != nil {
-		if a.wrapper, err = c.cfg.Wrap(ctx, barrier.NewView(bs, "sys/wrapping/"), c.cfg.Logger); err != nil {
-			cancel()
-			a.closeServices(c.logger)
-			return fmt.Errorf("start response wrapping: %w", err)
-		}
-	}
-	for _, svc := range c.cfg.SysServices {
-		b, err := svc.Factory(ctx, barrier.NewView(bs, svc.Storage), c.cfg.Logger)
-		if err != nil {
-			cancel()
-			a.closeServices(c.logger)
-			return fmt.Errorf("start sys/%s: %w", svc.Prefix, err)
-		}
-		a.sysSvcs = append(a.sysSvcs, sysService{prefix: svc.Prefix, backend: b})
-	}
-	if c.cfg.Leases != nil {
-		if a.leases, err = c.cfg.Leases(ctx, barrier.NewView(bs, "sys/expire/"), leaseEngines{a}, c.cfg.Logger); err != nil {
-			cancel()
-			a.closeServices(c.logger)
-			return fmt.Errorf("start lease manager: %w", err)
-		}
-	}
+	sm := a.mounts.get("sys/")
+	sm.sudo, sm.unauth = a.sysPathLists(sm.backend)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -286,26 +280,6 @@ func (c *Core) postUnseal(ctx context.Context) error {
 	c.resumeUpgrades(a)
 	c.active = a
 	return nil
-}
-
-// closeServices stops the lease manager and audit broker, in that order, so
-// revocations still get audited.
-func (a *active) closeServices(logger *slog.Logger) {
-	if a.wrapper != nil {
-		if err := a.wrapper.Close(); err != nil {
-			logger.Error("close response wrapping", "err", err)
-		}
-	}
-	if a.leases != nil {
-		if err := a.leases.Close(); err != nil {
-			logger.Error("close lease manager", "err", err)
-		}
-	}
-	if a.audit != nil {
-		if err := a.audit.Close(); err != nil {
-			logger.Error("close audit broker", "err", err)
-		}
-	}
 }
 
 // hasSudo reports whether a token holds sudo on path.
@@ -329,6 +303,7 @@ func (c *Core) sealLocked() {
 	if a := c.active; a != nil {
 		a.cancel()
 		a.wg.Wait()
+		c.passwords.Store(nil)
 		a.closeServices(c.logger)
 		a.mounts.cleanup(context.Background())
 		c.active = nil
@@ -343,15 +318,31 @@ type system struct{ c *Core }
 func (s system) DefaultLeaseTTL() time.Duration { return s.c.cfg.DefaultLeaseTTL }
 func (s system) MaxLeaseTTL() time.Duration     { return s.c.cfg.MaxLeaseTTL }
 
-// GeneratePasswordFromPolicy generates a password from a named policy of
-// sys/policies/password (engines find it through a type assertion).
-func (s system) GeneratePasswordFromPolicy(ctx context.Context, name string) (string, error) {
-	return s.c.passwordPolicies().Generate(ctx, name)
+// passwordSource is the PasswordGenerator of one unsealed state, g set
+// before up is closed (once the services are built).
+type passwordSource struct {
+	up chan struct{}
+	g  PasswordGenerator
 }
 
-// passwordPolicies is the store behind sys/policies/password.
-func (c *Core) passwordPolicies() *passpol.Store {
-	return passpol.NewStore(barrier.NewView(c.barrier, passpol.StoragePrefix))
+// GeneratePasswordFromPolicy generates a password from a named policy of
+// sys/policies/password (engines find it through a type assertion), through
+// the service that is the PasswordGenerator. During unseal it waits until
+// the services are up (or ctx ends), so a factory must not call it.
+func (s system) GeneratePasswordFromPolicy(ctx context.Context, name string) (string, error) {
+	ps := s.c.passwords.Load()
+	if ps == nil {
+		return "", logical.ErrSealed
+	}
+	select {
+	case <-ps.up:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	if ps.g == nil {
+		return "", logical.BadRequest("password policy %q: password policies are not available", name)
+	}
+	return ps.g.Generate(ctx, name)
 }
 
 // loadClusterID reads the cluster id, creating it on first unseal.

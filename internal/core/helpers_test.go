@@ -5,9 +5,39 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/engine/kv"
+	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage/inmem"
+	"github.com/keyward/keyward/internal/wrapping"
 )
+
+// withKV adds the KV engine and its in-place upgrade to cfg, as node does.
+func withKV(cfg core.Config) core.Config {
+	engines := map[string]logical.Factory{"kv": kv.Factory}
+	for k, f := range cfg.Engines {
+		engines[k] = f
+	}
+	cfg.Engines = engines
+	cfg.KVUpgrade = &core.KVUpgrade{Prepare: kv.PrepareUpgrade, Abort: kv.AbortUpgrade}
+	return cfg
+}
+
+// leaseService is the lease manager as a sys/ service, as node builds it.
+func leaseService() core.Service {
+	return core.Service{Name: "leases", Paths: []string{"leases", "renew", "revoke", "revoke-prefix", "revoke-force"}, Storage: "sys/expire/",
+		New: func(ctx context.Context, env core.ServiceEnv) (core.ServiceBackend, error) {
+			return lease.New(ctx, env.Storage, env.Engines, env.Logger, lease.Options{})
+		}}
+}
+
+// wrappingService is response wrapping as a sys/ service, as node builds it.
+func wrappingService() core.Service {
+	return core.Service{Name: "response wrapping", Paths: []string{"wrapping"}, Storage: "sys/wrapping/",
+		New: func(ctx context.Context, env core.ServiceEnv) (core.ServiceBackend, error) {
+			return wrapping.New(ctx, env.Storage, env.Logger, wrapping.Options{})
+		}}
+}
 
 func newCore(t *testing.T, methods map[string]logical.Factory) (*core.Core, string) {
 	t.Helper()
@@ -18,7 +48,7 @@ func newCore(t *testing.T, methods map[string]logical.Factory) (*core.Core, stri
 // KV version 2 at secret/. It returns the core and its root token.
 func newCoreWith(t *testing.T, cfg core.Config) (*core.Core, string) {
 	t.Helper()
-	c, err := core.New(cfg)
+	c, err := core.New(withKV(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

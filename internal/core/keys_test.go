@@ -35,7 +35,7 @@ type keyCore struct {
 func newKeyCore(t *testing.T, backend storage.Backend) *keyCore {
 	t.Helper()
 	clock := clocktest.New(time.Now())
-	c, err := core.New(core.Config{Storage: backend, Now: clock.Now})
+	c, err := core.New(withKV(core.Config{Storage: backend, Now: clock.Now}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 // root token and unseal shares.
 func startOn(t *testing.T, s *faulty.Backend) (*core.Core, string, [][]byte) {
 	t.Helper()
-	c, err := core.New(core.Config{Storage: s})
+	c, err := core.New(withKV(core.Config{Storage: s}))
 	if err != nil {
 		t.Fatal(err)
 	}

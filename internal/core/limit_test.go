@@ -35,6 +35,7 @@ func newLimitedCore(t *testing.T, limits core.Limits) (*core.Core, string, *atom
 	clock := clocktest.New(time.Now())
 	checks := &atomic.Int64{}
 	c, root := newCoreWith(t, core.Config{Storage: inmem.New(), Now: clock.Now, Limits: limits,
+		Services: []core.Service{wrappingService()},
 		AuthMethods: map[string]logical.Factory{"pw": func(context.Context, *logical.BackendConfig) (logical.Backend, error) {
 			return passwordAuth{checks}, nil
 		}}})

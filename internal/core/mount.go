@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/barrier"
-	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/uuid"
@@ -212,12 +211,6 @@ func (t *mountTable) cleanup(ctx context.Context) {
 	}
 }
 
-func builtinEngines() map[string]logical.Factory {
-	return map[string]logical.Factory{
-		"kv": kv.Factory,
-	}
-}
-
 // randomID returns a random version 4 UUID, for mount and request ids.
 func randomID() string { return uuid.New() }
 
@@ -234,9 +227,7 @@ func (c *Core) loadMounts(ctx context.Context, a *active) (*mountTable, error) {
 	// System mounts always exist and are not stored.
 	t.entries["sys/"] = &mount{
 		entry:   &MountEntry{Table: tableMounts, Path: "sys/", Type: "system", Description: "system endpoints used for control, policy and debugging", UUID: "system", Accessor: "system"},
-		backend: newSysBackend(c),
-		unauth:  sysUnauthPaths,
-		sudo:    sysSudoPaths,
+		backend: newSysBackend(c), // its path lists are set once the services are up
 		system:  true,
 	}
 	tokBackend := a.tokens.Backend()
@@ -578,23 +569,37 @@ type upgrader interface {
 	FinishUpgrade(ctx context.Context) error
 }
 
+// KVUpgrade starts and undoes the in-place upgrade of a KV version 1
+// mount's data to version 2 (the kv package's PrepareUpgrade and
+// AbortUpgrade): Prepare checks and marks the data in the mount's view and
+// returns how many secrets it holds, Abort removes the mark. The version 2
+// backend then built over the view is an upgrader, which converts them.
+type KVUpgrade struct {
+	Prepare func(ctx context.Context, view logical.Storage, now time.Time) (int, error)
+	Abort   func(ctx context.Context, view logical.Storage) error
+}
+
 // upgradeKV turns the KV version 1 mount m into version 2 in place, as
 // `kv enable-versioning` asks with a tune of options.version. The mount is
-// drained, its data checked and marked (kv.PrepareUpgrade), a version 2
+// drained, its data checked and marked (KVUpgrade.Prepare), a version 2
 // backend installed and the table written; then every secret is converted
 // while requests get 503. From the table write on, the upgrade resumes
 // after a failure or a restart (see resumeUpgrades). changeMu is held.
 func (c *Core) upgradeKV(ctx context.Context, a *active, m *mount, updated *MountEntry) (*logical.Response, error) {
+	up := c.cfg.KVUpgrade
+	if up == nil {
+		return nil, logical.BadRequest("upgrading %s to KV version 2 in place is not available", m.entry.Path)
+	}
 	t := a.mounts
 	path := m.entry.Path
 	release := m.drain()
-	n, err := kv.PrepareUpgrade(ctx, m.view, c.now())
+	n, err := up.Prepare(ctx, m.view, c.now())
 	if err != nil {
 		release()
 		return nil, err
 	}
 	abort := func() {
-		if err := kv.AbortUpgrade(ctx, m.view); err != nil {
+		if err := up.Abort(ctx, m.view); err != nil {
 			// The version 1 backend removes the marker at its next start.
 			c.logger.Error("remove kv upgrade marker", "path", path, "err", err)
 		}

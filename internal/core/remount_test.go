@@ -3,7 +3,6 @@ package core_test
 import (
 	"context"
 	"crypto/rand"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/core"
-	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage/faulty"
 	"github.com/keyward/keyward/internal/storage/inmem"
@@ -57,10 +55,8 @@ func (l *leaser) count(mount string) int {
 
 func startLeasing(t *testing.T, fb *faulty.Backend, l *leaser) (*core.Core, string, [][]byte) {
 	t.Helper()
-	c, err := core.New(core.Config{Storage: fb, Leases: func(ctx context.Context, view logical.Storage, engines core.LeaseEngines, logger *slog.Logger) (core.LeaseManager, error) {
-		return lease.New(ctx, view, engines, logger, lease.Options{})
-	},
-		Engines: map[string]logical.Factory{"leaser": l.factory}})
+	c, err := core.New(withKV(core.Config{Storage: fb, Services: []core.Service{leaseService()},
+		Engines: map[string]logical.Factory{"leaser": l.factory}}))
 	if err != nil {
 		t.Fatal(err)
 	}

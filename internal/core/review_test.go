@@ -110,7 +110,7 @@ func TestBrokenMountIsKept(t *testing.T) {
 	store := inmem.New()
 	ctx := context.Background()
 	start := func(methods map[string]logical.Factory) *core.Core {
-		c, err := core.New(core.Config{Storage: store, AuthMethods: methods})
+		c, err := core.New(withKV(core.Config{Storage: store, AuthMethods: methods}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func TestConcurrentEnablesDoNotNest(t *testing.T) {
 
 // Health reads the cluster id while seal and unseal change it.
 func TestHealthDuringSealUnseal(t *testing.T) {
-	c, err := core.New(core.Config{Storage: inmem.New()})
+	c, err := core.New(withKV(core.Config{Storage: inmem.New()}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestHealthDuringSealUnseal(t *testing.T) {
 func TestTuneTokenMount(t *testing.T) {
 	store := inmem.New()
 	ctx := context.Background()
-	c, err := core.New(core.Config{Storage: store})
+	c, err := core.New(withKV(core.Config{Storage: store}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestTuneTokenMount(t *testing.T) {
 		t.Error("tuning sys/ accepted")
 	}
 	c.Close()
-	c, err = core.New(core.Config{Storage: store})
+	c, err = core.New(withKV(core.Config{Storage: store}))
 	if err != nil {
 		t.Fatal(err)
 	}

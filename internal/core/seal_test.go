@@ -18,7 +18,7 @@ import (
 
 func newSealed(t *testing.T, shares, threshold int) (*core.Core, *core.InitResult) {
 	t.Helper()
-	c, err := core.New(core.Config{Storage: inmem.New()})
+	c, err := core.New(withKV(core.Config{Storage: inmem.New()}))
 	if err != nil {
 		t.Fatal(err)
 	}

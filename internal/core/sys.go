@@ -1,10 +1,7 @@
 package core
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -12,24 +9,8 @@ import (
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/hostinfo"
 	"github.com/keyward/keyward/internal/logical"
-	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/policy"
 )
-
-// sysUnauthPaths are served without a token (relative to sys/). The handlers
-// that are sealed-safe never reach the backend; internal/ui/mounts checks the
-// token itself so the vault CLI can probe a KV mount with a narrow token.
-var sysUnauthPaths = []string{"internal/ui/mounts*", "wrapping/unwrap", "wrapping/lookup"}
-
-// sysSudoPaths need sudo on top of the path's capability (relative to sys/).
-// Each names a served path (TestSysSudoPathsNameRoutes): Vault's sys/raw and
-// PUT sys/rotate/root are not served, so they are not listed.
-var sysSudoPaths = []string{
-	"audit", "audit/*", "rotate", "rotate/keyring", "rotate/config", "rotate/keyring/config",
-	"rotate/root/*", "generate-root-token/*", "seal", "config/*",
-	"leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases",
-	"revoke-prefix/*", "revoke-force/*", "auth/*", "plugins/catalog/*", "remount",
-}
 
 // sysBackend serves the authenticated sys/ endpoints: the services'
 // families (password policies, audit, leases, wrapping) through their own
@@ -46,35 +27,29 @@ func newSysBackend(c *Core) *sysBackend {
 }
 
 func (b *sysBackend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	c := b.c
-	p := req.Path
-	if p == "policies/password" || strings.HasPrefix(p, "policies/password/") {
-		return c.passwordPolicies().HandleRequest(ctx, req)
-	}
-	if d := delegate(c.active, p); d != nil { // the request holds stateLock for reading
-		return d.HandleRequest(ctx, req)
+	if svc := b.c.active.service(req.Path); svc != nil { // the request holds stateLock for reading
+		return svc.HandleRequest(ctx, req)
 	}
 	return b.Router.HandleRequest(ctx, req)
 }
 
-// metrics answers sys/metrics: Prometheus text or JSON.
-func (c *Core) metrics(req *logical.Request) (*logical.Response, error) {
-	format, _, err := logical.Str(req.Data, "format")
-	if err != nil {
-		return nil, err
+// sysPathLists are the sys/ mount's sudo and unauthenticated paths: those
+// of its own routes and of every service's, all derived from their route
+// declarations (logical.Route's Sudo and Unauthenticated).
+func (a *active) sysPathLists(sys logical.Backend) (sudo, unauth []string) {
+	backends := []logical.Backend{sys}
+	for _, s := range a.services {
+		backends = append(backends, s.backend)
 	}
-	samples := append(monitor.Snapshot(), monitor.Sample{Name: "keyward_requests_total",
-		Help: "Requests handled by this server.", Type: monitor.TypeCounter, Value: int64(min(c.requests.Load(), 1<<63-1))})
-	var buf bytes.Buffer
-	switch format {
-	case "prometheus":
-		err = monitor.Write(&buf, samples)
-		return &logical.Response{Raw: buf.Bytes(), ContentType: "text/plain; version=0.0.4", Status: http.StatusOK}, err
-	case "", "json":
-		err = json.NewEncoder(&buf).Encode(monitor.ToJSON(samples))
-		return &logical.Response{Raw: buf.Bytes(), ContentType: "application/json", Status: http.StatusOK}, err
+	for _, b := range backends {
+		if s, ok := b.(logical.SudoPaths); ok {
+			sudo = append(sudo, s.SudoPaths()...)
+		}
+		if u, ok := b.(logical.Unauthenticated); ok {
+			unauth = append(unauth, u.UnauthenticatedPaths()...)
+		}
 	}
-	return nil, logical.BadRequest("format must be prometheus or json")
+	return sudo, unauth
 }
 
 // hostInfo answers sys/host-info in Vault's shape; a part that could not be
@@ -93,7 +68,7 @@ func hostInfo() *logical.Response {
 
 // CanonicalPath names the path an alias route acts on (relative to sys/):
 // sys/policy/NAME is sys/policies/acl/NAME, sys/mounts/auth/PATH is
-// sys/auth/PATH, and a delegated service names its own aliases.
+// sys/auth/PATH, and a service names its own aliases.
 func (b *sysBackend) CanonicalPath(req *logical.Request) string {
 	p := req.Path
 	switch {
@@ -106,38 +81,12 @@ func (b *sysBackend) CanonicalPath(req *logical.Request) string {
 	case keyCanonicalPath(p) != "":
 		return keyCanonicalPath(p)
 	}
-	if d := delegate(b.c.active, p); d != nil {
+	if d := b.c.active.service(p); d != nil {
 		if al, ok := d.(logical.Aliaser); ok {
 			return al.CanonicalPath(req)
 		}
 	}
 	return ""
-}
-
-// delegate finds the service that owns a sys/ path: the audit broker owns
-// sys/audit*, the lease manager sys/leases*, sys/renew and sys/revoke*.
-func delegate(a *active, p string) logical.Backend {
-	for _, svc := range a.sysSvcs {
-		if strings.HasPrefix(p, svc.prefix) || p == strings.TrimSuffix(svc.prefix, "/") {
-			return svc.backend
-		}
-	}
-	first, _, _ := strings.Cut(p, "/")
-	switch first {
-	case "audit", "audit-hash":
-		if a.audit != nil {
-			return a.audit.Backend()
-		}
-	case "wrapping":
-		if a.wrapper != nil {
-			return a.wrapper.Backend()
-		}
-	case "leases", "renew", "revoke", "revoke-prefix", "revoke-force":
-		if a.leases != nil {
-			return a.leases.Backend()
-		}
-	}
-	return nil
 }
 
 func mountInfo(m *mount) map[string]any {

@@ -6,23 +6,15 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
 )
 
-// Help implements logical.Helper for sys/: a delegated service (audit,
-// leases, wrapping, password policies) answers from its own routes, the
-// rest from the sys/ routes.
+// Help implements logical.Helper for sys/: a service answers from its own
+// routes, the rest from the sys/ routes.
 func (b *sysBackend) Help(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	p := req.Path
-	if p == "policies/password" || strings.HasPrefix(p, "policies/password/") {
-		if h, ok := any(b.c.passwordPolicies()).(logical.Helper); ok {
-			return h.Help(ctx, req)
-		}
-	}
-	if d := delegate(b.c.active, p); d != nil {
+	if d := b.c.active.service(req.Path); d != nil {
 		if h, ok := d.(logical.Helper); ok {
 			return h.Help(ctx, req)
 		}
@@ -35,9 +27,10 @@ disabled. It configures Keyward itself: mounts, auth methods, policies,
 audit devices, leases, keys and seal state.`
 
 // routes are the sys/ paths the sys backend serves itself (relative to
-// sys/). Their sudo and unauthenticated lists are still sysSudoPaths and
-// sysUnauthPaths. The sealed-state endpoints at the end are answered
-// before the pipeline (handleSealedPaths) and carry help only.
+// sys/); the sys/ mount's sudo and unauthenticated lists derive from their
+// flags and the services' (sysPathLists). The sealed-state endpoints at
+// the end are answered before the pipeline (handleSealedPaths) and carry
+// help only.
 func (b *sysBackend) routes() []logical.Route {
 	c := b.c
 	return []logical.Route{
@@ -48,11 +41,11 @@ func (b *sysBackend) routes() []logical.Route {
 			Description: "A write enables an engine of the given type at PATH, a read returns its settings, a delete disables it and revokes its leases.",
 			Fields:      mountHelpFields.With(logical.Field{Name: "path", InPath: true, Description: "The path to mount the secrets engine at."})},
 		{Pattern: "auth", Ops: ops{logical.ReadOperation: c.listMountsReq(tableAuth), logical.ListOperation: c.listMountsReq(tableAuth)}, Synopsis: "List the enabled auth methods."},
-		{Pattern: "auth/{path*}/tune", Ops: ops{logical.ReadOperation: c.mountReq(tableAuth, "/tune"), logical.UpdateOperation: c.mountReq(tableAuth, "/tune")}, Synopsis: "Read or tune an auth method's settings.",
+		{Pattern: "auth/{path*}/tune", Sudo: true, Ops: ops{logical.ReadOperation: c.mountReq(tableAuth, "/tune"), logical.UpdateOperation: c.mountReq(tableAuth, "/tune")}, Synopsis: "Read or tune an auth method's settings.",
 			Fields: tuneHelpFields.With(logical.Field{Name: "path", InPath: true, Description: "The path of the auth method, without auth/."})},
-		{Pattern: "auth/{path*}", Ops: ops{logical.ReadOperation: c.mountReq(tableAuth, ""), logical.UpdateOperation: c.mountReq(tableAuth, ""), logical.DeleteOperation: c.mountReq(tableAuth, "")}, Synopsis: "Enable, read or disable an auth method at a path.",
+		{Pattern: "auth/{path*}", Sudo: true, Ops: ops{logical.ReadOperation: c.mountReq(tableAuth, ""), logical.UpdateOperation: c.mountReq(tableAuth, ""), logical.DeleteOperation: c.mountReq(tableAuth, "")}, Synopsis: "Enable, read or disable an auth method at a path.",
 			Fields: mountHelpFields.With(logical.Field{Name: "path", InPath: true, Description: "The path to enable the auth method at, without auth/."})},
-		{Pattern: "remount", Ops: ops{logical.UpdateOperation: c.remountReq}, Synopsis: "Move a secrets engine or auth method to a new path.",
+		{Pattern: "remount", Sudo: true, Ops: ops{logical.UpdateOperation: c.remountReq}, Synopsis: "Move a secrets engine or auth method to a new path.",
 			Description: "Moves every stored entry, lease and token of the mount; the move runs in the background (sys/remount/status/ID).",
 			Fields: logical.Fields{
 				{Name: "from", Description: "The current mount path."},
@@ -83,8 +76,10 @@ func (b *sysBackend) routes() []logical.Route {
 				{Name: "accessor", Description: "The accessor of the token to check."},
 				{Name: "paths", Type: logical.TypeSlice, Description: "The paths to check."},
 			}},
-		{Pattern: "internal/ui/mounts/{path*}", Ops: ops{logical.ReadOperation: c.uiMountsReq, logical.ListOperation: c.uiMountsReq}, Synopsis: "Describe the mount holding a path, if the calling token can reach it."},
-		{Pattern: "plugins/catalog/{rest*}", Ops: ops{logical.ReadOperation: c.catalogReq, logical.ListOperation: c.catalogReq, logical.UpdateOperation: c.catalogReq, logical.DeleteOperation: c.catalogReq},
+		{Pattern: "internal/ui/mounts/{path*}", Unauthenticated: true, Ops: ops{logical.ReadOperation: c.uiMountsReq, logical.ListOperation: c.uiMountsReq}, Synopsis: "Describe the mount holding a path, if the calling token can reach it."},
+		{Pattern: "plugins/catalog", Ops: ops{logical.ReadOperation: c.catalogReq, logical.ListOperation: c.catalogReq},
+			Synopsis: "List the built-in secrets engines, auth methods and database plugins."},
+		{Pattern: "plugins/catalog/{rest*}", Sudo: true, Ops: ops{logical.ReadOperation: c.catalogReq, logical.ListOperation: c.catalogReq, logical.UpdateOperation: c.catalogReq, logical.DeleteOperation: c.catalogReq},
 			Synopsis:    "List the built-in secrets engines, auth methods and database plugins, or describe one.",
 			Description: "sys/plugins/catalog lists them all, sys/plugins/catalog/TYPE (secret, auth, database) one type, sys/plugins/catalog/TYPE/NAME one plugin. Registering a plugin is refused: Keyward has no external plugins.",
 			Fields: logical.Fields{
@@ -92,32 +87,30 @@ func (b *sysBackend) routes() []logical.Route {
 			}},
 		{Pattern: "host-info", Ops: ops{logical.ReadOperation: hostInfoReq}, Synopsis: "Report the CPUs, CPU times, disk usage, host and memory of the machine the server runs on.",
 			Description: "Vault's shape (cpu, cpu_times, disk, host, memory, timestamp); on Linux read from /proc and statfs, elsewhere only the host part."},
-		{Pattern: "config/state/sanitized", Ops: ops{logical.ReadOperation: c.sanitizedConfig}, Synopsis: "Read the server's running configuration, without secrets (needs sudo)."},
+		{Pattern: "config/state/sanitized", Sudo: true, Ops: ops{logical.ReadOperation: c.sanitizedConfig}, Synopsis: "Read the server's running configuration, without secrets (needs sudo)."},
 		{Pattern: "internal/specs/openapi", Ops: ops{logical.ReadOperation: c.openAPIReq}, Synopsis: "Read the OpenAPI document of every route of the mounts the calling token can reach."},
 		{Pattern: "key-status", Ops: ops{logical.ReadOperation: c.keyStatus}, Synopsis: "Report the current term of the encryption keyring."},
-		{Pattern: "rotate", Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Add a new term to the encryption keyring."},
-		{Pattern: "rotate/keyring", Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Add a new term to the encryption keyring (OpenBao's name for sys/rotate)."},
-		{Pattern: "rotate/config", Ops: ops{logical.ReadOperation: c.keyed, logical.UpdateOperation: c.keyed}, Synopsis: "Read or set automatic keyring rotation.",
+		{Pattern: "rotate", Sudo: true, Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Add a new term to the encryption keyring."},
+		{Pattern: "rotate/keyring", Sudo: true, Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Add a new term to the encryption keyring (OpenBao's name for sys/rotate)."},
+		{Pattern: "rotate/config", Sudo: true, Ops: ops{logical.ReadOperation: c.keyed, logical.UpdateOperation: c.keyed}, Synopsis: "Read or set automatic keyring rotation.",
 			Fields: rotateHelpFields},
-		{Pattern: "rotate/keyring/config", Ops: ops{logical.ReadOperation: c.keyed, logical.UpdateOperation: c.keyed}, Synopsis: "Read or set automatic keyring rotation (OpenBao's name for sys/rotate/config).",
+		{Pattern: "rotate/keyring/config", Sudo: true, Ops: ops{logical.ReadOperation: c.keyed, logical.UpdateOperation: c.keyed}, Synopsis: "Read or set automatic keyring rotation (OpenBao's name for sys/rotate/config).",
 			Fields: rotateHelpFields},
-		{Pattern: "rotate/root/init", Ops: ops{logical.ReadOperation: c.keyed, logical.UpdateOperation: c.keyed, logical.DeleteOperation: c.keyed}, Synopsis: "Start, read or cancel issuing new unseal key shares.", Fields: rekeyHelpFields},
-		{Pattern: "rotate/root/update", Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Submit an unseal key share to issue new shares.", Fields: shareHelpFields},
-		{Pattern: "rotate/root/verify", Ops: ops{logical.ReadOperation: c.keyed, logical.UpdateOperation: c.keyed, logical.DeleteOperation: c.keyed}, Synopsis: "Verify the new unseal key shares.", Fields: shareHelpFields},
-		{Pattern: "generate-root-token/attempt", Ops: ops{logical.ReadOperation: c.keyed, logical.UpdateOperation: c.keyed, logical.DeleteOperation: c.keyed}, Synopsis: "Start, read or cancel generating a root token.",
+		{Pattern: "rotate/root/init", Sudo: true, Ops: ops{logical.ReadOperation: c.keyed, logical.UpdateOperation: c.keyed, logical.DeleteOperation: c.keyed}, Synopsis: "Start, read or cancel issuing new unseal key shares.", Fields: rekeyHelpFields},
+		{Pattern: "rotate/root/update", Sudo: true, Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Submit an unseal key share to issue new shares.", Fields: shareHelpFields},
+		{Pattern: "rotate/root/verify", Sudo: true, Ops: ops{logical.ReadOperation: c.keyed, logical.UpdateOperation: c.keyed, logical.DeleteOperation: c.keyed}, Synopsis: "Verify the new unseal key shares.", Fields: shareHelpFields},
+		{Pattern: "generate-root-token/attempt", Sudo: true, Ops: ops{logical.ReadOperation: c.keyed, logical.UpdateOperation: c.keyed, logical.DeleteOperation: c.keyed}, Synopsis: "Start, read or cancel generating a root token.",
 			Fields: logical.Fields{
 				{Name: "otp", Description: "A one-time password, encoded as the client generated it, to encode the new root token with."},
 				{Name: "pgp_key", Description: "Not supported."},
 			}},
-		{Pattern: "generate-root-token/update", Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Submit an unseal key share to generate a root token.", Fields: shareHelpFields},
+		{Pattern: "generate-root-token/update", Sudo: true, Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Submit an unseal key share to generate a root token.", Fields: shareHelpFields},
 		{Pattern: "decode-token", Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Decode an encoded root token with its one-time password.",
 			Fields: logical.Fields{
 				{Name: "encoded_token", Description: "The encoded root token."},
 				{Name: "otp", Description: "The one-time password it was encoded with."},
 			}},
-		{Pattern: "seal", Ops: ops{logical.UpdateOperation: sealReq}, Synopsis: "Seal the server."},
-		{Pattern: "metrics", Ops: ops{logical.ReadOperation: c.metricsReq}, Synopsis: "Report the server's metrics.",
-			Fields: logical.Fields{{Name: "format", Description: "prometheus for the Prometheus text format, json (the default) otherwise."}}},
+		{Pattern: "seal", Sudo: true, Ops: ops{logical.UpdateOperation: sealReq}, Synopsis: "Seal the server."},
 		// The sealed-state endpoints: help on them needs a token and an
 		// unsealed server, as in Vault.
 		{Pattern: "health", Synopsis: "Report the server's health as a status code and a body.",
@@ -184,28 +177,16 @@ var shareHelpFields = logical.Fields{
 }
 
 // OpenAPI returns the OpenAPI document of sys/: its own families and those
-// of the services it delegates to.
+// of its services.
 func (b *sysBackend) OpenAPI(mountPoint string) map[string]any {
 	doc := b.Router.OpenAPI(mountPoint)
 	paths := doc["paths"].(map[string]any)
-	var svcs []any
+	var svcs []builtService
 	if a := b.c.active; a != nil {
-		for _, s := range a.sysSvcs {
-			svcs = append(svcs, s.backend)
-		}
-		if a.audit != nil {
-			svcs = append(svcs, a.audit.Backend())
-		}
-		if a.wrapper != nil {
-			svcs = append(svcs, a.wrapper.Backend())
-		}
-		if a.leases != nil {
-			svcs = append(svcs, a.leases.Backend())
-		}
+		svcs = a.services
 	}
-	svcs = append(svcs, b.c.passwordPolicies())
 	for _, s := range svcs {
-		if o, ok := s.(openAPIer); ok {
+		if o, ok := s.backend.(openAPIer); ok {
 			maps.Copy(paths, o.OpenAPI(mountPoint)["paths"].(map[string]any))
 		}
 	}
@@ -342,10 +323,6 @@ func (c *Core) keyed(ctx context.Context, req *logical.Request, _ logical.Params
 
 func sealReq(context.Context, *logical.Request, logical.Params) (*logical.Response, error) {
 	return nil, errSealRequested
-}
-
-func (c *Core) metricsReq(_ context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
-	return c.metrics(req)
 }
 
 func hostInfoReq(context.Context, *logical.Request, logical.Params) (*logical.Response, error) {

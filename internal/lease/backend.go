@@ -11,22 +11,13 @@ import (
 
 // Backend serves sys/leases/*, sys/renew* and sys/revoke* (paths relative to
 // sys/). The core enforces ACLs and sudo on revoke-prefix, revoke-force and
-// list before a request gets here (the sys/ sudo list names them); renew
+// list before a request gets here (their routes are flagged Sudo); renew
 // and revoke additionally require the caller's token to be the one that
 // created the lease, or root (T13).
-func (m *Manager) Backend() logical.Backend {
-	m.backendOnce.Do(func() {
-		b := backend{m: m}
-		b.Router = logical.NewRouter(backendHelp, b.routes()...)
-		m.backend = b
-	})
-	return m.backend
-}
+func (m *Manager) Backend() logical.Backend { return m }
 
-type backend struct {
-	*logical.Router
-	m *Manager
-}
+// backend holds the handlers of the Manager's routes.
+type backend struct{ m *Manager }
 
 const backendHelp = `The lease endpoints of sys/ look up, list, renew and revoke the leases of
 dynamic secrets, by id or by prefix, and report stuck revocations.`
@@ -65,22 +56,22 @@ func (b backend) routes() []logical.Route {
 	return []logical.Route{
 		{Pattern: "leases/lookup", Ops: ops{logical.UpdateOperation: b.lookup, logical.ListOperation: b.list},
 			Synopsis: "Read a lease's properties, or list every lease id (LIST needs sudo).", Fields: lookupDocs},
-		{Pattern: "leases/lookup/{prefix*}", Ops: ops{logical.ListOperation: b.list},
+		{Pattern: "leases/lookup/{prefix*}", Sudo: true, Ops: ops{logical.ListOperation: b.list},
 			Synopsis: "List the lease ids under a prefix (needs sudo).", Fields: logical.Fields{prefixDoc}},
 		{Pattern: "leases/renew/{url_lease_id*}", Ops: renew, Synopsis: "Renew a lease.", Fields: renewDocs},
 		{Pattern: "renew/{url_lease_id*}", Ops: renew, Synopsis: "Renew a lease (legacy path of sys/leases/renew).", Fields: renewDocs},
 		{Pattern: "leases/revoke/{url_lease_id*}", Ops: revoke, Synopsis: "Revoke a lease.", Fields: revokeDocs},
 		{Pattern: "revoke/{url_lease_id*}", Ops: revoke, Synopsis: "Revoke a lease (legacy path of sys/leases/revoke).", Fields: revokeDocs},
-		{Pattern: "leases/revoke-prefix/{prefix*}", Ops: revokePrefix, Synopsis: "Revoke every lease under a prefix (needs sudo).", Fields: prefixDocs},
-		{Pattern: "revoke-prefix/{prefix*}", Ops: revokePrefix, Synopsis: "Revoke every lease under a prefix (legacy path; needs sudo).", Fields: prefixDocs},
-		{Pattern: "leases/revoke-force/{prefix*}", Ops: revokeForce,
+		{Pattern: "leases/revoke-prefix/{prefix*}", Sudo: true, Ops: revokePrefix, Synopsis: "Revoke every lease under a prefix (needs sudo).", Fields: prefixDocs},
+		{Pattern: "revoke-prefix/{prefix*}", Sudo: true, Ops: revokePrefix, Synopsis: "Revoke every lease under a prefix (legacy path; needs sudo).", Fields: prefixDocs},
+		{Pattern: "leases/revoke-force/{prefix*}", Sudo: true, Ops: revokeForce,
 			Synopsis:    "Forget every lease under a prefix without revoking it at its engine (needs sudo).",
 			Description: "For credentials whose engine can no longer revoke them: the leases are removed, the credentials may live on.",
 			Fields:      forceDocs},
-		{Pattern: "revoke-force/{prefix*}", Ops: revokeForce, Synopsis: "Forget every lease under a prefix (legacy path; needs sudo).", Fields: forceDocs},
+		{Pattern: "revoke-force/{prefix*}", Sudo: true, Ops: revokeForce, Synopsis: "Forget every lease under a prefix (legacy path; needs sudo).", Fields: forceDocs},
 		{Pattern: "leases/tidy", Ops: write(b.tidy), Synopsis: "Requeue the revocation of expired leases that failed."},
 		{Pattern: "leases/count", Ops: ops{logical.ReadOperation: b.count}, Synopsis: "Count the leases, by state.", Fields: countDocs},
-		{Pattern: "leases", Ops: ops{logical.ReadOperation: b.listState, logical.ListOperation: b.listState},
+		{Pattern: "leases", Sudo: true, Ops: ops{logical.ReadOperation: b.listState, logical.ListOperation: b.listState},
 			Synopsis: "List the leases whose revocation is pending or gave up (needs sudo).", Fields: stateDocs},
 	}
 }
@@ -141,7 +132,7 @@ func (b backend) count(_ context.Context, req *logical.Request, _ logical.Params
 // CanonicalPath maps the legacy routes (sys/renew, sys/revoke,
 // sys/revoke-prefix, sys/revoke-force) to their sys/leases/ names, so the
 // core authorizes them as the paths they act on.
-func (backend) CanonicalPath(req *logical.Request) string {
+func (*Manager) CanonicalPath(req *logical.Request) string {
 	for _, legacy := range []string{"renew", "revoke", "revoke-prefix", "revoke-force"} {
 		if req.Path == legacy || strings.HasPrefix(req.Path, legacy+"/") {
 			return "leases/" + req.Path

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/storage"
 )
 
@@ -46,11 +47,17 @@ type Options struct {
 	// DefaultMaxTTL caps leases whose secret and mount give no max TTL
 	// (default 768h). A lease never lives forever.
 	DefaultMaxTTL time.Duration
+	// Metrics receives the lease counters and gauges (default: a registry
+	// of the Manager's own, which nothing reads).
+	Metrics *monitor.Registry
 }
 
 func (o *Options) fill() {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Metrics == nil {
+		o.Metrics = monitor.NewRegistry()
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 8
@@ -121,9 +128,8 @@ func (e *entry) secret() *logical.Secret {
 // Manager tracks leases; the core uses it as its LeaseManager (node wires
 // it). It is safe for concurrent use.
 type Manager struct {
-	// backend serves sys/leases/* (Backend), built once.
-	backendOnce sync.Once
-	backend     logical.Backend
+	// Router serves sys/leases/*, sys/renew* and sys/revoke* (Backend).
+	*logical.Router
 
 	view    logical.Storage
 	engines Engines
@@ -141,12 +147,13 @@ type Manager struct {
 	// writing, so no record is written under an id that is being changed.
 	moveMu sync.RWMutex
 
-	kick   chan struct{}
-	work   chan string
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed bool // Close took the leases out of the gauges
+	kick    chan struct{}
+	work    chan string
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  bool // Close took the leases out of the gauges
+	metrics metrics
 }
 
 const keyPrefix = "lease/"
@@ -168,6 +175,7 @@ func New(ctx context.Context, view logical.Storage, engines Engines, logger *slo
 		engines: engines,
 		logger:  logger.With("component", "lease"),
 		opts:    opts,
+		metrics: newMetrics(opts.Metrics),
 		leases:  map[string]*entry{},
 		former:  map[string]string{},
 		byToken: map[string]map[string]struct{}{},
@@ -203,6 +211,7 @@ func New(ctx context.Context, view logical.Storage, engines Engines, logger *slo
 	if len(keys) > 0 {
 		m.logger.Info("leases restored", "count", len(m.leases), "overdue", overdue)
 	}
+	m.Router = logical.NewRouter(backendHelp, backend{m: m}.routes()...)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.wg.Add(1 + opts.Workers)
 	go m.schedule()
@@ -462,7 +471,7 @@ func (m *Manager) attempt(ctx context.Context, id string) error {
 	err := m.engines.Revoke(rctx, mount, secret)
 	cancel()
 	if err == nil {
-		revokedTotal.Inc()
+		m.metrics.revoked.Inc()
 		derr := m.view.Delete(ctx, storageKey(id))
 		m.mu.Lock()
 		m.unindex(e)
@@ -483,7 +492,7 @@ func (m *Manager) attempt(ctx context.Context, id string) error {
 		m.mu.Unlock()
 		return err
 	}
-	revokeFailures.Inc()
+	m.metrics.revokeFailures.Inc()
 	m.mu.Lock()
 	e.inflight = false
 	e.Attempts++

@@ -8,37 +8,32 @@ import (
 	"github.com/keyward/keyward/internal/monitor"
 )
 
-// metrics reads the lease metrics; tests compare deltas, since the
-// registry is process-wide.
+// metrics reads the lease metrics of the registry r that the test's
+// Managers were given: it holds nothing else, so values are exact.
 type metrics struct{ active, pending, irrevocable, revoked, failures int64 }
 
-func readMetrics() metrics {
+func readMetrics(r *monitor.Registry) metrics {
 	return metrics{
-		active:      monitor.Gauge("keyward_leases_active", "").Value(),
-		pending:     monitor.Gauge("keyward_leases_revoke_pending", "").Value(),
-		irrevocable: monitor.Gauge("keyward_leases_irrevocable", "").Value(),
-		revoked:     int64(monitor.Counter("keyward_leases_revoked_total", "").Value()),
-		failures:    int64(monitor.Counter("keyward_lease_revoke_failures_total", "").Value()),
+		active:      r.Gauge("keyward_leases_active", "").Value(),
+		pending:     r.Gauge("keyward_leases_revoke_pending", "").Value(),
+		irrevocable: r.Gauge("keyward_leases_irrevocable", "").Value(),
+		revoked:     int64(r.Counter("keyward_leases_revoked_total", "").Value()),
+		failures:    int64(r.Counter("keyward_lease_revoke_failures_total", "").Value()),
 	}
-}
-
-func (a metrics) minus(b metrics) metrics {
-	return metrics{a.active - b.active, a.pending - b.pending, a.irrevocable - b.irrevocable,
-		a.revoked - b.revoked, a.failures - b.failures}
 }
 
 // The gauges follow every state change, agree with Counts, and give back
 // a Manager's leases when it closes; the counters count revocations and
 // failed attempts.
 func TestMetricsFollowLeaseStates(t *testing.T) {
-	base := readMetrics()
-	f := newFixture(t, lease.Options{MaxAttempts: 2, BaseBackoff: time.Hour, MaxBackoff: time.Hour})
+	reg := monitor.NewRegistry()
+	f := newFixture(t, lease.Options{MaxAttempts: 2, BaseBackoff: time.Hour, MaxBackoff: time.Hour, Metrics: reg})
 	root := tokenReq("root-acc", true)
 	check := func(step string, want metrics) {
 		t.Helper()
-		got := readMetrics().minus(base)
+		got := readMetrics(reg)
 		if got != want {
-			t.Fatalf("%s: metric deltas = %+v, want %+v", step, got, want)
+			t.Fatalf("%s: metrics = %+v, want %+v", step, got, want)
 		}
 		total, pending, irrevocable := f.m.Counts()
 		if int64(total) != got.active+got.pending+got.irrevocable || int64(pending) != got.pending || int64(irrevocable) != got.irrevocable {
@@ -76,23 +71,41 @@ func TestMetricsFollowLeaseStates(t *testing.T) {
 
 	f.register(t, "acc", "dave", time.Hour, 0)
 	f.m.Close()
-	if got := readMetrics().minus(base); got != (metrics{failures: 2, revoked: 1}) {
-		t.Fatalf("after Close: metric deltas = %+v, want the leases gone from the gauges", got)
+	if got := readMetrics(reg); got != (metrics{failures: 2, revoked: 1}) {
+		t.Fatalf("after Close: metrics = %+v, want the leases gone from the gauges", got)
 	}
 }
 
 // A restarted Manager counts the leases it loads.
 func TestMetricsCountRestoredLeases(t *testing.T) {
-	base := readMetrics()
-	f := newFixture(t, lease.Options{})
+	reg := monitor.NewRegistry()
+	f := newFixture(t, lease.Options{Metrics: reg})
 	f.register(t, "acc", "alice", time.Hour, 0)
 	f.register(t, "acc", "bob", time.Hour, 0)
 	f.m.Close()
-	if d := readMetrics().minus(base); d.active != 0 {
-		t.Fatalf("active delta after Close = %d", d.active)
+	if d := readMetrics(reg); d.active != 0 {
+		t.Fatalf("active after Close = %d", d.active)
 	}
 	f.open(t)
-	if d := readMetrics().minus(base); d.active != 2 {
-		t.Fatalf("active delta after restart = %d, want 2", d.active)
+	if d := readMetrics(reg); d.active != 2 {
+		t.Fatalf("active after restart = %d, want 2", d.active)
+	}
+}
+
+// Two Managers with registries of their own, as two nodes in one process
+// have, count apart: neither sees the other's leases.
+func TestMetricsOfTwoManagersStayApart(t *testing.T) {
+	t.Parallel()
+	regA, regB := monitor.NewRegistry(), monitor.NewRegistry()
+	a := newFixture(t, lease.Options{Metrics: regA})
+	b := newFixture(t, lease.Options{Metrics: regB})
+	a.register(t, "acc", "alice", time.Hour, 0)
+	a.register(t, "acc", "bob", time.Hour, 0)
+	b.register(t, "acc", "carol", time.Hour, 0)
+	if got := readMetrics(regA).active; got != 2 {
+		t.Errorf("node A keyward_leases_active = %d, want 2", got)
+	}
+	if got := readMetrics(regB).active; got != 1 {
+		t.Errorf("node B keyward_leases_active = %d, want 1", got)
 	}
 }

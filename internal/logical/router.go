@@ -166,20 +166,23 @@ func NewRouter(help string, routes ...Route) *Router {
 		r.routes = append(r.routes, &compiledRoute{Route: rt, segs: segs})
 	}
 	for _, cr := range r.routes {
+		// A sudo list may reach the LIST form of a route without the flag
+		// (see overlaps): it asks more there, never less.
 		for _, flag := range []struct {
-			name string
-			on   func(*compiledRoute) bool
-			dst  *[]string
+			name     string
+			on       func(*compiledRoute) bool
+			dst      *[]string
+			listForm bool
 		}{
-			{"sudo", func(c *compiledRoute) bool { return c.Sudo }, &r.sudo},
-			{"unauthenticated", func(c *compiledRoute) bool { return c.Unauthenticated }, &r.unauth},
+			{"sudo", func(c *compiledRoute) bool { return c.Sudo }, &r.sudo, true},
+			{"unauthenticated", func(c *compiledRoute) bool { return c.Unauthenticated }, &r.unauth, false},
 		} {
 			if !flag.on(cr) {
 				continue
 			}
-			for _, g := range cr.globs() {
+			for _, g := range r.globs(cr) {
 				for _, other := range r.routes {
-					if !flag.on(other) && other.overlaps(g) {
+					if !flag.on(other) && other.overlaps(g, flag.listForm) {
 						panic(fmt.Sprintf("logical: %s route %q: its path %q also covers route %q", flag.name, cr.Pattern, g, other.Pattern))
 					}
 				}
@@ -309,10 +312,21 @@ func (cr *compiledRoute) matchRest(p Params, name, rest string, suffix []segment
 }
 
 // globs returns the exact paths and "prefix*" patterns that cover every
-// path the route matches, in the form the core's path lists use: a
-// capture and all that follows it become "*", so "keys/{name}/rotate"
-// is listed as "keys/*" (NewRouter refuses the list if that covers a route
-// without the flag).
+// path the route serves, in the form the core's path lists use: a capture
+// and all that follows it become "*", so "keys/{name}/rotate" is listed as
+// "keys/*" (NewRouter refuses the list if that covers a route without the
+// flag). A "{rest*}" route lists its bare prefix too ("login/{name*}" is
+// "login" and "login/*") unless an earlier route serves that path.
+func (r *Router) globs(cr *compiledRoute) []string {
+	g := cr.globs()
+	if len(g) == 2 {
+		if served, _ := r.route(g[0]); served != cr {
+			return g[1:]
+		}
+	}
+	return g
+}
+
 func (cr *compiledRoute) globs() []string {
 	var lits []string
 	for i, s := range cr.segs {
@@ -335,7 +349,12 @@ func (cr *compiledRoute) globs() []string {
 // overlaps reports whether glob g (an exact path, or a prefix and "*")
 // covers some path the route matches, as the core applies path lists: a
 // trailing "/" on the request path is ignored, so "a" covers "a/" too.
-func (cr *compiledRoute) overlaps(g string) bool {
+// With listForm, "a/*" is allowed to cover "a/", the LIST form of a route
+// "a", without counting as an overlap: a sudo list may treat listing a
+// path's children like the children, as Vault does (LIST
+// sys/leases/lookup/ needs sudo like sys/leases/lookup/PREFIX; the lookup
+// write at sys/leases/lookup does not).
+func (cr *compiledRoute) overlaps(g string, listForm bool) bool {
 	prefix, isPrefix := strings.CutSuffix(g, "*")
 	if !isPrefix {
 		_, ok := cr.match(g)
@@ -344,12 +363,13 @@ func (cr *compiledRoute) overlaps(g string) bool {
 		}
 		return ok
 	}
-	return cr.matchesSomeWithPrefix(prefix)
+	return cr.matchesSomeWithPrefix(prefix, !listForm || !strings.HasSuffix(prefix, "/"))
 }
 
 // matchesSomeWithPrefix reports whether the route matches some path that
-// starts with prefix.
-func (cr *compiledRoute) matchesSomeWithPrefix(prefix string) bool {
+// starts with prefix; listForm counts the route's own path with a trailing
+// "/" (its LIST form).
+func (cr *compiledRoute) matchesSomeWithPrefix(prefix string, listForm bool) bool {
 	rest := prefix
 	for i, s := range cr.segs {
 		if rest == "" {
@@ -382,7 +402,7 @@ func (cr *compiledRoute) matchesSomeWithPrefix(prefix string) bool {
 			rest = rest[len(seg):]
 		}
 	}
-	return rest == "" || (rest == "/" && len(cr.segs) > 0)
+	return rest == "" || (listForm && rest == "/" && len(cr.segs) > 0)
 }
 
 // route finds the route for path.

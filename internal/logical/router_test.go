@@ -374,3 +374,23 @@ func newRouter(routes []logical.Route) (r *logical.Router, ok bool) {
 	}()
 	return logical.NewRouter("", routes...), true
 }
+
+// A sudo "{rest*}" route behind a route serving its bare path lists only
+// its children, and may cover that route's LIST form: "auth" lists without
+// sudo, "auth/" (LIST) and "auth/NAME" need it, as sys/auth does. An
+// unauthenticated list may not do the same (TestRouterPathLists).
+func TestRouterSudoBesideBarePath(t *testing.T) {
+	r := logical.NewRouter("",
+		logical.Route{Pattern: "auth", Ops: read("list")},
+		logical.Route{Pattern: "auth/{path*}", Sudo: true, Ops: read("one")},
+		logical.Route{Pattern: "revoke/{prefix*}", Sudo: true, Ops: read("revoke")},
+	)
+	if got, want := r.SudoPaths(), []string{"auth/*", "revoke", "revoke/*"}; !slices.Equal(got, want) {
+		t.Fatalf("SudoPaths = %q, want %q", got, want)
+	}
+	for path, want := range map[string]bool{"auth": false, "auth/": true, "auth/x": true, "revoke": true, "revoke/x": true} {
+		if got := matchPath(r.SudoPaths(), path); got != want {
+			t.Errorf("sudo on %q = %v, want %v", path, got, want)
+		}
+	}
+}

@@ -1,8 +1,10 @@
-// Package monitor owns Keyward's process-wide metrics: named counters and
-// gauges, and their rendering in the Prometheus text format (0.0.4) or as
-// JSON. It holds names, help texts and numbers only: it must never hold a
-// secret value, a token or a credential, and a metric name must never be
-// built from request data.
+// Package monitor owns Keyward's metrics: a Registry of named counters and
+// gauges (one per node, passed to whatever counts, never a package global,
+// so two nodes in one process keep their numbers apart), their rendering in
+// the Prometheus text format (0.0.4) or as JSON, and the backend serving
+// sys/metrics. It holds names, help texts and numbers only: it must never
+// hold a secret value, a token or a credential, and a metric name must
+// never be built from request data.
 package monitor
 
 import (
@@ -47,47 +49,54 @@ func (l *Level) Add(n int64) { l.v.Add(n) }
 // Value is the current value.
 func (l *Level) Value() int64 { return l.v.Load() }
 
-var (
+// Registry holds one node's metrics by name. The zero value is not usable;
+// create one with NewRegistry. It is safe for concurrent use.
+type Registry struct {
 	mu       sync.Mutex
-	counters = map[string]*Count{}
-	gauges   = map[string]*Level{}
-)
+	counters map[string]*Count
+	gauges   map[string]*Level
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{counters: map[string]*Count{}, gauges: map[string]*Level{}}
+}
 
 // Counter returns the counter called name, creating it with help on first
 // use. It panics if name is not a valid metric name or is already a gauge:
 // names are constants in code, so either is a programming error.
-func Counter(name, help string) *Count {
-	mu.Lock()
-	defer mu.Unlock()
-	if c := counters[name]; c != nil {
+func (r *Registry) Counter(name, help string) *Count {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.counters[name]; c != nil {
 		return c
 	}
-	mustNew(name)
+	r.mustNew(name)
 	c := &Count{name: name, help: help}
-	counters[name] = c
+	r.counters[name] = c
 	return c
 }
 
 // Gauge returns the gauge called name, creating it with help on first use.
 // It panics like Counter.
-func Gauge(name, help string) *Level {
-	mu.Lock()
-	defer mu.Unlock()
-	if g := gauges[name]; g != nil {
+func (r *Registry) Gauge(name, help string) *Level {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if g := r.gauges[name]; g != nil {
 		return g
 	}
-	mustNew(name)
+	r.mustNew(name)
 	g := &Level{name: name, help: help}
-	gauges[name] = g
+	r.gauges[name] = g
 	return g
 }
 
-// mustNew panics if name is invalid or taken. mu is held.
-func mustNew(name string) {
+// mustNew panics if name is invalid or taken. r.mu is held.
+func (r *Registry) mustNew(name string) {
 	if !ValidName(name) {
 		panic(fmt.Sprintf("monitor: invalid metric name %q", name))
 	}
-	if counters[name] != nil || gauges[name] != nil {
+	if r.counters[name] != nil || r.gauges[name] != nil {
 		panic(fmt.Sprintf("monitor: metric %q registered as another type", name))
 	}
 }
@@ -124,16 +133,16 @@ type Sample struct {
 
 // Snapshot returns every registered metric's current value, sorted by name.
 // Counters above MaxInt64 are clamped.
-func Snapshot() []Sample {
-	mu.Lock()
-	out := make([]Sample, 0, len(counters)+len(gauges))
-	for _, c := range counters {
+func (r *Registry) Snapshot() []Sample {
+	r.mu.Lock()
+	out := make([]Sample, 0, len(r.counters)+len(r.gauges))
+	for _, c := range r.counters {
 		out = append(out, Sample{Name: c.name, Help: c.help, Type: TypeCounter, Value: int64(min(c.Value(), 1<<63-1))})
 	}
-	for _, g := range gauges {
+	for _, g := range r.gauges {
 		out = append(out, Sample{Name: g.name, Help: g.help, Type: TypeGauge, Value: g.Value()})
 	}
-	mu.Unlock()
+	r.mu.Unlock()
 	sortSamples(out)
 	return out
 }
@@ -142,10 +151,10 @@ func sortSamples(s []Sample) {
 	sort.Slice(s, func(i, j int) bool { return s[i].Name < s[j].Name })
 }
 
-// WritePrometheus writes every registered metric in the Prometheus text
+// WritePrometheus writes every metric of r in the Prometheus text
 // exposition format 0.0.4, sorted by name.
-func WritePrometheus(w io.Writer) error {
-	return Write(w, Snapshot())
+func (r *Registry) WritePrometheus(w io.Writer) error {
+	return Write(w, r.Snapshot())
 }
 
 // Write writes samples (for instance a Snapshot with a caller's own samples

@@ -37,12 +37,13 @@ func TestValidName(t *testing.T) {
 }
 
 func TestCounterAndGauge(t *testing.T) {
-	c := monitor.Counter("monitortest_counter_total", "A test counter.")
-	if c2 := monitor.Counter("monitortest_counter_total", "other help"); c2 != c {
+	r := monitor.NewRegistry()
+	c := r.Counter("monitortest_counter_total", "A test counter.")
+	if c2 := r.Counter("monitortest_counter_total", "other help"); c2 != c {
 		t.Fatal("Counter did not return the registered counter")
 	}
-	g := monitor.Gauge("monitortest_gauge", "A test gauge.")
-	if g2 := monitor.Gauge("monitortest_gauge", ""); g2 != g {
+	g := r.Gauge("monitortest_gauge", "A test gauge.")
+	if g2 := r.Gauge("monitortest_gauge", ""); g2 != g {
 		t.Fatal("Gauge did not return the registered gauge")
 	}
 	c0 := c.Value()
@@ -51,7 +52,7 @@ func TestCounterAndGauge(t *testing.T) {
 		wg.Go(func() {
 			for range 1000 {
 				c.Inc()
-				monitor.Counter("monitortest_counter_total", "").Add(2)
+				r.Counter("monitortest_counter_total", "").Add(2)
 				g.Add(1)
 				g.Add(-1)
 			}
@@ -69,7 +70,7 @@ func TestCounterAndGauge(t *testing.T) {
 		t.Errorf("gauge = %d after Set(-7)", g.Value())
 	}
 	var buf bytes.Buffer
-	if err := monitor.WritePrometheus(&buf); err != nil {
+	if err := r.WritePrometheus(&buf); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -83,16 +84,17 @@ func TestCounterAndGauge(t *testing.T) {
 }
 
 func TestRegistrationPanics(t *testing.T) {
-	monitor.Counter("monitortest_taken_total", "")
-	monitor.Gauge("monitortest_taken_gauge", "")
+	r := monitor.NewRegistry()
+	r.Counter("monitortest_taken_total", "")
+	r.Gauge("monitortest_taken_gauge", "")
 	for _, tc := range []struct {
 		name string
 		f    func()
 	}{
-		{"invalid counter name", func() { monitor.Counter("bad-name", "") }},
-		{"invalid gauge name", func() { monitor.Gauge("", "") }},
-		{"counter name used by gauge", func() { monitor.Gauge("monitortest_taken_total", "") }},
-		{"gauge name used by counter", func() { monitor.Counter("monitortest_taken_gauge", "") }},
+		{"invalid counter name", func() { r.Counter("bad-name", "") }},
+		{"invalid gauge name", func() { r.Gauge("", "") }},
+		{"counter name used by gauge", func() { r.Gauge("monitortest_taken_total", "") }},
+		{"gauge name used by counter", func() { r.Counter("monitortest_taken_gauge", "") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
@@ -102,6 +104,25 @@ func TestRegistrationPanics(t *testing.T) {
 			}()
 			tc.f()
 		})
+	}
+}
+
+// Two registries, as two nodes in one process hold, share no metric: the
+// same name counts apart in each.
+func TestRegistriesAreApart(t *testing.T) {
+	t.Parallel()
+	a, b := monitor.NewRegistry(), monitor.NewRegistry()
+	a.Gauge("monitortest_apart", "").Set(3)
+	b.Gauge("monitortest_apart", "").Add(5)
+	a.Counter("monitortest_apart_total", "").Inc()
+	if got := a.Gauge("monitortest_apart", "").Value(); got != 3 {
+		t.Errorf("registry a gauge = %d, want 3", got)
+	}
+	if got := b.Gauge("monitortest_apart", "").Value(); got != 5 {
+		t.Errorf("registry b gauge = %d, want 5", got)
+	}
+	if got := len(b.Snapshot()); got != 1 {
+		t.Errorf("registry b holds %d metrics, want 1 (a's counter leaked): %+v", got, b.Snapshot())
 	}
 }
 
@@ -174,9 +195,10 @@ func TestToJSON(t *testing.T) {
 }
 
 func TestSnapshotSorted(t *testing.T) {
-	monitor.Gauge("monitortest_zz", "")
-	monitor.Counter("monitortest_aa_total", "")
-	s := monitor.Snapshot()
+	r := monitor.NewRegistry()
+	r.Gauge("monitortest_zz", "")
+	r.Counter("monitortest_aa_total", "")
+	s := r.Snapshot()
 	for i := 1; i < len(s); i++ {
 		if s[i-1].Name >= s[i].Name {
 			t.Fatalf("not sorted: %q before %q", s[i-1].Name, s[i].Name)
@@ -185,7 +207,7 @@ func TestSnapshotSorted(t *testing.T) {
 }
 
 func BenchmarkCounterInc(b *testing.B) {
-	c := monitor.Counter("monitortest_bench_total", "")
+	c := monitor.NewRegistry().Counter("monitortest_bench_total", "")
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			c.Inc()

@@ -14,37 +14,38 @@ import (
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
-	"github.com/keyward/keyward/internal/logical"
 )
 
-// withAudit configures the audit broker, built at each unseal. Audit files live only in the
+// auditService is the audit broker, built at each unseal. Audit files live only in the
 // audit directory (config audit.dir, or its default), never in the storage
 // directory, the configuration file or TLS files; raw logging and unsafe
 // targets stay refused unless the server configuration's audit block
 // allows them.
-func withAudit(cfg *config.Config, cc *core.Config, logger *slog.Logger) error {
+func auditService(cfg *config.Config, logger *slog.Logger) (core.Service, error) {
 	opts := audit.Options{AllowLogRaw: cfg.Audit.AllowLogRaw, AllowUnsafe: cfg.Audit.AllowUnsafePaths, Protected: protectedPaths(cfg)}
 	dir, err := auditDir(cfg, opts)
 	if err != nil {
-		return err
+		return core.Service{}, err
 	}
 	opts.Dir = dir
 	// The default inside the storage path appears only once used.
 	opts.CreateDir = cfg.Audit.Dir == "" && cfg.Storage.Path != ""
 	if err := opts.Check(); err != nil {
-		return fmt.Errorf("audit: %w", err)
+		return core.Service{}, fmt.Errorf("audit: %w", err)
 	}
 	logger.Info("audit files may be written only under the audit directory", "dir", dir)
-	cc.Audit = func(ctx context.Context, view logical.Storage, logger *slog.Logger) (core.AuditBroker, error) {
-		b, err := audit.New(ctx, view, logger, opts)
-		if err != nil {
-			return nil, err
-		}
-		go reopenOnHangup(b, logger)
-		return b, nil
-	}
-	return nil
+	return core.Service{Name: "audit", Paths: []string{"audit", "audit-hash"}, Storage: "sys/audit/",
+		New: func(ctx context.Context, env core.ServiceEnv) (core.ServiceBackend, error) {
+			b, err := audit.New(ctx, env.Storage, env.Logger, opts)
+			if err != nil {
+				return nil, err
+			}
+			go reopenOnHangup(b, env.Logger)
+			return b, nil
+		}}, nil
 }
+
+var _ core.AuditBroker = (*audit.Broker)(nil)
 
 // protectedPaths are what no audit file may be, and the audit directory may
 // neither be nor hold.

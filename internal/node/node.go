@@ -23,6 +23,7 @@ import (
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/storage"
 	"github.com/keyward/keyward/internal/storage/bolt"
 	"github.com/keyward/keyward/internal/storage/inmem"
@@ -45,21 +46,19 @@ type Node struct {
 	closeErr  error
 }
 
-// service adds an optional part to the core's configuration (audit,
-// leases, wrapping, an auth method, an engine), in a file of its own.
+// service adds an engine or auth method to the core's configuration, in a
+// file of its own; the sys/ services are listed in sysServices (sys.go).
 type service func(cfg *config.Config, cc *core.Config, logger *slog.Logger) error
 
-// services are every part a server is built with: adding one is a file
-// with its function and a line here.
+// services are every engine and auth method a server is built with:
+// adding one is a file with its function and a line here.
 var services = []service{
 	withAppRole,
-	withAudit,
 	withCert,
 	withDatabase,
 	withJWT,
-	withLeases,
+	withKV,
 	withUserpass,
-	withWrapping,
 }
 
 // MarkerFile records, beside the store file, that the store was
@@ -119,12 +118,20 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 			cc.Limits.OperatorCIDRs = append(cc.Limits.OperatorCIDRs, p.Masked())
 		}
 	}
+	// One metrics registry per node: two nodes in one process count apart.
+	cc.Metrics = monitor.NewRegistry()
 	for _, add := range services {
 		if err := add(cfg, &cc, logger); err != nil {
 			n.closeStore()
 			return nil, err
 		}
 	}
+	svcs, err := sysServices(cfg, cc.Metrics, logger)
+	if err != nil {
+		n.closeStore()
+		return nil, err
+	}
+	cc.Services = svcs
 	c, err := core.New(cc)
 	if err != nil {
 		n.closeStore()

@@ -62,9 +62,8 @@ type Wrapper struct {
 	wg   sync.WaitGroup
 	once sync.Once
 
-	// backend serves sys/wrapping/* (Backend), built once.
-	backendOnce sync.Once
-	backend     logical.Backend
+	// Router serves sys/wrapping/* (paths relative to sys/).
+	*logical.Router
 }
 
 // entry is one wrapping token's state. After a successful unwrap the
@@ -109,6 +108,7 @@ func New(ctx context.Context, view logical.Storage, logger *slog.Logger, opts Op
 		w.wg.Add(1)
 		go w.sweepLoop(opts.SweepInterval)
 	}
+	w.Router = logical.NewRouter(backendHelp, backend{w: w}.routes()...)
 	return w, nil
 }
 
@@ -278,20 +278,11 @@ func remote(req *logical.Request) string {
 }
 
 // Backend serves sys/wrapping/{wrap,unwrap,lookup,rewrap} (paths relative
-// to sys/; the sys/ mount lists unwrap and lookup as unauthenticated).
-func (w *Wrapper) Backend() logical.Backend {
-	w.backendOnce.Do(func() {
-		b := backend{w: w}
-		b.Router = logical.NewRouter(backendHelp, b.routes()...)
-		w.backend = b
-	})
-	return w.backend
-}
+// to sys/; unwrap and lookup are flagged Unauthenticated).
+func (w *Wrapper) Backend() logical.Backend { return w }
 
-type backend struct {
-	*logical.Router
-	w *Wrapper
-}
+// backend holds the handlers of the Wrapper's routes.
+type backend struct{ w *Wrapper }
 
 const backendHelp = `The wrapping endpoints of sys/ wrap data behind a single-use token, and
 unwrap, look up or rewrap a wrapping token. Any request can ask for its
@@ -309,11 +300,11 @@ func (b backend) routes() []logical.Route {
 		{Pattern: "wrapping/wrap", Ops: write(b.wrapData),
 			Synopsis:    "Wrap the request's data behind a new wrapping token (needs X-Vault-Wrap-TTL).",
 			Description: "The body's key-value pairs, whatever their names, are the data wrapped."},
-		{Pattern: "wrapping/unwrap", Ops: write(b.unwrap),
+		{Pattern: "wrapping/unwrap", Unauthenticated: true, Ops: write(b.unwrap),
 			Synopsis:    "Return a wrapped response and spend its token.",
 			Description: "Works without a token of your own; a second unwrap fails and is logged as a possible interception.",
 			Fields:      tokenDocs},
-		{Pattern: "wrapping/lookup",
+		{Pattern: "wrapping/lookup", Unauthenticated: true,
 			Ops:      map[logical.Operation]logical.Handler{logical.UpdateOperation: b.lookup, logical.ReadOperation: b.lookup},
 			Synopsis: "Read a wrapping token's creation path, time and TTL, never its response.", Fields: tokenDocs},
 		{Pattern: "wrapping/rewrap", Ops: write(b.rewrap),

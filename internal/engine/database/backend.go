@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/passpol"
 )
 
@@ -24,6 +25,9 @@ type Options struct {
 	// RetryBase is the first delay after a failed static rotation; it
 	// doubles per failure up to the rotation period (default 10s).
 	RetryBase time.Duration
+	// Metrics receives the rotation counters (default: a registry of the
+	// factory's own, which nothing reads).
+	Metrics *monitor.Registry
 }
 
 // PasswordGenerator is implemented by a SystemView that serves named
@@ -40,6 +44,10 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 
 // NewFactory returns a factory building engines with opts.
 func NewFactory(opts Options) logical.Factory {
+	if opts.Metrics == nil {
+		opts.Metrics = monitor.NewRegistry()
+	}
+	m := newMetrics(opts.Metrics)
 	return func(_ context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 		if conf == nil || conf.Storage == nil {
 			return nil, errors.New("database: storage is required")
@@ -57,6 +65,7 @@ func NewFactory(opts Options) logical.Factory {
 			view:   conf.Storage,
 			sys:    conf.System,
 			opts:   opts,
+			met:    m,
 			logger: opts.Logger.With("component", "database", "mount", conf.MountPoint),
 			conns:  map[string]*conn{},
 			kick:   make(chan struct{}, 1),
@@ -76,6 +85,7 @@ type Backend struct {
 	view   logical.Storage
 	sys    logical.SystemView
 	opts   Options
+	met    metrics
 	logger *slog.Logger
 
 	mu    sync.Mutex

@@ -327,7 +327,7 @@ func (b *Backend) rotateRoot(ctx context.Context, name string) error {
 	d := c.d
 	if d == nil {
 		if d, err = openDriver(ctx, cfg.connConfig(cfg.Password)); err != nil {
-			rotationFailures.Inc()
+			b.met.rotationFailures.Inc()
 			b.logger.Error("root rotation failed", "config", name, "err", err)
 			return fmt.Errorf("database %q: %w", name, err)
 		}
@@ -335,7 +335,7 @@ func (b *Backend) rotateRoot(ctx context.Context, name string) error {
 	stmts := cfg.RootRotation
 	if my, ok := d.(*mysqlDriver); ok && len(stmts) == 0 {
 		if stmts, err = my.rootRotation(ctx); err != nil {
-			rotationFailures.Inc()
+			b.met.rotationFailures.Inc()
 			b.logger.Error("root rotation failed", "config", name, "err", err)
 			if c.d == nil {
 				d.Close()
@@ -346,7 +346,7 @@ func (b *Backend) rotateRoot(ctx context.Context, name string) error {
 	v := vars{Name: cfg.Username, Password: cfg.PendingPassword, hasPass: true}
 	if err := d.SetPassword(ctx, stmts, v); err != nil {
 		// The pending password stays on record; a retry applies the same one.
-		rotationFailures.Inc()
+		b.met.rotationFailures.Inc()
 		b.logger.Error("root rotation failed", "config", name, "err", err)
 		if c.d == nil {
 			d.Close()
@@ -364,7 +364,7 @@ func (b *Backend) rotateRoot(ctx context.Context, name string) error {
 		return err
 	}
 	c.d = nd
-	rotations.Inc()
+	b.met.rotations.Inc()
 	b.logger.Info("root credentials rotated", "config", name, "at", b.opts.Now().UTC().Format(time.RFC3339))
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
+	"github.com/keyward/keyward/internal/monitor"
 
 	"github.com/keyward/keyward/internal/testsvc"
 
@@ -50,6 +51,8 @@ type harness struct {
 	token  *logical.TokenInfo
 	// prefix starts every user name this test creates.
 	prefix string
+	// metrics is the engine's registry, this test's alone.
+	metrics *monitor.Registry
 }
 
 // engines routes the lease manager to the one engine, like the core does.
@@ -67,8 +70,8 @@ func newHarness(t testing.TB, lopts lease.Options) *harness {
 	t.Helper()
 	h := &harness{t: t, store: &logicaltest.InmemStorage{}, clk: clocktest.New(time.Now()),
 		token:  &logical.TokenInfo{Accessor: "acc-test", DisplayName: "test"},
-		prefix: "kwt" + strings.ToLower(rand.Text()[:6])}
-	b, err := database.NewFactory(database.Options{RetryBase: 50 * time.Millisecond})(t.Context(),
+		prefix: "kwt" + strings.ToLower(rand.Text()[:6]), metrics: monitor.NewRegistry()}
+	b, err := database.NewFactory(database.Options{RetryBase: 50 * time.Millisecond, Metrics: h.metrics})(t.Context(),
 		&logical.BackendConfig{MountPoint: "database/", Storage: h.store})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +94,7 @@ func newHarness(t testing.TB, lopts lease.Options) *harness {
 func (h *harness) reopen(t testing.TB) *harness {
 	t.Helper()
 	h2 := newHarness(t, lease.Options{})
-	b, err := database.NewFactory(database.Options{RetryBase: 50 * time.Millisecond})(t.Context(),
+	b, err := database.NewFactory(database.Options{RetryBase: 50 * time.Millisecond, Metrics: h2.metrics})(t.Context(),
 		&logical.BackendConfig{MountPoint: "database/", Storage: h.store})
 	if err != nil {
 		t.Fatal(err)

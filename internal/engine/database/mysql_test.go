@@ -10,7 +10,6 @@ import (
 
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
-	"github.com/keyward/keyward/internal/monitor"
 
 	"github.com/keyward/keyward/internal/clocktest"
 )
@@ -212,8 +211,8 @@ func TestMariaDBStaticRotationFailure(t *testing.T) {
 	user := myUser(t, h, "-flaky", "")
 	h.write("static-roles/f", map[string]any{"db_name": "my", "username": user, "rotation_period": "1h"})
 	_, p1 := staticCreds(t, h, "f")
-	failures := monitor.Counter("keyward_database_rotation_failures_total", "")
-	rotations := monitor.Counter("keyward_database_rotations_total", "")
+	failures := h.metrics.Counter("keyward_database_rotation_failures_total", "")
+	rotations := h.metrics.Counter("keyward_database_rotations_total", "")
 	failed0 := failures.Value()
 	p.cut()
 	h.write("reset/my", nil)

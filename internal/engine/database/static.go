@@ -271,7 +271,7 @@ func (b *Backend) rotateStatic(ctx context.Context, name string, manual bool) er
 			retry = min(retry, r.RotationPeriod)
 		}
 		r.NextRotation = now.Add(retry)
-		rotationFailures.Inc()
+		b.met.rotationFailures.Inc()
 		b.logger.Error("static role rotation failed", "role", name, "failures", r.Failures, "retry_at", r.NextRotation, "err", err)
 		if perr := logical.PutJSON(ctx, b.view, "static-role/"+name, r); perr != nil {
 			b.logger.Error("persist static role", "role", name, "err", perr)
@@ -291,7 +291,7 @@ func (b *Backend) rotateStatic(ctx context.Context, name string, manual bool) er
 	if err := logical.PutJSON(ctx, b.view, "static-role/"+name, r); err != nil {
 		return err
 	}
-	rotations.Inc()
+	b.met.rotations.Inc()
 	b.logger.Info("static role rotated", "role", name, "user", user)
 	b.poke()
 	return nil
