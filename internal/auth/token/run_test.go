@@ -13,7 +13,7 @@ import (
 func TestRunSweepsUntilCancelled(t *testing.T) {
 	f := newFixture(t, token.Options{})
 	f.create(t, "", &token.Entry{Policies: []string{"a"}, TTL: time.Minute})
-	f.clock.Advance(2 * time.Minute)
+	f.clock.Add(2 * time.Minute)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
@@ -43,11 +43,11 @@ func TestRenewInvalidatesCache(t *testing.T) {
 	if _, err := f.store.Use(ctx, tok, ""); err != nil { // cached now
 		t.Fatal(err)
 	}
-	f.clock.Advance(50 * time.Minute)
+	f.clock.Add(50 * time.Minute)
 	if _, err := f.store.Renew(ctx, tok, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(30 * time.Minute) // past the first expiry
+	f.clock.Add(30 * time.Minute) // past the first expiry
 	e, err := f.store.Use(ctx, tok, "")
 	if err != nil {
 		t.Fatalf("Use after renew: %v", err)
