@@ -2,12 +2,12 @@ package jwt_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/jwt"
 	"github.com/keyward/keyward/internal/auth/jwt/jwttest"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -23,15 +23,14 @@ type fixture struct {
 	b  *jwt.Backend
 	s  *logical.InmemStorage
 	is *jwttest.Issuer
-	// skew is the server clock's offset from t0, adjustable mid-test.
-	skew atomic.Int64
+	// clk is the server clock, at t0+skew and settable mid-test.
+	clk *clocktest.Clock
 }
 
 func newFixture(t testing.TB, skew time.Duration) *fixture {
 	t.Helper()
-	f := &fixture{t: t, s: &logical.InmemStorage{}, is: jwttest.NewIssuer(t)}
-	f.skew.Store(int64(skew))
-	f.b = jwt.New(jwt.Options{Now: func() time.Time { return t0.Add(time.Duration(f.skew.Load())) }})
+	f := &fixture{t: t, s: &logical.InmemStorage{}, is: jwttest.NewIssuer(t), clk: clocktest.New(t0.Add(skew))}
+	f.b = jwt.New(jwt.Options{Now: f.clk.Now})
 	f.mustWrite("config", map[string]any{
 		"oidc_discovery_url":    f.is.URL,
 		"oidc_discovery_ca_pem": f.is.CAPEM,
