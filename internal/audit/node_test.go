@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
@@ -234,11 +235,11 @@ func TestFailClosedBlackhole(t *testing.T) {
 	}
 }
 
-// retry calls f until it succeeds or 10 s pass (devices back off after a
-// failure; this waits for recovery without assuming its timing).
+// retry calls f until it succeeds or clocktest.Wait passes (devices back
+// off after a failure; this waits for recovery without assuming its timing).
 func retry(t *testing.T, f func() error) error {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(clocktest.Wait)
 	for {
 		err := f()
 		if err == nil || time.Now().After(deadline) {

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
@@ -238,14 +239,14 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// waitfile FILE waits (up to 30 s) until FILE exists and is not empty,
-// so a script can synchronise with a background child.
+// waitfile FILE waits (up to clocktest.Wait) until FILE exists and is not
+// empty, so a script can synchronise with a background child.
 func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: waitfile FILE")
 	}
 	p := ts.MkAbs(args[0])
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(clocktest.Wait)
 	for {
 		if st, err := os.Stat(p); err == nil && st.Size() > 0 {
 			return

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage/faulty"
@@ -37,19 +37,6 @@ func startOn(t *testing.T, s *faulty.Backend) (*core.Core, string, [][]byte) {
 func statusOf(err error) int {
 	code, _, _ := logical.StatusOf(err)
 	return code
-}
-
-// eventually polls cond until it holds or 20 s pass. It asserts an
-// outcome, never a duration.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 var upgradeSecrets = map[string]string{"a": "1", "dir/b": "2", "dir/sub/c": "3", "d": "4"}
@@ -116,7 +103,7 @@ func TestKVUpgradeSurvivesInterruptionAnywhere(t *testing.T) {
 			if err := c.Unseal(context.Background(), shares); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, fmt.Sprintf("budget %d: upgrade resumed at unseal", budget), func() bool {
+			clocktest.Eventually(t, fmt.Sprintf("budget %d: upgrade resumed at unseal", budget), func() bool {
 				_, err := call(t, c, root, logical.ReadOperation, "kv1/data/a", nil)
 				return statusOf(err) != http.StatusServiceUnavailable
 			})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/testsvc"
 )
 
@@ -273,7 +274,7 @@ path "auth/token/create" { capabilities = ["update"] }
 	// must finish it on its own.
 	s = startDev(t, dir)
 	var st treeState
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(clocktest.Wait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if st = observe(t, s.addr, all, pg, prefix, role); st.clean(baseline) {
 			break
 		}

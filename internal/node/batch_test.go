@@ -14,23 +14,9 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/keyward/keyward/internal/auth/jwt/jwttest"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
-
-// waitFor polls cond until it holds, for at most a minute. It asserts an
-// outcome, never a duration.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -144,7 +130,7 @@ func TestBatchTokensVaultClient(t *testing.T) {
 	short, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Type: "batch", Policies: []string{"ci"}, TTL: "1s"})
 	mustOK(t, "create short batch token", err)
 	sc := vaultClient(t, n.URL, short.Auth.ClientToken)
-	waitFor(t, "the 1s batch token to expire", func() bool {
+	clocktest.Eventually(t, "the 1s batch token to expire", func() bool {
 		_, err := sc.KVv2("secret").Get(t.Context(), "ci/app")
 		return status(err) == http.StatusForbidden
 	})

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/node"
-	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
 // startListeners starts an unsealed in-memory node with these listener
@@ -29,7 +29,7 @@ func startListeners(t *testing.T, listeners ...config.Listener) (*node.Node, []s
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &nodetest.SyncBuffer{}
+	logs := &clocktest.Buffer{}
 	n, err := node.New(cfg, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

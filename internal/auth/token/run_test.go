@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/token"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -20,18 +21,11 @@ func TestRunSweepsUntilCancelled(t *testing.T) {
 		f.store.Run(ctx, time.Millisecond)
 		close(done)
 	}()
-	deadline := time.After(20 * time.Second)
-	for countPrefix(t, f.st, "id/") != 1 {
-		select {
-		case <-deadline:
-			t.Fatal("Run did not sweep the expired token")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	clocktest.Eventually(t, "Run sweeping the expired token", func() bool { return countPrefix(t, f.st, "id/") == 1 })
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(clocktest.Wait):
 		t.Fatal("Run did not return after cancel")
 	}
 }
