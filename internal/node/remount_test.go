@@ -9,63 +9,22 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	vault "github.com/hashicorp/vault/api"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/testsvc"
 )
-
-// pgAdmin connects to the PostgreSQL that .ci/run starts on 127.0.0.1; in
-// CI a missing database fails the test instead of skipping it.
-func pgAdmin(t *testing.T) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL on 127.0.0.1:5432: %v", err)
-		}
-		t.Skipf("PostgreSQL not reachable on 127.0.0.1:5432: %v", err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	return c
-}
-
-// pgRoles counts the roles whose names start with prefix, dropping them
-// all at cleanup.
-func pgRoles(t *testing.T, admin *pgx.Conn, prefix string) func() int {
-	t.Cleanup(func() {
-		ctx := context.Background()
-		rows, err := admin.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, prefix)
-		if err != nil {
-			return
-		}
-		names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, n := range names {
-			admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{n}.Sanitize())
-		}
-	})
-	return func() int {
-		t.Helper()
-		var n int
-		if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)`, prefix).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-}
 
 // `secrets move` of a database mount with live leases and of a KV mount:
 // every secret stays readable at the new path, every lease is found,
 // renewed and revoked there (reaching PostgreSQL), also by the id the
 // client holds and after a restart; the old path serves nothing.
 func TestVaultClientSecretsMoveKeepsSecretsAndLeases(t *testing.T) {
-	admin := pgAdmin(t)
+	admin := testsvc.Postgres(t)
 	prefix := "kwmv" + strings.ToLower(rand.Text()[:6])
-	roles := pgRoles(t, admin, prefix)
+	testsvc.DropPostgresRoles(t, admin, prefix)
+	roles := func() int { return testsvc.PostgresRoles(t, admin, prefix) }
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir})
 	c := vaultClient(t, n.URL, n.RootToken.Reveal())
@@ -74,7 +33,7 @@ func TestVaultClientSecretsMoveKeepsSecretsAndLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := c.Logical().Write("database/config/pg", map[string]any{
-		"plugin_name": "postgresql-database-plugin", "connection_url": "postgres://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable",
+		"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL,
 		"username": "postgres", "password": "x", "allowed_roles": []string{"ro"}, "username_template": prefix + `-{{random 8}}`,
 	}); err != nil {
 		t.Fatal(err)

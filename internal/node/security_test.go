@@ -23,7 +23,6 @@ import (
 	"github.com/keyward/keyward/internal/node"
 	"github.com/keyward/keyward/internal/node/nodetest"
 	"github.com/keyward/keyward/internal/storage/bolt"
-
 	"github.com/keyward/keyward/internal/testsvc"
 )
 
@@ -496,11 +495,7 @@ rule "charset" {
 // A database connection can name a password policy; issued credentials
 // follow it (real PostgreSQL on 127.0.0.1).
 func TestDatabaseNamedPasswordPolicy(t *testing.T) {
-	if c, err := net.Dial("tcp", "127.0.0.1:5432"); err != nil {
-		testsvc.Unavailable(t, "PostgreSQL on 127.0.0.1:5432", err)
-	} else {
-		c.Close()
-	}
+	testsvc.Postgres(t)
 	n := nodetest.Start(t)
 	root := vaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := root.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
@@ -514,7 +509,7 @@ rule "charset" {
 		t.Fatal(err)
 	}
 	if _, err := root.Logical().Write("database/config/pg", map[string]any{
-		"plugin_name": "postgresql-database-plugin", "connection_url": "postgres://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable",
+		"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL,
 		"username": "postgres", "password": "unused-with-trust-auth", "allowed_roles": "app", "password_policy": "digits",
 	}); err != nil {
 		t.Fatalf("config with a named policy: %v", err)

@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/approle"
-	"github.com/keyward/keyward/internal/logical"
-
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/logical"
 )
 
 // countingStorage counts operations, to show failure paths do equal work.

@@ -6,9 +6,8 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/lockout"
-	"github.com/keyward/keyward/internal/logical"
-
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/logical"
 )
 
 func TestCanonical(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 
-	"github.com/keyward/keyward/internal/node/nodetest"
-
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/testsvc"
 )
 
 func vaultClient(t testing.TB, addr, token string) *vault.Client {
@@ -29,7 +29,7 @@ func setupNodeDB(t *testing.T, c *vault.Client, prefix, ttl string) {
 		t.Fatalf("mount: %v", err)
 	}
 	if _, err := c.Logical().Write("database/config/pg", map[string]any{
-		"plugin_name": "postgresql-database-plugin", "connection_url": pgURL,
+		"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL,
 		"username": "postgres", "password": "x", "allowed_roles": []string{"ro"},
 		"username_template": prefix + `-{{.RoleName}}-{{random 8}}`,
 	}); err != nil {
@@ -48,9 +48,9 @@ func testPrefix() string { return "kwt" + strings.ToLower(rand.Text()[:6]) }
 // The official Vault Go client drives the whole flow: config, roles, creds,
 // Sys().Lookup/Renew/Revoke/RevokePrefix.
 func TestVaultClientDatabase(t *testing.T) {
-	admin := pgConn(t)
+	admin := testsvc.Postgres(t)
 	prefix := testPrefix()
-	pgCleanup(t, admin, prefix)
+	testsvc.DropPostgresRoles(t, admin, prefix)
 	n := nodetest.Start(t)
 	c := vaultClient(t, n.URL, n.RootToken.Reveal())
 	setupNodeDB(t, c, prefix, "10m")
@@ -115,7 +115,7 @@ func TestVaultClientDatabase(t *testing.T) {
 	if err := c.Sys().RevokePrefix("database/creds/ro"); err != nil {
 		t.Fatalf("revoke-prefix: %v", err)
 	}
-	if got := pgCount(t, admin, prefix); got != 0 {
+	if got := testsvc.PostgresRoles(t, admin, prefix); got != 0 {
 		t.Fatalf("%d users left after revoke-prefix", got)
 	}
 }
@@ -123,9 +123,9 @@ func TestVaultClientDatabase(t *testing.T) {
 // T13: a token may not renew or revoke another token's lease, even with a
 // policy on sys/leases; revoking a token revokes its own leases.
 func TestLeaseOwnershipOverHTTP(t *testing.T) {
-	admin := pgConn(t)
+	admin := testsvc.Postgres(t)
 	prefix := testPrefix()
-	pgCleanup(t, admin, prefix)
+	testsvc.DropPostgresRoles(t, admin, prefix)
 	n := nodetest.Start(t)
 	root := vaultClient(t, n.URL, n.RootToken.Reveal())
 	setupNodeDB(t, root, prefix, "10m")
@@ -174,9 +174,9 @@ path "sys/leases/*" { capabilities = ["update"] }
 // The server stops with leases outstanding; when it comes back after their
 // TTL, unseal revokes the overdue ones in the background (T43 in small).
 func TestRestartRevokesOverdueLeases(t *testing.T) {
-	admin := pgConn(t)
+	admin := testsvc.Postgres(t)
 	prefix := testPrefix()
-	pgCleanup(t, admin, prefix)
+	testsvc.DropPostgresRoles(t, admin, prefix)
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir})
 	c := vaultClient(t, n.URL, n.RootToken.Reveal())
@@ -198,14 +198,14 @@ func TestRestartRevokesOverdueLeases(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := pgCount(t, admin, prefix); got != 4 {
+	if got := testsvc.PostgresRoles(t, admin, prefix); got != 4 {
 		t.Fatalf("%d users before restart, want 4 (leases must outlive the stop)", got)
 	}
 	for time.Since(issued) < 1100*time.Millisecond {
 		time.Sleep(50 * time.Millisecond) // the server is down while the TTL passes
 	}
 	n2 := nodetest.StartWith(t, nodetest.Options{Dir: dir, Reopen: shares})
-	clocktest.Eventually(t, "overdue leases revoked after restart", func() bool { return pgCount(t, admin, prefix) == 0 })
+	clocktest.Eventually(t, "overdue leases revoked after restart", func() bool { return testsvc.PostgresRoles(t, admin, prefix) == 0 })
 	c2 := vaultClient(t, n2.URL, n.RootToken.Reveal())
 	clocktest.Eventually(t, "lease records gone", func() bool {
 		cnt, err := c2.Logical().Read("sys/leases/count")
@@ -215,9 +215,9 @@ func TestRestartRevokesOverdueLeases(t *testing.T) {
 
 // T13: sudo on the lease endpoint lets an operator revoke any token's lease.
 func TestLeaseSudoOverHTTP(t *testing.T) {
-	admin := pgConn(t)
+	admin := testsvc.Postgres(t)
 	prefix := testPrefix()
-	pgCleanup(t, admin, prefix)
+	testsvc.DropPostgresRoles(t, admin, prefix)
 	n := nodetest.Start(t)
 	root := vaultClient(t, n.URL, n.RootToken.Reveal())
 	setupNodeDB(t, root, prefix, "10m")
