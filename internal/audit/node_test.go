@@ -36,11 +36,6 @@ func client(t testing.TB, n *nodetest.Node) *api.Client {
 	return c
 }
 
-func vaultClient(t testing.TB, n *nodetest.Node) *vault.Client {
-	t.Helper()
-	return n.Client(t)
-}
-
 func enableFile(t testing.TB, c *api.Client, name, path string, extra map[string]string) {
 	t.Helper()
 	opts := map[string]any{"file_path": path}
@@ -73,7 +68,7 @@ func kvPut(c *api.Client, path string, data map[string]any) error {
 // The Vault Go client enables, lists, hashes with and disables devices.
 func TestVaultClientAudit(t *testing.T) {
 	n := nodetest.Start(t)
-	vc := vaultClient(t, n)
+	vc := n.Client(t)
 	p := logPath(t)
 	err := vc.Sys().EnableAuditWithOptions("file1", &vault.EnableAuditOptions{Type: "file", Description: "main", Options: map[string]string{"file_path": p}})
 	if err != nil {
@@ -291,7 +286,7 @@ func TestFailClosedFullDisk(t *testing.T) {
 	if err := retry(t, func() error { return kvPut(c, "full", map[string]any{"v": "after"}) }); err != nil {
 		t.Fatalf("device did not recover: %v", err)
 	}
-	vc := vaultClient(t, n)
+	vc := n.Client(t)
 	if err := vc.Sys().DisableAudit("file"); err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func TestAuditDirectory(t *testing.T) {
 	}
 	n2 := nodetest.StartWith(t, nodetest.Options{Dir: data})
 	p := filepath.Join(data, "audit", "audit.log")
-	if err := vaultClient(t, n2.URL, n2.RootToken.Reveal()).Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": p}}); err != nil {
+	if err := nodetest.VaultClient(t, n2.URL, n2.RootToken.Reveal()).Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": p}}); err != nil {
 		t.Fatalf("enable in the default audit directory: %v", err)
 	}
 	if fi, err := os.Lstat(filepath.Dir(p)); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
@@ -85,7 +85,7 @@ func TestStoredAuditDeviceOutsideTheDirectory(t *testing.T) {
 	dir, oldAudit := t.TempDir(), t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir, AuditDir: oldAudit})
 	root := n.RootToken.Reveal()
-	vc := vaultClient(t, n.URL, root)
+	vc := nodetest.VaultClient(t, n.URL, root)
 	p := filepath.Join(oldAudit, "audit.log")
 	if err := vc.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": p}}); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 // audit log held no entry for sys/generate-root/*.
 func TestGenerateRootIsAudited(t *testing.T) {
 	n := nodetest.StartWith(t, nodetest.Options{Shares: 3, Threshold: 2})
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	logPath := filepath.Join(t.TempDir(), "audit.log") // in-memory test nodes allow the temp dir
 	if err := c.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file",
 		Options: map[string]string{"file_path": logPath}}); err != nil {

@@ -27,7 +27,7 @@ func TestVaultClientSecretsMoveKeepsSecretsAndLeases(t *testing.T) {
 	roles := func() int { return testsvc.PostgresRoles(t, admin, prefix) }
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir})
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	ctx := context.Background()
 	if err := c.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestVaultClientSecretsMoveKeepsSecretsAndLeases(t *testing.T) {
 	shares := n.Shares
 	n.Close()
 	n = nodetest.StartWith(t, nodetest.Options{Dir: dir, Reopen: shares})
-	c = vaultClient(t, n.URL, c.Token())
+	c = nodetest.VaultClient(t, n.URL, c.Token())
 	check(t, c)
 	s, err := c.Logical().Read("dbnew/creds/ro")
 	if err != nil || !strings.HasPrefix(s.LeaseID, "dbnew/creds/ro/") {
@@ -163,7 +163,7 @@ func keysOf[V any](m map[string]V) []string {
 func TestRemountWarnsAboutPoliciesAndIsAudited(t *testing.T) {
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{AuditDir: dir})
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	logPath := filepath.Join(dir, "audit.log")
 	if err := c.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": logPath}}); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestRemountWarnsAboutPoliciesAndIsAudited(t *testing.T) {
 // secret is there, at version 1, and history goes on from there.
 func TestVaultClientKVEnableVersioning(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	ctx := context.Background()
 	if err := c.Sys().Mount("kv1", &vault.MountInput{Type: "kv"}); err != nil {
 		t.Fatal(err)
@@ -273,7 +273,7 @@ func TestVaultClientKVEnableVersioning(t *testing.T) {
 // new path only.
 func TestVaultClientAuthMoveKeepsTokens(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	ctx := context.Background()
 	if err := c.Sys().EnableAuthWithOptions("people", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
 		t.Fatal(err)
@@ -295,7 +295,7 @@ func TestVaultClientAuthMoveKeepsTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice := vaultClient(t, n.URL, login.Auth.ClientToken)
+	alice := nodetest.VaultClient(t, n.URL, login.Auth.ClientToken)
 	if _, err := alice.KVv2("secret").Get(ctx, "alice/db"); err != nil {
 		t.Fatalf("templated read before the move: %v", err)
 	}
@@ -335,7 +335,7 @@ func TestVaultClientAuthMoveKeepsTokens(t *testing.T) {
 // sys/mounts/TO (sys/auth/... for auth methods).
 func TestRemountAuthorization(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	for _, m := range []string{"team-a", "team-b"} {
 		if err := root.Sys().Mount(m, &vault.MountInput{Type: "kv"}); err != nil {
 			t.Fatal(err)
@@ -373,7 +373,7 @@ path "sys/mounts/team-b-moved" { capabilities = ["update"] }`, "team-b", "team-b
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = vaultClient(t, n.URL, tok.Auth.ClientToken).Sys().Remount(tc.from, tc.to)
+			err = nodetest.VaultClient(t, n.URL, tok.Auth.ClientToken).Sys().Remount(tc.from, tc.to)
 			if tc.allowed && err != nil {
 				t.Fatalf("Remount(%s, %s) = %v, want allowed", tc.from, tc.to, err)
 			}
@@ -388,7 +388,7 @@ path "sys/mounts/team-b-moved" { capabilities = ["update"] }`, "team-b", "team-b
 // enabled, are refused with 400 and change nothing.
 func TestRemountRefusals(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := c.Sys().Mount("kv1", &vault.MountInput{Type: "kv"}); err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +439,7 @@ func TestRemountRefusals(t *testing.T) {
 // issuer.
 func TestTokenOfDisabledAuthMountIsNotRenewed(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := c.Sys().EnableAuthWithOptions("up", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +450,7 @@ func TestTokenOfDisabledAuthMountIsNotRenewed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob := vaultClient(t, n.URL, login.Auth.ClientToken)
+	bob := nodetest.VaultClient(t, n.URL, login.Auth.ClientToken)
 	if _, err := bob.Auth().Token().RenewSelf(60); err != nil {
 		t.Fatalf("renew while the mount exists: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/node"
+	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
 // startConfigFile starts an unsealed node from an HCL configuration file,
@@ -58,7 +59,7 @@ func TestAPIAddrInSysLeader(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url, root := startConfigFile(t, "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = 1\n}\nstorage \"inmem\" {}\n"+tt.line+"\n")
-			leader, err := vaultClient(t, url, root).Sys().Leader()
+			leader, err := nodetest.VaultClient(t, url, root).Sys().Leader()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,11 +16,6 @@ import (
 	"github.com/keyward/keyward/internal/testsvc"
 )
 
-func vaultClient(t testing.TB, addr, token string) *vault.Client {
-	t.Helper()
-	return nodetest.VaultClient(t, addr, token)
-}
-
 // setupNodeDB mounts the engine on a real server and configures
 // PostgreSQL with role "ro", through the official Vault client.
 func setupNodeDB(t *testing.T, c *vault.Client, prefix, ttl string) {
@@ -52,7 +47,7 @@ func TestVaultClientDatabase(t *testing.T) {
 	prefix := testPrefix()
 	testsvc.DropPostgresRoles(t, admin, prefix)
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	setupNodeDB(t, c, prefix, "10m")
 	if _, err := c.Logical().Write("database/config/pg", map[string]any{"password": "canary-admin-pw-7f3a"}); err != nil {
 		t.Fatal(err)
@@ -127,7 +122,7 @@ func TestLeaseOwnershipOverHTTP(t *testing.T) {
 	prefix := testPrefix()
 	testsvc.DropPostgresRoles(t, admin, prefix)
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	setupNodeDB(t, root, prefix, "10m")
 	if err := root.Sys().PutPolicy("leaser", `
 path "database/creds/*" { capabilities = ["read"] }
@@ -139,7 +134,7 @@ path "sys/leases/*" { capabilities = ["update"] }
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := vaultClient(t, n.URL, tok.Auth.ClientToken)
+	other := nodetest.VaultClient(t, n.URL, tok.Auth.ClientToken)
 
 	rootLease, err := root.Logical().Read("database/creds/ro")
 	if err != nil {
@@ -179,7 +174,7 @@ func TestRestartRevokesOverdueLeases(t *testing.T) {
 	testsvc.DropPostgresRoles(t, admin, prefix)
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir})
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	setupNodeDB(t, c, prefix, "1s")
 	var users []string
 	for range 5 {
@@ -206,7 +201,7 @@ func TestRestartRevokesOverdueLeases(t *testing.T) {
 	}
 	n2 := nodetest.StartWith(t, nodetest.Options{Dir: dir, Reopen: shares})
 	clocktest.Eventually(t, "overdue leases revoked after restart", func() bool { return testsvc.PostgresRoles(t, admin, prefix) == 0 })
-	c2 := vaultClient(t, n2.URL, n.RootToken.Reveal())
+	c2 := nodetest.VaultClient(t, n2.URL, n.RootToken.Reveal())
 	clocktest.Eventually(t, "lease records gone", func() bool {
 		cnt, err := c2.Logical().Read("sys/leases/count")
 		return err == nil && toJSON(cnt.Data["lease_count"]) == "0"
@@ -219,7 +214,7 @@ func TestLeaseSudoOverHTTP(t *testing.T) {
 	prefix := testPrefix()
 	testsvc.DropPostgresRoles(t, admin, prefix)
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	setupNodeDB(t, root, prefix, "10m")
 	if err := root.Sys().PutPolicy("lease-admin", `path "sys/leases/revoke" { capabilities = ["update", "sudo"] }`); err != nil {
 		t.Fatal(err)
@@ -228,7 +223,7 @@ func TestLeaseSudoOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := vaultClient(t, n.URL, tok.Auth.ClientToken)
+	op := nodetest.VaultClient(t, n.URL, tok.Auth.ClientToken)
 	lease, err := root.Logical().Read("database/creds/ro")
 	if err != nil {
 		t.Fatal(err)
