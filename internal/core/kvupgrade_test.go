@@ -15,25 +15,6 @@ import (
 	"github.com/keyward/keyward/internal/storage/inmem"
 )
 
-// startOn initializes and unseals a core over s and returns it with its
-// root token and unseal shares.
-func startOn(t *testing.T, s *faulty.Backend) (*core.Core, string, [][]byte) {
-	t.Helper()
-	c, err := core.New(core.Config{Storage: s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	res, err := c.Initialize(context.Background(), core.InitParams{Shares: 1, Threshold: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Unseal(context.Background(), res.Shares); err != nil {
-		t.Fatal(err)
-	}
-	return c, res.RootToken, res.Shares
-}
-
 func statusOf(err error) int {
 	code, _, _ := logical.StatusOf(err)
 	return code
@@ -67,7 +48,7 @@ func checkKVv2(t *testing.T, c *core.Core, root string) {
 func TestKVUpgradeSurvivesInterruptionAnywhere(t *testing.T) {
 	for budget, i := int64(0), 0; ; budget, i = budget+48, i+1 {
 		fb := faulty.New(inmem.New())
-		c, root, shares := startOn(t, fb)
+		c, root, shares := startCore(t, core.Config{Storage: fb})
 		mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/kv1", map[string]any{"type": "kv"})
 		for p, v := range upgradeSecrets {
 			mustCall(t, c, root, logical.UpdateOperation, "kv1/"+p, map[string]any{"v": v})

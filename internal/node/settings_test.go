@@ -1,16 +1,12 @@
 package node_test
 
 import (
-	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/internal/config"
-	"github.com/keyward/keyward/internal/core"
-	"github.com/keyward/keyward/internal/node"
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
@@ -28,23 +24,8 @@ func startConfigFile(t *testing.T, hcl string) (string, string) {
 		t.Fatal(err)
 	}
 	cfg.Audit.Dir = t.TempDir()
-	n, err := node.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	ctx := context.Background()
-	res, err := n.Core().Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Core().Unseal(ctx, res.Shares); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return n.URLs()[0], res.RootToken
+	n, root := startUnsealed(t, cfg)
+	return n.URLs()[0], root
 }
 
 // api_addr takes effect: sys/leader reports it as the leader's address
