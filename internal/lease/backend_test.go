@@ -94,9 +94,14 @@ func TestRestoreManyOverdue(t *testing.T) {
 		t.Fatalf("restored %d leases, want %d", total, n)
 	}
 	t.Logf("restore of %d leases took %v", n, time.Since(start))
+	// Every lease is revoke_pending once its refused first attempt has
+	// finished and been rescheduled; only then is no attempt in flight, so
+	// none can fail after the engine recovers and be rescheduled past the
+	// advance below.
+	clocktest.Eventually(t, "refused first attempts", func() bool { _, pending, _ := f.m.Counts(); return pending == n })
 	f.eng.setFail(false)
 	f.advance(10 * time.Minute) // past the backoff of the refused first attempts
-	f.eventuallyAdvancing(t, "overdue leases revoked", 10*time.Minute, func() bool { total, _, _ := f.m.Counts(); return total == 0 })
+	clocktest.Eventually(t, "overdue leases revoked", func() bool { total, _, _ := f.m.Counts(); return total == 0 })
 	for i := range n {
 		if c := f.eng.count(fmt.Sprint(i)); c != 1 {
 			t.Fatalf("lease %d revoked %d times", i, c)

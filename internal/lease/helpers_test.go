@@ -130,26 +130,6 @@ func (f *fixture) register(t testing.TB, accessor, user string, ttl, maxTTL time
 // newClock is the fake clock a fixture's manager runs on.
 func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
-// eventuallyAdvancing waits for cond as clocktest.Eventually does, moving the fake
-// clock on by step whenever cond has not held for a while. A revocation
-// attempt in flight while the test changed the engine's answer is
-// rescheduled by its backoff from whatever the fake clock said when it
-// finished, possibly after the test's own advance: without further
-// advances it would never come due.
-func (f *fixture) eventuallyAdvancing(t testing.TB, what string, step time.Duration, cond func() bool) {
-	t.Helper()
-	polls := 0
-	clocktest.Eventually(t, what, func() bool {
-		if cond() {
-			return true
-		}
-		if polls++; polls%50 == 0 {
-			f.advance(step)
-		}
-		return false
-	})
-}
-
 func status(err error) int {
 	code, _, _ := logical.StatusOf(err)
 	return code
