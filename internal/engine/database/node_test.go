@@ -16,6 +16,20 @@ import (
 	"github.com/keyward/keyward/internal/testsvc"
 )
 
+// policyClient writes the policy name (HCL hcl) through root and returns a
+// client of the server at url holding a new token with only that policy.
+func policyClient(t testing.TB, root *vault.Client, url, name, hcl string) *vault.Client {
+	t.Helper()
+	if err := root.Sys().PutPolicy(name, hcl); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nodetest.VaultClient(t, url, tok.Auth.ClientToken)
+}
+
 // setupNodeDB mounts the engine on a real server and configures
 // PostgreSQL with role "ro", through the official Vault client.
 func setupNodeDB(t *testing.T, c *vault.Client, prefix, ttl string) {
@@ -124,17 +138,10 @@ func TestLeaseOwnershipOverHTTP(t *testing.T) {
 	n := nodetest.Start(t)
 	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	setupNodeDB(t, root, prefix, "10m")
-	if err := root.Sys().PutPolicy("leaser", `
+	other := policyClient(t, root, n.URL, "leaser", `
 path "database/creds/*" { capabilities = ["read"] }
 path "sys/leases/*" { capabilities = ["update"] }
-`); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"leaser"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := nodetest.VaultClient(t, n.URL, tok.Auth.ClientToken)
+`)
 
 	rootLease, err := root.Logical().Read("database/creds/ro")
 	if err != nil {
@@ -160,7 +167,7 @@ path "sys/leases/*" { capabilities = ["update"] }
 		t.Fatalf("renew own lease: %v", err)
 	}
 	ownUser := own.Data["username"].(string)
-	if err := root.Auth().Token().RevokeTree(tok.Auth.ClientToken); err != nil {
+	if err := root.Auth().Token().RevokeTree(other.Token()); err != nil {
 		t.Fatal(err)
 	}
 	clocktest.Eventually(t, "token's lease revoked with it", func() bool { return !pgExists(t, admin, ownUser) })
@@ -216,14 +223,7 @@ func TestLeaseSudoOverHTTP(t *testing.T) {
 	n := nodetest.Start(t)
 	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	setupNodeDB(t, root, prefix, "10m")
-	if err := root.Sys().PutPolicy("lease-admin", `path "sys/leases/revoke" { capabilities = ["update", "sudo"] }`); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"lease-admin"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := nodetest.VaultClient(t, n.URL, tok.Auth.ClientToken)
+	op := policyClient(t, root, n.URL, "lease-admin", `path "sys/leases/revoke" { capabilities = ["update", "sudo"] }`)
 	lease, err := root.Logical().Read("database/creds/ro")
 	if err != nil {
 		t.Fatal(err)
