@@ -35,7 +35,7 @@ func TestBatchTokensVaultClient(t *testing.T) {
 	n := nodetest.StartWith(t, nodetest.Options{AuditDir: dir})
 	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	auditLog := filepath.Join(dir, "audit.log")
-	mustOK(t, "enable audit", root.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": auditLog}}))
+	enableFileAudit(t, root, auditLog)
 	mustOK(t, "policy", root.Sys().PutPolicy("ci", batchPolicy))
 	_, err := root.KVv2("secret").Put(t.Context(), "ci/app", map[string]any{"password": "pw-1"})
 	mustOK(t, "seed secret", err)

@@ -165,9 +165,7 @@ func TestRemountWarnsAboutPoliciesAndIsAudited(t *testing.T) {
 	n := nodetest.StartWith(t, nodetest.Options{AuditDir: dir})
 	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	logPath := filepath.Join(dir, "audit.log")
-	if err := c.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": logPath}}); err != nil {
-		t.Fatal(err)
-	}
+	enableFileAudit(t, c, logPath)
 	if err := c.Sys().PutPolicy("app", `path "secret/data/app/*" { capabilities = ["read"] }`); err != nil {
 		t.Fatal(err)
 	}

@@ -273,10 +273,7 @@ func TestRekeyIsAudited(t *testing.T) {
 	n := nodetest.StartWith(t, nodetest.Options{Shares: 3, Threshold: 2})
 	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	logPath := filepath.Join(t.TempDir(), "audit.log") // in-memory test nodes allow the temp dir
-	if err := c.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file",
-		Options: map[string]string{"file_path": logPath}}); err != nil {
-		t.Fatal(err)
-	}
+	enableFileAudit(t, c, logPath)
 	anon := nodetest.VaultClient(t, n.URL, "")
 	rs, err := anon.Sys().RekeyInit(&vault.RekeyInitRequest{SecretShares: 2, SecretThreshold: 2})
 	if err != nil {
