@@ -10,6 +10,7 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/node/nodetest"
@@ -30,10 +31,15 @@ func policyClient(t testing.TB, root *vault.Client, url, name, hcl string) *vaul
 	return nodetest.VaultClient(t, url, tok.Auth.ClientToken)
 }
 
-// setupNodeDB mounts the engine on a real server and configures
-// PostgreSQL with role "ro", through the official Vault client.
-func setupNodeDB(t *testing.T, c *vault.Client, prefix, ttl string) {
+// setupNodeDB mounts the engine on a real server and configures the test
+// PostgreSQL with role "ro", through the official Vault client. The users
+// it issues are named after a fresh prefix and dropped at cleanup; it
+// returns an admin connection to check them, and the prefix.
+func setupNodeDB(t *testing.T, c *vault.Client, ttl string) (*pgx.Conn, string) {
 	t.Helper()
+	admin := testsvc.Postgres(t)
+	prefix := "kwt" + strings.ToLower(rand.Text()[:6])
+	testsvc.DropPostgresRoles(t, admin, prefix)
 	if err := c.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
 		t.Fatalf("mount: %v", err)
 	}
@@ -50,19 +56,15 @@ func setupNodeDB(t *testing.T, c *vault.Client, prefix, ttl string) {
 	}); err != nil {
 		t.Fatalf("write role: %v", err)
 	}
+	return admin, prefix
 }
-
-func testPrefix() string { return "kwt" + strings.ToLower(rand.Text()[:6]) }
 
 // The official Vault Go client drives the whole flow: config, roles, creds,
 // Sys().Lookup/Renew/Revoke/RevokePrefix.
 func TestVaultClientDatabase(t *testing.T) {
-	admin := testsvc.Postgres(t)
-	prefix := testPrefix()
-	testsvc.DropPostgresRoles(t, admin, prefix)
 	n := nodetest.Start(t)
-	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
-	setupNodeDB(t, c, prefix, "10m")
+	c := n.Client(t)
+	admin, prefix := setupNodeDB(t, c, "10m")
 	if _, err := c.Logical().Write("database/config/pg", map[string]any{"password": "canary-admin-pw-7f3a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +134,9 @@ func TestVaultClientDatabase(t *testing.T) {
 // T13: a token may not renew or revoke another token's lease, even with a
 // policy on sys/leases; revoking a token revokes its own leases.
 func TestLeaseOwnershipOverHTTP(t *testing.T) {
-	admin := testsvc.Postgres(t)
-	prefix := testPrefix()
-	testsvc.DropPostgresRoles(t, admin, prefix)
 	n := nodetest.Start(t)
-	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
-	setupNodeDB(t, root, prefix, "10m")
+	root := n.Client(t)
+	admin, _ := setupNodeDB(t, root, "10m")
 	other := policyClient(t, root, n.URL, "leaser", `
 path "database/creds/*" { capabilities = ["read"] }
 path "sys/leases/*" { capabilities = ["update"] }
@@ -176,13 +175,10 @@ path "sys/leases/*" { capabilities = ["update"] }
 // The server stops with leases outstanding; when it comes back after their
 // TTL, unseal revokes the overdue ones in the background (T43 in small).
 func TestRestartRevokesOverdueLeases(t *testing.T) {
-	admin := testsvc.Postgres(t)
-	prefix := testPrefix()
-	testsvc.DropPostgresRoles(t, admin, prefix)
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir})
-	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
-	setupNodeDB(t, c, prefix, "1s")
+	c := n.Client(t)
+	admin, prefix := setupNodeDB(t, c, "1s")
 	var users []string
 	for range 5 {
 		s, err := c.Logical().Read("database/creds/ro")
@@ -217,12 +213,9 @@ func TestRestartRevokesOverdueLeases(t *testing.T) {
 
 // T13: sudo on the lease endpoint lets an operator revoke any token's lease.
 func TestLeaseSudoOverHTTP(t *testing.T) {
-	admin := testsvc.Postgres(t)
-	prefix := testPrefix()
-	testsvc.DropPostgresRoles(t, admin, prefix)
 	n := nodetest.Start(t)
-	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
-	setupNodeDB(t, root, prefix, "10m")
+	root := n.Client(t)
+	admin, _ := setupNodeDB(t, root, "10m")
 	op := policyClient(t, root, n.URL, "lease-admin", `path "sys/leases/revoke" { capabilities = ["update", "sudo"] }`)
 	lease, err := root.Logical().Read("database/creds/ro")
 	if err != nil {
