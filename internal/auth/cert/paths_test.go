@@ -12,7 +12,8 @@ import (
 // The route table keeps the unauthenticated path, answers an unknown path
 // and a wrong operation one way each, and documents its fields.
 func TestRoutes(t *testing.T) {
-	b, err := cert.New(context.Background(), &logical.InmemStorage{}, nil)
+	ctx := context.Background()
+	b, err := cert.New(ctx, &logical.InmemStorage{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,8 @@ type fixture struct {
 
 func newFixture(t testing.TB, skew time.Duration) *fixture {
 	t.Helper()
-	f := &fixture{t: t, s: &logical.InmemStorage{}, is: jwttest.NewIssuer(t), clk: clocktest.New(t0.Add(skew))}
+	f := &fixture{t: t, s: &logical.InmemStorage{}, is: jwttest.NewIssuer(t)}
+	f.clk = clocktest.New(t0.Add(skew))
 	f.b = jwt.New(jwt.Options{Now: f.clk.Now})
 	f.mustWrite("config", map[string]any{
 		"oidc_discovery_url":    f.is.URL,

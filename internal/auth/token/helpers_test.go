@@ -12,6 +12,9 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 )
 
+// newClock is the fake clock a fixture's store runs on.
+func newClock() *clocktest.Clock { return clocktest.New(time.Time{}) }
+
 type fixture struct {
 	st    *logical.InmemStorage
 	store *token.Store
@@ -22,7 +25,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, opts token.Options) *fixture {
 	t.Helper()
-	f := &fixture{st: &logical.InmemStorage{}, clock: clocktest.New(time.Time{})}
+	f := &fixture{st: &logical.InmemStorage{}, clock: newClock()}
 	if opts.Now == nil {
 		opts.Now = f.clock.Now
 	}

@@ -7,10 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/keyward/keyward/internal/auth/token"
-	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -181,7 +179,7 @@ func TestRevokeTreeInterruptedByHook(t *testing.T) {
 func TestRevokeTreeCrashAnywhere(t *testing.T) {
 	for _, budget := range []int{0, 1, 5, 20, 30, 60, 100} {
 		t.Run("", func(t *testing.T) {
-			clk := clocktest.New(time.Time{})
+			clk := newClock()
 			fs := &faultyStorage{Storage: &logical.InmemStorage{}, budget: -1}
 			s, err := token.New(context.Background(), fs, token.Options{Now: clk.Now})
 			if err != nil {
