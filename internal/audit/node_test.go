@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
@@ -33,11 +34,6 @@ func client(t testing.TB, n *nodetest.Node) *api.Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func vaultClient(t testing.TB, n *nodetest.Node) *vault.Client {
-	t.Helper()
-	return n.Client(t)
 }
 
 func enableFile(t testing.TB, c *api.Client, name, path string, extra map[string]string) {
@@ -72,7 +68,7 @@ func kvPut(c *api.Client, path string, data map[string]any) error {
 // The Vault Go client enables, lists, hashes with and disables devices.
 func TestVaultClientAudit(t *testing.T) {
 	n := nodetest.Start(t)
-	vc := vaultClient(t, n)
+	vc := n.Client(t)
 	p := logPath(t)
 	err := vc.Sys().EnableAuditWithOptions("file1", &vault.EnableAuditOptions{Type: "file", Description: "main", Options: map[string]string{"file_path": p}})
 	if err != nil {
@@ -234,11 +230,11 @@ func TestFailClosedBlackhole(t *testing.T) {
 	}
 }
 
-// retry calls f until it succeeds or 10 s pass (devices back off after a
-// failure; this waits for recovery without assuming its timing).
+// retry calls f until it succeeds or clocktest.Wait passes (devices back
+// off after a failure; this waits for recovery without assuming its timing).
 func retry(t *testing.T, f func() error) error {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(clocktest.Wait)
 	for {
 		err := f()
 		if err == nil || time.Now().After(deadline) {
@@ -290,7 +286,7 @@ func TestFailClosedFullDisk(t *testing.T) {
 	if err := retry(t, func() error { return kvPut(c, "full", map[string]any{"v": "after"}) }); err != nil {
 		t.Fatalf("device did not recover: %v", err)
 	}
-	vc := vaultClient(t, n)
+	vc := n.Client(t)
 	if err := vc.Sys().DisableAudit("file"); err != nil {
 		t.Fatal(err)
 	}

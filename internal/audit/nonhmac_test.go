@@ -109,7 +109,7 @@ func TestNonHMACKeys(t *testing.T) {
 // effect on that mount's entries only.
 func TestNonHMACKeysTuned(t *testing.T) {
 	n := nodetest.Start(t)
-	vc := vaultClient(t, n)
+	vc := n.Client(t)
 	p := logPath(t)
 	if err := vc.Sys().EnableAuditWithOptions("f", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": p}}); err != nil {
 		t.Fatal(err)

@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/api"
-	"github.com/keyward/keyward/internal/node/nodetest"
-
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
 // nobody is the uid (and gid) the process tests run keyward as when the

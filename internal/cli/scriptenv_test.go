@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -15,14 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/testsvc"
 )
-
-// pgAdminURL is the test PostgreSQL (trust auth) that .ci/run starts.
-const pgAdminURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // scriptServer says how serverSetup prepares each script's server.
 type scriptServer struct {
@@ -92,35 +89,15 @@ func serverSetup(o scriptServer) func(*testscript.Env) error {
 	}
 }
 
-// pgPrefix skips the test when the test PostgreSQL is unreachable;
-// otherwise it returns a fresh user name prefix whose users are dropped
-// at cleanup.
+// pgPrefix ends the test as testsvc.Unavailable does when the test
+// PostgreSQL is unreachable; otherwise it returns a fresh user name prefix
+// whose users are dropped at cleanup.
 func pgPrefix(tb testing.TB) string {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, pgAdminURL)
-	if err != nil {
-		tb.Skipf("PostgreSQL not reachable on 127.0.0.1:5432 (.ci/run starts it): %v", err)
-	}
+	admin := testsvc.Postgres(tb)
 	prefix := "kwt" + strings.ToLower(rand.Text()[:6])
-	tb.Cleanup(func() { dropRoles(admin, prefix) })
+	testsvc.DropPostgresRoles(tb, admin, prefix)
 	return prefix
-}
-
-// dropRoles drops the database users whose names start with prefix and
-// closes admin.
-func dropRoles(admin *pgx.Conn, prefix string) {
-	ctx := context.Background()
-	defer admin.Close(ctx)
-	rows, err := admin.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, prefix)
-	if err != nil {
-		return
-	}
-	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-	for _, n := range names {
-		admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{n}.Sanitize())
-	}
 }
 
 // scriptCmds returns the commands every script set has, plus extra.
@@ -238,14 +215,14 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// waitfile FILE waits (up to 30 s) until FILE exists and is not empty,
-// so a script can synchronise with a background child.
+// waitfile FILE waits (up to clocktest.Wait) until FILE exists and is not
+// empty, so a script can synchronise with a background child.
 func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: waitfile FILE")
 	}
 	p := ts.MkAbs(args[0])
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(clocktest.Wait)
 	for {
 		if st, err := os.Stat(p); err == nil && st.Size() > 0 {
 			return

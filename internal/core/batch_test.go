@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage/inmem"
@@ -135,7 +136,7 @@ path "auth/token/create" { capabilities = ["update"] }`})
 	}
 	waitRevocations := func(n int) {
 		t.Helper()
-		eventually(t, fmt.Sprintf("%d lease revocations", n), func() bool { return eng.revocations() >= n })
+		clocktest.Eventually(t, fmt.Sprintf("%d lease revocations", n), func() bool { return eng.revocations() >= n })
 	}
 
 	// The batch token revokes its own lease, as keyward run does at the

@@ -44,9 +44,21 @@ func newCore(t *testing.T, methods map[string]logical.Factory) (*core.Core, stri
 	return newCoreWith(t, core.Config{Storage: inmem.New(), AuthMethods: methods})
 }
 
-// newCoreWith starts a core from cfg: initialized with one share, unsealed,
-// KV version 2 at secret/. It returns the core and its root token.
+// newCoreWith starts a core from cfg as startCore does, with KV version 2
+// at secret/. It returns the core and its root token.
 func newCoreWith(t *testing.T, cfg core.Config) (*core.Core, string) {
+	t.Helper()
+	c, root, _ := startCore(t, cfg)
+	if err := c.MountDefaultKV(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c, root
+}
+
+// startCore starts a core from cfg with the kv engine added (withKV),
+// initialized with one share and unsealed, closed at cleanup. It returns the core, its root token and its
+// unseal shares.
+func startCore(t *testing.T, cfg core.Config) (*core.Core, string, [][]byte) {
 	t.Helper()
 	c, err := core.New(withKV(cfg))
 	if err != nil {
@@ -61,10 +73,7 @@ func newCoreWith(t *testing.T, cfg core.Config) (*core.Core, string) {
 	if err := c.Unseal(ctx, res.Shares); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.MountDefaultKV(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return c, res.RootToken
+	return c, res.RootToken, res.Shares
 }
 
 func call(t *testing.T, c *core.Core, tok string, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {

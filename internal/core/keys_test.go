@@ -13,14 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage"
 	"github.com/keyward/keyward/internal/storage/faulty"
 	"github.com/keyward/keyward/internal/storage/inmem"
 	"github.com/keyward/keyward/internal/tokenfmt"
-
-	"github.com/keyward/keyward/internal/clocktest"
 )
 
 // keyCore is an unsealed core with 5 shares (threshold 3) and a settable

@@ -7,49 +7,17 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage/faulty"
 	"github.com/keyward/keyward/internal/storage/inmem"
 )
 
-// startOn initializes and unseals a core over s and returns it with its
-// root token and unseal shares.
-func startOn(t *testing.T, s *faulty.Backend) (*core.Core, string, [][]byte) {
-	t.Helper()
-	c, err := core.New(withKV(core.Config{Storage: s}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	res, err := c.Initialize(context.Background(), core.InitParams{Shares: 1, Threshold: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Unseal(context.Background(), res.Shares); err != nil {
-		t.Fatal(err)
-	}
-	return c, res.RootToken, res.Shares
-}
-
 func statusOf(err error) int {
 	code, _, _ := logical.StatusOf(err)
 	return code
-}
-
-// eventually polls cond until it holds or 20 s pass. It asserts an
-// outcome, never a duration.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 var upgradeSecrets = map[string]string{"a": "1", "dir/b": "2", "dir/sub/c": "3", "d": "4"}
@@ -80,7 +48,7 @@ func checkKVv2(t *testing.T, c *core.Core, root string) {
 func TestKVUpgradeSurvivesInterruptionAnywhere(t *testing.T) {
 	for budget, i := int64(0), 0; ; budget, i = budget+48, i+1 {
 		fb := faulty.New(inmem.New())
-		c, root, shares := startOn(t, fb)
+		c, root, shares := startCore(t, core.Config{Storage: fb})
 		mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/kv1", map[string]any{"type": "kv"})
 		for p, v := range upgradeSecrets {
 			mustCall(t, c, root, logical.UpdateOperation, "kv1/"+p, map[string]any{"v": v})
@@ -116,7 +84,7 @@ func TestKVUpgradeSurvivesInterruptionAnywhere(t *testing.T) {
 			if err := c.Unseal(context.Background(), shares); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, fmt.Sprintf("budget %d: upgrade resumed at unseal", budget), func() bool {
+			clocktest.Eventually(t, fmt.Sprintf("budget %d: upgrade resumed at unseal", budget), func() bool {
 				_, err := call(t, c, root, logical.ReadOperation, "kv1/data/a", nil)
 				return statusOf(err) != http.StatusServiceUnavailable
 			})

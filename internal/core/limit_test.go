@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/storage/inmem"
-
-	"github.com/keyward/keyward/internal/clocktest"
 )
 
 // passwordAuth logs in users named in the path whose password is "good",

@@ -55,20 +55,8 @@ func (l *leaser) count(mount string) int {
 
 func startLeasing(t *testing.T, fb *faulty.Backend, l *leaser) (*core.Core, string, [][]byte) {
 	t.Helper()
-	c, err := core.New(withKV(core.Config{Storage: fb, Services: []core.Service{leaseService()},
-		Engines: map[string]logical.Factory{"leaser": l.factory}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	res, err := c.Initialize(context.Background(), core.InitParams{Shares: 1, Threshold: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Unseal(context.Background(), res.Shares); err != nil {
-		t.Fatal(err)
-	}
-	return c, res.RootToken, res.Shares
+	return startCore(t, core.Config{Storage: fb, Services: []core.Service{leaseService()},
+		Engines: map[string]logical.Factory{"leaser": l.factory}})
 }
 
 func leaseKeys(t *testing.T, c *core.Core, root, prefix string) int {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/cli"
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
 // TestMain lets the test binary act as the keyward command when re-executed
@@ -67,7 +68,7 @@ func startDev(t *testing.T, dir string) *server {
 	}
 	s := &server{cmd: cmd, addr: addr, out: out}
 	t.Cleanup(func() { s.kill() })
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(clocktest.Wait) // a bound for a loaded machine
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + addr + "/v1/sys/health")
 		if err == nil {

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,10 +10,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/logical"
 )
@@ -41,9 +40,9 @@ func startServer(t testing.TB, cfg httpapi.Config, l httpapi.Listener) (testServ
 }
 
 // startServerLogs is startServer with the API's logs captured.
-func startServerLogs(t testing.TB, cfg httpapi.Config, l httpapi.Listener) (testServer, *fakeCore, *syncBuffer) {
+func startServerLogs(t testing.TB, cfg httpapi.Config, l httpapi.Listener) (testServer, *fakeCore, *clocktest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &clocktest.Buffer{}
 	f := &fakeCore{fn: healthCore}
 	a := httpapi.New(f, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	return serveOn(t, a.Server(l)), f, logs
@@ -198,24 +197,6 @@ func TestReadHeaderTimeoutClosesSlowConn(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestClientBodyErrors: a body the client breaks (bad chunk framing, a
 // body that stops arriving) is the client's error: 400 or 408 with
 // Connection: close, never a 500, and nothing logged at ERROR. Raw TCP, so
@@ -338,26 +319,11 @@ func (c waitCore) HandleRequest(ctx context.Context, _ *logical.Request) (*logic
 	return nil, ctx.Err()
 }
 
-// notifyWriter collects log output and signals each write.
-type notifyWriter struct {
-	syncBuffer
-	wrote chan struct{}
-}
-
-func (w *notifyWriter) Write(p []byte) (int, error) {
-	n, err := w.syncBuffer.Write(p)
-	select {
-	case w.wrote <- struct{}{}:
-	default:
-	}
-	return n, err
-}
-
 // TestClientGoneNotAnError: a client that disconnects while the core works
 // cancels the request; that is the client's doing and is logged at debug,
 // not as a failed request at ERROR (the same class as issue 10 item 15).
 func TestClientGoneNotAnError(t *testing.T) {
-	logs := &notifyWriter{wrote: make(chan struct{}, 1)}
+	logs := &clocktest.Buffer{}
 	core := waitCore{entered: make(chan struct{}, 1)}
 	a := httpapi.New(core, httpapi.Config{}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	srv := serveOn(t, a.Server(httpapi.Listener{}))
@@ -370,14 +336,9 @@ func TestClientGoneNotAnError(t *testing.T) {
 	}
 	<-core.entered
 	c.Close()
-	timeout := time.After(30 * time.Second) // a safety net, not a timing assertion
-	for !strings.Contains(logs.String(), "request failed") && !strings.Contains(logs.String(), "client went away") {
-		select {
-		case <-logs.wrote:
-		case <-timeout:
-			t.Fatalf("nothing logged for the cancelled request:\n%s", logs.String())
-		}
-	}
+	clocktest.Eventually(t, "a log line for the cancelled request", func() bool {
+		return strings.Contains(logs.String(), "request failed") || strings.Contains(logs.String(), "client went away")
+	})
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("a client going away was logged at ERROR:\n%s", logs.String())
 	}

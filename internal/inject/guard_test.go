@@ -13,9 +13,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/keyward/keyward/internal/inject"
-
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/inject"
 )
 
 // helperEnv selects what TestHelperProcess does when this test binary is

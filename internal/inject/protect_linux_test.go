@@ -6,9 +6,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/keyward/keyward/internal/inject"
-
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/inject"
 )
 
 // TestRunProtectsProcess: Run leaves keyward non-dumpable with no core

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 )
@@ -43,7 +44,7 @@ func TestBackendPaths(t *testing.T) {
 	// The short lease fails to revoke once and turns irrevocable.
 	f.eng.setFail(true)
 	f.advance(2 * time.Second)
-	eventually(t, "irrevocable", func() bool { _, _, irr := f.m.Counts(); return irr == 1 })
+	clocktest.Eventually(t, "irrevocable", func() bool { _, _, irr := f.m.Counts(); return irr == 1 })
 	resp, _ = f.sys(t, logical.ReadOperation, "leases/count", map[string]any{"type": "irrevocable"}, owner)
 	if resp.Data["lease_count"] != 1 || resp.Data["total"] != 2 {
 		t.Errorf("count: %v", resp.Data)
@@ -56,7 +57,7 @@ func TestBackendPaths(t *testing.T) {
 	if resp, err = f.sys(t, logical.UpdateOperation, "leases/tidy", nil, owner); err != nil || resp.Data["requeued"] != 1 {
 		t.Fatalf("tidy: %v %v", resp, err)
 	}
-	eventually(t, "tidy sweep", func() bool { return f.eng.count("u2") == 1 })
+	clocktest.Eventually(t, "tidy sweep", func() bool { return f.eng.count("u2") == 1 })
 
 	if _, err := f.sys(t, logical.UpdateOperation, "leases/revoke", map[string]any{"lease_id": id}, &logical.TokenInfo{Accessor: "acc-b"}); status(err) != http.StatusForbidden {
 		t.Errorf("foreign revoke: %v", err)
@@ -93,9 +94,14 @@ func TestRestoreManyOverdue(t *testing.T) {
 		t.Fatalf("restored %d leases, want %d", total, n)
 	}
 	t.Logf("restore of %d leases took %v", n, time.Since(start))
+	// Every lease is revoke_pending once its refused first attempt has
+	// finished and been rescheduled; only then is no attempt in flight, so
+	// none can fail after the engine recovers and be rescheduled past the
+	// advance below.
+	clocktest.Eventually(t, "refused first attempts", func() bool { _, pending, _ := f.m.Counts(); return pending == n })
 	f.eng.setFail(false)
 	f.advance(10 * time.Minute) // past the backoff of the refused first attempts
-	f.eventuallyAdvancing(t, "overdue leases revoked", 10*time.Minute, func() bool { total, _, _ := f.m.Counts(); return total == 0 })
+	clocktest.Eventually(t, "overdue leases revoked", func() bool { total, _, _ := f.m.Counts(); return total == 0 })
 	for i := range n {
 		if c := f.eng.count(fmt.Sprint(i)); c != 1 {
 			t.Fatalf("lease %d revoked %d times", i, c)
@@ -120,7 +126,7 @@ func TestTokenRevocationSurvivesCrash(t *testing.T) {
 	f.eng.setFail(false)
 	f.open(t)
 	f.advance(10 * time.Minute) // past any backoff an attempt before the crash set
-	eventually(t, "token's leases revoked after restart", func() bool { total, _, _ := f.m.Counts(); return total == 1 })
+	clocktest.Eventually(t, "token's leases revoked after restart", func() bool { total, _, _ := f.m.Counts(); return total == 1 })
 	for i := range 20 {
 		if f.eng.count(fmt.Sprint(i)) != 1 {
 			t.Fatalf("lease %d not revoked exactly once", i)

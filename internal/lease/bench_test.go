@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/lease"
 )
 
@@ -26,6 +27,6 @@ func BenchmarkExpiry(b *testing.B) {
 	}
 	b.ResetTimer()
 	f.advance(time.Hour)
-	eventually(b, "all revoked", func() bool { total, _, _ := f.m.Counts(); return total == 0 })
+	clocktest.Eventually(b, "all revoked", func() bool { total, _, _ := f.m.Counts(); return total == 0 })
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "leases/s")
 }

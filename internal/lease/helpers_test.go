@@ -7,30 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
-
-// clock is an injected clock tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // engine is an in-memory stand-in for the core's routing to engines: it
 // records what was revoked and can be told to fail.
@@ -95,7 +76,7 @@ func (e *engine) total() int {
 
 type fixture struct {
 	m     *lease.Manager
-	clk   *clock
+	clk   *clocktest.Clock
 	eng   *engine
 	store *logicaltest.InmemStorage
 	opts  lease.Options
@@ -147,40 +128,8 @@ func (f *fixture) register(t testing.TB, accessor, user string, ttl, maxTTL time
 	return s.LeaseID
 }
 
-// eventually polls cond until it holds or 20 s pass. It asserts an outcome,
-// never a duration.
-// eventually polls cond for up to two minutes: a bound for a loaded
-// machine, not a timing assertion.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// eventuallyAdvancing waits for cond as eventually does, moving the fake
-// clock on by step whenever cond has not held for a while. A revocation
-// attempt in flight while the test changed the engine's answer is
-// rescheduled by its backoff from whatever the fake clock said when it
-// finished, possibly after the test's own advance: without further
-// advances it would never come due.
-func (f *fixture) eventuallyAdvancing(t testing.TB, what string, step time.Duration, cond func() bool) {
-	t.Helper()
-	polls := 0
-	eventually(t, what, func() bool {
-		if cond() {
-			return true
-		}
-		if polls++; polls%50 == 0 {
-			f.advance(step)
-		}
-		return false
-	})
-}
+// newClock is the fake clock a fixture's manager runs on.
+func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 func status(err error) int {
 	code, _, _ := logical.StatusOf(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 )
@@ -28,7 +29,7 @@ func TestExpiryRevokesThroughEngine(t *testing.T) {
 		t.Fatalf("revoked %d times before expiry", n)
 	}
 	f.advance(2 * time.Second)
-	eventually(t, "revocation at expiry", func() bool { _, ok := f.m.Lookup(id); return !ok })
+	clocktest.Eventually(t, "revocation at expiry", func() bool { _, ok := f.m.Lookup(id); return !ok })
 	if n := f.eng.count("u1"); n != 1 {
 		t.Fatalf("engine revoked u1 %d times, want 1", n)
 	}
@@ -99,7 +100,7 @@ func TestRenewAtTheEdge(t *testing.T) {
 		}
 	}
 	f.m.Poke()
-	eventually(t, "expiry at max_ttl", func() bool { return f.eng.count("u1") == 1 })
+	clocktest.Eventually(t, "expiry at max_ttl", func() bool { return f.eng.count("u1") == 1 })
 }
 
 func TestRenewWithinMax(t *testing.T) {
@@ -116,7 +117,7 @@ func TestRenewWithinMax(t *testing.T) {
 		t.Fatal("renewed lease revoked at its old expiry")
 	}
 	f.advance(16 * time.Second)
-	eventually(t, "revocation at renewed expiry", func() bool { return f.eng.count("u1") == 1 })
+	clocktest.Eventually(t, "revocation at renewed expiry", func() bool { return f.eng.count("u1") == 1 })
 }
 
 // T13: a token may renew or revoke only the leases it created; root may
@@ -154,7 +155,7 @@ func TestRevokeByToken(t *testing.T) {
 	if err := f.m.RevokeByToken(t.Context(), "acc-a"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "token's leases revoked", func() bool { return f.eng.count("a1") == 1 && f.eng.count("a2") == 1 })
+	clocktest.Eventually(t, "token's leases revoked", func() bool { return f.eng.count("a1") == 1 && f.eng.count("a2") == 1 })
 	for _, id := range []string{a1, a2} {
 		if _, ok := f.m.Lookup(id); ok {
 			t.Errorf("lease %s survived its token", id)
@@ -173,7 +174,7 @@ func TestRevocationRetriesThenIrrevocable(t *testing.T) {
 	id := f.register(t, "acc-a", "u1", time.Second, time.Minute)
 	f.eng.setFail(true)
 	f.advance(2 * time.Second)
-	eventually(t, "first failed attempt", func() bool { i, _ := f.m.Lookup(id); return i.Attempts == 1 })
+	clocktest.Eventually(t, "first failed attempt", func() bool { i, _ := f.m.Lookup(id); return i.Attempts == 1 })
 	info, _ := f.m.Lookup(id)
 	if info.State != lease.StateRevokePending || info.LastError == "" {
 		t.Fatalf("after failure: %+v", info)
@@ -183,9 +184,9 @@ func TestRevocationRetriesThenIrrevocable(t *testing.T) {
 		t.Errorf("first retry in %v, want 1s plus at most 25%% jitter", retry)
 	}
 	f.advance(2 * time.Second)
-	eventually(t, "second attempt", func() bool { i, _ := f.m.Lookup(id); return i.Attempts == 2 })
+	clocktest.Eventually(t, "second attempt", func() bool { i, _ := f.m.Lookup(id); return i.Attempts == 2 })
 	f.advance(3 * time.Second)
-	eventually(t, "irrevocable", func() bool { i, _ := f.m.Lookup(id); return i.State == lease.StateIrrevocable })
+	clocktest.Eventually(t, "irrevocable", func() bool { i, _ := f.m.Lookup(id); return i.State == lease.StateIrrevocable })
 	if total, _, irr := f.m.Counts(); total != 1 || irr != 1 {
 		t.Fatalf("Counts = %d total, %d irrevocable", total, irr)
 	}
@@ -198,8 +199,8 @@ func TestRevocationRetriesThenIrrevocable(t *testing.T) {
 	if n, err := f.m.Tidy(t.Context()); n != 1 || err != nil {
 		t.Fatalf("Tidy = %d, %v", n, err)
 	}
-	eventually(t, "revoked after tidy", func() bool { return f.eng.count("u1") == 1 })
-	eventually(t, "record removed", func() bool { _, ok := f.m.Lookup(id); return !ok })
+	clocktest.Eventually(t, "revoked after tidy", func() bool { return f.eng.count("u1") == 1 })
+	clocktest.Eventually(t, "record removed", func() bool { _, ok := f.m.Lookup(id); return !ok })
 }
 
 func TestExplicitRevokeFailureKeepsLease(t *testing.T) {
@@ -216,7 +217,7 @@ func TestExplicitRevokeFailureKeepsLease(t *testing.T) {
 	}
 	f.eng.setFail(false)
 	f.advance(time.Hour)
-	eventually(t, "retry succeeds", func() bool { return f.eng.count("u1") == 1 })
+	clocktest.Eventually(t, "retry succeeds", func() bool { return f.eng.count("u1") == 1 })
 }
 
 func TestRestoreRevokesOverdueAndResumesTimers(t *testing.T) {
@@ -226,9 +227,9 @@ func TestRestoreRevokesOverdueAndResumesTimers(t *testing.T) {
 	f.m.Close()
 	f.clk.Add(time.Minute) // the server was down for a minute
 	f.open(t)
-	eventually(t, "overdue lease revoked at restore", func() bool { return f.eng.count("old") == 1 })
+	clocktest.Eventually(t, "overdue lease revoked at restore", func() bool { return f.eng.count("old") == 1 })
 	if _, ok := f.m.Lookup(overdue); ok {
-		eventually(t, "overdue record removed", func() bool { _, ok := f.m.Lookup(overdue); return !ok })
+		clocktest.Eventually(t, "overdue record removed", func() bool { _, ok := f.m.Lookup(overdue); return !ok })
 	}
 	if _, ok := f.m.Lookup(later); !ok {
 		t.Fatal("lease not yet due lost at restore")
@@ -236,7 +237,7 @@ func TestRestoreRevokesOverdueAndResumesTimers(t *testing.T) {
 	if err := f.m.RevokeByToken(t.Context(), "acc-a"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "token index rebuilt at restore", func() bool { return f.eng.count("new") == 1 })
+	clocktest.Eventually(t, "token index rebuilt at restore", func() bool { return f.eng.count("new") == 1 })
 }
 
 func TestPrefixForceListCount(t *testing.T) {
@@ -284,7 +285,7 @@ func TestManyLeasesExpire(t *testing.T) {
 		t.Errorf("goroutines grew from %d to %d while registering", before, g)
 	}
 	f.advance(31 * time.Second)
-	eventually(t, "all leases revoked", func() bool { total, _, _ := f.m.Counts(); return total == 0 })
+	clocktest.Eventually(t, "all leases revoked", func() bool { total, _, _ := f.m.Counts(); return total == 0 })
 	if got := f.eng.total(); got != n {
 		t.Fatalf("engine revoked %d distinct users, want %d", got, n)
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/monitor"
 )
@@ -61,7 +62,7 @@ func TestMetricsFollowLeaseStates(t *testing.T) {
 	if n, err := f.m.Tidy(t.Context()); n != 1 || err != nil {
 		t.Fatalf("Tidy = %d, %v", n, err)
 	}
-	eventually(t, "requeued lease revoked", func() bool { _, ok := f.m.Lookup(a); return !ok })
+	clocktest.Eventually(t, "requeued lease revoked", func() bool { _, ok := f.m.Lookup(a); return !ok })
 	check("revoked", metrics{active: 2, failures: 2, revoked: 1})
 
 	if n, err := f.m.ForceRevoke(t.Context(), "database/creds/ro/"); n != 2 || err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
@@ -86,7 +87,7 @@ func TestMovedLeaseExpiresAtNewMountAfterRestart(t *testing.T) {
 		t.Fatal("old id does not reach the lease after a restart")
 	}
 	f.advance(2 * time.Hour)
-	eventually(t, "the moved lease expires", func() bool { return f.eng.count("u") == 1 })
+	clocktest.Eventually(t, "the moved lease expires", func() bool { return f.eng.count("u") == 1 })
 	if f.eng.calls("database/") != 0 || f.eng.calls("dbnew/") != 1 {
 		t.Errorf("expiry reached database/ %d, dbnew/ %d times", f.eng.calls("database/"), f.eng.calls("dbnew/"))
 	}

@@ -4,35 +4,26 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/clocktest"
 )
 
-// fakeClock records the callbacks a Writer schedules; the test fires them.
-type fakeClock struct {
-	delays []time.Duration
-	fns    []func()
-	live   []bool
-}
-
-func (c *fakeClock) after(d time.Duration, f func()) func() bool {
-	i := len(c.fns)
-	c.delays = append(c.delays, d)
-	c.fns = append(c.fns, f)
-	c.live = append(c.live, true)
-	return func() bool {
-		was := c.live[i]
-		c.live[i] = false
-		return was
-	}
-}
-
-// fire runs the latest scheduled callback if it is still live, as a timer
-// expiring would, and reports whether there was one.
-func (c *fakeClock) fire() bool {
-	if len(c.fns) == 0 || !c.live[len(c.fns)-1] {
+// pause lets a pause longer than FlushDelay pass on the fake clock and
+// reports whether a flush timer was pending. A pending timer must come due
+// at exactly DefaultFlushDelay: not a nanosecond before, and not after.
+func pause(t *testing.T, clock *clocktest.Clock) bool {
+	t.Helper()
+	if clock.Timers() == 0 {
 		return false
 	}
-	c.live[len(c.fns)-1] = false
-	c.fns[len(c.fns)-1]()
+	clock.Add(DefaultFlushDelay - time.Nanosecond)
+	if clock.Timers() == 0 {
+		t.Fatalf("flush timer ran before %v", DefaultFlushDelay)
+	}
+	clock.Add(time.Nanosecond)
+	if n := clock.Timers(); n != 0 {
+		t.Fatalf("%d flush timers still pending after %v", n, DefaultFlushDelay)
+	}
 	return true
 }
 
@@ -67,11 +58,11 @@ func TestWriterPauses(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			clock := &fakeClock{}
-			w := newWriter(&out, []Secret{{Value: timerSecret}}, Options{}, clock.after)
+			clock := clocktest.New(time.Time{})
+			w := newWriter(&out, []Secret{{Value: timerSecret}}, Options{}, clock.AfterFunc)
 			for i, s := range tc.steps {
 				if s == "" {
-					if !clock.fire() {
+					if !pause(t, clock) {
 						t.Fatalf("step %d: no flush timer pending", i)
 					}
 				} else if _, err := w.Write([]byte(s)); err != nil {
@@ -85,22 +76,17 @@ func TestWriterPauses(t *testing.T) {
 			if err := w.Close(); err != nil || out.String() != want {
 				t.Fatalf("Close() = %v, output %q, want %q", err, out.String(), want)
 			}
-			for _, d := range clock.delays {
-				if d != DefaultFlushDelay {
-					t.Fatalf("timer delay %v, want %v", d, DefaultFlushDelay)
-				}
-			}
 		})
 	}
 }
 
 func TestWriterOneBytePerWriteWithPauses(t *testing.T) {
 	var out bytes.Buffer
-	clock := &fakeClock{}
-	w := newWriter(&out, []Secret{{Value: timerSecret}}, Options{}, clock.after)
+	clock := clocktest.New(time.Time{})
+	w := newWriter(&out, []Secret{{Value: timerSecret}}, Options{}, clock.AfterFunc)
 	for _, c := range []byte("x " + timerSecret + " y\n") {
 		w.Write([]byte{c})
-		clock.fire()
+		pause(t, clock)
 	}
 	w.Close()
 	if got, want := out.String(), "x s3c*** y\n"; got != want {
@@ -110,20 +96,25 @@ func TestWriterOneBytePerWriteWithPauses(t *testing.T) {
 
 func TestWriterStaleTimer(t *testing.T) {
 	var out bytes.Buffer
-	clock := &fakeClock{}
-	w := newWriter(&out, []Secret{{Value: timerSecret}}, Options{}, clock.after)
+	clock := clocktest.New(time.Time{})
+	var scheduled []func()
+	after := func(d time.Duration, f func()) func() bool {
+		scheduled = append(scheduled, f)
+		return clock.AfterFunc(d, f)
+	}
+	w := newWriter(&out, []Secret{{Value: timerSecret}}, Options{}, after)
 	w.Write([]byte("pass=s3cr"))
-	stale := clock.fns[0]
+	stale := scheduled[0]
 	w.Write([]byte("3t")) // stops the first timer, schedules another
-	if clock.live[0] {
-		t.Fatal("first timer still live after a new write")
+	if len(scheduled) != 2 || clock.Timers() != 1 {
+		t.Fatalf("after a new write: %d timers scheduled, %d pending; want the first stopped and one new", len(scheduled), clock.Timers())
 	}
 	stale() // a timer that fired just as the write came in
 	if got := out.String(); got != "pass=" {
 		t.Fatalf("stale timer flushed: output %q", got)
 	}
 	w.Close()
-	if clock.fire() {
+	if pause(t, clock) {
 		t.Fatal("timer live after Close")
 	}
 	if got := out.String(); got != "pass=s3cr3t" {
@@ -133,15 +124,15 @@ func TestWriterStaleTimer(t *testing.T) {
 
 func TestWriterNoTimerWhenNothingHeld(t *testing.T) {
 	var out bytes.Buffer
-	clock := &fakeClock{}
-	w := newWriter(&out, []Secret{{Value: timerSecret}}, Options{}, clock.after)
+	clock := clocktest.New(time.Time{})
+	w := newWriter(&out, []Secret{{Value: timerSecret}}, Options{}, clock.AfterFunc)
 	w.Write([]byte("line one\nline two\n"))
-	if len(clock.fns) != 0 {
-		t.Fatalf("%d timers scheduled with nothing held", len(clock.fns))
+	if n := clock.Timers(); n != 0 {
+		t.Fatalf("%d timers scheduled with nothing held", n)
 	}
-	w = newWriter(&out, []Secret{{Value: timerSecret}}, Options{FlushDelay: -1}, clock.after)
+	w = newWriter(&out, []Secret{{Value: timerSecret}}, Options{FlushDelay: -1}, clock.AfterFunc)
 	w.Write([]byte("s3c"))
-	if len(clock.fns) != 0 {
+	if clock.Timers() != 0 {
 		t.Fatal("timer scheduled with FlushDelay < 0")
 	}
 }

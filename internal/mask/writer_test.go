@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/mask"
 )
 
@@ -236,15 +237,9 @@ func TestWriterSplitEveryOffsetAllForms(t *testing.T) {
 func TestWriterConcurrent(t *testing.T) {
 	// stdout and stderr Writers share one destination; each is also written
 	// by two goroutines. Every Write holds whole lines, as a child's do.
-	var mu sync.Mutex
-	var out bytes.Buffer
-	dst := writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.Write(p)
-	})
+	var out clocktest.Buffer
 	secrets := sec("stdout-secret-value", "stderr-secret-value")
-	ws := []*mask.Writer{mask.NewWriter(dst, secrets, mask.Options{}), mask.NewWriter(dst, secrets, mask.Options{})}
+	ws := []*mask.Writer{mask.NewWriter(&out, secrets, mask.Options{}), mask.NewWriter(&out, secrets, mask.Options{})}
 	var wg sync.WaitGroup
 	for g := range 4 {
 		w := ws[g%2]

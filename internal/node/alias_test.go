@@ -31,7 +31,7 @@ func tokenWith(t *testing.T, root *vault.Client, name, rules string) string {
 // canonical path was denied, and sys/mounts/auth/PATH/tune needed no sudo.
 func TestAliasRoutesAuthorizedAsCanonical(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := root.Sys().EnableAuthWithOptions("userpass", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,14 @@ import (
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
+// enableFileAudit enables a file audit device named "file" writing to path.
+func enableFileAudit(t *testing.T, c *vault.Client, path string) {
+	t.Helper()
+	if err := c.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": path}}); err != nil {
+		t.Fatalf("enable file audit at %s: %v", path, err)
+	}
+}
+
 func auditConfig(storagePath, auditDir, file string) *config.Config {
 	cfg := config.Default()
 	cfg.Listeners = []config.Listener{{Type: "tcp", Address: "127.0.0.1:0", TLSDisable: true}}
@@ -42,9 +50,7 @@ func TestAuditDirectory(t *testing.T) {
 	}
 	n2 := nodetest.StartWith(t, nodetest.Options{Dir: data})
 	p := filepath.Join(data, "audit", "audit.log")
-	if err := vaultClient(t, n2.URL, n2.RootToken.Reveal()).Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": p}}); err != nil {
-		t.Fatalf("enable in the default audit directory: %v", err)
-	}
+	enableFileAudit(t, n2.Client(t), p) // in the default audit directory
 	if fi, err := os.Lstat(filepath.Dir(p)); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
 		t.Errorf("default audit directory = %v, %v; want a 0700 directory", fi, err)
 	}
@@ -85,11 +91,9 @@ func TestStoredAuditDeviceOutsideTheDirectory(t *testing.T) {
 	dir, oldAudit := t.TempDir(), t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir, AuditDir: oldAudit})
 	root := n.RootToken.Reveal()
-	vc := vaultClient(t, n.URL, root)
+	vc := nodetest.VaultClient(t, n.URL, root)
 	p := filepath.Join(oldAudit, "audit.log")
-	if err := vc.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": p}}); err != nil {
-		t.Fatal(err)
-	}
+	enableFileAudit(t, vc, p)
 	shares := n.Shares
 	n.Close()
 	before, _ := os.ReadFile(p)

@@ -51,7 +51,7 @@ func enrollTOTP(t *testing.T, root *vault.Client, user string) totp.Key {
 // a code, and cannot reuse it; a user without the policy needs no code.
 func TestUserpassMFAPolicies(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	mustOK(t, "enable userpass", root.Sys().EnableAuthWithOptions("userpass", &vault.EnableAuthOptions{Type: "userpass"}))
 	mustOK(t, "admin policy", root.Sys().PutPolicy("admin", `path "sys/*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }`))
 	_, err := root.Logical().Write("auth/userpass/config", map[string]any{"mfa_policies": []string{"admin"}})
@@ -66,7 +66,7 @@ func TestUserpassMFAPolicies(t *testing.T) {
 	_, err = root.Logical().Write("auth/userpass/users/bob", map[string]any{"password": "pw-bob", "token_policies": "dev"})
 	mustOK(t, "create bob", err)
 
-	anon := vaultClient(t, n.URL, "")
+	anon := nodetest.VaultClient(t, n.URL, "")
 	login := func(user, pw, code string) (*vault.Secret, error) {
 		d := map[string]any{"password": pw}
 		if code != "" {
@@ -99,7 +99,7 @@ func TestUserpassMFAPolicies(t *testing.T) {
 		t.Fatalf("token policies = %v, want admin", s.Auth.Policies)
 	}
 	// The token carries sudo on sys/: it may list auth mounts.
-	if _, err := vaultClient(t, n.URL, s.Auth.ClientToken).Sys().ListAuth(); err != nil {
+	if _, err := nodetest.VaultClient(t, n.URL, s.Auth.ClientToken).Sys().ListAuth(); err != nil {
 		t.Fatalf("admin token on sys/auth: %v", err)
 	}
 	if _, err := login("alice", "pw-alice", code); status(err) != http.StatusBadRequest {
@@ -110,7 +110,7 @@ func TestUserpassMFAPolicies(t *testing.T) {
 // renewRefused asserts that renew-self with token fails with a 4xx.
 func renewRefused(t *testing.T, addr, token, what string) {
 	t.Helper()
-	_, err := vaultClient(t, addr, token).Auth().Token().RenewSelf(0)
+	_, err := nodetest.VaultClient(t, addr, token).Auth().Token().RenewSelf(0)
 	if c := status(err); c < 400 || c >= 500 {
 		t.Fatalf("%s: renew-self err = %v, want a 4xx", what, err)
 	}
@@ -118,7 +118,7 @@ func renewRefused(t *testing.T, addr, token, what string) {
 
 func renewOK(t *testing.T, addr, token, what string) {
 	t.Helper()
-	s, err := vaultClient(t, addr, token).Auth().Token().RenewSelf(0)
+	s, err := nodetest.VaultClient(t, addr, token).Auth().Token().RenewSelf(0)
 	if err != nil {
 		t.Fatalf("%s: renew-self: %v", what, err)
 	}
@@ -132,8 +132,8 @@ func renewOK(t *testing.T, addr, token, what string) {
 // also bind renewal.
 func TestAuthRenewalFollowsRoleOrUser(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
-	anon := vaultClient(t, n.URL, "")
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
+	anon := nodetest.VaultClient(t, n.URL, "")
 
 	t.Run("jwt", func(t *testing.T) {
 		is := jwttest.NewIssuer(t)

@@ -14,23 +14,9 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/keyward/keyward/internal/auth/jwt/jwttest"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
-
-// waitFor polls cond until it holds, for at most a minute. It asserts an
-// outcome, never a duration.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -47,9 +33,9 @@ path "auth/token/create-orphan" { capabilities = ["update"] }`
 func TestBatchTokensVaultClient(t *testing.T) {
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{AuditDir: dir})
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	auditLog := filepath.Join(dir, "audit.log")
-	mustOK(t, "enable audit", root.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": auditLog}}))
+	enableFileAudit(t, root, auditLog)
 	mustOK(t, "policy", root.Sys().PutPolicy("ci", batchPolicy))
 	_, err := root.KVv2("secret").Put(t.Context(), "ci/app", map[string]any{"password": "pw-1"})
 	mustOK(t, "seed secret", err)
@@ -61,7 +47,7 @@ func TestBatchTokensVaultClient(t *testing.T) {
 		t.Fatalf("batch create auth = prefix %q accessor %q renewable %v ttl %d",
 			tok[:4], s.Auth.Accessor, s.Auth.Renewable, s.Auth.LeaseDuration)
 	}
-	bc := vaultClient(t, n.URL, tok)
+	bc := nodetest.VaultClient(t, n.URL, tok)
 
 	// Use.
 	kv, err := bc.KVv2("secret").Get(t.Context(), "ci/app")
@@ -123,7 +109,7 @@ func TestBatchTokensVaultClient(t *testing.T) {
 	// A batch child of a service token dies with it; an orphan does not.
 	parent, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"ci"}, TTL: "1h"})
 	mustOK(t, "create parent", err)
-	pc := vaultClient(t, n.URL, parent.Auth.ClientToken)
+	pc := nodetest.VaultClient(t, n.URL, parent.Auth.ClientToken)
 	child, err := pc.Auth().Token().Create(&vault.TokenCreateRequest{Type: "batch"})
 	mustOK(t, "batch child of a service token", err)
 	orphan, err := pc.Auth().Token().CreateOrphan(&vault.TokenCreateRequest{Type: "batch"})
@@ -132,10 +118,10 @@ func TestBatchTokensVaultClient(t *testing.T) {
 		t.Errorf("orphan flags: child %v, orphan %v", child.Auth.Orphan, orphan.Auth.Orphan)
 	}
 	mustOK(t, "revoke parent", root.Auth().Token().RevokeTree(parent.Auth.ClientToken))
-	if _, err := vaultClient(t, n.URL, child.Auth.ClientToken).Auth().Token().LookupSelf(); status(err) != http.StatusForbidden {
+	if _, err := nodetest.VaultClient(t, n.URL, child.Auth.ClientToken).Auth().Token().LookupSelf(); status(err) != http.StatusForbidden {
 		t.Errorf("batch child of a revoked parent: %v, want 403", err)
 	}
-	if _, err := vaultClient(t, n.URL, orphan.Auth.ClientToken).Auth().Token().LookupSelf(); err != nil {
+	if _, err := nodetest.VaultClient(t, n.URL, orphan.Auth.ClientToken).Auth().Token().LookupSelf(); err != nil {
 		t.Errorf("orphan batch token after its creator's revocation: %v", err)
 	}
 
@@ -143,8 +129,8 @@ func TestBatchTokensVaultClient(t *testing.T) {
 	// the server's speed).
 	short, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Type: "batch", Policies: []string{"ci"}, TTL: "1s"})
 	mustOK(t, "create short batch token", err)
-	sc := vaultClient(t, n.URL, short.Auth.ClientToken)
-	waitFor(t, "the 1s batch token to expire", func() bool {
+	sc := nodetest.VaultClient(t, n.URL, short.Auth.ClientToken)
+	clocktest.Eventually(t, "the 1s batch token to expire", func() bool {
 		_, err := sc.KVv2("secret").Get(t.Context(), "ci/app")
 		return status(err) == http.StatusForbidden
 	})
@@ -169,8 +155,8 @@ func TestBatchTokensVaultClient(t *testing.T) {
 // when the mount is tuned to batch; the token works and is not renewable.
 func TestBatchTokenJWTLogin(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
-	anon := vaultClient(t, n.URL, "")
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
+	anon := nodetest.VaultClient(t, n.URL, "")
 	is := jwttest.NewIssuer(t)
 	mustOK(t, "policy", root.Sys().PutPolicy("ci", batchPolicy))
 	_, err := root.KVv2("secret").Put(t.Context(), "ci/app", map[string]any{"password": "pw-1"})
@@ -211,7 +197,7 @@ func TestBatchTokenJWTLogin(t *testing.T) {
 		if !strings.HasPrefix(s.Auth.ClientToken, "kwb_") || s.Auth.Accessor != "" || s.Auth.Renewable || s.Auth.LeaseDuration != 300 {
 			t.Fatalf("%s login auth: prefix %q accessor %q renewable %v ttl %d", mount, s.Auth.ClientToken[:4], s.Auth.Accessor, s.Auth.Renewable, s.Auth.LeaseDuration)
 		}
-		bc := vaultClient(t, n.URL, s.Auth.ClientToken)
+		bc := nodetest.VaultClient(t, n.URL, s.Auth.ClientToken)
 		if _, err := bc.KVv2("secret").Get(t.Context(), "ci/app"); err != nil {
 			t.Fatalf("%s batch token read: %v", mount, err)
 		}
@@ -266,7 +252,7 @@ func BenchmarkBatchLogin(b *testing.B) {
 			}
 			return out
 		}
-		c := vaultClient(&testing.T{}, n.URL, root)
+		c := nodetest.VaultClient(&testing.T{}, n.URL, root)
 		if err := c.Sys().PutPolicy("bench", `path "secret/data/bench/*" { capabilities = ["read"] }
 path "auth/token/create" { capabilities = ["update"] }
 path "auth/token/create-orphan" { capabilities = ["update"] }`); err != nil {
@@ -292,7 +278,7 @@ path "auth/token/create-orphan" { capabilities = ["update"] }`); err != nil {
 				b.Fatal(err)
 			}
 			login := []byte(fmt.Sprintf(`{"role_id":%q,"secret_id":%q}`, rid.Data["role_id"], sid.Data["secret_id"]))
-			s, err := vaultClient(&testing.T{}, n.URL, "").Logical().Write("auth/approle/login", map[string]any{"role_id": rid.Data["role_id"], "secret_id": sid.Data["secret_id"]})
+			s, err := nodetest.VaultClient(&testing.T{}, n.URL, "").Logical().Write("auth/approle/login", map[string]any{"role_id": rid.Data["role_id"], "secret_id": sid.Data["secret_id"]})
 			if err != nil || strings.HasPrefix(s.Auth.ClientToken, "kwb_") != (typ == "batch") {
 				b.Fatalf("login with role %s: %v, %+v", typ, err, s)
 			}

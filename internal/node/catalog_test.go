@@ -16,7 +16,7 @@ import (
 // external plugin is refused with a clear 400.
 func TestVaultClientPluginCatalog(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	all, err := c.Sys().ListPlugins(&vault.ListPluginsInput{})
 	if err != nil {
 		t.Fatalf("ListPlugins: %v", err)
@@ -72,7 +72,7 @@ path "sys/plugins/catalog" { capabilities = ["read"] }`); err != nil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader := vaultClient(t, n.URL, tok.Auth.ClientToken)
+	reader := nodetest.VaultClient(t, n.URL, tok.Auth.ClientToken)
 	if _, err := reader.Sys().ListPlugins(&vault.ListPluginsInput{}); err != nil {
 		t.Errorf("ListPlugins without sudo = %v", err)
 	}
@@ -85,7 +85,7 @@ path "sys/plugins/catalog" { capabilities = ["read"] }`); err != nil {
 // accepts, so the catalog never advertises what a config write refuses.
 func TestCatalogDatabasePluginsAreAccepted(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := c.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,14 +16,9 @@ import (
 // These tests drive a real server with HashiCorp's official Go client: if
 // they pass, existing Vault tooling built on it works against Keyward.
 
-func vaultClient(t testing.TB, addr, token string) *vault.Client {
-	t.Helper()
-	return nodetest.VaultClient(t, addr, token)
-}
-
 func TestVaultClientInitUnseal(t *testing.T) {
 	n := nodetest.StartWith(t, nodetest.Options{Uninitialized: true})
-	c := vaultClient(t, n.URL, "")
+	c := nodetest.VaultClient(t, n.URL, "")
 	sys := c.Sys()
 
 	init, err := sys.InitStatus()
@@ -93,7 +88,7 @@ func TestVaultClientInitUnseal(t *testing.T) {
 
 func TestVaultClientKVv2(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	kv := c.KVv2("secret")
 	ctx := context.Background()
 
@@ -183,7 +178,7 @@ func TestVaultClientKVv2(t *testing.T) {
 
 func TestVaultClientPoliciesTokensMounts(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	sys := root.Sys()
 	ctx := context.Background()
 
@@ -220,7 +215,7 @@ path "secret/metadata/ci/app/*" { capabilities = ["list"] }
 	if sec.Auth.LeaseDuration != 600 || sec.Auth.ClientToken == "" || sec.Auth.Accessor == "" {
 		t.Fatalf("token create auth = %+v", sec.Auth)
 	}
-	ci := vaultClient(t, n.URL, sec.Auth.ClientToken)
+	ci := nodetest.VaultClient(t, n.URL, sec.Auth.ClientToken)
 	s, err := ci.KVv2("secret").Get(ctx, "ci/app/db")
 	if err != nil || s.Data["password"] != "ci-pass" {
 		t.Fatalf("ci read = %+v, %v\n%s", s, err, n.Logs.Bytes())
@@ -314,7 +309,7 @@ path "secret/metadata/ci/app/*" { capabilities = ["list"] }
 
 func TestVaultClientGenerateRoot(t *testing.T) {
 	n := nodetest.StartWith(t, nodetest.Options{Shares: 3, Threshold: 2})
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	sys := c.Sys()
 	if err := c.Auth().Token().RevokeSelf(""); err != nil {
 		t.Fatalf("revoke root: %v", err)

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	vault "github.com/hashicorp/vault/api"
-
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
@@ -18,12 +16,9 @@ import (
 // audit log held no entry for sys/generate-root/*.
 func TestGenerateRootIsAudited(t *testing.T) {
 	n := nodetest.StartWith(t, nodetest.Options{Shares: 3, Threshold: 2})
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	logPath := filepath.Join(t.TempDir(), "audit.log") // in-memory test nodes allow the temp dir
-	if err := c.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file",
-		Options: map[string]string{"file_path": logPath}}); err != nil {
-		t.Fatal(err)
-	}
+	enableFileAudit(t, c, logPath)
 	st, err := c.Sys().GenerateRootInit("", "")
 	if err != nil {
 		t.Fatal(err)

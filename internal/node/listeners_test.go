@@ -15,7 +15,6 @@ import (
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/node"
-	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
 // startListeners starts an unsealed in-memory node with these listener
@@ -29,8 +28,16 @@ func startListeners(t *testing.T, listeners ...config.Listener) (*node.Node, []s
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &nodetest.SyncBuffer{}
-	n, err := node.New(cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	n, root := startUnsealed(t, cfg)
+	return n, n.URLs(), root
+}
+
+// startUnsealed starts a node from cfg, initialized with one share and
+// unsealed, and returns it with the root token. Its logs (JSON, as the
+// server writes them) are discarded.
+func startUnsealed(t *testing.T, cfg *config.Config) (*node.Node, string) {
+	t.Helper()
+	n, err := node.New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +53,7 @@ func startListeners(t *testing.T, listeners ...config.Listener) (*node.Node, []s
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return n, n.URLs(), res.RootToken
+	return n, res.RootToken
 }
 
 // TestTrustedProxiesPerListener: a proxy trusted on one listener is not

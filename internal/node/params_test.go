@@ -16,7 +16,7 @@ import (
 // deny on token_policies, and "dev,admin" passed an allowed "dev*".
 func TestParameterConstraintsSeeNormalisedValues(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := root.Sys().EnableAuthWithOptions("userpass", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,72 +9,31 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	vault "github.com/hashicorp/vault/api"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/testsvc"
 )
-
-// pgAdmin connects to the PostgreSQL that .ci/run starts on 127.0.0.1; in
-// CI a missing database fails the test instead of skipping it.
-func pgAdmin(t *testing.T) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL on 127.0.0.1:5432: %v", err)
-		}
-		t.Skipf("PostgreSQL not reachable on 127.0.0.1:5432: %v", err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	return c
-}
-
-// pgRoles counts the roles whose names start with prefix, dropping them
-// all at cleanup.
-func pgRoles(t *testing.T, admin *pgx.Conn, prefix string) func() int {
-	t.Cleanup(func() {
-		ctx := context.Background()
-		rows, err := admin.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, prefix)
-		if err != nil {
-			return
-		}
-		names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, n := range names {
-			admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{n}.Sanitize())
-		}
-	})
-	return func() int {
-		t.Helper()
-		var n int
-		if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)`, prefix).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-}
 
 // `secrets move` of a database mount with live leases and of a KV mount:
 // every secret stays readable at the new path, every lease is found,
 // renewed and revoked there (reaching PostgreSQL), also by the id the
 // client holds and after a restart; the old path serves nothing.
 func TestVaultClientSecretsMoveKeepsSecretsAndLeases(t *testing.T) {
-	admin := pgAdmin(t)
+	admin := testsvc.Postgres(t)
 	prefix := "kwmv" + strings.ToLower(rand.Text()[:6])
-	roles := pgRoles(t, admin, prefix)
+	testsvc.DropPostgresRoles(t, admin, prefix)
+	roles := func() int { return testsvc.PostgresRoles(t, admin, prefix) }
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir})
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	ctx := context.Background()
 	if err := c.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Logical().Write("database/config/pg", map[string]any{
-		"plugin_name": "postgresql-database-plugin", "connection_url": "postgres://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable",
+		"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL,
 		"username": "postgres", "password": "x", "allowed_roles": []string{"ro"}, "username_template": prefix + `-{{random 8}}`,
 	}); err != nil {
 		t.Fatal(err)
@@ -176,7 +135,7 @@ func TestVaultClientSecretsMoveKeepsSecretsAndLeases(t *testing.T) {
 	shares := n.Shares
 	n.Close()
 	n = nodetest.StartWith(t, nodetest.Options{Dir: dir, Reopen: shares})
-	c = vaultClient(t, n.URL, c.Token())
+	c = nodetest.VaultClient(t, n.URL, c.Token())
 	check(t, c)
 	s, err := c.Logical().Read("dbnew/creds/ro")
 	if err != nil || !strings.HasPrefix(s.LeaseID, "dbnew/creds/ro/") {
@@ -204,11 +163,9 @@ func keysOf[V any](m map[string]V) []string {
 func TestRemountWarnsAboutPoliciesAndIsAudited(t *testing.T) {
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{AuditDir: dir})
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	logPath := filepath.Join(dir, "audit.log")
-	if err := c.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": logPath}}); err != nil {
-		t.Fatal(err)
-	}
+	enableFileAudit(t, c, logPath)
 	if err := c.Sys().PutPolicy("app", `path "secret/data/app/*" { capabilities = ["read"] }`); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +200,7 @@ func TestRemountWarnsAboutPoliciesAndIsAudited(t *testing.T) {
 // secret is there, at version 1, and history goes on from there.
 func TestVaultClientKVEnableVersioning(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	ctx := context.Background()
 	if err := c.Sys().Mount("kv1", &vault.MountInput{Type: "kv"}); err != nil {
 		t.Fatal(err)
@@ -314,7 +271,7 @@ func TestVaultClientKVEnableVersioning(t *testing.T) {
 // new path only.
 func TestVaultClientAuthMoveKeepsTokens(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	ctx := context.Background()
 	if err := c.Sys().EnableAuthWithOptions("people", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
 		t.Fatal(err)
@@ -336,7 +293,7 @@ func TestVaultClientAuthMoveKeepsTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice := vaultClient(t, n.URL, login.Auth.ClientToken)
+	alice := nodetest.VaultClient(t, n.URL, login.Auth.ClientToken)
 	if _, err := alice.KVv2("secret").Get(ctx, "alice/db"); err != nil {
 		t.Fatalf("templated read before the move: %v", err)
 	}
@@ -376,7 +333,7 @@ func TestVaultClientAuthMoveKeepsTokens(t *testing.T) {
 // sys/mounts/TO (sys/auth/... for auth methods).
 func TestRemountAuthorization(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	for _, m := range []string{"team-a", "team-b"} {
 		if err := root.Sys().Mount(m, &vault.MountInput{Type: "kv"}); err != nil {
 			t.Fatal(err)
@@ -414,7 +371,7 @@ path "sys/mounts/team-b-moved" { capabilities = ["update"] }`, "team-b", "team-b
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = vaultClient(t, n.URL, tok.Auth.ClientToken).Sys().Remount(tc.from, tc.to)
+			err = nodetest.VaultClient(t, n.URL, tok.Auth.ClientToken).Sys().Remount(tc.from, tc.to)
 			if tc.allowed && err != nil {
 				t.Fatalf("Remount(%s, %s) = %v, want allowed", tc.from, tc.to, err)
 			}
@@ -429,7 +386,7 @@ path "sys/mounts/team-b-moved" { capabilities = ["update"] }`, "team-b", "team-b
 // enabled, are refused with 400 and change nothing.
 func TestRemountRefusals(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := c.Sys().Mount("kv1", &vault.MountInput{Type: "kv"}); err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +437,7 @@ func TestRemountRefusals(t *testing.T) {
 // issuer.
 func TestTokenOfDisabledAuthMountIsNotRenewed(t *testing.T) {
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := c.Sys().EnableAuthWithOptions("up", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +448,7 @@ func TestTokenOfDisabledAuthMountIsNotRenewed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob := vaultClient(t, n.URL, login.Auth.ClientToken)
+	bob := nodetest.VaultClient(t, n.URL, login.Auth.ClientToken)
 	if _, err := bob.Auth().Token().RenewSelf(60); err != nil {
 		t.Fatalf("renew while the mount exists: %v", err)
 	}

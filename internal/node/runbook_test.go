@@ -29,7 +29,7 @@ import (
 func TestOperatorRunbook(t *testing.T) {
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir, Uninitialized: true})
-	c := vaultClient(t, n.URL, "")
+	c := nodetest.VaultClient(t, n.URL, "")
 	sys := c.Sys()
 
 	// Init and unseal.
@@ -168,7 +168,7 @@ func TestOperatorRunbook(t *testing.T) {
 		shares = append(shares, b)
 	}
 	n2 := nodetest.StartWith(t, nodetest.Options{Dir: dir, Reopen: shares})
-	assertSecret(t, vaultClient(t, n2.URL, initResp.RootToken))
+	assertSecret(t, nodetest.VaultClient(t, n2.URL, initResp.RootToken))
 
 	// Nothing secret reached the server log.
 	logs := n.Logs.Bytes()
@@ -249,7 +249,7 @@ func cliDecodeToken(encoded, otp string) (string, error) {
 
 func assertRootToken(t *testing.T, addr, tok string) {
 	t.Helper()
-	self, err := vaultClient(t, addr, tok).Auth().Token().LookupSelf()
+	self, err := nodetest.VaultClient(t, addr, tok).Auth().Token().LookupSelf()
 	if err != nil {
 		t.Fatalf("lookup-self with the generated token: %v", err)
 	}
@@ -271,13 +271,10 @@ func assertSecret(t *testing.T, c *vault.Client) {
 // log in clear.
 func TestRekeyIsAudited(t *testing.T) {
 	n := nodetest.StartWith(t, nodetest.Options{Shares: 3, Threshold: 2})
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
+	c := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	logPath := filepath.Join(t.TempDir(), "audit.log") // in-memory test nodes allow the temp dir
-	if err := c.Sys().EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file",
-		Options: map[string]string{"file_path": logPath}}); err != nil {
-		t.Fatal(err)
-	}
-	anon := vaultClient(t, n.URL, "")
+	enableFileAudit(t, c, logPath)
+	anon := nodetest.VaultClient(t, n.URL, "")
 	rs, err := anon.Sys().RekeyInit(&vault.RekeyInitRequest{SecretShares: 2, SecretThreshold: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,6 @@ import (
 	"github.com/keyward/keyward/internal/node"
 	"github.com/keyward/keyward/internal/node/nodetest"
 	"github.com/keyward/keyward/internal/storage/bolt"
-
 	"github.com/keyward/keyward/internal/testsvc"
 )
 
@@ -100,7 +99,7 @@ func TestUnauthenticatedProbingLooksTheSame(t *testing.T) {
 // nothing.
 func TestTraversalRejectedEndToEnd(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := root.Sys().PutPolicy("team-a", `path "secret/data/team-a/*" { capabilities = ["create", "read", "update", "delete", "list"] }`); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +145,7 @@ func TestTraversalRejectedEndToEnd(t *testing.T) {
 // T11: policies spelled like root never grant root.
 func TestRootBySpelling(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	for _, name := range []string{"Root", "ROOT", " root", "root ", "root\u200b", "r\u043e\u043et", "root\x00"} {
 		_, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{name}})
 		if err == nil {
@@ -161,7 +160,7 @@ func TestRootBySpelling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := vaultClient(t, n.URL, sec.Auth.ClientToken)
+	c := nodetest.VaultClient(t, n.URL, sec.Auth.ClientToken)
 	if _, err := c.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"root"}}); err == nil {
 		t.Fatal("a default-policy token created a root token")
 	}
@@ -170,7 +169,7 @@ func TestRootBySpelling(t *testing.T) {
 // T15: a token with num_uses=1 works exactly once under 200 concurrent uses.
 func TestUseLimitRace(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if _, err := root.KVv2("secret").Put(context.Background(), "x", map[string]any{"k": "v"}); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +223,7 @@ func TestSealedMeansSealed(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	n := nodetest.Start(t)
 	tok := n.RootToken.Reveal()
-	root := vaultClient(t, n.URL, tok)
+	root := nodetest.VaultClient(t, n.URL, tok)
 	revoked, _ := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"default"}})
 	_ = root.Auth().Token().RevokeTree(revoked.Auth.ClientToken)
 	deep := []byte(strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000))
@@ -292,7 +291,7 @@ func randomCanary() string {
 func TestCanarySweepStoreAndLogs(t *testing.T) {
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir, Shares: 3, Threshold: 2})
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	ctx := context.Background()
 	var canaries []string
 	for i := 0; i < 50; i++ {
@@ -308,7 +307,7 @@ func TestCanarySweepStoreAndLogs(t *testing.T) {
 			t.Fatal(err)
 		}
 		canaries = append(canaries, sec.Auth.ClientToken)
-		c := vaultClient(t, n.URL, sec.Auth.ClientToken)
+		c := nodetest.VaultClient(t, n.URL, sec.Auth.ClientToken)
 		_, _ = c.Logical().Read("secret/data/app/1") // denied: logs the attempt
 	}
 	canaries = append(canaries, n.RootToken.Reveal())
@@ -347,7 +346,7 @@ func TestCanarySweepStoreAndLogs(t *testing.T) {
 func TestTamperedStoreValue(t *testing.T) {
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir})
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	ctx := context.Background()
 	if _, err := root.KVv2("secret").Put(ctx, "a", map[string]any{"v": "value-a"}); err != nil {
 		t.Fatal(err)
@@ -406,7 +405,7 @@ func allKeys(t *testing.T, s lister, prefix string) []string {
 // Policies with min/max_wrapping_ttl force wrapping within those bounds.
 func TestPolicyWrappingTTLs(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if _, err := root.KVv2("secret").Put(context.Background(), "wrapme", map[string]any{"k": "wrapped-value"}); err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +449,7 @@ func TestPolicyWrappingTTLs(t *testing.T) {
 // passwords that follow them.
 func TestPasswordPolicies(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	pol := `length = 24
 rule "charset" {
   charset = "abcdefghijklmnopqrstuvwxyz"
@@ -496,13 +495,9 @@ rule "charset" {
 // A database connection can name a password policy; issued credentials
 // follow it (real PostgreSQL on 127.0.0.1).
 func TestDatabaseNamedPasswordPolicy(t *testing.T) {
-	if c, err := net.Dial("tcp", "127.0.0.1:5432"); err != nil {
-		testsvc.Unavailable(t, "PostgreSQL on 127.0.0.1:5432", err)
-	} else {
-		c.Close()
-	}
+	testsvc.Postgres(t)
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := root.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +509,7 @@ rule "charset" {
 		t.Fatal(err)
 	}
 	if _, err := root.Logical().Write("database/config/pg", map[string]any{
-		"plugin_name": "postgresql-database-plugin", "connection_url": "postgres://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable",
+		"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL,
 		"username": "postgres", "password": "unused-with-trust-auth", "allowed_roles": "app", "password_policy": "digits",
 	}); err != nil {
 		t.Fatalf("config with a named policy: %v", err)

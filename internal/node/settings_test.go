@@ -1,16 +1,13 @@
 package node_test
 
 import (
-	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/internal/config"
-	"github.com/keyward/keyward/internal/core"
-	"github.com/keyward/keyward/internal/node"
+	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
 // startConfigFile starts an unsealed node from an HCL configuration file,
@@ -27,23 +24,8 @@ func startConfigFile(t *testing.T, hcl string) (string, string) {
 		t.Fatal(err)
 	}
 	cfg.Audit.Dir = t.TempDir()
-	n, err := node.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	ctx := context.Background()
-	res, err := n.Core().Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Core().Unseal(ctx, res.Shares); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return n.URLs()[0], res.RootToken
+	n, root := startUnsealed(t, cfg)
+	return n.URLs()[0], root
 }
 
 // api_addr takes effect: sys/leader reports it as the leader's address
@@ -58,7 +40,7 @@ func TestAPIAddrInSysLeader(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url, root := startConfigFile(t, "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = 1\n}\nstorage \"inmem\" {}\n"+tt.line+"\n")
-			leader, err := vaultClient(t, url, root).Sys().Leader()
+			leader, err := nodetest.VaultClient(t, url, root).Sys().Leader()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,7 +22,7 @@ func compile(t testing.TB, ident *policy.Identity, texts ...string) *policy.ACL 
 
 const kvTeamA = `path "secret/data/team-a/*" { capabilities = ["create", "read", "update", "patch", "delete", "list"] }`
 
-const t09 = `
+const listButDenyPrivate = `
 path "foo/metadata/*" { capabilities = ["list", "read"] }
 path "foo/metadata/private/*" { capabilities = ["deny"] }`
 
@@ -95,30 +95,31 @@ func TestCheck(t *testing.T) {
 		{"list dir without slash", []string{`path "secret/metadata/*" { capabilities = ["list"] }`}, nil, "secret/metadata", policy.OpList, nil, true},
 		{"list exact rule without slash", []string{`path "secret/metadata/team" { capabilities = ["list"] }`}, nil, "secret/metadata/team/", policy.OpList, nil, true},
 		{"read on dir needs read", []string{`path "secret/metadata/*" { capabilities = ["list"] }`}, nil, "secret/metadata/x", policy.OpRead, nil, false},
-		{"T09 list private without slash", []string{t09}, nil, "foo/metadata/private", policy.OpList, nil, false},
-		{"T09 list private with slash", []string{t09}, nil, "foo/metadata/private/", policy.OpList, nil, false},
-		{"T09 list private child", []string{t09}, nil, "foo/metadata/private/x/", policy.OpList, nil, false},
-		{"T09 read private child", []string{t09}, nil, "foo/metadata/private/x", policy.OpRead, nil, false},
-		{"T09 list public", []string{t09}, nil, "foo/metadata/public/", policy.OpList, nil, true},
-		{"T09 list root dir", []string{t09}, nil, "foo/metadata", policy.OpList, nil, true},
+		// T09 in docs/security-tests.md: deny beats list.
+		{"deny beats list: list private without slash", []string{listButDenyPrivate}, nil, "foo/metadata/private", policy.OpList, nil, false},
+		{"deny beats list: list private with slash", []string{listButDenyPrivate}, nil, "foo/metadata/private/", policy.OpList, nil, false},
+		{"deny beats list: list private child", []string{listButDenyPrivate}, nil, "foo/metadata/private/x/", policy.OpList, nil, false},
+		{"deny beats list: read private child", []string{listButDenyPrivate}, nil, "foo/metadata/private/x", policy.OpRead, nil, false},
+		{"deny beats list: list public", []string{listButDenyPrivate}, nil, "foo/metadata/public/", policy.OpList, nil, true},
+		{"deny beats list: list root dir", []string{listButDenyPrivate}, nil, "foo/metadata", policy.OpList, nil, true},
 
-		// T08: KV v2 sibling endpoints each need their own grant.
-		{"T08 data allowed", []string{kvTeamA}, nil, "secret/data/team-a/x", policy.OpRead, nil, true},
-		{"T08 metadata", []string{kvTeamA}, nil, "secret/metadata/team-a/x", policy.OpRead, nil, false},
-		{"T08 metadata delete", []string{kvTeamA}, nil, "secret/metadata/team-a/x", policy.OpDelete, nil, false},
-		{"T08 delete", []string{kvTeamA}, nil, "secret/delete/team-a/x", policy.OpUpdate, nil, false},
-		{"T08 destroy", []string{kvTeamA}, nil, "secret/destroy/team-a/x", policy.OpUpdate, nil, false},
-		{"T08 undelete", []string{kvTeamA}, nil, "secret/undelete/team-a/x", policy.OpUpdate, nil, false},
-		{"T08 metadata list team-b", []string{kvTeamA}, nil, "secret/metadata/team-b", policy.OpList, nil, false},
-		{"T08 data team-b", []string{kvTeamA}, nil, "secret/data/team-b/x", policy.OpRead, nil, false},
-		{"T08 data team-a prefix sibling", []string{kvTeamA}, nil, "secret/data/team-ab/x", policy.OpRead, nil, false},
+		// T08 in docs/security-tests.md: KV v2 sibling endpoints each need their own grant.
+		{"kv sibling: data allowed", []string{kvTeamA}, nil, "secret/data/team-a/x", policy.OpRead, nil, true},
+		{"kv sibling: metadata", []string{kvTeamA}, nil, "secret/metadata/team-a/x", policy.OpRead, nil, false},
+		{"kv sibling: metadata delete", []string{kvTeamA}, nil, "secret/metadata/team-a/x", policy.OpDelete, nil, false},
+		{"kv sibling: delete", []string{kvTeamA}, nil, "secret/delete/team-a/x", policy.OpUpdate, nil, false},
+		{"kv sibling: destroy", []string{kvTeamA}, nil, "secret/destroy/team-a/x", policy.OpUpdate, nil, false},
+		{"kv sibling: undelete", []string{kvTeamA}, nil, "secret/undelete/team-a/x", policy.OpUpdate, nil, false},
+		{"kv sibling: metadata list team-b", []string{kvTeamA}, nil, "secret/metadata/team-b", policy.OpList, nil, false},
+		{"kv sibling: data team-b", []string{kvTeamA}, nil, "secret/data/team-b/x", policy.OpRead, nil, false},
+		{"kv sibling: data team-a prefix sibling", []string{kvTeamA}, nil, "secret/data/team-ab/x", policy.OpRead, nil, false},
 
-		// T07: non-canonical paths are denied even under a catch-all grant.
-		{"T07 dotdot", []string{`path "*" { capabilities = ["read"] }`}, nil, "secret/data/team-a/../../sys/x", policy.OpRead, nil, false},
-		{"T07 double slash", []string{`path "*" { capabilities = ["read"] }`}, nil, "secret//x", policy.OpRead, nil, false},
-		{"T07 leading slash", []string{`path "*" { capabilities = ["read"] }`}, nil, "/secret/x", policy.OpRead, nil, false},
-		{"T07 nul", []string{`path "*" { capabilities = ["delete"] }`}, nil, "secret/x\x00", policy.OpDelete, nil, false},
-		{"T07 encoded dots", []string{`path "*" { capabilities = ["list"] }`}, nil, "secret/%2e%2e/", policy.OpList, nil, false},
+		// T07 in docs/security-tests.md: non-canonical paths are denied even under a catch-all grant.
+		{"non-canonical: dotdot", []string{`path "*" { capabilities = ["read"] }`}, nil, "secret/data/team-a/../../sys/x", policy.OpRead, nil, false},
+		{"non-canonical: double slash", []string{`path "*" { capabilities = ["read"] }`}, nil, "secret//x", policy.OpRead, nil, false},
+		{"non-canonical: leading slash", []string{`path "*" { capabilities = ["read"] }`}, nil, "/secret/x", policy.OpRead, nil, false},
+		{"non-canonical: nul", []string{`path "*" { capabilities = ["delete"] }`}, nil, "secret/x\x00", policy.OpDelete, nil, false},
+		{"non-canonical: encoded dots", []string{`path "*" { capabilities = ["list"] }`}, nil, "secret/%2e%2e/", policy.OpList, nil, false},
 
 		// Parameter constraints.
 		{"allowed value", []string{`path "a" { capabilities = ["update"]

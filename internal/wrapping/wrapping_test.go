@@ -1,7 +1,6 @@
 package wrapping_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -11,54 +10,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
 	"github.com/keyward/keyward/internal/tokenfmt"
 	"github.com/keyward/keyward/internal/wrapping"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	w    *wrapping.Wrapper
 	view *logicaltest.InmemStorage
-	logs *syncBuf
-	now  time.Time
-	mu   sync.Mutex
-}
-
-func (f *fixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
+	logs *clocktest.Buffer
+	clk  *clocktest.Clock
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{view: &logicaltest.InmemStorage{}, logs: &syncBuf{}, now: time.Unix(1_700_000_000, 0)}
+	f := &fixture{view: &logicaltest.InmemStorage{}, logs: &clocktest.Buffer{}, clk: clocktest.New(time.Unix(1_700_000_000, 0))}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w, err := wrapping.New(context.Background(), f.view, logger, wrapping.Options{Now: f.clock, SweepInterval: -1})
+	w, err := wrapping.New(context.Background(), f.view, logger, wrapping.Options{Now: f.clk.Now, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +180,7 @@ func TestExpiryAndSweep(t *testing.T) {
 	f := newFixture(t)
 	a := f.wrap(t, map[string]any{"k": "a"}, time.Minute)
 	b := f.wrap(t, map[string]any{"k": "b"}, time.Hour)
-	f.advance(2 * time.Minute)
+	f.clk.Add(2 * time.Minute)
 	if _, err := f.call("wrapping/lookup", "", map[string]any{"token": a.Token}); !errors.Is(err, wrapping.ErrInvalid) {
 		t.Errorf("lookup of expired token: %v", err)
 	}
@@ -227,7 +197,7 @@ func TestExpiryAndSweep(t *testing.T) {
 	if r, err := f.call("wrapping/unwrap", "", map[string]any{"token": b.Token}); err != nil || r.Data["k"] != "b" {
 		t.Errorf("unwrap of live token = %v, %v", r, err)
 	}
-	f.advance(2 * time.Hour)
+	f.clk.Add(2 * time.Hour)
 	if n, err := f.w.Sweep(context.Background()); err != nil || n != 1 {
 		t.Errorf("tombstone sweep = %d, %v; want 1", n, err)
 	}
@@ -295,7 +265,7 @@ func TestHashKeyPersists(t *testing.T) {
 	f := newFixture(t)
 	wi := f.wrap(t, map[string]any{"k": "v"}, time.Minute)
 	f.w.Close()
-	w2, err := wrapping.New(context.Background(), f.view, nil, wrapping.Options{Now: f.clock, SweepInterval: -1})
+	w2, err := wrapping.New(context.Background(), f.view, nil, wrapping.Options{Now: f.clk.Now, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

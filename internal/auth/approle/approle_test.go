@@ -11,10 +11,9 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/approle"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
-
-	"github.com/keyward/keyward/internal/clocktest"
 )
 
 // countingStorage counts operations, to show failure paths do equal work.

@@ -2,14 +2,12 @@ package approle_test
 
 import (
 	"context"
-	"errors"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/internal/auth/approle"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
+	"github.com/keyward/keyward/internal/logical/routetest"
 )
 
 // The route table serves what the hand-written switch did: the same
@@ -21,52 +19,23 @@ func TestRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	do := func(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
-		return b.HandleRequest(ctx, &logical.Request{Operation: op, Path: path, Data: data})
-	}
-	if got := b.UnauthenticatedPaths(); !slices.Equal(got, []string{"login"}) {
-		t.Errorf("UnauthenticatedPaths = %q", got)
-	}
-	if _, err := do(logical.UpdateOperation, "role/web", nil); err != nil {
+	routetest.Unauthenticated(t, b, "login")
+	if _, err := b.HandleRequest(ctx, &logical.Request{Operation: logical.UpdateOperation, Path: "role/web"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, tt := range []struct {
-		path          string
-		found, exists bool
-	}{{"role/web", true, true}, {"role/WEB", true, true}, {"role/db", true, false}, {"role/web/role-id", false, false}} {
-		found, exists, err := b.ExistenceCheck(ctx, &logical.Request{Operation: logical.UpdateOperation, Path: tt.path})
-		if err != nil || found != tt.found || exists != tt.exists {
-			t.Errorf("ExistenceCheck(%s) = %v %v %v", tt.path, found, exists, err)
-		}
-	}
-	for _, tt := range []struct {
-		op   logical.Operation
-		path string
-		want error
-	}{
-		{logical.ReadOperation, "login", logical.ErrUnsupportedOperation},
-		{logical.ReadOperation, "role/web/secret-id/lookup", logical.ErrUnsupportedOperation},
-		{logical.DeleteOperation, "role/web/secret-id/lookup", logical.ErrUnsupportedOperation},
-		{logical.ReadOperation, "role/web/bogus", logical.ErrUnsupportedPath},
-	} {
-		if _, err := do(tt.op, tt.path, nil); !errors.Is(err, tt.want) {
-			t.Errorf("%s %s: %v, want %v", tt.op, tt.path, err, tt.want)
-		}
-	}
-	for path, want := range map[string][]string{
+	routetest.ExistenceChecks(t, b, nil, routetest.Existence{
+		Exists:  []string{"role/web", "role/WEB"},
+		Absent:  []string{"role/db"},
+		NoCheck: []string{"role/web/role-id"},
+	})
+	routetest.Refusals(t, b, nil, routetest.Refusal{
+		WrongOperation: []string{"read login", "read role/web/secret-id/lookup", "delete role/web/secret-id/lookup"},
+		UnknownPath:    []string{"read role/web/bogus"},
+	})
+	routetest.Help(t, b, "auth/approle/", map[string][]string{
 		"role/web":                  {"role_name (string)", "bind_secret_id (bool)", "secret_id_ttl (duration (sec))", "token_policies (slice)"},
 		"role/web/secret-id":        {"metadata (string)", "num_uses (int)"},
 		"login":                     {"role_id (string)", "secret_id (string)"},
 		"role/web/custom-secret-id": {"secret_id (string)"},
-	} {
-		resp, err := b.Help(ctx, &logical.Request{Operation: logical.HelpOperation, Path: path, MountPoint: "auth/approle/"})
-		if err != nil {
-			t.Fatalf("help %q: %v", path, err)
-		}
-		for _, w := range want {
-			if !strings.Contains(string(resp.Raw), w) {
-				t.Errorf("help %q lacks %q", path, w)
-			}
-		}
-	}
+	})
 }

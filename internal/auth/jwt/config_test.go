@@ -83,7 +83,7 @@ func TestJWKSRefresh(t *testing.T) {
 	if got := f.is.JWKSHits() - base; got != 0 {
 		t.Fatalf("%d JWKS fetches within the interval after the config fetch, want 0", got)
 	}
-	f.skew.Store(int64(2 * time.Minute))
+	f.clk.Set(t0.Add(2 * time.Minute))
 	for range 5 {
 		if _, err := f.login("gh-prod", rotated); err == nil || !strings.Contains(err.Error(), "no configured key matches") {
 			t.Fatalf("unpublished key: err = %v", err)
@@ -96,7 +96,7 @@ func TestJWKSRefresh(t *testing.T) {
 	if _, err := f.login("gh-prod", rotated); err == nil {
 		t.Fatal("accepted within the refresh interval")
 	}
-	f.skew.Store(int64(4 * time.Minute))
+	f.clk.Set(t0.Add(4 * time.Minute))
 	if _, err := f.login("gh-prod", rotated); err != nil {
 		t.Fatalf("rotated key after the interval: %v", err)
 	}

@@ -17,11 +17,6 @@ import (
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
-func vaultClient(t testing.TB, addr, token string) *vault.Client {
-	t.Helper()
-	return nodetest.VaultClient(t, addr, token)
-}
-
 // server is a real Keyward server with the jwt method enabled and
 // configured against a test issuer, two repositories' secrets and one
 // policy per repository.
@@ -34,7 +29,7 @@ type server struct {
 func startServer(t testing.TB) *server {
 	t.Helper()
 	s := &server{n: nodetest.Start(t), is: jwttest.NewIssuer(t)}
-	s.root = vaultClient(t, s.n.URL, s.n.RootToken.Reveal())
+	s.root = nodetest.VaultClient(t, s.n.URL, s.n.RootToken.Reveal())
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -80,7 +75,7 @@ func TestEndToEnd(t *testing.T) {
 	jwtApp := s.token(t, "app")
 
 	// Official Vault client, raw write.
-	vc := vaultClient(t, s.n.URL, "")
+	vc := nodetest.VaultClient(t, s.n.URL, "")
 	sec, err := vc.Logical().Write("auth/jwt/login", map[string]any{"role": "app", "jwt": jwtApp})
 	if err != nil {
 		t.Fatalf("vault client login: %v", err)
@@ -94,7 +89,7 @@ func TestEndToEnd(t *testing.T) {
 	if sec.Auth.LeaseDuration != 300 {
 		t.Errorf("lease duration = %d, want 300", sec.Auth.LeaseDuration)
 	}
-	job := vaultClient(t, s.n.URL, sec.Auth.ClientToken)
+	job := nodetest.VaultClient(t, s.n.URL, sec.Auth.ClientToken)
 	got, err := job.Logical().Read("secret/data/ci/octo/app/db")
 	if err != nil || got == nil {
 		t.Fatalf("read own path: %v", err)

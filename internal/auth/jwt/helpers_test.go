@@ -2,12 +2,12 @@ package jwt_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/jwt"
 	"github.com/keyward/keyward/internal/auth/jwt/jwttest"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
@@ -24,15 +24,15 @@ type fixture struct {
 	b  *jwt.Backend
 	s  *logicaltest.InmemStorage
 	is *jwttest.Issuer
-	// skew is the server clock's offset from t0, adjustable mid-test.
-	skew atomic.Int64
+	// clk is the server clock, at t0+skew and settable mid-test.
+	clk *clocktest.Clock
 }
 
 func newFixture(t testing.TB, skew time.Duration) *fixture {
 	t.Helper()
 	f := &fixture{t: t, s: &logicaltest.InmemStorage{}, is: jwttest.NewIssuer(t)}
-	f.skew.Store(int64(skew))
-	f.b = jwt.New(jwt.Options{Now: func() time.Time { return t0.Add(time.Duration(f.skew.Load())) }})
+	f.clk = clocktest.New(t0.Add(skew))
+	f.b = jwt.New(jwt.Options{Now: f.clk.Now})
 	f.mustWrite("config", map[string]any{
 		"oidc_discovery_url":    f.is.URL,
 		"oidc_discovery_ca_pem": f.is.CAPEM,

@@ -6,9 +6,8 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/lockout"
-	"github.com/keyward/keyward/internal/logical/logicaltest"
-
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
 func TestCanonical(t *testing.T) {

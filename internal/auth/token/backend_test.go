@@ -242,7 +242,7 @@ func TestBackendRoles(t *testing.T) {
 func TestBackendLookup(t *testing.T) {
 	f := newFixture(t, token.Options{})
 	a := createAuth(t, f, "create", f.root, map[string]any{"policies": "dev", "ttl": "1h", "meta": "team=a", "period": "30m"})
-	f.clock.Advance(10 * time.Minute)
+	f.clock.Add(10 * time.Minute)
 	self, err := f.do(t, opRead, "lookup-self", a.ClientToken, nil)
 	if err != nil {
 		t.Fatalf("lookup-self: %v", err)
@@ -296,7 +296,7 @@ func TestBackendLookup(t *testing.T) {
 func TestBackendRenew(t *testing.T) {
 	f := newFixture(t, token.Options{})
 	a := createAuth(t, f, "create", f.root, map[string]any{"policies": "dev", "ttl": "1h", "explicit_max_ttl": "3h"})
-	f.clock.Advance(30 * time.Minute)
+	f.clock.Add(30 * time.Minute)
 	resp, err := f.do(t, opUpdate, "renew-self", a.ClientToken, map[string]any{"increment": "2h"})
 	if err != nil || resp.Auth.TTL != 2*time.Hour || resp.Auth.ClientToken != a.ClientToken {
 		t.Fatalf("renew-self = %v, %v", resp, err)
@@ -371,7 +371,7 @@ func TestBackendRevoke(t *testing.T) {
 	if keys := list.Data["keys"].([]string); len(keys) != 2 || !slices.Contains(keys, c.Accessor) {
 		t.Errorf("accessors = %v", keys)
 	}
-	f.clock.Advance(800 * time.Hour)
+	f.clock.Add(800 * time.Hour)
 	tidy, err := f.do(t, opUpdate, "tidy", f.root, nil)
 	if err != nil || tidy.Data["removed"] != 1 {
 		t.Errorf("tidy = %v, %v", tidy, err)

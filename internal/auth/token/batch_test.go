@@ -112,11 +112,11 @@ func TestBatchLifetime(t *testing.T) {
 	t.Run("expires", func(t *testing.T) {
 		f := newFixture(t, token.Options{})
 		tok := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev", "ttl": "1m"}).ClientToken
-		f.clock.Advance(59 * time.Second)
+		f.clock.Add(59 * time.Second)
 		if _, err := f.store.Use(ctx, tok, "127.0.0.1"); err != nil {
 			t.Fatalf("Use before expiry: %v", err)
 		}
-		f.clock.Advance(time.Second)
+		f.clock.Add(time.Second)
 		if _, err := f.store.Use(ctx, tok, "127.0.0.1"); !errors.Is(err, token.ErrInvalidToken) {
 			t.Fatalf("Use at expiry = %v, want ErrInvalidToken", err)
 		}
@@ -330,7 +330,7 @@ func TestBatchKeyRotation(t *testing.T) {
 		t.Errorf("batch token after a restart: %v", err)
 	}
 	// Keys retired longer than the max TTL ago are dropped.
-	f.clock.Advance(2 * time.Hour)
+	f.clock.Add(2 * time.Hour)
 	if resp, err := f.do(t, opUpdate, "batch-key/rotate", f.root, nil); err != nil || resp.Data["keys"] != 2 {
 		t.Errorf("rotate after max TTL = %v, %v; want key 1 dropped, 2 kept", resp, err)
 	}

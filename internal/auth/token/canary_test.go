@@ -1,44 +1,25 @@
 package token_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/token"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 )
-
-// lockedBuffer is a concurrency-safe log sink.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestCanaryNoTokenInLogsOrErrors runs every operation, failing ones
 // included, with debug logging, and checks that no raw token appears in the
 // logs, errors or non-create responses.
 func TestCanaryNoTokenInLogsOrErrors(t *testing.T) {
-	var logs lockedBuffer
+	var logs clocktest.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	failHook := true
 	f := newFixture(t, token.Options{Logger: logger, OnRevoke: func(_ context.Context, e *token.Entry) error {
@@ -104,7 +85,7 @@ func TestCanaryNoTokenInLogsOrErrors(t *testing.T) {
 	note(nil, err)
 	note(f.store.Create(ctx, &token.Entry{ID: c.ClientToken, Policies: []string{"a"}}))
 	note(nil, f.store.Revoke(ctx, b.ClientToken)) // the hook fails once
-	f.clock.Advance(time.Hour)
+	f.clock.Add(time.Hour)
 	note(f.store.Sweep(ctx))
 	note(nil, f.store.RevokeOrphan(ctx, c.ClientToken))
 	note(f.do(t, logical.UpdateOperation, "tidy", f.root, nil))

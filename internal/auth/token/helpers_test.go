@@ -4,39 +4,22 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/token"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is the fake clock a fixture's store runs on.
+func newClock() *clocktest.Clock { return clocktest.New(time.Time{}) }
 
 type fixture struct {
 	st    *logicaltest.InmemStorage
 	store *token.Store
-	clock *clock
+	clock *clocktest.Clock
 	root  string
 	rootE *token.Entry
 }

@@ -77,7 +77,7 @@ func TestOrphanNotBoundedByCreator(t *testing.T) {
 	if !a.Orphan || a.TTL != 10*time.Hour {
 		t.Fatalf("orphan: orphan %v ttl %v, want an orphan living 10h", a.Orphan, a.TTL)
 	}
-	f.clock.Advance(2 * time.Hour)
+	f.clock.Add(2 * time.Hour)
 	if _, err := f.store.Use(context.Background(), a.ClientToken, ""); err != nil {
 		t.Errorf("orphan after its creator expired: %v", err)
 	}
@@ -89,7 +89,7 @@ func TestChildRenewalBoundedByParent(t *testing.T) {
 	parent := &token.Entry{Policies: []string{"a"}, TTL: time.Hour, Renewable: true}
 	ptok := f.create(t, "", parent)
 	child := createAuth(t, f, "create", ptok, map[string]any{"ttl": "1h"})
-	f.clock.Advance(30 * time.Minute)
+	f.clock.Add(30 * time.Minute)
 	e, err := f.store.Renew(ctx, child.ClientToken, 10*time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestChildInvalidOnceAncestorExpires(t *testing.T) {
 	if _, err := store.Use(ctx, child.ClientToken, ""); err != nil {
 		t.Fatalf("child before expiry: %v", err)
 	}
-	f.clock.Advance(time.Hour + time.Second)
+	f.clock.Add(time.Hour + time.Second)
 	for _, tok := range []string{parent.ClientToken, child.ClientToken} {
 		if _, err := store.Use(ctx, tok, ""); !errors.Is(err, token.ErrInvalidToken) {
 			t.Errorf("Use of a descendant of an expired token = %v, want ErrInvalidToken", err)

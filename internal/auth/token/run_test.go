@@ -7,31 +7,25 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/token"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 )
 
 func TestRunSweepsUntilCancelled(t *testing.T) {
 	f := newFixture(t, token.Options{})
 	f.create(t, "", &token.Entry{Policies: []string{"a"}, TTL: time.Minute})
-	f.clock.Advance(2 * time.Minute)
+	f.clock.Add(2 * time.Minute)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
 		f.store.Run(ctx, time.Millisecond)
 		close(done)
 	}()
-	deadline := time.After(20 * time.Second)
-	for countPrefix(t, f.st, "id/") != 1 {
-		select {
-		case <-deadline:
-			t.Fatal("Run did not sweep the expired token")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	clocktest.Eventually(t, "Run sweeping the expired token", func() bool { return countPrefix(t, f.st, "id/") == 1 })
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(clocktest.Wait):
 		t.Fatal("Run did not return after cancel")
 	}
 }
@@ -43,11 +37,11 @@ func TestRenewInvalidatesCache(t *testing.T) {
 	if _, err := f.store.Use(ctx, tok, ""); err != nil { // cached now
 		t.Fatal(err)
 	}
-	f.clock.Advance(50 * time.Minute)
+	f.clock.Add(50 * time.Minute)
 	if _, err := f.store.Renew(ctx, tok, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(30 * time.Minute) // past the first expiry
+	f.clock.Add(30 * time.Minute) // past the first expiry
 	e, err := f.store.Use(ctx, tok, "")
 	if err != nil {
 		t.Fatalf("Use after renew: %v", err)

@@ -166,7 +166,7 @@ func TestExpiry(t *testing.T) {
 	if _, err := f.store.Use(context.Background(), tok, ""); err != nil {
 		t.Fatalf("Use: %v", err)
 	}
-	f.clock.Advance(time.Minute)
+	f.clock.Add(time.Minute)
 	if _, err := f.store.Use(context.Background(), tok, ""); !errors.Is(err, token.ErrInvalidToken) {
 		t.Errorf("Use after expiry = %v", err)
 	}
@@ -190,7 +190,7 @@ func TestRenew(t *testing.T) {
 		tok := f.create(t, "", &token.Entry{Policies: []string{"a"}, TTL: 4 * time.Second, ExplicitMaxTTL: 10 * time.Second, Renewable: true})
 		start := f.clock.Now()
 		for _, step := range []time.Duration{3 * time.Second, 3 * time.Second, 3500 * time.Millisecond} {
-			f.clock.Advance(step)
+			f.clock.Add(step)
 			e, err := f.store.Renew(ctx, tok, time.Hour)
 			if err != nil {
 				t.Fatalf("Renew: %v", err)
@@ -199,11 +199,11 @@ func TestRenew(t *testing.T) {
 				t.Fatalf("renewed to %v, past the explicit max", e.ExpireTime.Sub(start))
 			}
 		}
-		f.clock.Advance(490 * time.Millisecond) // 9.99s
+		f.clock.Add(490 * time.Millisecond) // 9.99s
 		if _, err := f.store.Use(ctx, tok, ""); err != nil {
 			t.Fatalf("Use at 9.99s: %v", err)
 		}
-		f.clock.Advance(20 * time.Millisecond) // 10.01s
+		f.clock.Add(20 * time.Millisecond) // 10.01s
 		if _, err := f.store.Renew(ctx, tok, time.Hour); !errors.Is(err, token.ErrInvalidToken) {
 			t.Errorf("Renew at 10.01s = %v, want ErrInvalidToken", err)
 		}
@@ -214,7 +214,7 @@ func TestRenew(t *testing.T) {
 	t.Run("never past system max", func(t *testing.T) {
 		e := &token.Entry{Policies: []string{"a"}, TTL: 20 * time.Hour, Renewable: true}
 		tok := f.create(t, "", e)
-		f.clock.Advance(19 * time.Hour)
+		f.clock.Add(19 * time.Hour)
 		got, err := f.store.Renew(ctx, tok, 10*time.Hour)
 		if err != nil {
 			t.Fatalf("Renew: %v", err)
@@ -225,7 +225,7 @@ func TestRenew(t *testing.T) {
 	})
 	t.Run("zero increment uses token ttl", func(t *testing.T) {
 		tok := f.create(t, "", &token.Entry{Policies: []string{"a"}, TTL: time.Hour, Renewable: true})
-		f.clock.Advance(30 * time.Minute)
+		f.clock.Add(30 * time.Minute)
 		got, err := f.store.Renew(ctx, tok, 0)
 		if err != nil {
 			t.Fatalf("Renew: %v", err)
@@ -237,7 +237,7 @@ func TestRenew(t *testing.T) {
 	t.Run("periodic renews to period past system max", func(t *testing.T) {
 		tok := f.create(t, "", &token.Entry{Policies: []string{"a"}, Period: time.Hour, Renewable: true})
 		for range 30 {
-			f.clock.Advance(50 * time.Minute)
+			f.clock.Add(50 * time.Minute)
 			got, err := f.store.Renew(ctx, tok, 5*time.Hour)
 			if err != nil {
 				t.Fatalf("Renew: %v", err)
@@ -353,7 +353,7 @@ func TestCreateFromAuth(t *testing.T) {
 	if !e.Orphan || e.DisplayName != "userpass-alice" || e.Path != "auth/userpass/login/alice" {
 		t.Errorf("entry = %+v / %s / %s", e.Orphan, e.DisplayName, e.Path)
 	}
-	f.clock.Advance(time.Hour + 30*time.Minute)
+	f.clock.Add(time.Hour + 30*time.Minute)
 	got, err := f.store.Renew(ctx, tok, 5*time.Hour)
 	if err != nil {
 		t.Fatalf("Renew: %v", err)

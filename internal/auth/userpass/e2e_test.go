@@ -9,23 +9,18 @@ import (
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
-func vaultClient(t testing.TB, addr, token string) *vault.Client {
-	t.Helper()
-	return nodetest.VaultClient(t, addr, token)
-}
-
 // T25 over HTTP with the Vault client: name variants share one counter,
 // and TOTP codes work once.
 func TestEndToEndLockoutAndTOTP(t *testing.T) {
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
 	if err := root.Sys().EnableAuthWithOptions("userpass", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := root.Logical().Write("auth/userpass/users/alice", map[string]any{"password": "pw-alice"}); err != nil {
 		t.Fatal(err)
 	}
-	c := vaultClient(t, n.URL, "")
+	c := nodetest.VaultClient(t, n.URL, "")
 	login := func(name, pw, code string) error {
 		d := map[string]any{"password": pw}
 		if code != "" {

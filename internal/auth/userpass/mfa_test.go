@@ -93,13 +93,13 @@ func TestMFAPoliciesLogin(t *testing.T) {
 			code := ""
 			if tc.enroll {
 				key := keyFrom(t, f.must(t, logical.UpdateOperation, "users/carol/mfa/totp/generate", nil).Data["secret"].(string))
-				right, _ := key.Code(key.Step(f.clock()))
+				right, _ := key.Code(key.Step(f.clk.Now()))
 				switch tc.code {
 				case "right":
 					code = right
 				case "wrong":
 					// A code valid for no step within the skew window.
-					step := key.Step(f.clock())
+					step := key.Step(f.clk.Now())
 					valid := map[string]bool{}
 					for _, s := range []uint64{step - 1, step, step + 1} {
 						c, _ := key.Code(s)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/totp"
 	"github.com/keyward/keyward/internal/auth/userpass"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
@@ -24,27 +25,14 @@ type fixture struct {
 	b      *userpass.Backend
 	s      *logicaltest.InmemStorage
 	hashes atomic.Int64
-	mu     sync.Mutex
-	now    time.Time
-}
-
-func (f *fixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
+	clk    *clocktest.Clock
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{s: &logicaltest.InmemStorage{}, now: time.Unix(1_700_000_000, 0)}
+	f := &fixture{s: &logicaltest.InmemStorage{}, clk: clocktest.New(time.Unix(1_700_000_000, 0))}
 	b, err := userpass.New(context.Background(), f.s, userpass.Options{
-		Now: f.clock, Params: cheap, OnHash: func() { f.hashes.Add(1) },
+		Now: f.clk.Now, Params: cheap, OnHash: func() { f.hashes.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +132,7 @@ func TestLockoutCountsNameVariantsTogether(t *testing.T) {
 	}
 	_, err := f.login("nobody", "pw", "")
 	refused(t, "unknown user", err)
-	f.advance(16 * time.Minute)
+	f.clk.Add(16 * time.Minute)
 	if _, err := f.login("alice", "pw", ""); err != nil {
 		t.Fatalf("after the lockout: %v", err)
 	}
@@ -201,7 +189,7 @@ func TestTOTP(t *testing.T) {
 		t.Fatal("a second generate replaced the enrolled key")
 	}
 	key := keyFrom(t, g.Data["secret"].(string))
-	code, _ := key.Code(key.Step(f.clock()))
+	code, _ := key.Code(key.Step(f.clk.Now()))
 
 	_, err = f.login("bob", "pw", "")
 	refused(t, "no code", err)
@@ -214,11 +202,11 @@ func TestTOTP(t *testing.T) {
 	}
 	_, err = f.login("bob", "pw", code)
 	refused(t, "replayed code", err)
-	prev, _ := key.Code(key.Step(f.clock()) - 1)
+	prev, _ := key.Code(key.Step(f.clk.Now()) - 1)
 	_, err = f.login("bob", "pw", prev)
 	refused(t, "older code after a newer one", err)
-	f.advance(30 * time.Second)
-	next, _ := key.Code(key.Step(f.clock()))
+	f.clk.Add(30 * time.Second)
+	next, _ := key.Code(key.Step(f.clk.Now()))
 	if _, err := f.login("bob", "pw", next); err != nil {
 		t.Fatalf("next step's code: %v", err)
 	}
@@ -234,7 +222,7 @@ func TestTOTPRace(t *testing.T) {
 	f.must(t, logical.UpdateOperation, "config", map[string]any{"lockout_disable": true})
 	f.must(t, logical.UpdateOperation, "users/bob", map[string]any{"password": "pw"})
 	key := keyFrom(t, f.must(t, logical.UpdateOperation, "users/bob/mfa/totp/generate", nil).Data["secret"].(string))
-	code, _ := key.Code(key.Step(f.clock()))
+	code, _ := key.Code(key.Step(f.clk.Now()))
 	var ok atomic.Int32
 	var wg sync.WaitGroup
 	for range 50 {

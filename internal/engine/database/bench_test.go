@@ -7,16 +7,17 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/lease"
+	"github.com/keyward/keyward/internal/testsvc"
 )
 
 // BenchmarkPostgresCreds measures issuing one dynamic credential against the
 // real PostgreSQL: render, CREATE ROLE in a transaction, lease registration.
 // It reports p50/p99 latency; the users are revoked after timing.
 func BenchmarkPostgresCreds(b *testing.B) {
-	admin := pgConn(b)
+	admin := testsvc.Postgres(b)
 	h := newHarness(b, lease.Options{})
-	pgCleanup(b, admin, h.prefix)
-	h.configurePostgres(pgURL, "bench")
+	testsvc.DropPostgresRoles(b, admin, h.prefix)
+	h.configurePostgres(testsvc.PostgresURL, "bench")
 	h.write("config/pg", map[string]any{"max_open_connections": 8})
 	h.write("roles/bench", map[string]any{"db_name": "pg", "default_ttl": "1h"})
 	var mu sync.Mutex
@@ -44,10 +45,10 @@ func BenchmarkPostgresCreds(b *testing.B) {
 // database: b.N users expire at once and the lease manager's workers drop
 // them.
 func BenchmarkPostgresRevoke(b *testing.B) {
-	admin := pgConn(b)
+	admin := testsvc.Postgres(b)
 	h := newHarness(b, lease.Options{})
-	pgCleanup(b, admin, h.prefix)
-	h.configurePostgres(pgURL, "bench")
+	testsvc.DropPostgresRoles(b, admin, h.prefix)
+	h.configurePostgres(testsvc.PostgresURL, "bench")
 	h.write("config/pg", map[string]any{"max_open_connections": 8})
 	h.write("roles/bench", map[string]any{"db_name": "pg", "default_ttl": "1h"})
 	for range b.N {

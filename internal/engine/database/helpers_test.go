@@ -21,25 +21,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/engine/database"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
 	"github.com/keyward/keyward/internal/monitor"
-
 	"github.com/keyward/keyward/internal/testsvc"
-
-	"github.com/keyward/keyward/internal/clocktest"
 )
 
-const (
-	pgURL    = "postgres://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable"
-	pgAdmin  = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	myDSN    = "{{username}}:{{password}}@tcp(127.0.0.1:3306)/test"
-	redisURL = "redis://127.0.0.1:6379/0"
-)
-
-// clock is an injected clock.
 // harness is one database engine with a lease manager in front of it, as
 // the core wires them, with an injected clock for the leases.
 type harness struct {
@@ -163,45 +153,6 @@ func (h *harness) expireAll(d time.Duration) {
 
 // --- PostgreSQL ---
 
-func pgConn(t testing.TB) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, pgAdmin)
-	if err != nil {
-		testsvc.Unavailable(t, "PostgreSQL on 127.0.0.1:5432", err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	return c
-}
-
-// pgCleanup drops every role starting with prefix at the end of the test.
-func pgCleanup(t testing.TB, admin *pgx.Conn, prefix string) {
-	t.Cleanup(func() {
-		ctx := context.Background()
-		rows, err := admin.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, prefix)
-		if err != nil {
-			return
-		}
-		names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, n := range names {
-			id := pgx.Identifier{n}.Sanitize()
-			admin.Exec(ctx, "REASSIGN OWNED BY "+id+" TO postgres")
-			admin.Exec(ctx, "DROP OWNED BY "+id)
-			admin.Exec(ctx, "DROP ROLE IF EXISTS "+id)
-		}
-	})
-}
-
-func pgCount(t testing.TB, admin *pgx.Conn, prefix string) int {
-	t.Helper()
-	var n int
-	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)`, prefix).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func pgExists(t testing.TB, admin *pgx.Conn, user string) bool {
 	t.Helper()
 	var n int
@@ -240,7 +191,7 @@ func pgPasswordIs(t testing.TB, admin *pgx.Conn, user, password string) bool {
 }
 
 func pgLogin(ctx context.Context, user, password string) error {
-	cfg, err := pgx.ParseConfig("postgres://127.0.0.1:5432/test?sslmode=disable&connect_timeout=3")
+	cfg, err := pgx.ParseConfig("postgres://" + testsvc.PostgresAddr + "/test?sslmode=disable&connect_timeout=3")
 	if err != nil {
 		return err
 	}
@@ -260,20 +211,6 @@ func (h *harness) configurePostgres(url string, roles ...string) {
 }
 
 // --- MariaDB ---
-
-func myAdmin(t testing.TB) *sql.DB {
-	t.Helper()
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Net, cfg.Addr, cfg.DBName = "root", "tcp", "127.0.0.1:3306", "test"
-	cfg.Timeout = 3 * time.Second
-	conn, _ := mysql.NewConnector(cfg)
-	db := sql.OpenDB(conn)
-	if err := db.PingContext(t.Context()); err != nil {
-		testsvc.Unavailable(t, "MariaDB on 127.0.0.1:3306", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 func myCleanup(t testing.TB, db *sql.DB, prefix string) {
 	t.Cleanup(func() {
@@ -309,7 +246,7 @@ func myCount(t testing.TB, db *sql.DB, prefix string) int {
 
 func myLogin(ctx context.Context, user, password string) error {
 	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, password, "tcp", "127.0.0.1:3306"
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, password, "tcp", testsvc.MariaDBAddr
 	cfg.Timeout = 3 * time.Second
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -321,16 +258,6 @@ func myLogin(ctx context.Context, user, password string) error {
 }
 
 // --- Redis ---
-
-func redisAdmin(t testing.TB) *redis.Client {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", MaxRetries: -1})
-	if err := c.Ping(t.Context()).Err(); err != nil {
-		testsvc.Unavailable(t, "Redis on 127.0.0.1:6379", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func redisUsers(t testing.TB, c *redis.Client, prefix string) []string {
 	t.Helper()
@@ -348,7 +275,7 @@ func redisUsers(t testing.TB, c *redis.Client, prefix string) []string {
 }
 
 func redisLogin(ctx context.Context, user, password string) error {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", Username: user, Password: password, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: testsvc.RedisAddr, Username: user, Password: password, MaxRetries: -1})
 	defer c.Close()
 	// Authentication happens at connect; NOPERM on PING means it succeeded.
 	if err := c.Ping(ctx).Err(); err != nil && !strings.HasPrefix(err.Error(), "NOPERM") {

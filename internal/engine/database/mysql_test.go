@@ -8,20 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
-
-	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/testsvc"
 )
 
 func (h *harness) configureMariaDB(user, pass string) {
 	h.t.Helper()
-	h.write("config/my", map[string]any{"plugin_name": "mysql-database-plugin", "connection_url": myDSN,
+	h.write("config/my", map[string]any{"plugin_name": "mysql-database-plugin", "connection_url": testsvc.MariaDBURL,
 		"username": user, "password": pass, "allowed_roles": "*", "username_template": h.template()})
 }
 
 func TestMariaDBDynamicLifecycle(t *testing.T) {
-	db := myAdmin(t)
+	db := testsvc.MariaDB(t)
 	h := newHarness(t, lease.Options{})
 	myCleanup(t, db, h.prefix)
 	h.configureMariaDB("root", "")
@@ -48,10 +48,10 @@ func TestMariaDBDynamicLifecycle(t *testing.T) {
 
 // T42 for MariaDB: hostile names in default and operator-quoted statements.
 func TestMariaDBHostileNames(t *testing.T) {
-	db := myAdmin(t)
+	db := testsvc.MariaDB(t)
 	h := newHarness(t, lease.Options{})
 	myCleanup(t, db, h.prefix)
-	h.write("config/my", map[string]any{"plugin_name": "mysql-database-plugin", "connection_url": myDSN,
+	h.write("config/my", map[string]any{"plugin_name": "mysql-database-plugin", "connection_url": testsvc.MariaDBURL,
 		"username": "root", "password": "", "allowed_roles": "*", "username_template": h.prefix + "{{.RoleName}}"})
 	for _, r := range []string{`o'neil`, `back\slash`, `semi;colon`, "tick`s", `q"uote`, `ünï 日本`} {
 		t.Run(r, func(t *testing.T) {
@@ -79,14 +79,14 @@ func TestMariaDBHostileNames(t *testing.T) {
 }
 
 func TestRedisDynamicLifecycle(t *testing.T) {
-	rc := redisAdmin(t)
+	rc := testsvc.Redis(t)
 	h := newHarness(t, lease.Options{})
 	t.Cleanup(func() {
 		for _, u := range redisUsers(t, rc, h.prefix) {
 			rc.Do(context.Background(), "ACL", "DELUSER", u)
 		}
 	})
-	h.write("config/rd", map[string]any{"plugin_name": "redis-database-plugin", "connection_url": redisURL,
+	h.write("config/rd", map[string]any{"plugin_name": "redis-database-plugin", "connection_url": testsvc.RedisURL,
 		"allowed_roles": "*", "username_template": h.template()})
 	h.write("roles/cache", map[string]any{"db_name": "rd", "default_ttl": "10s",
 		"creation_statements": `["~app:* +get +set"]`})
@@ -113,7 +113,7 @@ func TestRedisDynamicLifecycle(t *testing.T) {
 // myUser creates an account the test owns, with a known password.
 func myUser(t *testing.T, h *harness, suffix, grants string) string {
 	t.Helper()
-	db := myAdmin(t)
+	db := testsvc.MariaDB(t)
 	user := h.prefix + suffix
 	if _, err := db.Exec("CREATE USER " + myQuote(user) + "@'%' IDENTIFIED BY 'initial-Pw1'"); err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func staticCreds(t *testing.T, h *harness, role string) (user, pass string) {
 
 // A static role rotates on its schedule; the old password stops working.
 func TestMariaDBStaticRotation(t *testing.T) {
-	db := myAdmin(t)
+	db := testsvc.MariaDB(t)
 	h := newHarness(t, lease.Options{})
 	myCleanup(t, db, h.prefix)
 	h.configureMariaDB("root", "")
@@ -167,7 +167,7 @@ func TestMariaDBStaticRotation(t *testing.T) {
 // Graceful mode: two users alternate, so the previous credential keeps
 // working for one more period.
 func TestMariaDBStaticGraceful(t *testing.T) {
-	db := myAdmin(t)
+	db := testsvc.MariaDB(t)
 	h := newHarness(t, lease.Options{})
 	myCleanup(t, db, h.prefix)
 	h.configureMariaDB("root", "")
@@ -201,8 +201,8 @@ func TestMariaDBStaticGraceful(t *testing.T) {
 // A rotation that cannot reach the database keeps the old password, counts
 // the failure, and succeeds on retry once the database is back.
 func TestMariaDBStaticRotationFailure(t *testing.T) {
-	db := myAdmin(t)
-	p := newProxy(t, "127.0.0.1:3306")
+	db := testsvc.MariaDB(t)
+	p := newProxy(t, testsvc.MariaDBAddr)
 	h := newHarness(t, lease.Options{})
 	myCleanup(t, db, h.prefix)
 	h.write("config/my", map[string]any{"plugin_name": "mysql-database-plugin",
@@ -252,7 +252,7 @@ func TestMariaDBStaticRotationFailure(t *testing.T) {
 // T44: during concurrent issuing every request succeeds or fails cleanly,
 // and afterwards the stored password works.
 func TestMariaDBRotateRoot(t *testing.T) {
-	db := myAdmin(t)
+	db := testsvc.MariaDB(t)
 	h := newHarness(t, lease.Options{})
 	myCleanup(t, db, h.prefix)
 	admin := myUser(t, h, "-admin", "ALL PRIVILEGES ON *.*")
@@ -295,7 +295,7 @@ func TestMariaDBRotateRoot(t *testing.T) {
 // applied. A restart finds whichever of the stored and pending passwords
 // works, never neither.
 func TestRotateRootCrashRecovery(t *testing.T) {
-	db := myAdmin(t)
+	db := testsvc.MariaDB(t)
 	for _, applied := range []bool{false, true} {
 		name := map[bool]string{false: "crash before apply", true: "crash after apply"}[applied]
 		t.Run(name, func(t *testing.T) {
@@ -347,12 +347,12 @@ func TestConfigValidation(t *testing.T) {
 		{"unknown plugin", map[string]any{"plugin_name": "oracle", "connection_url": "x", "verify_connection": false}},
 		{"missing url", map[string]any{"plugin_name": "postgresql-database-plugin"}},
 		{"unknown field", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": "x", "bogus": 1}},
-		{"bad template", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL, "username_template": "{{"}},
+		{"bad template", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL, "username_template": "{{"}},
 		{"unreachable", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": "postgres://u:p@127.0.0.1:1/x?connect_timeout=1"}},
-		{"named policy without policy service", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL, "password_policy": "strong"}},
-		{"idle connections it would ignore", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL, "max_idle_connections": 4}},
-		{"connection lifetime it would ignore", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL, "max_connection_lifetime": "1h"}},
-		{"external plugin version", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL, "plugin_version": "v1.2.3"}},
+		{"named policy without policy service", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL, "password_policy": "strong"}},
+		{"idle connections it would ignore", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL, "max_idle_connections": 4}},
+		{"connection lifetime it would ignore", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL, "max_connection_lifetime": "1h"}},
+		{"external plugin version", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL, "plugin_version": "v1.2.3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,26 +10,41 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
-
-	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/testsvc"
 )
 
-func vaultClient(t testing.TB, addr, token string) *vault.Client {
+// policyClient writes the policy name (HCL hcl) through root and returns a
+// client of the server at url holding a new token with only that policy.
+func policyClient(t testing.TB, root *vault.Client, url, name, hcl string) *vault.Client {
 	t.Helper()
-	return nodetest.VaultClient(t, addr, token)
+	if err := root.Sys().PutPolicy(name, hcl); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nodetest.VaultClient(t, url, tok.Auth.ClientToken)
 }
 
-// setupNodeDB mounts the engine on a real server and configures
-// PostgreSQL with role "ro", through the official Vault client.
-func setupNodeDB(t *testing.T, c *vault.Client, prefix, ttl string) {
+// setupNodeDB mounts the engine on a real server and configures the test
+// PostgreSQL with role "ro", through the official Vault client. The users
+// it issues are named after a fresh prefix and dropped at cleanup; it
+// returns an admin connection to check them, and the prefix.
+func setupNodeDB(t *testing.T, c *vault.Client, ttl string) (*pgx.Conn, string) {
 	t.Helper()
+	admin := testsvc.Postgres(t)
+	prefix := "kwt" + strings.ToLower(rand.Text()[:6])
+	testsvc.DropPostgresRoles(t, admin, prefix)
 	if err := c.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
 		t.Fatalf("mount: %v", err)
 	}
 	if _, err := c.Logical().Write("database/config/pg", map[string]any{
-		"plugin_name": "postgresql-database-plugin", "connection_url": pgURL,
+		"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL,
 		"username": "postgres", "password": "x", "allowed_roles": []string{"ro"},
 		"username_template": prefix + `-{{.RoleName}}-{{random 8}}`,
 	}); err != nil {
@@ -41,19 +56,15 @@ func setupNodeDB(t *testing.T, c *vault.Client, prefix, ttl string) {
 	}); err != nil {
 		t.Fatalf("write role: %v", err)
 	}
+	return admin, prefix
 }
-
-func testPrefix() string { return "kwt" + strings.ToLower(rand.Text()[:6]) }
 
 // The official Vault Go client drives the whole flow: config, roles, creds,
 // Sys().Lookup/Renew/Revoke/RevokePrefix.
 func TestVaultClientDatabase(t *testing.T) {
-	admin := pgConn(t)
-	prefix := testPrefix()
-	pgCleanup(t, admin, prefix)
 	n := nodetest.Start(t)
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
-	setupNodeDB(t, c, prefix, "10m")
+	c := n.Client(t)
+	admin, prefix := setupNodeDB(t, c, "10m")
 	if _, err := c.Logical().Write("database/config/pg", map[string]any{"password": "canary-admin-pw-7f3a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +126,7 @@ func TestVaultClientDatabase(t *testing.T) {
 	if err := c.Sys().RevokePrefix("database/creds/ro"); err != nil {
 		t.Fatalf("revoke-prefix: %v", err)
 	}
-	if got := pgCount(t, admin, prefix); got != 0 {
+	if got := testsvc.PostgresRoles(t, admin, prefix); got != 0 {
 		t.Fatalf("%d users left after revoke-prefix", got)
 	}
 }
@@ -123,23 +134,13 @@ func TestVaultClientDatabase(t *testing.T) {
 // T13: a token may not renew or revoke another token's lease, even with a
 // policy on sys/leases; revoking a token revokes its own leases.
 func TestLeaseOwnershipOverHTTP(t *testing.T) {
-	admin := pgConn(t)
-	prefix := testPrefix()
-	pgCleanup(t, admin, prefix)
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
-	setupNodeDB(t, root, prefix, "10m")
-	if err := root.Sys().PutPolicy("leaser", `
+	root := n.Client(t)
+	admin, _ := setupNodeDB(t, root, "10m")
+	other := policyClient(t, root, n.URL, "leaser", `
 path "database/creds/*" { capabilities = ["read"] }
 path "sys/leases/*" { capabilities = ["update"] }
-`); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"leaser"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := vaultClient(t, n.URL, tok.Auth.ClientToken)
+`)
 
 	rootLease, err := root.Logical().Read("database/creds/ro")
 	if err != nil {
@@ -165,7 +166,7 @@ path "sys/leases/*" { capabilities = ["update"] }
 		t.Fatalf("renew own lease: %v", err)
 	}
 	ownUser := own.Data["username"].(string)
-	if err := root.Auth().Token().RevokeTree(tok.Auth.ClientToken); err != nil {
+	if err := root.Auth().Token().RevokeTree(other.Token()); err != nil {
 		t.Fatal(err)
 	}
 	clocktest.Eventually(t, "token's lease revoked with it", func() bool { return !pgExists(t, admin, ownUser) })
@@ -174,13 +175,10 @@ path "sys/leases/*" { capabilities = ["update"] }
 // The server stops with leases outstanding; when it comes back after their
 // TTL, unseal revokes the overdue ones in the background (T43 in small).
 func TestRestartRevokesOverdueLeases(t *testing.T) {
-	admin := pgConn(t)
-	prefix := testPrefix()
-	pgCleanup(t, admin, prefix)
 	dir := t.TempDir()
 	n := nodetest.StartWith(t, nodetest.Options{Dir: dir})
-	c := vaultClient(t, n.URL, n.RootToken.Reveal())
-	setupNodeDB(t, c, prefix, "1s")
+	c := n.Client(t)
+	admin, prefix := setupNodeDB(t, c, "1s")
 	var users []string
 	for range 5 {
 		s, err := c.Logical().Read("database/creds/ro")
@@ -198,15 +196,15 @@ func TestRestartRevokesOverdueLeases(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := pgCount(t, admin, prefix); got != 4 {
+	if got := testsvc.PostgresRoles(t, admin, prefix); got != 4 {
 		t.Fatalf("%d users before restart, want 4 (leases must outlive the stop)", got)
 	}
 	for time.Since(issued) < 1100*time.Millisecond {
 		time.Sleep(50 * time.Millisecond) // the server is down while the TTL passes
 	}
 	n2 := nodetest.StartWith(t, nodetest.Options{Dir: dir, Reopen: shares})
-	clocktest.Eventually(t, "overdue leases revoked after restart", func() bool { return pgCount(t, admin, prefix) == 0 })
-	c2 := vaultClient(t, n2.URL, n.RootToken.Reveal())
+	clocktest.Eventually(t, "overdue leases revoked after restart", func() bool { return testsvc.PostgresRoles(t, admin, prefix) == 0 })
+	c2 := nodetest.VaultClient(t, n2.URL, n.RootToken.Reveal())
 	clocktest.Eventually(t, "lease records gone", func() bool {
 		cnt, err := c2.Logical().Read("sys/leases/count")
 		return err == nil && toJSON(cnt.Data["lease_count"]) == "0"
@@ -215,20 +213,10 @@ func TestRestartRevokesOverdueLeases(t *testing.T) {
 
 // T13: sudo on the lease endpoint lets an operator revoke any token's lease.
 func TestLeaseSudoOverHTTP(t *testing.T) {
-	admin := pgConn(t)
-	prefix := testPrefix()
-	pgCleanup(t, admin, prefix)
 	n := nodetest.Start(t)
-	root := vaultClient(t, n.URL, n.RootToken.Reveal())
-	setupNodeDB(t, root, prefix, "10m")
-	if err := root.Sys().PutPolicy("lease-admin", `path "sys/leases/revoke" { capabilities = ["update", "sudo"] }`); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"lease-admin"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := vaultClient(t, n.URL, tok.Auth.ClientToken)
+	root := n.Client(t)
+	admin, _ := setupNodeDB(t, root, "10m")
+	op := policyClient(t, root, n.URL, "lease-admin", `path "sys/leases/revoke" { capabilities = ["update", "sudo"] }`)
 	lease, err := root.Logical().Read("database/creds/ro")
 	if err != nil {
 		t.Fatal(err)

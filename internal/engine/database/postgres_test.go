@@ -9,17 +9,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
-
-	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/testsvc"
 )
 
 func TestPostgresDynamicLifecycle(t *testing.T) {
-	admin := pgConn(t)
+	admin := testsvc.Postgres(t)
 	h := newHarness(t, lease.Options{})
-	pgCleanup(t, admin, h.prefix)
-	h.configurePostgres(pgURL, "ro")
+	testsvc.DropPostgresRoles(t, admin, h.prefix)
+	h.configurePostgres(testsvc.PostgresURL, "ro")
 	h.write("roles/ro", map[string]any{"db_name": "pg", "default_ttl": "10s", "max_ttl": "30s",
 		"creation_statements": []any{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`,
 			`GRANT pg_read_all_data TO "{{name}}"`}})
@@ -63,10 +63,10 @@ func TestPostgresDynamicLifecycle(t *testing.T) {
 }
 
 func TestPostgresRevokePrefixAndSessions(t *testing.T) {
-	admin := pgConn(t)
+	admin := testsvc.Postgres(t)
 	h := newHarness(t, lease.Options{})
-	pgCleanup(t, admin, h.prefix)
-	h.configurePostgres(pgURL, "a", "b")
+	testsvc.DropPostgresRoles(t, admin, h.prefix)
+	h.configurePostgres(testsvc.PostgresURL, "a", "b")
 	h.write("roles/a", map[string]any{"db_name": "pg", "default_ttl": "1h"})
 	h.write("roles/b", map[string]any{"db_name": "pg", "default_ttl": "1h"})
 	var users []string
@@ -75,7 +75,7 @@ func TestPostgresRevokePrefixAndSessions(t *testing.T) {
 	}
 	// A user with an open session and an object it owns is still revoked:
 	// the session is ended and the table handed to the admin.
-	conf, _ := pgx.ParseConfig("postgres://127.0.0.1:5432/test?sslmode=disable")
+	conf, _ := pgx.ParseConfig("postgres://" + testsvc.PostgresAddr + "/test?sslmode=disable")
 	conf.User = users[0]
 	sess, err := pgx.ConnectConfig(t.Context(), conf)
 	if err != nil {
@@ -108,7 +108,7 @@ func TestPostgresRevokePrefixAndSessions(t *testing.T) {
 	if n, err := h.leases.RevokePrefix(t.Context(), "database/"); n != 3 || err != nil {
 		t.Fatalf("RevokePrefix all = %d, %v", n, err)
 	}
-	if n := pgCount(t, admin, h.prefix); n != 0 {
+	if n := testsvc.PostgresRoles(t, admin, h.prefix); n != 0 {
 		t.Fatalf("%d users left after revoke-prefix", n)
 	}
 }
@@ -116,9 +116,9 @@ func TestPostgresRevokePrefixAndSessions(t *testing.T) {
 // T42: hostile role, schema and user names are quoted in every statement;
 // creation and revocation both succeed.
 func TestPostgresHostileNames(t *testing.T) {
-	admin := pgConn(t)
+	admin := testsvc.Postgres(t)
 	h := newHarness(t, lease.Options{})
-	pgCleanup(t, admin, h.prefix)
+	testsvc.DropPostgresRoles(t, admin, h.prefix)
 	schema := h.prefix + `_sch"em'a; DROP TABLE x; --`
 	schemaID := pgx.Identifier{schema}.Sanitize()
 	if _, err := admin.Exec(t.Context(), `CREATE SCHEMA `+schemaID); err != nil {
@@ -127,7 +127,7 @@ func TestPostgresHostileNames(t *testing.T) {
 	t.Cleanup(func() { admin.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+schemaID+` CASCADE`) })
 	quotedSchema := `"` + strings.ReplaceAll(schema, `"`, `""`) + `"`
 
-	h.write("config/pg", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": pgURL,
+	h.write("config/pg", map[string]any{"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL,
 		"username": "postgres", "password": "x", "allowed_roles": "*",
 		"username_template": h.prefix + `{{.RoleName}}`})
 	roles := []string{
@@ -168,10 +168,10 @@ func TestPostgresHostileNames(t *testing.T) {
 // retried with backoff, turn irrevocable (visible), and a tidy sweep after
 // the database returns drops every user: zero orphans.
 func TestPostgresDownWhileLeasesExpire(t *testing.T) {
-	admin := pgConn(t)
-	p := newProxy(t, "127.0.0.1:5432")
+	admin := testsvc.Postgres(t)
+	p := newProxy(t, testsvc.PostgresAddr)
 	h := newHarness(t, lease.Options{MaxAttempts: 3, BaseBackoff: time.Second, MaxBackoff: 2 * time.Second, RevokeTimeout: 2 * time.Second})
-	pgCleanup(t, admin, h.prefix)
+	testsvc.DropPostgresRoles(t, admin, h.prefix)
 	h.configurePostgres("postgres://{{username}}:{{password}}@"+p.addr()+"/test?sslmode=disable&connect_timeout=2", "r")
 	h.write("roles/r", map[string]any{"db_name": "pg", "default_ttl": "5s"})
 	const n = 20
@@ -188,7 +188,7 @@ func TestPostgresDownWhileLeasesExpire(t *testing.T) {
 		_, _, irr := h.leases.Counts()
 		return irr == n
 	})
-	if got := pgCount(t, admin, h.prefix); got != n {
+	if got := testsvc.PostgresRoles(t, admin, h.prefix); got != n {
 		t.Fatalf("%d users in the database while it was unreachable, want %d", got, n)
 	}
 	p.restore()
@@ -196,7 +196,7 @@ func TestPostgresDownWhileLeasesExpire(t *testing.T) {
 		t.Fatalf("Tidy = %d, %v", k, err)
 	}
 	clocktest.Eventually(t, "sweep after recovery", func() bool { total, _, _ := h.leases.Counts(); return total == 0 })
-	if got := pgCount(t, admin, h.prefix); got != 0 {
+	if got := testsvc.PostgresRoles(t, admin, h.prefix); got != 0 {
 		t.Fatalf("%d orphan users after recovery", got)
 	}
 }
@@ -204,10 +204,10 @@ func TestPostgresDownWhileLeasesExpire(t *testing.T) {
 // A revocation statement that errors leaves the lease revoke_pending and
 // visible, never deleted.
 func TestPostgresRevocationErrorKeepsLease(t *testing.T) {
-	admin := pgConn(t)
+	admin := testsvc.Postgres(t)
 	h := newHarness(t, lease.Options{BaseBackoff: time.Hour})
-	pgCleanup(t, admin, h.prefix)
-	h.configurePostgres(pgURL, "bad")
+	testsvc.DropPostgresRoles(t, admin, h.prefix)
+	h.configurePostgres(testsvc.PostgresURL, "bad")
 	h.write("roles/bad", map[string]any{"db_name": "pg", "default_ttl": "1s",
 		"revocation_statements": []any{`DROP ROLE "{{name}}"; SELECT no_such_function()`}})
 	c := h.creds("bad")
@@ -232,10 +232,10 @@ func TestPostgresManyLeasesExpire(t *testing.T) {
 	if testing.Short() {
 		t.Skip("creates 500 database users")
 	}
-	admin := pgConn(t)
+	admin := testsvc.Postgres(t)
 	h := newHarness(t, lease.Options{})
-	pgCleanup(t, admin, h.prefix)
-	h.configurePostgres(pgURL, "many")
+	testsvc.DropPostgresRoles(t, admin, h.prefix)
+	h.configurePostgres(testsvc.PostgresURL, "many")
 	h.write("config/pg", map[string]any{"max_open_connections": 8})
 	h.write("roles/many", map[string]any{"db_name": "pg", "default_ttl": "30s"})
 	base := runtime.NumGoroutine()
@@ -246,11 +246,11 @@ func TestPostgresManyLeasesExpire(t *testing.T) {
 			base = runtime.NumGoroutine() // the connection pool is warm
 		}
 	}
-	if got := pgCount(t, admin, h.prefix); got != n {
+	if got := testsvc.PostgresRoles(t, admin, h.prefix); got != n {
 		t.Fatalf("%d users created, want %d", got, n)
 	}
 	h.expireAll(time.Minute)
-	if got := pgCount(t, admin, h.prefix); got != 0 {
+	if got := testsvc.PostgresRoles(t, admin, h.prefix); got != 0 {
 		t.Fatalf("%d users left behind", got)
 	}
 	if g := runtime.NumGoroutine(); g > base+5 {

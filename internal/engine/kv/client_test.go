@@ -17,14 +17,7 @@ import (
 // secrets with Vault too).
 func TestScheduledDeletionThroughVaultClient(t *testing.T) {
 	n := nodetest.Start(t)
-	cfg := vault.DefaultConfig()
-	cfg.Address = n.URL
-	cfg.MaxRetries = 0
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(n.RootToken.Reveal())
+	c := n.Client(t)
 	ctx := context.Background()
 	kv := c.KVv2("secret")
 	if err := kv.PutMetadata(ctx, "app", vault.KVMetadataPutInput{DeleteVersionAfter: time.Hour}); err != nil {

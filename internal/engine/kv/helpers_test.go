@@ -12,28 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
-
-// fakeClock is a settable time source, safe for concurrent use.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // harness is one mounted KV backend over in-memory storage.
 type harness struct {
@@ -41,7 +24,7 @@ type harness struct {
 	b       logical.Backend
 	storage logical.Storage
 	inmem   *logicaltest.InmemStorage
-	clock   *fakeClock
+	clock   *clocktest.Clock
 	mount   logical.MountConfig
 }
 
@@ -61,7 +44,7 @@ func newHarnessOn(t testing.TB, version string, s logical.Storage, inmem *logica
 	if err != nil {
 		t.Fatalf("Factory(version=%q): %v", version, err)
 	}
-	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC))
 	kv.SetClock(b, clk.Now)
 	return &harness{t: t, b: b, storage: s, inmem: inmem, clock: clk}
 }

@@ -40,7 +40,7 @@ func TestV2Metadata(t *testing.T) {
 	if resp := h.must(create, "metadata/app", `{"max_versions":4,"cas_required":false,"delete_version_after":"1h","custom_metadata":{"owner":"team-a","tier":"1"}}`); resp != nil {
 		t.Errorf("metadata write = %+v, want nil", resp)
 	}
-	h.clock.Advance(time.Minute)
+	h.clock.Add(time.Minute)
 	updated := h.clock.Now().Format(time.RFC3339Nano)
 	h.must(update, "data/app", `{"data":{"k":"v"}}`)
 

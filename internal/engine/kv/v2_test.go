@@ -72,7 +72,7 @@ func TestV2WriteRead(t *testing.T) {
 		t.Errorf("write response = %#v, want %#v", resp.Data, want)
 	}
 
-	h.clock.Advance(time.Second)
+	h.clock.Add(time.Second)
 	h.must(update, "data/app/db", `{"data":{"user":"admin2"}}`)
 
 	tests := []struct {
@@ -356,13 +356,13 @@ func TestV2DeleteVersionAfter(t *testing.T) {
 			if w.Data["deletion_time"] != wantDeletion {
 				t.Errorf("write deletion_time = %v, want %s", w.Data["deletion_time"], wantDeletion)
 			}
-			h.clock.Advance(tt.after - time.Nanosecond)
+			h.clock.Add(tt.after - time.Nanosecond)
 			// As Vault does, a live version reports its scheduled deletion
 			// time (clients compare it with the current time).
 			if resp := h.read("k", 0); resp.Status != 0 || secretData(t, resp) != `{"a":"b"}` || versionMeta(t, resp)["deletion_time"] != wantDeletion {
 				t.Fatalf("read before expiry = %d %v", resp.Status, resp.Data)
 			}
-			h.clock.Advance(time.Nanosecond)
+			h.clock.Add(time.Nanosecond)
 			resp := h.read("k", 0)
 			if resp.Status != http.StatusNotFound || resp.Data["data"] != nil || versionMeta(t, resp)["deletion_time"] != wantDeletion {
 				t.Fatalf("read after expiry = %d %v, want 404 with metadata", resp.Status, resp.Data)
@@ -404,21 +404,21 @@ func TestV2UndeleteKeepsDeleteVersionAfter(t *testing.T) {
 			written := h.clock.Now()
 			h.must(create, "data/k", `{"data":{"a":"b"}}`)
 			if tt.deleteAt > 0 {
-				h.clock.Advance(tt.deleteAt)
+				h.clock.Add(tt.deleteAt)
 				h.must(del, "data/k", "")
 			}
-			h.clock.Advance(tt.undeleteAt - tt.deleteAt)
+			h.clock.Add(tt.undeleteAt - tt.deleteAt)
 			h.must(update, "undelete/k", `{"versions":[1]}`)
 			want := written.Add(tt.want)
 			resp := h.read("k", 1)
 			if resp.Status != 0 || versionMeta(t, resp)["deletion_time"] != want.Format(time.RFC3339Nano) {
 				t.Fatalf("after undelete: status %d metadata %v, want readable with deletion_time %s", resp.Status, versionMeta(t, resp), want.Format(time.RFC3339Nano))
 			}
-			h.clock.Advance(want.Sub(h.clock.Now()) - time.Nanosecond)
+			h.clock.Add(want.Sub(h.clock.Now()) - time.Nanosecond)
 			if resp := h.read("k", 1); resp.Status != 0 {
 				t.Fatalf("read just before the deletion time = %d, want readable", resp.Status)
 			}
-			h.clock.Advance(time.Nanosecond)
+			h.clock.Add(time.Nanosecond)
 			if resp := h.read("k", 1); resp.Status != http.StatusNotFound {
 				t.Fatalf("read at the deletion time = %d, want 404: undelete made the version immune", resp.Status)
 			}

@@ -4,13 +4,12 @@
 package nodetest
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/node"
@@ -27,7 +26,7 @@ type Node struct {
 	// Shares are the unseal shares (one in the default setup).
 	Shares [][]byte
 	// Logs holds everything the server logged, for canary sweeps.
-	Logs *SyncBuffer
+	Logs *clocktest.Buffer
 }
 
 // Options tunes Start.
@@ -67,7 +66,7 @@ func StartWith(t testing.TB, opts Options) *Node {
 	if cfg.Audit.Dir == "" && opts.Dir == "" {
 		cfg.Audit.Dir = os.TempDir()
 	}
-	logs := &SyncBuffer{}
+	logs := &clocktest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n, err := node.New(cfg, logger)
 	if err != nil {
@@ -105,25 +104,6 @@ func StartWith(t testing.TB, opts Options) *Node {
 	}
 	tn.URL = n.URLs()[0]
 	return tn
-}
-
-// SyncBuffer is a bytes.Buffer safe for concurrent writes.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// Bytes returns a copy of what was written.
-func (b *SyncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }
 
 // VaultClient returns the official Vault Go client for the server at addr,

@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -16,10 +15,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/testsvc"
 )
-
-const t16PGAdmin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // call sends one request with token and decodes the JSON answer. A transport
 // error (the server died) is returned, never fatal: callers race kill -9.
@@ -65,39 +63,6 @@ func mustCall(t *testing.T, addr, token, method, path string, body any) map[stri
 	return out
 }
 
-// t16PG connects to the local PostgreSQL as the admin, or skips the test.
-func t16PG(t *testing.T, prefix string) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, t16PGAdmin)
-	if err != nil {
-		testsvc.Unavailable(t, "PostgreSQL on 127.0.0.1:5432", err)
-	}
-	t.Cleanup(func() {
-		// Drop whatever the run left behind, then close.
-		ctx := context.Background()
-		rows, err := c.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, prefix)
-		if err == nil {
-			names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-			for _, n := range names {
-				c.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{n}.Sanitize())
-			}
-		}
-		c.Close(ctx)
-	})
-	return c
-}
-
-func pgRoles(t *testing.T, c *pgx.Conn, prefix string) int {
-	t.Helper()
-	var n int
-	if err := c.QueryRow(t.Context(), `SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)`, prefix).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // treeState is what remains of the revoked tree on the server and in
 // PostgreSQL.
 type treeState struct {
@@ -138,7 +103,7 @@ func observe(t *testing.T, addr string, tokens []string, pg *pgx.Conn, prefix, r
 			t.Fatalf("lookup-self: unexpected status %d", status)
 		}
 	}
-	st.pgUsers = pgRoles(t, pg, prefix)
+	st.pgUsers = testsvc.PostgresRoles(t, pg, prefix)
 	st.entries = tokenEntries(t, addr)
 	status, out, err := call(addr, rootToken, "LIST", "sys/leases/lookup/database/creds/"+role+"/", nil)
 	if err != nil {
@@ -164,7 +129,8 @@ func TestRevocationTreeSurvivesKill9(t *testing.T) {
 		t.Skip("starts and kills server processes")
 	}
 	prefix := "kwt16" + strings.ToLower(rand.Text()[:6])
-	pg := t16PG(t, prefix)
+	pg := testsvc.Postgres(t)
+	testsvc.DropPostgresRoles(t, pg, prefix)
 	role := "r" + prefix
 	dir := t.TempDir()
 	s := startDev(t, dir)
@@ -173,7 +139,7 @@ func TestRevocationTreeSurvivesKill9(t *testing.T) {
 	mustCall(t, s.addr, rootToken, "POST", "sys/mounts/database", map[string]any{"type": "database"})
 	mustCall(t, s.addr, rootToken, "POST", "database/config/pg", map[string]any{
 		"plugin_name":       "postgresql-database-plugin",
-		"connection_url":    "postgres://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable",
+		"connection_url":    testsvc.PostgresURL,
 		"username":          "postgres",
 		"password":          "unused-trust-auth",
 		"allowed_roles":     []string{role},
@@ -224,7 +190,7 @@ path "auth/token/create" { capabilities = ["update"] }
 		all = append(all, next...)
 		level = next
 	}
-	if got := pgRoles(t, pg, prefix); got != len(all) {
+	if got := testsvc.PostgresRoles(t, pg, prefix); got != len(all) {
 		t.Fatalf("%d database users for %d tokens", got, len(all))
 	}
 	if st := observe(t, s.addr, all, pg, prefix, role); st.valid != len(all) || st.leases != len(all) || st.entries != baseline+len(all) {
@@ -273,7 +239,7 @@ path "auth/token/create" { capabilities = ["update"] }
 	// must finish it on its own.
 	s = startDev(t, dir)
 	var st treeState
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(clocktest.Wait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if st = observe(t, s.addr, all, pg, prefix, role); st.clean(baseline) {
 			break
 		}
