@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 func TestParse(t *testing.T) {
@@ -67,13 +68,16 @@ rate_limit {
 	want.Audit.AllowLogRaw = true
 	want.Audit.Dir = "/var/log/keyward"
 	want.RateLimit = config.RateLimit{RequestsPerSecond: 50, Burst: 100}
-	if diff := cmp.Diff(want, cfg); diff != "" {
+	if diff := cmp.Diff(want, cfg, revealed); diff != "" {
 		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// revealed lets cmp compare secrets (the storage connection URL) by value.
+var revealed = cmp.Comparer(func(a, b sensitive.String) bool { return a.Reveal() == b.Reveal() })
 
 func TestParseErrors(t *testing.T) {
 	tests := []struct {

@@ -33,7 +33,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	neturl "net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -112,23 +114,42 @@ func CheckTable(name string) error {
 	return nil
 }
 
-// CheckConnectionURL reports whether url parses as a PostgreSQL connection
-// string (a postgres:// URL or key=value pairs). It connects to nothing,
-// and its error never repeats the string, which may hold a password.
+// errBadURL is the only thing said of a connection string that does not
+// parse: pgx's own message quotes it, with the password redacted only on a
+// best-effort basis.
+var errBadURL = errors.New("connection_url is not a PostgreSQL connection string (postgres://user:password@host:5432/database?sslmode=verify-full, or key=value pairs)")
+
+// CheckConnectionURL reports whether url has the shape of a PostgreSQL
+// connection string: a postgres:// or postgresql:// URL, or key=value
+// pairs. It reads no file and connects to nothing (Open parses the string
+// fully, reading the files it names), and its error never repeats the
+// string, which may hold a password.
 func CheckConnectionURL(url sensitive.String) error {
-	_, err := parseURL(url)
-	return err
+	s := url.Reveal()
+	switch {
+	case s == "":
+		return errors.New("connection_url is empty")
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		if _, err := neturl.Parse(s); err != nil {
+			return errBadURL
+		}
+	case !strings.Contains(s, "="):
+		return errBadURL
+	}
+	return nil
 }
 
 func parseURL(url sensitive.String) (*pgxpool.Config, error) {
-	if url.Empty() {
-		return nil, errors.New("connection_url is empty")
+	if err := CheckConnectionURL(url); err != nil {
+		return nil, err
 	}
 	cfg, err := pgxpool.ParseConfig(url.Reveal())
-	if err != nil {
-		// pgx's message quotes the string with the password redacted only
-		// on a best-effort basis: say nothing of it.
-		return nil, errors.New("connection_url is not a PostgreSQL connection string (postgres://user:password@host:5432/database?sslmode=verify-full, or key=value pairs)")
+	var pathErr *fs.PathError
+	switch {
+	case errors.As(err, &pathErr): // a certificate or password file; its name is no secret
+		return nil, fmt.Errorf("connection_url names a file that cannot be read: %w", pathErr)
+	case err != nil:
+		return nil, errBadURL
 	}
 	return cfg, nil
 }

@@ -178,6 +178,7 @@ func TestErrorsHideThePassword(t *testing.T) {
 		"postgres://keyward:" + pw + "@127.0.0.1:1/keyward?sslmode=bogus",
 		"postgres://keyward:" + pw + "@[::1/x",
 		"password='" + pw + "' host=127.0.0.1 port=1 junk",
+		"postgres://keyward:" + pw + "@127.0.0.1:1/keyward?sslrootcert=/nonexistent/ca.pem&sslmode=verify-full",
 	} {
 		_, err := postgres.Open(t.Context(), sensitive.NewString(url), postgres.Options{})
 		if err == nil {
