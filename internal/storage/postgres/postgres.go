@@ -208,6 +208,9 @@ func Open(ctx context.Context, url sensitive.String, opts Options) (*Store, erro
 // setup creates the table if it is missing, checks its columns and warns
 // about settings that make commits less durable than they look.
 func (s *Store) setup(ctx context.Context) error {
+	if err := s.do(ctx, s.pool.Ping); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
 	quoted := pgx.Identifier(strings.Split(s.table, ".")).Sanitize()
 	err := s.do(ctx, func(ctx context.Context) error {
 		_, err := s.pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+quoted+" (key bytea PRIMARY KEY, value bytea NOT NULL)")
