@@ -69,6 +69,16 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t testing.TB) storage.Backend { return open(t, pgURL) })
 }
 
+// The query modes that work behind a transaction-pooling PgBouncer (no
+// prepared statements kept on a connection) pass the suite too.
+func TestConformancePoolerModes(t *testing.T) {
+	for _, mode := range []string{"exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			storagetest.Run(t, func(t testing.TB) storage.Backend { return open(t, pgURL+"&default_query_exec_mode="+mode) })
+		})
+	}
+}
+
 // Keys are ordered and listed bytewise, whatever the database's collation
 // would say about them.
 func TestListIsByteOrdered(t *testing.T) {
