@@ -185,7 +185,9 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 }
 
 // Release gives the lock up, if held, and closes the channel Acquire
-// returned. The lock is free for others once Release returns nil.
+// returned. The lock is free for others once Release returns nil. Release
+// waits for an Acquire in progress on the same Lock: cancel that Acquire's
+// context to stop it instead.
 func (l *Lock) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

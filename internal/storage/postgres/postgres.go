@@ -26,7 +26,9 @@
 // changes nothing.
 //
 // Lock is a session advisory lock for running two servers on one database
-// as active and standby.
+// as active and standby. The store needs PostgreSQL 9.5 or later (ON
+// CONFLICT); Lock needs 14 or later (it turns idle_session_timeout off on
+// its connection). Tests run against PostgreSQL 15.
 package postgres
 
 import (
@@ -53,6 +55,11 @@ var _ storage.Backend = (*Store)(nil)
 
 // DefaultTable is the table Open uses when Options.Table is empty.
 const DefaultTable = "keyward_store"
+
+// DefaultConnectTimeout bounds each connection attempt when the URL sets
+// no connect_timeout, so that an unreachable host fails requests in
+// seconds rather than after the operating system's TCP timeout.
+const DefaultConnectTimeout = 10 * time.Second
 
 // openTimeout bounds Open when its context has no deadline of its own.
 const openTimeout = 30 * time.Second
@@ -169,6 +176,9 @@ func Open(ctx context.Context, url sensitive.String, opts Options) (*Store, erro
 	cfg, err := parseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgresql storage: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "keyward"
