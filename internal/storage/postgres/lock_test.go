@@ -215,3 +215,34 @@ func TestLockLostWhenConnectionCut(t *testing.T) {
 		t.Errorf("Release of a lost lock = %v, want nil", err)
 	}
 }
+
+// Acquire rides out a server that is down: it keeps trying and takes the
+// lock once the server is back.
+func TestLockAcquireWaitsForServer(t *testing.T) {
+	admin(t)
+	p := newProxy(t)
+	s, err := postgres.Open(t.Context(), sensitive.NewString("postgres://postgres@"+p.addr+"/test?sslmode=disable"), postgres.Options{Table: tableName(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l := s.NewLock("active")
+	t.Cleanup(func() { l.Release(context.Background()) })
+
+	p.setRefusing(true)
+	got := acquireAsync(t.Context(), l)
+	clocktest.Eventually(t, "Acquire to fail to reach the server twice", func() bool { return p.refusedCount() >= 2 })
+	select {
+	case r := <-got:
+		t.Fatalf("Acquire returned (%v) while the server was unreachable", r.err)
+	default:
+	}
+	p.setRefusing(false)
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("Acquire across a server outage = %v", r.err)
+	}
+	if isClosed(r.lost) {
+		t.Fatal("lost channel closed at once")
+	}
+}

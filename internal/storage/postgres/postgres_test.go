@@ -211,6 +211,10 @@ type proxy struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	closed bool
+	// While refusing, connections are accepted and closed at once, and
+	// counted in refused.
+	refusing bool
+	refused  int
 }
 
 func newProxy(t testing.TB) *proxy {
@@ -234,6 +238,16 @@ func (p *proxy) serve(t testing.TB, ln net.Listener) {
 			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			p.mu.Lock()
+			refuse := p.refusing
+			if refuse {
+				p.refused++
+			}
+			p.mu.Unlock()
+			if refuse {
+				c.Close()
+				continue
 			}
 			up, err := net.Dial("tcp", pgAddr)
 			if err != nil {
@@ -266,6 +280,21 @@ func (p *proxy) stop() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// setRefusing makes the proxy close new connections at once (a server
+// that accepts and drops them) or forward them again.
+func (p *proxy) setRefusing(on bool) {
+	p.mu.Lock()
+	p.refusing = on
+	p.mu.Unlock()
+}
+
+// refusedCount is how many connections were refused so far.
+func (p *proxy) refusedCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
 }
 
 // start listens again on the same address: the database is back.
