@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -66,6 +67,29 @@ func acquireAsync(ctx context.Context, l *postgres.Lock) <-chan acquired {
 	return ch
 }
 
+// waitClosed waits for ch to close, failing the test if it has not after
+// clocktest.Wait (a bound for a loaded machine, not a timing assertion).
+func waitClosed(t testing.TB, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(clocktest.Wait):
+		t.Fatalf("timed out after %v waiting for %s", clocktest.Wait, what)
+	}
+}
+
+// result waits for an acquireAsync result, bounded as waitClosed is.
+func result(t testing.TB, ch <-chan acquired) acquired {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(clocktest.Wait):
+		t.Fatalf("timed out after %v waiting for Acquire", clocktest.Wait)
+		return acquired{}
+	}
+}
+
 func isClosed(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
@@ -108,11 +132,11 @@ func TestLockFailover(t *testing.T) {
 		WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = $1`, a.app).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("terminate the holder's session: %d sessions, %v", n, err)
 	}
-	r := <-gotB
+	r := result(t, gotB)
 	if r.err != nil {
 		t.Fatalf("second Acquire after the holder's session ended = %v", r.err)
 	}
-	<-lostA // the first node learns it lost the lock
+	waitClosed(t, lostA, "the first node to learn it lost the lock")
 	if isClosed(r.lost) {
 		t.Fatal("new holder's lost channel is closed")
 	}
@@ -132,7 +156,7 @@ func TestLockFailover(t *testing.T) {
 	if !isClosed(r.lost) {
 		t.Error("Release left the lost channel open")
 	}
-	if r := <-gotA; r.err != nil {
+	if r := result(t, gotA); r.err != nil {
 		t.Fatalf("Acquire after the other node released = %v", r.err)
 	}
 }
@@ -153,7 +177,7 @@ func TestLockAcquireCancelled(t *testing.T) {
 	got := acquireAsync(ctx, lb)
 	clocktest.Eventually(t, "the second node to wait", func() bool { return advisory(t, c, b.app, false) == 1 })
 	cancel()
-	if r := <-got; !errors.Is(r.err, context.Canceled) {
+	if r := result(t, got); !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("cancelled Acquire = %v, want context.Canceled", r.err)
 	}
 	clocktest.Eventually(t, "the cancelled wait to leave the server", func() bool { return advisory(t, c, b.app, false) == 0 })
@@ -207,8 +231,8 @@ func TestLockLostWhenConnectionCut(t *testing.T) {
 	gotB := acquireAsync(t.Context(), lb)
 	clocktest.Eventually(t, "the second node to wait", func() bool { return advisory(t, c, app, false) == 1 })
 	p.stop()
-	<-lostA
-	if r := <-gotB; r.err != nil {
+	waitClosed(t, lostA, "the holder to learn its connection was cut")
+	if r := result(t, gotB); r.err != nil {
 		t.Fatalf("Acquire once the holder's connection was cut = %v", r.err)
 	}
 	if err := la.Release(t.Context()); err != nil {
@@ -238,7 +262,7 @@ func TestLockAcquireWaitsForServer(t *testing.T) {
 	default:
 	}
 	p.setRefusing(false)
-	r := <-got
+	r := result(t, got)
 	if r.err != nil {
 		t.Fatalf("Acquire across a server outage = %v", r.err)
 	}
