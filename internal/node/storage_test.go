@@ -27,9 +27,13 @@ func TestPostgresStorage(t *testing.T) {
 	if err != nil {
 		testsvc.Unavailable(t, "PostgreSQL on 127.0.0.1:5432", err)
 	}
-	defer c.Close(context.Background())
+	t.Cleanup(func() { c.Close(context.Background()) })
 	table := "kwnode_" + strings.ToLower(rand.Text()[:12])
-	t.Cleanup(func() { c.Exec(context.Background(), "DROP TABLE IF EXISTS "+table) })
+	t.Cleanup(func() {
+		if _, err := c.Exec(context.Background(), "DROP TABLE IF EXISTS "+table); err != nil {
+			t.Errorf("drop %s: %v", table, err)
+		}
+	})
 
 	const pw, secret = "canary-pg-Pa55-4f1d", "canary-secret-9b2e"
 	cfg := config.Default()
