@@ -299,6 +299,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(`listener "tcp" { address = "127.0.0.1:8200" tls_disable = true }` + "\nstorage \"bolt\" { path = \"/x\" }")
 	f.Add(`{"listener": {"tcp": {"address": "a:1"}}, "log_level": "info"}`)
 	f.Add(`max_lease_ttl = "1h"`)
+	f.Add("storage \"postgresql\" {\n connection_url = \"postgres://u:p@h:5432/db?sslmode=verify-full\"\n table = \"s.t\"\n ha_enabled = \"false\"\n}")
 	f.Fuzz(func(t *testing.T, text string) {
 		cfg, err := config.Parse(text)
 		if err != nil {
