@@ -12,12 +12,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl"
 	"github.com/hashicorp/hcl/hcl/ast"
+
+	"github.com/keyward/keyward/internal/sensitive"
+	"github.com/keyward/keyward/internal/storage/postgres"
 )
 
 // Config is the server configuration.
@@ -160,8 +164,26 @@ func (l Listener) ProxyPrefixes() ([]netip.Prefix, error) {
 
 // Storage is the "storage" block.
 type Storage struct {
-	Type string // bolt (default) or inmem
+	Type string // bolt (default), inmem or postgresql
 	Path string // for bolt: the data directory
+
+	// For postgresql, Vault's settings. ConnectionURL (connection_url,
+	// overridden by KEYWARD_PG_CONNECTION_URL, then VAULT_PG_CONNECTION_URL)
+	// is a postgres:// URL or key=value string; it may hold a password, so
+	// it prints as [redacted]. Table is the table holding every key
+	// (default keyward_store). HAEnabled (ha_enabled) asks for
+	// active/standby, which Validate refuses until the core has it.
+	ConnectionURL sensitive.String
+	Table         string
+	HAEnabled     bool
+}
+
+// storageSettings are the settings each storage type takes.
+var storageSettings = map[string][]string{
+	"bolt":       {"path"},
+	"file":       {"path"},
+	"inmem":      {"path"},
+	"postgresql": {"connection_url", "table", "ha_enabled"},
 }
 
 // Default returns the defaults every field falls back to.
@@ -211,6 +233,14 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	}
 	if v := getenv("KEYWARD_API_ADDR"); v != "" {
 		c.APIAddr = v
+	}
+	if c.Storage.Type == "postgresql" {
+		for _, name := range []string{"KEYWARD_PG_CONNECTION_URL", "VAULT_PG_CONNECTION_URL"} {
+			if v := getenv(name); v != "" {
+				c.Storage.ConnectionURL = sensitive.NewString(v)
+				break
+			}
+		}
 	}
 }
 
@@ -365,9 +395,19 @@ func Parse(text string) (cfg *Config, err error) {
 				continue
 			}
 			for k, v := range body {
+				if known, ok := storageSettings[s.Type]; ok && !slices.Contains(known, k) {
+					bad("storage %q: unknown setting %q (%s takes %s)", s.Type, k, s.Type, strings.Join(known, ", "))
+					continue
+				}
 				switch k {
 				case "path":
 					s.Path = str(v)
+				case "connection_url":
+					s.ConnectionURL = sensitive.NewString(str(v))
+				case "table":
+					s.Table = str(v)
+				case "ha_enabled":
+					s.HAEnabled = boolish(v, bad, "storage: "+k)
 				default:
 					bad("storage: unknown setting %q", k)
 				}
@@ -458,8 +498,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("storage: path is required for bolt storage"))
 		}
 	case "inmem":
+	case "postgresql":
+		errs = append(errs, c.Storage.validatePostgres()...)
 	default:
-		errs = append(errs, fmt.Errorf("storage: type %q is not supported (bolt, inmem)", c.Storage.Type))
+		errs = append(errs, fmt.Errorf("storage: type %q is not supported (bolt, inmem, postgresql)", c.Storage.Type))
 	}
 	if d := c.Audit.Dir; d != "" {
 		switch {
@@ -508,6 +550,26 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("ui = true: the web UI is not built into Keyward; remove the setting or set ui = false"))
 	}
 	return errors.Join(errs...)
+}
+
+// validatePostgres checks a storage "postgresql" block.
+func (s Storage) validatePostgres() []error {
+	var errs []error
+	if s.ConnectionURL.Empty() {
+		errs = append(errs, errors.New(`storage "postgresql": connection_url is required (or set KEYWARD_PG_CONNECTION_URL)`))
+	} else if err := postgres.CheckConnectionURL(s.ConnectionURL); err != nil {
+		errs = append(errs, fmt.Errorf(`storage "postgresql": %w`, err))
+	}
+	if s.Table != "" {
+		if err := postgres.CheckTable(s.Table); err != nil {
+			errs = append(errs, fmt.Errorf(`storage "postgresql": %w`, err))
+		}
+	}
+	if s.HAEnabled {
+		errs = append(errs, errors.New(`storage "postgresql": ha_enabled = true asks for active/standby, which Keyward does not have yet (issue 14, item 2); `+
+			`remove it or set ha_enabled = false, and run one server per database`))
+	}
+	return errs
 }
 
 // checkAPIAddr accepts what Vault's api_addr holds: the full http or https

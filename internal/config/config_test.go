@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 func TestParse(t *testing.T) {
@@ -67,13 +68,16 @@ rate_limit {
 	want.Audit.AllowLogRaw = true
 	want.Audit.Dir = "/var/log/keyward"
 	want.RateLimit = config.RateLimit{RequestsPerSecond: 50, Burst: 100}
-	if diff := cmp.Diff(want, cfg); diff != "" {
+	if diff := cmp.Diff(want, cfg, revealed); diff != "" {
 		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// revealed lets cmp compare secrets (the storage connection URL) by value.
+var revealed = cmp.Comparer(func(a, b sensitive.String) bool { return a.Reveal() == b.Reveal() })
 
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
@@ -295,6 +299,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(`listener "tcp" { address = "127.0.0.1:8200" tls_disable = true }` + "\nstorage \"bolt\" { path = \"/x\" }")
 	f.Add(`{"listener": {"tcp": {"address": "a:1"}}, "log_level": "info"}`)
 	f.Add(`max_lease_ttl = "1h"`)
+	f.Add("storage \"postgresql\" {\n connection_url = \"postgres://u:p@h:5432/db?sslmode=verify-full\"\n table = \"s.t\"\n ha_enabled = \"false\"\n}")
 	f.Fuzz(func(t *testing.T, text string) {
 		cfg, err := config.Parse(text)
 		if err != nil {

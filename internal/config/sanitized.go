@@ -3,9 +3,9 @@ package config
 // Sanitized returns the configuration as sys/config/state/sanitized reports
 // it, in Vault's shape (its key names, durations in nanoseconds as Vault's
 // JSON has them) plus Keyward's own blocks under their HCL names. It holds
-// nothing secret: the configuration has no secret values today, and a
-// setting that holds one (a storage password, a seal token) must be left
-// out here when it is added.
+// nothing secret: the one secret setting today, the postgresql storage's
+// connection_url, is left out (as Vault leaves it out), and any setting
+// that holds one (a seal token) must be left out here when it is added.
 func (c *Config) Sanitized() map[string]any {
 	listeners := make([]any, 0, len(c.Listeners))
 	for _, l := range c.Listeners {

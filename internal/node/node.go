@@ -25,8 +25,6 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/storage"
-	"github.com/keyward/keyward/internal/storage/bolt"
-	"github.com/keyward/keyward/internal/storage/inmem"
 )
 
 // Node is one running server.
@@ -75,18 +73,11 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, logger: logger}
-	switch cfg.Storage.Type {
-	case "inmem":
-		n.store = inmem.New()
-	case "bolt", "file":
-		s, err := bolt.Open(filepath.Join(cfg.Storage.Path, DBFile), bolt.Options{Logger: logger})
-		if err != nil {
-			return nil, err
-		}
-		n.store, n.closer = s, s
-	default:
-		return nil, fmt.Errorf("storage type %q is not supported", cfg.Storage.Type)
+	store, closer, err := openStorage(cfg.Storage, logger)
+	if err != nil {
+		return nil, err
 	}
+	n.store, n.closer = store, closer
 	var onInit func() error
 	marker := ""
 	if cfg.Storage.Type == "bolt" || cfg.Storage.Type == "file" {
