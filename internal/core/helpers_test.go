@@ -6,6 +6,7 @@ import (
 
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage/inmem"
 )
 
@@ -34,12 +35,12 @@ func newCoreWith(t *testing.T, cfg core.Config) (*core.Core, string) {
 	if err := c.MountDefaultKV(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return c, res.RootToken
+	return c, res.RootToken.Reveal()
 }
 
 func call(t *testing.T, c *core.Core, tok string, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
 	t.Helper()
-	return c.HandleRequest(context.Background(), &logical.Request{ID: "t", Operation: op, Path: path, Data: data, ClientToken: tok,
+	return c.HandleRequest(context.Background(), &logical.Request{ID: "t", Operation: op, Path: path, Data: data, ClientToken: sensitive.NewString(tok),
 		Connection: &logical.Connection{RemoteAddr: "127.0.0.1"}})
 }
 

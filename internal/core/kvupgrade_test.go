@@ -11,13 +11,14 @@ import (
 
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage/faulty"
 	"github.com/keyward/keyward/internal/storage/inmem"
 )
 
 // startOn initializes and unseals a core over s and returns it with its
 // root token and unseal shares.
-func startOn(t *testing.T, s *faulty.Backend) (*core.Core, string, [][]byte) {
+func startOn(t *testing.T, s *faulty.Backend) (*core.Core, string, []sensitive.Bytes) {
 	t.Helper()
 	c, err := core.New(core.Config{Storage: s})
 	if err != nil {
@@ -31,7 +32,7 @@ func startOn(t *testing.T, s *faulty.Backend) (*core.Core, string, [][]byte) {
 	if err := c.Unseal(context.Background(), res.Shares); err != nil {
 		t.Fatal(err)
 	}
-	return c, res.RootToken, res.Shares
+	return c, res.RootToken.Reveal(), res.Shares
 }
 
 func statusOf(err error) int {

@@ -14,6 +14,7 @@ import (
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage/faulty"
 	"github.com/keyward/keyward/internal/storage/inmem"
 )
@@ -55,7 +56,7 @@ func (l *leaser) count(mount string) int {
 	return l.revoked[mount]
 }
 
-func startLeasing(t *testing.T, fb *faulty.Backend, l *leaser) (*core.Core, string, [][]byte) {
+func startLeasing(t *testing.T, fb *faulty.Backend, l *leaser) (*core.Core, string, []sensitive.Bytes) {
 	t.Helper()
 	c, err := core.New(core.Config{Storage: fb, Leases: func(ctx context.Context, view logical.Storage, engines core.LeaseEngines, logger *slog.Logger) (core.LeaseManager, error) {
 		return lease.New(ctx, view, engines, logger, lease.Options{})
@@ -72,7 +73,7 @@ func startLeasing(t *testing.T, fb *faulty.Backend, l *leaser) (*core.Core, stri
 	if err := c.Unseal(context.Background(), res.Shares); err != nil {
 		t.Fatal(err)
 	}
-	return c, res.RootToken, res.Shares
+	return c, res.RootToken.Reveal(), res.Shares
 }
 
 func leaseKeys(t *testing.T, c *core.Core, root, prefix string) int {

@@ -14,6 +14,7 @@ import (
 	"github.com/keyward/keyward/internal/engine/database"
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // The unknown-field rule over every write endpoint of the auth methods and
@@ -148,7 +149,7 @@ func TestEveryWriteEndpointRefusesUnknownFields(t *testing.T) {
 					Data:        data,
 					Storage:     st,
 					MountPoint:  "m/",
-					ClientToken: tok,
+					ClientToken: sensitive.NewString(tok),
 					Connection:  &logical.Connection{RemoteAddr: "127.0.0.1"},
 				})
 			}

@@ -46,7 +46,7 @@ func startListeners(t *testing.T, listeners ...config.Listener) (*node.Node, []s
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return n, n.URLs(), res.RootToken
+	return n, n.URLs(), res.RootToken.Reveal()
 }
 
 // TestTrustedProxiesPerListener: a proxy trusted on one listener is not

@@ -43,7 +43,7 @@ func startConfigFile(t *testing.T, hcl string) (string, string) {
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return n.URLs()[0], res.RootToken
+	return n.URLs()[0], res.RootToken.Reveal()
 }
 
 // api_addr takes effect: sys/leader reports it as the leader's address

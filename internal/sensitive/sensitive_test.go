@@ -28,7 +28,7 @@ func newCanary(t *testing.T) canary {
 	v := "kw-canary-" + rand.Text()
 	return canary{plain: v, forms: []string{
 		v, hex.EncodeToString([]byte(v)), strings.ToUpper(hex.EncodeToString([]byte(v))),
-		fmt.Sprint([]byte(v)),    // %d of the bytes
+		fmt.Sprint([]byte(v)), // %d of the bytes
 		v[len("kw-canary-"):], // the random part alone
 	}}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
 
@@ -206,7 +207,7 @@ func (s *Store) batchKeyInfo() map[string]any {
 // createBatch issues a batch token for e (see Create). Nothing is stored.
 func (s *Store) createBatch(ctx context.Context, e *Entry) (string, error) {
 	switch {
-	case e.ID != "":
+	case !e.ID.Empty():
 		return "", errBatchCustomID
 	case e.IsRoot():
 		return "", errBatchRoot
@@ -251,7 +252,7 @@ func (s *Store) createBatch(ctx context.Context, e *Entry) (string, error) {
 		return "", logical.BadRequest("batch token would be longer than %d bytes: use less metadata, fewer policies or a service token", tokenfmt.MaxBatchLen)
 	}
 	s.log.Debug("batch token created", "accessor", e.batchID, "policies", e.Policies, "path", e.Path, "orphan", e.Orphan)
-	e.ID = token
+	e.ID = sensitive.NewString(token)
 	return token, nil
 }
 

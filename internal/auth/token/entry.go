@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // TypeService is the only token type the store issues.
@@ -20,8 +22,9 @@ const TypeService = "service"
 // must be treated as read-only.
 type Entry struct {
 	// ID is the raw token. It is only set transiently: as Create's input for
-	// a custom id and on Create's output. It is never stored or logged.
-	ID string `json:"-"`
+	// a custom id and on Create's output. Its type keeps it out of every
+	// format and log; it is never stored.
+	ID sensitive.String `json:"-"`
 
 	Accessor       string            `json:"accessor"`
 	ParentAccessor string            `json:"parent_accessor,omitempty"`
@@ -124,7 +127,7 @@ func (e *Entry) allows(remoteIP string) bool {
 // clone returns a shallow copy without the raw token.
 func (e *Entry) clone() *Entry {
 	c := *e
-	c.ID = ""
+	c.ID = sensitive.String{}
 	return &c
 }
 
@@ -151,7 +154,7 @@ func decodeEntry(h [hashLen]byte, b []byte) (*Entry, error) {
 		return nil, fmt.Errorf("decode token entry: %w", err)
 	}
 	e := r.Entry
-	e.ID = ""
+	e.ID = sensitive.String{}
 	e.hash = h
 	e.parentHash = r.ParentHash
 	e.maxTTL = r.MaxTTL

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // clock is a settable test clock.
@@ -78,7 +79,7 @@ func (f *fixture) request(t testing.TB, op logical.Operation, path, tok string, 
 		Operation:   op,
 		Path:        path,
 		Data:        data,
-		ClientToken: tok,
+		ClientToken: sensitive.NewString(tok),
 		MountPoint:  "auth/token/",
 		Connection:  &logical.Connection{RemoteAddr: "127.0.0.1"},
 	}
