@@ -129,11 +129,16 @@ func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error
 		}
 	}
 	c.logger.Info("initialized", "shares", p.Shares, "threshold", p.Threshold)
-	res := &InitResult{Shares: make([]sensitive.Bytes, len(shares)), RootToken: sensitive.NewString(root)}
+	return &InitResult{Shares: sensitiveShares(shares), RootToken: sensitive.NewString(root)}, nil
+}
+
+// sensitiveShares hands shares over to sensitive.Bytes (without copying).
+func sensitiveShares(shares [][]byte) []sensitive.Bytes {
+	out := make([]sensitive.Bytes, len(shares))
 	for i, s := range shares {
-		res.Shares[i] = sensitive.NewBytes(s)
+		out[i] = sensitive.NewBytes(s)
 	}
-	return res, nil
+	return out
 }
 
 func (c *Core) createRootToken(ctx context.Context, a *active, id string) (string, error) {
