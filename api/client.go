@@ -28,8 +28,9 @@ const DefaultAddress = "https://127.0.0.1:8200"
 type Config struct {
 	// Address is the server's base URL, e.g. "https://keyward.example:8200".
 	Address string
-	// Token authenticates requests (X-Vault-Token).
-	Token string
+	// Token authenticates requests (X-Vault-Token). It never prints: a
+	// Config may be logged or formatted whole.
+	Token Token
 	// CACert is a PEM file of CAs to trust; ClientCert/ClientKey a client
 	// certificate for mutual TLS; SkipVerify disables verification (tests).
 	CACert     string
@@ -58,7 +59,7 @@ func ConfigFromEnv(getenv func(string) string) Config {
 	}
 	cfg := Config{
 		Address:    get("ADDR"),
-		Token:      get("TOKEN"),
+		Token:      NewToken(get("TOKEN")),
 		CACert:     get("CACERT"),
 		ClientCert: get("CLIENT_CERT"),
 		ClientKey:  get("CLIENT_KEY"),
@@ -81,7 +82,7 @@ type Client struct {
 	http *http.Client
 
 	mu      sync.RWMutex
-	token   string
+	token   Token // a Client printed with %+v shows no token
 	wrapTTL string
 }
 
@@ -132,17 +133,18 @@ func New(cfg Config) (*Client, error) {
 // Address returns the server address.
 func (c *Client) Address() string { return c.addr.String() }
 
-// Token returns the client's token.
+// Token returns the client's token, revealed: it is for sending, never for
+// printing.
 func (c *Client) Token() string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.token
+	return c.token.Reveal()
 }
 
 // SetToken replaces the client's token.
 func (c *Client) SetToken(t string) {
 	c.mu.Lock()
-	c.token = t
+	c.token = NewToken(t)
 	c.mu.Unlock()
 }
 

@@ -13,7 +13,7 @@ import (
 func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{"VAULT_ADDR": "http://v:1", "VAULT_TOKEN": "vt", "KEYWARD_TOKEN": "kt", "VAULT_WRAP_TTL": "5m"}
 	cfg := api.ConfigFromEnv(func(k string) string { return env[k] })
-	if cfg.Address != "http://v:1" || cfg.Token != "kt" || cfg.WrapTTL != "5m" {
+	if cfg.Address != "http://v:1" || cfg.Token.Reveal() != "kt" || cfg.WrapTTL != "5m" {
 		t.Errorf("ConfigFromEnv = %+v: want VAULT_ADDR fallback, KEYWARD_TOKEN first, VAULT_WRAP_TTL", cfg)
 	}
 	if cfg := api.ConfigFromEnv(func(string) string { return "" }); cfg.Address != api.DefaultAddress {
@@ -27,7 +27,7 @@ func TestConfigFromEnv(t *testing.T) {
 func TestClientAgainstServer(t *testing.T) {
 	n := nodetest.Start(t)
 	ctx := context.Background()
-	c, err := api.New(api.Config{Address: n.URL, Token: n.RootToken.Reveal()})
+	c, err := api.New(api.Config{Address: n.URL, Token: api.NewToken(n.RootToken.Reveal())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // Item 8 of issue 10: 500 anonymous requests with 60 KB paths added 57 MiB
@@ -147,7 +148,7 @@ func entrySizes(t *testing.T, opts map[string]string, req *logical.Request, resp
 func TestEntriesAreBoundedWhateverTheData(t *testing.T) {
 	denied := logical.ErrPermissionDenied
 	anon := func(op logical.Operation, token string, data map[string]any) *logical.Request {
-		return &logical.Request{ID: "r1", Operation: op, Path: "secret/data/x", ClientToken: token, Data: data,
+		return &logical.Request{ID: "r1", Operation: op, Path: "secret/data/x", ClientToken: sensitive.NewString(token), Data: data,
 			Connection: &logical.Connection{RemoteAddr: "192.0.2.7"}}
 	}
 	authed := func(data map[string]any) *logical.Request {

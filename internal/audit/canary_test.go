@@ -65,7 +65,7 @@ func TestCanarySweep(t *testing.T) {
 		canaries = append(canaries, tok)
 		_, err = c.Write(ctx, "auth/token/lookup", map[string]any{"token": tok})
 		record(err)
-		tc, _ := api.New(api.Config{Address: n.URL, Token: tok})
+		tc, _ := api.New(api.Config{Address: n.URL, Token: api.NewToken(tok)})
 		_, err = tc.Read(ctx, "secret/data/app1", nil) // denied
 		record(err)
 		_, err = tc.Read(ctx, "auth/token/lookup-self", nil)
@@ -73,7 +73,7 @@ func TestCanarySweep(t *testing.T) {
 	}
 	// An invalid token in the header.
 	bad := plant()
-	bc, _ := api.New(api.Config{Address: n.URL, Token: bad})
+	bc, _ := api.New(api.Config{Address: n.URL, Token: api.NewToken(bad)})
 	_, err := bc.Read(ctx, "secret/data/app1", nil)
 	record(err)
 	// Policies holding canaries in their text.

@@ -130,7 +130,7 @@ func (d *device) responseEntry(b, ts []byte, req *logical.Request, resp *logical
 		if a := resp.Auth; a != nil {
 			b = append(b, `,"auth":{`...)
 			n := len(b)
-			b = appendHashedField(b, h, "client_token", a.ClientToken)
+			b = appendHashedField(b, h, "client_token", a.ClientToken.Reveal())
 			b = appendAccessor(b, h, o, "accessor", a.Accessor)
 			b = appendStrField(b, "display_name", a.DisplayName)
 			b = appendStrings(b, "policies", boundedList(a.Policies, maxPolicies), maxField)
@@ -195,7 +195,7 @@ func (d *device) appendAuthRequest(b []byte, req *logical.Request, err error, bu
 	if req.Headers != nil {
 		b = appendStrings(b, "x_forwarded_for", boundedList(req.Headers.Values("X-Forwarded-For"), maxForwarded), maxField)
 	}
-	b = appendHashedField(b, h, "client_token", req.ClientToken)
+	b = appendHashedField(b, h, "client_token", req.ClientToken.Reveal())
 	if ttl := int64(req.WrapTTL / time.Second); ttl != 0 {
 		b = append(b, `,"wrap_ttl":`...)
 		b = strconv.AppendInt(b, ttl, 10)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // The reference below is the entry builder the append encoder replaced:
@@ -289,7 +290,7 @@ func refResponseEntry(now time.Time, h *hasher, o entryOptions, req *logical.Req
 		}
 		if a := resp.Auth; a != nil {
 			r.Auth = &RespAuth{
-				ClientToken: rf.str(a.ClientToken),
+				ClientToken: rf.str(a.ClientToken.Reveal()),
 				Accessor:    refAccessor(h, o, a.Accessor),
 				DisplayName: fb(a.DisplayName),
 				Policies:    fbs(boundedList(a.Policies, maxPolicies), maxField),
@@ -348,7 +349,7 @@ func refRequestOf(rf *ref, req *logical.Request, err error) *Request {
 		Path:           fb(req.Path),
 		MountType:      fb(req.MountType),
 		MountAccessor:  fb(req.MountAccessor),
-		ClientToken:    rf.str(req.ClientToken),
+		ClientToken:    rf.str(req.ClientToken.Reveal()),
 		WrapTTL:        int64(req.WrapTTL / time.Second),
 		Data:           data.data(req.Data, req.MountConfig.AuditNonHMACRequestKeys),
 		Unauthenticate: req.Unauthenticated,
@@ -375,7 +376,7 @@ func entryCase(ss []string, variant int) (*logical.Request, *logical.Response, e
 	}
 	req := &logical.Request{
 		ID: s(0), Operation: logical.Operation(s(1)), Path: s(2),
-		ClientToken: s(3), MountType: s(4), MountAccessor: s(5),
+		ClientToken: sensitive.NewString(s(3)), MountType: s(4), MountAccessor: s(5),
 		WrapTTL: time.Duration(variant%3) * 30 * time.Second, Unauthenticated: variant%2 == 1,
 		Data: map[string]any{
 			s(6): s(7), "n": 12.5, "i": variant, "i64": int64(-7), "b": true, "nil": nil,
@@ -408,7 +409,7 @@ func entryCase(ss []string, variant int) (*logical.Request, *logical.Response, e
 	if variant%3 == 1 {
 		resp.Raw = []byte(s(31))
 		resp.Secret = &logical.Secret{LeaseID: s(32), TTL: time.Hour, Renewable: variant%2 == 0}
-		resp.Auth = &logical.Auth{ClientToken: s(33), Accessor: s(34), DisplayName: s(35), Policies: []string{s(36)},
+		resp.Auth = &logical.Auth{ClientToken: sensitive.NewString(s(33)), Accessor: s(34), DisplayName: s(35), Policies: []string{s(36)},
 			Metadata: map[string]string{"k": s(37)}, EntityID: s(38), TTL: time.Duration(variant) * time.Second}
 		resp.WrapInfo = &logical.WrapInfo{Token: s(39), Accessor: s(40), TTL: time.Minute, CreationPath: s(41), WrappedAccessor: s(42)}
 	}
@@ -518,7 +519,7 @@ func TestEncoderMatchesEncodingJSONWhenBounded(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, op := range []logical.Operation{logical.UpdateOperation, logical.ListOperation} {
-				req := &logical.Request{ID: "r", Operation: op, Path: "p", ClientToken: "t", Data: tt.data, Token: tt.token, Unauthenticated: tt.unauth}
+				req := &logical.Request{ID: "r", Operation: op, Path: "p", ClientToken: sensitive.NewString("t"), Data: tt.data, Token: tt.token, Unauthenticated: tt.unauth}
 				checkEntries(t, string(op), req, tt.resp, tt.authErr, tt.respErr)
 			}
 		})

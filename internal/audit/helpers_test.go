@@ -12,6 +12,7 @@ import (
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // testBroker is a broker over in-memory storage. Unless the options name
@@ -72,7 +73,7 @@ func (b *testBroker) traffic(t testing.TB, n int) {
 	for i := range n {
 		req := &logical.Request{
 			ID: fmt.Sprintf("req-%d", i), Operation: logical.ReadOperation, Path: fmt.Sprintf("secret/data/app%d", i),
-			ClientToken: "kw.s.canarytoken", Token: &logical.TokenInfo{Accessor: "acc1", DisplayName: "token-ci", Policies: []string{"default"}},
+			ClientToken: sensitive.NewString("kw.s.canarytoken"), Token: &logical.TokenInfo{Accessor: "acc1", DisplayName: "token-ci", Policies: []string{"default"}},
 			Connection: &logical.Connection{RemoteAddr: "192.0.2.7"},
 		}
 		if err := b.LogRequest(context.Background(), req, nil); err != nil {

@@ -29,7 +29,7 @@ import (
 
 func client(t testing.TB, n *nodetest.Node) *api.Client {
 	t.Helper()
-	c, err := api.New(api.Config{Address: n.URL, Token: n.RootToken.Reveal(), Timeout: 20 * time.Second})
+	c, err := api.New(api.Config{Address: n.URL, Token: api.NewToken(n.RootToken.Reveal()), Timeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // entriesOf reads the request and response entries of an audit file.
@@ -56,7 +57,7 @@ func TestNonHMACKeys(t *testing.T) {
 		return resp.Data["hash"].(string)
 	}
 	req := &logical.Request{
-		ID: "r1", Operation: logical.UpdateOperation, Path: "secret/data/app", ClientToken: "kw.s.canary-token",
+		ID: "r1", Operation: logical.UpdateOperation, Path: "secret/data/app", ClientToken: sensitive.NewString("kw.s.canary-token"),
 		Data: map[string]any{
 			"user":     "alice",
 			"password": "canary-password",

@@ -58,7 +58,7 @@ func TestJWTScripts(t *testing.T) {
 // repository (app), a GitLab project (gl), a Kubernetes service account
 // (k8s) and a pull-request role for lint (pr), and a secret per repository.
 func setupJWTMount(addr, root string, is *jwttest.Issuer) error {
-	c, err := api.New(api.Config{Address: addr, Token: root})
+	c, err := api.New(api.Config{Address: addr, Token: api.NewToken(root)})
 	if err != nil {
 		return err
 	}

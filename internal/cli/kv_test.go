@@ -15,7 +15,7 @@ import (
 // with the API client rather than the CLI under test.
 func TestKVPutFromFileExact(t *testing.T) {
 	n := startCLI(t)
-	c, err := api.New(api.Config{Address: n.URL, Token: n.RootToken.Reveal()})
+	c, err := api.New(api.Config{Address: n.URL, Token: api.NewToken(n.RootToken.Reveal())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func (p *runProc) file(t *testing.T, name string) string {
 // putSecret writes data to the KV version 2 secret at path.
 func putSecret(t *testing.T, n *nodetest.Node, path string, data map[string]any) {
 	t.Helper()
-	c, err := api.New(api.Config{Address: n.URL, Token: n.RootToken.Reveal()})
+	c, err := api.New(api.Config{Address: n.URL, Token: api.NewToken(n.RootToken.Reveal())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/node"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 func init() { register(newServerCmd) }
@@ -161,7 +162,7 @@ func startDev(ctx context.Context, e *env, n *node.Node, f *serverFlags) error {
 		if err != nil {
 			return errors.New("dev unseal key file is damaged")
 		}
-		if err := c.Unseal(ctx, [][]byte{key}); err != nil {
+		if err := c.Unseal(ctx, []sensitive.Bytes{sensitive.NewBytes(key)}); err != nil {
 			return fmt.Errorf("unseal dev store: %w", err)
 		}
 		fmt.Fprintf(e.stdout, "Keyward dev server (persisted in %s): unsealed with the key kept beside the data. Not for production.\n", f.devPersist)
@@ -171,7 +172,7 @@ func startDev(ctx context.Context, e *env, n *node.Node, f *serverFlags) error {
 	if err != nil {
 		return err
 	}
-	keyHex := hex.EncodeToString(res.UnsealKey)
+	keyHex := hex.EncodeToString(res.UnsealKey.Reveal())
 	if f.devPersist != "" {
 		if err := os.WriteFile(filepath.Join(f.devPersist, devKeyFile), []byte(keyHex+"\n"), 0o600); err != nil {
 			return fmt.Errorf("write dev unseal key: %w", err)
@@ -186,6 +187,6 @@ Never use dev mode in production.
 
 Unseal Key: %s
 Root Token: %s
-`, storage, keyHex, res.RootToken)
+`, storage, keyHex, res.RootToken.Reveal())
 	return nil
 }

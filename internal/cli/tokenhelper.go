@@ -103,12 +103,12 @@ func (c *connFlags) client(e *env) (*api.Client, error) {
 	if c.wrapTTL != "" {
 		cfg.WrapTTL = c.wrapTTL
 	}
-	if cfg.Token == "" {
+	if cfg.Token.Empty() {
 		tok, err := readTokenFile(e)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Token = tok
+		cfg.Token = api.NewToken(tok)
 	}
 	cl, err := api.New(cfg)
 	if err != nil {

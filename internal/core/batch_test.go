@@ -28,7 +28,7 @@ func TestMountTokenType(t *testing.T) {
 		t.Helper()
 		return mustCall(t, c, root, logical.ReadOperation, "sys/auth/ci/tune", nil).Data["token_type"].(string)
 	}
-	if a, got := login(), tuned(); a.TokenType != "service" || !strings.HasPrefix(a.ClientToken, "kws_") || got != "default-service" {
+	if a, got := login(), tuned(); a.TokenType != "service" || !strings.HasPrefix(a.ClientToken.Reveal(), "kws_") || got != "default-service" {
 		t.Fatalf("untuned mount: login type %q, tune reads %q; want service, default-service", a.TokenType, got)
 	}
 	for _, tt := range []struct{ set, want string }{
@@ -36,14 +36,14 @@ func TestMountTokenType(t *testing.T) {
 	} {
 		mustCall(t, c, root, logical.UpdateOperation, "sys/auth/ci/tune", map[string]any{"token_type": tt.set})
 		a := login()
-		if a.TokenType != tt.want || (tt.want == "batch") != strings.HasPrefix(a.ClientToken, "kwb_") {
+		if a.TokenType != tt.want || (tt.want == "batch") != strings.HasPrefix(a.ClientToken.Reveal(), "kwb_") {
 			t.Errorf("token_type %q: login issued %q", tt.set, a.TokenType)
 		}
 		if tt.want == "batch" && (a.Accessor != "" || a.Renewable) {
 			t.Errorf("token_type %q: batch login has accessor %q, renewable %v", tt.set, a.Accessor, a.Renewable)
 		}
 		// The token works.
-		mustCall(t, c, a.ClientToken, logical.ReadOperation, "auth/token/lookup-self", nil)
+		mustCall(t, c, a.ClientToken.Reveal(), logical.ReadOperation, "auth/token/lookup-self", nil)
 	}
 	if got := tuned(); got != "default-service" {
 		t.Errorf("after tuning default-service and then \"\": tune reads %q, want default-service", got)
@@ -115,7 +115,7 @@ path "lz/*" { capabilities = ["read"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
 path "auth/token/create" { capabilities = ["update"] }`})
 	parent := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": "lz", "ttl": "1h"}).Auth
-	child := mustCall(t, c, parent.ClientToken, logical.UpdateOperation, "auth/token/create", map[string]any{"type": "batch", "ttl": "5m"}).Auth
+	child := mustCall(t, c, parent.ClientToken.Reveal(), logical.UpdateOperation, "auth/token/create", map[string]any{"type": "batch", "ttl": "5m"}).Auth
 	orphan := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"type": "batch", "policies": "lz", "ttl": "2m"}).Auth
 
 	leases := map[string]string{}
@@ -123,14 +123,14 @@ path "auth/token/create" { capabilities = ["update"] }`})
 		name string
 		tok  string
 		max  time.Duration
-	}{{"child", child.ClientToken, 5 * time.Minute}, {"orphan", orphan.ClientToken, 2 * time.Minute}} {
+	}{{"child", child.ClientToken.Reveal(), 5 * time.Minute}, {"orphan", orphan.ClientToken.Reveal(), 2 * time.Minute}} {
 		s := mustCall(t, c, tt.tok, logical.ReadOperation, "lz/cred", nil).Secret
 		if s == nil || s.LeaseID == "" || s.TTL <= 0 || s.TTL > tt.max || s.MaxTTL > tt.max {
 			t.Fatalf("%s batch token's lease = %+v, want ttl and max ttl at most %s", tt.name, s, tt.max)
 		}
 		leases[tt.name] = s.LeaseID
 	}
-	svc := mustCall(t, c, parent.ClientToken, logical.ReadOperation, "lz/cred", nil).Secret
+	svc := mustCall(t, c, parent.ClientToken.Reveal(), logical.ReadOperation, "lz/cred", nil).Secret
 	if svc.TTL != time.Hour {
 		t.Errorf("a service token's lease TTL = %s, want the engine's 1h", svc.TTL)
 	}
@@ -141,22 +141,22 @@ path "auth/token/create" { capabilities = ["update"] }`})
 
 	// The batch token revokes its own lease, as keyward run does at the
 	// end of a job; another token may not.
-	if _, err := call(t, c, orphan.ClientToken, logical.UpdateOperation, "sys/leases/revoke", map[string]any{"lease_id": leases["child"]}); statusOf(err) != 403 {
+	if _, err := call(t, c, orphan.ClientToken.Reveal(), logical.UpdateOperation, "sys/leases/revoke", map[string]any{"lease_id": leases["child"]}); statusOf(err) != 403 {
 		t.Errorf("a batch token revoking another's lease: %v, want 403", err)
 	}
-	mustCall(t, c, orphan.ClientToken, logical.UpdateOperation, "sys/leases/revoke", map[string]any{"lease_id": leases["orphan"]})
+	mustCall(t, c, orphan.ClientToken.Reveal(), logical.UpdateOperation, "sys/leases/revoke", map[string]any{"lease_id": leases["orphan"]})
 	waitRevocations(1)
 
 	// Revoking the parent ends the batch child and the parent's own lease;
 	// the child's lease runs to its capped end.
 	mustCall(t, c, root, logical.UpdateOperation, "auth/token/revoke-accessor", map[string]any{"accessor": parent.Accessor})
 	waitRevocations(2)
-	if _, err := call(t, c, child.ClientToken, logical.ReadOperation, "lz/cred", nil); statusOf(err) != 403 {
+	if _, err := call(t, c, child.ClientToken.Reveal(), logical.ReadOperation, "lz/cred", nil); statusOf(err) != 403 {
 		t.Errorf("batch token of a revoked parent: %v, want 403", err)
 	}
 	look := mustCall(t, c, root, logical.UpdateOperation, "sys/leases/lookup", map[string]any{"lease_id": leases["child"]})
 	if look.Data["id"] != leases["child"] {
 		t.Errorf("lookup of the child's lease = %v", look.Data)
 	}
-	mustCall(t, c, orphan.ClientToken, logical.ReadOperation, "lz/cred", nil)
+	mustCall(t, c, orphan.ClientToken.Reveal(), logical.ReadOperation, "lz/cred", nil)
 }

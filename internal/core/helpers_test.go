@@ -8,6 +8,7 @@ import (
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage/inmem"
 	"github.com/keyward/keyward/internal/wrapping"
 )
@@ -58,7 +59,7 @@ func newCoreWith(t *testing.T, cfg core.Config) (*core.Core, string) {
 // startCore starts a core from cfg with the kv engine added (withKV),
 // initialized with one share and unsealed, closed at cleanup. It returns the core, its root token and its
 // unseal shares.
-func startCore(t *testing.T, cfg core.Config) (*core.Core, string, [][]byte) {
+func startCore(t *testing.T, cfg core.Config) (*core.Core, string, []sensitive.Bytes) {
 	t.Helper()
 	c, err := core.New(withKV(cfg))
 	if err != nil {
@@ -73,12 +74,12 @@ func startCore(t *testing.T, cfg core.Config) (*core.Core, string, [][]byte) {
 	if err := c.Unseal(ctx, res.Shares); err != nil {
 		t.Fatal(err)
 	}
-	return c, res.RootToken, res.Shares
+	return c, res.RootToken.Reveal(), res.Shares
 }
 
 func call(t *testing.T, c *core.Core, tok string, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
 	t.Helper()
-	return c.HandleRequest(context.Background(), &logical.Request{ID: "t", Operation: op, Path: path, Data: data, ClientToken: tok,
+	return c.HandleRequest(context.Background(), &logical.Request{ID: "t", Operation: op, Path: path, Data: data, ClientToken: sensitive.NewString(tok),
 		Connection: &logical.Connection{RemoteAddr: "127.0.0.1"}})
 }
 

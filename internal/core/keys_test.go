@@ -20,6 +20,7 @@ import (
 	"github.com/keyward/keyward/internal/storage/faulty"
 	"github.com/keyward/keyward/internal/storage/inmem"
 	"github.com/keyward/keyward/internal/tokenfmt"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // keyCore is an unsealed core with 5 shares (threshold 3) and a settable
@@ -46,7 +47,7 @@ func newKeyCore(t *testing.T, backend storage.Backend) *keyCore {
 	if err := c.Unseal(context.Background(), res.Shares[:3]); err != nil {
 		t.Fatal(err)
 	}
-	return &keyCore{c: c, root: res.RootToken, shares: res.Shares, clock: clock}
+	return &keyCore{c: c, root: res.RootToken.Reveal(), shares: revealShares(res.Shares), clock: clock}
 }
 
 // anon sends a token-less request (a sys/rekey or sys/generate-root route)
@@ -78,7 +79,7 @@ func (k *keyCore) authed(t *testing.T, tok string, op logical.Operation, path st
 // unsealWith seals the core and unseals it with shares.
 func (k *keyCore) unsealWith(shares [][]byte) error {
 	k.c.Seal()
-	return k.c.Unseal(context.Background(), shares)
+	return k.c.Unseal(context.Background(), wrapShares(shares))
 }
 
 func hexAll(shares [][]byte) []string {
@@ -376,7 +377,7 @@ func TestRotateRootWithToken(t *testing.T) {
 	_, err := k.authed(t, "", logical.ReadOperation, "sys/rotate/root/init", nil)
 	wantErr(t, err, http.StatusForbidden, "permission denied")
 	mustCall(t, k.c, k.root, logical.UpdateOperation, "sys/policies/acl/nosudo", map[string]any{"policy": `path "sys/rotate/root/*" { capabilities = ["create", "read", "update", "delete"] }`})
-	tok := mustCall(t, k.c, k.root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": []any{"nosudo"}}).Auth.ClientToken
+	tok := mustCall(t, k.c, k.root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": []any{"nosudo"}}).Auth.ClientToken.Reveal()
 	_, err = k.authed(t, tok, logical.ReadOperation, "sys/rotate/root/init", nil)
 	wantErr(t, err, http.StatusForbidden, "permission denied")
 
@@ -426,7 +427,7 @@ path "sys/rotate" { capabilities = ["deny"] }`})
 	mustCall(t, k.c, k.root, logical.UpdateOperation, "sys/policies/acl/nosudo", map[string]any{"policy": `
 path "sys/rotate*" { capabilities = ["update"] }`})
 	for _, tc := range []struct{ policy, path string }{{"alias", "sys/rotate/keyring"}, {"nosudo", "sys/rotate"}, {"nosudo", "sys/rotate/keyring"}} {
-		tok := mustCall(t, k.c, k.root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": []any{tc.policy}}).Auth.ClientToken
+		tok := mustCall(t, k.c, k.root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": []any{tc.policy}}).Auth.ClientToken.Reveal()
 		_, err := call(t, k.c, tok, logical.UpdateOperation, tc.path, nil)
 		wantErr(t, err, http.StatusForbidden, "permission denied")
 	}
@@ -608,4 +609,23 @@ func TestGenerateRootTokenWithToken(t *testing.T) {
 		t.Fatal("decoded token is not a Keyward token")
 	}
 	mustCall(t, k.c, tok, logical.ReadOperation, "auth/token/lookup-self", nil)
+}
+
+// revealShares returns the bytes of init's shares, which these tests submit
+// and inspect themselves.
+func revealShares(shares []sensitive.Bytes) [][]byte {
+	out := make([][]byte, len(shares))
+	for i, s := range shares {
+		out[i] = s.Reveal()
+	}
+	return out
+}
+
+// wrapShares holds shares given as bytes in sensitive.Bytes.
+func wrapShares(shares [][]byte) []sensitive.Bytes {
+	out := make([]sensitive.Bytes, len(shares))
+	for i, s := range shares {
+		out[i] = sensitive.NewBytes(s)
+	}
+	return out
 }

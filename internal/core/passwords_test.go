@@ -66,7 +66,7 @@ func TestPolicyPasswordDuringUnseal(t *testing.T) {
 	if err := c.Unseal(t.Context(), res.Shares); err != nil {
 		t.Fatal(err)
 	}
-	mustCall(t, c, res.RootToken, logical.UpdateOperation, "sys/mounts/rot", map[string]any{"type": "rotator"})
+	mustCall(t, c, res.RootToken.Reveal(), logical.UpdateOperation, "sys/mounts/rot", map[string]any{"type": "rotator"})
 	c.Seal()
 	armed.Store(true)
 	if err := c.Unseal(t.Context(), res.Shares); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/barrier/shamir"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // rekeyCancelWindow is how long after a rekey starts its cancellation needs
@@ -76,7 +77,7 @@ type RekeyStatus struct {
 // shares are not in force until verified.
 type RekeyResult struct {
 	Nonce             string
-	Shares            [][]byte
+	Shares            []sensitive.Bytes
 	VerificationNonce string
 }
 
@@ -268,7 +269,7 @@ func (c *Core) SubmitRekeyShare(ctx context.Context, share []byte, nonce string)
 		clear(newKey)
 		return nil, nil, fmt.Errorf("rekey: split new key: %w", err)
 	}
-	res := &RekeyResult{Nonce: r.nonce, Shares: shares}
+	res := &RekeyResult{Nonce: r.nonce, Shares: sensitiveShares(shares)}
 	if r.verify {
 		r.newKey = newKey
 		r.verifyNonce = randomID()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage/faulty"
 	"github.com/keyward/keyward/internal/storage/inmem"
 )
@@ -53,7 +54,7 @@ func (l *leaser) count(mount string) int {
 	return l.revoked[mount]
 }
 
-func startLeasing(t *testing.T, fb *faulty.Backend, l *leaser) (*core.Core, string, [][]byte) {
+func startLeasing(t *testing.T, fb *faulty.Backend, l *leaser) (*core.Core, string, []sensitive.Bytes) {
 	t.Helper()
 	return startCore(t, core.Config{Storage: fb, Services: []core.Service{leaseService()},
 		Engines: map[string]logical.Factory{"leaser": l.factory}})

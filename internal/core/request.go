@@ -14,6 +14,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/uuid"
 )
 
@@ -177,7 +178,7 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 
 	var te *token.Entry
 	if !unauth {
-		if req.ClientToken == "" {
+		if req.ClientToken.Empty() {
 			return nil, nil, logical.ErrPermissionDenied
 		}
 		remote := ""
@@ -185,7 +186,7 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 			remote = req.Connection.RemoteAddr
 		}
 		var err error
-		te, err = a.tokens.Use(ctx, req.ClientToken, remote)
+		te, err = a.tokens.Use(ctx, req.ClientToken.Reveal(), remote)
 		if err != nil {
 			if errors.Is(err, token.ErrInvalidToken) {
 				return nil, nil, logical.ErrPermissionDenied
@@ -392,7 +393,7 @@ func help(ctx context.Context, m *mount, req *logical.Request) (*logical.Respons
 // postProcess turns login responses into tokens and leased secrets into
 // registered leases.
 func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logical.Request, resp *logical.Response) error {
-	if resp.Auth != nil && resp.Auth.ClientToken == "" {
+	if resp.Auth != nil && resp.Auth.ClientToken.Empty() {
 		if err := c.loginToken(ctx, a, m, req, resp.Auth); err != nil {
 			return err
 		}
@@ -448,7 +449,7 @@ func (a *active) identity(te *token.Entry) *policy.Identity {
 // end the lease with it. The lease belongs to the token's OwnerID, so the
 // token itself can still renew or revoke it.
 func (c *Core) boundBatchLease(ctx context.Context, a *active, req *logical.Request, s *logical.Secret) {
-	expire, ok := a.tokens.BatchExpiry(ctx, req.ClientToken)
+	expire, ok := a.tokens.BatchExpiry(ctx, req.ClientToken.Reveal())
 	if !ok {
 		return
 	}
@@ -485,7 +486,7 @@ func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical
 	if err != nil {
 		return err
 	}
-	au.ClientToken = tok
+	au.ClientToken = sensitive.NewString(tok)
 	au.Accessor = e.Accessor
 	au.Policies = e.Policies
 	au.TokenPolicies = e.Policies

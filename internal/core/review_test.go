@@ -23,7 +23,7 @@ func tokenWith(t *testing.T, c *core.Core, root, name, rules string) string {
 	t.Helper()
 	mustCall(t, c, root, logical.UpdateOperation, "sys/policies/acl/"+name, map[string]any{"policy": rules})
 	resp := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": []any{name}})
-	return resp.Auth.ClientToken
+	return resp.Auth.ClientToken.Reveal()
 }
 
 // sys/mounts never removes an auth method, and enabling an auth method
@@ -56,7 +56,7 @@ func TestAuthMountTTLsBoundLogins(t *testing.T) {
 	if ttl := resp.Auth.TTL.Seconds(); ttl <= 0 || ttl > 60 {
 		t.Fatalf("login token TTL = %vs, want the mount default of 60s", ttl)
 	}
-	tok := resp.Auth.ClientToken
+	tok := resp.Auth.ClientToken.Reveal()
 	renewed := mustCall(t, c, tok, logical.UpdateOperation, "auth/token/renew-self", map[string]any{"increment": "1h"})
 	if ttl := renewed.Auth.TTL.Seconds(); ttl > 120 {
 		t.Fatalf("renewed TTL = %vs, want at most the mount max of 120s", ttl)
@@ -98,7 +98,7 @@ func TestUIMountsFiltersAndBinds(t *testing.T) {
 	}
 	bound := mustCall(t, c, root, logical.UpdateOperation, "auth/token/roles/far", map[string]any{"allowed_policies": []any{"app"}, "token_bound_cidrs": []any{"10.0.0.0/8"}})
 	_ = bound
-	ft := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create/far", map[string]any{"policies": []any{"app"}}).Auth.ClientToken
+	ft := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create/far", map[string]any{"policies": []any{"app"}}).Auth.ClientToken.Reveal()
 	if _, err := call(t, c, ft, logical.ReadOperation, "sys/internal/ui/mounts", nil); !errors.Is(err, logical.ErrPermissionDenied) {
 		t.Errorf("CIDR-bound token from another address: %v, want permission denied", err)
 	}
@@ -125,7 +125,7 @@ func TestBrokenMountIsKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := res.RootToken
-	mustCall(t, c, root, logical.UpdateOperation, "sys/auth/important", map[string]any{"type": "claims"})
+	mustCall(t, c, root.Reveal(), logical.UpdateOperation, "sys/auth/important", map[string]any{"type": "claims"})
 	c.Close()
 
 	c = start(nil) // the claims method is missing in this build
@@ -136,7 +136,7 @@ func TestBrokenMountIsKept(t *testing.T) {
 		t.Fatal("login through a broken mount succeeded")
 	}
 	// Any change rewrites the auth table; the broken entry must survive it.
-	mustCall(t, c, root, logical.UpdateOperation, "sys/auth/important/tune", map[string]any{"description": "still here"})
+	mustCall(t, c, root.Reveal(), logical.UpdateOperation, "sys/auth/important/tune", map[string]any{"description": "still here"})
 	c.Close()
 
 	c = start(map[string]logical.Factory{"claims": claimsFactory})
@@ -216,11 +216,11 @@ func TestTuneTokenMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := res.RootToken
-	mustCall(t, c, root, logical.UpdateOperation, "sys/auth/token/tune", map[string]any{"default_lease_ttl": "1h", "max_lease_ttl": "2h"})
-	if _, err := call(t, c, root, logical.UpdateOperation, "sys/auth/token/tune", map[string]any{"options": map[string]any{"x": "y"}}); err == nil {
+	mustCall(t, c, root.Reveal(), logical.UpdateOperation, "sys/auth/token/tune", map[string]any{"default_lease_ttl": "1h", "max_lease_ttl": "2h"})
+	if _, err := call(t, c, root.Reveal(), logical.UpdateOperation, "sys/auth/token/tune", map[string]any{"options": map[string]any{"x": "y"}}); err == nil {
 		t.Error("options on the token mount accepted")
 	}
-	if _, err := call(t, c, root, logical.UpdateOperation, "sys/mounts/sys/tune", map[string]any{"max_lease_ttl": "1h"}); err == nil {
+	if _, err := call(t, c, root.Reveal(), logical.UpdateOperation, "sys/mounts/sys/tune", map[string]any{"max_lease_ttl": "1h"}); err == nil {
 		t.Error("tuning sys/ accepted")
 	}
 	c.Close()
@@ -232,11 +232,11 @@ func TestTuneTokenMount(t *testing.T) {
 	if err := c.Unseal(ctx, res.Shares); err != nil {
 		t.Fatal(err)
 	}
-	tc := mustCall(t, c, root, logical.ReadOperation, "sys/auth/token/tune", nil)
+	tc := mustCall(t, c, root.Reveal(), logical.ReadOperation, "sys/auth/token/tune", nil)
 	if tc.Data["default_lease_ttl"] != int64(3600) || tc.Data["max_lease_ttl"] != int64(7200) {
 		t.Fatalf("token mount tune after restart = %v", tc.Data)
 	}
-	tok := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": []any{"default"}, "ttl": "10h"})
+	tok := mustCall(t, c, root.Reveal(), logical.UpdateOperation, "auth/token/create", map[string]any{"policies": []any{"default"}, "ttl": "10h"})
 	if tok.Auth.TTL.Hours() > 2 {
 		t.Fatalf("token TTL %v exceeds the tuned max of 2h", tok.Auth.TTL)
 	}
@@ -270,7 +270,7 @@ func TestHalfFailedLoginCreatesNoToken(t *testing.T) {
 	if err == nil {
 		t.Fatal("half-failed login succeeded")
 	}
-	if resp != nil && resp.Auth != nil && resp.Auth.ClientToken != "" {
+	if resp != nil && resp.Auth != nil && !resp.Auth.ClientToken.Empty() {
 		t.Fatal("half-failed login returned a token")
 	}
 	if after := count(); after != before {

@@ -14,6 +14,7 @@ import (
 	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/barrier/shamir"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
 
@@ -22,14 +23,15 @@ type InitParams struct {
 	Shares    int
 	Threshold int
 	// RootTokenID, when set, is used as the root token (dev mode).
-	RootTokenID string
+	RootTokenID sensitive.String
 }
 
-// InitResult carries the unseal shares and root token. Both are secret: the
-// caller shows them once and drops them.
+// InitResult carries the unseal shares and root token. Both are secret, and
+// their types keep them out of every format and log: the caller reveals
+// them once, to show or send them, and drops them.
 type InitResult struct {
-	Shares    [][]byte
-	RootToken string
+	Shares    []sensitive.Bytes
+	RootToken sensitive.String
 }
 
 // SealStatus is the body of sys/seal-status and sys/unseal.
@@ -117,7 +119,7 @@ func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error
 	if err := c.postUnseal(ctx); err != nil {
 		return nil, fmt.Errorf("initialize: %w", err)
 	}
-	root, err := c.createRootToken(ctx, c.active, p.RootTokenID)
+	root, err := c.createRootToken(ctx, c.active, p.RootTokenID.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("initialize: create root token: %w", err)
 	}
@@ -127,12 +129,21 @@ func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error
 		}
 	}
 	c.logger.Info("initialized", "shares", p.Shares, "threshold", p.Threshold)
-	return &InitResult{Shares: shares, RootToken: root}, nil
+	return &InitResult{Shares: sensitiveShares(shares), RootToken: sensitive.NewString(root)}, nil
+}
+
+// sensitiveShares hands shares over to sensitive.Bytes (without copying).
+func sensitiveShares(shares [][]byte) []sensitive.Bytes {
+	out := make([]sensitive.Bytes, len(shares))
+	for i, s := range shares {
+		out[i] = sensitive.NewBytes(s)
+	}
+	return out
 }
 
 func (c *Core) createRootToken(ctx context.Context, a *active, id string) (string, error) {
 	return a.tokens.Create(ctx, &token.Entry{
-		ID:          id,
+		ID:          sensitive.NewString(id),
 		Policies:    []string{"root"},
 		DisplayName: "root",
 		Path:        "auth/token/root",
@@ -292,9 +303,9 @@ func (c *Core) ResetUnseal(nonce, remote string) error {
 }
 
 // Unseal is a convenience for dev mode and tests: submit all shares.
-func (c *Core) Unseal(ctx context.Context, shares [][]byte) error {
+func (c *Core) Unseal(ctx context.Context, shares []sensitive.Bytes) error {
 	for _, s := range shares {
-		st, err := c.SubmitUnsealShare(ctx, s)
+		st, err := c.SubmitUnsealShare(ctx, s.Reveal())
 		if err != nil {
 			return err
 		}

@@ -47,7 +47,7 @@ func unseal(t *testing.T, c *core.Core, data map[string]any) (*core.SealStatus, 
 func TestUnsealShareAbuse(t *testing.T) {
 	c, res := newSealed(t, 5, 3)
 	_, other := newSealed(t, 5, 3)
-	good := res.Shares
+	good := revealShares(res.Shares)
 	s0 := hex.EncodeToString(good[0])
 	tests := []struct {
 		name string
@@ -95,8 +95,8 @@ func TestUnsealShareAbuse(t *testing.T) {
 	// wrong: a clear error, still sealed, progress reset.
 	// (One whose x-coordinate, its last byte, differs from those already
 	// submitted: the other cluster's split drew its own.)
-	foreign := other.Shares[0]
-	for _, f := range other.Shares {
+	foreign := other.Shares[0].Reveal()
+	for _, f := range revealShares(other.Shares) {
 		if x := f[len(f)-1]; x != good[0][len(good[0])-1] && x != good[1][len(good[1])-1] {
 			foreign = f
 			break

@@ -581,14 +581,14 @@ func compactStrings(s []string) []string {
 // with the same checks as any request, and shows only the mounts the token
 // can reach.
 func (c *Core) uiMounts(ctx context.Context, a *active, req *logical.Request, p string) (*logical.Response, error) {
-	if req.ClientToken == "" {
+	if req.ClientToken.Empty() {
 		return nil, logical.ErrPermissionDenied
 	}
 	remote := ""
 	if req.Connection != nil {
 		remote = req.Connection.RemoteAddr
 	}
-	te, err := a.tokens.Use(ctx, req.ClientToken, remote)
+	te, err := a.tokens.Use(ctx, req.ClientToken.Reveal(), remote)
 	if err != nil {
 		return nil, logical.ErrPermissionDenied
 	}

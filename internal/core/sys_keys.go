@@ -243,10 +243,10 @@ func rekeyStatusData(st *RekeyStatus) map[string]any {
 func rekeyResultData(res *RekeyResult) map[string]any {
 	keys := make([]string, len(res.Shares))
 	b64 := make([]string, len(res.Shares))
-	for i, s := range res.Shares {
-		keys[i] = hex.EncodeToString(s)
-		b64[i] = base64.StdEncoding.EncodeToString(s)
-		clear(s)
+	for i, s := range res.Shares { // the one place the new shares leave
+		keys[i] = hex.EncodeToString(s.Reveal())
+		b64[i] = base64.StdEncoding.EncodeToString(s.Reveal())
+		s.Wipe()
 	}
 	m := map[string]any{
 		"nonce": res.Nonce, "complete": true, "keys": keys, "keys_base64": b64,

@@ -296,7 +296,7 @@ func (c *Core) capabilitiesReq(ctx context.Context, req *logical.Request, _ logi
 		}
 		return c.capabilities(ctx, a, req, "", acc)
 	}
-	return c.capabilities(ctx, a, req, req.ClientToken, "")
+	return c.capabilities(ctx, a, req, req.ClientToken.Reveal(), "")
 }
 
 func (c *Core) uiMountsReq(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {

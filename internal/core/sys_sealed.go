@@ -218,15 +218,17 @@ func (c *Core) initResp(ctx context.Context, req *logical.Request) (*logical.Res
 	}
 	keysHex := make([]string, len(res.Shares))
 	keysB64 := make([]string, len(res.Shares))
+	// The init response is where the shares and the root token leave, once,
+	// to the operator who asked.
 	for i, s := range res.Shares {
-		keysHex[i] = hex.EncodeToString(s)
-		keysB64[i] = base64.StdEncoding.EncodeToString(s)
-		clear(s)
+		keysHex[i] = hex.EncodeToString(s.Reveal())
+		keysB64[i] = base64.StdEncoding.EncodeToString(s.Reveal())
+		s.Wipe()
 	}
 	return rawJSON(http.StatusOK, map[string]any{
 		"keys":        keysHex,
 		"keys_base64": keysB64,
-		"root_token":  res.RootToken,
+		"root_token":  res.RootToken.Reveal(),
 	})
 }
 

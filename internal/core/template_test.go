@@ -43,7 +43,7 @@ func TestTemplatedPolicy(t *testing.T) {
 	}
 	login := func(repo string) string {
 		resp := mustCall(t, c, "", logical.UpdateOperation, "auth/ci/login", map[string]any{"alias": "job-" + repo, "repository": repo})
-		return resp.Auth.ClientToken
+		return resp.Auth.ClientToken.Reveal()
 	}
 	tok := login("octo/app")
 	if _, err := call(t, c, tok, logical.ReadOperation, "secret/data/ci/octo/app/db", nil); err != nil {

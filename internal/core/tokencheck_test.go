@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // TokenKnown answers for valid tokens only, and asking takes no use of a
@@ -14,15 +15,15 @@ func TestTokenKnown(t *testing.T) {
 	ctx := context.Background()
 	create := func(data map[string]any) string {
 		t.Helper()
-		resp, err := c.HandleRequest(ctx, &logical.Request{Operation: logical.UpdateOperation, Path: "auth/token/create", ClientToken: root, Data: data})
+		resp, err := c.HandleRequest(ctx, &logical.Request{Operation: logical.UpdateOperation, Path: "auth/token/create", ClientToken: sensitive.NewString(root), Data: data})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp.Auth.ClientToken
+		return resp.Auth.ClientToken.Reveal()
 	}
 	once := create(map[string]any{"num_uses": 1})
 	revoked := create(nil)
-	if _, err := c.HandleRequest(ctx, &logical.Request{Operation: logical.UpdateOperation, Path: "auth/token/revoke", ClientToken: root, Data: map[string]any{"token": revoked}}); err != nil {
+	if _, err := c.HandleRequest(ctx, &logical.Request{Operation: logical.UpdateOperation, Path: "auth/token/revoke", ClientToken: sensitive.NewString(root), Data: map[string]any{"token": revoked}}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -44,7 +45,7 @@ func TestTokenKnown(t *testing.T) {
 	// The single use is still there (a request context that ends, as an
 	// HTTP request's does, lets the last use be served in full).
 	rctx, cancel := context.WithCancel(ctx)
-	_, err := c.HandleRequest(rctx, &logical.Request{Operation: logical.ReadOperation, Path: "auth/token/lookup-self", ClientToken: once})
+	_, err := c.HandleRequest(rctx, &logical.Request{Operation: logical.ReadOperation, Path: "auth/token/lookup-self", ClientToken: sensitive.NewString(once)})
 	cancel()
 	if err != nil {
 		t.Errorf("lookup-self with the use-limited token after TokenKnown: %v", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage/inmem"
 )
 
@@ -160,7 +161,7 @@ func TestPassthroughRequestHeaders(t *testing.T) {
 	read := func(path string) map[string]any {
 		t.Helper()
 		resp, err := c.HandleRequest(context.Background(), &logical.Request{ID: "t", Operation: logical.ReadOperation, Path: path,
-			ClientToken: root, Headers: headers.Clone(), Connection: &logical.Connection{RemoteAddr: "127.0.0.1"}})
+			ClientToken: sensitive.NewString(root), Headers: headers.Clone(), Connection: &logical.Connection{RemoteAddr: "127.0.0.1"}})
 		if err != nil {
 			t.Fatalf("read %s: %v", path, err)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // Handler is the core's request entry point. It is called concurrently.
@@ -361,7 +362,7 @@ func (a *API) fillRequest(r *http.Request, l *Listener, req *logical.Request) (s
 	if len(token) > maxTokenLength {
 		return http.StatusRequestHeaderFieldsTooLarge, "token header too large"
 	}
-	req.ClientToken = token
+	req.ClientToken = sensitive.NewString(token)
 
 	if v := r.Header.Get("X-Vault-Wrap-TTL"); v != "" {
 		ttl, err := logical.ParseDuration(v)
@@ -508,11 +509,11 @@ func (a *API) readData(w http.ResponseWriter, r *http.Request, req *logical.Requ
 		// arrived) and only if the core knows the token: a made-up token
 		// buys nothing, and small bodies never cost a lookup.
 		lim, raise := a.anon, (func() (limits, bool))(nil)
-		if req.ClientToken != "" && a.lim.maxBytes > a.anon.maxBytes {
+		if !req.ClientToken.Empty() && a.lim.maxBytes > a.anon.maxBytes {
 			// Asked only of a body that outgrows the small limit, so small
 			// requests never route twice or look a token up.
 			raise = func() (limits, bool) {
-				return a.lim, !a.unauthenticated(req.Path) && a.tokenKnown(r.Context(), req.ClientToken)
+				return a.lim, !a.unauthenticated(req.Path) && a.tokenKnown(r.Context(), req.ClientToken.Reveal())
 			}
 		}
 		if r.Body == nil || r.Body == http.NoBody {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -221,7 +222,7 @@ func TestToken(t *testing.T) {
 				t.Fatalf("status %d", w.Code)
 			}
 			req := f.last(t)
-			if req.ClientToken != tt.want {
+			if req.ClientToken.Reveal() != tt.want {
 				t.Errorf("ClientToken = %q, want %q", req.ClientToken, tt.want)
 			}
 			for _, h := range []string{"X-Vault-Token", "Authorization"} {
@@ -553,12 +554,12 @@ func TestEnvelopeGolden(t *testing.T) {
 			Secret:   &logical.Secret{LeaseID: "database/creds/ro/abc", TTL: time.Hour + 500*time.Millisecond, Renewable: true},
 			Warnings: []string{"ttl capped to max_ttl"}}, 200},
 		{"auth", "POST", "auth/approle/login", "approle", &logical.Response{Auth: &logical.Auth{
-			ClientToken: "kw.tok", Accessor: "acc1", Policies: []string{"default", "ci"},
+			ClientToken: sensitive.NewString("kw.tok"), Accessor: "acc1", Policies: []string{"default", "ci"},
 			TokenPolicies: []string{"default", "ci"}, Metadata: map[string]string{"role": "ci"},
 			TTL: 20 * time.Minute, Renewable: true, EntityID: "ent1", TokenType: "service", NumUses: 3}}, 200},
 		{"wrapped", "GET", "secret/data/app", "kv", &logical.Response{
 			Data:     map[string]any{"hidden": "x"},
-			Auth:     &logical.Auth{ClientToken: "hidden"},
+			Auth:     &logical.Auth{ClientToken: sensitive.NewString("hidden")},
 			WrapInfo: &logical.WrapInfo{Token: "kw.wrap", Accessor: "wacc", TTL: 5 * time.Minute, CreationTime: created, CreationPath: "secret/data/app"}}, 200},
 		{"sys_mounts_top_level", "GET", "sys/mounts", "system", &logical.Response{Data: map[string]any{
 			"secret/": map[string]any{"type": "kv"}, "data": "collides, stays inside data"}}, 200},

@@ -83,7 +83,7 @@ func newEnvelope(id, mountType string, resp *logical.Response) *envelope {
 	}
 	if a := resp.Auth; a != nil {
 		env.Auth = &authInfo{
-			ClientToken:   a.ClientToken,
+			ClientToken:   a.ClientToken.Reveal(), // the login response returns the token to its owner
 			Accessor:      a.Accessor,
 			Policies:      a.Policies,
 			TokenPolicies: a.TokenPolicies,

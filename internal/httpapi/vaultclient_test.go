@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 func vaultClient(t *testing.T, fn func(*logical.Request) (*logical.Response, error)) (*vault.Client, *fakeCore) {
@@ -51,7 +52,7 @@ func TestVaultClientRead(t *testing.T) {
 	if err != nil || s == nil || s.Data["data"].(map[string]any)["pw"] != "x" {
 		t.Fatalf("Read = %+v, %v", s, err)
 	}
-	if tok := f.requests()[0].ClientToken; tok != "kw.client-token" {
+	if tok := f.requests()[0].ClientToken.Reveal(); tok != "kw.client-token" {
 		t.Errorf("token = %q", tok)
 	}
 	s, err = c.Logical().Read("secret/data/deleted")
@@ -118,7 +119,7 @@ func TestVaultClientHealthAuthWrapErrors(t *testing.T) {
 		case "sys/health":
 			return &logical.Response{Raw: []byte(`{"initialized":true,"sealed":false,"standby":false,"version":"0.1.0"}`)}, nil
 		case "auth/token/create":
-			return &logical.Response{Auth: &logical.Auth{ClientToken: "kw.child", Accessor: "acc", Policies: []string{"default"},
+			return &logical.Response{Auth: &logical.Auth{ClientToken: sensitive.NewString("kw.child"), Accessor: "acc", Policies: []string{"default"},
 				TTL: time.Hour, Renewable: true, TokenType: "service"}}, nil
 		case "secret/data/wrapped":
 			return &logical.Response{WrapInfo: &logical.WrapInfo{Token: "kw.wrap", TTL: time.Minute, CreationTime: created, CreationPath: req.Path}}, nil

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // Operation is what a request does to a path.
@@ -46,8 +48,9 @@ type Request struct {
 	// Raw body for endpoints that need it (nil for most).
 	Headers http.Header
 
-	// ClientToken is the caller's token. It is secret: never log it.
-	ClientToken string
+	// ClientToken is the caller's token. Its type keeps it out of every
+	// format and log; Reveal it only to hash or look it up.
+	ClientToken sensitive.String
 	// Identity of the caller, filled by the core after authentication.
 	Token *TokenInfo
 
@@ -143,8 +146,9 @@ type Auth struct {
 	// InternalData goes back to the auth method on renew.
 	InternalData map[string]any
 
-	// Filled by the core once the token exists.
-	ClientToken string
+	// Filled by the core once the token exists. ClientToken leaves the
+	// process only in the login response to its owner.
+	ClientToken sensitive.String
 	Accessor    string
 	Orphan      bool
 	TokenType   string

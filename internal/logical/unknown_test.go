@@ -15,6 +15,7 @@ import (
 	"github.com/keyward/keyward/internal/engine/kv"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // The unknown-field rule over every write endpoint of the auth methods and
@@ -149,7 +150,7 @@ func TestEveryWriteEndpointRefusesUnknownFields(t *testing.T) {
 					Data:        data,
 					Storage:     st,
 					MountPoint:  "m/",
-					ClientToken: tok,
+					ClientToken: sensitive.NewString(tok),
 					Connection:  &logical.Connection{RemoteAddr: "127.0.0.1"},
 				})
 			}

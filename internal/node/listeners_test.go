@@ -53,7 +53,7 @@ func startUnsealed(t *testing.T, cfg *config.Config) (*node.Node, string) {
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return n, res.RootToken
+	return n, res.RootToken.Reveal()
 }
 
 // TestTrustedProxiesPerListener: a proxy trusted on one listener is not

@@ -24,6 +24,7 @@ import (
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/monitor"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage"
 )
 
@@ -257,10 +258,11 @@ func (n *Node) closeStore() error {
 	return nil
 }
 
-// DevResult is what a dev server prints once.
+// DevResult is what a dev server prints once. Its types keep both secrets
+// out of every format and log: the caller reveals them to print them.
 type DevResult struct {
-	UnsealKey []byte
-	RootToken string
+	UnsealKey sensitive.Bytes
+	RootToken sensitive.String
 }
 
 // InitDev initializes (if needed) with a single unseal key, unseals, and
@@ -274,7 +276,7 @@ func (n *Node) InitDev(ctx context.Context, rootTokenID string) (*DevResult, err
 	if init {
 		return nil, errors.New("dev store is already initialized: unseal it with its key (keyward operator unseal)")
 	}
-	res, err := n.core.Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1, RootTokenID: rootTokenID})
+	res, err := n.core.Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1, RootTokenID: sensitive.NewString(rootTokenID)})
 	if err != nil {
 		return nil, err
 	}

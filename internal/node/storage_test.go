@@ -62,7 +62,7 @@ func TestPostgresStorage(t *testing.T) {
 	if err := n.Core().MountDefaultKV(ctx); err != nil {
 		t.Fatal(err)
 	}
-	vc := nodetest.VaultClient(t, n.URLs()[0], res.RootToken)
+	vc := nodetest.VaultClient(t, n.URLs()[0], res.RootToken.Reveal())
 	if _, err := vc.KVv2("secret").Put(ctx, "ci/db", map[string]any{"password": secret}); err != nil {
 		t.Fatalf("KV put = %v", err)
 	}
@@ -78,7 +78,7 @@ func TestPostgresStorage(t *testing.T) {
 	if err := n.Core().Unseal(ctx, res.Shares); err != nil {
 		t.Fatalf("Unseal after restart = %v", err)
 	}
-	vc = nodetest.VaultClient(t, n.URLs()[0], res.RootToken)
+	vc = nodetest.VaultClient(t, n.URLs()[0], res.RootToken.Reveal())
 	got, err := vc.KVv2("secret").Get(ctx, "ci/db")
 	if err != nil || got.Data["password"] != secret {
 		t.Fatalf("KV get after restart = %v, %v", got, err)

@@ -23,7 +23,7 @@ import (
 func rootClient(t *testing.T) *api.Client {
 	t.Helper()
 	n := nodetest.Start(t)
-	c, err := api.New(api.Config{Address: n.URL, Token: n.RootToken.Reveal()})
+	c, err := api.New(api.Config{Address: n.URL, Token: api.NewToken(n.RootToken.Reveal())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func (ls *leaseServer) serve(w http.ResponseWriter, r *http.Request) {
 func TestDynamicCredentialsOneLeasePerPath(t *testing.T) {
 	t.Parallel()
 	ls := newLeaseServer(t, false)
-	c, err := api.New(api.Config{Address: ls.URL, Token: "job-token"})
+	c, err := api.New(api.Config{Address: ls.URL, Token: api.NewToken("job-token")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestDynamicCredentialsOneLeasePerPath(t *testing.T) {
 func TestRevokeWithoutLeaseManager(t *testing.T) {
 	t.Parallel()
 	ls := newLeaseServer(t, true)
-	c, err := api.New(api.Config{Address: ls.URL, Token: "job-token"})
+	c, err := api.New(api.Config{Address: ls.URL, Token: api.NewToken("job-token")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestKeeperRenewsAndRevokesToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := api.New(api.Config{Address: root.Address(), Token: s.Auth.ClientToken})
+	job, err := api.New(api.Config{Address: root.Address(), Token: api.NewToken(s.Auth.ClientToken)})
 	if err != nil {
 		t.Fatal(err)
 	}

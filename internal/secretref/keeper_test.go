@@ -75,7 +75,7 @@ func TestRenewQuietAtExit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := api.New(api.Config{Address: n.URL, Token: tt.token})
+			c, err := api.New(api.Config{Address: n.URL, Token: api.NewToken(tt.token)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func TestRevokeWithBatchToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := api.New(api.Config{Address: n.URL, Token: s.Auth.ClientToken})
+	job, err := api.New(api.Config{Address: n.URL, Token: api.NewToken(s.Auth.ClientToken)})
 	if err != nil {
 		t.Fatal(err)
 	}

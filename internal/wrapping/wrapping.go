@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
 
@@ -82,8 +83,32 @@ type entry struct {
 type stored struct {
 	Data     map[string]any  `json:"data,omitempty"`
 	Secret   *logical.Secret `json:"secret,omitempty"`
-	Auth     *logical.Auth   `json:"auth,omitempty"`
+	Auth     *storedAuth     `json:"auth,omitempty"`
 	Warnings []string        `json:"warnings,omitempty"`
+}
+
+// storedAuth is a wrapped login's Auth as persisted (behind the barrier):
+// the token, which logical.Auth holds as a sensitive.String that encodes as
+// a placeholder, is written explicitly under the key it always had.
+type storedAuth struct {
+	logical.Auth
+	ClientToken string // shadows Auth.ClientToken in the JSON encoding
+}
+
+func storeAuth(a *logical.Auth) *storedAuth {
+	if a == nil {
+		return nil
+	}
+	return &storedAuth{Auth: *a, ClientToken: a.ClientToken.Reveal()}
+}
+
+func (s *storedAuth) auth() *logical.Auth {
+	if s == nil {
+		return nil
+	}
+	a := s.Auth
+	a.ClientToken = sensitive.NewString(s.ClientToken)
+	return &a
 }
 
 func (e *entry) expires() time.Time { return e.CreationTime.Add(e.TTL) }
@@ -196,7 +221,7 @@ func (w *Wrapper) put(ctx context.Context, key string, e *entry) error {
 // path (mount point plus path).
 func (w *Wrapper) Wrap(ctx context.Context, req *logical.Request, resp *logical.Response, ttl time.Duration) (*logical.Response, error) {
 	path := req.MountPoint + req.Path
-	return w.wrap(ctx, path, &stored{Data: resp.Data, Secret: resp.Secret, Auth: resp.Auth, Warnings: resp.Warnings}, ttl)
+	return w.wrap(ctx, path, &stored{Data: resp.Data, Secret: resp.Secret, Auth: storeAuth(resp.Auth), Warnings: resp.Warnings}, ttl)
 }
 
 func (w *Wrapper) wrap(ctx context.Context, path string, s *stored, ttl time.Duration) (*logical.Response, error) {
@@ -323,10 +348,10 @@ func wrappingToken(req *logical.Request) (string, error) {
 	if ok && tok != "" {
 		return tok, nil
 	}
-	if req.ClientToken == "" {
+	if req.ClientToken.Empty() {
 		return "", logical.BadRequest("missing wrapping token (field %q or X-Vault-Token)", "token")
 	}
-	return req.ClientToken, nil
+	return req.ClientToken.Reveal(), nil
 }
 
 // wrapData answers sys/wrapping/wrap: the data is returned as the response
@@ -361,7 +386,7 @@ func (b backend) unwrap(ctx context.Context, req *logical.Request, _ logical.Par
 	if s.Data == nil && s.Secret == nil && s.Auth == nil && len(s.Warnings) == 0 {
 		return nil, nil
 	}
-	return &logical.Response{Data: s.Data, Secret: s.Secret, Auth: s.Auth, Warnings: s.Warnings}, nil
+	return &logical.Response{Data: s.Data, Secret: s.Secret, Auth: s.Auth.auth(), Warnings: s.Warnings}, nil
 }
 
 func (b backend) lookup(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/tokenfmt"
 	"github.com/keyward/keyward/internal/wrapping"
 )
@@ -52,7 +53,7 @@ func (f *fixture) wrap(t testing.TB, data map[string]any, ttl time.Duration) *lo
 
 func (f *fixture) call(path, clientToken string, data map[string]any) (*logical.Response, error) {
 	return f.w.Backend().HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.UpdateOperation, Path: path, ClientToken: clientToken, Data: data,
+		Operation: logical.UpdateOperation, Path: path, ClientToken: sensitive.NewString(clientToken), Data: data,
 		Connection: &logical.Connection{RemoteAddr: "192.0.2.7"},
 	})
 }
@@ -128,7 +129,7 @@ func TestUnwrapAuthAndSecret(t *testing.T) {
 	f := newFixture(t)
 	req := &logical.Request{MountPoint: "auth/token/", Path: "create"}
 	in := &logical.Response{
-		Auth:   &logical.Auth{ClientToken: "kws_x", Accessor: "acc-1", Policies: []string{"default"}, TTL: time.Hour},
+		Auth:   &logical.Auth{ClientToken: sensitive.NewString("kws_x"), Accessor: "acc-1", Policies: []string{"default"}, TTL: time.Hour},
 		Secret: &logical.Secret{LeaseID: "db/creds/x/1", TTL: time.Hour, Renewable: true},
 	}
 	w, err := f.w.Wrap(context.Background(), req, in, time.Minute)
@@ -142,7 +143,7 @@ func TestUnwrapAuthAndSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Auth == nil || out.Auth.ClientToken != "kws_x" || out.Auth.TTL != time.Hour || out.Secret == nil || out.Secret.LeaseID != "db/creds/x/1" {
+	if out.Auth == nil || out.Auth.ClientToken.Reveal() != "kws_x" || out.Auth.TTL != time.Hour || out.Secret == nil || out.Secret.LeaseID != "db/creds/x/1" {
 		t.Errorf("unwrapped = auth %+v secret %+v", out.Auth, out.Secret)
 	}
 }
@@ -270,7 +271,7 @@ func TestHashKeyPersists(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w2.Close()
-	r, err := w2.Backend().HandleRequest(context.Background(), &logical.Request{Operation: logical.UpdateOperation, Path: "wrapping/unwrap", ClientToken: wi.Token})
+	r, err := w2.Backend().HandleRequest(context.Background(), &logical.Request{Operation: logical.UpdateOperation, Path: "wrapping/unwrap", ClientToken: sensitive.NewString(wi.Token)})
 	if err != nil || r.Data["k"] != "v" {
 		t.Fatalf("unwrap after restart = %v, %v", r, err)
 	}
@@ -285,7 +286,7 @@ func BenchmarkWrapUnwrap(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := be.HandleRequest(ctx, &logical.Request{Operation: logical.UpdateOperation, Path: "wrapping/unwrap", ClientToken: resp.WrapInfo.Token}); err != nil {
+		if _, err := be.HandleRequest(ctx, &logical.Request{Operation: logical.UpdateOperation, Path: "wrapping/unwrap", ClientToken: sensitive.NewString(resp.WrapInfo.Token)}); err != nil {
 			b.Fatal(err)
 		}
 	}

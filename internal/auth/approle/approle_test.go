@@ -118,7 +118,7 @@ func TestRoleAndLogin(t *testing.T) {
 	}
 	a := resp.Auth
 	if a == nil || a.TTL != 10*time.Minute || a.MaxTTL != time.Hour || strings.Join(a.Policies, ",") != "deploy,read" ||
-		a.Metadata["role_name"] != "ci" || a.Metadata["job"] != "build" || a.ClientToken != "" {
+		a.Metadata["role_name"] != "ci" || a.Metadata["job"] != "build" || !a.ClientToken.Empty() {
 		t.Fatalf("auth = %+v", a)
 	}
 	lk := f.must(t, logical.UpdateOperation, "role/ci/secret-id/lookup", map[string]any{"secret_id": sid})

@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/node"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // tlsNode is a real server with a TLS listener and bolt storage in dir.
@@ -24,7 +25,7 @@ type tlsNode struct {
 	n      *node.Node
 	url    string
 	root   string
-	shares [][]byte
+	shares []sensitive.Bytes
 	caPool *x509.CertPool
 }
 
@@ -47,7 +48,7 @@ func writeServerCert(t testing.TB, dir string) *x509.CertPool {
 	return pool
 }
 
-func startTLSNode(t testing.TB, dir string, pool *x509.CertPool, shares [][]byte, root string) *tlsNode {
+func startTLSNode(t testing.TB, dir string, pool *x509.CertPool, shares []sensitive.Bytes, root string) *tlsNode {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Storage = config.Storage{Type: "bolt", Path: filepath.Join(dir, "data")}
@@ -67,7 +68,7 @@ func startTLSNode(t testing.TB, dir string, pool *x509.CertPool, shares [][]byte
 		if err != nil {
 			t.Fatal(err)
 		}
-		shares, root = res.Shares, res.RootToken
+		shares, root = res.Shares, res.RootToken.Reveal()
 	}
 	if err := n.Core().Unseal(ctx, shares); err != nil {
 		t.Fatal(err)

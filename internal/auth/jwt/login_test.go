@@ -49,7 +49,7 @@ func TestLoginRightJobs(t *testing.T) {
 			if d := cmp.Diff(tc.wantPolicies, a.Policies); d != "" {
 				t.Errorf("policies (-want +got):\n%s", d)
 			}
-			if a.ClientToken != "" {
+			if !a.ClientToken.Empty() {
 				t.Errorf("backend filled ClientToken; the core creates tokens")
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // CreateFromAuth turns the Auth returned by an auth method's login into a
@@ -70,7 +71,7 @@ func (s *Store) CreateFromAuth(ctx context.Context, a *logical.Auth, parent *Ent
 	if err != nil {
 		return "", nil, err
 	}
-	a.ClientToken = token
+	a.ClientToken = sensitive.NewString(token)
 	a.Accessor = e.Accessor
 	a.Policies = slices.Clone(e.Policies)
 	a.TokenPolicies = slices.Clone(e.Policies)
@@ -81,7 +82,7 @@ func (s *Store) CreateFromAuth(ctx context.Context, a *logical.Auth, parent *Ent
 	a.Renewable = e.Renewable
 	a.TokenType = e.Type
 	out := e.clone()
-	out.ID = token
+	out.ID = sensitive.NewString(token)
 	return token, out, nil
 }
 

@@ -2,7 +2,6 @@ package token
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // backend serves auth/token/*. Paths are relative to the mount; its
@@ -48,7 +48,7 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 // caller returns the entry of the token making the request, including a
 // token whose last use is this request.
 func (b *backend) caller(ctx context.Context, req *logical.Request) (*Entry, error) {
-	if t := req.ClientToken; t != "" {
+	if t := req.ClientToken.Reveal(); t != "" {
 		if isBatch(t) {
 			return b.s.lookupBatch(ctx, t)
 		}
@@ -338,7 +338,7 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 	}
 
 	e := &Entry{
-		ID:             in.id,
+		ID:             sensitive.NewString(in.id),
 		Policies:       policies,
 		Meta:           in.meta,
 		DisplayName:    sanitizeDisplayName(in.displayName),
@@ -427,7 +427,7 @@ func createType(requested string, role *Role) string {
 // authFor builds the Auth of a response for e. token may be "".
 func authFor(e *Entry, token string) *logical.Auth {
 	return &logical.Auth{
-		ClientToken:    token,
+		ClientToken:    sensitive.NewString(token),
 		Accessor:       e.Accessor,
 		Policies:       slices.Clone(e.Policies),
 		TokenPolicies:  slices.Clone(e.Policies),
@@ -521,13 +521,13 @@ func (b *backend) lookup(ctx context.Context, req *logical.Request, path string)
 	)
 	switch path {
 	case "lookup-self":
-		id = req.ClientToken
+		id = req.ClientToken.Reveal() // lookup-self shows the token to its owner
 		e, err = b.caller(ctx, req)
 	case "lookup":
 		if id, err = requiredStr(req.Data, "token"); err != nil {
 			return nil, err
 		}
-		if subtle.ConstantTimeCompare([]byte(id), []byte(req.ClientToken)) == 1 {
+		if req.ClientToken.Equal(sensitive.NewString(id)) {
 			e, err = b.caller(ctx, req)
 		} else {
 			e, err = b.s.Lookup(ctx, id)
@@ -564,7 +564,7 @@ func (b *backend) renew(ctx context.Context, req *logical.Request, path string) 
 	}
 	switch path {
 	case "renew-self":
-		token = req.ClientToken
+		token = req.ClientToken.Reveal()
 		if token == "" {
 			return nil, ErrInvalidToken
 		}
@@ -615,10 +615,10 @@ func (b *backend) renew(ctx context.Context, req *logical.Request, path string) 
 func (b *backend) revoke(ctx context.Context, req *logical.Request, path string) error {
 	switch path {
 	case "revoke-self":
-		if req.ClientToken == "" {
+		if req.ClientToken.Empty() {
 			return ErrInvalidToken
 		}
-		return b.s.Revoke(ctx, req.ClientToken)
+		return b.s.Revoke(ctx, req.ClientToken.Reveal())
 	case "revoke":
 		t, err := requiredStr(req.Data, "token")
 		if err != nil {

@@ -28,7 +28,7 @@ func createAuth(t testing.TB, f *fixture, path, tok string, data map[string]any)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	if resp == nil || resp.Auth == nil || resp.Auth.ClientToken == "" {
+	if resp == nil || resp.Auth == nil || resp.Auth.ClientToken.Empty() {
 		t.Fatalf("%s: response has no auth", path)
 	}
 	return resp.Auth
@@ -60,14 +60,14 @@ func TestBackendCreateValidation(t *testing.T) {
 		{"bad ttl", f.root, map[string]any{"ttl": "soon"}, 400},
 		{"negative uses", f.root, map[string]any{"num_uses": -1}, 400},
 		{"bad meta", f.root, map[string]any{"meta": []any{"x"}}, 400},
-		{"non-root grants root", dev.ClientToken, map[string]any{"policies": []any{"root"}}, 403},
-		{"not a subset", dev.ClientToken, map[string]any{"policies": []any{"dev", "admin"}}, 403},
-		{"non-root custom id", dev.ClientToken, map[string]any{"id": "abc-def"}, 403},
-		{"non-root no_parent", dev.ClientToken, map[string]any{"no_parent": true}, 403},
-		{"non-root period", dev.ClientToken, map[string]any{"period": "1h"}, 403},
-		{"no policies at all", dev.ClientToken, map[string]any{"policies": []any{}, "no_default_policy": true}, 400},
-		{"subset ok", dev.ClientToken, map[string]any{"policies": []any{"dev"}}, 0},
-		{"default always ok", dev.ClientToken, map[string]any{"policies": []any{"default"}}, 0},
+		{"non-root grants root", dev.ClientToken.Reveal(), map[string]any{"policies": []any{"root"}}, 403},
+		{"not a subset", dev.ClientToken.Reveal(), map[string]any{"policies": []any{"dev", "admin"}}, 403},
+		{"non-root custom id", dev.ClientToken.Reveal(), map[string]any{"id": "abc-def"}, 403},
+		{"non-root no_parent", dev.ClientToken.Reveal(), map[string]any{"no_parent": true}, 403},
+		{"non-root period", dev.ClientToken.Reveal(), map[string]any{"period": "1h"}, 403},
+		{"no policies at all", dev.ClientToken.Reveal(), map[string]any{"policies": []any{}, "no_default_policy": true}, 400},
+		{"subset ok", dev.ClientToken.Reveal(), map[string]any{"policies": []any{"dev"}}, 0},
+		{"default always ok", dev.ClientToken.Reveal(), map[string]any{"policies": []any{"default"}}, 0},
 		{"root grants root", f.root, map[string]any{"policies": []any{"root"}}, 0},
 	}
 	for _, tt := range tests {
@@ -98,7 +98,7 @@ func TestBackendCreate(t *testing.T) {
 	if a.TTL != time.Hour || a.NumUses != 5 || a.Renewable || a.Orphan || a.TokenType != "service" || a.Accessor == "" {
 		t.Errorf("auth = ttl %v uses %d renewable %v orphan %v type %q", a.TTL, a.NumUses, a.Renewable, a.Orphan, a.TokenType)
 	}
-	e, err := f.store.Lookup(context.Background(), a.ClientToken)
+	e, err := f.store.Lookup(context.Background(), a.ClientToken.Reveal())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestBackendCreate(t *testing.T) {
 	if p.TTL != 768*time.Hour {
 		t.Errorf("ttl 0 gave %v, want the default", p.TTL)
 	}
-	child := createAuth(t, f, "create", p.ClientToken, map[string]any{"ttl": 0})
+	child := createAuth(t, f, "create", p.ClientToken.Reveal(), map[string]any{"ttl": 0})
 	if diff := cmp.Diff(a.Policies, child.Policies); diff != "" {
 		t.Errorf("inherited policies (-want +got):\n%s", diff)
 	}
@@ -121,12 +121,12 @@ func TestBackendCreate(t *testing.T) {
 	if diff := cmp.Diff([]string{"root"}, r.Policies); diff != "" || r.TTL != 0 {
 		t.Errorf("root child policies %v ttl %v", r.Policies, r.TTL)
 	}
-	o := createAuth(t, f, "create-orphan", p.ClientToken, map[string]any{"policies": []any{"a"}, "no_default_policy": true})
+	o := createAuth(t, f, "create-orphan", p.ClientToken.Reveal(), map[string]any{"policies": []any{"a"}, "no_default_policy": true})
 	if !o.Orphan || !slices.Equal(o.Policies, []string{"a"}) {
 		t.Errorf("create-orphan: orphan %v policies %v", o.Orphan, o.Policies)
 	}
 	np := createAuth(t, f, "create", f.root, map[string]any{"no_parent": true, "policies": "a", "id": "custom-token-1", "period": "2h"})
-	if !np.Orphan || np.ClientToken != "custom-token-1" || np.TTL != 2*time.Hour || np.Period != 2*time.Hour {
+	if !np.Orphan || np.ClientToken.Reveal() != "custom-token-1" || np.TTL != 2*time.Hour || np.Period != 2*time.Hour {
 		t.Errorf("no_parent: %+v", np.Orphan)
 	}
 	mc := f.request(t, opUpdate, "create", f.root, map[string]any{"policies": "a", "ttl": "100h"})
@@ -138,7 +138,7 @@ func TestBackendCreate(t *testing.T) {
 	// Sudo callback lets a non-root caller create orphans.
 	fs := newFixture(t, token.Options{Sudo: func(context.Context, *logical.Request) bool { return true }})
 	dev := createAuth(t, fs, "create", fs.root, map[string]any{"policies": "dev"})
-	if a := createAuth(t, fs, "create", dev.ClientToken, map[string]any{"no_parent": true}); !a.Orphan {
+	if a := createAuth(t, fs, "create", dev.ClientToken.Reveal(), map[string]any{"no_parent": true}); !a.Orphan {
 		t.Errorf("sudo caller could not create an orphan")
 	}
 }
@@ -166,7 +166,7 @@ func TestBackendRoles(t *testing.T) {
 		t.Errorf("role (-want +got):\n%s", diff)
 	}
 	// A non-root parent may get the role's policies without holding them.
-	a := createAuth(t, f, "create/ci", dev.ClientToken, map[string]any{"ttl": "10h"})
+	a := createAuth(t, f, "create/ci", dev.ClientToken.Reveal(), map[string]any{"ttl": "10h"})
 	if !slices.Equal(a.Policies, []string{"ci", "default", "deploy"}) || !a.Orphan || a.TTL != 2*time.Hour {
 		t.Errorf("role token policies %v orphan %v ttl %v", a.Policies, a.Orphan, a.TTL)
 	}
@@ -174,14 +174,14 @@ func TestBackendRoles(t *testing.T) {
 	if e.Path != "auth/token/create/ci/v1" || e.Role != "ci" {
 		t.Errorf("path %q role %q", e.Path, e.Role)
 	}
-	if _, err := f.store.Use(context.Background(), a.ClientToken, "10.0.0.1"); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := f.store.Use(context.Background(), a.ClientToken.Reveal(), "10.0.0.1"); !errors.Is(err, token.ErrInvalidToken) {
 		t.Errorf("role bound cidrs not enforced: %v", err)
 	}
 	for name, data := range map[string]map[string]any{
 		"outside allowed": {"policies": "admin"},
 		"root":            {"policies": "root"},
 	} {
-		if _, err := f.do(t, opUpdate, "create/ci", dev.ClientToken, data); codeOf(err) != 403 {
+		if _, err := f.do(t, opUpdate, "create/ci", dev.ClientToken.Reveal(), data); codeOf(err) != 403 {
 			t.Errorf("create/ci %s = %v, want 403", name, err)
 		}
 	}
@@ -216,7 +216,7 @@ func TestBackendRoles(t *testing.T) {
 	}
 	// Role without allowed policies: subset of the parent, minus disallowed.
 	f.do(t, opUpdate, "roles/plain", f.root, map[string]any{"disallowed_policies": "dev", "renewable": false})
-	if _, err := f.do(t, opUpdate, "create/plain", dev.ClientToken, nil); codeOf(err) != 403 {
+	if _, err := f.do(t, opUpdate, "create/plain", dev.ClientToken.Reveal(), nil); codeOf(err) != 403 {
 		t.Errorf("disallowed policy granted: %v", err)
 	}
 	p := createAuth(t, f, "create/plain", f.root, map[string]any{"policies": "x"})
@@ -243,12 +243,12 @@ func TestBackendLookup(t *testing.T) {
 	f := newFixture(t, token.Options{})
 	a := createAuth(t, f, "create", f.root, map[string]any{"policies": "dev", "ttl": "1h", "meta": "team=a", "period": "30m"})
 	f.clock.Add(10 * time.Minute)
-	self, err := f.do(t, opRead, "lookup-self", a.ClientToken, nil)
+	self, err := f.do(t, opRead, "lookup-self", a.ClientToken.Reveal(), nil)
 	if err != nil {
 		t.Fatalf("lookup-self: %v", err)
 	}
 	d := self.Data
-	if d["id"] != a.ClientToken || d["accessor"] != a.Accessor || d["ttl"] != int64(20*60) || d["period"] != int64(1800) ||
+	if d["id"] != a.ClientToken.Reveal() || d["accessor"] != a.Accessor || d["ttl"] != int64(20*60) || d["period"] != int64(1800) ||
 		d["creation_ttl"] != int64(1800) || d["type"] != "service" || d["orphan"] != false || d["path"] != "auth/token/create" {
 		t.Errorf("lookup-self data = %v", d)
 	}
@@ -257,7 +257,7 @@ func TestBackendLookup(t *testing.T) {
 			t.Errorf("lookup-self lacks %q", k)
 		}
 	}
-	other, err := f.do(t, opUpdate, "lookup", f.root, map[string]any{"token": a.ClientToken})
+	other, err := f.do(t, opUpdate, "lookup", f.root, map[string]any{"token": a.ClientToken.Reveal()})
 	if err != nil || other.Data["accessor"] != a.Accessor {
 		t.Errorf("lookup = %v, %v", other, err)
 	}
@@ -270,7 +270,7 @@ func TestBackendLookup(t *testing.T) {
 		t.Errorf("lookup-accessor shows an id")
 	}
 	for k, v := range acc.Data {
-		if s, ok := v.(string); ok && strings.Contains(s, a.ClientToken) {
+		if s, ok := v.(string); ok && strings.Contains(s, a.ClientToken.Reveal()) {
 			t.Errorf("lookup-accessor field %q holds the token", k)
 		}
 	}
@@ -297,22 +297,22 @@ func TestBackendRenew(t *testing.T) {
 	f := newFixture(t, token.Options{})
 	a := createAuth(t, f, "create", f.root, map[string]any{"policies": "dev", "ttl": "1h", "explicit_max_ttl": "3h"})
 	f.clock.Add(30 * time.Minute)
-	resp, err := f.do(t, opUpdate, "renew-self", a.ClientToken, map[string]any{"increment": "2h"})
-	if err != nil || resp.Auth.TTL != 2*time.Hour || resp.Auth.ClientToken != a.ClientToken {
+	resp, err := f.do(t, opUpdate, "renew-self", a.ClientToken.Reveal(), map[string]any{"increment": "2h"})
+	if err != nil || resp.Auth.TTL != 2*time.Hour || resp.Auth.ClientToken.Reveal() != a.ClientToken.Reveal() {
 		t.Fatalf("renew-self = %v, %v", resp, err)
 	}
-	resp, err = f.do(t, opUpdate, "renew", f.root, map[string]any{"token": a.ClientToken, "increment": 36000})
+	resp, err = f.do(t, opUpdate, "renew", f.root, map[string]any{"token": a.ClientToken.Reveal(), "increment": 36000})
 	if err != nil || resp.Auth.TTL != 150*time.Minute {
 		t.Errorf("renew past explicit max: %v, %v", resp, err)
 	}
 	resp, err = f.do(t, opUpdate, "renew-accessor", f.root, map[string]any{"accessor": a.Accessor, "increment": "1h"})
-	if err != nil || resp.Auth.TTL != time.Hour || resp.Auth.ClientToken != "" {
+	if err != nil || resp.Auth.TTL != time.Hour || !resp.Auth.ClientToken.Empty() {
 		t.Errorf("renew-accessor = %v, %v", resp, err)
 	}
 	if _, err := f.do(t, opUpdate, "renew-self", f.root, nil); codeOf(err) != 400 {
 		t.Errorf("renew root = %v, want 400 not renewable", err)
 	}
-	if _, err := f.do(t, opUpdate, "renew-self", a.ClientToken, map[string]any{"increment": "x"}); codeOf(err) != 400 {
+	if _, err := f.do(t, opUpdate, "renew-self", a.ClientToken.Reveal(), map[string]any{"increment": "x"}); codeOf(err) != 400 {
 		t.Errorf("bad increment = %v", err)
 	}
 	if _, err := f.do(t, opUpdate, "renew-accessor", f.root, map[string]any{"accessor": "AAAAAAAAAAAAAAAAAAAAAAAAAA"}); codeOf(err) != 400 {
@@ -326,21 +326,21 @@ func TestBackendRevoke(t *testing.T) {
 		return createAuth(t, f, "create", parent, map[string]any{"policies": "dev"})
 	}
 	p := mk(f.root)
-	c := mk(p.ClientToken)
+	c := mk(p.ClientToken.Reveal())
 	for _, tc := range []struct {
 		path string
 		tok  string
 		data func(a *logical.Auth) map[string]any
 	}{
 		{"revoke-self", "", nil},
-		{"revoke", f.root, func(a *logical.Auth) map[string]any { return map[string]any{"token": a.ClientToken} }},
+		{"revoke", f.root, func(a *logical.Auth) map[string]any { return map[string]any{"token": a.ClientToken.Reveal()} }},
 		{"revoke-accessor", f.root, func(a *logical.Auth) map[string]any { return map[string]any{"accessor": a.Accessor} }},
 	} {
 		x := mk(f.root)
-		xc := mk(x.ClientToken)
+		xc := mk(x.ClientToken.Reveal())
 		caller, data := tc.tok, map[string]any(nil)
 		if caller == "" {
-			caller = x.ClientToken
+			caller = x.ClientToken.Reveal()
 		}
 		if tc.data != nil {
 			data = tc.data(x)
@@ -349,13 +349,13 @@ func TestBackendRevoke(t *testing.T) {
 		if err != nil || resp != nil {
 			t.Errorf("%s = %v, %v; want 204", tc.path, resp, err)
 		}
-		assertAllInvalid(t, f.store, []string{x.ClientToken, xc.ClientToken})
+		assertAllInvalid(t, f.store, []string{x.ClientToken.Reveal(), xc.ClientToken.Reveal()})
 	}
-	if _, err := f.do(t, opUpdate, "revoke-orphan", f.root, map[string]any{"token": p.ClientToken}); err != nil {
+	if _, err := f.do(t, opUpdate, "revoke-orphan", f.root, map[string]any{"token": p.ClientToken.Reveal()}); err != nil {
 		t.Fatalf("revoke-orphan: %v", err)
 	}
-	assertAllInvalid(t, f.store, []string{p.ClientToken})
-	if e, err := f.store.Lookup(context.Background(), c.ClientToken); err != nil || !e.Orphan {
+	assertAllInvalid(t, f.store, []string{p.ClientToken.Reveal()})
+	if e, err := f.store.Lookup(context.Background(), c.ClientToken.Reveal()); err != nil || !e.Orphan {
 		t.Errorf("child after revoke-orphan: %v", err)
 	}
 	if _, err := f.do(t, opUpdate, "revoke-accessor", f.root, map[string]any{"accessor": p.Accessor}); codeOf(err) != 400 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
 
@@ -221,7 +222,7 @@ func (s *Store) batchKeyInfo() map[string]any {
 
 // createBatch issues a batch token for e (see Create). Nothing is stored.
 func (s *Store) createBatch(ctx context.Context, e *Entry) (string, error) {
-	if e.ID != "" {
+	if !e.ID.Empty() {
 		return "", errBatchCustomID
 	}
 	if err := batchRefusal(e.IsRoot(), e.Period, e.NumUses); err != nil {
@@ -255,7 +256,7 @@ func (s *Store) createBatch(ctx context.Context, e *Entry) (string, error) {
 		return "", logical.BadRequest("batch token would be longer than %d bytes: use less metadata, fewer policies or a service token", tokenfmt.MaxBatchLen)
 	}
 	s.log.Debug("batch token created", "accessor", e.batchID, "policies", e.Policies, "path", e.Path, "orphan", e.Orphan)
-	e.ID = token
+	e.ID = sensitive.NewString(token)
 	return token, nil
 }
 

@@ -27,7 +27,7 @@ func TestBatchCreateWritesNothing(t *testing.T) {
 	if diff := cmp.Diff(before, dump(t, f.st)); diff != "" {
 		t.Fatalf("creating a batch token changed storage (-before +after):\n%s", diff)
 	}
-	tok := a.ClientToken
+	tok := a.ClientToken.Reveal()
 	if !strings.HasPrefix(tok, tokenfmt.Batch) || !tokenfmt.Valid(tok) {
 		t.Fatalf("batch token has the wrong shape (prefix %q, valid %v)", tokenfmt.Prefix(tok), tokenfmt.Valid(tok))
 	}
@@ -44,7 +44,7 @@ func TestBatchCreateWritesNothing(t *testing.T) {
 	}
 	// The id leases and logs know it by: stable, distinct, not an accessor.
 	again, _ := f.store.Use(ctx, tok, "127.0.0.1")
-	other := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev"}).ClientToken
+	other := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev"}).ClientToken.Reveal()
 	oe, _ := f.store.Use(ctx, other, "127.0.0.1")
 	created, _ := f.store.Lookup(ctx, tok)
 	if created.OwnerID() != e.OwnerID() {
@@ -77,7 +77,7 @@ func TestBatchCreateWritesNothing(t *testing.T) {
 // each answers a 400 that says so.
 func TestBatchRefusals(t *testing.T) {
 	f := newFixture(t, token.Options{})
-	tok := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev"}).ClientToken
+	tok := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev"}).ClientToken.Reveal()
 	tests := []struct {
 		name, path, caller string
 		data               map[string]any
@@ -111,7 +111,7 @@ func TestBatchLifetime(t *testing.T) {
 	ctx := context.Background()
 	t.Run("expires", func(t *testing.T) {
 		f := newFixture(t, token.Options{})
-		tok := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev", "ttl": "1m"}).ClientToken
+		tok := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev", "ttl": "1m"}).ClientToken.Reveal()
 		f.clock.Add(59 * time.Second)
 		if _, err := f.store.Use(ctx, tok, "127.0.0.1"); err != nil {
 			t.Fatalf("Use before expiry: %v", err)
@@ -127,7 +127,7 @@ func TestBatchLifetime(t *testing.T) {
 	t.Run("capped", func(t *testing.T) {
 		f := newFixture(t, token.Options{MaxTTL: time.Hour})
 		parent := createAuth(t, f, "create", f.root, map[string]any{"policies": "dev", "ttl": "20m"})
-		a := createAuth(t, f, "create", parent.ClientToken, map[string]any{"type": "batch", "ttl": "50m"})
+		a := createAuth(t, f, "create", parent.ClientToken.Reveal(), map[string]any{"type": "batch", "ttl": "50m"})
 		if a.TTL != 20*time.Minute {
 			t.Errorf("child batch TTL = %s, want the parent's 20m", a.TTL)
 		}
@@ -149,9 +149,9 @@ func TestBatchLifetime(t *testing.T) {
 		t.Run("parent "+mode, func(t *testing.T) {
 			f := newFixture(t, token.Options{})
 			parent := createAuth(t, f, "create", f.root, map[string]any{"policies": "dev"})
-			child := createAuth(t, f, "create", parent.ClientToken, map[string]any{"type": "batch"}).ClientToken
-			orphan := createAuth(t, f, "create-orphan", parent.ClientToken, map[string]any{"type": "batch"}).ClientToken
-			if _, err := f.do(t, opUpdate, mode, f.root, map[string]any{"token": parent.ClientToken}); err != nil {
+			child := createAuth(t, f, "create", parent.ClientToken.Reveal(), map[string]any{"type": "batch"}).ClientToken.Reveal()
+			orphan := createAuth(t, f, "create-orphan", parent.ClientToken.Reveal(), map[string]any{"type": "batch"}).ClientToken.Reveal()
+			if _, err := f.do(t, opUpdate, mode, f.root, map[string]any{"token": parent.ClientToken.Reveal()}); err != nil {
 				t.Fatalf("%s parent: %v", mode, err)
 			}
 			if _, err := f.store.Use(ctx, child, "127.0.0.1"); !errors.Is(err, token.ErrInvalidToken) {
@@ -165,8 +165,8 @@ func TestBatchLifetime(t *testing.T) {
 	t.Run("grandparent revoked", func(t *testing.T) {
 		f := newFixture(t, token.Options{})
 		gp := createAuth(t, f, "create", f.root, map[string]any{"policies": "dev"})
-		p := createAuth(t, f, "create", gp.ClientToken, nil)
-		child := createAuth(t, f, "create", p.ClientToken, map[string]any{"type": "batch"}).ClientToken
+		p := createAuth(t, f, "create", gp.ClientToken.Reveal(), nil)
+		child := createAuth(t, f, "create", p.ClientToken.Reveal(), map[string]any{"type": "batch"}).ClientToken.Reveal()
 		// The tree revocation cannot find the batch token (it has no
 		// index entry); it dies by its parent check.
 		if err := f.store.RevokeAccessor(ctx, gp.Accessor); err != nil {
@@ -179,7 +179,7 @@ func TestBatchLifetime(t *testing.T) {
 	t.Run("use-limited parent", func(t *testing.T) {
 		f := newFixture(t, token.Options{})
 		p := createAuth(t, f, "create", f.root, map[string]any{"policies": "dev", "num_uses": 3})
-		if _, err := f.do(t, opUpdate, "create", p.ClientToken, map[string]any{"type": "batch"}); codeOf(err) != 400 {
+		if _, err := f.do(t, opUpdate, "create", p.ClientToken.Reveal(), map[string]any{"type": "batch"}); codeOf(err) != 400 {
 			t.Errorf("batch child of a use-limited token = %v, want 400", err)
 		}
 	})
@@ -191,7 +191,7 @@ func TestBatchTamper(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, token.Options{})
 	f.do(t, opUpdate, "roles/net", f.root, map[string]any{"token_type": "batch", "allowed_policies": "dev", "token_bound_cidrs": "10.0.0.0/8"})
-	bound := createAuth(t, f, "create/net", f.root, nil).ClientToken
+	bound := createAuth(t, f, "create/net", f.root, nil).ClientToken.Reveal()
 	if _, err := f.store.Use(ctx, bound, "10.1.2.3"); err != nil {
 		t.Fatalf("bound batch token from inside its CIDR: %v", err)
 	}
@@ -199,7 +199,7 @@ func TestBatchTamper(t *testing.T) {
 		t.Fatalf("bound batch token from outside its CIDR: %v", err)
 	}
 
-	tok := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev"}).ClientToken
+	tok := createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev"}).ClientToken.Reveal()
 	other := newFixture(t, token.Options{})
 	body := tok[4 : len(tok)-6]
 	variants := map[string]string{
@@ -252,8 +252,8 @@ func TestBatchRoleTypes(t *testing.T) {
 			data["type"] = tt.requested
 		}
 		a := createAuth(t, f, "create/"+tt.role, f.root, data)
-		if a.TokenType != tt.want || (tt.want == "batch") != strings.HasPrefix(a.ClientToken, tokenfmt.Batch) {
-			t.Errorf("role %s, type %q: issued %s (%s...), want %s", tt.role, tt.requested, a.TokenType, tokenfmt.Prefix(a.ClientToken), tt.want)
+		if a.TokenType != tt.want || (tt.want == "batch") != strings.HasPrefix(a.ClientToken.Reveal(), tokenfmt.Batch) {
+			t.Errorf("role %s, type %q: issued %s (%s...), want %s", tt.role, tt.requested, a.TokenType, tokenfmt.Prefix(a.ClientToken.Reveal()), tt.want)
 		}
 	}
 	resp, err := f.do(t, opRead, "roles/db", f.root, nil)
@@ -308,7 +308,7 @@ func TestBatchKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, token.Options{MaxTTL: time.Hour})
 	mk := func() string {
-		return createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev"}).ClientToken
+		return createAuth(t, f, "create", f.root, map[string]any{"type": "batch", "policies": "dev"}).ClientToken.Reveal()
 	}
 	first := mk()
 	resp, err := f.do(t, opUpdate, "batch-key/rotate", f.root, nil)

@@ -44,26 +44,26 @@ func TestCanaryNoTokenInLogsOrErrors(t *testing.T) {
 	}
 	mk := func(data map[string]any) *logical.Auth {
 		a := createAuth(t, f, "create", f.root, data)
-		secrets = append(secrets, a.ClientToken)
+		secrets = append(secrets, a.ClientToken.Reveal())
 		return a
 	}
 	secrets = append(secrets, f.root)
 	a := mk(map[string]any{"policies": "dev", "num_uses": 2})
 	b := mk(map[string]any{"policies": "dev", "ttl": "1m"})
 	c := mk(map[string]any{"policies": "dev", "id": "canary-custom-id-0001"})
-	child := createAuth(t, f, "create", b.ClientToken, map[string]any{"policies": "dev"})
-	secrets = append(secrets, child.ClientToken)
-	batch := createAuth(t, f, "create", b.ClientToken, map[string]any{"policies": "dev", "type": "batch"})
-	secrets = append(secrets, batch.ClientToken)
+	child := createAuth(t, f, "create", b.ClientToken.Reveal(), map[string]any{"policies": "dev"})
+	secrets = append(secrets, child.ClientToken.Reveal())
+	batch := createAuth(t, f, "create", b.ClientToken.Reveal(), map[string]any{"policies": "dev", "type": "batch"})
+	secrets = append(secrets, batch.ClientToken.Reveal())
 
-	for _, tok := range []string{a.ClientToken, b.ClientToken, c.ClientToken, child.ClientToken, batch.ClientToken} {
+	for _, tok := range []string{a.ClientToken.Reveal(), b.ClientToken.Reveal(), c.ClientToken.Reveal(), child.ClientToken.Reveal(), batch.ClientToken.Reveal()} {
 		note(f.store.Use(ctx, tok, "127.0.0.1"))
 		note(f.store.Use(ctx, tok+"x", "127.0.0.1"))
 		note(f.store.Lookup(ctx, tok))
 		note(f.store.Renew(ctx, tok, time.Hour))
 		// Tokens pasted into every field of failing requests.
 		for _, path := range []string{"create", "renew", "lookup", "roles/x"} {
-			note(f.do(t, logical.UpdateOperation, path, a.ClientToken, map[string]any{
+			note(f.do(t, logical.UpdateOperation, path, a.ClientToken.Reveal(), map[string]any{
 				"policies": []any{tok}, "ttl": tok, "num_uses": tok, "meta": tok, "type": tok,
 				"token": tok + "x", "increment": tok, "allowed_policies": tok, "token_bound_cidrs": tok,
 				"path_suffix": tok, "renewable": tok,
@@ -79,15 +79,15 @@ func TestCanaryNoTokenInLogsOrErrors(t *testing.T) {
 		note(nil, err)
 		note(nil, f.store.Revoke(ctx, tok[:len(tok)-1]))
 	}
-	note(f.do(t, logical.UpdateOperation, "revoke-self", batch.ClientToken, nil))
+	note(f.do(t, logical.UpdateOperation, "revoke-self", batch.ClientToken.Reveal(), nil))
 	note(f.do(t, logical.UpdateOperation, "batch-key/rotate", f.root, nil))
-	_, _, err := f.store.CreateFromAuth(ctx, &logical.Auth{Policies: []string{a.ClientToken}}, nil, "auth/x/login")
+	_, _, err := f.store.CreateFromAuth(ctx, &logical.Auth{Policies: []string{a.ClientToken.Reveal()}}, nil, "auth/x/login")
 	note(nil, err)
 	note(f.store.Create(ctx, &token.Entry{ID: c.ClientToken, Policies: []string{"a"}}))
-	note(nil, f.store.Revoke(ctx, b.ClientToken)) // the hook fails once
+	note(nil, f.store.Revoke(ctx, b.ClientToken.Reveal())) // the hook fails once
 	f.clock.Add(time.Hour)
 	note(f.store.Sweep(ctx))
-	note(nil, f.store.RevokeOrphan(ctx, c.ClientToken))
+	note(nil, f.store.RevokeOrphan(ctx, c.ClientToken.Reveal()))
 	note(f.do(t, logical.UpdateOperation, "tidy", f.root, nil))
 
 	all := logs.String() + strings.Join(out, "\n")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // TypeService is the type of service tokens: stored, with an accessor.
@@ -22,8 +23,9 @@ const TypeService = tokenparams.TypeService
 // must be treated as read-only.
 type Entry struct {
 	// ID is the raw token. It is only set transiently: as Create's input for
-	// a custom id and on Create's output. It is never stored or logged.
-	ID string `json:"-"`
+	// a custom id and on Create's output. Its type keeps it out of every
+	// format and log; it is never stored.
+	ID sensitive.String `json:"-"`
 
 	Accessor       string            `json:"accessor"`
 	ParentAccessor string            `json:"parent_accessor,omitempty"`
@@ -111,7 +113,7 @@ func (e *Entry) allows(remoteIP string) bool { return tokenparams.Contains(e.pre
 // clone returns a shallow copy without the raw token.
 func (e *Entry) clone() *Entry {
 	c := *e
-	c.ID = ""
+	c.ID = sensitive.String{}
 	return &c
 }
 
@@ -138,7 +140,7 @@ func decodeEntry(h [hashLen]byte, b []byte) (*Entry, error) {
 		return nil, fmt.Errorf("decode token entry: %w", err)
 	}
 	e := r.Entry
-	e.ID = ""
+	e.ID = sensitive.String{}
 	e.hash = h
 	e.parentHash = r.ParentHash
 	e.maxTTL = r.MaxTTL

@@ -70,7 +70,7 @@ func TestTokenEndpointsAcceptClientShapes(t *testing.T) {
 		}
 	}
 	a := createAuth(t, f, "create", f.root, map[string]any{"policies": "a"})
-	if _, err := f.do(t, logical.UpdateOperation, "renew-self", a.ClientToken, map[string]any{"increment": 0}); err != nil {
+	if _, err := f.do(t, logical.UpdateOperation, "renew-self", a.ClientToken.Reveal(), map[string]any{"increment": 0}); err != nil {
 		t.Errorf("renew-self = %v", err)
 	}
 }

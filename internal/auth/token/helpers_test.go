@@ -11,6 +11,7 @@ import (
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // newClock is the fake clock a fixture's store runs on.
@@ -62,7 +63,7 @@ func (f *fixture) request(t testing.TB, op logical.Operation, path, tok string, 
 		Operation:   op,
 		Path:        path,
 		Data:        data,
-		ClientToken: tok,
+		ClientToken: sensitive.NewString(tok),
 		MountPoint:  "auth/token/",
 		Connection:  &logical.Connection{RemoteAddr: "127.0.0.1"},
 	}

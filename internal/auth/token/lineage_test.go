@@ -50,7 +50,7 @@ func TestChildBoundedByParentAtCreation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			child, err := f.store.Lookup(context.Background(), resp.Auth.ClientToken)
+			child, err := f.store.Lookup(context.Background(), resp.Auth.ClientToken.Reveal())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,7 +78,7 @@ func TestOrphanNotBoundedByCreator(t *testing.T) {
 		t.Fatalf("orphan: orphan %v ttl %v, want an orphan living 10h", a.Orphan, a.TTL)
 	}
 	f.clock.Add(2 * time.Hour)
-	if _, err := f.store.Use(context.Background(), a.ClientToken, ""); err != nil {
+	if _, err := f.store.Use(context.Background(), a.ClientToken.Reveal(), ""); err != nil {
 		t.Errorf("orphan after its creator expired: %v", err)
 	}
 }
@@ -90,7 +90,7 @@ func TestChildRenewalBoundedByParent(t *testing.T) {
 	ptok := f.create(t, "", parent)
 	child := createAuth(t, f, "create", ptok, map[string]any{"ttl": "1h"})
 	f.clock.Add(30 * time.Minute)
-	e, err := f.store.Renew(ctx, child.ClientToken, 10*time.Hour)
+	e, err := f.store.Renew(ctx, child.ClientToken.Reveal(), 10*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestChildRenewalBoundedByParent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, err = f.store.Renew(ctx, child.ClientToken, 10*time.Hour); err != nil || !e.ExpireTime.Equal(p.ExpireTime) {
+	if e, err = f.store.Renew(ctx, child.ClientToken.Reveal(), 10*time.Hour); err != nil || !e.ExpireTime.Equal(p.ExpireTime) {
 		t.Errorf("child renewed after its parent = %v, %v; want expiry %v", e, err, p.ExpireTime)
 	}
 }
@@ -115,7 +115,7 @@ func TestChildInvalidOnceAncestorExpires(t *testing.T) {
 	ctx := context.Background()
 	grand := f.create(t, "", &token.Entry{Policies: []string{"a"}, TTL: time.Hour})
 	parent := createAuth(t, f, "create", grand, map[string]any{"ttl": "1h"})
-	child := createAuth(t, f, "create", parent.ClientToken, map[string]any{"ttl": "1h"})
+	child := createAuth(t, f, "create", parent.ClientToken.Reveal(), map[string]any{"ttl": "1h"})
 	// Rewrite the stored entries as an older release left them: parent and
 	// child living ten days.
 	for k, v := range dump(t, f.st) {
@@ -136,11 +136,11 @@ func TestChildInvalidOnceAncestorExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Use(ctx, child.ClientToken, ""); err != nil {
+	if _, err := store.Use(ctx, child.ClientToken.Reveal(), ""); err != nil {
 		t.Fatalf("child before expiry: %v", err)
 	}
 	f.clock.Add(time.Hour + time.Second)
-	for _, tok := range []string{parent.ClientToken, child.ClientToken} {
+	for _, tok := range []string{parent.ClientToken.Reveal(), child.ClientToken.Reveal()} {
 		if _, err := store.Use(ctx, tok, ""); !errors.Is(err, token.ErrInvalidToken) {
 			t.Errorf("Use of a descendant of an expired token = %v, want ErrInvalidToken", err)
 		}

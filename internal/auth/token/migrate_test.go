@@ -126,7 +126,7 @@ func TestLegacyRolesMigrateOnce(t *testing.T) {
 		t.Errorf("token through ci = %+v", e)
 	}
 	for remote, ok := range map[string]bool{"10.1.2.3": true, "::ffff:10.1.2.3": true, "192.0.2.7": true, "192.0.2.8": false} {
-		_, err := s.Use(ctx, a.ClientToken, remote)
+		_, err := s.Use(ctx, a.ClientToken.Reveal(), remote)
 		if (err == nil) != ok {
 			t.Errorf("use of the ci token from %s: %v, want allowed %v", remote, err, ok)
 		}
@@ -134,7 +134,7 @@ func TestLegacyRolesMigrateOnce(t *testing.T) {
 	if _, err := f.do(t, opUpdate, "create/ci", f.root, map[string]any{"policies": "admin"}); codeOf(err) != 403 {
 		t.Errorf("create/ci with a disallowed policy = %v, want 403", err)
 	}
-	if b := createAuth(t, f, "create/bat", f.root, nil); b.TokenType != "batch" || !strings.HasPrefix(b.ClientToken, tokenfmt.Batch) {
+	if b := createAuth(t, f, "create/bat", f.root, nil); b.TokenType != "batch" || !strings.HasPrefix(b.ClientToken.Reveal(), tokenfmt.Batch) {
 		t.Errorf("token through bat is %s, want batch", b.TokenType)
 	}
 	if p := createAuth(t, f, "create/plain", f.root, map[string]any{"policies": "x"}); p.TokenType != "service" || !p.Renewable {

@@ -9,6 +9,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 func TestRunSweepsUntilCancelled(t *testing.T) {
@@ -75,7 +76,7 @@ func TestUseLimitedWrongIPKeepsUses(t *testing.T) {
 func TestBackendCallerByAccessor(t *testing.T) {
 	f := newFixture(t, token.Options{})
 	req := f.request(t, logical.UpdateOperation, "create", f.root, map[string]any{"policies": "a"})
-	req.ClientToken = "" // the core may only pass the accessor
+	req.ClientToken = sensitive.NewString("") // the core may only pass the accessor
 	resp, err := f.store.Backend().HandleRequest(context.Background(), req)
 	if err != nil || resp.Auth == nil {
 		t.Fatalf("create by accessor = %v, %v", resp, err)

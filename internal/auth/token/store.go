@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
 
@@ -361,7 +362,7 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 		return s.createBatch(ctx, e)
 	}
 
-	token := e.ID
+	token := e.ID.Reveal()
 	custom := token != ""
 	if custom {
 		if err := validCustomID(token); err != nil {
@@ -370,7 +371,7 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 	} else {
 		token = tokenfmt.Generate(tokenfmt.Service)
 	}
-	e.ID = ""
+	e.ID = sensitive.String{}
 	e.hash = s.hash(token)
 	if custom {
 		old, err := s.read(ctx, e.hash)
@@ -425,7 +426,7 @@ func (s *Store) Create(ctx context.Context, e *Entry) (string, error) {
 		}
 	}
 	s.log.Debug("token created", "accessor", e.Accessor, "policies", e.Policies, "path", e.Path)
-	e.ID = token
+	e.ID = sensitive.NewString(token)
 	return token, nil
 }
 

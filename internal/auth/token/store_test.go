@@ -12,6 +12,7 @@ import (
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/logical/logicaltest"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/tokenfmt"
 )
 
@@ -23,7 +24,7 @@ func TestCreateUseLookup(t *testing.T) {
 	if !tokenfmt.Valid(tok) || tokenfmt.Prefix(tok) != tokenfmt.Service {
 		t.Fatalf("token %q is not a valid service token", tok)
 	}
-	if e.ID != tok {
+	if e.ID.Reveal() != tok {
 		t.Errorf("Create left e.ID unset")
 	}
 	if got := strings.Join(e.Policies, ","); got != "default,dev" {
@@ -39,7 +40,7 @@ func TestCreateUseLookup(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Use: %v", err)
 	}
-	if got.ID != "" || got.Accessor != e.Accessor {
+	if !got.ID.Empty() || got.Accessor != e.Accessor {
 		t.Errorf("Use returned ID %q / accessor %q", got.ID, got.Accessor)
 	}
 	if _, err := f.store.Lookup(ctx, tok); err != nil {
@@ -62,7 +63,7 @@ func TestRawTokenNeverStored(t *testing.T) {
 	f := newFixture(t, token.Options{})
 	tok := f.create(t, f.rootE.Accessor, &token.Entry{Policies: []string{"a"}})
 	custom := "my-custom-token-value"
-	f.create(t, "", &token.Entry{ID: custom, Policies: []string{"a"}})
+	f.create(t, "", &token.Entry{ID: sensitive.NewString(custom), Policies: []string{"a"}})
 	for k, v := range dump(t, f.st) {
 		for _, secret := range []string{tok, f.root, custom, tok[4:20]} {
 			if strings.Contains(k, secret) || strings.Contains(v, secret) {
@@ -104,13 +105,13 @@ func TestCreateValidation(t *testing.T) {
 		{"batch root", token.Entry{Policies: []string{"root"}, Type: "batch"}},
 		{"batch periodic", token.Entry{Policies: []string{"a"}, Type: "batch", Period: time.Hour}},
 		{"batch use-limited", token.Entry{Policies: []string{"a"}, Type: "batch", NumUses: 1}},
-		{"batch custom id", token.Entry{Policies: []string{"a"}, Type: "batch", ID: "my-batch"}},
-		{"custom id with the batch prefix", token.Entry{Policies: []string{"a"}, ID: "kwb_mine"}},
+		{"batch custom id", token.Entry{Policies: []string{"a"}, Type: "batch", ID: sensitive.NewString("my-batch")}},
+		{"custom id with the batch prefix", token.Entry{Policies: []string{"a"}, ID: sensitive.NewString("kwb_mine")}},
 		{"negative uses", token.Entry{Policies: []string{"a"}, NumUses: -1}},
 		{"negative ttl", token.Entry{Policies: []string{"a"}, TTL: -time.Second}},
 		{"bad cidr", token.Entry{Policies: []string{"a"}, BoundCIDRs: []string{"10.0.0.0/33"}}},
-		{"custom id with space", token.Entry{Policies: []string{"a"}, ID: "has space"}},
-		{"custom id like accessor", token.Entry{Policies: []string{"a"}, ID: f.rootE.Accessor}},
+		{"custom id with space", token.Entry{Policies: []string{"a"}, ID: sensitive.NewString("has space")}},
+		{"custom id like accessor", token.Entry{Policies: []string{"a"}, ID: sensitive.NewString(f.rootE.Accessor)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,8 +127,8 @@ func TestCreateValidation(t *testing.T) {
 		t.Errorf("Create with unknown parent = %v", err)
 	}
 	// Duplicate custom id.
-	f.create(t, "", &token.Entry{ID: "custom-1", Policies: []string{"a"}})
-	if _, err := f.store.Create(context.Background(), &token.Entry{ID: "custom-1", Policies: []string{"a"}}); codeOf(err) != 400 {
+	f.create(t, "", &token.Entry{ID: sensitive.NewString("custom-1"), Policies: []string{"a"}})
+	if _, err := f.store.Create(context.Background(), &token.Entry{ID: sensitive.NewString("custom-1"), Policies: []string{"a"}}); codeOf(err) != 400 {
 		t.Errorf("duplicate custom id = %v, want 400", err)
 	}
 }
@@ -341,7 +342,7 @@ func TestCreateFromAuth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateFromAuth: %v", err)
 	}
-	if a.ClientToken != tok || e.ID != tok || a.Accessor != e.Accessor {
+	if a.ClientToken.Reveal() != tok || e.ID.Reveal() != tok || a.Accessor != e.Accessor {
 		t.Errorf("auth not filled in")
 	}
 	if got := strings.Join(e.Policies, ","); got != "ci,default,deploy" {

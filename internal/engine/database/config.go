@@ -8,32 +8,51 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // dbConfig is one database connection. Password and PendingPassword are
-// secrets: they are never returned by a read.
+// secrets: they are never returned by a read. URL may hold a password too.
+// The three are sensitive, so they never reach a log or an error; they are
+// persisted, in plain behind the barrier, only through storedConfig.
 type dbConfig struct {
-	Plugin           string   `json:"plugin_name"`
-	URL              string   `json:"connection_url"`
-	Username         string   `json:"username"`
-	Password         string   `json:"password"`
-	AllowedRoles     []string `json:"allowed_roles"`
-	MaxOpenConns     int      `json:"max_open_connections"`
-	VerifyConnection bool     `json:"verify_connection"`
-	PasswordPolicy   string   `json:"password_policy"`
-	UsernameTemplate string   `json:"username_template"`
-	RootRotation     []string `json:"root_rotation_statements"`
+	Plugin           string           `json:"plugin_name"`
+	URL              sensitive.String `json:"-"`
+	Username         string           `json:"username"`
+	Password         sensitive.String `json:"-"`
+	AllowedRoles     []string         `json:"allowed_roles"`
+	MaxOpenConns     int              `json:"max_open_connections"`
+	VerifyConnection bool             `json:"verify_connection"`
+	PasswordPolicy   string           `json:"password_policy"`
+	UsernameTemplate string           `json:"username_template"`
+	RootRotation     []string         `json:"root_rotation_statements"`
 	// PendingPassword is a root password being rotated in: stored before
 	// it is applied, promoted once it works (T44).
+	PendingPassword sensitive.String `json:"-"`
+}
+
+// storedConfig is a dbConfig as persisted, with its secrets revealed under
+// the keys they have always been stored by.
+type storedConfig struct {
+	dbConfig
+	URL             string `json:"connection_url"`
+	Password        string `json:"password"`
 	PendingPassword string `json:"pending_password,omitempty"`
 }
 
 var configFields = configDocs.Names()
 
 func (b *Backend) loadConfig(ctx context.Context, name string) (*dbConfig, bool, error) {
-	c := &dbConfig{}
-	ok, err := logical.GetJSON(ctx, b.view, "config/"+name, c)
+	var s storedConfig
+	ok, err := logical.GetJSON(ctx, b.view, "config/"+name, &s)
+	c := &s.dbConfig
+	c.URL, c.Password, c.PendingPassword = sensitive.NewString(s.URL), sensitive.NewString(s.Password), sensitive.NewString(s.PendingPassword)
 	return c, ok, err
+}
+
+func (b *Backend) saveConfig(ctx context.Context, name string, c *dbConfig) error {
+	return logical.PutJSON(ctx, b.view, "config/"+name, storedConfig{dbConfig: *c,
+		URL: c.URL.Reveal(), Password: c.Password.Reveal(), PendingPassword: c.PendingPassword.Reveal()})
 }
 
 func (b *Backend) readConfig(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
@@ -44,7 +63,7 @@ func (b *Backend) readConfig(ctx context.Context, req *logical.Request, name str
 	return &logical.Response{Data: map[string]any{
 		"plugin_name": c.Plugin,
 		"connection_details": map[string]any{
-			"connection_url":       c.URL,
+			"connection_url":       c.URL.Reveal(), // returned as written, as Vault does
 			"username":             c.Username,
 			"max_open_connections": c.MaxOpenConns,
 		},
@@ -91,16 +110,21 @@ func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, name st
 		}
 		return err
 	}
-	for key, dst := range map[string]*string{"plugin_name": &c.Plugin, "connection_url": &c.URL,
+	for key, dst := range map[string]*string{"plugin_name": &c.Plugin,
 		"username": &c.Username, "password_policy": &c.PasswordPolicy, "username_template": &c.UsernameTemplate} {
 		if err := str(key, dst); err != nil {
 			return err
 		}
 	}
+	if v, ok, err := logical.Str(d, "connection_url"); err != nil {
+		return err
+	} else if ok {
+		c.URL = sensitive.NewString(v)
+	}
 	if v, ok, err := logical.Str(d, "password"); err != nil {
 		return err
 	} else if ok {
-		c.Password, c.PendingPassword = v, ""
+		c.Password, c.PendingPassword = sensitive.NewString(v), sensitive.String{}
 	}
 	if v, ok, err := logical.Strings(d, "allowed_roles"); err != nil {
 		return err
@@ -145,7 +169,7 @@ func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, name st
 	if c.Plugin == "" {
 		return logical.BadRequest("missing plugin_name")
 	}
-	if c.URL == "" {
+	if c.URL.Empty() {
 		return logical.BadRequest("missing connection_url")
 	}
 	if _, err := parseUsernameTemplate(c.UsernameTemplate, b.opts.Now); err != nil {
@@ -161,12 +185,12 @@ func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, name st
 		return logical.BadRequest("%s", err.Error())
 	}
 	if c.VerifyConnection {
-		if err := drv.Verify(ctx, c.adminUser(drv), c.Password); err != nil {
+		if err := drv.Verify(ctx, c.adminUser(drv), c.Password.Reveal()); err != nil {
 			drv.Close()
 			return logical.BadRequest("verify connection: %s", err.Error())
 		}
 	}
-	if err := logical.PutJSON(ctx, b.view, "config/"+name, c); err != nil {
+	if err := b.saveConfig(ctx, name, c); err != nil {
 		drv.Close()
 		return err
 	}
@@ -174,7 +198,7 @@ func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, name st
 	return nil
 }
 
-func (c *dbConfig) connConfig(password string) connConfig {
+func (c *dbConfig) connConfig(password sensitive.String) connConfig {
 	return connConfig{Plugin: c.Plugin, URL: c.URL, Username: c.Username, Password: password, MaxOpenConns: c.MaxOpenConns}
 }
 
@@ -266,7 +290,7 @@ func (b *Backend) open(ctx context.Context, name string, c *conn) error {
 	if err != nil {
 		return fmt.Errorf("database %q: %w", name, err)
 	}
-	if cfg.PendingPassword != "" {
+	if !cfg.PendingPassword.Empty() {
 		d, err = b.settleRoot(ctx, name, cfg, d)
 		if err != nil {
 			return err
@@ -280,18 +304,18 @@ func (b *Backend) open(ctx context.Context, name string, c *conn) error {
 // the stored and pending passwords works is kept.
 func (b *Backend) settleRoot(ctx context.Context, name string, cfg *dbConfig, d driver) (driver, error) {
 	user := cfg.adminUser(d)
-	if err := d.Verify(ctx, user, cfg.Password); err == nil {
-		cfg.PendingPassword = ""
+	if err := d.Verify(ctx, user, cfg.Password.Reveal()); err == nil {
+		cfg.PendingPassword = sensitive.String{}
 		b.logger.Warn("root rotation had not been applied; keeping the stored password", "config", name)
-		return d, logical.PutJSON(ctx, b.view, "config/"+name, cfg)
+		return d, b.saveConfig(ctx, name, cfg)
 	}
-	if err := d.Verify(ctx, user, cfg.PendingPassword); err != nil {
+	if err := d.Verify(ctx, user, cfg.PendingPassword.Reveal()); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("database %q: neither the stored nor the pending root password works: %w", name, err)
 	}
 	d.Close()
-	cfg.Password, cfg.PendingPassword = cfg.PendingPassword, ""
-	if err := logical.PutJSON(ctx, b.view, "config/"+name, cfg); err != nil {
+	cfg.Password, cfg.PendingPassword = cfg.PendingPassword, sensitive.String{}
+	if err := b.saveConfig(ctx, name, cfg); err != nil {
 		return nil, err
 	}
 	b.logger.Info("root rotation completed after restart", "config", name)
@@ -311,13 +335,13 @@ func (b *Backend) rotateRoot(ctx context.Context, name string) error {
 	if cfg.Username == "" {
 		return logical.BadRequest("rotate-root needs the config's username field")
 	}
-	if cfg.PendingPassword == "" {
+	if cfg.PendingPassword.Empty() {
 		pw, err := b.password(ctx, cfg.PasswordPolicy)
 		if err != nil {
 			return err
 		}
-		cfg.PendingPassword = pw
-		if err := logical.PutJSON(ctx, b.view, "config/"+name, cfg); err != nil {
+		cfg.PendingPassword = sensitive.NewString(pw)
+		if err := b.saveConfig(ctx, name, cfg); err != nil {
 			return err
 		}
 	}
@@ -343,7 +367,7 @@ func (b *Backend) rotateRoot(ctx context.Context, name string) error {
 			return logical.Errorf(http.StatusInternalServerError, "rotate-root %q: %v", name, err)
 		}
 	}
-	v := vars{Name: cfg.Username, Password: cfg.PendingPassword, hasPass: true}
+	v := vars{Name: cfg.Username, Password: cfg.PendingPassword.Reveal(), hasPass: true}
 	if err := d.SetPassword(ctx, stmts, v); err != nil {
 		// The pending password stays on record; a retry applies the same one.
 		b.met.rotationFailures.Inc()
@@ -355,8 +379,8 @@ func (b *Backend) rotateRoot(ctx context.Context, name string) error {
 	}
 	d.Close()
 	c.d = nil
-	cfg.Password, cfg.PendingPassword = cfg.PendingPassword, ""
-	if err := logical.PutJSON(ctx, b.view, "config/"+name, cfg); err != nil {
+	cfg.Password, cfg.PendingPassword = cfg.PendingPassword, sensitive.String{}
+	if err := b.saveConfig(ctx, name, cfg); err != nil {
 		return err
 	}
 	nd, err := openDriver(ctx, cfg.connConfig(cfg.Password))

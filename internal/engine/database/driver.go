@@ -10,6 +10,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // Plugin names, as Vault spells them.
@@ -42,11 +44,13 @@ type driver interface {
 }
 
 // connConfig is what a driver needs to connect as the admin.
+// URL (which may hold a password) and Password are revealed only where a
+// driver parses them into its client's configuration.
 type connConfig struct {
 	Plugin       string
-	URL          string
+	URL          sensitive.String
 	Username     string
-	Password     string
+	Password     sensitive.String
 	MaxOpenConns int
 }
 

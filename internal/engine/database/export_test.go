@@ -97,7 +97,7 @@ func Scan(plugin, s string) (unquoted string, balanced bool) {
 // server had stopped in the middle of rotate-root.
 func SetPendingRoot(s logical.Storage, name, pw string) error {
 	ctx := context.Background()
-	c := &dbConfig{}
+	c := &storedConfig{}
 	if ok, err := logical.GetJSON(ctx, s, "config/"+name, c); err != nil || !ok {
 		return fmt.Errorf("config %q: %v", name, err)
 	}

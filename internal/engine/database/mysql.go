@@ -26,15 +26,15 @@ type mysqlDriver struct {
 }
 
 func parseMySQL(c connConfig) (*mysql.Config, error) {
-	mc, err := mysql.ParseDSN(withMarkers(c.URL))
+	mc, err := mysql.ParseDSN(withMarkers(c.URL.Reveal()))
 	if err != nil {
 		return nil, errors.New("connection_url: invalid MySQL DSN")
 	}
 	if mc.User == userMarker || c.Username != "" {
 		mc.User = c.Username
 	}
-	if mc.Passwd == passMarker || c.Password != "" {
-		mc.Passwd = c.Password
+	if mc.Passwd == passMarker || !c.Password.Empty() {
+		mc.Passwd = c.Password.Reveal()
 	}
 	return mc, nil
 }

@@ -33,15 +33,15 @@ type postgres struct {
 }
 
 func parsePostgres(c connConfig) (*pgx.ConnConfig, error) {
-	pc, err := pgx.ParseConfig(withMarkers(c.URL))
+	pc, err := pgx.ParseConfig(withMarkers(c.URL.Reveal()))
 	if err != nil {
 		return nil, errors.New("connection_url: invalid PostgreSQL URL")
 	}
 	if pc.User == userMarker || c.Username != "" {
 		pc.User = c.Username
 	}
-	if pc.Password == passMarker || c.Password != "" {
-		pc.Password = c.Password
+	if pc.Password == passMarker || !c.Password.Empty() {
+		pc.Password = c.Password.Reveal()
 	}
 	// Quoting relies on it: backslashes are never escapes in '...'.
 	pc.RuntimeParams["standard_conforming_strings"] = "on"

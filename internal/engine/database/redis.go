@@ -20,7 +20,7 @@ type redisDriver struct {
 }
 
 func openRedis(ctx context.Context, c connConfig) (driver, error) {
-	u := withMarkers(c.URL)
+	u := withMarkers(c.URL.Reveal())
 	if !strings.Contains(u, "://") {
 		u = "redis://" + u
 	}
@@ -31,8 +31,8 @@ func openRedis(ctx context.Context, c connConfig) (driver, error) {
 	if opts.Username == userMarker || c.Username != "" {
 		opts.Username = c.Username
 	}
-	if opts.Password == passMarker || c.Password != "" {
-		opts.Password = c.Password
+	if opts.Password == passMarker || !c.Password.Empty() {
+		opts.Password = c.Password.Reveal()
 	}
 	opts.PoolSize = c.MaxOpenConns
 	opts.MaxRetries = -1

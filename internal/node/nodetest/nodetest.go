@@ -77,7 +77,7 @@ func StartWith(t testing.TB, opts Options) *Node {
 	ctx := context.Background()
 	if opts.Reopen != nil {
 		tn.Shares = opts.Reopen
-		if err := n.Core().Unseal(ctx, opts.Reopen); err != nil {
+		if err := n.Core().Unseal(ctx, wrapShares(opts.Reopen)); err != nil {
 			t.Fatalf("nodetest: unseal reopened store: %v", err)
 		}
 	} else if !opts.Uninitialized {
@@ -88,8 +88,11 @@ func StartWith(t testing.TB, opts Options) *Node {
 		if err != nil {
 			t.Fatalf("nodetest: init: %v", err)
 		}
-		tn.Shares = res.Shares
-		tn.RootToken = sensitive.NewString(res.RootToken)
+		tn.Shares = make([][]byte, len(res.Shares))
+		for i, s := range res.Shares {
+			tn.Shares[i] = s.Reveal() // tests submit the shares themselves
+		}
+		tn.RootToken = res.RootToken
 		if !opts.Sealed {
 			if err := n.Core().Unseal(ctx, res.Shares[:opts.Threshold]); err != nil {
 				t.Fatalf("nodetest: unseal: %v", err)
@@ -125,4 +128,13 @@ func VaultClient(t testing.TB, addr, token string) *vault.Client {
 func (n *Node) Client(t testing.TB) *vault.Client {
 	t.Helper()
 	return VaultClient(t, n.URL, n.RootToken.Reveal())
+}
+
+// wrapShares holds shares given as bytes in sensitive.Bytes.
+func wrapShares(shares [][]byte) []sensitive.Bytes {
+	out := make([]sensitive.Bytes, len(shares))
+	for i, s := range shares {
+		out[i] = sensitive.NewBytes(s)
+	}
+	return out
 }
