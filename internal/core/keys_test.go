@@ -16,11 +16,11 @@ import (
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage"
 	"github.com/keyward/keyward/internal/storage/faulty"
 	"github.com/keyward/keyward/internal/storage/inmem"
 	"github.com/keyward/keyward/internal/tokenfmt"
-	"github.com/keyward/keyward/internal/sensitive"
 )
 
 // keyCore is an unsealed core with 5 shares (threshold 3) and a settable
