@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/hcl"
 	"github.com/hashicorp/hcl/hcl/ast"
 
+	"github.com/keyward/keyward/internal/cidr"
 	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage/postgres"
 )
@@ -137,22 +138,10 @@ func (l Listener) ProxyPrefixes() ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	var errs []error
 	for _, s := range l.TrustedProxies {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil || a.Zone() != "" {
-				errs = append(errs, fmt.Errorf("trusted_proxies: %q is not an address or CIDR prefix", s))
-				continue
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			// Client addresses are compared unmapped.
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
+		p, err := cidr.ParseExact(s)
 		switch {
-		case p != p.Masked():
-			errs = append(errs, fmt.Errorf("trusted_proxies: %q has host bits set (did you mean %s?)", s, p.Masked()))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("trusted_proxies: %q: %w", s, err))
 		case p.Bits() == 0:
 			errs = append(errs, fmt.Errorf("trusted_proxies: %q trusts every address, so any client could forge X-Forwarded-For", s))
 		default:
@@ -487,9 +476,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("listener %d: max_connections and max_connections_per_address must be positive, or -1 for no cap", i))
 		}
 	}
-	for _, cidr := range c.Operator.AllowedCIDRs {
-		if _, err := netip.ParsePrefix(cidr); err != nil {
-			errs = append(errs, fmt.Errorf("operator_access: allowed_cidrs: %q is not a CIDR prefix (like 10.0.0.0/8)", cidr))
+	for _, block := range c.Operator.AllowedCIDRs {
+		if _, err := cidr.ParseExact(block); err != nil {
+			errs = append(errs, fmt.Errorf("operator_access: allowed_cidrs: %q is not a CIDR prefix (like 10.0.0.0/8) or address: %w", block, err))
 		}
 	}
 	switch c.Storage.Type {

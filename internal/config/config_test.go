@@ -125,20 +125,23 @@ func TestValidateReportsEverything(t *testing.T) {
 	cfg.MaxUnauthenticatedRequestSize = 1
 	cfg.MaxInFlightRequestBytes = -1
 	cfg.DefaultLeaseTTL = 2 * cfg.MaxLeaseTTL
-	cfg.Operator.AllowedCIDRs = []string{"10.0.0.0/8", "10.0.0.1"}
+	cfg.Operator.AllowedCIDRs = []string{"10.0.0.0/8", "192.0.2.1", "10.0.0.1/8", "10.0.0.0/33"}
 	cfg.Audit.Dir = "var/log/keyward"
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("Validate succeeded")
 	}
-	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl", `"10.0.0.1" is not a CIDR`, "audit: dir",
+	for _, w := range []string{"udp", "host:port", "tls_cert_file", "tls_min_version", "path is required", "log_level", "log_format", "max_request_size", "default_lease_ttl", `"10.0.0.1/8" is not a CIDR prefix (like 10.0.0.0/8) or address: host bits are set`, `"10.0.0.0/33" is not a CIDR`, "audit: dir",
 		"max_unauthenticated_request_size cannot exceed", "max_inflight_request_bytes must be positive",
-		`listener 1: trusted_proxies: "10.0.0.0/33"`, `listener 1: trusted_proxies: "10.1.2.3/8" has host bits set (did you mean 10.0.0.0/8?)`,
+		`listener 1: trusted_proxies: "10.0.0.0/33"`, `listener 1: trusted_proxies: "10.1.2.3/8": host bits are set (did you mean 10.0.0.0/8?)`,
 		`listener 1: trusted_proxies: "not-an-ip"`, `listener 1: trusted_proxies: "0.0.0.0/0" trusts every address`,
 		"listener 1: max_connections"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate error %q does not mention %q", err, w)
 		}
+	}
+	if strings.Contains(err.Error(), `"192.0.2.1"`) { // a bare address is its own /32, as in every CIDR list
+		t.Errorf("Validate refused a bare operator address: %v", err)
 	}
 	none := config.Default()
 	none.Storage = config.Storage{Type: "inmem"}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 	"golang.org/x/time/rate"
 
+	"github.com/keyward/keyward/internal/cidr"
 	"github.com/keyward/keyward/internal/logical"
 )
 
@@ -250,20 +251,10 @@ func (l *limiters) checkOperator(req *logical.Request) error {
 }
 
 // inPrefixes reports whether addr (an IP, with or without a port) is in
-// one of prefixes.
+// one of prefixes (cidr.Contains).
 func inPrefixes(addr string, prefixes []netip.Prefix) bool {
-	ap, err := netip.ParseAddrPort(addr)
-	var ip netip.Addr
-	if err == nil {
-		ip = ap.Addr()
-	} else if ip, err = netip.ParseAddr(addr); err != nil {
-		return false
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		addr = ap.Addr().String()
 	}
-	ip = ip.Unmap()
-	for _, p := range prefixes {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return len(prefixes) > 0 && cidr.Contains(prefixes, addr)
 }

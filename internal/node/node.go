@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/internal/cidr"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/httpapi"
@@ -105,9 +105,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 			OperatorRequestsPerAddress: cfg.Operator.RequestsPerAddress,
 		},
 	}
-	for _, cidr := range cfg.Operator.AllowedCIDRs {
-		if p, err := netip.ParsePrefix(cidr); err == nil { // Validate reported the others
-			cc.Limits.OperatorCIDRs = append(cc.Limits.OperatorCIDRs, p.Masked())
+	for _, block := range cfg.Operator.AllowedCIDRs {
+		if p, err := cidr.ParseExact(block); err == nil { // Validate reported the others
+			cc.Limits.OperatorCIDRs = append(cc.Limits.OperatorCIDRs, p)
 		}
 	}
 	// One metrics registry per node: two nodes in one process count apart.

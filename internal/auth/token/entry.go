@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
+	"github.com/keyward/keyward/internal/cidr"
 	"github.com/keyward/keyward/internal/sensitive"
 )
 
@@ -108,7 +109,7 @@ func (e *Entry) usable(now time.Time) bool {
 func (e *Entry) useLimited() bool { return e.NumUses > 0 || e.revoking == revokeUsed }
 
 // allows reports whether a request from remoteIP may use the token.
-func (e *Entry) allows(remoteIP string) bool { return tokenparams.Contains(e.prefixes, remoteIP) }
+func (e *Entry) allows(remoteIP string) bool { return cidr.Contains(e.prefixes, remoteIP) }
 
 // clone returns a shallow copy without the raw token.
 func (e *Entry) clone() *Entry {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
+	"github.com/keyward/keyward/internal/cidr"
 )
 
 // Every bound-CIDR field goes through ParsePrefix, so one table covers
@@ -35,12 +36,12 @@ func TestParsePrefix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tokenparams.ParsePrefix(tt.in)
+			got, err := cidr.Parse(tt.in)
 			switch {
 			case tt.want == "" && err == nil:
-				t.Fatalf("ParsePrefix(%q) = %v, want an error", tt.in, got)
+				t.Fatalf("cidr.Parse(%q) = %v, want an error", tt.in, got)
 			case tt.want != "" && (err != nil || got != netip.MustParsePrefix(tt.want)):
-				t.Fatalf("ParsePrefix(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+				t.Fatalf("cidr.Parse(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
 			}
 			if err := tokenparams.ValidateCIDRs("token_bound_cidrs", []string{"10.0.0.0/8", tt.in}); (err == nil) != (tt.want != "") {
 				t.Errorf("ValidateCIDRs(%q) = %v", tt.in, err)
@@ -94,7 +95,7 @@ func TestAddrAllowed(t *testing.T) {
 		if err != nil {
 			continue // an unparsable list is refused when written
 		}
-		if got := tokenparams.Contains(prefixes, tt.remote); got != tt.want {
+		if got := cidr.Contains(prefixes, tt.remote); got != tt.want {
 			t.Errorf("Contains(%q, %q) = %v, want %v", tt.cidrs, tt.remote, got, tt.want)
 		}
 	}
