@@ -311,14 +311,14 @@ func applyTokenType(e *MountEntry, data map[string]any) error {
 	if e.Type == "token" {
 		return logical.BadRequest("token_type cannot be set on the token auth mount: token roles and the create type field choose")
 	}
-	switch v {
-	case tokenparams.TypeDefault, tokenparams.TypeDefaultService:
-		e.Config.TokenType = tokenparams.TypeDefaultService
-	case tokenparams.TypeDefaultBatch, tokenparams.TypeService, tokenparams.TypeBatch:
-		e.Config.TokenType = v
-	default:
-		return logical.BadRequest("token_type must be one of default-service, default-batch, service or batch")
+	t, err := tokenparams.ParseType("token_type", v)
+	if err != nil {
+		return err
 	}
+	if t == tokenparams.TypeDefault {
+		t = tokenparams.TypeDefaultService
+	}
+	e.Config.TokenType = t
 	return nil
 }
 
