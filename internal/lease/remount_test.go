@@ -1,11 +1,9 @@
 package lease_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -93,40 +91,6 @@ func TestMovedLeaseExpiresAtNewMountAfterRestart(t *testing.T) {
 	}
 }
 
-// budgetStore lets a fixed number of writes through, then fails all, like
-// a process that dies: what was written stays.
-type budgetStore struct {
-	*logicaltest.InmemStorage
-	mu   sync.Mutex
-	left int
-}
-
-var errCrash = errors.New("injected crash")
-
-func (b *budgetStore) spend() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.left <= 0 {
-		return errCrash
-	}
-	b.left--
-	return nil
-}
-
-func (b *budgetStore) Put(ctx context.Context, k string, v []byte) error {
-	if err := b.spend(); err != nil {
-		return err
-	}
-	return b.InmemStorage.Put(ctx, k, v)
-}
-
-func (b *budgetStore) Delete(ctx context.Context, k string) error {
-	if err := b.spend(); err != nil {
-		return err
-	}
-	return b.InmemStorage.Delete(ctx, k)
-}
-
 // A move interrupted after any number of writes is finished by calling
 // Remount again after a restart: every lease ends up once, under its new
 // id, and nothing is left under the old path.
@@ -148,14 +112,14 @@ func TestRemountResumesAfterInterruptionAtEveryWrite(t *testing.T) {
 			ids = append(ids, s.LeaseID)
 		}
 		m.Close()
-		bs := &budgetStore{InmemStorage: store, left: budget}
+		bs := logicaltest.NewCrashing(store, budget)
 		m, err = lease.New(t.Context(), bs, eng, nil, lease.Options{Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = m.Remount(t.Context(), "database/", "dbnew/")
 		m.Close()
-		if err != nil && !errors.Is(err, errCrash) {
+		if err != nil && !errors.Is(err, logicaltest.ErrCrash) {
 			t.Fatalf("budget %d: Remount = %v", budget, err)
 		}
 		done := err == nil

@@ -13,48 +13,6 @@ import (
 	"github.com/keyward/keyward/internal/logical/logicaltest"
 )
 
-// faultyStorage wraps a storage and fails writes after a budget, like a
-// crash. It has no Batch method, so the store takes its sequential path.
-type faultyStorage struct {
-	logical.Storage
-	mu     sync.Mutex
-	budget int // writes (puts and deletes) left; negative = unlimited
-}
-
-var errCrash = errors.New("simulated crash")
-
-func (s *faultyStorage) spend() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.budget == 0 {
-		return errCrash
-	}
-	if s.budget > 0 {
-		s.budget--
-	}
-	return nil
-}
-
-func (s *faultyStorage) setBudget(n int) {
-	s.mu.Lock()
-	s.budget = n
-	s.mu.Unlock()
-}
-
-func (s *faultyStorage) Put(ctx context.Context, k string, v []byte) error {
-	if err := s.spend(); err != nil {
-		return err
-	}
-	return s.Storage.Put(ctx, k, v)
-}
-
-func (s *faultyStorage) Delete(ctx context.Context, k string) error {
-	if err := s.spend(); err != nil {
-		return err
-	}
-	return s.Storage.Delete(ctx, k)
-}
-
 type tree struct {
 	parent string
 	all    []string // every token of the tree, parent first
@@ -153,17 +111,17 @@ func TestRevokeTreeInterruptedByHook(t *testing.T) {
 	broken.Store(true)
 	f := newFixture(t, token.Options{OnRevoke: func(context.Context, *token.Entry) error {
 		if calls.Add(1) > 37 && broken.Load() {
-			return errCrash
+			return logicaltest.ErrCrash
 		}
 		return nil
 	}})
 	tr := buildTree(t, f.store, f.rootE.Accessor, 3, 6)
 	err := f.store.Revoke(context.Background(), tr.parent)
-	if !errors.Is(err, errCrash) {
+	if !errors.Is(err, logicaltest.ErrCrash) {
 		t.Fatalf("Revoke = %v, want the hook's error", err)
 	}
 	assertAllInvalid(t, f.store, tr.all)
-	if _, err := f.store.Sweep(context.Background()); !errors.Is(err, errCrash) {
+	if _, err := f.store.Sweep(context.Background()); !errors.Is(err, logicaltest.ErrCrash) {
 		t.Errorf("Sweep with a broken hook = %v, want its error", err)
 	}
 	broken.Store(false)
@@ -181,7 +139,8 @@ func TestRevokeTreeCrashAnywhere(t *testing.T) {
 	for _, budget := range []int{0, 1, 5, 20, 30, 60, 100} {
 		t.Run("", func(t *testing.T) {
 			clk := newClock()
-			fs := &faultyStorage{Storage: &logicaltest.InmemStorage{}, budget: -1}
+			inner := &logicaltest.InmemStorage{}
+			fs := logicaltest.NewCrashing(inner, -1)
 			s, err := token.New(context.Background(), fs, token.Options{Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)
@@ -191,11 +150,11 @@ func TestRevokeTreeCrashAnywhere(t *testing.T) {
 				t.Fatal(err)
 			}
 			tr := buildTree(t, s, root.Accessor, 2, 5)
-			fs.setBudget(budget)
-			if err := s.Revoke(context.Background(), tr.parent); !errors.Is(err, errCrash) {
+			fs.SetBudget(budget)
+			if err := s.Revoke(context.Background(), tr.parent); !errors.Is(err, logicaltest.ErrCrash) {
 				t.Fatalf("Revoke with budget %d = %v, want a crash", budget, err)
 			}
-			fs.setBudget(-1)
+			fs.SetBudget(-1)
 			s2, err := token.New(context.Background(), fs, token.Options{Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)
@@ -207,7 +166,7 @@ func TestRevokeTreeCrashAnywhere(t *testing.T) {
 				// The first write marks the parent; only a crash
 				// before it leaves the tree alive.
 				assertAllInvalid(t, s2, tr.all)
-				assertOnlyRoot(t, fs.Storage)
+				assertOnlyRoot(t, inner)
 			}
 		})
 	}

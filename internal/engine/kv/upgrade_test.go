@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -162,58 +161,6 @@ func TestVersion1BackendRemovesStaleMarker(t *testing.T) {
 	}
 }
 
-// budgetStorage lets a fixed number of writes through (a batch is one
-// write) and fails every later one, like a process that dies mid-upgrade:
-// what was written stays, nothing after it happens.
-type budgetStorage struct {
-	inner logical.Storage
-	mu    sync.Mutex
-	left  int
-}
-
-var errCrash = errors.New("injected crash")
-
-func (b *budgetStorage) spend() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.left <= 0 {
-		return errCrash
-	}
-	b.left--
-	return nil
-}
-
-func (b *budgetStorage) Get(ctx context.Context, k string) ([]byte, error) {
-	return b.inner.Get(ctx, k)
-}
-func (b *budgetStorage) List(ctx context.Context, p string) ([]string, error) {
-	return b.inner.List(ctx, p)
-}
-
-func (b *budgetStorage) Put(ctx context.Context, k string, v []byte) error {
-	if err := b.spend(); err != nil {
-		return err
-	}
-	return b.inner.Put(ctx, k, v)
-}
-
-func (b *budgetStorage) Delete(ctx context.Context, k string) error {
-	if err := b.spend(); err != nil {
-		return err
-	}
-	return b.inner.Delete(ctx, k)
-}
-
-// batchBudget is budgetStorage over storage that applies batches atomically.
-type batchBudget struct{ *budgetStorage }
-
-func (b batchBudget) Batch(ctx context.Context, ops []logical.BatchOp) error {
-	if err := b.spend(); err != nil {
-		return err
-	}
-	return b.inner.(logical.BatchStorage).Batch(ctx, ops)
-}
-
 // The upgrade is interrupted after every possible number of writes, with
 // atomic batches and with ordered writes; a restart (a new backend over the
 // same storage) finishes it, and every secret survives as version 1.
@@ -223,21 +170,20 @@ func TestUpgradeResumesAfterInterruptionAtEveryWrite(t *testing.T) {
 			for budget := 0; ; budget++ {
 				inner := &logicaltest.InmemStorage{}
 				writeV1(t, inner)
-				bs := &budgetStorage{inner: inner, left: budget}
-				var s logical.Storage = batchBudget{bs}
+				c := logicaltest.NewCrashing(inner, budget)
+				var s logical.Storage = c.Batching()
 				if kind == "ordered" {
-					bs.inner = noBatch{inner}
-					s = bs
+					s = c // no Batch method: the upgrade writes one key at a time
 				}
 				done := func() bool {
 					if _, err := kv.PrepareUpgrade(t.Context(), s, time.Now()); err != nil {
-						if !errors.Is(err, errCrash) {
+						if !errors.Is(err, logicaltest.ErrCrash) {
 							t.Fatalf("budget %d: PrepareUpgrade: %v", budget, err)
 						}
 						return false
 					}
 					err := newV2On(t, s).b.(upgrader).FinishUpgrade(t.Context())
-					if err != nil && !errors.Is(err, errCrash) {
+					if err != nil && !errors.Is(err, logicaltest.ErrCrash) {
 						t.Fatalf("budget %d: FinishUpgrade: %v", budget, err)
 					}
 					return err == nil
