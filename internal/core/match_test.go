@@ -25,8 +25,8 @@ func TestMatchPath(t *testing.T) {
 		{"accessors", true}, {"accessors/", true}, {"seal", true}, {"seal/", true}, {"sealx", false}, {"lease", false},
 	}
 	for _, tt := range tests {
-		if got := matchPath(patterns, tt.rel); got != tt.want {
-			t.Errorf("matchPath(%q) = %v, want %v", tt.rel, got, tt.want)
+		if got := logical.MatchPath(patterns, tt.rel); got != tt.want {
+			t.Errorf("MatchPath(%q) = %v, want %v", tt.rel, got, tt.want)
 		}
 	}
 }
@@ -143,11 +143,11 @@ func TestSysPathListsPinned(t *testing.T) {
 		served = append(served, p)
 	}
 	for _, p := range served {
-		wantSudo := matchPath(handSudo, p) || stricter[p]
-		if got := matchPath(m.sudo, p); got != wantSudo {
+		wantSudo := logical.MatchPath(handSudo, p) || stricter[p]
+		if got := logical.MatchPath(m.sudo, p); got != wantSudo {
 			t.Errorf("sys/%s needs sudo = %v, want %v (sudo list %q)", p, got, wantSudo, m.sudo)
 		}
-		if got, want := matchPath(m.unauth, p), matchPath(handUnauth, p); got != want {
+		if got, want := logical.MatchPath(m.unauth, p), logical.MatchPath(handUnauth, p); got != want {
 			t.Errorf("sys/%s unauthenticated = %v, want %v (list %q)", p, got, want, m.unauth)
 		}
 	}

@@ -65,7 +65,7 @@ func (c *Core) Unauthenticated(path string) bool {
 	if rel == path {
 		rel = ""
 	}
-	return matchPath(m.unauth, rel)
+	return logical.MatchPath(m.unauth, rel)
 }
 
 func tokenAccessor(req *logical.Request) string {
@@ -174,7 +174,7 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 		}
 	}
 	// Help always needs a token, even on a login path.
-	unauth := m != nil && matchPath(m.unauth, rel) && req.Operation != logical.HelpOperation
+	unauth := m != nil && logical.MatchPath(m.unauth, rel) && req.Operation != logical.HelpOperation
 
 	var te *token.Entry
 	if !unauth {
@@ -347,7 +347,7 @@ func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Reque
 	if !d.Allowed {
 		return logical.ErrPermissionDenied
 	}
-	if matchPath(m.sudo, rel) && !d.Sudo {
+	if logical.MatchPath(m.sudo, rel) && !d.Sudo {
 		return logical.ErrPermissionDenied
 	}
 	// A policy with min/max_wrapping_ttl on the path requires the response
@@ -514,25 +514,6 @@ func tokenInfo(te *token.Entry) *logical.TokenInfo {
 // " root" can never be present, let alone compared loosely.
 func isRoot(policies []string) bool {
 	return slices.Contains(policies, "root")
-}
-
-// matchPath reports whether rel matches one of patterns (exact, or a prefix
-// when the pattern ends in "*"). A trailing "/" on rel (a LIST) is ignored,
-// so "sys/leases/" needs sudo exactly as "sys/leases" does.
-func matchPath(patterns []string, rel string) bool {
-	if trimmed := strings.TrimSuffix(rel, "/"); trimmed != rel && matchPath(patterns, trimmed) {
-		return true
-	}
-	for _, p := range patterns {
-		if strings.HasSuffix(p, "*") {
-			if strings.HasPrefix(rel, p[:len(p)-1]) {
-				return true
-			}
-		} else if rel == p || rel == strings.TrimSuffix(p, "/") {
-			return true
-		}
-	}
-	return false
 }
 
 func orDefault[T comparable](v, def T) T {

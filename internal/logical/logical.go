@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/sensitive"
@@ -213,6 +214,26 @@ type Unauthenticated interface {
 // SudoPaths is implemented by backends with paths that need sudo.
 type SudoPaths interface {
 	SudoPaths() []string
+}
+
+// MatchPath is how the core reads an UnauthenticatedPaths or SudoPaths
+// list: rel (relative to the mount) matches a pattern exactly, or by prefix
+// when the pattern ends in "*". A trailing "/" on rel (a LIST) is ignored,
+// so "leases/" needs sudo exactly as "leases" does.
+func MatchPath(patterns []string, rel string) bool {
+	if trimmed := strings.TrimSuffix(rel, "/"); trimmed != rel && MatchPath(patterns, trimmed) {
+		return true
+	}
+	for _, p := range patterns {
+		if strings.HasSuffix(p, "*") {
+			if strings.HasPrefix(rel, p[:len(p)-1]) {
+				return true
+			}
+		} else if rel == p || rel == strings.TrimSuffix(p, "/") {
+			return true
+		}
+	}
+	return false
 }
 
 // Aliaser is implemented by backends that serve one resource under more than

@@ -174,25 +174,6 @@ func TestRouterExistenceCheck(t *testing.T) {
 	}
 }
 
-// matchPath is the core's rule for a backend's sudo and unauthenticated
-// lists (internal/core/request.go): exact, or a prefix before "*", with a
-// trailing "/" on the path ignored.
-func matchPath(patterns []string, rel string) bool {
-	if trimmed := strings.TrimSuffix(rel, "/"); trimmed != rel && matchPath(patterns, trimmed) {
-		return true
-	}
-	for _, p := range patterns {
-		if strings.HasSuffix(p, "*") {
-			if strings.HasPrefix(rel, p[:len(p)-1]) {
-				return true
-			}
-		} else if rel == p || rel == strings.TrimSuffix(p, "/") {
-			return true
-		}
-	}
-	return false
-}
-
 func TestRouterPathLists(t *testing.T) {
 	r := logical.NewRouter("",
 		logical.Route{Pattern: "login", Unauthenticated: true, Ops: read("login")},
@@ -350,7 +331,7 @@ func FuzzRouterPattern(f *testing.F) {
 				}
 				continue
 			}
-			covered := matchPath(r.UnauthenticatedPaths(), path)
+			covered := logical.MatchPath(r.UnauthenticatedPaths(), path)
 			switch resp.Data["route"] {
 			case "u":
 				if !covered {
@@ -389,7 +370,7 @@ func TestRouterSudoBesideBarePath(t *testing.T) {
 		t.Fatalf("SudoPaths = %q, want %q", got, want)
 	}
 	for path, want := range map[string]bool{"auth": false, "auth/": true, "auth/x": true, "revoke": true, "revoke/x": true} {
-		if got := matchPath(r.SudoPaths(), path); got != want {
+		if got := logical.MatchPath(r.SudoPaths(), path); got != want {
 			t.Errorf("sudo on %q = %v, want %v", path, got, want)
 		}
 	}
