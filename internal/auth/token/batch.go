@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -358,7 +359,7 @@ func encodeBatch(e *Entry, parent [hashLen]byte) []byte {
 	}
 	b = appendList(b, e.Policies)
 	b = binary.AppendUvarint(b, uint64(len(e.Meta)))
-	for _, k := range sortedKeys(e.Meta) {
+	for _, k := range slices.Sorted(maps.Keys(e.Meta)) {
 		b = appendString(b, k)
 		b = appendString(b, e.Meta[k])
 	}
@@ -378,15 +379,6 @@ func appendList(b []byte, l []string) []byte {
 		b = appendString(b, s)
 	}
 	return b
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 var errBatchPayload = errors.New("malformed batch token payload")
