@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -226,6 +227,14 @@ func TestCoreDumpsDisabled(t *testing.T) {
 var fileSpec = inject.Spec{Files: []inject.File{{Name: "token", Value: sensitive.NewString("file-secret")}}}
 
 func TestSignalForwarded(t *testing.T) {
+	// A test run under nohup (or as a background job) inherits these
+	// signals ignored, and a shell cannot trap a signal ignored on entry,
+	// so the children would never see them. Taking them in this process
+	// while the test runs gives the children the default disposition they
+	// have under a terminal (a handled signal is reset to it at exec).
+	held := make(chan os.Signal, 1)
+	signal.Notify(held, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	t.Cleanup(func() { signal.Stop(held) })
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			sigs := make(chan os.Signal, 1)
