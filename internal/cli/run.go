@@ -186,7 +186,9 @@ With --revoke (the default when CI=true) every lease obtained and then the
 token itself are revoked when COMMAND exits, so the credentials die with the
 job. While COMMAND runs, leases and the token are renewed at 2/3 of their
 TTL. SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to COMMAND's
-process group. If keyward is killed (kill -9), COMMAND and its process
+process group; one ignored when keyward starts (nohup ignores SIGHUP, a
+shell ignores SIGINT and SIGQUIT for a background job) stays ignored for
+COMMAND, as it would be without keyward in between. If keyward is killed (kill -9), COMMAND and its process
 group are killed too.
 KEYWARD_TOKEN and VAULT_TOKEN are removed from COMMAND's environment unless
 --pass-token is given, and the token is masked in its output. COMMAND runs
@@ -254,7 +256,9 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	// fetch (and what was obtained is revoked), afterwards inject forwards
 	// them to the child.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	if take := forwardedSignals(); len(take) > 0 { // Notify with none would take every signal
+		signal.Notify(sigs, take...)
+	}
 	defer signal.Stop(sigs)
 
 	c, err := f.conn.client(e)
@@ -539,3 +543,18 @@ func (h *warnHandler) WithGroup(string) slog.Handler { return h }
 
 var _ secretref.Client = (*api.Client)(nil)
 var _ secretref.TokenClient = (*api.Client)(nil)
+
+// forwardedSignals are the signals run takes and forwards to COMMAND:
+// SIGINT, SIGTERM, SIGHUP and SIGQUIT, less those ignored when keyward
+// started. Taking an ignored signal would un-ignore it for COMMAND too (a
+// signal with a handler is reset to the default at exec), so under nohup a
+// hangup would reach a job that asked not to get one.
+func forwardedSignals() []os.Signal {
+	var take []os.Signal
+	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
+		if !signal.Ignored(s) {
+			take = append(take, s)
+		}
+	}
+	return take
+}

@@ -70,13 +70,13 @@ func faultProxy(tb testing.TB, target string) string {
 	return srv.URL
 }
 
-// sigpid SIGNAL [-]FILE sends SIGNAL (TERM, INT, KILL) to the pid written
+// sigpid SIGNAL [-]FILE sends SIGNAL (TERM, INT, HUP, KILL) to the pid written
 // in FILE, or with -FILE to its process group.
 func cmdSigPID(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: sigpid SIGNAL FILE")
 	}
-	sig, ok := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL}[args[0]]
+	sig, ok := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL}[args[0]]
 	if !ok {
 		ts.Fatalf("sigpid: unknown signal %s", args[0])
 	}
