@@ -120,7 +120,9 @@ func TestImportRules(t *testing.T) {
 			}},
 		{"the HTTP layer routes to the core through logical only",
 			func(p string) bool { return p == "internal/httpapi" },
-			func(i string) bool { return anyUnder(i, "internal/core", "internal/node", "internal/engine", "internal/auth") }},
+			func(i string) bool {
+				return anyUnder(i, "internal/core", "internal/node", "internal/engine", "internal/auth")
+			}},
 		{"leaves import nothing of ours",
 			func(p string) bool {
 				return slices.Contains([]string{"internal/sensitive", "internal/storage", "internal/cidr", "internal/uuid",
