@@ -156,9 +156,9 @@ func NodeTLS(pool *x509.CertPool, cert tls.Certificate) *tls.Config {
 	}
 }
 
-func (*CA) String() string         { return "raft.CA{[redacted]}" }
-func (*CA) GoString() string       { return "raft.CA{[redacted]}" }
-func (*CA) LogValue() slog.Value   { return slog.StringValue("[redacted]") }
+func (*CA) String() string               { return "raft.CA{[redacted]}" }
+func (*CA) GoString() string             { return "raft.CA{[redacted]}" }
+func (*CA) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
 func (*CA) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
 
 // serial returns a random 128-bit certificate serial number.
