@@ -297,7 +297,19 @@ func (s *Store) catchUpFromSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("list snapshots: %w", err)
 	}
-	if len(list) == 0 || s.fsm.appliedIndex() >= list[0].Index {
+	last, err := s.logs.LastIndex()
+	if err != nil {
+		return err
+	}
+	applied := s.fsm.appliedIndex()
+	if len(list) > 0 {
+		last = max(last, list[0].Index)
+	}
+	if applied > last {
+		// Entries the log will write again at those indexes would be skipped.
+		return fmt.Errorf("state machine applied index %d is past the log and snapshots (%d): raft.db was lost or replaced", applied, last)
+	}
+	if len(list) == 0 || applied >= list[0].Index {
 		return nil
 	}
 	meta, rc, err := s.snaps.Open(list[0].ID)
@@ -538,7 +550,12 @@ func (s *Store) RestoreSnapshot(r io.Reader) error {
 	if s.raft.State() != hraft.Leader {
 		return fmt.Errorf("restore snapshot: %w", s.notLeader())
 	}
-	tmp := filepath.Join(s.dir, "upload.snap")
+	spool, err := os.CreateTemp(s.dir, "upload-*.snap")
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	tmp := spool.Name()
+	spool.Close()
 	defer os.Remove(tmp)
 	if err := writeRestoreFile(tmp, r); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)

@@ -138,3 +138,29 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("Open(empty config) = nil error")
 	}
 }
+
+// TestOpenRefusesLostLog: a state machine ahead of the raft log would skip
+// the entries the log writes again at those indexes, so Open refuses it.
+func TestOpenRefusesLostLog(t *testing.T) {
+	ca := newCA(t)
+	dir := t.TempDir()
+	cfg := testConfig(t, ca, "n1", dir, "127.0.0.1:0")
+	s := openNode(t, cfg)
+	if err := s.Bootstrap(); err != nil {
+		t.Fatal(err)
+	}
+	clocktest.Eventually(t, "the node to lead", s.IsLeader)
+	if err := s.Put(t.Context(), "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "raft.db")); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := raft.Open(cfg); err == nil {
+		s.Close()
+		t.Fatal("Open with fsm.db but no raft.db = nil error")
+	}
+}
