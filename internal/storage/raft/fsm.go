@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +52,10 @@ type fsm struct {
 
 var _ hraft.BatchingFSM = (*fsm)(nil)
 
+// fsmMmapSize is the state machine's initial memory map: address space,
+// not memory, so that the map rarely has to grow (see Snapshot).
+const fsmMmapSize = 1 << 30
+
 func openFSM(path string, logger *slog.Logger) (*fsm, error) {
 	f := &fsm{path: path, logger: logger}
 	if err := f.open(); err != nil {
@@ -67,7 +72,7 @@ func (f *fsm) open() (err error) {
 			err = fmt.Errorf("open state machine: damaged file: %v", r)
 		}
 	}()
-	db, err := bbolt.Open(f.path, 0o600, &bbolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(f.path, 0o600, &bbolt.Options{Timeout: time.Second, InitialMmapSize: fsmMmapSize})
 	if err != nil {
 		return fmt.Errorf("open state machine: %w", err)
 	}
@@ -219,10 +224,19 @@ func (f *fsm) list(prefix string) ([]string, error) {
 	err := f.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(dataBucket).Cursor()
 		p := []byte(prefix)
+		// One key per name: after a key under a "dir/" name, seek past
+		// every key under it ("dir0" is the first key after "dir/...").
 		names = storage.ListNames(prefix, func(yield func(string) bool) {
-			for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-				if !yield(string(k)) {
+			for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); {
+				key := string(k)
+				if !yield(key) {
 					return
+				}
+				name, ok := storage.ListEntry(prefix, key)
+				if ok && strings.HasSuffix(name, "/") {
+					k, _ = c.Seek([]byte(prefix + name[:len(name)-1] + "0"))
+				} else {
+					k, _ = c.Next()
 				}
 			}
 		})
@@ -232,8 +246,11 @@ func (f *fsm) list(prefix string) ([]string, error) {
 }
 
 // Snapshot pins a read transaction: Persist streams the file exactly as it
-// stood after the last applied entry while writes go on. A long Persist can
-// delay a write that needs bbolt to grow its memory map until it ends.
+// stood after the last applied entry while writes go on. bbolt cannot grow
+// its memory map while a read transaction is open, so a write that needs a
+// larger map (and the reads queued behind it) waits for Persist to end;
+// fsmMmapSize makes that rare. Persist must not run on the goroutine that
+// applies entries (raft runs it on its snapshot goroutine).
 func (f *fsm) Snapshot() (hraft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
