@@ -42,6 +42,7 @@ FUZZ := \
 	internal/secretref:FuzzParseConfig \
 	internal/secretref:FuzzParseRef \
 	internal/storage/bolt:FuzzOpen \
+	internal/storage/raft:FuzzDecodeCommand \
 	internal/tokenfmt:FuzzValid
 
 .PHONY: test lint unit fuzz deps services build
