@@ -35,6 +35,31 @@ func CheckKey(key string) error {
 	return nil
 }
 
+// ErrEmptyKey is wrapped by every write of the empty key: it names nothing,
+// and no backend stores it.
+var ErrEmptyKey = errors.New("storage: empty key")
+
+// CheckWriteKey returns an error wrapping ErrEmptyKey for the empty key,
+// or CheckKey's. Every backend calls it before writing key.
+func CheckWriteKey(key string) error {
+	if key == "" {
+		return ErrEmptyKey
+	}
+	return CheckKey(key)
+}
+
+// CheckOps checks the key of every op of a batch with CheckWriteKey, so a
+// batch with one bad op fails whole before anything is written; the error
+// names the op by its position.
+func CheckOps(ops []Op) error {
+	for i, op := range ops {
+		if err := CheckWriteKey(op.Key); err != nil {
+			return fmt.Errorf("op %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
 // logKeyMax is the longest key LogKey returns unchanged.
 const logKeyMax = 128
 

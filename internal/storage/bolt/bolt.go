@@ -333,13 +333,11 @@ func (s *Store) write(ctx context.Context, ops []storage.Op) error {
 }
 
 func validate(ops []storage.Op) error {
+	if err := storage.CheckOps(ops); err != nil { // MaxKeyLength is well under bbolt.MaxKeySize
+		return err
+	}
 	for i, op := range ops {
-		switch {
-		case op.Key == "":
-			return fmt.Errorf("op %d: empty key", i)
-		case len(op.Key) > storage.MaxKeyLength: // well under bbolt.MaxKeySize
-			return fmt.Errorf("op %d: %w", i, storage.CheckKey(op.Key))
-		case int64(len(op.Value)) > bbolt.MaxValueSize:
+		if int64(len(op.Value)) > bbolt.MaxValueSize {
 			return fmt.Errorf("op %d: value longer than %d bytes", i, bbolt.MaxValueSize)
 		}
 	}

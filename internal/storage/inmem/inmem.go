@@ -5,7 +5,6 @@ package inmem
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -26,8 +25,6 @@ type Store struct {
 func New() *Store {
 	return &Store{m: make(map[string][]byte)}
 }
-
-var errEmptyKey = errors.New("empty key")
 
 // Get returns a copy of the value at key, or storage.ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
@@ -60,13 +57,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // them. An op with an empty or too long key fails the whole batch before
 // anything is applied.
 func (s *Store) Batch(ctx context.Context, ops []storage.Op) error {
-	for i, op := range ops {
-		if op.Key == "" {
-			return fmt.Errorf("batch op %d: %w", i, errEmptyKey)
-		}
-		if err := storage.CheckKey(op.Key); err != nil {
-			return fmt.Errorf("batch op %d: %w", i, err)
-		}
+	if err := storage.CheckOps(ops); err != nil {
+		return fmt.Errorf("batch: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("batch: %w", err)

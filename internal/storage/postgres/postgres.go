@@ -71,8 +71,6 @@ var (
 	// columns other than Keyward's (another application's table, or
 	// Vault's vault_kv_store).
 	ErrNotKeywardTable = errors.New("table is not a Keyward store")
-
-	errEmptyKey = errors.New("empty key")
 )
 
 // Options tunes Open. The zero value is ready to use.
@@ -341,7 +339,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // while the statement runs, Put returns an error and the write may still
 // land.
 func (s *Store) Put(ctx context.Context, key string, value []byte) error {
-	if err := checkWriteKey(key); err != nil {
+	if err := storage.CheckWriteKey(key); err != nil {
 		return fmt.Errorf("put: %w", err)
 	}
 	err := s.run(ctx, func(ctx context.Context) error {
@@ -357,7 +355,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 // Delete removes key; an absent key is not an error. Context handling is
 // as for Put.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := checkWriteKey(key); err != nil {
+	if err := storage.CheckWriteKey(key); err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
 	err := s.run(ctx, func(ctx context.Context) error {
@@ -377,7 +375,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 func (s *Store) Batch(ctx context.Context, ops []storage.Op) error {
 	last := make(map[string]storage.Op, len(ops))
 	for i, op := range ops {
-		if err := checkWriteKey(op.Key); err != nil {
+		if err := storage.CheckWriteKey(op.Key); err != nil {
 			return fmt.Errorf("batch op %d: %w", i, err)
 		}
 		last[op.Key] = op
@@ -460,13 +458,6 @@ func (s *Store) run(ctx context.Context, op func(context.Context) error) error {
 		return ErrClosed
 	}
 	return s.scrub(err)
-}
-
-func checkWriteKey(key string) error {
-	if key == "" {
-		return errEmptyKey
-	}
-	return storage.CheckKey(key)
 }
 
 // nonNil returns b, or an empty slice for nil: pgx sends nil as NULL.

@@ -394,13 +394,8 @@ func (s *Store) Batch(ctx context.Context, ops []storage.Op) error {
 }
 
 func (s *Store) write(ctx context.Context, ops []storage.Op) error {
-	for i, op := range ops {
-		if op.Key == "" {
-			return fmt.Errorf("op %d: empty key", i)
-		}
-		if err := storage.CheckKey(op.Key); err != nil {
-			return fmt.Errorf("op %d: %w", i, err)
-		}
+	if err := storage.CheckOps(ops); err != nil {
+		return err
 	}
 	if len(ops) == 0 {
 		return ctx.Err()
