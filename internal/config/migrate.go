@@ -81,9 +81,14 @@ func ParseMigration(text string) (m *Migration, err error) {
 				bad(`%s needs a type: %s "bolt" { ... }`, key, key)
 				continue
 			}
-			s, ok := parseStorage(item, bad)
-			if !ok {
-				continue
+			s := Storage{Type: item.Keys[1].Token.Value().(string)}
+			if storageSettings[s.Type] != nil {
+				// Otherwise the settings are some other program's:
+				// Validate names the type only.
+				var ok bool
+				if s, ok = parseStorage(item, bad); !ok {
+					continue
+				}
 			}
 			if key == "storage_source" {
 				m.Source = s
