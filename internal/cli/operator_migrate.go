@@ -136,6 +136,14 @@ func runMigrate(ctx context.Context, m *config.Migration, stdout, stderr io.Writ
 	if err := closeDst(); err != nil {
 		return fmt.Errorf("migrate: close destination: %w", err)
 	}
+	if t := m.Destination.Type; t == "bolt" || t == "file" {
+		// As a server does once it initializes a store: a store file later
+		// found empty is then refused instead of offered for init.
+		marker := filepath.Join(m.Destination.Path, node.MarkerFile)
+		if err := os.WriteFile(marker, []byte("this directory holds an initialized Keyward store\n"), 0o600); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
 	fmt.Fprintf(stdout, "Copied %d keys from %s to %s\n", n, describeStore(m.Source), describeStore(m.Destination))
 	return nil
 }

@@ -179,6 +179,9 @@ storage_destination "bolt" { path = %q }
 		t.Fatalf("migrate raft → bolt = %d\n%s%s", code, stdout, stderr)
 	}
 
+	if _, err := os.Stat(filepath.Join(boltB, node.MarkerFile)); err != nil {
+		t.Errorf("the bolt destination has no initialized marker: %v", err)
+	}
 	a, b := dumpBolt(t, boltA), dumpBolt(t, boltB)
 	if len(a) == 0 {
 		t.Fatal("the source store is empty")
