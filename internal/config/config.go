@@ -153,8 +153,8 @@ func (l Listener) ProxyPrefixes() ([]netip.Prefix, error) {
 
 // Storage is the "storage" block.
 type Storage struct {
-	Type string // bolt (default), inmem or postgresql
-	Path string // for bolt: the data directory
+	Type string // bolt (default), inmem, postgresql; raft only in a migration file
+	Path string // for bolt and raft: the data directory
 
 	// For postgresql, Vault's settings. ConnectionURL (connection_url,
 	// overridden by KEYWARD_PG_CONNECTION_URL, then VAULT_PG_CONNECTION_URL)
@@ -165,6 +165,15 @@ type Storage struct {
 	ConnectionURL sensitive.String
 	Table         string
 	HAEnabled     bool
+
+	// For raft, Vault's settings: NodeID (node_id) names the node for good;
+	// PerformanceMultiplier (performance_multiplier, 0 for the default) scales
+	// its timeouts; MaxEntrySize (max_entry_size, 0 for 1 MiB) caps one
+	// write. The server does not serve raft yet (Validate says so); only
+	// `keyward operator migrate` writes it.
+	NodeID                string
+	PerformanceMultiplier int
+	MaxEntrySize          int
 }
 
 // storageSettings are the settings each storage type takes.
@@ -173,6 +182,7 @@ var storageSettings = map[string][]string{
 	"file":       {"path"},
 	"inmem":      {"path"},
 	"postgresql": {"connection_url", "table", "ha_enabled"},
+	"raft":       {"path", "node_id", "performance_multiplier", "max_entry_size"},
 }
 
 // Default returns the defaults every field falls back to.
@@ -375,31 +385,9 @@ func Parse(text string) (cfg *Config, err error) {
 				}
 			}
 		case "storage", "backend":
-			s := Storage{}
-			if len(item.Keys) > 1 {
-				s.Type = item.Keys[1].Token.Value().(string)
-			}
-			body, ok := block(item, "storage", bad)
+			s, ok := parseStorage(item, bad)
 			if !ok {
 				continue
-			}
-			for k, v := range body {
-				if known, ok := storageSettings[s.Type]; ok && !slices.Contains(known, k) {
-					bad("storage %q: unknown setting %q (%s takes %s)", s.Type, k, s.Type, strings.Join(known, ", "))
-					continue
-				}
-				switch k {
-				case "path":
-					s.Path = str(v)
-				case "connection_url":
-					s.ConnectionURL = sensitive.NewString(str(v))
-				case "table":
-					s.Table = str(v)
-				case "ha_enabled":
-					s.HAEnabled = boolish(v, bad, "storage: "+k)
-				default:
-					bad("storage: unknown setting %q", k)
-				}
 			}
 			cfg.Storage = s
 		default:
@@ -440,6 +428,45 @@ func Parse(text string) (cfg *Config, err error) {
 		return nil, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// parseStorage reads a block such as storage "postgresql" { ... } (also
+// storage_source and storage_destination in a migration file), reporting
+// problems through bad.
+func parseStorage(item *ast.ObjectItem, bad func(string, ...any)) (Storage, bool) {
+	s := Storage{}
+	if len(item.Keys) > 1 {
+		s.Type = item.Keys[1].Token.Value().(string)
+	}
+	body, ok := block(item, "storage", bad)
+	if !ok {
+		return s, false
+	}
+	for k, v := range body {
+		if known, ok := storageSettings[s.Type]; ok && !slices.Contains(known, k) {
+			bad("storage %q: unknown setting %q (%s takes %s)", s.Type, k, s.Type, strings.Join(known, ", "))
+			continue
+		}
+		switch k {
+		case "path":
+			s.Path = str(v)
+		case "connection_url":
+			s.ConnectionURL = sensitive.NewString(str(v))
+		case "table":
+			s.Table = str(v)
+		case "ha_enabled":
+			s.HAEnabled = boolish(v, bad, "storage: "+k)
+		case "node_id":
+			s.NodeID = str(v)
+		case "performance_multiplier":
+			s.PerformanceMultiplier = count(v, bad, "storage: "+k)
+		case "max_entry_size":
+			s.MaxEntrySize = int(size(v, bad, "storage: "+k))
+		default:
+			bad("storage: unknown setting %q", k)
+		}
+	}
+	return s, true
 }
 
 // Validate reports every problem in c at once.
@@ -489,6 +516,8 @@ func (c *Config) Validate() error {
 	case "inmem":
 	case "postgresql":
 		errs = append(errs, c.Storage.validatePostgres()...)
+	case "raft":
+		errs = append(errs, errors.New(`storage "raft": raft storage is not yet served; use it only as a migrate destination (keyward operator migrate)`))
 	default:
 		errs = append(errs, fmt.Errorf("storage: type %q is not supported (bolt, inmem, postgresql)", c.Storage.Type))
 	}
