@@ -16,6 +16,7 @@ FUZZ := \
 	internal/barrier:FuzzOpen \
 	internal/cli:FuzzParseKVArg \
 	internal/config:FuzzParse \
+	internal/config:FuzzParseMigration \
 	internal/engine/database:FuzzCron \
 	internal/engine/database:FuzzRender \
 	internal/engine/kv:FuzzDecodeMeta \
