@@ -34,7 +34,8 @@ unseal key shares (rekey) and generate a new root token from them.`,
   keyward operator unseal < share.txt
   keyward operator generate-root -init`)
 	cmd.AddCommand(newOperatorInitCmd(e), newOperatorUnsealCmd(e), newOperatorSealCmd(e),
-		newOperatorRotateCmd(e), newOperatorKeyStatusCmd(e), newOperatorGenerateRootCmd(e), newOperatorRekeyCmd(e))
+		newOperatorRotateCmd(e), newOperatorKeyStatusCmd(e), newOperatorGenerateRootCmd(e), newOperatorRekeyCmd(e),
+		newOperatorBackupCmd(e))
 	return cmd
 }
 
