@@ -41,7 +41,8 @@ type Config struct {
 	// (X-Vault-Wrap-TTL) except those of sys/wrapping/* and the internal
 	// mount probe.
 	WrapTTL string
-	// Timeout bounds each request (default 60s).
+	// Timeout bounds each request, its body included (default 60s;
+	// negative: no bound).
 	Timeout time.Duration
 	// HTTPClient, when set, is used as is.
 	HTTPClient *http.Client

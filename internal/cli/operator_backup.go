@@ -19,7 +19,10 @@ import (
 )
 
 func newOperatorBackupCmd(e *env) *cobra.Command {
-	var conn connFlags
+	var (
+		conn    connFlags
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "backup FILE",
 		Short: "Write a consistent, encrypted backup of a bolt store while it serves",
@@ -39,6 +42,10 @@ sys/storage/backup.`,
   keyward operator backup restore /backups/keyward-2026-12-04.kwb -path /var/lib/keyward`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			conn.timeout = timeout
+			if timeout == 0 {
+				conn.timeout = -1
+			}
 			c, err := conn.client(e)
 			if err != nil {
 				return err
@@ -79,6 +86,7 @@ sys/storage/backup.`,
 		},
 	}
 	conn.add(cmd)
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up when the whole transfer takes longer (0: no limit)")
 	cmd.AddCommand(newOperatorBackupInspectCmd(), newOperatorBackupRestoreCmd())
 	return cmd
 }
