@@ -17,6 +17,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/keyward/keyward/internal/backup"
 	"github.com/keyward/keyward/internal/cli"
 	"github.com/keyward/keyward/internal/node"
 	"github.com/keyward/keyward/internal/node/nodetest"
@@ -116,6 +117,13 @@ func TestOperatorBackupWhileServing(t *testing.T) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
+	}
+	br, err := backup.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := br.Header; h.StorageType != "bolt" || h.ClusterID == "" || h.KeyTerm < 2 || h.Version != backup.Version {
+		t.Errorf("header = %+v; want bolt, a cluster id and the rotated term", h)
 	}
 	if code, out, errOut := runCLI(t, "operator", "backup", "inspect", file); code != 0 || !strings.Contains(out, "ok") {
 		t.Errorf("inspect = %d\n%s%s", code, out, errOut)
