@@ -41,7 +41,8 @@ type Config struct {
 	// (X-Vault-Wrap-TTL) except those of sys/wrapping/* and the internal
 	// mount probe.
 	WrapTTL string
-	// Timeout bounds each request (default 60s).
+	// Timeout bounds each request, its body included (default 60s;
+	// negative: no bound).
 	Timeout time.Duration
 	// HTTPClient, when set, is used as is.
 	HTTPClient *http.Client
@@ -238,7 +239,8 @@ type Request struct {
 
 // Do sends r and decodes a JSON body into out (if non-nil). A 404 with a
 // body is decoded too, and reported as a ResponseError only when the body
-// has "errors". It returns the HTTP status.
+// has "errors". An out that is an io.Writer receives a 2xx body as it
+// arrives, unbounded (a streamed backup). It returns the HTTP status.
 func (c *Client) Do(ctx context.Context, r *Request, out any) (int, error) {
 	u := *c.addr
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/" + strings.TrimPrefix(r.Path, "/")
@@ -278,6 +280,12 @@ func (c *Client) Do(ctx context.Context, r *Request, out any) (int, error) {
 		return 0, fmt.Errorf("%s %s: %w", r.Method, r.Path, err)
 	}
 	defer resp.Body.Close()
+	if w, ok := out.(io.Writer); ok && resp.StatusCode < 300 {
+		if _, err := io.Copy(w, resp.Body); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: read response: %w", r.Method, r.Path, err)
+		}
+		return resp.StatusCode, nil
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return resp.StatusCode, fmt.Errorf("%s %s: read response: %w", r.Method, r.Path, err)

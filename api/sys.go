@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -174,5 +175,12 @@ func (c *Client) KeyStatus(ctx context.Context) (*KeyStatus, error) {
 // Rotate adds a new barrier key term (needs sudo).
 func (c *Client) Rotate(ctx context.Context) error {
 	_, err := c.Do(ctx, &Request{Method: http.MethodPut, Path: "sys/rotate"}, nil)
+	return err
+}
+
+// Backup streams sys/storage/backup into w (needs sudo; bolt storage only)
+// The caller verifies the stream's hash.
+func (c *Client) Backup(ctx context.Context, w io.Writer) error {
+	_, err := c.Do(ctx, &Request{Method: http.MethodGet, Path: "sys/storage/backup"}, w)
 	return err
 }

@@ -35,7 +35,8 @@ unseal key shares (rekey) and generate a new root token from them.`,
   keyward operator generate-root -init`)
 	cmd.AddCommand(newOperatorInitCmd(e), newOperatorUnsealCmd(e), newOperatorSealCmd(e),
 		newOperatorRotateCmd(e), newOperatorKeyStatusCmd(e), newOperatorGenerateRootCmd(e), newOperatorRekeyCmd(e),
-		newOperatorMigrateCmd(e))
+		newOperatorMigrateCmd(e),
+		newOperatorBackupCmd(e))
 	return cmd
 }
 

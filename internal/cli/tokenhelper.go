@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -77,6 +79,9 @@ func writeTokenFile(e *env, token string) (string, error) {
 type connFlags struct {
 	address string
 	wrapTTL string
+	// timeout, when non-zero, replaces the client's default request
+	// timeout (negative: none); only commands that set it use it.
+	timeout time.Duration
 }
 
 func (c *connFlags) add(cmd *cobra.Command) {
@@ -102,6 +107,9 @@ func (c *connFlags) client(e *env) (*api.Client, error) {
 	}
 	if c.wrapTTL != "" {
 		cfg.WrapTTL = c.wrapTTL
+	}
+	if c.timeout != 0 {
+		cfg.Timeout = c.timeout
 	}
 	if cfg.Token.Empty() {
 		tok, err := readTokenFile(e)

@@ -89,6 +89,8 @@ func (b *sysBackend) routes() []logical.Route {
 			Description: "Vault's shape (cpu, cpu_times, disk, host, memory, timestamp); on Linux read from /proc and statfs, elsewhere only the host part."},
 		{Pattern: "config/state/sanitized", Sudo: true, Ops: ops{logical.ReadOperation: c.sanitizedConfig}, Synopsis: "Read the server's running configuration, without secrets (needs sudo)."},
 		{Pattern: "internal/specs/openapi", Ops: ops{logical.ReadOperation: c.openAPIReq}, Synopsis: "Read the OpenAPI document of every route of the mounts the calling token can reach."},
+		{Pattern: "storage/backup", Sudo: true, Ops: ops{logical.ReadOperation: c.backupReq}, Synopsis: "Stream a consistent backup of the storage while serving (bolt storage only).",
+			Description: "The body is a Keyward backup stream: a header (format version, cluster ID, storage type, creation time, keyring term), the bolt file as barrier ciphertext, and a SHA-256 over both. Restore it offline with keyward operator backup restore."},
 		{Pattern: "key-status", Ops: ops{logical.ReadOperation: c.keyStatus}, Synopsis: "Report the current term of the encryption keyring."},
 		{Pattern: "rotate", Sudo: true, Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Add a new term to the encryption keyring."},
 		{Pattern: "rotate/keyring", Sudo: true, Ops: ops{logical.UpdateOperation: c.keyed}, Synopsis: "Add a new term to the encryption keyring (OpenBao's name for sys/rotate)."},

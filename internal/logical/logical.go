@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -111,6 +112,11 @@ type Response struct {
 	// instead of the envelope (PKI DER, sys/metrics text, bare sys/ JSON).
 	Raw         []byte
 	ContentType string
+	// Stream, when set, writes the whole HTTP body with ContentType after
+	// the pipeline (ACL, audit) has finished, for bodies too large to hold
+	// in memory (sys/storage/backup). The audit log sees no body. An error
+	// it returns after writing began can only end the connection.
+	Stream func(w io.Writer) error `json:"-"`
 	// WrapInfo is filled by the core when the response was wrapped.
 	WrapInfo *WrapInfo
 }
