@@ -28,6 +28,7 @@ import (
 func init() {
 	register(newRunCmd)
 	register(newRunGuardCmd)
+	register(newRunExecCmd)
 }
 
 // runGuardCmd is the hidden command keyward run starts as its guard
@@ -49,15 +50,38 @@ func newRunGuardCmd(e *env) *cobra.Command {
 	}
 }
 
-// guardArgv is the command line of the guard process: this binary with
-// runGuardCmd, or nil when the binary cannot be found.
-func guardArgv(log *slog.Logger) []string {
+// runExecCmd is the hidden command keyward run starts in its command's
+// place (inject.ExecGate): it execs the command once the guard knows its
+// process group.
+const runExecCmd = "__run-exec"
+
+func newRunExecCmd(*env) *cobra.Command {
+	return &cobra.Command{
+		Use:                runExecCmd + " -- PATH ARGV0 [ARG...]",
+		Short:              "Exec the command of a keyward run once its guard is ready (started by keyward run)",
+		Hidden:             true,
+		DisableFlagParsing: true, // the command's arguments are its own
+		SilenceUsage:       true,
+		SilenceErrors:      true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 && args[0] == "--" {
+				args = args[1:]
+			}
+			return inject.ExecGate(args)
+		},
+	}
+}
+
+// guardArgv returns the command lines of the guard and the start gate:
+// this binary with runGuardCmd and runExecCmd, or nil when the binary
+// cannot be found.
+func guardArgv(log *slog.Logger) (guard, gate []string) {
 	exe, err := os.Executable()
 	if err != nil {
 		log.Warn("no guard process: if keyward is killed, the command's background processes survive it", "err", err)
-		return nil
+		return nil, nil
 	}
-	return []string{exe, runGuardCmd}
+	return []string{exe, runGuardCmd}, []string{exe, runExecCmd}
 }
 
 // revokeTimeout bounds the revocations at the end of a job.
@@ -301,6 +325,7 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	if f.passToken {
 		base = append(base, tokenEnv...)
 	}
+	guard, gate := guardArgv(log)
 	opts := mask.Options{Style: style}
 	stdout := mask.NewWriter(cmd.OutOrStdout(), secrets, opts)
 	stderr := mask.NewWriter(e.stderr, secrets, opts)
@@ -310,7 +335,8 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 		Stderr:  stderr,
 		BaseEnv: base,
 		Signals: sigs,
-		Guard:   guardArgv(log),
+		Guard:   guard,
+		Gate:    gate,
 		Logger:  log,
 	})
 	stdout.Close()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +19,8 @@ import (
 )
 
 // helperEnv selects what TestHelperProcess does when this test binary is
-// started as a helper: "guard" runs inject.Guard on stdin, "run" runs
+// started as a helper: "guard" runs inject.Guard on stdin, "gate" runs
+// inject.ExecGate on the arguments after "--", "run" runs
 // inject.Run with a child that prints its pid and sleeps.
 const helperEnv = "INJECT_TEST_HELPER"
 
@@ -31,6 +33,11 @@ func TestHelperProcess(t *testing.T) {
 		return
 	case "guard":
 		if err := inject.Guard(os.Stdin); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	case "gate":
+		if err := inject.ExecGate(flag.Args()); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

@@ -94,7 +94,15 @@ type Options struct {
 	// tells it the child's process group; if keyward dies without ending
 	// Run (kill -9), the guard kills that group. Empty: no guard, and after
 	// a kill -9 only the child itself dies (on Linux), not its descendants.
-	Guard  []string
+	Guard []string
+	// Gate is the command line of a start gate, a program that calls
+	// ExecGate (keyward starts itself). With a guard, Run starts the gate
+	// in the command's place and lets it exec the command only once the
+	// guard knows its process group, so that no descendant of the command
+	// can exist that a killed keyward's guard would not kill. Empty, or no
+	// guard: the command starts directly, and a kill -9 in the moment
+	// between its start and the guard hearing of it spares its descendants.
+	Gate   []string
 	Logger *slog.Logger
 }
 
@@ -253,6 +261,9 @@ func Run(ctx context.Context, argv []string, spec Spec, opts Options) (int, erro
 	}
 
 	cmd := exec.Command(argv[0], argv[1:]...)
+	if cmd.Err != nil {
+		return -1, fmt.Errorf("inject: start %s: %w", argv[0], cmd.Err)
+	}
 	cmd.Env = childEnv(base, set)
 	cmd.Stdin = opts.Stdin
 	// Its own process group, so that signals reach the child's descendants
@@ -276,13 +287,39 @@ func Run(ctx context.Context, argv []string, spec Spec, opts Options) (int, erro
 	// lives at least as long as the child must.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := cmd.Start(); err != nil {
-		return -1, fmt.Errorf("inject: start %s: %w", argv[0], err)
+	var gt *gate
+	if g != nil && len(opts.Gate) > 0 {
+		// The guard must know the child's group before the command runs:
+		// a command that has started a background job by the time keyward
+		// is killed would otherwise leave it to nobody.
+		gc, gg, err := gated(cmd, opts.Gate)
+		if err != nil {
+			log.Warn("no start gate: a keyward killed as the command starts may leave its background processes", "err", err)
+		} else if err := gc.Start(); err != nil {
+			gg.close()
+			log.Warn("no start gate: a keyward killed as the command starts may leave its background processes", "err", err)
+		} else {
+			cmd, gt = gc, gg
+			defer gt.close()
+			gt.started()
+		}
+	}
+	if gt == nil {
+		if err := cmd.Start(); err != nil {
+			return -1, fmt.Errorf("inject: start %s: %w", argv[0], err)
+		}
 	}
 	outs.started()
 	pgid := cmd.Process.Pid
 	if g != nil {
 		g.watch(pgid, log)
+	}
+	if gt != nil {
+		if err := gt.open(); err != nil {
+			cmd.Wait()
+			outs.wait(0) // the gate, gone, held the only write ends
+			return -1, fmt.Errorf("inject: start %s: %w", argv[0], err)
+		}
 	}
 	log.Debug("child started", "pid", pgid, "env", len(spec.Env), "files", len(spec.Files))
 
