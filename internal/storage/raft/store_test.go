@@ -129,13 +129,18 @@ func TestRestartSingleNode(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	var c raft.Config
 	err := c.Validate()
-	for _, want := range []string{"Dir", "NodeID", "BindAddr", "TLS"} {
+	for _, want := range []string{"Dir", "NodeID", "BindAddr"} {
 		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(want)) {
 			t.Errorf("Validate() of an empty config = %v, want it to name %s", err, want)
 		}
 	}
 	if _, err := raft.Open(c); err == nil {
 		t.Error("Open(empty config) = nil error")
+	}
+	// OpenLocal needs no TLS (Start takes it); Open does.
+	c = raft.Config{Dir: t.TempDir(), NodeID: "n1", BindAddr: "127.0.0.1:0"}
+	if _, err := raft.Open(c); err == nil || !bytes.Contains([]byte(err.Error()), []byte("TLS")) {
+		t.Errorf("Open without TLS = %v, want it to name TLS", err)
 	}
 }
 
