@@ -24,7 +24,7 @@ type snapshotter interface {
 func (c *Core) backupReq(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
 	snap, ok := c.phys.(snapshotter)
 	if !ok {
-		return nil, logical.BadRequest("sys/storage/backup needs bolt storage; this server uses %q", c.cfg.StorageType)
+		return nil, logical.BadRequest("a storage backup needs bolt or raft storage; this server uses %q", c.cfg.StorageType)
 	}
 	if req.WrapTTL > 0 {
 		return nil, logical.BadRequest("a backup cannot be response-wrapped")
