@@ -40,6 +40,7 @@ type Node struct {
 	servers []*httpapi.Server
 	lns     []net.Listener
 	urls    []string
+	cluster *raftCluster // raft storage only
 
 	closeOnce sync.Once
 	closeErr  error
@@ -74,11 +75,20 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, logger: logger}
-	store, closer, err := openStorage(cfg.Storage, logger)
-	if err != nil {
-		return nil, err
+	if cfg.Storage.Type == "raft" {
+		cl, err := newRaftCluster(cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		n.cluster = cl
+		n.store, n.closer = cl.phys, cl
+	} else {
+		store, closer, err := openStorage(cfg.Storage, logger)
+		if err != nil {
+			return nil, err
+		}
+		n.store, n.closer = store, closer
 	}
-	n.store, n.closer = store, closer
 	var onInit func() error
 	marker := ""
 	if cfg.Storage.Type == "bolt" || cfg.Storage.Type == "file" {
@@ -123,6 +133,10 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
+	if n.cluster != nil {
+		n.cluster.coreConfig(&cc)
+		svcs = append(svcs, n.cluster.service())
+	}
 	cc.Services = svcs
 	c, err := core.New(cc)
 	if err != nil {
@@ -156,7 +170,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		MaxUnauthenticatedRequestSize: cfg.MaxUnauthenticatedRequestSize,
 		MaxInFlightBodyBytes:          cfg.MaxInFlightRequestBytes,
 		RateLimit:                     cfg.RateLimit.RequestsPerSecond, RateBurst: cfg.RateLimit.Burst}
+	if n.cluster != nil {
+		hc.Forward = n.cluster.fwd
+	}
 	n.api = httpapi.New(c, hc, logger)
+	if n.cluster != nil {
+		n.cluster.attach(c, n.api)
+	}
 	return n, nil
 }
 

@@ -45,14 +45,14 @@ var (
 	// ErrNotLeader is wrapped by a write, or a membership change, on a node
 	// that is not the leader; the error is a *NotLeaderError naming the
 	// leader when one is known.
-	ErrNotLeader = errors.New("not the raft leader")
+	ErrNotLeader = fmt.Errorf("not the raft leader: %w", storage.ErrNotActive)
 	// ErrEntryTooLarge is wrapped by a write whose encoded entry exceeds
 	// Config.MaxEntrySize; nothing is written. It is the client's error
 	// (HTTP 413).
-	ErrEntryTooLarge = errors.New("raft entry too large")
+	ErrEntryTooLarge = fmt.Errorf("raft entry too large: %w", storage.ErrValueTooLarge)
 	// ErrLeadershipLost is wrapped by a write whose outcome is unknown: the
 	// node lost leadership before the entry committed. It may yet commit.
-	ErrLeadershipLost = errors.New("raft leadership lost; the write may or may not have committed")
+	ErrLeadershipLost = fmt.Errorf("raft leadership lost; the write may or may not have committed: %w", storage.ErrNotActive)
 	// ErrClosed is wrapped by operations on a closed Store.
 	ErrClosed = errors.New("raft storage closed")
 	// ErrAlreadyBootstrapped is wrapped by Bootstrap on a node with state.

@@ -1,0 +1,259 @@
+package node_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/node"
+	"github.com/keyward/keyward/internal/node/nodetest"
+)
+
+// freePort returns a loopback host:port nobody listens on now.
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// raftNode is one in-process node of a test cluster.
+type raftNode struct {
+	id   string
+	cfg  *config.Config
+	n    *node.Node
+	url  string
+	logs *clocktest.Buffer
+}
+
+func newRaftNodeConfig(t testing.TB, id, dir string) *config.Config {
+	api, cl := freePort(t), freePort(t)
+	cfg := config.Default()
+	cfg.Listeners = []config.Listener{{Type: "tcp", Address: api, TLSDisable: true}}
+	cfg.APIAddr = "http://" + api
+	cfg.ClusterAddr = "https://" + cl
+	cfg.Storage = config.Storage{Type: "raft", Path: dir, NodeID: id, PerformanceMultiplier: 1}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+	return cfg
+}
+
+func startRaftNode(t testing.TB, cfg *config.Config, logs *clocktest.Buffer) *raftNode {
+	t.Helper()
+	n, err := node.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("node.New(%s) = %v", cfg.Storage.NodeID, err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatalf("Start(%s) = %v", cfg.Storage.NodeID, err)
+	}
+	t.Cleanup(func() {
+		n.Close()
+		if t.Failed() {
+			t.Logf("%s's log:\n%s", cfg.Storage.NodeID, logs.String())
+		}
+	})
+	return &raftNode{id: cfg.Storage.NodeID, cfg: cfg, n: n, url: cfg.APIAddr, logs: logs}
+}
+
+func (r *raftNode) client(t testing.TB, token string) *vault.Client {
+	return nodetest.VaultClient(t, r.url, token)
+}
+
+func unsealHTTP(t testing.TB, c *vault.Client, shares []string) {
+	t.Helper()
+	for _, s := range shares {
+		st, err := c.Sys().Unseal(s)
+		if err != nil {
+			t.Fatalf("unseal: %v", err)
+		}
+		if !st.Sealed {
+			return
+		}
+	}
+	t.Fatal("still sealed after every share")
+}
+
+// TestRaftClusterInProcess: three nodes on raft storage form a cluster
+// through the join challenge; standbys forward reads and writes to the
+// active node; a step-down moves the active role; a removed node cannot
+// come back with its old data.
+func TestRaftClusterInProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	ctx := t.Context()
+	var nodes []*raftNode
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("n%d", i)
+		nodes = append(nodes, startRaftNode(t, newRaftNodeConfig(t, id, filepath.Join(t.TempDir(), id)), &clocktest.Buffer{}))
+	}
+	n1 := nodes[0]
+	res, err := n1.n.Core().Initialize(ctx, core.InitParams{Shares: 3, Threshold: 2})
+	if err != nil {
+		t.Fatalf("Initialize = %v", err)
+	}
+	var shares []string
+	for _, s := range res.Shares {
+		shares = append(shares, base64.StdEncoding.EncodeToString(s.Reveal()))
+	}
+	root := res.RootToken.Reveal()
+	c1 := n1.client(t, root)
+	unsealHTTP(t, c1, shares[:2])
+	waitActive(t, c1)
+	if err := c1.Sys().Mount("secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	if _, err := c1.Logical().Write("sys/storage/raft/autopilot/configuration", map[string]any{"server_stabilization_time": "1s"}); err != nil {
+		t.Fatalf("autopilot config: %v", err)
+	}
+	if _, err := c1.KVv2("secret").Put(ctx, "app", map[string]any{"v": "one"}); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+
+	for _, r := range nodes[1:] {
+		c := r.client(t, "")
+		s, err := c.Logical().Write("sys/storage/raft/join", map[string]any{"leader_api_addr": n1.url})
+		if err != nil {
+			t.Fatalf("join %s: %v", r.id, err)
+		}
+		if s == nil {
+			// Raw body {"joined":true}: the Go client returns nil data.
+			t.Logf("join %s: ok", r.id)
+		}
+		st, err := c.Sys().SealStatus()
+		if err != nil || !st.Initialized || !st.Sealed || st.T != 2 {
+			t.Fatalf("seal status of a joining node = %+v, %v; want initialized, sealed, t=2", st, err)
+		}
+		unsealHTTP(t, c, shares[1:])
+	}
+	clocktest.Eventually(t, "three voters", func() bool {
+		s, err := c1.Logical().Read("sys/storage/raft/configuration")
+		if err != nil || s == nil {
+			return false
+		}
+		servers, _ := s.Data["config"].(map[string]any)["servers"].([]any)
+		voters := 0
+		for _, v := range servers {
+			if v.(map[string]any)["voter"] == true {
+				voters++
+			}
+		}
+		return voters == 3
+	})
+
+	// Standbys forward: a read and a write through n2 and n3.
+	for _, r := range nodes[1:] {
+		c := r.client(t, root)
+		clocktest.Eventually(t, r.id+" to read through the active node", func() bool {
+			s, err := c.KVv2("secret").Get(ctx, "app")
+			return err == nil && s.Data["v"] == "one"
+		})
+		if _, err := c.KVv2("secret").Put(ctx, "from-"+r.id, map[string]any{"v": r.id}); err != nil {
+			t.Fatalf("put through %s: %v", r.id, err)
+		}
+		h, err := c.Sys().Health()
+		if err != nil || !h.Standby {
+			t.Fatalf("health of %s = %+v, %v; want standby", r.id, h, err)
+		}
+		l, err := c.Sys().Leader()
+		if err != nil || l.IsSelf || l.LeaderAddress != n1.url || !l.HAEnabled {
+			t.Fatalf("leader seen from %s = %+v, %v", r.id, l, err)
+		}
+	}
+	for _, id := range []string{"n2", "n3"} {
+		s, err := c1.KVv2("secret").Get(ctx, "from-"+id)
+		if err != nil || s.Data["v"] != id {
+			t.Fatalf("write forwarded by %s reads back on the active node as %v, %v", id, s, err)
+		}
+	}
+	clocktest.Eventually(t, "ha-status to list three nodes", func() bool {
+		s, err := c1.Logical().Read("sys/ha-status")
+		if err != nil || s == nil {
+			return false
+		}
+		ns, _ := s.Data["nodes"].([]any)
+		return len(ns) == 3
+	})
+
+	// Step down: another node becomes active, and every node still serves.
+	if err := c1.Sys().StepDown(); err != nil {
+		t.Fatalf("step-down: %v", err)
+	}
+	var active *raftNode
+	clocktest.Eventually(t, "another node to become active", func() bool {
+		for _, r := range nodes[1:] {
+			l, err := r.client(t, root).Sys().Leader()
+			if err == nil && l.IsSelf {
+				active = r
+				return true
+			}
+		}
+		return false
+	})
+	for _, r := range nodes {
+		c := r.client(t, root)
+		clocktest.Eventually(t, r.id+" to serve after the step-down", func() bool {
+			s, err := c.KVv2("secret").Get(ctx, "from-n2")
+			return err == nil && s.Data["v"] == "n2"
+		})
+	}
+
+	// Remove a standby that is not active: its old data cannot rejoin.
+	var gone *raftNode
+	for _, r := range nodes {
+		if r != active {
+			gone = r
+			break
+		}
+	}
+	ca := active.client(t, root)
+	if _, err := ca.Logical().Write("sys/storage/raft/remove-peer", map[string]any{"server_id": gone.id}); err != nil {
+		t.Fatalf("remove-peer: %v", err)
+	}
+	gone.n.Close()
+	back := startRaftNode(t, gone.cfg, &clocktest.Buffer{})
+	err = func() error {
+		for _, s := range shares[:2] {
+			if _, err := back.client(t, "").Sys().Unseal(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	if err == nil || !strings.Contains(err.Error(), "removed") {
+		t.Fatalf("unsealing a removed node with its old data = %v, want it refused as removed", err)
+	}
+	if _, err := back.client(t, "").Logical().Write("sys/storage/raft/join", map[string]any{"leader_api_addr": active.url}); err == nil || !strings.Contains(err.Error(), "already holds raft data") {
+		t.Fatalf("join of a removed node with its old data = %v, want it refused", err)
+	}
+}
+
+// waitActive waits for c's node to report itself the active node.
+func waitActive(t testing.TB, c *vault.Client) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		l, err := c.Sys().Leader()
+		if err == nil && l.IsSelf {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("node never became active")
+}
+
