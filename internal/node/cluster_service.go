@@ -447,4 +447,3 @@ func (a *autopilot) state(c *raftCluster) map[string]any {
 		"optimistic_failure_tolerance": tolerance,
 	}
 }
-

@@ -256,4 +256,3 @@ func waitActive(t testing.TB, c *vault.Client) {
 	}
 	t.Fatal("node never became active")
 }
-
