@@ -74,7 +74,7 @@ func (f *forwarder) Standby() bool { return f.c.core != nil && f.c.core.Standby(
 // Forward implements httpapi.Forwarder: r goes to the raft leader, which is
 // the active node, with the client's address and certificates.
 func (f *forwarder) Forward(w http.ResponseWriter, r *http.Request, client string) {
-	_, addr := f.c.store.Leader()
+	addr := f.leader(r.Context())
 	if addr == "" {
 		writeJSONError(w, http.StatusServiceUnavailable, "this node is a standby and no active node is known yet; retry")
 		return
@@ -98,6 +98,29 @@ func (f *forwarder) Forward(w http.ResponseWriter, r *http.Request, client strin
 		}
 	}
 	p.ServeHTTP(w, r)
+}
+
+// leaderWait bounds how long a standby waits to learn the leader (during an
+// election) before it refuses a request.
+const leaderWait = 5 * time.Second
+
+// leader returns the raft leader's cluster address, waiting up to
+// leaderWait while an election runs.
+func (f *forwarder) leader(ctx context.Context) string {
+	deadline := time.Now().Add(leaderWait)
+	for {
+		if _, addr := f.c.store.Leader(); addr != "" {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			return ""
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
 }
 
 // serveCluster serves the cluster port's HTTP protocol: forwarded client
