@@ -50,7 +50,13 @@ func newForwarder(c *raftCluster) *forwarder {
 		FlushInterval: -1, // streamed bodies (snapshots) pass through as they come
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			c.logger.Warn("forwarding to the active node failed", "err", err)
-			writeJSONError(w, http.StatusServiceUnavailable, "the active node could not be reached; retry")
+			var oe *net.OpError
+			if errors.As(err, &oe) && oe.Op == "dial" {
+				// Nothing was sent: the client may retry any request.
+				writeJSONError(w, http.StatusServiceUnavailable, "the active node could not be reached; the request was not forwarded; retry")
+				return
+			}
+			writeJSONError(w, http.StatusServiceUnavailable, "the connection to the active node broke; the request may or may not have been applied; retry")
 		},
 	}
 	return f
