@@ -103,8 +103,11 @@ func (l *netLab) heal(i, n int) {
 }
 
 func (l *netLab) close() {
-	for _, ns := range l.ns {
-		exec.Command("ip", "netns", "del", ns).Run() // takes its veth ends along
+	for i, ns := range l.ns {
+		// Deleting one end of a veth pair deletes both; a namespace is
+		// freed asynchronously, so its end is not relied on.
+		exec.Command("ip", "link", "del", fmt.Sprintf("kw%sh%d", l.tag, i+1)).Run()
+		exec.Command("ip", "netns", "del", ns).Run()
 	}
 	exec.Command("ip", "link", "del", l.bridge).Run()
 }
