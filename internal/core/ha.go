@@ -52,13 +52,14 @@ type haRun struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	stepDown chan struct{}
+	reload   chan struct{}
 }
 
 // startHA starts the standby/active loop; stateLock is held for writing
 // and the barrier is unsealed.
 func (c *Core) startHA() {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &haRun{cancel: cancel, done: make(chan struct{}), stepDown: make(chan struct{}, 1)}
+	r := &haRun{cancel: cancel, done: make(chan struct{}), stepDown: make(chan struct{}, 1), reload: make(chan struct{}, 1)}
 	c.ha = r
 	go func() {
 		defer close(r.done)
@@ -98,7 +99,12 @@ func (c *Core) runHA(ctx context.Context, r *haRun) {
 			ha.Release(context.Background())
 			return
 		}
-		err = c.postUnseal(ctx)
+		// The active node may have rotated the keyring while this one
+		// stood by.
+		err = c.barrier.Reload(ctx)
+		if err == nil {
+			err = c.postUnseal(ctx)
+		}
 		if err == nil {
 			err = c.advertise(ctx)
 			if err != nil {
@@ -113,15 +119,7 @@ func (c *Core) runHA(ctx context.Context, r *haRun) {
 			continue
 		}
 		c.logger.Info("active: this node holds the active lock")
-		stepped := false
-		select {
-		case <-lost:
-			c.logger.Warn("lost the active lock: standing by")
-		case <-r.stepDown:
-			stepped = true
-			c.logger.Info("stepping down")
-		case <-ctx.Done():
-		}
+		stepped := c.serveActive(ctx, r, lost)
 		c.stateLock.Lock()
 		c.teardownActive()
 		c.stateLock.Unlock()
@@ -133,6 +131,37 @@ func (c *Core) runHA(ctx context.Context, r *haRun) {
 		if stepped {
 			// Let another node take the lock first.
 			sleepCtx(ctx, stepDownPause)
+		}
+	}
+}
+
+// serveActive waits while the node is active: until the lock is lost, a
+// step-down (true) or the seal, rebuilding the active state when asked
+// (after a snapshot restore replaced the data under it).
+func (c *Core) serveActive(ctx context.Context, r *haRun, lost <-chan struct{}) (stepped bool) {
+	for {
+		select {
+		case <-lost:
+			c.logger.Warn("lost the active lock: standing by")
+			return false
+		case <-r.stepDown:
+			c.logger.Info("stepping down")
+			return true
+		case <-r.reload:
+			c.stateLock.Lock()
+			c.teardownActive()
+			err := c.barrier.Reload(ctx)
+			if err == nil {
+				err = c.postUnseal(ctx)
+			}
+			c.stateLock.Unlock()
+			if err != nil {
+				c.logger.Error("reloading the active state failed; standing by", "err", err)
+				return true
+			}
+			c.logger.Info("active state reloaded from storage")
+		case <-ctx.Done():
+			return false
 		}
 	}
 }
@@ -205,6 +234,10 @@ func (c *Core) Leader(ctx context.Context) (ad Advertisement, self, ok bool) {
 		return Advertisement{NodeID: c.cfg.NodeID, APIAddr: c.cfg.APIAddr, ClusterAddr: c.cfg.ClusterAddr}, true, true
 	}
 	raw, err := c.barrier.Get(ctx, leaderPath)
+	if err != nil && c.barrier.Reload(ctx) == nil {
+		// Written under a keyring term this standby has not loaded yet.
+		raw, err = c.barrier.Get(ctx, leaderPath)
+	}
 	if err != nil || raw == nil {
 		return Advertisement{}, false, false
 	}
@@ -219,6 +252,13 @@ func (c *Core) Leader(ctx context.Context) (ad Advertisement, self, ok bool) {
 func (c *Core) StepDown() error {
 	c.stateLock.RLock()
 	defer c.stateLock.RUnlock()
+	return c.stepDownLocked()
+}
+
+// stepDownLocked is StepDown for the request path, which holds stateLock
+// for reading already (a second read lock could deadlock behind a waiting
+// writer).
+func (c *Core) stepDownLocked() error {
 	if c.ha == nil {
 		return logical.BadRequest("step-down needs an HA storage backend (raft, or postgresql with ha_enabled)")
 	}

@@ -91,7 +91,11 @@ func (b *sysBackend) routes() []logical.Route {
 			Description: "Vault's shape (cpu, cpu_times, disk, host, memory, timestamp); on Linux read from /proc and statfs, elsewhere only the host part."},
 		{Pattern: "config/state/sanitized", Sudo: true, Ops: ops{logical.ReadOperation: c.sanitizedConfig}, Synopsis: "Read the server's running configuration, without secrets (needs sudo)."},
 		{Pattern: "internal/specs/openapi", Ops: ops{logical.ReadOperation: c.openAPIReq}, Synopsis: "Read the OpenAPI document of every route of the mounts the calling token can reach."},
-		{Pattern: "storage/raft/snapshot", Sudo: true, Ops: ops{logical.ReadOperation: c.backupReq}, Synopsis: "Stream a consistent snapshot of the raft storage, still encrypted by the barrier, with an integrity hash and the cluster's identity."},
+		{Pattern: "storage/raft/snapshot", Sudo: true, Ops: ops{logical.ReadOperation: c.backupReq, logical.UpdateOperation: c.restoreReq(false)},
+			Synopsis:    "Stream a consistent snapshot of the raft storage, or restore one.",
+			Description: "A read streams a snapshot: a header (format version, cluster ID, storage type, creation time, keyring term), the state machine file as barrier ciphertext, and a SHA-256 over both. A write restores one sent as the request body; it is checked whole first, and a snapshot of another cluster is refused (see snapshot-force)."},
+		{Pattern: "storage/raft/snapshot-force", Sudo: true, Ops: ops{logical.UpdateOperation: c.restoreReq(true)},
+			Synopsis: "Restore a snapshot even if it is of another cluster; the node then seals and needs that cluster's unseal keys."},
 		{Pattern: "storage/backup", Sudo: true, Ops: ops{logical.ReadOperation: c.backupReq}, Synopsis: "Stream a consistent backup of the storage while serving (bolt storage only).",
 			Description: "The body is a Keyward backup stream: a header (format version, cluster ID, storage type, creation time, keyring term), the bolt file as barrier ciphertext, and a SHA-256 over both. Restore it offline with keyward operator backup restore."},
 		{Pattern: "key-status", Ops: ops{logical.ReadOperation: c.keyStatus}, Synopsis: "Report the current term of the encryption keyring."},
@@ -347,7 +351,7 @@ func (c *Core) openAPIReq(_ context.Context, req *logical.Request, _ logical.Par
 }
 
 func (c *Core) stepDownReq(context.Context, *logical.Request, logical.Params) (*logical.Response, error) {
-	if err := c.StepDown(); err != nil {
+	if err := c.stepDownLocked(); err != nil {
 		return nil, err
 	}
 	return &logical.Response{Status: http.StatusNoContent}, nil

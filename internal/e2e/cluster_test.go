@@ -266,6 +266,10 @@ func TestClusterLeaderKill9(t *testing.T) {
 			defer wg.Done()
 			for seq := 0; !stop.Load(); seq++ {
 				live := c.live()
+				if len(live) == 0 {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
 				n := live[(w+seq)%len(live)]
 				key := fmt.Sprintf("w%02d-%05d", w, seq)
 				value := fmt.Sprintf("v-%d-%d", w, seq)
@@ -281,6 +285,7 @@ func TestClusterLeaderKill9(t *testing.T) {
 			}
 		}()
 	}
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
 	count := func() int {
 		mu.Lock()
 		defer mu.Unlock()

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	mrand "math/rand/v2"
-	"sync"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -112,6 +112,8 @@ func TestClusterLinearizable(t *testing.T) {
 		wg   sync.WaitGroup
 	)
 	keys := []string{"lin-a", "lin-b", "lin-c"}
+	// A failed wait ends the test early: stop the clients first.
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
 	for client := range 9 {
 		wg.Add(1)
 		go func() {
@@ -120,6 +122,10 @@ func TestClusterLinearizable(t *testing.T) {
 			seen := map[string]int{}
 			for seq := 0; !stop.Load(); seq++ {
 				live := c.live()
+				if len(live) == 0 {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
 				n := live[rng.IntN(len(live))]
 				in := kvInput{key: keys[rng.IntN(len(keys))], value: fmt.Sprintf("c%d-%d", client, seq)}
 				switch r := rng.IntN(4); {

@@ -82,6 +82,16 @@ func standbyLocal(path string) bool {
 	return false
 }
 
+// streamsBody reports whether the request's body is a stream for its
+// handler rather than JSON: a snapshot restore.
+func streamsBody(path string, op logical.Operation) bool {
+	switch path {
+	case "sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force":
+		return op == logical.UpdateOperation || op == logical.CreateOperation
+	}
+	return false
+}
+
 type forwardedKey struct{}
 
 // ServeForwarded serves a request a standby forwarded: client is the
@@ -316,7 +326,12 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, l *Listener, 
 	}
 	claim := bodyClaim{budget: &a.budget}
 	defer claim.release()
-	if err := a.readData(w, r, req, query, &claim); err != nil {
+	if streamsBody(path, op) {
+		// The handler reads the body itself, after the core has checked
+		// the token and the ACL; it is never decoded or buffered here.
+		req.Body = r.Body
+		req.Data = map[string]any{}
+	} else if err := a.readData(w, r, req, query, &claim); err != nil {
 		a.respondError(w, r, req, err)
 		return
 	}
