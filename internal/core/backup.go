@@ -41,19 +41,15 @@ func (c *Core) backupReq(ctx context.Context, req *logical.Request, _ logical.Pa
 		if !raft {
 			return nil, logical.BadRequest("sys/storage/raft/snapshot needs raft storage; this server uses %q (use sys/storage/backup)", c.cfg.StorageType)
 		}
-		seal := func(b []byte) ([]byte, error) { return c.barrier.Encrypt(backup.SealedSumsPath, b) }
 		return &logical.Response{
 			Status:      http.StatusOK,
 			ContentType: "application/octet-stream",
 			Stream: func(w io.Writer) error {
-				return snap.Snapshot(context.WithoutCancel(ctx), func(size int64, data io.WriterTo) error {
-					h.Created = c.now().UTC()
-					err := backup.WriteSnapshot(w, h, size, data, seal)
-					if err == nil {
-						logger.Info("raft snapshot streamed", "request_id", req.ID, "bytes", size)
-					}
-					return err
-				})
+				n, err := c.WriteRaftSnapshot(context.WithoutCancel(ctx), w)
+				if err == nil {
+					logger.Info("raft snapshot streamed", "request_id", req.ID, "bytes", n)
+				}
+				return err
 			},
 		}, nil
 	}
@@ -148,4 +144,24 @@ func (c *Core) restoreReq(force bool) logical.Handler {
 		}
 		return nil, nil
 	}
+}
+
+// WriteRaftSnapshot writes a raft snapshot stream (backup.WriteSnapshot)
+// of the storage to w and returns the state's size. The storage must be
+// raft and the core unsealed (the sums are sealed by the barrier).
+func (c *Core) WriteRaftSnapshot(ctx context.Context, w io.Writer) (int64, error) {
+	snap, ok := c.phys.(snapshotter)
+	if _, raft := c.phys.(snapshotRestorer); !ok || !raft {
+		return 0, logical.BadRequest("a raft snapshot needs raft storage; this server uses %q", c.cfg.StorageType)
+	}
+	h := backup.Header{StorageType: c.cfg.StorageType, ClusterID: c.clusterIDOrEmpty()}
+	h.KeyTerm, _, _ = c.barrier.KeyStatus()
+	seal := func(b []byte) ([]byte, error) { return c.barrier.Encrypt(backup.SealedSumsPath, b) }
+	var size int64
+	err := snap.Snapshot(ctx, func(n int64, data io.WriterTo) error {
+		size = n
+		h.Created = c.now().UTC()
+		return backup.WriteSnapshot(w, h, n, data, seal)
+	})
+	return size, err
 }

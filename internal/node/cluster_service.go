@@ -18,17 +18,21 @@ import (
 // active.
 func (c *raftCluster) service() core.Service {
 	return core.Service{Name: "raft cluster",
-		Paths: []string{"storage/raft/bootstrap", "storage/raft/configuration", "storage/raft/remove-peer", "storage/raft/autopilot", "ha-status"},
+		Paths: []string{"storage/raft/bootstrap", "storage/raft/configuration", "storage/raft/remove-peer", "storage/raft/autopilot", "storage/raft/snapshot-auto", "ha-status"},
 		New: func(ctx context.Context, env core.ServiceEnv) (core.ServiceBackend, error) {
-			s := &clusterBackend{c: c, done: make(chan struct{}), pilot: newAutopilot()}
+			s := &clusterBackend{c: c, done: make(chan struct{}), pilot: newAutopilot(), auto: newAutoSnapshots()}
 			if err := s.pilot.load(ctx, c); err != nil {
 				return nil, err
 			}
-			s.Router = logical.NewRouter("The raft cluster: joins, members, autopilot and HA status.", s.routes()...)
-			s.wg.Add(1)
+			s.Router = logical.NewRouter("The raft cluster: joins, members, autopilot, automated snapshots and HA status.", append(s.routes(), s.autoSnapRoutes()...)...)
+			s.wg.Add(2)
 			go func() {
 				defer s.wg.Done()
 				s.pilot.run(c, s.done)
+			}()
+			go func() {
+				defer s.wg.Done()
+				s.runAutoSnapshots(s.done)
 			}()
 			return s, nil
 		}}
@@ -38,6 +42,7 @@ type clusterBackend struct {
 	*logical.Router
 	c     *raftCluster
 	pilot *autopilot
+	auto  *autoSnapshots
 	done  chan struct{}
 	once  sync.Once
 	wg    sync.WaitGroup
