@@ -260,7 +260,7 @@ func waitActive(t testing.TB, c *vault.Client) {
 }
 
 // oneRaftNode starts, initializes and unseals a one-node raft cluster.
-func oneRaftNode(t *testing.T, id string) (r *raftNode, root string, shares []string) {
+func oneRaftNode(t testing.TB, id string) (r *raftNode, root string, shares []string) {
 	t.Helper()
 	r = startRaftNode(t, newRaftNodeConfig(t, id, filepath.Join(t.TempDir(), id)), &clocktest.Buffer{})
 	res, err := r.n.Core().Initialize(t.Context(), core.InitParams{Shares: 1, Threshold: 1})
