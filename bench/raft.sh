@@ -65,7 +65,7 @@ if [ -n "${SNAP:-}" ]; then
   done
   for r in 1 2; do
     s=$(date +%s.%N); curl -sf -H "$H" -X POST --data-binary @"$dir/snap" "$a1/v1/sys/storage/raft/snapshot" >/dev/null
-    until curl -sf -H "$H" "$a1/v1/secret/data/bench/1" >/dev/null; do sleep 0.02; done
+    until curl -sf -H "$H" "$a1/v1/secret/data/bench/k1" >/dev/null; do sleep 0.02; done
     echo "snapshot restore $r (to the first read served): $(echo "$(date +%s.%N) - $s" | bc) s"
   done
   echo "n1 RSS after: $(rss)"

@@ -254,6 +254,9 @@ func (c *raftCluster) onUnsealed(ctx context.Context, b *barrier.Barrier) error 
 		return nil
 	}
 	ca, err := loadCA(ctx, b)
+	if errors.Is(err, errNoCA) {
+		return c.adoptStore(ctx, b)
+	}
 	if err != nil {
 		return err
 	}
@@ -267,6 +270,60 @@ func (c *raftCluster) onUnsealed(ctx context.Context, b *barrier.Barrier) error 
 	return c.startWith(ca.Pool(), cert)
 }
 
+// errNoCA: the store holds no cluster CA (a store written by operator
+// migrate, or a joined node that never caught up).
+var errNoCA = logical.BadRequest("this node's raft data holds no cluster CA: it has not caught up with its cluster since it joined; empty its directory and join it again")
+
+// adoptStore gives a one-node raft store without a cluster CA (written by
+// operator migrate) a new CA: the node starts its cluster port with it,
+// and once it leads a configuration that names only itself, stores the
+// CA. A member of a larger cluster cannot do this (its peers refuse a
+// certificate from another CA): it fails after a bound.
+func (c *raftCluster) adoptStore(ctx context.Context, b *barrier.Barrier) error {
+	ca, err := raft.NewCA("keyward cluster CA", caValidity)
+	if err != nil {
+		return err
+	}
+	cert, err := ca.Issue(c.nodeID, nodeValidity)
+	if err != nil {
+		return err
+	}
+	if err := c.startWith(ca.Pool(), cert); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(adoptWait)
+	for !c.store.IsLeader() {
+		if time.Now().After(deadline) {
+			return errNoCA
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	servers, err := c.store.Configuration()
+	if err != nil {
+		return err
+	}
+	if len(servers) != 1 || servers[0].ID != c.nodeID {
+		return errNoCA
+	}
+	key, err := ca.KeyPEM()
+	if err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(caRecord{Cert: string(ca.CertPEM()), Key: string(key)})
+	if err := b.Put(ctx, clusterTLSPath, raw); err != nil {
+		return fmt.Errorf("store the cluster CA: %w", err)
+	}
+	c.logger.Info("created a cluster CA for a one-node raft store that had none (a migrated store)")
+	return nil
+}
+
+// adoptWait bounds how long adoptStore waits for the node to lead.
+const adoptWait = time.Minute
+
 // loadCA reads the cluster CA through the barrier.
 func loadCA(ctx context.Context, b interface {
 	Get(context.Context, string) ([]byte, error)
@@ -276,7 +333,7 @@ func loadCA(ctx context.Context, b interface {
 		return nil, fmt.Errorf("read the cluster CA: %w", err)
 	}
 	if raw == nil {
-		return nil, logical.BadRequest("this node's raft data holds no cluster CA: it has not caught up with its cluster since it joined; empty its directory and join it again")
+		return nil, errNoCA
 	}
 	var rec caRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
