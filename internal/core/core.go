@@ -83,6 +83,9 @@ type Config struct {
 	// cluster CA through the barrier to start its cluster port. An error
 	// seals the core again.
 	OnUnsealed func(ctx context.Context, b *barrier.Barrier) error
+	// LeaderInfo, when set, adds fields to sys/leader (raft's
+	// raft_committed_index and raft_applied_index, which bao status shows).
+	LeaderInfo func() map[string]any
 	// SealedPaths are extra sys/ endpoints served without a token in any
 	// state, by path relative to /v1/ ("sys/storage/raft/join"); the
 	// handler sees the raw request.

@@ -300,6 +300,11 @@ func (c *Core) leaderResp(ctx context.Context) (*logical.Response, error) {
 	if !ok {
 		body["leader_address"], body["leader_cluster_address"] = "", ""
 	}
+	if c.cfg.LeaderInfo != nil {
+		for k, v := range c.cfg.LeaderInfo() {
+			body[k] = v
+		}
+	}
 	return rawJSON(http.StatusOK, body)
 }
 

@@ -133,6 +133,10 @@ func (c *raftCluster) coreConfig(cc *core.Config) {
 	cc.ClusterAddr = c.cfg.ClusterAddr
 	cc.BeforeInitialize = c.beforeInitialize
 	cc.OnUnsealed = c.onUnsealed
+	cc.LeaderInfo = func() map[string]any {
+		st := c.store.Stats()
+		return map[string]any{"raft_committed_index": st.CommitIndex, "raft_applied_index": st.AppliedIndex}
+	}
 	cc.SealedPaths = map[string]func(context.Context, *logical.Request) (*logical.Response, error){
 		"sys/storage/raft/join": c.joinReq,
 	}
