@@ -167,8 +167,9 @@ type Storage struct {
 	// overridden by KEYWARD_PG_CONNECTION_URL, then VAULT_PG_CONNECTION_URL)
 	// is a postgres:// URL or key=value string; it may hold a password, so
 	// it prints as [redacted]. Table is the table holding every key
-	// (default keyward_store). HAEnabled (ha_enabled) asks for
-	// active/standby, which Validate refuses until the core has it.
+	// (default keyward_store). HAEnabled (ha_enabled) makes the servers on
+	// one table active and standbys behind an advisory lock; it needs
+	// APIAddr, where standbys redirect clients.
 	ConnectionURL sensitive.String
 	Table         string
 	HAEnabled     bool
@@ -595,6 +596,9 @@ func (c *Config) Validate() error {
 	case "inmem":
 	case "postgresql":
 		errs = append(errs, c.Storage.validatePostgres()...)
+		if c.Storage.HAEnabled && c.APIAddr == "" {
+			errs = append(errs, errors.New(`api_addr is required with storage "postgresql" and ha_enabled = true: the URL a standby redirects clients to when this node is active`))
+		}
 	case "raft":
 		if c.Storage.Path == "" {
 			errs = append(errs, errors.New(`storage "raft": path is required`))
@@ -680,10 +684,6 @@ func (s Storage) validatePostgres() []error {
 		if err := postgres.CheckTable(s.Table); err != nil {
 			errs = append(errs, fmt.Errorf(`storage "postgresql": %w`, err))
 		}
-	}
-	if s.HAEnabled {
-		errs = append(errs, errors.New(`storage "postgresql": ha_enabled = true asks for active/standby, which Keyward does not have yet (issue 14, item 2); `+
-			`remove it or set ha_enabled = false, and run one server per database`))
 	}
 	return errs
 }

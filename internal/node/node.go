@@ -41,6 +41,7 @@ type Node struct {
 	lns     []net.Listener
 	urls    []string
 	cluster *raftCluster // raft storage only
+	pgha    *pgHA        // postgresql storage with ha_enabled only
 
 	closeOnce sync.Once
 	closeErr  error
@@ -88,6 +89,12 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 			return nil, err
 		}
 		n.store, n.closer = store, closer
+		if cfg.Storage.Type == "postgresql" && cfg.Storage.HAEnabled {
+			if n.pgha, err = newPGHA(cfg, store); err != nil {
+				n.closeStore()
+				return nil, err
+			}
+		}
 	}
 	var onInit func() error
 	marker := ""
@@ -137,6 +144,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		n.cluster.coreConfig(&cc)
 		svcs = append(svcs, n.cluster.service())
 	}
+	if n.pgha != nil {
+		n.pgha.coreConfig(&cc)
+	}
 	cc.Services = svcs
 	c, err := core.New(cc)
 	if err != nil {
@@ -173,9 +183,15 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	if n.cluster != nil {
 		hc.Forward = n.cluster.fwd
 	}
+	if n.pgha != nil {
+		hc.Forward = n.pgha
+	}
 	n.api = httpapi.New(c, hc, logger)
 	if n.cluster != nil {
 		n.cluster.attach(c, n.api)
+	}
+	if n.pgha != nil {
+		n.pgha.attach(c)
 	}
 	return n, nil
 }
