@@ -2,7 +2,9 @@ package node_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -99,6 +101,7 @@ func TestRaftClusterInProcess(t *testing.T) {
 		t.Skip("cluster test")
 	}
 	ctx := t.Context()
+	canary := "canary-" + rand.Text()
 	var nodes []*raftNode
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("n%d", i)
@@ -165,7 +168,7 @@ func TestRaftClusterInProcess(t *testing.T) {
 			s, err := c.KVv2("secret").Get(ctx, "app")
 			return err == nil && s.Data["v"] == "one"
 		})
-		if _, err := c.KVv2("secret").Put(ctx, "from-"+r.id, map[string]any{"v": r.id}); err != nil {
+		if _, err := c.KVv2("secret").Put(ctx, "from-"+r.id, map[string]any{"v": r.id, "canary": canary}); err != nil {
 			t.Fatalf("put through %s: %v", r.id, err)
 		}
 		h, err := c.Sys().Health()
@@ -264,6 +267,44 @@ func TestRaftClusterInProcess(t *testing.T) {
 	}
 	if _, err := back.client(t, "").Logical().Write("sys/storage/raft/join", map[string]any{"leader_api_addr": active.url}); err == nil || !strings.Contains(err.Error(), "already holds raft data") {
 		t.Fatalf("join of a removed node with its old data = %v, want it refused", err)
+	}
+	// A secret forwarded by standbys and replicated to every node is in
+	// no node's log, nor are the root token and the unseal shares.
+	for _, r := range append(nodes, back) {
+		for _, planted := range append([]string{canary, root}, shares...) {
+			if strings.Contains(r.logs.String(), planted) {
+				t.Errorf("%s's log holds a planted secret", r.id)
+			}
+		}
+	}
+}
+
+// TestRaftEntryTooLarge: a write bigger than max_entry_size is the
+// client's error, 413, and nothing is written.
+func TestRaftEntryTooLarge(t *testing.T) {
+	cfg := newRaftNodeConfig(t, "big", filepath.Join(t.TempDir(), "big"))
+	cfg.Storage.MaxEntrySize = 64 << 10
+	r := startRaftNode(t, cfg, &clocktest.Buffer{})
+	res, err := r.n.Core().Initialize(t.Context(), core.InitParams{Shares: 1, Threshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.client(t, res.RootToken.Reveal())
+	unsealHTTP(t, c, []string{base64.StdEncoding.EncodeToString(res.Shares[0].Reveal())})
+	waitActive(t, c)
+	if err := c.Sys().Mount("secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.KVv2("secret").Put(t.Context(), "big", map[string]any{"v": strings.Repeat("x", 100<<10)})
+	var re *vault.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != 413 {
+		t.Fatalf("a write over max_entry_size = %v, want 413", err)
+	}
+	if _, err := c.KVv2("secret").Get(t.Context(), "big"); err == nil {
+		t.Fatal("the refused write was stored")
+	}
+	if _, err := c.KVv2("secret").Put(t.Context(), "small", map[string]any{"v": "ok"}); err != nil {
+		t.Fatalf("a small write after the refusal: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -167,5 +168,29 @@ func TestOpenRefusesLostLog(t *testing.T) {
 	if s, err := raft.Open(cfg); err == nil {
 		s.Close()
 		t.Fatal("Open with fsm.db but no raft.db = nil error")
+	}
+}
+
+// A flood of connections that never finish a handshake does not keep a
+// peer out: those over the bound are closed at once, and raft still
+// replicates.
+func TestClusterPortSurvivesSilentConnections(t *testing.T) {
+	c := newCluster(t, 2)
+	leader := c.leader(t)
+	var conns []net.Conn
+	defer func() {
+		for _, cn := range conns {
+			cn.Close()
+		}
+	}()
+	for range 300 {
+		cn, err := net.Dial("tcp", leader.Addr())
+		if err != nil {
+			break
+		}
+		conns = append(conns, cn)
+	}
+	if err := leader.Put(t.Context(), "after-flood", []byte("v")); err != nil {
+		t.Fatalf("write during a flood of silent connections: %v", err)
 	}
 }

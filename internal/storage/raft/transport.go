@@ -16,8 +16,13 @@ import (
 // cluster port; Config.Protocols names the others it serves.
 const ProtoRaft = "keyward-raft/1"
 
-// handshakeTimeout bounds a peer's TLS handshake on the cluster port.
-const handshakeTimeout = 10 * time.Second
+// handshakeTimeout bounds a peer's TLS handshake on the cluster port, and
+// maxHandshakes how many run at once: a flood of silent connections costs
+// bounded memory, and connections over the bound are closed at once.
+const (
+	handshakeTimeout = 10 * time.Second
+	maxHandshakes    = 256
+)
 
 // tlsStream is a raft.StreamLayer over mutual TLS 1.3: it accepts only
 // peers presenting a certificate from the cluster CA and dials only peers
@@ -31,6 +36,7 @@ type tlsStream struct {
 	protocols map[string]func(net.Conn)
 
 	conns     chan net.Conn
+	shaking   chan struct{} // one token per handshake in progress
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -95,7 +101,7 @@ func listenTLS(bind, advertise string, cfg *tls.Config, protocols map[string]fun
 		return nil, fmt.Errorf("advertise address %s is unspecified: set AdvertiseAddr", adv)
 	}
 	s := &tlsStream{ln: ln, advertise: adv, server: server, client: client, protocols: protocols,
-		conns: make(chan net.Conn), done: make(chan struct{})}
+		conns: make(chan net.Conn), shaking: make(chan struct{}, maxHandshakes), done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s, nil
@@ -113,6 +119,12 @@ func (s *tlsStream) acceptLoop() {
 				continue
 			}
 			return
+		}
+		select {
+		case s.shaking <- struct{}{}:
+		default:
+			c.Close()
+			continue
 		}
 		s.wg.Add(1)
 		go func() {
@@ -133,7 +145,9 @@ func (s *tlsStream) dispatch(c net.Conn) {
 		case <-ctx.Done():
 		}
 	}()
-	if err := tc.HandshakeContext(ctx); err != nil {
+	err := tc.HandshakeContext(ctx)
+	<-s.shaking
+	if err != nil {
 		tc.Close()
 		return
 	}
