@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,7 +154,7 @@ func TestMigrateBoltRaftRoundTrip(t *testing.T) {
 	boltA, raftDir, boltB := filepath.Join(root, "a"), filepath.Join(root, "raft"), filepath.Join(root, "b")
 	value := "canary-" + rand.Text()
 	shares, token := migrateStore(t, boltA, value)
-	clusterAddr := freeLoopback(t)
+	clusterAddr := nodetest.FreeAddr(t)
 
 	toRaft := writeFile(t, root, "to-raft.hcl", fmt.Sprintf(`
 storage_source "bolt" { path = %q }
@@ -209,7 +208,7 @@ storage_destination "bolt" { path = %q }
 
 	// The raft store serves too: the server gives it a cluster CA (the
 	// migration left none) and the same shares unseal it.
-	api := freeLoopback(t)
+	api := nodetest.FreeAddr(t)
 	cfg := config.Default()
 	cfg.Listeners = []config.Listener{{Type: "tcp", Address: api, TLSDisable: true}}
 	cfg.APIAddr, cfg.ClusterAddr = "http://"+api, "https://"+clusterAddr
@@ -235,17 +234,6 @@ storage_destination "bolt" { path = %q }
 		return ok && self && !rn.Core().Standby()
 	})
 	readSecret(t, "http://"+api, token, value)
-}
-
-// freeLoopback returns a loopback host:port nobody listens on now.
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // dumpBolt reads every key of the bolt store in dir.

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,21 +12,10 @@ import (
 
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/internal/clocktest"
-	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/node"
+	"github.com/keyward/keyward/internal/node/nodetest"
 )
-
-// freeAddr returns a loopback host:port nobody listens on now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // raftNode is one in-process node on raft storage (as in internal/node's
 // cluster tests).
@@ -41,29 +28,8 @@ type raftNode struct {
 
 func startRaftNode(t *testing.T, id string) *raftNode {
 	t.Helper()
-	addr, cl := freeAddr(t), freeAddr(t)
-	cfg := config.Default()
-	cfg.Listeners = []config.Listener{{Type: "tcp", Address: addr, TLSDisable: true}}
-	cfg.APIAddr = "http://" + addr
-	cfg.ClusterAddr = "https://" + cl
-	cfg.Storage = config.Storage{Type: "raft", Path: filepath.Join(t.TempDir(), id), NodeID: id, PerformanceMultiplier: 1}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate = %v", err)
-	}
-	logs := &clocktest.Buffer{}
-	n, err := node.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatalf("node.New(%s) = %v", id, err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatalf("Start(%s) = %v", id, err)
-	}
-	t.Cleanup(func() {
-		n.Close()
-		if t.Failed() {
-			t.Logf("%s's log:\n%s", id, logs.String())
-		}
-	})
+	cfg := nodetest.RaftConfig(t, id, filepath.Join(t.TempDir(), id))
+	n := nodetest.StartConfig(t, cfg, &clocktest.Buffer{})
 	r := &raftNode{id: id, url: cfg.APIAddr, n: n}
 	r.anon = r.client(t, "")
 	return r

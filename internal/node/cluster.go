@@ -173,15 +173,8 @@ func (c *raftCluster) beforeInitialize(ctx context.Context) error {
 	if pending {
 		return errors.New("this node is joining a raft cluster: unseal it with the cluster's keys instead")
 	}
-	ca, err := raft.NewCA("keyward cluster CA", caValidity)
+	ca, err := c.startWithNewCA()
 	if err != nil {
-		return err
-	}
-	cert, err := ca.Issue(c.nodeID, nodeValidity)
-	if err != nil {
-		return err
-	}
-	if err := c.startWith(ca.Pool(), cert); err != nil {
 		return err
 	}
 	if err := c.store.Bootstrap(); err != nil {
@@ -198,6 +191,36 @@ func (c *raftCluster) beforeInitialize(ctx context.Context) error {
 	c.pendingCA = ca
 	c.mu.Unlock()
 	c.logger.Info("bootstrapped a new raft cluster", "node_id", c.nodeID)
+	return nil
+}
+
+// startWithNewCA creates a cluster CA and starts the cluster port with a
+// certificate from it.
+func (c *raftCluster) startWithNewCA() (*raft.CA, error) {
+	ca, err := raft.NewCA("keyward cluster CA", caValidity)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := ca.Issue(c.nodeID, nodeValidity)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.startWith(ca.Pool(), cert); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// storeCA keeps the cluster CA behind the barrier.
+func storeCA(ctx context.Context, b *barrier.Barrier, ca *raft.CA) error {
+	key, err := ca.KeyPEM()
+	if err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(caRecord{Cert: string(ca.CertPEM()), Key: string(key)})
+	if err := b.Put(ctx, clusterTLSPath, raw); err != nil {
+		return fmt.Errorf("store the cluster CA: %w", err)
+	}
 	return nil
 }
 
@@ -240,13 +263,8 @@ func (c *raftCluster) onUnsealed(ctx context.Context, b *barrier.Barrier) error 
 	c.mu.Unlock()
 	switch {
 	case ca != nil:
-		key, err := ca.KeyPEM()
-		if err != nil {
+		if err := storeCA(ctx, b, ca); err != nil {
 			return err
-		}
-		raw, _ := json.Marshal(caRecord{Cert: string(ca.CertPEM()), Key: string(key)})
-		if err := b.Put(ctx, clusterTLSPath, raw); err != nil {
-			return fmt.Errorf("store the cluster CA: %w", err)
 		}
 		c.mu.Lock()
 		c.pendingCA = nil
@@ -284,15 +302,8 @@ var errNoCA = logical.BadRequest("this node's raft data holds no cluster CA: it 
 // CA. A member of a larger cluster cannot do this (its peers refuse a
 // certificate from another CA): it fails after a bound.
 func (c *raftCluster) adoptStore(ctx context.Context, b *barrier.Barrier) error {
-	ca, err := raft.NewCA("keyward cluster CA", caValidity)
+	ca, err := c.startWithNewCA()
 	if err != nil {
-		return err
-	}
-	cert, err := ca.Issue(c.nodeID, nodeValidity)
-	if err != nil {
-		return err
-	}
-	if err := c.startWith(ca.Pool(), cert); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(adoptWait)
@@ -313,13 +324,8 @@ func (c *raftCluster) adoptStore(ctx context.Context, b *barrier.Barrier) error 
 	if len(servers) != 1 || servers[0].ID != c.nodeID {
 		return errNoCA
 	}
-	key, err := ca.KeyPEM()
-	if err != nil {
+	if err := storeCA(ctx, b, ca); err != nil {
 		return err
-	}
-	raw, _ := json.Marshal(caRecord{Cert: string(ca.CertPEM()), Key: string(key)})
-	if err := b.Put(ctx, clusterTLSPath, raw); err != nil {
-		return fmt.Errorf("store the cluster CA: %w", err)
 	}
 	c.logger.Info("created a cluster CA for a one-node raft store that had none (a migrated store)")
 	return nil

@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,17 +21,6 @@ import (
 	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
-// freePort returns a loopback host:port nobody listens on now.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // raftNode is one in-process node of a test cluster.
 type raftNode struct {
 	id   string
@@ -44,33 +31,12 @@ type raftNode struct {
 }
 
 func newRaftNodeConfig(t testing.TB, id, dir string) *config.Config {
-	api, cl := freePort(t), freePort(t)
-	cfg := config.Default()
-	cfg.Listeners = []config.Listener{{Type: "tcp", Address: api, TLSDisable: true}}
-	cfg.APIAddr = "http://" + api
-	cfg.ClusterAddr = "https://" + cl
-	cfg.Storage = config.Storage{Type: "raft", Path: dir, NodeID: id, PerformanceMultiplier: 1}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate = %v", err)
-	}
-	return cfg
+	return nodetest.RaftConfig(t, id, dir)
 }
 
 func startRaftNode(t testing.TB, cfg *config.Config, logs *clocktest.Buffer) *raftNode {
 	t.Helper()
-	n, err := node.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatalf("node.New(%s) = %v", cfg.Storage.NodeID, err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatalf("Start(%s) = %v", cfg.Storage.NodeID, err)
-	}
-	t.Cleanup(func() {
-		n.Close()
-		if t.Failed() {
-			t.Logf("%s's log:\n%s", cfg.Storage.NodeID, logs.String())
-		}
-	})
+	n := nodetest.StartConfig(t, cfg, logs)
 	return &raftNode{id: cfg.Storage.NodeID, cfg: cfg, n: n, url: cfg.APIAddr, logs: logs}
 }
 

@@ -42,7 +42,7 @@ const pgHAURL = "postgres://postgres@" + testsvc.PostgresAddr + "/test?sslmode=d
 // own that is also its api_addr.
 func startPGHANode(t testing.TB, name, table string) (*node.Node, string) {
 	t.Helper()
-	addr := freePort(t)
+	addr := nodetest.FreeAddr(t)
 	cfg := config.Default()
 	cfg.Listeners = []config.Listener{{Type: "tcp", Address: addr, TLSDisable: true}}
 	cfg.APIAddr = "http://" + addr
