@@ -11,6 +11,8 @@ FUZZ := \
 	internal/auth/token:FuzzUse \
 	internal/auth/totp:FuzzCheck \
 	internal/auth/userpass:FuzzParseHash \
+	internal/backup:FuzzReaderNeverAcceptsDamage \
+	internal/backup:FuzzSnapshotReader \
 	internal/barrier/shamir:FuzzCombine \
 	internal/barrier/shamir:FuzzSplitCombine \
 	internal/barrier:FuzzOpen \

@@ -41,7 +41,7 @@ const magic = "KEYWARD-BACKUP\x00"
 
 // ErrCorrupt is wrapped by Reader when the stream is truncated, altered or
 // not a backup.
-var ErrCorrupt = errors.New("backup is corrupt or truncated")
+var ErrCorrupt = errors.New("corrupt or truncated")
 
 // Header describes a backup. It holds no secret.
 type Header struct {

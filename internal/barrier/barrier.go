@@ -299,6 +299,45 @@ func (b *Barrier) Unseal(ctx context.Context, unsealKey []byte) error {
 	return nil
 }
 
+// Reload reads the keyring again with the root key it holds, merging in
+// terms another node added (a standby of a raft cluster whose active node
+// rotated). Terms it already holds are kept, so nothing written under them
+// stops decrypting; the newest term becomes the active one. Sealed:
+// ErrSealed.
+func (b *Barrier) Reload(ctx context.Context) error {
+	b.opMu.Lock()
+	defer b.opMu.Unlock()
+	b.mu.RLock()
+	sealed, rootAEAD := b.sealed, b.rootAEAD
+	b.mu.RUnlock()
+	if sealed {
+		return fmt.Errorf("reload keyring: %w", ErrSealed)
+	}
+	terms, active, err := b.openKeyring(ctx, rootAEAD)
+	if err != nil {
+		return fmt.Errorf("reload keyring: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sealed {
+		for _, t := range terms {
+			clear(t.key)
+		}
+		return fmt.Errorf("reload keyring: %w", ErrSealed)
+	}
+	for num, t := range terms {
+		if _, ok := b.terms[num]; ok {
+			clear(t.key)
+			continue
+		}
+		b.terms[num] = t
+	}
+	if active.num > b.active.num {
+		b.active = b.terms[active.num]
+	}
+	return nil
+}
+
 // checkInitialized returns ErrNotInitialized, or an ErrCorrupt error, when
 // there is no seal configuration.
 func (b *Barrier) checkInitialized(ctx context.Context) error {

@@ -797,3 +797,54 @@ func BenchmarkPut(b *testing.B) {
 		}
 	}
 }
+
+// Two barriers over one store stand for two nodes of a cluster: after the
+// first rotates, the second cannot open the new term's values until it
+// reloads the keyring, and then opens old and new alike.
+func TestReloadPicksUpAnotherNodesRotation(t *testing.T) {
+	ctx := t.Context()
+	backend := inmem.New()
+	a := barrier.New(backend, nil)
+	key, err := a.Initialize(ctx, barrier.SealConfig{Type: "shamir", SecretShares: 1, SecretThreshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Unseal(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	b := barrier.New(backend, nil)
+	if err := b.Unseal(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Put(ctx, "old", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Put(ctx, "new", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "new"); err == nil {
+		t.Fatal("a value under a term the node has not loaded opened")
+	}
+	if err := b.Reload(ctx); err != nil {
+		t.Fatalf("Reload = %v", err)
+	}
+	for k, want := range map[string]string{"old": "1", "new": "2"} {
+		if v, err := b.Get(ctx, k); err != nil || string(v) != want {
+			t.Fatalf("Get(%s) after Reload = %q, %v", k, v, err)
+		}
+	}
+	// Its writes now use the newest term, which the other node can open.
+	if err := b.Put(ctx, "from-b", []byte("3")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := a.Get(ctx, "from-b"); err != nil || string(v) != "3" {
+		t.Fatalf("a value written after Reload = %q, %v on the other node", v, err)
+	}
+	b.Seal()
+	if err := b.Reload(ctx); !errors.Is(err, barrier.ErrSealed) {
+		t.Fatalf("Reload while sealed = %v", err)
+	}
+}

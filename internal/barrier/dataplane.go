@@ -170,3 +170,21 @@ func (b *Barrier) Batch(ctx context.Context, ops []logical.BatchOp) error {
 	}
 	return nil
 }
+
+// Encrypt seals value as Put would store it at key, without storing it: a
+// value handed to another node (a cluster join challenge) that only a
+// holder of this keyring can open with Decrypt at the same key.
+func (b *Barrier) Encrypt(key string, value []byte) ([]byte, error) {
+	if err := checkKey("encrypt", key); err != nil {
+		return nil, err
+	}
+	return b.seal("encrypt", key, value)
+}
+
+// Decrypt opens an envelope made by Encrypt (or stored by Put) at key.
+func (b *Barrier) Decrypt(key string, env []byte) ([]byte, error) {
+	if err := checkKey("decrypt", key); err != nil {
+		return nil, err
+	}
+	return b.open(key, env)
+}

@@ -29,14 +29,16 @@ func newOperatorCmd(e *env) *cobra.Command {
 	cmd := groupCmd("operator", "Initialize, unseal, seal and maintain the server",
 		`Operator commands manage the server itself: initialize it, unseal it after
 each start, seal it in an emergency, rotate the encryption key, replace the
-unseal key shares (rekey) and generate a new root token from them.`,
+unseal key shares (rekey) and generate a new root token from them. On an
+HA cluster they also join nodes, list members, move the active role and
+save or restore raft snapshots.`,
 		`  keyward operator init -key-shares=5 -key-threshold=3
   keyward operator unseal < share.txt
   keyward operator generate-root -init`)
 	cmd.AddCommand(newOperatorInitCmd(e), newOperatorUnsealCmd(e), newOperatorSealCmd(e),
 		newOperatorRotateCmd(e), newOperatorKeyStatusCmd(e), newOperatorGenerateRootCmd(e), newOperatorRekeyCmd(e),
 		newOperatorMigrateCmd(e),
-		newOperatorBackupCmd(e))
+		newOperatorBackupCmd(e), newOperatorRaftCmd(e), newOperatorStepDownCmd(e), newOperatorMembersCmd(e))
 	return cmd
 }
 

@@ -54,7 +54,7 @@ sys/storage/backup.`,
 			defer stop()
 			var h backup.Header
 			var digest string
-			size, err := writeAtomic(ctx, args[0], func(f *os.File) error {
+			size, err := writeAtomic(ctx, "backup", args[0], func(f *os.File) error {
 				pr, pw := io.Pipe()
 				done := make(chan error, 1)
 				go func() {
@@ -104,13 +104,13 @@ func headerRows(h backup.Header) []row {
 
 // writeAtomic creates path through a 0600 temporary file in its directory:
 // fill writes it, then it is fsynced and renamed over path. On any error
-// the temporary file is removed and path is untouched. It returns the
-// file's size.
-func writeAtomic(ctx context.Context, path string, fill func(*os.File) error) (size int64, err error) {
+// the temporary file is removed and path is untouched. op prefixes its
+// errors. It returns the file's size.
+func writeAtomic(ctx context.Context, op, path string, fill func(*os.File) error) (size int64, err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	defer func() {
 		if err != nil {
@@ -119,26 +119,26 @@ func writeAtomic(ctx context.Context, path string, fill func(*os.File) error) (s
 		}
 	}()
 	if err := f.Chmod(0o600); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := fill(f); err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := f.Sync(); err != nil {
-		return 0, fmt.Errorf("backup: sync %s: %w", f.Name(), err)
+		return 0, fmt.Errorf("%s: sync %s: %w", op, f.Name(), err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := f.Close(); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()

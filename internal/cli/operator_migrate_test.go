@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/cli"
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/node"
 	"github.com/keyward/keyward/internal/node/nodetest"
@@ -153,6 +154,7 @@ func TestMigrateBoltRaftRoundTrip(t *testing.T) {
 	boltA, raftDir, boltB := filepath.Join(root, "a"), filepath.Join(root, "raft"), filepath.Join(root, "b")
 	value := "canary-" + rand.Text()
 	shares, token := migrateStore(t, boltA, value)
+	clusterAddr := nodetest.FreeAddr(t)
 
 	toRaft := writeFile(t, root, "to-raft.hcl", fmt.Sprintf(`
 storage_source "bolt" { path = %q }
@@ -161,8 +163,8 @@ storage_destination "raft" {
   node_id                = "node-1"
   performance_multiplier = 1
 }
-cluster_addr = "https://127.0.0.1:8201"
-`, boltA, raftDir))
+cluster_addr = "https://%s"
+`, boltA, raftDir, clusterAddr))
 	if code, stdout, stderr := runCLI(t, "operator", "migrate", "-config", toRaft); code != 0 {
 		t.Fatalf("migrate bolt → raft = %d\n%s%s", code, stdout, stderr)
 	}
@@ -203,6 +205,35 @@ storage_destination "bolt" { path = %q }
 	}
 	n := nodetest.StartWith(t, nodetest.Options{Dir: boltB, Reopen: shares[:2]})
 	readSecret(t, n.URL, token, value)
+
+	// The raft store serves too: the server gives it a cluster CA (the
+	// migration left none) and the same shares unseal it.
+	api := nodetest.FreeAddr(t)
+	cfg := config.Default()
+	cfg.Listeners = []config.Listener{{Type: "tcp", Address: api, TLSDisable: true}}
+	cfg.APIAddr, cfg.ClusterAddr = "http://"+api, "https://"+clusterAddr
+	cfg.Storage = config.Storage{Type: "raft", Path: raftDir, NodeID: "node-1", PerformanceMultiplier: 1}
+	rn, err := node.New(cfg, nil)
+	if err != nil {
+		t.Fatalf("serve the migrated raft store: %v", err)
+	}
+	defer rn.Close()
+	if err := rn.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shares[:2] {
+		if _, err := rn.Core().SubmitUnsealShare(t.Context(), sh); err != nil {
+			t.Fatalf("unseal the migrated raft store: %v", err)
+		}
+	}
+	if rn.Core().Sealed() {
+		t.Fatal("the migrated raft store is still sealed")
+	}
+	clocktest.Eventually(t, "the migrated raft node to become active", func() bool {
+		_, self, ok := rn.Core().Leader(t.Context())
+		return ok && self && !rn.Core().Standby()
+	})
+	readSecret(t, "http://"+api, token, value)
 }
 
 // dumpBolt reads every key of the bolt store in dir.

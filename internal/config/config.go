@@ -31,9 +31,12 @@ type Config struct {
 	Storage   Storage
 	// APIAddr is the URL clients use to reach this server (Vault's
 	// api_addr); sys/leader reports it as leader_address.
-	APIAddr   string
-	LogLevel  string // debug, info, warn, error
-	LogFormat string // text or json
+	APIAddr string
+	// ClusterAddr is the https://host:port other nodes reach this node's
+	// cluster port at (Vault's cluster_addr); required with raft storage.
+	ClusterAddr string
+	LogLevel    string // debug, info, warn, error
+	LogFormat   string // text or json
 	// MaxRequestSize caps request bodies in bytes (default 32 MiB).
 	MaxRequestSize  int64
 	DefaultLeaseTTL time.Duration
@@ -129,6 +132,10 @@ type Listener struct {
 	// -1 means no cap.
 	MaxConnections           int
 	MaxConnectionsPerAddress int
+	// ClusterAddress is the host:port the cluster port listens on
+	// (Vault's cluster_address); empty means the host:port of the
+	// top-level cluster_addr.
+	ClusterAddress string
 }
 
 // ProxyPrefixes parses TrustedProxies. A bare address is a one-address
@@ -160,8 +167,9 @@ type Storage struct {
 	// overridden by KEYWARD_PG_CONNECTION_URL, then VAULT_PG_CONNECTION_URL)
 	// is a postgres:// URL or key=value string; it may hold a password, so
 	// it prints as [redacted]. Table is the table holding every key
-	// (default keyward_store). HAEnabled (ha_enabled) asks for
-	// active/standby, which Validate refuses until the core has it.
+	// (default keyward_store). HAEnabled (ha_enabled) makes the servers on
+	// one table active and standbys behind an advisory lock; it needs
+	// APIAddr, where standbys redirect clients.
 	ConnectionURL sensitive.String
 	Table         string
 	HAEnabled     bool
@@ -174,6 +182,18 @@ type Storage struct {
 	NodeID                string
 	PerformanceMultiplier int
 	MaxEntrySize          int
+	// RetryJoin are the retry_join blocks: leaders a new node keeps trying
+	// to join until one accepts it.
+	RetryJoin []RetryJoin
+}
+
+// RetryJoin is one retry_join block of raft storage (Vault's keys).
+type RetryJoin struct {
+	LeaderAPIAddr        string // leader_api_addr
+	LeaderCACertFile     string // leader_ca_cert_file
+	LeaderClientCertFile string // leader_client_cert_file
+	LeaderClientKeyFile  string // leader_client_key_file
+	LeaderTLSServerName  string // leader_tls_servername
 }
 
 // storageSettings are the settings each storage type takes.
@@ -182,7 +202,7 @@ var storageSettings = map[string][]string{
 	"file":       {"path"},
 	"inmem":      {"path"},
 	"postgresql": {"connection_url", "table", "ha_enabled"},
-	"raft":       {"path", "node_id", "performance_multiplier", "max_entry_size"},
+	"raft":       {"path", "node_id", "performance_multiplier", "max_entry_size", "retry_join"},
 }
 
 // Default returns the defaults every field falls back to.
@@ -293,6 +313,8 @@ func Parse(text string) (cfg *Config, err error) {
 					l.TLSKeyFile = str(v)
 				case "tls_min_version":
 					l.TLSMinVersion = str(v)
+				case "cluster_address":
+					l.ClusterAddress = str(v)
 				case "x_forwarded_for_authorized_addrs", "trusted_proxies":
 					l.TrustedProxies = strList(v)
 				case "http_read_timeout":
@@ -399,6 +421,8 @@ func Parse(text string) (cfg *Config, err error) {
 			switch key {
 			case "api_addr":
 				cfg.APIAddr = str(v)
+			case "cluster_addr":
+				cfg.ClusterAddr = str(v)
 			case "log_level":
 				cfg.LogLevel = str(v)
 			case "log_format":
@@ -462,12 +486,68 @@ func parseStorage(item *ast.ObjectItem, bad func(string, ...any)) (Storage, bool
 			s.PerformanceMultiplier = count(v, bad, "storage: "+k)
 		case "max_entry_size":
 			s.MaxEntrySize = int(size(v, bad, "storage: "+k))
+		case "retry_join":
+			s.RetryJoin = append(s.RetryJoin, parseRetryJoin(v, bad)...)
 		default:
 			bad("storage: unknown setting %q", k)
 		}
 	}
 	return s, true
 }
+
+// parseRetryJoin reads one or more retry_join blocks.
+func parseRetryJoin(v any, bad func(string, ...any)) []RetryJoin {
+	var blocks []map[string]any
+	switch t := v.(type) {
+	case map[string]any:
+		blocks = []map[string]any{t}
+	case []map[string]any:
+		blocks = t
+	default:
+		bad("storage: retry_join must be a block")
+		return nil
+	}
+	var out []RetryJoin
+	for _, b := range blocks {
+		var j RetryJoin
+		for k, v := range b {
+			switch k {
+			case "leader_api_addr":
+				j.LeaderAPIAddr = str(v)
+			case "leader_ca_cert_file":
+				j.LeaderCACertFile = str(v)
+			case "leader_client_cert_file":
+				j.LeaderClientCertFile = str(v)
+			case "leader_client_key_file":
+				j.LeaderClientKeyFile = str(v)
+			case "leader_tls_servername":
+				j.LeaderTLSServerName = str(v)
+			default:
+				bad("storage: retry_join: unknown setting %q", k)
+			}
+		}
+		if j.LeaderAPIAddr == "" {
+			bad("storage: retry_join: leader_api_addr is required")
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// ClusterBind returns the host:port the cluster port listens on: the
+// first listener's cluster_address, else cluster_addr's host:port.
+func (c *Config) ClusterBind() string {
+	for _, l := range c.Listeners {
+		if l.ClusterAddress != "" {
+			return l.ClusterAddress
+		}
+	}
+	hp, _ := clusterHostPort(c.ClusterAddr)
+	return hp
+}
+
+// ClusterAdvertise returns cluster_addr's host:port, which peers dial.
+func (c *Config) ClusterAdvertise() (string, error) { return clusterHostPort(c.ClusterAddr) }
 
 // Validate reports every problem in c at once.
 func (c *Config) Validate() error {
@@ -516,10 +596,32 @@ func (c *Config) Validate() error {
 	case "inmem":
 	case "postgresql":
 		errs = append(errs, c.Storage.validatePostgres()...)
+		if c.Storage.HAEnabled && c.APIAddr == "" {
+			errs = append(errs, errors.New(`api_addr is required with storage "postgresql" and ha_enabled = true: the URL a standby redirects clients to when this node is active`))
+		}
 	case "raft":
-		errs = append(errs, errors.New(`storage "raft": raft storage is not yet served; use it only as a migrate destination (keyward operator migrate)`))
+		if c.Storage.Path == "" {
+			errs = append(errs, errors.New(`storage "raft": path is required`))
+		}
+		if c.Storage.NodeID == "" {
+			errs = append(errs, errors.New(`storage "raft": node_id is required (it names this node in the cluster for good)`))
+		}
+		if c.Storage.PerformanceMultiplier < 0 || c.Storage.PerformanceMultiplier > 10 {
+			errs = append(errs, errors.New(`storage "raft": performance_multiplier must be between 0 and 10`))
+		}
+		if c.Storage.MaxEntrySize < 0 {
+			errs = append(errs, errors.New(`storage "raft": max_entry_size must not be negative`))
+		}
+		if c.ClusterAddr == "" {
+			errs = append(errs, errors.New(`cluster_addr is required with raft storage: the https://host:port other nodes reach this node's cluster port at`))
+		} else if _, err := clusterHostPort(c.ClusterAddr); err != nil {
+			errs = append(errs, err)
+		}
+		if c.APIAddr == "" {
+			errs = append(errs, errors.New(`api_addr is required with raft storage: the URL other nodes and redirected clients reach this node's API at`))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("storage: type %q is not supported (bolt, inmem, postgresql)", c.Storage.Type))
+		errs = append(errs, fmt.Errorf("storage: type %q is not supported (bolt, inmem, postgresql, raft)", c.Storage.Type))
 	}
 	if d := c.Audit.Dir; d != "" {
 		switch {
@@ -582,10 +684,6 @@ func (s Storage) validatePostgres() []error {
 		if err := postgres.CheckTable(s.Table); err != nil {
 			errs = append(errs, fmt.Errorf(`storage "postgresql": %w`, err))
 		}
-	}
-	if s.HAEnabled {
-		errs = append(errs, errors.New(`storage "postgresql": ha_enabled = true asks for active/standby, which Keyward does not have yet (issue 14, item 2); `+
-			`remove it or set ha_enabled = false, and run one server per database`))
 	}
 	return errs
 }

@@ -147,23 +147,26 @@ func (m *Migration) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ClusterHostPort returns the host:port of ClusterAddr, which is a URL
-// such as https://10.0.0.5:8201 (as Vault's cluster_addr) or a bare
-// host:port.
-func (m *Migration) ClusterHostPort() (string, error) {
-	hostport := m.ClusterAddr
-	if u, err := url.Parse(m.ClusterAddr); err == nil && u.Host != "" {
+// ClusterHostPort returns the host:port of ClusterAddr (see
+// clusterHostPort).
+func (m *Migration) ClusterHostPort() (string, error) { return clusterHostPort(m.ClusterAddr) }
+
+// clusterHostPort returns the host:port of a cluster_addr, which is a URL
+// such as https://10.0.0.5:8201 (as Vault's) or a bare host:port.
+func clusterHostPort(addr string) (string, error) {
+	hostport := addr
+	if u, err := url.Parse(addr); err == nil && u.Host != "" {
 		if u.Scheme != "https" && u.Scheme != "tcp" {
-			return "", fmt.Errorf("cluster_addr %q: scheme must be https", m.ClusterAddr)
+			return "", fmt.Errorf("cluster_addr %q: scheme must be https", addr)
 		}
 		hostport = u.Host
 	}
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil || port == "" || port == "0" {
-		return "", fmt.Errorf("cluster_addr %q must be https://host:port", m.ClusterAddr)
+		return "", fmt.Errorf("cluster_addr %q must be https://host:port", addr)
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		return "", fmt.Errorf("cluster_addr %q: an unspecified address (0.0.0.0) cannot be dialled by peers", m.ClusterAddr)
+		return "", fmt.Errorf("cluster_addr %q: an unspecified address (0.0.0.0) cannot be dialled by peers", addr)
 	}
 	return hostport, nil
 }

@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,16 +127,57 @@ func TestLoadMigrationNamesFile(t *testing.T) {
 }
 
 // The server parses storage "raft" but refuses to serve it yet.
-func TestServerRefusesRaftStorage(t *testing.T) {
-	cfg, err := config.Parse(pgListener + `storage "raft" {
+func TestRaftServerConfig(t *testing.T) {
+	cfg, err := config.Parse(`listener "tcp" {
+  address = "127.0.0.1:8200"
+  tls_disable = true
+  cluster_address = "127.0.0.1:8201"
+}
+api_addr = "http://127.0.0.1:8200"
+cluster_addr = "https://127.0.0.1:8201"
+storage "raft" {
   path = "/data"
   node_id = "n1"
+  retry_join {
+    leader_api_addr = "https://10.0.0.1:8200"
+    leader_ca_cert_file = "/ca.pem"
+  }
+  retry_join {
+    leader_api_addr = "https://10.0.0.2:8200"
+  }
 }`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "raft storage is not yet served; use it only as a migrate destination") {
-		t.Errorf("Validate = %v", err)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+	rj := cfg.Storage.RetryJoin
+	if len(rj) != 2 || rj[0].LeaderCACertFile != "/ca.pem" {
+		t.Errorf("retry_join = %+v", rj)
+	}
+	leaders := []string{rj[0].LeaderAPIAddr, rj[1].LeaderAPIAddr}
+	if !slices.Contains(leaders, "https://10.0.0.1:8200") || !slices.Contains(leaders, "https://10.0.0.2:8200") {
+		t.Errorf("retry_join leaders = %v", leaders)
+	}
+	if got := cfg.ClusterBind(); got != "127.0.0.1:8201" {
+		t.Errorf("ClusterBind = %q", got)
+	}
+
+	// Everything a raft node needs is reported at once.
+	if _, err := config.Parse(pgListener + `storage "raft" {
+  retry_join { leader_ca_cert_file = "/x" }
+}`); err == nil || !strings.Contains(err.Error(), "leader_api_addr is required") {
+		t.Errorf("retry_join without a leader: %v", err)
+	}
+	cfg, err = config.Parse(pgListener + `storage "raft" {}`)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	for _, want := range []string{"path is required", "node_id is required", "cluster_addr is required", "api_addr is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error = %v, want it to say %q", err, want)
+		}
 	}
 }
 

@@ -36,7 +36,7 @@ func (c *Config) Sanitized() map[string]any {
 		"log_level":                        c.LogLevel,
 		"log_format":                       c.LogFormat,
 		"listeners":                        listeners,
-		"storage":                          map[string]any{"type": c.Storage.Type, "redirect_addr": "", "cluster_addr": "", "disable_clustering": true},
+		"storage":                          map[string]any{"type": c.Storage.Type, "redirect_addr": c.APIAddr, "cluster_addr": c.ClusterAddr, "disable_clustering": c.Storage.Type != "raft" && !c.Storage.HAEnabled},
 		"seals":                            []any{map[string]any{"type": "shamir", "disabled": false}},
 		"max_request_size":                 c.MaxRequestSize,
 		"max_unauthenticated_request_size": c.MaxUnauthenticatedRequestSize,

@@ -80,6 +80,25 @@ func TestPostgresConnectionURLFromEnv(t *testing.T) {
 	}
 }
 
+// ha_enabled = true is active/standby on one table; with the api_addr a
+// standby redirects to, it validates.
+func TestPostgresHAStorage(t *testing.T) {
+	cfg, err := config.Parse(pgListener + `api_addr = "https://kw1.internal:8200"
+storage "postgresql" {
+  connection_url = "postgres://keyward@db.internal:5432/keyward?sslmode=verify-full"
+  ha_enabled     = "true"
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Storage.HAEnabled {
+		t.Error("HAEnabled = false, want true")
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate = %v, want nil", err)
+	}
+}
+
 // Every problem of a postgresql block is reported with the others, and
 // none repeats the connection URL.
 func TestPostgresStorageErrors(t *testing.T) {
@@ -91,8 +110,8 @@ func TestPostgresStorageErrors(t *testing.T) {
 		{"bad url", `{ connection_url = "postgres://u:s3cr3t-pg-pw@[::1/x" }`, []string{"connection_url is not a PostgreSQL connection string"}},
 		{"not a url", `{ connection_url = "s3cr3t-pg-pw" }`, []string{"connection_url is not a PostgreSQL connection string"}},
 		{"bad table", `{ connection_url = "postgres://h/db", table = "Store; DROP" }`, []string{`table "Store; DROP" must be a lower-case identifier`}},
-		{"ha", `{ connection_url = "postgres://h/db", ha_enabled = true }`, []string{"ha_enabled = true", "issue 14", "active/standby"}},
-		{"all at once", `{ table = "a.b.c", ha_enabled = "true" }`, []string{"connection_url is required", `table "a.b.c"`, "ha_enabled"}},
+		{"ha without api_addr", `{ connection_url = "postgres://h/db", ha_enabled = true }`, []string{"api_addr is required", "ha_enabled = true"}},
+		{"all at once", `{ table = "a.b.c", ha_enabled = "true" }`, []string{"connection_url is required", `table "a.b.c"`, "api_addr is required"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,6 +67,29 @@ type Config struct {
 	// SanitizedConfig is what sys/config/state/sanitized answers: the
 	// server's configuration without secrets (nil: an empty object).
 	SanitizedConfig map[string]any
+
+	// HA, when set, makes this core one of several over shared storage:
+	// it unseals into standby and is active only while it holds the lock.
+	HA HA
+	// NodeID and ClusterAddr name this node to the others (sys/leader,
+	// sys/ha-status).
+	NodeID      string
+	ClusterAddr string
+	// BeforeInitialize runs before Initialize writes anything (raft:
+	// bootstrap a one-node cluster and lead it).
+	BeforeInitialize func(ctx context.Context) error
+	// OnUnsealed runs once the barrier opens (at unseal, and during
+	// Initialize), before the node seeks the HA lock: raft reads the
+	// cluster CA through the barrier to start its cluster port. An error
+	// seals the core again.
+	OnUnsealed func(ctx context.Context, b *barrier.Barrier) error
+	// LeaderInfo, when set, adds fields to sys/leader (raft's
+	// raft_committed_index and raft_applied_index, which bao status shows).
+	LeaderInfo func() map[string]any
+	// SealedPaths are extra sys/ endpoints served without a token in any
+	// state, by path relative to /v1/ ("sys/storage/raft/join"); the
+	// handler sees the raw request.
+	SealedPaths map[string]func(ctx context.Context, req *logical.Request) (*logical.Response, error)
 }
 
 // Core is one Keyward server's logic. It is safe for concurrent use.
@@ -100,6 +123,12 @@ type Core struct {
 	// passwords is the unsealed (or unsealing) state's PasswordGenerator,
 	// read lock-free by engines' background work; nil while sealed.
 	passwords atomic.Pointer[passwordSource]
+
+	// ha is the standby/active loop while unsealed with an HA lock
+	// (guarded by stateLock); activeSince is this node's advertisement
+	// while it is active.
+	ha          *haRun
+	activeSince atomic.Pointer[Advertisement]
 }
 
 // active is everything that exists only while the core is unsealed.
@@ -170,7 +199,7 @@ func New(cfg Config) (*Core, error) {
 func (c *Core) Sealed() bool {
 	c.stateLock.RLock()
 	defer c.stateLock.RUnlock()
-	return c.active == nil
+	return c.barrier.Sealed()
 }
 
 // Initialized reports whether the store has been initialized. An error means
@@ -181,6 +210,7 @@ func (c *Core) Initialized(ctx context.Context) (bool, error) {
 
 // Close seals the core and stops its background work.
 func (c *Core) Close() error {
+	c.stopHA()
 	c.stateLock.Lock()
 	defer c.stateLock.Unlock()
 	c.sealLocked()
@@ -300,14 +330,12 @@ func (a *active) hasSudo(ti *logical.TokenInfo, path string, op logical.Operatio
 // sealLocked drops all unsealed state and wipes key material. stateLock must
 // be held for writing.
 func (c *Core) sealLocked() {
-	if a := c.active; a != nil {
-		a.cancel()
-		a.wg.Wait()
-		c.passwords.Store(nil)
-		a.closeServices(c.logger)
-		a.mounts.cleanup(context.Background())
-		c.active = nil
+	if c.ha != nil {
+		c.ha.cancel() // stopHA has waited for it, or it sees the seal and exits
+		c.ha = nil
 	}
+	c.teardownActive()
+	c.activeSince.Store(nil)
 	c.wipeRekey() // a pending new unseal key never outlives the unsealed state
 	c.barrier.Seal()
 }
@@ -343,6 +371,16 @@ func (s system) GeneratePasswordFromPolicy(ctx context.Context, name string) (st
 		return "", logical.BadRequest("password policy %q: password policies are not available", name)
 	}
 	return ps.g.Generate(ctx, name)
+}
+
+// loadClusterIDReadOnly reads the cluster id on a standby, which cannot
+// write: "" until the active node has created it.
+func (c *Core) loadClusterIDReadOnly(ctx context.Context) (string, error) {
+	raw, err := c.barrier.Get(ctx, "core/cluster-id")
+	if err != nil {
+		return "", fmt.Errorf("read cluster id: %w", err)
+	}
+	return string(raw), nil
 }
 
 // loadClusterID reads the cluster id, creating it on first unseal.

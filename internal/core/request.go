@@ -31,6 +31,7 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	}
 	resp, err := c.handleUnsealed(ctx, req)
 	if errors.Is(err, errSealRequested) {
+		c.stopHA()
 		c.stateLock.Lock()
 		c.sealLocked()
 		c.stateLock.Unlock()
@@ -50,6 +51,9 @@ func (c *Core) Unauthenticated(path string) bool {
 	case "sys/health", "sys/seal-status", "sys/init", "sys/unseal", "sys/leader",
 		"sys/generate-root/attempt", "sys/generate-root/update",
 		"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify":
+		return true
+	}
+	if _, ok := c.cfg.SealedPaths[path]; ok {
 		return true
 	}
 	c.stateLock.RLock()
@@ -80,7 +84,13 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 	defer c.stateLock.RUnlock()
 	a := c.active
 	if a == nil {
+		if c.ha != nil && !c.barrier.Sealed() {
+			return nil, ErrStandby
+		}
 		return nil, logical.ErrSealed
+	}
+	if err := c.fence(ctx); err != nil {
+		return nil, err
 	}
 	m, routed, authErr := c.authorize(ctx, a, req)
 	// A login is refused while its client or user has spent its failed

@@ -98,6 +98,11 @@ func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error
 	} else if ok {
 		return nil, logical.BadRequest("Vault is already initialized")
 	}
+	if c.cfg.BeforeInitialize != nil {
+		if err := c.cfg.BeforeInitialize(ctx); err != nil {
+			return nil, fmt.Errorf("initialize: %w", err)
+		}
+	}
 	key, err := c.barrier.Initialize(ctx, barrier.SealConfig{Type: "shamir", SecretShares: p.Shares, SecretThreshold: p.Threshold})
 	if err != nil {
 		return nil, fmt.Errorf("initialize: %w", err)
@@ -116,6 +121,18 @@ func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error
 		return nil, fmt.Errorf("initialize: %w", err)
 	}
 	defer c.sealLocked()
+	if c.cfg.OnUnsealed != nil {
+		if err := c.cfg.OnUnsealed(ctx, c.barrier); err != nil {
+			return nil, fmt.Errorf("initialize: %w", err)
+		}
+	}
+	if c.cfg.HA != nil {
+		// Initialize writes as the active node would.
+		if _, err := c.cfg.HA.Acquire(ctx); err != nil {
+			return nil, fmt.Errorf("initialize: wait for the active lock: %w", err)
+		}
+		defer c.cfg.HA.Release(context.Background())
+	}
 	if err := c.postUnseal(ctx); err != nil {
 		return nil, fmt.Errorf("initialize: %w", err)
 	}
@@ -249,7 +266,7 @@ func (c *Core) SubmitUnsealShare(ctx context.Context, share []byte) (*SealStatus
 
 	c.stateLock.Lock()
 	defer c.stateLock.Unlock()
-	if c.active != nil {
+	if !c.barrier.Sealed() {
 		return c.sealStatusLocked(ctx)
 	}
 	if err := c.barrier.Unseal(ctx, key); err != nil {
@@ -257,6 +274,23 @@ func (c *Core) SubmitUnsealShare(ctx context.Context, share []byte) (*SealStatus
 			return nil, logical.BadRequest("unseal failed: the keys are not valid for this store; progress was reset")
 		}
 		return nil, fmt.Errorf("unseal: %w", err)
+	}
+	if c.cfg.OnUnsealed != nil {
+		if err := c.cfg.OnUnsealed(ctx, c.barrier); err != nil {
+			c.barrier.Seal()
+			return nil, fmt.Errorf("unseal: %w", err)
+		}
+	}
+	if c.cfg.HA != nil {
+		id, err := c.loadClusterIDReadOnly(ctx)
+		if err != nil {
+			c.barrier.Seal()
+			return nil, fmt.Errorf("unseal: %w", err)
+		}
+		c.clusterID.Store(&id)
+		c.startHA()
+		c.logger.Info("unsealed: standing by for the active lock")
+		return c.sealStatusLocked(ctx)
 	}
 	if err := c.postUnseal(ctx); err != nil {
 		c.barrier.Seal()
@@ -272,7 +306,7 @@ func (c *Core) sealStatusLocked(ctx context.Context) (*SealStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SealStatus{Type: "shamir", Initialized: true, Sealed: c.active == nil, T: cfg.SecretThreshold, N: cfg.SecretShares,
+	return &SealStatus{Type: "shamir", Initialized: true, Sealed: c.barrier.Sealed(), T: cfg.SecretThreshold, N: cfg.SecretShares,
 		Version: Version, BuildDate: buildDate, StorageType: c.cfg.StorageType, ClusterName: c.cfg.ClusterName, ClusterID: c.clusterIDOrEmpty()}, nil
 }
 
@@ -321,6 +355,7 @@ func (c *Core) Unseal(ctx context.Context, shares []sensitive.Bytes) error {
 
 // Seal seals the core and wipes key material from memory.
 func (c *Core) Seal() {
+	c.stopHA()
 	c.stateLock.Lock()
 	defer c.stateLock.Unlock()
 	c.sealLocked()

@@ -77,6 +77,8 @@ func (b *sysBackend) routes() []logical.Route {
 				{Name: "paths", Type: logical.TypeSlice, Description: "The paths to check."},
 			}},
 		{Pattern: "internal/ui/mounts/{path*}", Unauthenticated: true, Ops: ops{logical.ReadOperation: c.uiMountsReq, logical.ListOperation: c.uiMountsReq}, Synopsis: "Describe the mount holding a path, if the calling token can reach it."},
+		{Pattern: "step-down", Sudo: true, Ops: ops{logical.UpdateOperation: c.stepDownReq}, Synopsis: "Make the active node give up the active role.",
+			Description: "The node stops serving as active and another node takes over; a lone node becomes active again after a short pause."},
 		{Pattern: "plugins/catalog", Ops: ops{logical.ReadOperation: c.catalogReq, logical.ListOperation: c.catalogReq},
 			Synopsis: "List the built-in secrets engines, auth methods and database plugins."},
 		{Pattern: "plugins/catalog/{rest*}", Sudo: true, Ops: ops{logical.ReadOperation: c.catalogReq, logical.ListOperation: c.catalogReq, logical.UpdateOperation: c.catalogReq, logical.DeleteOperation: c.catalogReq},
@@ -89,6 +91,11 @@ func (b *sysBackend) routes() []logical.Route {
 			Description: "Vault's shape (cpu, cpu_times, disk, host, memory, timestamp); on Linux read from /proc and statfs, elsewhere only the host part."},
 		{Pattern: "config/state/sanitized", Sudo: true, Ops: ops{logical.ReadOperation: c.sanitizedConfig}, Synopsis: "Read the server's running configuration, without secrets (needs sudo)."},
 		{Pattern: "internal/specs/openapi", Ops: ops{logical.ReadOperation: c.openAPIReq}, Synopsis: "Read the OpenAPI document of every route of the mounts the calling token can reach."},
+		{Pattern: "storage/raft/snapshot", Sudo: true, Ops: ops{logical.ReadOperation: c.backupReq, logical.UpdateOperation: c.restoreReq(false)},
+			Synopsis:    "Stream a consistent snapshot of the raft storage, or restore one.",
+			Description: "A read streams a snapshot: a header (format version, cluster ID, storage type, creation time, keyring term), the state machine file as barrier ciphertext, and a SHA-256 over both. A write restores one sent as the request body; it is checked whole first, and a snapshot of another cluster is refused (see snapshot-force)."},
+		{Pattern: "storage/raft/snapshot-force", Sudo: true, Ops: ops{logical.UpdateOperation: c.restoreReq(true)},
+			Synopsis: "Restore a snapshot even if it is of another cluster; the node then seals and needs that cluster's unseal keys."},
 		{Pattern: "storage/backup", Sudo: true, Ops: ops{logical.ReadOperation: c.backupReq}, Synopsis: "Stream a consistent backup of the storage while serving (bolt storage only).",
 			Description: "The body is a Keyward backup stream: a header (format version, cluster ID, storage type, creation time, keyring term), the bolt file as barrier ciphertext, and a SHA-256 over both. Restore it offline with keyward operator backup restore."},
 		{Pattern: "key-status", Ops: ops{logical.ReadOperation: c.keyStatus}, Synopsis: "Report the current term of the encryption keyring."},
@@ -341,4 +348,11 @@ func (c *Core) sanitizedConfig(context.Context, *logical.Request, logical.Params
 
 func (c *Core) openAPIReq(_ context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
 	return c.openAPI(c.active, req)
+}
+
+func (c *Core) stepDownReq(context.Context, *logical.Request, logical.Params) (*logical.Response, error) {
+	if err := c.stepDownLocked(); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Status: http.StatusNoContent}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward/internal/logical"
 )
@@ -64,7 +65,11 @@ func (c *Core) handleSealedPaths(ctx context.Context, req *logical.Request) (*lo
 			return resp, "", err
 		})
 	default:
-		return nil, false, nil
+		h := c.cfg.SealedPaths[req.Path]
+		if h == nil {
+			return nil, false, nil
+		}
+		resp, err = h(ctx, req)
 	}
 	return resp, true, err
 }
@@ -146,17 +151,24 @@ func (c *Core) health(ctx context.Context, req *logical.Request) (*logical.Respo
 		return nil, err
 	}
 	sealed := c.Sealed()
+	standby := !sealed && c.Standby()
 	status := code("activecode", http.StatusOK)
 	switch {
 	case !init:
 		status = code("uninitcode", http.StatusNotImplemented)
 	case sealed:
 		status = code("sealedcode", http.StatusServiceUnavailable)
+	case standby:
+		// A load balancer sends clients to the active node unless told
+		// that a standby will do (it forwards).
+		if ok, _, _ := logical.Bool(req.Data, "standbyok"); !ok {
+			status = code("standbycode", http.StatusTooManyRequests)
+		}
 	}
 	body := map[string]any{
 		"initialized":                  init,
 		"sealed":                       sealed,
-		"standby":                      false,
+		"standby":                      standby,
 		"performance_standby":          false,
 		"replication_performance_mode": "disabled",
 		"replication_dr_mode":          "disabled",
@@ -274,13 +286,26 @@ func (c *Core) leaderResp(ctx context.Context) (*logical.Response, error) {
 	if c.Sealed() {
 		return nil, logical.ErrSealed
 	}
-	return rawJSON(http.StatusOK, map[string]any{
-		"ha_enabled":             false,
-		"is_self":                true,
-		"leader_address":         c.cfg.APIAddr,
-		"leader_cluster_address": "",
+	ad, self, ok := c.Leader(ctx)
+	body := map[string]any{
+		"ha_enabled":             c.cfg.HA != nil,
+		"is_self":                self,
+		"leader_address":         ad.APIAddr,
+		"leader_cluster_address": ad.ClusterAddr,
 		"performance_standby":    false,
-	})
+	}
+	if ok && !ad.ActiveTime.IsZero() {
+		body["active_time"] = ad.ActiveTime.Format(time.RFC3339Nano)
+	}
+	if !ok {
+		body["leader_address"], body["leader_cluster_address"] = "", ""
+	}
+	if c.cfg.LeaderInfo != nil {
+		for k, v := range c.cfg.LeaderInfo() {
+			body[k] = v
+		}
+	}
+	return rawJSON(http.StatusOK, body)
 }
 
 func (c *Core) generateRootAttempt(ctx context.Context, req *logical.Request) (*logical.Response, error) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/keyward/keyward/internal/cli"
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/node/nodetest"
 )
 
 // TestMain lets the test binary act as the keyward command when re-executed
@@ -38,15 +38,7 @@ func keyward(args ...string) *exec.Cmd {
 	return cmd
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return nodetest.FreeAddr(t) }
 
 type server struct {
 	cmd  *exec.Cmd

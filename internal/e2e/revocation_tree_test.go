@@ -22,6 +22,11 @@ import (
 // call sends one request with token and decodes the JSON answer. A transport
 // error (the server died) is returned, never fatal: callers race kill -9.
 func call(addr, token, method, path string, body any) (int, map[string]any, error) {
+	return callWith(client, addr, token, method, path, body)
+}
+
+// callWith is call with another HTTP client.
+func callWith(hc *http.Client, addr, token, method, path string, body any) (int, map[string]any, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -35,7 +40,7 @@ func call(addr, token, method, path string, body any) (int, map[string]any, erro
 		return 0, nil, err
 	}
 	req.Header.Set("X-Vault-Token", token)
-	resp, err := client.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

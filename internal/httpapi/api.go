@@ -57,6 +57,55 @@ type Config struct {
 	// are exempt, so monitoring keeps working.
 	RateLimit float64
 	RateBurst int
+	// Forward, when set, sends the requests a standby node cannot serve to
+	// the active node (see Forwarder).
+	Forward Forwarder
+}
+
+// Forwarder carries requests from a standby node to the active one.
+type Forwarder interface {
+	// Standby reports whether this node is a standby now.
+	Standby() bool
+	// Forward sends r to the active node and writes its answer to w;
+	// client is the client address this listener resolved (trusted
+	// proxies applied), which the active node uses as the client's.
+	Forward(w http.ResponseWriter, r *http.Request, client string)
+}
+
+// standbyLocal are the paths a standby answers itself: its own health,
+// seal state and unsealing, who leads, and joining a cluster.
+func standbyLocal(path string) bool {
+	switch path {
+	case "sys/health", "sys/seal-status", "sys/leader", "sys/unseal", "sys/init", "sys/storage/raft/join":
+		return true
+	}
+	return false
+}
+
+// streamsBody reports whether the request's body is a stream for its
+// handler rather than JSON: a snapshot restore.
+func streamsBody(path string, op logical.Operation) bool {
+	switch path {
+	case "sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force":
+		return op == logical.UpdateOperation || op == logical.CreateOperation
+	}
+	return false
+}
+
+type forwardedKey struct{}
+
+// ServeForwarded serves a request a standby forwarded: client is the
+// address the standby resolved, which stands as the client's own. The
+// request is never forwarded again, so a node that has become a standby
+// meanwhile answers 503 and the client retries.
+func (a *API) ServeForwarded(w http.ResponseWriter, r *http.Request, client string) {
+	r = r.WithContext(context.WithValue(r.Context(), forwardedKey{}, true))
+	if ip, err := netip.ParseAddr(client); err == nil {
+		r.RemoteAddr = netip.AddrPortFrom(ip, 0).String()
+	} else {
+		r.RemoteAddr = client
+	}
+	a.serve(w, r, &a.direct)
 }
 
 // Defaults for zero Config fields.
@@ -244,6 +293,14 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, l *Listener, 
 		writeErrors(w, r, http.StatusTooManyRequests, "request rate limit exceeded")
 		return
 	}
+	if f := a.cfg.Forward; f != nil && !standbyLocal(path) && r.Context().Value(forwardedKey{}) == nil && f.Standby() {
+		if path == "sys/seal" {
+			writeErrors(w, r, http.StatusBadRequest, "this node is a standby: seal the active node, or stop this one")
+			return
+		}
+		f.Forward(w, r, l.clientIP(r))
+		return
+	}
 	var query url.Values
 	if r.URL.RawQuery != "" {
 		if query, err = parseQuery(r.URL.RawQuery); err != nil {
@@ -269,7 +326,12 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, l *Listener, 
 	}
 	claim := bodyClaim{budget: &a.budget}
 	defer claim.release()
-	if err := a.readData(w, r, req, query, &claim); err != nil {
+	if streamsBody(path, op) {
+		// The handler reads the body itself, after the core has checked
+		// the token and the ACL; it is never decoded or buffered here.
+		req.Body = r.Body
+		req.Data = map[string]any{}
+	} else if err := a.readData(w, r, req, query, &claim); err != nil {
 		a.respondError(w, r, req, err)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/storage"
 )
 
 // errorStatus maps an error from the core, or from request decoding, to an
@@ -19,6 +20,10 @@ func errorStatus(err error) (status int, msg string, internal bool) {
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		return http.StatusRequestEntityTooLarge, errBodyTooLarge.Error(), false
+	case errors.Is(err, storage.ErrValueTooLarge):
+		return http.StatusRequestEntityTooLarge, "the value is too large for the storage backend (raft max_entry_size)", false
+	case errors.Is(err, storage.ErrNotActive):
+		return http.StatusServiceUnavailable, "this node stopped being the active node during the request; the change may or may not have been applied; retry", false
 	case errors.Is(err, errBusy):
 		return http.StatusServiceUnavailable, errBusy.Error(), false
 	case errors.Is(err, errBodyTimeout):

@@ -49,6 +49,9 @@ type Request struct {
 	Data      map[string]any
 	// Raw body for endpoints that need it (nil for most).
 	Headers http.Header
+	// Body is the unread request body of the few endpoints that stream
+	// one instead of taking JSON (a snapshot restore); nil otherwise.
+	Body io.Reader
 
 	// ClientToken is the caller's token. Its type keeps it out of every
 	// format and log; Reveal it only to hash or look it up.

@@ -21,24 +21,7 @@ func BenchmarkHTTP(b *testing.B) {
 		}
 		n := nodetest.StartWith(b, opts)
 		tok := n.RootToken.Reveal()
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-		do := func(method, path string, body []byte) {
-			var r io.Reader
-			if body != nil {
-				r = bytes.NewReader(body)
-			}
-			req, _ := http.NewRequest(method, n.URL+"/v1/"+path, r)
-			req.Header.Set("X-Vault-Token", tok)
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				b.Fatalf("%s %s: %d", method, path, resp.StatusCode)
-			}
-		}
+		do := requester(b, n.URL, tok)
 		body := []byte(`{"data":{"user":"svc","password":"0123456789abcdef0123456789abcdef"}}`)
 		for i := 0; i < 100; i++ {
 			do("PUT", fmt.Sprintf("secret/data/bench/k%d", i), body)
@@ -73,5 +56,56 @@ func BenchmarkHTTP(b *testing.B) {
 			})
 		})
 		n.Close()
+	}
+}
+
+// BenchmarkHTTPRaft is BenchmarkHTTP's KV workloads on a one-node raft
+// cluster (log and state machine fsynced on every commit).
+func BenchmarkHTTPRaft(b *testing.B) {
+	r, root, _ := oneRaftNode(b, "bench")
+	do := requester(b, r.url, root)
+	body := []byte(`{"data":{"user":"svc","password":"0123456789abcdef0123456789abcdef"}}`)
+	for i := 0; i < 100; i++ {
+		do("PUT", fmt.Sprintf("secret/data/bench/k%d", i), body)
+	}
+	b.Run("kv-read", func(b *testing.B) {
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				do("GET", fmt.Sprintf("secret/data/bench/k%d", i%100), nil)
+			}
+		})
+	})
+	b.Run("kv-write", func(b *testing.B) {
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				do("PUT", fmt.Sprintf("secret/data/bench/k%d", i%100), body)
+			}
+		})
+	})
+}
+
+// requester returns a function sending one request to the server at url
+// with token, failing the benchmark on a transport error or a status of
+// 300 or more.
+func requester(b *testing.B, url, token string) func(method, path string, body []byte) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	return func(method, path string, body []byte) {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, url+"/v1/"+path, rd)
+		req.Header.Set("X-Vault-Token", token)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			b.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+		}
 	}
 }

@@ -40,6 +40,8 @@ type Node struct {
 	servers []*httpapi.Server
 	lns     []net.Listener
 	urls    []string
+	cluster *raftCluster // raft storage only
+	pgha    *pgHA        // postgresql storage with ha_enabled only
 
 	closeOnce sync.Once
 	closeErr  error
@@ -74,11 +76,26 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, logger: logger}
-	store, closer, err := openStorage(cfg.Storage, logger)
-	if err != nil {
-		return nil, err
+	if cfg.Storage.Type == "raft" {
+		cl, err := newRaftCluster(cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		n.cluster = cl
+		n.store, n.closer = cl.phys, cl
+	} else {
+		store, closer, err := openStorage(cfg.Storage, logger)
+		if err != nil {
+			return nil, err
+		}
+		n.store, n.closer = store, closer
+		if cfg.Storage.Type == "postgresql" && cfg.Storage.HAEnabled {
+			if n.pgha, err = newPGHA(cfg, store); err != nil {
+				n.closeStore()
+				return nil, err
+			}
+		}
 	}
-	n.store, n.closer = store, closer
 	var onInit func() error
 	marker := ""
 	if cfg.Storage.Type == "bolt" || cfg.Storage.Type == "file" {
@@ -123,6 +140,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
+	if n.cluster != nil {
+		n.cluster.coreConfig(&cc)
+		svcs = append(svcs, n.cluster.service())
+	}
+	if n.pgha != nil {
+		n.pgha.coreConfig(&cc)
+	}
 	cc.Services = svcs
 	c, err := core.New(cc)
 	if err != nil {
@@ -156,7 +180,19 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		MaxUnauthenticatedRequestSize: cfg.MaxUnauthenticatedRequestSize,
 		MaxInFlightBodyBytes:          cfg.MaxInFlightRequestBytes,
 		RateLimit:                     cfg.RateLimit.RequestsPerSecond, RateBurst: cfg.RateLimit.Burst}
+	if n.cluster != nil {
+		hc.Forward = n.cluster.fwd
+	}
+	if n.pgha != nil {
+		hc.Forward = n.pgha
+	}
 	n.api = httpapi.New(c, hc, logger)
+	if n.cluster != nil {
+		n.cluster.attach(c, n.api)
+	}
+	if n.pgha != nil {
+		n.pgha.attach(c)
+	}
 	return n, nil
 }
 

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,7 +19,8 @@ import (
 const storageOpenTimeout = 30 * time.Second
 
 // openStorage opens the backend the storage block names, and what closes
-// it (nil when there is nothing to close).
+// it (nil when there is nothing to close). A postgresql store with
+// ha_enabled gets its HA wiring from newPGHA (pgha.go).
 func openStorage(cfg config.Storage, logger *slog.Logger) (storage.Backend, io.Closer, error) {
 	switch cfg.Type {
 	case "inmem":
@@ -32,9 +32,6 @@ func openStorage(cfg config.Storage, logger *slog.Logger) (storage.Backend, io.C
 		}
 		return s, s, nil
 	case "postgresql":
-		if cfg.HAEnabled { // config.Validate says so too; a Config built in code may skip it
-			return nil, nil, errors.New(`storage "postgresql": ha_enabled = true is not supported yet (no active/standby; issue 14, item 2)`)
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), storageOpenTimeout)
 		defer cancel()
 		s, err := postgres.Open(ctx, cfg.ConnectionURL, postgres.Options{Table: cfg.Table, Logger: logger})

@@ -39,6 +39,15 @@ func CheckKey(key string) error {
 // and no backend stores it.
 var ErrEmptyKey = errors.New("storage: empty key")
 
+// ErrValueTooLarge is wrapped by a write bigger than the backend takes in
+// one entry (raft's max_entry_size): the client's error, HTTP 413.
+var ErrValueTooLarge = errors.New("storage: value too large for the storage backend")
+
+// ErrNotActive is wrapped by an operation refused or cut short because
+// this node stopped being the one that may write (a raft node that lost
+// leadership): HTTP 503, and the client may retry on the active node.
+var ErrNotActive = errors.New("storage: this node is not the active node")
+
 // CheckWriteKey returns an error wrapping ErrEmptyKey for the empty key,
 // or CheckKey's. Every backend calls it before writing key.
 func CheckWriteKey(key string) error {

@@ -6,6 +6,7 @@ package nodetest
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"testing"
 
@@ -137,4 +138,58 @@ func wrapShares(shares [][]byte) []sensitive.Bytes {
 		out[i] = sensitive.NewBytes(s)
 	}
 	return out
+}
+
+// FreeAddr returns a loopback host:port nobody listens on now (for
+// settings such as api_addr that must be known before listening).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// RaftConfig is the configuration of one raft node id with its data in
+// dir: a plain-HTTP API and a cluster port on free loopback ports, and
+// performance_multiplier 1 (the tightest timeouts).
+func RaftConfig(t testing.TB, id, dir string) *config.Config {
+	t.Helper()
+	api, cl := FreeAddr(t), FreeAddr(t)
+	cfg := config.Default()
+	cfg.Listeners = []config.Listener{{Type: "tcp", Address: api, TLSDisable: true}}
+	cfg.APIAddr = "http://" + api
+	cfg.ClusterAddr = "https://" + cl
+	cfg.Storage = config.Storage{Type: "raft", Path: dir, NodeID: id, PerformanceMultiplier: 1}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+	return cfg
+}
+
+// StartConfig builds and starts a server from cfg, logging everything
+// (JSON, debug) to logs; it closes the server at cleanup and prints the
+// logs if the test failed. The server is left as it starts: sealed.
+func StartConfig(t testing.TB, cfg *config.Config, logs *clocktest.Buffer) *node.Node {
+	t.Helper()
+	name := cfg.Storage.NodeID
+	if name == "" {
+		name = cfg.Storage.Type
+	}
+	n, err := node.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("node.New(%s) = %v", name, err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatalf("Start(%s) = %v", name, err)
+	}
+	t.Cleanup(func() {
+		n.Close()
+		if t.Failed() {
+			t.Logf("%s's log:\n%s", name, logs.String())
+		}
+	})
+	return n
 }

@@ -270,3 +270,108 @@ func TestLockAcquireWaitsForServer(t *testing.T) {
 		t.Fatal("lost channel closed at once")
 	}
 }
+
+// holderQuery is the last statement the session of app holding an
+// advisory lock ran ("" if none holds one).
+func holderQuery(t testing.TB, c *pgx.Conn, app string) string {
+	t.Helper()
+	var q string
+	err := c.QueryRow(t.Context(), `SELECT coalesce(max(a.query), '') FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+		WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = $1`, app).Scan(&q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// Fence holds only while the lock is held and the server answers on the
+// holding connection: it proves the session alive with SELECT 1 on that
+// connection once the last proof is old, and a holder whose server stops
+// answering (but whose connection stays open, so keepalives pass and the
+// watcher alone would not notice) fails Fence and loses the lock.
+func TestLockFence(t *testing.T) {
+	c := admin(t)
+	p := newProxy(t)
+	app := "kwlock-" + strings.ToLower(rand.Text()[:10])
+	s, err := postgres.Open(t.Context(), sensitive.NewString("postgres://postgres@"+p.addr+"/test?sslmode=disable&application_name="+app), postgres.Options{Table: tableName(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l := s.NewLock("active")
+	t.Cleanup(func() { l.Release(context.Background()) })
+
+	if err := l.Fence(t.Context()); !errors.Is(err, postgres.ErrNotHeld) {
+		t.Fatalf("Fence before Acquire = %v, want ErrNotHeld", err)
+	}
+	lost, err := l.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Fence(t.Context()); err != nil {
+		t.Fatalf("Fence just after Acquire = %v", err)
+	}
+	// Callers in parallel share the probes; each sees nil while it holds.
+	ctx, cancel := context.WithCancel(t.Context())
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for ctx.Err() == nil {
+				if err := l.Fence(ctx); err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	clocktest.Eventually(t, "Fence to prove the session alive on the holding connection", func() bool {
+		return l.Fence(t.Context()) == nil && holderQuery(t, c, app) == "SELECT 1"
+	})
+	cancel()
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Fence while held = %v", err)
+		}
+	}
+	if isClosed(lost) {
+		t.Fatal("lost channel closed while the lock is held")
+	}
+
+	p.setFrozen(true)
+	t.Cleanup(func() { p.setFrozen(false) })
+	clocktest.Eventually(t, "Fence to fail once the server stops answering", func() bool {
+		err := l.Fence(t.Context())
+		if err != nil && !errors.Is(err, postgres.ErrNotHeld) {
+			t.Fatalf("Fence = %v, want nil or ErrNotHeld", err)
+		}
+		return err != nil
+	})
+	waitClosed(t, lost, "the holder to learn its server stopped answering")
+	if err := l.Release(t.Context()); err != nil {
+		t.Errorf("Release of a lost lock = %v, want nil", err)
+	}
+	if err := l.Fence(t.Context()); !errors.Is(err, postgres.ErrNotHeld) {
+		t.Errorf("Fence after Release = %v, want ErrNotHeld", err)
+	}
+}
+
+// Fence fails once the lock is released.
+func TestLockFenceAfterRelease(t *testing.T) {
+	admin(t)
+	a, _ := twoNodes(t)
+	l := a.store.NewLock("active")
+	t.Cleanup(func() { l.Release(context.Background()) })
+	if _, err := l.Acquire(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Fence(t.Context()); err != nil {
+		t.Fatalf("Fence while held = %v", err)
+	}
+	if err := l.Release(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Fence(t.Context()); !errors.Is(err, postgres.ErrNotHeld) {
+		t.Errorf("Fence after Release = %v, want ErrNotHeld", err)
+	}
+}

@@ -210,6 +210,11 @@ type proxy struct {
 	// counted in refused.
 	refusing bool
 	refused  int
+	// While frozen, nothing is passed on in either direction but every
+	// connection stays open and answers TCP keepalives: a server that
+	// hangs, or a link that drops packets behind a middlebox.
+	frozen bool
+	thaw   *sync.Cond
 }
 
 func newProxy(t testing.TB) *proxy {
@@ -219,9 +224,34 @@ func newProxy(t testing.TB) *proxy {
 		t.Fatal(err)
 	}
 	p := &proxy{addr: ln.Addr().String()}
+	p.thaw = sync.NewCond(&p.mu)
 	p.serve(t, ln)
 	t.Cleanup(p.stop)
 	return p
+}
+
+// gate is one direction of a proxied connection: it writes to w except
+// while the proxy is frozen, when it waits.
+type gate struct {
+	p *proxy
+	w io.Writer
+}
+
+func (g gate) Write(b []byte) (int, error) {
+	g.p.mu.Lock()
+	for g.p.frozen && !g.p.closed {
+		g.p.thaw.Wait()
+	}
+	g.p.mu.Unlock()
+	return g.w.Write(b)
+}
+
+// setFrozen freezes or thaws every connection.
+func (p *proxy) setFrozen(on bool) {
+	p.mu.Lock()
+	p.frozen = on
+	p.mu.Unlock()
+	p.thaw.Broadcast()
 }
 
 func (p *proxy) serve(t testing.TB, ln net.Listener) {
@@ -258,8 +288,8 @@ func (p *proxy) serve(t testing.TB, ln net.Listener) {
 			}
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
+			go func() { io.Copy(gate{p, up}, c); up.Close() }()
+			go func() { io.Copy(gate{p, c}, up); c.Close() }()
 		}
 	}()
 }
@@ -275,6 +305,7 @@ func (p *proxy) stop() {
 		c.Close()
 	}
 	p.conns = nil
+	p.thaw.Broadcast()
 }
 
 // setRefusing makes the proxy close new connections at once (a server

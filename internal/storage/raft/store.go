@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -44,14 +45,14 @@ var (
 	// ErrNotLeader is wrapped by a write, or a membership change, on a node
 	// that is not the leader; the error is a *NotLeaderError naming the
 	// leader when one is known.
-	ErrNotLeader = errors.New("not the raft leader")
+	ErrNotLeader = fmt.Errorf("not the raft leader: %w", storage.ErrNotActive)
 	// ErrEntryTooLarge is wrapped by a write whose encoded entry exceeds
 	// Config.MaxEntrySize; nothing is written. It is the client's error
 	// (HTTP 413).
-	ErrEntryTooLarge = errors.New("raft entry too large")
+	ErrEntryTooLarge = fmt.Errorf("raft entry too large: %w", storage.ErrValueTooLarge)
 	// ErrLeadershipLost is wrapped by a write whose outcome is unknown: the
 	// node lost leadership before the entry committed. It may yet commit.
-	ErrLeadershipLost = errors.New("raft leadership lost; the write may or may not have committed")
+	ErrLeadershipLost = fmt.Errorf("raft leadership lost; the write may or may not have committed: %w", storage.ErrNotActive)
 	// ErrClosed is wrapped by operations on a closed Store.
 	ErrClosed = errors.New("raft storage closed")
 	// ErrAlreadyBootstrapped is wrapped by Bootstrap on a node with state.
@@ -90,8 +91,12 @@ type Config struct {
 	AdvertiseAddr string
 	// TLS holds the node certificate and the cluster CA in RootCAs and
 	// ClientCAs (see NodeTLS). Open enforces TLS 1.3 and verified client
-	// certificates.
+	// certificates. OpenLocal does not need it: Start takes it.
 	TLS *tls.Config
+	// Protocols are the other services of the cluster port, by ALPN
+	// protocol name: a connection from a verified peer that negotiates one
+	// is handed to its function, which owns it.
+	Protocols map[string]func(net.Conn)
 
 	// MaxEntrySize caps the encoded size of one write; zero means
 	// DefaultMaxEntrySize.
@@ -131,9 +136,6 @@ func (c *Config) Validate() error {
 	}
 	if c.BindAddr == "" {
 		errs = append(errs, errors.New("raft: BindAddr is required"))
-	}
-	if c.TLS == nil {
-		errs = append(errs, errors.New("raft: TLS is required"))
 	}
 	if c.MaxEntrySize < 0 {
 		errs = append(errs, errors.New("raft: MaxEntrySize must not be negative"))
@@ -197,24 +199,55 @@ type Store struct {
 	applyTimeout time.Duration
 	logger       *slog.Logger
 
-	raft   *hraft.Raft
-	fsm    *fsm
-	logs   *logStore
-	snaps  *hraft.FileSnapshotStore
-	trans  *hraft.NetworkTransport
-	stream *tlsStream
-	dir    string
+	cfg   Config
+	rc    *hraft.Config
+	fsm   *fsm
+	logs  *logStore
+	snaps *hraft.FileSnapshotStore
+	dir   string
+
+	// startMu guards Start; raft, trans and stream are set once by it and
+	// read through net.
+	startMu sync.Mutex
+	net     atomic.Pointer[network]
+
+	lead leadership
 
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open opens (creating) the node's state in cfg.Dir, starts its cluster
-// port, and joins whatever cluster its state names. A new node has no
-// cluster: call Bootstrap on the first one, then AddVoter on the leader for
-// the others.
-func Open(cfg Config) (_ *Store, err error) {
+// network is what Start adds: the cluster port and the raft instance.
+type network struct {
+	raft   *hraft.Raft
+	trans  *hraft.NetworkTransport
+	stream *tlsStream
+}
+
+// Open opens the node's state in cfg.Dir and starts it (OpenLocal, then
+// Start with cfg.TLS). A new node has no cluster: call Bootstrap on the
+// first one, then AddVoter on the leader for the others.
+func Open(cfg Config) (*Store, error) {
+	if cfg.TLS == nil {
+		return nil, errors.New("raft: TLS is required")
+	}
+	s, err := OpenLocal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(cfg.TLS); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenLocal opens (creating) the node's state in cfg.Dir without starting
+// raft: reads are served from the local state machine, and writes fail
+// with a *NotLeaderError until Start. A node whose certificate is kept
+// behind the barrier reads what it needs to unseal this way, then starts.
+func OpenLocal(cfg Config) (_ *Store, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -239,7 +272,10 @@ func Open(cfg Config) (_ *Store, err error) {
 		applyTimeout: cfg.ApplyTimeout,
 		logger:       logger,
 		dir:          cfg.Dir,
+		cfg:          cfg,
+		rc:           rc,
 	}
+	s.lead.init()
 	if s.maxEntry == 0 {
 		s.maxEntry = DefaultMaxEntrySize
 	}
@@ -268,25 +304,71 @@ func Open(cfg Config) (_ *Store, err error) {
 	if err := s.catchUpFromSnapshot(); err != nil {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
-	if s.stream, err = listenTLS(cfg.BindAddr, cfg.AdvertiseAddr, cfg.TLS); err != nil {
-		return nil, fmt.Errorf("raft: %w", err)
+	return s, nil
+}
+
+// HasState reports whether the node has ever been part of a cluster (its
+// log, snapshots or state machine hold anything).
+func (s *Store) HasState() (bool, error) {
+	ok, err := hraft.HasExistingState(s.logs, s.logs, s.snaps)
+	if err != nil {
+		return false, fmt.Errorf("raft: %w", err)
 	}
-	s.trans = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
-		Stream:  s.stream,
+	return ok || s.fsm.appliedIndex() > 0, nil
+}
+
+// Start opens the cluster port with tlsCfg (see NodeTLS; TLS 1.3 and
+// verified client certificates are enforced) and starts raft, which joins
+// whatever cluster the node's state names. It runs once; a second call
+// fails.
+func (s *Store) Start(tlsCfg *tls.Config) (err error) {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.net.Load() != nil {
+		return errors.New("raft: already started")
+	}
+	n := &network{}
+	n.stream, err = listenTLS(s.cfg.BindAddr, s.cfg.AdvertiseAddr, s.removedCheck(tlsCfg), s.cfg.Protocols)
+	if err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	n.trans = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+		Stream:  n.stream,
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
-		Logger:  newHclog(logger, "transport"),
+		Logger:  newHclog(s.logger, "transport"),
 	})
-	closers = append(closers, s.trans.Close)
 	cache, err := hraft.NewLogCache(512, s.logs)
 	if err != nil {
-		return nil, fmt.Errorf("raft: %w", err)
+		n.trans.Close()
+		return fmt.Errorf("raft: %w", err)
 	}
-	if s.raft, err = hraft.NewRaft(rc, s.fsm, cache, s.logs, s.snaps, s.trans); err != nil {
-		return nil, fmt.Errorf("raft: %w", err)
+	rc := *s.rc
+	notify := make(chan bool, 8)
+	rc.NotifyCh = notify
+	if n.raft, err = hraft.NewRaft(&rc, s.fsm, cache, s.logs, s.snaps, n.trans); err != nil {
+		n.trans.Close()
+		return fmt.Errorf("raft: %w", err)
 	}
-	logger.Info("raft node opened", "addr", s.Addr())
-	return s, nil
+	go s.lead.watch(notify, n.raft)
+	s.net.Store(n)
+	s.logger.Info("raft node started", "addr", n.stream.Addr().String())
+	return nil
+}
+
+// Started reports whether Start has run.
+func (s *Store) Started() bool { return s.net.Load() != nil }
+
+// running returns the network, or a *NotLeaderError before Start.
+func (s *Store) running() (*network, error) {
+	n := s.net.Load()
+	if n == nil {
+		return nil, &NotLeaderError{}
+	}
+	return n, nil
 }
 
 // catchUpFromSnapshot restores the newest snapshot into the state machine
@@ -326,8 +408,13 @@ func (s *Store) catchUpFromSnapshot() error {
 // ID returns the node ID.
 func (s *Store) ID() string { return s.id }
 
-// Addr returns the advertised cluster address.
-func (s *Store) Addr() string { return s.stream.Addr().String() }
+// Addr returns the advertised cluster address; empty before Start.
+func (s *Store) Addr() string {
+	if n := s.net.Load(); n != nil {
+		return n.stream.Addr().String()
+	}
+	return ""
+}
 
 // Get returns the locally applied value at key.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
@@ -366,7 +453,15 @@ func (s *Store) readable(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.lead.strict.Load() {
+		// The node acts as the active one: it may serve only what it
+		// knows is current (see Fence).
+		return s.Fence(ctx)
+	}
+	return nil
 }
 
 // Put stores value at key through the leader.
@@ -404,13 +499,20 @@ func (s *Store) write(ctx context.Context, ops []storage.Op) error {
 	if len(cmd) > s.maxEntry {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrEntryTooLarge, len(cmd), s.maxEntry)
 	}
-	if err := s.readable(ctx); err != nil {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if s.raft.State() != hraft.Leader {
+	n, err := s.running()
+	if err != nil {
+		return err
+	}
+	if n.raft.State() != hraft.Leader {
 		return s.notLeader()
 	}
-	f := s.raft.Apply(cmd, s.applyTimeout)
+	f := n.raft.Apply(cmd, s.applyTimeout)
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
@@ -428,7 +530,11 @@ func (s *Store) write(ctx context.Context, ops []storage.Op) error {
 }
 
 func (s *Store) notLeader() error {
-	addr, id := s.raft.LeaderWithID()
+	n := s.net.Load()
+	if n == nil {
+		return &NotLeaderError{}
+	}
+	addr, id := n.raft.LeaderWithID()
 	return &NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr)}
 }
 
@@ -456,10 +562,14 @@ type Server struct {
 // Bootstrap makes this node a one-voter cluster and so, shortly, its
 // leader. It fails with ErrAlreadyBootstrapped on a node with state.
 func (s *Store) Bootstrap() error {
+	n, err := s.running()
+	if err != nil {
+		return fmt.Errorf("bootstrap: raft is not started")
+	}
 	conf := hraft.Configuration{Servers: []hraft.Server{{
-		Suffrage: hraft.Voter, ID: hraft.ServerID(s.id), Address: s.trans.LocalAddr(),
+		Suffrage: hraft.Voter, ID: hraft.ServerID(s.id), Address: n.trans.LocalAddr(),
 	}}}
-	if err := s.raft.BootstrapCluster(conf).Error(); err != nil {
+	if err := n.raft.BootstrapCluster(conf).Error(); err != nil {
 		if errors.Is(err, hraft.ErrCantBootstrap) {
 			return fmt.Errorf("bootstrap: %w", ErrAlreadyBootstrapped)
 		}
@@ -470,7 +580,11 @@ func (s *Store) Bootstrap() error {
 
 // AddVoter adds (or promotes) a voting member; only the leader can.
 func (s *Store) AddVoter(id, addr string) error {
-	if err := s.raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, s.applyTimeout).Error(); err != nil {
+	n, err := s.running()
+	if err != nil {
+		return fmt.Errorf("add voter %s: %w", id, err)
+	}
+	if err := n.raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, s.applyTimeout).Error(); err != nil {
 		return fmt.Errorf("add voter %s: %w", id, s.mapErr(err))
 	}
 	return nil
@@ -478,23 +592,88 @@ func (s *Store) AddVoter(id, addr string) error {
 
 // AddNonvoter adds a member that receives the log but does not vote.
 func (s *Store) AddNonvoter(id, addr string) error {
-	if err := s.raft.AddNonvoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, s.applyTimeout).Error(); err != nil {
+	n, err := s.running()
+	if err != nil {
+		return fmt.Errorf("add nonvoter %s: %w", id, err)
+	}
+	if err := n.raft.AddNonvoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, s.applyTimeout).Error(); err != nil {
 		return fmt.Errorf("add nonvoter %s: %w", id, s.mapErr(err))
 	}
 	return nil
 }
 
-// RemoveServer removes a member; only the leader can.
+// RemoveServer removes a member; only the leader can. The node's id is
+// recorded as removed first, so that every member refuses its cluster
+// certificate from then on: a removed node cannot come back with its old
+// data, only by joining anew with an empty directory.
 func (s *Store) RemoveServer(id string) error {
-	if err := s.raft.RemoveServer(hraft.ServerID(id), 0, s.applyTimeout).Error(); err != nil {
+	n, err := s.running()
+	if err != nil {
+		return fmt.Errorf("remove server %s: %w", id, err)
+	}
+	if id == s.id {
+		return fmt.Errorf("remove server %s: a node cannot remove itself; step down and remove it from the new leader", id)
+	}
+	if err := s.write(context.Background(), []storage.Op{{Key: removedPrefix + id, Value: []byte("removed")}}); err != nil {
+		return fmt.Errorf("remove server %s: %w", id, err)
+	}
+	if err := n.raft.RemoveServer(hraft.ServerID(id), 0, s.applyTimeout).Error(); err != nil {
 		return fmt.Errorf("remove server %s: %w", id, s.mapErr(err))
 	}
 	return nil
 }
 
+// Readmit clears a removed node's id, so that it can join again (with an
+// empty directory: a node with state cannot join). Only the leader can.
+func (s *Store) Readmit(id string) error {
+	if err := s.write(context.Background(), []storage.Op{{Key: removedPrefix + id, Delete: true}}); err != nil {
+		return fmt.Errorf("readmit %s: %w", id, err)
+	}
+	return nil
+}
+
+// removedPrefix holds the ids of removed nodes, in plain text beside the
+// ciphertext (node ids are not secret: raft.db holds them too).
+const removedPrefix = "raft/removed/"
+
+// Removed reports whether id was removed from the cluster (as this node's
+// state machine knows).
+func (s *Store) Removed(id string) bool {
+	_, err := s.fsm.get(removedPrefix + id)
+	return err == nil
+}
+
+// removedCheck returns cfg with a check that refuses a peer whose
+// certificate names a removed node, in both directions.
+func (s *Store) removedCheck(cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		return nil
+	}
+	cfg = cfg.Clone()
+	prev := cfg.VerifyConnection
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if prev != nil {
+			if err := prev(cs); err != nil {
+				return err
+			}
+		}
+		if len(cs.PeerCertificates) > 0 {
+			if id := cs.PeerCertificates[0].Subject.CommonName; s.Removed(id) {
+				return fmt.Errorf("cluster peer %q was removed from the cluster", id)
+			}
+		}
+		return nil
+	}
+	return cfg
+}
+
 // Configuration returns the latest cluster configuration.
 func (s *Store) Configuration() ([]Server, error) {
-	f := s.raft.GetConfiguration()
+	n, err := s.running()
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", s.mapErr(err))
 	}
@@ -507,22 +686,58 @@ func (s *Store) Configuration() ([]Server, error) {
 
 // Leader returns the current leader's ID and address, empty if unknown.
 func (s *Store) Leader() (id, addr string) {
-	a, i := s.raft.LeaderWithID()
+	n := s.net.Load()
+	if n == nil {
+		return "", ""
+	}
+	a, i := n.raft.LeaderWithID()
 	return string(i), string(a)
 }
 
 // IsLeader reports whether this node believes it is the leader.
-func (s *Store) IsLeader() bool { return s.raft.State() == hraft.Leader }
+func (s *Store) IsLeader() bool {
+	n := s.net.Load()
+	return n != nil && n.raft.State() == hraft.Leader
+}
 
-// LeaderCh delivers true when this node gains leadership and false when it
-// loses it. It holds only the latest change, so a slow reader sees the
-// current state rather than every flap; there must be one reader.
-func (s *Store) LeaderCh() <-chan bool { return s.raft.LeaderCh() }
+// Stats are the figures sys/storage/raft/autopilot/state reports for this
+// node.
+type Stats struct {
+	State        string // Leader, Follower, Candidate, Shutdown
+	Term         uint64
+	LastIndex    uint64
+	AppliedIndex uint64
+	CommitIndex  uint64
+	LastContact  time.Duration // since the leader was last heard (followers); 0 on the leader
+}
+
+// Stats returns this node's raft figures.
+func (s *Store) Stats() Stats {
+	st := Stats{State: "Shutdown", AppliedIndex: s.fsm.appliedIndex()}
+	n := s.net.Load()
+	if n == nil {
+		return st
+	}
+	st.State = n.raft.State().String()
+	st.Term = n.raft.CurrentTerm()
+	st.LastIndex = n.raft.LastIndex()
+	st.CommitIndex = n.raft.CommitIndex()
+	if st.State != "Leader" {
+		if lc := n.raft.LastContact(); !lc.IsZero() {
+			st.LastContact = time.Since(lc)
+		}
+	}
+	return st
+}
 
 // SaveSnapshot takes a raft snapshot and streams it to w. The stream is the
 // state machine file (ciphertext values) as of the snapshot's index.
 func (s *Store) SaveSnapshot(w io.Writer) error {
-	f := s.raft.Snapshot()
+	n, err := s.running()
+	if err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	f := n.raft.Snapshot()
 	if err := f.Error(); err != nil {
 		return fmt.Errorf("save snapshot: %w", s.mapErr(err))
 	}
@@ -542,7 +757,8 @@ func (s *Store) SaveSnapshot(w io.Writer) error {
 // checked first, so a truncated or foreign stream fails without touching
 // the data. Writes in flight are aborted.
 func (s *Store) RestoreSnapshot(r io.Reader) error {
-	if s.raft.State() != hraft.Leader {
+	n, err := s.running()
+	if err != nil || n.raft.State() != hraft.Leader {
 		return fmt.Errorf("restore snapshot: %w", s.notLeader())
 	}
 	spool, err := os.CreateTemp(s.dir, "upload-*.snap")
@@ -565,7 +781,7 @@ func (s *Store) RestoreSnapshot(r io.Reader) error {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	meta := &hraft.SnapshotMeta{Version: hraft.SnapshotVersionMax, Size: fi.Size()}
-	if err := s.raft.Restore(meta, f, s.applyTimeout); err != nil {
+	if err := n.raft.Restore(meta, f, s.applyTimeout); err != nil {
 		return fmt.Errorf("restore snapshot: %w", s.mapErr(err))
 	}
 	return nil
@@ -575,8 +791,15 @@ func (s *Store) RestoreSnapshot(r io.Reader) error {
 // node as down; it stays in the configuration.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.startMu.Lock()
+		defer s.startMu.Unlock()
 		s.closed.Store(true)
-		errs := []error{s.raft.Shutdown().Error(), s.trans.Close(), s.logs.Close(), s.fsm.close()}
+		var errs []error
+		if n := s.net.Load(); n != nil {
+			errs = append(errs, n.raft.Shutdown().Error(), n.trans.Close())
+		}
+		s.lead.stop()
+		errs = append(errs, s.logs.Close(), s.fsm.close())
 		s.closeErr = errors.Join(errs...)
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("raft: close: %w", s.closeErr)
@@ -584,3 +807,37 @@ func (s *Store) Close() error {
 	})
 	return s.closeErr
 }
+
+// Snapshot takes a raft snapshot (or, when nothing was written since the
+// last one, reuses it) and hands fn its size and contents: the state
+// machine file, ciphertext values, as of the snapshot's index. The node
+// keeps serving meanwhile.
+func (s *Store) Snapshot(ctx context.Context, fn func(size int64, data io.WriterTo) error) error {
+	n, err := s.running()
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	var id string
+	if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, hraft.ErrNothingNewToSnapshot) {
+		return fmt.Errorf("snapshot: %w", s.mapErr(err))
+	}
+	list, err := s.snaps.List()
+	if err != nil || len(list) == 0 {
+		return fmt.Errorf("snapshot: no snapshot to read: %v", err)
+	}
+	id = list[0].ID
+	meta, rc, err := s.snaps.Open(id)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	defer rc.Close()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fn(meta.Size, readerTo{rc})
+}
+
+// readerTo is an io.WriterTo over a reader.
+type readerTo struct{ r io.Reader }
+
+func (t readerTo) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, t.r) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -129,13 +130,18 @@ func TestRestartSingleNode(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	var c raft.Config
 	err := c.Validate()
-	for _, want := range []string{"Dir", "NodeID", "BindAddr", "TLS"} {
+	for _, want := range []string{"Dir", "NodeID", "BindAddr"} {
 		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(want)) {
 			t.Errorf("Validate() of an empty config = %v, want it to name %s", err, want)
 		}
 	}
 	if _, err := raft.Open(c); err == nil {
 		t.Error("Open(empty config) = nil error")
+	}
+	// OpenLocal needs no TLS (Start takes it); Open does.
+	c = raft.Config{Dir: t.TempDir(), NodeID: "n1", BindAddr: "127.0.0.1:0"}
+	if _, err := raft.Open(c); err == nil || !bytes.Contains([]byte(err.Error()), []byte("TLS")) {
+		t.Errorf("Open without TLS = %v, want it to name TLS", err)
 	}
 }
 
@@ -162,5 +168,29 @@ func TestOpenRefusesLostLog(t *testing.T) {
 	if s, err := raft.Open(cfg); err == nil {
 		s.Close()
 		t.Fatal("Open with fsm.db but no raft.db = nil error")
+	}
+}
+
+// A flood of connections that never finish a handshake does not keep a
+// peer out: those over the bound are closed at once, and raft still
+// replicates.
+func TestClusterPortSurvivesSilentConnections(t *testing.T) {
+	c := newCluster(t, 2)
+	leader := c.leader(t)
+	var conns []net.Conn
+	defer func() {
+		for _, cn := range conns {
+			cn.Close()
+		}
+	}()
+	for range 300 {
+		cn, err := net.Dial("tcp", leader.Addr())
+		if err != nil {
+			break
+		}
+		conns = append(conns, cn)
+	}
+	if err := leader.Put(t.Context(), "after-flood", []byte("v")); err != nil {
+		t.Fatalf("write during a flood of silent connections: %v", err)
 	}
 }
