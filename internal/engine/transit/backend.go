@@ -1,0 +1,152 @@
+package transit
+
+import (
+	"context"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+const help = `The transit engine encrypts and decrypts data with named keys that never
+leave the server, so applications hold no key material.`
+
+// backend serves one transit mount.
+type backend struct {
+	*logical.Router
+	now    func() time.Time
+	fields map[string]logical.Fields // by route pattern
+	locks  [64]sync.Mutex
+}
+
+var (
+	_ logical.Backend          = (*backend)(nil)
+	_ logical.ExistenceChecker = (*backend)(nil)
+)
+
+// Factory builds a transit backend for a new mount.
+func Factory(_ context.Context, _ *logical.BackendConfig) (logical.Backend, error) {
+	b := &backend{now: time.Now, fields: map[string]logical.Fields{}}
+	routes := b.routes()
+	for _, rt := range routes {
+		b.fields[rt.Pattern] = rt.Fields
+	}
+	b.Router = logical.NewRouter(help, routes...)
+	return b, nil
+}
+
+// lock serialises changes to key name; the table is striped by name.
+func (b *backend) lock(name string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	m := &b.locks[h.Sum32()%uint32(len(b.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+var nameField = logical.Field{Name: "name", InPath: true, Description: "The key's name."}
+
+func (b *backend) routes() []logical.Route {
+	return []logical.Route{
+		{
+			Pattern:  "keys",
+			Ops:      map[logical.Operation]logical.Handler{logical.ListOperation: b.listKeys},
+			Synopsis: "List the names of the keys.",
+		},
+		{
+			Pattern: "keys/{name}/config",
+			Ops:     map[logical.Operation]logical.Handler{logical.UpdateOperation: b.configKey},
+			Fields: logical.Fields{nameField,
+				{Name: "min_decryption_version", Type: logical.TypeInt, Description: "The oldest version that decrypts."},
+				{Name: "min_encryption_version", Type: logical.TypeInt, Description: "The oldest version that encrypts; 0 means the latest."},
+				{Name: "deletion_allowed", Type: logical.TypeBool, Description: "Whether the key may be deleted."},
+				{Name: "exportable", Type: logical.TypeBool, Description: "Stored; cannot be turned off once on."},
+				{Name: "allow_plaintext_backup", Type: logical.TypeBool, Description: "Stored; cannot be turned off once on."},
+				{Name: "auto_rotate_period", Type: logical.TypeDuration, Description: "Not supported yet."},
+			},
+			Synopsis: "Configure a key.",
+		},
+		{
+			Pattern:  "keys/{name}/rotate",
+			Ops:      map[logical.Operation]logical.Handler{logical.UpdateOperation: b.rotateKey},
+			Fields:   logical.Fields{nameField},
+			Synopsis: "Add a new version of a key; new encryptions use it.",
+		},
+		{
+			Pattern: "keys/{name}",
+			Ops: map[logical.Operation]logical.Handler{
+				logical.UpdateOperation: b.createKey,
+				logical.ReadOperation:   b.readKey,
+				logical.DeleteOperation: b.deleteKey,
+			},
+			Fields: logical.Fields{nameField,
+				{Name: "type", Type: logical.TypeString, Default: typeAES256GCM96, Description: "aes256-gcm96 or chacha20-poly1305."},
+				{Name: "exportable", Type: logical.TypeBool, Description: "Stored with the key."},
+				{Name: "allow_plaintext_backup", Type: logical.TypeBool, Description: "Stored with the key."},
+				{Name: "derived", Type: logical.TypeBool, Description: "Not supported yet."},
+				{Name: "convergent_encryption", Type: logical.TypeBool, Description: "Not supported yet."},
+				{Name: "auto_rotate_period", Type: logical.TypeDuration, Description: "Not supported yet."},
+			},
+			Synopsis: "Create, read or delete a key.",
+		},
+		{
+			Pattern: "encrypt/{name}",
+			Ops:     map[logical.Operation]logical.Handler{logical.UpdateOperation: b.encrypt},
+			Exists:  b.keyExists,
+			Fields: logical.Fields{nameField,
+				{Name: "plaintext", Type: logical.TypeString, Description: "Base64 of the data to encrypt."},
+				{Name: "key_version", Type: logical.TypeInt, Description: "The version to encrypt with; 0 means the latest."},
+				{Name: "associated_data", Type: logical.TypeString, Description: "Base64 of data authenticated but not encrypted."},
+				{Name: "type", Type: logical.TypeString, Default: typeAES256GCM96, Description: "The type of a key created on first use."},
+				{Name: "reference", Type: logical.TypeString, Description: "Echoed in the batch result."},
+				{Name: "batch_input", Type: logical.TypeSlice, Description: "Items to encrypt, each with the fields above."},
+				{Name: "partial_failure_response_code", Type: logical.TypeInt, Description: "Status when some batch items fail and others succeed (default 400)."},
+				{Name: "context", Type: logical.TypeString, Description: "Not supported yet (derived keys)."},
+				{Name: "nonce", Type: logical.TypeString, Description: "Not supported yet (convergent encryption)."},
+			},
+			Synopsis:    "Encrypt with a key, creating an aes256-gcm96 key on first use.",
+			Description: "A write to a key that does not exist is a create: a policy granting create on the path lets it make the key.",
+		},
+		{
+			Pattern: "decrypt/{name}",
+			Ops:     map[logical.Operation]logical.Handler{logical.UpdateOperation: b.decrypt},
+			Fields: logical.Fields{nameField,
+				{Name: "ciphertext", Type: logical.TypeString, Description: "A vault:vN: ciphertext."},
+				{Name: "associated_data", Type: logical.TypeString, Description: "Base64 of the data given at encryption."},
+				{Name: "reference", Type: logical.TypeString, Description: "Echoed in the batch result."},
+				{Name: "batch_input", Type: logical.TypeSlice, Description: "Items to decrypt."},
+				{Name: "partial_failure_response_code", Type: logical.TypeInt, Description: "Status when some batch items fail and others succeed (default 400)."},
+				{Name: "context", Type: logical.TypeString, Description: "Not supported yet (derived keys)."},
+				{Name: "nonce", Type: logical.TypeString, Description: "Not supported yet (convergent encryption)."},
+			},
+			Synopsis: "Decrypt a ciphertext.",
+		},
+		{
+			Pattern: "rewrap/{name}",
+			Ops:     map[logical.Operation]logical.Handler{logical.UpdateOperation: b.rewrap},
+			Fields: logical.Fields{nameField,
+				{Name: "ciphertext", Type: logical.TypeString, Description: "A vault:vN: ciphertext."},
+				{Name: "key_version", Type: logical.TypeInt, Description: "The version to re-encrypt with; 0 means the latest."},
+				{Name: "associated_data", Type: logical.TypeString, Description: "Base64 of the data given at encryption."},
+				{Name: "reference", Type: logical.TypeString, Description: "Echoed in the batch result."},
+				{Name: "batch_input", Type: logical.TypeSlice, Description: "Items to rewrap."},
+				{Name: "partial_failure_response_code", Type: logical.TypeInt, Description: "Status when some batch items fail and others succeed (default 400)."},
+				{Name: "context", Type: logical.TypeString, Description: "Not supported yet (derived keys)."},
+				{Name: "nonce", Type: logical.TypeString, Description: "Not supported yet (convergent encryption)."},
+			},
+			Synopsis: "Decrypt and re-encrypt under a newer version, never returning the plaintext.",
+		},
+		randomRoute("random"),
+		randomRoute("random/{urlbytes}"),
+		hashRoute("hash"),
+		hashRoute("hash/{urlalgorithm}"),
+	}
+}
+
+// keyExists is the existence check of encrypt: a missing key makes the
+// write a create.
+func (b *backend) keyExists(ctx context.Context, req *logical.Request, p logical.Params) (bool, error) {
+	k, err := loadKey(ctx, req.Storage, p["name"])
+	return k != nil, err
+}
