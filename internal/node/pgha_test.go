@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -40,7 +39,7 @@ const pgHAURL = "postgres://postgres@" + testsvc.PostgresAddr + "/test?sslmode=d
 
 // startPGHANode starts a node on table with ha_enabled, on a port of its
 // own that is also its api_addr.
-func startPGHANode(t testing.TB, name, table string) (*node.Node, string) {
+func startPGHANode(t testing.TB, table string) (*node.Node, string) {
 	t.Helper()
 	addr := nodetest.FreeAddr(t)
 	cfg := config.Default()
@@ -51,21 +50,7 @@ func startPGHANode(t testing.TB, name, table string) (*node.Node, string) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate = %v", err)
 	}
-	logs := &clocktest.Buffer{}
-	n, err := node.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatalf("node.New(%s) = %v", name, err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatalf("Start(%s) = %v", name, err)
-	}
-	t.Cleanup(func() {
-		n.Close()
-		if t.Failed() {
-			t.Logf("%s's log:\n%s", name, logs.String())
-		}
-	})
-	return n, cfg.APIAddr
+	return nodetest.StartConfig(t, cfg, &clocktest.Buffer{}), cfg.APIAddr
 }
 
 // rawResponse is one HTTP answer, redirects not followed.
@@ -128,7 +113,7 @@ func TestPGHAActiveStandby(t *testing.T) {
 	ctx := t.Context()
 	table := pgHATable(t)
 
-	a, urlA := startPGHANode(t, "a", table)
+	a, urlA := startPGHANode(t, table)
 	res, err := a.Core().Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1})
 	if err != nil {
 		t.Fatalf("Initialize = %v", err)
@@ -165,7 +150,7 @@ func TestPGHAActiveStandby(t *testing.T) {
 		t.Fatalf("put: %v", err)
 	}
 
-	b, urlB := startPGHANode(t, "b", table)
+	b, urlB := startPGHANode(t, table)
 	if err := b.Core().Unseal(ctx, res.Shares); err != nil {
 		t.Fatalf("Unseal(b) = %v", err)
 	}
@@ -200,7 +185,7 @@ func TestPGHAActiveStandby(t *testing.T) {
 		t.Fatalf("put on the new active node: %v", err)
 	}
 
-	a2, _ := startPGHANode(t, "a again", table)
+	a2, _ := startPGHANode(t, table)
 	if err := a2.Core().Unseal(ctx, res.Shares); err != nil {
 		t.Fatalf("Unseal(a again) = %v", err)
 	}

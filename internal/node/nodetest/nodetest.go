@@ -176,7 +176,7 @@ func StartConfig(t testing.TB, cfg *config.Config, logs *clocktest.Buffer) *node
 	t.Helper()
 	name := cfg.Storage.NodeID
 	if name == "" {
-		name = cfg.Storage.Type
+		name = cfg.APIAddr
 	}
 	n, err := node.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
