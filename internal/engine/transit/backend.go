@@ -141,6 +141,10 @@ func (b *backend) routes() []logical.Route {
 		randomRoute("random/{urlbytes}"),
 		hashRoute("hash"),
 		hashRoute("hash/{urlalgorithm}"),
+		hmacRoute("hmac/{name}", b),
+		hmacRoute("hmac/{name}/{urlalgorithm}", b),
+		verifyRoute("verify/{name}", b),
+		verifyRoute("verify/{name}/{urlalgorithm}", b),
 	}
 }
 

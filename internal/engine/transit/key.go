@@ -28,7 +28,10 @@ const keyPrefix = "policy/"
 // ever marshalled into storage.
 type keyVersion struct {
 	Material []byte `json:"material"`
-	Created  int64  `json:"created"`
+	// HMACKey is the version's separate HMAC key; versions stored before
+	// hmac was served get one on first hmac use (ensureHMACKeys).
+	HMACKey []byte `json:"hmac_key,omitempty"`
+	Created int64  `json:"created"`
 }
 
 // key is a named transit key with all its versions, as stored.
@@ -70,9 +73,41 @@ func (k *key) rotate(now time.Time) error {
 	if _, err := rand.Read(m); err != nil {
 		return fmt.Errorf("transit: generate key: %w", err)
 	}
+	hk, err := newHMACKey()
+	if err != nil {
+		return err
+	}
 	k.LatestVersion++
-	k.Versions[strconv.Itoa(k.LatestVersion)] = keyVersion{Material: m, Created: now.Unix()}
+	k.Versions[strconv.Itoa(k.LatestVersion)] = keyVersion{Material: m, HMACKey: hk, Created: now.Unix()}
 	return nil
+}
+
+// newHMACKey returns a fresh 32-byte HMAC key from crypto/rand.
+func newHMACKey() ([]byte, error) {
+	hk := make([]byte, 32)
+	if _, err := rand.Read(hk); err != nil {
+		return nil, fmt.Errorf("transit: generate hmac key: %w", err)
+	}
+	return hk, nil
+}
+
+// ensureHMACKeys gives every version without an HMAC key a fresh one and
+// reports whether it added any (so the caller stores the key).
+func (k *key) ensureHMACKeys() (bool, error) {
+	added := false
+	for name, kv := range k.Versions {
+		if len(kv.HMACKey) != 0 {
+			continue
+		}
+		hk, err := newHMACKey()
+		if err != nil {
+			return false, err
+		}
+		kv.HMACKey = hk
+		k.Versions[name] = kv
+		added = true
+	}
+	return added, nil
 }
 
 // aead returns the cipher of version v.
