@@ -145,6 +145,7 @@ func (b *backend) routes() []logical.Route {
 		hmacRoute("hmac/{name}/{urlalgorithm}", b),
 		verifyRoute("verify/{name}", b),
 		verifyRoute("verify/{name}/{urlalgorithm}", b),
+		datakeyRoute(b),
 	}
 }
 
