@@ -48,6 +48,9 @@ func (b *backend) upsertKey(ctx context.Context, req *logical.Request, name stri
 	if err := validType(typ); err != nil {
 		return nil, err
 	}
+	if signing(typ) {
+		return nil, logical.BadRequest("key type %s does not support encryption: create it with keys/:name", typ)
+	}
 	defer b.lock(name)()
 	k, err := loadKey(ctx, req.Storage, name)
 	if err != nil || k != nil {

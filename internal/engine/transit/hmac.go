@@ -39,12 +39,16 @@ func verifyRoute(pattern string, b *backend) logical.Route {
 			{Name: "algorithm", Type: logical.TypeString, Description: "Older name of hash_algorithm."},
 			{Name: "input", Type: logical.TypeString, Description: "Base64 of the authenticated data."},
 			{Name: "hmac", Type: logical.TypeString, Description: "A vault:vN: HMAC to check."},
-			{Name: "signature", Type: logical.TypeString, Description: "Not supported yet (signing keys)."},
+			{Name: "signature", Type: logical.TypeString, Description: "A vault:vN: signature to check (ed25519 and ecdsa-p256 keys)."},
+			{Name: "prehashed", Type: logical.TypeBool, Description: "The input is already the digest (ecdsa only)."},
+			{Name: "marshaling_algorithm", Type: logical.TypeString, Default: "asn1", Description: "ecdsa signature encoding: asn1 or jws."},
+			{Name: "signature_algorithm", Type: logical.TypeString, Description: "Not supported (RSA keys)."},
+			{Name: "context", Type: logical.TypeString, Description: "Not supported yet (derived keys)."},
 			{Name: "reference", Type: logical.TypeString, Description: "Echoed in the batch result."},
 			{Name: "batch_input", Type: logical.TypeSlice, Description: "Items, each with input and hmac (and reference)."},
 			{Name: "partial_failure_response_code", Type: logical.TypeInt, Description: "Status when some batch items fail and others succeed (default 400)."},
 		},
-		Synopsis: "Check an HMAC; answers valid.",
+		Synopsis: "Check an HMAC or a signature; answers valid.",
 	}
 }
 
@@ -163,9 +167,6 @@ func (b *backend) verify(ctx context.Context, req *logical.Request, p logical.Pa
 	if err := b.fieldsOf("verify/{name}").Unknown(req.Data); err != nil {
 		return nil, err
 	}
-	if err := logical.NotSupported(req.Data, "signature"); err != nil {
-		return nil, err
-	}
 	alg, err := algorithmOf(req, p, "hash_algorithm", "algorithm")
 	if err != nil {
 		return nil, err
@@ -178,10 +179,13 @@ func (b *backend) verify(ctx context.Context, req *logical.Request, p logical.Pa
 	if err != nil {
 		return nil, err
 	}
-	return serve(req, k, func(k *key, item map[string]any) (map[string]any, error) {
-		if err := logical.NotSupported(item, "signature"); err != nil {
+	var opts signOpts
+	if signing(k.Type) {
+		if opts, err = parseSignOpts(k, req, p); err != nil {
 			return nil, err
 		}
+	}
+	return serve(req, k, func(k *key, item map[string]any) (map[string]any, error) {
 		ref, _, err := logical.Str(item, "reference")
 		if err != nil {
 			return nil, err
@@ -193,12 +197,28 @@ func (b *backend) verify(ctx context.Context, req *logical.Request, p logical.Pa
 		if !ok {
 			return nil, logical.BadRequest("missing input to verify")
 		}
-		s, ok, err := logical.Str(item, "hmac")
+		sig, _, err := logical.Str(item, "signature")
 		if err != nil {
 			return nil, err
 		}
-		if !ok || s == "" {
-			return nil, logical.BadRequest("missing hmac to verify")
+		s, _, err := logical.Str(item, "hmac")
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case sig != "" && s != "":
+			return nil, logical.BadRequest("give either hmac or signature, not both")
+		case sig != "":
+			if !signing(k.Type) {
+				return nil, logical.BadRequest("key type %s does not support signing", k.Type)
+			}
+			valid, err := k.verifySignature(opts, in, sig)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"valid": valid, "reference": ref}, nil
+		case s == "":
+			return nil, logical.BadRequest("missing hmac or signature to verify")
 		}
 		v, mac, err := parseCiphertext(s)
 		if err != nil {
