@@ -81,7 +81,7 @@ func (b *backend) routes() []logical.Route {
 				logical.DeleteOperation: b.deleteKey,
 			},
 			Fields: logical.Fields{nameField,
-				{Name: "type", Type: logical.TypeString, Default: typeAES256GCM96, Description: "aes256-gcm96 or chacha20-poly1305."},
+				{Name: "type", Type: logical.TypeString, Default: typeAES256GCM96, Description: "aes256-gcm96, chacha20-poly1305, ed25519 or ecdsa-p256."},
 				{Name: "exportable", Type: logical.TypeBool, Description: "Stored with the key."},
 				{Name: "allow_plaintext_backup", Type: logical.TypeBool, Description: "Stored with the key."},
 				{Name: "derived", Type: logical.TypeBool, Description: "Not supported yet."},
@@ -141,6 +141,13 @@ func (b *backend) routes() []logical.Route {
 		randomRoute("random/{urlbytes}"),
 		hashRoute("hash"),
 		hashRoute("hash/{urlalgorithm}"),
+		hmacRoute("hmac/{name}", b),
+		hmacRoute("hmac/{name}/{urlalgorithm}", b),
+		verifyRoute("verify/{name}", b),
+		verifyRoute("verify/{name}/{urlalgorithm}", b),
+		datakeyRoute(b),
+		signRoute("sign/{name}", b),
+		signRoute("sign/{name}/{urlalgorithm}", b),
 	}
 }
 

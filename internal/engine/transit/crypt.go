@@ -32,7 +32,7 @@ func (b *backend) encrypt(ctx context.Context, req *logical.Request, p logical.P
 			return nil, err
 		}
 	}
-	return serve(req, k, encryptItem)
+	return serve(req, k, encryptItem, itemFields)
 }
 
 // upsertKey creates key name on an encrypt's first use, with the type the
@@ -47,6 +47,9 @@ func (b *backend) upsertKey(ctx context.Context, req *logical.Request, name stri
 	}
 	if err := validType(typ); err != nil {
 		return nil, err
+	}
+	if signing(typ) {
+		return nil, logical.BadRequest("key type %s does not support encryption: create it with keys/:name", typ)
 	}
 	defer b.lock(name)()
 	k, err := loadKey(ctx, req.Storage, name)
@@ -78,14 +81,15 @@ func (b *backend) withKey(ctx context.Context, req *logical.Request, p logical.P
 	if k == nil {
 		return nil, logical.BadRequest("encryption key %q not found", p["name"])
 	}
-	return serve(req, k, f)
+	return serve(req, k, f, itemFields)
 }
 
 // serve runs f on the request's single item, or on each of batch_input.
 // A batch answers every item, each with its result or its error; when some
 // item failed the status is 400, or partial_failure_response_code when
 // others succeeded, as in Vault.
-func serve(req *logical.Request, k *key, f itemFunc) (*logical.Response, error) {
+// A batch item may carry only the names in allowed.
+func serve(req *logical.Request, k *key, f itemFunc, allowed []string) (*logical.Response, error) {
 	raw, isBatch := req.Data["batch_input"]
 	if !isBatch || raw == nil {
 		out, err := f(k, req.Data)
@@ -116,7 +120,7 @@ func serve(req *logical.Request, k *key, f itemFunc) (*logical.Response, error) 
 		var out map[string]any
 		if !ok {
 			err = logical.BadRequest("batch item %d: expected an object", i)
-		} else if err = logical.UnknownFields(item, itemFields...); err == nil {
+		} else if err = logical.UnknownFields(item, allowed...); err == nil {
 			out, err = f(k, item)
 		}
 		if err != nil {

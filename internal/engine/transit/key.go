@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -18,7 +20,12 @@ import (
 const (
 	typeAES256GCM96      = "aes256-gcm96"
 	typeChaCha20Poly1305 = "chacha20-poly1305"
+	typeEd25519          = "ed25519"
+	typeECDSAP256        = "ecdsa-p256"
 )
+
+// signing reports whether t is a signing key type (no encryption).
+func signing(t string) bool { return t == typeEd25519 || t == typeECDSAP256 }
 
 // keyPrefix is where key records live in the mount's (barrier-encrypted)
 // storage.
@@ -28,7 +35,10 @@ const keyPrefix = "policy/"
 // ever marshalled into storage.
 type keyVersion struct {
 	Material []byte `json:"material"`
-	Created  int64  `json:"created"`
+	// HMACKey is the version's separate HMAC key; versions stored before
+	// hmac was served get one on first hmac use (ensureHMACKeys).
+	HMACKey []byte `json:"hmac_key,omitempty"`
+	Created int64  `json:"created"`
 }
 
 // key is a named transit key with all its versions, as stored.
@@ -47,9 +57,9 @@ type key struct {
 // validType reports whether t is a key type this engine serves.
 func validType(t string) error {
 	switch t {
-	case typeAES256GCM96, typeChaCha20Poly1305:
+	case typeAES256GCM96, typeChaCha20Poly1305, typeEd25519, typeECDSAP256:
 		return nil
-	case "ed25519", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "rsa-2048", "rsa-3072", "rsa-4096", "hmac", "aes128-gcm96", "managed_key":
+	case "ecdsa-p384", "ecdsa-p521", "rsa-2048", "rsa-3072", "rsa-4096", "hmac", "aes128-gcm96", "managed_key":
 		return logical.BadRequest("key type %q is not supported by Keyward yet", t)
 	}
 	return logical.BadRequest("unknown key type %q", t)
@@ -64,15 +74,61 @@ func newKey(name, typ string, now time.Time) (*key, error) {
 	return k, nil
 }
 
-// rotate adds a version with fresh material from crypto/rand.
+// rotate adds a version with fresh material from crypto/rand: 32 key
+// bytes for the AEADs, the seed for ed25519, the private scalar for
+// ecdsa-p256.
 func (k *key) rotate(now time.Time) error {
-	m := make([]byte, 32)
-	if _, err := rand.Read(m); err != nil {
-		return fmt.Errorf("transit: generate key: %w", err)
+	var m []byte
+	switch k.Type {
+	case typeECDSAP256:
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return fmt.Errorf("transit: generate key: %w", err)
+		}
+		if m, err = priv.Bytes(); err != nil {
+			return fmt.Errorf("transit: generate key: %w", err)
+		}
+	default:
+		m = make([]byte, 32)
+		if _, err := rand.Read(m); err != nil {
+			return fmt.Errorf("transit: generate key: %w", err)
+		}
+	}
+	hk, err := newHMACKey()
+	if err != nil {
+		return err
 	}
 	k.LatestVersion++
-	k.Versions[strconv.Itoa(k.LatestVersion)] = keyVersion{Material: m, Created: now.Unix()}
+	k.Versions[strconv.Itoa(k.LatestVersion)] = keyVersion{Material: m, HMACKey: hk, Created: now.Unix()}
 	return nil
+}
+
+// newHMACKey returns a fresh 32-byte HMAC key from crypto/rand.
+func newHMACKey() ([]byte, error) {
+	hk := make([]byte, 32)
+	if _, err := rand.Read(hk); err != nil {
+		return nil, fmt.Errorf("transit: generate hmac key: %w", err)
+	}
+	return hk, nil
+}
+
+// ensureHMACKeys gives every version without an HMAC key a fresh one and
+// reports whether it added any (so the caller stores the key).
+func (k *key) ensureHMACKeys() (bool, error) {
+	added := false
+	for name, kv := range k.Versions {
+		if len(kv.HMACKey) != 0 {
+			continue
+		}
+		hk, err := newHMACKey()
+		if err != nil {
+			return false, err
+		}
+		kv.HMACKey = hk
+		k.Versions[name] = kv
+		added = true
+	}
+	return added, nil
 }
 
 // aead returns the cipher of version v.
@@ -97,6 +153,9 @@ func (k *key) aead(v int) (cipher.AEAD, error) {
 // encrypt seals plaintext under version v (0: the latest) and returns the
 // ciphertext and the version used.
 func (k *key) encrypt(v int, plaintext, aad []byte) (string, int, error) {
+	if signing(k.Type) {
+		return "", 0, logical.BadRequest("key type %s does not support encryption", k.Type)
+	}
 	switch {
 	case v == 0:
 		v = k.LatestVersion
@@ -120,6 +179,9 @@ func (k *key) encrypt(v int, plaintext, aad []byte) (string, int, error) {
 // decrypt opens a ciphertext. A version below min_decryption_version never
 // decrypts.
 func (k *key) decrypt(ciphertext string, aad []byte) ([]byte, int, error) {
+	if signing(k.Type) {
+		return nil, 0, logical.BadRequest("key type %s does not support decryption", k.Type)
+	}
 	v, blob, err := parseCiphertext(ciphertext)
 	if err != nil {
 		return nil, 0, err
@@ -149,8 +211,22 @@ func (k *key) decrypt(ciphertext string, aad []byte) ([]byte, int, error) {
 func (k *key) info() map[string]any {
 	versions := map[string]any{}
 	for v := k.MinDecryptionVersion; v <= k.LatestVersion; v++ {
-		if kv, ok := k.Versions[strconv.Itoa(v)]; ok {
+		kv, ok := k.Versions[strconv.Itoa(v)]
+		if !ok {
+			continue
+		}
+		if !signing(k.Type) {
 			versions[strconv.Itoa(v)] = kv.Created
+			continue
+		}
+		pub, curve, err := k.publicKey(kv)
+		if err != nil {
+			continue // unreadable material: left out rather than guessed
+		}
+		versions[strconv.Itoa(v)] = map[string]any{
+			"creation_time": time.Unix(kv.Created, 0).UTC().Format(time.RFC3339Nano),
+			"name":          curve,
+			"public_key":    pub,
 		}
 	}
 	return map[string]any{
@@ -165,10 +241,10 @@ func (k *key) info() map[string]any {
 		"exportable":             k.Exportable,
 		"allow_plaintext_backup": k.AllowPlaintextBackup,
 		"derived":                false,
-		"supports_encryption":    true,
-		"supports_decryption":    true,
+		"supports_encryption":    !signing(k.Type),
+		"supports_decryption":    !signing(k.Type),
 		"supports_derivation":    false,
-		"supports_signing":       false,
+		"supports_signing":       signing(k.Type),
 		"imported_key":           false,
 		"auto_rotate_period":     0,
 	}

@@ -103,27 +103,11 @@ func hashInput(_ context.Context, req *logical.Request, p logical.Params) (*logi
 	if s := p["urlalgorithm"]; s != "" {
 		alg = s
 	}
-	var h hash.Hash
-	switch alg {
-	case "", "sha2-256":
-		h = sha256.New()
-	case "sha2-224":
-		h = sha256.New224()
-	case "sha2-384":
-		h = sha512.New384()
-	case "sha2-512":
-		h = sha512.New()
-	case "sha3-224":
-		h = sha3.New224()
-	case "sha3-256":
-		h = sha3.New256()
-	case "sha3-384":
-		h = sha3.New384()
-	case "sha3-512":
-		h = sha3.New512()
-	default:
-		return nil, logical.BadRequest("unsupported hash algorithm %q", alg)
+	newHash, err := hashFunc(alg)
+	if err != nil {
+		return nil, err
 	}
+	h := newHash()
 	in, ok, err := bytesField(req.Data, "input")
 	if err != nil {
 		return nil, err
@@ -144,4 +128,27 @@ func hashInput(_ context.Context, req *logical.Request, p logical.Params) (*logi
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]any{"sum": out}}, nil
+}
+
+// hashFunc returns the constructor of the named hash; empty is sha2-256.
+func hashFunc(alg string) (func() hash.Hash, error) {
+	switch alg {
+	case "", "sha2-256":
+		return sha256.New, nil
+	case "sha2-224":
+		return sha256.New224, nil
+	case "sha2-384":
+		return sha512.New384, nil
+	case "sha2-512":
+		return sha512.New, nil
+	case "sha3-224":
+		return func() hash.Hash { return sha3.New224() }, nil
+	case "sha3-256":
+		return func() hash.Hash { return sha3.New256() }, nil
+	case "sha3-384":
+		return func() hash.Hash { return sha3.New384() }, nil
+	case "sha3-512":
+		return func() hash.Hash { return sha3.New512() }, nil
+	}
+	return nil, logical.BadRequest("unsupported hash algorithm %q", alg)
 }
