@@ -126,36 +126,9 @@ func (b *backend) hmac(ctx context.Context, req *logical.Request, p logical.Para
 		return nil, err
 	}
 	return serve(req, k, func(k *key, item map[string]any) (map[string]any, error) {
-		ref, _, err := logical.Str(item, "reference")
+		ref, v, kv, in, err := producerItem(k, item, topVersion, "generate HMAC", "HMAC")
 		if err != nil {
 			return nil, err
-		}
-		v, ok, err := logical.Int(item, "key_version")
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			v = topVersion
-		}
-		switch {
-		case v == 0:
-			v = k.LatestVersion
-		case v < 0 || v > k.LatestVersion:
-			return nil, logical.BadRequest("cannot generate HMAC: invalid key version %d", v)
-		}
-		if k.MinEncryptionVersion > 0 && v < k.MinEncryptionVersion {
-			return nil, logical.BadRequest("cannot generate HMAC: key version %d is below the key's min_encryption_version", v)
-		}
-		in, ok, err := bytesField(item, "input")
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, logical.BadRequest("missing input to HMAC")
-		}
-		kv, ok := k.Versions[strconv.Itoa(v)]
-		if !ok {
-			return nil, logical.BadRequest("cannot generate HMAC: key version %d does not exist", v)
 		}
 		m := hmac.New(newHash, kv.HMACKey)
 		m.Write(in)
@@ -235,4 +208,44 @@ func (b *backend) verify(ctx context.Context, req *logical.Request, p logical.Pa
 		m.Write(in)
 		return map[string]any{"valid": hmac.Equal(m.Sum(nil), mac), "reference": ref}, nil
 	}, hmacItemFields)
+}
+
+// producerItem reads what an operation producing output under a key
+// version (hmac, sign) needs from one item: its reference, the version
+// (the item's key_version, else the request's, 0 for the latest; never
+// below min_encryption_version), that version, and the input. verb and
+// noun word the errors ("cannot sign: ...", "missing input to sign").
+func producerItem(k *key, item map[string]any, topVersion int, verb, noun string) (ref string, v int, kv keyVersion, in []byte, err error) {
+	ref, _, err = logical.Str(item, "reference")
+	if err != nil {
+		return "", 0, kv, nil, err
+	}
+	v, ok, err := logical.Int(item, "key_version")
+	if err != nil {
+		return "", 0, kv, nil, err
+	}
+	if !ok {
+		v = topVersion
+	}
+	switch {
+	case v == 0:
+		v = k.LatestVersion
+	case v < 0 || v > k.LatestVersion:
+		return "", 0, kv, nil, logical.BadRequest("cannot %s: invalid key version %d", verb, v)
+	}
+	if k.MinEncryptionVersion > 0 && v < k.MinEncryptionVersion {
+		return "", 0, kv, nil, logical.BadRequest("cannot %s: key version %d is below the key's min_encryption_version", verb, v)
+	}
+	in, ok, err = bytesField(item, "input")
+	if err != nil {
+		return "", 0, kv, nil, err
+	}
+	if !ok {
+		return "", 0, kv, nil, logical.BadRequest("missing input to %s", noun)
+	}
+	kv, ok = k.Versions[strconv.Itoa(v)]
+	if !ok {
+		return "", 0, kv, nil, logical.BadRequest("cannot %s: key version %d does not exist", verb, v)
+	}
+	return ref, v, kv, in, nil
 }

@@ -147,36 +147,9 @@ func (b *backend) sign(ctx context.Context, req *logical.Request, p logical.Para
 		return nil, err
 	}
 	return serve(req, k, func(k *key, item map[string]any) (map[string]any, error) {
-		ref, _, err := logical.Str(item, "reference")
+		ref, v, kv, in, err := producerItem(k, item, topVersion, "sign", "sign")
 		if err != nil {
 			return nil, err
-		}
-		v, ok, err := logical.Int(item, "key_version")
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			v = topVersion
-		}
-		switch {
-		case v == 0:
-			v = k.LatestVersion
-		case v < 0 || v > k.LatestVersion:
-			return nil, logical.BadRequest("cannot sign: invalid key version %d", v)
-		}
-		if k.MinEncryptionVersion > 0 && v < k.MinEncryptionVersion {
-			return nil, logical.BadRequest("cannot sign: key version %d is below the key's min_encryption_version", v)
-		}
-		in, ok, err := bytesField(item, "input")
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, logical.BadRequest("missing input to sign")
-		}
-		kv, ok := k.Versions[strconv.Itoa(v)]
-		if !ok {
-			return nil, logical.BadRequest("cannot sign: key version %d does not exist", v)
 		}
 		sig, err := k.signWith(kv, o, in)
 		if err != nil {
