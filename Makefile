@@ -23,6 +23,7 @@ FUZZ := \
 	internal/engine/database:FuzzRender \
 	internal/engine/kv:FuzzDecodeMeta \
 	internal/engine/kv:FuzzRequestBody \
+	internal/engine/transit:FuzzParseBackup \
 	internal/engine/transit:FuzzParseCiphertext \
 	internal/httpapi:FuzzDecode \
 	internal/logical:FuzzParseDuration \

@@ -78,7 +78,7 @@ func (b *backend) lock(name string) func() {
 var nameField = logical.Field{Name: "name", InPath: true, Description: "The key's name."}
 
 func (b *backend) routes() []logical.Route {
-	return []logical.Route{
+	return append([]logical.Route{
 		{
 			Pattern:  "keys",
 			Ops:      map[logical.Operation]logical.Handler{logical.ListOperation: b.listKeys},
@@ -187,7 +187,9 @@ func (b *backend) routes() []logical.Route {
 		datakeyRoute(b),
 		signRoute("sign/{name}", b),
 		signRoute("sign/{name}/{urlalgorithm}", b),
-	}
+		exportRoute("export/{kind}/{name}", b),
+		exportRoute("export/{kind}/{name}/{version}", b),
+	}, backupRoutes(b)...)
 }
 
 // keyExists is the existence check of encrypt: a missing key makes the
