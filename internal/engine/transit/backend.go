@@ -18,6 +18,7 @@ type backend struct {
 	now    func() time.Time
 	fields map[string]logical.Fields // by route pattern
 	locks  [64]sync.Mutex
+	wrapMu sync.Mutex // serialises the wrapping key's creation
 
 	// view is the mount's storage for the rotation loop (nil without a
 	// BackendConfig, then nothing rotates in the background).
@@ -189,7 +190,7 @@ func (b *backend) routes() []logical.Route {
 		signRoute("sign/{name}/{urlalgorithm}", b),
 		exportRoute("export/{kind}/{name}", b),
 		exportRoute("export/{kind}/{name}/{version}", b),
-	}, backupRoutes(b)...)
+	}, append(backupRoutes(b), importRoutes(b)...)...)
 }
 
 // keyExists is the existence check of encrypt: a missing key makes the
