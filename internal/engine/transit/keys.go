@@ -130,9 +130,6 @@ func autoRotateField(data map[string]any) (int64, error) {
 	if d != 0 && d < minAutoRotate {
 		return 0, logical.BadRequest("auto_rotate_period must be 0 to disable or at least an hour")
 	}
-	if d < 0 {
-		return 0, logical.BadRequest("auto_rotate_period cannot be negative")
-	}
 	return int64(d / time.Second), nil
 }
 
