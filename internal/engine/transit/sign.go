@@ -47,6 +47,7 @@ type signOpts struct {
 	prehashed bool
 	jws       bool
 	pkcs1v15  bool // RSA: PKCS #1 v1.5 instead of PSS
+	rsa       bool // a prehashed input must be the hash's size (ECDSA takes any, as in Vault)
 	salt      int  // RSA PSS salt length (rsa.PSSSaltLength* or bytes)
 }
 
@@ -104,6 +105,7 @@ func parseSignOpts(k *key, req *logical.Request, p logical.Params) (signOpts, er
 		}
 		return o, nil
 	}
+	o.rsa = true
 	switch sigAlg {
 	case "", "pss":
 	case "pkcs1v15":
@@ -129,10 +131,11 @@ func parseSignOpts(k *key, req *logical.Request, p logical.Params) (signOpts, er
 	return o, nil
 }
 
-// digest is what an ECDSA or RSA key signs: the input, or its hash.
+// digest is what an ECDSA or RSA key signs: the input, or its hash. For
+// RSA a prehashed input must have the size of hash_algorithm's digest.
 func (o signOpts) digest(in []byte) ([]byte, error) {
 	if o.prehashed {
-		if len(in) != o.hash.Size() {
+		if o.rsa && len(in) != o.hash.Size() {
 			return nil, logical.BadRequest("prehashed input is %d bytes; the hash algorithm's digest is %d", len(in), o.hash.Size())
 		}
 		return in, nil
