@@ -98,6 +98,12 @@ func TestTransitRSAAndP384VaultClient(t *testing.T) {
 		valid("p384", map[string]any{"input": other, "signature": s, "hash_algorithm": "sha2-384"}) {
 		t.Fatal("p384 verify: genuine refused or tampered accepted")
 	}
+	// prehashed ecdsa input of another size is signed as given, as in Vault.
+	d32 := sha256.Sum256(msg)
+	ps := write("transit/sign/p384", map[string]any{"input": base64.StdEncoding.EncodeToString(d32[:]), "prehashed": true, "hash_algorithm": "sha2-384"}).Data["signature"].(string)
+	if !ecdsa.VerifyASN1(ecPub, d32[:], signatureBytes(t, ps, "vault:v1:", base64.StdEncoding)) {
+		t.Fatal("prehashed p384 signature of a 32-byte digest does not verify")
+	}
 	if _, err := l.Write("transit/encrypt/p384", map[string]any{"plaintext": in}); status(err) != http.StatusBadRequest {
 		t.Fatalf("encrypt with ecdsa-p384: %v", err)
 	}
