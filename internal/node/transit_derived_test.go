@@ -186,3 +186,35 @@ func TestTransitMinVersionsAndTrimVaultClient(t *testing.T) {
 	refused("transit/keys/s/config", map[string]any{"min_decryption_version": 4})
 	refused("transit/keys/s/trim", map[string]any{"min_available_version": 4})
 }
+
+// auto_rotate_period through the official Vault client: set at create and
+// by config, read back in seconds, under an hour refused, 0 disables.
+// (The rotation itself runs on an injected clock in the engine's tests.)
+func TestTransitAutoRotatePeriodVaultClient(t *testing.T) {
+	l, write, status := transitClient(t)
+	period := func(name string) string {
+		t.Helper()
+		s, err := l.Read("transit/keys/" + name)
+		if err != nil || s == nil {
+			t.Fatalf("read %s: %v", name, err)
+		}
+		return fmt.Sprint(s.Data["auto_rotate_period"])
+	}
+	write("transit/keys/r", map[string]any{"auto_rotate_period": "2h"})
+	if got := period("r"); got != "7200" {
+		t.Fatalf("auto_rotate_period after create: %s", got)
+	}
+	write("transit/keys/r/config", map[string]any{"auto_rotate_period": 86400})
+	if got := period("r"); got != "86400" {
+		t.Fatalf("auto_rotate_period after config: %s", got)
+	}
+	for _, bad := range []any{"59m", "-1h", "soon"} {
+		if _, err := l.Write("transit/keys/r/config", map[string]any{"auto_rotate_period": bad}); status(err) != http.StatusBadRequest {
+			t.Fatalf("auto_rotate_period %v: %v", bad, err)
+		}
+	}
+	write("transit/keys/r/config", map[string]any{"auto_rotate_period": "0"})
+	if got := period("r"); got != "0" {
+		t.Fatalf("auto_rotate_period off: %s", got)
+	}
+}
