@@ -53,7 +53,7 @@ func (b *backend) upsertKey(ctx context.Context, req *logical.Request, name stri
 	}
 	// A context on the first encrypt makes the key derived, as in Vault
 	// (in a batch, the first item's).
-	var first map[string]any = req.Data
+	first := req.Data
 	if items, ok := req.Data["batch_input"].([]any); ok && len(items) > 0 {
 		first, _ = items[0].(map[string]any)
 	}
