@@ -21,14 +21,14 @@ import (
 // KeyID is empty for an issuer imported without its key (a parent CA in a
 // bundle): it can be read and chained to, never sign.
 type issuerEntry struct {
-	ID                   string `json:"id"`
-	Name                 string `json:"name"`
-	KeyID                string `json:"key_id"`
-	CertPEM              string `json:"certificate"`
-	LeafNotAfterBehavior string `json:"leaf_not_after_behavior"`
-	Usage                string `json:"usage"`
+	ID                   string   `json:"id"`
+	Name                 string   `json:"name"`
+	KeyID                string   `json:"key_id"`
+	CertPEM              string   `json:"certificate"`
+	LeafNotAfterBehavior string   `json:"leaf_not_after_behavior"`
+	Usage                string   `json:"usage"`
 	ManualChain          []string `json:"manual_chain,omitempty"`
-	Revoked              bool   `json:"revoked,omitempty"`
+	Revoked              bool     `json:"revoked,omitempty"`
 
 	cert *x509.Certificate
 }

@@ -530,4 +530,3 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 	}
 	return b, nil
 }
-

@@ -273,7 +273,7 @@ var extKeyUsageNames = map[string]x509.ExtKeyUsage{
 	"ipsecendsystem": x509.ExtKeyUsageIPSECEndSystem, "ipsectunnel": x509.ExtKeyUsageIPSECTunnel,
 	"ipsecuser": x509.ExtKeyUsageIPSECUser, "timestamping": x509.ExtKeyUsageTimeStamping,
 	"ocspsigning": x509.ExtKeyUsageOCSPSigning, "microsoftservergatedcrypto": x509.ExtKeyUsageMicrosoftServerGatedCrypto,
-	"netscapeservergatedcrypto": x509.ExtKeyUsageNetscapeServerGatedCrypto,
+	"netscapeservergatedcrypto":      x509.ExtKeyUsageNetscapeServerGatedCrypto,
 	"microsoftcommercialcodesigning": x509.ExtKeyUsageMicrosoftCommercialCodeSigning,
 	"microsoftkernelcodesigning":     x509.ExtKeyUsageMicrosoftKernelCodeSigning,
 }
