@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -324,11 +325,20 @@ func TestPKIVaultClient(t *testing.T) {
 			_, err := wc.Logical().Write("pki_int/sign-verbatim", map[string]any{"csr": csrPEM})
 			return err
 		},
-		func() error { _, err := wc.Logical().Write("pki_int/issue/other", map[string]any{"common_name": "x.example.com"}); return err },
+		func() error {
+			_, err := wc.Logical().Write("pki_int/issue/other", map[string]any{"common_name": "x.example.com"})
+			return err
+		},
 		func() error { _, err := wc.Logical().Read("pki_int/issuer/default"); return err },
 		func() error { _, err := wc.Logical().Read("pki_int/key/default"); return err },
-		func() error { _, err := wc.Logical().Write("pki_int/root/generate/exported", map[string]any{"common_name": "x"}); return err },
-		func() error { _, err := wc.Logical().Write("pki_int/roles/web", map[string]any{"allow_any_name": true}); return err },
+		func() error {
+			_, err := wc.Logical().Write("pki_int/root/generate/exported", map[string]any{"common_name": "x"})
+			return err
+		},
+		func() error {
+			_, err := wc.Logical().Write("pki_int/roles/web", map[string]any{"allow_any_name": true})
+			return err
+		},
 	} {
 		if err := try(); vaultStatus(err) != http.StatusForbidden {
 			t.Errorf("narrow token: %v, want 403", err)
@@ -446,3 +456,163 @@ func ocspStatus(t *testing.T, base string, c, issuer *x509.Certificate, post boo
 	}
 	return r.Status
 }
+
+// Root rotation with a cross-signed new root, a CA imported with
+// config/ca, sign-verbatim, revoke-with-key, generate_lease (revoking the
+// lease revokes the certificate), no_store, the key types, config/urls
+// and tidy.
+func TestPKIRotationImportAndLifecycle(t *testing.T) {
+	n := nodetest.Start(t)
+	c := n.Client(t)
+	l := c.Logical()
+	if err := c.Sys().Mount("pki", &vault.MountInput{Type: "pki"}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(path string, data map[string]any) *vault.Secret {
+		t.Helper()
+		s, err := l.Write(path, data)
+		if err != nil {
+			t.Fatalf("write %s: %v", path, err)
+		}
+		return s
+	}
+	write("pki/config/urls", map[string]any{"issuing_certificates": "http://127.0.0.1:8200/v1/pki/ca", "crl_distribution_points": "http://127.0.0.1:8200/v1/pki/crl",
+		"ocsp_servers": "http://127.0.0.1:8200/v1/pki/ocsp"})
+	old := write("pki/root/generate/internal", map[string]any{"common_name": "Root", "issuer_name": "root-2026", "key_type": "ed25519", "ttl": "720h"})
+	oldRoot := pemCert(t, old.Data["certificate"].(string))
+	if len(oldRoot.CRLDistributionPoints) != 1 || len(oldRoot.OCSPServer) != 1 {
+		t.Fatalf("config/urls not in the root: %v %v", oldRoot.CRLDistributionPoints, oldRoot.OCSPServer)
+	}
+
+	// root/rotate makes a second root; the default stays.
+	nw := write("pki/root/rotate/internal", map[string]any{"common_name": "Root", "issuer_name": "root-2027", "key_type": "ec", "ttl": "700h"})
+	newRoot := pemCert(t, nw.Data["certificate"].(string))
+	cfg, _ := l.Read("pki/config/issuers")
+	if cfg.Data["default"] != old.Data["issuer_id"] {
+		t.Fatalf("rotate changed the default: %v", cfg.Data)
+	}
+	// Cross-sign: a CSR for the new root's key, signed by the old root.
+	csr := write("pki/intermediate/cross-sign", map[string]any{"common_name": "Root", "key_ref": nw.Data["key_id"]})
+	cross := write("pki/issuer/root-2026/sign-intermediate", map[string]any{"csr": csr.Data["csr"], "use_csr_values": true, "ttl": "600h"})
+	crossCert := pemCert(t, cross.Data["certificate"].(string))
+	if !publicEqual(crossCert.PublicKey, newRoot.PublicKey) || crossCert.CheckSignatureFrom(oldRoot) != nil || !bytes.Equal(crossCert.RawSubject, newRoot.RawSubject) {
+		t.Fatal("cross-signed certificate is not the new root's key and subject under the old root")
+	}
+	set := write("pki/intermediate/set-signed", map[string]any{"certificate": cross.Data["certificate"]})
+	if len(set.Data["imported_issuers"].([]any)) != 1 {
+		t.Fatalf("set-signed: %v", set.Data)
+	}
+	write("pki/config/issuers", map[string]any{"default": "root-2027"})
+	write("pki/roles/svc", map[string]any{"allowed_domains": "svc.internal", "allow_subdomains": true, "key_type": "rsa", "key_bits": 2048, "ttl": "24h"})
+	leaf := write("pki/issue/svc", map[string]any{"common_name": "a.svc.internal"})
+	lc := pemCert(t, leaf.Data["certificate"].(string))
+	if lc.CheckSignatureFrom(newRoot) != nil {
+		t.Fatal("leaf not from the new default root")
+	}
+	for _, tc := range []struct {
+		name  string
+		root  *x509.Certificate
+		inter []*x509.Certificate
+	}{{"new root", newRoot, nil}, {"old root via cross-sign", oldRoot, []*x509.Certificate{crossCert}}} {
+		roots, inter := x509.NewCertPool(), x509.NewCertPool()
+		roots.AddCert(tc.root)
+		for _, i := range tc.inter {
+			inter.AddCert(i)
+		}
+		if _, err := lc.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: "a.svc.internal"}); err != nil {
+			t.Errorf("verify leaf trusting the %s: %v", tc.name, err)
+		}
+	}
+
+	// Key types: ed25519 and EC leaves.
+	for _, kt := range []struct {
+		typ  string
+		bits int
+	}{{"ed25519", 0}, {"ec", 384}} {
+		write("pki/roles/k-"+kt.typ, map[string]any{"allow_any_name": true, "key_type": kt.typ, "key_bits": kt.bits, "ttl": "1h"})
+		s := write("pki/issue/k-"+kt.typ, map[string]any{"common_name": "k.test"})
+		if s.Data["private_key_type"] != kt.typ {
+			t.Errorf("key type %v, want %s", s.Data["private_key_type"], kt.typ)
+		}
+	}
+
+	// config/ca: import a CA made elsewhere, with its key; it can sign.
+	extKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tpl := &x509.Certificate{SerialNumber: bigOne(), Subject: pkix.Name{CommonName: "External CA"}, NotBefore: oldRoot.NotBefore, NotAfter: oldRoot.NotAfter,
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	extDER, _ := x509.CreateCertificate(rand.Reader, tpl, tpl, &extKey.PublicKey, extKey)
+	extKeyDER, _ := x509.MarshalECPrivateKey(extKey)
+	extKeyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: extKeyDER}))
+	imp := write("pki/config/ca", map[string]any{"pem_bundle": extKeyPEM + string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: extDER}))})
+	if len(imp.Data["imported_issuers"].([]any)) != 1 || len(imp.Data["imported_keys"].([]any)) != 1 {
+		t.Fatalf("config/ca: %v", imp.Data)
+	}
+	extID := imp.Data["imported_issuers"].([]any)[0].(string)
+	write("pki/issuer/"+extID, map[string]any{"issuer_name": "external", "leaf_not_after_behavior": "truncate"})
+	viaExt := write("pki/issuer/external/issue/svc", map[string]any{"common_name": "b.svc.internal"})
+	if pemCert(t, viaExt.Data["certificate"].(string)).CheckSignatureFrom(pemCert(t, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: extDER})))) != nil {
+		t.Fatal("issue via the imported issuer")
+	}
+
+	// sign-verbatim keeps the CSR's names (ones no role allows).
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "verbatim.other", Organization: []string{"Org"}},
+		DNSNames: []string{"verbatim.other"}}, k)
+	vb := write("pki/sign-verbatim", map[string]any{"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), "ttl": "1h"})
+	vc := pemCert(t, vb.Data["certificate"].(string))
+	if vc.Subject.CommonName != "verbatim.other" || len(vc.Subject.Organization) != 1 || vc.DNSNames[0] != "verbatim.other" {
+		t.Fatalf("sign-verbatim subject %v", vc.Subject)
+	}
+
+	// revoke-with-key: the wrong key is refused, the right one revokes.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherDER, _ := x509.MarshalECPrivateKey(other)
+	if _, err := l.Write("pki/revoke-with-key", map[string]any{"serial_number": vb.Data["serial_number"],
+		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: otherDER}))}); vaultStatus(err) != http.StatusBadRequest {
+		t.Fatalf("revoke-with-key with another key: %v", err)
+	}
+	kDER, _ := x509.MarshalECPrivateKey(k)
+	write("pki/revoke-with-key", map[string]any{"serial_number": vb.Data["serial_number"], "private_key": string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kDER}))})
+	if rv, _ := l.List("pki/certs/revoked"); rv == nil || len(rv.Data["keys"].([]any)) != 1 {
+		t.Fatalf("certs/revoked: %v", rv)
+	}
+
+	// generate_lease: revoking the lease revokes the certificate.
+	write("pki/roles/leased", map[string]any{"allow_any_name": true, "key_type": "ec", "generate_lease": true, "ttl": "1h"})
+	ls := write("pki/issue/leased", map[string]any{"common_name": "leased.test"})
+	if ls.LeaseID == "" {
+		t.Fatal("generate_lease gave no lease")
+	}
+	if err := c.Sys().Revoke(ls.LeaseID); err != nil {
+		t.Fatalf("revoke lease: %v", err)
+	}
+	cs, err := l.Read("pki/cert/" + ls.Data["serial_number"].(string))
+	if err != nil || fmt.Sprint(cs.Data["revocation_time"]) == "0" {
+		t.Fatalf("certificate after lease revocation: %v %v", cs, err)
+	}
+
+	// no_store: not listed, not readable by serial.
+	write("pki/roles/nostore", map[string]any{"allow_any_name": true, "key_type": "ec", "no_store": true, "ttl": "1h"})
+	ns := write("pki/issue/nostore", map[string]any{"common_name": "nostore.test"})
+	if s, err := l.Read("pki/cert/" + ns.Data["serial_number"].(string)); err != nil || s != nil {
+		t.Fatalf("no_store certificate readable: %v %v", s, err)
+	}
+	// ...but revocable with the certificate itself.
+	write("pki/revoke", map[string]any{"certificate": ns.Data["certificate"]})
+
+	// tidy with a zero safety buffer keeps unexpired entries.
+	before, _ := l.List("pki/certs")
+	if _, err := l.Write("pki/tidy", map[string]any{"tidy_cert_store": true, "tidy_revoked_certs": true, "safety_buffer": "0s"}); err != nil {
+		t.Fatalf("tidy: %v", err)
+	}
+	st, err := l.Read("pki/tidy-status")
+	if err != nil || st.Data["state"] != "Finished" || fmt.Sprint(st.Data["cert_store_deleted_count"]) != "0" {
+		t.Fatalf("tidy-status: %v %v", st, err)
+	}
+	after, _ := l.List("pki/certs")
+	if len(after.Data["keys"].([]any)) != len(before.Data["keys"].([]any)) {
+		t.Fatal("tidy deleted unexpired certificates")
+	}
+}
+
+func bigOne() *big.Int { return big.NewInt(1) }

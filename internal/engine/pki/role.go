@@ -161,6 +161,9 @@ func parseRole(r *role, data map[string]any) error {
 	if v, ok, err := logical.Str(data, "key_type"); err != nil {
 		return err
 	} else if ok {
+		if _, bits := data["key_bits"]; !bits && v != r.KeyType {
+			r.KeyBits = 0 // the new type's default
+		}
 		r.KeyType = v
 	}
 	if v, ok, err := logical.Str(data, "issuer_ref"); err != nil {
