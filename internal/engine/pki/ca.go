@@ -295,32 +295,32 @@ func (b *backend) lifetime(data map[string]any, def, max, backdate time.Duration
 }
 
 // caSpec reads the fields common to root and intermediate generation.
-func (b *backend) caSpec(req *logical.Request, requireCN bool) (*certSpec, []string, error) {
+func (b *backend) caSpec(req *logical.Request, requireCN bool) (*certSpec, error) {
 	d := req.Data
 	spec := &certSpec{IsCA: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
 	var err error
 	if spec.Subject, err = subject(d, nil); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := names(anyName, spec, d, requireCN); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if spec.MaxPathLen, err = integer(d, "max_path_length", -1); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if spec.Permitted, err = strs(d, "permitted_dns_domains"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if spec.SigBits, err = integer(d, "signature_bits", 0); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if spec.UsePSS, err = boolean(d, "use_pss", false); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if spec.URLs, err = loadURLs(context.Background(), req.Storage); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return spec, nil, nil
+	return spec, nil
 }
 
 // caKey returns the key for a new CA: generated, or an existing one for
@@ -406,7 +406,7 @@ func (b *backend) newRoot(ctx context.Context, req *logical.Request, mode string
 	if err := caFields.Unknown(req.Data); err != nil {
 		return nil, err
 	}
-	spec, warnings, err := b.caSpec(req, true)
+	spec, err := b.caSpec(req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -421,6 +421,7 @@ func (b *backend) newRoot(ctx context.Context, req *logical.Request, mode string
 	if _, ok := req.Data["not_before_duration"]; !ok {
 		backdate = 30 * time.Second
 	}
+	var warnings []string
 	spec.NotBefore, spec.NotAfter, warnings, err = b.lifetime(req.Data, def, 0, backdate, nil)
 	if err != nil {
 		return nil, err
@@ -609,7 +610,7 @@ func (b *backend) newCSR(ctx context.Context, req *logical.Request, mode string)
 	if err := caFields.Unknown(req.Data); err != nil {
 		return nil, err
 	}
-	spec, _, err := b.caSpec(req, true)
+	spec, err := b.caSpec(req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -719,7 +720,7 @@ func (b *backend) signIntermediate(ctx context.Context, req *logical.Request, p 
 		}
 		r2 := *req
 		r2.Data = d
-		if spec, _, err = b.caSpec(&r2, true); err != nil {
+		if spec, err = b.caSpec(&r2, true); err != nil {
 			return nil, err
 		}
 	}

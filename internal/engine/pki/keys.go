@@ -225,24 +225,27 @@ func newSerial() (*big.Int, error) {
 // formatSerial writes a serial as Vault does: lower-case hex byte pairs
 // joined by colons ("1f:0a:...").
 func formatSerial(n *big.Int) string {
+	const digits = "0123456789abcdef"
 	b := n.Bytes()
 	if len(b) == 0 {
 		b = []byte{0}
 	}
-	var sb strings.Builder
+	out := make([]byte, 0, len(b)*3)
 	for i, c := range b {
 		if i > 0 {
-			sb.WriteByte(':')
+			out = append(out, ':')
 		}
-		fmt.Fprintf(&sb, "%02x", c)
+		out = append(out, digits[c>>4], digits[c&0xf])
 	}
-	return sb.String()
+	return string(out)
 }
+
+var serialSeparators = strings.NewReplacer(":", "", "-", "")
 
 // parseSerial accepts a serial as colon-hex or dash-hex (as cert/SERIAL
 // paths carry it) and returns its canonical colon form.
 func parseSerial(s string) (*big.Int, string, error) {
-	h := strings.NewReplacer(":", "", "-", "").Replace(strings.ToLower(strings.TrimSpace(s)))
+	h := serialSeparators.Replace(strings.ToLower(strings.TrimSpace(s)))
 	if h == "" || len(h) > 42 {
 		return nil, "", logical.BadRequest("malformed serial number")
 	}
