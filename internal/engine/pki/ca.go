@@ -190,12 +190,15 @@ func collectNames(pol namePolicy, spec *certSpec, cn string, exclude bool, alt, 
 				addEmail(e)
 			}
 		case isIP(cn):
-			if err := addIP(cn); err != nil {
-				return err
+			a, err := pol.checkIP(cn)
+			if err != nil {
+				return logical.BadRequest("common_name: %v", err)
 			}
-			spec.Subject.CommonName = cn
-			if exclude {
-				spec.IPs = spec.IPs[:len(spec.IPs)-1]
+			spec.Subject.CommonName = a.String()
+			if !exclude {
+				if err := addIP(cn); err != nil {
+					return err
+				}
 			}
 		default:
 			c, host, err := pol.checkName(cn)
