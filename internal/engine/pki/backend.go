@@ -28,8 +28,9 @@ type backend struct {
 }
 
 var (
-	_ logical.Backend = (*backend)(nil)
-	_ logical.Revoker = (*backend)(nil)
+	_ logical.Backend          = (*backend)(nil)
+	_ logical.Revoker          = (*backend)(nil)
+	_ logical.ExistenceChecker = (*backend)(nil)
 )
 
 // Factory builds a pki backend for a new mount.
@@ -81,7 +82,7 @@ func (b *backend) routes() []logical.Route {
 		{Pattern: "keys", Ops: ops{ls: b.listKeys}, Synopsis: "List the CA keys."},
 		{Pattern: "key/{ref}", Ops: ops{rd: b.readKey, up: b.updateKey}, Fields: logical.Fields{{Name: "ref", InPath: true}, {Name: "key_name", Type: logical.TypeString, Description: "The key's name."}}, Synopsis: "Read a CA key's metadata (never the key)."},
 		{Pattern: "roles", Ops: ops{ls: b.listRoles}, Synopsis: "List the roles."},
-		{Pattern: "roles/{name}", Ops: ops{rd: b.readRole, up: b.writeRole, del: b.deleteRole}, Fields: roleFields, Synopsis: "Create, read or delete a role."},
+		{Pattern: "roles/{name}", Ops: ops{rd: b.readRole, up: b.writeRole, del: b.deleteRole}, Fields: roleFields, Exists: b.roleExists, Synopsis: "Create, read or delete a role."},
 		{Pattern: "issue/{role}", Ops: ops{up: b.issue}, Fields: issueFields, Synopsis: "Issue a new key and certificate under a role."},
 		{Pattern: "sign/{role}", Ops: ops{up: b.sign}, Fields: signFields, Synopsis: "Sign a CSR under a role."},
 		{Pattern: "sign-verbatim", Ops: ops{up: b.signVerbatim}, Fields: verbatimFields, Synopsis: "Sign a CSR with its own names, unchecked."},

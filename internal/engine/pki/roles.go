@@ -47,3 +47,9 @@ func (b *backend) writeRole(ctx context.Context, req *logical.Request, p logical
 func (b *backend) deleteRole(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
 	return nil, req.Storage.Delete(ctx, "role/"+p["name"])
 }
+
+// roleExists tells the core a write to a new role is a create.
+func (b *backend) roleExists(ctx context.Context, req *logical.Request, p logical.Params) (bool, error) {
+	r, err := loadRole(ctx, req.Storage, p["name"])
+	return r != nil, err
+}
