@@ -269,6 +269,13 @@ func TestPKIVaultClient(t *testing.T) {
 	if st := ocspStatus(t, n.URL, leaf, intCert, true); st != ocsp.Revoked {
 		t.Fatalf("OCSP POST for the revoked cert: %d", st)
 	}
+	// openssl's OCSP client (POST) agrees, and verifies the response
+	// against the root.
+	out, err = exec.Command("openssl", "ocsp", "-issuer", write("int3.pem", intPEM), "-cert", write("leaf3.pem", leafPEM),
+		"-url", n.URL+"/v1/pki_int/ocsp", "-CAfile", write("chain3.pem", rootPEM+"\n"+intPEM)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Response verify OK") || !strings.Contains(string(out), ": revoked") {
+		t.Fatalf("openssl ocsp: %v\n%s", err, out)
+	}
 	if st := ocspStatus(t, n.URL, signed, intCert, false); st != ocsp.Good {
 		t.Fatalf("OCSP GET for a good cert: %d", st)
 	}
