@@ -95,10 +95,11 @@ func streamsBody(path string, op logical.Operation) bool {
 // maxOCSPBody bounds an OCSP request body.
 const maxOCSPBody = 64 << 10
 
-// ocspBody reports whether r is an OCSP POST, whose DER body the pki
-// engine reads itself.
-func ocspBody(r *http.Request, op logical.Operation) bool {
-	if op != logical.UpdateOperation && op != logical.CreateOperation {
+// ocspBody reports whether r is an OCSP POST (to a path ending in
+// "/ocsp", with the OCSP media type), whose DER body the pki engine reads
+// itself.
+func ocspBody(r *http.Request, path string, op logical.Operation) bool {
+	if op != logical.UpdateOperation && op != logical.CreateOperation || !strings.HasSuffix(path, "/ocsp") {
 		return false
 	}
 	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
@@ -344,7 +345,7 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, l *Listener, 
 		// the token and the ACL; it is never decoded or buffered here.
 		req.Body = r.Body
 		req.Data = map[string]any{}
-	} else if ocspBody(r, op) {
+	} else if ocspBody(r, path, op) {
 		// An OCSP POST (RFC 6960 appendix A) carries DER, not JSON; the
 		// pki engine reads it, bounded here.
 		req.Body = http.MaxBytesReader(w, r.Body, maxOCSPBody)
