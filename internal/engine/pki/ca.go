@@ -298,7 +298,7 @@ func (b *backend) lifetime(data map[string]any, def, max, backdate time.Duration
 }
 
 // caSpec reads the fields common to root and intermediate generation.
-func (b *backend) caSpec(req *logical.Request, requireCN bool) (*certSpec, error) {
+func (b *backend) caSpec(ctx context.Context, req *logical.Request, requireCN bool) (*certSpec, error) {
 	d := req.Data
 	spec := &certSpec{IsCA: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
 	var err error
@@ -320,7 +320,7 @@ func (b *backend) caSpec(req *logical.Request, requireCN bool) (*certSpec, error
 	if spec.UsePSS, err = boolean(d, "use_pss", false); err != nil {
 		return nil, err
 	}
-	if spec.URLs, err = loadURLs(context.Background(), req.Storage); err != nil {
+	if spec.URLs, err = loadURLs(ctx, req.Storage); err != nil {
 		return nil, err
 	}
 	return spec, nil
@@ -409,7 +409,7 @@ func (b *backend) newRoot(ctx context.Context, req *logical.Request, mode string
 	if err := caFields.Unknown(req.Data); err != nil {
 		return nil, err
 	}
-	spec, err := b.caSpec(req, true)
+	spec, err := b.caSpec(ctx, req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -613,7 +613,7 @@ func (b *backend) newCSR(ctx context.Context, req *logical.Request, mode string)
 	if err := caFields.Unknown(req.Data); err != nil {
 		return nil, err
 	}
-	spec, err := b.caSpec(req, true)
+	spec, err := b.caSpec(ctx, req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -723,7 +723,7 @@ func (b *backend) signIntermediate(ctx context.Context, req *logical.Request, p 
 		}
 		r2 := *req
 		r2.Data = d
-		if spec, err = b.caSpec(&r2, true); err != nil {
+		if spec, err = b.caSpec(ctx, &r2, true); err != nil {
 			return nil, err
 		}
 	}
