@@ -24,6 +24,7 @@ FUZZ := \
 	internal/engine/kv:FuzzDecodeMeta \
 	internal/engine/kv:FuzzRequestBody \
 	internal/engine/pki:FuzzCheckHost \
+	internal/engine/pki:FuzzCheckURI \
 	internal/engine/pki:FuzzParseSerial \
 	internal/engine/transit:FuzzKWP \
 	internal/engine/transit:FuzzParseBackup \

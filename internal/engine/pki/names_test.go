@@ -287,3 +287,27 @@ func FuzzCheckHost(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckURI: a URI SAN the role allows matches its glob as written,
+// is absolute and re-serialises to itself, and a spiffe:// one is a
+// valid SPIFFE ID under the allowed trust domain.
+func FuzzCheckURI(f *testing.F) {
+	for _, s := range []string{"spiffe://td/ns/a/sa/web", "spiffe://td/ns/../sa/web", "spiffe://TD/ns/a", "https://x/y", "spiffe://td/ns/a%2f/sa/web"} {
+		f.Add(s)
+	}
+	pol := namePolicy{AllowedURISANs: []string{"spiffe://td/ns/*/sa/web"}}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := pol.checkURI(s)
+		if err != nil {
+			return
+		}
+		if !strings.HasPrefix(s, "spiffe://td/ns/") || !strings.HasSuffix(s, "/sa/web") || u.String() != s || u.Host != "td" {
+			t.Fatalf("%q allowed outside spiffe://td/ns/*/sa/web", s)
+		}
+		for _, seg := range strings.Split(u.Path, "/")[1:] {
+			if seg == "" || seg == "." || seg == ".." {
+				t.Fatalf("%q allowed with segment %q", s, seg)
+			}
+		}
+	})
+}
