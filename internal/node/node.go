@@ -60,6 +60,7 @@ var services = []service{
 	withJWT,
 	withKV,
 	withTransit,
+	withPKI,
 	withUserpass,
 }
 
