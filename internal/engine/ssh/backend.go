@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
@@ -16,6 +17,11 @@ type backend struct {
 	*logical.Router
 	now    func() time.Time
 	fields map[string]logical.Fields // by route pattern
+
+	// caMu guards the parsed CA key and the stored form it came from.
+	caMu    sync.Mutex
+	caPEM   string
+	caCache *ca
 }
 
 var (

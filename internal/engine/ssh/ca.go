@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/subtle"
 	"fmt"
 
 	"golang.org/x/crypto/ssh"
@@ -27,11 +28,20 @@ type ca struct {
 	public string
 }
 
-func loadCA(ctx context.Context, s logical.Storage) (*ca, error) {
+// loadCA reads the CA key pair, or nil when none is configured. The parsed
+// key is kept for the next call while the stored key stays the same:
+// parsing (an RSA key's precomputation above all) costs more than a
+// signature.
+func (b *backend) loadCA(ctx context.Context, s logical.Storage) (*ca, error) {
 	var st storedCA
 	found, err := logical.GetJSON(ctx, s, caKey, &st)
 	if err != nil || !found {
 		return nil, err
+	}
+	b.caMu.Lock()
+	defer b.caMu.Unlock()
+	if b.caCache != nil && subtle.ConstantTimeCompare([]byte(b.caPEM), []byte(st.PrivateKey)) == 1 {
+		return b.caCache, nil
 	}
 	key, err := parsePrivateKey(st.PrivateKey)
 	if err != nil {
@@ -41,7 +51,8 @@ func loadCA(ctx context.Context, s logical.Storage) (*ca, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ssh: stored CA key: %w", err)
 	}
-	return &ca{key: key, signer: signer, public: st.PublicKey}, nil
+	b.caPEM, b.caCache = st.PrivateKey, &ca{key: key, signer: signer, public: st.PublicKey}
+	return b.caCache, nil
 }
 
 // signerFor returns the CA's signer with the signature algorithm a role's
@@ -96,7 +107,7 @@ func (b *backend) writeCA(ctx context.Context, req *logical.Request, _ logical.P
 	if err != nil {
 		return nil, err
 	}
-	existing, err := loadCA(ctx, req.Storage)
+	existing, err := b.loadCA(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +162,7 @@ func (b *backend) writeCA(ctx context.Context, req *logical.Request, _ logical.P
 }
 
 func (b *backend) readCA(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
-	c, err := loadCA(ctx, req.Storage)
+	c, err := b.loadCA(ctx, req.Storage)
 	if err != nil || c == nil {
 		return nil, err
 	}
@@ -168,7 +179,7 @@ func (b *backend) deleteCA(ctx context.Context, req *logical.Request, _ logical.
 // publicKey serves the CA's public key as plain text, as Vault does; with
 // no CA configured the answer is empty (204).
 func (b *backend) publicKey(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
-	c, err := loadCA(ctx, req.Storage)
+	c, err := b.loadCA(ctx, req.Storage)
 	if err != nil || c == nil {
 		return nil, err
 	}

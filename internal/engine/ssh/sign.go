@@ -121,7 +121,7 @@ func (b *backend) roleAndCA(ctx context.Context, req *logical.Request, name stri
 	if r == nil {
 		return roleCA{}, logical.BadRequest("unknown role: %s", quoteSafe(name))
 	}
-	c, err := loadCA(ctx, req.Storage)
+	c, err := b.loadCA(ctx, req.Storage)
 	if err != nil {
 		return roleCA{}, err
 	}
