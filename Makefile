@@ -23,6 +23,7 @@ FUZZ := \
 	internal/engine/database:FuzzRender \
 	internal/engine/kv:FuzzDecodeMeta \
 	internal/engine/kv:FuzzRequestBody \
+	internal/engine/ssh:FuzzPrincipalPolicy \
 	internal/engine/transit:FuzzKWP \
 	internal/engine/transit:FuzzParseBackup \
 	internal/engine/transit:FuzzParseCiphertext \
