@@ -45,7 +45,7 @@ func (f *sshFlags) sign(cmd *cobra.Command, c *api.Client, data map[string]any) 
 	mount := strings.Trim(f.mount, "/")
 	s, err := c.Write(cmd.Context(), mount+"/sign/"+f.role, data)
 	if err != nil {
-		return "", explain(fmt.Errorf("sign with %s/sign/%s: %w", mount, f.role, err), c)
+		return "", explain(fmt.Errorf("sign: %w", err), c)
 	}
 	if s == nil {
 		return "", fmt.Errorf("sign with %s/sign/%s: empty response", mount, f.role)
