@@ -378,7 +378,7 @@ func TestSign(t *testing.T) {
 }
 
 func TestIssue(t *testing.T) {
-	_, c, _ := setup(t)
+	n, c, _ := setup(t)
 	writeRole(t, c, "ops", map[string]any{"allow_user_certificates": true, "allowed_users": "ops", "default_user": "ops", "ttl": "1h"})
 	for _, kt := range []struct{ typ, bits, family, algo string }{
 		{"ed25519", "", "ed25519", ssh.KeyAlgoED25519},
@@ -399,6 +399,10 @@ func TestIssue(t *testing.T) {
 		signer, err := ssh.ParsePrivateKey([]byte(s.Data["private_key"].(string)))
 		if err != nil {
 			t.Fatalf("issue %s: private_key: %v", kt.typ, err)
+		}
+		// The issued key is the caller's alone: the server logs no part of it.
+		if body := strings.Split(s.Data["private_key"].(string), "\n")[2]; strings.Contains(n.Logs.String(), body) {
+			t.Fatalf("issue %s: server log carries the issued private key", kt.typ)
 		}
 		cert := parseCert(t, s.Data["signed_key"].(string))
 		if cert.Key.Type() != kt.algo || string(cert.Key.Marshal()) != string(signer.PublicKey().Marshal()) {

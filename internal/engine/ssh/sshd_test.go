@@ -10,17 +10,17 @@ import (
 
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/engine/ssh/sshdtest"
+
+	vault "github.com/hashicorp/vault/api"
 )
 
 // signFor signs a fresh ed25519 key under role with data and writes the key
 // (0600) and certificate into dir; it returns their paths.
-func signFor(t *testing.T, c interface {
-	sign(role string, data map[string]any) (string, error)
-}, dir, name, role string, data map[string]any) (keyPath, certPath string) {
+func signFor(t *testing.T, sign signer, dir, name, role string, data map[string]any) (keyPath, certPath string) {
 	t.Helper()
 	priv, pub := newKey(t)
 	data["public_key"] = pub
-	signed, err := c.sign(role, data)
+	signed, err := sign(role, data)
 	if err != nil {
 		t.Fatalf("sign %s: %v", name, err)
 	}
@@ -40,9 +40,19 @@ func sshdSaid(t *testing.T, srv *sshdtest.Server, reason string) {
 	clocktest.Eventually(t, "sshd to log "+strconv.Quote(reason), func() bool { return strings.Contains(srv.Log(), reason) })
 }
 
+// signer signs under a role and returns signed_key.
 type signer func(role string, data map[string]any) (string, error)
 
-func (f signer) sign(role string, data map[string]any) (string, error) { return f(role, data) }
+// vaultSigner signs through the official client's SSH helper.
+func vaultSigner(c *vault.Client) signer {
+	return func(role string, data map[string]any) (string, error) {
+		s, err := c.SSHWithMountPoint("ssh").SignKey(role, data)
+		if err != nil {
+			return "", err
+		}
+		return s.Data["signed_key"].(string), nil
+	}
+}
 
 // TestSSHDUserCertificates logs in to a real sshd that trusts only
 // Keyward's CA (no authorized_keys), and checks what it accepts.
@@ -57,13 +67,7 @@ func TestSSHDUserCertificates(t *testing.T) {
 	// sshd accepts, for the local user, certificates naming ops-admin only.
 	srv.Start(t, sshdtest.Config{TrustedUserCAKey: caPub, Principals: []string{"ops-admin"}})
 	known := srv.PlainKnownHosts(t)
-	var sign signer = func(role string, data map[string]any) (string, error) {
-		s, err := c.SSHWithMountPoint("ssh").SignKey(role, data)
-		if err != nil {
-			return "", err
-		}
-		return s.Data["signed_key"].(string), nil
-	}
+	sign := vaultSigner(c)
 	dir := t.TempDir()
 
 	key, cert := signFor(t, sign, dir, "admin", "ops", map[string]any{"valid_principals": "ops-admin"})
@@ -134,13 +138,7 @@ func TestSSHDHostCertificate(t *testing.T) {
 	}
 	srv.Start(t, sshdtest.Config{TrustedUserCAKey: caPub, HostCertificate: s.Data["signed_key"].(string)})
 
-	var sign signer = func(role string, data map[string]any) (string, error) {
-		s, err := c.SSHWithMountPoint("ssh").SignKey(role, data)
-		if err != nil {
-			return "", err
-		}
-		return s.Data["signed_key"].(string), nil
-	}
+	sign := vaultSigner(c)
 	key, cert := signFor(t, sign, t.TempDir(), "user", "users", map[string]any{})
 
 	trusting := srv.KnownHosts(t, "@cert-authority "+srv.HostPattern()+" "+caPub)
@@ -170,13 +168,7 @@ func TestSSHDHostCertificateWrongName(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Start(t, sshdtest.Config{TrustedUserCAKey: caPub, HostCertificate: s.Data["signed_key"].(string)})
-	var sign signer = func(role string, data map[string]any) (string, error) {
-		s, err := c.SSHWithMountPoint("ssh").SignKey(role, data)
-		if err != nil {
-			return "", err
-		}
-		return s.Data["signed_key"].(string), nil
-	}
+	sign := vaultSigner(c)
 	key, cert := signFor(t, sign, t.TempDir(), "user", "users", map[string]any{})
 	if ok, out := srv.Login(t, key, cert, srv.KnownHosts(t, "@cert-authority "+srv.HostPattern()+" "+caPub)); ok {
 		t.Fatalf("ssh accepted a host certificate for other.example.com at 127.0.0.1: %s", out)
