@@ -177,7 +177,7 @@ func (b *backend) deleteCA(ctx context.Context, req *logical.Request, _ logical.
 }
 
 // publicKey serves the CA's public key as plain text, as Vault does; with
-// no CA configured the answer is empty (204).
+// no CA configured there is nothing to read (404).
 func (b *backend) publicKey(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
 	c, err := b.loadCA(ctx, req.Storage)
 	if err != nil || c == nil {

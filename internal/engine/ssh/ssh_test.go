@@ -124,6 +124,14 @@ func TestCAConfigAndPublicKey(t *testing.T) {
 	if _, err := c.Logical().Delete("ssh/config/ca"); err != nil {
 		t.Fatal(err)
 	}
+	resp, err = http.Get(n.URL + "/v1/ssh/public_key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET public_key with no CA = %d, want 404", resp.StatusCode)
+	}
 	writeRole(t, c, "ops", map[string]any{"allow_user_certificates": true, "allowed_users": "ops"})
 	_, pub := newKey(t)
 	if _, err := c.SSHWithMountPoint("ssh").SignKey("ops", map[string]any{"public_key": pub, "valid_principals": "ops"}); status(err) != http.StatusBadRequest {
