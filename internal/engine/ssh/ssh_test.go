@@ -424,3 +424,51 @@ func TestIssue(t *testing.T) {
 		t.Errorf("issue rsa 1024: %v, want 400", err)
 	}
 }
+
+// TestTypeConfusionNeverEchoesValue sends a canary where a value of
+// another type (or a key) belongs: every answer is a 400 naming the field,
+// and neither the error nor the server log holds the canary.
+func TestTypeConfusionNeverEchoesValue(t *testing.T) {
+	n, c, _ := setup(t)
+	writeRole(t, c, "ops", map[string]any{"allow_user_certificates": true, "allowed_users": "ops", "default_user": "ops"})
+	const canary = "KWCANARY-4f0c9d2e8b7a6e5d4c3b2a1908f7e6d5"
+	_, pub := newKey(t)
+	for path, data := range map[string]map[string]any{
+		"ssh/sign/ops#ttl":              {"public_key": pub, "ttl": canary},
+		"ssh/sign/ops#public_key":       {"public_key": canary},
+		"ssh/sign/ops#public_key_b64":   {"public_key": "ssh-ed25519 " + canary},
+		"ssh/sign/ops#extensions":       {"public_key": pub, "extensions": canary},
+		"ssh/sign/ops#critical_options": {"public_key": pub, "critical_options": map[string]any{"force-command": map[string]any{"x": canary}}},
+		"ssh/sign/ops#cert_type":        {"public_key": pub, "cert_type": canary},
+		"ssh/issue/ops#key_bits":        {"key_type": "ed25519", "key_bits": canary},
+		"ssh/issue/ops#key_type":        {"key_type": canary},
+		"ssh/roles/x#ttl":               {"key_type": "ca", "allow_user_certificates": true, "ttl": canary},
+		"ssh/roles/x#key_type":          {"key_type": canary},
+		"ssh/roles/x#algorithm_signer":  {"key_type": "ca", "allow_user_certificates": true, "algorithm_signer": canary},
+		"ssh/roles/x#key_lengths":       {"key_type": "ca", "allow_user_certificates": true, "allowed_user_key_lengths": map[string]any{"rsa": canary}},
+		"ssh/roles/x#default_ext":       {"key_type": "ca", "allow_user_certificates": true, "default_extensions": canary},
+	} {
+		p, _, _ := strings.Cut(path, "#")
+		_, err := c.Logical().Write(p, data)
+		if status(err) != http.StatusBadRequest {
+			t.Errorf("%s: %v, want 400", path, err)
+			continue
+		}
+		if strings.Contains(err.Error(), canary) {
+			t.Errorf("%s: error echoes the value: %v", path, err)
+		}
+	}
+	// config/ca: a canary private key, in and out of PEM armour.
+	if _, err := c.Logical().Delete("ssh/config/ca"); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{canary, "-----BEGIN OPENSSH PRIVATE KEY-----\n" + canary + "\n-----END OPENSSH PRIVATE KEY-----\n"} {
+		_, err := c.Logical().Write("ssh/config/ca", map[string]any{"private_key": v})
+		if status(err) != http.StatusBadRequest || strings.Contains(err.Error(), canary) {
+			t.Errorf("config/ca with a canary private_key: %v, want a 400 without it", err)
+		}
+	}
+	if strings.Contains(n.Logs.String(), canary) {
+		t.Fatal("server log holds the canary")
+	}
+}
