@@ -75,9 +75,8 @@ certificate into a private directory (0700, files 0600), runs ssh with -i and
 added to ~/.ssh, and the certificate lives as long as the role's ttl (or
 --ttl).
 
-Everything after the destination goes to ssh unchanged: options, then the
-remote command. Write ssh options as separate words (-o Name=value, -p 22),
-or put them after "--".
+Everything after the destination goes to ssh unchanged: its options (-p 22,
+-vvv, -o Name=value), then the remote command.
 
 The exit code is ssh's. "keyward ssh sign" signs an existing key instead.`,
 		Example: `  keyward ssh --role ops alice@db1.example.com
@@ -151,6 +150,34 @@ The exit code is ssh's. "keyward ssh sign" signs an existing key instead.`,
 	cmd.Flags().SetInterspersed(false)
 	cmd.AddCommand(newSSHSignCmd(e))
 	return cmd
+}
+
+// sshValueFlags are the flags of `keyward ssh` that take a value.
+var sshValueFlags = map[string]bool{"address": true, "mount": true, "role": true, "ttl": true, "principal": true}
+
+// sshVerbatimFrom returns the index of args (a whole command line) from
+// which `keyward ssh` hands arguments to ssh unchanged: everything after
+// the destination, which normalizeArgs must not rewrite (ssh's -vvv is not
+// keyward's --vvv). It is len(args) for any other command line.
+func sshVerbatimFrom(args []string) int {
+	if len(args) < 2 || args[0] != "ssh" {
+		return len(args)
+	}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return len(args) // normalizeArgs leaves what follows alone
+		case !strings.HasPrefix(a, "-") || a == "-":
+			if i == 1 && a == "sign" {
+				return len(args)
+			}
+			return i + 1
+		case !strings.Contains(a, "=") && sshValueFlags[strings.TrimLeft(a, "-")]:
+			i++ // the flag's value
+		}
+	}
+	return len(args)
 }
 
 // loginUser is the user ssh will log in as for dest: the part before the

@@ -119,6 +119,13 @@ func TestSSHConnectsWithFreshKey(t *testing.T) {
 		t.Fatalf("keyward ssh left %v in TMPDIR", entries)
 	}
 
+	// What follows the destination reaches ssh and the remote command as
+	// written: "-xyz" is not rewritten to keyward's "--xyz".
+	args = append([]string{"ssh", "-role", "ops", dest}, srv.ClientArgs(known)...)
+	if code, stdout, stderr := runKeyward(t, append(args, "echo", "-xyz")...); code != 0 || strings.TrimSpace(stdout) != "-xyz" {
+		t.Fatalf("keyward ssh ... echo -xyz = %d, %q, %q; want -xyz", code, stdout, stderr)
+	}
+
 	// ssh's exit code is keyward's, and "--" before ssh's arguments works.
 	args = append([]string{"ssh", "--role", "ops", dest, "--"}, srv.ClientArgs(known)...)
 	if code, _, stderr := runKeyward(t, append(args, "exit 3")...); code != 3 {
