@@ -472,3 +472,26 @@ func TestTypeConfusionNeverEchoesValue(t *testing.T) {
 		t.Fatal("server log holds the canary")
 	}
 }
+
+// TestPathHelp: vault path-help works on the engine's routes, from the
+// same declarations the handlers check fields against.
+func TestPathHelp(t *testing.T) {
+	_, c, _ := setup(t)
+	for path, want := range map[string][]string{
+		"ssh/sign/ops":  {"Matching Route: sign/{role}", "public_key (string)", "valid_principals (string)", "extensions (map)"},
+		"ssh/issue/ops": {"key_type (string)", "key_bits (int)"},
+		"ssh/roles/ops": {"allowed_users (string)", "allow_empty_principals (bool)", "allowed_user_key_lengths (map)", "max_ttl (duration (sec))"},
+		"ssh/config/ca": {"generate_signing_key (bool)", "private_key (string)"},
+		"ssh/":          {"certificate authority"},
+	} {
+		h, err := c.Help(path)
+		if err != nil {
+			t.Fatalf("help %s: %v", path, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(h.Help, w) {
+				t.Errorf("help %s lacks %q:\n%s", path, w, h.Help)
+			}
+		}
+	}
+}
