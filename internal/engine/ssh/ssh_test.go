@@ -495,3 +495,41 @@ func TestPathHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyLimitsPrincipals: a policy's allowed_parameters narrow a role
+// further, as in Vault: this token may sign only for deploy.
+func TestPolicyLimitsPrincipals(t *testing.T) {
+	n, c, _ := setup(t)
+	writeRole(t, c, "ops", map[string]any{"allow_user_certificates": true, "allowed_users": "ops,deploy"})
+	if err := c.Sys().PutPolicy("deploy-only", `
+path "ssh/sign/ops" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "valid_principals" = ["deploy"]
+    "public_key"       = []
+  }
+}`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"deploy-only"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := nodetest.VaultClient(t, n.URL, tok.Auth.ClientToken)
+	_, pub := newKey(t)
+	s, err := limited.SSHWithMountPoint("ssh").SignKey("ops", map[string]any{"public_key": pub, "valid_principals": "deploy"})
+	if err != nil {
+		t.Fatalf("sign for deploy: %v", err)
+	}
+	if p := parseCert(t, s.Data["signed_key"].(string)).ValidPrincipals; len(p) != 1 || p[0] != "deploy" {
+		t.Fatalf("principals %q, want [deploy]", p)
+	}
+	for _, principals := range []string{"ops", "deploy,ops", "ops,deploy"} {
+		if _, err := limited.SSHWithMountPoint("ssh").SignKey("ops", map[string]any{"public_key": pub, "valid_principals": principals}); status(err) != http.StatusForbidden {
+			t.Errorf("sign for %q with the deploy-only token: %v, want 403", principals, err)
+		}
+	}
+	if _, err := limited.Logical().Write("ssh/issue/ops", map[string]any{"key_type": "ed25519", "valid_principals": "deploy"}); status(err) != http.StatusForbidden {
+		t.Errorf("issue with the deploy-only token: %v, want 403", err)
+	}
+}
