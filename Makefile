@@ -24,6 +24,7 @@ FUZZ := \
 	internal/engine/kv:FuzzDecodeMeta \
 	internal/engine/kv:FuzzRequestBody \
 	internal/engine/ssh:FuzzPrincipalPolicy \
+	internal/engine/ssh:FuzzRenderKeyID \
 	internal/engine/transit:FuzzKWP \
 	internal/engine/transit:FuzzParseBackup \
 	internal/engine/transit:FuzzParseCiphertext \

@@ -191,3 +191,31 @@ func FuzzPrincipalPolicy(f *testing.F) {
 		t.Fatalf("permits(%q) with allowed %q host=%v bare=%v sub=%v: not covered by any entry", p, allowed, host, bare, sub)
 	})
 }
+
+// FuzzRenderKeyID: a format without template markers renders to itself,
+// and a rendered one holds each variable's value where its template was
+// (checked by rendering with distinct marker values), never a template.
+func FuzzRenderKeyID(f *testing.F) {
+	f.Add(defaultKeyIDFormat)
+	f.Add("{{role_name}}-{{ token_display_name }}")
+	f.Add("plain")
+	f.Add("{{x}}")
+	f.Fuzz(func(t *testing.T, format string) {
+		v := keyIDVars{DisplayName: "\x00D\x00", RoleName: "\x00R\x00", PublicKeyHash: "\x00H\x00"}
+		got, err := renderKeyID(format, v)
+		if err != nil {
+			return
+		}
+		if !strings.Contains(format, "{{") && got != format {
+			t.Fatalf("renderKeyID(%q) = %q, want it unchanged", format, got)
+		}
+		// Removing the rendered values leaves the format's literal text.
+		lit := strings.NewReplacer("\x00D\x00", "", "\x00R\x00", "", "\x00H\x00", "").Replace(got)
+		if strings.Contains(format, "\x00") {
+			return
+		}
+		if strings.Count(lit, "{{") > strings.Count(format, "{{") {
+			t.Fatalf("renderKeyID(%q) = %q: more markers than the format", format, got)
+		}
+	})
+}
