@@ -26,6 +26,8 @@ FUZZ := \
 	internal/engine/pki:FuzzCheckHost \
 	internal/engine/pki:FuzzCheckURI \
 	internal/engine/pki:FuzzParseSerial \
+	internal/engine/ssh:FuzzPrincipalPolicy \
+	internal/engine/ssh:FuzzRenderKeyID \
 	internal/engine/transit:FuzzKWP \
 	internal/engine/transit:FuzzParseBackup \
 	internal/engine/transit:FuzzParseCiphertext \

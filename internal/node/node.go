@@ -59,6 +59,7 @@ var services = []service{
 	withDatabase,
 	withJWT,
 	withKV,
+	withSSH,
 	withTransit,
 	withPKI,
 	withUserpass,
