@@ -77,7 +77,11 @@ func main() {
 	fmt.Printf("%-12s c=%-3d %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  (%d requests in %s)\n",
 		res.Workload, res.Concurrency, res.RPS, res.P50ms, res.P99ms, res.Errors, res.Requests, res.Duration)
 	if strings.HasSuffix(*workload, "-batch") && strings.HasPrefix(*workload, "transit-") {
-		fmt.Printf("%-12s       %9.0f items/s (%d items of %d bytes per request)\n", "", res.RPS*float64(*batch), *batch, *payload)
+		ok := 0.0
+		if res.Requests > 0 {
+			ok = res.RPS * float64(res.Requests-res.Errors) / float64(res.Requests)
+		}
+		fmt.Printf("%-12s       %9.0f items/s in successful requests (%d items of %d bytes per request)\n", "", ok*float64(*batch), *batch, *payload)
 	}
 }
 
