@@ -33,7 +33,7 @@ HCL
 wait_up() { for _ in $(seq 1 200); do curl -fs "http://$addr/v1/sys/health" >/dev/null && return; sleep 0.1; done; echo "server did not start" >&2; exit 1; }
 load() {
   for w in $WORKLOADS; do
-    echo "$1 $("$dir/loadgen" -addr "http://$addr" -token bench-root -workload "$w" -c "$C" -d "$D" | tr -s ' ' | tr '\n' ' ')"
+    echo "$1 $("$dir/loadgen" -addr "http://$addr" -token bench-root -workload "$w" -c "$C" -d "$D" -server-pid "$pid" | tr -s ' ' | tr '\n' ' ')"
   done
 }
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); go $(go env GOVERSION); $(date -u +%FT%TZ)"

@@ -41,6 +41,7 @@ func main() {
 	seed := flag.Bool("seed", true, "write the KV keys before the run (needs write on secret/data/bench/); -seed=false reuses them, e.g. to read with a narrower token")
 	payload := flag.Int("payload", 1024, "transit: plaintext bytes per item")
 	batch := flag.Int("batch", 1000, "transit-*-batch: items per request (batch_input)")
+	cpuPID := flag.Int("server-pid", 0, "Linux: also report the CPU time this process (the server, on this machine) spent per request while measuring, from /proc/PID/stat")
 	clientKind := flag.String("client", "raw", "raw: one keep-alive connection per worker with a minimal HTTP/1.1 client (little client CPU, so the server gets the cores); std: net/http's client")
 	flag.Parse()
 	if *token == "" {
@@ -68,7 +69,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
-	res := g.run(op, *conc, *warm, *dur, *maxReq)
+	res := g.run(op, *conc, *warm, *dur, *maxReq, *cpuPID)
 	res.Workload, res.Concurrency = *workload, *conc
 	if *jsonOut {
 		json.NewEncoder(os.Stdout).Encode(res)
@@ -76,6 +77,9 @@ func main() {
 	}
 	fmt.Printf("%-12s c=%-3d %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  (%d requests in %s)\n",
 		res.Workload, res.Concurrency, res.RPS, res.P50ms, res.P99ms, res.Errors, res.Requests, res.Duration)
+	if res.ServerCPUms > 0 {
+		fmt.Printf("%-12s       server CPU %.3f ms per request\n", "", res.ServerCPUms)
+	}
 	if strings.HasSuffix(*workload, "-batch") && strings.HasPrefix(*workload, "transit-") {
 		ok := 0.0
 		if res.Requests > 0 {
@@ -103,6 +107,37 @@ type result struct {
 	P50ms       float64 `json:"p50_ms"`
 	P90ms       float64 `json:"p90_ms"`
 	P99ms       float64 `json:"p99_ms"`
+	// ServerCPUms is the server's user+system CPU time per request while
+	// measuring (-server-pid), which load from other jobs sways less than
+	// throughput does.
+	ServerCPUms float64 `json:"server_cpu_ms_per_request,omitempty"`
+}
+
+// cpuTime returns the user+system CPU time of process pid (Linux
+// /proc/PID/stat, in clock ticks of 10 ms), or 0 when it cannot.
+func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func (g *gen) do(method, path string, body []byte) error {
@@ -399,7 +434,7 @@ func (rc *rawConn) close() {
 	}
 }
 
-func (g *gen) run(op func(*rand.Rand, doer) error, conc int, warm, dur time.Duration, maxReq int64) result {
+func (g *gen) run(op func(*rand.Rand, doer) error, conc int, warm, dur time.Duration, maxReq int64, cpuPID int) result {
 	ctx, cancel := context.WithTimeout(context.Background(), warm+dur)
 	defer cancel()
 	start := time.Now()
@@ -440,9 +475,9 @@ func (g *gen) run(op func(*rand.Rand, doer) error, conc int, warm, dur time.Dura
 	}
 	time.Sleep(warm)
 	measuring.Store(true)
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cpuTime(cpuPID)
 	wg.Wait()
-	elapsed := time.Since(t0)
+	elapsed, cpu := time.Since(t0), cpuTime(cpuPID)-cpu0
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
@@ -454,6 +489,10 @@ func (g *gen) run(op func(*rand.Rand, doer) error, conc int, warm, dur time.Dura
 		}
 		return float64(all[int(float64(len(all)-1)*p)]) / float64(time.Millisecond)
 	}
-	return result{Requests: count.Load(), Errors: errs.Load(), Duration: elapsed.Round(time.Millisecond).String(),
+	res := result{Requests: count.Load(), Errors: errs.Load(), Duration: elapsed.Round(time.Millisecond).String(),
 		RPS: float64(count.Load()) / elapsed.Seconds(), P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99)}
+	if cpu > 0 && res.Requests > 0 {
+		res.ServerCPUms = float64(cpu) / float64(time.Millisecond) / float64(res.Requests)
+	}
+	return res
 }
