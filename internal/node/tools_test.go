@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	vault "github.com/hashicorp/vault/api"
@@ -74,6 +75,12 @@ func TestSysToolsVaultClient(t *testing.T) {
 		if _, err := l.Write(p, map[string]any{"plaintext": b64}); status(err) != http.StatusNotFound {
 			t.Errorf("write %s: %v, want 404", p, err)
 		}
+	}
+
+	// Help comes from the transit declaration of the tool.
+	h, err := c.Help("sys/tools/hash")
+	if err != nil || !strings.Contains(h.Help, "Hash") {
+		t.Errorf("help sys/tools/hash: %+v %v", h, err)
 	}
 
 	// The default policy allows hash, not random (Vault's builtin).
