@@ -224,7 +224,18 @@ func (c *Core) initResp(ctx context.Context, req *logical.Request) (*logical.Res
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.Initialize(ctx, InitParams{Shares: shares, Threshold: threshold})
+	recShares, _, err := logical.Int(req.Data, "recovery_shares")
+	if err != nil {
+		return nil, err
+	}
+	recThreshold, _, err := logical.Int(req.Data, "recovery_threshold")
+	if err != nil {
+		return nil, err
+	}
+	if c.cfg.Seal == nil && (recShares != 0 || recThreshold != 0) {
+		return nil, logical.BadRequest("recovery_shares and recovery_threshold apply only with an auto seal; this server uses Shamir (secret_shares, secret_threshold)")
+	}
+	res, err := c.Initialize(ctx, InitParams{Shares: shares, Threshold: threshold, RecoveryShares: recShares, RecoveryThreshold: recThreshold})
 	if err != nil {
 		return nil, err
 	}
@@ -237,11 +248,22 @@ func (c *Core) initResp(ctx context.Context, req *logical.Request) (*logical.Res
 		keysB64[i] = base64.StdEncoding.EncodeToString(s.Reveal())
 		s.Wipe()
 	}
-	return rawJSON(http.StatusOK, map[string]any{
+	body := map[string]any{
 		"keys":        keysHex,
 		"keys_base64": keysB64,
 		"root_token":  res.RootToken.Reveal(),
-	})
+	}
+	if c.cfg.Seal != nil {
+		recHex := make([]string, len(res.RecoveryShares))
+		recB64 := make([]string, len(res.RecoveryShares))
+		for i, s := range res.RecoveryShares {
+			recHex[i] = hex.EncodeToString(s.Reveal())
+			recB64[i] = base64.StdEncoding.EncodeToString(s.Reveal())
+			s.Wipe()
+		}
+		body["recovery_keys"], body["recovery_keys_base64"] = recHex, recB64
+	}
+	return rawJSON(http.StatusOK, body)
 }
 
 func (c *Core) unsealResp(ctx context.Context, req *logical.Request) (*logical.Response, error) {
@@ -275,7 +297,11 @@ func (c *Core) unsealResp(ctx context.Context, req *logical.Request) (*logical.R
 		return nil, err
 	}
 	defer clear(share)
-	st, err := c.SubmitUnsealShare(ctx, share)
+	migrate, _, err := logical.Bool(req.Data, "migrate")
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.SubmitUnsealShareMigrate(ctx, share, migrate)
 	if err != nil {
 		return nil, err
 	}
