@@ -53,7 +53,7 @@ FUZZ := \
 
 test: services lint unit ## the whole suite, the same command .ci/run uses
 
-services: ## start PostgreSQL, MariaDB and Redis on 127.0.0.1 if they are down
+services: ## start PostgreSQL, MariaDB and Redis on 127.0.0.1 if they are down; install SoftHSM2
 	./scripts/services.sh
 
 lint: ## gofmt, vet, staticcheck

@@ -54,4 +54,9 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_for redis "redis-cli -h 127.0.0.1 -p 6379 ping"
 fi
-log "postgresql, mariadb and redis are up"
+# SoftHSM2: the PKCS#11 module the pkcs11 seal tests load; each test makes
+# its own token in a private SOFTHSM2_CONF directory.
+if ! command -v softhsm2-util >/dev/null 2>&1 || ! ls /usr/lib/softhsm/libsofthsm2.so >/dev/null 2>&1; then
+  install softhsm2
+fi
+log "postgresql, mariadb, redis and softhsm2 are up"

@@ -133,7 +133,7 @@ func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error
 			barrier.SealConfig{SecretShares: p.RecoveryShares, SecretThreshold: p.RecoveryThreshold},
 			func(k []byte) ([]byte, error) { return c.wrapKey(ctx, c.cfg.Seal, k) })
 		if err != nil {
-			return nil, fmt.Errorf("initialize: %w", err)
+			return nil, err // it names the step
 		}
 		recShares, err = splitKey(recKey, p.RecoveryShares, p.RecoveryThreshold)
 		clear(recKey)

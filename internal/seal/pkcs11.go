@@ -68,10 +68,19 @@ func (p *PKCS11) open() error {
 	if err != nil {
 		return fmt.Errorf("pkcs11 seal: open %s: %w", p.cfg.Lib, err)
 	}
-	key, err := ctx.FindKey(nil, []byte(p.cfg.KeyLabel))
+	keys, err := ctx.FindKeys(nil, []byte(p.cfg.KeyLabel))
 	if err != nil {
 		ctx.Close()
 		return fmt.Errorf("pkcs11 seal: find key %q: %w", p.cfg.KeyLabel, err)
+	}
+	var key *crypto11.SecretKey
+	switch len(keys) {
+	case 0:
+	case 1:
+		key = keys[0]
+	default:
+		ctx.Close()
+		return fmt.Errorf("pkcs11 seal: the token has %d keys labelled %q; the seal needs exactly one", len(keys), p.cfg.KeyLabel)
 	}
 	if key == nil {
 		if !p.cfg.GenerateKey {
