@@ -43,6 +43,7 @@ FUZZ := \
 	internal/scan:FuzzImage \
 	internal/scan:FuzzPrefilter \
 	internal/scan:FuzzRules \
+	internal/seal:FuzzDecodeBlob \
 	internal/secretref:FuzzParseConfig \
 	internal/secretref:FuzzParseRef \
 	internal/storage/bolt:FuzzOpen \
