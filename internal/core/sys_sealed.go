@@ -11,13 +11,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/logical"
 )
 
 // operatorPaths are the unauthenticated operator endpoints: writes to them
 // pass the operator network list and rate limit (limits.checkOperator).
 var operatorPaths = []string{"sys/init", "sys/unseal", "sys/generate-root/attempt", "sys/generate-root/update",
-	"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify"}
+	"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify",
+	"sys/rekey-recovery-key/init", "sys/rekey-recovery-key/update", "sys/rekey-recovery-key/verify"}
 
 // handleSealedPaths answers the sys/ endpoints that work without a token:
 // health, seal status, init, unseal, leader, root token generation and
@@ -55,9 +57,19 @@ func (c *Core) handleSealedPaths(ctx context.Context, req *logical.Request) (*lo
 		resp, err = c.auditedOperator(ctx, req, func() (*logical.Response, string, error) {
 			return c.generateRootUpdate(ctx, req)
 		})
-	case "sys/rekey/init", "sys/rekey/update", "sys/rekey/verify":
+	case "sys/rekey/init", "sys/rekey/update", "sys/rekey/verify",
+		"sys/rekey-recovery-key/init", "sys/rekey-recovery-key/update", "sys/rekey-recovery-key/verify":
+		recovery := strings.HasPrefix(req.Path, "sys/rekey-recovery-key/")
+		if recovery {
+			// Vault's name for the recovery key's rekey; under an auto
+			// seal sys/rekey/* rekeys the recovery key too.
+			if cfg, cerr := c.barrier.SealConfig(ctx); cerr == nil && !barrier.IsAutoSeal(cfg.Type) {
+				return nil, true, logical.BadRequest("this server uses Shamir and has no recovery key: use sys/rekey")
+			}
+		}
+		op := strings.TrimPrefix(strings.TrimPrefix(req.Path, "sys/rekey/"), "sys/rekey-recovery-key/")
 		resp, err = c.auditedOperator(ctx, req, func() (*logical.Response, string, error) {
-			data, err := c.rekeyRequest(ctx, req, strings.TrimPrefix(req.Path, "sys/rekey/"), false)
+			data, err := c.rekeyRequest(ctx, req, op, false)
 			if err != nil || data == nil {
 				return nil, "", err
 			}

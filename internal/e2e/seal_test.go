@@ -226,6 +226,23 @@ func generateRoot(t *testing.T, addr string, keys []string) string {
 	return string(tok)
 }
 
+// rekey runs a rekey at prefix (sys/rekey or sys/rekey-recovery-key) with
+// keys and returns the new shares.
+func rekey(t *testing.T, addr, prefix string, keys []string, shares, threshold int) []string {
+	t.Helper()
+	base := "http://" + addr + "/v1/" + prefix
+	st := sealMustCall(t, "PUT", base+"/init", "", map[string]any{"secret_shares": shares, "secret_threshold": threshold})
+	nonce := fmt.Sprint(st["nonce"])
+	var last map[string]any
+	for _, k := range keys {
+		last = sealMustCall(t, "PUT", base+"/update", "", map[string]any{"key": k, "nonce": nonce})
+	}
+	if last["complete"] != true {
+		t.Fatalf("rekey did not complete: %v", last)
+	}
+	return strList(last["keys_base64"])
+}
+
 func TestTransitSealUnsealsItselfAfterKill9AndWaitsForTransit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills server processes")
@@ -281,6 +298,22 @@ func TestTransitSealUnsealsItselfAfterKill9AndWaitsForTransit(t *testing.T) {
 	if pol := strList(self["data"].(map[string]any)["policies"]); !slices.Contains(pol, "root") {
 		t.Fatalf("generated token policies %v", pol)
 	}
+
+	// Rekey of the recovery key (Vault's sys/rekey-recovery-key): the new
+	// recovery keys drive generate-root, the old ones no longer do.
+	newRecovery := rekey(t, addr, "sys/rekey-recovery-key", recovery[:3], 3, 2)
+	if len(newRecovery) != 3 {
+		t.Fatalf("rekey returned %d recovery keys", len(newRecovery))
+	}
+	if tok := generateRoot(t, addr, newRecovery[1:]); tok == "" {
+		t.Fatal("no token from generate-root with the new recovery keys")
+	}
+	st2 := sealMustCall(t, "PUT", "http://"+addr+"/v1/sys/generate-root/attempt", "", map[string]any{})
+	sealMustCall(t, "PUT", "http://"+addr+"/v1/sys/generate-root/update", "", map[string]any{"key": recovery[0], "nonce": st2["nonce"]})
+	if code, _ := sealCall(t, "PUT", "http://"+addr+"/v1/sys/generate-root/update", "", map[string]any{"key": recovery[1], "nonce": st2["nonce"]}); code != 400 {
+		t.Fatalf("generate-root with the old recovery keys: status %d, want 400", code)
+	}
+	recovery = newRecovery
 
 	// The transit server goes away: the restarted server stays sealed,
 	// says why, and unseals once transit is back.
