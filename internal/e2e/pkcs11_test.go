@@ -3,6 +3,7 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -108,4 +109,85 @@ func TestPKCS11SealUnsealsItselfAfterKill9(t *testing.T) {
 		}
 		return strings.Contains(fmt.Sprint(st["auto_unseal_error"]), "pkcs11 seal")
 	})
+}
+
+// runCLI runs the keyward CLI against addr and returns its stdout.
+func runCLI(t *testing.T, addr string, wantCode int, args ...string) string {
+	t.Helper()
+	cmd := keyward(args...)
+	cmd.Env = append(cmd.Env, "KEYWARD_ADDR=http://"+addr, "KEYWARD_TOKEN=", "VAULT_TOKEN=", "HOME="+t.TempDir())
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code != wantCode {
+		t.Fatalf("keyward %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, wantCode, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// Transit to pkcs11 with the CLI: init prints recovery keys, unseal
+// -migrate moves the store, and the new seal alone unseals it afterwards.
+func TestSealMigrationTransitToPKCS11WithTheCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills server processes")
+	}
+	const pin = "9137-canary-pin"
+	lib, env := softHSM(t, pin)
+	tr, _ := transitProvider(t)
+	addr, dir := freeAddr(t), t.TempDir()
+	pkcs11 := fmt.Sprintf("seal \"pkcs11\" {\n  lib = %q\n  token_label = \"keyward\"\n  key_label = \"keyward-seal\"\n  generate_key = true\n}\n", lib)
+	transitCfg := writeServerConfig(t, addr, dir, transitStanza(tr.addr, true, false))
+	migrateCfg := writeServerConfig(t, addr, dir, transitStanza(tr.addr, true, true)+pkcs11)
+	pkcs11Cfg := writeServerConfig(t, addr, dir, pkcs11)
+	pinEnv := "KEYWARD_HSM_PIN=" + pin
+
+	s := startConfigured(t, transitCfg, addr)
+	var init struct {
+		Recovery []string `json:"recovery_keys_b64"`
+		Root     string   `json:"root_token"`
+	}
+	if err := json.Unmarshal([]byte(runCLI(t, addr, 0, "operator", "init", "-recovery-shares=3", "-recovery-threshold=2", "-format=json")), &init); err != nil {
+		t.Fatal(err)
+	}
+	if len(init.Recovery) != 3 {
+		t.Fatalf("operator init printed %d recovery keys", len(init.Recovery))
+	}
+	waitUnsealed(t, s)
+	if out := runCLI(t, addr, 0, "status"); !strings.Contains(out, "Recovery Seal Type") || !strings.Contains(out, "transit") {
+		t.Fatalf("status under transit:\n%s", out)
+	}
+	mountKV(t, addr, init.Root)
+	putSecret(t, addr, init.Root, "moved", "from-transit-to-hsm")
+	s.kill()
+
+	s = startConfigured(t, migrateCfg, addr, env, pinEnv)
+	if out := runCLI(t, addr, 2, "status"); !strings.Contains(out, "Seal Migration in Progress") {
+		t.Fatalf("status during the migration:\n%s", out)
+	}
+	runCLI(t, addr, 0, "operator", "unseal", "-migrate", init.Recovery[2])
+	runCLI(t, addr, 0, "operator", "unseal", "-migrate", init.Recovery[0])
+	if st := sealStatus(t, addr); st["sealed"] != false || st["type"] != "pkcs11" {
+		t.Fatalf("after migrating to pkcs11: %v", st)
+	}
+	s.kill()
+
+	// The transit server is no longer needed.
+	tr.kill()
+	s = startConfigured(t, pkcs11Cfg, addr, env, pinEnv)
+	waitUnsealed(t, s)
+	if got := getSecret(t, addr, init.Root, "moved"); got != "from-transit-to-hsm" {
+		t.Fatalf("secret after migrating to pkcs11 = %q", got)
+	}
+	if tok := generateRoot(t, addr, init.Recovery[1:]); tok == "" {
+		t.Fatal("the recovery keys do not survive an auto to auto migration")
+	}
+	if strings.Contains(s.output(), pin) {
+		t.Fatal("the HSM PIN appears in the server's output")
+	}
 }
