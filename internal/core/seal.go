@@ -306,7 +306,7 @@ func (c *Core) SubmitUnsealShareMigrate(ctx context.Context, share []byte, migra
 	case mode == migrateMismatch:
 		return nil, logical.BadRequest("%s", why)
 	case mode == migrateNone && c.cfg.Seal != nil:
-		return nil, logical.BadRequest("this server uses the %s seal and unseals itself; recovery keys authorise generate-root and rekey, and unseal only with migrate=true during a seal migration", c.cfg.Seal.Type())
+		return nil, logical.BadRequest("this server uses the %s seal and unseals itself at start (after sys/seal, restart it); recovery keys authorise generate-root, rekey and, with migrate=true, a seal migration", c.cfg.Seal.Type())
 	case mode != migrateNone && !migrate:
 		return nil, logical.BadRequest("a seal migration is configured (%s): submit the keys with migrate=true", mode)
 	case mode == migrateNone && migrate:
