@@ -31,6 +31,10 @@ import (
 // migrate=true. Nothing ever falls back to a weaker protection: a seal that
 // cannot be reached leaves the server sealed.
 
+// uninitializedPoll is how often an uninitialized auto-sealed server checks
+// whether another node initialized the shared store.
+const uninitializedPoll = 5 * time.Second
+
 type migrationMode string
 
 const (
@@ -267,7 +271,10 @@ func (c *Core) autoUnsealLoop() {
 		}
 		var timer <-chan time.Time
 		if wait {
+			// Not initialized: init here kicks the loop; init by another
+			// node over shared storage is seen within the poll.
 			backoff = first
+			timer = time.After(uninitializedPoll)
 		} else {
 			c.logger.Error("auto-unseal failed; the server stays sealed and retries", "seal", c.cfg.Seal.Type(), "retry_in", backoff.String(), "err", err)
 			timer = time.After(backoff)
@@ -299,7 +306,7 @@ func (c *Core) tryAutoUnseal(ctx context.Context) (done, wait bool, err error) {
 	case migrateNone:
 	case migrateMismatch:
 		c.logger.Error("cannot auto-unseal: " + why)
-		return true, false, errors.New(why)
+		return true, false, &mismatchError{why}
 	default:
 		c.logger.Warn("seal migration configured: unseal with the keys and migrate=true", "migration", string(mode))
 		return true, false, nil
@@ -339,14 +346,29 @@ func (c *Core) stopAutoUnseal() {
 	c.auto.wg.Wait()
 }
 
+// setAutoUnsealError records why the last attempt failed, for
+// sys/seal-status. That endpoint answers anyone, so it carries no detail
+// (no seal address, no HSM or server message): the log line has those.
 func (c *Core) setAutoUnsealError(err error) {
 	c.auto.mu.Lock()
 	defer c.auto.mu.Unlock()
 	c.auto.lastErr = ""
-	if err != nil {
-		c.auto.lastErr = err.Error()
+	var mismatch *mismatchError
+	switch {
+	case err == nil:
+	case errors.As(err, &mismatch):
+		c.auto.lastErr = mismatch.msg
+	case errors.Is(err, barrier.ErrBadKey):
+		c.auto.lastErr = fmt.Sprintf("the %s seal's key does not open this store; the server stays sealed (see the server log)", c.cfg.Seal.Type())
+	default:
+		c.auto.lastErr = fmt.Sprintf("the %s seal could not unwrap the unseal key; the server stays sealed and retries (see the server log for the cause)", c.cfg.Seal.Type())
 	}
 }
+
+// mismatchError is a configuration that names no seal for the store.
+type mismatchError struct{ msg string }
+
+func (e *mismatchError) Error() string { return e.msg }
 
 // autoUnsealError says why auto-unseal has not succeeded, or "".
 func (c *Core) autoUnsealError() string {

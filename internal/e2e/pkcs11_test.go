@@ -107,7 +107,7 @@ func TestPKCS11SealUnsealsItselfAfterKill9(t *testing.T) {
 		if st["sealed"] != true {
 			t.Fatalf("server without its HSM is unsealed: %v", st)
 		}
-		return strings.Contains(fmt.Sprint(st["auto_unseal_error"]), "pkcs11 seal") && strings.Contains(s.output(), "auto-unseal failed")
+		return strings.Contains(fmt.Sprint(st["auto_unseal_error"]), "pkcs11 seal could not unwrap") && strings.Contains(s.output(), "auto-unseal failed")
 	})
 }
 
