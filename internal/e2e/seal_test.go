@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/node/nodetest"
+
+	vault "github.com/hashicorp/vault/api"
 )
 
 // Auto-unseal end to end: a second Keyward server (a persisted dev server)
@@ -258,22 +261,26 @@ func TestTransitSealUnsealsItselfAfterKill9AndWaitsForTransit(t *testing.T) {
 	if st["type"] != "transit" || st["recovery_seal"] != true || st["initialized"] != false {
 		t.Fatalf("seal-status before init: %v", st)
 	}
-	code, out := sealCall(t, "PUT", "http://"+addr+"/v1/sys/init", "", map[string]any{"secret_shares": 3, "secret_threshold": 2})
-	if code != 200 {
-		t.Fatalf("init: %d %v", code, out)
+	// The official Vault client initializes it: secret_shares are ignored,
+	// the recovery key gets the default 5 shares, threshold 3.
+	vc := nodetest.VaultClient(t, "http://"+addr, "")
+	res, err := vc.Sys().Init(&vault.InitRequest{SecretShares: 3, SecretThreshold: 2})
+	if err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	recovery := res.RecoveryKeysB64
+	if len(recovery) != 5 || len(res.RecoveryKeys) != 5 || len(res.Keys) != 0 {
+		t.Fatalf("init with an auto seal returned %d recovery keys (want the default 5) and %d unseal keys", len(recovery), len(res.Keys))
 	}
 	_, badRec := sealCall(t, "PUT", "http://"+addr+"/v1/sys/init", "", map[string]any{"recovery_shares": 3, "recovery_threshold": 2})
 	if len(strList(badRec["errors"])) == 0 {
 		t.Fatalf("second init: %v", badRec)
 	}
-	recovery := strList(out["recovery_keys_base64"])
-	if len(recovery) != 5 || len(strList(out["recovery_keys"])) != 5 || len(strList(out["keys"])) != 0 {
-		t.Fatalf("init with an auto seal returned %d recovery keys (want the default 5) and %d unseal keys", len(recovery), len(strList(out["keys"])))
-	}
-	root := fmt.Sprint(out["root_token"])
-	st = waitUnsealed(t, s)
-	if st["type"] != "transit" || st["recovery_seal"] != true || st["t"] != float64(3) || st["n"] != float64(5) {
-		t.Fatalf("seal-status after init: %v", st)
+	root := res.RootToken
+	waitUnsealed(t, s)
+	vst, err := vc.Sys().SealStatus()
+	if err != nil || vst.Type != "transit" || !vst.RecoverySeal || vst.T != 3 || vst.N != 5 || vst.Sealed {
+		t.Fatalf("seal-status after init (official client): %+v, %v", vst, err)
 	}
 	mountKV(t, addr, root)
 	putSecret(t, addr, root, "app", "survives-kill-9")
