@@ -1,0 +1,104 @@
+package node_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/node"
+	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/seal"
+	"github.com/keyward/keyward/internal/sensitive"
+)
+
+// transitSealBlock starts a Keyward server with a transit key "seal" and
+// returns the seal block that uses it.
+func transitSealBlock(t *testing.T) config.Seal {
+	t.Helper()
+	tr := nodetest.Start(t)
+	root := tr.RootToken.Reveal()
+	for _, p := range []string{"sys/mounts/transit", "transit/keys/seal"} {
+		body := []byte(`{}`)
+		if p == "sys/mounts/transit" {
+			body = []byte(`{"type":"transit"}`)
+		}
+		req, _ := http.NewRequest("POST", tr.URL+"/v1/"+p, bytes.NewReader(body))
+		req.Header.Set("X-Vault-Token", root)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("POST %s: %d", p, resp.StatusCode)
+		}
+	}
+	return config.Seal{Type: "transit", Transit: &seal.TransitConfig{Address: tr.URL, Token: sensitive.NewString(root), KeyName: "seal", DisableRenewal: true}}
+}
+
+func healthOf(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url + "/v1/sys/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]any{}
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// Two servers on one PostgreSQL table with ha_enabled and one transit
+// seal: the second, started before the first initializes, finds the store
+// initialized by itself and unseals into a standby; it takes over when the
+// active one closes.
+func TestPGHATransitSealedPairUnsealsItself(t *testing.T) {
+	table := pgHATable(t)
+	sealBlock := transitSealBlock(t)
+	start := func() (*node.Node, string) {
+		addr := nodetest.FreeAddr(t)
+		cfg := config.Default()
+		cfg.Listeners = []config.Listener{{Type: "tcp", Address: addr, TLSDisable: true}}
+		cfg.APIAddr = "http://" + addr
+		cfg.Storage = config.Storage{Type: "postgresql", Table: table, HAEnabled: true, ConnectionURL: sensitive.NewString(pgHAURL)}
+		cfg.Audit.Dir = t.TempDir()
+		cfg.Seals = []config.Seal{sealBlock}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("Validate = %v", err)
+		}
+		return nodetest.StartConfig(t, cfg, &clocktest.Buffer{}), cfg.APIAddr
+	}
+	a, urlA := start()
+	b, urlB := start()
+	if code, h := healthOf(t, urlB); code != http.StatusNotImplemented || h["initialized"] != false {
+		t.Fatalf("b before init: %d %v", code, h)
+	}
+	res, err := a.Core().Initialize(t.Context(), core.InitParams{RecoveryShares: 3, RecoveryThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.RecoveryShares) != 3 || len(res.Shares) != 0 {
+		t.Fatalf("Initialize returned %d recovery and %d unseal shares", len(res.RecoveryShares), len(res.Shares))
+	}
+	clocktest.Eventually(t, "a to unseal itself and become active", func() bool {
+		code, _ := healthOf(t, urlA)
+		return code == http.StatusOK
+	})
+	clocktest.Eventually(t, "b to unseal itself into a standby", func() bool {
+		code, h := healthOf(t, urlB)
+		return code == http.StatusTooManyRequests && h["standby"] == true && h["sealed"] == false
+	})
+	a.Close()
+	clocktest.Eventually(t, "b to become active", func() bool {
+		code, _ := healthOf(t, urlB)
+		return code == http.StatusOK
+	})
+	st, err := b.Core().SealStatus(t.Context())
+	if err != nil || st.Type != "transit" || !st.RecoverySeal || st.T != 2 || st.N != 3 {
+		t.Fatalf("b's seal status = %+v, %v", st, err)
+	}
+}
