@@ -334,6 +334,10 @@ func (c *Core) tryAutoUnseal(ctx context.Context) (done, wait bool, err error) {
 	return true, false, nil
 }
 
+// KickAutoUnseal makes the auto-unseal loop try at once (a raft node that
+// just received the barrier entries of the cluster it joins).
+func (c *Core) KickAutoUnseal() { c.kickAutoUnseal() }
+
 func (c *Core) kickAutoUnseal() {
 	select {
 	case c.auto.kick <- struct{}{}:

@@ -3,8 +3,12 @@ package node_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"testing"
+
+	vault "github.com/hashicorp/vault/api"
 
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/config"
@@ -100,5 +104,74 @@ func TestPGHATransitSealedPairUnsealsItself(t *testing.T) {
 	st, err := b.Core().SealStatus(t.Context())
 	if err != nil || st.Type != "transit" || !st.RecoverySeal || st.T != 2 || st.N != 3 {
 		t.Fatalf("b's seal status = %+v, %v", st, err)
+	}
+}
+
+// A raft cluster under one transit seal: the first node unseals itself
+// after init, a second joins through the challenge and unseals itself with
+// no key typed, and after a restart of both they unseal themselves again
+// with the data in place.
+func TestRaftTransitSealedJoinUnsealsItself(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	ctx := t.Context()
+	sealBlock := transitSealBlock(t)
+	cfgs := make([]*config.Config, 2)
+	nodes := make([]*raftNode, 2)
+	for i := range cfgs {
+		id := fmt.Sprintf("n%d", i+1)
+		cfgs[i] = newRaftNodeConfig(t, id, filepath.Join(t.TempDir(), id))
+		cfgs[i].Seals = []config.Seal{sealBlock}
+		nodes[i] = startRaftNode(t, cfgs[i], &clocktest.Buffer{})
+	}
+	n1, n2 := nodes[0], nodes[1]
+	res, err := n1.n.Core().Initialize(ctx, core.InitParams{RecoveryShares: 1, RecoveryThreshold: 1})
+	if err != nil {
+		t.Fatalf("Initialize = %v", err)
+	}
+	root := res.RootToken.Reveal()
+	c1 := n1.client(t, root)
+	waitActive(t, c1)
+	if err := c1.Sys().Mount("secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	if _, err := c1.KVv2("secret").Put(ctx, "app", map[string]any{"v": "raft-and-transit"}); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	c2 := n2.client(t, "")
+	if _, err := c2.Logical().Write("sys/storage/raft/join", map[string]any{"leader_api_addr": n1.url}); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	clocktest.Eventually(t, "n2 to unseal itself and join as a voter", func() bool {
+		st, err := c2.Sys().SealStatus()
+		if err != nil || st.Sealed || st.Type != "transit" {
+			return false
+		}
+		s, err := c1.Logical().Read("sys/storage/raft/configuration")
+		if err != nil || s == nil {
+			return false
+		}
+		servers, _ := s.Data["config"].(map[string]any)["servers"].([]any)
+		return len(servers) == 2
+	})
+	c2r := n2.client(t, root)
+	clocktest.Eventually(t, "n2 to read through the cluster", func() bool {
+		s, err := c2r.KVv2("secret").Get(ctx, "app")
+		return err == nil && s.Data["v"] == "raft-and-transit"
+	})
+
+	// Both stop; both come back and unseal themselves.
+	n1.n.Close()
+	n2.n.Close()
+	for i, cfg := range cfgs {
+		nodes[i] = startRaftNode(t, cfg, &clocktest.Buffer{})
+	}
+	for _, r := range nodes {
+		c := r.client(t, root)
+		clocktest.Eventually(t, r.id+" to unseal itself after the restart and read", func() bool {
+			s, err := c.KVv2("secret").Get(ctx, "app")
+			return err == nil && s.Data["v"] == "raft-and-transit"
+		})
 	}
 }
