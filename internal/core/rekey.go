@@ -299,7 +299,7 @@ func (c *Core) commitRekey(ctx context.Context, newKey []byte, r *rekey) error {
 	if err != nil {
 		return fmt.Errorf("rekey: %w; the current shares stay valid and the rekey was cancelled", err)
 	}
-	c.logger.Warn("unseal key rekeyed: the previous shares no longer unseal", "secret_shares", r.shares, "secret_threshold", r.threshold)
+	c.logger.Warn("rekeyed: the previous shares are no longer valid", "secret_shares", r.shares, "secret_threshold", r.threshold)
 	return nil
 }
 
