@@ -23,7 +23,10 @@ FUZZ := \
 	internal/engine/database:FuzzRender \
 	internal/engine/kv:FuzzDecodeMeta \
 	internal/engine/kv:FuzzRequestBody \
+	internal/engine/transit:FuzzKWP \
+	internal/engine/transit:FuzzParseBackup \
 	internal/engine/transit:FuzzParseCiphertext \
+	internal/engine/transit:FuzzParseImportBlob \
 	internal/httpapi:FuzzDecode \
 	internal/logical:FuzzParseDuration \
 	internal/logical:FuzzRouterPattern \

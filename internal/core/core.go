@@ -136,6 +136,12 @@ type Core struct {
 	// while it is active.
 	ha          *haRun
 	activeSince atomic.Pointer[Advertisement]
+	// isActive and haRunning mirror c.active != nil and c.ha != nil
+	// (written under stateLock), so that Sealed and Standby never take
+	// stateLock: the active node's own services (autopilot) ask them while
+	// a teardown holds stateLock and waits for those services to end.
+	isActive  atomic.Bool
+	haRunning atomic.Bool
 
 	auto autoUnseal
 }
@@ -206,10 +212,9 @@ func New(cfg Config) (*Core, error) {
 	return c, nil
 }
 
-// Sealed reports whether the core is sealed.
+// Sealed reports whether the core is sealed. It never takes stateLock
+// (see isActive).
 func (c *Core) Sealed() bool {
-	c.stateLock.RLock()
-	defer c.stateLock.RUnlock()
 	return c.barrier.Sealed()
 }
 
@@ -321,6 +326,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	c.resumeRemounts(ctx, a)
 	c.resumeUpgrades(a)
 	c.active = a
+	c.isActive.Store(true)
 	return nil
 }
 
@@ -345,6 +351,7 @@ func (c *Core) sealLocked() {
 	if c.ha != nil {
 		c.ha.cancel() // stopHA has waited for it, or it sees the seal and exits
 		c.ha = nil
+		c.haRunning.Store(false)
 	}
 	c.teardownActive()
 	c.activeSince.Store(nil)
