@@ -26,9 +26,10 @@ import (
 
 // proc is a server process whose output may be read while it runs.
 type proc struct {
-	cmd  *exec.Cmd
-	addr string
-	out  *clocktest.Buffer
+	cmd     *exec.Cmd
+	addr    string
+	out     *clocktest.Buffer
+	started time.Time
 }
 
 func (s *proc) kill() {
@@ -70,7 +71,7 @@ func startConfigured(t *testing.T, cfg, addr string, env ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &proc{cmd: cmd, addr: addr, out: out}
+	s := &proc{cmd: cmd, addr: addr, out: out, started: time.Now()}
 	t.Cleanup(func() { s.kill() })
 	waitUp(t, s, "/v1/sys/seal-status", 200)
 	return s
@@ -141,6 +142,7 @@ func waitUnsealed(t *testing.T, s *proc) map[string]any {
 		st = sealStatus(t, s.addr)
 		return st["sealed"] == false
 	})
+	t.Logf("%s seal: unsealed %v after the process started", st["type"], time.Since(s.started).Round(time.Millisecond))
 	return st
 }
 
