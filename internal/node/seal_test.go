@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	vault "github.com/hashicorp/vault/api"
@@ -173,5 +174,76 @@ func TestRaftTransitSealedJoinUnsealsItself(t *testing.T) {
 			s, err := c.KVv2("secret").Get(ctx, "app")
 			return err == nil && s.Data["v"] == "raft-and-transit"
 		})
+	}
+}
+
+// boltConfig is a plain-HTTP config on bolt storage in dir.
+func boltConfig(t *testing.T, dir string, seals ...config.Seal) *config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Listeners = []config.Listener{{Type: "tcp", Address: nodetest.FreeAddr(t), TLSDisable: true}}
+	cfg.Storage = config.Storage{Type: "bolt", Path: dir}
+	cfg.Seals = seals
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+	return cfg
+}
+
+// A migration whose new seal cannot be reached changes nothing: the store
+// stays sealed and on Shamir, and the same share unseals it afterwards.
+// Wrong keys never migrate either way.
+func TestSealMigrationFailuresLeaveTheStoreAlone(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	n := nodetest.StartConfig(t, boltConfig(t, dir), &clocktest.Buffer{})
+	res, err := n.Core().Initialize(ctx, core.InitParams{Shares: 1, Threshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	share := res.Shares[0].Reveal()
+	if err := n.Core().Unseal(ctx, res.Shares); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Core().MountDefaultKV(ctx); err != nil {
+		t.Fatal(err)
+	}
+	root := res.RootToken.Reveal()
+	vc := nodetest.VaultClient(t, n.URLs()[0], root)
+	if _, err := vc.KVv2("secret").Put(ctx, "keep", map[string]any{"v": "unchanged"}); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+
+	// The transit block names a server that is gone.
+	gone := transitSealBlock(t)
+	gone.Transit.Address = "http://" + nodetest.FreeAddr(t)
+	n = nodetest.StartConfig(t, boltConfig(t, dir, gone), &clocktest.Buffer{})
+	if st, err := n.Core().SealStatus(ctx); err != nil || !st.Migration || st.Type != "shamir" {
+		t.Fatalf("seal status = %+v, %v; want a pending migration from shamir", st, err)
+	}
+	wrong := bytes.Repeat([]byte{1}, len(share))
+	if _, err := n.Core().SubmitUnsealShareMigrate(ctx, wrong, true); err == nil || !strings.Contains(err.Error(), "not valid") {
+		t.Fatalf("migrate with a wrong key = %v", err)
+	}
+	if _, err := n.Core().SubmitUnsealShareMigrate(ctx, share, true); err == nil {
+		t.Fatal("migration to an unreachable seal succeeded")
+	}
+	if !n.Core().Sealed() {
+		t.Fatal("a failed migration left the server unsealed")
+	}
+	if cfg, err := n.Core().Barrier().SealConfig(ctx); err != nil || cfg.Type != "shamir" {
+		t.Fatalf("stored seal config after the failed migration = %+v, %v", cfg, err)
+	}
+	n.Close()
+
+	n = nodetest.StartConfig(t, boltConfig(t, dir), &clocktest.Buffer{})
+	if _, err := n.Core().SubmitUnsealShare(ctx, share); err != nil {
+		t.Fatal(err)
+	}
+	vc = nodetest.VaultClient(t, n.URLs()[0], root)
+	s, err := vc.KVv2("secret").Get(ctx, "keep")
+	if err != nil || s.Data["v"] != "unchanged" {
+		t.Fatalf("secret after the failed migration = %v, %v", s, err)
 	}
 }
