@@ -23,6 +23,9 @@ FUZZ := \
 	internal/engine/database:FuzzRender \
 	internal/engine/kv:FuzzDecodeMeta \
 	internal/engine/kv:FuzzRequestBody \
+	internal/engine/pki:FuzzCheckHost \
+	internal/engine/pki:FuzzCheckURI \
+	internal/engine/pki:FuzzParseSerial \
 	internal/engine/transit:FuzzKWP \
 	internal/engine/transit:FuzzParseBackup \
 	internal/engine/transit:FuzzParseCiphertext \

@@ -62,6 +62,7 @@ var services = []service{
 	withJWT,
 	withKV,
 	withTransit,
+	withPKI,
 	withUserpass,
 }
 
