@@ -60,4 +60,9 @@ fi
 if [ ! -x /usr/sbin/sshd ] || ! have ssh; then
   install openssh-server openssh-client
 fi
-log "postgresql, mariadb and redis are up; sshd is installed"
+# SoftHSM2: the PKCS#11 module the pkcs11 seal tests load; each test makes
+# its own token in a private SOFTHSM2_CONF directory.
+if ! command -v softhsm2-util >/dev/null 2>&1 || ! ls /usr/lib/softhsm/libsofthsm2.so >/dev/null 2>&1; then
+  install softhsm2
+fi
+log "postgresql, mariadb and redis are up; sshd and softhsm2 are installed"
