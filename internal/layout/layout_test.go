@@ -84,7 +84,7 @@ func anyUnder(pkg string, dirs ...string) bool {
 // testSupport are the packages that exist for tests only.
 var testSupport = []string{
 	"internal/clocktest", "internal/testsvc", "internal/logical/logicaltest", "internal/logical/routetest",
-	"internal/storage/storagetest", "internal/node/nodetest", "internal/auth/jwt/jwttest",
+	"internal/storage/storagetest", "internal/node/nodetest", "internal/auth/jwt/jwttest", "internal/engine/ssh/sshdtest",
 }
 
 func TestImportRules(t *testing.T) {
