@@ -209,31 +209,36 @@ type opened struct {
 // open parses an encrypted file, recovers its data key, checks its MAC and
 // decrypts its values in memory.
 func open(ctx context.Context, name string, data []byte, o Options) (*opened, error) {
+	return openAs(ctx, name, name, data, o)
+}
+
+// openAs is open with label naming the file in errors.
+func openAs(ctx context.Context, name, label string, data []byte, o Options) (*opened, error) {
 	d, err := parse(o.format(name), data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	m, err := d.meta()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	if m == nil {
-		return nil, fmt.Errorf("%s: %w", name, ErrNotEncrypted)
+		return nil, fmt.Errorf("%s: %w", label, ErrNotEncrypted)
 	}
 	if m.Version != 1 {
-		return nil, fmt.Errorf("%s: metadata version %d is not supported", name, m.Version)
+		return nil, fmt.Errorf("%s: metadata version %d is not supported", label, m.Version)
 	}
 	key, err := unwrap(ctx, m, o.Keys)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	fk, err := newFileKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	want, err := base64.StdEncoding.DecodeString(m.MAC)
 	if err != nil || !hmac.Equal(want, fk.mac(d.leaves(), m)) {
-		return nil, fmt.Errorf("%s: MAC mismatch: the file was altered or damaged (merge it with the keyward merge driver; see keyward encrypt --git-setup)", name)
+		return nil, fmt.Errorf("%s: MAC mismatch: the file was altered or damaged (merge it with the keyward merge driver; see keyward encrypt --git-setup)", label)
 	}
 	for _, l := range d.leaves() {
 		if !IsEnvelope(l.value) {
@@ -241,14 +246,14 @@ func open(ctx context.Context, name string, data []byte, o Options) (*opened, er
 		}
 		env, err := ParseEnvelope(l.value)
 		if err != nil {
-			return nil, fmt.Errorf("%s: value at %s: %w", name, l.path.Display(), err)
+			return nil, fmt.Errorf("%s: value at %s: %w", label, l.path.Display(), err)
 		}
 		pt, err := fk.decrypt(l.path, env)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", label, err)
 		}
 		if err := d.set(l.path, string(pt), env.Type); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", label, err)
 		}
 	}
 	if err := d.setMeta(nil); err != nil {

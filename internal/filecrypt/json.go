@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // jnode is a JSON value that keeps the order of object keys.
@@ -193,6 +194,9 @@ func (d *jsonDoc) set(p Path, value, typ string) error {
 	}
 	if n.kind == 'o' || n.kind == 'a' {
 		return fmt.Errorf("%s is not a value", p.Display())
+	}
+	if !utf8.ValidString(value) {
+		return fmt.Errorf("%s: value is not valid UTF-8", p.Display())
 	}
 	switch typ {
 	case TypeStr, TypeBytes:

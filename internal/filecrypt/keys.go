@@ -3,7 +3,6 @@ package filecrypt
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -314,5 +313,3 @@ func sameGroups(a, b *Metadata) bool {
 	}
 	return true
 }
-
-func equalBytes(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -16,18 +16,18 @@ import (
 // values no side changed keep their ciphertext and the MAC is recomputed.
 // An empty base (the file was added on both sides) has no values.
 func Merge(ctx context.Context, name string, base, ours, theirs []byte, o Options) (merged []byte, conflicts []Path, err error) {
-	a, err := open(ctx, name+" (ours)", ours, o)
+	a, err := openAs(ctx, name, name+" (ours)", ours, o)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := open(ctx, name+" (theirs)", theirs, o)
+	b, err := openAs(ctx, name, name+" (theirs)", theirs, o)
 	if err != nil {
 		return nil, nil, err
 	}
 	baseVals := map[string]leaf{}
 	var baseMeta *Metadata
 	if len(bytes.TrimSpace(base)) > 0 {
-		bo, err := open(ctx, name+" (base)", base, o)
+		bo, err := openAs(ctx, name, name+" (base)", base, o)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -32,7 +33,25 @@ func parseYAML(data []byte) (*yamlDoc, error) {
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, errors.New("yaml: the top level must be a mapping")
 	}
+	quoteUnsafeBlocks(&doc)
 	return &yamlDoc{root: &doc}, nil
+}
+
+// literalSafe reports whether yaml.v3 writes value as a block scalar and
+// reads it back unchanged (it drops leading blank lines and whitespace).
+func literalSafe(value string) bool {
+	return value != "" && !strings.ContainsAny(value[:1], " \t\n\r") && !strings.Contains(value, "\r")
+}
+
+// quoteUnsafeBlocks double-quotes block scalars that yaml.v3 would not
+// write back unchanged, so a round trip never alters a value.
+func quoteUnsafeBlocks(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 && !literalSafe(n.Value) {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	for _, c := range n.Content {
+		quoteUnsafeBlocks(c)
+	}
 }
 
 func (d *yamlDoc) top() *yaml.Node { return d.root.Content[0] }
@@ -116,13 +135,19 @@ func (d *yamlDoc) set(p Path, value, typ string) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("%s is not a value", p.Display())
 	}
+	if !utf8.ValidString(value) {
+		return fmt.Errorf("%s: value is not valid UTF-8", p.Display())
+	}
 	n.Value = value
 	n.Style = 0
 	switch typ {
 	case TypeStr, TypeBytes:
 		n.Tag = "!!str"
-		if strings.Contains(value, "\n") {
-			n.Style = yaml.LiteralStyle
+		if strings.ContainsAny(value, "\n\r") {
+			n.Style = yaml.DoubleQuotedStyle
+			if literalSafe(value) {
+				n.Style = yaml.LiteralStyle
+			}
 		}
 	case TypeInt:
 		n.Tag = "!!int"
