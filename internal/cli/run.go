@@ -175,6 +175,7 @@ type runFlags struct {
 	passToken     bool
 	allowUnmasked []string
 	maskStyle     string
+	envFiles      []string
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -222,6 +223,7 @@ cannot read keyward's memory or environment through /proc.`,
   keyward run --env-from secret/prod/app --env-prefix APP_ -- make release
   keyward run --file tls.pem=secret/prod/tls#cert:0400 -- sh -c 'serve --cert "$KEYWARD_FILE_TLS_PEM"'
   keyward run --template app.conf.tmpl:app.conf -- sh -c 'app -c "$KEYWARD_SECRETS_DIR/app.conf"'
+  keyward run --env-file deploy/prod/secrets.enc.yaml -- ./deploy.sh
   keyward run --dry-run -- ./deploy.sh`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -237,6 +239,7 @@ cannot read keyward's memory or environment through /proc.`,
 	fl.BoolVar(&f.passToken, "pass-token", false, "leave KEYWARD_TOKEN and VAULT_TOKEN in the command's environment")
 	fl.StringArrayVar(&f.allowUnmasked, "allow-unmasked", nil, "inject `NAME` even if its value is too short to mask (it is then not masked)")
 	fl.StringVar(&f.maskStyle, "mask-style", "stars", "what replaces a secret in the output: stars (***) or name ([NAME])")
+	fl.StringArrayVar(&f.envFiles, "env-file", nil, "decrypt the keyward-encrypted `FILE` into the environment (dotenv names as they are, other paths joined with _ and upper-cased; repeatable)")
 	return cmd
 }
 
@@ -293,6 +296,9 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	fetcher := secretref.NewFetcher(c)
 	res, sig, err := fetchAll(cmd.Context(), fetcher, plan, sigs)
 	keeper := secretref.NewKeeper(c, fetcher.Leases(), log)
+	if err == nil && sig == nil {
+		err = addEnvFiles(cmd.Context(), e, f.envFiles, res)
+	}
 	if err == nil && sig == nil {
 		err = checkShort(res, f.allowUnmasked)
 	}

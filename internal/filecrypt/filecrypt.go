@@ -200,10 +200,11 @@ func seal(d document, m *Metadata, fk *fileKey) error {
 
 // opened is a decrypted document with what it was encrypted with.
 type opened struct {
-	doc     document
-	meta    *Metadata
-	dataKey []byte
-	fk      *fileKey
+	doc       document
+	encrypted map[string]bool // paths whose values were encrypted
+	meta      *Metadata
+	dataKey   []byte
+	fk        *fileKey
 }
 
 // open parses an encrypted file, recovers its data key, checks its MAC and
@@ -240,10 +241,12 @@ func openAs(ctx context.Context, name, label string, data []byte, o Options) (*o
 	if err != nil || !hmac.Equal(want, fk.mac(d.leaves(), m)) {
 		return nil, fmt.Errorf("%s: MAC mismatch: the file was altered or damaged (merge it with the keyward merge driver; see keyward encrypt --git-setup)", label)
 	}
+	encrypted := map[string]bool{}
 	for _, l := range d.leaves() {
 		if !IsEnvelope(l.value) {
 			continue
 		}
+		encrypted[l.path.String()] = true
 		env, err := ParseEnvelope(l.value)
 		if err != nil {
 			return nil, fmt.Errorf("%s: value at %s: %w", label, l.path.Display(), err)
@@ -259,7 +262,7 @@ func openAs(ctx context.Context, name, label string, data []byte, o Options) (*o
 	if err := d.setMeta(nil); err != nil {
 		return nil, err
 	}
-	return &opened{doc: d, meta: m, dataKey: key, fk: fk}, nil
+	return &opened{doc: d, encrypted: encrypted, meta: m, dataKey: key, fk: fk}, nil
 }
 
 // reseal encrypts the plaintext document d with op's data key and
@@ -404,6 +407,8 @@ type Value struct {
 	Path  Path
 	Value string
 	Type  string
+	// Encrypted is false for values the file keeps in clear.
+	Encrypted bool
 }
 
 // Values decrypts a file and returns its values in document order.
@@ -414,7 +419,7 @@ func Values(ctx context.Context, name string, data []byte, o Options) ([]Value, 
 	}
 	var out []Value
 	for _, l := range op.doc.leaves() {
-		out = append(out, Value{Path: l.path, Value: l.value, Type: l.typ})
+		out = append(out, Value{Path: l.path, Value: l.value, Type: l.typ, Encrypted: op.encrypted[l.path.String()]})
 	}
 	return out, nil
 }
