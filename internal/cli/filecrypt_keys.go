@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 	"github.com/spf13/cobra"
 
+	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/internal/filecrypt"
 )
 
@@ -20,6 +21,9 @@ import (
 type fileFlags struct {
 	conn      connFlags
 	inputType string
+	// token, when set, is used for transit instead of the usual sources
+	// (keyward run has already taken the token out of the environment).
+	token string
 }
 
 func (f *fileFlags) add(cmd *cobra.Command) {
@@ -49,9 +53,17 @@ func (f *fileFlags) options(e *env) (filecrypt.Options, error) {
 		if c, ok := clients[address]; ok {
 			return c, nil
 		}
-		conn := f.conn
-		conn.address = address
-		c, err := conn.client(e)
+		var c *api.Client
+		var err error
+		if f.token != "" {
+			cfg := api.ConfigFromEnv(e.getenv)
+			cfg.Address, cfg.Token = address, api.NewToken(f.token)
+			c, err = api.New(cfg)
+		} else {
+			conn := f.conn
+			conn.address = address
+			c, err = conn.client(e)
+		}
 		if err != nil {
 			return nil, err
 		}

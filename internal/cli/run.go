@@ -297,7 +297,7 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	res, sig, err := fetchAll(cmd.Context(), fetcher, plan, sigs)
 	keeper := secretref.NewKeeper(c, fetcher.Leases(), log)
 	if err == nil && sig == nil {
-		err = addEnvFiles(cmd.Context(), e, f.envFiles, res)
+		err = addEnvFiles(cmd.Context(), e, c.Token(), f.envFiles, res)
 	}
 	if err == nil && sig == nil {
 		err = checkShort(res, f.allowUnmasked)

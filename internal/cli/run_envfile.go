@@ -21,12 +21,12 @@ import (
 // masked like every other secret; values the file keeps in clear are not.
 // Names that would change how the job runs (inject.Reserved,
 // inject.ToolSetting) or that are already set are refused: the file's
-// writer chooses them.
-func addEnvFiles(ctx context.Context, e *env, files []string, res *secretref.Result) error {
+// writer chooses them. Transit key groups are used with token.
+func addEnvFiles(ctx context.Context, e *env, token string, files []string, res *secretref.Result) error {
 	if len(files) == 0 {
 		return nil
 	}
-	ff := fileFlags{}
+	ff := fileFlags{token: token}
 	o, err := ff.options(e)
 	if err != nil {
 		return err
