@@ -24,6 +24,13 @@ FUZZ := \
 	internal/engine/kv:FuzzDecodeMeta \
 	internal/engine/kv:FuzzRequestBody \
 	internal/engine/transit:FuzzParseCiphertext \
+	internal/filecrypt:FuzzDecryptNeverAcceptsDamage \
+	internal/filecrypt:FuzzParseDotenv \
+	internal/filecrypt:FuzzParseEnvelope \
+	internal/filecrypt:FuzzParseINI \
+	internal/filecrypt:FuzzParseJSON \
+	internal/filecrypt:FuzzParseYAML \
+	internal/filecrypt:FuzzValueRoundTrip \
 	internal/httpapi:FuzzDecode \
 	internal/logical:FuzzParseDuration \
 	internal/logical:FuzzRouterPattern \
