@@ -66,6 +66,14 @@
 //
 // # Limits
 //
+// The MAC binds the values to the data key, not to an author: age
+// recipients are public, so anyone can write a whole new file, under a new
+// data key wrapped for the same recipients, that decrypts cleanly. Review
+// who changed an encrypted file as for any other file (signed commits,
+// protected branches); a transit-only file can be written only by tokens
+// allowed to use transit/encrypt/KEY. Data keys and plaintext live in Go
+// memory, which is not wiped after use.
+//
 // YAML files must be one document whose top level is a mapping; the
 // original quoting style of YAML strings is not kept (types are), and the
 // file is written with two-space indentation. JSON is written with

@@ -81,7 +81,7 @@ type Settings struct {
 	// Groups are the key groups (their keys; wrapped material is ignored).
 	Groups []Group
 	// Threshold is how many groups are needed to decrypt when there are
-	// several (0: all of them).
+	// several; 0 or 1: any one group (each holds the whole data key).
 	Threshold int
 	// EncryptedRegex, when set, encrypts only values below a key that
 	// matches it. For a Kubernetes Secret it defaults to ^(data|stringData)$.

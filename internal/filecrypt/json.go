@@ -30,6 +30,10 @@ func parseJSON(data []byte) (*jsonDoc, error) {
 	dec.UseNumber()
 	n, err := readJSON(dec, 0)
 	if err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) { // its message quotes a byte of the file
+			return nil, fmt.Errorf("json: syntax error at byte %d", se.Offset)
+		}
 		return nil, fmt.Errorf("json: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {

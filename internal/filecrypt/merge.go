@@ -3,6 +3,7 @@ package filecrypt
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"fmt"
 )
 
@@ -12,7 +13,8 @@ import (
 // that side's value; one changed on both sides to different values is a
 // conflict, listed by path and left at ours. Added and removed mapping
 // entries merge the same way. The result is encrypted with ours' data key
-// and key groups (theirs' when only theirs changed the key groups), so
+// and key groups (theirs' when only theirs changed the key groups or
+// rotated the data key), so
 // values no side changed keep their ciphertext and the MAC is recomputed.
 // An empty base (the file was added on both sides) has no values.
 func Merge(ctx context.Context, name string, base, ours, theirs []byte, o Options) (merged []byte, conflicts []Path, err error) {
@@ -26,12 +28,13 @@ func Merge(ctx context.Context, name string, base, ours, theirs []byte, o Option
 	}
 	baseVals := map[string]leaf{}
 	var baseMeta *Metadata
+	var baseKey []byte
 	if len(bytes.TrimSpace(base)) > 0 {
 		bo, err := openAs(ctx, name, name+" (base)", base, o)
 		if err != nil {
 			return nil, nil, err
 		}
-		baseMeta = bo.meta
+		baseMeta, baseKey = bo.meta, bo.dataKey
 		for _, l := range bo.doc.leaves() {
 			baseVals[l.path.String()] = l
 		}
@@ -89,8 +92,10 @@ func Merge(ctx context.Context, name string, base, ours, theirs []byte, o Option
 		}
 	}
 	res := a
-	if sameGroups(baseMeta, a.meta) && !sameGroups(a.meta, b.meta) {
-		res = b // only theirs changed who can decrypt: keep that
+	sameKey := func(x, y []byte) bool { return subtle.ConstantTimeCompare(x, y) == 1 }
+	if sameGroups(baseMeta, a.meta) && !sameGroups(a.meta, b.meta) ||
+		baseKey != nil && sameKey(baseKey, a.dataKey) && !sameKey(a.dataKey, b.dataKey) {
+		res = b // only theirs changed who can decrypt, or rotated the data key: keep that
 	}
 	merged, err = res.reseal(name, a.doc)
 	if err != nil {

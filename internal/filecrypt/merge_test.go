@@ -109,3 +109,28 @@ func TestMergeRefusesDamagedInput(t *testing.T) {
 		t.Fatalf("Merge(damaged theirs) = %v", err)
 	}
 }
+
+// TestMergeKeepsTheirRotation: theirs rotated the data key, ours changed a
+// value: the merge has ours' change under theirs' new data key.
+func TestMergeKeepsTheirRotation(t *testing.T) {
+	base := encryptFor(t, "a.env", "A=1\nB=2\n")
+	ours := reencryptFor(t, "a.env", "A=10\nB=2\n", base)
+	o := testOptions(t)
+	o.DataKey = nil // a fresh random key
+	theirs, err := Rotate(t.Context(), "a.env", base, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, conflicts, err := Merge(t.Context(), "a.env", base, ours, theirs, testOptions(t))
+	if err != nil || len(conflicts) > 0 {
+		t.Fatalf("Merge = %v, %v", conflicts, err)
+	}
+	got, err := Decrypt(t.Context(), "a.env", merged, testOptions(t))
+	if err != nil || string(got) != "A=10\nB=2\n" {
+		t.Fatalf("Decrypt(merged) = %q, %v", got, err)
+	}
+	lm, lt := leavesOf(t, "a.env", merged), leavesOf(t, "a.env", theirs)
+	if lm[1].value != lt[1].value {
+		t.Error("the merge did not keep theirs' rotated data key")
+	}
+}
