@@ -23,7 +23,7 @@ func newDecryptCmd(e *env) *cobra.Command {
 		Long: `Decrypt recovers FILE's data key with your age identity ($KEYWARD_AGE_KEY,
 $KEYWARD_AGE_KEY_FILE or ~/.config/keyward/age/keys.txt) or your token for
 its transit key, checks the MAC over all values and writes the plaintext
-to stdout (-i: back to FILE, on disk in clear). A file that was altered
+to stdout (-i: back to FILE, on disk in clear, mode 0600). A file that was altered
 fails with a MAC mismatch naming it.
 
 --textconv is for git (diff.keyward.textconv): a file that cannot be
@@ -55,7 +55,7 @@ still works for people without the key.`,
 				out = data
 			}
 			if inPlace && !textconv {
-				return writeFileAtomic(file, out)
+				return writePlaintextAtomic(file, out)
 			}
 			_, err = cmd.OutOrStdout().Write(out)
 			return err

@@ -199,6 +199,13 @@ func writeFileAtomic(path string, data []byte) error {
 	if st, err := os.Stat(path); err == nil {
 		mode = st.Mode().Perm()
 	}
+	return writeFileMode(path, data, mode)
+}
+
+// writePlaintextAtomic is writeFileAtomic for plaintext: mode 0600.
+func writePlaintextAtomic(path string, data []byte) error { return writeFileMode(path, data, 0o600) }
+
+func writeFileMode(path string, data []byte, mode fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".keyward-*")
 	if err != nil {
 		return err

@@ -327,7 +327,7 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	} else if tok != "" {
 		log.Warn("the token is too short to be masked in the output", "length", len(tok))
 	}
-	base := os.Environ()
+	base := withoutAgeKey(os.Environ())
 	if f.passToken {
 		base = append(base, tokenEnv...)
 	}

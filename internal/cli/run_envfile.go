@@ -81,3 +81,18 @@ func envFileName(f filecrypt.Format, file string, p filecrypt.Path) string {
 	}
 	return secretref.EnvName(strings.Join(parts, "_"))
 }
+
+// ageKeyVar holds an age identity itself (see ageIdentities): a long-lived
+// key the job's command must not inherit.
+const ageKeyVar = "KEYWARD_AGE_KEY"
+
+// withoutAgeKey removes $KEYWARD_AGE_KEY from a command's base environment.
+func withoutAgeKey(base []string) []string {
+	out := base[:0:0]
+	for _, kv := range base {
+		if !strings.HasPrefix(kv, ageKeyVar+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
