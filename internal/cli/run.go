@@ -196,6 +196,7 @@ KV version 2 path may be written secret/data/prod/db or secret/prod/db. Any
 path that returns a lease (dynamic credentials such as database/creds/ROLE)
 is read once, however many fields are used. References may also come from
 keyward.yaml (read from the current directory when present, or --config).
+--env-file decrypts a file encrypted with keyward encrypt into variables.
 
 --env-from takes variable names from the secret's field names, which its
 writer chooses: a field that would set a variable changing how COMMAND
