@@ -7,7 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -82,15 +86,22 @@ created, encrypted for --age/--transit or its creation rule.`,
 	return cmd
 }
 
+// editDirPrefix names edit directories: keyward-edit-<pid>-<random>.
+const editDirPrefix = "keyward-edit-"
+
 // editPlaintext writes plain to a 0600 file in a private directory, runs
 // the editor on it and returns what it holds afterwards. The directory is
-// removed before returning.
+// removed before returning. SIGINT reaches the editor from the terminal
+// and is otherwise ignored; SIGTERM and SIGHUP are passed to the editor
+// and end the edit, so the directory is removed then too. Directories of
+// an earlier keyward edit that was killed (kill -9) are removed first.
 func editPlaintext(e *env, file string, plain []byte) ([]byte, error) {
-	root := ""
+	root := os.TempDir()
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 		root = "/dev/shm"
 	}
-	dir, err := os.MkdirTemp(root, "keyward-edit-")
+	cleanStaleEdits(e, root)
+	dir, err := os.MkdirTemp(root, fmt.Sprintf("%s%d-", editDirPrefix, os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
@@ -103,10 +114,67 @@ func editPlaintext(e *env, file string, plain []byte) ([]byte, error) {
 	if editor == "" {
 		editor = "vi"
 	}
-	c := exec.Command("sh", "-c", editor+` "$1"`, "keyward-edit", tmp)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	// exec: the editor is our child itself, so a forwarded signal reaches it.
+	c := exec.Command("sh", "-c", "exec "+editor+` "$1"`, "keyward-edit", tmp)
 	c.Stdin, c.Stdout, c.Stderr = e.stdin, e.stdout, e.stderr
-	if err := c.Run(); err != nil {
-		return nil, fmt.Errorf("editor %s: %w (nothing saved)", editor, err)
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("editor %s: %w", editor, err)
 	}
-	return os.ReadFile(tmp)
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	var stopped os.Signal
+	for {
+		select {
+		case err := <-done:
+			if stopped != nil {
+				return nil, fmt.Errorf("edit stopped by %v (nothing saved)", stopped)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("editor %s: %w (nothing saved)", editor, err)
+			}
+			return os.ReadFile(tmp)
+		case s := <-sigs:
+			if s != syscall.SIGINT {
+				stopped = s
+				_ = c.Process.Signal(s)
+			}
+		}
+	}
+}
+
+// cleanStaleEdits removes edit directories in root that belong to this
+// user and to a keyward process that no longer runs.
+func cleanStaleEdits(e *env, root string) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, ent := range entries {
+		rest, ok := strings.CutPrefix(ent.Name(), editDirPrefix)
+		if !ok || !ent.IsDir() {
+			continue
+		}
+		p, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(p)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+			continue // still running
+		}
+		dir := filepath.Join(root, ent.Name())
+		fi, err := os.Lstat(dir)
+		if err != nil {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+			continue
+		}
+		if err := os.RemoveAll(dir); err == nil {
+			fmt.Fprintf(e.stderr, "keyward: removed %s, left by a keyward edit that was killed\n", dir)
+		}
+	}
 }
