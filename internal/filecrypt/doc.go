@@ -43,7 +43,9 @@
 // ending in unencrypted_suffix (default "_unencrypted"), or, when
 // encrypted_regex is set, not below a key matching it, stay in clear. A
 // Kubernetes Secret manifest (apiVersion v1, kind Secret) encrypts only
-// data and stringData. YAML nulls stay in clear.
+// data and stringData. YAML nulls stay in clear, and so do scalars with a
+// custom tag (CloudFormation's !Ref): encrypting them would lose the tag.
+// Their tag and value count in the MAC.
 //
 // # Metadata and MAC
 //

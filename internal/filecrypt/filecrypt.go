@@ -186,7 +186,7 @@ func seal(d document, m *Metadata, fk *fileKey) error {
 		return err
 	}
 	for _, l := range d.leaves() {
-		if !sel.encrypts(l.path) {
+		if l.typ == typeTagged || !sel.encrypts(l.path) {
 			continue
 		}
 		env := fk.encrypt(l.path, l.typ, []byte(l.value))
@@ -419,6 +419,9 @@ func Values(ctx context.Context, name string, data []byte, o Options) ([]Value, 
 	}
 	var out []Value
 	for _, l := range op.doc.leaves() {
+		if l.typ == typeTagged {
+			continue
+		}
 		out = append(out, Value{Path: l.path, Value: l.value, Type: l.typ, Encrypted: op.encrypted[l.path.String()]})
 	}
 	return out, nil

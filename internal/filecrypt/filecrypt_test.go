@@ -319,3 +319,24 @@ func TestRotateAndUpdateKeys(t *testing.T) {
 		t.Fatalf("UpdateKeys(same keys) = %v, %v; want unchanged", changed, err)
 	}
 }
+
+// TestCustomTagsStayInClearUnderTheMAC: a scalar with a custom tag keeps
+// its tag and value, and changing it fails the MAC.
+func TestCustomTagsStayInClearUnderTheMAC(t *testing.T) {
+	ctx := t.Context()
+	plain := []byte("bucket: !Ref BucketName\npassword: s3cr3t-tagged\n")
+	enc, err := Encrypt(ctx, "cfn.yaml", plain, ageSettings(testRecipient), testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(enc, []byte("bucket: !Ref BucketName\n")) || bytes.Contains(enc, []byte("s3cr3t-tagged")) {
+		t.Fatalf("encrypted:\n%s", enc)
+	}
+	if got, err := Decrypt(ctx, "cfn.yaml", enc, testOptions(t)); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("Decrypt = %q, %v", got, err)
+	}
+	bad := bytes.Replace(enc, []byte("!Ref BucketName"), []byte("!Ref OtherBucket"), 1)
+	if _, err := Decrypt(ctx, "cfn.yaml", bad, testOptions(t)); err == nil || !strings.Contains(err.Error(), "MAC mismatch") {
+		t.Fatalf("Decrypt(changed tagged value) = %v, want a MAC mismatch", err)
+	}
+}

@@ -26,6 +26,10 @@ const (
 	TypeBytes = "bytes"
 )
 
+// typeTagged marks a YAML scalar with a custom tag: never encrypted, its
+// value is the tag, a space and the scalar.
+const typeTagged = "tagged"
+
 var validType = map[string]bool{TypeStr: true, TypeInt: true, TypeFloat: true, TypeBool: true, TypeBytes: true}
 
 const (

@@ -76,8 +76,13 @@ func (d *yamlDoc) leaves() []leaf {
 				walk(c, p.child(i))
 			}
 		case yaml.ScalarNode:
-			if typ, ok := yamlTypes[n.ShortTag()]; ok {
+			tag := n.ShortTag()
+			if typ, ok := yamlTypes[tag]; ok {
 				out = append(out, leaf{path: p, value: n.Value, typ: typ})
+			} else if tag != "!!null" {
+				// A custom tag (!Ref, !Sub): the value stays in clear, with
+				// its tag, and counts in the MAC.
+				out = append(out, leaf{path: p, value: tag + " " + n.Value, typ: typeTagged})
 			}
 		}
 	}
@@ -155,6 +160,12 @@ func (d *yamlDoc) set(p Path, value, typ string) error {
 		n.Tag = "!!float"
 	case TypeBool:
 		n.Tag = "!!bool"
+	case typeTagged:
+		tag, v, ok := strings.Cut(value, " ")
+		if !ok || !strings.HasPrefix(tag, "!") {
+			return fmt.Errorf("%s: malformed tagged value", p.Display())
+		}
+		n.Tag, n.Value = tag, v
 	default:
 		return fmt.Errorf("%s: unknown type", p.Display())
 	}
