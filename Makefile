@@ -25,6 +25,7 @@ FUZZ := \
 	internal/engine/kv:FuzzRequestBody \
 	internal/engine/transit:FuzzParseCiphertext \
 	internal/filecrypt:FuzzDecryptNeverAcceptsDamage \
+	internal/filecrypt:FuzzMerge \
 	internal/filecrypt:FuzzParseDotenv \
 	internal/filecrypt:FuzzParseEnvelope \
 	internal/filecrypt:FuzzParseINI \

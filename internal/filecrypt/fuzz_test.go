@@ -151,3 +151,53 @@ func FuzzValueRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMerge: for any two dotenv or YAML versions of a file, a merge where
+// one side is unchanged gives the other side's values, with no conflict.
+func FuzzMerge(f *testing.F) {
+	f.Add("A=1\nB=2\n", "A=1\nB=3\nC=4\n", false)
+	f.Add("a: 1\nb: {c: x}\n", "a: 2\nb: {d: y}\n", true)
+	f.Fuzz(func(t *testing.T, base, other string, yamlFile bool) {
+		name := "f.env"
+		if yamlFile {
+			name = "f.yaml"
+		}
+		if _, err := parse(FormatFor(name), []byte(base)); err != nil {
+			return
+		}
+		if _, err := parse(FormatFor(name), []byte(other)); err != nil {
+			return
+		}
+		ctx, o := t.Context(), testOptions(t)
+		b, err := Encrypt(ctx, name, []byte(base), ageSettings(testRecipient), o)
+		if err != nil {
+			return // e.g. a value that cannot be encrypted in place
+		}
+		x, err := Reencrypt(ctx, name, []byte(other), b, o)
+		if err != nil {
+			return
+		}
+		want, err := Values(ctx, name, x, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sides := range [][2][]byte{{b, x}, {x, b}} {
+			m, conflicts, err := Merge(ctx, name, b, sides[0], sides[1], o)
+			if err != nil || len(conflicts) > 0 {
+				t.Fatalf("Merge(%q -> %q) = %v, %v", base, other, conflicts, err)
+			}
+			got, err := Values(ctx, name, m, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("Merge(%q -> %q): %d values, want %d", base, other, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].Path.String() != want[i].Path.String() || got[i].Value != want[i].Value || got[i].Type != want[i].Type {
+					t.Fatalf("Merge(%q -> %q): value %d = %v, want %v", base, other, i, got[i], want[i])
+				}
+			}
+		}
+	})
+}

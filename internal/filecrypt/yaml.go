@@ -33,6 +33,9 @@ func parseYAML(data []byte) (*yamlDoc, error) {
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, errors.New("yaml: the top level must be a mapping")
 	}
+	if err := checkKeys(&doc); err != nil {
+		return nil, err
+	}
 	quoteUnsafeBlocks(&doc)
 	return &yamlDoc{root: &doc}, nil
 }
@@ -41,6 +44,30 @@ func parseYAML(data []byte) (*yamlDoc, error) {
 // reads it back unchanged (it drops leading blank lines and whitespace).
 func literalSafe(value string) bool {
 	return value != "" && !strings.ContainsAny(value[:1], " \t\n\r") && !strings.Contains(value, "\r")
+}
+
+// checkKeys refuses mappings with a key that is not a scalar or that
+// appears twice: a value's path must name exactly one value.
+func checkKeys(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode {
+				return fmt.Errorf("yaml: line %d: only scalar mapping keys are supported", k.Line)
+			}
+			if seen[k.Value] {
+				return fmt.Errorf("yaml: line %d: key %q appears twice", k.Line, k.Value)
+			}
+			seen[k.Value] = true
+		}
+	}
+	for _, c := range n.Content {
+		if err := checkKeys(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // quoteUnsafeBlocks double-quotes block scalars that yaml.v3 would not
