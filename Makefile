@@ -23,7 +23,15 @@ FUZZ := \
 	internal/engine/database:FuzzRender \
 	internal/engine/kv:FuzzDecodeMeta \
 	internal/engine/kv:FuzzRequestBody \
+	internal/engine/pki:FuzzCheckHost \
+	internal/engine/pki:FuzzCheckURI \
+	internal/engine/pki:FuzzParseSerial \
+	internal/engine/ssh:FuzzPrincipalPolicy \
+	internal/engine/ssh:FuzzRenderKeyID \
+	internal/engine/transit:FuzzKWP \
+	internal/engine/transit:FuzzParseBackup \
 	internal/engine/transit:FuzzParseCiphertext \
+	internal/engine/transit:FuzzParseImportBlob \
 	internal/filecrypt:FuzzDecryptNeverAcceptsDamage \
 	internal/filecrypt:FuzzMerge \
 	internal/filecrypt:FuzzParseDotenv \
@@ -51,6 +59,7 @@ FUZZ := \
 	internal/scan:FuzzImage \
 	internal/scan:FuzzPrefilter \
 	internal/scan:FuzzRules \
+	internal/seal:FuzzDecodeBlob \
 	internal/secretref:FuzzParseConfig \
 	internal/secretref:FuzzParseRef \
 	internal/storage/bolt:FuzzOpen \
@@ -61,7 +70,7 @@ FUZZ := \
 
 test: services lint unit ## the whole suite, the same command .ci/run uses
 
-services: ## start PostgreSQL, MariaDB and Redis on 127.0.0.1 if they are down
+services: ## start PostgreSQL, MariaDB and Redis on 127.0.0.1 if they are down; install SoftHSM2
 	./scripts/services.sh
 
 lint: ## gofmt, vet, staticcheck
@@ -71,6 +80,8 @@ lint: ## gofmt, vet, staticcheck
 
 unit: ## every Go test (unit, integration, CLI, fuzz seeds) with the race detector; an unreachable service fails, never skips
 	KEYWARD_REQUIRE_SERVICES=1 go test -race -count=1 -timeout 20m ./...
+	@# the race detector needs cgo; the !cgo build's pkcs11 config error is checked here
+	CGO_ENABLED=0 go test -count=1 -run 'NeedsCgo' ./internal/config/
 
 fuzz: ## mutate each fuzz target for 20s (their seed corpora already run in `make test`)
 	@for t in $(FUZZ); do go test ./$${t%%:*} -run='^$$' -fuzz="^$${t##*:}$$" -fuzztime=20s || exit 1; done

@@ -44,6 +44,12 @@ type SealStatus struct {
 	ClusterName string `json:"cluster_name"`
 	ClusterID   string `json:"cluster_id"`
 	StorageType string `json:"storage_type"`
+	// RecoverySeal is true under an auto seal (the operators hold
+	// recovery keys); Migration while a seal migration waits for its keys;
+	// AutoUnsealError says why an auto seal has not unsealed the server.
+	RecoverySeal    bool   `json:"recovery_seal,omitempty"`
+	Migration       bool   `json:"migration,omitempty"`
+	AutoUnsealError string `json:"auto_unseal_error,omitempty"`
 }
 
 // SealStatus reads sys/seal-status.
@@ -58,6 +64,18 @@ type InitResponse struct {
 	Keys       []string `json:"keys"`
 	KeysBase64 []string `json:"keys_base64"`
 	RootToken  string   `json:"root_token"`
+	// The recovery key shares, under an auto seal.
+	RecoveryKeys       []string `json:"recovery_keys"`
+	RecoveryKeysBase64 []string `json:"recovery_keys_base64"`
+}
+
+// InitRecovery initializes a server with an auto seal, splitting its
+// recovery key into shares with threshold.
+func (c *Client) InitRecovery(ctx context.Context, shares, threshold int) (*InitResponse, error) {
+	var r InitResponse
+	_, err := c.Do(ctx, &Request{Method: http.MethodPut, Path: "sys/init", NoToken: true,
+		Body: map[string]any{"recovery_shares": shares, "recovery_threshold": threshold}}, &r)
+	return &r, err
 }
 
 // Init initializes the server.
@@ -72,6 +90,14 @@ func (c *Client) Init(ctx context.Context, shares, threshold int) (*InitResponse
 func (c *Client) Unseal(ctx context.Context, key string) (*SealStatus, error) {
 	var s SealStatus
 	_, err := c.Do(ctx, &Request{Method: http.MethodPut, Path: "sys/unseal", NoToken: true, Body: map[string]any{"key": key}}, &s)
+	return &s, err
+}
+
+// UnsealMigrate submits one share of a seal migration (migrate=true): an
+// unseal key when leaving Shamir, a recovery key when leaving an auto seal.
+func (c *Client) UnsealMigrate(ctx context.Context, key string) (*SealStatus, error) {
+	var s SealStatus
+	_, err := c.Do(ctx, &Request{Method: http.MethodPut, Path: "sys/unseal", NoToken: true, Body: map[string]any{"key": key, "migrate": true}}, &s)
 	return &s, err
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the services the integration tests talk to (PostgreSQL, MariaDB,
 # Redis on 127.0.0.1 with default ports), installing them with apt-get if
-# they are missing. Idempotent: services already up are left alone.
+# they are missing, and install the OpenSSH server and client the SSH CA
+# tests start themselves. Idempotent: services already up are left alone.
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -54,4 +55,14 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_for redis "redis-cli -h 127.0.0.1 -p 6379 ping"
 fi
-log "postgresql, mariadb and redis are up"
+# OpenSSH: the SSH CA tests run their own sshd (never the system one) and
+# the ssh client; they only need the binaries.
+if [ ! -x /usr/sbin/sshd ] || ! have ssh; then
+  install openssh-server openssh-client
+fi
+# SoftHSM2: the PKCS#11 module the pkcs11 seal tests load; each test makes
+# its own token in a private SOFTHSM2_CONF directory.
+if ! command -v softhsm2-util >/dev/null 2>&1 || ! ls /usr/lib/softhsm/libsofthsm2.so >/dev/null 2>&1; then
+  install softhsm2
+fi
+log "postgresql, mariadb and redis are up; sshd and softhsm2 are installed"

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"os"
 	"slices"
 	"strconv"
@@ -29,7 +31,7 @@ import (
 func main() {
 	addr := flag.String("addr", "http://127.0.0.1:8200", "server address (plain http for -client=raw)")
 	token := flag.String("token", os.Getenv("KEYWARD_TOKEN"), "token with rights on secret/ and auth/token/create (default $KEYWARD_TOKEN)")
-	workload := flag.String("workload", "kv-read", "kv-read, kv-write, token-create, token-create-batch, approle-login, approle-login-batch or mixed (90% reads, 10% writes)")
+	workload := flag.String("workload", "kv-read", "kv-read, kv-write, token-create, token-create-batch, approle-login, approle-login-batch, mixed (90% reads, 10% writes), transit-encrypt, transit-decrypt, transit-encrypt-batch or transit-decrypt-batch")
 	conc := flag.Int("c", 16, "concurrent clients")
 	dur := flag.Duration("d", 10*time.Second, "duration (after warm-up)")
 	warm := flag.Duration("warmup", 2*time.Second, "warm-up, not measured")
@@ -37,6 +39,9 @@ func main() {
 	maxReq := flag.Int64("max-requests", 5_000_000, "stop after this many requests")
 	jsonOut := flag.Bool("json", false, "print the result as JSON")
 	seed := flag.Bool("seed", true, "write the KV keys before the run (needs write on secret/data/bench/); -seed=false reuses them, e.g. to read with a narrower token")
+	payload := flag.Int("payload", 1024, "transit: plaintext bytes per item")
+	batch := flag.Int("batch", 1000, "transit-*-batch: items per request (batch_input)")
+	cpuPID := flag.Int("server-pid", 0, "Linux: also report the CPU time this process (the server, on this machine) spent per request while measuring, from /proc/PID/stat")
 	clientKind := flag.String("client", "raw", "raw: one keep-alive connection per worker with a minimal HTTP/1.1 client (little client CPU, so the server gets the cores); std: net/http's client")
 	flag.Parse()
 	if *token == "" {
@@ -47,13 +52,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen: -d is capped at 10m")
 		os.Exit(2)
 	}
-	g := &gen{addr: strings.TrimSuffix(*addr, "/"), token: *token, keys: *keys, raw: *clientKind == "raw",
+	g := &gen{addr: strings.TrimSuffix(*addr, "/"), token: *token, keys: *keys, raw: *clientKind == "raw", payload: *payload, batch: *batch,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conc * 2, MaxConnsPerHost: *conc * 2}}}
 	if *clientKind != "raw" && *clientKind != "std" {
 		fmt.Fprintln(os.Stderr, "loadgen: -client must be raw or std")
 		os.Exit(2)
 	}
-	if *seed {
+	if *seed && !strings.HasPrefix(*workload, "transit-") {
 		if err := g.seed(); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen: seed:", err)
 			os.Exit(1)
@@ -64,7 +69,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
-	res := g.run(op, *conc, *warm, *dur, *maxReq)
+	res := g.run(op, *conc, *warm, *dur, *maxReq, *cpuPID)
 	res.Workload, res.Concurrency = *workload, *conc
 	if *jsonOut {
 		json.NewEncoder(os.Stdout).Encode(res)
@@ -72,13 +77,24 @@ func main() {
 	}
 	fmt.Printf("%-12s c=%-3d %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  (%d requests in %s)\n",
 		res.Workload, res.Concurrency, res.RPS, res.P50ms, res.P99ms, res.Errors, res.Requests, res.Duration)
+	if res.ServerCPUms > 0 {
+		fmt.Printf("%-12s       server CPU %.3f ms per request\n", "", res.ServerCPUms)
+	}
+	if strings.HasSuffix(*workload, "-batch") && strings.HasPrefix(*workload, "transit-") {
+		ok := 0.0
+		if res.Requests > 0 {
+			ok = res.RPS * float64(res.Requests-res.Errors) / float64(res.Requests)
+		}
+		fmt.Printf("%-12s       %9.0f items/s in successful requests (%d items of %d bytes per request)\n", "", ok*float64(*batch), *batch, *payload)
+	}
 }
 
 type gen struct {
-	addr, token string
-	keys        int
-	client      *http.Client
-	raw         bool
+	addr, token    string
+	keys           int
+	client         *http.Client
+	raw            bool
+	payload, batch int
 }
 
 type result struct {
@@ -91,6 +107,37 @@ type result struct {
 	P50ms       float64 `json:"p50_ms"`
 	P90ms       float64 `json:"p90_ms"`
 	P99ms       float64 `json:"p99_ms"`
+	// ServerCPUms is the server's user+system CPU time per request while
+	// measuring (-server-pid), which load from other jobs sways less than
+	// throughput does.
+	ServerCPUms float64 `json:"server_cpu_ms_per_request,omitempty"`
+}
+
+// cpuTime returns the user+system CPU time of process pid (Linux
+// /proc/PID/stat, in clock ticks of 10 ms), or 0 when it cannot.
+func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func (g *gen) do(method, path string, body []byte) error {
@@ -210,6 +257,8 @@ func (g *gen) op(workload string) (func(r *rand.Rand, do doer) error, error) {
 			return nil, fmt.Errorf("set up approle: %w", err)
 		}
 		return func(_ *rand.Rand, do doer) error { return do("POST", "auth/bench-approle/login", login) }, nil
+	case "transit-encrypt", "transit-decrypt", "transit-encrypt-batch", "transit-decrypt-batch":
+		return g.transit(workload)
 	case "mixed":
 		return func(r *rand.Rand, do doer) error {
 			if r.IntN(10) == 0 {
@@ -219,6 +268,69 @@ func (g *gen) op(workload string) (func(r *rand.Rand, do doer) error, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q", workload)
+}
+
+// transit mounts transit at transit/ (a 400 when it is already there is
+// fine), creates the aes256-gcm96 key bench, and returns the operation:
+// one item of g.payload random bytes per request, or g.batch of them in
+// batch_input. Decryption decrypts ciphertexts made here beforehand.
+func (g *gen) transit(workload string) (func(*rand.Rand, doer) error, error) {
+	_, _ = g.call("POST", "sys/mounts/transit", []byte(`{"type":"transit"}`))
+	if _, err := g.call("POST", "transit/keys/bench", nil); err != nil {
+		return nil, fmt.Errorf("create transit key: %w", err)
+	}
+	n := 1
+	if strings.HasSuffix(workload, "-batch") {
+		n = g.batch
+	}
+	items := make([]map[string]string, n)
+	for i := range items {
+		pt := make([]byte, g.payload)
+		for j := range pt {
+			pt[j] = byte(rand.Uint32())
+		}
+		items[i] = map[string]string{"plaintext": base64.StdEncoding.EncodeToString(pt)}
+	}
+	body := func(items []map[string]string) []byte {
+		var b []byte
+		if len(items) == 1 {
+			b, _ = json.Marshal(items[0])
+		} else {
+			b, _ = json.Marshal(map[string]any{"batch_input": items})
+		}
+		return b
+	}
+	enc := body(items)
+	if strings.HasPrefix(workload, "transit-encrypt") {
+		return func(_ *rand.Rand, do doer) error { return do("POST", "transit/encrypt/bench", enc) }, nil
+	}
+	out, err := g.call("POST", "transit/encrypt/bench", enc)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt the ciphertexts to decrypt: %w", err)
+	}
+	var r struct {
+		Data struct {
+			Ciphertext   string `json:"ciphertext"`
+			BatchResults []struct {
+				Ciphertext string `json:"ciphertext"`
+			} `json:"batch_results"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, fmt.Errorf("encrypt the ciphertexts to decrypt: %w", err)
+	}
+	cts := make([]map[string]string, 0, n)
+	if n == 1 {
+		cts = append(cts, map[string]string{"ciphertext": r.Data.Ciphertext})
+	}
+	for _, br := range r.Data.BatchResults {
+		cts = append(cts, map[string]string{"ciphertext": br.Ciphertext})
+	}
+	if len(cts) != n || cts[0]["ciphertext"] == "" {
+		return nil, fmt.Errorf("encrypt the ciphertexts to decrypt: got %d of %d", len(cts), n)
+	}
+	dec := body(cts)
+	return func(_ *rand.Rand, do doer) error { return do("POST", "transit/decrypt/bench", dec) }, nil
 }
 
 // rawConn is a minimal HTTP/1.1 keep-alive client for one worker: it writes
@@ -279,7 +391,7 @@ func (rc *rawConn) readResponse() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bad status line")
 	}
-	length := 0
+	length, chunked := 0, false
 	for {
 		h, err := rc.br.ReadSlice('\n')
 		if err != nil {
@@ -288,12 +400,26 @@ func (rc *rawConn) readResponse() (int, error) {
 		if len(h) <= 2 {
 			break
 		}
+		if len(h) > 18 && (h[0] == 'T' || h[0] == 't') && strings.EqualFold(string(h[:18]), "transfer-encoding:") {
+			chunked = strings.Contains(strings.ToLower(string(h[18:])), "chunked")
+		}
 		if len(h) > 15 && (h[0] == 'C' || h[0] == 'c') && strings.EqualFold(string(h[:15]), "content-length:") {
 			length, err = strconv.Atoi(strings.TrimSpace(string(h[15:])))
 			if err != nil {
 				return 0, fmt.Errorf("bad content-length")
 			}
 		}
+	}
+	if chunked {
+		// Large bodies (batch results) may come chunked; the reader
+		// stops after the last chunk, and the empty trailer follows it.
+		if _, err := io.Copy(io.Discard, httputil.NewChunkedReader(rc.br)); err != nil {
+			return 0, err
+		}
+		if _, err := rc.br.ReadSlice('\n'); err != nil {
+			return 0, err
+		}
+		return status, nil
 	}
 	if _, err := rc.br.Discard(length); err != nil {
 		return 0, err
@@ -308,7 +434,7 @@ func (rc *rawConn) close() {
 	}
 }
 
-func (g *gen) run(op func(*rand.Rand, doer) error, conc int, warm, dur time.Duration, maxReq int64) result {
+func (g *gen) run(op func(*rand.Rand, doer) error, conc int, warm, dur time.Duration, maxReq int64, cpuPID int) result {
 	ctx, cancel := context.WithTimeout(context.Background(), warm+dur)
 	defer cancel()
 	start := time.Now()
@@ -349,9 +475,9 @@ func (g *gen) run(op func(*rand.Rand, doer) error, conc int, warm, dur time.Dura
 	}
 	time.Sleep(warm)
 	measuring.Store(true)
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cpuTime(cpuPID)
 	wg.Wait()
-	elapsed := time.Since(t0)
+	elapsed, cpu := time.Since(t0), cpuTime(cpuPID)-cpu0
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
@@ -363,6 +489,10 @@ func (g *gen) run(op func(*rand.Rand, doer) error, conc int, warm, dur time.Dura
 		}
 		return float64(all[int(float64(len(all)-1)*p)]) / float64(time.Millisecond)
 	}
-	return result{Requests: count.Load(), Errors: errs.Load(), Duration: elapsed.Round(time.Millisecond).String(),
+	res := result{Requests: count.Load(), Errors: errs.Load(), Duration: elapsed.Round(time.Millisecond).String(),
 		RPS: float64(count.Load()) / elapsed.Seconds(), P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99)}
+	if cpu > 0 && res.Requests > 0 {
+		res.ServerCPUms = float64(cpu) / float64(time.Millisecond) / float64(res.Requests)
+	}
+	return res
 }

@@ -32,13 +32,27 @@ const (
 	SealConfigPath = "core/seal-config"
 	RootKeyPath    = "core/root-key"
 	KeyringPath    = "core/keyring"
+
+	// With an auto seal: the unseal key as the seal wrapped it, and the
+	// recovery key's configuration and check value.
+	SealedKeyPath      = "core/sealed-key"
+	RecoveryConfigPath = "core/recovery-config"
+	RecoveryKeyPath    = "core/recovery-key"
 )
 
 const (
 	sealConfigVersion = 1
 	keyCheckSize      = 16
 	keyCheckLabel     = "keyward unseal key check v1"
+	recoveryLabel     = "keyward recovery key check v1"
 )
+
+// AutoSealTypes are the seal types whose unseal key is wrapped by a seal
+// (package seal) instead of split among operators.
+var AutoSealTypes = []string{"transit", "pkcs11"}
+
+// IsAutoSeal reports whether typ is an auto seal type.
+func IsAutoSeal(typ string) bool { return slices.Contains(AutoSealTypes, typ) }
 
 // Errors callers branch on; check them with errors.Is.
 var (
@@ -72,8 +86,11 @@ type SealConfig struct {
 // 2 <= threshold <= shares <= 255, or shares = threshold = 1.
 func (c SealConfig) Validate() error {
 	var errs []error
-	if c.Type != "shamir" {
-		errs = append(errs, fmt.Errorf("seal type %q is not supported (want \"shamir\")", c.Type))
+	if c.Type != "shamir" && !IsAutoSeal(c.Type) {
+		errs = append(errs, fmt.Errorf("seal type %q is not supported (want \"shamir\", \"transit\" or \"pkcs11\")", c.Type))
+	}
+	if IsAutoSeal(c.Type) && (c.SecretShares != 1 || c.SecretThreshold != 1) {
+		errs = append(errs, fmt.Errorf("seal type %q keeps one wrapped key: secret_shares and secret_threshold must be 1", c.Type))
 	}
 	switch {
 	case c.SecretShares < 1 || c.SecretShares > 255:
@@ -173,6 +190,15 @@ func (b *Barrier) Initialize(ctx context.Context, cfg SealConfig) (unsealKey []b
 	if cfg.Type == "" {
 		cfg.Type = "shamir"
 	}
+	if IsAutoSeal(cfg.Type) {
+		return nil, fmt.Errorf("initialize: seal type %q needs InitializeAuto", cfg.Type)
+	}
+	return b.initialize(ctx, cfg, nil)
+}
+
+// initialize is Initialize with extra entries, made from the new unseal
+// key, written in the same batch ahead of the seal configuration.
+func (b *Barrier) initialize(ctx context.Context, cfg SealConfig, extra func(unsealKey []byte) ([]storage.Op, error)) (unsealKey []byte, err error) {
 	if cfg.Version == 0 {
 		cfg.Version = sealConfigVersion
 	}
@@ -221,13 +247,21 @@ func (b *Barrier) Initialize(ctx context.Context, cfg SealConfig) (unsealKey []b
 	ops := []storage.Op{
 		{Key: RootKeyPath, Value: rootEntry},
 		{Key: KeyringPath, Value: keyringEntry},
-		{Key: SealConfigPath, Value: configJSON},
 	}
+	if extra != nil {
+		more, err := extra(unsealKey)
+		if err != nil {
+			clear(unsealKey)
+			return nil, fmt.Errorf("initialize: %w", err)
+		}
+		ops = append(ops, more...)
+	}
+	ops = append(ops, storage.Op{Key: SealConfigPath, Value: configJSON})
 	if err := b.backend.Batch(ctx, ops); err != nil {
 		clear(unsealKey)
 		return nil, fmt.Errorf("initialize: write barrier entries: %w", err)
 	}
-	b.logger.Info("initialized", "secret_shares", cfg.SecretShares, "secret_threshold", cfg.SecretThreshold)
+	b.logger.Info("initialized", "type", cfg.Type, "secret_shares", cfg.SecretShares, "secret_threshold", cfg.SecretThreshold)
 	return unsealKey, nil
 }
 

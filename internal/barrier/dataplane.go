@@ -13,7 +13,11 @@ import (
 
 // reserved reports whether key is one of the barrier's own entries.
 func reserved(key string) bool {
-	return key == SealConfigPath || key == RootKeyPath || key == KeyringPath
+	switch key {
+	case SealConfigPath, RootKeyPath, KeyringPath, SealedKeyPath, RecoveryConfigPath, RecoveryKeyPath:
+		return true
+	}
+	return false
 }
 
 func checkKey(op, key string) error {

@@ -154,8 +154,13 @@ func newRootCmd(e *env) *cobra.Command {
 
 // normalizeArgs accepts Vault-style single-dash long flags (-dev,
 // -format=json) by rewriting them to the double-dash form cobra expects.
-// Single letters (-f) and everything after "--" are left alone.
+// Single letters (-f), everything after "--" and the ssh arguments of
+// `keyward ssh` are left alone.
 func normalizeArgs(args []string) []string {
+	// keyward ssh passes what follows the destination to ssh unchanged.
+	if n := sshVerbatimFrom(args); n < len(args) {
+		return append(normalizeArgs(args[:n]), args[n:]...)
+	}
 	out := make([]string, 0, len(args))
 	for i, a := range args {
 		if a == "--" {

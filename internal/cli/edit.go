@@ -77,7 +77,7 @@ created, encrypted for --age/--transit or its creation rule.`,
 			if err != nil {
 				return withHint(err, "your edit was not saved; run keyward edit again")
 			}
-			return writeFileAtomic(file, out)
+			return replaceFile(file, out)
 		},
 	}
 	ff.conn.add(cmd)

@@ -77,7 +77,7 @@ current repository.`,
 				return err
 			}
 			if inPlace {
-				return writeFileAtomic(file, out)
+				return replaceFile(file, out)
 			}
 			_, err = cmd.OutOrStdout().Write(out)
 			return err
@@ -139,7 +139,7 @@ func runGitSetup(cmd *cobra.Command, patterns []string) error {
 		if len(old) > 0 && !bytes.HasSuffix(old, []byte("\n")) {
 			old = append(old, '\n')
 		}
-		if err := writeFileAtomic(path, append(old, add.String()...)); err != nil {
+		if err := replaceFile(path, append(old, add.String()...)); err != nil {
 			return err
 		}
 	}

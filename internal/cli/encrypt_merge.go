@@ -45,7 +45,7 @@ decrypted (no key), OURS is left as it is and the merge is a conflict.`,
 			if err != nil {
 				return &exitError{code: ExitError, err: fmt.Errorf("merge-driver: %w (ours is left unmerged)", err)}
 			}
-			if err := writeFileAtomic(args[1], merged); err != nil {
+			if err := replaceFile(args[1], merged); err != nil {
 				return &exitError{code: ExitError, err: err}
 			}
 			if len(conflicts) > 0 {

@@ -191,36 +191,16 @@ func ruleSettings(file string) (filecrypt.Settings, error) {
 	return r.Settings(), nil
 }
 
-// writeFileAtomic replaces path with data through a temporary file in the
-// same directory, keeping path's mode (0644 for a new file; encrypted
-// files are meant to be committed).
-func writeFileAtomic(path string, data []byte) error {
+// replaceFile replaces path with data atomically (writeFileAtomic),
+// keeping path's mode (0644 for a new file; encrypted files are meant to be
+// committed).
+func replaceFile(path string, data []byte) error {
 	mode := fs.FileMode(0o644)
 	if st, err := os.Stat(path); err == nil {
 		mode = st.Mode().Perm()
 	}
-	return writeFileMode(path, data, mode)
+	return writeFileAtomic(path, data, mode)
 }
 
-// writePlaintextAtomic is writeFileAtomic for plaintext: mode 0600.
-func writePlaintextAtomic(path string, data []byte) error { return writeFileMode(path, data, 0o600) }
-
-func writeFileMode(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".keyward-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// writePlaintextAtomic replaces path with plaintext, mode 0600.
+func writePlaintextAtomic(path string, data []byte) error { return writeFileAtomic(path, data, 0o600) }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward/api"
 )
 
 func init() { register(newOperatorCmd) }
@@ -47,6 +49,7 @@ func newOperatorInitCmd(e *env) *cobra.Command {
 		conn              connFlags
 		out               outFlags
 		shares, threshold int
+		recShares, recThr int
 		status            bool
 	)
 	cmd := &cobra.Command{
@@ -58,6 +61,11 @@ shares with Shamir's secret sharing, and create the initial root token.
 The shares and the root token are printed once and never again. Hand each
 share to a different person; any -key-threshold of them unseal the server.
 Revoke the root token once you have set up other ways to log in.
+
+With an auto seal (a seal "transit" or seal "pkcs11" block in the server's
+configuration) the server unseals itself, and init prints recovery key
+shares instead (-recovery-shares, -recovery-threshold): they authorise root
+token generation, rekey and seal migration, and decrypt nothing.
 
 With -status, only report whether the server is initialized: exit code 0
 when it is, 2 when it is not, 1 on error.`,
@@ -82,6 +90,13 @@ when it is, 2 when it is not, 1 on error.`,
 				}
 				fmt.Fprintln(w, "Keyward is initialized")
 				return nil
+			}
+			st, err := c.SealStatus(cmd.Context())
+			if err != nil {
+				return explain(err, c)
+			}
+			if st.RecoverySeal {
+				return initRecovery(cmd, c, &out, st.Type, recShares, recThr)
 			}
 			if shares < 1 || threshold < 1 || threshold > shares {
 				return usagef("-key-threshold must be between 1 and -key-shares (got %d of %d)", threshold, shares)
@@ -122,8 +137,49 @@ use, then revoke it with: keyward token revoke -self
 	out.add(cmd, false)
 	cmd.Flags().IntVar(&shares, "key-shares", 5, "number of unseal key shares to create")
 	cmd.Flags().IntVar(&threshold, "key-threshold", 3, "number of shares needed to unseal")
+	cmd.Flags().IntVar(&recShares, "recovery-shares", 5, "number of recovery key shares to create (auto seals)")
+	cmd.Flags().IntVar(&recThr, "recovery-threshold", 3, "number of recovery shares needed (auto seals)")
 	cmd.Flags().BoolVar(&status, "status", false, "only report whether the server is initialized (exit 0 yes, 2 no)")
 	return cmd
+}
+
+// initRecovery initializes a server with an auto seal and prints the
+// recovery key shares once.
+func initRecovery(cmd *cobra.Command, c *api.Client, out *outFlags, sealType string, shares, threshold int) error {
+	if shares < 1 || threshold < 1 || threshold > shares {
+		return usagef("-recovery-threshold must be between 1 and -recovery-shares (got %d of %d)", threshold, shares)
+	}
+	res, err := c.InitRecovery(cmd.Context(), shares, threshold)
+	if err != nil {
+		return explain(err, c)
+	}
+	w := cmd.OutOrStdout()
+	if ok, err := out.structured(w, map[string]any{
+		"unseal_keys_b64":         []string{},
+		"unseal_keys_hex":         []string{},
+		"recovery_keys_b64":       strs(res.RecoveryKeysBase64),
+		"recovery_keys_hex":       strs(res.RecoveryKeys),
+		"recovery_keys_shares":    shares,
+		"recovery_keys_threshold": threshold,
+		"root_token":              res.RootToken,
+	}); ok {
+		return err
+	}
+	for i, k := range res.RecoveryKeysBase64 {
+		fmt.Fprintf(w, "Recovery Key %d: %s\n", i+1, k)
+	}
+	fmt.Fprintf(w, "\nInitial Root Token: %s\n\n", res.RootToken)
+	fmt.Fprintf(w, `Keyward initialized with %d recovery key shares and a recovery key threshold
+of %d. The %s seal protects the unseal key: the server unseals itself at
+every start. Distribute the recovery keys to different people and store them
+safely: they are shown only this once. Any %d of them authorise root token
+generation, rekey of the recovery key, and seal migration; they cannot
+decrypt the store.
+
+Keep the root token offline. Create narrower tokens and policies for daily
+use, then revoke it with: keyward token revoke -self
+`, shares, threshold, sealType, threshold)
+	return nil
 }
 
 // shareArg returns an unseal share from args[0], or from a stdin line when
@@ -138,9 +194,10 @@ func shareArg(cmd *cobra.Command, args []string, what string) (string, error) {
 
 func newOperatorUnsealCmd(e *env) *cobra.Command {
 	var (
-		conn  connFlags
-		out   outFlags
-		reset bool
+		conn    connFlags
+		out     outFlags
+		reset   bool
+		migrate bool
 	)
 	cmd := &cobra.Command{
 		Use:   "unseal [KEY|-]",
@@ -150,8 +207,13 @@ unseals. Progress survives between calls, so each key holder runs this once.
 
 The share is read from a line of stdin when KEY is "-" or missing, which
 keeps it out of the process list and shell history. With -reset, discard the
-shares submitted so far.`,
+shares submitted so far.
+
+During a seal migration (docs/seal.md) each share goes with -migrate: the
+unseal keys when moving from Shamir to an auto seal, the recovery keys when
+moving from an auto seal back to Shamir or to another auto seal.`,
 		Example: `  keyward operator unseal < share-1.txt
+  keyward operator unseal -migrate < share-1.txt
   keyward operator unseal -reset`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -177,7 +239,11 @@ shares submitted so far.`,
 			if err != nil {
 				return err
 			}
-			st, err := c.Unseal(ctx, key)
+			unseal := c.Unseal
+			if migrate {
+				unseal = c.UnsealMigrate
+			}
+			st, err := unseal(ctx, key)
 			if err != nil {
 				return explain(err, c)
 			}
@@ -187,6 +253,7 @@ shares submitted so far.`,
 	conn.add(cmd)
 	out.add(cmd, false)
 	cmd.Flags().BoolVar(&reset, "reset", false, "discard the unseal progress")
+	cmd.Flags().BoolVar(&migrate, "migrate", false, "submit the share for a seal migration")
 	return cmd
 }
 

@@ -40,7 +40,7 @@ schedule. The result goes to stdout, or back to FILE with -i.`,
 				return err
 			}
 			if inPlace {
-				return writeFileAtomic(args[0], out)
+				return replaceFile(args[0], out)
 			}
 			_, err = cmd.OutOrStdout().Write(out)
 			return err

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -111,6 +112,7 @@ func scriptCmds(extra map[string]func(ts *testscript.TestScript, neg bool, args 
 		"exitcode":   cmdExitCode,
 		"exitis":     cmdExitCode,
 		"waitfile":   cmdWaitFile,
+		"unbase64":   cmdUnbase64,
 	}
 	for k, v := range extra {
 		cmds[k] = v
@@ -213,6 +215,17 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", strings.Join(args[1:], " "), got, want)
 	}
+}
+
+// unbase64 IN OUT decodes the base64 text in IN (surrounding space
+// ignored) into OUT, so a script can hold binary data.
+func cmdUnbase64(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: unbase64 IN OUT")
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(ts.ReadFile(args[0])))
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o600))
 }
 
 // waitfile FILE waits (up to clocktest.Wait) until FILE exists and is not

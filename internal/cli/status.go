@@ -57,12 +57,23 @@ func printSealStatus(w io.Writer, o *outFlags, st *api.SealStatus) error {
 	}
 	rows := []row{
 		{"Seal Type", st.Type},
-		{"Initialized", st.Initialized},
-		{"Sealed", st.Sealed},
-		{"Total Shares", st.N},
-		{"Threshold", st.T},
 	}
-	if st.Sealed && st.Initialized {
+	if st.RecoverySeal {
+		rows = append(rows, row{"Recovery Seal Type", "shamir"})
+	}
+	rows = append(rows, row{"Initialized", st.Initialized}, row{"Sealed", st.Sealed})
+	if st.RecoverySeal {
+		rows = append(rows, row{"Total Recovery Shares", st.N}, row{"Threshold", st.T})
+	} else {
+		rows = append(rows, row{"Total Shares", st.N}, row{"Threshold", st.T})
+	}
+	if st.Migration {
+		rows = append(rows, row{"Seal Migration in Progress", true})
+	}
+	if st.AutoUnsealError != "" {
+		rows = append(rows, row{"Auto-unseal Error", st.AutoUnsealError})
+	}
+	if st.Sealed && st.Initialized && (!st.RecoverySeal || st.Migration) {
 		rows = append(rows, row{"Unseal Progress", strconv.Itoa(st.Progress) + "/" + strconv.Itoa(st.T)}, row{"Unseal Nonce", st.Nonce})
 	}
 	rows = append(rows, row{"Version", st.Version}, row{"Storage Type", st.StorageType})

@@ -47,7 +47,7 @@ does not take away a data key it already had: run keyward rotate too.`,
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: key groups already up to date\n", file)
 					continue
 				}
-				if err := writeFileAtomic(file, out); err != nil {
+				if err := replaceFile(file, out); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: key groups updated\n", file)

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/hcl/hcl/ast"
 
 	"github.com/keyward/keyward/internal/cidr"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage/postgres"
 )
@@ -29,6 +30,10 @@ import (
 type Config struct {
 	Listeners []Listener
 	Storage   Storage
+	// Seals are the seal blocks in file order: at most one enabled, and
+	// at most one disabled (the seal a migration leaves). None means
+	// Shamir.
+	Seals []Seal
 	// APIAddr is the URL clients use to reach this server (Vault's
 	// api_addr); sys/leader reports it as leader_address.
 	APIAddr string
@@ -196,6 +201,37 @@ type RetryJoin struct {
 	LeaderTLSServerName  string // leader_tls_servername
 }
 
+// Seal is one seal block: seal "transit" { ... } or seal "pkcs11" { ... }.
+// Exactly one of Transit and PKCS11 is set, as Type says.
+type Seal struct {
+	Type string
+	// Disabled (disabled = true) marks the seal the store is migrating
+	// away from.
+	Disabled bool
+	Transit  *seal.TransitConfig
+	PKCS11   *seal.PKCS11Config
+}
+
+// ActiveSeal returns the enabled seal block, or nil (Shamir).
+func (c *Config) ActiveSeal() *Seal {
+	for i := range c.Seals {
+		if !c.Seals[i].Disabled {
+			return &c.Seals[i]
+		}
+	}
+	return nil
+}
+
+// DisabledSeal returns the disabled seal block, or nil.
+func (c *Config) DisabledSeal() *Seal {
+	for i := range c.Seals {
+		if c.Seals[i].Disabled {
+			return &c.Seals[i]
+		}
+	}
+	return nil
+}
+
 // storageSettings are the settings each storage type takes.
 var storageSettings = map[string][]string{
 	"bolt":       {"path"},
@@ -252,6 +288,24 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	}
 	if v := getenv("KEYWARD_API_ADDR"); v != "" {
 		c.APIAddr = v
+	}
+	for i := range c.Seals {
+		if t := c.Seals[i].Transit; t != nil {
+			for _, name := range []string{"KEYWARD_TOKEN", "VAULT_TOKEN"} {
+				if v := getenv(name); v != "" {
+					t.Token = sensitive.NewString(v)
+					break
+				}
+			}
+		}
+		if p := c.Seals[i].PKCS11; p != nil {
+			for _, name := range []string{"KEYWARD_HSM_PIN", "VAULT_HSM_PIN"} {
+				if v := getenv(name); v != "" {
+					p.PIN = sensitive.NewString(v)
+					break
+				}
+			}
+		}
 	}
 	if c.Storage.Type == "postgresql" {
 		for _, name := range []string{"KEYWARD_PG_CONNECTION_URL", "VAULT_PG_CONNECTION_URL"} {
@@ -406,6 +460,10 @@ func Parse(text string) (cfg *Config, err error) {
 					bad("rate_limit: unknown setting %q", k)
 				}
 			}
+		case "seal":
+			if sl, ok := parseSeal(item, bad); ok {
+				cfg.Seals = append(cfg.Seals, sl)
+			}
 		case "storage", "backend":
 			s, ok := parseStorage(item, bad)
 			if !ok {
@@ -493,6 +551,76 @@ func parseStorage(item *ast.ObjectItem, bad func(string, ...any)) (Storage, bool
 		}
 	}
 	return s, true
+}
+
+// parseSeal reads a seal block, reporting problems through bad.
+func parseSeal(item *ast.ObjectItem, bad func(string, ...any)) (Seal, bool) {
+	sl := Seal{}
+	if len(item.Keys) > 1 {
+		sl.Type = item.Keys[1].Token.Value().(string)
+	}
+	body, ok := block(item, "seal", bad)
+	if !ok {
+		return sl, false
+	}
+	switch sl.Type {
+	case "transit":
+		sl.Transit = &seal.TransitConfig{}
+	case "pkcs11":
+		sl.PKCS11 = &seal.PKCS11Config{}
+	case "shamir":
+	default:
+		bad("seal: type %q is not supported (transit, pkcs11)", sl.Type)
+		return sl, false
+	}
+	for k, v := range body {
+		if k == "disabled" {
+			sl.Disabled = boolish(v, bad, "seal: disabled")
+			continue
+		}
+		t, p := sl.Transit, sl.PKCS11
+		switch {
+		case t != nil && k == "address":
+			t.Address = str(v)
+		case t != nil && k == "token":
+			t.Token = sensitive.NewString(str(v))
+		case t != nil && k == "key_name":
+			t.KeyName = str(v)
+		case t != nil && k == "mount_path":
+			t.MountPath = str(v)
+		case t != nil && k == "namespace":
+			t.Namespace = str(v)
+		case t != nil && k == "tls_ca_cert":
+			t.TLSCACert = str(v)
+		case t != nil && k == "tls_client_cert":
+			t.TLSClientCert = str(v)
+		case t != nil && k == "tls_client_key":
+			t.TLSClientKey = str(v)
+		case t != nil && k == "tls_server_name":
+			t.TLSServerName = str(v)
+		case t != nil && k == "tls_skip_verify":
+			t.TLSSkipVerify = boolish(v, bad, "seal: "+k)
+		case t != nil && k == "disable_renewal":
+			t.DisableRenewal = boolish(v, bad, "seal: "+k)
+		case p != nil && k == "lib":
+			p.Lib = str(v)
+		case p != nil && k == "slot":
+			p.Slot = str(v)
+		case p != nil && k == "token_label":
+			p.TokenLabel = str(v)
+		case p != nil && k == "pin":
+			p.PIN = sensitive.NewString(str(v))
+		case p != nil && k == "key_label":
+			p.KeyLabel = str(v)
+		case p != nil && k == "mechanism":
+			p.Mechanism = str(v)
+		case p != nil && k == "generate_key":
+			p.GenerateKey = boolish(v, bad, "seal: "+k)
+		default:
+			bad("seal %q: unknown setting %q", sl.Type, k)
+		}
+	}
+	return sl, true
 }
 
 // parseRetryJoin reads one or more retry_join blocks.
@@ -669,7 +797,49 @@ func (c *Config) Validate() error {
 	if c.UI {
 		errs = append(errs, errors.New("ui = true: the web UI is not built into Keyward; remove the setting or set ui = false"))
 	}
+	errs = append(errs, c.validateSeals()...)
 	return errors.Join(errs...)
+}
+
+// validateSeals checks the seal blocks: at most one enabled and one
+// disabled, of different types, each valid.
+func (c *Config) validateSeals() []error {
+	var errs []error
+	enabled, disabled := 0, 0
+	for _, sl := range c.Seals {
+		if sl.Disabled {
+			disabled++
+		} else {
+			enabled++
+		}
+		switch {
+		case sl.Type == "shamir":
+			// seal "shamir" { disabled = true } names nothing to unwrap.
+			if sl.Disabled {
+				errs = append(errs, errors.New(`seal "shamir": to migrate from Shamir, add only the new seal block and unseal with migrate=true`))
+			}
+		case sl.Transit != nil:
+			if err := sl.Transit.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		case sl.PKCS11 != nil:
+			if !seal.PKCS11Supported {
+				errs = append(errs, errors.New(`seal "pkcs11": this keyward binary was built without cgo (CGO_ENABLED=0) and cannot load a PKCS#11 module; use a build with cgo`))
+			} else if err := sl.PKCS11.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if enabled > 1 {
+		errs = append(errs, errors.New("seal: more than one enabled seal block (mark the one being migrated away from disabled = true)"))
+	}
+	if disabled > 1 {
+		errs = append(errs, errors.New("seal: more than one disabled seal block"))
+	}
+	if a, d := c.ActiveSeal(), c.DisabledSeal(); a != nil && d != nil && a.Type == d.Type {
+		errs = append(errs, fmt.Errorf("seal: the enabled and the disabled seal blocks are both %q", a.Type))
+	}
+	return errs
 }
 
 // validatePostgres checks a storage "postgresql" block.

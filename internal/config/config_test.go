@@ -303,6 +303,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(`{"listener": {"tcp": {"address": "a:1"}}, "log_level": "info"}`)
 	f.Add(`max_lease_ttl = "1h"`)
 	f.Add("storage \"postgresql\" {\n connection_url = \"postgres://u:p@h:5432/db?sslmode=verify-full\"\n table = \"s.t\"\n ha_enabled = \"false\"\n}")
+	f.Add("seal \"transit\" {\n address = \"https://t:8200\"\n token = \"x\"\n key_name = \"k\"\n disabled = true\n}")
+	f.Add("seal \"pkcs11\" {\n lib = \"/x.so\"\n slot = \"0x1\"\n pin = \"1\"\n key_label = \"k\"\n generate_key = 1\n}")
 	f.Fuzz(func(t *testing.T, text string) {
 		cfg, err := config.Parse(text)
 		if err != nil {

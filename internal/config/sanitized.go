@@ -4,8 +4,8 @@ package config
 // it, in Vault's shape (its key names, durations in nanoseconds as Vault's
 // JSON has them) plus Keyward's own blocks under their HCL names. It holds
 // nothing secret: the one secret setting today, the postgresql storage's
-// connection_url, is left out (as Vault leaves it out), and any setting
-// that holds one (a seal token) must be left out here when it is added.
+// connection_url, is left out (as Vault leaves it out), and so is every
+// seal setting (the transit token, the HSM PIN): seals show type and state.
 func (c *Config) Sanitized() map[string]any {
 	listeners := make([]any, 0, len(c.Listeners))
 	for _, l := range c.Listeners {
@@ -37,7 +37,7 @@ func (c *Config) Sanitized() map[string]any {
 		"log_format":                       c.LogFormat,
 		"listeners":                        listeners,
 		"storage":                          map[string]any{"type": c.Storage.Type, "redirect_addr": c.APIAddr, "cluster_addr": c.ClusterAddr, "disable_clustering": c.Storage.Type != "raft" && !c.Storage.HAEnabled},
-		"seals":                            []any{map[string]any{"type": "shamir", "disabled": false}},
+		"seals":                            c.sanitizedSeals(),
 		"max_request_size":                 c.MaxRequestSize,
 		"max_unauthenticated_request_size": c.MaxUnauthenticatedRequestSize,
 		"max_inflight_request_bytes":       c.MaxInFlightRequestBytes,
@@ -56,6 +56,19 @@ func (c *Config) Sanitized() map[string]any {
 			"requests_per_address": c.Operator.RequestsPerAddress,
 		},
 	}
+}
+
+// sanitizedSeals lists the seal blocks by type and state only: a transit
+// token, an HSM PIN and the other settings are never reported.
+func (c *Config) sanitizedSeals() []any {
+	if len(c.Seals) == 0 {
+		return []any{map[string]any{"type": "shamir", "disabled": false}}
+	}
+	out := make([]any, 0, len(c.Seals))
+	for _, sl := range c.Seals {
+		out = append(out, map[string]any{"type": sl.Type, "disabled": sl.Disabled})
+	}
+	return out
 }
 
 func nonNil(s []string) []string {

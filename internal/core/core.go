@@ -21,6 +21,7 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/policy"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/storage"
 )
 
@@ -90,6 +91,12 @@ type Config struct {
 	// state, by path relative to /v1/ ("sys/storage/raft/join"); the
 	// handler sees the raw request.
 	SealedPaths map[string]func(ctx context.Context, req *logical.Request) (*logical.Response, error)
+
+	// Seal, when set, is the auto seal that wraps the unseal key; nil is
+	// Shamir. MigrateFrom is the seal of a disabled stanza: the store may
+	// still be wrapped by it and is being migrated away (see autoseal.go).
+	Seal        seal.Seal
+	MigrateFrom seal.Seal
 }
 
 // Core is one Keyward server's logic. It is safe for concurrent use.
@@ -129,6 +136,14 @@ type Core struct {
 	// while it is active.
 	ha          *haRun
 	activeSince atomic.Pointer[Advertisement]
+	// isActive and haRunning mirror c.active != nil and c.ha != nil
+	// (written under stateLock), so that Sealed and Standby never take
+	// stateLock: the active node's own services (autopilot) ask them while
+	// a teardown holds stateLock and waits for those services to end.
+	isActive  atomic.Bool
+	haRunning atomic.Bool
+
+	auto autoUnseal
 }
 
 // active is everything that exists only while the core is unsealed.
@@ -186,6 +201,8 @@ func New(cfg Config) (*Core, error) {
 
 		rotationLimits: defaultRotationLimits,
 	}
+	c.auto.kick = make(chan struct{}, 1)
+	c.auto.stop = make(chan struct{})
 	for k, f := range cfg.Engines {
 		c.engines[k] = f
 	}
@@ -195,10 +212,9 @@ func New(cfg Config) (*Core, error) {
 	return c, nil
 }
 
-// Sealed reports whether the core is sealed.
+// Sealed reports whether the core is sealed. It never takes stateLock
+// (see isActive).
 func (c *Core) Sealed() bool {
-	c.stateLock.RLock()
-	defer c.stateLock.RUnlock()
 	return c.barrier.Sealed()
 }
 
@@ -210,6 +226,7 @@ func (c *Core) Initialized(ctx context.Context) (bool, error) {
 
 // Close seals the core and stops its background work.
 func (c *Core) Close() error {
+	c.stopAutoUnseal()
 	c.stopHA()
 	c.stateLock.Lock()
 	defer c.stateLock.Unlock()
@@ -309,6 +326,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	c.resumeRemounts(ctx, a)
 	c.resumeUpgrades(a)
 	c.active = a
+	c.isActive.Store(true)
 	return nil
 }
 
@@ -333,6 +351,7 @@ func (c *Core) sealLocked() {
 	if c.ha != nil {
 		c.ha.cancel() // stopHA has waited for it, or it sees the seal and exits
 		c.ha = nil
+		c.haRunning.Store(false)
 	}
 	c.teardownActive()
 	c.activeSince.Store(nil)

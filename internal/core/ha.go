@@ -61,6 +61,7 @@ func (c *Core) startHA() {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &haRun{cancel: cancel, done: make(chan struct{}), stepDown: make(chan struct{}, 1), reload: make(chan struct{}, 1)}
 	c.ha = r
+	c.haRunning.Store(true)
 	go func() {
 		defer close(r.done)
 		c.runHA(ctx, r)
@@ -189,6 +190,7 @@ func (c *Core) teardownActive() {
 		a.closeServices(c.logger)
 		a.mounts.cleanup(context.Background())
 		c.active = nil
+		c.isActive.Store(false)
 	}
 }
 
@@ -206,11 +208,10 @@ func (c *Core) advertise(ctx context.Context) error {
 	return nil
 }
 
-// Standby reports whether the core is unsealed but not active.
+// Standby reports whether the core is unsealed but not active. It never
+// takes stateLock (see Core.isActive).
 func (c *Core) Standby() bool {
-	c.stateLock.RLock()
-	defer c.stateLock.RUnlock()
-	return c.ha != nil && c.active == nil && !c.barrier.Sealed()
+	return c.haRunning.Load() && !c.isActive.Load() && !c.barrier.Sealed()
 }
 
 // HAEnabled reports whether the core runs with an HA lock.

@@ -129,10 +129,11 @@ func shareLen(n int) int {
 	return barrier.KeySize + 1
 }
 
-// sealConfigOrBadRequest reads the seal configuration, turning "not
-// initialized" into a 400.
+// sealConfigOrBadRequest reads the configuration of the keys operators
+// hold (the unseal key's, or the recovery key's under an auto seal),
+// turning "not initialized" into a 400.
 func (c *Core) sealConfigOrBadRequest(ctx context.Context) (*barrier.SealConfig, error) {
-	cfg, err := c.barrier.SealConfig(ctx)
+	cfg, err := c.operatorKeyConfig(ctx)
 	if errors.Is(err, barrier.ErrNotInitialized) {
 		return nil, logical.BadRequest("Vault is not initialized")
 	}
@@ -257,7 +258,7 @@ func (c *Core) SubmitRekeyShare(ctx context.Context, share []byte, nonce string)
 		return nil, nil, logical.BadRequest("rekey failed: the keys do not combine; progress was reset")
 	}
 	defer clear(oldKey)
-	if err := c.barrier.VerifyUnsealKey(ctx, oldKey); err != nil {
+	if err := c.verifyOperatorKey(ctx, oldKey); err != nil {
 		if errors.Is(err, barrier.ErrBadKey) {
 			return nil, nil, logical.BadRequest("rekey failed: the keys are not valid for this store; progress was reset")
 		}
@@ -289,7 +290,7 @@ func (c *Core) SubmitRekeyShare(ctx context.Context, share []byte, nonce string)
 // shares work until it lands, the new ones from then on) and ends the
 // rekey. The caller holds rekeyMu. On failure the rekey is cancelled.
 func (c *Core) commitRekey(ctx context.Context, newKey []byte, r *rekey) error {
-	err := c.barrier.RekeyUnsealKey(ctx, newKey, barrier.SealConfig{Type: "shamir", SecretShares: r.shares, SecretThreshold: r.threshold})
+	err := c.installOperatorKey(ctx, newKey, r.shares, r.threshold)
 	r.wipe()
 	c.rekey = nil
 	if errors.Is(err, barrier.ErrSealed) {
@@ -298,7 +299,7 @@ func (c *Core) commitRekey(ctx context.Context, newKey []byte, r *rekey) error {
 	if err != nil {
 		return fmt.Errorf("rekey: %w; the current shares stay valid and the rekey was cancelled", err)
 	}
-	c.logger.Warn("unseal key rekeyed: the previous shares no longer unseal", "secret_shares", r.shares, "secret_threshold", r.threshold)
+	c.logger.Warn("rekeyed: the previous shares are no longer valid", "secret_shares", r.shares, "secret_threshold", r.threshold)
 	return nil
 }
 

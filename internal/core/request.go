@@ -50,7 +50,8 @@ func (c *Core) Unauthenticated(path string) bool {
 	switch path {
 	case "sys/health", "sys/seal-status", "sys/init", "sys/unseal", "sys/leader",
 		"sys/generate-root/attempt", "sys/generate-root/update",
-		"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify":
+		"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify",
+		"sys/rekey-recovery-key/init", "sys/rekey-recovery-key/update", "sys/rekey-recovery-key/verify":
 		return true
 	}
 	if _, ok := c.cfg.SealedPaths[path]; ok {

@@ -24,6 +24,9 @@ type InitParams struct {
 	Threshold int
 	// RootTokenID, when set, is used as the root token (dev mode).
 	RootTokenID sensitive.String
+	// RecoveryShares and RecoveryThreshold split the recovery key of an
+	// auto seal (default 5 and 3); Shares and Threshold are then unused.
+	RecoveryShares, RecoveryThreshold int
 }
 
 // InitResult carries the unseal shares and root token. Both are secret, and
@@ -32,6 +35,8 @@ type InitParams struct {
 type InitResult struct {
 	Shares    []sensitive.Bytes
 	RootToken sensitive.String
+	// RecoveryShares are the recovery key's shares (auto seals only).
+	RecoveryShares []sensitive.Bytes
 }
 
 // SealStatus is the body of sys/seal-status and sys/unseal.
@@ -50,6 +55,10 @@ type SealStatus struct {
 	ClusterID    string `json:"cluster_id,omitempty"`
 	RecoverySeal bool   `json:"recovery_seal"`
 	StorageType  string `json:"storage_type,omitempty"`
+	// AutoUnsealError says why an auto-sealed server is still sealed (the
+	// seal could not be reached, or the configuration does not match the
+	// store); empty otherwise. Not a Vault field.
+	AutoUnsealError string `json:"auto_unseal_error,omitempty"`
 }
 
 // shareProgress accumulates unseal or generate-root shares.
@@ -82,14 +91,26 @@ func (p *shareProgress) add(share []byte) bool {
 // Initialize sets up a new store: it creates the keys, splits the unseal key
 // into shares and creates the root token. The core stays sealed.
 func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error) {
-	if p.Shares < 1 || p.Shares > 255 {
-		return nil, logical.BadRequest("secret_shares must be between 1 and 255")
-	}
-	if p.Threshold < 1 || p.Threshold > p.Shares {
-		return nil, logical.BadRequest("secret_threshold must be between 1 and secret_shares")
-	}
-	if p.Shares > 1 && p.Threshold == 1 {
-		return nil, logical.BadRequest("secret_threshold must be greater than one for multiple shares")
+	auto := c.cfg.Seal != nil
+	if auto {
+		if p.RecoveryShares == 0 && p.RecoveryThreshold == 0 {
+			p.RecoveryShares, p.RecoveryThreshold = 5, 3
+		}
+		if err := checkRecoveryConfig(p.RecoveryShares, p.RecoveryThreshold); err != nil {
+			return nil, err
+		}
+		// The server unseals itself once the store exists.
+		defer c.kickAutoUnseal()
+	} else {
+		if p.Shares < 1 || p.Shares > 255 {
+			return nil, logical.BadRequest("secret_shares must be between 1 and 255")
+		}
+		if p.Threshold < 1 || p.Threshold > p.Shares {
+			return nil, logical.BadRequest("secret_threshold must be between 1 and secret_shares")
+		}
+		if p.Shares > 1 && p.Threshold == 1 {
+			return nil, logical.BadRequest("secret_threshold must be greater than one for multiple shares")
+		}
 	}
 	c.stateLock.Lock()
 	defer c.stateLock.Unlock()
@@ -103,20 +124,39 @@ func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error
 			return nil, fmt.Errorf("initialize: %w", err)
 		}
 	}
-	key, err := c.barrier.Initialize(ctx, barrier.SealConfig{Type: "shamir", SecretShares: p.Shares, SecretThreshold: p.Threshold})
-	if err != nil {
-		return nil, fmt.Errorf("initialize: %w", err)
-	}
-	defer clear(key)
-	var shares [][]byte
-	if p.Shares == 1 {
-		shares = [][]byte{bytes.Clone(key)}
-	} else {
-		shares, err = shamir.Split(key, p.Shares, p.Threshold)
+	var key []byte
+	var shares, recShares [][]byte
+	var err error
+	if auto {
+		var recKey []byte
+		key, recKey, err = c.barrier.InitializeAuto(ctx, c.cfg.Seal.Type(),
+			barrier.SealConfig{SecretShares: p.RecoveryShares, SecretThreshold: p.RecoveryThreshold},
+			func(k []byte) ([]byte, error) { return c.wrapKey(ctx, c.cfg.Seal, k) })
 		if err != nil {
-			return nil, fmt.Errorf("initialize: split unseal key: %w", err)
+			return nil, err // it names the step
+		}
+		recShares, err = splitKey(recKey, p.RecoveryShares, p.RecoveryThreshold)
+		clear(recKey)
+		if err != nil {
+			clear(key)
+			return nil, fmt.Errorf("initialize: split recovery key: %w", err)
+		}
+	} else {
+		key, err = c.barrier.Initialize(ctx, barrier.SealConfig{Type: "shamir", SecretShares: p.Shares, SecretThreshold: p.Threshold})
+		if err != nil {
+			return nil, fmt.Errorf("initialize: %w", err)
+		}
+		if p.Shares == 1 {
+			shares = [][]byte{bytes.Clone(key)}
+		} else {
+			shares, err = shamir.Split(key, p.Shares, p.Threshold)
+			if err != nil {
+				clear(key)
+				return nil, fmt.Errorf("initialize: split unseal key: %w", err)
+			}
 		}
 	}
+	defer clear(key)
 	if err := c.barrier.Unseal(ctx, key); err != nil {
 		return nil, fmt.Errorf("initialize: %w", err)
 	}
@@ -145,6 +185,10 @@ func (c *Core) Initialize(ctx context.Context, p InitParams) (*InitResult, error
 			return nil, fmt.Errorf("initialize: %w", err)
 		}
 	}
+	if auto {
+		c.logger.Info("initialized", "seal", c.cfg.Seal.Type(), "recovery_shares", p.RecoveryShares, "recovery_threshold", p.RecoveryThreshold)
+		return &InitResult{RecoveryShares: sensitiveShares(recShares), RootToken: sensitive.NewString(root)}, nil
+	}
 	c.logger.Info("initialized", "shares", p.Shares, "threshold", p.Threshold)
 	return &InitResult{Shares: sensitiveShares(shares), RootToken: sensitive.NewString(root)}, nil
 }
@@ -170,7 +214,16 @@ func (c *Core) createRootToken(ctx context.Context, a *active, id string) (strin
 
 // SealStatus reports the seal state.
 func (c *Core) SealStatus(ctx context.Context) (*SealStatus, error) {
+	return c.sealStatus(ctx, c.Sealed())
+}
+
+// sealStatus builds the status for the given seal state without taking
+// stateLock.
+func (c *Core) sealStatus(ctx context.Context, sealed bool) (*SealStatus, error) {
 	st := &SealStatus{Type: "shamir", Version: Version, BuildDate: buildDate, StorageType: c.cfg.StorageType, Sealed: true}
+	if c.cfg.Seal != nil {
+		st.Type, st.RecoverySeal = c.cfg.Seal.Type(), true
+	}
 	init, err := c.barrier.Initialized(ctx)
 	if err != nil {
 		return nil, err
@@ -183,13 +236,22 @@ func (c *Core) SealStatus(ctx context.Context) (*SealStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.T, st.N = cfg.SecretThreshold, cfg.SecretShares
-	st.Sealed = c.Sealed()
+	st.Type, st.RecoverySeal = cfg.Type, barrier.IsAutoSeal(cfg.Type)
+	keys, err := c.operatorKeyConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.T, st.N = keys.SecretThreshold, keys.SecretShares
+	st.Sealed = sealed
+	mode, _ := c.migration(ctx)
+	st.Migration = sealed && mode != migrateNone && mode != migrateMismatch
 	c.unsealMu.Lock()
 	st.Progress = len(c.unseal.shares)
 	st.Nonce = c.unseal.nonce
 	c.unsealMu.Unlock()
-	if !st.Sealed {
+	if sealed {
+		st.AutoUnsealError = c.autoUnsealError()
+	} else {
 		st.ClusterName = c.cfg.ClusterName
 		st.ClusterID = c.clusterIDOrEmpty()
 	}
@@ -220,6 +282,15 @@ func decodeShare(s string) ([]byte, error) {
 // SubmitUnsealShare adds one share; when the threshold is reached the core
 // unseals (or reports a wrong key and starts over).
 func (c *Core) SubmitUnsealShare(ctx context.Context, share []byte) (*SealStatus, error) {
+	return c.SubmitUnsealShareMigrate(ctx, share, false)
+}
+
+// SubmitUnsealShareMigrate is SubmitUnsealShare with Vault's migrate flag:
+// while a seal migration is configured the shares (the unseal keys when
+// leaving Shamir, the recovery keys when leaving an auto seal) must come
+// with migrate set, and at the threshold the store is migrated and
+// unsealed.
+func (c *Core) SubmitUnsealShareMigrate(ctx context.Context, share []byte, migrate bool) (*SealStatus, error) {
 	init, err := c.barrier.Initialized(ctx)
 	if err != nil {
 		return nil, err
@@ -230,15 +301,22 @@ func (c *Core) SubmitUnsealShare(ctx context.Context, share []byte) (*SealStatus
 	if !c.Sealed() {
 		return c.SealStatus(ctx)
 	}
-	cfg, err := c.barrier.SealConfig(ctx)
+	mode, why := c.migration(ctx)
+	switch {
+	case mode == migrateMismatch:
+		return nil, logical.BadRequest("%s", why)
+	case mode == migrateNone && c.cfg.Seal != nil:
+		return nil, logical.BadRequest("this server uses the %s seal and unseals itself at start (after sys/seal, restart it); recovery keys authorise generate-root, rekey and, with migrate=true, a seal migration", c.cfg.Seal.Type())
+	case mode != migrateNone && !migrate:
+		return nil, logical.BadRequest("a seal migration is configured (%s): submit the keys with migrate=true", mode)
+	case mode == migrateNone && migrate:
+		return nil, logical.BadRequest("migrate=true but no seal migration is configured")
+	}
+	cfg, err := c.operatorKeyConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	wantLen := 32 + 1
-	if cfg.SecretShares == 1 {
-		wantLen = 32
-	}
-	if len(share) != wantLen {
+	if len(share) != shareLen(cfg.SecretShares) {
 		return nil, logical.BadRequest("key has the wrong length for this store")
 	}
 	c.unsealMu.Lock()
@@ -251,12 +329,7 @@ func (c *Core) SubmitUnsealShare(ctx context.Context, share []byte) (*SealStatus
 		c.unsealMu.Unlock()
 		return c.SealStatus(ctx)
 	}
-	var key []byte
-	if cfg.SecretShares == 1 {
-		key = bytes.Clone(c.unseal.shares[0])
-	} else {
-		key, err = shamir.Combine(c.unseal.shares)
-	}
+	key, err := combineShares(c.unseal.shares, cfg.SecretShares)
 	c.unseal.reset()
 	c.unsealMu.Unlock()
 	if err != nil {
@@ -267,47 +340,51 @@ func (c *Core) SubmitUnsealShare(ctx context.Context, share []byte) (*SealStatus
 	c.stateLock.Lock()
 	defer c.stateLock.Unlock()
 	if !c.barrier.Sealed() {
-		return c.sealStatusLocked(ctx)
+		return c.sealStatus(ctx, false)
 	}
-	if err := c.barrier.Unseal(ctx, key); err != nil {
+	if mode != migrateNone {
+		if err := c.migrateLocked(ctx, mode, key, cfg); err != nil {
+			return nil, err
+		}
+	} else if err := c.barrier.Unseal(ctx, key); err != nil {
 		if errors.Is(err, barrier.ErrBadKey) {
 			return nil, logical.BadRequest("unseal failed: the keys are not valid for this store; progress was reset")
 		}
 		return nil, fmt.Errorf("unseal: %w", err)
 	}
+	if err := c.finishUnsealLocked(ctx); err != nil {
+		return nil, err
+	}
+	return c.sealStatus(ctx, c.barrier.Sealed())
+}
+
+// finishUnsealLocked brings up the unsealed state once the barrier is
+// open: into standby with an HA lock, else active. stateLock is held for
+// writing; on error the barrier is sealed again.
+func (c *Core) finishUnsealLocked(ctx context.Context) error {
 	if c.cfg.OnUnsealed != nil {
 		if err := c.cfg.OnUnsealed(ctx, c.barrier); err != nil {
 			c.barrier.Seal()
-			return nil, fmt.Errorf("unseal: %w", err)
+			return fmt.Errorf("unseal: %w", err)
 		}
 	}
 	if c.cfg.HA != nil {
 		id, err := c.loadClusterIDReadOnly(ctx)
 		if err != nil {
 			c.barrier.Seal()
-			return nil, fmt.Errorf("unseal: %w", err)
+			return fmt.Errorf("unseal: %w", err)
 		}
 		c.clusterID.Store(&id)
 		c.startHA()
 		c.logger.Info("unsealed: standing by for the active lock")
-		return c.sealStatusLocked(ctx)
+		return nil
 	}
 	if err := c.postUnseal(ctx); err != nil {
 		c.barrier.Seal()
-		return nil, fmt.Errorf("unseal: %w", err)
+		return fmt.Errorf("unseal: %w", err)
 	}
 	c.logger.Info("unsealed")
-	return c.sealStatusLocked(ctx)
-}
-
-// sealStatusLocked is SealStatus for callers holding stateLock.
-func (c *Core) sealStatusLocked(ctx context.Context) (*SealStatus, error) {
-	cfg, err := c.barrier.SealConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &SealStatus{Type: "shamir", Initialized: true, Sealed: c.barrier.Sealed(), T: cfg.SecretThreshold, N: cfg.SecretShares,
-		Version: Version, BuildDate: buildDate, StorageType: c.cfg.StorageType, ClusterName: c.cfg.ClusterName, ClusterID: c.clusterIDOrEmpty()}, nil
+	return nil
 }
 
 // ResetUnseal discards unseal progress. A nonce, when given, must be the
@@ -383,10 +460,7 @@ type GenerateRootStatus struct {
 }
 
 func (c *Core) generateRootStatusLocked(ctx context.Context) (*GenerateRootStatus, error) {
-	cfg, err := c.barrier.SealConfig(ctx)
-	if errors.Is(err, barrier.ErrNotInitialized) {
-		return nil, logical.BadRequest("Vault is not initialized")
-	}
+	cfg, err := c.sealConfigOrBadRequest(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -488,10 +562,7 @@ func (c *Core) submitGenerateRootShare(ctx context.Context, share []byte, nonce 
 	if c.barrier.Sealed() {
 		return nil, "", logical.ErrSealed
 	}
-	cfg, err := c.barrier.SealConfig(ctx)
-	if errors.Is(err, barrier.ErrNotInitialized) {
-		return nil, "", logical.BadRequest("Vault is not initialized")
-	}
+	cfg, err := c.sealConfigOrBadRequest(ctx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -528,7 +599,7 @@ func (c *Core) submitGenerateRootShare(ctx context.Context, share []byte, nonce 
 		return nil, "", logical.BadRequest("root generation failed: the keys do not combine; generation cancelled")
 	}
 	defer clear(key)
-	if err := c.barrier.VerifyUnsealKey(ctx, key); err != nil {
+	if err := c.verifyOperatorKey(ctx, key); err != nil {
 		return nil, "", logical.BadRequest("root generation failed: the keys are not valid for this store; generation cancelled")
 	}
 	if !locked {

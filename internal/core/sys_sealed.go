@@ -11,13 +11,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/logical"
 )
 
 // operatorPaths are the unauthenticated operator endpoints: writes to them
 // pass the operator network list and rate limit (limits.checkOperator).
 var operatorPaths = []string{"sys/init", "sys/unseal", "sys/generate-root/attempt", "sys/generate-root/update",
-	"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify"}
+	"sys/rekey/init", "sys/rekey/update", "sys/rekey/verify",
+	"sys/rekey-recovery-key/init", "sys/rekey-recovery-key/update", "sys/rekey-recovery-key/verify"}
 
 // handleSealedPaths answers the sys/ endpoints that work without a token:
 // health, seal status, init, unseal, leader, root token generation and
@@ -55,9 +57,19 @@ func (c *Core) handleSealedPaths(ctx context.Context, req *logical.Request) (*lo
 		resp, err = c.auditedOperator(ctx, req, func() (*logical.Response, string, error) {
 			return c.generateRootUpdate(ctx, req)
 		})
-	case "sys/rekey/init", "sys/rekey/update", "sys/rekey/verify":
+	case "sys/rekey/init", "sys/rekey/update", "sys/rekey/verify",
+		"sys/rekey-recovery-key/init", "sys/rekey-recovery-key/update", "sys/rekey-recovery-key/verify":
+		recovery := strings.HasPrefix(req.Path, "sys/rekey-recovery-key/")
+		if recovery {
+			// Vault's name for the recovery key's rekey; under an auto
+			// seal sys/rekey/* rekeys the recovery key too.
+			if cfg, cerr := c.barrier.SealConfig(ctx); cerr == nil && !barrier.IsAutoSeal(cfg.Type) {
+				return nil, true, logical.BadRequest("this server uses Shamir and has no recovery key: use sys/rekey")
+			}
+		}
+		op := strings.TrimPrefix(strings.TrimPrefix(req.Path, "sys/rekey/"), "sys/rekey-recovery-key/")
 		resp, err = c.auditedOperator(ctx, req, func() (*logical.Response, string, error) {
-			data, err := c.rekeyRequest(ctx, req, strings.TrimPrefix(req.Path, "sys/rekey/"), false)
+			data, err := c.rekeyRequest(ctx, req, op, false)
 			if err != nil || data == nil {
 				return nil, "", err
 			}
@@ -224,7 +236,18 @@ func (c *Core) initResp(ctx context.Context, req *logical.Request) (*logical.Res
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.Initialize(ctx, InitParams{Shares: shares, Threshold: threshold})
+	recShares, _, err := logical.Int(req.Data, "recovery_shares")
+	if err != nil {
+		return nil, err
+	}
+	recThreshold, _, err := logical.Int(req.Data, "recovery_threshold")
+	if err != nil {
+		return nil, err
+	}
+	if c.cfg.Seal == nil && (recShares != 0 || recThreshold != 0) {
+		return nil, logical.BadRequest("recovery_shares and recovery_threshold apply only with an auto seal; this server uses Shamir (secret_shares, secret_threshold)")
+	}
+	res, err := c.Initialize(ctx, InitParams{Shares: shares, Threshold: threshold, RecoveryShares: recShares, RecoveryThreshold: recThreshold})
 	if err != nil {
 		return nil, err
 	}
@@ -237,11 +260,22 @@ func (c *Core) initResp(ctx context.Context, req *logical.Request) (*logical.Res
 		keysB64[i] = base64.StdEncoding.EncodeToString(s.Reveal())
 		s.Wipe()
 	}
-	return rawJSON(http.StatusOK, map[string]any{
+	body := map[string]any{
 		"keys":        keysHex,
 		"keys_base64": keysB64,
 		"root_token":  res.RootToken.Reveal(),
-	})
+	}
+	if c.cfg.Seal != nil {
+		recHex := make([]string, len(res.RecoveryShares))
+		recB64 := make([]string, len(res.RecoveryShares))
+		for i, s := range res.RecoveryShares {
+			recHex[i] = hex.EncodeToString(s.Reveal())
+			recB64[i] = base64.StdEncoding.EncodeToString(s.Reveal())
+			s.Wipe()
+		}
+		body["recovery_keys"], body["recovery_keys_base64"] = recHex, recB64
+	}
+	return rawJSON(http.StatusOK, body)
 }
 
 func (c *Core) unsealResp(ctx context.Context, req *logical.Request) (*logical.Response, error) {
@@ -275,7 +309,11 @@ func (c *Core) unsealResp(ctx context.Context, req *logical.Request) (*logical.R
 		return nil, err
 	}
 	defer clear(share)
-	st, err := c.SubmitUnsealShare(ctx, share)
+	migrate, _, err := logical.Bool(req.Data, "migrate")
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.SubmitUnsealShareMigrate(ctx, share, migrate)
 	if err != nil {
 		return nil, err
 	}

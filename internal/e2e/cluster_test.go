@@ -29,6 +29,7 @@ type clusterNode struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	out  *clocktest.Buffer
+	dump string // goroutines printed on SIGQUIT after a failure
 	dead atomic.Bool
 }
 
@@ -99,6 +100,46 @@ func (n *clusterNode) kill() {
 	}
 }
 
+// dumpStacks makes a live process print its goroutines (SIGQUIT) and
+// waits for it to exit; stacks returns what it printed.
+func (n *clusterNode) dumpStacks() {
+	n.mu.Lock()
+	cmd, out := n.cmd, n.out
+	n.mu.Unlock()
+	if n.dead.Load() || cmd == nil || cmd.Process == nil || cmd.ProcessState != nil {
+		return
+	}
+	mark := len(out.String())
+	cmd.Process.Signal(syscall.SIGCONT)
+	cmd.Process.Signal(syscall.SIGQUIT)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+	}
+	n.dead.Store(true)
+	n.mu.Lock()
+	n.dump = out.String()[mark:]
+	n.mu.Unlock()
+}
+
+// stacks returns the goroutines that mention keyward's own code, from the
+// dump dumpStacks took.
+func (n *clusterNode) stacks() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var keep []string
+	for _, g := range strings.Split(n.dump, "\n\n") {
+		if strings.Contains(g, "keyward/internal") || strings.Contains(g, "hashicorp/raft") {
+			keep = append(keep, g)
+		}
+	}
+	return strings.Join(keep, "\n\n")
+}
+
 func (n *clusterNode) log() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -141,9 +182,16 @@ func startCluster(t *testing.T, n int, addrs addrFunc, netns func(i int) string)
 	}
 	t.Cleanup(func() {
 		for _, node := range c.nodes {
+			if t.Failed() {
+				// A live node's goroutines tell why it did not answer.
+				node.dumpStacks()
+			}
 			node.kill()
 			if t.Failed() {
 				t.Logf("%s's output:\n%s", node.id, lastLines(node.log(), 120))
+				if dump := node.stacks(); dump != "" {
+					t.Logf("%s's goroutines at the failure:\n%s", node.id, dump)
+				}
 			}
 		}
 	})

@@ -92,6 +92,20 @@ func streamsBody(path string, op logical.Operation) bool {
 	return false
 }
 
+// maxOCSPBody bounds an OCSP request body.
+const maxOCSPBody = 64 << 10
+
+// ocspBody reports whether r is an OCSP POST (to a path ending in
+// "/ocsp", with the OCSP media type), whose DER body the pki engine reads
+// itself.
+func ocspBody(r *http.Request, path string, op logical.Operation) bool {
+	if op != logical.UpdateOperation && op != logical.CreateOperation || !strings.HasSuffix(path, "/ocsp") {
+		return false
+	}
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(ct), "application/ocsp-request")
+}
+
 type forwardedKey struct{}
 
 // ServeForwarded serves a request a standby forwarded: client is the
@@ -330,6 +344,11 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, l *Listener, 
 		// The handler reads the body itself, after the core has checked
 		// the token and the ACL; it is never decoded or buffered here.
 		req.Body = r.Body
+		req.Data = map[string]any{}
+	} else if ocspBody(r, path, op) {
+		// An OCSP POST (RFC 6960 appendix A) carries DER, not JSON; the
+		// pki engine reads it, bounded here.
+		req.Body = http.MaxBytesReader(w, r.Body, maxOCSPBody)
 		req.Data = map[string]any{}
 	} else if err := a.readData(w, r, req, query, &claim); err != nil {
 		a.respondError(w, r, req, err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/storage"
 )
 
 // A join, as Keyward runs it:
@@ -307,6 +308,11 @@ type challengeAnswer struct {
 	SealConfig []byte `json:"seal_config"`
 	RootKey    []byte `json:"root_key"`
 	Keyring    []byte `json:"keyring"`
+	// With an auto seal: the wrapped unseal key and the recovery key's
+	// entries, so the joining node unseals itself with the same seal.
+	SealedKey      []byte `json:"sealed_key,omitempty"`
+	RecoveryConfig []byte `json:"recovery_config,omitempty"`
+	RecoveryKey    []byte `json:"recovery_key,omitempty"`
 }
 
 // fetchChallenge asks the leader for a join challenge and holds it, with
@@ -329,12 +335,20 @@ func (c *raftCluster) fetchChallenge(ctx context.Context, p joinParams) error {
 	if c.join != nil {
 		return logical.BadRequest("a join is already pending: unseal this node with the cluster's unseal keys to complete it")
 	}
-	c.phys.set(map[string][]byte{
+	entries := map[string][]byte{
 		barrier.SealConfigPath: ch.SealConfig,
 		barrier.RootKeyPath:    ch.RootKey,
 		barrier.KeyringPath:    ch.Keyring,
-	})
+	}
+	for k, v := range map[string][]byte{barrier.SealedKeyPath: ch.SealedKey, barrier.RecoveryConfigPath: ch.RecoveryConfig, barrier.RecoveryKeyPath: ch.RecoveryKey} {
+		if len(v) > 0 {
+			entries[k] = v
+		}
+	}
+	c.phys.set(entries)
 	c.join = &pendingJoin{leader: p.LeaderAPIAddr, client: hc, challenge: ch.Challenge, nonVoter: p.NonVoter}
+	// An auto-sealed node completes the join by unsealing itself.
+	c.core.KickAutoUnseal()
 	return nil
 }
 
@@ -412,11 +426,28 @@ func (c *raftCluster) challengeReq(ctx context.Context, req *logical.Request, _ 
 		}
 		*e.dst = v
 	}
+	for _, e := range []struct {
+		key string
+		dst *[]byte
+	}{{barrier.SealedKeyPath, &out.SealedKey}, {barrier.RecoveryConfigPath, &out.RecoveryConfig}, {barrier.RecoveryKeyPath, &out.RecoveryKey}} {
+		v, err := c.store.Get(ctx, e.key)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // Shamir: no such entries
+		}
+		if err != nil {
+			return nil, fmt.Errorf("join challenge: read %s: %w", e.key, err)
+		}
+		*e.dst = v
+	}
 	c.admit.add(id, answer, time.Now())
 	clear(answer[:])
-	return &logical.Response{Data: map[string]any{
+	data := map[string]any{
 		"challenge": out.Challenge, "seal_config": out.SealConfig, "root_key": out.RootKey, "keyring": out.Keyring,
-	}}, nil
+	}
+	if out.SealedKey != nil {
+		data["sealed_key"], data["recovery_config"], data["recovery_key"] = out.SealedKey, out.RecoveryConfig, out.RecoveryKey
+	}
+	return &logical.Response{Data: data}, nil
 }
 
 // notMember refuses a join under the id of a current member: a node

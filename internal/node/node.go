@@ -24,6 +24,7 @@ import (
 	"github.com/keyward/keyward/internal/httpapi"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/monitor"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage"
 )
@@ -40,6 +41,7 @@ type Node struct {
 	servers []*httpapi.Server
 	lns     []net.Listener
 	urls    []string
+	seals   []seal.Seal  // the auto seals built from the seal blocks
 	cluster *raftCluster // raft storage only
 	pgha    *pgHA        // postgresql storage with ha_enabled only
 
@@ -59,7 +61,9 @@ var services = []service{
 	withDatabase,
 	withJWT,
 	withKV,
+	withSSH,
 	withTransit,
+	withPKI,
 	withUserpass,
 }
 
@@ -149,8 +153,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		n.pgha.coreConfig(&cc)
 	}
 	cc.Services = svcs
+	if n.seals, err = withSeals(cfg, &cc, logger); err != nil {
+		n.closeStore()
+		return nil, err
+	}
 	c, err := core.New(cc)
 	if err != nil {
+		closeSeals(n.seals)
 		n.closeStore()
 		return nil, err
 	}
@@ -258,6 +267,8 @@ func (n *Node) Start() error {
 		}()
 		n.logger.Info("listening", "addr", ln.Addr().String(), "tls", !l.TLSDisable)
 	}
+	// An auto-sealed store unseals itself from here on.
+	n.core.StartAutoUnseal()
 	return nil
 }
 
@@ -281,6 +292,7 @@ func (n *Node) Close() error {
 		if n.core != nil {
 			n.closeErr = errors.Join(n.closeErr, n.core.Close())
 		}
+		n.closeErr = errors.Join(n.closeErr, closeSeals(n.seals))
 		n.closeErr = errors.Join(n.closeErr, n.closeStore())
 	})
 	return n.closeErr

@@ -25,6 +25,7 @@ func sysServices(cfg *config.Config, metrics *monitor.Registry, logger *slog.Log
 		wrappingService(),
 		leaseService(metrics),
 		metricsService(metrics),
+		toolsService(),
 	}, nil
 }
 

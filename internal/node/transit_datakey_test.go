@@ -48,7 +48,8 @@ func TestTransitDatakeyVaultClient(t *testing.T) {
 			t.Fatalf("%s %v: %v", path, data, err)
 		}
 	}
-	if _, err := l.Write("transit/datakey/wrapped/d", map[string]any{"context": "Y3R4"}); status(err) != http.StatusBadRequest {
-		t.Fatalf("context: %v", err)
+	// A caller-chosen nonce is refused (convergent keys derive theirs).
+	if _, err := l.Write("transit/datakey/wrapped/d", map[string]any{"nonce": "AAAAAAAAAAAAAAAA"}); status(err) != http.StatusBadRequest {
+		t.Fatalf("nonce: %v", err)
 	}
 }

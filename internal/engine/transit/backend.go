@@ -18,22 +18,53 @@ type backend struct {
 	now    func() time.Time
 	fields map[string]logical.Fields // by route pattern
 	locks  [64]sync.Mutex
+	wrapMu sync.Mutex // serialises the wrapping key's creation
+
+	// view is the mount's storage for the rotation loop (nil without a
+	// BackendConfig, then nothing rotates in the background).
+	view   logical.Storage
+	kick   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 var (
 	_ logical.Backend          = (*backend)(nil)
 	_ logical.ExistenceChecker = (*backend)(nil)
+	_ logical.Cleaner          = (*backend)(nil)
 )
 
-// Factory builds a transit backend for a new mount.
-func Factory(_ context.Context, _ *logical.BackendConfig) (logical.Backend, error) {
-	b := &backend{now: time.Now, fields: map[string]logical.Fields{}}
+// Factory builds a transit backend for a new mount and starts its
+// auto-rotation loop.
+func Factory(_ context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend(time.Now)
+	if conf != nil && conf.Storage != nil {
+		b.view = conf.Storage
+		b.kick = make(chan struct{}, 1)
+		b.wg.Add(1)
+		go b.rotationLoop()
+	}
+	return b, nil
+}
+
+// newBackend returns a backend reading the clock now, without the loop.
+func newBackend(now func() time.Time) *backend {
+	b := &backend{now: now, fields: map[string]logical.Fields{}}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	routes := b.routes()
 	for _, rt := range routes {
 		b.fields[rt.Pattern] = rt.Fields
 	}
 	b.Router = logical.NewRouter(help, routes...)
-	return b, nil
+	return b
+}
+
+// Cleanup stops the rotation loop (the mount is gone, sealed, or this node
+// is no longer active).
+func (b *backend) Cleanup(context.Context) {
+	b.cancel()
+	b.wg.Wait()
 }
 
 // lock serialises changes to key name; the table is striped by name.
@@ -48,7 +79,7 @@ func (b *backend) lock(name string) func() {
 var nameField = logical.Field{Name: "name", InPath: true, Description: "The key's name."}
 
 func (b *backend) routes() []logical.Route {
-	return []logical.Route{
+	return append([]logical.Route{
 		{
 			Pattern:  "keys",
 			Ops:      map[logical.Operation]logical.Handler{logical.ListOperation: b.listKeys},
@@ -61,9 +92,9 @@ func (b *backend) routes() []logical.Route {
 				{Name: "min_decryption_version", Type: logical.TypeInt, Description: "The oldest version that decrypts."},
 				{Name: "min_encryption_version", Type: logical.TypeInt, Description: "The oldest version that encrypts; 0 means the latest."},
 				{Name: "deletion_allowed", Type: logical.TypeBool, Description: "Whether the key may be deleted."},
-				{Name: "exportable", Type: logical.TypeBool, Description: "Stored; cannot be turned off once on."},
-				{Name: "allow_plaintext_backup", Type: logical.TypeBool, Description: "Stored; cannot be turned off once on."},
-				{Name: "auto_rotate_period", Type: logical.TypeDuration, Description: "Not supported yet."},
+				{Name: "exportable", Type: logical.TypeBool, Description: "Allow export of the key material; cannot be turned off once on."},
+				{Name: "allow_plaintext_backup", Type: logical.TypeBool, Description: "Allow backup (with exportable); cannot be turned off once on."},
+				{Name: "auto_rotate_period", Type: logical.TypeDuration, Description: "Rotate the key when its latest version is this old (0 disables; at least 1h)."},
 			},
 			Synopsis: "Configure a key.",
 		},
@@ -74,6 +105,14 @@ func (b *backend) routes() []logical.Route {
 			Synopsis: "Add a new version of a key; new encryptions use it.",
 		},
 		{
+			Pattern: "keys/{name}/trim",
+			Ops:     map[logical.Operation]logical.Handler{logical.UpdateOperation: b.trimKey},
+			Fields: logical.Fields{nameField,
+				{Name: "min_available_version", Type: logical.TypeInt, Description: "Versions below this are deleted for good."},
+			},
+			Synopsis: "Delete old key versions from storage.",
+		},
+		{
 			Pattern: "keys/{name}",
 			Ops: map[logical.Operation]logical.Handler{
 				logical.UpdateOperation: b.createKey,
@@ -81,12 +120,13 @@ func (b *backend) routes() []logical.Route {
 				logical.DeleteOperation: b.deleteKey,
 			},
 			Fields: logical.Fields{nameField,
-				{Name: "type", Type: logical.TypeString, Default: typeAES256GCM96, Description: "aes256-gcm96, chacha20-poly1305, ed25519 or ecdsa-p256."},
-				{Name: "exportable", Type: logical.TypeBool, Description: "Stored with the key."},
-				{Name: "allow_plaintext_backup", Type: logical.TypeBool, Description: "Stored with the key."},
-				{Name: "derived", Type: logical.TypeBool, Description: "Not supported yet."},
-				{Name: "convergent_encryption", Type: logical.TypeBool, Description: "Not supported yet."},
-				{Name: "auto_rotate_period", Type: logical.TypeDuration, Description: "Not supported yet."},
+				{Name: "type", Type: logical.TypeString, Default: typeAES256GCM96, Description: "aes256-gcm96, chacha20-poly1305, ed25519, ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096 or hmac."},
+				{Name: "exportable", Type: logical.TypeBool, Description: "Allow export of the key material (cannot be turned off)."},
+				{Name: "allow_plaintext_backup", Type: logical.TypeBool, Description: "Allow backup of the key material (cannot be turned off)."},
+				{Name: "derived", Type: logical.TypeBool, Description: "Derive a key per context (aes256-gcm96, chacha20-poly1305)."},
+				{Name: "convergent_encryption", Type: logical.TypeBool, Description: "The same plaintext and context give the same ciphertext (needs derived)."},
+				{Name: "auto_rotate_period", Type: logical.TypeDuration, Description: "Rotate when the latest version is this old (0 disables; at least 1h)."},
+				{Name: "key_size", Type: logical.TypeInt, Default: defaultHMACKeySize, Description: "hmac keys: bytes, 32 to 512."},
 			},
 			Synopsis: "Create, read or delete a key.",
 		},
@@ -102,8 +142,8 @@ func (b *backend) routes() []logical.Route {
 				{Name: "reference", Type: logical.TypeString, Description: "Echoed in the batch result."},
 				{Name: "batch_input", Type: logical.TypeSlice, Description: "Items to encrypt, each with the fields above."},
 				{Name: "partial_failure_response_code", Type: logical.TypeInt, Description: "Status when some batch items fail and others succeed (default 400)."},
-				{Name: "context", Type: logical.TypeString, Description: "Not supported yet (derived keys)."},
-				{Name: "nonce", Type: logical.TypeString, Description: "Not supported yet (convergent encryption)."},
+				{Name: "context", Type: logical.TypeString, Description: "Base64 key derivation context (required for derived keys; on the first encrypt it makes the key derived)."},
+				{Name: "nonce", Type: logical.TypeString, Description: "Refused: convergent encryption derives its nonce."},
 			},
 			Synopsis:    "Encrypt with a key, creating an aes256-gcm96 key on first use.",
 			Description: "A write to a key that does not exist is a create: a policy granting create on the path lets it make the key.",
@@ -117,8 +157,8 @@ func (b *backend) routes() []logical.Route {
 				{Name: "reference", Type: logical.TypeString, Description: "Echoed in the batch result."},
 				{Name: "batch_input", Type: logical.TypeSlice, Description: "Items to decrypt."},
 				{Name: "partial_failure_response_code", Type: logical.TypeInt, Description: "Status when some batch items fail and others succeed (default 400)."},
-				{Name: "context", Type: logical.TypeString, Description: "Not supported yet (derived keys)."},
-				{Name: "nonce", Type: logical.TypeString, Description: "Not supported yet (convergent encryption)."},
+				{Name: "context", Type: logical.TypeString, Description: "Base64 key derivation context (required for derived keys; on the first encrypt it makes the key derived)."},
+				{Name: "nonce", Type: logical.TypeString, Description: "Refused: convergent encryption derives its nonce."},
 			},
 			Synopsis: "Decrypt a ciphertext.",
 		},
@@ -132,8 +172,8 @@ func (b *backend) routes() []logical.Route {
 				{Name: "reference", Type: logical.TypeString, Description: "Echoed in the batch result."},
 				{Name: "batch_input", Type: logical.TypeSlice, Description: "Items to rewrap."},
 				{Name: "partial_failure_response_code", Type: logical.TypeInt, Description: "Status when some batch items fail and others succeed (default 400)."},
-				{Name: "context", Type: logical.TypeString, Description: "Not supported yet (derived keys)."},
-				{Name: "nonce", Type: logical.TypeString, Description: "Not supported yet (convergent encryption)."},
+				{Name: "context", Type: logical.TypeString, Description: "Base64 key derivation context (required for derived keys; on the first encrypt it makes the key derived)."},
+				{Name: "nonce", Type: logical.TypeString, Description: "Refused: convergent encryption derives its nonce."},
 			},
 			Synopsis: "Decrypt and re-encrypt under a newer version, never returning the plaintext.",
 		},
@@ -148,7 +188,9 @@ func (b *backend) routes() []logical.Route {
 		datakeyRoute(b),
 		signRoute("sign/{name}", b),
 		signRoute("sign/{name}/{urlalgorithm}", b),
-	}
+		exportRoute("export/{kind}/{name}", b),
+		exportRoute("export/{kind}/{name}/{version}", b),
+	}, append(backupRoutes(b), importRoutes(b)...)...)
 }
 
 // keyExists is the existence check of encrypt: a missing key makes the

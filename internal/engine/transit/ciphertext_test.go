@@ -56,32 +56,32 @@ func TestKeyVersions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ct1, v, err := k.encrypt(0, []byte("hello"), []byte("aad"))
+		ct1, v, err := k.encrypt(0, []byte("hello"), encOpts{aad: []byte("aad")})
 		if err != nil || v != 1 || !strings.HasPrefix(ct1, "vault:v1:") {
 			t.Fatalf("%s: encrypt: %q %d %v", typ, ct1, v, err)
 		}
-		if _, _, err := k.decrypt(ct1, []byte("other")); err == nil {
+		if _, _, err := k.decrypt(ct1, encOpts{aad: []byte("other")}); err == nil {
 			t.Fatalf("%s: wrong associated data decrypted", typ)
 		}
 		if err := k.rotate(testNow()); err != nil {
 			t.Fatal(err)
 		}
-		if pt, _, err := k.decrypt(ct1, []byte("aad")); err != nil || string(pt) != "hello" {
+		if pt, _, err := k.decrypt(ct1, encOpts{aad: []byte("aad")}); err != nil || string(pt) != "hello" {
 			t.Fatalf("%s: v1 after rotate: %q %v", typ, pt, err)
 		}
 		// A ciphertext relabelled to the other version fails authentication.
-		if _, _, err := k.decrypt(strings.Replace(ct1, "vault:v1:", "vault:v2:", 1), []byte("aad")); err == nil {
+		if _, _, err := k.decrypt(strings.Replace(ct1, "vault:v1:", "vault:v2:", 1), encOpts{aad: []byte("aad")}); err == nil {
 			t.Fatalf("%s: relabelled ciphertext decrypted", typ)
 		}
 		k.MinDecryptionVersion = 2
-		if _, _, err := k.decrypt(ct1, []byte("aad")); err == nil {
+		if _, _, err := k.decrypt(ct1, encOpts{aad: []byte("aad")}); err == nil {
 			t.Fatalf("%s: v1 decrypted below min_decryption_version", typ)
 		}
-		if _, _, err := k.decrypt("vault:v3:AAAA", nil); err == nil {
+		if _, _, err := k.decrypt("vault:v3:AAAA", encOpts{}); err == nil {
 			t.Fatalf("%s: version too new accepted", typ)
 		}
 		k.MinEncryptionVersion = 2
-		if _, _, err := k.encrypt(1, []byte("x"), nil); err == nil {
+		if _, _, err := k.encrypt(1, []byte("x"), encOpts{}); err == nil {
 			t.Fatalf("%s: encrypted below min_encryption_version", typ)
 		}
 	}

@@ -48,8 +48,19 @@ func (b *backend) upsertKey(ctx context.Context, req *logical.Request, name stri
 	if err := validType(typ); err != nil {
 		return nil, err
 	}
-	if signing(typ) {
-		return nil, logical.BadRequest("key type %s does not support encryption: create it with keys/:name", typ)
+	if !aeadType(typ) {
+		return nil, logical.BadRequest("key type %s cannot be created by encrypt: create it with keys/:name", typ)
+	}
+	// A context on the first encrypt makes the key derived, as in Vault
+	// (in a batch, the first item's).
+	first := req.Data
+	if items, ok := req.Data["batch_input"].([]any); ok && len(items) > 0 {
+		first, _ = items[0].(map[string]any)
+	}
+	derived := false
+	if first != nil {
+		c, _, _ := logical.Str(first, "context")
+		derived = c != ""
 	}
 	defer b.lock(name)()
 	k, err := loadKey(ctx, req.Storage, name)
@@ -59,6 +70,7 @@ func (b *backend) upsertKey(ctx context.Context, req *logical.Request, name stri
 	if k, err = newKey(name, typ, b.now()); err != nil {
 		return nil, err
 	}
+	k.Derived = derived
 	return k, storeKey(ctx, req.Storage, k)
 }
 
@@ -162,22 +174,35 @@ func bytesField(item map[string]any, name string) ([]byte, bool, error) {
 }
 
 // common reads the fields every item shares.
-func common(item map[string]any) (aad []byte, version int, ref string, err error) {
-	if err = logical.NotSupported(item, "context", "nonce"); err != nil {
-		return nil, 0, "", err
+func common(item map[string]any) (o encOpts, version int, ref string, err error) {
+	if err = refuseNonce(item); err != nil {
+		return o, 0, "", err
 	}
-	if aad, _, err = bytesField(item, "associated_data"); err != nil {
-		return nil, 0, "", err
+	if o.aad, _, err = bytesField(item, "associated_data"); err != nil {
+		return o, 0, "", err
+	}
+	if o.context, _, err = bytesField(item, "context"); err != nil {
+		return o, 0, "", err
 	}
 	if version, _, err = logical.Int(item, "key_version"); err != nil {
-		return nil, 0, "", err
+		return o, 0, "", err
 	}
 	ref, _, err = logical.Str(item, "reference")
-	return aad, version, ref, err
+	return o, version, ref, err
+}
+
+// refuseNonce refuses a caller-chosen nonce: convergent encryption derives
+// its own (Vault's convergent version 1, where the caller gave it, is not
+// served).
+func refuseNonce(item map[string]any) error {
+	if s, _, err := logical.Str(item, "nonce"); err != nil || s != "" {
+		return logical.BadRequest("field \"nonce\" is not accepted: convergent encryption derives its nonce from the plaintext and context")
+	}
+	return nil
 }
 
 func encryptItem(k *key, item map[string]any) (map[string]any, error) {
-	aad, version, ref, err := common(item)
+	o, version, ref, err := common(item)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +213,7 @@ func encryptItem(k *key, item map[string]any) (map[string]any, error) {
 	if !ok {
 		return nil, logical.BadRequest("missing plaintext to encrypt")
 	}
-	ct, v, err := k.encrypt(version, pt, aad)
+	ct, v, err := k.encrypt(version, pt, o)
 	clear(pt)
 	if err != nil {
 		return nil, err
@@ -197,7 +222,7 @@ func encryptItem(k *key, item map[string]any) (map[string]any, error) {
 }
 
 func decryptItem(k *key, item map[string]any) (map[string]any, error) {
-	aad, _, ref, err := common(item)
+	o, _, ref, err := common(item)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +233,7 @@ func decryptItem(k *key, item map[string]any) (map[string]any, error) {
 	if !ok || ct == "" {
 		return nil, logical.BadRequest("missing ciphertext to decrypt")
 	}
-	pt, _, err := k.decrypt(ct, aad)
+	pt, _, err := k.decrypt(ct, o)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +243,7 @@ func decryptItem(k *key, item map[string]any) (map[string]any, error) {
 }
 
 func rewrapItem(k *key, item map[string]any) (map[string]any, error) {
-	aad, version, ref, err := common(item)
+	o, version, ref, err := common(item)
 	if err != nil {
 		return nil, err
 	}
@@ -229,11 +254,11 @@ func rewrapItem(k *key, item map[string]any) (map[string]any, error) {
 	if !ok || ct == "" {
 		return nil, logical.BadRequest("missing ciphertext to rewrap")
 	}
-	pt, _, err := k.decrypt(ct, aad)
+	pt, _, err := k.decrypt(ct, o)
 	if err != nil {
 		return nil, err
 	}
-	nct, v, err := k.encrypt(version, pt, aad)
+	nct, v, err := k.encrypt(version, pt, o)
 	clear(pt)
 	if err != nil {
 		return nil, err

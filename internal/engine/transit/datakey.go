@@ -17,8 +17,8 @@ func datakeyRoute(b *backend) logical.Route {
 			{Name: "kind", InPath: true, Description: "plaintext (the key is returned too) or wrapped (only its ciphertext)."},
 			{Name: "bits", Type: logical.TypeInt, Default: 256, Description: "128, 256 or 512."},
 			{Name: "key_version", Type: logical.TypeInt, Description: "The version to encrypt with; 0 means the latest."},
-			{Name: "context", Type: logical.TypeString, Description: "Not supported yet (derived keys)."},
-			{Name: "nonce", Type: logical.TypeString, Description: "Not supported yet (convergent encryption)."},
+			{Name: "context", Type: logical.TypeString, Description: "Base64 key derivation context (required for derived keys)."},
+			{Name: "nonce", Type: logical.TypeString, Description: "Refused: convergent encryption derives its nonce."},
 		},
 		Synopsis:    "Generate a random data key, returned encrypted under the named key.",
 		Description: "The ciphertext decrypts (decrypt/:name) to the base64 of the data key.",
@@ -29,7 +29,11 @@ func (b *backend) datakey(ctx context.Context, req *logical.Request, p logical.P
 	if err := b.fieldsOf("datakey/{kind}/{name}").Unknown(req.Data); err != nil {
 		return nil, err
 	}
-	if err := logical.NotSupported(req.Data, "context", "nonce"); err != nil {
+	if err := refuseNonce(req.Data); err != nil {
+		return nil, err
+	}
+	keyCtx, _, err := bytesField(req.Data, "context")
+	if err != nil {
 		return nil, err
 	}
 	kind := p["kind"]
@@ -63,7 +67,7 @@ func (b *backend) datakey(ctx context.Context, req *logical.Request, p logical.P
 		return nil, fmt.Errorf("transit: generate data key: %w", err)
 	}
 	defer clear(dk)
-	ct, v, err := k.encrypt(version, dk, nil)
+	ct, v, err := k.encrypt(version, dk, encOpts{context: keyCtx})
 	if err != nil {
 		return nil, err
 	}

@@ -39,11 +39,12 @@ func verifyRoute(pattern string, b *backend) logical.Route {
 			{Name: "algorithm", Type: logical.TypeString, Description: "Older name of hash_algorithm."},
 			{Name: "input", Type: logical.TypeString, Description: "Base64 of the authenticated data."},
 			{Name: "hmac", Type: logical.TypeString, Description: "A vault:vN: HMAC to check."},
-			{Name: "signature", Type: logical.TypeString, Description: "A vault:vN: signature to check (ed25519 and ecdsa-p256 keys)."},
-			{Name: "prehashed", Type: logical.TypeBool, Description: "The input is already the digest (ecdsa only)."},
+			{Name: "signature", Type: logical.TypeString, Description: "A vault:vN: signature to check (ed25519, ecdsa and rsa keys)."},
+			{Name: "prehashed", Type: logical.TypeBool, Description: "The input is already the digest (ecdsa and rsa)."},
 			{Name: "marshaling_algorithm", Type: logical.TypeString, Default: "asn1", Description: "ecdsa signature encoding: asn1 or jws."},
-			{Name: "signature_algorithm", Type: logical.TypeString, Description: "Not supported (RSA keys)."},
-			{Name: "context", Type: logical.TypeString, Description: "Not supported yet (derived keys)."},
+			{Name: "signature_algorithm", Type: logical.TypeString, Default: "pss", Description: "rsa keys: pss or pkcs1v15."},
+			{Name: "salt_length", Type: logical.TypeString, Default: "auto", Description: "rsa pss: auto, hash or a number of bytes."},
+			{Name: "context", Type: logical.TypeString, Description: "Not supported (derived signing keys)."},
 			{Name: "reference", Type: logical.TypeString, Description: "Echoed in the batch result."},
 			{Name: "batch_input", Type: logical.TypeSlice, Description: "Items, each with input and hmac (and reference)."},
 			{Name: "partial_failure_response_code", Type: logical.TypeInt, Description: "Status when some batch items fail and others succeed (default 400)."},
@@ -197,12 +198,9 @@ func (b *backend) verify(ctx context.Context, req *logical.Request, p logical.Pa
 		if err != nil {
 			return nil, logical.BadRequest("invalid HMAC: malformed")
 		}
-		if v < k.MinDecryptionVersion {
-			return nil, logical.BadRequest("cannot verify HMAC: key version %d is below the key's min_decryption_version", v)
-		}
-		kv, ok := k.Versions[strconv.Itoa(v)]
-		if !ok || v > k.LatestVersion {
-			return nil, logical.BadRequest("cannot verify HMAC: key version %d does not exist", v)
+		kv, err := k.version(v, "cannot verify HMAC")
+		if err != nil {
+			return nil, err
 		}
 		m := hmac.New(newHash, kv.HMACKey)
 		m.Write(in)

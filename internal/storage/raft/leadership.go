@@ -156,10 +156,18 @@ func (s *Store) Release(ctx context.Context) error {
 // Fence returns nil only if this node is the leader now: within a lease
 // that began when a quorum last confirmed its leadership, or after
 // confirming it again. The lease is half the heartbeat timeout, and no
-// follower starts an election before a full heartbeat timeout without
-// hearing from the leader, so a node that was paused or cut off (and so
-// may have been replaced) never passes Fence on stale leadership: its
-// lease has run out on the monotonic clock and the check fails.
+// follower votes for another candidate before a full heartbeat timeout
+// without hearing from the leader, so a node that was paused or cut off
+// (and so may have been replaced) never passes Fence on stale leadership:
+// its lease has run out on the monotonic clock and the check fails.
+//
+// The confirmation commits a barrier entry rather than using raft's
+// VerifyLeader: VerifyLeader counts any heartbeat answer that arrives
+// after it is asked, and an answer to a heartbeat sent before a pause
+// (sitting in the socket while the process was stopped) would confirm a
+// leader that has since been deposed. An entry of this term commits only
+// on answers to requests that carried it, so a commit proves that a
+// quorum still followed this node after start.
 func (s *Store) Fence(ctx context.Context) error {
 	n := s.net.Load()
 	if n == nil || n.raft.State() != hraft.Leader {
@@ -174,7 +182,7 @@ func (s *Store) Fence(ctx context.Context) error {
 		return nil
 	}
 	start := s.lead.now()
-	f := n.raft.VerifyLeader()
+	f := n.raft.Barrier(s.applyTimeout)
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
@@ -185,6 +193,16 @@ func (s *Store) Fence(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.lead.leaseUntil.Store(start + int64(s.rc.HeartbeatTimeout/2))
+	s.lead.extendLease(start + int64(s.rc.HeartbeatTimeout/2))
 	return nil
+}
+
+// extendLease moves the lease's end to until unless it already ends later.
+func (l *leadership) extendLease(until int64) {
+	for {
+		cur := l.leaseUntil.Load()
+		if cur >= until || l.leaseUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
 }

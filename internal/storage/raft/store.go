@@ -512,6 +512,7 @@ func (s *Store) write(ctx context.Context, ops []storage.Op) error {
 	if n.raft.State() != hraft.Leader {
 		return s.notLeader()
 	}
+	start := s.lead.now()
 	f := n.raft.Apply(cmd, s.applyTimeout)
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
@@ -523,6 +524,9 @@ func (s *Store) write(ctx context.Context, ops []storage.Op) error {
 	case <-ctx.Done():
 		return fmt.Errorf("write may or may not commit: %w", ctx.Err())
 	}
+	// The entry committed: a quorum followed this node after start, which
+	// renews the read lease as a Fence confirmation would.
+	s.lead.extendLease(start + int64(s.rc.HeartbeatTimeout/2))
 	if err, ok := f.Response().(error); ok && err != nil {
 		return s.mapErr(err)
 	}

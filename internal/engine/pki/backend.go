@@ -1,0 +1,141 @@
+package pki
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+const help = `The pki engine is a certificate authority: it holds CA keys that never
+leave it (unless generated as exported), issues and signs certificates under
+roles that bound their names and lifetimes, and publishes CRLs and OCSP.`
+
+// backend serves one pki mount.
+type backend struct {
+	*logical.Router
+	now    func() time.Time
+	system logical.SystemView
+
+	// mu serialises changes to issuers, keys, revocations and CRLs. Issue
+	// and sign do not take it: they only read issuers and write their own
+	// certificate.
+	mu sync.Mutex
+
+	tidyMu     sync.Mutex
+	tidyStatus map[string]any
+}
+
+var (
+	_ logical.Backend          = (*backend)(nil)
+	_ logical.Revoker          = (*backend)(nil)
+	_ logical.ExistenceChecker = (*backend)(nil)
+)
+
+// Factory builds a pki backend for a new mount.
+func Factory(_ context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend(time.Now)
+	if conf != nil {
+		b.system = conf.System
+	}
+	return b, nil
+}
+
+func newBackend(now func() time.Time) *backend {
+	b := &backend{now: now, tidyStatus: map[string]any{"state": "Inactive"}}
+	b.Router = logical.NewRouter(help, b.routes()...)
+	return b
+}
+
+type ops = map[logical.Operation]logical.Handler
+
+func (b *backend) routes() []logical.Route {
+	rd, up, ls, del := logical.ReadOperation, logical.UpdateOperation, logical.ListOperation, logical.DeleteOperation
+	return []logical.Route{
+		{Pattern: "root/generate/{exported}", Ops: ops{up: b.generateRoot}, Fields: caFields, Synopsis: "Generate a self-signed root CA (internal, exported or existing)."},
+		{Pattern: "root/rotate/{exported}", Ops: ops{up: b.rotateRoot}, Fields: caFields, Synopsis: "Generate a new root next to the current one; the default issuer does not change."},
+		{Pattern: "issuers/generate/root/{exported}", Ops: ops{up: b.generateRoot}, Fields: caFields, Synopsis: "Generate a self-signed root CA."},
+		{Pattern: "intermediate/generate/{exported}", Ops: ops{up: b.generateIntermediate}, Fields: caFields, Synopsis: "Generate a key and a CSR for an intermediate CA."},
+		{Pattern: "issuers/generate/intermediate/{exported}", Ops: ops{up: b.generateIntermediate}, Fields: caFields, Synopsis: "Generate a key and a CSR for an intermediate CA."},
+		{Pattern: "intermediate/cross-sign", Ops: ops{up: b.crossSignCSR}, Fields: caFields, Synopsis: "A CSR for an existing key (key_ref), for another CA to cross-sign."},
+		{Pattern: "intermediate/set-signed", Ops: ops{up: b.setSigned}, Fields: logical.Fields{{Name: "certificate", Type: logical.TypeString, Description: "The signed intermediate (and its chain) in PEM."}}, Synopsis: "Import the signed intermediate certificate."},
+		{Pattern: "root/sign-intermediate", Ops: ops{up: b.signIntermediate}, Fields: signIntFields, Synopsis: "Sign an intermediate CA's CSR with the default issuer."},
+		{Pattern: "issuer/{ref}/sign-intermediate", Ops: ops{up: b.signIntermediate}, Fields: signIntFields.With(refField), Synopsis: "Sign an intermediate CA's CSR with this issuer."},
+		{Pattern: "config/ca", Ops: ops{up: b.importCA}, Fields: logical.Fields{{Name: "pem_bundle", Type: logical.TypeString, Description: "CA certificates and keys in PEM."}}, Synopsis: "Import CA certificates and keys."},
+		{Pattern: "issuers/import/{kind}", Ops: ops{up: b.importCA}, Fields: logical.Fields{{Name: "kind", InPath: true}, {Name: "pem_bundle", Type: logical.TypeString, Description: "CA certificates and keys in PEM."}}, Synopsis: "Import CA certificates (cert) or certificates and keys (bundle)."},
+		{Pattern: "issuers", Ops: ops{ls: b.listIssuers}, Synopsis: "List the issuers."},
+		{Pattern: "issuer/{ref}/issue/{role}", Ops: ops{up: b.issue}, Fields: issueFields.With(refField), Synopsis: "Issue a key and certificate with this issuer."},
+		{Pattern: "issuer/{ref}/sign/{role}", Ops: ops{up: b.sign}, Fields: signFields.With(refField), Synopsis: "Sign a CSR with this issuer."},
+		{Pattern: "issuer/{ref}/sign-verbatim", Ops: ops{up: b.signVerbatim}, Fields: verbatimFields.With(refField), Synopsis: "Sign a CSR as it is with this issuer."},
+		{Pattern: "issuer/{ref}/pem", Ops: ops{rd: b.readIssuerCert}, Fields: logical.Fields{refField}, Synopsis: "The issuer's certificate in PEM."},
+		{Pattern: "issuer/{ref}/der", Ops: ops{rd: b.readIssuerCert}, Fields: logical.Fields{refField}, Synopsis: "The issuer's certificate in DER."},
+		{Pattern: "issuer/{ref}/json", Ops: ops{rd: b.readIssuerCert}, Fields: logical.Fields{refField}, Synopsis: "The issuer's certificate and chain."},
+		{Pattern: "issuer/{ref}/crl", Ops: ops{rd: b.readIssuerCRL}, Fields: logical.Fields{refField}, Synopsis: "The issuer's CRL."},
+		{Pattern: "issuer/{ref}/crl/{kind*}", Ops: ops{rd: b.readIssuerCRL}, Fields: logical.Fields{refField}, Synopsis: "The issuer's CRL: pem, der, delta, delta/pem, delta/der."},
+		{Pattern: "issuer/{ref}", Ops: ops{rd: b.readIssuer, up: b.updateIssuer, del: b.deleteIssuer}, Fields: issuerFields, Synopsis: "Read, update or delete an issuer."},
+		{Pattern: "config/issuers", Ops: ops{rd: b.readIssuersConfig, up: b.writeIssuersConfig}, Fields: logical.Fields{
+			{Name: "default", Type: logical.TypeString, Description: "The default issuer (ID or name)."},
+			{Name: "default_follows_latest_issuer", Type: logical.TypeBool, Description: "A new issuer becomes the default."},
+		}, Synopsis: "Which issuer is the default."},
+		{Pattern: "root/replace", Ops: ops{up: b.writeIssuersConfig}, Fields: logical.Fields{{Name: "default", Type: logical.TypeString, Description: "The new default issuer."}}, Synopsis: "Make another issuer the default."},
+		{Pattern: "keys", Ops: ops{ls: b.listKeys}, Synopsis: "List the CA keys."},
+		{Pattern: "key/{ref}", Ops: ops{rd: b.readKey, up: b.updateKey}, Fields: logical.Fields{{Name: "ref", InPath: true}, {Name: "key_name", Type: logical.TypeString, Description: "The key's name."}}, Synopsis: "Read a CA key's metadata (never the key)."},
+		{Pattern: "roles", Ops: ops{ls: b.listRoles}, Synopsis: "List the roles."},
+		{Pattern: "roles/{name}", Ops: ops{rd: b.readRole, up: b.writeRole, del: b.deleteRole}, Fields: roleFields, Exists: b.roleExists, Synopsis: "Create, read or delete a role."},
+		{Pattern: "issue/{role}", Ops: ops{up: b.issue}, Fields: issueFields, Synopsis: "Issue a new key and certificate under a role."},
+		{Pattern: "sign/{role}", Ops: ops{up: b.sign}, Fields: signFields, Synopsis: "Sign a CSR under a role."},
+		{Pattern: "sign-verbatim", Ops: ops{up: b.signVerbatim}, Fields: verbatimFields, Synopsis: "Sign a CSR with its own names, unchecked."},
+		{Pattern: "sign-verbatim/{role}", Ops: ops{up: b.signVerbatim}, Fields: verbatimFields.With(logical.Field{Name: "role", InPath: true}), Synopsis: "Sign a CSR with its own names, with the role's lifetimes and usages."},
+		{Pattern: "revoke", Ops: ops{up: b.revoke}, Fields: logical.Fields{
+			{Name: "serial_number", Type: logical.TypeString, Description: "The certificate's serial."},
+			{Name: "certificate", Type: logical.TypeString, Description: "The certificate in PEM (for certificates not stored)."},
+		}, Synopsis: "Revoke a certificate."},
+		{Pattern: "revoke-with-key", Ops: ops{up: b.revokeWithKey}, Fields: logical.Fields{
+			{Name: "serial_number", Type: logical.TypeString, Description: "The certificate's serial."},
+			{Name: "certificate", Type: logical.TypeString, Description: "The certificate in PEM."},
+			{Name: "private_key", Type: logical.TypeString, Description: "The certificate's private key in PEM, proving possession."},
+		}, Synopsis: "Revoke a certificate, proving possession of its key."},
+		{Pattern: "certs", Ops: ops{ls: b.listCerts}, Synopsis: "List the serials of stored certificates."},
+		{Pattern: "certs/revoked", Ops: ops{ls: b.listRevoked}, Synopsis: "List the serials of revoked certificates."},
+		{Pattern: "ca", Ops: ops{rd: b.readCA}, Unauthenticated: true, Synopsis: "The default issuer's certificate in DER."},
+		{Pattern: "ca/pem", Ops: ops{rd: b.readCA}, Unauthenticated: true, Synopsis: "The default issuer's certificate in PEM."},
+		{Pattern: "ca_chain", Ops: ops{rd: b.readCA}, Unauthenticated: true, Synopsis: "The default issuer's chain in PEM."},
+		{Pattern: "cert/{serial}", Ops: ops{rd: b.readCert}, Unauthenticated: true, Fields: logical.Fields{{Name: "serial", InPath: true, Description: "A serial, or ca, ca_chain, crl, delta-crl."}}, Synopsis: "A certificate by serial, in PEM."},
+		{Pattern: "cert/{serial}/raw", Ops: ops{rd: b.readCert}, Unauthenticated: true, Fields: logical.Fields{{Name: "serial", InPath: true}}, Synopsis: "A certificate by serial, in DER."},
+		{Pattern: "cert/{serial}/raw/pem", Ops: ops{rd: b.readCert}, Unauthenticated: true, Fields: logical.Fields{{Name: "serial", InPath: true}}, Synopsis: "A certificate by serial, in PEM."},
+		{Pattern: "crl", Ops: ops{rd: b.readCRL}, Unauthenticated: true, Synopsis: "The default issuer's CRL in DER."},
+		{Pattern: "crl/pem", Ops: ops{rd: b.readCRL}, Unauthenticated: true, Synopsis: "The default issuer's CRL in PEM."},
+		{Pattern: "crl/delta", Ops: ops{rd: b.readCRL}, Unauthenticated: true, Synopsis: "The default issuer's delta CRL in DER."},
+		{Pattern: "crl/delta/pem", Ops: ops{rd: b.readCRL}, Unauthenticated: true, Synopsis: "The default issuer's delta CRL in PEM."},
+		{Pattern: "crl/rotate", Ops: ops{rd: b.rotateCRL}, Synopsis: "Rebuild every issuer's CRL now."},
+		{Pattern: "crl/rotate-delta", Ops: ops{rd: b.rotateDeltaCRL}, Synopsis: "Rebuild every issuer's delta CRL now."},
+		{Pattern: "ocsp/{req*}", Ops: ops{rd: b.ocsp, up: b.ocsp}, Unauthenticated: true, Synopsis: "OCSP responder (RFC 6960): GET with the base64 request in the path, or POST application/ocsp-request."},
+		{Pattern: "config/urls", Ops: ops{rd: b.readURLs, up: b.writeURLs}, Fields: urlFields, Synopsis: "URLs put in issued certificates (AIA, CRL, OCSP)."},
+		{Pattern: "config/crl", Ops: ops{rd: b.readCRLConfig, up: b.writeCRLConfig}, Fields: crlFields, Synopsis: "How CRLs are built."},
+		{Pattern: "tidy", Ops: ops{up: b.tidy}, Fields: tidyFields, Synopsis: "Remove expired certificates and revocations from storage."},
+		{Pattern: "tidy-status", Ops: ops{rd: b.readTidyStatus}, Synopsis: "What the last tidy did."},
+	}
+}
+
+var refField = logical.Field{Name: "ref", InPath: true, Description: "An issuer ID, name, or default."}
+
+// ttls returns the mount's default and maximum lease TTLs.
+func (b *backend) ttls(req *logical.Request) (def, max time.Duration) {
+	def, max = req.MountConfig.DefaultLeaseTTL, req.MountConfig.MaxLeaseTTL
+	if b.system != nil {
+		if def == 0 {
+			def = b.system.DefaultLeaseTTL()
+		}
+		if max == 0 {
+			max = b.system.MaxLeaseTTL()
+		}
+	}
+	if def == 0 {
+		def = 768 * time.Hour
+	}
+	if max == 0 {
+		max = 768 * time.Hour
+	}
+	return def, max
+}
