@@ -32,6 +32,14 @@ FUZZ := \
 	internal/engine/transit:FuzzParseBackup \
 	internal/engine/transit:FuzzParseCiphertext \
 	internal/engine/transit:FuzzParseImportBlob \
+	internal/filecrypt:FuzzDecryptNeverAcceptsDamage \
+	internal/filecrypt:FuzzMerge \
+	internal/filecrypt:FuzzParseDotenv \
+	internal/filecrypt:FuzzParseEnvelope \
+	internal/filecrypt:FuzzParseINI \
+	internal/filecrypt:FuzzParseJSON \
+	internal/filecrypt:FuzzParseYAML \
+	internal/filecrypt:FuzzValueRoundTrip \
 	internal/httpapi:FuzzDecode \
 	internal/logical:FuzzParseDuration \
 	internal/logical:FuzzRouterPattern \

@@ -175,6 +175,7 @@ type runFlags struct {
 	passToken     bool
 	allowUnmasked []string
 	maskStyle     string
+	envFiles      []string
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -195,6 +196,7 @@ KV version 2 path may be written secret/data/prod/db or secret/prod/db. Any
 path that returns a lease (dynamic credentials such as database/creds/ROLE)
 is read once, however many fields are used. References may also come from
 keyward.yaml (read from the current directory when present, or --config).
+--env-file decrypts a file encrypted with keyward encrypt into variables.
 
 --env-from takes variable names from the secret's field names, which its
 writer chooses: a field that would set a variable changing how COMMAND
@@ -222,6 +224,7 @@ cannot read keyward's memory or environment through /proc.`,
   keyward run --env-from secret/prod/app --env-prefix APP_ -- make release
   keyward run --file tls.pem=secret/prod/tls#cert:0400 -- sh -c 'serve --cert "$KEYWARD_FILE_TLS_PEM"'
   keyward run --template app.conf.tmpl:app.conf -- sh -c 'app -c "$KEYWARD_SECRETS_DIR/app.conf"'
+  keyward run --env-file deploy/prod/secrets.enc.yaml -- ./deploy.sh
   keyward run --dry-run -- ./deploy.sh`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -237,6 +240,7 @@ cannot read keyward's memory or environment through /proc.`,
 	fl.BoolVar(&f.passToken, "pass-token", false, "leave KEYWARD_TOKEN and VAULT_TOKEN in the command's environment")
 	fl.StringArrayVar(&f.allowUnmasked, "allow-unmasked", nil, "inject `NAME` even if its value is too short to mask (it is then not masked)")
 	fl.StringVar(&f.maskStyle, "mask-style", "stars", "what replaces a secret in the output: stars (***) or name ([NAME])")
+	fl.StringArrayVar(&f.envFiles, "env-file", nil, "decrypt the keyward-encrypted `FILE` into the environment (dotenv names as they are, other paths joined with _ and upper-cased; repeatable)")
 	return cmd
 }
 
@@ -294,6 +298,9 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	res, sig, err := fetchAll(cmd.Context(), fetcher, plan, sigs)
 	keeper := secretref.NewKeeper(c, fetcher.Leases(), log)
 	if err == nil && sig == nil {
+		err = addEnvFiles(cmd.Context(), e, c.Token(), f.envFiles, res)
+	}
+	if err == nil && sig == nil {
 		err = checkShort(res, f.allowUnmasked)
 	}
 	if err != nil || sig != nil {
@@ -321,7 +328,7 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	} else if tok != "" {
 		log.Warn("the token is too short to be masked in the output", "length", len(tok))
 	}
-	base := os.Environ()
+	base := withoutAgeKey(os.Environ())
 	if f.passToken {
 		base = append(base, tokenEnv...)
 	}
