@@ -15,6 +15,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -140,6 +142,7 @@ func startChallengeServers(t *testing.T) *challengeServers {
 
 type acmeEnv struct {
 	c     *vault.Client
+	audit string
 	root  *x509.Certificate
 	url   string // the pki_int mount's URL
 	dns   *testDNS
@@ -151,10 +154,12 @@ type acmeEnv struct {
 // the test's DNS server and its challenge ports.
 func setupACME(t *testing.T, extra map[string]any) *acmeEnv {
 	t.Helper()
-	n := nodetest.Start(t)
+	auditDir := t.TempDir()
+	n := nodetest.StartWith(t, nodetest.Options{AuditDir: auditDir})
 	c := n.Client(t)
+	enableFileAudit(t, c, filepath.Join(auditDir, "audit.log"))
 	rootPEM, _ := pkiSetup(t, c)
-	e := &acmeEnv{c: c, root: pemCert(t, rootPEM), url: n.URL + "/v1/pki_int", dns: startDNS(t), chals: startChallengeServers(t)}
+	e := &acmeEnv{c: c, audit: filepath.Join(auditDir, "audit.log"), root: pemCert(t, rootPEM), url: n.URL + "/v1/pki_int", dns: startDNS(t), chals: startChallengeServers(t)}
 	l := c.Logical()
 	if _, err := l.Write("pki_int/config/cluster", map[string]any{"path": e.url}); err != nil {
 		t.Fatal(err)
@@ -483,6 +488,12 @@ func TestACMENonceReplay(t *testing.T) {
 	wrongURL := signJWS(t, k, resp.Header.Get("Replay-Nonce"), dir+"new-order", `{"termsOfServiceAgreed":true}`)
 	if st, _ := postRaw(t, dir+"new-account", wrongURL); st != http.StatusUnauthorized {
 		t.Fatalf("JWS for another URL = %d, want 401", st)
+	}
+	// Without a token, the requests are still audited.
+	log, err := os.ReadFile(e.audit)
+	if err != nil || strings.Count(string(log), `"path":"pki_int/acme/new-account"`) < 2*4 {
+		t.Fatalf("audit log has %d entries for acme/new-account, want a request and a response for each of 4 (err %v)",
+			strings.Count(string(log), `"path":"pki_int/acme/new-account"`), err)
 	}
 }
 

@@ -262,7 +262,7 @@ func (b *backend) serveJWS(ctx context.Context, req *logical.Request, p logical.
 	if c.account != nil {
 		limitKey = "account:" + c.account.ID
 	}
-	if !b.acme.allow(limitKey) {
+	if !b.acme.allow(limitKey, b.now()) {
 		resp := b.acmeProblem(d, problem(http.StatusTooManyRequests, "rateLimited", "too many requests for this account"))
 		resp.Headers.Set("Retry-After", "1")
 		return resp, nil

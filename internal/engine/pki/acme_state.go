@@ -94,8 +94,8 @@ func (s *acmeState) useNonce(n string, now time.Time) bool {
 	return now.Sub(t) <= nonceTTL
 }
 
-// allow takes one request from account's budget.
-func (s *acmeState) allow(account string) bool {
+// allow takes one request from account's budget at now.
+func (s *acmeState) allow(account string, now time.Time) bool {
 	s.mu.Lock()
 	l := s.limiters[account]
 	if l == nil {
@@ -106,7 +106,7 @@ func (s *acmeState) allow(account string) bool {
 		s.limiters[account] = l
 	}
 	s.mu.Unlock()
-	return l.Allow()
+	return l.AllowN(now, 1)
 }
 
 // Stored ACME objects, under acme/ in the mount's storage.
