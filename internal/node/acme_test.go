@@ -325,6 +325,9 @@ func TestACMEIssuance(t *testing.T) {
 			if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != tc.name {
 				t.Fatalf("leaf names %q, want exactly %q", leaf.DNSNames, tc.name)
 			}
+			if acct.OrdersURL != acct.URI+"/orders" {
+				t.Fatalf("orders URL %q", acct.OrdersURL)
+			}
 			again, err := cl.FetchCert(ctx, certURL, true)
 			if err != nil || len(again) != len(ders) {
 				t.Fatalf("fetch cert: %d certs, %v", len(again), err)
@@ -472,8 +475,14 @@ func TestACMENonceReplay(t *testing.T) {
 	}
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	body := signJWS(t, k, nonce, dir+"new-account", `{"termsOfServiceAgreed":true}`)
-	if st, typ := postRaw(t, dir+"new-account", body); st != http.StatusCreated {
-		t.Fatalf("first new-account = %d %s", st, typ)
+	created, err := http.Post(dir+"new-account", "application/jose+json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Body.Close()
+	acctURL := created.Header.Get("Location")
+	if created.StatusCode != http.StatusCreated || !strings.HasPrefix(acctURL, dir+"account/") {
+		t.Fatalf("first new-account = %d, Location %q", created.StatusCode, acctURL)
 	}
 	if st, typ := postRaw(t, dir+"new-account", body); st != http.StatusBadRequest || typ != "urn:ietf:params:acme:error:badNonce" {
 		t.Fatalf("replayed new-account = %d %s, want 400 badNonce", st, typ)
@@ -488,6 +497,15 @@ func TestACMENonceReplay(t *testing.T) {
 	wrongURL := signJWS(t, k, resp.Header.Get("Replay-Nonce"), dir+"new-order", `{"termsOfServiceAgreed":true}`)
 	if st, _ := postRaw(t, dir+"new-account", wrongURL); st != http.StatusUnauthorized {
 		t.Fatalf("JWS for another URL = %d, want 401", st)
+	}
+	// The account's orders list answers a POST-as-GET signed by its kid.
+	resp, _ = http.Head(dir + "new-nonce")
+	resp.Body.Close()
+	kid := acctURL
+	asGet := signJWSWith(t, k, &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"nonce": resp.Header.Get("Replay-Nonce"),
+		"url": kid + "/orders", "kid": kid}}, "")
+	if st, typ := postRaw(t, kid+"/orders", asGet); st != http.StatusOK {
+		t.Fatalf("account orders = %d %s", st, typ)
 	}
 	// Without a token, the requests are still audited.
 	log, err := os.ReadFile(e.audit)
@@ -542,8 +560,12 @@ func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeSt
 // signJWS builds an ACME request by hand (ES256, jwk in the header).
 func signJWS(t *testing.T, k *ecdsa.PrivateKey, nonce, url, payload string) []byte {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, &jose.SignerOptions{EmbedJWK: true,
-		ExtraHeaders: map[jose.HeaderKey]any{"nonce": nonce, "url": url}})
+	return signJWSWith(t, k, &jose.SignerOptions{EmbedJWK: true, ExtraHeaders: map[jose.HeaderKey]any{"nonce": nonce, "url": url}}, payload)
+}
+
+func signJWSWith(t *testing.T, k *ecdsa.PrivateKey, opts *jose.SignerOptions, payload string) []byte {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

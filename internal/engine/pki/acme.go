@@ -36,6 +36,7 @@ var acmeResources = []struct {
 	{"new-nonce", func(b *backend) ops { return ops{logical.ReadOperation: b.acmeNewNonce} }},
 	{"new-account", func(b *backend) ops { return ops{logical.UpdateOperation: b.acmeNewAccount} }},
 	{"account/{kid}", func(b *backend) ops { return ops{logical.UpdateOperation: b.acmeAccountUpdate} }},
+	{"account/{kid}/orders", func(b *backend) ops { return ops{logical.UpdateOperation: b.acmeAccountOrders} }},
 	{"new-order", func(b *backend) ops { return ops{logical.UpdateOperation: b.acmeNewOrder} }},
 	{"order/{id}", func(b *backend) ops { return ops{logical.UpdateOperation: b.acmeOrderRead} }},
 	{"order/{id}/finalize", func(b *backend) ops { return ops{logical.UpdateOperation: b.acmeFinalize} }},
@@ -457,6 +458,31 @@ func (b *backend) acmeAccountUpdate(ctx context.Context, req *logical.Request, p
 	})
 }
 
+// acmeAccountOrders lists the account's orders of this directory that
+// are not yet invalid (RFC 8555 section 7.1.2.1).
+func (b *backend) acmeAccountOrders(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
+	return b.serveJWS(ctx, req, p, false, func(ctx context.Context, c *acmeCtx, p logical.Params) (*logical.Response, error) {
+		if c.account.ID != p["kid"] {
+			return b.acmeProblem(c.dir, problem(http.StatusUnauthorized, "unauthorized", "the JWS is signed by another account")), nil
+		}
+		ids, err := req.Storage.List(ctx, "acme/account-orders/"+c.account.ID+"/")
+		if err != nil {
+			return nil, err
+		}
+		urls := []string{}
+		for _, id := range ids {
+			o, err := b.loadOrder(ctx, c, id)
+			if err != nil {
+				return nil, err
+			}
+			if o != nil && o.Status != "invalid" {
+				urls = append(urls, c.dir.base+"order/"+o.ID)
+			}
+		}
+		return b.acmeJSON(c.dir, http.StatusOK, map[string]any{"orders": urls}, nil), nil
+	})
+}
+
 func (b *backend) acmeNewOrder(ctx context.Context, req *logical.Request, p logical.Params) (*logical.Response, error) {
 	return b.serveJWS(ctx, req, p, false, func(ctx context.Context, c *acmeCtx, _ logical.Params) (*logical.Response, error) {
 		d := c.dir
@@ -509,6 +535,9 @@ func (b *backend) acmeNewOrder(ctx context.Context, req *logical.Request, p logi
 			}
 		}
 		if err := logical.PutJSON(ctx, req.Storage, "acme/orders/"+o.ID, o); err != nil {
+			return nil, err
+		}
+		if err := logical.PutJSON(ctx, req.Storage, "acme/account-orders/"+c.account.ID+"/"+o.ID, struct{}{}); err != nil {
 			return nil, err
 		}
 		h := http.Header{"Location": {d.base + "order/" + o.ID}}

@@ -18,7 +18,7 @@ func TestRoutes(t *testing.T) {
 	acme := []string{"acme/directory", "acme/new-nonce", "acme/new-account", "acme/account/*", "acme/new-order", "acme/order/*",
 		"acme/authorization/*", "acme/challenge/*", "acme/revoke-cert", "acme/key-change"}
 	for _, pre := range []string{"roles/+/", "issuer/+/", "issuer/+/roles/+/"} {
-		for _, r := range []string{"directory", "new-nonce", "new-account", "account/+", "new-order", "order/+", "order/+/finalize",
+		for _, r := range []string{"directory", "new-nonce", "new-account", "account/+", "account/+/orders", "new-order", "order/+", "order/+/finalize",
 			"order/+/cert", "authorization/+", "challenge/+/+", "revoke-cert", "key-change"} {
 			acme = append(acme, pre+"acme/"+r)
 		}
