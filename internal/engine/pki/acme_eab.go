@@ -120,7 +120,7 @@ func parseEABJWS(raw []byte) (*acmeJWS, error) {
 	if err := json.Unmarshal(raw, &top); err != nil || len(top) != 3 || top["protected"] == nil || top["payload"] == nil || top["signature"] == nil {
 		return nil, errJWS
 	}
-	sig, err := jose.ParseSigned(string(raw), eabAlgs)
+	sig, err := jose.ParseSignedJSON(string(raw), eabAlgs)
 	if err != nil || len(sig.Signatures) != 1 {
 		return nil, errJWS
 	}

@@ -40,7 +40,7 @@ func parseJWS(body []byte, algs []jose.SignatureAlgorithm) (*acmeJWS, error) {
 	if len(top) != 3 || top["protected"] == nil || top["payload"] == nil || top["signature"] == nil {
 		return nil, errJWS
 	}
-	sig, err := jose.ParseSigned(string(body), algs)
+	sig, err := jose.ParseSignedJSON(string(body), algs)
 	if err != nil || len(sig.Signatures) != 1 {
 		return nil, errJWS
 	}
