@@ -106,6 +106,10 @@ func ocspBody(r *http.Request, path string, op logical.Operation) bool {
 	return strings.EqualFold(strings.TrimSpace(ct), "application/ocsp-request")
 }
 
+// backendHeaders are the response headers a backend may set (with a Raw
+// body): those ACME needs. Any other is dropped.
+var backendHeaders = map[string]bool{"Replay-Nonce": true, "Location": true, "Link": true, "Retry-After": true}
+
 // maxJOSEBody bounds an ACME request body (a JWS in flattened JSON).
 const maxJOSEBody = 64 << 10
 
@@ -770,11 +774,9 @@ func (a *API) respond(w http.ResponseWriter, r *http.Request, req *logical.Reque
 			ct = jsonType
 		}
 		for k, v := range resp.Headers {
-			switch http.CanonicalHeaderKey(k) {
-			case "Content-Type", "Content-Length", "Cache-Control", "Set-Cookie":
-				continue
+			if k = http.CanonicalHeaderKey(k); backendHeaders[k] {
+				w.Header()[k] = v
 			}
-			w.Header()[http.CanonicalHeaderKey(k)] = v
 		}
 		writeBody(w, r, status, ct, resp.Raw)
 		return

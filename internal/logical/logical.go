@@ -115,9 +115,9 @@ type Response struct {
 	// instead of the envelope (PKI DER, sys/metrics text, bare sys/ JSON).
 	Raw         []byte
 	ContentType string
-	// Headers, with Raw, are added to the HTTP response (the ACME server's
-	// Replay-Nonce, Location and Link). Content-Type and Cache-Control
-	// are the server's own and are never taken from here.
+	// Headers, with Raw, are added to the HTTP response: only the ACME
+	// server's Replay-Nonce, Location, Link and Retry-After pass; the HTTP
+	// layer drops any other.
 	Headers http.Header
 	// Stream, when set, writes the whole HTTP body with ContentType after
 	// the pipeline (ACL, audit) has finished, for bodies too large to hold

@@ -376,6 +376,25 @@ func TestACMERefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Run("account of another directory", func(t *testing.T) {
+		a, err := cl.GetReg(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := a.URI[strings.LastIndex(a.URI, "/")+1:]
+		other := &acme.Client{Key: cl.Key, DirectoryURL: e.url + "/acme/directory", KID: acme.KeyID(e.url + "/acme/account/" + id)}
+		_, err = other.AuthorizeOrder(ctx, acme.DomainIDs("x.acme.test"))
+		if ae := acmeErr(err); ae == nil || !strings.HasSuffix(ae.ProblemType, ":accountDoesNotExist") {
+			t.Fatalf("order through another directory with this account: %v", err)
+		}
+		// The same key registers a separate account there.
+		fresh := &acme.Client{Key: cl.Key, DirectoryURL: e.url + "/acme/directory"}
+		b, err := fresh.Register(ctx, &acme.Account{}, acme.AcceptTOS)
+		if err != nil || b.URI == a.URI {
+			t.Fatalf("register the key in acme/: %v, %v", b, err)
+		}
+	})
+
 	t.Run("wrong key authorization", func(t *testing.T) {
 		o, err := cl.AuthorizeOrder(ctx, acme.DomainIDs("bad.acme.test"))
 		if err != nil {

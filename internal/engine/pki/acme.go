@@ -239,7 +239,9 @@ func (b *backend) serveJWS(ctx context.Context, req *logical.Request, p logical.
 		if err != nil {
 			return nil, err
 		}
-		if acct == nil {
+		if acct == nil || acct.Directory != d.prefix {
+			// An account belongs to the directory that created it (and
+			// whose EAB key bound it): it cannot order through another.
 			return b.acmeProblem(d, problem(http.StatusBadRequest, "accountDoesNotExist", "unknown account")), nil
 		}
 		if acct.Status != "valid" {
@@ -275,6 +277,12 @@ func (b *backend) serveJWS(ctx context.Context, req *logical.Request, p logical.
 }
 
 const maxJWSBody = 64 << 10
+
+// keyIndex is the storage key finding an account by its key within a
+// directory.
+func keyIndex(prefix, thumb string) string {
+	return "acme/account-keys/" + b64([]byte(prefix)) + "." + thumb
+}
 
 func mustThumb(k *jose.JSONWebKey) string {
 	t, err := thumbprint(k)
@@ -357,7 +365,7 @@ func (b *backend) acmeNewAccount(ctx context.Context, req *logical.Request, p lo
 		b.acmeMu.Lock()
 		defer b.acmeMu.Unlock()
 		var existing struct{ ID string }
-		if ok, err := logical.GetJSON(ctx, req.Storage, "acme/account-keys/"+thumb, &existing); err != nil {
+		if ok, err := logical.GetJSON(ctx, req.Storage, keyIndex(d.prefix, thumb), &existing); err != nil {
 			return nil, err
 		} else if ok {
 			a, err := loadACME[acmeAccount](ctx, req.Storage, "acme/accounts/"+existing.ID)
@@ -397,7 +405,7 @@ func (b *backend) acmeNewAccount(ctx context.Context, req *logical.Request, p lo
 		if err := logical.PutJSON(ctx, req.Storage, "acme/accounts/"+a.ID, a); err != nil {
 			return nil, err
 		}
-		if err := logical.PutJSON(ctx, req.Storage, "acme/account-keys/"+thumb, map[string]string{"ID": a.ID}); err != nil {
+		if err := logical.PutJSON(ctx, req.Storage, keyIndex(d.prefix, thumb), map[string]string{"ID": a.ID}); err != nil {
 			return nil, err
 		}
 		h := http.Header{"Location": {d.base + "account/" + a.ID}}
@@ -967,7 +975,7 @@ func (b *backend) acmeKeyChange(ctx context.Context, req *logical.Request, p log
 		b.acmeMu.Lock()
 		defer b.acmeMu.Unlock()
 		var existing struct{ ID string }
-		if ok, err := logical.GetJSON(ctx, req.Storage, "acme/account-keys/"+newThumb, &existing); err != nil {
+		if ok, err := logical.GetJSON(ctx, req.Storage, keyIndex(d.prefix, newThumb), &existing); err != nil {
 			return nil, err
 		} else if ok {
 			h := http.Header{"Location": {d.base + "account/" + existing.ID}}
@@ -982,13 +990,13 @@ func (b *backend) acmeKeyChange(ctx context.Context, req *logical.Request, p log
 		a := c.account
 		oldThumb := a.Thumbprint
 		a.Key, a.Thumbprint = keyJSON, newThumb
-		if err := logical.PutJSON(ctx, req.Storage, "acme/account-keys/"+newThumb, map[string]string{"ID": a.ID}); err != nil {
+		if err := logical.PutJSON(ctx, req.Storage, keyIndex(d.prefix, newThumb), map[string]string{"ID": a.ID}); err != nil {
 			return nil, err
 		}
 		if err := logical.PutJSON(ctx, req.Storage, "acme/accounts/"+a.ID, a); err != nil {
 			return nil, err
 		}
-		if err := req.Storage.Delete(ctx, "acme/account-keys/"+oldThumb); err != nil {
+		if err := req.Storage.Delete(ctx, keyIndex(d.prefix, oldThumb)); err != nil {
 			return nil, err
 		}
 		return b.acmeJSON(d, http.StatusOK, b.acmeAccountJSON(d, a), nil), nil
