@@ -594,3 +594,94 @@ func signJWSWith(t *testing.T, k *ecdsa.PrivateKey, opts *jose.SignerOptions, pa
 	}
 	return []byte(sig.FullSerialize())
 }
+
+// Directories follow config/acme: forbid closes acme/, allowed_roles and
+// allowed_issuers close the others, issuer/REF/acme/ signs with REF;
+// key-change moves the account to a new key and deactivation ends it.
+func TestACMEDirectories(t *testing.T) {
+	e := setupACME(t, nil)
+	ctx := context.Background()
+	l := e.c.Logical()
+	status := func(dir string) int {
+		t.Helper()
+		resp, err := http.Get(e.url + "/" + dir + "directory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	iss, err := l.Read("pki_int/issuer/default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issID := iss.Data["issuer_id"].(string)
+	for _, dir := range []string{"acme/", "roles/web/acme/", "issuer/default/acme/", "issuer/" + issID + "/roles/web/acme/"} {
+		if st := status(dir); st != http.StatusOK {
+			t.Errorf("%sdirectory = %d", dir, st)
+		}
+	}
+	if st := status("roles/nope/acme/"); st != http.StatusNotFound {
+		t.Errorf("directory of an unknown role = %d, want 404", st)
+	}
+	// A full order through issuer/ID/roles/web/acme/ signs with that issuer.
+	cl := e.client(t, "issuer/"+issID+"/roles/web/acme/")
+	if _, err := cl.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	o, err := cl.AuthorizeOrder(ctx, acme.DomainIDs("iss.acme.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.solve(t, ctx, cl, o, "http-01"); err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := csrFor(t, "iss.acme.test")
+	ders, _, err := cl.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.verifyChain(t, ders, "iss.acme.test")
+
+	// key-change: the old key no longer works, the new one does.
+	oldKey := cl.Key
+	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err := cl.AccountKeyRollover(ctx, newKey); err != nil {
+		t.Fatalf("key-change: %v", err)
+	}
+	if _, err := cl.GetReg(ctx, ""); err != nil {
+		t.Fatalf("account with the new key: %v", err)
+	}
+	stale := &acme.Client{Key: oldKey, DirectoryURL: cl.DirectoryURL, KID: cl.KID}
+	if _, err := stale.GetReg(ctx, ""); err == nil {
+		t.Fatal("the old key still signs for the account")
+	}
+	if err := cl.DeactivateReg(ctx); err != nil {
+		t.Fatalf("deactivate: %v", err)
+	}
+	if _, err := cl.AuthorizeOrder(ctx, acme.DomainIDs("iss.acme.test")); err == nil {
+		t.Fatal("a deactivated account ordered")
+	}
+
+	if _, err := l.Write("pki_int/config/acme", map[string]any{"default_directory_policy": "forbid", "allowed_roles": []string{"other"}}); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]int{"acme/": http.StatusForbidden, "roles/web/acme/": http.StatusForbidden, "issuer/default/acme/": http.StatusForbidden} {
+		if st := status(dir); st != want {
+			t.Errorf("%sdirectory with forbid and allowed_roles=[other] = %d, want %d", dir, st, want)
+		}
+	}
+	if _, err := l.Write("pki_int/config/acme", map[string]any{"default_directory_policy": "sign-verbatim", "allowed_roles": []string{"*"},
+		"allowed_issuers": []string{"not-this-one"}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := status("acme/"); st != http.StatusForbidden {
+		t.Errorf("acme/directory with the issuer not allowed = %d, want 403", st)
+	}
+	for _, bad := range []map[string]any{{"default_directory_policy": "role:missing"}, {"eab_policy": "sometimes"},
+		{"allowed_validation_networks": []string{"not-a-cidr"}}, {"http_challenge_port": 0}, {"dns_resolver": "no-port"}} {
+		if _, err := l.Write("pki_int/config/acme", bad); err == nil {
+			t.Errorf("config/acme accepted %v", bad)
+		}
+	}
+}
