@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -38,7 +39,7 @@ type testDNS struct {
 	addr string
 }
 
-func startDNS(t *testing.T) *testDNS {
+func startDNS(t testing.TB) *testDNS {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -88,7 +89,7 @@ type challengeServers struct {
 	tlsPort  int
 }
 
-func startChallengeServers(t *testing.T) *challengeServers {
+func startChallengeServers(t testing.TB) *challengeServers {
 	t.Helper()
 	cs := &challengeServers{http: map[string]string{}, alpn: map[string]*tls.Certificate{}}
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -179,7 +180,7 @@ func setupACME(t *testing.T, extra map[string]any) *acmeEnv {
 	return e
 }
 
-func (e *acmeEnv) client(t *testing.T, dir string) *acme.Client {
+func (e *acmeEnv) client(t testing.TB, dir string) *acme.Client {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -189,7 +190,7 @@ func (e *acmeEnv) client(t *testing.T, dir string) *acme.Client {
 }
 
 // solve completes every authorization of o with challenge type typ.
-func (e *acmeEnv) solve(t *testing.T, ctx context.Context, cl *acme.Client, o *acme.Order, typ string) error {
+func (e *acmeEnv) solve(t testing.TB, ctx context.Context, cl *acme.Client, o *acme.Order, typ string) error {
 	t.Helper()
 	for _, u := range o.AuthzURLs {
 		z, err := cl.GetAuthorization(ctx, u)
@@ -240,7 +241,7 @@ func (e *acmeEnv) solve(t *testing.T, ctx context.Context, cl *acme.Client, o *a
 	return nil
 }
 
-func csrFor(t *testing.T, names ...string) ([]byte, crypto.Signer) {
+func csrFor(t testing.TB, names ...string) ([]byte, crypto.Signer) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -255,7 +256,7 @@ func csrFor(t *testing.T, names ...string) ([]byte, crypto.Signer) {
 
 // verifyChain checks that the chain the server returned is a TLS server
 // certificate for name under the PKI root.
-func (e *acmeEnv) verifyChain(t *testing.T, ders [][]byte, name string) *x509.Certificate {
+func (e *acmeEnv) verifyChain(t testing.TB, ders [][]byte, name string) *x509.Certificate {
 	t.Helper()
 	if len(ders) < 2 {
 		t.Fatalf("chain has %d certificates, want leaf and intermediate", len(ders))
@@ -682,6 +683,42 @@ func TestACMEDirectories(t *testing.T) {
 		{"allowed_validation_networks": []string{"not-a-cidr"}}, {"http_challenge_port": 0}, {"dns_resolver": "no-port"}} {
 		if _, err := l.Write("pki_int/config/acme", bad); err == nil {
 			t.Errorf("config/acme accepted %v", bad)
+		}
+	}
+}
+
+// BenchmarkACMEOrder measures one whole ACME issuance through a real
+// listener: new-order, http-01 validated against a loopback server,
+// finalize (EC P-256 CSR, EC P-256 issuer) and certificate download.
+func BenchmarkACMEOrder(b *testing.B) {
+	n := nodetest.StartWith(b, nodetest.Options{Dir: b.TempDir()})
+	do := requester(b, n.URL, n.RootToken.Reveal())
+	chals := startChallengeServers(b)
+	e := &acmeEnv{url: n.URL + "/v1/pki", chals: chals, dns: startDNS(b)}
+	do("POST", "sys/mounts/pki", []byte(`{"type":"pki"}`))
+	do("POST", "pki/root/generate/internal", []byte(`{"common_name":"Bench Root","key_type":"ec","ttl":"8760h"}`))
+	do("POST", "pki/config/cluster", []byte(`{"path":"`+e.url+`"}`))
+	do("POST", "pki/config/acme", []byte(fmt.Sprintf(`{"enabled":true,"allowed_validation_networks":["127.0.0.0/8"],"dns_resolver":%q,"http_challenge_port":%d}`,
+		e.dns.addr, chals.httpPort)))
+	ctx := context.Background()
+	csr, _ := csrFor(b, "bench.acme.test")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// A new account each time: one account is held to 10 requests a
+		// second, which would be what this measured.
+		cl := e.client(b, "acme/")
+		if _, err := cl.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+			b.Fatal(err)
+		}
+		o, err := cl.AuthorizeOrder(ctx, acme.DomainIDs("bench.acme.test"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.solve(b, ctx, cl, o, "http-01"); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := cl.CreateOrderCert(ctx, o.FinalizeURL, csr, true); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

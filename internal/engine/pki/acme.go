@@ -950,8 +950,8 @@ func (b *backend) acmeKeyChange(ctx context.Context, req *logical.Request, p log
 	return b.serveJWS(ctx, req, p, false, func(ctx context.Context, c *acmeCtx, _ logical.Params) (*logical.Response, error) {
 		d := c.dir
 		inner, err := parseJWS(c.payload, acmeAlgs)
-		if err != nil || inner.jwk == nil || inner.url != d.base+"key-change" {
-			return b.acmeProblem(d, problem(http.StatusBadRequest, "malformed", "the inner JWS must carry the new jwk and the same url")), nil
+		if err != nil || inner.jwk == nil || inner.nonce != "" || inner.url != d.base+"key-change" {
+			return b.acmeProblem(d, problem(http.StatusBadRequest, "malformed", "the inner JWS must carry the new jwk and the same url, and no nonce")), nil
 		}
 		payload, err := inner.verify(inner.jwk)
 		if err != nil {

@@ -32,7 +32,8 @@ var idPeACMEIdentifier = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 31}
 // on the challenge when validation fails. Connections go only to
 // addresses cfg allows: public ones, or those in allowed networks.
 func (b *backend) validate(ctx context.Context, cfg acmeConfig, typ, name, token, keyAuth string) *acmeProblem {
-	ctx, cancel := context.WithTimeout(ctx, validationTimeout)
+	// A client that hangs up does not fail its own challenge half-way.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), validationTimeout)
 	defer cancel()
 	v := &validator{cfg: cfg, resolver: resolverFor(cfg)}
 	var err error
