@@ -432,6 +432,29 @@ func TestACMERefusals(t *testing.T) {
 		}
 	})
 
+	t.Run("loopback not allowed", func(t *testing.T) {
+		l := e.c.Logical()
+		if _, err := l.Write("pki_int/config/acme", map[string]any{"allowed_validation_networks": []string{}}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if _, err := l.Write("pki_int/config/acme", map[string]any{"allowed_validation_networks": []string{"127.0.0.0/8"}}); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		for _, typ := range []string{"http-01", "tls-alpn-01"} {
+			o, err := cl.AuthorizeOrder(ctx, acme.DomainIDs(typ+".ssrf.acme.test"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = e.solve(t, ctx, cl, o, typ)
+			var ae *acme.AuthorizationError
+			if !errors.As(err, &ae) || len(ae.Errors) == 0 || !strings.Contains(ae.Error(), "may not reach") {
+				t.Fatalf("%s to a name on 127.0.0.1 without loopback allowed: %v", typ, err)
+			}
+		}
+	})
+
 	t.Run("name outside the role", func(t *testing.T) {
 		_, err := cl.AuthorizeOrder(ctx, acme.DomainIDs("www.example.com"))
 		if ae := acmeErr(err); ae == nil || !strings.HasSuffix(ae.ProblemType, ":rejectedIdentifier") {
