@@ -745,3 +745,57 @@ func BenchmarkACMEOrder(b *testing.B) {
 		}
 	}
 }
+
+// An IP identifier (RFC 8738) is validated by http-01 at the address
+// itself and ends up as an IP SAN; a CSR with another IP is refused.
+func TestACMEIPIdentifier(t *testing.T) {
+	e := setupACME(t, nil)
+	ctx := context.Background()
+	cl := e.client(t, "acme/")
+	if _, err := cl.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	o, err := cl.AuthorizeOrder(ctx, acme.IPIDs("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := cl.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(z.Challenges) != 1 || z.Challenges[0].Type != "http-01" {
+		t.Fatalf("an IP identifier offers %v, want http-01 only", z.Challenges)
+	}
+	if err := e.solve(t, ctx, cl, o, "http-01"); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr := func(ips ...net.IP) []byte {
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{IPAddresses: ips}, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	if _, _, err := cl.CreateOrderCert(ctx, o.FinalizeURL, csr(net.IPv4(127, 0, 0, 1), net.IPv4(10, 0, 0, 1)), true); err == nil {
+		t.Fatal("a CSR with an IP outside the order was signed")
+	}
+	ders, _, err := cl.CreateOrderCert(ctx, o.FinalizeURL, csr(net.IPv4(127, 0, 0, 1)), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(ders[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(e.root)
+	for _, d := range ders[1:] {
+		c, _ := x509.ParseCertificate(d)
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil || len(leaf.IPAddresses) != 1 ||
+		!leaf.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) || len(leaf.DNSNames) != 0 {
+		t.Fatalf("leaf IPs %v DNS %v, verify %v", leaf.IPAddresses, leaf.DNSNames, err)
+	}
+}

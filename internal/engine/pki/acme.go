@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -136,7 +137,7 @@ func (b *backend) resolveDir(ctx context.Context, req *logical.Request, p logica
 		// sign-verbatim: any DNS name, but only the names the order
 		// validated, and nothing else from the CSR.
 		r := newRole()
-		r.AllowAnyName, r.EnforceHostnames, r.KeyType, r.AllowIPSANs = true, true, "any", false
+		r.AllowAnyName, r.EnforceHostnames, r.KeyType, r.AllowIPSANs = true, true, "any", true
 		d.role = r
 	}
 	d.role.RequireCN = false
@@ -513,23 +514,35 @@ func (b *backend) acmeNewOrder(ctx context.Context, req *logical.Request, p logi
 		o := &acmeOrder{ID: randomID(), AccountID: c.account.ID, Directory: d.prefix, Status: "pending", Expires: now.Add(orderTTL)}
 		var authzs []*acmeAuthz
 		for _, id := range in.Identifiers {
-			if id.Type != "dns" {
-				return b.acmeProblem(d, problem(http.StatusBadRequest, "unsupportedIdentifier", "only dns identifiers are supported")), nil
+			var name string
+			switch id.Type {
+			case "dns":
+				var err error
+				if name, err = pol.checkHost(id.Value); err != nil {
+					return b.acmeProblem(d, problem(http.StatusBadRequest, "rejectedIdentifier", err.Error())), nil
+				}
+			case "ip": // RFC 8738
+				a, err := pol.checkIP(id.Value)
+				if err != nil {
+					return b.acmeProblem(d, problem(http.StatusBadRequest, "rejectedIdentifier", err.Error())), nil
+				}
+				name = a.String()
+			default:
+				return b.acmeProblem(d, problem(http.StatusBadRequest, "unsupportedIdentifier", "only dns and ip identifiers are supported")), nil
 			}
-			name, err := pol.checkHost(id.Value)
-			if err != nil {
-				return b.acmeProblem(d, problem(http.StatusBadRequest, "rejectedIdentifier", err.Error())), nil
-			}
-			if slices.ContainsFunc(o.Identifiers, func(x acmeIdentifier) bool { return x.Value == name }) {
+			if slices.ContainsFunc(o.Identifiers, func(x acmeIdentifier) bool { return x.Type == id.Type && x.Value == name }) {
 				continue
 			}
-			o.Identifiers = append(o.Identifiers, acmeIdentifier{Type: "dns", Value: name})
+			o.Identifiers = append(o.Identifiers, acmeIdentifier{Type: id.Type, Value: name})
 			az := &acmeAuthz{ID: randomID(), AccountID: c.account.ID, Directory: d.prefix, Status: "pending", Expires: o.Expires}
 			base, wild := strings.CutPrefix(name, "*.")
-			az.Identifier, az.Wildcard = acmeIdentifier{Type: "dns", Value: base}, wild
+			az.Identifier, az.Wildcard = acmeIdentifier{Type: id.Type, Value: base}, wild
 			types := []string{"http-01", "dns-01", "tls-alpn-01"}
-			if wild {
+			switch {
+			case wild:
 				types = []string{"dns-01"} // RFC 8555 section 7.1.3
+			case id.Type == "ip":
+				types = []string{"http-01"} // RFC 8738 section 7 (tls-alpn-01 for IPs is not offered here)
 			}
 			for _, t := range types {
 				az.Challenges = append(az.Challenges, acmeChallenge{Type: t, Token: randomID(), Status: "pending"})
@@ -653,15 +666,19 @@ func (b *backend) acmeFinalize(ctx context.Context, req *logical.Request, p logi
 		if err := checkCSRKey(d.role, csr.PublicKey); err != nil {
 			return b.acmeProblem(d, problem(http.StatusBadRequest, "badCSR", err.Error())), nil
 		}
-		names := make([]string, len(o.Identifiers))
-		for i, id := range o.Identifiers {
-			names[i] = id.Value
+		var names, ips []string
+		for _, id := range o.Identifiers {
+			if id.Type == "ip" {
+				ips = append(ips, id.Value)
+			} else {
+				names = append(names, id.Value)
+			}
 		}
-		cn := ""
-		if csr.Subject.CommonName != "" {
+		cn := "" // an IP common name is dropped: the IP SAN carries it
+		if _, err := netip.ParseAddr(csr.Subject.CommonName); err != nil && csr.Subject.CommonName != "" {
 			cn, _ = canonicalHost(csr.Subject.CommonName, true)
 		}
-		data := map[string]any{"common_name": cn, "alt_names": names}
+		data := map[string]any{"common_name": cn, "alt_names": names, "ip_sans": ips}
 		spec := &certSpec{Pub: csr.PublicKey}
 		// The role's own name checks, exactly as sign/ROLE applies them.
 		ireq := *req
@@ -703,15 +720,33 @@ func errMessage(err error) string {
 }
 
 // csrMatchesOrder holds the CSR to exactly the order's names: every DNS
-// name (and the common name, if any) is an identifier of the order, every
-// identifier is in the CSR, and it asks for no other kind of name.
+// name and IP address (and the common name, if any) is an identifier of
+// the order, every identifier is in the CSR, and it asks for no other kind
+// of name.
 func csrMatchesOrder(csr *x509.CertificateRequest, o *acmeOrder) *acmeProblem {
-	if len(csr.IPAddresses)+len(csr.EmailAddresses)+len(csr.URIs) > 0 || len(otherSANs(csr.Extensions)) > 0 {
-		return problem(http.StatusBadRequest, "badCSR", "the CSR asks for names other than DNS names")
+	if len(csr.EmailAddresses)+len(csr.URIs) > 0 || len(otherSANs(csr.Extensions)) > 0 {
+		return problem(http.StatusBadRequest, "badCSR", "the CSR asks for names other than DNS names and IP addresses")
 	}
 	want := map[string]bool{}
+	wantIP := map[netip.Addr]bool{}
 	for _, id := range o.Identifiers {
-		want[id.Value] = false
+		if id.Type == "ip" {
+			wantIP[netip.MustParseAddr(id.Value)] = false
+		} else {
+			want[id.Value] = false
+		}
+	}
+	for _, ip := range csr.IPAddresses {
+		a, ok := netip.AddrFromSlice(ip)
+		if _, in := wantIP[a.Unmap()]; !ok || !in {
+			return problem(http.StatusBadRequest, "badCSR", fmt.Sprintf("the CSR names IP %s, which is not in the order", ip))
+		}
+		wantIP[a.Unmap()] = true
+	}
+	for a, seen := range wantIP {
+		if !seen {
+			return problem(http.StatusBadRequest, "badCSR", fmt.Sprintf("the CSR does not name IP %s from the order", a))
+		}
 	}
 	check := func(n string) *acmeProblem {
 		c, err := canonicalHost(n, true)
@@ -730,7 +765,11 @@ func csrMatchesOrder(csr *x509.CertificateRequest, o *acmeOrder) *acmeProblem {
 		}
 	}
 	if cn := csr.Subject.CommonName; cn != "" {
-		if p := check(cn); p != nil {
+		if a, err := netip.ParseAddr(cn); err == nil {
+			if _, in := wantIP[a.Unmap()]; !in {
+				return problem(http.StatusBadRequest, "badCSR", "the CSR's common name is an IP address not in the order")
+			}
+		} else if p := check(cn); p != nil {
 			return p
 		}
 	}

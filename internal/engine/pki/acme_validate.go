@@ -142,10 +142,11 @@ func (v *validator) http01(ctx context.Context, name, token, keyAuth string) err
 		}
 		return nil
 	}}
-	u := "http://" + net.JoinHostPort(name, strconv.Itoa(v.cfg.HTTPChallengePort)) + "/.well-known/acme-challenge/" + token
-	if v.cfg.HTTPChallengePort == 80 {
-		u = "http://" + name + "/.well-known/acme-challenge/" + token
+	host := name
+	if _, err := netip.ParseAddr(name); err == nil || v.cfg.HTTPChallengePort != 80 {
+		host = net.JoinHostPort(name, strconv.Itoa(v.cfg.HTTPChallengePort)) // brackets an IPv6 address
 	}
+	u := "http://" + host + "/.well-known/acme-challenge/" + token
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
