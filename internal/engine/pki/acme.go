@@ -167,8 +167,8 @@ func (b *backend) resolveDir(ctx context.Context, req *logical.Request, p logica
 	return d, nil, nil
 }
 
-// acmeResponse writes v as JSON (or a problem) with a fresh nonce and the
-// directory's index link.
+// acmeJSON writes v as JSON with a fresh nonce and the directory's index
+// link (acmeRaw, acmeProblem: the same for other bodies and problems).
 func (b *backend) acmeJSON(d *acmeDir, status int, v any, h http.Header) *logical.Response {
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -896,7 +896,11 @@ func (b *backend) acmeChallenge(ctx context.Context, req *logical.Request, p log
 		if c.postAsGet() || az.Status != "pending" || az.Challenges[i].Status != "pending" {
 			return b.acmeJSON(d, http.StatusOK, b.challengeJSON(d, az, az.Challenges[i]), up), nil
 		}
-		thumb, err := thumbprint(mustKey(c.account))
+		key := &jose.JSONWebKey{}
+		if err := key.UnmarshalJSON(c.account.Key); err != nil {
+			return nil, fmt.Errorf("acme account %s: stored key: %w", c.account.ID, err)
+		}
+		thumb, err := thumbprint(key)
 		if err != nil {
 			return nil, err
 		}
@@ -917,14 +921,6 @@ func (b *backend) acmeChallenge(ctx context.Context, req *logical.Request, p log
 		}
 		return b.acmeJSON(d, http.StatusOK, b.challengeJSON(d, az, *ch), up), nil
 	})
-}
-
-func mustKey(a *acmeAccount) *jose.JSONWebKey {
-	k := &jose.JSONWebKey{}
-	if err := k.UnmarshalJSON(a.Key); err != nil {
-		return nil
-	}
-	return k
 }
 
 // acmeRevoke is revoke-cert: signed by the account that ordered the
