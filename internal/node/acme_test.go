@@ -755,6 +755,10 @@ func TestACMEIPIdentifier(t *testing.T) {
 	if _, err := cl.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
 		t.Fatal(err)
 	}
+	// An IP address as a dns identifier would become a DNS SAN: refused.
+	if _, err := cl.AuthorizeOrder(ctx, acme.DomainIDs("127.0.0.1")); acmeErr(err) == nil || !strings.HasSuffix(acmeErr(err).ProblemType, ":rejectedIdentifier") {
+		t.Fatalf("dns identifier 127.0.0.1: %v", err)
+	}
 	o, err := cl.AuthorizeOrder(ctx, acme.IPIDs("127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)

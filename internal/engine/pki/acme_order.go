@@ -44,6 +44,9 @@ func (b *backend) acmeNewOrder(ctx context.Context, req *logical.Request, p logi
 			var name string
 			switch id.Type {
 			case "dns":
+				if _, err := netip.ParseAddr(strings.Trim(id.Value, "[]")); err == nil {
+					return b.acmeProblem(d, problem(http.StatusBadRequest, "rejectedIdentifier", "an IP address must be an ip identifier")), nil
+				}
 				var err error
 				if name, err = pol.checkHost(id.Value); err != nil {
 					return b.acmeProblem(d, problem(http.StatusBadRequest, "rejectedIdentifier", err.Error())), nil
