@@ -25,6 +25,7 @@ FUZZ := \
 	internal/engine/kv:FuzzRequestBody \
 	internal/engine/pki:FuzzCheckHost \
 	internal/engine/pki:FuzzCheckURI \
+	internal/engine/pki:FuzzParseJWS \
 	internal/engine/pki:FuzzParseSerial \
 	internal/engine/ssh:FuzzPrincipalPolicy \
 	internal/engine/ssh:FuzzRenderKeyID \

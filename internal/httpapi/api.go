@@ -106,6 +106,25 @@ func ocspBody(r *http.Request, path string, op logical.Operation) bool {
 	return strings.EqualFold(strings.TrimSpace(ct), "application/ocsp-request")
 }
 
+// backendHeaders are the response headers a backend may set (with a Raw
+// body): those ACME needs. Any other is dropped.
+var backendHeaders = map[string]bool{"Replay-Nonce": true, "Location": true, "Link": true, "Retry-After": true}
+
+// maxJOSEBody bounds an ACME request body (a JWS in flattened JSON).
+const maxJOSEBody = 64 << 10
+
+// joseBody reports whether r is an ACME POST (RFC 8555 section 6.2: a
+// path with an "acme/" segment, with the JOSE media type), whose JWS the
+// pki engine verifies itself from the raw bytes.
+func joseBody(r *http.Request, path string, op logical.Operation) bool {
+	if op != logical.UpdateOperation && op != logical.CreateOperation ||
+		!strings.HasPrefix(path, "acme/") && !strings.Contains(path, "/acme/") {
+		return false
+	}
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(ct), "application/jose+json")
+}
+
 type forwardedKey struct{}
 
 // ServeForwarded serves a request a standby forwarded: client is the
@@ -349,6 +368,11 @@ func (a *API) serveLogical(w http.ResponseWriter, r *http.Request, l *Listener, 
 		// An OCSP POST (RFC 6960 appendix A) carries DER, not JSON; the
 		// pki engine reads it, bounded here.
 		req.Body = http.MaxBytesReader(w, r.Body, maxOCSPBody)
+		req.Data = map[string]any{}
+	} else if joseBody(r, path, op) {
+		// An ACME request is a JWS whose signature covers its exact
+		// bytes; the pki engine parses and verifies it, bounded here.
+		req.Body = http.MaxBytesReader(w, r.Body, maxJOSEBody)
 		req.Data = map[string]any{}
 	} else if err := a.readData(w, r, req, query, &claim); err != nil {
 		a.respondError(w, r, req, err)
@@ -748,6 +772,11 @@ func (a *API) respond(w http.ResponseWriter, r *http.Request, req *logical.Reque
 		ct := resp.ContentType
 		if ct == "" {
 			ct = jsonType
+		}
+		for k, v := range resp.Headers {
+			if k = http.CanonicalHeaderKey(k); backendHeaders[k] {
+				w.Header()[k] = v
+			}
 		}
 		writeBody(w, r, status, ct, resp.Raw)
 		return

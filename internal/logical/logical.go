@@ -115,6 +115,10 @@ type Response struct {
 	// instead of the envelope (PKI DER, sys/metrics text, bare sys/ JSON).
 	Raw         []byte
 	ContentType string
+	// Headers, with Raw, are added to the HTTP response: only the ACME
+	// server's Replay-Nonce, Location, Link and Retry-After pass; the HTTP
+	// layer drops any other.
+	Headers http.Header
 	// Stream, when set, writes the whole HTTP body with ContentType after
 	// the pipeline (ACL, audit) has finished, for bodies too large to hold
 	// in memory (sys/storage/backup). The audit log sees no body. An error
@@ -227,13 +231,20 @@ type SudoPaths interface {
 
 // MatchPath is how the core reads an UnauthenticatedPaths or SudoPaths
 // list: rel (relative to the mount) matches a pattern exactly, or by prefix
-// when the pattern ends in "*". A trailing "/" on rel (a LIST) is ignored,
+// when the pattern ends in "*"; a "+" segment matches any one segment, as in
+// Vault's PathsSpecial ("roles/+/acme/directory"). A trailing "/" on rel (a LIST) is ignored,
 // so "leases/" needs sudo exactly as "leases" does.
 func MatchPath(patterns []string, rel string) bool {
 	if trimmed := strings.TrimSuffix(rel, "/"); trimmed != rel && MatchPath(patterns, trimmed) {
 		return true
 	}
 	for _, p := range patterns {
+		if strings.Contains(p, "+") {
+			if matchSegments(p, rel) {
+				return true
+			}
+			continue
+		}
 		if strings.HasSuffix(p, "*") {
 			if strings.HasPrefix(rel, p[:len(p)-1]) {
 				return true
@@ -243,6 +254,21 @@ func MatchPath(patterns []string, rel string) bool {
 		}
 	}
 	return false
+}
+
+// matchSegments matches rel against a segment pattern: "+" is exactly
+// one non-empty segment, a final "*" any remainder (possibly empty).
+func matchSegments(pattern, rel string) bool {
+	ps, rs := strings.Split(pattern, "/"), strings.Split(rel, "/")
+	for i, p := range ps {
+		if p == "*" && i == len(ps)-1 {
+			return len(rs) >= i
+		}
+		if i >= len(rs) || p == "+" && rs[i] == "" || p != "+" && rs[i] != p {
+			return false
+		}
+	}
+	return len(rs) == len(ps)
 }
 
 // Aliaser is implemented by backends that serve one resource under more than

@@ -49,6 +49,11 @@ type Route struct {
 	Sudo bool
 	// Unauthenticated: the path is served without a token (logins).
 	Unauthenticated bool
+	// SegmentGlob lists a Sudo or Unauthenticated route with "+" for each
+	// single-segment capture ("roles/+/acme/directory") instead of a
+	// prefix and "*", so it may sit beside unflagged routes under the same
+	// prefix (roles/{name}). A capture of the rest must then be last.
+	SegmentGlob bool
 	// Exists, when set, tells the core whether a write creates or updates
 	// (see ExistenceChecker).
 	Exists ExistsFunc
@@ -180,11 +185,17 @@ func NewRouter(help string, routes ...Route) *Router {
 			if !flag.on(cr) {
 				continue
 			}
-			for _, g := range r.globs(cr) {
-				for _, other := range r.routes {
-					if !flag.on(other) && other.overlaps(g, flag.listForm) {
-						panic(fmt.Sprintf("logical: %s route %q: its path %q also covers route %q", flag.name, cr.Pattern, g, other.Pattern))
-					}
+			globs := r.globs(cr)
+			if cr.SegmentGlob {
+				g, ok := cr.segmentGlob()
+				if !ok {
+					panic(fmt.Sprintf("logical: route %q: SegmentGlob needs any {x*} capture last", cr.Pattern))
+				}
+				globs = []string{g}
+			}
+			for _, g := range globs {
+				if other := r.coversUnflagged([]string{g}, flag.on, flag.listForm); other != nil {
+					panic(fmt.Sprintf("logical: %s route %q: its path %q also covers route %q", flag.name, cr.Pattern, g, other.Pattern))
 				}
 				if !slices.Contains(*flag.dst, g) {
 					*flag.dst = append(*flag.dst, g)
@@ -327,6 +338,40 @@ func (r *Router) globs(cr *compiledRoute) []string {
 	return g
 }
 
+// coversUnflagged returns a route without the flag that one of globs
+// covers, or nil.
+func (r *Router) coversUnflagged(globs []string, on func(*compiledRoute) bool, listForm bool) *compiledRoute {
+	for _, g := range globs {
+		for _, other := range r.routes {
+			if !on(other) && other.overlaps(g, listForm) {
+				return other
+			}
+		}
+	}
+	return nil
+}
+
+// segmentGlob is the route's path with each single-segment capture as
+// "+" (MatchPath matches one segment there). A final {x*} becomes "*";
+// ok is false for one that is not final.
+func (cr *compiledRoute) segmentGlob() (g string, ok bool) {
+	parts := make([]string, len(cr.segs))
+	for i, s := range cr.segs {
+		switch s.kind {
+		case segLiteral:
+			parts[i] = s.text
+		case segParam:
+			parts[i] = "+"
+		case segRest:
+			if i != len(cr.segs)-1 {
+				return "", false
+			}
+			parts[i] = "*"
+		}
+	}
+	return strings.Join(parts, "/"), true
+}
+
 func (cr *compiledRoute) globs() []string {
 	var lits []string
 	for i, s := range cr.segs {
@@ -355,6 +400,9 @@ func (cr *compiledRoute) globs() []string {
 // sys/leases/lookup/ needs sudo like sys/leases/lookup/PREFIX; the lookup
 // write at sys/leases/lookup does not).
 func (cr *compiledRoute) overlaps(g string, listForm bool) bool {
+	if strings.Contains(g, "+") {
+		return cr.overlapsSegments(strings.Split(g, "/"))
+	}
 	prefix, isPrefix := strings.CutSuffix(g, "*")
 	if !isPrefix {
 		_, ok := cr.match(g)
@@ -364,6 +412,29 @@ func (cr *compiledRoute) overlaps(g string, listForm bool) bool {
 		return ok
 	}
 	return cr.matchesSomeWithPrefix(prefix, !listForm || !strings.HasSuffix(prefix, "/"))
+}
+
+// overlapsSegments reports whether the route matches some path of the
+// segment glob pat ("a/+/b", "+" one segment, a final "*" any rest). It
+// errs towards true: a capture is taken to match any literal.
+func (cr *compiledRoute) overlapsSegments(pat []string) bool {
+	for i, p := range pat {
+		if p == "*" && i == len(pat)-1 {
+			return len(cr.segs) >= i
+		}
+		if i >= len(cr.segs) {
+			return false
+		}
+		s := cr.segs[i]
+		switch {
+		case s.kind == segRest:
+			return true
+		case p == "+" || s.kind == segParam:
+		case s.text != p:
+			return false
+		}
+	}
+	return len(cr.segs) == len(pat)
 }
 
 // matchesSomeWithPrefix reports whether the route matches some path that

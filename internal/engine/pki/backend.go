@@ -23,6 +23,11 @@ type backend struct {
 	// certificate.
 	mu sync.Mutex
 
+	// acme holds nonces and rate limiters; acmeMu serialises changes to
+	// ACME accounts and orders.
+	acme   *acmeState
+	acmeMu sync.Mutex
+
 	tidyMu     sync.Mutex
 	tidyStatus map[string]any
 }
@@ -43,7 +48,7 @@ func Factory(_ context.Context, conf *logical.BackendConfig) (logical.Backend, e
 }
 
 func newBackend(now func() time.Time) *backend {
-	b := &backend{now: now, tidyStatus: map[string]any{"state": "Inactive"}}
+	b := &backend{now: now, tidyStatus: map[string]any{"state": "Inactive"}, acme: newACMEState()}
 	b.Router = logical.NewRouter(help, b.routes()...)
 	return b
 }
@@ -52,7 +57,7 @@ type ops = map[logical.Operation]logical.Handler
 
 func (b *backend) routes() []logical.Route {
 	rd, up, ls, del := logical.ReadOperation, logical.UpdateOperation, logical.ListOperation, logical.DeleteOperation
-	return []logical.Route{
+	return append(b.acmeRoutes(), []logical.Route{
 		{Pattern: "root/generate/{exported}", Ops: ops{up: b.generateRoot}, Fields: caFields, Synopsis: "Generate a self-signed root CA (internal, exported or existing)."},
 		{Pattern: "root/rotate/{exported}", Ops: ops{up: b.rotateRoot}, Fields: caFields, Synopsis: "Generate a new root next to the current one; the default issuer does not change."},
 		{Pattern: "issuers/generate/root/{exported}", Ops: ops{up: b.generateRoot}, Fields: caFields, Synopsis: "Generate a self-signed root CA."},
@@ -115,7 +120,7 @@ func (b *backend) routes() []logical.Route {
 		{Pattern: "config/crl", Ops: ops{rd: b.readCRLConfig, up: b.writeCRLConfig}, Fields: crlFields, Synopsis: "How CRLs are built."},
 		{Pattern: "tidy", Ops: ops{up: b.tidy}, Fields: tidyFields, Synopsis: "Remove expired certificates and revocations from storage."},
 		{Pattern: "tidy-status", Ops: ops{rd: b.readTidyStatus}, Synopsis: "What the last tidy did."},
-	}
+	}...)
 }
 
 var refField = logical.Field{Name: "ref", InPath: true, Description: "An issuer ID, name, or default."}
