@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Start the services the integration tests talk to (PostgreSQL, MariaDB,
 # Redis on 127.0.0.1 with default ports), installing them with apt-get if
-# they are missing, and install the OpenSSH server and client the SSH CA
-# tests start themselves. Idempotent: services already up are left alone.
+# they are missing, and install what other tests run: the OpenSSH server and
+# client the SSH CA tests start themselves, OpenSSL and SoftHSM2. Idempotent: services already up are left alone.
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -60,6 +60,9 @@ fi
 if [ ! -x /usr/sbin/sshd ] || ! have ssh; then
   install openssh-server openssh-client
 fi
+# OpenSSL: the transit import and PKI tests check our output with an
+# independent implementation (KWP wrapping, openssl verify and ocsp).
+have openssl || install openssl
 # SoftHSM2: the PKCS#11 module the pkcs11 seal tests load; each test makes
 # its own token in a private SOFTHSM2_CONF directory.
 if ! command -v softhsm2-util >/dev/null 2>&1 || ! ls /usr/lib/softhsm/libsofthsm2.so >/dev/null 2>&1; then
