@@ -90,6 +90,9 @@ type Config struct {
 	// state, by path relative to /v1/ ("sys/storage/raft/join"); the
 	// handler sees the raw request.
 	SealedPaths map[string]func(ctx context.Context, req *logical.Request) (*logical.Response, error)
+	// Events, when set, receives an access event for every request outcome
+	// (see EventSink).
+	Events EventSink
 }
 
 // Core is one Keyward server's logic. It is safe for concurrent use.
