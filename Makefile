@@ -55,7 +55,8 @@ FUZZ := \
 	internal/secretref:FuzzParseRef \
 	internal/storage/bolt:FuzzOpen \
 	internal/storage/raft:FuzzDecodeCommand \
-	internal/tokenfmt:FuzzValid
+	internal/tokenfmt:FuzzValid \
+	internal/watch:FuzzFilter
 
 .PHONY: test lint unit fuzz deps services build
 
