@@ -43,6 +43,7 @@ func NewBackend(hub *Hub) *Backend {
 var subscribeFields = logical.Fields{
 	{Name: "path", Description: "Comma-separated path patterns: a final * matches any suffix, + one segment."},
 	{Name: "type", Description: "Comma-separated event types: request, login."},
+	{Name: "replay", Description: "true to send the matching events still in the ring first."},
 }
 
 const backendHelp = `sys/events/subscribe streams the server's access events (text/event-stream).`
@@ -91,25 +92,40 @@ func (b *Backend) subscribe(ctx context.Context, req *logical.Request, _ logical
 	if err != nil {
 		return nil, err
 	}
+	replay, _, err := logical.Bool(req.Data, "replay")
+	if err != nil {
+		return nil, err
+	}
 	f, err := ParseFilter(path, types)
 	if err != nil {
 		return nil, logical.BadRequest("%s", err)
 	}
 	// Subscribe now, so no event after this request is missed; the stream
-	// runs once the pipeline has audited the request.
+	// runs once the pipeline has audited the request. The ring is read
+	// after subscribing, so an event is in the replay, the queue or both
+	// (WriteSSE skips the second copy by Seq).
 	sub := b.hub.Subscribe(f)
+	var past []Event
+	if replay {
+		for _, e := range b.hub.Ring().Snapshot() {
+			if f.Match(&e) {
+				past = append(past, e)
+			}
+		}
+	}
 	return &logical.Response{Status: http.StatusOK, ContentType: "text/event-stream", Stream: func(w io.Writer) error {
 		defer b.hub.Unsubscribe(sub)
-		return WriteSSE(ctx, w, sub)
+		return WriteSSE(ctx, w, sub, past)
 	}}, nil
 }
 
-// WriteSSE writes sub's events to w as server-sent events, flushing after
+// WriteSSE writes past and then sub's events to w as server-sent events
+// (skipping queued events already in past), flushing after
 // each (when w has Flush() error, as http.ResponseController does), until
 // ctx ends, the subscription ends, or a write fails. Each event is
 // "id: SEQ", "event: TYPE" and one "data:" line of JSON. When the
 // subscription is dropped a final "event: end" tells why.
-func WriteSSE(ctx context.Context, w io.Writer, sub *Subscription) error {
+func WriteSSE(ctx context.Context, w io.Writer, sub *Subscription, past []Event) error {
 	flush := func() error { return nil }
 	if f, ok := w.(interface{ Flush() error }); ok {
 		flush = f.Flush
@@ -120,9 +136,19 @@ func WriteSSE(ctx context.Context, w io.Writer, sub *Subscription) error {
 	if err := flush(); err != nil {
 		return nil
 	}
+	var buf []byte
+	var seen uint64
+	for i := range past {
+		if writeEvent(w, &buf, &past[i]) != nil {
+			return nil
+		}
+		seen = past[i].Seq
+	}
+	if flush() != nil {
+		return nil
+	}
 	tick := time.NewTicker(Heartbeat)
 	defer tick.Stop()
-	var buf []byte
 	for {
 		select {
 		case <-ctx.Done():
@@ -133,7 +159,7 @@ func WriteSSE(ctx context.Context, w io.Writer, sub *Subscription) error {
 			for {
 				select {
 				case e := <-sub.C():
-					if writeEvent(w, &buf, &e) != nil {
+					if e.Seq > seen && writeEvent(w, &buf, &e) != nil {
 						return nil
 					}
 				default:
@@ -151,6 +177,9 @@ func WriteSSE(ctx context.Context, w io.Writer, sub *Subscription) error {
 				return nil
 			}
 		case e := <-sub.C():
+			if e.Seq <= seen {
+				continue
+			}
 			if writeEvent(w, &buf, &e) != nil || flush() != nil {
 				return nil
 			}
