@@ -1,6 +1,7 @@
 # Keyward. `make test` is the whole suite: the command .ci/run uses.
 TOOL := go tool -modfile=tools/go.mod
 FUZZ := \
+	api:FuzzSSE \
 	internal/audit:FuzzEncoder \
 	internal/audit:FuzzVerify \
 	internal/auth/cert:FuzzGlobMatch \

@@ -128,13 +128,15 @@ func pathPrefix(mount, path string) string {
 		seg, _, _ := strings.Cut(path, "/")
 		return seg
 	}
+	// Substrings of path: no allocation per event.
 	rel := path[len(mount):]
 	seg, rest, _ := strings.Cut(rel, "/")
+	n := len(mount) + len(seg)
 	if (seg == "data" || seg == "metadata") && rest != "" {
 		sub, _, _ := strings.Cut(rest, "/")
-		return mount + seg + "/" + sub
+		n += 1 + len(sub)
 	}
-	return mount + seg
+	return path[:n]
 }
 
 // Network is the source network of addr (an IP, or IP:port): its /24 for
