@@ -106,8 +106,14 @@ func BenchmarkKVReadEventsInterleaved(b *testing.B) {
 func BenchmarkHubEmit(b *testing.B) {
 	h := watch.NewHub(watch.Options{SubscriberBuffer: 1 << 16})
 	sub := h.Subscribe(watch.Filter{})
+	defer h.Unsubscribe(sub)
 	go func() {
-		for range sub.C() {
+		for {
+			select {
+			case <-sub.C():
+			case <-sub.Done():
+				return
+			}
 		}
 	}()
 	e := watch.Event{Type: watch.TypeRequest, Path: "secret/data/bench/k1", Mount: "secret/", Operation: "read",

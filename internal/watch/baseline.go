@@ -173,6 +173,7 @@ type Aggregator struct {
 	byKey   map[string]*list.Element // of *Baseline
 	lru     *list.List               // front: most recently seen
 	dirty   map[string]bool          // keys to write (true) or delete (false)
+	badKeys map[string]bool          // unreadable storage keys to delete
 	evicted uint64
 }
 
@@ -183,7 +184,7 @@ func NewAggregator(loc *time.Location, maxIdentities int) *Aggregator {
 		loc = time.UTC
 	}
 	return &Aggregator{loc: loc, limit: max(maxIdentities, 1), byKey: map[string]*list.Element{},
-		lru: list.New(), dirty: map[string]bool{}}
+		lru: list.New(), dirty: map[string]bool{}, badKeys: map[string]bool{}}
 }
 
 // Add counts e towards its identity's baseline; anonymous events are
@@ -291,7 +292,20 @@ func (a *Aggregator) Flush(ctx context.Context, s logical.Storage) error {
 		ops = append(ops, op{k, data})
 	}
 	clear(a.dirty)
+	bad := make([]string, 0, len(a.badKeys))
+	for k := range a.badKeys {
+		bad = append(bad, k)
+	}
+	clear(a.badKeys)
 	a.mu.Unlock()
+	for _, k := range bad {
+		if err := s.Delete(ctx, k); err != nil {
+			a.mu.Lock()
+			a.badKeys[k] = true
+			a.mu.Unlock()
+			return fmt.Errorf("watch: delete unreadable baseline: %w", err)
+		}
+	}
 	for i, o := range ops {
 		var err error
 		if o.data == nil {
@@ -316,24 +330,30 @@ func (a *Aggregator) Flush(ctx context.Context, s logical.Storage) error {
 
 // Load replaces the aggregator's baselines with those in s. Beyond the
 // cap, the least recently seen are left out (and deleted at the next
-// Flush).
-func (a *Aggregator) Load(ctx context.Context, s logical.Storage) error {
+// Flush). A baseline that cannot be read or decoded (one written with a
+// keyring a snapshot restore replaced) is skipped and deleted at the next
+// Flush: baselines are learnt again, and must never keep a node from
+// unsealing. skipped counts those; err is only for a failed List.
+func (a *Aggregator) Load(ctx context.Context, s logical.Storage) (skipped int, err error) {
 	keys, err := s.List(ctx, BaselinePrefix)
 	if err != nil {
-		return fmt.Errorf("watch: list baselines: %w", err)
+		return 0, fmt.Errorf("watch: list baselines: %w", err)
 	}
 	var all []*Baseline
+	var bad []string
 	for _, k := range keys {
 		data, err := s.Get(ctx, BaselinePrefix+k)
 		if err != nil {
-			return fmt.Errorf("watch: read baseline %s: %w", k, err)
+			bad = append(bad, k)
+			continue
 		}
 		if data == nil {
 			continue
 		}
 		b := &Baseline{}
-		if err := json.Unmarshal(data, b); err != nil {
-			return fmt.Errorf("watch: decode baseline %s: %w", k, err)
+		if err := json.Unmarshal(data, b); err != nil || b.Key == "" || storageKey(b.Key) != BaselinePrefix+k {
+			bad = append(bad, k)
+			continue
 		}
 		all = append(all, b)
 	}
@@ -344,8 +364,12 @@ func (a *Aggregator) Load(ctx context.Context, s logical.Storage) error {
 	a.byKey = map[string]*list.Element{}
 	a.lru.Init()
 	clear(a.dirty)
+	clear(a.badKeys)
+	for _, k := range bad {
+		a.badKeys[BaselinePrefix+k] = true
+	}
 	for _, b := range all {
-		if _, dup := a.byKey[b.Key]; dup || b.Key == "" {
+		if _, dup := a.byKey[b.Key]; dup {
 			continue
 		}
 		if a.lru.Len() >= a.limit {
@@ -354,7 +378,7 @@ func (a *Aggregator) Load(ctx context.Context, s logical.Storage) error {
 		}
 		a.byKey[b.Key] = a.lru.PushBack(b)
 	}
-	return nil
+	return len(bad), nil
 }
 
 // Reset forgets every baseline in memory (at seal, after the last Flush).
@@ -364,6 +388,7 @@ func (a *Aggregator) Reset() {
 	a.byKey = map[string]*list.Element{}
 	a.lru.Init()
 	clear(a.dirty)
+	clear(a.badKeys)
 }
 
 func sortByLastDesc(bs []*Baseline) {

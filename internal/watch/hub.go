@@ -162,17 +162,24 @@ func (h *Hub) EndSubscriptions(reason string) {
 }
 
 // Attach is called at unseal with the watch service's storage: it loads
-// the persisted baselines and starts the periodic flush.
-func (h *Hub) Attach(ctx context.Context, s logical.Storage) error {
-	if err := h.aggr.Load(ctx, s); err != nil {
-		return err
+// the persisted baselines and starts the periodic flush. Baselines that
+// cannot be loaded are logged and learnt again: they never keep a node
+// from unsealing.
+func (h *Hub) Attach(ctx context.Context, s logical.Storage) {
+	if skipped, err := h.aggr.Load(ctx, s); err != nil {
+		h.opts.Logger.Error("watch: baselines not loaded; learning them again", "err", err)
+	} else if skipped > 0 {
+		h.opts.Logger.Warn("watch: unreadable baselines skipped and to be deleted", "count", skipped)
 	}
 	h.stMu.Lock()
 	defer h.stMu.Unlock()
+	if h.storage != nil { // attached twice without a Detach: stop the old flush loop
+		close(h.stop)
+		<-h.done
+	}
 	h.storage = s
 	h.stop, h.done = make(chan struct{}), make(chan struct{})
 	go h.flushLoop(s, h.stop, h.done)
-	return nil
 }
 
 func (h *Hub) flushLoop(s logical.Storage, stop, done chan struct{}) {

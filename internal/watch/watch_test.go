@@ -143,14 +143,14 @@ func TestAggregatorEvictsLeastRecentAndPersists(t *testing.T) {
 		}
 	}
 	b := watch.NewAggregator(nil, 1) // a smaller cap keeps the most recent
-	if err := b.Load(ctx, s); err != nil {
+	if _, err := b.Load(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := b.Get("entity:c"); !ok || b.Len() != 1 {
 		t.Errorf("load kept %d, c present %v", b.Len(), ok)
 	}
 	full := watch.NewAggregator(nil, 5)
-	if err := full.Load(ctx, s); err != nil {
+	if _, err := full.Load(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := full.Get("entity:a"); got.Paths["secret/data/y"] != 1 || got.Requests != 2 {
@@ -222,4 +222,29 @@ func FuzzFilter(f *testing.F) {
 			t.Errorf("MatchPath(%q, %q) is not an exact match", pattern, path)
 		}
 	})
+}
+
+// An unreadable baseline (a value from another keyring after a snapshot
+// restore, or garbage) is skipped, and deleted at the next flush.
+func TestLoadSkipsUnreadableBaselines(t *testing.T) {
+	ctx := context.Background()
+	s := &logicaltest.InmemStorage{}
+	a := watch.NewAggregator(nil, 5)
+	a.Add(ptr(ev("good", "secret/data/x", time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC))))
+	if err := a.Flush(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Put(ctx, watch.BaselinePrefix+"garbage", []byte("{not json"))
+	s.Put(ctx, watch.BaselinePrefix+"misfiled", []byte(`{"key":"entity:other"}`))
+	b := watch.NewAggregator(nil, 5)
+	skipped, err := b.Load(ctx, s)
+	if err != nil || skipped != 2 || b.Len() != 1 {
+		t.Fatalf("Load = %d skipped, %v; %d loaded", skipped, err, b.Len())
+	}
+	if err := b.Flush(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := s.List(ctx, watch.BaselinePrefix); len(keys) != 1 {
+		t.Errorf("after flush: %v", keys)
+	}
 }
