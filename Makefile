@@ -1,6 +1,7 @@
 # Keyward. `make test` is the whole suite: the command .ci/run uses.
 TOOL := go tool -modfile=tools/go.mod
 FUZZ := \
+	api:FuzzSSE \
 	internal/audit:FuzzEncoder \
 	internal/audit:FuzzVerify \
 	internal/auth/cert:FuzzGlobMatch \
@@ -65,7 +66,8 @@ FUZZ := \
 	internal/secretref:FuzzParseRef \
 	internal/storage/bolt:FuzzOpen \
 	internal/storage/raft:FuzzDecodeCommand \
-	internal/tokenfmt:FuzzValid
+	internal/tokenfmt:FuzzValid \
+	internal/watch:FuzzFilter
 
 .PHONY: test lint unit fuzz deps services build
 

@@ -57,6 +57,7 @@ type Config struct {
 	RateLimit    RateLimit
 	LoginLimits  LoginLimits
 	Operator     OperatorAccess
+	Watch        Watch
 	// File is the file Load read ("" otherwise). Audit files may never be
 	// it.
 	File string
@@ -75,6 +76,35 @@ type Config struct {
 type LoginLimits struct {
 	FailuresPerAddress int
 	FailuresPerUser    int
+}
+
+// Watch is the "watch" block: access events and baselines (docs/watch.md).
+// Zero values take the defaults: 4096 events in the ring, 256 queued per
+// subscriber, 10000 identities' baselines, UTC, a flush every minute.
+type Watch struct {
+	// Disable turns access events off: no events, baselines or
+	// sys/events/subscribe.
+	Disable          bool
+	RingSize         int
+	SubscriberBuffer int
+	MaxIdentities    int
+	// TimeZone is an IANA name ("Europe/Berlin") for baselines' hours and
+	// weekdays.
+	TimeZone      string
+	FlushInterval time.Duration
+}
+
+// Location is the time zone TimeZone names (UTC when unset or unknown;
+// Validate reports an unknown one).
+func (w Watch) Location() *time.Location {
+	if w.TimeZone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(w.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // OperatorAccess is the "operator_access" block: who may write to the
@@ -420,6 +450,29 @@ func Parse(text string) (cfg *Config, err error) {
 					cfg.LoginLimits.FailuresPerUser = limit(v, bad, "login_limits", k)
 				default:
 					bad("login_limits: unknown setting %q", k)
+				}
+			}
+		case "watch":
+			body, ok := block(item, "watch", bad)
+			if !ok {
+				continue
+			}
+			for k, v := range body {
+				switch k {
+				case "disable":
+					cfg.Watch.Disable = boolish(v, bad, "watch: "+k)
+				case "ring_size":
+					cfg.Watch.RingSize = watchCount(v, bad, "watch", k)
+				case "subscriber_buffer":
+					cfg.Watch.SubscriberBuffer = watchCount(v, bad, "watch", k)
+				case "max_identities":
+					cfg.Watch.MaxIdentities = watchCount(v, bad, "watch", k)
+				case "time_zone":
+					cfg.Watch.TimeZone = str(v)
+				case "flush_interval":
+					cfg.Watch.FlushInterval = dur(v, bad, "watch: "+k)
+				default:
+					bad("watch: unknown setting %q", k)
 				}
 			}
 		case "operator_access":
@@ -789,6 +842,14 @@ func (c *Config) Validate() error {
 	if c.DefaultLeaseTTL > c.MaxLeaseTTL {
 		errs = append(errs, errors.New("default_lease_ttl cannot exceed max_lease_ttl"))
 	}
+	if c.Watch.TimeZone != "" {
+		if _, err := time.LoadLocation(c.Watch.TimeZone); err != nil {
+			errs = append(errs, fmt.Errorf("watch: time_zone %q is not a known time zone", c.Watch.TimeZone))
+		}
+	}
+	if c.Watch.FlushInterval < 0 {
+		errs = append(errs, errors.New("watch: flush_interval must not be negative"))
+	}
 	if c.APIAddr != "" {
 		if err := checkAPIAddr(c.APIAddr); err != nil {
 			errs = append(errs, err)
@@ -918,6 +979,15 @@ func limit(v any, bad func(string, ...any), blockName, key string) int {
 	n, err := strconv.Atoi(str(v))
 	if err != nil || n < -1 {
 		bad("%s: %s must be a whole number (-1 for no limit)", blockName, key)
+	}
+	return n
+}
+
+// watchCount reads a whole number (0 keeps the default).
+func watchCount(v any, bad func(string, ...any), blockName, key string) int {
+	n, err := strconv.Atoi(str(v))
+	if err != nil || n < 0 || n > 1<<24 {
+		bad("%s: %s must be a whole number from 0 to %d", blockName, key, 1<<24)
 	}
 	return n
 }

@@ -97,6 +97,9 @@ type Config struct {
 	// still be wrapped by it and is being migrated away (see autoseal.go).
 	Seal        seal.Seal
 	MigrateFrom seal.Seal
+	// Events, when set, receives an access event for every request outcome
+	// (see EventSink).
+	Events EventSink
 }
 
 // Core is one Keyward server's logic. It is safe for concurrent use.

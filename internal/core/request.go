@@ -149,13 +149,13 @@ var errAuditFailed = logical.Errorf(http.StatusInternalServerError, "audit: no d
 // auditResponse records the outcome. It returns the error to give the
 // client: respErr, or errAuditFailed when the record could not be written.
 func (c *Core) auditResponse(ctx context.Context, a *active, req, routed *logical.Request, resp *logical.Response, respErr error) error {
-	if a.audit == nil {
-		return respErr
+	if a.audit != nil {
+		if err := a.audit.LogResponse(ctx, auditView(req, routed), resp, respErr); err != nil {
+			c.logger.Error("audit response failed", "request_id", req.ID, "path", req.Path, "err", err)
+			respErr, resp = errAuditFailed, nil
+		}
 	}
-	if err := a.audit.LogResponse(ctx, auditView(req, routed), resp, respErr); err != nil {
-		c.logger.Error("audit response failed", "request_id", req.ID, "path", req.Path, "err", err)
-		return errAuditFailed
-	}
+	c.emitEvent(a, req, routed, resp, respErr)
 	return respErr
 }
 

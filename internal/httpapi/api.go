@@ -819,6 +819,10 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request, req *logical.Reques
 	}
 }
 
+// Flush sends what was written so far: a stream of events (text/event-stream)
+// flushes after each one.
+func (d *deadlineWriter) Flush() error { return d.rc.Flush() }
+
 type deadlineWriter struct {
 	w  io.Writer
 	rc *http.ResponseController

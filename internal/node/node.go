@@ -27,10 +27,12 @@ import (
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage"
+	"github.com/keyward/keyward/internal/watch"
 )
 
 // Node is one running server.
 type Node struct {
+	watch   *watch.Hub
 	cfg     *config.Config
 	logger  *slog.Logger
 	store   storage.Backend
@@ -151,6 +153,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	}
 	if n.pgha != nil {
 		n.pgha.coreConfig(&cc)
+	}
+	n.watch = watch.NewHub(watch.Options{RingSize: cfg.Watch.RingSize, SubscriberBuffer: cfg.Watch.SubscriberBuffer,
+		MaxIdentities: cfg.Watch.MaxIdentities, Location: cfg.Watch.Location(),
+		FlushInterval: cfg.Watch.FlushInterval, Logger: logger})
+	if !cfg.Watch.Disable {
+		cc.Events = n.watch
+		svcs = append(svcs, watchService(n.watch))
 	}
 	cc.Services = svcs
 	if n.seals, err = withSeals(cfg, &cc, logger); err != nil {
@@ -284,6 +293,9 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		if n.watch != nil {
+			n.watch.EndSubscriptions("server shutting down") // open streams would hold Shutdown
+		}
 		for _, s := range n.servers {
 			if err := s.Shutdown(ctx); err != nil {
 				n.closeErr = errors.Join(n.closeErr, err)

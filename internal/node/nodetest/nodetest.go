@@ -48,6 +48,9 @@ type Options struct {
 	// temporary directory with in-memory storage, so tests may put audit
 	// files in t.TempDir().
 	AuditDir string
+	// Configure, when set, edits the configuration before the server is
+	// built (the watch block, say).
+	Configure func(*config.Config)
 }
 
 // Start starts a server with default options; it fails the test on error
@@ -66,6 +69,9 @@ func StartWith(t testing.TB, opts Options) *Node {
 	cfg.Audit.Dir = opts.AuditDir
 	if cfg.Audit.Dir == "" && opts.Dir == "" {
 		cfg.Audit.Dir = os.TempDir()
+	}
+	if opts.Configure != nil {
+		opts.Configure(cfg)
 	}
 	logs := &clocktest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
