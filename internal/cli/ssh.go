@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,6 +198,12 @@ func loginUser(dest string) string {
 func runSSH(e *env, path string, args []string) error {
 	sshCmd := exec.Command(path, args...)
 	sshCmd.Stdin, sshCmd.Stdout, sshCmd.Stderr = e.stdin, e.stdout, e.stderr
+	// ssh needs no token, and what it starts (ProxyCommand, LocalCommand,
+	// SendEnv to the remote) must not get one.
+	sshCmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(tokenVars, name)
+	})
 	// Our signals go to ssh, so that the key directory is removed after it
 	// exits instead of left behind by an interrupted keyward.
 	sigs := make(chan os.Signal, 4)
