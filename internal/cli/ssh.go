@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -200,10 +199,7 @@ func runSSH(e *env, path string, args []string) error {
 	sshCmd.Stdin, sshCmd.Stdout, sshCmd.Stderr = e.stdin, e.stdout, e.stderr
 	// ssh needs no token, and what it starts (ProxyCommand, LocalCommand,
 	// SendEnv to the remote) must not get one.
-	sshCmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		name, _, _ := strings.Cut(kv, "=")
-		return slices.Contains(tokenVars, name)
-	})
+	sshCmd.Env = environWithoutToken()
 	// Our signals go to ssh, so that the key directory is removed after it
 	// exits instead of left behind by an interrupted keyward.
 	sigs := make(chan os.Signal, 4)
