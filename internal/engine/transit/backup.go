@@ -210,3 +210,25 @@ func (k *key) validate() error {
 	}
 	return nil
 }
+
+var _ logical.Aliaser = (*backend)(nil)
+
+// CanonicalPath names the key a restore without a name in the path acts
+// on: restore with a backup of key NAME is restore/NAME, so the core
+// authorizes it as that path too and a deny on restore/NAME covers it
+// (logical.Aliaser). A backup that does not parse names nothing; the
+// handler refuses it.
+func (b *backend) CanonicalPath(req *logical.Request) string {
+	if strings.TrimSuffix(req.Path, "/") != "restore" {
+		return ""
+	}
+	s, _, err := logical.Str(req.Data, "backup")
+	if err != nil || s == "" {
+		return ""
+	}
+	k, err := parseBackup(s)
+	if err != nil {
+		return ""
+	}
+	return "restore/" + k.Name
+}
