@@ -14,7 +14,9 @@ import (
 // issuer/REF/issue/admin, one on sign-verbatim covers
 // issuer/REF/sign-verbatim, and so on. Regression (adversarial pass on
 // the pki engine): a token allowed pki/* but denied pki/issue/admin got an
-// admin certificate through pki/issuer/default/issue/admin.
+// admin certificate through pki/issuer/default/issue/admin, and one denied
+// pki/issuer/other/* got a certificate from issuer other through
+// pki/issue/web with issuer_ref=other.
 func TestPKIAliasRoutesAuthorizedAsCanonical(t *testing.T) {
 	n := nodetest.Start(t)
 	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
@@ -22,6 +24,9 @@ func TestPKIAliasRoutesAuthorizedAsCanonical(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := root.Logical().Write("pki/root/generate/internal", map[string]any{"common_name": "Root", "key_type": "ec"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Logical().Write("pki/root/generate/internal", map[string]any{"common_name": "Other", "key_type": "ec", "issuer_name": "other"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []string{"admin", "web"} {
@@ -39,6 +44,7 @@ path "pki/root/generate/*" { capabilities = ["deny"] }
 path "pki/intermediate/generate/*" { capabilities = ["deny"] }
 path "pki/config/ca" { capabilities = ["deny"] }
 path "pki/config/issuers" { capabilities = ["deny"] }
+path "pki/issuer/other/*" { capabilities = ["deny"] }
 `)
 	cn := map[string]any{"common_name": "x"}
 	for _, tc := range []struct {
@@ -55,10 +61,17 @@ path "pki/config/issuers" { capabilities = ["deny"] }
 		{"pki/issuers/import/bundle", map[string]any{"pem_bundle": "x"}},
 		{"pki/issuers/import/cert", map[string]any{"pem_bundle": "x"}},
 		{"pki/root/replace", map[string]any{"default": "default"}},
+		// issuer_ref in the body picks the issuer as the issuer/REF path does
+		{"pki/issue/web", map[string]any{"common_name": "x", "ttl": "1h", "issuer_ref": "other"}},
+		{"pki/sign/web", map[string]any{"csr": "x", "issuer_ref": "other"}},
+		{"pki/sign-verbatim/web", map[string]any{"csr": "x", "issuer_ref": "other"}},
 	} {
 		if status, body := do(t, "PUT", n.URL+"/v1/"+tc.path, denied, tc.body); status != http.StatusForbidden {
 			t.Errorf("PUT %s = %d %s, want 403", tc.path, status, body)
 		}
+	}
+	if status, body := do(t, "PUT", n.URL+"/v1/pki/issue/web", denied, map[string]any{"common_name": "x", "ttl": "1h", "issuer_ref": "default"}); status != http.StatusOK {
+		t.Errorf("PUT pki/issue/web with issuer_ref default = %d %s, want 200", status, body)
 	}
 	// What the policy allows still works through the alias.
 	if status, body := do(t, "PUT", n.URL+"/v1/pki/issuer/default/issue/web", denied, map[string]any{"common_name": "x", "ttl": "1h"}); status != http.StatusOK {

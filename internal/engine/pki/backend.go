@@ -148,8 +148,23 @@ var _ logical.Aliaser = (*backend)(nil)
 // alias (logical.Aliaser): issuer/REF/issue/ROLE is issue/ROLE with
 // another issuer, issuer/REF/sign-verbatim is sign-verbatim,
 // issuers/generate/root/X is root/generate/X, and so on.
+//
+// A request that picks its issuer in the body (issuer_ref on issue/ROLE,
+// sign/ROLE, sign-verbatim[/ROLE] or root/sign-intermediate) acts on the
+// issuer-scoped path, issuer/REF/issue/ROLE and so on, so an ACL on
+// issuer/REF/... decides whether the role's issuer may be overridden.
 func (b *backend) CanonicalPath(req *logical.Request) string {
 	p := strings.TrimSuffix(req.Path, "/")
+	if ref, _ := req.Data["issuer_ref"].(string); ref != "" {
+		switch {
+		case strings.HasPrefix(p, "issue/"), strings.HasPrefix(p, "sign/"):
+			return "issuer/" + ref + "/" + p
+		case p == "sign-verbatim", strings.HasPrefix(p, "sign-verbatim/"):
+			return "issuer/" + ref + "/sign-verbatim"
+		case p == "root/sign-intermediate":
+			return "issuer/" + ref + "/sign-intermediate"
+		}
+	}
 	if rest, ok := strings.CutPrefix(p, "issuer/"); ok {
 		if _, tail, ok := strings.Cut(rest, "/"); ok {
 			switch {
