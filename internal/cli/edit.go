@@ -29,7 +29,8 @@ func newEditCmd(e *env) *cobra.Command {
 		Use:   "edit [flags] FILE",
 		Short: "Edit an encrypted file in $EDITOR and encrypt it again",
 		Long: `Edit decrypts FILE into a private temporary file (mode 0600, in a 0700
-directory on /dev/shm when there is one), opens it in $EDITOR (default vi),
+directory on /dev/shm when there is one), opens it in $EDITOR (default vi,
+run without KEYWARD_TOKEN and VAULT_TOKEN in its environment),
 and encrypts the result with FILE's data key: values you did not change keep
 their ciphertext, so the git diff shows only your changes. The temporary
 file is removed when the editor exits. A FILE that does not exist yet is
@@ -120,6 +121,7 @@ func editPlaintext(e *env, file string, plain []byte) ([]byte, error) {
 	// exec: the editor is our child itself, so a forwarded signal reaches it.
 	c := exec.Command("sh", "-c", "exec "+editor+` "$1"`, "keyward-edit", tmp)
 	c.Stdin, c.Stdout, c.Stderr = e.stdin, e.stdout, e.stderr
+	c.Env = environWithoutToken() // the editor and its plugins need no token
 	if err := c.Start(); err != nil {
 		return nil, fmt.Errorf("editor %s: %w", editor, err)
 	}

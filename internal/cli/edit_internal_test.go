@@ -47,3 +47,37 @@ func TestCleanStaleEdits(t *testing.T) {
 		t.Errorf("stderr = %q", stderr.String())
 	}
 }
+
+// TestEditorGetsNoToken: the editor (and its plugins) never sees
+// keyward's token. A stand-in editor records the environment it was
+// given.
+func TestEditorGetsNoToken(t *testing.T) {
+	const token = "kwr_editor_canary_token_0123456789"
+	t.Setenv("KEYWARD_TOKEN", token)
+	t.Setenv("VAULT_TOKEN", token)
+	envFile := filepath.Join(t.TempDir(), "env")
+	editor := filepath.Join(t.TempDir(), "editor")
+	if err := os.WriteFile(editor, []byte("#!/bin/sh\nenv > '"+envFile+"'\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	e := &env{stdin: bytes.NewReader(nil), stdout: &stderr, stderr: &stderr, getenv: func(k string) string {
+		if k == "EDITOR" {
+			return editor
+		}
+		return os.Getenv(k)
+	}}
+	if _, err := editPlaintext(e, "secrets.yaml", []byte("a: 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(got, []byte("PATH=")) {
+		t.Fatalf("the stand-in editor recorded no environment: %q", got)
+	}
+	if bytes.Contains(got, []byte(token)) {
+		t.Fatal("the editor's environment holds keyward's token")
+	}
+}

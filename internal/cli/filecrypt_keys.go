@@ -49,9 +49,20 @@ func (f *fileFlags) options(e *env) (filecrypt.Options, error) {
 	}
 	o.Keys.Age = ids
 	clients := map[string]filecrypt.TransitClient{}
+	trusted := api.ConfigFromEnv(e.getenv).Address
+	if f.conn.address != "" {
+		trusted = f.conn.address
+	}
 	o.Keys.Transit = func(address string) (filecrypt.TransitClient, error) {
 		if c, ok := clients[address]; ok {
 			return c, nil
+		}
+		// The address comes from the file or the creation rules, which
+		// whoever can push to the repository writes; the token goes only
+		// to the server the user named (a textconv run by git diff would
+		// otherwise hand it to any server a branch names).
+		if !sameServer(address, trusted) {
+			return nil, fmt.Errorf("the key group's server %s is not the one the token is for (%s): set KEYWARD_ADDR or --address to %s to use it", address, trusted, address)
 		}
 		var c *api.Client
 		var err error
@@ -204,3 +215,13 @@ func replaceFile(path string, data []byte) error {
 
 // writePlaintextAtomic replaces path with plaintext, mode 0600.
 func writePlaintextAtomic(path string, data []byte) error { return writeFileAtomic(path, data, 0o600) }
+
+// sameServer reports whether two addresses name one server: the same
+// scheme and host (case-insensitive), whatever path or trailing slash
+// follows.
+func sameServer(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	return errA == nil && errB == nil && ua.Host != "" &&
+		strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
+}

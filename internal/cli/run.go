@@ -489,6 +489,15 @@ func unmaskedRemoved(secrets []mask.Secret, allowed []string) []mask.Secret {
 // (api.ConfigFromEnv).
 var tokenVars = []string{"KEYWARD_TOKEN", "VAULT_TOKEN"}
 
+// environWithoutToken is this process's environment less the token
+// variables, for a child that needs no token (ssh, an editor).
+func environWithoutToken() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(tokenVars, name)
+	})
+}
+
 // dropTokenEnv removes the token variables from keyward's environment once
 // the client has read them, so no child or later lookup gets them by
 // accident, and returns them as NAME=VALUE for --pass-token. It changes the

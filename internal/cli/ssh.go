@@ -197,6 +197,9 @@ func loginUser(dest string) string {
 func runSSH(e *env, path string, args []string) error {
 	sshCmd := exec.Command(path, args...)
 	sshCmd.Stdin, sshCmd.Stdout, sshCmd.Stderr = e.stdin, e.stdout, e.stderr
+	// ssh needs no token, and what it starts (ProxyCommand, LocalCommand,
+	// SendEnv to the remote) must not get one.
+	sshCmd.Env = environWithoutToken()
 	// Our signals go to ssh, so that the key directory is removed after it
 	// exits instead of left behind by an interrupted keyward.
 	sigs := make(chan os.Signal, 4)

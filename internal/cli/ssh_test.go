@@ -144,3 +144,32 @@ func TestSSHConnectsWithFreshKey(t *testing.T) {
 		t.Fatalf("keyward ssh --principal intern = %d, want ssh's 255", code)
 	}
 }
+
+// TestSSHChildGetsNoToken: ssh, and whatever it starts (ProxyCommand,
+// LocalCommand, SendEnv to the remote), never sees keyward's token. A
+// stand-in ssh first on PATH records the environment it was given.
+func TestSSHChildGetsNoToken(t *testing.T) {
+	srv := sshCA(t)
+	token := os.Getenv("KEYWARD_TOKEN")
+	t.Setenv("VAULT_TOKEN", token)
+	bin := t.TempDir()
+	envFile := filepath.Join(t.TempDir(), "env")
+	script := "#!/bin/sh\nenv > '" + envFile + "'\n"
+	if err := os.WriteFile(filepath.Join(bin, "ssh"), []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if code, stdout, stderr := runKeyward(t, "ssh", "--role", "ops", srv.User+"@127.0.0.1", "true"); code != 0 {
+		t.Fatalf("keyward ssh = %d, %q, %q", code, stdout, stderr)
+	}
+	env, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(env), "PATH=") {
+		t.Fatalf("the stand-in ssh recorded no environment: %q", env)
+	}
+	if strings.Contains(string(env), token) {
+		t.Fatal("ssh's environment holds keyward's token")
+	}
+}

@@ -340,3 +340,13 @@ func TestCustomTagsStayInClearUnderTheMAC(t *testing.T) {
 		t.Fatalf("Decrypt(changed tagged value) = %v, want a MAC mismatch", err)
 	}
 }
+
+// TestNoKeyGroupsSaysSo: a file whose metadata lists no key groups (or
+// fewer than its threshold) fails with a message saying that, not a
+// formatting artefact of an empty error list.
+func TestNoKeyGroupsSaysSo(t *testing.T) {
+	_, err := Decrypt(t.Context(), "x.yaml", []byte("a: 1\nkeyward:\n  version: 1\n  mac: AAAA\n"), testOptions(t))
+	if err == nil || strings.Contains(err.Error(), "%!") || !strings.Contains(err.Error(), "key groups") {
+		t.Fatalf("Decrypt(no key groups) = %v", err)
+	}
+}

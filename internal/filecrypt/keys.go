@@ -161,6 +161,9 @@ func unwrap(ctx context.Context, m *Metadata, keys Keys) ([]byte, error) {
 		}
 	}
 	if len(shares) < need {
+		if len(errs) == 0 {
+			errs = append(errs, fmt.Errorf("the file lists %d key groups", len(m.Groups)))
+		}
 		return nil, fmt.Errorf("cannot recover the data key (%d of %d key groups needed): %w", len(shares), need, errors.Join(errs...))
 	}
 	if need == 1 {

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -143,4 +144,52 @@ func (b *backend) ttls(req *logical.Request) (def, max time.Duration) {
 		max = 768 * time.Hour
 	}
 	return def, max
+}
+
+var _ logical.Aliaser = (*backend)(nil)
+
+// CanonicalPath names the path an alias route acts on, so the core
+// authorizes the request as that path too and a deny there covers the
+// alias (logical.Aliaser): issuer/REF/issue/ROLE is issue/ROLE with
+// another issuer, issuer/REF/sign-verbatim is sign-verbatim,
+// issuers/generate/root/X is root/generate/X, and so on.
+//
+// A request that picks its issuer in the body (issuer_ref on issue/ROLE,
+// sign/ROLE, sign-verbatim[/ROLE] or root/sign-intermediate) acts on the
+// issuer-scoped path, issuer/REF/issue/ROLE and so on, so an ACL on
+// issuer/REF/... decides whether the role's issuer may be overridden.
+func (b *backend) CanonicalPath(req *logical.Request) string {
+	p := strings.TrimSuffix(req.Path, "/")
+	if ref, _ := req.Data["issuer_ref"].(string); ref != "" {
+		switch {
+		case strings.HasPrefix(p, "issue/"), strings.HasPrefix(p, "sign/"):
+			return "issuer/" + ref + "/" + p
+		case p == "sign-verbatim", strings.HasPrefix(p, "sign-verbatim/"):
+			return "issuer/" + ref + "/sign-verbatim"
+		case p == "root/sign-intermediate":
+			return "issuer/" + ref + "/sign-intermediate"
+		}
+	}
+	if rest, ok := strings.CutPrefix(p, "issuer/"); ok {
+		if _, tail, ok := strings.Cut(rest, "/"); ok {
+			switch {
+			case strings.HasPrefix(tail, "issue/"), strings.HasPrefix(tail, "sign/"), tail == "sign-verbatim":
+				return tail
+			case tail == "sign-intermediate":
+				return "root/sign-intermediate"
+			}
+		}
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(p, "issuers/generate/root/"):
+		return "root/generate/" + strings.TrimPrefix(p, "issuers/generate/root/")
+	case strings.HasPrefix(p, "issuers/generate/intermediate/"):
+		return "intermediate/generate/" + strings.TrimPrefix(p, "issuers/generate/intermediate/")
+	case strings.HasPrefix(p, "issuers/import/"):
+		return "config/ca"
+	case p == "root/replace":
+		return "config/issuers"
+	}
+	return ""
 }

@@ -154,3 +154,23 @@ func rsaCSR(t *testing.T) string {
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 }
+
+// not_after is bounded by the role's max_ttl as ttl is. Regression
+// (adversarial pass on the pki engine): a role with max_ttl=1h issued a
+// certificate valid for 30 days when asked by not_after.
+func TestNotAfterBoundedByMaxTTL(t *testing.T) {
+	b, s := testMount(t)
+	call(t, b, s, "roles/short", map[string]any{"allow_any_name": true, "key_type": "ec", "max_ttl": "1h"})
+	far := time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	if r, err := try(b, s, "issue/short", map[string]any{"common_name": "x", "not_after": far}); err == nil {
+		t.Fatalf("not_after 30 days out under max_ttl 1h issued a certificate until %v", leafOf(t, r).NotAfter)
+	}
+	near := time.Now().Add(30 * time.Minute).UTC().Format(time.RFC3339)
+	r, err := try(b, s, "issue/short", map[string]any{"common_name": "x", "not_after": near})
+	if err != nil {
+		t.Fatalf("not_after within max_ttl: %v", err)
+	}
+	if got := leafOf(t, r).NotAfter.UTC().Format(time.RFC3339); got != near {
+		t.Errorf("NotAfter = %s, want %s", got, near)
+	}
+}

@@ -214,12 +214,19 @@ func validFreeName(s string) bool {
 	if s == "" || len(s) > 64 || !utf8.ValidString(s) {
 		return false
 	}
+	return !hasControl(s)
+}
+
+// hasControl reports whether s has a C0 or C1 control character or DEL:
+// a NUL in a certificate name lets a reader that stops at it see a
+// different, shorter name than the one the role checked.
+func hasControl(s string) bool {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // checkEmail decides an email-style name: the local part is kept as
@@ -334,7 +341,7 @@ func (p namePolicy) checkOtherSAN(s string) (oid, value string, err error) {
 		return "", "", errors.New(`other_sans entries look like "1.2.3.4;UTF8:value"`)
 	}
 	_, value, _ = strings.Cut(rest, ":")
-	if _, err := parseOID(oid); err != nil || !utf8.ValidString(value) {
+	if _, err := parseOID(oid); err != nil || !utf8.ValidString(value) || hasControl(value) {
 		return "", "", errors.New("other_sans entry has a malformed OID or value")
 	}
 	for _, a := range p.AllowedOtherSANs {

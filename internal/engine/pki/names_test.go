@@ -215,6 +215,11 @@ func TestCheckOtherSAN(t *testing.T) {
 		{"1.3.6.1.4.1.311.20.2.4;UTF8:alice@example.com", false},
 		{"1.3.6.1.4.1.311.20.2.3;alice@example.com", false},
 		{"not-an-oid;UTF8:x", false},
+		// A NUL or other control character would let a consumer that
+		// reads the value as a C string see "alice@evil.com".
+		{"1.3.6.1.4.1.311.20.2.3;UTF8:alice@evil.com\x00@example.com", false},
+		{"1.3.6.1.4.1.311.20.2.3;UTF8:alice@evil.com\n@example.com", false},
+		{"1.3.6.1.4.1.311.20.2.3;UTF8:alice@evil.com\u0085@example.com", false},
 	} {
 		_, _, err := pol.checkOtherSAN(tc.in)
 		if (err == nil) != tc.ok {
@@ -223,6 +228,9 @@ func TestCheckOtherSAN(t *testing.T) {
 	}
 	if _, _, err := (namePolicy{AllowedOtherSANs: []string{"*"}}).checkOtherSAN("1.2.3;UTF8:x"); err != nil {
 		t.Errorf("* should allow any: %v", err)
+	}
+	if _, _, err := (namePolicy{AllowedOtherSANs: []string{"*"}}).checkOtherSAN("1.2.3;UTF8:x\x00y"); err == nil {
+		t.Error("* allowed a value with a NUL")
 	}
 }
 

@@ -216,8 +216,9 @@ func isIP(s string) bool {
 	return err == nil
 }
 
-// lifetime computes NotBefore and NotAfter from ttl or not_after, capped
-// by max (with a warning) and by the issuer per leaf_not_after_behavior.
+// lifetime computes NotBefore and NotAfter from ttl or not_after: a ttl
+// over max is capped (with a warning), a not_after past now+max refused,
+// and either is bounded by the issuer per leaf_not_after_behavior.
 func (b *backend) lifetime(data map[string]any, def, max, backdate time.Duration, iss *issuerEntry) (time.Time, time.Time, []string, error) {
 	now := b.now()
 	var warnings []string
@@ -234,6 +235,9 @@ func (b *backend) lifetime(data map[string]any, def, max, backdate time.Duration
 		notAfter, err = time.Parse(time.RFC3339, na)
 		if err != nil {
 			return time.Time{}, time.Time{}, nil, logical.BadRequest("not_after: expected an RFC 3339 time")
+		}
+		if max > 0 && notAfter.After(now.Add(max)) {
+			return time.Time{}, time.Time{}, nil, logical.BadRequest("not_after is beyond the maximum lifetime (%s)", max)
 		}
 	} else {
 		if ttl == 0 {

@@ -210,3 +210,34 @@ func (k *key) validate() error {
 	}
 	return nil
 }
+
+var _ logical.Aliaser = (*backend)(nil)
+
+// CanonicalPath names the path an alias route acts on, so the core
+// authorizes the request as that path too and a deny there covers the
+// alias (logical.Aliaser): sign/NAME/ALG, verify/NAME/ALG and
+// hmac/NAME/ALG are sign/NAME, verify/NAME and hmac/NAME;
+// export/KIND/NAME/VERSION is export/KIND/NAME; restore with a backup of
+// key NAME is restore/NAME. A backup that does not parse names nothing;
+// the handler refuses it.
+func (b *backend) CanonicalPath(req *logical.Request) string {
+	p := strings.TrimSuffix(req.Path, "/")
+	parts := strings.Split(p, "/")
+	switch {
+	case len(parts) == 3 && (parts[0] == "sign" || parts[0] == "verify" || parts[0] == "hmac"):
+		return parts[0] + "/" + parts[1]
+	case len(parts) == 4 && parts[0] == "export":
+		return strings.Join(parts[:3], "/")
+	case p != "restore":
+		return ""
+	}
+	s, _, err := logical.Str(req.Data, "backup")
+	if err != nil || s == "" {
+		return ""
+	}
+	k, err := parseBackup(s)
+	if err != nil {
+		return ""
+	}
+	return "restore/" + k.Name
+}
