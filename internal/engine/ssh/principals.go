@@ -96,7 +96,9 @@ func (pp principalPolicy) permits(p string) bool {
 }
 
 // validLabels reports whether s is one or more non-empty dot-separated
-// labels (the part of a subdomain before its allowed domain).
+// hostname labels (the part of a subdomain before its allowed domain):
+// letters, digits, "-" and "_" only, so "x.evil.com/" or "a:b" never pass
+// as a subdomain of the allowed domain.
 func validLabels(s string) bool {
 	if s == "" {
 		return false
@@ -104,6 +106,11 @@ func validLabels(s string) bool {
 	for _, l := range strings.Split(s, ".") {
 		if l == "" {
 			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
 		}
 	}
 	return true
@@ -147,8 +154,12 @@ func quoteSafe(s string) string { return fmt.Sprintf("%q", s) }
 // requested ones, each named in allowed (emptyAllowsAll: an empty list
 // allows any, as allowed_critical_options does; otherwise an empty list
 // allows none, as allowed_extensions does), or the role's defaults when
-// the request has none.
-func options(kind string, requested, defaults map[string]string, allowed string, emptyAllowsAll bool) (map[string]string, error) {
+// the request has none. With keepDefaults (critical options, which
+// restrict: a default source-address or force-command) the requested
+// ones are added to the defaults instead, overriding only the names they
+// set, so a request can never drop a role's restriction by asking for
+// another option.
+func options(kind string, requested, defaults map[string]string, allowed string, emptyAllowsAll, keepDefaults bool) (map[string]string, error) {
 	if len(requested) == 0 {
 		if len(defaults) == 0 {
 			return nil, nil
@@ -170,7 +181,14 @@ func options(kind string, requested, defaults map[string]string, allowed string,
 		sort.Strings(refused)
 		return nil, logical.BadRequest("%s not allowed by role: %s", kind, strings.Join(refused, ", "))
 	}
-	return cloneMap(requested), nil
+	if !keepDefaults {
+		return cloneMap(requested), nil
+	}
+	out := cloneMap(defaults)
+	for k, v := range requested {
+		out[k] = v
+	}
+	return out, nil
 }
 
 func cloneMap(m map[string]string) map[string]string {

@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"sort"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,11 @@ func TestPrincipalPolicyPermits(t *testing.T) {
 		{"sub refuses domain as label", sub, "example.com.evil.org", false},
 		{"sub refuses trailing dot", sub, "www.example.com.", false},
 		{"sub refuses space", sub, "a b.example.com", false},
+		{"sub refuses a slash in the labels", sub, "x.evil.com/.example.com", false},
+		{"sub refuses a colon in the labels", sub, "evil.com:22.example.com", false},
+		{"sub refuses an at sign", sub, "root@x.example.com", false},
+		{"sub refuses non-ASCII labels", sub, "exаmple.example.com", false},
+		{"sub allows hyphen and underscore", sub, "a-b_c.example.com", true},
 		{"both bare", both, "corp.internal", true},
 		{"both sub of second", both, "db.corp.internal", true},
 		{"both refuses parent", both, "internal", false},
@@ -110,21 +116,24 @@ func TestOptions(t *testing.T) {
 		requested      map[string]string
 		allowed        string
 		emptyAllowsAll bool
+		keepDefaults   bool
 		want           string // sorted keys
 		wantErr        bool
 	}{
-		{"defaults when none requested", nil, "", false, "permit-pty", false},
-		{"extensions: empty list allows none", map[string]string{"permit-pty": ""}, "", false, "", true},
-		{"extensions: listed", map[string]string{"permit-pty": ""}, "permit-pty,permit-agent-forwarding", false, "permit-pty", false},
-		{"extensions: unlisted", map[string]string{"permit-X11-forwarding": ""}, "permit-pty", false, "", true},
-		{"extensions: star", map[string]string{"anything": ""}, "*", false, "anything", false},
-		{"critical: empty allows all", map[string]string{"force-command": "/bin/true"}, "", true, "force-command", false},
-		{"critical: unlisted", map[string]string{"force-command": "/bin/true"}, "source-address", true, "", true},
-		{"requested replaces defaults", map[string]string{"permit-agent-forwarding": ""}, "*", false, "permit-agent-forwarding", false},
+		{"defaults when none requested", nil, "", false, false, "permit-pty", false},
+		{"extensions: empty list allows none", map[string]string{"permit-pty": ""}, "", false, false, "", true},
+		{"extensions: listed", map[string]string{"permit-pty": ""}, "permit-pty,permit-agent-forwarding", false, false, "permit-pty", false},
+		{"extensions: unlisted", map[string]string{"permit-X11-forwarding": ""}, "permit-pty", false, false, "", true},
+		{"extensions: star", map[string]string{"anything": ""}, "*", false, false, "anything", false},
+		{"critical: empty allows all", map[string]string{"force-command": "/bin/true"}, "", true, false, "force-command", false},
+		{"critical: unlisted", map[string]string{"force-command": "/bin/true"}, "source-address", true, false, "", true},
+		{"requested replaces defaults", map[string]string{"permit-agent-forwarding": ""}, "*", false, false, "permit-agent-forwarding", false},
+		{"critical: requested adds to the defaults", map[string]string{"force-command": "/bin/true"}, "", true, true, "force-command,permit-pty", false},
+		{"critical: defaults kept when none requested", nil, "", true, true, "permit-pty", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := options("x", c.requested, defs, c.allowed, c.emptyAllowsAll)
+			got, err := options("x", c.requested, defs, c.allowed, c.emptyAllowsAll, c.keepDefaults)
 			if c.wantErr {
 				if err == nil {
 					t.Fatalf("options(%v, %q) = %v, want error", c.requested, c.allowed, got)
@@ -135,6 +144,7 @@ func TestOptions(t *testing.T) {
 			for k := range got {
 				keys = append(keys, k)
 			}
+			sort.Strings(keys)
 			if err != nil || strings.Join(keys, ",") != c.want {
 				t.Fatalf("options(%v, %q) = %v, %v; want keys %q", c.requested, c.allowed, got, err, c.want)
 			}

@@ -281,10 +281,10 @@ func certPermissions(d map[string]any, r *role, typ uint32) (ssh.Permissions, er
 		return ssh.Permissions{}, nil
 	}
 	var perms ssh.Permissions
-	if perms.Extensions, err = options("extensions", ext, r.DefaultExtensions, r.AllowedExtensions, false); err != nil {
+	if perms.Extensions, err = options("extensions", ext, r.DefaultExtensions, r.AllowedExtensions, false, false); err != nil {
 		return perms, err
 	}
-	if perms.CriticalOptions, err = options("critical options", crit, r.DefaultCriticalOptions, r.AllowedCriticalOptions, true); err != nil {
+	if perms.CriticalOptions, err = options("critical options", crit, r.DefaultCriticalOptions, r.AllowedCriticalOptions, true, true); err != nil {
 		return perms, err
 	}
 	return perms, nil
