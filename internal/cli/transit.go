@@ -77,6 +77,22 @@ func keyArg(args []string) (string, error) {
 	return args[0], nil
 }
 
+// prepare is what every transit command but decrypt starts with: the key
+// argument, stdin, and a client.
+func (f *transitFlags) prepare(cmd *cobra.Command, args []string, e *env) (key string, in []byte, c *api.Client, err error) {
+	if key, err = keyArg(args); err != nil {
+		return "", nil, nil, err
+	}
+	if in, err = readInput(cmd); err != nil {
+		return "", nil, nil, err
+	}
+	if c, err = f.conn.client(e); err != nil {
+		clear(in)
+		return "", nil, nil, err
+	}
+	return key, in, c, nil
+}
+
 func newTransitEncryptCmd(e *env) *cobra.Command {
 	var f transitFlags
 	cmd := &cobra.Command{
@@ -89,15 +105,7 @@ does not exist creates it when the token may create it, as in Vault.`,
   printf 'secret' | keyward transit encrypt -mount=kms -key-version=2 app`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key, err := keyArg(args)
-			if err != nil {
-				return err
-			}
-			in, err := readInput(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := f.conn.client(e)
+			key, in, c, err := f.prepare(cmd, args, e)
 			if err != nil {
 				return err
 			}
@@ -167,15 +175,7 @@ With -prehashed, stdin is the raw digest instead of the data.`,
   openssl dgst -sha256 -binary app.tar.gz | keyward transit sign -prehashed ecdsa-release`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key, err := keyArg(args)
-			if err != nil {
-				return err
-			}
-			in, err := readInput(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := f.conn.client(e)
+			key, in, c, err := f.prepare(cmd, args, e)
 			if err != nil {
 				return err
 			}
@@ -210,10 +210,6 @@ script that trusts only exit 0 is safe.`,
   keyward transit verify -signature=vault:v1:MEUCIQ... release < app.tar.gz`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key, err := keyArg(args)
-			if err != nil {
-				return err
-			}
 			if (sig == "") == (sigFile == "") {
 				return usagef("give the signature with exactly one of -signature and -signature-file")
 			}
@@ -227,11 +223,7 @@ script that trusts only exit 0 is safe.`,
 					return fmt.Errorf("signature file %s is empty", sigFile)
 				}
 			}
-			in, err := readInput(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := f.conn.client(e)
+			key, in, c, err := f.prepare(cmd, args, e)
 			if err != nil {
 				return err
 			}
