@@ -395,7 +395,13 @@ func deniedExplicitly(acl *policy.ACL, path string, op logical.Operation) bool {
 	if c, err := policy.CleanPath(path); err != nil || c != path {
 		return true
 	}
-	return acl.Check(path, policy.Operation(op), nil).Capabilities&policy.CapDeny != 0
+	// A deny rule matches whatever the operation; only LIST looks the
+	// path up differently (with its trailing "/").
+	pop := policy.OpRead
+	if op == logical.ListOperation {
+		pop = policy.OpList
+	}
+	return acl.Check(path, pop, nil).Capabilities&policy.CapDeny != 0
 }
 
 // allows reports whether acl lets op on path, without parameter data.
