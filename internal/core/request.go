@@ -273,6 +273,17 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 				return m, &routed, err
 			}
 		}
+		if on, ok := m.backend.(logical.OtherNamer); ok && routed.Operation != logical.HelpOperation {
+			others, err := on.OtherNames(ctx, &routed)
+			if err != nil {
+				return m, &routed, err
+			}
+			for _, o := range others {
+				if deniedExplicitly(acl, m.entry.Path+o, routed.Operation) {
+					return m, &routed, logical.ErrPermissionDenied
+				}
+			}
+		}
 		if ea, ok := m.backend.(extraAuthorizer); ok && routed.Operation != logical.HelpOperation {
 			for _, chk := range ea.extraChecks(&routed) {
 				r := routed
@@ -374,6 +385,23 @@ func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Reque
 		}
 	}
 	return nil
+}
+
+// deniedExplicitly reports whether the rule acl matches path with is a
+// deny, or path is not one the ACL could match (not canonical). A path no
+// rule matches, or one whose rule merely lacks the capability, is not
+// denied explicitly.
+func deniedExplicitly(acl *policy.ACL, path string, op logical.Operation) bool {
+	if c, err := policy.CleanPath(path); err != nil || c != path {
+		return true
+	}
+	// A deny rule matches whatever the operation; only LIST looks the
+	// path up differently (with its trailing "/").
+	pop := policy.OpRead
+	if op == logical.ListOperation {
+		pop = policy.OpList
+	}
+	return acl.Check(path, pop, nil).Capabilities&policy.CapDeny != 0
 }
 
 // allows reports whether acl lets op on path, without parameter data.

@@ -281,6 +281,19 @@ type Aliaser interface {
 	CanonicalPath(req *Request) string
 }
 
+// OtherNamer is implemented by backends whose resources have several names
+// at once, each usable in a path (a PKI issuer is its id, its issuer_name
+// and, while it is the default, "default"). OtherNames returns the
+// mount-relative paths req acts on under the resource's other names, the
+// path it was sent on left out; none when the resource does not exist
+// (the handler answers that). req has its Storage set. The core refuses
+// the request if a policy explicitly denies any of those paths; it does
+// not require them to be allowed, so a policy written for one name keeps
+// working for callers who use that name.
+type OtherNamer interface {
+	OtherNames(ctx context.Context, req *Request) ([]string, error)
+}
+
 // FieldAliaser is implemented by backends that accept a request field under
 // a legacy name too ("policies" for "token_policies"). FieldAliases maps
 // each legacy name to the current one. The core checks allowed_parameters

@@ -193,3 +193,53 @@ func (b *backend) CanonicalPath(req *logical.Request) string {
 	}
 	return ""
 }
+
+var _ logical.OtherNamer = (*backend)(nil)
+
+// OtherNames returns the issuer-scoped path a request acts on under the
+// issuer's other names (logical.OtherNamer). An issuer is at once its id,
+// its issuer_name and, while it is the default, "default": a request to
+// issuer/ID/issue/web acts on issuer/NAME/issue/web and, for the default
+// issuer, issuer/default/issue/web, and a deny written on any of them
+// refuses it. The issuer-scoped path is req.Path (issuer/REF[/...]) or,
+// for issuer_ref in the body, the path CanonicalPath names. An unknown
+// issuer has no other names; the handler answers for it.
+func (b *backend) OtherNames(ctx context.Context, req *logical.Request) ([]string, error) {
+	p := strings.TrimSuffix(req.Path, "/")
+	if c := b.CanonicalPath(req); strings.HasPrefix(c, "issuer/") {
+		p = c
+	}
+	rest, ok := strings.CutPrefix(p, "issuer/")
+	if !ok {
+		return nil, nil
+	}
+	ref, tail, hasTail := strings.Cut(rest, "/")
+	if ref == "" {
+		return nil, nil
+	}
+	if hasTail {
+		tail = "/" + tail
+	}
+	iss, err := resolveIssuer(ctx, req.Storage, ref)
+	if err != nil || iss == nil {
+		return nil, err
+	}
+	cfg, err := loadIssuersConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{iss.ID}
+	if iss.Name != "" {
+		names = append(names, iss.Name)
+	}
+	if cfg.Default == iss.ID {
+		names = append(names, "default")
+	}
+	var out []string
+	for _, n := range names {
+		if n != ref {
+			out = append(out, "issuer/"+n+tail)
+		}
+	}
+	return out, nil
+}
