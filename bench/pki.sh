@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs the HTTP load generator's pki-issue workloads (issue/ROLE: the server
+# generates an ed25519, EC P-256 or RSA-2048 key and signs a 1h leaf with an
+# EC P-256 root) against a Keyward dev server and, when a bao binary is
+# found, an OpenBao dev server, on the same loopback. Both dev servers keep
+# their storage in memory. Each round runs every workload on Keyward, then
+# on OpenBao, so load from other jobs falls on both alike; compare within a
+# round, and the medians over rounds. With CRL_N set, it then fills a mount
+# on each server with CRL_N revoked certificates (bench/crlfill) and times
+# crl/rotate; for Keyward that takes a revocation at a time rebuilding the
+# CRL, so CRL_KEYWARD=0 skips it (use BenchmarkCRLBuild100k instead).
+# The load generator uses net/http's client (-client std): OpenBao answers
+# issue/ROLE with chunked bodies, which the raw client does not read.
+# Figures go to docs/perf.md.
+#   bench/pki.sh [concurrency] [duration]
+#   BAO=/path/to/bao RUNS=3 bench/pki.sh 16 10s     (default: bao on PATH, 1 round)
+#   WORKLOADS="pki-issue-ed25519" CRL_N=10000 CRL_KEYWARD=0 bench/pki.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+C=${1:-16}; D=${2:-10s}; RUNS=${RUNS:-1}; CRL_N=${CRL_N:-0}; CRL_KEYWARD=${CRL_KEYWARD:-1}
+WORKLOADS=${WORKLOADS:-pki-issue-ed25519 pki-issue-ec pki-issue-rsa}
+BAO=${BAO:-$(command -v bao || true)}
+dir=$(mktemp -d); pid=
+stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }
+trap 'stop; rm -rf "$dir"' EXIT
+go build -o "$dir/keyward" ./cmd/keyward
+go build -o "$dir/loadgen" ./bench/loadgen
+go build -o "$dir/crlfill" ./bench/crlfill
+addr=127.0.0.1:18299
+wait_up() { for _ in $(seq 1 200); do curl -fs "http://$addr/v1/sys/health" >/dev/null && return; sleep 0.1; done; echo "server did not start" >&2; exit 1; }
+api() { curl -fsS -o /dev/null -H "X-Vault-Token: bench-root" -X "$1" "http://$addr/v1/$2" ${3:+-d "$3"}; }
+# setup mounts pki with an EC P-256 root and the roles ed25519, ec (P-256)
+# and rsa (2048) for names under example.com; revocations do not rebuild
+# the CRL on OpenBao (auto_rebuild), so crl/rotate does the whole build.
+setup() {
+  api POST sys/mounts/pki '{"type":"pki"}'
+  api POST pki/root/generate/internal '{"common_name":"Bench Root","key_type":"ec","key_bits":256,"ttl":"8760h"}'
+  for r in "ed25519 ed25519 0" "ec ec 256" "rsa rsa 2048"; do
+    set -- $r
+    api POST "pki/roles/$1" "{\"allowed_domains\":\"example.com\",\"allow_subdomains\":true,\"key_type\":\"$2\",\"key_bits\":$3,\"ttl\":\"1h\",\"max_ttl\":\"24h\"}"
+  done
+}
+load() {
+  for w in $WORKLOADS; do
+    echo "$1 $("$dir/loadgen" -addr "http://$addr" -token bench-root -seed=false -client std -workload "$w" -c "$C" -d "$D" | tr -s ' ' | tr '\n' ' ')"
+  done
+}
+crl() {
+  echo "$1 crl, load average $(cut -d' ' -f1-3 /proc/loadavg): $("$dir/crlfill" -addr "http://$addr" -token bench-root -role ed25519 -n "$CRL_N" -c "$C" | tr '\n' ' ')"
+}
+start_keyward() {
+  "$dir/keyward" server -dev -dev-listen-address $addr -dev-root-token-id bench-root -log-level warn >"$dir/keyward.log" 2>&1 &
+  pid=$!; wait_up; setup
+}
+start_bao() {
+  "$BAO" server -dev -dev-listen-address=$addr -dev-root-token-id=bench-root -log-level=warn >"$dir/bao.log" 2>&1 &
+  pid=$!; wait_up; setup
+  api POST pki/config/crl '{"auto_rebuild":true}'
+}
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); go $(go env GOVERSION); $(date -u +%FT%TZ)"
+echo "keyward $(git rev-parse --short HEAD 2>/dev/null || echo unknown); ${BAO:+$("$BAO" version | head -1)}"
+for r in $(seq 1 "$RUNS"); do
+  echo "round $r, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  start_keyward; load keyward; stop
+  if [ -z "$BAO" ]; then
+    echo "openbao: no bao binary (set BAO=/path/to/bao), skipped"
+    continue
+  fi
+  start_bao; load openbao; stop
+done
+if [ "$CRL_N" -gt 0 ]; then
+  if [ "$CRL_KEYWARD" = 1 ]; then start_keyward; crl keyward; stop; fi
+  if [ -n "$BAO" ]; then start_bao; crl openbao; stop; fi
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
