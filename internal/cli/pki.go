@@ -134,10 +134,8 @@ func printIssued(w io.Writer, dir string, ic *api.IssuedCertificate, leaf *x509.
 }
 
 // writeCertFiles checks that ic holds a certificate for its key and writes
-// the four files to dir (created 0755 if missing), each atomically: the
-// key first, then the certificates. It returns the parsed leaf. A failure
-// leaves the files already replaced and the old ones of the rest; the
-// temporary files are removed. Errors name files, never the key.
+// the four files to dir (created 0755 if missing) with replaceFiles. It
+// returns the parsed leaf. Errors name files, never the key.
 func writeCertFiles(ctx context.Context, dir string, ic *api.IssuedCertificate) (*x509.Certificate, error) {
 	leaf, err := parseLeaf(ic)
 	if err != nil {
@@ -158,32 +156,14 @@ func writeCertFiles(ctx context.Context, dir string, ic *api.IssuedCertificate) 
 	}
 	key := []byte(strings.TrimSpace(ic.PrivateKey.Reveal()) + "\n")
 	defer clear(key)
-	files := []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
+	files := []newFile{
 		{keyFile, key, 0o600},
 		{certFile, []byte(cert), 0o644},
 		{chainFile, []byte(chain), 0o644},
 		{fullchainFile, []byte(full), 0o644},
 	}
-	for _, f := range files {
-		// writeAtomic: a 0600 temporary file in dir, synced, renamed over
-		// the old file, dir synced. A certificate file gets its mode before
-		// its data, so no reader ever finds it 0600.
-		_, err := writeAtomic(ctx, "write "+f.name, filepath.Join(dir, f.name), func(t *os.File) error {
-			if err := t.Chmod(f.mode); err != nil {
-				return fmt.Errorf("write %s: %w", f.name, err)
-			}
-			if _, err := t.Write(f.data); err != nil {
-				return fmt.Errorf("write %s: %w", f.name, err)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
+	if err := replaceFiles(ctx, dir, files); err != nil {
+		return nil, err
 	}
 	return leaf, nil
 }
@@ -237,4 +217,67 @@ func trimPEMs(ps []string) []string {
 		}
 	}
 	return out
+}
+
+// newFile is one file replaceFiles writes.
+type newFile struct {
+	name string
+	data []byte
+	mode os.FileMode
+}
+
+// replaceFiles replaces the files in dir in two steps: it writes each to a
+// temporary file in dir (created 0600 and given its mode before its data,
+// so no reader finds a certificate 0600 or a key wider), syncing each, and
+// only when all are written renames them over the old ones, one after the
+// other, and syncs dir. A reader sees each file old or new, whole, and a
+// failure while writing leaves every old file in place (a set half old and
+// half new, say a new key beside the old certificate, needs a failed
+// rename). The temporary files are removed on failure.
+func replaceFiles(ctx context.Context, dir string, files []newFile) (err error) {
+	tmps := make([]string, 0, len(files))
+	defer func() {
+		if err != nil {
+			for _, t := range tmps {
+				os.Remove(t)
+			}
+		}
+	}()
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t, err := os.CreateTemp(dir, "."+f.name+".tmp-*")
+		if err != nil {
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
+		tmps = append(tmps, t.Name())
+		err = t.Chmod(f.mode)
+		if err == nil {
+			_, err = t.Write(f.data)
+		}
+		if err == nil {
+			err = t.Sync()
+		}
+		if cerr := t.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
+	}
+	for i, f := range files {
+		if err := os.Rename(tmps[i], filepath.Join(dir, f.name)); err != nil {
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }
