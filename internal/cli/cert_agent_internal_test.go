@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -237,5 +239,39 @@ func TestCertAgentOnceAndRefused(t *testing.T) {
 				t.Fatalf("a refused issue left %s (stat: %v)", keyFile, err)
 			}
 		})
+	}
+}
+
+// TestSignalReload: the signal reload reads the pid file and signals that
+// process, which sees the signal; a pid file without a pid is an error.
+func TestSignalReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sh := exec.Command("sh", "-c", `trap 'echo hup > got' HUP; echo $$ > pid; while :; do sleep 0.05; done`)
+	sh.Dir = dir
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sh.Process.Kill(); sh.Wait() })
+	pidFile := filepath.Join(dir, "pid")
+	clocktest.Eventually(t, "the shell to write its pid", func() bool {
+		b, _ := os.ReadFile(pidFile)
+		return strings.HasSuffix(string(b), "\n")
+	})
+	sig, err := parseSignal("sighup")
+	if err != nil || sig != syscall.SIGHUP {
+		t.Fatalf("parseSignal(sighup) = %v, %v", sig, err)
+	}
+	if err := signalReload(pidFile, sig)(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	clocktest.Eventually(t, "the shell to see SIGHUP", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "got"))
+		return string(b) == "hup\n"
+	})
+	bad := filepath.Join(dir, "bad")
+	os.WriteFile(bad, []byte("1\n"), 0o600)
+	if err := signalReload(bad, sig)(t.Context(), nil); err == nil {
+		t.Fatal("signalReload with pid 1 = nil, want an error")
 	}
 }
