@@ -93,8 +93,9 @@ missing:
   ` + certFile + `       the certificate
   ` + chainFile + `      the issuer's chain, issuer first
   ` + fullchainFile + `  the certificate followed by the chain
-Each file is written to a temporary file in DIR, synced and renamed over
-the old one, so a reader sees the old file or the new, never half of one.
+All four are first written to temporary files in DIR and synced, then
+renamed over the old ones, so a reader sees each file old or new, never
+half of one, and a failed write leaves the old set in place.
 The private key is never printed; stdout gets the serial number, the
 expiry and the paths.`,
 		Example: `  keyward pki issue web --cn www.example.com --alt-names api.example.com --ttl 24h --out-dir /etc/nginx/tls
