@@ -7,8 +7,11 @@
 # on OpenBao, so load from other jobs falls on both alike; compare within a
 # round, and the medians over rounds. With CRL_N set, it then fills a mount
 # on each server with CRL_N revoked certificates (bench/crlfill) and times
-# crl/rotate; for Keyward that takes a revocation at a time rebuilding the
-# CRL, so CRL_KEYWARD=0 skips it (use BenchmarkCRLBuild100k instead).
+# crl/rotate (median of 3). Keyward rebuilds the full CRL on every
+# revocation, which makes filling it O(n^2): it is filled with config/crl
+# disable=true (each rebuild is then an empty CRL) and CRLs are enabled
+# again before the timed rebuilds. OpenBao is filled with auto_rebuild=true,
+# so its revocations rebuild nothing. CRL_KEYWARD=0 skips Keyward.
 # The load generator uses net/http's client (-client std): OpenBao answers
 # issue/ROLE with chunked bodies, which the raw client does not read.
 # Figures go to docs/perf.md.
@@ -46,7 +49,9 @@ load() {
   done
 }
 crl() {
-  echo "$1 crl, load average $(cut -d' ' -f1-3 /proc/loadavg): $("$dir/crlfill" -addr "http://$addr" -token bench-root -role ed25519 -n "$CRL_N" -c "$C" | tr '\n' ' ')"
+  local after=()
+  if [ "$1" = keyward ]; then api POST pki/config/crl '{"disable":true}'; after=(-crl-config-after '{"disable":false}'); fi
+  echo "$1 crl, load average $(cut -d' ' -f1-3 /proc/loadavg): $("$dir/crlfill" -addr "http://$addr" -token bench-root -role ed25519 -n "$CRL_N" -c "$C" "${after[@]}" | tr '\n' ' ')"
 }
 start_keyward() {
   "$dir/keyward" server -dev -dev-listen-address $addr -dev-root-token-id bench-root -log-level warn >"$dir/keyward.log" 2>&1 &

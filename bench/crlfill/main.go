@@ -2,7 +2,9 @@
 // build its CRL with many revoked certificates: it issues -n certificates
 // from a role (with -c concurrent clients), revokes them all, then times
 // -rotations forced rebuilds (GET MOUNT/crl/rotate) and checks that the CRL
-// it then serves lists at least -n entries. It is a benchmark tool for
+// it then serves lists at least -n entries. -crl-config-after changes the
+// CRL configuration between the revocations and the rebuilds (bench/pki.sh
+// fills Keyward with CRLs disabled, see there). It is a benchmark tool for
 // loopback servers set up by bench/pki.sh.
 //
 //	go run ./bench/crlfill -addr http://127.0.0.1:18299 -token ROOT -role ed25519 -n 10000
@@ -31,6 +33,7 @@ func main() {
 	n := flag.Int("n", 10000, "certificates to issue and revoke")
 	conc := flag.Int("c", 16, "concurrent clients while filling")
 	rotations := flag.Int("rotations", 3, "timed CRL rebuilds")
+	cfgAfter := flag.String("crl-config-after", "", "JSON `body` to write to MOUNT/config/crl after the revocations, before the timed rebuilds")
 	flag.Parse()
 	if *token == "" || *n <= 0 || *n > 1_000_000 {
 		fmt.Fprintln(os.Stderr, "crlfill: -token is required and -n must be in 1..1000000")
@@ -65,6 +68,11 @@ func main() {
 	revoked := time.Since(start)
 	fmt.Printf("issued %d in %s (%.0f/s), revoked in %s (%.0f/s)\n", *n, issued.Round(time.Millisecond),
 		float64(*n)/issued.Seconds(), revoked.Round(time.Millisecond), float64(*n)/revoked.Seconds())
+	if *cfgAfter != "" {
+		if err := cl.do("POST", *mount+"/config/crl", *cfgAfter, nil); err != nil {
+			fail("config/crl", err)
+		}
+	}
 	var times []time.Duration
 	for range *rotations {
 		t := time.Now()
