@@ -3,9 +3,12 @@
 # generates an ed25519, EC P-256 or RSA-2048 key and signs a 1h leaf with an
 # EC P-256 root) against a Keyward dev server and, when a bao binary is
 # found, an OpenBao dev server, on the same loopback. Both dev servers keep
-# their storage in memory. Each round runs every workload on Keyward, then
-# on OpenBao, so load from other jobs falls on both alike; compare within a
-# round, and the medians over rounds. With CRL_N set, it then fills a mount
+# their storage in memory (Keyward's on bbolt with KEYWARD_STORAGE=bolt).
+# Each workload runs on a fresh server (Keyward's in-memory store scans
+# every key to list a prefix, so certificates left by the previous workload
+# would slow the next), first Keyward's, then OpenBao's, so load from other
+# jobs falls on both alike; compare within a round, and the medians over
+# rounds. With CRL_N set, it then fills a mount
 # on each server with CRL_N revoked certificates (bench/crlfill) and times
 # crl/rotate (median of 3). Keyward rebuilds the full CRL on every
 # revocation, which makes filling it O(n^2): it is filled with config/crl
@@ -18,9 +21,11 @@
 #   bench/pki.sh [concurrency] [duration]
 #   BAO=/path/to/bao RUNS=3 bench/pki.sh 16 10s     (default: bao on PATH, 1 round)
 #   WORKLOADS="pki-issue-ed25519" CRL_N=10000 CRL_KEYWARD=0 bench/pki.sh
+#   KEYWARD_STORAGE=bolt bench/pki.sh    (Keyward on -dev-persist: bbolt, fsync)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${1:-16}; D=${2:-10s}; RUNS=${RUNS:-1}; CRL_N=${CRL_N:-0}; CRL_KEYWARD=${CRL_KEYWARD:-1}
+KEYWARD_STORAGE=${KEYWARD_STORAGE:-inmem}
 WORKLOADS=${WORKLOADS:-pki-issue-ed25519 pki-issue-ec pki-issue-rsa}
 BAO=${BAO:-$(command -v bao || true)}
 dir=$(mktemp -d); pid=
@@ -44,9 +49,7 @@ setup() {
   done
 }
 load() {
-  for w in $WORKLOADS; do
-    echo "$1 $("$dir/loadgen" -addr "http://$addr" -token bench-root -seed=false -client std -workload "$w" -c "$C" -d "$D" | tr -s ' ' | tr '\n' ' ')"
-  done
+  echo "$1 $("$dir/loadgen" -addr "http://$addr" -token bench-root -seed=false -client std -workload "$2" -c "$C" -d "$D" | tr -s ' ' | tr '\n' ' ')"
 }
 crl() {
   local after=()
@@ -54,7 +57,9 @@ crl() {
   echo "$1 crl, load average $(cut -d' ' -f1-3 /proc/loadavg): $("$dir/crlfill" -addr "http://$addr" -token bench-root -role ed25519 -n "$CRL_N" -c "$C" "${after[@]}" | tr '\n' ' ')"
 }
 start_keyward() {
-  "$dir/keyward" server -dev -dev-listen-address $addr -dev-root-token-id bench-root -log-level warn >"$dir/keyward.log" 2>&1 &
+  local store=(-dev)
+  if [ "$KEYWARD_STORAGE" = bolt ]; then rm -rf "$dir/data"; store=(-dev-persist "$dir/data"); fi
+  "$dir/keyward" server "${store[@]}" -dev-listen-address $addr -dev-root-token-id bench-root -log-level warn >"$dir/keyward.log" 2>&1 &
   pid=$!; wait_up; setup
 }
 start_bao() {
@@ -66,12 +71,11 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); go $(go 
 echo "keyward $(git rev-parse --short HEAD 2>/dev/null || echo unknown); ${BAO:+$("$BAO" version | head -1)}"
 for r in $(seq 1 "$RUNS"); do
   echo "round $r, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  start_keyward; load keyward; stop
-  if [ -z "$BAO" ]; then
-    echo "openbao: no bao binary (set BAO=/path/to/bao), skipped"
-    continue
-  fi
-  start_bao; load openbao; stop
+  for w in $WORKLOADS; do
+    start_keyward; load keyward "$w"; stop
+    if [ -n "$BAO" ]; then start_bao; load openbao "$w"; stop; fi
+  done
+  [ -n "$BAO" ] || echo "openbao: no bao binary (set BAO=/path/to/bao), skipped"
 done
 if [ "$CRL_N" -gt 0 ]; then
   if [ "$CRL_KEYWARD" = 1 ]; then start_keyward; crl keyward; stop; fi
