@@ -8,7 +8,8 @@
 # every key to list a prefix, so certificates left by the previous workload
 # would slow the next), first Keyward's, then OpenBao's, so load from other
 # jobs falls on both alike; compare within a round, and the medians over
-# rounds. With CRL_N set, it then fills a mount
+# rounds, and the server CPU time per request (-server-pid), which the
+# load of other jobs sways less than throughput. With CRL_N set, it then fills a mount
 # on each server with CRL_N revoked certificates (bench/crlfill) and times
 # crl/rotate (median of 3). Keyward rebuilds the full CRL on every
 # revocation, which makes filling it O(n^2): it is filled with config/crl
@@ -49,7 +50,7 @@ setup() {
   done
 }
 load() {
-  echo "$1 $("$dir/loadgen" -addr "http://$addr" -token bench-root -seed=false -client std -workload "$2" -c "$C" -d "$D" | tr -s ' ' | tr '\n' ' ')"
+  echo "$1 $("$dir/loadgen" -addr "http://$addr" -token bench-root -seed=false -client std -workload "$2" -c "$C" -d "$D" -server-pid "$pid" | tr -s ' ' | tr '\n' ' ')"
 }
 crl() {
   local after=()
