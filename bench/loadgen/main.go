@@ -229,6 +229,9 @@ func (g *gen) seed() error {
 type doer func(method, path string, body []byte) error
 
 func (g *gen) op(workload string) (func(r *rand.Rand, do doer) error, error) {
+	if op, ok := g.pkiOp(workload); ok {
+		return op, nil
+	}
 	read := func(r *rand.Rand, do doer) error {
 		return do("GET", "secret/data/bench/k"+strconv.Itoa(r.IntN(g.keys)), nil)
 	}
