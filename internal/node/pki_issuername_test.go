@@ -137,3 +137,38 @@ path "pki/issue/web" { capabilities = ["update"] }
 	// myca is no longer the default: the name deny no longer covers default.
 	expect(byName, "PUT", "pki/issuer/default/issue/web", cn, http.StatusOK)
 }
+
+// A CA key is at once its id, its key_name and, while it is the default
+// issuer's key, "default": a deny written on the name refuses reading or
+// renaming it through the others.
+func TestPKIKeyNamesAuthorizedTogether(t *testing.T) {
+	n := nodetest.Start(t)
+	root := nodetest.VaultClient(t, n.URL, n.RootToken.Reveal())
+	if err := root.Sys().Mount("pki", &vault.MountInput{Type: "pki"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := root.Logical().Write("pki/root/generate/internal", map[string]any{"common_name": "A", "key_type": "ec", "key_name": "mykey"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := s.Data["key_id"].(string)
+	if kid == "" {
+		t.Fatalf("no key_id in %v", s.Data)
+	}
+	tok := tokenWith(t, root, "deny-key-name", `
+path "pki/*" { capabilities = ["create","read","update","delete","list"] }
+path "pki/key/mykey" { capabilities = ["deny"] }
+`)
+	for _, ref := range []string{"mykey", kid, "default"} {
+		if status, out := do(t, "GET", n.URL+"/v1/pki/key/"+ref, tok, nil); status != http.StatusForbidden {
+			t.Errorf("GET pki/key/%s = %d %s, want 403", ref, status, out)
+		}
+		if status, out := do(t, "PUT", n.URL+"/v1/pki/key/"+ref, tok, map[string]any{"key_name": "renamed"}); status != http.StatusForbidden {
+			t.Errorf("PUT pki/key/%s = %d %s, want 403", ref, status, out)
+		}
+	}
+	s, err = root.Logical().Read("pki/key/" + kid)
+	if err != nil || s == nil || s.Data["key_name"] != "mykey" {
+		t.Fatalf("the key after the refused renames: %v %v", s, err)
+	}
+}

@@ -209,6 +209,9 @@ func (b *backend) OtherNames(ctx context.Context, req *logical.Request) ([]strin
 	if c := b.CanonicalPath(req); strings.HasPrefix(c, "issuer/") {
 		p = c
 	}
+	if ref, ok := strings.CutPrefix(p, "key/"); ok && ref != "" && !strings.Contains(ref, "/") {
+		return keyOtherNames(ctx, req.Storage, ref)
+	}
 	rest, ok := strings.CutPrefix(p, "issuer/")
 	if !ok {
 		return nil, nil
@@ -239,6 +242,59 @@ func (b *backend) OtherNames(ctx context.Context, req *logical.Request) ([]strin
 	for _, n := range names {
 		if n != ref {
 			out = append(out, "issuer/"+n+tail)
+		}
+	}
+	return out, nil
+}
+
+// keyOtherNames is OtherNames for key/REF: the same key by its id, its
+// key_name, and "default" while it is the default issuer's key. An
+// unknown key has no other names (the handler answers it).
+func keyOtherNames(ctx context.Context, s logical.Storage, ref string) ([]string, error) {
+	def, err := resolveIssuer(ctx, s, "default")
+	if err != nil {
+		return nil, err
+	}
+	var k *keyEntry
+	switch {
+	case ref == "default":
+		if def == nil || def.KeyID == "" {
+			return nil, nil
+		}
+		if k, err = loadKey(ctx, s, def.KeyID); err != nil {
+			return nil, err
+		}
+	default:
+		if k, err = loadKey(ctx, s, ref); err != nil {
+			return nil, err
+		}
+		if k == nil {
+			all, err := listKeyEntries(ctx, s)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range all {
+				if e.Name == ref {
+					k = e
+					break
+				}
+			}
+		}
+	}
+	if k == nil {
+		return nil, nil
+	}
+	names := []string{k.ID}
+	if k.Name != "" {
+		names = append(names, k.Name)
+	}
+	if def != nil && def.KeyID == k.ID {
+		names = append(names, "default")
+	}
+	var out []string
+	for _, n := range names {
+		if n != ref {
+			out = append(out, "key/"+n)
 		}
 	}
 	return out, nil

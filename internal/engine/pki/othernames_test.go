@@ -61,3 +61,31 @@ func TestOtherNames(t *testing.T) {
 		t.Errorf("OtherNames with failing storage = %q, %v; want the storage error", got, err)
 	}
 }
+
+// OtherNames gives key/REF under the key's id, key_name and "default"
+// (the default issuer's key), so a deny on any form covers the others.
+func TestKeyOtherNames(t *testing.T) {
+	b := newBackend(time.Now)
+	s := &logicaltest.InmemStorage{}
+	resp := call(t, b, s, "root/generate/internal", map[string]any{"common_name": "A", "key_type": "ec", "issuer_name": "myca", "key_name": "mykey"})
+	kid, _ := resp.Data["key_id"].(string)
+	call(t, b, s, "root/generate/internal", map[string]any{"common_name": "B", "key_type": "ec"})
+	if kid == "" {
+		t.Fatal("no key id")
+	}
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		{"key/mykey", []string{"key/" + kid, "key/default"}},
+		{"key/" + kid, []string{"key/mykey", "key/default"}},
+		{"key/default", []string{"key/" + kid, "key/mykey"}},
+		{"key/nosuch", nil},
+		{"keys", nil},
+	} {
+		got, err := b.OtherNames(context.Background(), &logical.Request{Operation: logical.UpdateOperation, Path: tc.path, Storage: s})
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("OtherNames(%s) = %q, %v; want %q", tc.path, got, err, tc.want)
+		}
+	}
+}
