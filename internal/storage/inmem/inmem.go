@@ -6,7 +6,8 @@ package inmem
 import (
 	"context"
 	"fmt"
-	"maps"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/keyward/keyward/internal/storage"
@@ -19,11 +20,44 @@ var _ storage.Backend = (*Store)(nil)
 type Store struct {
 	mu sync.RWMutex
 	m  map[string][]byte
+	// dirs indexes the keys for List: for each prefix ending in "/" (and
+	// ""), the names directly under it (ListEntry's) and how many keys
+	// each stands for, so a List costs what it returns, not the whole
+	// store (PKI lists its issuers on every issue beside thousands of
+	// certificates).
+	dirs map[string]map[string]int
 }
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{m: make(map[string][]byte)}
+	return &Store{m: make(map[string][]byte), dirs: make(map[string]map[string]int)}
+}
+
+// index adds (delta 1) or removes (-1) key's names along its path.
+func (s *Store) index(key string, delta int) {
+	dir := ""
+	for {
+		i := strings.IndexByte(key[len(dir):], '/')
+		name := key[len(dir):]
+		if i >= 0 {
+			name = name[:i+1]
+		}
+		names := s.dirs[dir]
+		if names == nil {
+			names = make(map[string]int)
+			s.dirs[dir] = names
+		}
+		if names[name] += delta; names[name] <= 0 {
+			delete(names, name)
+			if len(names) == 0 {
+				delete(s.dirs, dir)
+			}
+		}
+		if i < 0 {
+			return
+		}
+		dir += name
+	}
 }
 
 // Get returns a copy of the value at key, or storage.ErrNotFound.
@@ -66,10 +100,17 @@ func (s *Store) Batch(ctx context.Context, ops []storage.Op) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, op := range ops {
+		_, had := s.m[op.Key]
 		if op.Delete {
-			delete(s.m, op.Key)
+			if had {
+				delete(s.m, op.Key)
+				s.index(op.Key, -1)
+			}
 		} else {
 			s.m[op.Key] = clone(op.Value)
+			if !had {
+				s.index(op.Key, 1)
+			}
 		}
 	}
 	return nil
@@ -84,9 +125,20 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list %q: %w", storage.LogKey(prefix), err)
 	}
+	// The names under prefix are those of its directory (up to its last
+	// "/") that start with the rest of it, without that rest.
+	dir := prefix[:strings.LastIndexByte(prefix, '/')+1]
+	partial := prefix[len(dir):]
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return storage.ListNames(prefix, maps.Keys(s.m)), nil
+	names := make([]string, 0, len(s.dirs[dir]))
+	for name := range s.dirs[dir] {
+		if rest, ok := strings.CutPrefix(name, partial); ok && rest != "" {
+			names = append(names, rest)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // clone returns a non-nil copy of b, so an empty value stays distinct from
