@@ -84,6 +84,9 @@ type Config struct {
 	// delivered here is sent to the sink named EscalateTo.
 	EscalateAfter time.Duration
 	EscalateTo    string
+	// EscalationOnly: the sink receives no alert routed by severity, only
+	// escalations (and the acknowledgement or resolution of what it got).
+	EscalationOnly bool
 	// Retries: at most MaxAttempts tries, waiting Backoff, 2*Backoff, ...
 	// (at most MaxBackoff) between them; each try has Timeout.
 	MaxAttempts int
@@ -109,6 +112,7 @@ var Fields = logical.Fields{
 	{Name: "facility", Type: logical.TypeInt, Description: "syslog facility number (0 to 23).", Default: 10},
 	{Name: "escalate_after", Type: logical.TypeDuration, Description: "Send a critical alert still open this long after delivery here to escalate_to (0: never)."},
 	{Name: "escalate_to", Description: "The sink escalated to."},
+	{Name: "escalation_only", Type: logical.TypeBool, Description: "Receive only escalations, nothing routed by severity.", Default: false},
 	{Name: "max_attempts", Type: logical.TypeInt, Description: "Tries per delivery before it becomes a dead letter (1 to 20).", Default: DefaultMaxAttempts},
 	{Name: "backoff", Type: logical.TypeDuration, Description: "Wait before the second try; doubled for each next one.", Default: "1s"},
 	{Name: "max_backoff", Type: logical.TypeDuration, Description: "Longest wait between tries.", Default: "5m"},
@@ -202,6 +206,11 @@ func Apply(name string, prev *Config, data map[string]any) (*Config, error) {
 	num("facility", &c.Facility)
 	dur("escalate_after", &c.EscalateAfter)
 	str("escalate_to", &c.EscalateTo)
+	if v, ok, err := logical.Bool(data, "escalation_only"); err != nil {
+		errs = append(errs, err)
+	} else if ok {
+		c.EscalationOnly = v
+	}
 	num("max_attempts", &c.MaxAttempts)
 	dur("backoff", &c.Backoff)
 	dur("max_backoff", &c.MaxBackoff)
@@ -399,15 +408,16 @@ func ParseEndpoint(t Type, raw string) (Endpoint, error) {
 // URL is shown with any password and query values redacted.
 func (c *Config) Public() map[string]any {
 	out := map[string]any{
-		"type":           string(c.Type),
-		"min_severity":   c.MinSeverity.String(),
-		"escalate_after": int64(c.EscalateAfter / time.Second),
-		"escalate_to":    c.EscalateTo,
-		"max_attempts":   c.MaxAttempts,
-		"backoff":        int64(c.Backoff / time.Second),
-		"max_backoff":    int64(c.MaxBackoff / time.Second),
-		"timeout":        int64(c.Timeout / time.Second),
-		"ca_file":        c.CAFile,
+		"type":            string(c.Type),
+		"min_severity":    c.MinSeverity.String(),
+		"escalate_after":  int64(c.EscalateAfter / time.Second),
+		"escalate_to":     c.EscalateTo,
+		"escalation_only": c.EscalationOnly,
+		"max_attempts":    c.MaxAttempts,
+		"backoff":         int64(c.Backoff / time.Second),
+		"max_backoff":     int64(c.MaxBackoff / time.Second),
+		"timeout":         int64(c.Timeout / time.Second),
+		"ca_file":         c.CAFile,
 	}
 	switch c.Type {
 	case Webhook:
@@ -480,31 +490,32 @@ func (c *Config) secrets() []string {
 
 // stored is a Config as persisted behind the barrier (secrets included).
 type stored struct {
-	Type          Type          `json:"type"`
-	URL           string        `json:"url"`
-	Secret        string        `json:"secret,omitempty"`
-	MinSeverity   string        `json:"min_severity"`
-	From          string        `json:"from,omitempty"`
-	To            []string      `json:"to,omitempty"`
-	Username      string        `json:"username,omitempty"`
-	Password      string        `json:"password,omitempty"`
-	StartTLS      string        `json:"starttls,omitempty"`
-	CAFile        string        `json:"ca_file,omitempty"`
-	Framing       string        `json:"framing,omitempty"`
-	Facility      int           `json:"facility"`
-	EscalateAfter time.Duration `json:"escalate_after,omitempty"`
-	EscalateTo    string        `json:"escalate_to,omitempty"`
-	MaxAttempts   int           `json:"max_attempts"`
-	Backoff       time.Duration `json:"backoff"`
-	MaxBackoff    time.Duration `json:"max_backoff"`
-	Timeout       time.Duration `json:"timeout"`
+	Type           Type          `json:"type"`
+	URL            string        `json:"url"`
+	Secret         string        `json:"secret,omitempty"`
+	MinSeverity    string        `json:"min_severity"`
+	From           string        `json:"from,omitempty"`
+	To             []string      `json:"to,omitempty"`
+	Username       string        `json:"username,omitempty"`
+	Password       string        `json:"password,omitempty"`
+	StartTLS       string        `json:"starttls,omitempty"`
+	CAFile         string        `json:"ca_file,omitempty"`
+	Framing        string        `json:"framing,omitempty"`
+	Facility       int           `json:"facility"`
+	EscalateAfter  time.Duration `json:"escalate_after,omitempty"`
+	EscalateTo     string        `json:"escalate_to,omitempty"`
+	EscalationOnly bool          `json:"escalation_only,omitempty"`
+	MaxAttempts    int           `json:"max_attempts"`
+	Backoff        time.Duration `json:"backoff"`
+	MaxBackoff     time.Duration `json:"max_backoff"`
+	Timeout        time.Duration `json:"timeout"`
 }
 
 func (c *Config) toStored() stored {
 	return stored{Type: c.Type, URL: c.URL, Secret: c.Secret.Reveal(), MinSeverity: c.MinSeverity.String(),
 		From: c.From, To: c.To, Username: c.Username, Password: c.Password.Reveal(), StartTLS: c.StartTLS,
 		CAFile: c.CAFile, Framing: c.Framing, Facility: c.Facility, EscalateAfter: c.EscalateAfter,
-		EscalateTo: c.EscalateTo, MaxAttempts: c.MaxAttempts, Backoff: c.Backoff, MaxBackoff: c.MaxBackoff,
+		EscalateTo: c.EscalateTo, EscalationOnly: c.EscalationOnly, MaxAttempts: c.MaxAttempts, Backoff: c.Backoff, MaxBackoff: c.MaxBackoff,
 		Timeout: c.Timeout}
 }
 
@@ -515,7 +526,7 @@ func (s stored) config(name string) (*Config, error) {
 	}
 	c := &Config{Name: name, Type: s.Type, URL: s.URL, MinSeverity: sev, From: s.From, To: s.To,
 		Username: s.Username, StartTLS: s.StartTLS, CAFile: s.CAFile, Framing: s.Framing, Facility: s.Facility,
-		EscalateAfter: s.EscalateAfter, EscalateTo: s.EscalateTo, MaxAttempts: s.MaxAttempts, Backoff: s.Backoff,
+		EscalateAfter: s.EscalateAfter, EscalateTo: s.EscalateTo, EscalationOnly: s.EscalationOnly, MaxAttempts: s.MaxAttempts, Backoff: s.Backoff,
 		MaxBackoff: s.MaxBackoff, Timeout: s.Timeout}
 	if s.Secret != "" {
 		c.Secret = sensitive.NewString(s.Secret)

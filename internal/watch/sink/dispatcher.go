@@ -318,7 +318,7 @@ func (d *Dispatcher) Notify(a watch.Alert) {
 func (d *Dispatcher) routed(r *running, sev watch.Severity) []*Config {
 	var out []*Config
 	for _, c := range r.sinks {
-		if sev >= c.MinSeverity {
+		if sev >= c.MinSeverity && !c.EscalationOnly {
 			out = append(out, c)
 		}
 	}
