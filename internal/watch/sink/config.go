@@ -3,6 +3,7 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"regexp"
@@ -539,3 +540,12 @@ func (s stored) config(name string) (*Config, error) {
 	}
 	return c, nil
 }
+
+// String names the sink without its settings: its URL may be a secret.
+func (c Config) String() string { return "sink " + c.Name + " (" + string(c.Type) + ")" }
+
+// GoString is String: %#v must not print the URL either.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue is String, for slog.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
