@@ -77,7 +77,7 @@ func (b *Backend) list(context.Context, *logical.Request, logical.Params) (*logi
 			info[n] = map[string]any{"type": string(c.Type), "min_severity": c.MinSeverity.String(), "escalate_to": c.EscalateTo}
 		}
 	}
-	return &logical.Response{Data: map[string]any{"keys": names, "key_info": info}}, nil
+	return listResponse(names, info), nil
 }
 
 func (b *Backend) read(_ context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
@@ -155,7 +155,7 @@ func (b *Backend) listDead(ctx context.Context, _ *logical.Request, _ logical.Pa
 				"failed_at": dl.FailedAt.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")}
 		}
 	}
-	return &logical.Response{Data: map[string]any{"keys": ids, "key_info": info}}, nil
+	return listResponse(ids, info), nil
 }
 
 func (b *Backend) readDead(ctx context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
@@ -181,4 +181,13 @@ func (b *Backend) retryDead(ctx context.Context, req *logical.Request, p logical
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]any{"delivered": true}}, nil
+}
+
+// listResponse is keys with key_info; an empty list is only keys, which
+// the HTTP layer answers with 404 as Vault does.
+func listResponse(keys []string, info map[string]any) *logical.Response {
+	if len(keys) == 0 {
+		return &logical.Response{Data: map[string]any{"keys": keys}}
+	}
+	return &logical.Response{Data: map[string]any{"keys": keys, "key_info": info}}
 }
