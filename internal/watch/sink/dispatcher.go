@@ -97,6 +97,7 @@ type running struct {
 	deadMu  sync.Mutex
 	stopped bool
 	seq     uint64
+	waiting int // deliveries waiting to retry
 }
 
 // tracked is what the dispatcher remembers of one alert.
@@ -110,8 +111,9 @@ type tracked struct {
 }
 
 type job struct {
-	cfg *Config
-	d   Delivery
+	cfg     *Config
+	d       Delivery
+	attempt int // tries made
 }
 
 // New returns a detached dispatcher.
@@ -488,31 +490,57 @@ func backoff(c *Config, n int) time.Duration {
 	return min(w, c.MaxBackoff)
 }
 
+// deliver makes the next try of j. A failed try that may be retried
+// waits in a goroutine of its own, not in the worker, so one failing sink
+// cannot hold up the others; at most QueueSize deliveries wait so, and a
+// failure beyond that becomes a dead letter at once.
 func (d *Dispatcher) deliver(r *running, j job) {
-	for attempt := 1; ; attempt++ {
-		err := d.sender.send(r.ctx, j.cfg, &j.d)
-		if err == nil {
-			d.count(func(s *Stats) { s.Delivered++ })
-			d.log.Debug("alert delivered", "sink", j.cfg.Name, "type", string(j.cfg.Type), "alert", j.d.Alert.ID,
-				"delivery", j.d.ID, "attempt", attempt)
-			return
-		}
-		if r.ctx.Err() != nil {
-			d.count(func(s *Stats) { s.Dropped++ })
-			return
-		}
-		d.log.Warn("alert delivery failed", "sink", j.cfg.Name, "type", string(j.cfg.Type), "alert", j.d.Alert.ID,
-			"delivery", j.d.ID, "attempt", attempt, "max_attempts", j.cfg.MaxAttempts, "err", err.Error())
-		if IsPermanent(err) || attempt >= j.cfg.MaxAttempts {
-			d.deadLetter(r, j, attempt, err.Error())
-			return
-		}
-		d.count(func(s *Stats) { s.Retries++ })
-		if d.opts.Sleep(r.ctx, backoff(j.cfg, attempt)) != nil {
-			d.count(func(s *Stats) { s.Dropped++ })
-			return
-		}
+	j.attempt++
+	err := d.sender.send(r.ctx, j.cfg, &j.d)
+	if err == nil {
+		d.count(func(s *Stats) { s.Delivered++ })
+		d.log.Debug("alert delivered", "sink", j.cfg.Name, "type", string(j.cfg.Type), "alert", j.d.Alert.ID,
+			"delivery", j.d.ID, "attempt", j.attempt)
+		return
 	}
+	if r.ctx.Err() != nil {
+		d.count(func(s *Stats) { s.Dropped++ })
+		return
+	}
+	d.log.Warn("alert delivery failed", "sink", j.cfg.Name, "type", string(j.cfg.Type), "alert", j.d.Alert.ID,
+		"delivery", j.d.ID, "attempt", j.attempt, "max_attempts", j.cfg.MaxAttempts, "err", err.Error())
+	if IsPermanent(err) || j.attempt >= j.cfg.MaxAttempts {
+		d.deadLetter(r, j, j.attempt, err.Error())
+		return
+	}
+	d.mu.Lock()
+	full := r.waiting >= d.opts.QueueSize
+	if !full {
+		r.waiting++
+		d.stats.Retries++
+		r.wg.Add(1)
+	}
+	d.mu.Unlock()
+	if full {
+		d.deadLetter(r, j, j.attempt, err.Error()+" (too many deliveries waiting to retry)")
+		return
+	}
+	go func() {
+		defer r.wg.Done()
+		werr := d.opts.Sleep(r.ctx, backoff(j.cfg, j.attempt))
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		r.waiting--
+		if werr != nil || r.stopped {
+			d.stats.Dropped++
+			return
+		}
+		r.queue = append(r.queue, j) // a retry is not pushed out by newer deliveries
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}()
 }
 
 func (d *Dispatcher) count(f func(*Stats)) {

@@ -252,3 +252,41 @@ func TestQueueFullSpillsToDeadLetters(t *testing.T) {
 		}
 	}
 }
+
+func TestFailingSinkDoesNotHoldUpOthers(t *testing.T) {
+	h := newHarness(t)
+	h.d.Detach()
+	release := make(chan struct{})
+	waiting := make(chan struct{}, 1)
+	h.d = sink.New(sink.Options{Now: h.clock.Now, Workers: 1, Sleep: func(ctx context.Context, _ time.Duration) error {
+		waiting <- struct{}{}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}})
+	if err := h.d.Attach(context.Background(), h.store); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.d.Detach)
+	down := newReceiver(t, func(n int) int {
+		if n == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	})
+	up := newReceiver(t, nil)
+	h.put(t, "a-down", map[string]any{"type": "webhook", "url": down.URL, "secret": hmacKey, "min_severity": "high"})
+	h.put(t, "b-up", map[string]any{"type": "webhook", "url": up.URL, "secret": hmacKey})
+	h.d.Notify(alert("first", watch.SeverityHigh)) // a-down fails and waits to retry
+	<-waiting
+	h.d.Notify(alert("second", watch.SeverityLow)) // only b-up: delivered by the one worker meanwhile
+	clocktest.Eventually(t, "b-up's deliveries", func() bool { return len(up.Got()) == 2 })
+	close(release)
+	clocktest.Eventually(t, "a-down's retry", func() bool { return len(down.Got()) == 2 })
+	if s := h.d.Stats(); s.Delivered != 3 || s.Retries != 1 {
+		t.Errorf("stats = %+v", s)
+	}
+}
