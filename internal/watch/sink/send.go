@@ -178,9 +178,7 @@ func (s *sender) sendSyslog(ctx context.Context, c *Config, d *Delivery) error {
 		return fmt.Errorf("syslog: %w", err)
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
+	bound(ctx, conn)
 	frame := msg
 	if network == "tcp" || network == "unix" {
 		if c.Framing == FramingNewline {
@@ -206,9 +204,7 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
+	bound(ctx, conn)
 	cl, err := smtp.NewClient(conn, ep.Host)
 	if err != nil {
 		return fmt.Errorf("smtp: greeting: %w", err)
@@ -260,4 +256,13 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 		return fmt.Errorf("smtp: data: %w", err)
 	}
 	return cl.Quit()
+}
+
+// bound ends conn's blocking reads and writes at ctx's deadline or as soon
+// as ctx is cancelled (a seal must not wait for a slow server).
+func bound(ctx context.Context, conn net.Conn) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 }

@@ -240,3 +240,28 @@ func TestSMTPWithoutTLSWhenDisabled(t *testing.T) {
 		t.Error("TLS with starttls disabled")
 	}
 }
+
+func TestSealDoesNotWaitForASlowServer(t *testing.T) {
+	h := newHarness(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c // and never greet
+		}
+	}()
+	h.put(t, "mail", map[string]any{"type": "smtp", "url": "smtp://" + ln.Addr().String(), "from": "k@example.test",
+		"to": "o@example.test", "timeout": "5m"})
+	h.d.Notify(alert("slow", watch.SeverityHigh))
+	c := <-accepted
+	defer c.Close()
+	h.d.Detach() // returns once the try is cancelled, not after 5m
+	if s := h.d.Stats(); s.Dropped != 1 || s.Delivered != 0 {
+		t.Errorf("stats = %+v, want the cancelled delivery dropped", s)
+	}
+}
