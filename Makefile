@@ -67,7 +67,10 @@ FUZZ := \
 	internal/storage/bolt:FuzzOpen \
 	internal/storage/raft:FuzzDecodeCommand \
 	internal/tokenfmt:FuzzValid \
-	internal/watch:FuzzFilter
+	internal/watch:FuzzFilter \
+	internal/watch/sink:FuzzApply \
+	internal/watch/sink:FuzzParseEndpoint \
+	internal/watch/sink:FuzzPayloads
 
 .PHONY: test lint unit fuzz deps services build
 

@@ -28,11 +28,13 @@ import (
 	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/storage"
 	"github.com/keyward/keyward/internal/watch"
+	"github.com/keyward/keyward/internal/watch/sink"
 )
 
 // Node is one running server.
 type Node struct {
 	watch   *watch.Hub
+	sinks   *sink.Dispatcher
 	cfg     *config.Config
 	logger  *slog.Logger
 	store   storage.Backend
@@ -161,6 +163,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		cc.Events = n.watch
 		svcs = append(svcs, watchService(n.watch))
 	}
+	n.sinks = newSinks(logger)
+	svcs = append(svcs, sinkService(n.sinks))
 	cc.Services = svcs
 	if n.seals, err = withSeals(cfg, &cc, logger); err != nil {
 		n.closeStore()
