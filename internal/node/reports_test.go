@@ -1,0 +1,195 @@
+package node_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/node/nodetest"
+)
+
+var updateGolden = flag.Bool("update-reports", false, "rewrite testdata/reports/*.golden")
+
+const day = 24 * time.Hour
+
+// reportFixture is a server whose clock the test holds, with secrets of
+// known ages, known policies and auth roles, and known reads by known
+// identities. Its clock ends at t0 + 100 days.
+type reportFixture struct {
+	n     *nodetest.Node
+	clock *clocktest.Clock
+	root  string
+	t0    time.Time
+	// planted are the secret values and tokens no report may show.
+	planted []string
+}
+
+func newReportFixture(t *testing.T, dir string) *reportFixture {
+	t.Helper()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := clocktest.New(t0)
+	n := nodetest.StartWith(t, nodetest.Options{Dir: dir, Configure: func(c *config.Config) { c.Now = clock.Now }})
+	f := &reportFixture{n: n, clock: clock, root: n.RootToken.Reveal(), t0: t0}
+	f.setUp(t)
+	return f
+}
+
+func (f *reportFixture) must(t *testing.T, method, path, token string, body any) []byte {
+	t.Helper()
+	code, out := do(t, method, f.n.URL+"/v1/"+path, token, body)
+	if code >= 300 {
+		t.Fatalf("%s %s: %d %s", method, path, code, out)
+	}
+	return out
+}
+
+func (f *reportFixture) put(t *testing.T, path string) {
+	t.Helper()
+	v := fmt.Sprintf("planted-%s-%d", strings.ReplaceAll(path, "/", "-"), f.clock.Now().Unix())
+	f.planted = append(f.planted, v)
+	f.must(t, "PUT", path, f.root, map[string]any{"data": map[string]any{"value": v}})
+}
+
+func (f *reportFixture) at(d time.Duration) { f.clock.Set(f.t0.Add(d)) }
+
+func (f *reportFixture) setUp(t *testing.T) {
+	t.Helper()
+	r := f.root
+	f.must(t, "POST", "sys/mounts/legacy", r, map[string]any{"type": "kv", "options": map[string]any{"version": "1"}})
+	f.must(t, "POST", "sys/auth/userpass", r, map[string]any{"type": "userpass"})
+	f.must(t, "POST", "sys/auth/approle", r, map[string]any{"type": "approle"})
+	for name, text := range map[string]string{
+		"app-read":    `path "secret/data/app/*" { capabilities = ["read"] }`,
+		"prod-read":   `path "secret/data/prod/*" { capabilities = ["read", "list"] }`,
+		"team":        `path "secret/data/team/{{identity.entity.name}}/*" { capabilities = ["read"] }`,
+		"legacy-read": `path "legacy/*" { capabilities = ["read"] }`,
+		"deny-prod":   `path "secret/data/prod/db" { capabilities = ["deny"] }`,
+	} {
+		f.must(t, "PUT", "sys/policy/"+name, r, map[string]any{"policy": text})
+	}
+	// Secrets: day 0, a rotation at day 30, one with its own period.
+	f.at(0)
+	f.put(t, "secret/data/app/db")
+	f.put(t, "secret/data/prod/api")
+	f.must(t, "POST", "secret/metadata/prod/api", r, map[string]any{"custom_metadata": map[string]any{"rotation_period": "720h", "owner": "=HYPERLINK(\"x\")"}})
+	f.put(t, "legacy/prod/key")
+	f.at(10 * day)
+	f.put(t, "secret/data/prod/db")
+	f.at(20 * day)
+	f.put(t, "secret/data/orphan/x")
+	f.put(t, "secret/data/team/alice/key")
+	f.at(30 * day)
+	f.put(t, "secret/data/app/db")
+	f.must(t, "PUT", "sys/reports/rotation-policies/app", r, map[string]any{"pattern": "secret/data/app/*", "max_age": "60d"})
+	f.must(t, "PUT", "sys/reports/rotation-policies/all", r, map[string]any{"pattern": "secret/*", "max_age": "365d"})
+	f.must(t, "PUT", "sys/reports/rotation-policies/legacy", r, map[string]any{"pattern": "legacy/*", "max_age": "30d"})
+
+	// Identities: userpass alice (prod), bob (app); approle ci (both).
+	f.must(t, "POST", "auth/userpass/users/alice", r, map[string]any{"password": "alice-pass-Zq81", "token_policies": "prod-read"})
+	f.must(t, "POST", "auth/userpass/users/bob", r, map[string]any{"password": "bob-pass-Kx27", "token_policies": "app-read", "token_no_default_policy": true})
+	f.must(t, "POST", "auth/approle/role/ci", r, map[string]any{"token_policies": "prod-read,app-read,deny-prod"})
+	f.planted = append(f.planted, "alice-pass-Zq81", "bob-pass-Kx27")
+
+	// Reads: root at day 50, alice twice at day 95, bob at day 99; a
+	// failed read and a metadata read count for nothing.
+	f.at(50 * day)
+	f.must(t, "GET", "secret/data/prod/db", r, nil)
+	f.at(95 * day)
+	alice := f.login(t, "alice", "alice-pass-Zq81")
+	f.must(t, "GET", "secret/data/prod/api", alice, nil)
+	f.at(95*day + time.Hour)
+	f.must(t, "GET", "secret/data/prod/api", alice, nil)
+	do(t, "GET", f.n.URL+"/v1/secret/data/app/db", alice, nil) // denied
+	f.at(99 * day)
+	bob := f.login(t, "bob", "bob-pass-Kx27")
+	f.must(t, "GET", "secret/data/app/db", bob, nil)
+	f.must(t, "GET", "secret/metadata/prod/db", r, nil)
+	f.planted = append(f.planted, alice, bob)
+	f.at(100 * day)
+}
+
+func (f *reportFixture) login(t *testing.T, user, pass string) string {
+	t.Helper()
+	var out struct {
+		Auth struct {
+			ClientToken string `json:"client_token"`
+		} `json:"auth"`
+	}
+	json.Unmarshal(f.must(t, "POST", "auth/userpass/login/"+user, "", map[string]any{"password": pass}), &out)
+	if out.Auth.ClientToken == "" {
+		t.Fatalf("login %s: no token", user)
+	}
+	return out.Auth.ClientToken
+}
+
+// reportQueries are the reports the golden files hold, by file name.
+var reportQueries = []struct{ file, query string }{
+	{"secrets", "secrets"},
+	{"rotation-overdue", "rotation-overdue"},
+	{"unread", "unread?days=30"},
+	{"orphaned", "orphaned"},
+	{"production-readers", "production-readers"},
+	{"access-map", "access-map?since=2026-03-01T00:00:00Z"},
+	{"access-map-window", "access-map?since=2026-04-01T00:00:00Z&until=2026-04-06T00:00:00Z"},
+	{"leases-near-max", "leases-near-max?within=48h"},
+	{"static-role-failures", "static-role-failures"},
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "reports", name+".golden")
+	if *updateGolden {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update-reports)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", name, path, got, want)
+	}
+}
+
+// TestReportsFixture: a fixture of known ages, policies, roles and reads
+// gives exactly the rows of the golden files, as JSON and as CSV.
+func TestReportsFixture(t *testing.T) {
+	f := newReportFixture(t, "")
+	for _, q := range reportQueries {
+		out := f.must(t, "GET", "sys/reports/"+q.query, f.root, nil)
+		var env struct {
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(out, &env); err != nil {
+			t.Fatalf("%s: %v", q.query, err)
+		}
+		var pretty bytes.Buffer
+		json.Indent(&pretty, env.Data, "", "  ")
+		pretty.WriteString("\n")
+		golden(t, q.file+".json", pretty.Bytes())
+		sep := "?"
+		if strings.Contains(q.query, "?") {
+			sep = "&"
+		}
+		code, body := do(t, "GET", f.n.URL+"/v1/sys/reports/"+q.query+sep+"format=csv", f.root, nil)
+		if code != 200 {
+			t.Fatalf("%s csv: %d %s", q.query, code, body)
+		}
+		if _, err := csv.NewReader(bytes.NewReader(body)).ReadAll(); err != nil {
+			t.Errorf("%s: CSV does not parse: %v", q.query, err)
+		}
+		golden(t, q.file+".csv", body)
+	}
+}
