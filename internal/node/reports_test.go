@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/testsvc"
 )
 
 var updateGolden = flag.Bool("update-reports", false, "rewrite testdata/reports/*.golden")
@@ -191,5 +193,109 @@ func TestReportsFixture(t *testing.T) {
 			t.Errorf("%s: CSV does not parse: %v", q.query, err)
 		}
 		golden(t, q.file+".csv", body)
+	}
+}
+
+// Leases near their max TTL come from the lease manager (on the core's
+// clock); a static role whose rotation failed shows its failure status
+// from the database engine, against the real PostgreSQL.
+func TestReportsLeasesAndStaticRoleFailures(t *testing.T) {
+	admin := testsvc.Postgres(t)
+	prefix := "kwrep" + strings.ToLower(rand.Text()[:6])
+	testsvc.DropPostgresRoles(t, admin, prefix)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := clocktest.New(t0)
+	n := nodetest.StartWith(t, nodetest.Options{Configure: func(c *config.Config) { c.Now = clock.Now }})
+	root := n.RootToken.Reveal()
+	f := &reportFixture{n: n, clock: clock, root: root, t0: t0}
+	f.must(t, "POST", "sys/mounts/database", root, map[string]any{"type": "database"})
+	f.must(t, "POST", "database/config/pg", root, map[string]any{
+		"plugin_name": "postgresql-database-plugin", "connection_url": testsvc.PostgresURL,
+		"username": "postgres", "password": "x", "allowed_roles": "*", "username_template": prefix + `-{{random 8}}`})
+	f.must(t, "POST", "database/roles/ro", root, map[string]any{"db_name": "pg", "default_ttl": "10m", "max_ttl": "1h",
+		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`}})
+	var creds struct {
+		LeaseID string         `json:"lease_id"`
+		Data    map[string]any `json:"data"`
+	}
+	json.Unmarshal(f.must(t, "GET", "database/creds/ro", root, nil), &creds)
+	password, _ := creds.Data["password"].(string)
+	if creds.LeaseID == "" || password == "" {
+		t.Fatalf("no credentials: %+v", creds)
+	}
+	static := prefix + "-static"
+	if _, err := admin.Exec(t.Context(), `CREATE ROLE "`+static+`" WITH LOGIN PASSWORD 'initial-Pw-1'`); err != nil {
+		t.Fatal(err)
+	}
+	f.must(t, "POST", "database/static-roles/app", root, map[string]any{"db_name": "pg", "username": static, "rotation_period": "24h"})
+	f.must(t, "POST", "database/static-roles/healthy", root, map[string]any{"db_name": "pg", "username": static, "rotation_period": "24h"})
+	var sc struct {
+		Data map[string]any `json:"data"`
+	}
+	json.Unmarshal(f.must(t, "GET", "database/static-creds/app", root, nil), &sc)
+	staticPass, _ := sc.Data["password"].(string)
+	// The user goes away: the next rotation of app fails.
+	if _, err := admin.Exec(t.Context(), `DROP ROLE "`+static+`"`); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := do(t, "POST", n.URL+"/v1/database/rotate-role/app", root, nil); code < 400 {
+		t.Fatalf("rotation of a dropped user: %d %s", code, out)
+	}
+
+	f.at(30 * time.Minute)
+	var near struct {
+		Data struct {
+			Rows []map[string]any `json:"rows"`
+		} `json:"data"`
+	}
+	json.Unmarshal(f.must(t, "GET", "sys/reports/leases-near-max?within=45m", root, nil), &near)
+	if len(near.Data.Rows) != 1 || near.Data.Rows[0]["lease_id"] != creds.LeaseID ||
+		near.Data.Rows[0]["seconds_to_max"] != float64(1800) || near.Data.Rows[0]["path"] != "database/creds/ro" ||
+		near.Data.Rows[0]["max_expire"] != "2026-01-01T01:00:00Z" {
+		t.Errorf("leases near max (45m) = %+v", near.Data.Rows)
+	}
+	json.Unmarshal(f.must(t, "GET", "sys/reports/leases-near-max?within=20m", root, nil), &near)
+	if len(near.Data.Rows) != 0 {
+		t.Errorf("leases near max (20m) = %+v, want none", near.Data.Rows)
+	}
+
+	out := f.must(t, "GET", "sys/reports/static-role-failures", root, nil)
+	var failed struct {
+		Data struct {
+			Rows []map[string]any `json:"rows"`
+		} `json:"data"`
+	}
+	json.Unmarshal(out, &failed)
+	if len(failed.Data.Rows) != 1 {
+		t.Fatalf("static role failures = %s", out)
+	}
+	row := failed.Data.Rows[0]
+	if row["mount"] != "database/" || row["role"] != "app" || row["username"] != static || row["db_name"] != "pg" {
+		t.Errorf("failure row = %+v", row)
+	}
+	if n, _ := row["failed_rotations"].(float64); n < 1 {
+		t.Errorf("failed_rotations = %v", row["failed_rotations"])
+	}
+	if e, _ := row["last_error"].(string); e == "" {
+		t.Error("no last_error")
+	}
+	// The database read is in the access index, as the root token's.
+	am := f.must(t, "GET", "sys/reports/access-map", root, nil)
+	if !strings.Contains(string(am), `"database/creds/ro"`) || !strings.Contains(string(am), "name:auth/token/root") {
+		t.Errorf("access map lacks the database read: %s", am)
+	}
+	for _, rep := range []string{"leases-near-max?within=45m", "static-role-failures", "access-map"} {
+		for _, format := range []string{"", "&format=csv"} {
+			q := rep
+			if format != "" && !strings.Contains(q, "?") {
+				format = "?format=csv"
+			}
+			_, body := do(t, "GET", n.URL+"/v1/sys/reports/"+q+format, root, nil)
+			for _, secret := range []string{password, staticPass, "initial-Pw-1", root} {
+				if secret != "" && strings.Contains(string(body), secret) {
+					t.Errorf("%s%s shows a secret", q, format)
+				}
+			}
+		}
 	}
 }

@@ -366,10 +366,14 @@ func (g *Generator) leases(r *Report, p Params, now time.Time) {
 		if l.MaxExpire.IsZero() || l.MaxExpire.Sub(now) > p.Within {
 			continue
 		}
-		if p.Prefix != "" && !strings.HasPrefix(l.MountPath+l.Path, p.Prefix) {
+		path := l.Path
+		if !strings.HasPrefix(path, l.MountPath) {
+			path = l.MountPath + path
+		}
+		if p.Prefix != "" && !strings.HasPrefix(path, p.Prefix) {
 			continue
 		}
-		r.Rows = append(r.Rows, []any{l.ID, l.MountPath, l.MountPath + l.Path, l.IssueTime, l.ExpireTime, l.MaxExpire,
+		r.Rows = append(r.Rows, []any{l.ID, l.MountPath, path, l.IssueTime, l.ExpireTime, l.MaxExpire,
 			int64(l.MaxExpire.Sub(now) / time.Second), l.State})
 	}
 	slices.SortFunc(r.Rows, func(a, b []any) int { return a[5].(time.Time).Compare(b[5].(time.Time)) })
