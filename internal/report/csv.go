@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -39,21 +40,22 @@ func cell(v any) string {
 // Neutralise returns s safe to open in a spreadsheet: a cell starting
 // with =, +, -, @, a tab or a carriage return is one a spreadsheet may run
 // as a formula, so it gets a leading single quote (OWASP's advice for CSV
-// injection). Negative numbers are left alone only when the whole cell is
-// a number.
+// injection). A negative decimal number (-5, -3.5) is left alone.
 func Neutralise(s string) string {
 	if s == "" {
 		return s
 	}
 	switch s[0] {
 	case '=', '+', '-', '@', '\t', '\r':
-		if _, err := strconv.ParseFloat(s, 64); err == nil && s[0] == '-' {
+		if s[0] == '-' && negativeNumber.MatchString(s) {
 			return s
 		}
 		return "'" + s
 	}
 	return s
 }
+
+var negativeNumber = regexp.MustCompile(`^-[0-9]+(\.[0-9]+)?$`)
 
 // CSV writes columns as a header row and rows below it, quoting as RFC
 // 4180 asks (commas, quotes and newlines inside a cell) and neutralising
