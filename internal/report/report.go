@@ -205,6 +205,9 @@ func (g *Generator) unread(ctx context.Context, r *Report, p Params, now time.Ti
 		if !a.Last.IsZero() && !a.Last.Before(cutoff) {
 			continue
 		}
+		if s.KVVersion == 2 && s.Created.After(cutoff) {
+			continue // younger than the window: not stale yet
+		}
 		var created any
 		if s.KVVersion == 2 {
 			created = s.Created
