@@ -53,6 +53,7 @@ FUZZ := \
 	internal/policy:FuzzTemplateNeverWidens \
 	internal/report:FuzzNeutralise \
 	internal/report:FuzzParseParams \
+	internal/report:FuzzParsePolicy \
 	internal/scan:FuzzArchive \
 	internal/scan:FuzzAssignment \
 	internal/scan:FuzzBase64Blobs \

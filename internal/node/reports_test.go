@@ -2,7 +2,13 @@ package node_test
 
 import (
 	"bytes"
-	"crypto/rand"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
@@ -73,6 +79,7 @@ func (f *reportFixture) setUp(t *testing.T) {
 		"app-read":    `path "secret/data/app/*" { capabilities = ["read"] }`,
 		"prod-read":   `path "secret/data/prod/*" { capabilities = ["read", "list"] }`,
 		"team":        `path "secret/data/team/{{identity.entity.name}}/*" { capabilities = ["read"] }`,
+		"prod-mine":   `path "secret/data/prod/{{identity.entity.metadata.service}}" { capabilities = ["read"] }`,
 		"legacy-read": `path "legacy/*" { capabilities = ["read"] }`,
 		"deny-prod":   `path "secret/data/prod/db" { capabilities = ["deny"] }`,
 	} {
@@ -99,6 +106,14 @@ func (f *reportFixture) setUp(t *testing.T) {
 	f.must(t, "POST", "auth/userpass/users/alice", r, map[string]any{"password": "alice-pass-Zq81", "token_policies": "prod-read"})
 	f.must(t, "POST", "auth/userpass/users/bob", r, map[string]any{"password": "bob-pass-Kx27", "token_policies": "app-read", "token_no_default_policy": true})
 	f.must(t, "POST", "auth/approle/role/ci", r, map[string]any{"token_policies": "prod-read,app-read,deny-prod"})
+	f.must(t, "POST", "sys/auth/jwt", r, map[string]any{"type": "jwt"})
+	f.must(t, "POST", "auth/jwt/role/deploy", r, map[string]any{"role_type": "jwt", "user_claim": "sub",
+		"bound_audiences": "keyward", "bound_subject": "repo:o/r:ref:refs/heads/main", "token_policies": "prod-mine"})
+	f.must(t, "POST", "auth/jwt/role/nothing", r, map[string]any{"role_type": "jwt", "user_claim": "sub",
+		"bound_audiences": "keyward", "bound_subject": "repo:o/r:ref:refs/heads/dev", "token_policies": "app-read"})
+	f.must(t, "POST", "sys/auth/cert", r, map[string]any{"type": "cert"})
+	f.must(t, "POST", "auth/cert/certs/web", r, map[string]any{"certificate": selfSignedPEM(t), "token_policies": "legacy-read",
+		"token_no_default_policy": true})
 	f.planted = append(f.planted, "alice-pass-Zq81", "bob-pass-Kx27")
 
 	// Reads: root at day 50, alice twice at day 95, bob at day 99; a
@@ -117,6 +132,23 @@ func (f *reportFixture) setUp(t *testing.T) {
 	f.must(t, "GET", "secret/metadata/prod/db", r, nil)
 	f.planted = append(f.planted, alice, bob)
 	f.at(100 * day)
+}
+
+// selfSignedPEM is a throw-away CA certificate for a cert auth entry.
+func selfSignedPEM(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "reports-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
 func (f *reportFixture) login(t *testing.T, user, pass string) string {
@@ -201,7 +233,7 @@ func TestReportsFixture(t *testing.T) {
 // from the database engine, against the real PostgreSQL.
 func TestReportsLeasesAndStaticRoleFailures(t *testing.T) {
 	admin := testsvc.Postgres(t)
-	prefix := "kwrep" + strings.ToLower(rand.Text()[:6])
+	prefix := "kwrep" + strings.ToLower(crand.Text()[:6])
 	testsvc.DropPostgresRoles(t, admin, prefix)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := clocktest.New(t0)
@@ -372,11 +404,12 @@ func TestReportsAccessControl(t *testing.T) {
 			t.Errorf("GET sys/reports/%s = %d %s, want an error naming %q", q, code, out, want)
 		}
 	}
-	// Production patterns are configurable: only ci/ paths now.
+	// Production patterns are configurable: only app/ paths now.
 	f.must(t, "PUT", "sys/reports/config", f.root, map[string]any{"production_patterns": []string{"secret/data/app/*"}})
 	out := f.must(t, "GET", "sys/reports/production-readers?format=csv", f.root, nil)
 	want := "auth_mount,auth_type,role,policies,granting_policies,secrets,paths\n" +
 		"auth/approle/,approle,ci,app-read;default;deny-prod;prod-read,app-read,1,secret/data/app/db\n" +
+		"auth/jwt/,jwt,nothing,app-read;default,app-read,1,secret/data/app/db\n" +
 		"auth/userpass/,userpass,bob,app-read,app-read,1,secret/data/app/db\n"
 	if string(out) != want {
 		t.Errorf("production readers with a custom pattern:\n%s\nwant\n%s", out, want)

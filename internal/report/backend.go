@@ -176,6 +176,9 @@ func (b *Backend) listPolicies(ctx context.Context, _ *logical.Request, _ logica
 }
 
 func (b *Backend) readPolicy(ctx context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
+	if !policyName.MatchString(p["name"]) {
+		return nil, nil
+	}
 	var rp RotationPolicy
 	ok, err := logical.GetJSON(ctx, b.gen.store.s, policyPrefix+p["name"], &rp)
 	if err != nil || !ok {
@@ -236,5 +239,8 @@ func (b *Backend) writePolicy(ctx context.Context, req *logical.Request, p logic
 }
 
 func (b *Backend) deletePolicy(ctx context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
+	if !policyName.MatchString(p["name"]) {
+		return nil, nil
+	}
 	return nil, b.gen.store.s.Delete(ctx, policyPrefix+p["name"])
 }

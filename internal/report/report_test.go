@@ -182,3 +182,27 @@ func TestParsePolicy(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePolicy: a rotation policy that parses has a name fit for a
+// storage key, a pattern with * only at its end, and a max_age of at
+// least a second.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add("app", "secret/data/app/*", "30d")
+	f.Add("../x", "secret/*/x", "-1")
+	f.Add("a", "+/+/*", "3600")
+	f.Fuzz(func(t *testing.T, name, pattern, maxAge string) {
+		p, err := report.ParsePolicy(name, map[string]any{"pattern": pattern, "max_age": maxAge})
+		if err != nil {
+			return
+		}
+		if strings.ContainsAny(p.Name, "/\\") || p.Name == "." || p.Name == ".." || p.Name == "" {
+			t.Errorf("name %q accepted", p.Name)
+		}
+		if strings.Contains(strings.TrimSuffix(p.Pattern, "*"), "*") || p.Pattern == "" {
+			t.Errorf("pattern %q accepted", p.Pattern)
+		}
+		if p.MaxAge < time.Second {
+			t.Errorf("max_age %v accepted", p.MaxAge)
+		}
+	})
+}
