@@ -51,6 +51,9 @@ FUZZ := \
 	internal/policy:FuzzDenyCoversDecoders \
 	internal/policy:FuzzParse \
 	internal/policy:FuzzTemplateNeverWidens \
+	internal/report:FuzzNeutralise \
+	internal/report:FuzzParseParams \
+	internal/report:FuzzParsePolicy \
 	internal/scan:FuzzArchive \
 	internal/scan:FuzzAssignment \
 	internal/scan:FuzzBase64Blobs \

@@ -68,6 +68,10 @@ type Config struct {
 	// MaxInFlightRequestBytes bounds the bytes of all request bodies held
 	// at once; zero means 256 MiB or MaxRequestSize if that is larger.
 	MaxInFlightRequestBytes int64
+	// Now, when set, is the clock of the core, the engines that take one
+	// (KV) and the lease manager. It is never read from a file: tests set
+	// it to a clocktest.Clock. Nil is time.Now.
+	Now func() time.Time
 }
 
 // LoginLimits is the "login_limits" block: failed logins a client address,
@@ -88,6 +92,9 @@ type Watch struct {
 	RingSize         int
 	SubscriberBuffer int
 	MaxIdentities    int
+	// MaxAccessPaths bounds the secret paths the access index keeps
+	// (default 50000, the reports' read history).
+	MaxAccessPaths int
 	// TimeZone is an IANA name ("Europe/Berlin") for baselines' hours and
 	// weekdays.
 	TimeZone      string
@@ -467,6 +474,8 @@ func Parse(text string) (cfg *Config, err error) {
 					cfg.Watch.SubscriberBuffer = watchCount(v, bad, "watch", k)
 				case "max_identities":
 					cfg.Watch.MaxIdentities = watchCount(v, bad, "watch", k)
+				case "max_access_paths":
+					cfg.Watch.MaxAccessPaths = watchCount(v, bad, "watch", k)
 				case "time_zone":
 					cfg.Watch.TimeZone = str(v)
 				case "flush_interval":

@@ -366,7 +366,11 @@ func (c *Core) sealLocked() {
 type system struct{ c *Core }
 
 func (s system) DefaultLeaseTTL() time.Duration { return s.c.cfg.DefaultLeaseTTL }
-func (s system) MaxLeaseTTL() time.Duration     { return s.c.cfg.MaxLeaseTTL }
+
+// Now is the core's clock (core.Config.Now); engines that keep times find
+// it through logical.Clock.
+func (s system) Now() time.Time             { return s.c.now() }
+func (s system) MaxLeaseTTL() time.Duration { return s.c.cfg.MaxLeaseTTL }
 
 // passwordSource is the PasswordGenerator of one unsealed state, g set
 // before up is closed (once the services are built).

@@ -45,6 +45,9 @@ type ServiceEnv struct {
 	// Engines reaches the mounted engines by mount path (the lease manager
 	// renews and revokes through it).
 	Engines LeaseEngines
+	// Inspect reads the mounts and the policy store without a token (the
+	// reports service uses it); see Inspector.
+	Inspect Inspector
 }
 
 // ServiceBackend is a built service: the backend of its sys/ paths, and
@@ -116,7 +119,7 @@ func (s builtService) owns(p string) bool {
 func (c *Core) startServices(ctx context.Context, a *active) error {
 	for i := range c.cfg.Services {
 		svc := &c.cfg.Services[i]
-		env := ServiceEnv{Logger: c.cfg.Logger, Engines: leaseEngines{a}}
+		env := ServiceEnv{Logger: c.cfg.Logger, Engines: leaseEngines{a}, Inspect: inspector{a}}
 		if svc.Storage != "" {
 			env.Storage = barrier.NewView(c.barrier, svc.Storage)
 		}

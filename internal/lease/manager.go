@@ -812,8 +812,14 @@ func (m *Manager) matching(prefix string) []*entry {
 
 // Info is what a lookup shows of a lease. It carries no internal data.
 type Info struct {
-	ID          string
-	IssueTime   time.Time
+	ID string
+	// MountPath and Path are where the lease was issued ("database/",
+	// "creds/app").
+	MountPath string
+	Path      string
+	IssueTime time.Time
+	// MaxExpire is when the lease ends whatever its renewals.
+	MaxExpire   time.Time
 	ExpireTime  time.Time
 	LastRenewal time.Time
 	TTL         time.Duration
@@ -831,9 +837,26 @@ func (m *Manager) Lookup(id string) (Info, bool) {
 	if e == nil {
 		return Info{}, false
 	}
+	return m.info(e), true
+}
+
+func (m *Manager) info(e *entry) Info {
 	ttl := max(e.ExpireTime.Sub(m.opts.Now()), 0)
-	return Info{ID: e.ID, IssueTime: e.IssueTime, ExpireTime: e.ExpireTime, LastRenewal: e.LastRenewal,
-		TTL: ttl, Renewable: e.Renewable, State: e.State, Attempts: e.Attempts, LastError: e.LastError}, true
+	return Info{ID: e.ID, MountPath: e.MountPath, Path: e.Path, IssueTime: e.IssueTime, MaxExpire: e.MaxExpire,
+		ExpireTime: e.ExpireTime, LastRenewal: e.LastRenewal,
+		TTL: ttl, Renewable: e.Renewable, State: e.State, Attempts: e.Attempts, LastError: e.LastError}
+}
+
+// All describes every lease, sorted by id (the reports service reads it).
+func (m *Manager) All() []Info {
+	es := m.matching("")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Info, 0, len(es))
+	for _, e := range es {
+		out = append(out, m.info(e))
+	}
+	return out
 }
 
 // Counts returns how many leases exist, are pending revocation and are

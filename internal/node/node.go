@@ -16,12 +16,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/internal/cidr"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/httpapi"
+	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/seal"
@@ -35,6 +37,7 @@ import (
 type Node struct {
 	watch   *watch.Hub
 	sinks   *sink.Dispatcher
+	leases  atomic.Pointer[lease.Manager] // the running lease manager, for the reports
 	cfg     *config.Config
 	logger  *slog.Logger
 	store   storage.Backend
@@ -118,6 +121,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		AuthMethods:     map[string]logical.Factory{},
 		Engines:         map[string]logical.Factory{},
 		Storage:         n.store,
+		Now:             cfg.Now,
 		StorageType:     cfg.Storage.Type,
 		Logger:          logger,
 		DefaultLeaseTTL: cfg.DefaultLeaseTTL,
@@ -144,7 +148,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 			return nil, err
 		}
 	}
-	svcs, err := sysServices(cfg, cc.Metrics, logger)
+	svcs, err := sysServices(cfg, cc.Metrics, &n.leases, logger)
 	if err != nil {
 		n.closeStore()
 		return nil, err
@@ -158,13 +162,14 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	}
 	n.watch = watch.NewHub(watch.Options{RingSize: cfg.Watch.RingSize, SubscriberBuffer: cfg.Watch.SubscriberBuffer,
 		MaxIdentities: cfg.Watch.MaxIdentities, Location: cfg.Watch.Location(),
-		FlushInterval: cfg.Watch.FlushInterval, Logger: logger})
+		FlushInterval: cfg.Watch.FlushInterval, MaxAccessPaths: cfg.Watch.MaxAccessPaths, Logger: logger})
 	if !cfg.Watch.Disable {
 		cc.Events = n.watch
 		svcs = append(svcs, watchService(n.watch))
 	}
 	n.sinks = newSinks(logger)
 	svcs = append(svcs, sinkService(n.sinks))
+	svcs = append(svcs, reportsService(n, cfg))
 	cc.Services = svcs
 	if n.seals, err = withSeals(cfg, &cc, logger); err != nil {
 		n.closeStore()

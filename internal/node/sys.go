@@ -3,9 +3,11 @@ package node
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/lease"
 	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/passpol"
 )
@@ -14,7 +16,7 @@ import (
 // in the reverse, so audit is up first and closed last, and the lease
 // manager's revocations while closing are still audited. Adding one is a
 // line here (and a file with its constructor).
-func sysServices(cfg *config.Config, metrics *monitor.Registry, logger *slog.Logger) ([]core.Service, error) {
+func sysServices(cfg *config.Config, metrics *monitor.Registry, leases *atomic.Pointer[lease.Manager], logger *slog.Logger) ([]core.Service, error) {
 	audit, err := auditService(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -23,7 +25,7 @@ func sysServices(cfg *config.Config, metrics *monitor.Registry, logger *slog.Log
 		audit,
 		passwordPolicyService(),
 		wrappingService(),
-		leaseService(metrics),
+		leaseService(metrics, cfg.Now, leases),
 		metricsService(metrics),
 		toolsService(),
 	}, nil

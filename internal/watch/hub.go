@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,10 @@ type Options struct {
 	// FlushInterval is how often changed baselines are written while
 	// unsealed (default 1m); they are also written at seal.
 	FlushInterval time.Duration
-	Logger        *slog.Logger
+	// MaxAccessPaths bounds the access index (default
+	// DefaultMaxAccessPaths); it is flushed with the baselines.
+	MaxAccessPaths int
+	Logger         *slog.Logger
 }
 
 // Hub receives events from the core and serves them to the ring, the
@@ -35,6 +39,7 @@ type Hub struct {
 	opts  Options
 	ring  *Ring
 	aggr  *Aggregator
+	acc   *AccessIndex
 	seq   atomic.Uint64
 	subs  atomic.Pointer[[]*Subscription]
 	subMu sync.Mutex // serialises changes to subs
@@ -62,7 +67,8 @@ func NewHub(opts Options) *Hub {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Hub{opts: opts, ring: NewRing(opts.RingSize), aggr: NewAggregator(opts.Location, opts.MaxIdentities)}
+	h := &Hub{opts: opts, ring: NewRing(opts.RingSize), aggr: NewAggregator(opts.Location, opts.MaxIdentities),
+		acc: NewAccessIndex(opts.MaxAccessPaths)}
 	h.subs.Store(&[]*Subscription{})
 	return h
 }
@@ -74,6 +80,7 @@ func (h *Hub) Emit(e Event) {
 	e.Seq = h.seq.Add(1)
 	h.ring.Add(&e)
 	h.aggr.Add(&e)
+	h.acc.Add(&e)
 	for _, s := range *h.subs.Load() {
 		if !s.filter.Match(&e) {
 			continue
@@ -91,6 +98,9 @@ func (h *Hub) Ring() *Ring { return h.ring }
 
 // Baselines returns the hub's aggregator.
 func (h *Hub) Baselines() *Aggregator { return h.aggr }
+
+// Access returns the hub's per-secret access index.
+func (h *Hub) Access() *AccessIndex { return h.acc }
 
 // Subscription is one subscriber's queue. Events arrive on C until the
 // subscriber is dropped or the hub detaches, when Done closes.
@@ -171,6 +181,11 @@ func (h *Hub) Attach(ctx context.Context, s logical.Storage) {
 	} else if skipped > 0 {
 		h.opts.Logger.Warn("watch: unreadable baselines skipped and to be deleted", "count", skipped)
 	}
+	if skipped, err := h.acc.Load(ctx, s); err != nil {
+		h.opts.Logger.Error("watch: access index not loaded; counting reads again", "err", err)
+	} else if skipped > 0 {
+		h.opts.Logger.Warn("watch: unreadable access records skipped and deleted", "count", skipped)
+	}
 	h.stMu.Lock()
 	defer h.stMu.Unlock()
 	if h.storage != nil { // attached twice without a Detach: stop the old flush loop
@@ -194,6 +209,9 @@ func (h *Hub) flushLoop(s logical.Storage, stop, done chan struct{}) {
 			if err := h.aggr.Flush(context.Background(), s); err != nil {
 				h.opts.Logger.Error("watch: periodic baseline flush failed", "err", err)
 			}
+			if err := h.acc.Flush(context.Background(), s); err != nil {
+				h.opts.Logger.Error("watch: periodic access index flush failed", "err", err)
+			}
 		}
 	}
 }
@@ -206,7 +224,7 @@ func (h *Hub) Flush(ctx context.Context) error {
 	if s == nil {
 		return nil
 	}
-	return h.aggr.Flush(ctx, s)
+	return errors.Join(h.aggr.Flush(ctx, s), h.acc.Flush(ctx, s))
 }
 
 // Detach is called at seal or step-down: it ends every subscription,
@@ -223,8 +241,9 @@ func (h *Hub) Detach(ctx context.Context) error {
 	}
 	close(stop)
 	<-done
-	err := h.aggr.Flush(ctx, s)
+	err := errors.Join(h.aggr.Flush(ctx, s), h.acc.Flush(ctx, s))
 	h.aggr.Reset()
+	h.acc.Reset()
 	h.ring.Reset()
 	return err
 }

@@ -33,6 +33,11 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 		}
 	}
 	c := clock{now: time.Now}
+	if conf != nil {
+		if sc, ok := conf.System.(logical.Clock); ok {
+			c.now = sc.Now
+		}
+	}
 	switch version {
 	case "", "1":
 		b := &v1Backend{clock: c}
