@@ -1,12 +1,12 @@
 package core
 
 import (
-	"net/netip"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
