@@ -131,7 +131,7 @@ func newPolicyWhoCanCmd(e *env) *cobra.Command {
 		Short: "List the policies and auth roles that could perform a request",
 		Long: `Ask the server (sys/policies/who-can, which needs sudo) which ACL policies
 could, alone, perform OPERATION on PATH, and which auth roles (JWT/OIDC and
-AppRole) issue tokens whose policies together could. Access is "allowed",
+AppRole roles, userpass users, cert entries) issue tokens whose policies together could. Access is "allowed",
 "conditional" (only when a rule's conditions hold) or "possibly, via
 template" (a templated rule matches for some identities).`,
 		Example: `  keyward policy who-can read kv-prod/data/db`,

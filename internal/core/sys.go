@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/subtle"
 	"sort"
 	"strings"
 	"time"
@@ -548,7 +549,7 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 		// Conditions see this request's address only when the token asks
 		// about itself.
 		var from *logical.Request
-		if tok == req.ClientToken.Reveal() {
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(req.ClientToken.Reveal())) == 1 {
 			from = req
 		}
 		rc = c.requestContext(e, ident, from)

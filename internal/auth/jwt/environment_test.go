@@ -148,6 +148,11 @@ func TestWhoCanAndExplain(t *testing.T) {
 	must(s.root.Sys().EnableAuthWithOptions("approle", &vault.EnableAuthOptions{Type: "approle"}))
 	_, err = s.root.Logical().Write("auth/approle/role/batch", map[string]any{"token_policies": []string{"reader"}})
 	must(err)
+	must(s.root.Sys().EnableAuthWithOptions("userpass", &vault.EnableAuthOptions{Type: "userpass"}))
+	_, err = s.root.Logical().Write("auth/userpass/users/alice", map[string]any{"password": "correct-horse-battery-9", "token_policies": []string{"templated"}})
+	must(err)
+	_, err = s.root.Logical().Write("auth/userpass/users/bob", map[string]any{"password": "correct-horse-battery-9", "token_policies": []string{"writer"}})
+	must(err)
 
 	who, err := s.root.Logical().Write("sys/policies/who-can", map[string]any{"path": "kv-prod/data/db", "operation": "read"})
 	must(err)
@@ -172,7 +177,8 @@ func TestWhoCanAndExplain(t *testing.T) {
 		m := r.(map[string]any)
 		gotRoles[m["mount"].(string)+m["role"].(string)] = m["access"].(string)
 	}
-	wantRoles := map[string]string{"auth/jwt/deploy": "conditional", "auth/approle/batch": "allowed", "auth/jwt/app": "", "auth/jwt/blocked": ""}
+	wantRoles := map[string]string{"auth/jwt/deploy": "conditional", "auth/approle/batch": "allowed", "auth/jwt/app": "", "auth/jwt/blocked": "",
+		"auth/userpass/alice": "possibly, via template", "auth/userpass/bob": ""}
 	for role, want := range wantRoles {
 		if gotRoles[role] != want {
 			t.Errorf("who-can role %s = %q, want %q (all: %v)", role, gotRoles[role], want, gotRoles)
