@@ -32,6 +32,9 @@ func TestEnvironmentCondition(t *testing.T) {
 		_, err = s.root.Logical().Write("kv-"+env+"/data/db", map[string]any{"data": map[string]any{"password": "pw-" + env}})
 		must(err)
 	}
+	if _, err := s.root.Logical().Write("sys/mounts/kv-prod/tune", map[string]any{"environment": "Prod Env"}); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("tune with a malformed environment: err = %v, want 400", err)
+	}
 	tune, err := s.root.Logical().Read("sys/mounts/kv-prod/tune")
 	must(err)
 	if tune.Data["environment"] != "prod" {
