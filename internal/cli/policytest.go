@@ -218,8 +218,12 @@ func runPolicyCase(pols map[string]*policy.Policy, envs *policy.Environments, tc
 	return "denied", e.Reason, nil
 }
 
-func newPolicyLintCmd(*env) *cobra.Command {
-	var envFlags []string
+func newPolicyLintCmd(e *env) *cobra.Command {
+	var (
+		envFlags   []string
+		fromServer bool
+		conn       connFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "lint FILE...",
 		Short: "Warn about policies that let non-production callers read production paths",
@@ -227,10 +231,12 @@ func newPolicyLintCmd(*env) *cobra.Command {
 server's mount environments), every rule that grants read or list on a
 production path (environment prod, production, prod-*) without a condition
 that pins the caller to production (environment_match = true, environments,
-or an environment claim listing only production) is reported. Exit status 1
-when there are warnings.`,
-		Example: `  keyward policy lint -env kv-prod=prod -env kv-staging=staging policies/*.hcl`,
-		Args:    cobra.MinimumNArgs(1),
+or an environment claim listing only production) is reported. -server adds
+the environments of the server's mounts (their environment tunable). Exit
+status 1 when there are warnings.`,
+		Example: `  keyward policy lint -env kv-prod=prod -env kv-staging=staging policies/*.hcl
+  keyward policy lint -server policies/*.hcl`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			labels := map[string]string{}
 			for _, f := range envFlags {
@@ -239,6 +245,27 @@ when there are warnings.`,
 					return usagef("-env %q: want PREFIX=ENV", f)
 				}
 				labels[k] = v
+			}
+			if fromServer {
+				c, err := conn.client(e)
+				if err != nil {
+					return err
+				}
+				s, err := c.Read(cmd.Context(), "sys/mounts", nil)
+				if err != nil {
+					return explain(err, c)
+				}
+				if s != nil {
+					for path, v := range s.Data {
+						m, _ := v.(map[string]any)
+						cfg, _ := m["config"].(map[string]any)
+						if env, _ := cfg["environment"].(string); env != "" {
+							if _, set := labels[path]; !set {
+								labels[path] = env
+							}
+						}
+					}
+				}
 			}
 			envs, err := policy.NewEnvironments(labels)
 			if err != nil {
@@ -266,5 +293,7 @@ when there are warnings.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&envFlags, "env", nil, "label a path prefix with an environment: PREFIX=ENV (repeatable)")
+	cmd.Flags().BoolVar(&fromServer, "server", false, "also read the environments of the server's mounts")
+	conn.add(cmd)
 	return cmd
 }
