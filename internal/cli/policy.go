@@ -14,15 +14,18 @@ import (
 func init() { register(newPolicyCmd) }
 
 func newPolicyCmd(e *env) *cobra.Command {
-	cmd := groupCmd("policy", "Write, read, list, delete and format ACL policies",
+	cmd := groupCmd("policy", "Write, read, list, delete, format, test and explain ACL policies",
 		`Policy commands manage ACL policies, written in Vault's HCL (or JSON)
 policy syntax. Tokens carry a list of policy names; a request is allowed
 when the policies grant the capability on its path.`,
 		`  keyward policy write ci-read ci-read.hcl
   keyward policy read ci-read
-  keyward policy fmt ci-read.hcl`)
+  keyward policy fmt ci-read.hcl
+  keyward policy test policy-tests.yaml
+  keyward policy who-can read kv-prod/data/db`)
 	cmd.AddCommand(newPolicyWriteCmd(e), newPolicyReadCmd(e), newPolicyListCmd(e),
-		newPolicyDeleteCmd(e), newPolicyFmtCmd(e))
+		newPolicyDeleteCmd(e), newPolicyFmtCmd(e), newPolicyTestCmd(e), newPolicyLintCmd(e),
+		newPolicyExplainCmd(e), newPolicyWhoCanCmd(e))
 	return cmd
 }
 

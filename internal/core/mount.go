@@ -76,6 +76,9 @@ type MountConfig struct {
 	// (tokenparams: default-service, default-batch, service or batch; ""
 	// is default-service). Secrets mounts and auth/token/ have none.
 	TokenType string `json:"token_type,omitempty"`
+	// Environment labels every path of the mount with an environment
+	// ("prod", "staging") for policy conditions (environment_match).
+	Environment string `json:"environment,omitempty"`
 }
 
 // storagePrefix is where a mount's own data lives inside the barrier.

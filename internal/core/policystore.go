@@ -140,6 +140,19 @@ func hasTemplate(p *policy.Policy) bool {
 	return false
 }
 
+// parsedPolicies returns the parsed policies of names that exist.
+func (ps *policyStore) parsedPolicies(names []string) []*policy.Policy {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	out := make([]*policy.Policy, 0, len(names))
+	for _, n := range names {
+		if p, ok := ps.parsed[n]; ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // acl returns the compiled ACL for a token's policies. Policies that don't
 // exist are skipped, as in Vault. The identity matters only when one of the
 // policies has templated paths; the cache key then includes it.

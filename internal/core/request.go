@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -258,18 +259,21 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 	}
 
 	if te != nil && !req.Token.Root {
-		acl, err := a.policies.acl(te.Policies, a.identity(te))
+		ident := a.identity(te)
+		acl, err := a.policies.acl(te.Policies, ident)
 		if err != nil {
 			return m, &routed, err
 		}
-		if err := checkACL(acl, m, req.Path, rel, &routed); err != nil {
+		rc := c.requestContext(te, ident, req)
+		rc.PathEnvironment = m.entry.Config.Environment
+		if err := checkACL(acl, m, req.Path, rel, &routed, rc); err != nil {
 			return m, &routed, err
 		}
 		// An alias route is authorized as the path it acts on too, sudo and
 		// wrapping rules included, so a deny on the canonical path covers
 		// every other name for it.
 		if canon := canonicalRel(m, &routed, rel); canon != rel {
-			if err := checkACL(acl, m, m.entry.Path+canon, canon, &routed); err != nil {
+			if err := checkACL(acl, m, m.entry.Path+canon, canon, &routed, rc); err != nil {
 				return m, &routed, err
 			}
 		}
@@ -288,7 +292,7 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 			for _, chk := range ea.extraChecks(&routed) {
 				r := routed
 				r.Operation, r.Data = chk.op, nil
-				if err := checkACL(acl, m, m.entry.Path+chk.path, chk.path, &r); err != nil {
+				if err := checkACL(acl, m, m.entry.Path+chk.path, chk.path, &r, rc); err != nil {
 					return m, &routed, err
 				}
 			}
@@ -352,7 +356,7 @@ func (a *active) issuer(path string, created time.Time) *mount {
 
 // checkACL authorizes routed against one path: full is the path the policy
 // sees, rel the same path relative to the mount (for its sudo list).
-func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Request) error {
+func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Request, rc *policy.RequestContext) error {
 	if routed.Operation == logical.HelpOperation {
 		if !allows(acl, full, logical.HelpOperation) {
 			return logical.ErrPermissionDenied
@@ -365,7 +369,7 @@ func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Reque
 		aliases = fa.FieldAliases()
 		data = logical.WithFieldAliases(data, aliases)
 	}
-	d := acl.CheckAliased(full, policy.Operation(routed.Operation), data, aliases)
+	d := acl.CheckRequest(full, policy.Operation(routed.Operation), data, aliases, rc)
 	if !d.Allowed {
 		return logical.ErrPermissionDenied
 	}
@@ -456,6 +460,49 @@ func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logica
 		*resp = *wrapped
 	}
 	return nil
+}
+
+// requestContext is what policy conditions see of a request made with te:
+// the remote address and the core's clock; the token's TTL; and, for a
+// token issued by a login (not auth/token/, whose callers choose their
+// child tokens' metadata), its metadata as verified claims and its
+// "environment" metadata as the caller's environment. Group membership and
+// MFA time stay empty until the identity store and step-up MFA fill them,
+// so conditions on them deny.
+func (c *Core) requestContext(te *token.Entry, ident *policy.Identity, req *logical.Request) *policy.RequestContext {
+	rc := &policy.RequestContext{Time: c.now(), TokenTTL: te.TTL}
+	if req != nil && req.Connection != nil {
+		if addr, err := netip.ParseAddr(req.Connection.RemoteAddr); err == nil {
+			rc.RemoteAddr = addr.Unmap()
+		}
+	}
+	if loginIssued(te) {
+		rc.Claims = te.Meta
+		rc.Environment = te.Meta[EnvironmentMetaKey]
+	}
+	if ident != nil {
+		rc.EntityID = ident.EntityID
+	}
+	return rc
+}
+
+// pathEnvironment is the environment label of the mount serving path.
+func (a *active) pathEnvironment(path string) string {
+	if m := a.mounts.route(path); m != nil {
+		return m.entry.Config.Environment
+	}
+	return ""
+}
+
+// EnvironmentMetaKey is the token metadata key holding the caller's
+// environment, set at login by auth methods (a JWT role's environment or
+// environment_claim).
+const EnvironmentMetaKey = "environment"
+
+// loginIssued reports whether te came from a login at an auth method
+// other than the token store.
+func loginIssued(te *token.Entry) bool {
+	return strings.HasPrefix(te.Path, "auth/") && !strings.HasPrefix(te.Path, "auth/token/")
 }
 
 // identity derives the caller's identity from its token for policy

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/subtle"
 	"sort"
 	"strings"
 	"time"
@@ -249,7 +250,7 @@ var tuneFields = []string{"default_lease_ttl", "max_lease_ttl", "description", "
 	"audit_non_hmac_request_keys", "audit_non_hmac_response_keys", "listing_visibility",
 	"passthrough_request_headers", "allowed_response_headers", "token_type", "plugin_version",
 	"user_lockout_config", "delegated_auth_accessors", "identity_token_key", "allowed_managed_keys",
-	"trim_request_trailing_slashes", "override_pinned_version", "plugin_name"}
+	"trim_request_trailing_slashes", "override_pinned_version", "plugin_name", "environment"}
 
 // applyTune sets the tunable fields present in data.
 func applyTune(cfg *MountConfig, data map[string]any, systemMax time.Duration) error {
@@ -280,6 +281,16 @@ func applyTune(cfg *MountConfig, data map[string]any, systemMax time.Duration) e
 			return logical.BadRequest("listing_visibility must be \"\", \"hidden\" or \"unauth\"")
 		}
 		cfg.ListingVisibility = v
+	}
+	if v, ok, err := logical.Str(data, "environment"); err != nil {
+		return err
+	} else if ok {
+		if v != "" {
+			if err := policy.ValidEnvironment(v); err != nil {
+				return logical.BadRequest("environment: %v", err)
+			}
+		}
+		cfg.Environment = v
 	}
 	for field, dst := range map[string]*[]string{
 		"audit_non_hmac_request_keys":  &cfg.AuditNonHMACRequestKeys,
@@ -520,6 +531,7 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 	}
 	var policies []string
 	var ident *policy.Identity
+	var rc *policy.RequestContext
 	switch {
 	case accessor != "":
 		e, err := a.tokens.LookupAccessor(ctx, accessor)
@@ -527,12 +539,20 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 			return nil, logical.BadRequest("invalid accessor")
 		}
 		policies, ident = e.Policies, a.identity(e)
+		rc = c.requestContext(e, ident, nil) // another token: its address is unknown
 	case tok != "":
 		e, err := a.tokens.Lookup(ctx, tok)
 		if err != nil {
 			return nil, logical.BadRequest("invalid token")
 		}
 		policies, ident = e.Policies, a.identity(e)
+		// Conditions see this request's address only when the token asks
+		// about itself.
+		var from *logical.Request
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(req.ClientToken.Reveal())) == 1 {
+			from = req
+		}
+		rc = c.requestContext(e, ident, from)
 	default:
 		return nil, logical.BadRequest("missing required field 'token'")
 	}
@@ -551,7 +571,8 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 			if err != nil {
 				return nil, err
 			}
-			caps = acl.Capabilities(cp)
+			rc.PathEnvironment = a.pathEnvironment(cp)
+			caps = acl.CapabilitiesRequest(cp, rc)
 		}
 		data[p] = caps
 		all = append(all, caps...)

@@ -52,6 +52,10 @@ func (b *sysBackend) routes() []logical.Route {
 				{Name: "to", Description: "The new mount path."},
 			}},
 		{Pattern: "remount/status/{migration_id}", Ops: ops{logical.ReadOperation: c.remountStatusReq}, Synopsis: "Read the progress of a mount move."},
+		{Pattern: "policies/explain", Sudo: true, Ops: ops{logical.UpdateOperation: c.explainReq}, Synopsis: "Explain which policy rule allows or denies a request, and which conditions held.",
+			Fields: explainFields},
+		{Pattern: "policies/who-can", Sudo: true, Ops: ops{logical.UpdateOperation: c.whoCanReq}, Synopsis: "List the policies and auth roles that could perform an operation on a path.",
+			Fields: whoCanFields},
 		{Pattern: "policies/acl", Ops: ops{logical.ReadOperation: c.policyNames(false), logical.ListOperation: c.policyNames(false)}, Synopsis: "List the ACL policies."},
 		{Pattern: "policies/acl/{name*}", Ops: ops{logical.ReadOperation: c.policyReq("policy"), logical.UpdateOperation: c.policyReq("policy"), logical.DeleteOperation: c.policyReq("policy")}, Synopsis: "Write, read or delete an ACL policy.",
 			Fields: logical.Fields{

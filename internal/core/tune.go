@@ -181,6 +181,9 @@ func addTuned(out map[string]any, cfg MountConfig) {
 	if cfg.ListingVisibility != "" {
 		out["listing_visibility"] = cfg.ListingVisibility
 	}
+	if cfg.Environment != "" {
+		out["environment"] = cfg.Environment
+	}
 }
 
 // checkMountPoint accepts the mount_point field client libraries send in

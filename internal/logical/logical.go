@@ -428,3 +428,20 @@ func Errorf(code int, format string, args ...any) error {
 func BadRequest(format string, args ...any) error {
 	return &CodedError{Code: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
 }
+
+// RoleGrant is one auth role as who-can answers see it: the policies its
+// logins get and what a login must present to get them.
+type RoleGrant struct {
+	Role            string
+	Policies        []string
+	NoDefaultPolicy bool
+	// Bindings describe what binds a login to the role ("bound_claims":
+	// "repository=octo/app"), never a secret.
+	Bindings map[string]string
+}
+
+// RoleReporter is an auth backend that can list its roles' grants.
+// storage is the mount's view.
+type RoleReporter interface {
+	RoleGrants(ctx context.Context, storage Storage) ([]RoleGrant, error)
+}

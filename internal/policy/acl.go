@@ -14,6 +14,56 @@ type perms struct {
 	required []string
 	minWrap  time.Duration
 	maxWrap  time.Duration
+	// conds holds the capabilities granted only under conditions; nil for
+	// a pattern without conditional rules, which Check then never visits.
+	conds []condGrant
+	// sources are the rules merged into this pattern, for Explain.
+	sources []ruleSource
+	pattern string // the rendered pattern
+}
+
+// condGrant is one conditional rule: caps are granted when any of conds
+// holds.
+type condGrant struct {
+	caps  Capability
+	conds []*condition
+}
+
+// ruleSource records one rule merged into a pattern.
+type ruleSource struct {
+	policy  string
+	pattern string // as written, before templating
+	caps    Capability
+	conds   []*condition
+}
+
+// effective returns the capabilities p grants for rc: the unconditional
+// ones plus those of every conditional rule with a condition that holds.
+// It does not allocate.
+func (p *perms) effective(rc *RequestContext) Capability {
+	caps := p.caps
+	for i := range p.conds {
+		g := &p.conds[i]
+		if g.caps&^caps == 0 {
+			continue // adds nothing: skip evaluating
+		}
+		for _, c := range g.conds {
+			if ok, _ := c.eval(rc); ok {
+				caps |= g.caps
+				break
+			}
+		}
+	}
+	return caps
+}
+
+// possible returns the capabilities p could grant if every condition held.
+func (p *perms) possible() Capability {
+	caps := p.caps
+	for _, g := range p.conds {
+		caps |= g.caps
+	}
+	return caps
 }
 
 // segRule is a compiled pattern containing "+" segments.
@@ -48,6 +98,10 @@ type Decision struct {
 	// DeniedParam names the parameter that caused a denial, if any
 	// ("*" when all parameters are denied). It never holds a value.
 	DeniedParam string
+	// Conditional is true when the matching rule grants some capability
+	// only under conditions, so the decision depends on the request
+	// context.
+	Conditional bool
 }
 
 // Compile merges the rules of policies into an ACL, Vault style: rules for
@@ -88,17 +142,26 @@ func Compile(policies []*Policy, ident *Identity) (*ACL, error) {
 			}
 			cur, seen := merged[path]
 			if !seen {
-				cur = &perms{}
+				cur = &perms{pattern: path}
 				merged[path] = cur
 				order = append(order, path)
 			}
-			cur.merge(r)
+			var conds []*condition
+			for j := range r.Conditions {
+				c, err := compileCondition(&r.Conditions[j])
+				if err != nil {
+					return nil, &ParseError{Msg: "policy " + quoteShort(p.Name) + ": path " + quoteShort(r.Path) + ": condition: " + err.Error()}
+				}
+				conds = append(conds, c)
+			}
+			cur.merge(r, conds)
+			cur.sources = append(cur.sources, ruleSource{policy: p.Name, pattern: r.Path, caps: r.Capabilities, conds: conds})
 		}
 	}
 	a := &ACL{exact: map[string]*perms{}}
 	for _, path := range order {
 		perm := merged[path]
-		if perm.caps != 0 && perm.caps&CapDeny == 0 {
+		if perm.possible() != 0 && perm.caps&CapDeny == 0 {
 			a.granting = append(a.granting, path)
 		}
 		k := newRuleKey(path)
@@ -144,16 +207,22 @@ func sortSegs(n *rnode) {
 	}
 }
 
-// merge folds rule r into p following Vault's merge rules.
-func (p *perms) merge(r *Rule) {
+// merge folds rule r, with its compiled conditions, into p following
+// Vault's merge rules; a conditional rule's capabilities are kept apart,
+// its other settings merge like any rule's.
+func (p *perms) merge(r *Rule, conds []*condition) {
 	if p.caps&CapDeny != 0 {
 		return
 	}
 	if r.Capabilities&CapDeny != 0 {
-		*p = perms{caps: CapDeny}
+		*p = perms{caps: CapDeny, sources: p.sources, pattern: p.pattern}
 		return
 	}
-	p.caps |= r.Capabilities
+	if len(conds) > 0 {
+		p.conds = append(p.conds, condGrant{caps: r.Capabilities, conds: conds})
+	} else {
+		p.caps |= r.Capabilities
+	}
 	if r.MinWrappingTTL > 0 && (p.minWrap == 0 || r.MinWrappingTTL < p.minWrap) {
 		p.minWrap = r.MinWrappingTTL
 	}
@@ -268,8 +337,11 @@ func bestSegment(n *rnode, rest, path string, minFirst int) *segRule {
 // "/" added, so a deny on "x/*" also denies listing "x". Parameter
 // constraints apply to create, read, update and patch. Check does not
 // allocate unless params is non-empty or a LIST path lacks its "/".
+//
+// Rules with conditions grant nothing through Check: there is no request
+// context to evaluate them against. Use CheckRequest.
 func (a *ACL) Check(path string, op Operation, params map[string]any) Decision {
-	return a.CheckAliased(path, op, params, nil)
+	return a.CheckRequest(path, op, params, nil, nil)
 }
 
 // CheckAliased is Check for a backend that accepts some parameters under a
@@ -278,6 +350,15 @@ func (a *ACL) Check(path string, op Operation, params map[string]any) Decision {
 // (logical.WithFieldAliases). A rule's constraint on either name then
 // applies to the parameter, whichever name the request used.
 func (a *ACL) CheckAliased(path string, op Operation, params map[string]any, aliases map[string]string) Decision {
+	return a.CheckRequest(path, op, params, aliases, nil)
+}
+
+// CheckRequest is CheckAliased with the request context that rule
+// conditions are evaluated against. A conditional rule grants its
+// capabilities when one of its conditions holds for rc; with a nil rc, or
+// a field a condition needs unknown, it grants nothing. For rules without
+// conditions it decides exactly as Check, at the same cost.
+func (a *ACL) CheckRequest(path string, op Operation, params map[string]any, aliases map[string]string, rc *RequestContext) Decision {
 	need := op.capability()
 	if a == nil || need == 0 || !isCleanPath(path) {
 		return Decision{}
@@ -289,12 +370,16 @@ func (a *ACL) CheckAliased(path string, op Operation, params map[string]any, ali
 	if p == nil {
 		return Decision{}
 	}
-	d := Decision{Capabilities: p.caps}
-	if p.caps&CapDeny != 0 {
+	caps := p.caps
+	if p.conds != nil {
+		caps = p.effective(rc)
+	}
+	d := Decision{Capabilities: caps, Conditional: p.conds != nil}
+	if caps&CapDeny != 0 {
 		return d
 	}
-	d.Sudo = p.caps&CapSudo != 0
-	if p.caps&need == 0 {
+	d.Sudo = caps&CapSudo != 0
+	if caps&need == 0 {
 		return d
 	}
 	if op != OpDelete && op != OpList {
@@ -314,15 +399,29 @@ func (a *ACL) CheckAliased(path string, op Operation, params map[string]any, ali
 // Capabilities returns the sorted capability names granted on path, as
 // sys/capabilities-self reports them: ["deny"] when no rule matches, the
 // path is not canonical, or the matching rule denies.
+//
+// Capabilities granted only under conditions are not reported; see
+// CapabilitiesRequest.
 func (a *ACL) Capabilities(path string) []string {
+	return a.CapabilitiesRequest(path, nil)
+}
+
+// CapabilitiesRequest is Capabilities for a request context: conditional
+// capabilities are reported when their condition holds for rc, that is,
+// what the caller could do now, from where it asks.
+func (a *ACL) CapabilitiesRequest(path string, rc *RequestContext) []string {
 	if a == nil || !isCleanPath(path) {
 		return []string{"deny"}
 	}
 	p := a.lookup(path, false)
-	if p == nil || p.caps == 0 || p.caps&CapDeny != 0 {
+	if p == nil {
 		return []string{"deny"}
 	}
-	return p.caps.Strings()
+	caps := p.effective(rc)
+	if caps == 0 || caps&CapDeny != 0 {
+		return []string{"deny"}
+	}
+	return caps.Strings()
 }
 
 // HasAccessUnder reports whether some rule grants a capability on a path

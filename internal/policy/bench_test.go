@@ -2,8 +2,10 @@ package policy_test
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward/internal/policy"
 )
@@ -164,5 +166,43 @@ func TestCheckDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("Check/CleanPath allocated %v times per run, want 0", allocs)
+	}
+}
+
+// BenchmarkCheckConditional measures a rule with a condition of every
+// kind: it must not allocate.
+func BenchmarkCheckConditional(b *testing.B) {
+	p, err := policy.Parse("cond", `path "secret/data/prod/*" {
+  capabilities = ["read"]
+  condition {
+    source_cidrs = ["10.0.0.0/8", "2001:db8::/32"]
+    time_window {
+      start     = "22:00"
+      end       = "18:00"
+      time_zone = "Europe/Berlin"
+    }
+    mfa_max_age       = "15m"
+    group_names       = ["ops"]
+    claims            = { environment = ["prod"], ref = ["refs/heads/*"] }
+    max_token_ttl     = "1h"
+    environment_match = true
+  }
+}`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	acl, err := policy.Compile([]*policy.Policy{policy.Default(), p}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	rc := &policy.RequestContext{RemoteAddr: netip.MustParseAddr("10.1.2.3"), Time: now, MFATime: now.Add(-time.Minute),
+		GroupNames: []string{"dev", "ops"}, Claims: map[string]string{"environment": "prod", "ref": "refs/heads/main"},
+		TokenTTL: time.Hour, Environment: "prod", PathEnvironment: "prod"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !acl.CheckRequest("secret/data/prod/db", policy.OpRead, nil, nil, rc).Allowed {
+			b.Fatal("denied")
+		}
 	}
 }

@@ -26,6 +26,18 @@
 // Template values are likewise validated, never escaped, and a rule whose
 // template cannot be safely rendered matches nothing.
 //
+// Conditions: a path block may hold condition blocks (Condition). Inside
+// a block every field must hold; a rule with several blocks grants when any
+// holds. They are compiled with the ACL and evaluated by CheckRequest
+// against a RequestContext the caller fills; a condition whose input is
+// unknown does not hold, so the rule grants nothing (deny when a condition
+// cannot be evaluated). Check, CheckAliased and Capabilities have no
+// context and never grant a conditional capability. A deny rule cannot
+// have conditions. Explain says which rule and condition decided; Reach
+// answers who-can questions; Environments labels path prefixes and
+// LintEnvironments flags grants that let non-production callers read
+// production paths. Time zones come from the embedded tz database.
+//
 // The package never grants root: a token whose policy list is exactly
 // ["root"] is recognised by the caller. It holds no secrets and must never
 // import other Keyward packages or perform I/O.

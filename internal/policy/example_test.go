@@ -37,3 +37,32 @@ path "secret/data/team-a/admin/*" {
 	// false
 	// [read update]
 }
+
+// A grant that holds only for callers whose environment matches the
+// path's, as the core fills the request context.
+func ExampleACL_CheckRequest() {
+	p, err := policy.Parse("deploy", `
+path "kv-prod/data/*" {
+  capabilities = ["read"]
+  condition { environment_match = true }
+}`)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	acl, err := policy.Compile([]*policy.Policy{p}, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, env := range []string{"staging", "prod"} {
+		rc := &policy.RequestContext{Environment: env, PathEnvironment: "prod"}
+		d := acl.CheckRequest("kv-prod/data/db", policy.OpRead, nil, nil, rc)
+		fmt.Println(env, d.Allowed)
+	}
+	fmt.Println(acl.Explain("kv-prod/data/db", policy.OpRead, nil, &policy.RequestContext{Environment: "staging", PathEnvironment: "prod"}).Reason)
+	// Output:
+	// staging false
+	// prod true
+	// denied: pattern "kv-prod/data/*" grants read only under conditions, and none held: policy "deploy": environment_match: caller environment "staging", path environment "prod"
+}

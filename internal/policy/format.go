@@ -42,6 +42,7 @@ func (p *Policy) Format() string {
 		}
 		writeTTL(&b, "min_wrapping_ttl", r.MinWrappingTTL)
 		writeTTL(&b, "max_wrapping_ttl", r.MaxWrappingTTL)
+		formatConditions(&b, r.Conditions)
 		b.WriteString("}\n")
 	}
 	return b.String()

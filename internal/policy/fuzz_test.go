@@ -2,10 +2,12 @@ package policy_test
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -164,6 +166,41 @@ path "kv/+/{{identity.entity.metadata.team}}" { capabilities = ["read"] }`)
 		if value == "" || strings.ContainsAny(value, "*+,{}\\") || strings.Contains(value, "..") ||
 			strings.HasPrefix(value, "/") || strings.HasSuffix(value, "/") || strings.Contains(value, "//") {
 			t.Fatalf("unsafe value %q was rendered (granted %q)", value, probe)
+		}
+	})
+}
+
+// FuzzCondition: whatever the condition block, a parsed rule round-trips
+// through Format, and under any request context it never grants more than
+// the same rule without conditions.
+func FuzzCondition(f *testing.F) {
+	f.Add(`source_cidrs = ["10.0.0.0/8"]`, "10.1.2.3", int64(1700000000), "prod", "ops")
+	f.Add(`time_window { start = "22:00" end = "06:00" time_zone = "Europe/Berlin" weekdays = ["fri"] }`, "::1", int64(1774746000), "", "")
+	f.Add(`mfa_max_age = "15m" claims = { environment = ["prod*"] } max_token_ttl = 3600`, "", int64(0), "staging", "")
+	f.Add(`environment_match = true group_names = ["ops"] entity_ids = ["e"]`, "2001:db8::1", int64(-1), "prod", "ops")
+	f.Fuzz(func(t *testing.T, cond, addr string, unix int64, env, group string) {
+		text := "path \"a/*\" {\n  capabilities = [\"read\"]\n  condition {\n" + cond + "\n  }\n}\n"
+		checkRoundTrip(t, text, false)
+		p, err := policy.Parse("fuzz", text)
+		if err != nil {
+			return
+		}
+		acl, err := policy.Compile([]*policy.Policy{p}, nil)
+		if err != nil {
+			t.Fatalf("Compile: %v", err)
+		}
+		rc := &policy.RequestContext{Time: time.Unix(unix, 0), MFATime: time.Unix(unix-60, 0), Environment: env,
+			PathEnvironment: env, GroupNames: []string{group}, EntityID: group, TokenTTL: time.Duration(unix),
+			Claims: map[string]string{"environment": env}}
+		rc.RemoteAddr, _ = netip.ParseAddr(addr)
+		for _, probe := range []string{"a/x", "b/x", "a", "sys/policies/acl/root"} {
+			for _, op := range []policy.Operation{policy.OpRead, policy.OpUpdate, policy.OpList} {
+				d := acl.CheckRequest(probe, op, nil, nil, rc)
+				if d.Allowed && (op != policy.OpRead || !strings.HasPrefix(probe, "a/")) {
+					t.Fatalf("condition %q widened access: %s %s", cond, op, probe)
+				}
+				_ = acl.Explain(probe, op, nil, rc)
+			}
 		}
 	})
 }

@@ -48,6 +48,10 @@ type Rule struct {
 	// unset. They are parsed and merged but enforced by the caller.
 	MinWrappingTTL time.Duration
 	MaxWrappingTTL time.Duration
+	// Conditions restrict when the rule grants its capabilities: when any
+	// one of them holds for the request (see Condition). Empty means
+	// always. A deny rule cannot have conditions.
+	Conditions []Condition
 }
 
 // ParseError reports a problem in policy text at a 1-based line and column
@@ -176,7 +180,7 @@ func parseRule(pos token.Pos, pattern string, body *ast.ObjectList) (Rule, error
 	var haveCaps, haveLegacy bool
 	for _, item := range body.Items {
 		key, val := splitItem(item)
-		if seen[key] {
+		if seen[key] && key != "condition" {
 			return r, errAt(item.Pos(), "duplicate key %s", quoteShort(key))
 		}
 		seen[key] = true
@@ -205,6 +209,10 @@ func parseRule(pos token.Pos, pattern string, body *ast.ObjectList) (Rule, error
 			r.MaxWrappingTTL, err = parseTTL(val)
 		case "comment":
 			_, err = parseString(val)
+		case "condition":
+			var conds []Condition
+			conds, err = parseConditions(val)
+			r.Conditions = append(r.Conditions, conds...)
 		default:
 			return r, errAt(item.Pos(), "unknown key %s in path block", quoteShort(key))
 		}
@@ -223,6 +231,12 @@ func parseRule(pos token.Pos, pattern string, body *ast.ObjectList) (Rule, error
 	}
 	if r.Capabilities&CapDeny != 0 {
 		r.Capabilities = CapDeny
+		if len(r.Conditions) > 0 {
+			return r, errAt(pos, "a deny rule cannot have conditions: put the condition on the rule that grants")
+		}
+	}
+	if len(r.Conditions) > 0 && r.Capabilities == 0 {
+		return r, errAt(pos, "a rule with conditions must grant capabilities")
 	}
 	if r.MinWrappingTTL > 0 && r.MaxWrappingTTL > 0 && r.MinWrappingTTL > r.MaxWrappingTTL {
 		return r, errAt(pos, "min_wrapping_ttl is greater than max_wrapping_ttl")

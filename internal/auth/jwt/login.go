@@ -19,6 +19,9 @@ const (
 	// MetaGroups holds the groups_claim values, comma-joined, when the role
 	// sets groups_claim.
 	MetaGroups = "groups"
+	// MetaEnvironment holds the caller's environment when the role sets
+	// environment or environment_claim; policy conditions read it.
+	MetaEnvironment = "environment"
 )
 
 // login verifies req.Data["jwt"] against the role in req.Data["role"] (or
@@ -171,6 +174,18 @@ func authFor(roleName string, role *Role, claims map[string]any) (*logical.Auth,
 			return nil, refuse("groups_claim %q is not a string or a list of strings", role.GroupsClaim)
 		}
 		meta[MetaGroups] = strings.Join(groups, ",")
+	}
+	switch {
+	case role.Environment != "":
+		meta[MetaEnvironment] = role.Environment
+	case role.EnvironmentClaim != "":
+		v, ok := lookupClaim(claims, role.EnvironmentClaim)
+		env, isScalar := scalarString(v)
+		env = strings.ToLower(env)
+		if !ok || !isScalar || !validEnvironment(env) {
+			return nil, refuse("environment_claim %q is missing or not an environment name (a-z, 0-9, '.', '_', '-')", role.EnvironmentClaim)
+		}
+		meta[MetaEnvironment] = env
 	}
 	a := role.Token.Auth()
 	a.Metadata = meta

@@ -49,6 +49,8 @@ var roleDocs = logical.Fields{
 	{Name: "user_claim", Description: "The claim that names the caller (the alias)."},
 	{Name: "user_claim_json_pointer", Type: logical.TypeBool, Description: "Read user_claim as a JSON pointer."},
 	{Name: "groups_claim", Description: "A claim holding the caller's groups, copied comma-joined into the token's groups metadata; a login without it is refused."},
+	{Name: "environment", Description: "The environment (prod, staging...) every login with this role gets, for policy conditions; stored as the token's environment metadata."},
+	{Name: "environment_claim", Description: "A claim to read the caller's environment from (GitHub: environment, GitLab: environment_scope), lower-cased; a login without a valid value is refused."},
 	{Name: "allow_unbound", Type: logical.TypeBool, Description: "Allow a role that binds no scope claim (repository, project, namespace, sub...): any tenant of the issuer could log in.", Default: false},
 	{Name: "clock_skew_leeway", Type: logical.TypeDuration, Description: "Tolerance for differences between the issuer's clock and this server's (at most 10m).", Default: "1m"},
 	{Name: "expiration_leeway", Type: logical.TypeDuration, Description: "Tolerance for exp behind this server's clock (at most 10m)."},

@@ -28,6 +28,12 @@ type Role struct {
 	UserClaimJSONPointer bool                `json:"user_claim_json_pointer"`
 	GroupsClaim          string              `json:"groups_claim"`
 	AllowUnbound         bool                `json:"allow_unbound"`
+	// Environment is the environment every login with the role gets;
+	// EnvironmentClaim names a claim the environment is read from
+	// (GitHub's environment, GitLab's environment_scope). At most one is
+	// set; the result is the token's "environment" metadata.
+	Environment      string `json:"environment,omitempty"`
+	EnvironmentClaim string `json:"environment_claim,omitempty"`
 
 	// Token holds the token_* settings of the tokens a login issues; its
 	// Type is the token_type asked for, which the mount's token_type and
@@ -93,6 +99,8 @@ func parseRole(r Role, data map[string]any) (Role, error) {
 	read(&errs, data, trimmedStr, "bound_claims_type", &r.BoundClaimsType)
 	read(&errs, data, trimmedStr, "user_claim", &r.UserClaim)
 	read(&errs, data, trimmedStr, "groups_claim", &r.GroupsClaim)
+	read(&errs, data, trimmedStr, "environment", &r.Environment)
+	read(&errs, data, trimmedStr, "environment_claim", &r.EnvironmentClaim)
 	read(&errs, data, logical.Strings, "bound_audiences", &r.BoundAudiences)
 	read(&errs, data, logical.Bool, "allow_any_audience", &r.AllowAnyAud)
 	read(&errs, data, logical.Bool, "user_claim_json_pointer", &r.UserClaimJSONPointer)
@@ -198,12 +206,19 @@ func (r Role) validate() error {
 			"could log in: bind bound_subject or one of bound_claims %s (with a value that is not only wildcards), or set allow_unbound=true",
 			strings.Join(ScopeClaims, ", "))
 	}
+	if r.Environment != "" && r.EnvironmentClaim != "" {
+		return logical.BadRequest("set environment or environment_claim, not both")
+	}
+	if r.Environment != "" && !validEnvironment(r.Environment) {
+		return logical.BadRequest("environment must be 1 to 64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit")
+	}
 	targets := map[string]string{}
 	for claim, meta := range r.ClaimMappings {
 		if claim == "" || meta == "" {
 			return logical.BadRequest("claim_mappings: empty claim or metadata name")
 		}
-		if meta == MetaRole || (meta == MetaGroups && r.GroupsClaim != "") {
+		if meta == MetaRole || (meta == MetaGroups && r.GroupsClaim != "") ||
+			(meta == MetaEnvironment && (r.Environment != "" || r.EnvironmentClaim != "")) {
 			return logical.BadRequest("claim_mappings: metadata key %q is reserved", meta)
 		}
 		if _, dup := targets[meta]; dup {
@@ -273,6 +288,14 @@ func (r Role) view() map[string]any {
 		"clock_skew_leeway":       secs(r.ClockSkewLeeway),
 		"expiration_leeway":       secs(r.ExpirationLeeway),
 		"not_before_leeway":       secs(r.NotBeforeLeeway),
+	}
+	// Keyward's own fields appear only when set, so a role read looks
+	// like Vault's unless they are used.
+	if r.Environment != "" {
+		m["environment"] = r.Environment
+	}
+	if r.EnvironmentClaim != "" {
+		m["environment_claim"] = r.EnvironmentClaim
 	}
 	r.Token.Map(m)
 	return m
@@ -358,4 +381,23 @@ func listRoles(ctx context.Context, s logical.Storage) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// validEnvironment accepts environment names as policy conditions compare
+// them: 1 to 64 characters of a-z, 0-9, '.', '_' and '-', starting with a
+// letter or digit.
+func validEnvironment(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case (c == '.' || c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

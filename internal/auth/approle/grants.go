@@ -1,0 +1,41 @@
+package approle
+
+import (
+	"context"
+	"strings"
+
+	"github.com/keyward/keyward/internal/logical"
+)
+
+var _ logical.RoleReporter = (*Backend)(nil)
+
+// RoleGrants lists every role's token policies, for who-can answers. The
+// role and secret ids are never reported.
+func (b *Backend) RoleGrants(ctx context.Context, _ logical.Storage) ([]logical.RoleGrant, error) {
+	keys, err := b.view.List(ctx, rolePrefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []logical.RoleGrant
+	for _, k := range keys {
+		if strings.HasSuffix(k, "/") {
+			continue
+		}
+		r, err := b.role(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			continue
+		}
+		bind := map[string]string{"bind_secret_id": "false"}
+		if r.BindSecretID {
+			bind["bind_secret_id"] = "true"
+		}
+		if len(r.SecretIDBoundCIDRs) > 0 {
+			bind["secret_id_bound_cidrs"] = strings.Join(r.SecretIDBoundCIDRs, ", ")
+		}
+		out = append(out, logical.RoleGrant{Role: k, Policies: r.Token.Policies, NoDefaultPolicy: r.Token.NoDefaultPolicy, Bindings: bind})
+	}
+	return out, nil
+}
