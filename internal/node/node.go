@@ -33,6 +33,7 @@ import (
 // Node is one running server.
 type Node struct {
 	watch   *watch.Hub
+	alerts  *watch.AlertMetrics
 	cfg     *config.Config
 	logger  *slog.Logger
 	store   storage.Backend
@@ -136,6 +137,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	}
 	// One metrics registry per node: two nodes in one process count apart.
 	cc.Metrics = monitor.NewRegistry()
+	cc.Metrics.AddRuntimeCollectors()
+	n.alerts = watch.NewAlertMetrics(cc.Metrics, 0)
 	for _, add := range services {
 		if err := add(cfg, &cc, logger); err != nil {
 			n.closeStore()
