@@ -92,8 +92,9 @@ func (m *AlertMetrics) Notify(a Alert) {
 			m.forgetOne()
 		}
 		t = &trackedAlert{rule: rule, severity: sev, open: isOpen}
+		open := m.open.WithLabelValues(rule, sev) // present, at 0, beside every counted label set
 		if isOpen {
-			m.open.WithLabelValues(rule, sev).Inc()
+			open.Inc()
 			t.el = m.opened.PushBack(a.ID)
 		} else {
 			t.el = m.resolved.PushBack(a.ID)
