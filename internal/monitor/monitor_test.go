@@ -317,13 +317,23 @@ func BenchmarkCounterInc(b *testing.B) {
 }
 
 // BenchmarkObserve is the request metrics' share of a request: the mount
-// lookup, the histogram and the status counter.
+// lookup, the histogram and the status counter, from one caller and from
+// parallel ones (which contend for the same series).
 func BenchmarkObserve(b *testing.B) {
-	q := monitor.NewRegistry().Requests()
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
+	b.Run("serial", func(b *testing.B) {
+		q := monitor.NewRegistry().Requests()
+		b.ReportAllocs()
+		for b.Loop() {
 			q.Mount("secret/").Observe("read", 200, time.Millisecond)
 		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		q := monitor.NewRegistry().Requests()
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				q.Mount("secret/").Observe("read", 200, time.Millisecond)
+			}
+		})
 	})
 }
