@@ -16,13 +16,18 @@ const UnknownMount = "unknown"
 
 // Request metric names.
 const (
-	RequestsTotal         = "keyward_requests_total"
-	RequestDuration       = "keyward_request_duration_seconds"
-	MountRequestsTotal    = "keyward_mount_requests_total"
-	otherLabel            = "other"
-	requestDurationHelp   = "Time the core took to answer a request, by mount path and operation."
-	mountRequestsHelp     = "Requests answered, by mount path, operation and status class (2xx, 4xx, 5xx...)."
-	requestsTotalHelpText = "Requests handled by this server."
+	RequestsTotal      = "keyward_requests_total"
+	RequestDuration    = "keyward_request_duration_seconds"
+	MountRequestsTotal = "keyward_mount_requests_total"
+)
+
+const (
+	requestsTotalHelp   = "Requests handled by this server."
+	requestDurationHelp = "Time the core took to answer a request, by mount path and operation."
+	mountRequestsHelp   = "Requests answered, by mount path, operation and status class (2xx, 4xx, 5xx...)."
+	// otherLabel is the value of an operation or status outside the
+	// fixed sets.
+	otherLabel = "other"
 )
 
 // RequestBuckets are the latency histogram's bucket bounds in seconds,
@@ -53,7 +58,7 @@ type Requests struct {
 // Requests returns the registry's request metrics, registering them on
 // first use.
 func (r *Registry) Requests() *Requests {
-	total := r.Counter(RequestsTotal, requestsTotalHelpText)
+	total := r.Counter(RequestsTotal, requestsTotalHelp)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.requests == nil {
