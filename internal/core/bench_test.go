@@ -2,10 +2,14 @@ package core_test
 
 import (
 	"context"
+	"io"
 	"testing"
 
+	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/sensitive"
+	"github.com/keyward/keyward/internal/storage/inmem"
 )
 
 // BenchmarkHandleRead is the core's share of a KV v2 read by a non-root
@@ -37,4 +41,84 @@ func BenchmarkHandleRead(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkHandleReadMetered is BenchmarkHandleRead's KV v2 read from 8
+// parallel callers with a node's registry (request metrics, Go and process
+// collectors) and, in the scraped case, a scraper gathering the registry
+// between reads the whole time, as Prometheus would every few seconds, only
+// much more often. It checks that every read was counted under secret/.
+func BenchmarkHandleReadMetered(b *testing.B) {
+	for _, scraped := range []bool{false, true} {
+		name := "parallel"
+		if scraped {
+			name = "parallel+scrape"
+		}
+		b.Run(name, func(b *testing.B) {
+			t := &testing.T{}
+			reg := monitor.NewRegistry()
+			reg.AddRuntimeCollectors()
+			c, root := newCoreWith(t, core.Config{Storage: inmem.New(), Metrics: reg})
+			ctx := context.Background()
+			mustCall(t, c, root, logical.UpdateOperation, "secret/data/app/db",
+				map[string]any{"data": map[string]any{"password": "0123456789abcdef", "user": "svc"}})
+			done := make(chan struct{})
+			stopped := make(chan struct{})
+			go func() {
+				defer close(stopped)
+				for scraped {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					if err := reg.WritePrometheus(io.Discard); err != nil {
+						panic(err)
+					}
+				}
+			}()
+			before := readCount(b, reg)
+			b.ReportAllocs()
+			b.SetParallelism(4) // 8 callers on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				conn := &logical.Connection{RemoteAddr: "127.0.0.1"}
+				for pb.Next() {
+					if _, err := c.HandleRequest(ctx, &logical.Request{ID: "x", Operation: logical.ReadOperation, Path: "secret/data/app/db",
+						ClientToken: sensitive.NewString(root), Connection: conn}); err != nil {
+						panic(err)
+					}
+				}
+			})
+			b.StopTimer()
+			close(done)
+			<-stopped
+			if got := readCount(b, reg) - before; got != float64(b.N) {
+				b.Fatalf("secret/ read 2xx counted %v times, want %d", got, b.N)
+			}
+		})
+	}
+}
+
+// readCount is keyward_mount_requests_total{mount="secret/",operation="read",status="2xx"}.
+func readCount(b *testing.B, reg *monitor.Registry) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != monitor.MountRequestsTotal {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["mount"] == "secret/" && l["operation"] == "read" && l["status"] == "2xx" {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

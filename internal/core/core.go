@@ -129,7 +129,7 @@ type Core struct {
 	authMethods map[string]logical.Factory
 
 	clusterID atomic.Pointer[string] // set at unseal; read lock-free by health
-	requests  *monitor.Count
+	requests  *monitor.Requests
 	// passwords is the unsealed (or unsealing) state's PasswordGenerator,
 	// read lock-free by engines' background work; nil while sealed.
 	passwords atomic.Pointer[passwordSource]
@@ -200,7 +200,7 @@ func New(cfg Config) (*Core, error) {
 		engines:     map[string]logical.Factory{},
 		authMethods: map[string]logical.Factory{},
 		limits:      newLimiters(cfg.Limits, cfg.Now),
-		requests:    cfg.Metrics.Counter("keyward_requests_total", "Requests handled by this server."),
+		requests:    cfg.Metrics.Requests(),
 
 		rotationLimits: defaultRotationLimits,
 	}

@@ -34,19 +34,7 @@ func (c *Core) emitEvent(a *active, req, routed *logical.Request, resp *logical.
 	if req.Connection != nil {
 		e.RemoteAddr = req.Connection.RemoteAddr
 	}
-	switch {
-	case err != nil:
-		e.Status, _, _ = logical.StatusOf(err)
-	case resp == nil:
-		e.Status = http.StatusNoContent
-		if req.Operation == logical.ReadOperation || req.Operation == logical.ListOperation {
-			e.Status = http.StatusNotFound
-		}
-	case resp.Status != 0:
-		e.Status = resp.Status
-	default:
-		e.Status = http.StatusOK
-	}
+	e.Status = statusOf(req, resp, err)
 	e.Result = watch.ResultOf(e.Status)
 	if t := req.Token; t != nil {
 		e.Identity = watch.Identity{EntityID: t.EntityID, Accessor: t.Accessor, DisplayName: t.DisplayName,
@@ -87,4 +75,23 @@ func setClaims(id *watch.Identity, meta map[string]string) {
 			id.Claims[k] = v
 		}
 	}
+}
+
+// statusOf is the HTTP status a request's outcome gives the client: the
+// error's, 204 for no response (404 for a read or list), or the
+// response's own.
+func statusOf(req *logical.Request, resp *logical.Response, err error) int {
+	switch {
+	case err != nil:
+		status, _, _ := logical.StatusOf(err)
+		return status
+	case resp == nil:
+		if req.Operation == logical.ReadOperation || req.Operation == logical.ListOperation {
+			return http.StatusNotFound
+		}
+		return http.StatusNoContent
+	case resp.Status != 0:
+		return resp.Status
+	}
+	return http.StatusOK
 }

@@ -44,7 +44,7 @@ func gauge(t *testing.T, c *core.Core, root, name string) int64 {
 	}
 	for _, g := range m.Gauges {
 		if g.Name == name {
-			return g.Value
+			return int64(g.Value)
 		}
 	}
 	t.Fatalf("sys/metrics has no gauge %s: %+v", name, m)

@@ -522,6 +522,7 @@ func (c *Core) disableMount(ctx context.Context, a *active, full string) error {
 	if err := clearView(ctx, m.view, ""); err != nil {
 		c.logger.Error("clear data of disabled mount", "path", full, "err", err)
 	}
+	c.requests.Forget(full)
 	c.logger.Info("mount disabled", "path", full)
 	return nil
 }

@@ -184,6 +184,7 @@ func (c *Core) remount(ctx context.Context, a *active, req *logical.Request) (*l
 	}
 	release()
 	cleanupBackend(ctx, old.backend)
+	c.requests.Forget(src)
 	c.logger.Info("mount moved", "from", src, "to", dst, "type", e.Type, "accessor", e.Accessor, "migration_id", rec.ID)
 	if err := c.finishRemount(context.WithoutCancel(ctx), a, rec); err != nil {
 		return nil, err

@@ -26,11 +26,31 @@ var errSealRequested = errors.New("seal requested")
 // HandleRequest runs one request through the pipeline. req.Path must already
 // be cleaned (the HTTP layer rejects traversal before calling this).
 func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	c.requests.Add(1)
+	start := time.Now()
+	var rt routedTo
+	resp, err := c.handleRequest(ctx, req, &rt)
+	op := rt.op
+	if op == "" {
+		op = req.Operation
+	}
+	c.requests.Mount(rt.mount).Observe(string(op), statusOf(req, resp, err), time.Since(start))
+	return resp, err
+}
+
+// routedTo is what the request metrics label a request with: the mount
+// table path it routed to ("" when none) and the operation after routing
+// (the create/update existence check).
+type routedTo struct {
+	mount string
+	op    logical.Operation
+}
+
+func (c *Core) handleRequest(ctx context.Context, req *logical.Request, rt *routedTo) (*logical.Response, error) {
 	if resp, handled, err := c.handleSealedPaths(ctx, req); handled {
+		rt.mount = "sys/"
 		return resp, err
 	}
-	resp, err := c.handleUnsealed(ctx, req)
+	resp, err := c.handleUnsealed(ctx, req, rt)
 	if errors.Is(err, errSealRequested) {
 		c.stopHA()
 		c.stateLock.Lock()
@@ -81,7 +101,7 @@ func tokenAccessor(req *logical.Request) string {
 	return req.Token.Accessor
 }
 
-func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request, rt *routedTo) (*logical.Response, error) {
 	c.stateLock.RLock()
 	defer c.stateLock.RUnlock()
 	a := c.active
@@ -95,6 +115,19 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request) (*logic
 		return nil, err
 	}
 	m, routed, authErr := c.authorize(ctx, a, req)
+	switch {
+	case m != nil:
+		rt.mount = m.entry.Path
+	case authErr != nil:
+		// Refused before routing (no or bad token): still the mount the
+		// path is under, so refusals show per mount.
+		if rm := a.mounts.route(req.Path); rm != nil {
+			rt.mount = rm.entry.Path
+		}
+	}
+	if routed != nil {
+		rt.op = routed.Operation
+	}
 	// A login is refused while its client or user has spent its failed
 	// tries, before the auth method hashes anything.
 	login := authErr == nil && routed.Unauthenticated && m.entry.Table == tableAuth

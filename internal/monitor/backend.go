@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/keyward/keyward/internal/logical"
 )
@@ -31,8 +32,8 @@ func NewBackend(r *Registry) *Backend {
 	return b
 }
 
-const backendHelp = `sys/metrics reports the server's counters and gauges, in the Prometheus
-text format or as JSON.`
+const backendHelp = `sys/metrics reports the server's counters, gauges and histograms, in the
+Prometheus text format or as JSON shaped like Vault's.`
 
 // Close implements the core's service contract; there is nothing to stop.
 func (b *Backend) Close() error { return nil }
@@ -50,7 +51,11 @@ func (b *Backend) read(_ context.Context, req *logical.Request, _ logical.Params
 		}
 		return &logical.Response{Raw: buf.Bytes(), ContentType: "text/plain; version=0.0.4", Status: http.StatusOK}, nil
 	case "", "json":
-		if err := json.NewEncoder(&buf).Encode(ToJSON(b.r.Snapshot())); err != nil {
+		mfs, err := b.r.Gather()
+		if err != nil {
+			return nil, err
+		}
+		if err := json.NewEncoder(&buf).Encode(ToJSON(mfs, time.Now())); err != nil {
 			return nil, fmt.Errorf("monitor: encode json: %w", err)
 		}
 		return &logical.Response{Raw: buf.Bytes(), ContentType: "application/json", Status: http.StatusOK}, nil

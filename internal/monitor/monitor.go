@@ -1,70 +1,97 @@
-// Package monitor owns Keyward's metrics: a Registry of named counters and
-// gauges (one per node, passed to whatever counts, never a package global,
-// so two nodes in one process keep their numbers apart), their rendering in
-// the Prometheus text format (0.0.4) or as JSON, and the backend serving
-// sys/metrics. It holds names, help texts and numbers only: it must never
-// hold a secret value, a token or a credential, and a metric name must
-// never be built from request data.
+// Package monitor owns Keyward's metrics: a Registry (one per node, passed
+// to whatever counts, never a package global, so two nodes in one process
+// keep their numbers apart) built on the Prometheus client library, the
+// request metrics the core records, their rendering in the Prometheus text
+// format (0.0.4) or as Vault's JSON shape, and the backend serving
+// sys/metrics. It holds names, help texts, bounded label values and
+// numbers only: it must never hold a secret value, a token or a
+// credential, and neither a metric name nor a label value is ever built
+// from request data beyond the mount table (see Requests).
 package monitor
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Count is a monotonically increasing counter. It is safe for concurrent use.
-type Count struct {
-	name, help string
-	v          atomic.Uint64
-}
+type Count struct{ c prometheus.Counter }
 
 // Inc adds one.
-func (c *Count) Inc() { c.v.Add(1) }
+func (c *Count) Inc() { c.c.Inc() }
 
 // Add adds n.
-func (c *Count) Add(n uint64) { c.v.Add(n) }
+func (c *Count) Add(n uint64) { c.c.Add(float64(n)) }
 
-// Value is the current count.
-func (c *Count) Value() uint64 { return c.v.Load() }
+// Value is the current count (exact up to 2^53).
+func (c *Count) Value() uint64 {
+	var m dto.Metric
+	if err := c.c.Write(&m); err != nil {
+		return 0
+	}
+	return uint64(m.GetCounter().GetValue())
+}
 
 // Level is a gauge: a value that goes up and down. It is safe for
 // concurrent use.
-type Level struct {
-	name, help string
-	v          atomic.Int64
-}
+type Level struct{ g prometheus.Gauge }
 
 // Set replaces the value.
-func (l *Level) Set(n int64) { l.v.Store(n) }
+func (l *Level) Set(n int64) { l.g.Set(float64(n)) }
 
 // Add adds n (negative to subtract).
-func (l *Level) Add(n int64) { l.v.Add(n) }
+func (l *Level) Add(n int64) { l.g.Add(float64(n)) }
 
 // Value is the current value.
-func (l *Level) Value() int64 { return l.v.Load() }
+func (l *Level) Value() int64 {
+	var m dto.Metric
+	if err := l.g.Write(&m); err != nil {
+		return 0
+	}
+	return int64(m.GetGauge().GetValue())
+}
 
-// Registry holds one node's metrics by name. The zero value is not usable;
-// create one with NewRegistry. It is safe for concurrent use.
+// Registry holds one node's metrics: a Prometheus registry of its own and
+// the plain counters and gauges created through it by name. The zero value
+// is not usable; create one with NewRegistry. It is safe for concurrent use.
 type Registry struct {
+	reg *prometheus.Registry
+
 	mu       sync.Mutex
 	counters map[string]*Count
 	gauges   map[string]*Level
+	requests *Requests
 }
 
-// NewRegistry returns an empty registry.
+// NewRegistry returns an empty registry: no collector, not even the Go
+// runtime's (see AddRuntimeCollectors).
 func NewRegistry() *Registry {
-	return &Registry{counters: map[string]*Count{}, gauges: map[string]*Level{}}
+	return &Registry{reg: prometheus.NewRegistry(), counters: map[string]*Count{}, gauges: map[string]*Level{}}
 }
+
+// AddRuntimeCollectors adds the standard Go runtime (go_*) and process
+// (process_*) collectors, as a server's registry has. Their values are the
+// process's, so two nodes in one process report the same ones. It panics
+// if called twice on one registry.
+func (r *Registry) AddRuntimeCollectors() {
+	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
+
+// MustRegister adds collectors (vectors with labels, for instance) to the
+// registry. It panics, like prometheus.Registry.MustRegister, if one is
+// invalid or collides with a metric already registered: names are
+// constants in code, so either is a programming error.
+func (r *Registry) MustRegister(cs ...prometheus.Collector) { r.reg.MustRegister(cs...) }
 
 // Counter returns the counter called name, creating it with help on first
-// use. It panics if name is not a valid metric name or is already a gauge:
-// names are constants in code, so either is a programming error.
+// use. It panics if name is not a valid metric name or is already taken by
+// another metric.
 func (r *Registry) Counter(name, help string) *Count {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -72,7 +99,8 @@ func (r *Registry) Counter(name, help string) *Count {
 		return c
 	}
 	r.mustNew(name)
-	c := &Count{name: name, help: help}
+	c := &Count{prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: helpOr(help, name)})}
+	r.reg.MustRegister(c.c)
 	r.counters[name] = c
 	return c
 }
@@ -86,12 +114,23 @@ func (r *Registry) Gauge(name, help string) *Level {
 		return g
 	}
 	r.mustNew(name)
-	g := &Level{name: name, help: help}
+	g := &Level{prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: helpOr(help, name)})}
+	r.reg.MustRegister(g.g)
 	r.gauges[name] = g
 	return g
 }
 
-// mustNew panics if name is invalid or taken. r.mu is held.
+// helpOr is help, or the name when there is none (as Vault's exposition
+// does): the text format keeps one help text per name.
+func helpOr(help, name string) string {
+	if help == "" {
+		return name
+	}
+	return help
+}
+
+// mustNew panics if name is invalid or taken by a plain metric. r.mu is
+// held. (A collision with a registered collector panics in MustRegister.)
 func (r *Registry) mustNew(name string) {
 	if !ValidName(name) {
 		panic(fmt.Sprintf("monitor: invalid metric name %q", name))
@@ -101,7 +140,9 @@ func (r *Registry) mustNew(name string) {
 	}
 }
 
-// ValidName reports whether name matches Prometheus's [a-zA-Z_:][a-zA-Z0-9_:]*.
+// ValidName reports whether name matches Prometheus's classic
+// [a-zA-Z_:][a-zA-Z0-9_:]* (the library also accepts UTF-8 names; ours
+// stay in the set every scraper reads).
 func ValidName(name string) bool {
 	if name == "" {
 		return false
@@ -117,108 +158,26 @@ func ValidName(name string) bool {
 	return true
 }
 
-// Metric types in a Sample.
-const (
-	TypeCounter = "counter"
-	TypeGauge   = "gauge"
-)
-
-// Sample is one metric's value at a point in time.
-type Sample struct {
-	Name  string
-	Help  string
-	Type  string // TypeCounter or TypeGauge
-	Value int64
-}
-
-// Snapshot returns every registered metric's current value, sorted by name.
-// Counters above MaxInt64 are clamped.
-func (r *Registry) Snapshot() []Sample {
-	r.mu.Lock()
-	out := make([]Sample, 0, len(r.counters)+len(r.gauges))
-	for _, c := range r.counters {
-		out = append(out, Sample{Name: c.name, Help: c.help, Type: TypeCounter, Value: int64(min(c.Value(), 1<<63-1))})
+// Gather returns every metric family of the registry, sorted by name.
+func (r *Registry) Gather() ([]*dto.MetricFamily, error) {
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("monitor: gather: %w", err)
 	}
-	for _, g := range r.gauges {
-		out = append(out, Sample{Name: g.name, Help: g.help, Type: TypeGauge, Value: g.Value()})
-	}
-	r.mu.Unlock()
-	sortSamples(out)
-	return out
-}
-
-func sortSamples(s []Sample) {
-	sort.Slice(s, func(i, j int) bool { return s[i].Name < s[j].Name })
+	return mfs, nil
 }
 
 // WritePrometheus writes every metric of r in the Prometheus text
 // exposition format 0.0.4, sorted by name.
 func (r *Registry) WritePrometheus(w io.Writer) error {
-	return Write(w, r.Snapshot())
-}
-
-// Write writes samples (for instance a Snapshot with a caller's own samples
-// appended) in the Prometheus text exposition format 0.0.4, sorted by name.
-// Samples with an invalid name or type are an error.
-func Write(w io.Writer, samples []Sample) error {
-	s := append([]Sample(nil), samples...)
-	sortSamples(s)
-	bw := bufio.NewWriter(w)
-	for _, m := range s {
-		if !ValidName(m.Name) {
-			return fmt.Errorf("monitor: invalid metric name %q", m.Name)
-		}
-		if m.Type != TypeCounter && m.Type != TypeGauge {
-			return fmt.Errorf("monitor: metric %s: invalid type %q", m.Name, m.Type)
-		}
-		if m.Help != "" {
-			fmt.Fprintf(bw, "# HELP %s %s\n", m.Name, escapeHelp(m.Help))
-		}
-		fmt.Fprintf(bw, "# TYPE %s %s\n%s %s\n", m.Name, m.Type, m.Name, strconv.FormatInt(m.Value, 10))
+	mfs, err := r.Gather()
+	if err != nil {
+		return err
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("monitor: write: %w", err)
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return fmt.Errorf("monitor: write: %w", err)
+		}
 	}
 	return nil
-}
-
-// escapeHelp escapes a help text as the format requires: backslash and
-// line feed.
-func escapeHelp(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
-}
-
-// JSONCounter and JSONGauge are the entries of JSON's lists.
-type (
-	JSONCounter struct {
-		Name  string
-		Count int64
-	}
-	JSONGauge struct {
-		Name  string
-		Value int64
-	}
-)
-
-// JSON is the JSON form of a set of samples, shaped like Vault's
-// sys/metrics: {"Counters":[{"Name","Count"}], "Gauges":[{"Name","Value"}]}.
-type JSON struct {
-	Counters []JSONCounter
-	Gauges   []JSONGauge
-}
-
-// ToJSON sorts samples into a JSON value; the lists are never nil.
-func ToJSON(samples []Sample) JSON {
-	s := append([]Sample(nil), samples...)
-	sortSamples(s)
-	out := JSON{Counters: []JSONCounter{}, Gauges: []JSONGauge{}}
-	for _, m := range s {
-		switch m.Type {
-		case TypeCounter:
-			out.Counters = append(out.Counters, JSONCounter{Name: m.Name, Count: m.Value})
-		case TypeGauge:
-			out.Gauges = append(out.Gauges, JSONGauge{Name: m.Name, Value: m.Value})
-		}
-	}
-	return out
 }

@@ -38,6 +38,7 @@ type Node struct {
 	watch   *watch.Hub
 	sinks   *sink.Dispatcher
 	leases  atomic.Pointer[lease.Manager] // the running lease manager, for the reports
+	alerts  *watch.AlertMetrics
 	cfg     *config.Config
 	logger  *slog.Logger
 	store   storage.Backend
@@ -142,6 +143,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	}
 	// One metrics registry per node: two nodes in one process count apart.
 	cc.Metrics = monitor.NewRegistry()
+	cc.Metrics.AddRuntimeCollectors()
+	n.alerts = watch.NewAlertMetrics(cc.Metrics, 0)
 	for _, add := range services {
 		if err := add(cfg, &cc, logger); err != nil {
 			n.closeStore()
