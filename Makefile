@@ -18,6 +18,7 @@ FUZZ := \
 	internal/barrier/shamir:FuzzSplitCombine \
 	internal/barrier:FuzzOpen \
 	internal/cli:FuzzParseKVArg \
+	internal/core:FuzzBreakGlassConfig \
 	internal/config:FuzzParse \
 	internal/config:FuzzParseMigration \
 	internal/engine/database:FuzzCron \
