@@ -298,7 +298,7 @@ func (c *Core) bgStatusLocked(ctx context.Context) (map[string]any, error) {
 		m["started"], m["id"], m["nonce"], m["reason"] = true, at.id, at.nonce, at.reason
 		m["progress"], m["required"], m["holders"] = len(at.approvals), at.required, at.cfg.Holders
 		m["started_at"] = at.started.UTC().Format(time.RFC3339Nano)
-		m["expires_at"] = at.started.Add(breakGlassAttemptTTL).UTC().Format(time.RFC3339Nano)
+		m["attempt_expires_at"] = at.started.Add(breakGlassAttemptTTL).UTC().Format(time.RFC3339Nano)
 		officers := []string{}
 		for _, ap := range at.approvals {
 			if ap.Officer != "" {
