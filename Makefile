@@ -18,9 +18,9 @@ FUZZ := \
 	internal/barrier/shamir:FuzzSplitCombine \
 	internal/barrier:FuzzOpen \
 	internal/cli:FuzzParseKVArg \
-	internal/core:FuzzBreakGlassConfig \
 	internal/config:FuzzParse \
 	internal/config:FuzzParseMigration \
+	internal/core:FuzzBreakGlassConfig \
 	internal/engine/database:FuzzCron \
 	internal/engine/database:FuzzRender \
 	internal/engine/kv:FuzzDecodeMeta \
