@@ -71,6 +71,11 @@ type breakGlassState struct {
 	// revokedBy holds, by emergency token accessor, the accessor of the
 	// token revoking it through sys/break-glass/revoke, for bgEnd.
 	revokedBy sync.Map
+	// known maps the accessor of every emergency token activated or
+	// resumed since unseal to its activation id, ended or not: the request
+	// that revokes a token (revoke-self) ends it before it is recorded.
+	known  sync.Map
+	nKnown atomic.Int32
 }
 
 type breakGlassAttempt struct {
@@ -703,6 +708,9 @@ func (c *Core) bgGetReport(ctx context.Context, id string) (*BreakGlassReport, e
 }
 
 func (c *Core) bgAddLive(accessor, id string) {
+	if _, loaded := c.bg.known.LoadOrStore(accessor, id); !loaded {
+		c.bg.nKnown.Add(1)
+	}
 	for {
 		old := c.bg.live.Load()
 		m := map[string]string{}
@@ -748,21 +756,22 @@ func (c *Core) bgLiveID(accessor string) string {
 	return (*m)[accessor]
 }
 
-// bgAnyLive reports whether any emergency token is live (the event hook's
-// fast path).
-func (c *Core) bgAnyLive() bool {
-	m := c.bg.live.Load()
-	return m != nil && len(*m) > 0
-}
+// bgAnyLive reports whether any emergency token was activated since
+// unseal (the event hook's fast path).
+func (c *Core) bgAnyLive() bool { return c.bg.nKnown.Load() > 0 }
 
 // bgRecordEvent appends a request made with a live emergency token to its
 // report. It runs on the request's path after the response was audited,
 // from the same access event the watch hub receives.
 func (c *Core) bgRecordEvent(e watch.Event) {
-	id := c.bgLiveID(e.Identity.Accessor)
-	if id == "" {
+	if e.Identity.Accessor == "" || !c.bgAnyLive() {
 		return
 	}
+	v, ok := c.bg.known.Load(e.Identity.Accessor)
+	if !ok {
+		return
+	}
+	id, _ := v.(string)
 	ctx := context.Background()
 	c.bg.mu.Lock()
 	defer c.bg.mu.Unlock()
@@ -948,4 +957,6 @@ func (c *Core) wipeBreakGlass() {
 		c.bg.attempt = nil
 	}
 	c.bg.live.Store(nil)
+	c.bg.known.Clear()
+	c.bg.nKnown.Store(0)
 }

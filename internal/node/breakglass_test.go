@@ -22,6 +22,7 @@ import (
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/sensitive"
 	"github.com/keyward/keyward/internal/watch"
 )
 
@@ -292,6 +293,24 @@ func TestBreakGlassUnsealKeys(t *testing.T) {
 			t.Errorf("audit log has no %s entry", p)
 		}
 	}
+	// The key field of each update is the HMAC of a placeholder, not of
+	// the share.
+	withheld, err := root.Sys().AuditHash("file", "[share withheld]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := strings.Count(audit, withheld); c < 8 {
+		t.Errorf("audit log has %d updates with the share withheld, want at least 8", c)
+	}
+	for _, s := range n.Shares {
+		h, err := root.Sys().AuditHash("file", hex.EncodeToString(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(audit, h) {
+			t.Error("audit log holds the HMAC of a share")
+		}
+	}
 	if c := strings.Count(audit, `"path":"sys/break-glass/update"`); c < 2*8 { // request and response of each of the 8 updates
 		t.Errorf("audit log has %d update entries, want at least 16", c)
 	}
@@ -453,4 +472,45 @@ func TestBreakGlassCancel(t *testing.T) {
 	wantStatus(t, bgCall(t, n.URL, "DELETE", "sys/break-glass/attempt", "", map[string]any{"nonce": "nope"}), 400, "cancel with a wrong nonce")
 	wantStatus(t, bgCall(t, n.URL, "DELETE", "sys/break-glass/attempt", "", map[string]any{"nonce": nonce}), 204, "cancel")
 	wantStatus(t, submitShare(t, n, nonce, n.Shares[0], ""), 400, "share after cancel")
+}
+
+// An activation survives a seal and unseal: its token still works until
+// its TTL, its requests are still recorded, and a revoke-self (which ends
+// the activation) is recorded too.
+func TestBreakGlassAcrossReseal(t *testing.T) {
+	n, _, _, _ := bgSetup(t)
+	rootTok := n.RootToken.Reveal()
+	wantStatus(t, bgCall(t, n.URL, "PUT", "sys/break-glass/config", rootTok, map[string]any{"policies": "emergency,default"}), 204, "config")
+	nonce, otp := startAttempt(t, n, "reseal")
+	var res bgResp
+	for i := range 3 {
+		res = submitShare(t, n, nonce, n.Shares[i], "")
+	}
+	tok, err := core.DecodeBreakGlassToken(res.data["encoded_token"].(string), otp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, bg := res.data["id"].(string), tok.Reveal()
+	wantStatus(t, bgCall(t, n.URL, "GET", "secret/data/prod/db", bg, nil), 200, "read before reseal")
+	n.Core().Seal()
+	var shares []sensitive.Bytes
+	for _, sh := range n.Shares[:3] {
+		shares = append(shares, sensitive.NewBytes(sh))
+	}
+	if err := n.Core().Unseal(t.Context(), shares); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, bgCall(t, n.URL, "GET", "secret/data/prod/db", bg, nil), 200, "read after reseal")
+	wantStatus(t, bgCall(t, n.URL, "PUT", "auth/token/revoke-self", bg, nil), 204, "revoke-self")
+	r := bgCall(t, n.URL, "GET", "sys/break-glass/report/"+id, rootTok, nil)
+	var got []string
+	reqs, _ := r.data["requests"].([]any)
+	for _, q := range reqs {
+		m := q.(map[string]any)
+		got = append(got, fmt.Sprintf("%v %v %v", m["operation"], m["path"], m["status"]))
+	}
+	want := []string{"read secret/data/prod/db 200", "read secret/data/prod/db 200", "update auth/token/revoke-self 204"}
+	if !slices.Equal(got, want) || r.data["ended"] != "revoked" {
+		t.Fatalf("report requests %q ended %v, want %q revoked", got, r.data["ended"], want)
+	}
 }
