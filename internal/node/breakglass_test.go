@@ -514,3 +514,59 @@ func TestBreakGlassAcrossReseal(t *testing.T) {
 		t.Fatalf("report requests %q ended %v, want %q revoked", got, r.data["ended"], want)
 	}
 }
+
+// Under an auto seal the recovery key holders activate break-glass: their
+// shares are verified against the recovery key, and an unseal-style share
+// of the wrong key is refused.
+func TestBreakGlassRecoveryKeys(t *testing.T) {
+	cfg := boltConfig(t, t.TempDir(), transitSealBlock(t))
+	n := nodetest.StartConfig(t, cfg, &clocktest.Buffer{})
+	url := n.URLs()[0]
+	res, err := n.Core().Initialize(t.Context(), core.InitParams{RecoveryShares: 3, RecoveryThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clocktest.Eventually(t, "the server to unseal itself", func() bool {
+		code, _ := healthOf(t, url)
+		return code == http.StatusOK
+	})
+	rec := &recordingNotifier{}
+	n.SetBreakGlassNotifier(rec)
+	rootTok := res.RootToken.Reveal()
+	wantStatus(t, bgCall(t, url, "PUT", "sys/policies/acl/emergency", rootTok, map[string]any{"policy": emergencyPolicy}), 204, "policy")
+	wantStatus(t, bgCall(t, url, "PUT", "sys/break-glass/config", rootTok, map[string]any{"policies": "emergency", "ttl": "10m"}), 204, "config")
+	shares := make([][]byte, len(res.RecoveryShares))
+	for i, s := range res.RecoveryShares {
+		shares[i] = s.Reveal()
+	}
+	start := func() (string, string) {
+		r := bgCall(t, url, "PUT", "sys/break-glass/attempt", "", map[string]any{"reason": "recovery"})
+		wantStatus(t, r, 200, "start")
+		return r.data["nonce"].(string), r.data["otp"].(string)
+	}
+	share := func(nonce string, s []byte) bgResp {
+		return bgCall(t, url, "PUT", "sys/break-glass/update", "", map[string]any{"nonce": nonce, "key": base64.StdEncoding.EncodeToString(s)})
+	}
+	// One share (M-1): no token; with a bogus second: refused.
+	nonce, _ := start()
+	wantStatus(t, share(nonce, shares[0]), 200, "share 1")
+	bogus := make([]byte, len(shares[0]))
+	rand.Read(bogus)
+	r := share(nonce, bogus)
+	wantStatus(t, r, 400, "bogus share")
+	if !strings.Contains(r.body, "not valid for this store") && !strings.Contains(r.body, "do not combine") {
+		t.Fatalf("bogus share: %s", r.body)
+	}
+	nonce, otp := start()
+	wantStatus(t, share(nonce, shares[2]), 200, "share 3")
+	r = share(nonce, shares[1])
+	wantStatus(t, r, 200, "share 2")
+	tok, err := core.DecodeBreakGlassToken(r.data["encoded_token"].(string), otp)
+	if err != nil {
+		t.Fatalf("no token: %s", r.body)
+	}
+	wantStatus(t, bgCall(t, url, "GET", "sys/mounts", tok.Reveal(), nil), 403, "emergency token outside its policy")
+	if al := rec.all(); len(al) != 1 || al[0].Evidence["key_holders"] != "2" {
+		t.Fatalf("alerts = %+v", al)
+	}
+}
