@@ -20,6 +20,7 @@ FUZZ := \
 	internal/cli:FuzzParseKVArg \
 	internal/config:FuzzParse \
 	internal/config:FuzzParseMigration \
+	internal/core:FuzzBreakGlassConfig \
 	internal/engine/database:FuzzCron \
 	internal/engine/database:FuzzRender \
 	internal/engine/kv:FuzzDecodeMeta \

@@ -23,6 +23,7 @@ import (
 	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/storage"
+	"github.com/keyward/keyward/internal/watch"
 )
 
 // Version is reported by sys/health and sys/seal-status.
@@ -100,6 +101,15 @@ type Config struct {
 	// Events, when set, receives an access event for every request outcome
 	// (see EventSink).
 	Events EventSink
+	// BreakGlassNotifier receives the critical alert of each break-glass
+	// activation (rule "break-glass"); nil logs the activation as an error
+	// instead.
+	BreakGlassNotifier watch.Notifier
+	// BreakGlassStepUp, when set, runs for each break-glass officer
+	// approval after the officer's token was accepted; an error refuses
+	// the approval. It is the seam for step-up MFA (a fresh code per
+	// approval); nil adds no factor beyond the officer's token.
+	BreakGlassStepUp func(ctx context.Context, req *logical.Request, officer BreakGlassOfficer) error
 }
 
 // Core is one Keyward server's logic. It is safe for concurrent use.
@@ -147,6 +157,8 @@ type Core struct {
 	haRunning atomic.Bool
 
 	auto autoUnseal
+
+	bg breakGlassState
 }
 
 // active is everything that exists only while the core is unsealed.
@@ -289,6 +301,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 			return r.RenewAuth(ctx, &areq, e.Meta)
 		},
 		OnRevoke: func(ctx context.Context, e *token.Entry) error {
+			c.bgEnd(ctx, a, e.Accessor, "")
 			if a.leases == nil {
 				return nil
 			}
@@ -311,6 +324,10 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		return fmt.Errorf("load mounts: %w", err)
 	}
 	if err := c.startServices(ctx, a); err != nil {
+		cancel()
+		return err
+	}
+	if err := c.bgResume(ctx, a); err != nil {
 		cancel()
 		return err
 	}
@@ -359,6 +376,7 @@ func (c *Core) sealLocked() {
 	c.teardownActive()
 	c.activeSince.Store(nil)
 	c.wipeRekey() // a pending new unseal key never outlives the unsealed state
+	c.wipeBreakGlass()
 	c.barrier.Seal()
 }
 

@@ -19,7 +19,7 @@ type EventSink interface {
 // and hands it to the configured sink. Nothing from req.Data, resp.Data,
 // the client token or the response's token enters it.
 func (c *Core) emitEvent(a *active, req, routed *logical.Request, resp *logical.Response, err error) {
-	if c.cfg.Events == nil {
+	if c.cfg.Events == nil && !c.bgAnyLive() {
 		return
 	}
 	e := watch.Event{Time: c.now(), Type: watch.TypeRequest, RequestID: req.ID,
@@ -53,7 +53,10 @@ func (c *Core) emitEvent(a *active, req, routed *logical.Request, resp *logical.
 	if resp != nil && resp.Secret != nil && resp.Secret.LeaseID != "" {
 		e.LeaseIDs = []string{resp.Secret.LeaseID}
 	}
-	c.cfg.Events.Emit(e)
+	if c.cfg.Events != nil {
+		c.cfg.Events.Emit(e)
+	}
+	c.bgRecordEvent(e)
 }
 
 // setClaims copies the role and the allowlisted CI claims from token

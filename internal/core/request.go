@@ -197,12 +197,12 @@ func (c *Core) auditResponse(ctx context.Context, a *active, req, routed *logica
 // with mount details once routing has happened.
 func auditView(req, routed *logical.Request) *logical.Request {
 	if routed == nil {
-		return req
+		return breakGlassAuditView(req)
 	}
 	v := *routed
 	v.Path = req.Path
 	v.Headers = req.Headers
-	return &v
+	return breakGlassAuditView(&v)
 }
 
 // authorize authenticates the token, routes and checks the ACL. It returns

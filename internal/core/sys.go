@@ -23,7 +23,7 @@ type sysBackend struct {
 
 func newSysBackend(c *Core) *sysBackend {
 	b := &sysBackend{c: c}
-	b.Router = logical.NewRouter(sysHelpText, b.routes()...)
+	b.Router = logical.NewRouter(sysHelpText, append(b.routes(), c.breakGlassRoutes()...)...)
 	return b
 }
 

@@ -591,7 +591,7 @@ func oneToken(found, v string) (string, bool) {
 func ceremonyPath(path string) bool {
 	switch path {
 	case "sys/rekey/init", "sys/rekey/verify", "sys/generate-root/attempt", "sys/rotate/root/init",
-		"sys/rotate/root/verify", "sys/generate-root-token/attempt":
+		"sys/rotate/root/verify", "sys/generate-root-token/attempt", "sys/break-glass/attempt":
 		return true
 	}
 	return false

@@ -35,23 +35,24 @@ import (
 
 // Node is one running server.
 type Node struct {
-	watch   *watch.Hub
-	sinks   *sink.Dispatcher
-	leases  atomic.Pointer[lease.Manager] // the running lease manager, for the reports
-	alerts  *watch.AlertMetrics
-	cfg     *config.Config
-	logger  *slog.Logger
-	store   storage.Backend
-	closer  io.Closer
-	core    *core.Core
-	api     *httpapi.API
-	httpCfg []httpapi.Listener // one per cfg.Listeners entry, in order
-	servers []*httpapi.Server
-	lns     []net.Listener
-	urls    []string
-	seals   []seal.Seal  // the auto seals built from the seal blocks
-	cluster *raftCluster // raft storage only
-	pgha    *pgHA        // postgresql storage with ha_enabled only
+	watch    *watch.Hub
+	bgAlerts *breakGlassAlerts // break-glass alerts (breakglass.go)
+	sinks    *sink.Dispatcher
+	leases   atomic.Pointer[lease.Manager] // the running lease manager, for the reports
+	alerts   *watch.AlertMetrics
+	cfg      *config.Config
+	logger   *slog.Logger
+	store    storage.Backend
+	closer   io.Closer
+	core     *core.Core
+	api      *httpapi.API
+	httpCfg  []httpapi.Listener // one per cfg.Listeners entry, in order
+	servers  []*httpapi.Server
+	lns      []net.Listener
+	urls     []string
+	seals    []seal.Seal  // the auto seals built from the seal blocks
+	cluster  *raftCluster // raft storage only
+	pgha     *pgHA        // postgresql storage with ha_enabled only
 
 	closeOnce sync.Once
 	closeErr  error
@@ -174,6 +175,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	svcs = append(svcs, sinkService(n.sinks))
 	svcs = append(svcs, reportsService(n, cfg))
 	cc.Services = svcs
+	n.bgAlerts = &breakGlassAlerts{logger: logger.With("component", "break-glass")}
+	cc.BreakGlassNotifier = n.bgAlerts
 	if n.seals, err = withSeals(cfg, &cc, logger); err != nil {
 		n.closeStore()
 		return nil, err
