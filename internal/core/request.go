@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/sensitive"
-	"github.com/keyward/keyward/internal/uuid"
 )
 
 // errSealRequested is returned by the sys backend for sys/seal: sealing needs
@@ -188,6 +186,7 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 	unauth := m != nil && logical.MatchPath(m.unauth, rel) && req.Operation != logical.HelpOperation
 
 	var te *token.Entry
+	var cl caller
 	if !unauth {
 		if req.ClientToken.Empty() {
 			return nil, nil, logical.ErrPermissionDenied
@@ -211,12 +210,21 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 			return nil, nil, logical.ErrPermissionDenied
 		}
 		req.Token = tokenInfo(te)
+		if !req.Token.Root {
+			// The entity's policies are read now, not at login: a group
+			// change or a disabled entity applies to the next request.
+			cl = a.callerOf(te)
+			if cl.disabled {
+				return nil, nil, logical.ErrPermissionDenied
+			}
+			req.Token.IdentityPolicies = cl.identity
+		}
 	}
 	if m == nil {
 		// Only a token that could reach the path learns that nothing is
 		// mounted there: others get the same 403 as for an existing mount.
 		if te != nil && !req.Token.Root {
-			acl, err := a.policies.acl(te.Policies, a.identity(te))
+			acl, err := a.policies.acl(cl.policies, cl.ident)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -258,7 +266,7 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 	}
 
 	if te != nil && !req.Token.Root {
-		acl, err := a.policies.acl(te.Policies, a.identity(te))
+		acl, err := a.policies.acl(cl.policies, cl.ident)
 		if err != nil {
 			return m, &routed, err
 		}
@@ -458,31 +466,6 @@ func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logica
 	return nil
 }
 
-// identity derives the caller's identity from its token for policy
-// templates: the token's alias at the auth mount that issued it, with the
-// token metadata (claim mappings) as alias metadata. Keyward has no separate
-// identity store; the entity id is derived from the mount and alias, so it is
-// stable across logins.
-func (a *active) identity(te *token.Entry) *policy.Identity {
-	if te.Alias == "" {
-		return nil
-	}
-	m := a.issuer(te.Path, te.CreationTime)
-	if m == nil {
-		return nil
-	}
-	sum := sha256.Sum256([]byte(m.entry.Accessor + "\x00" + te.Alias))
-	entityID := te.EntityID
-	if entityID == "" {
-		entityID = uuid.Format([16]byte(sum[:16]))
-	}
-	return &policy.Identity{
-		EntityID:   entityID,
-		EntityName: te.Alias,
-		Aliases:    map[string]policy.Alias{m.entry.Accessor: {Name: te.Alias, Metadata: te.Meta}},
-	}
-}
-
 // boundBatchLease caps the max TTL of a lease taken with a batch token at
 // the token's expiry: a batch token is never revoked, so nothing else would
 // end the lease with it. The lease belongs to the token's OwnerID, so the
@@ -517,6 +500,10 @@ func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical
 	if au.MaxTTL > 0 && au.TTL > au.MaxTTL {
 		au.TTL = au.MaxTTL
 	}
+	ir, err := a.loginIdentity(ctx, m, au)
+	if err != nil {
+		return err
+	}
 	a.mounts.mu.RLock()
 	mountType := m.entry.Config.TokenType
 	a.mounts.mu.RUnlock()
@@ -529,6 +516,11 @@ func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical
 	au.Accessor = e.Accessor
 	au.Policies = e.Policies
 	au.TokenPolicies = e.Policies
+	if ir != nil {
+		// As in Vault: policies are the token's and the entity's together.
+		au.IdentityPolicies = slices.Clone(ir.Policies)
+		au.Policies = withIdentityPolicies(e.Policies, ir.Policies)
+	}
 	au.TTL = e.TTL
 	au.Orphan = true
 	au.TokenType = e.Type

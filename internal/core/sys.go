@@ -2,10 +2,12 @@ package core
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/hostinfo"
 	"github.com/keyward/keyward/internal/logical"
@@ -518,21 +520,20 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 	if len(paths) == 0 {
 		return nil, logical.BadRequest("missing required field 'paths'")
 	}
-	var policies []string
-	var ident *policy.Identity
+	var te *token.Entry
 	switch {
 	case accessor != "":
 		e, err := a.tokens.LookupAccessor(ctx, accessor)
 		if err != nil {
 			return nil, logical.BadRequest("invalid accessor")
 		}
-		policies, ident = e.Policies, a.identity(e)
+		te = e
 	case tok != "":
 		e, err := a.tokens.Lookup(ctx, tok)
 		if err != nil {
 			return nil, logical.BadRequest("invalid token")
 		}
-		policies, ident = e.Policies, a.identity(e)
+		te = e
 	default:
 		return nil, logical.BadRequest("missing required field 'token'")
 	}
@@ -544,14 +545,18 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 			return nil, logical.BadRequest("invalid path %q", p)
 		}
 		var caps []string
-		if isRoot(policies) {
+		if isRoot(te.Policies) {
 			caps = []string{"root"}
 		} else {
-			acl, err := a.policies.acl(policies, ident)
-			if err != nil {
+			acl, err := a.aclFor(te)
+			switch {
+			case errors.Is(err, logical.ErrPermissionDenied):
+				caps = []string{"deny"} // a disabled entity's token
+			case err != nil:
 				return nil, err
+			default:
+				caps = acl.Capabilities(cp)
 			}
-			caps = acl.Capabilities(cp)
 		}
 		data[p] = caps
 		all = append(all, caps...)
@@ -593,9 +598,11 @@ func (c *Core) uiMounts(ctx context.Context, a *active, req *logical.Request, p 
 		return nil, logical.ErrPermissionDenied
 	}
 	root := isRoot(te.Policies)
-	acl, err := a.policies.acl(te.Policies, a.identity(te))
-	if err != nil {
-		return nil, err
+	var acl *policy.ACL
+	if !root {
+		if acl, err = a.aclFor(te); err != nil {
+			return nil, err
+		}
 	}
 	visible := func(m *mount) bool { return root || acl.HasAccessUnder(m.entry.Path) }
 	if p == "" {
