@@ -49,6 +49,7 @@ FUZZ := \
 	internal/passpol:FuzzParse \
 	internal/policy:FuzzCleanPath \
 	internal/policy:FuzzDenyCoversDecoders \
+	internal/policy:FuzzGroupTemplateNeverWidens \
 	internal/policy:FuzzParse \
 	internal/policy:FuzzTemplateNeverWidens \
 	internal/scan:FuzzArchive \
