@@ -112,7 +112,7 @@ type Store struct {
 	// in, so its tokens keep their identity.
 	mergedInto map[string]string
 
-	cacheMu sync.Mutex
+	cacheMu sync.RWMutex
 	gen     uint64 // bumped (under mu and cacheMu) by every change
 	cache   map[string]*Resolved
 }
@@ -382,17 +382,17 @@ func (s *Store) Resolve(entityID string) (r *Resolved, ok bool) {
 	if entityID == "" {
 		return nil, false
 	}
-	s.cacheMu.Lock()
+	s.cacheMu.RLock()
 	r, ok = s.cache[entityID]
-	s.cacheMu.Unlock()
+	s.cacheMu.RUnlock()
 	if ok {
 		return r, r != nil
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	s.cacheMu.Lock()
+	s.cacheMu.RLock()
 	gen := s.gen
-	s.cacheMu.Unlock()
+	s.cacheMu.RUnlock()
 	r = s.resolveLocked(entityID)
 	s.cacheMu.Lock()
 	// mu is held for reading, so no change ran since gen was read; the
