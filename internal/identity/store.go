@@ -573,7 +573,13 @@ func (s *Store) newLoginEntity(in LoginInput, now time.Time) *Entity {
 	if s.entities[id] != nil {
 		id = uuid.New()
 	}
-	name := "entity_" + strings.ReplaceAll(id, "-", "")[:8]
+	// The entity is named after the alias when that name is free, so
+	// {{identity.entity.name}} renders as it did before the store existed
+	// (the alias name); otherwise entity_ and 8 hex digits, as in Vault.
+	name := in.Alias
+	if checkName("entity", name) != nil || s.entityByName[name] != nil {
+		name = "entity_" + strings.ReplaceAll(id, "-", "")[:8]
+	}
 	for s.entityByName[name] != nil {
 		name = "entity_" + strings.ReplaceAll(uuid.New(), "-", "")[:8]
 	}
