@@ -1,8 +1,10 @@
 package identity_test
 
 import (
+	"crypto/rand"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,6 +91,8 @@ func TestJWTGroupsClaimFillsExternalGroups(t *testing.T) {
 	ops := write(t, s.root, "identity/group", map[string]any{"name": "ops", "type": "external", "policies": "ops-read"}).Data["id"].(string)
 	gaID := write(t, s.root, "identity/group-alias", map[string]any{"name": "ops-team", "mount_accessor": s.acc, "canonical_id": ops}).Data["id"].(string)
 
+	canary := "canary-" + rand.Text()
+	write(t, s.root, "identity/group/id/"+ops, map[string]any{"metadata": map[string]any{"ticket": canary}})
 	first := s.login(t, "alice", []any{"ops-team", "unmapped"})
 	if first.EntityID == "" || !slices.Equal(first.IdentityPolicies, []string{"ops-read"}) || !slices.Contains(first.Policies, "ops-read") ||
 		slices.Contains(first.TokenPolicies, "ops-read") {
@@ -147,6 +151,14 @@ func TestJWTGroupsClaimFillsExternalGroups(t *testing.T) {
 	claims := jwttest.GitHub(s.is.URL, "octo/app", "alice", aud, time.Now())
 	if _, err := vc.Logical().Write("auth/jwt/login", map[string]any{"role": "ci", "jwt": jwttest.Sign(t, jwttest.KidRSA, claims, nil)}); err == nil {
 		t.Fatal("a login without the groups claim succeeded")
+	}
+	// Identity metadata and the login's JWTs never reach the server log.
+	logs := s.n.Logs.String()
+	if strings.Contains(logs, canary) || strings.Contains(logs, "eyJ") {
+		t.Fatal("the server log holds group metadata or a JWT")
+	}
+	if !strings.Contains(logs, first.EntityID) {
+		t.Fatal("the log does not name the entity created at login (is the sweep reading the log?)")
 	}
 }
 
