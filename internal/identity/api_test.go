@@ -324,3 +324,47 @@ func TestIdentitySurvivesRestart(t *testing.T) {
 		t.Fatalf("group ids after restart = %v", got)
 	}
 }
+
+// An entity is both id/ID and name/NAME: a deny on one of its paths holds
+// on every way to it (normalise before you authorise).
+func TestDenyOnOneNameCoversTheOthers(t *testing.T) {
+	n := nodetest.Start(t)
+	c := n.Client(t)
+	admin := write(t, c, "identity/entity", map[string]any{"name": "admin", "policies": "admin"}).Data["id"].(string)
+	other := write(t, c, "identity/entity", map[string]any{"name": "other"}).Data["id"].(string)
+	ops := write(t, c, "identity/group", map[string]any{"name": "ops"}).Data["id"].(string)
+	if err := c.Sys().PutPolicy("helpdesk", `
+path "identity/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+path "identity/entity/name/admin" { capabilities = ["deny"] }
+path "identity/group/id/`+ops+`" { capabilities = ["deny"] }
+`); err != nil {
+		t.Fatal(err)
+	}
+	tok := write(t, c, "auth/token/create", map[string]any{"policies": "helpdesk"}).Auth.ClientToken
+	h := nodetest.VaultClient(t, n.URL, tok)
+	for _, tc := range []struct {
+		path string
+		data map[string]any
+	}{
+		{"identity/entity/id/" + admin, map[string]any{"policies": "default"}},
+		{"identity/entity", map[string]any{"id": admin, "policies": "default"}},
+		{"identity/entity", map[string]any{"name": "admin", "policies": "default"}},
+		{"identity/group/name/ops", map[string]any{"policies": "admin"}},
+		{"identity/group", map[string]any{"name": "ops", "policies": "admin"}},
+	} {
+		_, err := h.Logical().Write(tc.path, tc.data)
+		wantStatus(t, err, http.StatusForbidden, "write "+tc.path)
+	}
+	if _, err := h.Logical().Read("identity/entity/id/" + admin); err == nil {
+		t.Fatal("read of the denied entity by id succeeded")
+	}
+	if _, err := h.Logical().Delete("identity/entity/id/" + admin); err == nil {
+		t.Fatal("delete of the denied entity by id succeeded")
+	}
+	// Other entities stay reachable both ways.
+	write(t, h, "identity/entity/id/"+other, map[string]any{"policies": "x"})
+	write(t, h, "identity/entity/name/other", map[string]any{"policies": "y"})
+	if got := strs(read(t, c, "identity/entity/id/"+admin).Data["policies"]); !slices.Equal(got, []string{"admin"}) {
+		t.Fatalf("admin's policies changed to %v", got)
+	}
+}

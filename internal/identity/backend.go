@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
@@ -318,4 +319,58 @@ func listResponse(keys []string, info map[string]any) *logical.Response {
 		d["key_info"] = info
 	}
 	return &logical.Response{Data: d}
+}
+
+// OtherNames implements logical.OtherNamer: an entity or group is both
+// id/ID and name/NAME (and a write to entity or group with an id acts on
+// both), so a policy that denies one of its paths denies every way to it.
+func (b *backend) OtherNames(_ context.Context, req *logical.Request) ([]string, error) {
+	s := b.s
+	parts := strings.Split(strings.TrimSuffix(req.Path, "/"), "/")
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	both := func(kind, id, name string) []string {
+		out := []string{kind + "/id/" + id}
+		if checkName(kind, name) == nil { // a stored name from before the check is left out
+			out = append(out, kind+"/name/"+name)
+		}
+		return out
+	}
+	var names []string
+	switch {
+	case len(parts) == 1 && (parts[0] == "entity" || parts[0] == "group"):
+		id, _, _ := logical.Str(req.Data, "id")
+		name, _, _ := logical.Str(req.Data, "name")
+		if parts[0] == "entity" {
+			if e := s.entities[id]; e != nil {
+				names = both("entity", e.ID, e.Name)
+			} else if e := s.entityByName[name]; e != nil && id == "" {
+				names = both("entity", e.ID, e.Name)
+			}
+		} else {
+			if g := s.groups[id]; g != nil {
+				names = both("group", g.ID, g.Name)
+			} else if g := s.groupByName[name]; g != nil && id == "" {
+				names = both("group", g.ID, g.Name)
+			}
+		}
+	case len(parts) == 3 && parts[0] == "entity" && parts[1] == "id":
+		if e := s.entities[parts[2]]; e != nil {
+			names = both("entity", e.ID, e.Name)
+		}
+	case len(parts) == 3 && parts[0] == "entity" && parts[1] == "name":
+		if e := s.entityByName[parts[2]]; e != nil {
+			names = both("entity", e.ID, e.Name)
+		}
+	case len(parts) == 3 && parts[0] == "group" && parts[1] == "id":
+		if g := s.groups[parts[2]]; g != nil {
+			names = both("group", g.ID, g.Name)
+		}
+	case len(parts) == 3 && parts[0] == "group" && parts[1] == "name":
+		if g := s.groupByName[parts[2]]; g != nil {
+			names = both("group", g.ID, g.Name)
+		}
+	}
+	self := strings.TrimSuffix(req.Path, "/")
+	return slices.DeleteFunc(names, func(p string) bool { return p == self }), nil
 }

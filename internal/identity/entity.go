@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/uuid"
 )
 
@@ -32,6 +33,11 @@ func checkName(what, n string) error {
 		return logical.BadRequest("%s: the name contains \"/\"", what)
 	case strings.IndexFunc(n, unicode.IsControl) >= 0:
 		return logical.BadRequest("%s: the name contains a control character", what)
+	}
+	// The name is a path segment (entity/name/NAME), checked by the same
+	// rules as every request path, so a policy can name it.
+	if c, err := policy.CleanPath(n); err != nil || c != n {
+		return logical.BadRequest("%s: the name is not usable as a path segment (dot segments, look-alike or invisible characters)", what)
 	}
 	return nil
 }
