@@ -361,6 +361,37 @@ path "identity/group/id/`+ops+`" { capabilities = ["deny"] }
 	if _, err := h.Logical().Delete("identity/entity/id/" + admin); err == nil {
 		t.Fatal("delete of the denied entity by id succeeded")
 	}
+	// Routes that change the entity from elsewhere are refused too: an
+	// alias moved onto it, a merge, a batch delete.
+	write(t, c, "sys/auth/userpass", map[string]any{"type": "userpass"})
+	acc := authAccessor(t, c, "userpass/")
+	for _, tc := range []struct {
+		path string
+		data map[string]any
+	}{
+		{"identity/entity-alias", map[string]any{"name": "mallory", "mount_accessor": acc, "canonical_id": admin}},
+		{"identity/entity-alias", map[string]any{"name": "mallory", "mount_accessor": acc, "entity_id": admin}},
+		{"identity/entity/merge", map[string]any{"from_entity_ids": []string{other}, "to_entity_id": admin}},
+		{"identity/entity/merge", map[string]any{"from_entity_ids": []string{admin}, "to_entity_id": other}},
+		{"identity/entity/batch-delete", map[string]any{"entity_ids": []string{other, admin}}},
+	} {
+		_, err := h.Logical().Write(tc.path, tc.data)
+		wantStatus(t, err, http.StatusForbidden, "write "+tc.path)
+	}
+	mine := write(t, h, "identity/entity-alias", map[string]any{"name": "mallory", "mount_accessor": acc, "canonical_id": other}).Data["id"].(string)
+	_, err := h.Logical().Write("identity/entity-alias/id/"+mine, map[string]any{"canonical_id": admin})
+	wantStatus(t, err, http.StatusForbidden, "moving an alias onto the denied entity")
+	ext := write(t, c, "identity/group", map[string]any{"name": "ext", "type": "external"}).Data["id"].(string)
+	if err := c.Sys().PutPolicy("helpdesk2", `
+path "identity/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+path "identity/group/name/ext" { capabilities = ["deny"] }
+`); err != nil {
+		t.Fatal(err)
+	}
+	h2 := nodetest.VaultClient(t, n.URL, write(t, c, "auth/token/create", map[string]any{"policies": "helpdesk2"}).Auth.ClientToken)
+	_, err = h2.Logical().Write("identity/group-alias", map[string]any{"name": "anyone", "mount_accessor": acc, "canonical_id": ext})
+	wantStatus(t, err, http.StatusForbidden, "an alias onto the denied group")
+
 	// Other entities stay reachable both ways.
 	write(t, h, "identity/entity/id/"+other, map[string]any{"policies": "x"})
 	write(t, h, "identity/entity/name/other", map[string]any{"policies": "y"})

@@ -371,6 +371,50 @@ func (b *backend) OtherNames(_ context.Context, req *logical.Request) ([]string,
 			names = both("group", g.ID, g.Name)
 		}
 	}
+	// Writes that change an entity or group through another route act on
+	// it too: an alias moved onto an entity gives its owner the entity's
+	// policies, a merge or batch delete rewrites the entities it names.
+	entityPaths := func(id string) {
+		if e := s.entities[id]; e != nil {
+			names = append(names, both("entity", e.ID, e.Name)...)
+		}
+	}
+	groupPaths := func(id string) {
+		if g := s.groups[id]; g != nil {
+			names = append(names, both("group", g.ID, g.Name)...)
+		}
+	}
+	if req.Operation != logical.ReadOperation && req.Operation != logical.ListOperation {
+		canon, _, _ := logical.Str(req.Data, "canonical_id")
+		aliasID, _, _ := logical.Str(req.Data, "id")
+		if len(parts) == 3 && parts[1] == "id" {
+			aliasID = parts[2]
+		}
+		switch parts[0] {
+		case "entity-alias":
+			if canon == "" {
+				canon, _, _ = logical.Str(req.Data, "entity_id")
+			}
+			entityPaths(canon)
+			if a := s.aliases[aliasID]; a != nil {
+				entityPaths(a.CanonicalID)
+			}
+		case "group-alias":
+			groupPaths(canon)
+			if a := s.groupAliases[aliasID]; a != nil {
+				groupPaths(a.CanonicalID)
+			}
+		case "entity":
+			if len(parts) == 2 && (parts[1] == "merge" || parts[1] == "batch-delete") {
+				ids, _, _ := logical.Strings(req.Data, "from_entity_ids")
+				more, _, _ := logical.Strings(req.Data, "entity_ids")
+				to, _, _ := logical.Str(req.Data, "to_entity_id")
+				for _, id := range append(append(ids, more...), to) {
+					entityPaths(id)
+				}
+			}
+		}
+	}
 	self := strings.TrimSuffix(req.Path, "/")
 	return slices.DeleteFunc(names, func(p string) bool { return p == self }), nil
 }
