@@ -133,6 +133,7 @@ func (a *active) loginIdentity(ctx context.Context, m *mount, au *logical.Auth) 
 	r, err := a.identity.Login(ctx, identity.LoginInput{
 		MountAccessor: m.entry.Accessor,
 		Alias:         au.Alias,
+		Name:          au.DisplayName,
 		Metadata:      au.Metadata,
 		GroupAliases:  au.GroupAliases,
 	})

@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/internal/core"
@@ -32,7 +33,8 @@ func TestLoginEntityInTokenAndEvents(t *testing.T) {
 		t.Fatalf("event entity ids %q (login), %q (lookup-self); want %s", login.Identity.EntityID, self.Identity.EntityID, ent)
 	}
 	e := mustCall(t, c, root, logical.UpdateOperation, "identity/lookup/entity", map[string]any{"id": ent})
-	if e.Data["name"] != "job-1" {
+	aliases, _ := e.Data["aliases"].([]any)
+	if len(aliases) != 1 || aliases[0].(map[string]any)["name"] != "job-1" || e.Data["name"] != "entity_"+strings.ReplaceAll(ent, "-", "")[:8] {
 		t.Fatalf("entity of the login = %v", e.Data)
 	}
 }

@@ -492,6 +492,11 @@ type LoginInput struct {
 	// alias metadata (the token metadata).
 	Alias    string
 	Metadata map[string]string
+	// Name is the name a new entity should get when no entity has it yet
+	// (the login's display name: a username, a JWT's user claim, an AppRole
+	// role name); empty or taken, the entity is named entity_ and 8 hex
+	// digits, as in Vault.
+	Name string
 	// GroupAliases are the group names the auth method vouches for (a JWT's
 	// groups claim). The entity becomes a member of exactly the external
 	// groups whose alias on this mount is among them, and leaves the other
@@ -573,10 +578,10 @@ func (s *Store) newLoginEntity(in LoginInput, now time.Time) *Entity {
 	if s.entities[id] != nil {
 		id = uuid.New()
 	}
-	// The entity is named after the alias when that name is free, so
-	// {{identity.entity.name}} renders as it did before the store existed
-	// (the alias name); otherwise entity_ and 8 hex digits, as in Vault.
-	name := in.Alias
+	// The entity takes in.Name when it is free, so that
+	// {{identity.entity.name}} of a userpass or JWT login renders as it did
+	// before the store existed (the username, the user claim).
+	name := in.Name
 	if checkName("entity", name) != nil || s.entityByName[name] != nil {
 		name = "entity_" + strings.ReplaceAll(id, "-", "")[:8]
 	}
