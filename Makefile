@@ -51,6 +51,7 @@ FUZZ := \
 	internal/policy:FuzzCleanPath \
 	internal/policy:FuzzDenyCoversDecoders \
 	internal/policy:FuzzCondition \
+	internal/policy:FuzzGroupTemplateNeverWidens \
 	internal/policy:FuzzParse \
 	internal/policy:FuzzTemplateNeverWidens \
 	internal/report:FuzzNeutralise \

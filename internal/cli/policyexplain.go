@@ -15,7 +15,7 @@ func newPolicyExplainCmd(e *env) *cobra.Command {
 		policies, groups                             []string
 	)
 	cmd := &cobra.Command{
-		Use:   "explain (-accessor A | -token T | -policies P,... [-entity E]) PATH [OPERATION]",
+		Use:   "explain (-accessor A | -token T | -entity E | -policies P,... [-entity E]) PATH [OPERATION]",
 		Short: "Say which policy rule allows or denies a request, and why",
 		Long: `Ask the server (sys/policies/explain, which needs sudo) how the ACL decides
 OPERATION (default read) on PATH for a token, given by accessor or value
@@ -44,7 +44,7 @@ request context the conditions see.`,
 				"environment": envName, "remote_addr": remote, "time": at} {
 				if v != "" {
 					data[k] = v
-					if k == "token" || k == "accessor" {
+					if k == "token" || k == "accessor" || (k == "entity_id" && len(policies) == 0) {
 						set++
 					}
 				}
@@ -57,7 +57,7 @@ request context the conditions see.`,
 				data["group_names"] = groups
 			}
 			if set != 1 {
-				return usagef("give exactly one of -accessor, -token or -policies")
+				return usagef("give exactly one of -accessor, -token, -entity or -policies")
 			}
 			c, err := conn.clientFor(e, &out)
 			if err != nil {
@@ -110,7 +110,7 @@ request context the conditions see.`,
 	f := cmd.Flags()
 	f.StringVar(&token, "token", "", `the token to explain for ("-" reads it from stdin)`)
 	f.StringVar(&accessor, "accessor", "", "the accessor of the token to explain for")
-	f.StringVar(&entity, "entity", "", "the caller's entity id (with -policies)")
+	f.StringVar(&entity, "entity", "", "the caller's entity id: alone, its policies and groups from the identity store; with -policies, only for entity_ids conditions")
 	f.StringSliceVar(&policies, "policies", nil, "explain for a caller holding these policies")
 	f.StringSliceVar(&groups, "groups", nil, "the caller's groups")
 	f.StringVar(&envName, "environment", "", "the caller's environment")

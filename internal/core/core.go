@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/barrier"
+	"github.com/keyward/keyward/internal/identity"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/policy"
@@ -168,6 +169,7 @@ type active struct {
 	wg       sync.WaitGroup
 	tokens   *token.Store
 	policies *policyStore
+	identity *identity.Store
 	mounts   *mountTable
 	services []builtService // in start order
 	// The services' parts in the pipeline; nil when no service has one.
@@ -271,6 +273,15 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		cancel()
 		return fmt.Errorf("load policies: %w", err)
 	}
+	a.identity, err = identity.New(ctx, barrier.NewView(bs, "identity/"), identity.Options{
+		Logger: c.cfg.Logger,
+		Now:    c.now,
+		Mount:  a.authMountByAccessor,
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("load identity store: %w", err)
+	}
 	a.tokens, err = token.New(ctx, barrier.NewView(bs, "sys/token/"), token.Options{
 		Logger:     c.cfg.Logger,
 		Now:        c.now,
@@ -279,6 +290,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		Sudo: func(_ context.Context, req *logical.Request) bool {
 			return a.hasSudo(req.Token, req.MountPoint+req.Path, req.Operation)
 		},
+		IdentityPolicies: a.identityPolicies,
 		OnRenew: func(ctx context.Context, e *token.Entry, req *logical.Request) error {
 			m := a.issuer(e.Path, e.CreationTime)
 			if m == nil {
@@ -358,7 +370,7 @@ func (a *active) hasSudo(ti *logical.TokenInfo, path string, op logical.Operatio
 	if ti.Root {
 		return true
 	}
-	acl, err := a.policies.acl(ti.Policies, nil)
+	acl, err := a.policies.acl(withIdentityPolicies(ti.Policies, ti.IdentityPolicies), nil)
 	if err != nil {
 		return false
 	}

@@ -82,7 +82,8 @@ func (c *Core) explainReq(ctx context.Context, req *logical.Request, _ logical.P
 		if err != nil {
 			return nil, logical.BadRequest("invalid token or accessor")
 		}
-		names, ident = e.Policies, a.identity(e)
+		cl := a.callerOf(e)
+		names, ident = cl.policies, cl.ident
 		rc = c.requestContext(e, ident, nil)
 	case len(pols) > 0:
 		names = pols
@@ -92,10 +93,22 @@ func (c *Core) explainReq(ctx context.Context, req *logical.Request, _ logical.P
 		}
 		rc.Claims, rc.Environment = meta, meta[EnvironmentMetaKey]
 	default:
-		if id, _ := str("entity_id"); id != "" {
-			return nil, logical.BadRequest("explaining by entity_id alone needs the identity store: give the entity's policies too")
+		id, err := str("entity_id")
+		if err != nil {
+			return nil, err
 		}
-		return nil, logical.BadRequest("give accessor, token or policies")
+		if id == "" {
+			return nil, logical.BadRequest("give accessor, token, entity_id or policies")
+		}
+		r, ok := a.identity.Resolve(id)
+		if !ok {
+			return nil, logical.BadRequest("no entity with id %q", id)
+		}
+		names, ident = r.Policies, r.Identity
+		rc.EntityID = id
+		for _, g := range r.Identity.Groups {
+			rc.GroupNames = append(rc.GroupNames, g)
+		}
 	}
 	if err := explainOverrides(req.Data, rc); err != nil {
 		return nil, err

@@ -246,6 +246,11 @@ func (c *Core) loadMounts(ctx context.Context, a *active) (*mountTable, error) {
 		tm.sudo = s.SudoPaths()
 	}
 	t.entries["auth/token/"] = tm
+	t.entries["identity/"] = &mount{
+		entry:   &MountEntry{Table: tableMounts, Path: "identity/", Type: "identity", Description: "identity store", UUID: "identity", Accessor: "identity"},
+		backend: a.identity.Backend(),
+		system:  true,
+	}
 	if err := c.readSystemConfig(ctx, t); err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/sensitive"
-	"github.com/keyward/keyward/internal/uuid"
 )
 
 // errSealRequested is returned by the sys backend for sys/seal: sealing needs
@@ -222,6 +220,7 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 	unauth := m != nil && logical.MatchPath(m.unauth, rel) && req.Operation != logical.HelpOperation
 
 	var te *token.Entry
+	var cl caller
 	if !unauth {
 		if req.ClientToken.Empty() {
 			return nil, nil, logical.ErrPermissionDenied
@@ -245,12 +244,21 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 			return nil, nil, logical.ErrPermissionDenied
 		}
 		req.Token = tokenInfo(te)
+		if !req.Token.Root {
+			// The entity's policies are read now, not at login: a group
+			// change or a disabled entity applies to the next request.
+			cl = a.callerOf(te)
+			if cl.disabled {
+				return nil, nil, logical.ErrPermissionDenied
+			}
+			req.Token.IdentityPolicies = cl.identity
+		}
 	}
 	if m == nil {
 		// Only a token that could reach the path learns that nothing is
 		// mounted there: others get the same 403 as for an existing mount.
 		if te != nil && !req.Token.Root {
-			acl, err := a.policies.acl(te.Policies, a.identity(te))
+			acl, err := a.policies.acl(cl.policies, cl.ident)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -292,12 +300,11 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 	}
 
 	if te != nil && !req.Token.Root {
-		ident := a.identity(te)
-		acl, err := a.policies.acl(te.Policies, ident)
+		acl, err := a.policies.acl(cl.policies, cl.ident)
 		if err != nil {
 			return m, &routed, err
 		}
-		rc := c.requestContext(te, ident, req)
+		rc := c.requestContext(te, cl.ident, req)
 		rc.PathEnvironment = m.entry.Config.Environment
 		if err := checkACL(acl, m, req.Path, rel, &routed, rc); err != nil {
 			return m, &routed, err
@@ -499,9 +506,9 @@ func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logica
 // the remote address and the core's clock; the token's TTL; and, for a
 // token issued by a login (not auth/token/, whose callers choose their
 // child tokens' metadata), its metadata as verified claims and its
-// "environment" metadata as the caller's environment. Group membership and
-// MFA time stay empty until the identity store and step-up MFA fill them,
-// so conditions on them deny.
+// "environment" metadata as the caller's environment; the entity and the
+// names of its groups from the identity store. The MFA time stays empty
+// until step-up MFA fills it, so conditions on it deny.
 func (c *Core) requestContext(te *token.Entry, ident *policy.Identity, req *logical.Request) *policy.RequestContext {
 	rc := &policy.RequestContext{Time: c.now(), TokenTTL: te.TTL}
 	if req != nil && req.Connection != nil {
@@ -515,6 +522,12 @@ func (c *Core) requestContext(te *token.Entry, ident *policy.Identity, req *logi
 	}
 	if ident != nil {
 		rc.EntityID = ident.EntityID
+		if len(ident.Groups) > 0 {
+			rc.GroupNames = make([]string, 0, len(ident.Groups))
+			for _, name := range ident.Groups {
+				rc.GroupNames = append(rc.GroupNames, name)
+			}
+		}
 	}
 	return rc
 }
@@ -536,31 +549,6 @@ const EnvironmentMetaKey = "environment"
 // other than the token store.
 func loginIssued(te *token.Entry) bool {
 	return strings.HasPrefix(te.Path, "auth/") && !strings.HasPrefix(te.Path, "auth/token/")
-}
-
-// identity derives the caller's identity from its token for policy
-// templates: the token's alias at the auth mount that issued it, with the
-// token metadata (claim mappings) as alias metadata. Keyward has no separate
-// identity store; the entity id is derived from the mount and alias, so it is
-// stable across logins.
-func (a *active) identity(te *token.Entry) *policy.Identity {
-	if te.Alias == "" {
-		return nil
-	}
-	m := a.issuer(te.Path, te.CreationTime)
-	if m == nil {
-		return nil
-	}
-	sum := sha256.Sum256([]byte(m.entry.Accessor + "\x00" + te.Alias))
-	entityID := te.EntityID
-	if entityID == "" {
-		entityID = uuid.Format([16]byte(sum[:16]))
-	}
-	return &policy.Identity{
-		EntityID:   entityID,
-		EntityName: te.Alias,
-		Aliases:    map[string]policy.Alias{m.entry.Accessor: {Name: te.Alias, Metadata: te.Meta}},
-	}
 }
 
 // boundBatchLease caps the max TTL of a lease taken with a batch token at
@@ -597,6 +585,10 @@ func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical
 	if au.MaxTTL > 0 && au.TTL > au.MaxTTL {
 		au.TTL = au.MaxTTL
 	}
+	ir, err := a.loginIdentity(ctx, m, au)
+	if err != nil {
+		return err
+	}
 	a.mounts.mu.RLock()
 	mountType := m.entry.Config.TokenType
 	a.mounts.mu.RUnlock()
@@ -609,6 +601,11 @@ func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical
 	au.Accessor = e.Accessor
 	au.Policies = e.Policies
 	au.TokenPolicies = e.Policies
+	if ir != nil {
+		// As in Vault: policies are the token's and the entity's together.
+		au.IdentityPolicies = slices.Clone(ir.Policies)
+		au.Policies = withIdentityPolicies(e.Policies, ir.Policies)
+	}
 	au.TTL = e.TTL
 	au.Orphan = true
 	au.TokenType = e.Type

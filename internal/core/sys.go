@@ -3,10 +3,12 @@ package core
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/auth/tokenparams"
 	"github.com/keyward/keyward/internal/hostinfo"
 	"github.com/keyward/keyward/internal/logical"
@@ -529,8 +531,7 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 	if len(paths) == 0 {
 		return nil, logical.BadRequest("missing required field 'paths'")
 	}
-	var policies []string
-	var ident *policy.Identity
+	var te *token.Entry
 	var rc *policy.RequestContext
 	switch {
 	case accessor != "":
@@ -538,21 +539,21 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 		if err != nil {
 			return nil, logical.BadRequest("invalid accessor")
 		}
-		policies, ident = e.Policies, a.identity(e)
-		rc = c.requestContext(e, ident, nil) // another token: its address is unknown
+		te = e
+		rc = c.requestContext(e, a.callerOf(e).ident, nil) // another token: its address is unknown
 	case tok != "":
 		e, err := a.tokens.Lookup(ctx, tok)
 		if err != nil {
 			return nil, logical.BadRequest("invalid token")
 		}
-		policies, ident = e.Policies, a.identity(e)
+		te = e
 		// Conditions see this request's address only when the token asks
 		// about itself.
 		var from *logical.Request
 		if subtle.ConstantTimeCompare([]byte(tok), []byte(req.ClientToken.Reveal())) == 1 {
 			from = req
 		}
-		rc = c.requestContext(e, ident, from)
+		rc = c.requestContext(e, a.callerOf(e).ident, from)
 	default:
 		return nil, logical.BadRequest("missing required field 'token'")
 	}
@@ -564,15 +565,19 @@ func (c *Core) capabilities(ctx context.Context, a *active, req *logical.Request
 			return nil, logical.BadRequest("invalid path %q", p)
 		}
 		var caps []string
-		if isRoot(policies) {
+		if isRoot(te.Policies) {
 			caps = []string{"root"}
 		} else {
-			acl, err := a.policies.acl(policies, ident)
-			if err != nil {
+			acl, err := a.aclFor(te)
+			switch {
+			case errors.Is(err, logical.ErrPermissionDenied):
+				caps = []string{"deny"} // a disabled entity's token
+			case err != nil:
 				return nil, err
+			default:
+				rc.PathEnvironment = a.pathEnvironment(cp)
+				caps = acl.CapabilitiesRequest(cp, rc)
 			}
-			rc.PathEnvironment = a.pathEnvironment(cp)
-			caps = acl.CapabilitiesRequest(cp, rc)
 		}
 		data[p] = caps
 		all = append(all, caps...)
@@ -614,9 +619,11 @@ func (c *Core) uiMounts(ctx context.Context, a *active, req *logical.Request, p 
 		return nil, logical.ErrPermissionDenied
 	}
 	root := isRoot(te.Policies)
-	acl, err := a.policies.acl(te.Policies, a.identity(te))
-	if err != nil {
-		return nil, err
+	var acl *policy.ACL
+	if !root {
+		if acl, err = a.aclFor(te); err != nil {
+			return nil, err
+		}
 	}
 	visible := func(m *mount) bool { return root || acl.HasAccessUnder(m.entry.Path) }
 	if p == "" {

@@ -218,7 +218,7 @@ type openAPIer interface {
 func (c *Core) openAPI(a *active, req *logical.Request) (*logical.Response, error) {
 	visible := func(*mount) bool { return true }
 	if req.Token != nil && !req.Token.Root {
-		acl, err := a.policies.acl(req.Token.Policies, nil)
+		acl, err := a.policies.acl(withIdentityPolicies(req.Token.Policies, req.Token.IdentityPolicies), nil)
 		if err != nil {
 			return nil, err
 		}

@@ -83,17 +83,18 @@ func newEnvelope(id, mountType string, resp *logical.Response) *envelope {
 	}
 	if a := resp.Auth; a != nil {
 		env.Auth = &authInfo{
-			ClientToken:   a.ClientToken.Reveal(), // the login response returns the token to its owner
-			Accessor:      a.Accessor,
-			Policies:      a.Policies,
-			TokenPolicies: a.TokenPolicies,
-			Metadata:      a.Metadata,
-			LeaseDuration: seconds(a.TTL),
-			Renewable:     a.Renewable,
-			EntityID:      a.EntityID,
-			TokenType:     a.TokenType,
-			Orphan:        a.Orphan,
-			NumUses:       a.NumUses,
+			ClientToken:      a.ClientToken.Reveal(), // the login response returns the token to its owner
+			Accessor:         a.Accessor,
+			Policies:         a.Policies,
+			TokenPolicies:    a.TokenPolicies,
+			IdentityPolicies: a.IdentityPolicies,
+			Metadata:         a.Metadata,
+			LeaseDuration:    seconds(a.TTL),
+			Renewable:        a.Renewable,
+			EntityID:         a.EntityID,
+			TokenType:        a.TokenType,
+			Orphan:           a.Orphan,
+			NumUses:          a.NumUses,
 		}
 	}
 	return env

@@ -112,7 +112,7 @@ func TestImportRules(t *testing.T) {
 			}},
 		{"services and engines sit below the core and the server",
 			func(p string) bool {
-				return anyUnder(p, "internal/lease", "internal/audit", "internal/wrapping", "internal/passpol", "internal/engine", "internal/auth") &&
+				return anyUnder(p, "internal/lease", "internal/audit", "internal/wrapping", "internal/passpol", "internal/engine", "internal/auth", "internal/identity") &&
 					!slices.Contains(testSupport, p)
 			},
 			func(i string) bool {

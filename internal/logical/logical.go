@@ -77,12 +77,16 @@ type Request struct {
 
 // TokenInfo is what the core knows about the caller's token.
 type TokenInfo struct {
-	Accessor    string
-	Policies    []string
-	DisplayName string
-	EntityID    string
-	Metadata    map[string]string
-	Root        bool
+	Accessor string
+	// Policies are the token's own; IdentityPolicies those its entity
+	// has now in the identity store (its own and its groups'), which the
+	// core adds to them for every ACL check.
+	Policies         []string
+	IdentityPolicies []string
+	DisplayName      string
+	EntityID         string
+	Metadata         map[string]string
+	Root             bool
 	// Path is the auth path that created the token (e.g. "auth/jwt/login").
 	Path string
 	// TTL remaining, for display.
@@ -157,6 +161,13 @@ type Auth struct {
 	EntityID        string
 	// Alias identifies the caller within its auth mount (user, role, sub).
 	Alias string
+	// GroupAliases are the group names the auth method vouches for (a
+	// JWT's groups claim): the core puts the entity in exactly the
+	// external groups aliased by them on the mount.
+	GroupAliases []string
+	// IdentityPolicies are filled by the core at login: the policies the
+	// entity has from the identity store.
+	IdentityPolicies []string
 	// InternalData goes back to the auth method on renew.
 	InternalData map[string]any
 

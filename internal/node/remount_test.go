@@ -427,7 +427,7 @@ func TestRemountRefusals(t *testing.T) {
 		})
 	}
 	mounts, err := c.Sys().ListMounts()
-	if err != nil || mounts["secret/"] == nil || mounts["kv1/"] == nil || len(mounts) != 4 {
+	if err != nil || mounts["secret/"] == nil || mounts["kv1/"] == nil || mounts["identity/"] == nil || len(mounts) != 5 {
 		t.Fatalf("mounts after refused moves: %v, %v", keysOf(mounts), err)
 	}
 }

@@ -13,6 +13,9 @@ type Identity struct {
 	EntityMetadata map[string]string
 	// Aliases is keyed by auth mount accessor.
 	Aliases map[string]Alias
+	// Groups are the groups the entity is in (directly or through member
+	// groups), group id -> group name.
+	Groups map[string]string
 }
 
 // Alias is an entity alias on one auth mount.
@@ -21,12 +24,14 @@ type Alias struct {
 	Metadata map[string]string
 }
 
-// Supported template expressions. Groups are not supported.
+// Supported template expressions.
 const (
 	tmplEntityID       = "identity.entity.id"
 	tmplEntityName     = "identity.entity.name"
 	tmplEntityMetadata = "identity.entity.metadata."
 	tmplAliases        = "identity.entity.aliases."
+	tmplGroupNames     = "identity.groups.names." // NAME.id
+	tmplGroupIDs       = "identity.groups.ids."   // ID.name
 )
 
 // lookupTemplate resolves one template expression (without braces) for
@@ -81,6 +86,30 @@ func lookupTemplate(expr string, ident *Identity) (value string, known, ok bool)
 		}
 		v, ok := alias.Metadata[metaKey]
 		return v, true, ok
+	case strings.HasPrefix(expr, tmplGroupNames):
+		name, ok := strings.CutSuffix(expr[len(tmplGroupNames):], ".id")
+		if !ok || name == "" {
+			return "", false, false
+		}
+		if ident == nil {
+			return "", true, false
+		}
+		for id, n := range ident.Groups {
+			if n == name {
+				return id, true, true
+			}
+		}
+		return "", true, false
+	case strings.HasPrefix(expr, tmplGroupIDs):
+		id, ok := strings.CutSuffix(expr[len(tmplGroupIDs):], ".name")
+		if !ok || id == "" {
+			return "", false, false
+		}
+		if ident == nil {
+			return "", true, false
+		}
+		n, ok := ident.Groups[id]
+		return n, true, ok
 	}
 	return "", false, false
 }

@@ -50,7 +50,15 @@ func (b *Backend) login(ctx context.Context, req *logical.Request, _ logical.Par
 	if a.DisplayName == "" {
 		a.DisplayName = name
 	}
-	a.Alias = leaf.SerialNumber.Text(16)
+	// The alias is the common name, as in Vault, so a renewed certificate
+	// keeps its entity; a certificate without one is known by its serial.
+	a.Alias = leaf.Subject.CommonName
+	if a.Alias == "" {
+		a.Alias = leaf.SerialNumber.Text(16)
+	}
+	// Group aliases on this mount match the name of the certificate entry
+	// that trusted the chain and the leaf's organizational units.
+	a.GroupAliases = append([]string{name}, leaf.Subject.OrganizationalUnit...)
 	a.Metadata = map[string]string{
 		"cert_name":          name,
 		"common_name":        leaf.Subject.CommonName,

@@ -161,16 +161,18 @@ func authFor(roleName string, role *Role, claims map[string]any) (*logical.Auth,
 		}
 		meta[role.ClaimMappings[claim]] = s
 	}
+	var groups []string
 	if role.GroupsClaim != "" {
 		v, ok := lookupClaim(claims, role.GroupsClaim)
 		if !ok {
 			return nil, refuse("groups_claim %q is missing", role.GroupsClaim)
 		}
-		var groups []string
 		for _, g := range claimValues(v) {
 			groups = append(groups, g.text)
 		}
-		if len(groups) == 0 {
+		// An empty list is a caller in no group; anything else that
+		// yields no value is malformed.
+		if l, isList := v.([]any); len(groups) == 0 && (!isList || len(l) > 0) {
 			return nil, refuse("groups_claim %q is not a string or a list of strings", role.GroupsClaim)
 		}
 		meta[MetaGroups] = strings.Join(groups, ",")
@@ -191,5 +193,8 @@ func authFor(roleName string, role *Role, claims map[string]any) (*logical.Auth,
 	a.Metadata = meta
 	a.DisplayName = user
 	a.Alias = user
+	// The groups are matched against the group aliases on this mount:
+	// the entity is in exactly the external groups they name.
+	a.GroupAliases = groups
 	return a, nil
 }

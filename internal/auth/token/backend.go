@@ -543,7 +543,13 @@ func (b *backend) lookup(ctx context.Context, req *logical.Request, path string)
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: lookupData(e, b.s.now(), id)}, nil
+	d := lookupData(e, b.s.now(), id)
+	if b.s.identPol != nil && e.EntityID != "" {
+		if p := b.s.identPol(e.EntityID); len(p) > 0 {
+			d["identity_policies"] = slices.Clone(p)
+		}
+	}
+	return &logical.Response{Data: d}, nil
 }
 
 func (b *backend) renew(ctx context.Context, req *logical.Request, path string) (*logical.Response, error) {

@@ -78,6 +78,10 @@ type Options struct {
 	// auth method that issued the token decide (cert auth requires the same
 	// client certificate).
 	OnRenew func(ctx context.Context, e *Entry, req *logical.Request) error
+	// IdentityPolicies, when set, returns the policies a token of the
+	// entity gets from the identity store now (its own and its groups'),
+	// which lookups show as identity_policies.
+	IdentityPolicies func(entityID string) []string
 }
 
 // Store is the token store. It is safe for concurrent use. It caches
@@ -92,6 +96,7 @@ type Store struct {
 	onRevoke func(ctx context.Context, e *Entry) error
 	sudo     func(ctx context.Context, req *logical.Request) bool
 	onRenew  func(ctx context.Context, e *Entry, req *logical.Request) error
+	identPol func(entityID string) []string
 
 	hashers sync.Pool // *hasher
 
@@ -137,6 +142,7 @@ func New(ctx context.Context, s logical.Storage, opts Options) (*Store, error) {
 		onRevoke: opts.OnRevoke,
 		sudo:     opts.Sudo,
 		onRenew:  opts.OnRenew,
+		identPol: opts.IdentityPolicies,
 		cache:    map[[hashLen]byte]*Entry{},
 		pending:  map[[hashLen]byte]struct{}{},
 	}

@@ -77,6 +77,10 @@ func (b *Backend) login(ctx context.Context, req *logical.Request, name string) 
 	a := u.Token.Auth()
 	a.DisplayName = name
 	a.Alias = name
+	// A group alias on this mount named after the user puts the user in
+	// its external group at every login (Vault has no groups for userpass):
+	// membership an operator can grant before the user's first login.
+	a.GroupAliases = []string{name}
 	a.Metadata = map[string]string{"username": name}
 	a.InternalData = map[string]any{"username": name}
 	return &logical.Response{Auth: a}, nil

@@ -186,7 +186,7 @@ func (b *backend) writeRole(ctx context.Context, req *logical.Request, p logical
 			return nil, err
 		}
 		if on {
-			return nil, logical.BadRequest("%s is not supported: Keyward has no identity store to render templates from", f)
+			return nil, logical.BadRequest("%s is not supported: ssh roles do not render identity templates yet", f)
 		}
 	}
 	var r role
