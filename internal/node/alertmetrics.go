@@ -7,3 +7,9 @@ import "github.com/keyward/keyward/internal/watch"
 // sys/metrics): the alert pipeline notifies it with every alert it raises
 // and every change to one.
 func (n *Node) AlertMetrics() watch.Notifier { return n.alerts }
+
+// alertFanout is where the node's alerts go: the sinks (delivery,
+// escalation) and the metrics (counters by rule and severity).
+func (n *Node) alertFanout() watch.Notifier {
+	return watch.Notifiers{n.sinks, n.alerts}
+}

@@ -175,7 +175,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	svcs = append(svcs, sinkService(n.sinks))
 	svcs = append(svcs, reportsService(n, cfg))
 	cc.Services = svcs
+	// Every alert the node raises goes to the sinks and to the metrics.
 	n.bgAlerts = &breakGlassAlerts{logger: logger.With("component", "break-glass")}
+	n.SetBreakGlassNotifier(n.alertFanout())
 	cc.BreakGlassNotifier = n.bgAlerts
 	if n.seals, err = withSeals(cfg, &cc, logger); err != nil {
 		n.closeStore()
