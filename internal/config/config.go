@@ -92,6 +92,15 @@ type Watch struct {
 	// weekdays.
 	TimeZone      string
 	FlushInterval time.Duration
+	// DisableDetection keeps events and baselines but runs no detectors
+	// (no sys/watch/rules, alerts or canaries).
+	DisableDetection bool
+	// AllowSeal lets a detection rule whose contain list names "seal"
+	// seal the server; without it that action fails and is reported.
+	AllowSeal bool
+	// Clock, when set, is the server's clock (tests drive time with
+	// internal/clocktest); it is never read from a file.
+	Clock func() time.Time
 }
 
 // Location is the time zone TimeZone names (UTC when unset or unknown;
@@ -471,6 +480,10 @@ func Parse(text string) (cfg *Config, err error) {
 					cfg.Watch.TimeZone = str(v)
 				case "flush_interval":
 					cfg.Watch.FlushInterval = dur(v, bad, "watch: "+k)
+				case "disable_detection":
+					cfg.Watch.DisableDetection = boolish(v, bad, "watch: "+k)
+				case "allow_seal":
+					cfg.Watch.AllowSeal = boolish(v, bad, "watch: "+k)
 				default:
 					bad("watch: unknown setting %q", k)
 				}

@@ -33,6 +33,7 @@ import (
 // Node is one running server.
 type Node struct {
 	watch   *watch.Hub
+	alerts  *alertNotifier // watch_alerts.go
 	cfg     *config.Config
 	logger  *slog.Logger
 	store   storage.Backend
@@ -157,6 +158,10 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	n.watch = watch.NewHub(watch.Options{RingSize: cfg.Watch.RingSize, SubscriberBuffer: cfg.Watch.SubscriberBuffer,
 		MaxIdentities: cfg.Watch.MaxIdentities, Location: cfg.Watch.Location(),
 		FlushInterval: cfg.Watch.FlushInterval, Logger: logger})
+	n.newDetection(cfg, logger)
+	if cfg.Watch.Clock != nil {
+		cc.Now = cfg.Watch.Clock
+	}
 	if !cfg.Watch.Disable {
 		cc.Events = n.watch
 		svcs = append(svcs, watchService(n.watch))

@@ -187,12 +187,26 @@ func NewAggregator(loc *time.Location, maxIdentities int) *Aggregator {
 		lru: list.New(), dirty: map[string]bool{}, badKeys: map[string]bool{}}
 }
 
+// Prior is what an identity's baseline held just before one event was
+// counted into it: the detectors judge novelty from it, since by the time
+// they see the event the baseline already includes it.
+type Prior struct {
+	Requests              uint64
+	First                 time.Time
+	Hour, Weekday         uint64 // requests before at the event's hour and weekday
+	Network, Prefix, Path uint64 // earlier requests from its network, under its prefix, on its path
+}
+
 // Add counts e towards its identity's baseline; anonymous events are
 // skipped.
-func (a *Aggregator) Add(e *Event) {
+func (a *Aggregator) Add(e *Event) { a.AddPrior(e) }
+
+// AddPrior is Add returning the baseline as it was before e (zero for an
+// anonymous event or a new identity).
+func (a *Aggregator) AddPrior(e *Event) (p Prior) {
 	key := e.Identity.Key()
 	if key == "" {
-		return
+		return p
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -211,8 +225,18 @@ func (a *Aggregator) Add(e *Event) {
 		el = a.lru.PushFront(&Baseline{Key: key})
 		a.byKey[key] = el
 	}
-	el.Value.(*Baseline).add(e, a.loc)
+	b := el.Value.(*Baseline)
+	if b.Requests > 0 {
+		lt := e.Time.In(a.loc)
+		p = Prior{Requests: b.Requests, First: b.First, Hour: b.Hours[lt.Hour()], Weekday: b.Weekdays[lt.Weekday()],
+			Path: b.Paths[e.Path], Prefix: b.Prefixes[pathPrefix(e.Mount, e.Path)]}
+		if n := Network(e.RemoteAddr); n != "" {
+			p.Network = b.Networks[n]
+		}
+	}
+	b.add(e, a.loc)
 	a.dirty[key] = true
+	return p
 }
 
 // Get returns a copy of key's baseline, or false.

@@ -1,0 +1,47 @@
+package core
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/uuid"
+)
+
+// RevokeAccessor revokes the token with this accessor, every token
+// descended from it and their leases (dynamic credentials are revoked at
+// their engines), as sys/leases and auth/token/revoke-accessor do. The
+// watch detectors' containment calls it; it is not a request and emits no
+// access event (AuditInternal records it).
+func (c *Core) RevokeAccessor(ctx context.Context, accessor string) error {
+	c.stateLock.RLock()
+	defer c.stateLock.RUnlock()
+	if c.active == nil {
+		return errors.New("sealed")
+	}
+	return c.active.tokens.RevokeAccessor(ctx, accessor)
+}
+
+// AuditInternal records an action the server took by itself (automatic
+// containment) in the audit log as a request from the server and its
+// outcome. data must hold no secret: audit devices HMAC string values
+// anyway, except for keys the device leaves in the clear.
+func (c *Core) AuditInternal(ctx context.Context, op logical.Operation, path string, data map[string]any, outcome error) error {
+	c.stateLock.RLock()
+	defer c.stateLock.RUnlock()
+	a := c.active
+	if a == nil || a.audit == nil {
+		return nil
+	}
+	req := &logical.Request{ID: uuid.New(), Operation: op, Path: path, Data: data,
+		Token: &logical.TokenInfo{DisplayName: "keyward-watch", Policies: []string{}},
+		Connection: &logical.Connection{RemoteAddr: "internal"}}
+	if err := a.audit.LogRequest(ctx, req, nil); err != nil {
+		return err
+	}
+	var resp *logical.Response
+	if outcome == nil {
+		resp = &logical.Response{Data: map[string]any{}}
+	}
+	return a.audit.LogResponse(ctx, req, resp, outcome)
+}
