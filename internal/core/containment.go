@@ -34,7 +34,7 @@ func (c *Core) AuditInternal(ctx context.Context, op logical.Operation, path str
 		return nil
 	}
 	req := &logical.Request{ID: uuid.New(), Operation: op, Path: path, Data: data,
-		Token: &logical.TokenInfo{DisplayName: "keyward-watch", Policies: []string{}},
+		Token:      &logical.TokenInfo{DisplayName: "keyward-watch", Policies: []string{}},
 		Connection: &logical.Connection{RemoteAddr: "internal"}}
 	if err := a.audit.LogRequest(ctx, req, nil); err != nil {
 		return err

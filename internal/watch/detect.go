@@ -197,7 +197,7 @@ func (d *detectors) run(rs *ruleSet, o *observed, canaries *canarySet) []match {
 	if r := rs.rule(RuleProduction); r != nil && ok && d.isProduction(r, e) && o.prior.Prefix == 0 {
 		prefix := pathPrefix(e.Mount, e.Path)
 		out = append(out, match{rule: r, group: "prod|" + id + "|" + prefix,
-			summary: "first access to a production path by this identity",
+			summary:  "first access to a production path by this identity",
 			evidence: map[string]string{"path": e.Path, "prefix": prefix, "operation": e.Operation, "source": e.RemoteAddr}})
 	}
 	if r := rs.on(RuleUnknownNetwork, e.Path); r != nil && addrErr == nil && !r.allowed(addr) {
