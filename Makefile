@@ -67,7 +67,8 @@ FUZZ := \
 	internal/storage/bolt:FuzzOpen \
 	internal/storage/raft:FuzzDecodeCommand \
 	internal/tokenfmt:FuzzValid \
-	internal/watch:FuzzFilter
+	internal/watch:FuzzFilter \
+	internal/watch:FuzzParseRule
 
 .PHONY: test lint unit fuzz deps services build
 
