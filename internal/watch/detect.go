@@ -24,39 +24,38 @@ type match struct {
 }
 
 // window counts distinct keys (paths, networks) or occurrences seen in
-// the last d; it keeps at most maxKeys keys.
+// the last d; it keeps at most maxWindowKeys keys. Expired keys are
+// pruned every d/8, so a count may include keys up to d/8 older than the
+// window: the window is d to 9d/8 long, which keeps each event O(1).
 type window struct {
-	seen map[string]time.Time
-	last time.Time
+	seen   map[string]time.Time
+	pruned time.Time
 }
 
 const maxWindowKeys = 4096
 
-// add records key at t and returns how many keys were seen in (t-d, t].
+// add records key at t and returns how many keys were seen in the window.
 func (w *window) add(key string, t time.Time, d time.Duration) int {
 	if w.seen == nil {
 		w.seen = map[string]time.Time{}
+		w.pruned = t
 	}
-	cut := t.Add(-d)
-	if len(w.seen) >= maxWindowKeys || t.Sub(w.last) > d/4 {
+	if len(w.seen) >= maxWindowKeys || t.Sub(w.pruned) > d/8 {
+		cut := t.Add(-d)
 		for k, at := range w.seen {
 			if !at.After(cut) {
 				delete(w.seen, k)
 			}
 		}
+		w.pruned = t
 	}
-	if len(w.seen) < maxWindowKeys || w.seen[key] != (time.Time{}) {
+	if _, ok := w.seen[key]; ok || len(w.seen) < maxWindowKeys {
 		w.seen[key] = t
 	}
-	w.last = t
-	n := 0
-	for _, at := range w.seen {
-		if at.After(cut) {
-			n++
-		}
-	}
-	return n
+	return len(w.seen)
 }
+
+func (w *window) lastSeen() time.Time { return w.pruned }
 
 // windows is a bounded map of windows by key (source, identity, accessor):
 // past maxWindows the stalest are dropped.
@@ -75,7 +74,7 @@ func (ws *windows) get(key string, t time.Time, d time.Duration) *window {
 		if len(ws.m) >= maxWindows {
 			cut := t.Add(-d)
 			for k, o := range ws.m {
-				if !o.last.After(cut) {
+				if !o.lastSeen().After(cut) {
 					delete(ws.m, k)
 				}
 			}

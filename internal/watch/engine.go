@@ -72,6 +72,10 @@ type Engine struct {
 	storage logical.Storage
 	alerts  map[string]*Alert
 	open    map[string]string // group key -> id of the alert not resolved
+	// dirty are alerts whose grouped count changed since they were last
+	// written: bumps are written at most every persistEvery (and at
+	// Detach), so a flood of matching events costs no write each.
+	dirty map[string]bool
 	det     detectors
 	stop    chan struct{}
 	done    chan struct{}
@@ -129,7 +133,8 @@ func NewEngine(opts EngineOptions) *Engine {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	e := &Engine{opts: opts, q: make(chan observed, opts.QueueSize), alerts: map[string]*Alert{}, open: map[string]string{}}
+	e := &Engine{opts: opts, q: make(chan observed, opts.QueueSize), alerts: map[string]*Alert{}, open: map[string]string{},
+		dirty: map[string]bool{}}
 	e.det.isProduction = opts.IsProduction
 	e.rules.Store(defaultRules(opts.Location))
 	e.canaries.Store(newCanarySet(nil))
@@ -208,11 +213,15 @@ func (en *Engine) Attach(ctx context.Context, s logical.Storage) {
 		}
 	}
 	en.mu.Lock()
-	if en.stop != nil {
-		close(en.stop)
-		<-en.done
+	oldStop, oldDone := en.stop, en.done
+	en.stop, en.done = nil, nil
+	en.mu.Unlock()
+	if oldStop != nil { // attached twice without a Detach: stop the old loop
+		close(oldStop)
+		<-oldDone
 	}
-	en.storage, en.alerts, en.open = s, alerts, open
+	en.mu.Lock()
+	en.storage, en.alerts, en.open, en.dirty = s, alerts, open, map[string]bool{}
 	en.det = detectors{isProduction: en.opts.IsProduction}
 	en.rules.Store(rs)
 	en.canaries.Store(newCanarySet(cs))
@@ -235,7 +244,7 @@ func (en *Engine) Detach() {
 	close(stop)
 	<-done
 	en.mu.Lock()
-	en.storage, en.alerts, en.open = nil, map[string]*Alert{}, map[string]string{}
+	en.storage, en.alerts, en.open, en.dirty = nil, map[string]*Alert{}, map[string]string{}, map[string]bool{}
 	en.det = detectors{isProduction: en.opts.IsProduction}
 	en.mu.Unlock()
 	for {
@@ -248,16 +257,39 @@ func (en *Engine) Detach() {
 	}
 }
 
+// persistEvery is how often grouped counts are written.
+const persistEvery = 5 * time.Second
+
 func (en *Engine) loop(stop, done chan struct{}) {
 	defer close(done)
+	tick := time.NewTicker(persistEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-stop:
+			en.flushDirty()
 			return
+		case <-tick.C:
+			en.flushDirty()
 		case o := <-en.q:
 			en.process(&o)
 			en.idle.Add(-1)
 		}
+	}
+}
+
+// flushDirty writes the alerts whose counts changed.
+func (en *Engine) flushDirty() {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	if en.storage == nil {
+		return
+	}
+	for id := range en.dirty {
+		if a := en.alerts[id]; a != nil {
+			en.persistLocked(context.Background(), a)
+		}
+		delete(en.dirty, id)
 	}
 }
 
@@ -288,7 +320,7 @@ func (en *Engine) raise(m *match, e *Event) {
 				a.LastSeen = e.Time
 			}
 			maps.Copy(a.Evidence, m.evidence)
-			en.persistLocked(ctx, a)
+			en.dirty[a.ID] = true
 			c := cloneAlert(a)
 			en.mu.Unlock()
 			en.opts.Notifier.Notify(c)
@@ -403,6 +435,7 @@ func hashKey(k string) string {
 }
 
 func (en *Engine) persistLocked(ctx context.Context, a *Alert) {
+	delete(en.dirty, a.ID)
 	data, err := json.Marshal(a)
 	if err == nil {
 		err = en.storage.Put(ctx, AlertPrefix+a.ID, data)
@@ -514,6 +547,7 @@ func (en *Engine) transition(ctx context.Context, id string, f func(*Alert) erro
 	}
 	changed := a.Status != before
 	if changed {
+		delete(en.dirty, a.ID)
 		data, err := json.Marshal(a)
 		if err == nil {
 			err = en.storage.Put(ctx, AlertPrefix+a.ID, data)
