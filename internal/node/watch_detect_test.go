@@ -2,10 +2,13 @@ package node_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/testsvc"
 	"github.com/keyward/keyward/internal/watch"
 
 	vault "github.com/hashicorp/vault/api"
@@ -382,8 +386,34 @@ func TestDetectProductionFirstAccess(t *testing.T) {
 }
 
 func TestDetectStolenTokenContained(t *testing.T) {
-	d := startDetect(t, nodetest.Options{})
+	admin := testsvc.Postgres(t)
+	auditDir := t.TempDir()
+	d := startDetect(t, nodetest.Options{AuditDir: auditDir})
+	auditLog := filepath.Join(auditDir, "audit.log")
+	enableFileAudit(t, d.Client(t), auditLog)
+	d.must(t, "POST", "sys/mounts/database", map[string]any{"type": "database"})
+	d.must(t, "PUT", "database/config/pg", map[string]any{"plugin_name": "postgresql-database-plugin",
+		"connection_url": testsvc.PostgresURL, "username": "postgres", "password": "unused-with-trust-auth", "allowed_roles": "app"})
+	d.must(t, "PUT", "database/roles/app", map[string]any{"db_name": "pg", "default_ttl": "1h",
+		"creation_statements": `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`})
 	tok, acc := d.token(t, "ivan")
+	// The stolen token holds database credentials: a real PostgreSQL user.
+	code, creds := d.call(t, "GET", "database/creds/app", tok, "10.0.0.9", nil)
+	if code != 200 {
+		t.Fatalf("creds: %d %v", code, creds)
+	}
+	dbUser := creds["data"].(map[string]any)["username"].(string)
+	t.Cleanup(func() { admin.Exec(context.Background(), fmt.Sprintf(`DROP ROLE IF EXISTS "%s"`, dbUser)) })
+	userExists := func() bool {
+		var n int
+		if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM pg_roles WHERE rolname = $1", dbUser).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	if !userExists() {
+		t.Fatalf("database user %s was not created", dbUser)
+	}
 	// A child of the stolen token goes with it.
 	code, out := d.call(t, "POST", "auth/token/create", tok, "10.0.0.9", map[string]any{"policies": []string{"app"}})
 	if code != 200 {
@@ -404,8 +434,8 @@ func TestDetectStolenTokenContained(t *testing.T) {
 	if len(got) != 1 || len(got[0].Actions) != 2 || !got[0].Actions[0].DryRun || got[0].Actions[0].Target != "accessor:"+acc {
 		t.Fatalf("dry-run alert = %+v", got)
 	}
-	if code, _ := d.call(t, "GET", "auth/token/lookup-self", tok, "10.0.0.9", nil); code != 200 {
-		t.Fatalf("dry run revoked the token: %d", code)
+	if code, _ := d.call(t, "GET", "auth/token/lookup-self", tok, "10.0.0.9", nil); code != 200 || !userExists() {
+		t.Fatalf("dry run revoked the token (%d) or its database user", code)
 	}
 	if marked, _ := d.Detection().MFARequired(t.Context(), got[0].Identity.Key()); marked {
 		t.Errorf("dry run set the MFA mark")
@@ -421,6 +451,11 @@ func TestDetectStolenTokenContained(t *testing.T) {
 	})
 	if code, _ := d.call(t, "GET", "auth/token/lookup-self", child, "10.0.0.9", nil); code != 403 {
 		t.Errorf("child token still valid: %d", code)
+	}
+	clocktest.Eventually(t, "database user dropped", func() bool { return !userExists() })
+	// The automatic action is in the audit log.
+	if !strings.Contains(readFile(t, auditLog), "sys/watch/containment/revoke-token") {
+		t.Errorf("containment not audited")
 	}
 	var live *watch.Alert
 	for _, a := range d.alerts(t, watch.RuleStolenToken) {
@@ -483,4 +518,13 @@ func TestCanaryAlerts(t *testing.T) {
 			}
 		}
 	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -76,9 +76,9 @@ type Engine struct {
 	// written: bumps are written at most every persistEvery (and at
 	// Detach), so a flood of matching events costs no write each.
 	dirty map[string]bool
-	det     detectors
-	stop    chan struct{}
-	done    chan struct{}
+	det   detectors
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 // ruleSet is the rules in effect: immutable, swapped whole.
