@@ -45,3 +45,20 @@ func (c *Core) AuditInternal(ctx context.Context, op logical.Operation, path str
 	}
 	return a.audit.LogResponse(ctx, req, resp, outcome)
 }
+
+// ACLPolicies returns every ACL policy's text by name (the watch
+// detectors compare a policy before and after a change).
+func (c *Core) ACLPolicies(context.Context) (map[string]string, error) {
+	c.stateLock.RLock()
+	defer c.stateLock.RUnlock()
+	if c.active == nil {
+		return nil, errors.New("sealed")
+	}
+	out := map[string]string{}
+	for _, n := range c.active.policies.names() {
+		if text, ok := c.active.policies.get(n); ok {
+			out[n] = text
+		}
+	}
+	return out, nil
+}

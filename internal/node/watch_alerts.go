@@ -82,7 +82,14 @@ func (n *Node) newDetection(cfg *config.Config, logger *slog.Logger) {
 	if cfg.Watch.Disable || cfg.Watch.DisableDetection {
 		return
 	}
-	opts := watch.EngineOptions{Notifier: n.alerts, Location: cfg.Watch.Location(), Logger: logger,
+	opts := watch.EngineOptions{Notifier: n.alerts, Inspect: inspector{n}, Location: cfg.Watch.Location(), Logger: logger,
 		Contain: &containment{n: n, allowSeal: cfg.Watch.AllowSeal, logger: logger}, Now: cfg.Watch.Clock}
 	n.watch.SetEngine(watch.NewEngine(opts))
+}
+
+// inspector reads policies through the core for policy-widening.
+type inspector struct{ n *Node }
+
+func (i inspector) ACLPolicies(ctx context.Context) (map[string]string, error) {
+	return i.n.core.ACLPolicies(ctx)
 }

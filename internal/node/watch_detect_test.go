@@ -528,3 +528,38 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+func TestDetectPolicyWidening(t *testing.T) {
+	d := startDetect(t, nodetest.Options{})
+	d.must(t, "PUT", "sys/policies/acl/team", map[string]any{"policy": `path "secret/data/team/db" { capabilities = ["read"] }
+path "secret/data/team/admin" { capabilities = ["deny"] }`})
+	d.must(t, "GET", "sys/health", nil)
+	// Benign twin: narrowing, then the same text again.
+	d.must(t, "PUT", "sys/policies/acl/team", map[string]any{"policy": `path "secret/data/team/db" { capabilities = ["read"] }
+path "secret/data/team/admin" { capabilities = ["deny"] }
+path "secret/data/team/x" { capabilities = ["read"] }`})
+	d.must(t, "PUT", "sys/policies/acl/team", map[string]any{"policy": `path "secret/data/team/db" { capabilities = ["read"] }
+path "secret/data/team/admin" { capabilities = ["deny"] }`})
+	if got := d.alerts(t, watch.RulePolicyWidening); len(got) != 0 {
+		t.Fatalf("narrowing: %+v", got)
+	}
+	d.must(t, "PUT", "sys/policies/acl/team", map[string]any{"policy": `path "secret/data/team/db" { capabilities = ["read", "update"] }
+path "secret/*" { capabilities = ["read"] }
+path "sys/audit/*" { capabilities = ["sudo", "delete"] }`})
+	got := d.alerts(t, watch.RulePolicyWidening)
+	if len(got) != 1 {
+		t.Fatalf("widening alerts = %+v", got)
+	}
+	ch := got[0].Evidence["changes"]
+	for _, want := range []string{"sudo granted on sys/audit/*", "glob path granted: secret/*", "capabilities added on secret/data/team/db: update",
+		"deny removed on secret/data/team/admin"} {
+		if !strings.Contains(ch, want) {
+			t.Errorf("changes %q lack %q", ch, want)
+		}
+	}
+	// A new policy granting sudo is a widening too.
+	d.must(t, "PUT", "sys/policy/ops", map[string]any{"policy": `path "sys/*" { capabilities = ["sudo", "read"] }`})
+	if got := d.alerts(t, watch.RulePolicyWidening); len(got) != 2 {
+		t.Fatalf("new sudo policy: %+v", got)
+	}
+}

@@ -46,6 +46,9 @@ type EngineOptions struct {
 	MaxResolved int
 	Notifier    Notifier
 	Contain     Containment
+	// Inspect reads policies for policy-widening (nil: that rule sees
+	// nothing).
+	Inspect Inspector
 	// IsProduction replaces IsProductionPath (environment labels).
 	IsProduction func(r *Rule, e *Event) bool
 	// Location is the baselines' time zone (learned hours).
@@ -77,8 +80,11 @@ type Engine struct {
 	// Detach), so a flood of matching events costs no write each.
 	dirty map[string]bool
 	det   detectors
-	stop  chan struct{}
-	done  chan struct{}
+	// policies is the ACL policies as last read (policy-widening); only
+	// the engine goroutine uses it.
+	policies map[string]string
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // ruleSet is the rules in effect: immutable, swapped whole.
@@ -246,6 +252,7 @@ func (en *Engine) Detach() {
 	en.mu.Lock()
 	en.storage, en.alerts, en.open, en.dirty = nil, map[string]*Alert{}, map[string]string{}, map[string]bool{}
 	en.det = detectors{isProduction: en.opts.IsProduction}
+	en.policies = nil
 	en.mu.Unlock()
 	for {
 		select {
@@ -294,8 +301,17 @@ func (en *Engine) flushDirty() {
 }
 
 func (en *Engine) process(o *observed) {
-	for _, m := range en.det.run(en.rules.Load(), o, en.canaries.Load()) {
+	rs := en.rules.Load()
+	if en.policies == nil && en.opts.Inspect != nil && policyName(o.e.Path) == "" && rs.rule(RulePolicyWidening) != nil {
+		if all, err := en.opts.Inspect.ACLPolicies(context.Background()); err == nil {
+			en.policies = all
+		}
+	}
+	for _, m := range en.det.run(rs, o, en.canaries.Load()) {
 		en.raise(&m, &o.e)
+	}
+	if m := en.policyChange(rs, o); m != nil {
+		en.raise(m, &o.e)
 	}
 }
 

@@ -81,7 +81,7 @@ type Rule struct {
 
 // Rules lists every detector, in the order sys/watch/rules lists them.
 var Rules = []string{RuleBruteForce, RuleBulkRead, RuleCanary, RuleListWalk, RuleOffHours,
-	RuleProduction, RuleRootToken, RuleStolenToken, RuleUnknownNetwork}
+	RulePolicyWidening, RuleProduction, RuleRootToken, RuleStolenToken, RuleUnknownNetwork}
 
 // DefaultRule is name's rule before anyone tunes it (false for an unknown
 // name).
@@ -106,6 +106,8 @@ func DefaultRule(name string) (Rule, bool) {
 		r.Severity, r.Threshold, r.Window = SeverityCritical, 2, 10*time.Minute
 	case RuleCanary:
 		r.Severity = SeverityCritical
+	case RulePolicyWidening:
+		r.Severity = SeverityHigh
 	default:
 		return Rule{}, false
 	}
