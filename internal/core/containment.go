@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/uuid"
@@ -61,4 +62,37 @@ func (c *Core) ACLPolicies(context.Context) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// ReadAuthConfig reads an auth method's object at path (an auth role or
+// user, "auth/jwt/role/deploy") as the method's read answers it, without
+// a token or ACL check and without an audit entry or access event. The
+// watch detectors compare roles before and after a change with it; it
+// refuses paths outside auth/ and returns nil for a missing object.
+func (c *Core) ReadAuthConfig(ctx context.Context, path string) (map[string]any, error) {
+	if !strings.HasPrefix(path, "auth/") || strings.HasPrefix(path, "auth/token/") {
+		return nil, errors.New("only auth method objects can be read")
+	}
+	c.stateLock.RLock()
+	defer c.stateLock.RUnlock()
+	a := c.active
+	if a == nil {
+		return nil, errors.New("sealed")
+	}
+	m := a.mounts.route(path)
+	if m == nil || m.entry.Table != tableAuth {
+		return nil, nil
+	}
+	if !m.enter() {
+		return nil, errMountChanged
+	}
+	defer m.leave()
+	req := &logical.Request{ID: uuid.New(), Operation: logical.ReadOperation, Path: strings.TrimPrefix(path, m.entry.Path),
+		MountPoint: m.entry.Path, MountType: m.entry.Type, MountAccessor: m.entry.Accessor, Storage: m.view,
+		Token: &logical.TokenInfo{DisplayName: "keyward-watch", Root: true}}
+	resp, err := m.backend.HandleRequest(ctx, req)
+	if err != nil || resp == nil {
+		return nil, err
+	}
+	return resp.Data, nil
 }

@@ -93,3 +93,7 @@ type inspector struct{ n *Node }
 func (i inspector) ACLPolicies(ctx context.Context) (map[string]string, error) {
 	return i.n.core.ACLPolicies(ctx)
 }
+
+func (i inspector) AuthRole(ctx context.Context, path string) (map[string]any, error) {
+	return i.n.core.ReadAuthConfig(ctx, path)
+}

@@ -563,3 +563,25 @@ path "sys/audit/*" { capabilities = ["sudo", "delete"] }`})
 		t.Fatalf("new sudo policy: %+v", got)
 	}
 }
+
+func TestDetectAuthRoleWidening(t *testing.T) {
+	d := startDetect(t, nodetest.Options{})
+	mustOK(t, "enable approle", d.Client(t).Sys().EnableAuthWithOptions("approle", &vault.EnableAuthOptions{Type: "approle"}))
+	d.must(t, "PUT", "auth/approle/role/deploy", map[string]any{"token_policies": []string{"app"},
+		"secret_id_bound_cidrs": []string{"10.0.0.0/8"}, "token_bound_cidrs": []string{"10.0.0.0/8", "192.168.0.0/16"}})
+	// Benign twin: a TTL change and a narrower binding.
+	d.must(t, "PUT", "auth/approle/role/deploy", map[string]any{"token_ttl": "10m", "token_bound_cidrs": []string{"10.0.0.0/8"}})
+	if got := d.alerts(t, watch.RulePolicyWidening); len(got) != 0 {
+		t.Fatalf("benign role change: %+v", got)
+	}
+	d.must(t, "PUT", "auth/approle/role/deploy", map[string]any{"secret_id_bound_cidrs": []string{}, "token_policies": []string{"app", "admin"}})
+	got := d.alerts(t, watch.RulePolicyWidening)
+	if len(got) != 1 || got[0].Evidence["role"] != "auth/approle/role/deploy" {
+		t.Fatalf("role widening alerts = %+v", got)
+	}
+	for _, want := range []string{"secret_id_bound_cidrs removed", "token_policies added admin"} {
+		if !strings.Contains(got[0].Evidence["changes"], want) {
+			t.Errorf("changes %q lack %q", got[0].Evidence["changes"], want)
+		}
+	}
+}

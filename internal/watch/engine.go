@@ -83,6 +83,7 @@ type Engine struct {
 	// policies is the ACL policies as last read (policy-widening); only
 	// the engine goroutine uses it.
 	policies map[string]string
+	roles    map[string]map[string]any // auth roles as last read, by path
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -252,7 +253,7 @@ func (en *Engine) Detach() {
 	en.mu.Lock()
 	en.storage, en.alerts, en.open, en.dirty = nil, map[string]*Alert{}, map[string]string{}, map[string]bool{}
 	en.det = detectors{isProduction: en.opts.IsProduction}
-	en.policies = nil
+	en.policies, en.roles = nil, nil
 	en.mu.Unlock()
 	for {
 		select {
@@ -311,6 +312,9 @@ func (en *Engine) process(o *observed) {
 		en.raise(&m, &o.e)
 	}
 	if m := en.policyChange(rs, o); m != nil {
+		en.raise(m, &o.e)
+	}
+	if m := en.roleChange(rs, o); m != nil {
 		en.raise(m, &o.e)
 	}
 }

@@ -108,3 +108,23 @@ func FuzzParseRule(f *testing.F) {
 		_, _ = CleanCanaryPath(body)
 	})
 }
+
+func TestRoleWidening(t *testing.T) {
+	before := map[string]any{"bound_audiences": []any{"keyward"}, "bound_claims": map[string]any{"repo": []any{"a"}, "env": "prod"},
+		"token_bound_cidrs": []any{"10.0.0.0/8"}, "token_policies": []any{"app"}, "bound_subject": "repo:x"}
+	same := map[string]any{"bound_audiences": []any{"keyward"}, "bound_claims": map[string]any{"repo": []any{"a"}, "env": "prod"},
+		"token_bound_cidrs": []any{}, "token_policies": []any{"app"}, "bound_subject": "repo:x"}
+	same["token_bound_cidrs"] = []any{"10.0.0.0/8"}
+	if got := roleWidening(before, same); len(got) != 0 {
+		t.Errorf("unchanged role: %v", got)
+	}
+	after := map[string]any{"bound_audiences": []any{"keyward", "other"}, "bound_claims": map[string]any{"repo": []any{"a", "b"}},
+		"token_bound_cidrs": []any{}, "token_policies": []any{"app", "root"}, "bound_subject": ""}
+	got := strings.Join(roleWidening(before, after), "; ")
+	for _, want := range []string{"bound_audiences loosened", "bound_claims.env removed", "bound_claims.repo widened",
+		"bound_subject removed", "token_bound_cidrs removed", "token_policies added root"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("roleWidening = %q, lacks %q", got, want)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package watch
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,6 +19,148 @@ const RulePolicyWidening = "policy-widening"
 type Inspector interface {
 	// ACLPolicies returns every ACL policy's text by name.
 	ACLPolicies(ctx context.Context) (map[string]string, error)
+	// AuthRole returns an auth method's role or user at path
+	// ("auth/jwt/role/deploy") as its read answers, nil when missing.
+	AuthRole(ctx context.Context, path string) (map[string]any, error)
+}
+
+// rolePath reports whether a write to e's path changes an auth role or
+// user: MOUNT/role/NAME, MOUNT/roles/NAME or MOUNT/users/NAME under auth/.
+func rolePath(e *Event) bool {
+	if !strings.HasPrefix(e.Mount, "auth/") || e.Mount == "auth/token/" || !strings.HasPrefix(e.Path, e.Mount) {
+		return false
+	}
+	kind, name, ok := strings.Cut(strings.TrimPrefix(e.Path, e.Mount), "/")
+	return ok && name != "" && !strings.Contains(name, "/") && (kind == "role" || kind == "roles" || kind == "users")
+}
+
+func asList(v any) []string {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		if x == "" {
+			return nil
+		}
+		return strings.Split(x, ",")
+	case []string:
+		return x
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, i := range x {
+			if s, ok := i.(string); ok && s != "" {
+				out = append(out, strings.TrimSpace(s))
+			}
+		}
+		return out
+	case map[string]any:
+		out := make([]string, 0, len(x))
+		for k := range x {
+			out = append(out, k)
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
+}
+
+// roleWidening lists what a role's new fields allow that the old did not:
+// a bound_* or *bound_cidrs constraint removed (cleared) or loosened (a
+// value the old list did not allow; a bound_claims key dropped or given
+// more values), and policies added. Bound lists are allowlists: fewer
+// entries narrow.
+func roleWidening(before, after map[string]any) []string {
+	var out []string
+	for k, v := range before {
+		if !strings.HasPrefix(k, "bound_") && !strings.HasSuffix(k, "bound_cidrs") {
+			continue
+		}
+		old, cur := asList(v), asList(after[k])
+		switch {
+		case len(old) > 0 && len(cur) == 0:
+			out = append(out, k+" removed")
+		case len(old) > 0 && !isMap(v) && !subset(cur, old):
+			out = append(out, k+" loosened")
+		default:
+			// A bound_claims map that lost keys, or kept keys with more values.
+			if om, ok := v.(map[string]any); ok {
+				if cm, ok := after[k].(map[string]any); ok {
+					for ck, ov := range om {
+						if _, still := cm[ck]; !still {
+							out = append(out, k+"."+ck+" removed")
+						} else if len(asList(cm[ck])) > len(asList(ov)) {
+							out = append(out, k+"."+ck+" widened")
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, k := range []string{"token_policies", "policies"} {
+		old := map[string]bool{}
+		for _, p := range asList(before[k]) {
+			old[p] = true
+		}
+		for _, p := range asList(after[k]) {
+			if !old[p] {
+				out = append(out, k+" added "+p)
+			}
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// roleChange judges a write to an auth role or user against the copy the
+// engine held (read at its last login or change) and keeps the new one;
+// logins cache their role so the first change to a role in use is judged.
+func (en *Engine) roleChange(rs *ruleSet, o *observed) *match {
+	e := &o.e
+	r := rs.rule(RulePolicyWidening)
+	if r == nil || en.opts.Inspect == nil || e.Result != ResultOK {
+		return nil
+	}
+	ctx := context.Background()
+	if e.Type == TypeLogin && e.Identity.Role != "" && e.Mount != "" {
+		if en.roles == nil {
+			en.roles = map[string]map[string]any{}
+		}
+		for _, kind := range []string{"role/", "users/"} {
+			p := e.Mount + kind + e.Identity.Role
+			if _, ok := en.roles[p]; ok {
+				break
+			}
+			if data, err := en.opts.Inspect.AuthRole(ctx, p); err == nil && data != nil {
+				if len(en.roles) >= maxWindows {
+					clear(en.roles)
+				}
+				en.roles[p] = data
+				break
+			}
+		}
+		return nil
+	}
+	if !rolePath(e) || (e.Operation != "create" && e.Operation != "update" && e.Operation != "patch") {
+		return nil
+	}
+	after, err := en.opts.Inspect.AuthRole(ctx, e.Path)
+	if err != nil {
+		en.opts.Logger.Error("watch: role not read; policy-widening skips this change", "err", err)
+		return nil
+	}
+	if en.roles == nil {
+		en.roles = map[string]map[string]any{}
+	}
+	before, known := en.roles[e.Path]
+	en.roles[e.Path] = after
+	if !known || after == nil {
+		return nil
+	}
+	found := roleWidening(before, after)
+	if len(found) == 0 {
+		return nil
+	}
+	return &match{rule: r, group: "widen|" + e.Path + "|" + who(&e.Identity), summary: "an auth role change widened access",
+		evidence: map[string]string{"role": e.Path, "changes": strings.Join(found, "; ")}}
 }
 
 // policyName is the ACL policy a write to path changes ("" when none):
@@ -109,4 +253,16 @@ func (en *Engine) policyChange(rs *ruleSet, o *observed) *match {
 	}
 	ev := map[string]string{"policy": name, "path": e.Path, "changes": strings.Join(found, "; ")}
 	return &match{rule: r, group: "widen|" + name + "|" + who(&e.Identity), summary: "a policy change widened access", evidence: ev}
+}
+
+func isMap(v any) bool { _, ok := v.(map[string]any); return ok }
+
+// subset reports whether every entry of a is in b.
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
