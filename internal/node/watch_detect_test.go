@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -454,8 +456,18 @@ func TestDetectStolenTokenContained(t *testing.T) {
 	}
 	clocktest.Eventually(t, "database user dropped", func() bool { return !userExists() })
 	// The automatic action is in the audit log.
-	if !strings.Contains(readFile(t, auditLog), "sys/watch/containment/revoke-token") {
+	audit := readFile(t, auditLog)
+	if !strings.Contains(audit, "sys/watch/containment/revoke-token") {
 		t.Errorf("containment not audited")
+	}
+	dbPass := creds["data"].(map[string]any)["password"].(string)
+	alerts, _ := json.Marshal(d.alerts(t, ""))
+	for name, text := range map[string]string{"audit log": audit, "alerts": string(alerts), "logs": d.Logs.String()} {
+		for what, secret := range map[string]string{"stolen token": tok, "child token": child, "database password": dbPass} {
+			if strings.Contains(text, secret) {
+				t.Errorf("the %s holds the %s", name, what)
+			}
+		}
 	}
 	var live *watch.Alert
 	for _, a := range d.alerts(t, watch.RuleStolenToken) {
@@ -512,7 +524,12 @@ func TestCanaryAlerts(t *testing.T) {
 	_, rules := d.call(t, "GET", "sys/watch/rules/canary", d.root, "", nil)
 	rraw, _ := json.Marshal(rules)
 	for name, text := range map[string]string{"alerts": string(all), "rules": string(rraw), "logs": d.Logs.String()} {
-		for what, secret := range map[string]string{"canary value": canaryValue, "token": tok, "root token": d.root} {
+		secrets := map[string]string{"canary value": canaryValue, "token": tok, "root token": d.root}
+		for i, sh := range d.Shares {
+			secrets[fmt.Sprintf("unseal share %d (hex)", i)] = hex.EncodeToString(sh)
+			secrets[fmt.Sprintf("unseal share %d (base64)", i)] = base64.StdEncoding.EncodeToString(sh)
+		}
+		for what, secret := range secrets {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s hold the %s", name, what)
 			}
