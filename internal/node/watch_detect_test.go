@@ -2,9 +2,9 @@ package node_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
