@@ -74,7 +74,7 @@ func (b *Baseline) FailureRate() float64 {
 	return float64(b.Failures) / float64(b.Requests)
 }
 
-func (b *Baseline) add(e *Event, loc *time.Location) {
+func (b *Baseline) add(e *Event, loc *time.Location, net, prefix string) {
 	t := e.Time
 	if b.First.IsZero() || t.Before(b.First) {
 		b.First = t
@@ -99,9 +99,9 @@ func (b *Baseline) add(e *Event, loc *time.Location) {
 	b.MinuteCount++
 	b.PeakPerMinute = max(b.PeakPerMinute, b.MinuteCount)
 	b.Paths = countIn(b.Paths, e.Path, MaxPaths, &b.Overflow)
-	b.Prefixes = countIn(b.Prefixes, pathPrefix(e.Mount, e.Path), MaxPrefixes, &b.Overflow)
-	if n := Network(e.RemoteAddr); n != "" {
-		b.Networks = countIn(b.Networks, n, MaxNetworks, &b.Overflow)
+	b.Prefixes = countIn(b.Prefixes, prefix, MaxPrefixes, &b.Overflow)
+	if net != "" {
+		b.Networks = countIn(b.Networks, net, MaxNetworks, &b.Overflow)
 	}
 }
 
@@ -208,6 +208,7 @@ func (a *Aggregator) AddPrior(e *Event) (p Prior) {
 	if key == "" {
 		return p
 	}
+	net, prefix := Network(e.RemoteAddr), pathPrefix(e.Mount, e.Path)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	el, ok := a.byKey[key]
@@ -229,12 +230,12 @@ func (a *Aggregator) AddPrior(e *Event) (p Prior) {
 	if b.Requests > 0 {
 		lt := e.Time.In(a.loc)
 		p = Prior{Requests: b.Requests, First: b.First, Hour: b.Hours[lt.Hour()], Weekday: b.Weekdays[lt.Weekday()],
-			Path: b.Paths[e.Path], Prefix: b.Prefixes[pathPrefix(e.Mount, e.Path)]}
-		if n := Network(e.RemoteAddr); n != "" {
-			p.Network = b.Networks[n]
+			Path: b.Paths[e.Path], Prefix: b.Prefixes[prefix]}
+		if net != "" {
+			p.Network = b.Networks[net]
 		}
 	}
-	b.add(e, a.loc)
+	b.add(e, a.loc, net, prefix)
 	a.dirty[key] = true
 	return p
 }
