@@ -9,13 +9,21 @@ import (
 	"github.com/keyward/keyward/internal/uuid"
 )
 
+// errStateChanging is returned by the calls below while the core seals,
+// unseals or steps down: they come from the watch detectors' goroutine,
+// which a seal waits for while holding the state lock, so they never wait
+// for that lock.
+var errStateChanging = errors.New("the server is sealing, unsealing or changing leadership")
+
 // RevokeAccessor revokes the token with this accessor, every token
 // descended from it and their leases (dynamic credentials are revoked at
 // their engines), as sys/leases and auth/token/revoke-accessor do. The
 // watch detectors' containment calls it; it is not a request and emits no
 // access event (AuditInternal records it).
 func (c *Core) RevokeAccessor(ctx context.Context, accessor string) error {
-	c.stateLock.RLock()
+	if !c.stateLock.TryRLock() {
+		return errStateChanging
+	}
 	defer c.stateLock.RUnlock()
 	if c.active == nil {
 		return errors.New("sealed")
@@ -28,7 +36,9 @@ func (c *Core) RevokeAccessor(ctx context.Context, accessor string) error {
 // outcome. data must hold no secret: audit devices HMAC string values
 // anyway, except for keys the device leaves in the clear.
 func (c *Core) AuditInternal(ctx context.Context, op logical.Operation, path string, data map[string]any, outcome error) error {
-	c.stateLock.RLock()
+	if !c.stateLock.TryRLock() {
+		return errStateChanging
+	}
 	defer c.stateLock.RUnlock()
 	a := c.active
 	if a == nil || a.audit == nil {
@@ -50,7 +60,9 @@ func (c *Core) AuditInternal(ctx context.Context, op logical.Operation, path str
 // ACLPolicies returns every ACL policy's text by name (the watch
 // detectors compare a policy before and after a change).
 func (c *Core) ACLPolicies(context.Context) (map[string]string, error) {
-	c.stateLock.RLock()
+	if !c.stateLock.TryRLock() {
+		return nil, errStateChanging
+	}
 	defer c.stateLock.RUnlock()
 	if c.active == nil {
 		return nil, errors.New("sealed")
@@ -73,7 +85,9 @@ func (c *Core) ReadAuthConfig(ctx context.Context, path string) (map[string]any,
 	if !strings.HasPrefix(path, "auth/") || strings.HasPrefix(path, "auth/token/") {
 		return nil, errors.New("only auth method objects can be read")
 	}
-	c.stateLock.RLock()
+	if !c.stateLock.TryRLock() {
+		return nil, errStateChanging
+	}
 	defer c.stateLock.RUnlock()
 	a := c.active
 	if a == nil {

@@ -579,6 +579,15 @@ path "sys/audit/*" { capabilities = ["sudo", "delete"] }`})
 	if got := d.alerts(t, watch.RulePolicyWidening); len(got) != 2 {
 		t.Fatalf("new sudo policy: %+v", got)
 	}
+	// Sealing while the detectors read policies does not deadlock: a seal
+	// holds the state lock and waits for the detectors, which never wait
+	// for that lock (a hang here is the regression).
+	for i := 0; i < 50; i++ {
+		d.must(t, "PUT", fmt.Sprintf("sys/policies/acl/p%d", i), map[string]any{"policy": `path "x/*" { capabilities = ["sudo"] }`})
+	}
+	if code, out := d.call(t, "PUT", "sys/seal", d.root, "", nil); code != 204 {
+		t.Fatalf("seal: %d %v", code, out)
+	}
 }
 
 func TestDetectAuthRoleWidening(t *testing.T) {
