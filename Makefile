@@ -76,7 +76,8 @@ FUZZ := \
 	internal/watch:FuzzFilter \
 	internal/watch/sink:FuzzApply \
 	internal/watch/sink:FuzzParseEndpoint \
-	internal/watch/sink:FuzzPayloads
+	internal/watch/sink:FuzzPayloads \
+	internal/watch:FuzzParseRule
 
 .PHONY: test lint unit fuzz deps services build
 

@@ -99,6 +99,12 @@ type Watch struct {
 	// weekdays.
 	TimeZone      string
 	FlushInterval time.Duration
+	// DisableDetection keeps events and baselines but runs no detectors
+	// (no sys/watch/rules, alerts or canaries).
+	DisableDetection bool
+	// AllowSeal lets a detection rule whose contain list names "seal"
+	// seal the server; without it that action fails and is reported.
+	AllowSeal bool
 }
 
 // Location is the time zone TimeZone names (UTC when unset or unknown;
@@ -480,6 +486,10 @@ func Parse(text string) (cfg *Config, err error) {
 					cfg.Watch.TimeZone = str(v)
 				case "flush_interval":
 					cfg.Watch.FlushInterval = dur(v, bad, "watch: "+k)
+				case "disable_detection":
+					cfg.Watch.DisableDetection = boolish(v, bad, "watch: "+k)
+				case "allow_seal":
+					cfg.Watch.AllowSeal = boolish(v, bad, "watch: "+k)
 				default:
 					bad("watch: unknown setting %q", k)
 				}

@@ -40,6 +40,7 @@ type Node struct {
 	sinks    *sink.Dispatcher
 	leases   atomic.Pointer[lease.Manager] // the running lease manager, for the reports
 	alerts   *watch.AlertMetrics
+	detect   *alertNotifier // the detectors' alerts (watch_alerts.go)
 	cfg      *config.Config
 	logger   *slog.Logger
 	store    storage.Backend
@@ -167,6 +168,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	n.watch = watch.NewHub(watch.Options{RingSize: cfg.Watch.RingSize, SubscriberBuffer: cfg.Watch.SubscriberBuffer,
 		MaxIdentities: cfg.Watch.MaxIdentities, Location: cfg.Watch.Location(),
 		FlushInterval: cfg.Watch.FlushInterval, MaxAccessPaths: cfg.Watch.MaxAccessPaths, Logger: logger})
+	n.newDetection(cfg, logger)
 	if !cfg.Watch.Disable {
 		cc.Events = n.watch
 		svcs = append(svcs, watchService(n.watch))
@@ -178,6 +180,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	// Every alert the node raises goes to the sinks and to the metrics.
 	n.bgAlerts = &breakGlassAlerts{logger: logger.With("component", "break-glass")}
 	n.SetBreakGlassNotifier(n.alertFanout())
+	n.SetAlertNotifier(n.alertFanout())
 	cc.BreakGlassNotifier = n.bgAlerts
 	if n.seals, err = withSeals(cfg, &cc, logger); err != nil {
 		n.closeStore()

@@ -52,19 +52,23 @@ func BenchmarkKVReadEvents(b *testing.B) {
 }
 
 // BenchmarkKVReadEventsInterleaved runs the same reads against a node
-// with events off and one with events on, alternating in rounds of 8
-// parallel clients, so load from elsewhere on the machine falls on both
-// alike. It reports each side's time per read and on as a percentage of
-// off's throughput.
+// with events off, one with events on and detection off, and one with
+// events and the detectors on (the defaults), alternating in rounds of 8
+// parallel clients, so load from elsewhere on the machine falls on all
+// alike. It reports each side's time per read and each "on" side as a
+// percentage of off's throughput.
 func BenchmarkKVReadEventsInterleaved(b *testing.B) {
 	type side struct {
 		do    func(method, path string, body []byte)
 		spent time.Duration
 		reads int
 	}
-	var sides [2]*side
-	for i, mode := range []string{"off", "on"} {
-		n := nodetest.StartWith(b, nodetest.Options{Configure: func(c *config.Config) { c.Watch.Disable = mode == "off" }})
+	var sides [3]*side
+	for i, mode := range []string{"off", "on", "detect"} {
+		n := nodetest.StartWith(b, nodetest.Options{Configure: func(c *config.Config) {
+			c.Watch.Disable = mode == "off"
+			c.Watch.DisableDetection = mode == "on"
+		}})
 		do := requester(b, n.URL, n.RootToken.Reveal())
 		for k := 0; k < 100; k++ {
 			do("PUT", fmt.Sprintf("secret/data/bench/k%d", k), []byte(`{"data":{"password":"0123456789abcdef"}}`))
@@ -89,15 +93,18 @@ func BenchmarkKVReadEventsInterleaved(b *testing.B) {
 		s.reads += clients * perClient
 	}
 	for i := 0; b.Loop(); i++ {
-		// Alternate which side goes first, so neither always follows the other.
-		round(sides[i%2])
-		round(sides[1-i%2])
+		// Rotate which side goes first, so none always follows another.
+		for k := 0; k < len(sides); k++ {
+			round(sides[(i+k)%len(sides)])
+		}
 	}
-	off := float64(sides[0].spent.Nanoseconds()) / float64(sides[0].reads)
-	on := float64(sides[1].spent.Nanoseconds()) / float64(sides[1].reads)
+	perRead := func(s *side) float64 { return float64(s.spent.Nanoseconds()) / float64(s.reads) }
+	off, on, det := perRead(sides[0]), perRead(sides[1]), perRead(sides[2])
 	b.ReportMetric(off, "off-ns/read")
 	b.ReportMetric(on, "on-ns/read")
+	b.ReportMetric(det, "detect-ns/read")
 	b.ReportMetric(100*off/on, "on/off-%")
+	b.ReportMetric(100*off/det, "detect/off-%")
 	b.ReportMetric(0, "ns/op")
 }
 

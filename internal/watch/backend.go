@@ -27,7 +27,7 @@ type Backend struct {
 // NewBackend returns the service backend of hub. Close detaches the hub.
 func NewBackend(hub *Hub) *Backend {
 	b := &Backend{hub: hub}
-	b.Router = logical.NewRouter(backendHelp, logical.Route{
+	routes := []logical.Route{{
 		Pattern:  "events/subscribe",
 		Ops:      map[logical.Operation]logical.Handler{logical.ReadOperation: b.subscribe},
 		Sudo:     true,
@@ -36,7 +36,11 @@ func NewBackend(hub *Hub) *Backend {
 			"never a secret value, token or request data. The stream ends when the client goes, " +
 			"when it falls too far behind, or when the server seals.",
 		Fields: subscribeFields,
-	})
+	}}
+	if en := hub.Engine(); en != nil {
+		routes = append(routes, alertRoutes(en)...)
+	}
+	b.Router = logical.NewRouter(backendHelp, routes...)
 	return b
 }
 
@@ -50,7 +54,12 @@ const backendHelp = `sys/events/subscribe streams the server's access events (te
 
 // Close implements the core's service contract: the hub detaches,
 // flushing baselines and ending every subscription.
-func (b *Backend) Close() error { return b.hub.Detach(context.Background()) }
+func (b *Backend) Close() error {
+	if en := b.hub.Engine(); en != nil {
+		en.Detach()
+	}
+	return b.hub.Detach(context.Background())
+}
 
 // ParseFilter reads the path and type parameters (comma-separated lists).
 func ParseFilter(path, types string) (Filter, error) {

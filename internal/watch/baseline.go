@@ -74,7 +74,7 @@ func (b *Baseline) FailureRate() float64 {
 	return float64(b.Failures) / float64(b.Requests)
 }
 
-func (b *Baseline) add(e *Event, loc *time.Location) {
+func (b *Baseline) add(e *Event, loc *time.Location, net, prefix string) {
 	t := e.Time
 	if b.First.IsZero() || t.Before(b.First) {
 		b.First = t
@@ -99,9 +99,9 @@ func (b *Baseline) add(e *Event, loc *time.Location) {
 	b.MinuteCount++
 	b.PeakPerMinute = max(b.PeakPerMinute, b.MinuteCount)
 	b.Paths = countIn(b.Paths, e.Path, MaxPaths, &b.Overflow)
-	b.Prefixes = countIn(b.Prefixes, pathPrefix(e.Mount, e.Path), MaxPrefixes, &b.Overflow)
-	if n := Network(e.RemoteAddr); n != "" {
-		b.Networks = countIn(b.Networks, n, MaxNetworks, &b.Overflow)
+	b.Prefixes = countIn(b.Prefixes, prefix, MaxPrefixes, &b.Overflow)
+	if net != "" {
+		b.Networks = countIn(b.Networks, net, MaxNetworks, &b.Overflow)
 	}
 }
 
@@ -187,13 +187,28 @@ func NewAggregator(loc *time.Location, maxIdentities int) *Aggregator {
 		lru: list.New(), dirty: map[string]bool{}, badKeys: map[string]bool{}}
 }
 
+// Prior is what an identity's baseline held just before one event was
+// counted into it: the detectors judge novelty from it, since by the time
+// they see the event the baseline already includes it.
+type Prior struct {
+	Requests              uint64
+	First                 time.Time
+	Hour, Weekday         uint64 // requests before at the event's hour and weekday
+	Network, Prefix, Path uint64 // earlier requests from its network, under its prefix, on its path
+}
+
 // Add counts e towards its identity's baseline; anonymous events are
 // skipped.
-func (a *Aggregator) Add(e *Event) {
+func (a *Aggregator) Add(e *Event) { a.AddPrior(e) }
+
+// AddPrior is Add returning the baseline as it was before e (zero for an
+// anonymous event or a new identity).
+func (a *Aggregator) AddPrior(e *Event) (p Prior) {
 	key := e.Identity.Key()
 	if key == "" {
-		return
+		return p
 	}
+	net, prefix := Network(e.RemoteAddr), pathPrefix(e.Mount, e.Path)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	el, ok := a.byKey[key]
@@ -211,8 +226,18 @@ func (a *Aggregator) Add(e *Event) {
 		el = a.lru.PushFront(&Baseline{Key: key})
 		a.byKey[key] = el
 	}
-	el.Value.(*Baseline).add(e, a.loc)
+	b := el.Value.(*Baseline)
+	if b.Requests > 0 {
+		lt := e.Time.In(a.loc)
+		p = Prior{Requests: b.Requests, First: b.First, Hour: b.Hours[lt.Hour()], Weekday: b.Weekdays[lt.Weekday()],
+			Path: b.Paths[e.Path], Prefix: b.Prefixes[prefix]}
+		if net != "" {
+			p.Network = b.Networks[net]
+		}
+	}
+	b.add(e, a.loc, net, prefix)
 	a.dirty[key] = true
+	return p
 }
 
 // Get returns a copy of key's baseline, or false.

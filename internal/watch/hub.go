@@ -43,6 +43,8 @@ type Hub struct {
 	seq   atomic.Uint64
 	subs  atomic.Pointer[[]*Subscription]
 	subMu sync.Mutex // serialises changes to subs
+	// engine, when set, runs the detectors on every event (SetEngine).
+	engine atomic.Pointer[Engine]
 
 	stMu    sync.Mutex
 	storage logical.Storage // nil while sealed
@@ -79,8 +81,11 @@ func NewHub(opts Options) *Hub {
 func (h *Hub) Emit(e Event) {
 	e.Seq = h.seq.Add(1)
 	h.ring.Add(&e)
-	h.aggr.Add(&e)
+	p := h.aggr.AddPrior(&e)
 	h.acc.Add(&e)
+	if en := h.engine.Load(); en != nil {
+		en.offer(&e, p)
+	}
 	for _, s := range *h.subs.Load() {
 		if !s.filter.Match(&e) {
 			continue
@@ -92,6 +97,12 @@ func (h *Hub) Emit(e Event) {
 		}
 	}
 }
+
+// SetEngine makes en see every event from now on (nil: none).
+func (h *Hub) SetEngine(en *Engine) { h.engine.Store(en) }
+
+// Engine returns the detection engine (nil when detection is off).
+func (h *Hub) Engine() *Engine { return h.engine.Load() }
 
 // Ring returns the hub's ring of recent events.
 func (h *Hub) Ring() *Ring { return h.ring }
