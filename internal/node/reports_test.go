@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,28 @@ func (f *reportFixture) must(t *testing.T, method, path, token string, body any)
 		t.Fatalf("%s %s: %d %s", method, path, code, out)
 	}
 	return out
+}
+
+// entityRE is an identity key of an entity: its id is random (derived
+// from a mount accessor), so the goldens name the entity instead.
+var entityRE = regexp.MustCompile(`entity:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})`)
+
+// named replaces every entity id in out by the entity's name, read from the
+// identity store.
+func (f *reportFixture) named(t *testing.T, out []byte) []byte {
+	t.Helper()
+	return entityRE.ReplaceAllFunc(out, func(m []byte) []byte {
+		id := entityRE.FindSubmatch(m)[1]
+		var env struct {
+			Data struct {
+				Name string `json:"name"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(f.must(t, "GET", "identity/entity/id/"+string(id), f.root, nil), &env); err != nil || env.Data.Name == "" {
+			t.Fatalf("entity %s: no name (%v)", id, err)
+		}
+		return []byte("entity-name:" + env.Data.Name)
+	})
 }
 
 func (f *reportFixture) put(t *testing.T, path string) {
@@ -212,7 +235,13 @@ func TestReportsFixture(t *testing.T) {
 		var pretty bytes.Buffer
 		json.Indent(&pretty, env.Data, "", "  ")
 		pretty.WriteString("\n")
-		golden(t, q.file+".json", pretty.Bytes())
+		// Entity ids are random: name them, and re-sort the maps keyed by them.
+		var named any
+		if err := json.Unmarshal(f.named(t, pretty.Bytes()), &named); err != nil {
+			t.Fatalf("%s: %v", q.query, err)
+		}
+		canon, _ := json.MarshalIndent(named, "", "  ")
+		golden(t, q.file+".json", append(canon, '\n'))
 		sep := "?"
 		if strings.Contains(q.query, "?") {
 			sep = "&"
@@ -224,7 +253,7 @@ func TestReportsFixture(t *testing.T) {
 		if _, err := csv.NewReader(bytes.NewReader(body)).ReadAll(); err != nil {
 			t.Errorf("%s: CSV does not parse: %v", q.query, err)
 		}
-		golden(t, q.file+".csv", body)
+		golden(t, q.file+".csv", f.named(t, body))
 	}
 }
 
@@ -339,7 +368,7 @@ func TestAccessIndexSurvivesRestart(t *testing.T) {
 	f := newReportFixture(t, dir)
 	before := f.must(t, "GET", "sys/reports/access-map?format=csv", f.root, nil)
 	unreadBefore := f.must(t, "GET", "sys/reports/unread?days=30&format=csv", f.root, nil)
-	if !strings.Contains(string(before), "userpass-alice,secret/data/prod/api,2,") {
+	if !strings.Contains(string(f.named(t, before)), "entity-name:alice,alice,secret/data/prod/api,2,") {
 		t.Fatalf("access map before the restart:\n%s", before)
 	}
 	shares := f.n.Shares

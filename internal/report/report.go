@@ -64,7 +64,7 @@ func (g *Generator) Build(ctx context.Context, name string, p Params) (*Report, 
 	case "production-readers":
 		err = g.productionReaders(ctx, r, p)
 	case "access-map":
-		g.accessMap(r, p)
+		g.accessMap(ctx, r, p)
 	case "leases-near-max":
 		g.leases(r, p, now)
 	case "static-role-failures":
@@ -309,10 +309,31 @@ func (g *Generator) productionReaders(ctx context.Context, r *Report, p Params) 
 	return nil
 }
 
-func (g *Generator) accessMap(r *Report, p Params) {
-	r.Columns = []string{"identity", "path", "reads", "first_read", "last_read"}
+// identityName is a readable name for an identity key: the entity's name
+// from the identity store for "entity:ID" (the id itself when the entity is
+// gone), the role or display name after the prefix otherwise.
+func (g *Generator) identityName(ctx context.Context, key string, cache map[string]string) string {
+	if n, ok := cache[key]; ok {
+		return n
+	}
+	kind, rest, _ := strings.Cut(key, ":")
+	name := rest
+	if kind == "entity" {
+		if resp, err := g.Source.Read(ctx, "identity/", logical.ReadOperation, "entity/id/"+rest); err == nil && resp != nil {
+			if n, ok := resp.Data["name"].(string); ok && n != "" {
+				name = n
+			}
+		}
+	}
+	cache[key] = name
+	return name
+}
+
+func (g *Generator) accessMap(ctx context.Context, r *Report, p Params) {
+	r.Columns = []string{"identity", "name", "path", "reads", "first_read", "last_read"}
 	r.Notes = append(r.Notes, "a pair is listed when its first and last read bracket part of the window; reads counts all of them, inside the window or not")
 	x := g.accessIndex(r)
+	names := map[string]string{}
 	byID := map[string][]string{}
 	bySecret := map[string][]string{}
 	if x != nil {
@@ -333,17 +354,19 @@ func (g *Generator) accessMap(r *Report, p Params) {
 				if ra.Last.Before(p.Since) || ra.First.After(p.Until) {
 					continue
 				}
-				r.Rows = append(r.Rows, []any{k, a.Path, ra.Reads, ra.First, ra.Last})
+				r.Rows = append(r.Rows, []any{k, g.identityName(ctx, k, names), a.Path, ra.Reads, ra.First, ra.Last})
 				byID[k] = append(byID[k], a.Path)
 				bySecret[a.Path] = append(bySecret[a.Path], k)
 			}
 		}
 	}
 	slices.SortFunc(r.Rows, func(a, b []any) int {
-		if c := strings.Compare(a[0].(string), b[0].(string)); c != 0 {
-			return c
+		for _, i := range []int{1, 2, 0} { // name, path, key
+			if c := strings.Compare(a[i].(string), b[i].(string)); c != 0 {
+				return c
+			}
 		}
-		return strings.Compare(a[1].(string), b[1].(string))
+		return 0
 	})
 	for _, v := range byID {
 		slices.Sort(v)
