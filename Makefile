@@ -17,6 +17,7 @@ FUZZ := \
 	internal/barrier/shamir:FuzzCombine \
 	internal/barrier/shamir:FuzzSplitCombine \
 	internal/barrier:FuzzOpen \
+	internal/cli:FuzzGitHubFileBlock \
 	internal/cli:FuzzParseKVArg \
 	internal/config:FuzzParse \
 	internal/config:FuzzParseMigration \
