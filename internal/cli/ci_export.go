@@ -14,8 +14,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -29,6 +31,7 @@ func newCIExportCmd(e *env) *cobra.Command {
 		conn                 connFlags
 		refs                 refFlags
 		githubEnv, githubOut string
+		dir                  string
 	)
 	cmd := &cobra.Command{
 		Use:   "export [flags] [NAME=PATH#FIELD...]",
@@ -43,7 +46,8 @@ parts of keyward.yaml, as keyward run does) once, then
   2. only then appends NAME=VALUE to -github-env (the file $GITHUB_ENV names:
      the variables of every later step) and/or -github-output (the file
      $GITHUB_OUTPUT names: outputs of this step), in the multi-line form with
-     a random delimiter that the value does not contain.
+     a random delimiter that the value does not contain; and/or writes each
+     value to the file -dir/NAME (mode 0600, the directory 0700).
 
 It is what the Keyward GitHub Action runs (integrations/github). Leases
 obtained live as long as the token: revoke it at the end of the job with
@@ -51,8 +55,8 @@ keyward ci revoke.`,
 		Example: `  keyward ci export -github-env "$GITHUB_ENV" DB_PASSWORD=secret/ci/db#password
   keyward ci export -github-output "$GITHUB_OUTPUT" --env-from secret/ci/app --env-prefix APP_`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if githubEnv == "" && githubOut == "" {
-				return usagef("give -github-env FILE and/or -github-output FILE")
+			if githubEnv == "" && githubOut == "" && dir == "" {
+				return usagef("give -github-env FILE, -github-output FILE and/or -dir DIR")
 			}
 			plan, err := refs.plan(args)
 			if err != nil {
@@ -97,6 +101,11 @@ keyward ci revoke.`,
 					return err
 				}
 			}
+			if dir != "" {
+				if err := writeSecretFiles(dir, res.Spec.Env); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(e.stderr, "keyward: exported %d secret(s), masked in the log\n", len(res.Spec.Env))
 			return nil
 		},
@@ -104,6 +113,7 @@ keyward ci revoke.`,
 	conn.add(cmd)
 	refs.add(cmd, false)
 	cmd.Flags().StringVar(&githubEnv, "github-env", "", "append the variables to this file ($GITHUB_ENV)")
+	cmd.Flags().StringVar(&dir, "dir", "", "write each value to the file DIR/NAME (0600)")
 	cmd.Flags().StringVar(&githubOut, "github-output", "", "append the values as step outputs to this file ($GITHUB_OUTPUT)")
 	return cmd
 }
@@ -180,6 +190,28 @@ func delimiter(v string) (string, error) {
 		}
 	}
 	return "", errors.New("cannot choose a delimiter for a value")
+}
+
+// writeSecretFiles writes each variable to dir/NAME, creating dir 0700;
+// an existing file is not overwritten.
+func writeSecretFiles(dir string, vars []inject.EnvVar) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	for _, v := range vars {
+		f, err := os.OpenFile(filepath.Join(dir, v.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return fmt.Errorf("write secret file %s: %w", v.Name, err)
+		}
+		_, err = io.WriteString(f, v.Value.Reveal())
+		if err = errors.Join(err, f.Close()); err != nil {
+			return fmt.Errorf("write secret file %s: %w", v.Name, err)
+		}
+	}
+	return nil
 }
 
 func appendFile(name, s string) error {
