@@ -111,7 +111,11 @@ cmd_login() {
 	local -a dest
 	case "${INPUT_EXPORT_ENV:-true}" in
 	true) dest=(-github-env "${GITHUB_ENV:?}") ;;
-	false) dest=(-github-output "${GITHUB_OUTPUT:?}") ;;
+	false)
+		local dir="${RUNNER_TEMP:?}/keyward-secrets"
+		dest=(-dir "$dir")
+		echo "secrets-dir=$dir" >>"${GITHUB_OUTPUT:?}"
+		;;
 	*) die "export-env must be true or false, not ${INPUT_EXPORT_ENV}" ;;
 	esac
 	keyward ci export "${dest[@]}" "${refs[@]}"
