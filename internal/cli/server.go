@@ -163,7 +163,7 @@ func runServer(ctx context.Context, e *env, f *serverFlags) error {
 // rather than to grant it) and says loudly what is missing.
 func lockMemory(logger *slog.Logger, disabled bool) {
 	if disabled {
-		logger.Info("memory not locked: disable_mlock = true")
+		logger.Info("memory not locked (disable_mlock = true, or a dev server)")
 		return
 	}
 	if err := memlock.Lock(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,7 +181,7 @@ func TestGitHubAction(t *testing.T) {
 	}
 	jsonEsc, _ := json.Marshal(ciSecret)
 	for _, want := range []string{ciSecret, base64.StdEncoding.EncodeToString([]byte(ciSecret)),
-		strings.NewReplacer("%", "%25").Replace(strings.ReplaceAll(strings.ReplaceAll(ciSecret, "/", "%2F"), "+", "%2B")), string(jsonEsc[1 : len(jsonEsc)-1])} {
+		strings.ReplaceAll(neturl.QueryEscape(ciSecret), "%", "%25"), string(jsonEsc[1 : len(jsonEsc)-1])} {
 		if !masks[want] {
 			t.Errorf("no ::add-mask:: for %q; log:\n%s", want, login)
 		}
