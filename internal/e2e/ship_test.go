@@ -65,6 +65,19 @@ func staticBinary(t *testing.T) string {
 	return staticBin
 }
 
+// openDir returns a temporary directory that an unprivileged user can
+// reach (t.TempDir's parent is private to root).
+func openDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "keyward-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(d, 0o777)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
 func removeStaticBuild() {
 	if staticDir != "" {
 		os.RemoveAll(staticDir)
@@ -73,8 +86,9 @@ func removeStaticBuild() {
 
 // kwProc is a keyward process started from the shipped binary.
 type kwProc struct {
-	cmd *exec.Cmd
-	out *syncBuffer
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
 }
 
 type syncBuffer struct {
@@ -105,11 +119,11 @@ func startProc(t *testing.T, env []string, argv ...string) *kwProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	p.exited = make(chan struct{})
+	go func() { cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGKILL)
-		<-exited
+		<-p.exited
 	})
 	return p
 }
@@ -121,6 +135,13 @@ func waitFor(t *testing.T, what string, p *kwProc, cond func() bool) {
 	for time.Now().Before(deadline) {
 		if cond() {
 			return
+		}
+		if p != nil {
+			select {
+			case <-p.exited:
+				t.Fatalf("waiting for %s: the process exited; output:\n%s", what, p.out.String())
+			default:
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -233,8 +254,7 @@ func TestRunProcessHardened(t *testing.T) {
 	if code, err := put(addr, "ci/db", "run-holder-Pa55word"); err != nil || code != 200 {
 		t.Fatalf("put: %d %v", code, err)
 	}
-	dir := t.TempDir()
-	os.Chmod(dir, 0o777)
+	dir := openDir(t)
 	marker := filepath.Join(dir, "started")
 	p := startProc(t, []string{"HOME=" + dir, "KEYWARD_ADDR=http://" + addr, "KEYWARD_TOKEN=" + rootToken},
 		asNobody(t, bin, "run", "--env", "V=secret/ci/db#v", "--", "sh", "-c", "touch "+marker+"; exec sleep 600")...)
@@ -363,8 +383,7 @@ func TestSIGHUPReloadsCertificate(t *testing.T) {
 // and says what is missing and how to grant it.
 func TestMlockNotPermittedWarns(t *testing.T) {
 	bin := staticBinary(t)
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
+	dir := openDir(t)
 	addr := freeAddr(t)
 	writeCert(t, dir)
 	p := startProc(t, nil, asNobody(t, bin, "server", "-config", writeTLSConfig(t, dir, addr, false))...)
