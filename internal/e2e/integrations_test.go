@@ -316,7 +316,26 @@ func TestGitLabTemplate(t *testing.T) {
 	if seen, _ := os.ReadFile(filepath.Join(project, "seen.txt")); !strings.HasPrefix(string(seen), hex.EncodeToString(sum[:])) {
 		t.Errorf("the job did not get the secret (sha256 %q)", seen)
 	}
+	// keyward run (CI=true) revoked the job's token when the command
+	// ended; after_script still succeeds.
 	tok, err := os.ReadFile(filepath.Join(home, ".keyward-token"))
+	if err != nil {
+		t.Fatalf("no stored token after before_script: %v", err)
+	}
+	if code := tokenLookupCode(t, addr, string(tok)); code != 403 {
+		t.Errorf("job token lookup after keyward run with CI=true: %d, want 403", code)
+	}
+	if out, err := sh(kw.AfterScript); err != nil || !strings.Contains(out, "already expired or revoked") {
+		t.Fatalf("after_script after keyward run: %v\n%s", err, out)
+	}
+
+	// A .keyward job whose script does not end in keyward run: the token
+	// lives until after_script revokes it, also after a failed script.
+	out, err = sh(append(append([]string{}, kw.BeforeScript...), "exit 3"))
+	if err == nil {
+		t.Fatalf("failing script succeeded:\n%s", out)
+	}
+	tok, err = os.ReadFile(filepath.Join(home, ".keyward-token"))
 	if err != nil {
 		t.Fatalf("no stored token after before_script: %v", err)
 	}
