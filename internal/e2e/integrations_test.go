@@ -94,8 +94,9 @@ func TestGitHubAction(t *testing.T) {
 		t.Skip("the action installs with curl")
 	}
 	is := jwttest.NewIssuer(t)
-	var addr string
-	addr = ciServer(t, is, map[string]any{
+	// The role is rewritten below once the server's URL, the audience the
+	// action asks for, is known.
+	addr := ciServer(t, is, map[string]any{
 		"role_type": "jwt", "user_claim": "sub", "bound_subject": "repo:octo/app:environment:production",
 		"bound_audiences": []string{"http://placeholder"}, "token_policies": []string{"ci-read"}, "token_ttl": "10m"})
 	url := "http://" + addr
