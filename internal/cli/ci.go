@@ -14,7 +14,7 @@ func newCICmd(e *env) *cobra.Command {
 		Use:   "ci",
 		Short: "Commands for CI jobs (log in with the job's identity token)",
 	}
-	cmd.AddCommand(newCILoginCmd(e))
+	cmd.AddCommand(newCILoginCmd(e), newCIExportCmd(e), newCIRevokeCmd(e))
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/internal/filecrypt"
+	"github.com/keyward/keyward/internal/inject"
 )
 
 func init() { register(newDecryptCmd) }
@@ -35,6 +36,11 @@ still works for people without the key.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The plaintext passes through keyward's memory: keep it out of
+			// core files and from other processes of the same uid.
+			if err := inject.ProtectProcess(); err != nil {
+				return err
+			}
 			file := args[0]
 			data, err := os.ReadFile(file)
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/internal/filecrypt"
+	"github.com/keyward/keyward/internal/inject"
 )
 
 func init() { register(newEditCmd) }
@@ -41,6 +42,11 @@ created, encrypted for --age/--transit or its creation rule.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The plaintext passes through keyward's memory: keep it out of
+			// core files and from other processes of the same uid.
+			if err := inject.ProtectProcess(); err != nil {
+				return err
+			}
 			file := args[0]
 			o, err := ff.options(e)
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/internal/filecrypt"
+	"github.com/keyward/keyward/internal/inject"
 )
 
 func init() { register(newEncryptCmd) }
@@ -55,6 +56,11 @@ current repository.`,
 			}
 			if len(args) != 1 {
 				return usagef("encrypt takes one FILE")
+			}
+			// The plaintext passes through keyward's memory: keep it out of
+			// core files and from other processes of the same uid.
+			if err := inject.ProtectProcess(); err != nil {
+				return err
 			}
 			file := args[0]
 			plain, err := os.ReadFile(file)

@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/inject"
+	"github.com/keyward/keyward/internal/memlock"
 	"github.com/keyward/keyward/internal/node"
 	"github.com/keyward/keyward/internal/sensitive"
 )
@@ -89,6 +91,11 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 }
 
 func runServer(ctx context.Context, e *env, f *serverFlags) error {
+	// The server will hold the master key and every secret it serves: no
+	// core file, no /proc/PID/mem for processes of the same uid.
+	if err := inject.ProtectProcess(); err != nil {
+		return err
+	}
 	if f.devPersist != "" {
 		f.dev = true
 	}
@@ -98,6 +105,9 @@ func runServer(ctx context.Context, e *env, f *serverFlags) error {
 		return usagef("-dev and -config cannot be used together")
 	case f.dev:
 		cfg = config.Default()
+		// As in Vault, a dev server does not lock memory: it needs no
+		// capability to try out.
+		cfg.DisableMlock = true
 		cfg.Listeners = []config.Listener{{Type: "tcp", Address: f.devListen, TLSDisable: true}}
 		cfg.Storage = config.Storage{Type: "inmem"}
 		if f.devPersist != "" {
@@ -122,6 +132,7 @@ func runServer(ctx context.Context, e *env, f *serverFlags) error {
 		return err
 	}
 	logger := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	lockMemory(logger, cfg.DisableMlock)
 	n, err := node.New(cfg, logger)
 	if err != nil {
 		return err
@@ -143,6 +154,23 @@ func runServer(ctx context.Context, e *env, f *serverFlags) error {
 	err = n.Run(ctx)
 	logger.Info("shut down")
 	return err
+}
+
+// lockMemory locks the server's memory so no secret reaches swap, unless
+// disable_mlock says not to. Not permitted, the server still starts (as
+// Vault's does not: most container runtimes and unprivileged users cannot
+// lock memory, and a refused start teaches them to disable the check
+// rather than to grant it) and says loudly what is missing.
+func lockMemory(logger *slog.Logger, disabled bool) {
+	if disabled {
+		logger.Info("memory not locked (disable_mlock = true, or a dev server)")
+		return
+	}
+	if err := memlock.Lock(); err != nil {
+		logger.Warn("cannot lock memory: secrets may be written to swap", "err", err, "fix", memlock.Hint)
+		return
+	}
+	logger.Info("memory locked")
 }
 
 const devKeyFile = "dev-unseal.key"

@@ -50,8 +50,9 @@ type Config struct {
 	// UI is Vault's ui setting. Keyward has no web UI, so Validate refuses
 	// true rather than accept it and serve nothing.
 	UI bool
-	// DisableMlock is accepted for Vault config compatibility; Keyward does
-	// not lock memory (see docs/security.md).
+	// DisableMlock turns off locking the server's memory (mlockall), as in
+	// Vault: set it where swap is off or encrypted, or where the process
+	// cannot get CAP_IPC_LOCK and the start-up warning is understood.
 	DisableMlock bool
 	Audit        Audit
 	RateLimit    RateLimit

@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("KEYWARD_E2E_MAIN") == "1" {
 		os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeStaticBuild()
+	os.Exit(code)
 }
 
 func keyward(args ...string) *exec.Cmd {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +52,11 @@ type Node struct {
 	servers  []*httpapi.Server
 	lns      []net.Listener
 	urls     []string
-	seals    []seal.Seal  // the auto seals built from the seal blocks
-	cluster  *raftCluster // raft storage only
-	pgha     *pgHA        // postgresql storage with ha_enabled only
+	seals    []seal.Seal     // the auto seals built from the seal blocks
+	cluster  *raftCluster    // raft storage only
+	pgha     *pgHA           // postgresql storage with ha_enabled only
+	certs    []*certReloader // per listener, nil where TLS is off
+	hupStop  chan struct{}   // ends the SIGHUP certificate reloader
 
 	closeOnce sync.Once
 	closeErr  error
@@ -271,7 +274,7 @@ func (n *Node) Start() error {
 		scheme := "http"
 		var tlsConfig *tls.Config
 		if !l.TLSDisable {
-			cert, err := tls.LoadX509KeyPair(l.TLSCertFile, l.TLSKeyFile)
+			cr, err := newCertReloader(l.TLSCertFile, l.TLSKeyFile)
 			if err != nil {
 				ln.Close()
 				n.Close()
@@ -283,8 +286,12 @@ func (n *Node) Start() error {
 			}
 			// Client certificates are requested, never required: the cert
 			// auth method verifies them against its own CAs.
-			tlsConfig = &tls.Config{MinVersion: min, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert}
+			// The certificate comes from certs, so SIGHUP can swap it.
+			tlsConfig = &tls.Config{MinVersion: min, GetCertificate: cr.getCertificate, ClientAuth: tls.RequestClientCert}
 			scheme = "https"
+			n.certs = append(n.certs, cr)
+		} else {
+			n.certs = append(n.certs, nil)
 		}
 		n.lns = append(n.lns, ln)
 		n.servers = append(n.servers, srv)
@@ -295,6 +302,10 @@ func (n *Node) Start() error {
 			}
 		}()
 		n.logger.Info("listening", "addr", ln.Addr().String(), "tls", !l.TLSDisable)
+	}
+	if slices.ContainsFunc(n.certs, func(r *certReloader) bool { return r != nil }) {
+		n.hupStop = make(chan struct{})
+		go n.reloadOnHangup(n.hupStop)
 	}
 	// An auto-sealed store unseals itself from here on.
 	n.core.StartAutoUnseal()
@@ -313,6 +324,9 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		if n.hupStop != nil {
+			close(n.hupStop)
+		}
 		if n.watch != nil {
 			n.watch.EndSubscriptions("server shutting down") // open streams would hold Shutdown
 		}
