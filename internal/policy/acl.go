@@ -14,6 +14,7 @@ type perms struct {
 	required []string
 	minWrap  time.Duration
 	maxWrap  time.Duration
+	mfa      []string // sorted MFA method names (mfa.go)
 }
 
 // segRule is a compiled pattern containing "+" segments.
@@ -48,6 +49,9 @@ type Decision struct {
 	// DeniedParam names the parameter that caused a denial, if any
 	// ("*" when all parameters are denied). It never holds a value.
 	DeniedParam string
+	// MFAMethods are the MFA method names the request must pass (the
+	// union of the matching rules' mfa_methods); shared, read only.
+	MFAMethods []string
 }
 
 // Compile merges the rules of policies into an ACL, Vault style: rules for
@@ -160,6 +164,7 @@ func (p *perms) merge(r *Rule) {
 	if r.MaxWrappingTTL > p.maxWrap {
 		p.maxWrap = r.MaxWrappingTTL
 	}
+	p.mergeMFA(r.MFAMethods)
 	p.allowed = mergeParams(p.allowed, r.AllowedParameters)
 	p.denied = mergeParams(p.denied, r.DeniedParameters)
 	for _, name := range r.RequiredParameters {
@@ -308,6 +313,7 @@ func (a *ACL) CheckAliased(path string, op Operation, params map[string]any, ali
 		}
 	}
 	d.Allowed = true
+	d.MFAMethods = p.mfa
 	return d
 }
 

@@ -48,6 +48,9 @@ type Rule struct {
 	// unset. They are parsed and merged but enforced by the caller.
 	MinWrappingTTL time.Duration
 	MaxWrappingTTL time.Duration
+	// MFAMethods name the MFA methods (sys/mfa/method/TYPE/NAME) a request
+	// on the path must pass (Vault's path MFA); enforced by the caller.
+	MFAMethods []string
 }
 
 // ParseError reports a problem in policy text at a 1-based line and column
@@ -203,6 +206,8 @@ func parseRule(pos token.Pos, pattern string, body *ast.ObjectList) (Rule, error
 			r.MinWrappingTTL, err = parseTTL(val)
 		case "max_wrapping_ttl":
 			r.MaxWrappingTTL, err = parseTTL(val)
+		case "mfa_methods":
+			r.MFAMethods, err = parseMFAMethods(val)
 		case "comment":
 			_, err = parseString(val)
 		default:
