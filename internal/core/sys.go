@@ -24,7 +24,7 @@ type sysBackend struct {
 
 func newSysBackend(c *Core) *sysBackend {
 	b := &sysBackend{c: c}
-	b.Router = logical.NewRouter(sysHelpText, b.routes()...)
+	b.Router = logical.NewRouter(sysHelpText, append(b.routes(), c.mfaSysRoutes()...)...)
 	return b
 }
 

@@ -177,6 +177,9 @@ type Auth struct {
 	Accessor    string
 	Orphan      bool
 	TokenType   string
+	// MFARequirement, set by the core instead of a token, holds the login
+	// until sys/mfa/validate.
+	MFARequirement *MFARequirement
 }
 
 // WrapInfo describes a wrapped response.
@@ -431,4 +434,22 @@ func Errorf(code int, format string, args ...any) error {
 // BadRequest returns a 400 CodedError.
 func BadRequest(format string, args ...any) error {
 	return &CodedError{Code: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
+}
+
+// MFARequirement is what a login held for MFA answers instead of a token
+// (Vault's auth.mfa_requirement): complete it at sys/mfa/validate with
+// RequestID and a passcode for one method of every constraint.
+type MFARequirement struct {
+	RequestID string
+	// Constraints maps a constraint name (a login enforcement's) to the
+	// methods any one of which satisfies it.
+	Constraints map[string][]MFAMethodRef
+}
+
+// MFAMethodRef names one MFA method of a constraint.
+type MFAMethodRef struct {
+	Type         string
+	ID           string
+	Name         string
+	UsesPasscode bool
 }

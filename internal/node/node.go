@@ -79,6 +79,12 @@ const DBFile = "keyward.db"
 // New opens storage and builds the core and HTTP API; it listens on nothing
 // until Start.
 func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
+	return NewWithClock(cfg, logger, nil)
+}
+
+// NewWithClock is New with the core's clock set to now (nil: time.Now),
+// for tests that need codes, TTLs or windows at chosen times.
+func NewWithClock(cfg *config.Config, logger *slog.Logger, now func() time.Time) (*Node, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +128,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		MaxLeaseTTL:     cfg.MaxLeaseTTL,
 		ClusterName:     cfg.ClusterName,
 		APIAddr:         cfg.APIAddr,
+		Now:             now,
 		SanitizedConfig: cfg.Sanitized(),
 		Limits: core.Limits{
 			LoginFailuresPerAddress:    cfg.LoginLimits.FailuresPerAddress,
