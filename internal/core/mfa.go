@@ -255,6 +255,5 @@ func (c *Core) RequireMFA(ctx context.Context, entityID string) error {
 	return c.active.mfa.RequireMFA(ctx, entityID)
 }
 
-
 const mfaHelp = `MFA under identity/mfa: TOTP methods, each entity's secret per method,
 and login enforcements that hold matching logins until sys/mfa/validate.`

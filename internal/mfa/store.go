@@ -44,13 +44,13 @@ type Method struct {
 
 // Enforcement is a login enforcement.
 type Enforcement struct {
-	Name       string   `json:"name"`
-	ID         string   `json:"id"`
-	MethodIDs  []string `json:"mfa_method_ids"`
-	Accessors  []string `json:"auth_method_accessors"`
-	AuthTypes  []string `json:"auth_method_types"`
-	GroupIDs   []string `json:"identity_group_ids"`
-	EntityIDs  []string `json:"identity_entity_ids"`
+	Name      string   `json:"name"`
+	ID        string   `json:"id"`
+	MethodIDs []string `json:"mfa_method_ids"`
+	Accessors []string `json:"auth_method_accessors"`
+	AuthTypes []string `json:"auth_method_types"`
+	GroupIDs  []string `json:"identity_group_ids"`
+	EntityIDs []string `json:"identity_entity_ids"`
 }
 
 // Options configure a Store.
