@@ -45,6 +45,7 @@ FUZZ := \
 	internal/httpapi:FuzzDecode \
 	internal/logical:FuzzParseDuration \
 	internal/logical:FuzzRouterPattern \
+	internal/mfa:FuzzParseHeader \
 	internal/mask:FuzzWriterNeverLeaks \
 	internal/passpol:FuzzParse \
 	internal/policy:FuzzCleanPath \
