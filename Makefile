@@ -45,8 +45,8 @@ FUZZ := \
 	internal/httpapi:FuzzDecode \
 	internal/logical:FuzzParseDuration \
 	internal/logical:FuzzRouterPattern \
-	internal/mfa:FuzzParseHeader \
 	internal/mask:FuzzWriterNeverLeaks \
+	internal/mfa:FuzzParseHeader \
 	internal/passpol:FuzzParse \
 	internal/policy:FuzzCleanPath \
 	internal/policy:FuzzDenyCoversDecoders \
