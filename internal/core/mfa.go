@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -257,3 +258,18 @@ func (c *Core) RequireMFA(ctx context.Context, entityID string) error {
 
 const mfaHelp = `MFA under identity/mfa: TOTP methods, each entity's secret per method,
 and login enforcements that hold matching logins until sys/mfa/validate.`
+
+// OpenAPI documents the identity and MFA routes together.
+func (b mfaBackend) OpenAPI(mountPoint string) map[string]any {
+	o, ok := b.id.(openAPIer)
+	if !ok {
+		return map[string]any{"paths": map[string]any{}}
+	}
+	doc := o.OpenAPI(mountPoint)
+	if mo, ok := b.mfa.(openAPIer); ok {
+		if paths, ok := doc["paths"].(map[string]any); ok {
+			maps.Copy(paths, mo.OpenAPI(mountPoint)["paths"].(map[string]any))
+		}
+	}
+	return doc
+}
