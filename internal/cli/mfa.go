@@ -77,7 +77,7 @@ func newMFAValidateCmd(e *env) *cobra.Command {
 of METHOD (a method id or name) for MFA_REQUEST_ID to sys/mfa/validate and
 print the login's token. The passcode is read from a line of stdin, never
 from the command line.`,
-		Example: `  keyward mfa validate -field=token $REQUEST_ID ops-totp`,
+		Example:       `  keyward mfa validate -field=token $REQUEST_ID ops-totp`,
 		Args:          cobra.ExactArgs(2),
 		SilenceUsage:  true,
 		SilenceErrors: true,
