@@ -271,8 +271,9 @@ func (s *Store) CheckPath(entityID, accessor string, names []string, creds []Cre
 		if m == nil {
 			return logical.Errorf(http.StatusForbidden, "permission denied: this path requires MFA method %q, which is not configured (sys/mfa/method/totp/%s)", name, name)
 		}
-		fk := freshKey{accessor, m.ID}
-		if at, ok := s.fresh[fk]; ok && m.Freshness > 0 && now.Sub(at) < m.Freshness {
+		// A token without an accessor (none today) gets no freshness.
+		fk := freshKey{accessor, entityID, m.ID}
+		if at, ok := s.fresh[fk]; ok && accessor != "" && m.Freshness > 0 && now.Sub(at) < m.Freshness {
 			continue
 		}
 		code := ""
@@ -291,7 +292,7 @@ func (s *Store) CheckPath(entityID, accessor string, names []string, creds []Cre
 		if err := s.verify(m, entityID, code); err != nil {
 			return err
 		}
-		if m.Freshness > 0 {
+		if m.Freshness > 0 && accessor != "" {
 			s.markFresh(fk, now)
 		}
 	}

@@ -64,7 +64,7 @@ type Options struct {
 
 type pairKey struct{ method, entity string }
 
-type freshKey struct{ accessor, method string }
+type freshKey struct{ accessor, entity, method string }
 
 // Store holds the MFA state of one unsealed core. It is safe for
 // concurrent use.
@@ -258,6 +258,7 @@ func (s *Store) deleteMethod(ctx context.Context, id string) error {
 		return fmt.Errorf("mfa: delete method %s: %w", id, err)
 	}
 	delete(s.methods, id)
+	s.dropFresh(id, "")
 	if m.Name != "" {
 		delete(s.byName, m.Name)
 	}
@@ -277,6 +278,7 @@ func (s *Store) newSecret(ctx context.Context, m *Method, entity string) (totp.K
 	delete(s.fails, p)
 	delete(s.locked, p)
 	delete(s.lastStep, p)
+	s.dropFresh(p.method, p.entity)
 	return k, nil
 }
 
@@ -290,6 +292,7 @@ func (s *Store) destroySecret(ctx context.Context, method, entity string) error 
 	delete(s.fails, p)
 	delete(s.locked, p)
 	delete(s.lastStep, p)
+	s.dropFresh(p.method, p.entity)
 	return nil
 }
 
@@ -355,3 +358,14 @@ func (s *Store) verify(m *Method, entity, passcode string) error {
 
 // newID returns a fresh id.
 func newID() string { return uuid.New() }
+
+// dropFresh forgets the freshness marks of method for entity ("" for
+// every entity): a replaced or destroyed secret, or a deleted method,
+// asks every token for a new code. mu must be held.
+func (s *Store) dropFresh(method, entity string) {
+	for k := range s.fresh {
+		if k.method == method && (entity == "" || k.entity == entity) {
+			delete(s.fresh, k)
+		}
+	}
+}

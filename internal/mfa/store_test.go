@@ -166,3 +166,38 @@ func TestMethodValidation(t *testing.T) {
 		t.Error("generate without an entity")
 	}
 }
+
+// Freshness belongs to one token (accessor) of one entity, ends with the
+// window, and ends at once when an operator destroys the secret.
+func TestFreshness(t *testing.T) {
+	f := newFixture(t)
+	id := f.method(map[string]any{"method_name": "m", "issuer": "K", "mfa_freshness": "2m"})
+	k := f.enroll(id, "e1")
+	need := []string{"m"}
+	if err := f.s.CheckPath("e1", "a1", need, []mfa.Credential{{"", code(k, f.clock.Now())}}); err != nil {
+		t.Fatalf("bare code for the one method: %v", err)
+	}
+	if err := f.s.CheckPath("e1", "a1", need, nil); err != nil {
+		t.Fatalf("within freshness: %v", err)
+	}
+	if err := f.s.CheckPath("e1", "a2", need, nil); err == nil {
+		t.Fatal("another token of the entity rode on the freshness")
+	}
+	if err := f.s.CheckPath("e1", "", need, nil); err == nil {
+		t.Fatal("a token without an accessor got freshness")
+	}
+	f.clock.Add(2 * time.Minute)
+	if err := f.s.CheckPath("e1", "a1", need, nil); err == nil {
+		t.Fatal("freshness outlived its window")
+	}
+	f.clock.Add(30 * time.Second)
+	if err := f.s.CheckPath("e1", "a1", need, []mfa.Credential{{"m", code(k, f.clock.Now())}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.do(logical.UpdateOperation, "mfa/method/totp/admin-destroy", map[string]any{"method_id": id, "entity_id": "e1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.CheckPath("e1", "a1", need, nil); err == nil {
+		t.Fatal("freshness survived the destroyed secret")
+	}
+}
