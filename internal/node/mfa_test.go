@@ -229,6 +229,29 @@ path "identity/mfa/method/totp/generate" { capabilities = ["update"] }
 		t.Fatalf("login with a replayed code: err = %v, want 403", err)
 	}
 
+	// Containment: RequireMFA holds bob's next login although no
+	// enforcement matches him; once he passes, the mark is gone.
+	bobEnt, err := bob.Auth().Token().LookupSelf()
+	mustOK(t, "bob lookup-self", err)
+	bobEntity, _ := bobEnt.Data["entity_id"].(string)
+	mustOK(t, "require mfa", n.Core().RequireMFA(t.Context(), bobEntity))
+	bheld := login(anon, "bob")
+	if bheld.Auth.ClientToken != "" || bheld.Auth.MFARequirement == nil {
+		t.Fatalf("bob's login after RequireMFA = %+v, want held", bheld.Auth)
+	}
+	bg, err := root.Logical().Write("identity/mfa/method/totp/admin-generate", map[string]any{"method_id": methodID, "entity_id": bobEntity})
+	mustOK(t, "admin-generate for bob", err)
+	bkey := keyFromURL(t, bg.Data["url"].(string))
+	canaries = append(canaries, bkey.Base32())
+	bv, err := anon.Sys().MFAValidate(bheld.Auth.MFARequirement.MFARequestID, map[string]any{"ops-totp": []string{codeAt(t, bkey, clock.Now())}})
+	mustOK(t, "bob validate", err)
+	if bv.Auth.ClientToken == "" {
+		t.Fatal("bob's validate returned no token")
+	}
+	if b := login(anon, "bob"); b.Auth.ClientToken == "" {
+		t.Fatalf("bob's login after passing = %+v, want a token", b.Auth)
+	}
+
 	// Canary sweep: logs and audit.
 	audit, err := os.ReadFile(auditFile)
 	mustOK(t, "read audit", err)
