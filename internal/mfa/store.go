@@ -333,6 +333,9 @@ func (s *Store) verify(m *Method, entity, passcode string) error {
 		delete(s.locked, p)
 		delete(s.fails, p)
 	}
+	if _, ok := s.entity(entity); !ok {
+		return logical.Errorf(http.StatusForbidden, "permission denied: the entity no longer exists")
+	}
 	k, ok := s.secrets[p]
 	if !ok {
 		return logical.Errorf(http.StatusForbidden, "permission denied: the entity has no secret for MFA method %s (identity/mfa/method/totp/generate)", m.label())
