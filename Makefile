@@ -48,6 +48,7 @@ FUZZ := \
 	internal/logical:FuzzParseDuration \
 	internal/logical:FuzzRouterPattern \
 	internal/mask:FuzzWriterNeverLeaks \
+	internal/mfa:FuzzParseHeader \
 	internal/passpol:FuzzParse \
 	internal/policy:FuzzCleanPath \
 	internal/policy:FuzzDenyCoversDecoders \

@@ -20,6 +20,7 @@ import (
 	"github.com/keyward/keyward/internal/barrier"
 	"github.com/keyward/keyward/internal/identity"
 	"github.com/keyward/keyward/internal/logical"
+	"github.com/keyward/keyward/internal/mfa"
 	"github.com/keyward/keyward/internal/monitor"
 	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/seal"
@@ -170,6 +171,7 @@ type active struct {
 	tokens   *token.Store
 	policies *policyStore
 	identity *identity.Store
+	mfa      *mfa.Store
 	mounts   *mountTable
 	services []builtService // in start order
 	// The services' parts in the pipeline; nil when no service has one.
@@ -281,6 +283,15 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	if err != nil {
 		cancel()
 		return fmt.Errorf("load identity store: %w", err)
+	}
+	a.mfa, err = mfa.New(ctx, barrier.NewView(bs, "sys/mfa/"), mfa.Options{
+		Logger:     c.cfg.Logger,
+		Now:        c.now,
+		EntityName: a.identityName,
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("load mfa store: %w", err)
 	}
 	a.tokens, err = token.New(ctx, barrier.NewView(bs, "sys/token/"), token.Options{
 		Logger:     c.cfg.Logger,

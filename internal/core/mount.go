@@ -248,7 +248,7 @@ func (c *Core) loadMounts(ctx context.Context, a *active) (*mountTable, error) {
 	t.entries["auth/token/"] = tm
 	t.entries["identity/"] = &mount{
 		entry:   &MountEntry{Table: tableMounts, Path: "identity/", Type: "identity", Description: "identity store", UUID: "identity", Accessor: "identity"},
-		backend: a.identity.Backend(),
+		backend: mfaBackend{id: a.identity.Backend(), mfa: logical.NewRouter(mfaHelp, a.mfa.Routes()...)},
 		system:  true,
 	}
 	if err := c.readSystemConfig(ctx, t); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward/internal/auth/token"
 	"github.com/keyward/keyward/internal/auth/tokenparams"
+	"github.com/keyward/keyward/internal/identity"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
 	"github.com/keyward/keyward/internal/sensitive"
@@ -112,6 +113,7 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request, rt *rou
 	if err := c.fence(ctx); err != nil {
 		return nil, err
 	}
+	ctx = withMFAHeader(ctx, req)
 	m, routed, authErr := c.authorize(ctx, a, req)
 	switch {
 	case m != nil:
@@ -306,16 +308,20 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 		}
 		rc := c.requestContext(te, cl.ident, req)
 		rc.PathEnvironment = m.entry.Config.Environment
-		if err := checkACL(acl, m, req.Path, rel, &routed, rc); err != nil {
+		rc.MFATime = a.mfa.LastPassed(te.Accessor)
+		mfaNames, err := checkACLMFA(acl, m, req.Path, rel, &routed, rc)
+		if err != nil {
 			return m, &routed, err
 		}
 		// An alias route is authorized as the path it acts on too, sudo and
 		// wrapping rules included, so a deny on the canonical path covers
 		// every other name for it.
 		if canon := canonicalRel(m, &routed, rel); canon != rel {
-			if err := checkACL(acl, m, m.entry.Path+canon, canon, &routed, rc); err != nil {
+			more, err := checkACLMFA(acl, m, m.entry.Path+canon, canon, &routed, rc)
+			if err != nil {
 				return m, &routed, err
 			}
+			mfaNames = unionMFA(mfaNames, more)
 		}
 		if on, ok := m.backend.(logical.OtherNamer); ok && routed.Operation != logical.HelpOperation {
 			others, err := on.OtherNames(ctx, &routed)
@@ -335,6 +341,13 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 				if err := checkACL(acl, m, m.entry.Path+chk.path, chk.path, &r, rc); err != nil {
 					return m, &routed, err
 				}
+			}
+		}
+		// Path MFA last: a passcode is spent only by a request the ACL
+		// allows.
+		if len(mfaNames) > 0 && routed.Operation != logical.HelpOperation {
+			if err := a.checkPathMFA(req, req.Token, mfaNames); err != nil {
+				return m, &routed, err
 			}
 		}
 	}
@@ -397,11 +410,18 @@ func (a *active) issuer(path string, created time.Time) *mount {
 // checkACL authorizes routed against one path: full is the path the policy
 // sees, rel the same path relative to the mount (for its sudo list).
 func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Request, rc *policy.RequestContext) error {
+	_, err := checkACLMFA(acl, m, full, rel, routed, rc)
+	return err
+}
+
+// checkACLMFA is checkACL, returning the MFA methods (policies'
+// mfa_methods) the allowing rule requires.
+func checkACLMFA(acl *policy.ACL, m *mount, full, rel string, routed *logical.Request, rc *policy.RequestContext) ([]string, error) {
 	if routed.Operation == logical.HelpOperation {
 		if !allows(acl, full, logical.HelpOperation) {
-			return logical.ErrPermissionDenied
+			return nil, logical.ErrPermissionDenied
 		}
-		return nil
+		return nil, nil
 	}
 	data := routed.Data
 	var aliases map[string]string
@@ -411,24 +431,24 @@ func checkACL(acl *policy.ACL, m *mount, full, rel string, routed *logical.Reque
 	}
 	d := acl.CheckRequest(full, policy.Operation(routed.Operation), data, aliases, rc)
 	if !d.Allowed {
-		return logical.ErrPermissionDenied
+		return nil, logical.ErrPermissionDenied
 	}
 	if logical.MatchPath(m.sudo, rel) && !d.Sudo {
-		return logical.ErrPermissionDenied
+		return nil, logical.ErrPermissionDenied
 	}
 	// A policy with min/max_wrapping_ttl on the path requires the response
 	// to be wrapped, within those bounds.
 	if minW, maxW := acl.WrappingTTLs(full); minW > 0 || maxW > 0 {
 		switch {
 		case routed.WrapTTL == 0:
-			return logical.BadRequest("this path requires response wrapping (X-Vault-Wrap-TTL)")
+			return nil, logical.BadRequest("this path requires response wrapping (X-Vault-Wrap-TTL)")
 		case minW > 0 && routed.WrapTTL < minW:
-			return logical.BadRequest("wrapping TTL is below the minimum allowed (%s)", minW)
+			return nil, logical.BadRequest("wrapping TTL is below the minimum allowed (%s)", minW)
 		case maxW > 0 && routed.WrapTTL > maxW:
-			return logical.BadRequest("wrapping TTL is above the maximum allowed (%s)", maxW)
+			return nil, logical.BadRequest("wrapping TTL is above the maximum allowed (%s)", maxW)
 		}
 	}
-	return nil
+	return d.MFAMethods, nil
 }
 
 // deniedExplicitly reports whether the rule acl matches path with is a
@@ -507,8 +527,8 @@ func (c *Core) postProcess(ctx context.Context, a *active, m *mount, req *logica
 // token issued by a login (not auth/token/, whose callers choose their
 // child tokens' metadata), its metadata as verified claims and its
 // "environment" metadata as the caller's environment; the entity and the
-// names of its groups from the identity store. The MFA time stays empty
-// until step-up MFA fills it, so conditions on it deny.
+// names of its groups from the identity store. The caller fills MFATime
+// (the MFA store's LastPassed for the token).
 func (c *Core) requestContext(te *token.Entry, ident *policy.Identity, req *logical.Request) *policy.RequestContext {
 	rc := &policy.RequestContext{Time: c.now(), TokenTTL: te.TTL}
 	if req != nil && req.Connection != nil {
@@ -589,6 +609,24 @@ func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical
 	if err != nil {
 		return err
 	}
+	// A login matching an MFA login enforcement waits for
+	// sys/mfa/validate, unless X-Vault-MFA carried the passcodes.
+	held, passed, err := c.loginMFA(ctx, a, m, path, au, ir)
+	if err != nil || held {
+		return err
+	}
+	if err := c.issueLoginToken(ctx, a, m, path, au, ir); err != nil {
+		return err
+	}
+	if passed {
+		a.mfa.MarkPassed(au.Accessor, a.mfa.Now())
+	}
+	return nil
+}
+
+// issueLoginToken creates the token of a login whose Auth is complete
+// (TTLs bounded, entity found, MFA passed).
+func (c *Core) issueLoginToken(ctx context.Context, a *active, m *mount, path string, au *logical.Auth, ir *identity.Resolved) error {
 	a.mounts.mu.RLock()
 	mountType := m.entry.Config.TokenType
 	a.mounts.mu.RUnlock()

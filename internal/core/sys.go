@@ -25,7 +25,7 @@ type sysBackend struct {
 
 func newSysBackend(c *Core) *sysBackend {
 	b := &sysBackend{c: c}
-	b.Router = logical.NewRouter(sysHelpText, append(b.routes(), c.breakGlassRoutes()...)...)
+	b.Router = logical.NewRouter(sysHelpText, append(append(b.routes(), c.breakGlassRoutes()...), c.mfaSysRoutes()...)...)
 	return b
 }
 

@@ -96,8 +96,24 @@ func newEnvelope(id, mountType string, resp *logical.Response) *envelope {
 			Orphan:           a.Orphan,
 			NumUses:          a.NumUses,
 		}
+		if r := a.MFARequirement; r != nil {
+			env.Auth.MFARequirement = mfaRequirement(r)
+		}
 	}
 	return env
+}
+
+// mfaRequirement is Vault's auth.mfa_requirement.
+func mfaRequirement(r *logical.MFARequirement) map[string]any {
+	cons := make(map[string]any, len(r.Constraints))
+	for name, refs := range r.Constraints {
+		anyOf := make([]map[string]any, 0, len(refs))
+		for _, m := range refs {
+			anyOf = append(anyOf, map[string]any{"type": m.Type, "id": m.ID, "name": m.Name, "uses_passcode": m.UsesPasscode})
+		}
+		cons[name] = map[string]any{"any": anyOf}
+	}
+	return map[string]any{"mfa_request_id": r.RequestID, "mfa_constraints": cons}
 }
 
 // marshalEnvelope encodes env. When top is true the data keys are also

@@ -177,6 +177,9 @@ type Auth struct {
 	Accessor    string
 	Orphan      bool
 	TokenType   string
+	// MFARequirement, set by the core instead of a token, holds the login
+	// until sys/mfa/validate.
+	MFARequirement *MFARequirement
 }
 
 // WrapInfo describes a wrapped response.
@@ -455,4 +458,22 @@ type RoleGrant struct {
 // storage is the mount's view.
 type RoleReporter interface {
 	RoleGrants(ctx context.Context, storage Storage) ([]RoleGrant, error)
+}
+
+// MFARequirement is what a login held for MFA answers instead of a token
+// (Vault's auth.mfa_requirement): complete it at sys/mfa/validate with
+// RequestID and a passcode for one method of every constraint.
+type MFARequirement struct {
+	RequestID string
+	// Constraints maps a constraint name (a login enforcement's) to the
+	// methods any one of which satisfies it.
+	Constraints map[string][]MFAMethodRef
+}
+
+// MFAMethodRef names one MFA method of a constraint.
+type MFAMethodRef struct {
+	Type         string
+	ID           string
+	Name         string
+	UsesPasscode bool
 }

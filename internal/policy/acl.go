@@ -17,6 +17,7 @@ type perms struct {
 	// conds holds the capabilities granted only under conditions; nil for
 	// a pattern without conditional rules, which Check then never visits.
 	conds []condGrant
+	mfa   []string // sorted MFA method names (mfa.go)
 	// sources are the rules merged into this pattern, for Explain.
 	sources []ruleSource
 	pattern string // the rendered pattern
@@ -102,6 +103,9 @@ type Decision struct {
 	// only under conditions, so the decision depends on the request
 	// context.
 	Conditional bool
+	// MFAMethods are the MFA method names the request must pass (the
+	// union of the matching rules' mfa_methods); shared, read only.
+	MFAMethods []string
 }
 
 // Compile merges the rules of policies into an ACL, Vault style: rules for
@@ -229,6 +233,7 @@ func (p *perms) merge(r *Rule, conds []*condition) {
 	if r.MaxWrappingTTL > p.maxWrap {
 		p.maxWrap = r.MaxWrappingTTL
 	}
+	p.mergeMFA(r.MFAMethods)
 	p.allowed = mergeParams(p.allowed, r.AllowedParameters)
 	p.denied = mergeParams(p.denied, r.DeniedParameters)
 	for _, name := range r.RequiredParameters {
@@ -393,6 +398,7 @@ func (a *ACL) CheckRequest(path string, op Operation, params map[string]any, ali
 		}
 	}
 	d.Allowed = true
+	d.MFAMethods = p.mfa
 	return d
 }
 

@@ -43,6 +43,11 @@ func (p *Policy) Format() string {
 		writeTTL(&b, "min_wrapping_ttl", r.MinWrappingTTL)
 		writeTTL(&b, "max_wrapping_ttl", r.MaxWrappingTTL)
 		formatConditions(&b, r.Conditions)
+		if len(r.MFAMethods) > 0 {
+			b.WriteString("  mfa_methods = ")
+			writeList(&b, r.MFAMethods)
+			b.WriteByte('\n')
+		}
 		b.WriteString("}\n")
 	}
 	return b.String()

@@ -52,6 +52,9 @@ type Rule struct {
 	// one of them holds for the request (see Condition). Empty means
 	// always. A deny rule cannot have conditions.
 	Conditions []Condition
+	// MFAMethods name the MFA methods (sys/mfa/method/TYPE/NAME) a request
+	// on the path must pass (Vault's path MFA); enforced by the caller.
+	MFAMethods []string
 }
 
 // ParseError reports a problem in policy text at a 1-based line and column
@@ -207,6 +210,8 @@ func parseRule(pos token.Pos, pattern string, body *ast.ObjectList) (Rule, error
 			r.MinWrappingTTL, err = parseTTL(val)
 		case "max_wrapping_ttl":
 			r.MaxWrappingTTL, err = parseTTL(val)
+		case "mfa_methods":
+			r.MFAMethods, err = parseMFAMethods(val)
 		case "comment":
 			_, err = parseString(val)
 		case "condition":

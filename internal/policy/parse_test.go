@@ -124,7 +124,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown capability", "path \"a\" {\n  capabilities = [\"read\", \"subscribe\"]\n}", 2},
 		{"capability case", "path \"a\" {\n  capabilities = [\"Read\"]\n}", 2},
 		{"capabilities not list", "path \"a\" {\n  capabilities = \"read\"\n}", 2},
-		{"unknown key", "path \"a\" {\n  capabilities = []\n  mfa_methods = []\n}", 3},
+		{"unknown key", "path \"a\" {\n  capabilities = []\n  sentinel_policies = []\n}", 3},
 		{"unknown top key", "\n\nfoo \"a\" {}", 3},
 		{"duplicate key", "path \"a\" {\n capabilities = []\n capabilities = [\"read\"]\n}", 3},
 		{"glob in middle", "path \"a/*/b\" { capabilities = [] }", 1},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/config"
@@ -51,6 +52,8 @@ type Options struct {
 	// Configure, when set, edits the configuration before the server is
 	// built (the watch block, say).
 	Configure func(*config.Config)
+	// Now, when set, is the core's clock (a clocktest.Clock's Now).
+	Now func() time.Time
 }
 
 // Start starts a server with default options; it fails the test on error
@@ -75,6 +78,9 @@ func StartWith(t testing.TB, opts Options) *Node {
 	}
 	logs := &clocktest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if opts.Now != nil {
+		cfg.Now = opts.Now
+	}
 	n, err := node.New(cfg, logger)
 	if err != nil {
 		t.Fatalf("nodetest: %v", err)
