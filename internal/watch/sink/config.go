@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
@@ -356,6 +358,9 @@ func ParseEndpoint(t Type, raw string) (Endpoint, error) {
 		if host == "" {
 			return Endpoint{}, errors.New("url: missing host")
 		}
+		if refusedHost(host) {
+			return Endpoint{}, errRefusedAddr
+		}
 		if port == "" {
 			if defPort == "" {
 				return Endpoint{}, errors.New("url: missing port")
@@ -380,6 +385,9 @@ func ParseEndpoint(t Type, raw string) (Endpoint, error) {
 		}
 		if u.Hostname() == "" {
 			return Endpoint{}, errors.New("url: missing host")
+		}
+		if refusedHost(u.Hostname()) {
+			return Endpoint{}, errRefusedAddr
 		}
 		if p := u.Port(); p != "" {
 			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
@@ -407,6 +415,57 @@ func ParseEndpoint(t Type, raw string) (Endpoint, error) {
 		return hostPort("587")
 	}
 	return Endpoint{}, errors.New("url: unknown sink type")
+}
+
+// errRefusedAddr is the error of a sink URL, or of a dial, to an address
+// no sink may reach.
+var errRefusedAddr = errors.New("url: a link-local (cloud metadata), unspecified or multicast address is refused")
+
+var (
+	// awsMetadataV6 is the IPv6 address of the EC2 instance-metadata
+	// service (a unique-local address, so not link-local).
+	awsMetadataV6 = netip.MustParseAddr("fd00:ec2::254")
+	// nat64 embeds an IPv4 address in its last 32 bits.
+	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+)
+
+// refusedAddr reports whether no sink may reach ip: link-local addresses
+// (169.254.169.254 and the other instance-metadata and link-local
+// services), the EC2 IPv6 metadata address, unspecified addresses (0.0.0.0
+// and :: reach this host), multicast, and NAT64 spellings of these.
+// Loopback and private addresses are allowed: a local syslog daemon or a
+// mail relay is a sink's usual place (docs/watch.md, Where sinks may point).
+func refusedAddr(ip netip.Addr) bool {
+	ip = ip.WithZone("").Unmap()
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	}
+	return ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified() || ip == awsMetadataV6
+}
+
+// refusedHost reports whether host is an IP literal refusedAddr refuses.
+func refusedHost(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return err == nil && refusedAddr(ip)
+}
+
+// dialControl is the net.Dialer Control of every sink connection: it
+// checks the address actually dialled, after name resolution, so a host
+// name resolving to a refused address is refused too.
+func dialControl(network, address string, _ syscall.RawConn) error {
+	if strings.HasPrefix(network, "unix") {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return errRefusedAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || refusedAddr(ip) {
+		return errRefusedAddr
+	}
+	return nil
 }
 
 // Public is what a read of the sink shows: every setting but the secrets,

@@ -123,7 +123,7 @@ func (s *sender) sendHTTP(ctx context.Context, c *Config, d *Delivery) error {
 		return err
 	}
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tc, DisableKeepAlives: true,
-		DialContext: (&net.Dialer{Timeout: c.Timeout}).DialContext, ForceAttemptHTTP2: true}
+		DialContext: (&net.Dialer{Timeout: c.Timeout, Control: dialControl}).DialContext, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr,
 		// A redirect would take the signed body elsewhere: refuse it.
@@ -164,7 +164,7 @@ func (s *sender) sendSyslog(ctx context.Context, c *Config, d *Delivery) error {
 		return &permanentError{err.Error()}
 	}
 	msg := SyslogMessage(d, c.Facility, s.host, s.now())
-	var dialer net.Dialer
+	dialer := net.Dialer{Control: dialControl}
 	network := ep.Network
 	if network == "unix" {
 		network = "unixgram" // /dev/log is a datagram socket
@@ -198,7 +198,7 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 	if err != nil {
 		return &permanentError{err.Error()}
 	}
-	var dialer net.Dialer
+	dialer := net.Dialer{Control: dialControl}
 	conn, err := dialer.DialContext(ctx, "tcp", ep.Addr)
 	if err != nil {
 		return fmt.Errorf("smtp: %w", err)
