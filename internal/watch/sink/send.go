@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
+	"net/textproto"
 	"net/url"
 	"os"
 	"strconv"
@@ -207,7 +208,7 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 	bound(ctx, conn)
 	cl, err := smtp.NewClient(conn, ep.Host)
 	if err != nil {
-		return fmt.Errorf("smtp: greeting: %w", err)
+		return smtpErr("greeting", err)
 	}
 	defer cl.Close()
 	host := s.host
@@ -215,7 +216,7 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 		host = "localhost"
 	}
 	if err := cl.Hello(host); err != nil {
-		return fmt.Errorf("smtp: hello: %w", err)
+		return smtpErr("hello", err)
 	}
 	if c.StartTLS == StartTLSRequired {
 		if ok, _ := cl.Extension("STARTTLS"); !ok {
@@ -226,7 +227,7 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 			return err
 		}
 		if err := cl.StartTLS(tc); err != nil {
-			return fmt.Errorf("smtp: starttls: %w", err)
+			return smtpErr("starttls", err)
 		}
 	}
 	if c.Username != "" {
@@ -234,28 +235,42 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 			return &permanentError{"smtp: the server does not offer AUTH"}
 		}
 		if err := cl.Auth(smtp.PlainAuth("", c.Username, c.Password.Reveal(), ep.Host)); err != nil {
-			return fmt.Errorf("smtp: auth: %w", err)
+			return smtpErr("auth", err)
 		}
 	}
 	if err := cl.Mail(c.From); err != nil {
-		return fmt.Errorf("smtp: mail from: %w", err)
+		return smtpErr("mail from", err)
 	}
 	for _, to := range c.To {
 		if err := cl.Rcpt(to); err != nil {
-			return fmt.Errorf("smtp: rcpt to: %w", err)
+			return smtpErr("rcpt to", err)
 		}
 	}
 	w, err := cl.Data()
 	if err != nil {
-		return fmt.Errorf("smtp: data: %w", err)
+		return smtpErr("data", err)
 	}
 	if _, err := w.Write(MailMessage(d, c.From, c.To, host, s.now())); err != nil {
-		return fmt.Errorf("smtp: data: %w", err)
+		return smtpErr("data", err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("smtp: data: %w", err)
+		return smtpErr("data", err)
 	}
-	return cl.Quit()
+	if err := cl.Quit(); err != nil {
+		return smtpErr("quit", err)
+	}
+	return nil
+}
+
+// smtpErr is err at an SMTP stage. An answer that is no SMTP reply is not
+// quoted: the sink may point at another kind of service, whose banner is
+// not for the caller to read through the sink.
+func smtpErr(stage string, err error) error {
+	var pe textproto.ProtocolError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("smtp: %s: the server's answer is not an SMTP reply", stage)
+	}
+	return fmt.Errorf("smtp: %s: %w", stage, err)
 }
 
 // bound ends conn's blocking reads and writes at ctx's deadline or as soon

@@ -1,9 +1,12 @@
 package sink_test
 
 import (
+	"io"
+	"net"
 	"strings"
 	"testing"
 
+	"github.com/keyward/keyward/internal/watch"
 	"github.com/keyward/keyward/internal/watch/sink"
 )
 
@@ -22,5 +25,38 @@ func TestDialRefusesMetadataAddresses(t *testing.T) {
 		if err := sink.DialRefused("tcp", addr, nil); err != nil {
 			t.Errorf("dial %s = %v, want it allowed", addr, err)
 		}
+	}
+}
+
+// TestSMTPErrorDoesNotEchoAnotherService: pointed at a service that is not
+// an SMTP server (an IMAP daemon, a database), the error a test delivery
+// shows and logs does not quote what that service said, so a sink cannot
+// be used to read internal services' banners.
+func TestSMTPErrorDoesNotEchoAnotherService(t *testing.T) {
+	banner := randomText("banner-")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "* OK [CAPABILITY IMAP4rev1] "+banner+" ready\r\n")
+			_ = c.Close()
+		}
+	}()
+	h := newHarness(t)
+	h.put(t, "mail", map[string]any{"type": "smtp", "url": "smtp://" + ln.Addr().String(), "from": "k@example.test",
+		"to": "o@example.test", "starttls": "disabled", "max_attempts": 1})
+	_, err = h.d.Test(t.Context(), "mail", watch.SeverityHigh)
+	if err == nil || !strings.Contains(err.Error(), "not an SMTP reply") {
+		t.Fatalf("Test = %v, want an error saying the answer is not SMTP", err)
+	}
+	if strings.Contains(err.Error(), banner) || strings.Contains(h.logs.String(), banner) {
+		t.Errorf("the other service's banner is shown: %v", err)
 	}
 }
