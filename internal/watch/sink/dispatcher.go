@@ -91,7 +91,8 @@ type running struct {
 	sinks   map[string]*Config
 	alerts  map[string]*tracked
 	queue   []job
-	spill   []job // found the queue full: to become dead letters
+	busy    map[string]bool // sinks a worker is trying now
+	spill   []job           // found the queue full: to become dead letters
 	wake    chan struct{}
 	dead    []string // dead-letter ids, oldest first
 	deadMu  sync.Mutex
@@ -202,7 +203,7 @@ func (d *Dispatcher) Attach(ctx context.Context, store logical.Storage) error {
 	}
 	slices.Sort(dead)
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &running{ctx: rctx, cancel: cancel, store: store, sinks: sinks, alerts: map[string]*tracked{},
+	r := &running{ctx: rctx, cancel: cancel, store: store, sinks: sinks, alerts: map[string]*tracked{}, busy: map[string]bool{},
 		wake: make(chan struct{}, 1), dead: dead}
 	d.mu.Lock()
 	if d.run != nil {
@@ -455,9 +456,18 @@ func (d *Dispatcher) worker(r *running) {
 		case len(r.spill) > 0:
 			j, r.spill, spilled, ok = r.spill[0], r.spill[1:], true, true
 		case len(r.queue) > 0:
-			j, r.queue, ok = r.queue[0], r.queue[1:], true
+			// One try at a time per sink: a receiver that never answers
+			// holds one worker, not all of them, and a sink gets its
+			// deliveries in order.
+			if i := slices.IndexFunc(r.queue, func(q job) bool { return !r.busy[q.cfg.Name] }); i >= 0 {
+				j, ok = r.queue[i], true
+				r.queue = slices.Delete(r.queue, i, i+1)
+				r.busy[j.cfg.Name] = true
+			}
 		}
-		more := len(r.spill)+len(r.queue) > 0
+		// Wake another worker only after taking a job: one that found
+		// nothing it may send waits for a new job or a finished try.
+		more := ok && len(r.spill)+len(r.queue) > 0
 		d.mu.Unlock()
 		if more {
 			select {
@@ -478,6 +488,9 @@ func (d *Dispatcher) worker(r *running) {
 			continue
 		}
 		d.deliver(r, j)
+		d.mu.Lock()
+		delete(r.busy, j.cfg.Name)
+		d.mu.Unlock()
 	}
 }
 

@@ -1,11 +1,13 @@
 package sink_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"strings"
 	"testing"
 
+	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/watch"
 	"github.com/keyward/keyward/internal/watch/sink"
 )
@@ -59,4 +61,34 @@ func TestSMTPErrorDoesNotEchoAnotherService(t *testing.T) {
 	if strings.Contains(err.Error(), banner) || strings.Contains(h.logs.String(), banner) {
 		t.Errorf("the other service's banner is shown: %v", err)
 	}
+}
+
+// TestHungSinkDoesNotHoldUpOthers: a receiver that accepts and never
+// answers holds at most one worker (for its timeout), so the other sinks'
+// deliveries keep going out, however many alerts queue for the hung one.
+func TestHungSinkDoesNotHoldUpOthers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c) }() // reads, never answers
+		}
+	}()
+	ok := newReceiver(t, nil)
+	h := newHarness(t)
+	h.put(t, "hung", map[string]any{"type": "webhook", "url": "http://" + ln.Addr().String() + "/", "secret": hmacKey,
+		"timeout": "5m", "max_attempts": 1})
+	h.put(t, "ok", map[string]any{"type": "webhook", "url": ok.URL, "secret": hmacKey, "max_attempts": 1})
+	const n = 12
+	for i := range n {
+		h.d.Notify(alert(fmt.Sprintf("a%d", i), watch.SeverityHigh))
+	}
+	clocktest.Eventually(t, "every delivery to the healthy sink", func() bool { return len(ok.Got()) == n })
 }
