@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/keyward/keyward/internal/clocktest"
@@ -91,4 +94,55 @@ func TestHungSinkDoesNotHoldUpOthers(t *testing.T) {
 		h.d.Notify(alert(fmt.Sprintf("a%d", i), watch.SeverityHigh))
 	}
 	clocktest.Eventually(t, "every delivery to the healthy sink", func() bool { return len(ok.Got()) == n })
+}
+
+// TestWebhookRedirectIsNotFollowed: a 302 sends nothing to where it points
+// and is final (a dead letter), and a receiver's error body is not quoted.
+func TestWebhookRedirectIsNotFollowed(t *testing.T) {
+	target := newReceiver(t, nil)
+	canary := randomText("body-")
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", target.URL+"/stolen")
+		w.WriteHeader(http.StatusFound)
+		_, _ = io.WriteString(w, canary)
+	}))
+	t.Cleanup(redirect.Close)
+	h := newHarness(t)
+	h.put(t, "hook", map[string]any{"type": "webhook", "url": redirect.URL, "secret": hmacKey, "max_attempts": 3})
+	h.d.Notify(alert("r1", watch.SeverityHigh))
+	clocktest.Eventually(t, "the dead letter", func() bool { return h.d.Stats().DeadLettered == 1 })
+	if n := len(target.Got()); n != 0 {
+		t.Fatalf("the redirect target got %d requests", n)
+	}
+	ids, _ := h.d.DeadLetters()
+	dl, _ := h.d.DeadLetter(t.Context(), ids[0])
+	if dl == nil || dl.Error != "endpoint answered 302" || dl.Attempts != 1 || strings.Contains(h.logs.String(), canary) {
+		t.Errorf("dead letter = %+v", dl)
+	}
+}
+
+// TestWebhookHugeAnswerIsNotReadToTheEnd: a receiver answering 200 with an
+// endless body gets its delivery counted at once; the body is not read
+// past a small bound.
+func TestWebhookHugeAnswerIsNotReadToTheEnd(t *testing.T) {
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		chunk := []byte(strings.Repeat("x", 32<<10))
+		for {
+			n, err := w.Write(chunk)
+			sent.Add(int64(n))
+			if err != nil || sent.Load() > 1<<30 {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarness(t)
+	h.put(t, "hook", map[string]any{"type": "webhook", "url": srv.URL, "secret": hmacKey, "timeout": "5m", "max_attempts": 1})
+	h.d.Notify(alert("big", watch.SeverityHigh))
+	clocktest.Eventually(t, "the delivery", func() bool { return h.d.Stats().Delivered == 1 })
+	if n := sent.Load(); n > 64<<20 {
+		t.Errorf("the receiver could send %d bytes: the body was read unbounded", n)
+	}
 }
