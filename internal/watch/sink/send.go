@@ -88,12 +88,37 @@ func redact(msg string, secrets []string) string {
 	return msg
 }
 
+// maxCAFile bounds a ca_file: a bundle of every public CA is ~250 KiB.
+const maxCAFile = 1 << 20
+
+// readCAFile reads a regular file of at most maxCAFile bytes. It opens
+// without blocking and refuses anything else (a FIFO would block the try,
+// /dev/zero would be read without end).
+func readCAFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &permanentError{"ca_file: cannot read the file"}
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, &permanentError{"ca_file: not a regular file"}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
+	if err != nil {
+		return nil, &permanentError{"ca_file: cannot read the file"}
+	}
+	if len(b) > maxCAFile {
+		return nil, &permanentError{"ca_file: larger than 1 MiB"}
+	}
+	return b, nil
+}
+
 func tlsConfig(c *Config, serverName string) (*tls.Config, error) {
 	tc := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pem, err := readCAFile(c.CAFile)
 		if err != nil {
-			return nil, &permanentError{"ca_file: cannot read the file"}
+			return nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {

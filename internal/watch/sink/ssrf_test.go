@@ -6,9 +6,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/watch"
@@ -144,5 +148,34 @@ func TestWebhookHugeAnswerIsNotReadToTheEnd(t *testing.T) {
 	clocktest.Eventually(t, "the delivery", func() bool { return h.d.Stats().Delivered == 1 })
 	if n := sent.Load(); n > 64<<20 {
 		t.Errorf("the receiver could send %d bytes: the body was read unbounded", n)
+	}
+}
+
+// TestCAFileIsReadBounded: ca_file naming something that is not a regular
+// file (a FIFO no one writes, /dev/zero) makes a delivery fail at once
+// with a message naming ca_file: it neither blocks the try nor reads
+// without end.
+func TestCAFileIsReadBounded(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "ca.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(t.TempDir(), "big.pem")
+	if err := os.WriteFile(big, make([]byte, 4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{fifo, "/dev/zero", big} {
+		h := newHarness(t)
+		h.put(t, "hook", map[string]any{"type": "webhook", "url": "https://127.0.0.1:9/", "secret": hmacKey, "ca_file": file})
+		done := make(chan error, 1)
+		go func() { _, err := h.d.Test(t.Context(), "hook", watch.SeverityHigh); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "ca_file") {
+				t.Errorf("ca_file %s: Test = %v, want an error naming ca_file", file, err)
+			}
+		case <-time.After(clocktest.Wait):
+			t.Fatalf("ca_file %s: the try is stuck reading the file", file)
+		}
 	}
 }
