@@ -470,7 +470,7 @@ func dialControl(network, address string, _ syscall.RawConn) error {
 
 // Public is what a read of the sink shows: every setting but the secrets,
 // which are reported as set or not. A Slack URL is a secret; a webhook
-// URL is shown with any password and query values redacted.
+// URL is shown with its user info and query values redacted.
 func (c *Config) Public() map[string]any {
 	out := map[string]any{
 		"type":            string(c.Type),
@@ -507,7 +507,7 @@ func (c *Config) Public() map[string]any {
 	return out
 }
 
-// redactURL hides a URL's password and query values.
+// redactURL hides a URL's user info and query values.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -520,7 +520,15 @@ func redactURL(raw string) string {
 		}
 		u.RawQuery = q.Encode()
 	}
-	return u.Redacted()
+	if u.User != nil {
+		// A token is often given as the user name (https://TOKEN@host/).
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword("redacted", "redacted")
+		} else {
+			u.User = url.User("redacted")
+		}
+	}
+	return u.String()
 }
 
 // secrets are the values of c that must never appear in an error, a log
@@ -541,6 +549,9 @@ func (c *Config) secrets() []string {
 	if u, err := url.Parse(c.URL); err == nil {
 		if p, ok := u.User.Password(); ok && p != "" {
 			out = append(out, p)
+		}
+		if n := u.User.Username(); len(n) >= 6 {
+			out = append(out, n)
 		}
 		for _, vs := range u.Query() {
 			for _, v := range vs {
