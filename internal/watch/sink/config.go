@@ -450,22 +450,38 @@ func refusedHost(host string) bool {
 	return err == nil && refusedAddr(ip)
 }
 
-// dialControl is the net.Dialer Control of every sink connection: it
+// errOutsideNetworks is the error of a dial outside the server config's
+// watch.sink_networks.
+var errOutsideNetworks = errors.New("the address is outside the networks sinks may reach (watch sink_networks in the server config)")
+
+// dialControl returns the net.Dialer Control of every sink connection: it
 // checks the address actually dialled, after name resolution, so a host
-// name resolving to a refused address is refused too.
-func dialControl(network, address string, _ syscall.RawConn) error {
-	if strings.HasPrefix(network, "unix") {
-		return nil
+// name resolving to a refused address is refused too. When allowed is not
+// empty the address must also be inside one of its prefixes.
+func dialControl(allowed []netip.Prefix) func(network, address string, _ syscall.RawConn) error {
+	return func(network, address string, _ syscall.RawConn) error {
+		if strings.HasPrefix(network, "unix") {
+			return nil
+		}
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return errRefusedAddr
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil || refusedAddr(ip) {
+			return errRefusedAddr
+		}
+		if len(allowed) == 0 {
+			return nil
+		}
+		ip = ip.WithZone("").Unmap()
+		for _, p := range allowed {
+			if p.Contains(ip) {
+				return nil
+			}
+		}
+		return errOutsideNetworks
 	}
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return errRefusedAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil || refusedAddr(ip) {
-		return errRefusedAddr
-	}
-	return nil
 }
 
 // Public is what a read of the sink shows: every setting but the secrets,

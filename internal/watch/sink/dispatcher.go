@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -39,6 +40,9 @@ type Options struct {
 	// MaxTracked bounds the alerts remembered for escalation and for
 	// telling a change from a repeat (default 10000).
 	MaxTracked int
+	// AllowedNetworks, when not empty, are the only networks sinks may
+	// connect to (the server config's watch sink_networks).
+	AllowedNetworks []netip.Prefix
 	// Hostname names this server in syslog and mail (os.Hostname).
 	Hostname string
 	Logger   *slog.Logger
@@ -156,7 +160,7 @@ func New(opts Options) *Dispatcher {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Dispatcher{opts: opts, log: opts.Logger.With("component", "watch-sinks"),
-		sender: sender{now: opts.Now, host: opts.Hostname}}
+		sender: sender{now: opts.Now, host: opts.Hostname, control: dialControl(opts.AllowedNetworks)}}
 }
 
 // Stats returns the counters.

@@ -37,6 +37,8 @@ func IsPermanent(err error) bool {
 type sender struct {
 	now  func() time.Time
 	host string // this server's name, for syslog and mail
+	// control checks every address dialled (dialControl).
+	control func(network, address string, c syscall.RawConn) error
 }
 
 // send makes one try of d to c, bounded by c.Timeout. The error it returns
@@ -149,7 +151,7 @@ func (s *sender) sendHTTP(ctx context.Context, c *Config, d *Delivery) error {
 		return err
 	}
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tc, DisableKeepAlives: true,
-		DialContext: (&net.Dialer{Timeout: c.Timeout, Control: dialControl}).DialContext, ForceAttemptHTTP2: true}
+		DialContext: (&net.Dialer{Timeout: c.Timeout, Control: s.control}).DialContext, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr,
 		// A redirect would take the signed body elsewhere: refuse it.
@@ -190,7 +192,7 @@ func (s *sender) sendSyslog(ctx context.Context, c *Config, d *Delivery) error {
 		return &permanentError{err.Error()}
 	}
 	msg := SyslogMessage(d, c.Facility, s.host, s.now())
-	dialer := net.Dialer{Control: dialControl}
+	dialer := net.Dialer{Control: s.control}
 	network := ep.Network
 	if network == "unix" {
 		network = "unixgram" // /dev/log is a datagram socket
@@ -224,7 +226,7 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 	if err != nil {
 		return &permanentError{err.Error()}
 	}
-	dialer := net.Dialer{Control: dialControl}
+	dialer := net.Dialer{Control: s.control}
 	conn, err := dialer.DialContext(ctx, "tcp", ep.Addr)
 	if err != nil {
 		return fmt.Errorf("smtp: %w", err)

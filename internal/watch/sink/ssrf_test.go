@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/clocktest"
+	"github.com/keyward/keyward/internal/logical/logicaltest"
 	"github.com/keyward/keyward/internal/watch"
 	"github.com/keyward/keyward/internal/watch/sink"
 )
@@ -176,6 +178,39 @@ func TestCAFileIsReadBounded(t *testing.T) {
 			}
 		case <-time.After(clocktest.Wait):
 			t.Fatalf("ca_file %s: the try is stuck reading the file", file)
+		}
+	}
+}
+
+// TestAllowedNetworks: with the server config's watch sink_networks set,
+// a sink reaches only addresses inside them.
+func TestAllowedNetworks(t *testing.T) {
+	rcv := newReceiver(t, nil)
+	for _, tc := range []struct {
+		nets    []netip.Prefix
+		deliver bool
+	}{
+		{[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, false},
+		{[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}, true},
+	} {
+		d := sink.New(sink.Options{AllowedNetworks: tc.nets})
+		if err := d.Attach(t.Context(), &logicaltest.InmemStorage{}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := sink.Apply("hook", nil, map[string]any{"type": "webhook", "url": rcv.URL, "secret": hmacKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.PutSink(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		_, err = d.Test(t.Context(), "hook", watch.SeverityHigh)
+		d.Detach()
+		if tc.deliver && err != nil {
+			t.Errorf("networks %v: Test = %v, want delivered", tc.nets, err)
+		}
+		if !tc.deliver && (err == nil || !strings.Contains(err.Error(), "sink_networks")) {
+			t.Errorf("networks %v: Test = %v, want refused naming sink_networks", tc.nets, err)
 		}
 	}
 }
