@@ -90,6 +90,10 @@ func redact(msg string, secrets []string) string {
 	return msg
 }
 
+// maxAnswerHeader bounds the headers of a webhook's or Slack's answer
+// (the default is 10 MiB); its body is read to at most 64 KiB.
+const maxAnswerHeader = 64 << 10
+
 // maxCAFile bounds a ca_file: a bundle of every public CA is ~250 KiB.
 const maxCAFile = 1 << 20
 
@@ -151,7 +155,8 @@ func (s *sender) sendHTTP(ctx context.Context, c *Config, d *Delivery) error {
 		return err
 	}
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tc, DisableKeepAlives: true,
-		DialContext: (&net.Dialer{Timeout: c.Timeout, Control: s.control}).DialContext, ForceAttemptHTTP2: true}
+		DialContext: (&net.Dialer{Timeout: c.Timeout, Control: s.control}).DialContext, ForceAttemptHTTP2: true,
+		MaxResponseHeaderBytes: maxAnswerHeader}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr,
 		// A redirect would take the signed body elsewhere: refuse it.

@@ -214,3 +214,20 @@ func TestAllowedNetworks(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookHugeHeadersAreRefused: the answer's headers are bounded too
+// (64 KiB), so a receiver cannot make each try hold megabytes.
+func TestWebhookHugeHeadersAreRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range 64 {
+			w.Header().Set(fmt.Sprintf("X-Pad-%d", i), strings.Repeat("p", 16<<10))
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarness(t)
+	h.put(t, "hook", map[string]any{"type": "webhook", "url": srv.URL, "secret": hmacKey, "max_attempts": 1})
+	if _, err := h.d.Test(t.Context(), "hook", watch.SeverityHigh); err == nil || !strings.Contains(err.Error(), "header") {
+		t.Errorf("Test = %v, want the 1 MiB of headers refused", err)
+	}
+}
