@@ -106,6 +106,10 @@ type Watch struct {
 	// AllowSeal lets a detection rule whose contain list names "seal"
 	// seal the server; without it that action fails and is reported.
 	AllowSeal bool
+	// SinkNetworks, when set, are the only networks alert sinks may
+	// connect to (sink_networks = ["10.0.0.0/8", "127.0.0.1"]); link-local,
+	// unspecified and multicast addresses are refused whatever it says.
+	SinkNetworks []netip.Prefix
 }
 
 // Location is the time zone TimeZone names (UTC when unset or unknown;
@@ -491,6 +495,18 @@ func Parse(text string) (cfg *Config, err error) {
 					cfg.Watch.DisableDetection = boolish(v, bad, "watch: "+k)
 				case "allow_seal":
 					cfg.Watch.AllowSeal = boolish(v, bad, "watch: "+k)
+				case "sink_networks":
+					for _, n := range strList(v) {
+						p, err := netip.ParsePrefix(n)
+						if a, aerr := netip.ParseAddr(n); err != nil && aerr == nil {
+							p, err = a.Prefix(a.BitLen())
+						}
+						if err != nil {
+							bad("watch: sink_networks: %q is not a CIDR or IP address", n)
+							continue
+						}
+						cfg.Watch.SinkNetworks = append(cfg.Watch.SinkNetworks, p.Masked())
+					}
 				default:
 					bad("watch: unknown setting %q", k)
 				}

@@ -41,3 +41,26 @@ watch {
 		}
 	}
 }
+
+func TestWatchSinkNetworks(t *testing.T) {
+	cfg, err := config.Parse(`
+storage "inmem" {}
+watch {
+  sink_networks = ["10.1.0.0/16", "127.0.0.1", "fd00::/8"]
+}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range cfg.Watch.SinkNetworks {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.1.0.0/16 127.0.0.1/32 fd00::/8" {
+		t.Errorf("sink_networks = %v", got)
+	}
+	_, err = config.Parse("storage \"inmem\" {}\nwatch {\n  sink_networks = [\"10.0.0.0/33\", \"mail.example\"]\n}\n")
+	if err == nil || !strings.Contains(err.Error(), `"10.0.0.0/33"`) || !strings.Contains(err.Error(), `"mail.example"`) {
+		t.Errorf("bad sink_networks = %v, want both named", err)
+	}
+}

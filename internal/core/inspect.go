@@ -10,7 +10,10 @@ import (
 // Inspector lets a service read what the mounts and the policy store hold,
 // with no token, no ACL check, no audit entry and no event: the reports
 // service builds its figures from it. It admits only read and list
-// operations, so a service holding it can look but never change anything.
+// operations. That alone does not make a read harmless: some engines'
+// reads act (a database mount's creds/ read creates a database user, and
+// through the inspector no lease would track it; static-creds/ returns a
+// password), so a caller reads only metadata, settings and role paths.
 // It is valid while the core stays unsealed (the service's lifetime).
 type Inspector interface {
 	// Mounts returns copies of the mount table entries of both tables

@@ -176,7 +176,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		cc.Events = n.watch
 		svcs = append(svcs, watchService(n.watch))
 	}
-	n.sinks = newSinks(logger)
+	n.sinks = newSinks(logger, cfg.Watch.SinkNetworks)
 	svcs = append(svcs, sinkService(n.sinks))
 	svcs = append(svcs, reportsService(n, cfg))
 	cc.Services = svcs

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/watch"
@@ -24,8 +25,8 @@ func sinkService(d *sink.Dispatcher) core.Service {
 }
 
 // newSinks builds the node's alert dispatcher (detached until unseal).
-func newSinks(logger *slog.Logger) *sink.Dispatcher {
-	return sink.New(sink.Options{Logger: logger})
+func newSinks(logger *slog.Logger, networks []netip.Prefix) *sink.Dispatcher {
+	return sink.New(sink.Options{Logger: logger, AllowedNetworks: networks})
 }
 
 // AlertNotifier returns the notifier that delivers alerts to the

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -248,5 +249,70 @@ func TestAlertSinksAPI(t *testing.T) {
 		if strings.Contains(sweep.String(), v) {
 			t.Errorf("the %s leaked", what)
 		}
+	}
+}
+
+// TestSinkURLChangeNeedsThePasswordAgain: a stored SMTP password is never
+// sent to a server the writer picked without also supplying it, so update
+// on a sink cannot exfiltrate a password that reads never show.
+func TestSinkURLChangeNeedsThePasswordAgain(t *testing.T) {
+	n := nodetest.Start(t)
+	c := n.Client(t)
+	pass := "smtp-" + rand.Text()
+	_, err := c.Logical().Write("sys/watch/sinks/mail", map[string]any{"type": "smtp", "url": "smtp://mail.example.test:587",
+		"from": "k@example.test", "to": []string{"o@example.test"}, "username": "u", "password": pass})
+	mustOK(t, "write smtp", err)
+
+	_, err = c.Logical().Write("sys/watch/sinks/mail", map[string]any{"url": "smtp://attacker.example.test:587"})
+	if status(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "password") || strings.Contains(err.Error(), pass) {
+		t.Fatalf("url change keeping the stored password = %v, want a 400 asking for the password", err)
+	}
+	read, err := c.Logical().Read("sys/watch/sinks/mail")
+	mustOK(t, "read smtp", err)
+	if read.Data["url"] != "smtp://mail.example.test:587" {
+		t.Errorf("refused update changed the sink: %v", read.Data)
+	}
+	// The same server, other settings: the password stays.
+	_, err = c.Logical().Write("sys/watch/sinks/mail", map[string]any{"min_severity": "high", "url": "smtp://mail.example.test:587"})
+	mustOK(t, "update smtp", err)
+	// A new server with the password given again, or with the credentials cleared.
+	_, err = c.Logical().Write("sys/watch/sinks/mail", map[string]any{"url": "smtp://relay.example.test:587", "password": pass})
+	mustOK(t, "move smtp with password", err)
+	_, err = c.Logical().Write("sys/watch/sinks/mail", map[string]any{"url": "smtp://other.example.test:25", "username": "", "password": ""})
+	mustOK(t, "move smtp without credentials", err)
+}
+
+// TestSinkRefusesMetadataAddresses: no sink may point at a link-local
+// address (the cloud instance-metadata services live there), an
+// unspecified one (0.0.0.0 reaches this host) or a multicast group,
+// however the address is spelled; loopback and private ones stay allowed
+// (a local syslog daemon, a mail relay).
+func TestSinkRefusesMetadataAddresses(t *testing.T) {
+	n := nodetest.Start(t)
+	c := n.Client(t)
+	key := "hmac-" + rand.Text()
+	for _, s := range []map[string]any{
+		{"type": "webhook", "url": "http://169.254.169.254/latest/meta-data/", "secret": key},
+		{"type": "webhook", "url": "http://[::ffff:169.254.169.254]/", "secret": key},
+		{"type": "webhook", "url": "http://[fd00:ec2::254]/", "secret": key},
+		{"type": "webhook", "url": "http://0.0.0.0:8200/v1/sys/seal", "secret": key},
+		{"type": "webhook", "url": "http://[fe80::1]/", "secret": key},
+		{"type": "slack", "url": "https://169.254.170.2/v2/credentials"},
+		{"type": "syslog", "url": "udp://224.0.0.1:514"},
+		{"type": "syslog", "url": "tcp://169.254.169.254:80"},
+		{"type": "smtp", "url": "smtp://[::]:25", "from": "k@example.test", "to": "o@example.test"},
+	} {
+		_, err := c.Logical().Write("sys/watch/sinks/meta", s)
+		if status(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "url:") {
+			t.Errorf("write %v sink to %v = %v, want a 400 naming url", s["type"], s["url"], err)
+		}
+	}
+	for i, s := range []map[string]any{
+		{"type": "webhook", "url": "http://127.0.0.1:9/alerts", "secret": key},
+		{"type": "webhook", "url": "https://10.1.2.3/alerts", "secret": key},
+		{"type": "syslog", "url": "udp://[::1]:514"},
+	} {
+		_, err := c.Logical().Write(fmt.Sprintf("sys/watch/sinks/local%d", i), s)
+		mustOK(t, fmt.Sprintf("write %v sink to %v", s["type"], s["url"]), err)
 	}
 }

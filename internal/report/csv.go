@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // cell renders one value for CSV: times in RFC 3339 (UTC, "" when zero),
@@ -40,14 +41,25 @@ func cell(v any) string {
 // Neutralise returns s safe to open in a spreadsheet: a cell starting
 // with =, +, -, @, a tab or a carriage return is one a spreadsheet may run
 // as a formula, so it gets a leading single quote (OWASP's advice for CSV
-// injection). A negative decimal number (-5, -3.5) is left alone.
+// injection). So does one where such a character follows leading spaces,
+// line breaks, quotes or a byte-order mark, which importers may trim. A
+// negative decimal number (-5, -3.5) is left alone.
 func Neutralise(s string) string {
 	if s == "" {
 		return s
 	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		if s[0] == '-' && negativeNumber.MatchString(s) {
+	if s[0] == '\t' || s[0] == '\r' {
+		return "'" + s
+	}
+	t := strings.TrimLeftFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || r == '"' || r == '\ufeff' || r == '\u200b'
+	})
+	if t == "" {
+		return s
+	}
+	switch t[0] {
+	case '=', '+', '-', '@':
+		if t[0] == '-' && negativeNumber.MatchString(t) {
 			return s
 		}
 		return "'" + s

@@ -3,9 +3,11 @@ package report_test
 import (
 	"bytes"
 	"encoding/csv"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/keyward/keyward/internal/report"
 )
@@ -44,7 +46,7 @@ func TestCSVQuotesAndNeutralises(t *testing.T) {
 // FuzzNeutralise: no cell CSV writes can start a formula, and every cell
 // reads back as written (after the neutralising quote).
 func FuzzNeutralise(f *testing.F) {
-	for _, s := range []string{"=1+1", "-2", "a,b", "\"q\"", "x\ny", "@x", "+", "-1e9", "\r=x"} {
+	for _, s := range []string{"=1+1", "-2", "a,b", "\"q\"", "x\ny", "@x", "+", "-1e9", "\r=x", " =x", "\"=x", "\n+x", " -5"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -63,7 +65,7 @@ func FuzzNeutralise(f *testing.F) {
 			t.Fatalf("CSV of %q gave %q", s, recs)
 		}
 		c := recs[1][0]
-		if c != "" && strings.ContainsRune("=+@\t\r", rune(c[0])) {
+		if c != "" && strings.ContainsRune("=+@\t\r", rune(c[0])) || formulaStart(c) {
 			t.Errorf("cell %q starts a formula", c)
 		}
 		if c != "" && c[0] == '-' && c != s {
@@ -74,6 +76,35 @@ func FuzzNeutralise(f *testing.F) {
 		}
 	})
 }
+
+// TestCSVNeutralisesAfterLeadingSpaceOrQuote: a spreadsheet that trims
+// spaces, line breaks or quotes from a cell on import still runs what
+// follows as a formula, so those cells are neutralised too.
+func TestCSVNeutralisesAfterLeadingSpaceOrQuote(t *testing.T) {
+	for _, s := range []string{" =cmd|' /C calc'!A0", "  +1+1", "\n=1+1", "\"=HYPERLINK(\"http://x\")",
+		"\" @SUM(1)", "\u00a0=1", "\ufeff=1", "\v-cmd", " \"\t=1"} {
+		if got := report.Neutralise(s); got != "'"+s {
+			t.Errorf("Neutralise(%q) = %q, want it quoted", s, got)
+		}
+	}
+	for _, s := range []string{" -5", "\"plain\"", " x=1", "-3.5", "'=already"} {
+		if got := report.Neutralise(s); got != s {
+			t.Errorf("Neutralise(%q) = %q, want it unchanged", s, got)
+		}
+	}
+}
+
+// formulaStart reports whether a spreadsheet that trims leading spaces
+// and quotes could read c as a formula.
+func formulaStart(c string) bool {
+	if c != "" && strings.ContainsRune("\t\r", rune(c[0])) {
+		return true
+	}
+	tr := strings.TrimLeftFunc(c, func(r rune) bool { return unicode.IsSpace(r) || r == '"' || r == '\ufeff' || r == '\u200b' })
+	return tr != "" && strings.ContainsRune("=+@-", rune(tr[0])) && !negNumber.MatchString(tr)
+}
+
+var negNumber = regexp.MustCompile(`^-[0-9]+(\.[0-9]+)?$`)
 
 func isUTF8(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
 

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/keyward/keyward/internal/logical"
@@ -219,6 +221,11 @@ func Apply(name string, prev *Config, data map[string]any) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, logical.BadRequest("%s", errors.Join(errs...))
 	}
+	if _, given := data["password"]; prev != nil && prev.Type == SMTP && !given && !c.Password.Empty() && c.URL != prev.URL {
+		// The stored password would go to a server the writer picked:
+		// update on a sink must not reveal what a read never shows.
+		return nil, logical.BadRequest("password: a new url needs the password again (a stored password is never sent to another server)")
+	}
 	if err := c.Validate(); err != nil {
 		return nil, logical.BadRequest("%s", err)
 	}
@@ -351,6 +358,9 @@ func ParseEndpoint(t Type, raw string) (Endpoint, error) {
 		if host == "" {
 			return Endpoint{}, errors.New("url: missing host")
 		}
+		if refusedHost(host) {
+			return Endpoint{}, errRefusedAddr
+		}
 		if port == "" {
 			if defPort == "" {
 				return Endpoint{}, errors.New("url: missing port")
@@ -375,6 +385,9 @@ func ParseEndpoint(t Type, raw string) (Endpoint, error) {
 		}
 		if u.Hostname() == "" {
 			return Endpoint{}, errors.New("url: missing host")
+		}
+		if refusedHost(u.Hostname()) {
+			return Endpoint{}, errRefusedAddr
 		}
 		if p := u.Port(); p != "" {
 			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
@@ -404,9 +417,76 @@ func ParseEndpoint(t Type, raw string) (Endpoint, error) {
 	return Endpoint{}, errors.New("url: unknown sink type")
 }
 
+// errRefusedAddr is the error of a sink URL, or of a dial, to an address
+// no sink may reach.
+var errRefusedAddr = errors.New("url: a link-local (cloud metadata), unspecified or multicast address is refused")
+
+var (
+	// awsMetadataV6 is the IPv6 address of the EC2 instance-metadata
+	// service (a unique-local address, so not link-local).
+	awsMetadataV6 = netip.MustParseAddr("fd00:ec2::254")
+	// nat64 embeds an IPv4 address in its last 32 bits.
+	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+)
+
+// refusedAddr reports whether no sink may reach ip: link-local addresses
+// (169.254.169.254 and the other instance-metadata and link-local
+// services), the EC2 IPv6 metadata address, unspecified addresses (0.0.0.0
+// and :: reach this host), multicast, and NAT64 spellings of these.
+// Loopback and private addresses are allowed: a local syslog daemon or a
+// mail relay is a sink's usual place (docs/watch.md, Where sinks may point).
+func refusedAddr(ip netip.Addr) bool {
+	ip = ip.WithZone("").Unmap()
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	}
+	return ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified() || ip == awsMetadataV6
+}
+
+// refusedHost reports whether host is an IP literal refusedAddr refuses.
+func refusedHost(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return err == nil && refusedAddr(ip)
+}
+
+// errOutsideNetworks is the error of a dial outside the server config's
+// watch.sink_networks.
+var errOutsideNetworks = errors.New("the address is outside the networks sinks may reach (watch sink_networks in the server config)")
+
+// dialControl returns the net.Dialer Control of every sink connection: it
+// checks the address actually dialled, after name resolution, so a host
+// name resolving to a refused address is refused too. When allowed is not
+// empty the address must also be inside one of its prefixes.
+func dialControl(allowed []netip.Prefix) func(network, address string, _ syscall.RawConn) error {
+	return func(network, address string, _ syscall.RawConn) error {
+		if strings.HasPrefix(network, "unix") {
+			return nil
+		}
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return errRefusedAddr
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil || refusedAddr(ip) {
+			return errRefusedAddr
+		}
+		if len(allowed) == 0 {
+			return nil
+		}
+		ip = ip.WithZone("").Unmap()
+		for _, p := range allowed {
+			if p.Contains(ip) {
+				return nil
+			}
+		}
+		return errOutsideNetworks
+	}
+}
+
 // Public is what a read of the sink shows: every setting but the secrets,
 // which are reported as set or not. A Slack URL is a secret; a webhook
-// URL is shown with any password and query values redacted.
+// URL is shown with its user info and query values redacted.
 func (c *Config) Public() map[string]any {
 	out := map[string]any{
 		"type":            string(c.Type),
@@ -443,7 +523,7 @@ func (c *Config) Public() map[string]any {
 	return out
 }
 
-// redactURL hides a URL's password and query values.
+// redactURL hides a URL's user info and query values.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -456,7 +536,15 @@ func redactURL(raw string) string {
 		}
 		u.RawQuery = q.Encode()
 	}
-	return u.Redacted()
+	if u.User != nil {
+		// A token is often given as the user name (https://TOKEN@host/).
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword("redacted", "redacted")
+		} else {
+			u.User = url.User("redacted")
+		}
+	}
+	return u.String()
 }
 
 // secrets are the values of c that must never appear in an error, a log
@@ -477,6 +565,9 @@ func (c *Config) secrets() []string {
 	if u, err := url.Parse(c.URL); err == nil {
 		if p, ok := u.User.Password(); ok && p != "" {
 			out = append(out, p)
+		}
+		if n := u.User.Username(); len(n) >= 6 {
+			out = append(out, n)
 		}
 		for _, vs := range u.Query() {
 			for _, v := range vs {

@@ -178,3 +178,23 @@ func FuzzParseEndpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestPublicHidesURLUserInfo: a token given as the URL's user name (as in
+// https://TOKEN@host/) is a credential like a password: reads never show it.
+func TestPublicHidesURLUserInfo(t *testing.T) {
+	tok := "tok" + strings.Repeat("Z", 20)
+	pw := "pw" + strings.Repeat("Y", 20)
+	for raw, want := range map[string]string{
+		"https://" + tok + "@h.test/in":          "https://redacted@h.test/in",
+		"https://" + tok + ":" + pw + "@h.test/": "https://redacted:redacted@h.test/",
+	} {
+		c, err := sink.Apply("s", nil, map[string]any{"type": "webhook", "url": raw, "secret": hmacKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(c.Public())
+		if c.Public()["url"] != want || strings.Contains(string(b), tok) || strings.Contains(string(b), pw) {
+			t.Errorf("Public of %s = %s, want url %s", raw, b, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -39,6 +40,9 @@ type Options struct {
 	// MaxTracked bounds the alerts remembered for escalation and for
 	// telling a change from a repeat (default 10000).
 	MaxTracked int
+	// AllowedNetworks, when not empty, are the only networks sinks may
+	// connect to (the server config's watch sink_networks).
+	AllowedNetworks []netip.Prefix
 	// Hostname names this server in syslog and mail (os.Hostname).
 	Hostname string
 	Logger   *slog.Logger
@@ -91,7 +95,8 @@ type running struct {
 	sinks   map[string]*Config
 	alerts  map[string]*tracked
 	queue   []job
-	spill   []job // found the queue full: to become dead letters
+	busy    map[string]bool // sinks a worker is trying now
+	spill   []job           // found the queue full: to become dead letters
 	wake    chan struct{}
 	dead    []string // dead-letter ids, oldest first
 	deadMu  sync.Mutex
@@ -155,7 +160,7 @@ func New(opts Options) *Dispatcher {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Dispatcher{opts: opts, log: opts.Logger.With("component", "watch-sinks"),
-		sender: sender{now: opts.Now, host: opts.Hostname}}
+		sender: sender{now: opts.Now, host: opts.Hostname, control: dialControl(opts.AllowedNetworks)}}
 }
 
 // Stats returns the counters.
@@ -202,7 +207,7 @@ func (d *Dispatcher) Attach(ctx context.Context, store logical.Storage) error {
 	}
 	slices.Sort(dead)
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &running{ctx: rctx, cancel: cancel, store: store, sinks: sinks, alerts: map[string]*tracked{},
+	r := &running{ctx: rctx, cancel: cancel, store: store, sinks: sinks, alerts: map[string]*tracked{}, busy: map[string]bool{},
 		wake: make(chan struct{}, 1), dead: dead}
 	d.mu.Lock()
 	if d.run != nil {
@@ -455,9 +460,18 @@ func (d *Dispatcher) worker(r *running) {
 		case len(r.spill) > 0:
 			j, r.spill, spilled, ok = r.spill[0], r.spill[1:], true, true
 		case len(r.queue) > 0:
-			j, r.queue, ok = r.queue[0], r.queue[1:], true
+			// One try at a time per sink: a receiver that never answers
+			// holds one worker, not all of them, and a sink gets its
+			// deliveries in order.
+			if i := slices.IndexFunc(r.queue, func(q job) bool { return !r.busy[q.cfg.Name] }); i >= 0 {
+				j, ok = r.queue[i], true
+				r.queue = slices.Delete(r.queue, i, i+1)
+				r.busy[j.cfg.Name] = true
+			}
 		}
-		more := len(r.spill)+len(r.queue) > 0
+		// Wake another worker only after taking a job: one that found
+		// nothing it may send waits for a new job or a finished try.
+		more := ok && len(r.spill)+len(r.queue) > 0
 		d.mu.Unlock()
 		if more {
 			select {
@@ -478,6 +492,9 @@ func (d *Dispatcher) worker(r *running) {
 			continue
 		}
 		d.deliver(r, j)
+		d.mu.Lock()
+		delete(r.busy, j.cfg.Name)
+		d.mu.Unlock()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
+	"net/textproto"
 	"net/url"
 	"os"
 	"strconv"
@@ -36,6 +37,8 @@ func IsPermanent(err error) bool {
 type sender struct {
 	now  func() time.Time
 	host string // this server's name, for syslog and mail
+	// control checks every address dialled (dialControl).
+	control func(network, address string, c syscall.RawConn) error
 }
 
 // send makes one try of d to c, bounded by c.Timeout. The error it returns
@@ -87,12 +90,41 @@ func redact(msg string, secrets []string) string {
 	return msg
 }
 
+// maxAnswerHeader bounds the headers of a webhook's or Slack's answer
+// (the default is 10 MiB); its body is read to at most 64 KiB.
+const maxAnswerHeader = 64 << 10
+
+// maxCAFile bounds a ca_file: a bundle of every public CA is ~250 KiB.
+const maxCAFile = 1 << 20
+
+// readCAFile reads a regular file of at most maxCAFile bytes. It opens
+// without blocking and refuses anything else (a FIFO would block the try,
+// /dev/zero would be read without end).
+func readCAFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &permanentError{"ca_file: cannot read the file"}
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, &permanentError{"ca_file: not a regular file"}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
+	if err != nil {
+		return nil, &permanentError{"ca_file: cannot read the file"}
+	}
+	if len(b) > maxCAFile {
+		return nil, &permanentError{"ca_file: larger than 1 MiB"}
+	}
+	return b, nil
+}
+
 func tlsConfig(c *Config, serverName string) (*tls.Config, error) {
 	tc := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pem, err := readCAFile(c.CAFile)
 		if err != nil {
-			return nil, &permanentError{"ca_file: cannot read the file"}
+			return nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
@@ -123,7 +155,8 @@ func (s *sender) sendHTTP(ctx context.Context, c *Config, d *Delivery) error {
 		return err
 	}
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tc, DisableKeepAlives: true,
-		DialContext: (&net.Dialer{Timeout: c.Timeout}).DialContext, ForceAttemptHTTP2: true}
+		DialContext: (&net.Dialer{Timeout: c.Timeout, Control: s.control}).DialContext, ForceAttemptHTTP2: true,
+		MaxResponseHeaderBytes: maxAnswerHeader}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr,
 		// A redirect would take the signed body elsewhere: refuse it.
@@ -164,7 +197,7 @@ func (s *sender) sendSyslog(ctx context.Context, c *Config, d *Delivery) error {
 		return &permanentError{err.Error()}
 	}
 	msg := SyslogMessage(d, c.Facility, s.host, s.now())
-	var dialer net.Dialer
+	dialer := net.Dialer{Control: s.control}
 	network := ep.Network
 	if network == "unix" {
 		network = "unixgram" // /dev/log is a datagram socket
@@ -198,7 +231,7 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 	if err != nil {
 		return &permanentError{err.Error()}
 	}
-	var dialer net.Dialer
+	dialer := net.Dialer{Control: s.control}
 	conn, err := dialer.DialContext(ctx, "tcp", ep.Addr)
 	if err != nil {
 		return fmt.Errorf("smtp: %w", err)
@@ -207,7 +240,7 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 	bound(ctx, conn)
 	cl, err := smtp.NewClient(conn, ep.Host)
 	if err != nil {
-		return fmt.Errorf("smtp: greeting: %w", err)
+		return smtpErr("greeting", err)
 	}
 	defer cl.Close()
 	host := s.host
@@ -215,7 +248,7 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 		host = "localhost"
 	}
 	if err := cl.Hello(host); err != nil {
-		return fmt.Errorf("smtp: hello: %w", err)
+		return smtpErr("hello", err)
 	}
 	if c.StartTLS == StartTLSRequired {
 		if ok, _ := cl.Extension("STARTTLS"); !ok {
@@ -226,7 +259,7 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 			return err
 		}
 		if err := cl.StartTLS(tc); err != nil {
-			return fmt.Errorf("smtp: starttls: %w", err)
+			return smtpErr("starttls", err)
 		}
 	}
 	if c.Username != "" {
@@ -234,28 +267,42 @@ func (s *sender) sendMail(ctx context.Context, c *Config, d *Delivery) error {
 			return &permanentError{"smtp: the server does not offer AUTH"}
 		}
 		if err := cl.Auth(smtp.PlainAuth("", c.Username, c.Password.Reveal(), ep.Host)); err != nil {
-			return fmt.Errorf("smtp: auth: %w", err)
+			return smtpErr("auth", err)
 		}
 	}
 	if err := cl.Mail(c.From); err != nil {
-		return fmt.Errorf("smtp: mail from: %w", err)
+		return smtpErr("mail from", err)
 	}
 	for _, to := range c.To {
 		if err := cl.Rcpt(to); err != nil {
-			return fmt.Errorf("smtp: rcpt to: %w", err)
+			return smtpErr("rcpt to", err)
 		}
 	}
 	w, err := cl.Data()
 	if err != nil {
-		return fmt.Errorf("smtp: data: %w", err)
+		return smtpErr("data", err)
 	}
 	if _, err := w.Write(MailMessage(d, c.From, c.To, host, s.now())); err != nil {
-		return fmt.Errorf("smtp: data: %w", err)
+		return smtpErr("data", err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("smtp: data: %w", err)
+		return smtpErr("data", err)
 	}
-	return cl.Quit()
+	if err := cl.Quit(); err != nil {
+		return smtpErr("quit", err)
+	}
+	return nil
+}
+
+// smtpErr is err at an SMTP stage. An answer that is no SMTP reply is not
+// quoted: the sink may point at another kind of service, whose banner is
+// not for the caller to read through the sink.
+func smtpErr(stage string, err error) error {
+	var pe textproto.ProtocolError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("smtp: %s: the server's answer is not an SMTP reply", stage)
+	}
+	return fmt.Errorf("smtp: %s: %w", stage, err)
 }
 
 // bound ends conn's blocking reads and writes at ctx's deadline or as soon
