@@ -53,6 +53,7 @@ FUZZ := \
 	internal/policy:FuzzCondition \
 	internal/policy:FuzzGroupTemplateNeverWidens \
 	internal/policy:FuzzParse \
+	internal/policy:FuzzControlGroup \
 	internal/policy:FuzzTemplateNeverWidens \
 	internal/report:FuzzNeutralise \
 	internal/report:FuzzParseParams \

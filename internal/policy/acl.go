@@ -20,6 +20,8 @@ type perms struct {
 	// sources are the rules merged into this pattern, for Explain.
 	sources []ruleSource
 	pattern string // the rendered pattern
+	// cg is the merged control group of the pattern's rules, or nil.
+	cg *ControlGroup
 }
 
 // condGrant is one conditional rule: caps are granted when any of conds
@@ -102,6 +104,10 @@ type Decision struct {
 	// only under conditions, so the decision depends on the request
 	// context.
 	Conditional bool
+	// ControlGroup is the control group of the matching rule when the
+	// request is allowed: the caller must hold the request for approval
+	// (nil for almost every rule). It is shared: do not modify it.
+	ControlGroup *ControlGroup
 }
 
 // Compile merges the rules of policies into an ACL, Vault style: rules for
@@ -218,6 +224,7 @@ func (p *perms) merge(r *Rule, conds []*condition) {
 		*p = perms{caps: CapDeny, sources: p.sources, pattern: p.pattern}
 		return
 	}
+	p.cg = mergeControlGroup(p.cg, r.ControlGroup)
 	if len(conds) > 0 {
 		p.conds = append(p.conds, condGrant{caps: r.Capabilities, conds: conds})
 	} else {
@@ -393,6 +400,7 @@ func (a *ACL) CheckRequest(path string, op Operation, params map[string]any, ali
 		}
 	}
 	d.Allowed = true
+	d.ControlGroup = p.cg
 	return d
 }
 

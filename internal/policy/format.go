@@ -43,6 +43,7 @@ func (p *Policy) Format() string {
 		writeTTL(&b, "min_wrapping_ttl", r.MinWrappingTTL)
 		writeTTL(&b, "max_wrapping_ttl", r.MaxWrappingTTL)
 		formatConditions(&b, r.Conditions)
+		formatControlGroup(&b, r.ControlGroup)
 		b.WriteString("}\n")
 	}
 	return b.String()

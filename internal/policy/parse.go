@@ -52,6 +52,9 @@ type Rule struct {
 	// one of them holds for the request (see Condition). Empty means
 	// always. A deny rule cannot have conditions.
 	Conditions []Condition
+	// ControlGroup, when set, holds requests on the path for approval
+	// (see ControlGroup); nil for most rules.
+	ControlGroup *ControlGroup
 }
 
 // ParseError reports a problem in policy text at a 1-based line and column
@@ -209,6 +212,8 @@ func parseRule(pos token.Pos, pattern string, body *ast.ObjectList) (Rule, error
 			r.MaxWrappingTTL, err = parseTTL(val)
 		case "comment":
 			_, err = parseString(val)
+		case "control_group":
+			r.ControlGroup, err = parseControlGroup(val)
 		case "condition":
 			var conds []Condition
 			conds, err = parseConditions(val)
@@ -233,6 +238,9 @@ func parseRule(pos token.Pos, pattern string, body *ast.ObjectList) (Rule, error
 		r.Capabilities = CapDeny
 		if len(r.Conditions) > 0 {
 			return r, errAt(pos, "a deny rule cannot have conditions: put the condition on the rule that grants")
+		}
+		if r.ControlGroup != nil {
+			return r, errAt(pos, "a deny rule cannot have a control_group")
 		}
 	}
 	if len(r.Conditions) > 0 && r.Capabilities == 0 {
