@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/keyward/keyward/internal/clocktest"
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/node/nodetest"
+	"github.com/keyward/keyward/internal/watch"
 )
 
 const cgRequesterPolicy = `
@@ -335,6 +337,10 @@ func TestControlGroupTwoPersonRule(t *testing.T) {
 func TestControlGroupDenyAndExpiry(t *testing.T) {
 	f := newGovFixture(t)
 	alice, bob, carol := f.client(t, f.alice), f.client(t, f.bob), f.client(t, f.carol)
+	stream := subscribe(t, f.n.URL, f.n.RootToken.Reveal(), "")
+	if stream.status != http.StatusOK {
+		t.Fatalf("subscribe: %d", stream.status)
+	}
 
 	d, err := alice.Logical().Read("secret/data/prod/db")
 	if err != nil || d.WrapInfo == nil {
@@ -366,6 +372,17 @@ func TestControlGroupDenyAndExpiry(t *testing.T) {
 	}
 	if _, err := alice.Logical().Unwrap(e.WrapInfo.Token); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("unwrap after expiry = %v", err)
+	}
+	// The watch hub sees each step: the held read, the approval, the
+	// denial, the refused unwraps; never a token or the secret.
+	stream.next(t, "the held read", at("secret/data/prod/db"))
+	stream.next(t, "an approval", at("sys/control-group/authorize"))
+	stream.next(t, "the denial", at("sys/control-group/deny"))
+	stream.next(t, "a refused unwrap", func(e *watch.Event) bool { return e.Path == "sys/wrapping/unwrap" && e.Status == http.StatusForbidden })
+	for _, v := range []string{f.secret, d.WrapInfo.Token, e.WrapInfo.Token, f.alice, f.bob} {
+		if strings.Contains(stream.Raw(), v) {
+			t.Errorf("canary %.12s… in the event stream", v)
+		}
 	}
 	f.wantAudited(t, "sys/control-group/deny", "")
 	f.wantAudited(t, "sys/wrapping/unwrap", "denied")
@@ -483,4 +500,31 @@ func TestJITAccess(t *testing.T) {
 	f.wantAudited(t, "sys/access/requests/"+id2+"/deny", "")
 	f.wantAudited(t, "secret/data/prod/db", "")
 	f.sweep(t, jit, f.secret, f.alice, f.bob)
+}
+
+// A control group on the approvers' own endpoints never holds them (the
+// approval would need an approval), and root is never held.
+func TestControlGroupNeverHoldsItsOwnEndpoints(t *testing.T) {
+	f := newGovFixture(t)
+	if err := f.root.Sys().PutPolicy("cg-approver", `path "sys/*" {
+  capabilities = ["read", "list", "update"]
+  control_group { factor "ops" { identity { group_names = ["ops"] approvals = 1 } } }
+}`); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := f.root.Logical().Read("secret/data/prod/db"); err != nil || s == nil || s.WrapInfo != nil || s.Data == nil {
+		t.Fatalf("root read = %v, %v; want the data, never held", s, err)
+	}
+	h, err := f.client(t, f.alice).Logical().Read("secret/data/prod/db")
+	if err != nil || h.WrapInfo == nil {
+		t.Fatal(err)
+	}
+	st, err := cgDo(t, f.client(t, f.bob), "sys/control-group/authorize", h.WrapInfo.Accessor)
+	if err != nil || st == nil || st.WrapInfo != nil || st.Data["approved"] != false {
+		t.Fatalf("authorize under a sys/* control group = %+v, %v; want performed", st, err)
+	}
+	// A sys path outside the control group endpoints is held.
+	if s, err := f.client(t, f.bob).Logical().List("sys/policies/acl"); err != nil || s == nil || s.WrapInfo == nil {
+		t.Fatalf("LIST sys/policies/acl under a sys/* control group = %+v, %v; want held", s, err)
+	}
 }
