@@ -250,10 +250,37 @@ func (c *Core) cgHold(ctx context.Context, a *active, req *logical.Request, cg *
 	if err := c.cgPut(ctx, r); err != nil {
 		return nil, err
 	}
+	c.cgArmExpiry(a, r.Accessor, r.Expires)
 	c.logger.Info("control group request held", "accessor", r.Accessor, "path", r.Path, "operation", r.Operation,
 		"requester_accessor", r.RequesterAccessor, "ttl", ttl.String())
 	return &logical.Response{WrapInfo: &logical.WrapInfo{Token: tok, Accessor: r.Accessor, TTL: ttl,
 		CreationTime: now, CreationPath: req.Path}}, nil
+}
+
+// cgArmExpiry removes the request (and the data it holds) from storage at
+// its expiry; requests outliving a restart are removed when a list or an
+// unwrap finds them expired.
+func (c *Core) cgArmExpiry(a *active, accessor string, at time.Time) {
+	t := time.AfterFunc(max(at.Sub(c.now()), 0), func() {
+		select {
+		case <-a.ctx.Done():
+			return
+		default:
+		}
+		c.cg.mu.Lock()
+		defer c.cg.mu.Unlock()
+		r, err := c.cgLoad(a.ctx, accessor)
+		if err == nil && r != nil && !c.now().Before(r.Expires) {
+			err = c.cgDelete(a.ctx, r)
+			if err == nil && !r.Used {
+				c.logger.Info("control group request expired", "accessor", accessor, "path", r.Path)
+			}
+		}
+		if err != nil {
+			c.logger.Error("control group: remove expired request", "accessor", accessor, "err", err)
+		}
+	})
+	context.AfterFunc(a.ctx, func() { t.Stop() })
 }
 
 // entityName is the entity's name, or fallback when it has none.
@@ -310,6 +337,56 @@ func (c *Core) cgUnwrap(ctx context.Context, req *logical.Request, rt *routedTo)
 	c.logger.Info("control group request performed", "accessor", r.Accessor, "path", r.Path, "requester_accessor", r.RequesterAccessor)
 	resp, err = c.handleRequest(actx, inner, rt)
 	return resp, true, err
+}
+
+// cgLookup answers sys/wrapping/lookup for a control group's wrapping
+// token, as the wrapping service does for its own: the creation path, time
+// and TTL, never the request. handled is false for any other token.
+func (c *Core) cgLookup(ctx context.Context, req *logical.Request, rt *routedTo) (*logical.Response, bool, error) {
+	tok, _, _ := logical.Str(req.Data, "token")
+	if tok == "" {
+		tok = req.ClientToken.Reveal()
+	}
+	if !tokenfmt.Valid(tok) || tokenfmt.Prefix(tok) != tokenfmt.Wrapping {
+		return nil, false, nil
+	}
+	c.stateLock.RLock()
+	defer c.stateLock.RUnlock()
+	a := c.active
+	if a == nil {
+		return nil, false, nil
+	}
+	tkey, err := c.cgTokenKey(ctx, tok)
+	if err != nil {
+		return nil, true, err
+	}
+	c.cg.mu.Lock()
+	var r *cgRequest
+	acc, err := c.barrier.Get(ctx, cgTokensKey+tkey)
+	if err == nil && acc != nil {
+		r, err = c.cgLoad(ctx, string(acc))
+	}
+	c.cg.mu.Unlock()
+	if err != nil {
+		return nil, true, err
+	}
+	if r == nil {
+		return nil, false, nil
+	}
+	rt.mount = "sys/"
+	var resp *logical.Response
+	var stepErr error
+	if r.Used || !c.now().Before(r.Expires) {
+		stepErr = logical.BadRequest("wrapping token is not valid or does not exist")
+	} else {
+		resp = &logical.Response{Data: map[string]any{"creation_path": r.Path,
+			"creation_time": r.Created.Format(time.RFC3339Nano), "creation_ttl": int64(r.Expires.Sub(r.Created) / time.Second)}}
+	}
+	if err := c.cgAudit(ctx, a, req, "sys/wrapping/lookup", map[string]any{"accessor": r.Accessor}, stepErr); err != nil {
+		return nil, true, err
+	}
+	c.emitEvent(a, req, nil, resp, stepErr)
+	return resp, true, stepErr
 }
 
 // cgClaim finds the control group request of wrapping token tok and, when

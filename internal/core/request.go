@@ -53,6 +53,11 @@ func (c *Core) handleRequest(ctx context.Context, req *logical.Request, rt *rout
 			return resp, err
 		}
 	}
+	if req.Path == "sys/wrapping/lookup" && (req.Operation == logical.UpdateOperation || req.Operation == logical.ReadOperation) {
+		if resp, handled, err := c.cgLookup(ctx, req, rt); handled {
+			return resp, err
+		}
+	}
 	resp, err := c.handleUnsealed(ctx, req, rt)
 	if errors.Is(err, errSealRequested) {
 		c.stopHA()
@@ -354,8 +359,10 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 				}
 			}
 		}
-		if cg := controlGroupFor(ctx, acl, req, m.entry.Path+canonicalRel(m, &routed, rel)); cg != nil {
-			return m, &routed, &controlGroupHold{cg: cg}
+		if acl.HasControlGroups() {
+			if cg := controlGroupFor(ctx, acl, req, m.entry.Path+canonicalRel(m, &routed, rel)); cg != nil {
+				return m, &routed, &controlGroupHold{cg: cg}
+			}
 		}
 	}
 	return m, &routed, nil

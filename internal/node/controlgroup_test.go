@@ -201,6 +201,10 @@ func TestControlGroupTwoPersonRule(t *testing.T) {
 		t.Fatalf("wrap_info = %+v, want ttl 14400 and creation_path secret/data/prod/db", wi)
 	}
 
+	lk, err := f.client(t, "").Logical().Write("sys/wrapping/lookup", map[string]any{"token": wi.Token})
+	if err != nil || lk.Data["creation_path"] != "secret/data/prod/db" || lk.Data["creation_ttl"] != json.Number("14400") {
+		t.Fatalf("lookup = %v, %v", lk, err)
+	}
 	if _, err := alice.Logical().Unwrap(wi.Token); err == nil || !strings.Contains(err.Error(), "needs further approval") {
 		t.Fatalf("unwrap before approval = %v, want a needs-further-approval error", err)
 	}

@@ -84,6 +84,9 @@ type ACL struct {
 	exact    map[string]*perms
 	prefix   rnode // patterns ending in "*" without "+"; keyed without "*"
 	segs     rnode // patterns with "+"; keyed by the text before the first "+"
+	// anyCG is set when some rule has a control group, so ControlGroup
+	// costs nothing for the (usual) ACL without one.
+	anyCG bool
 }
 
 // Decision is the outcome of an ACL check.
@@ -169,6 +172,9 @@ func Compile(policies []*Policy, ident *Identity) (*ACL, error) {
 		perm := merged[path]
 		if perm.possible() != 0 && perm.caps&CapDeny == 0 {
 			a.granting = append(a.granting, path)
+		}
+		if perm.cg != nil {
+			a.anyCG = true
 		}
 		k := newRuleKey(path)
 		switch {

@@ -272,7 +272,7 @@ func formatControlGroup(b *strings.Builder, cg *ControlGroup) {
 // copy the caller may keep), or nil when none applies or path is not
 // canonical. A deny rule never has one.
 func (a *ACL) ControlGroup(path string) *ControlGroup {
-	if a == nil || !isCleanPath(path) {
+	if !a.HasControlGroups() || !isCleanPath(path) {
 		return nil
 	}
 	if p := a.lookup(path, false); p != nil && p.cg != nil {
@@ -280,3 +280,6 @@ func (a *ACL) ControlGroup(path string) *ControlGroup {
 	}
 	return nil
 }
+
+// HasControlGroups reports whether any rule of the ACL has a control group.
+func (a *ACL) HasControlGroups() bool { return a != nil && a.anyCG }
