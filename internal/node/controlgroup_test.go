@@ -502,7 +502,19 @@ func TestJITAccess(t *testing.T) {
 	f.wantAudited(t, base+"/approve", "separation of duties")
 	f.wantAudited(t, base+"/collect", "")
 	f.wantAudited(t, "sys/access/requests/"+id2+"/deny", "")
-	f.wantAudited(t, "secret/data/prod/db", "")
+	// The JIT token's use is audited with the request id it came from.
+	used := false
+	for _, e := range f.auditEntries(t) {
+		au, _ := e["auth"].(map[string]any)
+		md, _ := au["metadata"].(map[string]any)
+		rq, _ := e["request"].(map[string]any)
+		if e["type"] == "response" && rq["path"] == "secret/data/prod/db" && md["access_request_id"] == id {
+			used = true
+		}
+	}
+	if !used {
+		t.Error("no audit entry of the JIT token's read carrying its access_request_id")
+	}
 	f.sweep(t, jit, f.secret, f.alice, f.bob)
 }
 
