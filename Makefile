@@ -55,6 +55,7 @@ FUZZ := \
 	internal/policy:FuzzCondition \
 	internal/policy:FuzzGroupTemplateNeverWidens \
 	internal/policy:FuzzParse \
+	internal/policy:FuzzControlGroup \
 	internal/policy:FuzzTemplateNeverWidens \
 	internal/report:FuzzNeutralise \
 	internal/report:FuzzParseParams \

@@ -21,7 +21,9 @@ A wrapping token works once: a second unwrap fails, and the server logs it
 as a possible interception. The token is read from a line of stdin when
 TOKEN is "-" or missing, which keeps it out of the process list.
 
-Your own token is not needed and not sent.`,
+Your own token is not needed for a plain wrapping token (it is sent when
+set, and ignored). A control group's wrapping token needs it: the held
+request is performed as you, once the approvers approved.`,
 		Example: `  keyward unwrap -field=secret_id < wrapped-token.txt
   keyward unwrap -format=json kww_...`,
 		Args: cobra.MaximumNArgs(1),
@@ -36,7 +38,9 @@ Your own token is not needed and not sent.`,
 			} else if tok, err = (&stdinSource{r: cmd.InOrStdin()}).readLine("wrapping token"); err != nil {
 				return err
 			}
-			c.SetToken("")
+			// Your own token goes along when set: the server ignores it for
+			// a plain wrapping token, and a control group's is performed
+			// as you, so it needs it.
 			s, err := c.Write(cmd.Context(), "sys/wrapping/unwrap", map[string]any{"token": tok})
 			if err != nil {
 				return explain(fmt.Errorf("unwrap: %w", err), c)

@@ -160,7 +160,9 @@ type Core struct {
 
 	auto autoUnseal
 
-	bg breakGlassState
+	bg     breakGlassState
+	cg     cgState
+	access accessState
 }
 
 // active is everything that exists only while the core is unsealed.

@@ -49,6 +49,16 @@ func (c *Core) handleRequest(ctx context.Context, req *logical.Request, rt *rout
 		rt.mount = "sys/"
 		return resp, err
 	}
+	if req.Path == "sys/wrapping/unwrap" && req.Operation == logical.UpdateOperation {
+		if resp, handled, err := c.cgUnwrap(ctx, req, rt); handled {
+			return resp, err
+		}
+	}
+	if req.Path == "sys/wrapping/lookup" && (req.Operation == logical.UpdateOperation || req.Operation == logical.ReadOperation) {
+		if resp, handled, err := c.cgLookup(ctx, req, rt); handled {
+			return resp, err
+		}
+	}
 	resp, err := c.handleUnsealed(ctx, req, rt)
 	if errors.Is(err, errSealRequested) {
 		c.stopHA()
@@ -115,6 +125,11 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request, rt *rou
 	}
 	ctx = withMFAHeader(ctx, req)
 	m, routed, authErr := c.authorize(ctx, a, req)
+	// A request its policy holds for approval is stored, not performed.
+	var hold *controlGroupHold
+	if errors.As(authErr, &hold) {
+		authErr = nil
+	}
 	switch {
 	case m != nil:
 		rt.mount = m.entry.Path
@@ -144,6 +159,13 @@ func (c *Core) handleUnsealed(ctx context.Context, req *logical.Request, rt *rou
 	}
 	if authErr != nil {
 		return nil, c.auditResponse(ctx, a, req, routed, nil, authErr)
+	}
+	if hold != nil {
+		resp, err := c.cgHold(ctx, a, req, hold.cg)
+		if aerr := c.auditResponse(ctx, a, req, routed, resp, err); aerr != nil {
+			return nil, aerr
+		}
+		return resp, err
 	}
 	if !m.enter() {
 		return nil, c.auditResponse(ctx, a, req, routed, nil, errMountChanged)
@@ -348,6 +370,11 @@ func (c *Core) authorize(ctx context.Context, a *active, req *logical.Request) (
 		if len(mfaNames) > 0 && routed.Operation != logical.HelpOperation {
 			if err := a.checkPathMFA(req, req.Token, mfaNames); err != nil {
 				return m, &routed, err
+			}
+		}
+		if acl.HasControlGroups() {
+			if cg := controlGroupFor(ctx, acl, req, m.entry.Path+canonicalRel(m, &routed, rel)); cg != nil {
+				return m, &routed, &controlGroupHold{cg: cg}
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,7 +26,7 @@ type sysBackend struct {
 
 func newSysBackend(c *Core) *sysBackend {
 	b := &sysBackend{c: c}
-	b.Router = logical.NewRouter(sysHelpText, append(append(b.routes(), c.breakGlassRoutes()...), c.mfaSysRoutes()...)...)
+	b.Router = logical.NewRouter(sysHelpText, slices.Concat(b.routes(), c.breakGlassRoutes(), c.mfaSysRoutes(), c.controlGroupRoutes(), c.accessRoutes())...)
 	return b
 }
 

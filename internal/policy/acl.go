@@ -21,6 +21,8 @@ type perms struct {
 	// sources are the rules merged into this pattern, for Explain.
 	sources []ruleSource
 	pattern string // the rendered pattern
+	// cg is the merged control group of the pattern's rules, or nil.
+	cg *ControlGroup
 }
 
 // condGrant is one conditional rule: caps are granted when any of conds
@@ -83,6 +85,9 @@ type ACL struct {
 	exact    map[string]*perms
 	prefix   rnode // patterns ending in "*" without "+"; keyed without "*"
 	segs     rnode // patterns with "+"; keyed by the text before the first "+"
+	// anyCG is set when some rule has a control group, so ControlGroup
+	// costs nothing for the (usual) ACL without one.
+	anyCG bool
 }
 
 // Decision is the outcome of an ACL check.
@@ -106,6 +111,10 @@ type Decision struct {
 	// MFAMethods are the MFA method names the request must pass (the
 	// union of the matching rules' mfa_methods); shared, read only.
 	MFAMethods []string
+	// ControlGroup is the control group of the matching rule when the
+	// request is allowed: the caller must hold the request for approval
+	// (nil for almost every rule). It is shared: do not modify it.
+	ControlGroup *ControlGroup
 }
 
 // Compile merges the rules of policies into an ACL, Vault style: rules for
@@ -168,6 +177,9 @@ func Compile(policies []*Policy, ident *Identity) (*ACL, error) {
 		if perm.possible() != 0 && perm.caps&CapDeny == 0 {
 			a.granting = append(a.granting, path)
 		}
+		if perm.cg != nil {
+			a.anyCG = true
+		}
 		k := newRuleKey(path)
 		switch {
 		case k.plus > 0:
@@ -222,6 +234,7 @@ func (p *perms) merge(r *Rule, conds []*condition) {
 		*p = perms{caps: CapDeny, sources: p.sources, pattern: p.pattern}
 		return
 	}
+	p.cg = mergeControlGroup(p.cg, r.ControlGroup)
 	if len(conds) > 0 {
 		p.conds = append(p.conds, condGrant{caps: r.Capabilities, conds: conds})
 	} else {
@@ -399,6 +412,7 @@ func (a *ACL) CheckRequest(path string, op Operation, params map[string]any, ali
 	}
 	d.Allowed = true
 	d.MFAMethods = p.mfa
+	d.ControlGroup = p.cg
 	return d
 }
 

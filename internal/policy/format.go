@@ -48,6 +48,7 @@ func (p *Policy) Format() string {
 			writeList(&b, r.MFAMethods)
 			b.WriteByte('\n')
 		}
+		formatControlGroup(&b, r.ControlGroup)
 		b.WriteString("}\n")
 	}
 	return b.String()

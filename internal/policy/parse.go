@@ -55,6 +55,9 @@ type Rule struct {
 	// MFAMethods name the MFA methods (sys/mfa/method/TYPE/NAME) a request
 	// on the path must pass (Vault's path MFA); enforced by the caller.
 	MFAMethods []string
+	// ControlGroup, when set, holds requests on the path for approval
+	// (see ControlGroup); nil for most rules.
+	ControlGroup *ControlGroup
 }
 
 // ParseError reports a problem in policy text at a 1-based line and column
@@ -214,6 +217,8 @@ func parseRule(pos token.Pos, pattern string, body *ast.ObjectList) (Rule, error
 			r.MFAMethods, err = parseMFAMethods(val)
 		case "comment":
 			_, err = parseString(val)
+		case "control_group":
+			r.ControlGroup, err = parseControlGroup(val)
 		case "condition":
 			var conds []Condition
 			conds, err = parseConditions(val)
@@ -238,6 +243,9 @@ func parseRule(pos token.Pos, pattern string, body *ast.ObjectList) (Rule, error
 		r.Capabilities = CapDeny
 		if len(r.Conditions) > 0 {
 			return r, errAt(pos, "a deny rule cannot have conditions: put the condition on the rule that grants")
+		}
+		if r.ControlGroup != nil {
+			return r, errAt(pos, "a deny rule cannot have a control_group")
 		}
 	}
 	if len(r.Conditions) > 0 && r.Capabilities == 0 {
