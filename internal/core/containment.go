@@ -94,15 +94,22 @@ func (c *Core) ReadAuthConfig(ctx context.Context, path string) (map[string]any,
 		return nil, errors.New("sealed")
 	}
 	m := a.mounts.route(path)
-	if m == nil || m.entry.Table != tableAuth {
+	if m == nil {
+		return nil, nil
+	}
+	// A tune swaps m.entry under the table lock.
+	a.mounts.mu.RLock()
+	e := m.entry
+	a.mounts.mu.RUnlock()
+	if e.Table != tableAuth {
 		return nil, nil
 	}
 	if !m.enter() {
 		return nil, errMountChanged
 	}
 	defer m.leave()
-	req := &logical.Request{ID: uuid.New(), Operation: logical.ReadOperation, Path: strings.TrimPrefix(path, m.entry.Path),
-		MountPoint: m.entry.Path, MountType: m.entry.Type, MountAccessor: m.entry.Accessor, Storage: m.view,
+	req := &logical.Request{ID: uuid.New(), Operation: logical.ReadOperation, Path: strings.TrimPrefix(path, e.Path),
+		MountPoint: e.Path, MountType: e.Type, MountAccessor: e.Accessor, Storage: m.view,
 		Token: &logical.TokenInfo{DisplayName: "keyward-watch", Root: true}}
 	resp, err := m.backend.HandleRequest(ctx, req)
 	if err != nil || resp == nil {

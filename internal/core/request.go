@@ -582,6 +582,8 @@ func (c *Core) requestContext(te *token.Entry, ident *policy.Identity, req *logi
 // pathEnvironment is the environment label of the mount serving path.
 func (a *active) pathEnvironment(path string) string {
 	if m := a.mounts.route(path); m != nil {
+		a.mounts.mu.RLock()
+		defer a.mounts.mu.RUnlock()
 		return m.entry.Config.Environment
 	}
 	return ""
