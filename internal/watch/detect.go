@@ -21,6 +21,8 @@ type match struct {
 	group    string
 	summary  string
 	evidence map[string]string
+	// drill is the drill scope of the event, if any (Alert.Drill).
+	drill *DrillScope
 }
 
 // window counts distinct keys (paths, networks) or occurrences seen in

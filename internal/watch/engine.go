@@ -69,6 +69,7 @@ type Engine struct {
 	attached atomic.Bool
 	rules    atomic.Pointer[ruleSet]
 	canaries atomic.Pointer[canarySet]
+	drills   atomic.Pointer[drillSet]
 	idle     atomic.Int64 // events handed over and not yet processed
 
 	mu      sync.Mutex // alerts, open, storage
@@ -145,6 +146,7 @@ func NewEngine(opts EngineOptions) *Engine {
 	e.det.isProduction = opts.IsProduction
 	e.rules.Store(defaultRules(opts.Location))
 	e.canaries.Store(newCanarySet(nil))
+	e.drills.Store(newDrillSet())
 	return e
 }
 
@@ -254,6 +256,7 @@ func (en *Engine) Detach() {
 	en.storage, en.alerts, en.open, en.dirty = nil, map[string]*Alert{}, map[string]string{}, map[string]bool{}
 	en.det = detectors{isProduction: en.opts.IsProduction}
 	en.policies, en.roles = nil, nil
+	en.drills.Store(newDrillSet())
 	en.mu.Unlock()
 	for {
 		select {
@@ -308,13 +311,17 @@ func (en *Engine) process(o *observed) {
 			en.policies = all
 		}
 	}
-	for _, m := range en.det.run(rs, o, en.canaries.Load()) {
+	drill, drs := en.drillFor(rs, &o.e)
+	for _, m := range en.det.run(drs, o, en.canaries.Load()) {
+		m.drill = drill
 		en.raise(&m, &o.e)
 	}
 	if m := en.policyChange(rs, o); m != nil {
+		m.drill = drill
 		en.raise(m, &o.e)
 	}
 	if m := en.roleChange(rs, o); m != nil {
+		m.drill = drill
 		en.raise(m, &o.e)
 	}
 }
@@ -349,6 +356,9 @@ func (en *Engine) raise(m *match, e *Event) {
 	}
 	a := &Alert{ID: newID(), Rule: m.rule.Name, Severity: m.rule.Severity, Status: AlertOpen, GroupKey: m.group,
 		Identity: e.Identity, Summary: m.summary, Evidence: m.evidence, FirstSeen: e.Time, LastSeen: e.Time, Count: 1}
+	if m.drill != nil {
+		a.Drill = m.drill.ID
+	}
 	if a.Evidence == nil {
 		a.Evidence = map[string]string{}
 	}
@@ -478,6 +488,8 @@ type AlertFilter struct {
 	Status   AlertStatus
 	Severity Severity // at least this severity
 	Rule     string
+	// Drill selects the alerts raised in the drill scope of this id.
+	Drill string
 }
 
 // ErrSealed is returned while the engine is detached.
@@ -492,7 +504,8 @@ func (en *Engine) Alerts(f AlertFilter) ([]Alert, error) {
 	}
 	var out []Alert
 	for _, a := range en.alerts {
-		if f.Status != "" && a.Status != f.Status || f.Severity != 0 && a.Severity < f.Severity || f.Rule != "" && a.Rule != f.Rule {
+		if f.Status != "" && a.Status != f.Status || f.Severity != 0 && a.Severity < f.Severity || f.Rule != "" && a.Rule != f.Rule ||
+			f.Drill != "" && a.Drill != f.Drill {
 			continue
 		}
 		out = append(out, cloneAlert(a))
