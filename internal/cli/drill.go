@@ -165,7 +165,6 @@ func printDrill(w io.Writer, rep *drillReport) {
 	}
 }
 
-
 // drill is one run: the runner's client c, the drill token's client tc,
 // and what it created (removed by cleanup).
 type drill struct {
@@ -181,6 +180,7 @@ type drill struct {
 	tokens   []string // accessors
 	mounted  bool
 	policied bool
+	role     bool
 	sinks    map[string]sinkInfo
 }
 
@@ -289,6 +289,14 @@ func (d *drill) setup(ctx context.Context, scenarios []string) error {
 		return fmt.Errorf("write the drill policy: %w", err)
 	}
 	d.policied = true
+	// A token role lets a runner that does not hold the drill policy
+	// itself create tokens with it (a child token's policies must be a
+	// subset of its parent's; a role's allowed_policies are not).
+	if _, err := d.c.Write(ctx, "auth/token/roles/"+d.id, map[string]any{"allowed_policies": []string{d.policy},
+		"renewable": false, "token_explicit_max_ttl": "30m"}); err != nil {
+		return fmt.Errorf("write the drill token role: %w", err)
+	}
+	d.role = true
 	n := 1
 	if slices.Contains(scenarios, "bulk-read") {
 		rs, err := d.ruleSettings(ctx, "bulk-read")
@@ -320,7 +328,7 @@ func (d *drill) setup(ctx context.Context, scenarios []string) error {
 // token creates a drill token for scenario and its drill scope with the
 // rule overrides.
 func (d *drill) token(ctx context.Context, scenario string, overrides map[string]any) (string, string, error) {
-	s, err := d.c.Write(ctx, "auth/token/create", map[string]any{"policies": []string{d.policy}, "no_default_policy": true,
+	s, err := d.c.Write(ctx, "auth/token/create/"+d.id, map[string]any{"policies": []string{d.policy}, "no_default_policy": true,
 		"ttl": "15m", "renewable": false, "display_name": d.id + "-" + scenario, "meta": map[string]any{"keyward_drill": d.id}})
 	if err != nil {
 		return "", "", fmt.Errorf("create the drill token: %w", err)
@@ -547,6 +555,10 @@ func (d *drill) cleanup() []string {
 	if d.canary != "" {
 		_, err := d.c.Delete(ctx, "sys/watch/canaries/"+d.canary, nil)
 		note("remove the drill canary", err)
+	}
+	if d.role {
+		_, err := d.c.Delete(ctx, "auth/token/roles/"+d.id, nil)
+		note("delete the drill token role", err)
 	}
 	if d.policied {
 		_, err := d.c.Delete(ctx, "sys/policies/acl/"+d.policy, nil)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"reflect"
 	"strings"
@@ -79,10 +80,10 @@ func serverState(t *testing.T, c *api.Client) map[string]any {
 	t.Helper()
 	ctx := context.Background()
 	st := map[string]any{}
-	for _, p := range []string{"sys/mounts", "sys/auth", "sys/policies/acl", "sys/watch/canaries", "sys/watch/drills"} {
+	for _, p := range []string{"sys/mounts", "sys/auth", "sys/policies/acl", "sys/watch/canaries", "sys/watch/drills", "auth/token/roles"} {
 		var s *api.Secret
 		var err error
-		if strings.HasPrefix(p, "sys/watch/") || p == "sys/policies/acl" {
+		if strings.HasPrefix(p, "sys/watch/") || p == "sys/policies/acl" || p == "auth/token/roles" {
 			s, err = c.List(ctx, p)
 		} else {
 			s, err = c.Read(ctx, p, nil)
@@ -261,4 +262,50 @@ func TestDrillFailsWhenMisconfigured(t *testing.T) {
 			t.Errorf("left changes:\n%v\n%v", before, after)
 		}
 	})
+}
+
+// drillRunnerPolicy is the policy docs/watch.md documents for the drill's
+// token (the block after "# keyward drill runner").
+func drillRunnerPolicy(t *testing.T) string {
+	b, err := os.ReadFile("../../docs/watch.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "# keyward drill runner\n")
+	if i < 0 {
+		t.Fatal("docs/watch.md: no drill runner policy")
+	}
+	j := strings.Index(s[i:], "```")
+	return s[i : i+j]
+}
+
+// TestDrillWithDocumentedPolicy runs the drill with a token that holds
+// only the documented drill-runner policy (no root, no sudo elsewhere).
+func TestDrillWithDocumentedPolicy(t *testing.T) {
+	n := nodetest.Start(t)
+	c := rootClient(t, n)
+	ctx := context.Background()
+	rcv := newDrillReceiver(t, http.StatusOK)
+	addSink(t, c, rcv.URL+"/hook")
+	if _, err := c.Write(ctx, "sys/policies/acl/drill-runner", map[string]any{"policy": drillRunnerPolicy(t)}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Write(ctx, "auth/token/create", map[string]any{"policies": []string{"drill-runner"}, "no_default_policy": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := serverState(t, c)
+	t.Setenv("KEYWARD_ADDR", n.URL)
+	t.Setenv("KEYWARD_TOKEN", s.Auth.ClientToken)
+	var out, errb bytes.Buffer
+	if code := cli.Main(ctx, []string{"drill", "all"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	if strings.Count(out.String(), "PASS ") != 5 {
+		t.Errorf("report:\n%s", out.String())
+	}
+	if after := serverState(t, c); !reflect.DeepEqual(before, after) {
+		t.Errorf("left changes:\n%v\n%v", before, after)
+	}
 }
