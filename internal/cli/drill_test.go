@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/internal/cli"
@@ -307,5 +310,92 @@ func TestDrillWithDocumentedPolicy(t *testing.T) {
 	}
 	if after := serverState(t, c); !reflect.DeepEqual(before, after) {
 		t.Errorf("left changes:\n%v\n%v", before, after)
+	}
+}
+
+// TestDrillScopes: a scope's overrides are validated (only drill fields,
+// contain only revoke-token, bounded ttl) and judge only its own token:
+// another token's requests raise nothing under the scope's rules.
+func TestDrillScopes(t *testing.T) {
+	n := nodetest.Start(t)
+	c := rootClient(t, n)
+	ctx := context.Background()
+	mk := func() (string, string) {
+		s, err := c.Write(ctx, "auth/token/create", map[string]any{"policies": []string{"default"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Auth.ClientToken, s.Auth.Accessor
+	}
+	_, accA := mk()
+	tokB, _ := mk()
+	for _, bad := range []map[string]any{
+		{"accessor": accA, "rules": map[string]any{"stolen-token": map[string]any{"contain": []string{"seal"}}}},
+		{"accessor": accA, "rules": map[string]any{"off-hours": map[string]any{"enabled": false}}},
+		{"accessor": accA, "rules": map[string]any{"off-hours": map[string]any{"severity": "info"}}},
+		{"accessor": accA, "rules": map[string]any{"nope": map[string]any{}}},
+		{"accessor": accA, "rules": map[string]any{"bulk-read": map[string]any{"threshold": 1, "contain": []string{"require-mfa"}}}},
+		{"accessor": accA, "ttl": "2h"},
+		{"accessor": ""},
+		{"accessor": accA, "bogus": 1},
+	} {
+		_, err := c.Write(ctx, "sys/watch/drills/d1", bad)
+		if !api.IsStatus(err, http.StatusBadRequest) {
+			t.Errorf("%v: want 400, got %v", bad, err)
+		}
+	}
+	h := (time.Now().UTC().Hour() + 6) % 24
+	if _, err := c.Write(ctx, "sys/watch/drills/d1", map[string]any{"accessor": accA, "rules": map[string]any{"off-hours": map[string]any{
+		"business_hours": fmt.Sprintf("%02d:00-%02d:00", h, (h+1)%24), "weekdays": "mon,tue,wed,thu,fri,sat,sun"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Token B is not in the scope: its reads are judged by the real rule.
+	cb, err := api.New(api.Config{Address: n.URL, Token: api.NewToken(tokB)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := cb.Read(ctx, "auth/token/lookup-self", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The detectors judge events in order: once the root token's later
+	// read has raised root-token, B's reads have been judged.
+	if _, err := c.Read(ctx, "sys/mounts", nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s, err := c.Read(ctx, "sys/watch/alerts", url.Values{"rule": {"root-token"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Data["keys"].([]any)) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no root-token alert: detectors not running")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s, err := c.Read(ctx, "sys/watch/alerts", url.Values{"rule": {"off-hours"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s != nil && len(s.Data["keys"].([]any)) > 0 {
+		t.Fatalf("off-hours alert for a token outside the drill scope: %v", s.Data)
+	}
+	rules, err := c.Read(ctx, "sys/watch/rules/off-hours", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bh := rules.Data["business_hours"]; bh != "" && bh != nil {
+		t.Fatalf("the real rule changed: %v", rules.Data)
+	}
+	if _, err := c.Delete(ctx, "sys/watch/drills/d1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := c.List(ctx, "sys/watch/drills"); err != nil || l != nil {
+		t.Fatalf("scopes after delete: %v %v", l, err)
 	}
 }
