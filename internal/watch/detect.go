@@ -195,6 +195,12 @@ func (d *detectors) run(rs *ruleSet, o *observed, canaries *canarySet) []match {
 					"network": net, "window": r.Window.String(), "last_path": e.Path}})
 		}
 	}
+	if r := rs.on(RuleReadAfterRot, e.Path); r != nil && ok && e.Operation == "read" && e.Version > 0 && e.Version < e.CurrentVersion {
+		out = append(out, match{rule: r, group: "rotation|" + id + "|" + e.Path,
+			summary: "a superseded version of a secret was read after a newer one was written",
+			evidence: map[string]string{"path": e.Path, "version_read": strconv.Itoa(e.Version),
+				"current_version": strconv.Itoa(e.CurrentVersion), "source": e.RemoteAddr}})
+	}
 	if r := rs.rule(RuleProduction); r != nil && ok && d.isProduction(r, e) && o.prior.Prefix == 0 {
 		prefix := pathPrefix(e.Mount, e.Path)
 		out = append(out, match{rule: r, group: "prod|" + id + "|" + prefix,

@@ -23,6 +23,7 @@ const (
 	RuleRootToken      = "root-token"
 	RuleStolenToken    = "stolen-token"
 	RuleCanary         = "canary"
+	RuleReadAfterRot   = "read-after-rotation"
 )
 
 // Containment action kinds (Action.Kind, Rule.Contain).
@@ -81,7 +82,7 @@ type Rule struct {
 
 // Rules lists every detector, in the order sys/watch/rules lists them.
 var Rules = []string{RuleBruteForce, RuleBulkRead, RuleCanary, RuleListWalk, RuleOffHours,
-	RulePolicyWidening, RuleProduction, RuleRootToken, RuleStolenToken, RuleUnknownNetwork}
+	RulePolicyWidening, RuleProduction, RuleReadAfterRot, RuleRootToken, RuleStolenToken, RuleUnknownNetwork}
 
 // DefaultRule is name's rule before anyone tunes it (false for an unknown
 // name).
@@ -108,6 +109,8 @@ func DefaultRule(name string) (Rule, bool) {
 		r.Severity = SeverityCritical
 	case RulePolicyWidening:
 		r.Severity = SeverityHigh
+	case RuleReadAfterRot:
+		r.Severity = SeverityMedium
 	default:
 		return Rule{}, false
 	}
