@@ -35,6 +35,9 @@ import (
 
 // Node is one running server.
 type Node struct {
+	// loginGate refuses logins through a role locked by the watch
+	// lock-role containment (nil without detection).
+	loginGate core.LoginGate
 	watch    *watch.Hub
 	bgAlerts *breakGlassAlerts // break-glass alerts (breakglass.go)
 	sinks    *sink.Dispatcher
@@ -205,6 +208,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		}
 	}
 	n.core = c
+	if n.loginGate != nil {
+		c.SetLoginGate(n.loginGate)
+	}
 	// Each listener keeps its own proxies, timeouts and caps all the way
 	// into the HTTP layer: nothing one listener trusts applies to another.
 	for i, l := range cfg.Listeners {

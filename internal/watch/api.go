@@ -41,6 +41,10 @@ func alertRoutes(en *Engine) []logical.Route {
 			Sudo: true, Synopsis: "Start, read or end a breach-drill scope.",
 			Description: "Events of the scope's token are judged by copies of the rules with the scope's overrides; its alerts carry drill=ID. The real rules are not changed.",
 			Fields:      drillFields},
+		{Pattern: "watch/locks", Ops: ops(map[logical.Operation]logical.Handler{logical.ListOperation: a.listLocks, logical.ReadOperation: a.listLocks}),
+			Sudo: true, Synopsis: "List the auth roles and users locked by lock-role containment."},
+		{Pattern: "watch/locks/{id}", Ops: ops(map[logical.Operation]logical.Handler{logical.ReadOperation: a.readLock, logical.DeleteOperation: a.deleteLock}),
+			Sudo: true, Synopsis: "Read a role lock, or lift it before it lapses."},
 		{Pattern: "watch/canaries", Ops: ops(map[logical.Operation]logical.Handler{logical.ListOperation: a.listCanaries, logical.ReadOperation: a.listCanaries}),
 			Sudo: true, Synopsis: "List the canary secrets."},
 		{Pattern: "watch/canaries/{path*}", Ops: ops(map[logical.Operation]logical.Handler{

@@ -33,6 +33,9 @@ const (
 // detector (Seal must return before the server seals).
 type Containment interface {
 	RevokeToken(ctx context.Context, accessor string) error
+	// LockTarget names the auth mount ("auth/approle/") and the role or
+	// user ("deploy") that issued the token with this accessor.
+	LockTarget(ctx context.Context, accessor string) (mount, name string, err error)
 	Seal(ctx context.Context) error
 	Audit(ctx context.Context, a *Alert, act Action)
 }
@@ -80,6 +83,7 @@ type Engine struct {
 	// written: bumps are written at most every persistEvery (and at
 	// Detach), so a flood of matching events costs no write each.
 	dirty map[string]bool
+	locks map[string]Lock // lock-role locks by LockID
 	det   detectors
 	// policies is the ACL policies as last read (policy-widening); only
 	// the engine goroutine uses it.
@@ -229,7 +233,9 @@ func (en *Engine) Attach(ctx context.Context, s logical.Storage) {
 		close(oldStop)
 		<-oldDone
 	}
+	locks := loadLocks(ctx, s, en.opts.Logger)
 	en.mu.Lock()
+	en.locks = locks
 	en.storage, en.alerts, en.open, en.dirty = s, alerts, open, map[string]bool{}
 	en.det = detectors{isProduction: en.opts.IsProduction}
 	en.rules.Store(rs)
@@ -256,6 +262,7 @@ func (en *Engine) Detach() {
 	en.storage, en.alerts, en.open, en.dirty = nil, map[string]*Alert{}, map[string]string{}, map[string]bool{}
 	en.det = detectors{isProduction: en.opts.IsProduction}
 	en.policies, en.roles = nil, nil
+	en.locks = nil
 	en.drills.Store(newDrillSet())
 	en.mu.Unlock()
 	for {
@@ -398,6 +405,17 @@ func (en *Engine) contain(ctx context.Context, r *Rule, a *Alert, e *Event) []Ac
 			} else if !r.DryRun {
 				err = en.requireMFA(ctx, &e.Identity, a.ID)
 			}
+		case ActionLockRole:
+			var mount, name string
+			if e.Identity.Accessor == "" {
+				err = errors.New("the request carried no token")
+			} else if mount, name, err = en.containment().LockTarget(ctx, e.Identity.Accessor); err == nil {
+				act.Target = mount + " " + name
+				if !r.DryRun {
+					err = en.lock(ctx, Lock{Mount: mount, Name: name, Until: en.opts.Now().Add(r.lockDuration()),
+						AlertID: a.ID, Rule: r.Name, Created: en.opts.Now()})
+				}
+			}
 		case ActionSeal:
 			act.Target = "server"
 			if !r.DryRun {
@@ -419,7 +437,10 @@ var errNoContainment = errors.New("containment is not available on this server")
 
 func (noContainment) RevokeToken(context.Context, string) error { return errNoContainment }
 func (noContainment) Seal(context.Context) error                { return errNoContainment }
-func (noContainment) Audit(context.Context, *Alert, Action)     {}
+func (noContainment) LockTarget(context.Context, string) (string, string, error) {
+	return "", "", errNoContainment
+}
+func (noContainment) Audit(context.Context, *Alert, Action) {}
 
 func (en *Engine) containment() Containment {
 	if en.opts.Contain == nil {
