@@ -399,3 +399,35 @@ func TestDrillScopes(t *testing.T) {
 		t.Fatalf("scopes after delete: %v %v", l, err)
 	}
 }
+
+// TestDrillNeverTakesRealContainment: a real rule's containment (here
+// lock-role and require-mfa on canary) does not act on the drill's
+// token; the drill still passes.
+func TestDrillNeverTakesRealContainment(t *testing.T) {
+	n := nodetest.Start(t)
+	c := rootClient(t, n)
+	rcv := newDrillReceiver(t, http.StatusOK)
+	addSink(t, c, rcv.URL+"/hook")
+	if _, err := c.Write(context.Background(), "sys/watch/rules/canary", map[string]any{"contain": "lock-role,require-mfa"}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runDrill(t, n, "canary", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	var rep struct {
+		Scenarios []struct {
+			AlertID string `json:"alert_id"`
+		} `json:"scenarios"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Scenarios) != 1 {
+		t.Fatalf("%v %s", err, out)
+	}
+	a, err := c.Read(context.Background(), "sys/watch/alerts/"+rep.Scenarios[0].AlertID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acts, _ := a.Data["actions"].([]any); len(acts) != 0 {
+		t.Fatalf("the real rule's containment acted on the drill: %v", acts)
+	}
+}

@@ -38,25 +38,25 @@ type Node struct {
 	// loginGate refuses logins through a role locked by the watch
 	// lock-role containment (nil without detection).
 	loginGate core.LoginGate
-	watch    *watch.Hub
-	bgAlerts *breakGlassAlerts // break-glass alerts (breakglass.go)
-	sinks    *sink.Dispatcher
-	leases   atomic.Pointer[lease.Manager] // the running lease manager, for the reports
-	alerts   *watch.AlertMetrics
-	detect   *alertNotifier // the detectors' alerts (watch_alerts.go)
-	cfg      *config.Config
-	logger   *slog.Logger
-	store    storage.Backend
-	closer   io.Closer
-	core     *core.Core
-	api      *httpapi.API
-	httpCfg  []httpapi.Listener // one per cfg.Listeners entry, in order
-	servers  []*httpapi.Server
-	lns      []net.Listener
-	urls     []string
-	seals    []seal.Seal  // the auto seals built from the seal blocks
-	cluster  *raftCluster // raft storage only
-	pgha     *pgHA        // postgresql storage with ha_enabled only
+	watch     *watch.Hub
+	bgAlerts  *breakGlassAlerts // break-glass alerts (breakglass.go)
+	sinks     *sink.Dispatcher
+	leases    atomic.Pointer[lease.Manager] // the running lease manager, for the reports
+	alerts    *watch.AlertMetrics
+	detect    *alertNotifier // the detectors' alerts (watch_alerts.go)
+	cfg       *config.Config
+	logger    *slog.Logger
+	store     storage.Backend
+	closer    io.Closer
+	core      *core.Core
+	api       *httpapi.API
+	httpCfg   []httpapi.Listener // one per cfg.Listeners entry, in order
+	servers   []*httpapi.Server
+	lns       []net.Listener
+	urls      []string
+	seals     []seal.Seal  // the auto seals built from the seal blocks
+	cluster   *raftCluster // raft storage only
+	pgha      *pgHA        // postgresql storage with ha_enabled only
 
 	closeOnce sync.Once
 	closeErr  error

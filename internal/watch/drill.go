@@ -20,7 +20,9 @@ import (
 // exclude now, a stolen-token threshold of 1 with revoke-token), and
 // every alert they raise carries the scope's id in Alert.Drill. The real
 // rules stay as they are; whether a rule is enabled and its severity are
-// the real rule's, so a drill of a disabled rule raises nothing. Scopes
+// the real rule's, so a drill of a disabled rule raises nothing. The real
+// rules' containment never acts on a drill token: only the scope's own
+// contain (revoke-token) does. Scopes
 // live in memory only, expire after their TTL (at most an hour) and are
 // gone at seal.
 type DrillScope struct {
@@ -158,20 +160,23 @@ func (en *Engine) drillFor(rs *ruleSet, e *Event) (*DrillScope, *ruleSet) {
 	if d == nil || !d.Expires.After(en.opts.Now()) {
 		return nil, rs
 	}
-	if len(d.Rules) == 0 {
-		return d, rs
-	}
-	next := &ruleSet{by: maps.Clone(rs.by), loc: rs.loc}
-	for name, over := range d.Rules {
-		base := rs.by[name]
-		if base == nil {
-			continue
+	// A drill's token is contained only as its scope says: a real rule's
+	// lock-role, require-mfa or seal must not act on a drill.
+	next := &ruleSet{by: make(map[string]*Rule, len(rs.by)), loc: rs.loc}
+	for name, base := range rs.by {
+		r := *base
+		if over, ok := d.Rules[name]; ok {
+			if o, err := drillRule(base, over); err == nil { // else the real rule changed under the drill: judge by it
+				r = o
+				r.Enabled, r.Severity = base.Enabled, base.Severity
+				if _, ok := over["contain"]; !ok {
+					r.Contain = nil
+				}
+				next.by[name] = &r
+				continue
+			}
 		}
-		r, err := drillRule(base, over)
-		if err != nil { // the real rule changed under the drill: judge by it
-			continue
-		}
-		r.Enabled, r.Severity = base.Enabled, base.Severity
+		r.Contain = nil
 		next.by[name] = &r
 	}
 	return d, next
