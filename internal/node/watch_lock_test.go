@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,10 @@ import (
 // 403 until lock_duration lapses (the core's clock), the lock is listed
 // at sys/watch/locks, and DELETE lifts it early.
 func TestDetectLockRole(t *testing.T) {
-	d := startDetect(t, nodetest.Options{})
+	auditDir := t.TempDir()
+	d := startDetect(t, nodetest.Options{AuditDir: auditDir})
+	auditLog := filepath.Join(auditDir, "audit.log")
+	enableFileAudit(t, d.Client(t), auditLog)
 	d.must(t, "POST", "sys/auth/userpass", map[string]any{"type": "userpass"})
 	d.must(t, "PUT", "sys/policies/acl/bait-reader", map[string]any{"policy": `path "secret/data/*" { capabilities = ["read"] }`})
 	d.must(t, "PUT", "auth/userpass/users/alice", map[string]any{"password": "pw-alice-7c1d", "token_policies": "bait-reader"})
@@ -94,7 +98,11 @@ func TestDetectLockRole(t *testing.T) {
 		t.Fatalf("lifting a lifted lock = %d", code)
 	}
 	resolve(a)
-	if strings.Contains(d.Logs.String(), "pw-alice-7c1d") {
+	audit := readFile(t, auditLog)
+	if !strings.Contains(audit, "sys/watch/containment/lock-role") {
+		t.Error("lock-role not audited")
+	}
+	if strings.Contains(d.Logs.String(), "pw-alice-7c1d") || strings.Contains(audit, "pw-alice-7c1d") {
 		t.Fatal("the password reached the log")
 	}
 }
