@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/keyward/keyward/internal/logical"
@@ -116,4 +117,59 @@ func (c *Core) ReadAuthConfig(ctx context.Context, path string) (map[string]any,
 		return nil, err
 	}
 	return resp.Data, nil
+}
+
+// LoginGate is asked before a login's token is issued, with the auth
+// mount ("auth/approle/") and the role or user the login went through
+// (LoginName); an error refuses the login and is the client's answer.
+type LoginGate func(ctx context.Context, mount, name string) error
+
+// SetLoginGate installs g (nil removes it).
+func (c *Core) SetLoginGate(g LoginGate) {
+	if g == nil {
+		c.loginGate.Store(nil)
+		return
+	}
+	c.loginGate.Store(&g)
+}
+
+// LoginName is the role or user an auth method's token metadata names:
+// "role" (jwt, oidc, cert), "role_name" (approle), "username" (userpass).
+func LoginName(meta map[string]string) string {
+	for _, k := range []string{"role", "role_name", "username"} {
+		if v := meta[k]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// TokenOrigin names the auth mount and the role or user that issued the
+// token with this accessor (the lock-role containment locks them). A
+// token made by auth/token has no role to lock: that is an error.
+func (c *Core) TokenOrigin(ctx context.Context, accessor string) (mount, name string, err error) {
+	if !c.stateLock.TryRLock() {
+		return "", "", errStateChanging
+	}
+	defer c.stateLock.RUnlock()
+	a := c.active
+	if a == nil {
+		return "", "", errors.New("sealed")
+	}
+	e, err := a.tokens.LookupAccessor(ctx, accessor)
+	if err != nil {
+		return "", "", err
+	}
+	if e == nil {
+		return "", "", errors.New("no such token")
+	}
+	m := a.mounts.route(e.Path)
+	if m == nil || m.entry.Table != tableAuth || strings.HasPrefix(e.Path, "auth/token/") {
+		return "", "", errors.New("the token was not issued by an auth method login: no role or user to lock")
+	}
+	name = LoginName(e.Meta)
+	if name == "" {
+		return "", "", fmt.Errorf("the token's auth method (%s) names no role or user", m.entry.Path)
+	}
+	return m.entry.Path, name, nil
 }

@@ -116,11 +116,14 @@ type Config struct {
 
 // Core is one Keyward server's logic. It is safe for concurrent use.
 type Core struct {
-	cfg     Config
-	logger  *slog.Logger
-	phys    storage.Backend
-	barrier *barrier.Barrier
-	now     func() time.Time
+	cfg Config
+	// loginGate, when set, may refuse a login before its token is issued
+	// (the watch lock-role containment; SetLoginGate).
+	loginGate atomic.Pointer[LoginGate]
+	logger    *slog.Logger
+	phys      storage.Backend
+	barrier   *barrier.Barrier
+	now       func() time.Time
 
 	// stateLock guards the unsealed state: held for reading by every
 	// request, for writing by seal and unseal.

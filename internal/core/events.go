@@ -50,6 +50,9 @@ func (c *Core) emitEvent(a *active, req, routed *logical.Request, resp *logical.
 			AuthMount: routed.MountPoint, AuthType: routed.MountType}
 		setClaims(&e.Identity, au.Metadata)
 	}
+	if resp != nil && resp.Served != nil {
+		e.Version, e.CurrentVersion = resp.Served.Version, resp.Served.Current
+	}
 	if resp != nil && resp.Secret != nil && resp.Secret.LeaseID != "" {
 		e.LeaseIDs = []string{resp.Secret.LeaseID}
 	}

@@ -634,6 +634,11 @@ func (c *Core) loginToken(ctx context.Context, a *active, m *mount, req *logical
 	if au.MaxTTL > 0 && au.TTL > au.MaxTTL {
 		au.TTL = au.MaxTTL
 	}
+	if g := c.loginGate.Load(); g != nil {
+		if err := (*g)(ctx, req.MountPoint, LoginName(au.Metadata)); err != nil {
+			return err
+		}
+	}
 	ir, err := a.loginIdentity(ctx, m, au)
 	if err != nil {
 		return err

@@ -130,6 +130,16 @@ type Response struct {
 	Stream func(w io.Writer) error `json:"-"`
 	// WrapInfo is filled by the core when the response was wrapped.
 	WrapInfo *WrapInfo
+	// Served, set by a versioned engine (KV v2 data reads), names the
+	// version served and the current one, for the access event (never a
+	// value). It is not part of the HTTP answer or the audit entry.
+	Served *ServedVersion `json:"-"`
+}
+
+// ServedVersion is the version of a secret a read served and the
+// secret's current version when it did.
+type ServedVersion struct {
+	Version, Current int
 }
 
 // Secret marks a response as a leased secret (dynamic credentials).

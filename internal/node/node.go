@@ -36,27 +36,30 @@ import (
 
 // Node is one running server.
 type Node struct {
-	watch    *watch.Hub
-	bgAlerts *breakGlassAlerts // break-glass alerts (breakglass.go)
-	sinks    *sink.Dispatcher
-	leases   atomic.Pointer[lease.Manager] // the running lease manager, for the reports
-	alerts   *watch.AlertMetrics
-	detect   *alertNotifier // the detectors' alerts (watch_alerts.go)
-	cfg      *config.Config
-	logger   *slog.Logger
-	store    storage.Backend
-	closer   io.Closer
-	core     *core.Core
-	api      *httpapi.API
-	httpCfg  []httpapi.Listener // one per cfg.Listeners entry, in order
-	servers  []*httpapi.Server
-	lns      []net.Listener
-	urls     []string
-	seals    []seal.Seal     // the auto seals built from the seal blocks
-	cluster  *raftCluster    // raft storage only
-	pgha     *pgHA           // postgresql storage with ha_enabled only
-	certs    []*certReloader // per listener, nil where TLS is off
-	hupStop  chan struct{}   // ends the SIGHUP certificate reloader
+	// loginGate refuses logins through a role locked by the watch
+	// lock-role containment (nil without detection).
+	loginGate core.LoginGate
+	watch     *watch.Hub
+	bgAlerts  *breakGlassAlerts // break-glass alerts (breakglass.go)
+	sinks     *sink.Dispatcher
+	leases    atomic.Pointer[lease.Manager] // the running lease manager, for the reports
+	alerts    *watch.AlertMetrics
+	detect    *alertNotifier // the detectors' alerts (watch_alerts.go)
+	cfg       *config.Config
+	logger    *slog.Logger
+	store     storage.Backend
+	closer    io.Closer
+	core      *core.Core
+	api       *httpapi.API
+	httpCfg   []httpapi.Listener // one per cfg.Listeners entry, in order
+	servers   []*httpapi.Server
+	lns       []net.Listener
+	urls      []string
+	seals     []seal.Seal     // the auto seals built from the seal blocks
+	cluster   *raftCluster    // raft storage only
+	pgha      *pgHA           // postgresql storage with ha_enabled only
+	certs     []*certReloader // per listener, nil where TLS is off
+	hupStop   chan struct{}   // ends the SIGHUP certificate reloader
 
 	closeOnce sync.Once
 	closeErr  error
@@ -208,6 +211,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		}
 	}
 	n.core = c
+	if n.loginGate != nil {
+		c.SetLoginGate(n.loginGate)
+	}
 	// Each listener keeps its own proxies, timeouts and caps all the way
 	// into the HTTP layer: nothing one listener trusts applies to another.
 	for i, l := range cfg.Listeners {

@@ -11,7 +11,7 @@ import (
 // behind the barrier (sys/watch/): loaded at unseal, flushed periodically
 // and at seal.
 func watchService(hub *watch.Hub) core.Service {
-	return core.Service{Name: "access events", Paths: []string{"events", "watch/rules", "watch/alerts", "watch/canaries"}, Storage: "sys/watch/",
+	return core.Service{Name: "access events", Paths: []string{"events", "watch/rules", "watch/alerts", "watch/canaries", "watch/drills", "watch/locks"}, Storage: "sys/watch/",
 		New: func(ctx context.Context, env core.ServiceEnv) (core.ServiceBackend, error) {
 			hub.Attach(ctx, env.Storage)
 			if en := hub.Engine(); en != nil {

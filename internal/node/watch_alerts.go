@@ -54,6 +54,10 @@ func (c *containment) RevokeToken(ctx context.Context, accessor string) error {
 	return c.n.core.RevokeAccessor(ctx, accessor)
 }
 
+func (c *containment) LockTarget(ctx context.Context, accessor string) (string, string, error) {
+	return c.n.core.TokenOrigin(ctx, accessor)
+}
+
 func (c *containment) Seal(context.Context) error {
 	if !c.allowSeal {
 		return errors.New("the server configuration does not allow automatic sealing (watch { allow_seal = true })")
@@ -84,7 +88,9 @@ func (n *Node) newDetection(cfg *config.Config, logger *slog.Logger) {
 	}
 	opts := watch.EngineOptions{Notifier: n.detect, Inspect: inspector{n}, Location: cfg.Watch.Location(), Logger: logger,
 		Contain: &containment{n: n, allowSeal: cfg.Watch.AllowSeal, logger: logger}, Now: cfg.Now}
-	n.watch.SetEngine(watch.NewEngine(opts))
+	en := watch.NewEngine(opts)
+	n.watch.SetEngine(en)
+	n.loginGate = en.CheckLogin
 }
 
 // inspector reads policies through the core for policy-widening.

@@ -15,7 +15,7 @@ import (
 // attached to its storage (behind the barrier, sys/watch-sinks/) at unseal
 // and detached at seal or step-down.
 func sinkService(d *sink.Dispatcher) core.Service {
-	return core.Service{Name: "alert sinks", Paths: []string{"watch/sinks", "watch/dead-letters"}, Storage: "sys/watch-sinks/",
+	return core.Service{Name: "alert sinks", Paths: []string{"watch/sinks", "watch/dead-letters", "watch/deliveries"}, Storage: "sys/watch-sinks/",
 		New: func(ctx context.Context, env core.ServiceEnv) (core.ServiceBackend, error) {
 			if err := d.Attach(ctx, env.Storage); err != nil {
 				return nil, err

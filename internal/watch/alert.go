@@ -89,7 +89,10 @@ type Alert struct {
 	Count uint64 `json:"count"`
 	// Actions are the containment steps taken (or, in dry-run, that would
 	// have been) for this alert.
-	Actions    []Action  `json:"actions,omitempty"`
+	Actions []Action `json:"actions,omitempty"`
+	// Drill is the id of the drill scope (sys/watch/drills) whose token
+	// raised the alert: a breach drill, not an incident.
+	Drill      string    `json:"drill,omitempty"`
 	AckedBy    string    `json:"acknowledged_by,omitempty"`
 	AckedAt    time.Time `json:"acknowledged_at,omitzero"`
 	ResolvedBy string    `json:"resolved_by,omitempty"`

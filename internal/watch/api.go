@@ -33,6 +33,18 @@ func alertRoutes(en *Engine) []logical.Route {
 			Synopsis: "Resolve an alert: a new occurrence opens a new alert."},
 		{Pattern: "watch/alerts/{id}", Ops: ops(map[logical.Operation]logical.Handler{logical.ReadOperation: a.readAlert}),
 			Synopsis: "Read one alert."},
+		{Pattern: "watch/drills", Ops: ops(map[logical.Operation]logical.Handler{logical.ListOperation: a.listDrills, logical.ReadOperation: a.listDrills}),
+			Sudo: true, Synopsis: "List the breach-drill scopes in effect."},
+		{Pattern: "watch/drills/{id}", Ops: ops(map[logical.Operation]logical.Handler{
+			logical.ReadOperation: a.readDrill, logical.UpdateOperation: a.writeDrill, logical.CreateOperation: a.writeDrill,
+			logical.DeleteOperation: a.deleteDrill}),
+			Sudo: true, Synopsis: "Start, read or end a breach-drill scope.",
+			Description: "Events of the scope's token are judged by copies of the rules with the scope's overrides; its alerts carry drill=ID. The real rules are not changed.",
+			Fields:      drillFields},
+		{Pattern: "watch/locks", Ops: ops(map[logical.Operation]logical.Handler{logical.ListOperation: a.listLocks, logical.ReadOperation: a.listLocks}),
+			Sudo: true, Synopsis: "List the auth roles and users locked by lock-role containment."},
+		{Pattern: "watch/locks/{id}", Ops: ops(map[logical.Operation]logical.Handler{logical.ReadOperation: a.readLock, logical.DeleteOperation: a.deleteLock}),
+			Sudo: true, Synopsis: "Read a role lock, or lift it before it lapses."},
 		{Pattern: "watch/canaries", Ops: ops(map[logical.Operation]logical.Handler{logical.ListOperation: a.listCanaries, logical.ReadOperation: a.listCanaries}),
 			Sudo: true, Synopsis: "List the canary secrets."},
 		{Pattern: "watch/canaries/{path*}", Ops: ops(map[logical.Operation]logical.Handler{
@@ -50,6 +62,7 @@ var alertListFields = logical.Fields{
 	{Name: "status", Description: "open, acknowledged or resolved."},
 	{Name: "severity", Description: "Lowest severity listed."},
 	{Name: "rule", Description: "Only this rule's alerts."},
+	{Name: "drill", Description: "Only the alerts of this drill scope."},
 }
 
 var canaryFields = logical.Fields{
@@ -131,6 +144,11 @@ func (a *alertAPI) listAlerts(_ context.Context, req *logical.Request, _ logical
 		}
 		f.Rule = s
 	}
+	if s, _, err := logical.Str(req.Data, "drill"); err != nil {
+		return nil, err
+	} else {
+		f.Drill = s
+	}
 	list, err := a.en.Alerts(f)
 	if err != nil {
 		return nil, sealedErr(err)
@@ -141,7 +159,7 @@ func (a *alertAPI) listAlerts(_ context.Context, req *logical.Request, _ logical
 		keys = append(keys, al.ID)
 		info[al.ID] = map[string]any{"rule": al.Rule, "severity": al.Severity.String(), "status": string(al.Status),
 			"summary": al.Summary, "count": al.Count, "last_seen": al.LastSeen.UTC().Format(time.RFC3339),
-			"identity": identityName(&al.Identity)}
+			"identity": identityName(&al.Identity), "accessor": al.Identity.Accessor, "drill": al.Drill}
 	}
 	if len(keys) == 0 && req.Operation == logical.ListOperation {
 		return nil, nil
@@ -164,6 +182,9 @@ func alertData(al *Alert) map[string]any {
 		"group_key": al.GroupKey, "summary": al.Summary, "evidence": al.Evidence, "count": al.Count,
 		"first_seen": al.FirstSeen.UTC().Format(time.RFC3339Nano), "last_seen": al.LastSeen.UTC().Format(time.RFC3339Nano),
 		"identity": al.Identity, "actions": al.Actions}
+	if al.Drill != "" {
+		m["drill"] = al.Drill
+	}
 	if al.Actions == nil {
 		m["actions"] = []Action{}
 	}

@@ -21,6 +21,8 @@ type match struct {
 	group    string
 	summary  string
 	evidence map[string]string
+	// drill is the drill scope of the event, if any (Alert.Drill).
+	drill *DrillScope
 }
 
 // window counts distinct keys (paths, networks) or occurrences seen in
@@ -192,6 +194,12 @@ func (d *detectors) run(rs *ruleSet, o *observed, canaries *canarySet) []match {
 				evidence: map[string]string{"accessor": e.Identity.Accessor, "networks_in_window": strconv.Itoa(n),
 					"network": net, "window": r.Window.String(), "last_path": e.Path}})
 		}
+	}
+	if r := rs.on(RuleReadAfterRot, e.Path); r != nil && ok && e.Operation == "read" && e.Version > 0 && e.Version < e.CurrentVersion {
+		out = append(out, match{rule: r, group: "rotation|" + id + "|" + e.Path,
+			summary: "a superseded version of a secret was read after a newer one was written",
+			evidence: map[string]string{"path": e.Path, "version_read": strconv.Itoa(e.Version),
+				"current_version": strconv.Itoa(e.CurrentVersion), "source": e.RemoteAddr}})
 	}
 	if r := rs.rule(RuleProduction); r != nil && ok && d.isProduction(r, e) && o.prior.Prefix == 0 {
 		prefix := pathPrefix(e.Mount, e.Path)

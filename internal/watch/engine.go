@@ -33,6 +33,9 @@ const (
 // detector (Seal must return before the server seals).
 type Containment interface {
 	RevokeToken(ctx context.Context, accessor string) error
+	// LockTarget names the auth mount ("auth/approle/") and the role or
+	// user ("deploy") that issued the token with this accessor.
+	LockTarget(ctx context.Context, accessor string) (mount, name string, err error)
 	Seal(ctx context.Context) error
 	Audit(ctx context.Context, a *Alert, act Action)
 }
@@ -69,6 +72,7 @@ type Engine struct {
 	attached atomic.Bool
 	rules    atomic.Pointer[ruleSet]
 	canaries atomic.Pointer[canarySet]
+	drills   atomic.Pointer[drillSet]
 	idle     atomic.Int64 // events handed over and not yet processed
 
 	mu      sync.Mutex // alerts, open, storage
@@ -79,6 +83,7 @@ type Engine struct {
 	// written: bumps are written at most every persistEvery (and at
 	// Detach), so a flood of matching events costs no write each.
 	dirty map[string]bool
+	locks map[string]Lock // lock-role locks by LockID
 	det   detectors
 	// policies is the ACL policies as last read (policy-widening); only
 	// the engine goroutine uses it.
@@ -145,6 +150,7 @@ func NewEngine(opts EngineOptions) *Engine {
 	e.det.isProduction = opts.IsProduction
 	e.rules.Store(defaultRules(opts.Location))
 	e.canaries.Store(newCanarySet(nil))
+	e.drills.Store(newDrillSet())
 	return e
 }
 
@@ -227,7 +233,9 @@ func (en *Engine) Attach(ctx context.Context, s logical.Storage) {
 		close(oldStop)
 		<-oldDone
 	}
+	locks := loadLocks(ctx, s, en.opts.Logger)
 	en.mu.Lock()
+	en.locks = locks
 	en.storage, en.alerts, en.open, en.dirty = s, alerts, open, map[string]bool{}
 	en.det = detectors{isProduction: en.opts.IsProduction}
 	en.rules.Store(rs)
@@ -254,6 +262,8 @@ func (en *Engine) Detach() {
 	en.storage, en.alerts, en.open, en.dirty = nil, map[string]*Alert{}, map[string]string{}, map[string]bool{}
 	en.det = detectors{isProduction: en.opts.IsProduction}
 	en.policies, en.roles = nil, nil
+	en.locks = nil
+	en.drills.Store(newDrillSet())
 	en.mu.Unlock()
 	for {
 		select {
@@ -308,13 +318,17 @@ func (en *Engine) process(o *observed) {
 			en.policies = all
 		}
 	}
-	for _, m := range en.det.run(rs, o, en.canaries.Load()) {
+	drill, drs := en.drillFor(rs, &o.e)
+	for _, m := range en.det.run(drs, o, en.canaries.Load()) {
+		m.drill = drill
 		en.raise(&m, &o.e)
 	}
 	if m := en.policyChange(rs, o); m != nil {
+		m.drill = drill
 		en.raise(m, &o.e)
 	}
 	if m := en.roleChange(rs, o); m != nil {
+		m.drill = drill
 		en.raise(m, &o.e)
 	}
 }
@@ -349,6 +363,9 @@ func (en *Engine) raise(m *match, e *Event) {
 	}
 	a := &Alert{ID: newID(), Rule: m.rule.Name, Severity: m.rule.Severity, Status: AlertOpen, GroupKey: m.group,
 		Identity: e.Identity, Summary: m.summary, Evidence: m.evidence, FirstSeen: e.Time, LastSeen: e.Time, Count: 1}
+	if m.drill != nil {
+		a.Drill = m.drill.ID
+	}
 	if a.Evidence == nil {
 		a.Evidence = map[string]string{}
 	}
@@ -388,6 +405,17 @@ func (en *Engine) contain(ctx context.Context, r *Rule, a *Alert, e *Event) []Ac
 			} else if !r.DryRun {
 				err = en.requireMFA(ctx, &e.Identity, a.ID)
 			}
+		case ActionLockRole:
+			var mount, name string
+			if e.Identity.Accessor == "" {
+				err = errors.New("the request carried no token")
+			} else if mount, name, err = en.containment().LockTarget(ctx, e.Identity.Accessor); err == nil {
+				act.Target = mount + " " + name
+				if !r.DryRun {
+					err = en.lock(ctx, Lock{Mount: mount, Name: name, Until: en.opts.Now().Add(r.lockDuration()),
+						AlertID: a.ID, Rule: r.Name, Created: en.opts.Now()})
+				}
+			}
 		case ActionSeal:
 			act.Target = "server"
 			if !r.DryRun {
@@ -409,7 +437,10 @@ var errNoContainment = errors.New("containment is not available on this server")
 
 func (noContainment) RevokeToken(context.Context, string) error { return errNoContainment }
 func (noContainment) Seal(context.Context) error                { return errNoContainment }
-func (noContainment) Audit(context.Context, *Alert, Action)     {}
+func (noContainment) LockTarget(context.Context, string) (string, string, error) {
+	return "", "", errNoContainment
+}
+func (noContainment) Audit(context.Context, *Alert, Action) {}
 
 func (en *Engine) containment() Containment {
 	if en.opts.Contain == nil {
@@ -478,6 +509,8 @@ type AlertFilter struct {
 	Status   AlertStatus
 	Severity Severity // at least this severity
 	Rule     string
+	// Drill selects the alerts raised in the drill scope of this id.
+	Drill string
 }
 
 // ErrSealed is returned while the engine is detached.
@@ -492,7 +525,8 @@ func (en *Engine) Alerts(f AlertFilter) ([]Alert, error) {
 	}
 	var out []Alert
 	for _, a := range en.alerts {
-		if f.Status != "" && a.Status != f.Status || f.Severity != 0 && a.Severity < f.Severity || f.Rule != "" && a.Rule != f.Rule {
+		if f.Status != "" && a.Status != f.Status || f.Severity != 0 && a.Severity < f.Severity || f.Rule != "" && a.Rule != f.Rule ||
+			f.Drill != "" && a.Drill != f.Drill {
 			continue
 		}
 		out = append(out, cloneAlert(a))

@@ -81,6 +81,10 @@ type Event struct {
 	Result     Result    `json:"result"`
 	Status     int       `json:"status"`
 	LeaseIDs   []string  `json:"lease_ids,omitempty"`
+	// Version is the KV v2 version a data read served and CurrentVersion
+	// the secret's current version then (0 for anything else).
+	Version        int `json:"version,omitempty"`
+	CurrentVersion int `json:"current_version,omitempty"`
 }
 
 // ResultOf classifies an HTTP status.

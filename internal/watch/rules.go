@@ -23,6 +23,7 @@ const (
 	RuleRootToken      = "root-token"
 	RuleStolenToken    = "stolen-token"
 	RuleCanary         = "canary"
+	RuleReadAfterRot   = "read-after-rotation"
 )
 
 // Containment action kinds (Action.Kind, Rule.Contain).
@@ -30,6 +31,7 @@ const (
 	ActionRevokeToken = "revoke-token"
 	ActionRequireMFA  = "require-mfa"
 	ActionSeal        = "seal"
+	ActionLockRole    = "lock-role"
 )
 
 // RulePrefix is where tuned rules live in the watch service's storage.
@@ -71,6 +73,9 @@ type Rule struct {
 	// alert without acting.
 	Contain []string `json:"contain,omitempty"`
 	DryRun  bool     `json:"dry_run,omitempty"`
+	// LockDuration is how long lock-role locks the auth role or user
+	// (default DefaultLockDuration).
+	LockDuration time.Duration `json:"lock_duration,omitempty"`
 
 	// Parsed forms.
 	cidrs    []netip.Prefix
@@ -81,7 +86,7 @@ type Rule struct {
 
 // Rules lists every detector, in the order sys/watch/rules lists them.
 var Rules = []string{RuleBruteForce, RuleBulkRead, RuleCanary, RuleListWalk, RuleOffHours,
-	RulePolicyWidening, RuleProduction, RuleRootToken, RuleStolenToken, RuleUnknownNetwork}
+	RulePolicyWidening, RuleProduction, RuleReadAfterRot, RuleRootToken, RuleStolenToken, RuleUnknownNetwork}
 
 // DefaultRule is name's rule before anyone tunes it (false for an unknown
 // name).
@@ -108,6 +113,8 @@ func DefaultRule(name string) (Rule, bool) {
 		r.Severity = SeverityCritical
 	case RulePolicyWidening:
 		r.Severity = SeverityHigh
+	case RuleReadAfterRot:
+		r.Severity = SeverityMedium
 	default:
 		return Rule{}, false
 	}
@@ -167,6 +174,14 @@ func ParseRule(base Rule, data map[string]any) (Rule, error) {
 			return Rule{}, fmt.Errorf("window: %s is out of range (1s to 168h)", d)
 		}
 		r.Window = d
+	}
+	if d, ok, err := logical.Duration(data, "lock_duration"); err != nil {
+		return Rule{}, err
+	} else if ok {
+		if d != 0 && (d < time.Minute || d > 30*24*time.Hour) {
+			return Rule{}, fmt.Errorf("lock_duration: %s is out of range (1m to 720h, or 0 for the default %s)", d, DefaultLockDuration)
+		}
+		r.LockDuration = d
 	}
 	if s, ok, err := logical.Str(data, "business_hours"); err != nil {
 		return Rule{}, err
@@ -275,9 +290,9 @@ func (r *Rule) compile() error {
 	}
 	for _, a := range r.Contain {
 		switch a {
-		case ActionRevokeToken, ActionRequireMFA, ActionSeal:
+		case ActionRevokeToken, ActionRequireMFA, ActionSeal, ActionLockRole:
 		default:
-			return fmt.Errorf("contain: unknown action %q (want revoke-token, require-mfa or seal)", a)
+			return fmt.Errorf("contain: unknown action %q (want revoke-token, lock-role, require-mfa or seal)", a)
 		}
 	}
 	return nil
@@ -372,7 +387,7 @@ func (r *Rule) Map() map[string]any {
 		"threshold": r.Threshold, "window": r.Window.String(), "min_history": r.MinHistory,
 		"learn_days": r.LearnDays, "business_hours": r.BusinessHours, "weekdays": nonNil(r.Weekdays),
 		"time_zone": r.TimeZone, "allowed_cidrs": nonNil(r.AllowedCIDRs), "paths": nonNil(r.Paths),
-		"contain": nonNil(r.Contain), "dry_run": r.DryRun}
+		"contain": nonNil(r.Contain), "dry_run": r.DryRun, "lock_duration": r.lockDuration().String()}
 	if r.Window == 0 {
 		m["window"] = ""
 	}
@@ -413,6 +428,7 @@ var ruleFields = logical.Fields{
 	{Name: "time_zone", Description: "IANA time zone of business_hours (default UTC)."},
 	{Name: "allowed_cidrs", Description: "Networks never unknown (unknown-network); any other source alerts."},
 	{Name: "paths", Description: "Path patterns: production paths (production-first-access), else the paths the rule watches."},
-	{Name: "contain", Description: "Containment actions: revoke-token, require-mfa, seal."},
+	{Name: "contain", Description: "Containment actions: revoke-token, lock-role, require-mfa, seal."},
+	{Name: "lock_duration", Description: "How long lock-role locks the auth role or user (1m to 720h; default 1h)."},
 	{Name: "dry_run", Description: "true records containment in the alert without acting."},
 }

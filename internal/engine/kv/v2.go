@@ -88,7 +88,8 @@ func (b *v2Backend) readData(ctx context.Context, req *logical.Request, name str
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: map[string]any{"data": data, "metadata": m.versionData(v)}}, nil
+	return &logical.Response{Data: map[string]any{"data": data, "metadata": m.versionData(v)},
+		Served: &logical.ServedVersion{Version: v.N, Current: m.Current}}, nil
 }
 
 func (b *v2Backend) readSubkeys(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {

@@ -36,6 +36,9 @@ func NewBackend(d *Dispatcher) *Backend {
 			Synopsis:    "Create, read, update or delete an alert sink.",
 			Description: "Secrets (the webhook's HMAC key, the SMTP password, a Slack webhook URL) are never returned: a read says secret_set.",
 			Fields:      Fields},
+		logical.Route{Pattern: "watch/deliveries/{id}", Sudo: true, Ops: ops(map[logical.Operation]logical.Handler{logical.ReadOperation: b.readOutcome}),
+			Synopsis: "What became of an alert's deliveries: delivered_to, pending, failed (dead letters).",
+			Fields:   logical.Fields{{Name: "id", InPath: true, Description: "The alert's id."}}},
 		logical.Route{Pattern: "watch/dead-letters", Sudo: true, Ops: ops(map[logical.Operation]logical.Handler{logical.ListOperation: b.listDead}),
 			Synopsis: "List the deliveries that failed for good, oldest first."},
 		logical.Route{Pattern: "watch/dead-letters/{id}/retry", Sudo: true,
@@ -190,4 +193,15 @@ func listResponse(keys []string, info map[string]any) *logical.Response {
 		return &logical.Response{Data: map[string]any{"keys": keys}}
 	}
 	return &logical.Response{Data: map[string]any{"keys": keys, "key_info": info}}
+}
+
+func (b *Backend) readOutcome(_ context.Context, _ *logical.Request, p logical.Params) (*logical.Response, error) {
+	oc, ok, err := b.d.Outcome(p["id"])
+	if err != nil {
+		return nil, logical.Errorf(http.StatusServiceUnavailable, "%s", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return &logical.Response{Data: oc.data()}, nil
 }

@@ -103,6 +103,8 @@ type running struct {
 	stopped bool
 	seq     uint64
 	waiting int // deliveries waiting to retry
+	// outcomes are the delivery outcomes by alert (under Dispatcher.mu).
+	outcomes outcomes
 }
 
 // tracked is what the dispatcher remembers of one alert.
@@ -415,6 +417,7 @@ func (d *Dispatcher) enqueue(r *running, c *Config, kind Kind, level int, t *tra
 	t.sentTo[c.Name] = true
 	j := job{cfg: c, d: Delivery{ID: uuid.New(), Kind: kind, Sink: c.Name, Level: level, Alert: cloneAlert(t.alert), Queued: d.opts.Now()}}
 	d.stats.Queued++
+	r.outcomes.get(t.alert.ID, d.opts.MaxTracked).Pending[c.Name]++
 	if len(r.queue) >= d.opts.QueueSize {
 		old := r.queue[0]
 		r.queue = r.queue[1:]
@@ -515,7 +518,14 @@ func (d *Dispatcher) deliver(r *running, j job) {
 	j.attempt++
 	err := d.sender.send(r.ctx, j.cfg, &j.d)
 	if err == nil {
-		d.count(func(s *Stats) { s.Delivered++ })
+		d.mu.Lock()
+		d.stats.Delivered++
+		if oc := r.outcomes.done(j.d.Alert.ID, j.cfg.Name); oc != nil {
+			if _, ok := oc.Delivered[j.cfg.Name]; !ok {
+				oc.Delivered[j.cfg.Name] = d.opts.Now()
+			}
+		}
+		d.mu.Unlock()
 		d.log.Debug("alert delivered", "sink", j.cfg.Name, "type", string(j.cfg.Type), "alert", j.d.Alert.ID,
 			"delivery", j.d.ID, "attempt", j.attempt)
 		return

@@ -162,7 +162,12 @@ func (d *Dispatcher) deadLetter(r *running, j job, attempts int, msg string) {
 		return
 	}
 	r.dead = append(r.dead, dl.ID)
-	d.count(func(s *Stats) { s.DeadLettered++ })
+	d.mu.Lock()
+	d.stats.DeadLettered++
+	if oc := r.outcomes.done(dl.Delivery.Alert.ID, dl.Sink); oc != nil {
+		oc.Failed[dl.Sink] = Failure{DeadLetter: dl.ID, Error: dl.Error}
+	}
+	d.mu.Unlock()
 	d.log.Warn("alert delivery dead-lettered", "sink", dl.Sink, "alert", dl.Delivery.Alert.ID, "delivery", dl.Delivery.ID,
 		"dead_letter", dl.ID, "attempts", attempts, "err", dl.Error)
 	for len(r.dead) > d.opts.MaxDeadLetters {
