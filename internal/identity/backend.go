@@ -385,6 +385,13 @@ func (b *backend) OtherNames(_ context.Context, req *logical.Request) ([]string,
 		}
 	}
 	if req.Operation != logical.ReadOperation && req.Operation != logical.ListOperation {
+		// A write that names the entity or group (creating it, or renaming
+		// it) acts on the name's path too, before anything has that name.
+		if (parts[0] == "entity" || parts[0] == "group") && (len(parts) == 1 || (len(parts) == 3 && parts[1] == "id")) {
+			if nn, _, _ := logical.Str(req.Data, "name"); nn != "" && checkName(parts[0], nn) == nil {
+				names = append(names, parts[0]+"/name/"+nn)
+			}
+		}
 		canon, _, _ := logical.Str(req.Data, "canonical_id")
 		aliasID, _, _ := logical.Str(req.Data, "id")
 		if len(parts) == 3 && parts[1] == "id" {
