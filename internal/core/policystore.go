@@ -199,7 +199,9 @@ func (ps *policyStore) acl(names []string, ident *policy.Identity) (*policy.ACL,
 	return a, nil
 }
 
-// identityKey serialises an identity for the ACL cache.
+// identityKey serialises an identity for the ACL cache: everything a
+// template can read (policy.Identity), so two identities that render any
+// template differently never share a compiled ACL.
 func identityKey(id *policy.Identity) string {
 	if id == nil {
 		return ""
@@ -235,5 +237,9 @@ func identityKey(id *policy.Identity) string {
 		b.WriteString(al.Name)
 		writeMap(al.Metadata)
 	}
+	// Groups render identity.groups.* templates: leaving a group or a
+	// rename must not be served from an ACL compiled before it.
+	b.WriteByte(5)
+	writeMap(id.Groups)
 	return b.String()
 }
