@@ -517,7 +517,8 @@ func (c *Core) bgStatusResp(ctx context.Context) (*logical.Response, error) {
 }
 
 // bgOfficer authenticates an officer's approval: the request's own token,
-// valid, issued by a login (not a child token), naming a configured officer
+// valid, issued by a login (not a child token) at a still mounted auth
+// method, of an entity that is not disabled, naming a configured officer
 // and carrying officer_policy when one is set. Then the step-up seam
 // (Config.BreakGlassStepUp) runs.
 func (c *Core) bgOfficer(ctx context.Context, a *active, req *logical.Request, cfg *breakGlassConfig) (BreakGlassOfficer, error) {
@@ -539,6 +540,18 @@ func (c *Core) bgOfficer(ctx context.Context, a *active, req *logical.Request, c
 	if te.Meta["break_glass_id"] != "" {
 		return BreakGlassOfficer{}, denied // an emergency token never approves another
 	}
+	// Only the officer's own login counts, whichever way the officer is
+	// named: a child token inherits its parent's entity id, so it could
+	// otherwise approve as entity:ID. The token must also be one the
+	// pipeline would honour: its auth method still mounted, its entity not
+	// disabled.
+	if !loginIssued(te) {
+		return BreakGlassOfficer{}, denied
+	}
+	m := a.issuer(te.Path, te.CreationTime)
+	if m == nil || a.callerOf(te).disabled {
+		return BreakGlassOfficer{}, denied
+	}
 	if cfg.OfficerPolicy != "" && !slices.Contains(te.Policies, cfg.OfficerPolicy) {
 		return BreakGlassOfficer{}, denied
 	}
@@ -546,11 +559,9 @@ func (c *Core) bgOfficer(ctx context.Context, a *active, req *logical.Request, c
 	if te.EntityID != "" {
 		names = append(names, "entity:"+te.EntityID)
 	}
-	if te.Alias != "" && strings.HasPrefix(te.Path, "auth/") && !strings.HasPrefix(te.Path, "auth/token/") {
-		if m := a.issuer(te.Path, te.CreationTime); m != nil {
-			mount := strings.Trim(strings.TrimPrefix(m.entry.Path, "auth/"), "/")
-			names = append(names, normalizeOfficer(mount+"/"+te.Alias))
-		}
+	if te.Alias != "" {
+		mount := strings.Trim(strings.TrimPrefix(m.entry.Path, "auth/"), "/")
+		names = append(names, normalizeOfficer(mount+"/"+te.Alias))
 	}
 	for _, n := range names {
 		if slices.Contains(cfg.Officers, n) {
@@ -572,7 +583,7 @@ func (c *Core) bgActivateLocked(ctx context.Context, a *active, at *breakGlassAt
 	otp := at.otp
 	c.bg.attempt = nil
 	at.wipe()
-	te := &token.Entry{Policies: slices.Clone(at.cfg.Policies), DisplayName: "break-glass", Path: "auth/token/break-glass",
+	te := &token.Entry{Policies: slices.Clone(at.cfg.Policies), DisplayName: "break-glass", Path: token.BreakGlassPath,
 		Orphan: true, TTL: at.cfg.TTL, ExplicitMaxTTL: at.cfg.TTL, Renewable: false,
 		Meta: map[string]string{"break_glass_id": at.id}}
 	tok, err := a.tokens.Create(ctx, te)

@@ -25,6 +25,12 @@ type policyStore struct {
 	templated map[string]bool
 	texts     map[string]string
 	acls      map[string]*policy.ACL // by joined policy names; reset on change
+	// gen counts policy writes, so an ACL compiled from texts a write
+	// replaced meanwhile is not cached.
+	gen uint64
+	// afterCompile, when set (tests only), runs between compiling an ACL
+	// and caching it.
+	afterCompile func()
 }
 
 type storedPolicy struct {
@@ -109,6 +115,7 @@ func (ps *policyStore) put(ctx context.Context, name, text string) error {
 	ps.templated[name] = hasTemplate(p)
 	ps.texts[name] = text
 	ps.acls = map[string]*policy.ACL{}
+	ps.gen++
 	return nil
 }
 
@@ -128,6 +135,7 @@ func (ps *policyStore) delete(ctx context.Context, name string) error {
 	delete(ps.templated, name)
 	delete(ps.texts, name)
 	ps.acls = map[string]*policy.ACL{}
+	ps.gen++
 	return nil
 }
 
@@ -165,20 +173,20 @@ func (ps *policyStore) acl(names []string, ident *policy.Identity) (*policy.ACL,
 			break
 		}
 	}
-	ps.mu.RUnlock()
 	key := strings.Join(names, "\x00")
 	if !templated {
 		ident = nil
 	} else {
 		key += "\x01" + identityKey(ident)
 	}
-	ps.mu.RLock()
 	a, ok := ps.acls[key]
-	ps.mu.RUnlock()
 	if ok {
+		ps.mu.RUnlock()
 		return a, nil
 	}
-	ps.mu.RLock()
+	// The texts and the generation are read together, so the ACL is
+	// cached only if no write replaced them while it compiled.
+	gen := ps.gen
 	pols := make([]*policy.Policy, 0, len(names))
 	for _, n := range names {
 		if p, ok := ps.parsed[n]; ok {
@@ -190,16 +198,23 @@ func (ps *policyStore) acl(names []string, ident *policy.Identity) (*policy.ACL,
 	if err != nil {
 		return nil, err
 	}
-	ps.mu.Lock()
-	if len(ps.acls) > 4096 {
-		ps.acls = map[string]*policy.ACL{}
+	if ps.afterCompile != nil {
+		ps.afterCompile()
 	}
-	ps.acls[key] = a
+	ps.mu.Lock()
+	if ps.gen == gen {
+		if len(ps.acls) > 4096 {
+			ps.acls = map[string]*policy.ACL{}
+		}
+		ps.acls[key] = a
+	}
 	ps.mu.Unlock()
 	return a, nil
 }
 
-// identityKey serialises an identity for the ACL cache.
+// identityKey serialises an identity for the ACL cache: everything a
+// template can read (policy.Identity), so two identities that render any
+// template differently never share a compiled ACL.
 func identityKey(id *policy.Identity) string {
 	if id == nil {
 		return ""
@@ -235,5 +250,9 @@ func identityKey(id *policy.Identity) string {
 		b.WriteString(al.Name)
 		writeMap(al.Metadata)
 	}
+	// Groups render identity.groups.* templates: leaving a group or a
+	// rename must not be served from an ACL compiled before it.
+	b.WriteByte(5)
+	writeMap(id.Groups)
 	return b.String()
 }

@@ -465,7 +465,7 @@ func checkACLMFA(acl *policy.ACL, m *mount, full, rel string, routed *logical.Re
 	}
 	// A policy with min/max_wrapping_ttl on the path requires the response
 	// to be wrapped, within those bounds.
-	if minW, maxW := acl.WrappingTTLs(full); minW > 0 || maxW > 0 {
+	if minW, maxW := acl.WrappingTTLsRequest(full, rc); minW > 0 || maxW > 0 {
 		switch {
 		case routed.WrapTTL == 0:
 			return nil, logical.BadRequest("this path requires response wrapping (X-Vault-Wrap-TTL)")

@@ -399,3 +399,84 @@ path "identity/group/name/ext" { capabilities = ["deny"] }
 		t.Fatalf("admin's policies changed to %v", got)
 	}
 }
+
+// A write that gives an entity or group a name acts on the name's path as
+// well: a deny on identity/entity/name/NAME or identity/group/name/NAME
+// holds before anything has that name, whether the write creates it under
+// the name or renames another entity or group to it.
+func TestDenyOnANameCoversRenamesAndCreates(t *testing.T) {
+	n := nodetest.Start(t)
+	c := n.Client(t)
+	other := write(t, c, "identity/entity", map[string]any{"name": "other"}).Data["id"].(string)
+	team := write(t, c, "identity/group", map[string]any{"name": "team"}).Data["id"].(string)
+	if err := c.Sys().PutPolicy("helpdesk", `
+path "identity/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+path "identity/entity/name/admin" { capabilities = ["deny"] }
+path "identity/group/name/oncall" { capabilities = ["deny"] }
+`); err != nil {
+		t.Fatal(err)
+	}
+	h := nodetest.VaultClient(t, n.URL, write(t, c, "auth/token/create", map[string]any{"policies": "helpdesk"}).Auth.ClientToken)
+	for _, tc := range []struct {
+		path string
+		data map[string]any
+	}{
+		{"identity/entity", map[string]any{"name": "admin"}},
+		{"identity/entity", map[string]any{"id": other, "name": "admin"}},
+		{"identity/entity/id/" + other, map[string]any{"name": "admin"}},
+		{"identity/group", map[string]any{"name": "oncall"}},
+		{"identity/group", map[string]any{"id": team, "name": "oncall"}},
+		{"identity/group/id/" + team, map[string]any{"name": "oncall"}},
+	} {
+		_, err := h.Logical().Write(tc.path, tc.data)
+		wantStatus(t, err, http.StatusForbidden, "write "+tc.path)
+	}
+	if s, _ := c.Logical().Read("identity/entity/name/admin"); s != nil {
+		t.Fatal("an entity named admin was made through the deny")
+	}
+	if s, _ := c.Logical().Read("identity/group/name/oncall"); s != nil {
+		t.Fatal("a group named oncall was made through the deny")
+	}
+	// Other names stay free to give.
+	write(t, h, "identity/entity/id/"+other, map[string]any{"name": "other2"})
+	write(t, h, "identity/group", map[string]any{"id": team, "name": "team2"})
+	write(t, h, "identity/entity", map[string]any{"name": "fresh"})
+}
+
+// A lookup reads the entity or group it finds, so a deny on that entity's
+// or group's paths refuses the lookup too, whichever criterion found it.
+func TestDenyCoversLookups(t *testing.T) {
+	n := nodetest.Start(t)
+	c := n.Client(t)
+	write(t, c, "sys/auth/userpass", map[string]any{"type": "userpass"})
+	acc := authAccessor(t, c, "userpass/")
+	admin := write(t, c, "identity/entity", map[string]any{"name": "admin", "metadata": map[string]any{"pager": "555-0100"}}).Data["id"].(string)
+	alias := write(t, c, "identity/entity-alias", map[string]any{"name": "root-user", "mount_accessor": acc, "canonical_id": admin}).Data["id"].(string)
+	ops := write(t, c, "identity/group", map[string]any{"name": "ops", "policies": "ops"}).Data["id"].(string)
+	write(t, c, "identity/entity", map[string]any{"name": "other"})
+	if err := c.Sys().PutPolicy("finder", `
+path "identity/lookup/*" { capabilities = ["update"] }
+path "identity/entity/name/admin" { capabilities = ["deny"] }
+path "identity/group/id/`+ops+`" { capabilities = ["deny"] }
+`); err != nil {
+		t.Fatal(err)
+	}
+	h := nodetest.VaultClient(t, n.URL, write(t, c, "auth/token/create", map[string]any{"policies": "finder"}).Auth.ClientToken)
+	for _, tc := range []struct {
+		path string
+		data map[string]any
+	}{
+		{"identity/lookup/entity", map[string]any{"id": admin}},
+		{"identity/lookup/entity", map[string]any{"name": "admin"}},
+		{"identity/lookup/entity", map[string]any{"alias_id": alias}},
+		{"identity/lookup/entity", map[string]any{"alias_name": "root-user", "alias_mount_accessor": acc}},
+		{"identity/lookup/group", map[string]any{"name": "ops"}},
+		{"identity/lookup/group", map[string]any{"id": ops}},
+	} {
+		_, err := h.Logical().Write(tc.path, tc.data)
+		wantStatus(t, err, http.StatusForbidden, "lookup "+tc.path+" of a denied entity or group")
+	}
+	if s := write(t, h, "identity/lookup/entity", map[string]any{"name": "other"}); s == nil || s.Data["name"] != "other" {
+		t.Fatalf("lookup of another entity = %v", s)
+	}
+}

@@ -259,25 +259,49 @@ func (s *Store) lookupEntity(_ context.Context, req *logical.Request, _ logical.
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var e *Entity
-	switch field {
-	case "id":
-		e = s.entities[value]
-	case "name":
-		e = s.entityByName[value]
-	case "alias_id":
-		if a := s.aliases[value]; a != nil {
-			e = s.entities[a.CanonicalID]
-		}
-	case "alias_name":
-		if a := s.aliasByKey[aliasKey(acc, value)]; a != nil {
-			e = s.entities[a.CanonicalID]
-		}
-	}
+	e := s.findEntity(field, value, acc)
 	if e == nil {
 		return nil, nil
 	}
 	return &logical.Response{Data: s.entityData(e)}, nil
+}
+
+// findEntity finds the entity a lookup names; mu held.
+func (s *Store) findEntity(field, value, acc string) *Entity {
+	switch field {
+	case "id":
+		return s.entities[value]
+	case "name":
+		return s.entityByName[value]
+	case "alias_id":
+		if a := s.aliases[value]; a != nil {
+			return s.entities[a.CanonicalID]
+		}
+	case "alias_name":
+		if a := s.aliasByKey[aliasKey(acc, value)]; a != nil {
+			return s.entities[a.CanonicalID]
+		}
+	}
+	return nil
+}
+
+// findGroup finds the group a lookup names; mu held.
+func (s *Store) findGroup(field, value, acc string) *Group {
+	switch field {
+	case "id":
+		return s.groups[value]
+	case "name":
+		return s.groupByName[value]
+	case "alias_id":
+		if a := s.groupAliases[value]; a != nil {
+			return s.groups[a.CanonicalID]
+		}
+	case "alias_name":
+		if a := s.gaByKey[aliasKey(acc, value)]; a != nil {
+			return s.groups[a.CanonicalID]
+		}
+	}
+	return nil
 }
 
 func (s *Store) lookupGroup(_ context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
@@ -287,21 +311,7 @@ func (s *Store) lookupGroup(_ context.Context, req *logical.Request, _ logical.P
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var g *Group
-	switch field {
-	case "id":
-		g = s.groups[value]
-	case "name":
-		g = s.groupByName[value]
-	case "alias_id":
-		if a := s.groupAliases[value]; a != nil {
-			g = s.groups[a.CanonicalID]
-		}
-	case "alias_name":
-		if a := s.gaByKey[aliasKey(acc, value)]; a != nil {
-			g = s.groups[a.CanonicalID]
-		}
-	}
+	g := s.findGroup(field, value, acc)
 	if g == nil {
 		return nil, nil
 	}
@@ -323,7 +333,8 @@ func listResponse(keys []string, info map[string]any) *logical.Response {
 
 // OtherNames implements logical.OtherNamer: an entity or group is both
 // id/ID and name/NAME (and a write to entity or group with an id acts on
-// both), so a policy that denies one of its paths denies every way to it.
+// both, a lookup reads what it finds), so a policy that denies one of its
+// paths denies every way to it.
 func (b *backend) OtherNames(_ context.Context, req *logical.Request) ([]string, error) {
 	s := b.s
 	parts := strings.Split(strings.TrimSuffix(req.Path, "/"), "/")
@@ -370,6 +381,16 @@ func (b *backend) OtherNames(_ context.Context, req *logical.Request) ([]string,
 		if g := s.groupByName[parts[2]]; g != nil {
 			names = both("group", g.ID, g.Name)
 		}
+	case len(parts) == 2 && parts[0] == "lookup":
+		// A lookup reads what it finds.
+		if field, value, acc, err := lookupCriteria(req.Data); err == nil {
+			if e := s.findEntity(field, value, acc); e != nil && parts[1] == "entity" {
+				names = both("entity", e.ID, e.Name)
+			}
+			if g := s.findGroup(field, value, acc); g != nil && parts[1] == "group" {
+				names = both("group", g.ID, g.Name)
+			}
+		}
 	}
 	// Writes that change an entity or group through another route act on
 	// it too: an alias moved onto an entity gives its owner the entity's
@@ -385,6 +406,13 @@ func (b *backend) OtherNames(_ context.Context, req *logical.Request) ([]string,
 		}
 	}
 	if req.Operation != logical.ReadOperation && req.Operation != logical.ListOperation {
+		// A write that names the entity or group (creating it, or renaming
+		// it) acts on the name's path too, before anything has that name.
+		if (parts[0] == "entity" || parts[0] == "group") && (len(parts) == 1 || (len(parts) == 3 && parts[1] == "id")) {
+			if nn, _, _ := logical.Str(req.Data, "name"); nn != "" && checkName(parts[0], nn) == nil {
+				names = append(names, parts[0]+"/name/"+nn)
+			}
+		}
 		canon, _, _ := logical.Str(req.Data, "canonical_id")
 		aliasID, _, _ := logical.Str(req.Data, "id")
 		if len(parts) == 3 && parts[1] == "id" {

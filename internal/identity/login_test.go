@@ -286,3 +286,44 @@ path "secret/data/absent/{{identity.entity.metadata.nothing}}" { capabilities = 
 		t.Fatal("the template did not follow the rename")
 	}
 }
+
+// A group template follows membership and renames at the next request:
+// the compiled-ACL cache must not keep serving a rule rendered for a group
+// the entity has left.
+func TestGroupTemplatesFollowMembership(t *testing.T) {
+	s := startJWT(t)
+	c := s.root
+	auth := s.login(t, "erin", []any{})
+	ent := auth.EntityID
+	ops := write(t, c, "identity/group", map[string]any{"name": "platform", "member_entity_ids": ent}).Data["id"].(string)
+	if err := c.Sys().PutPolicy("tmpl", `
+path "secret/data/group-id/{{identity.groups.names.platform.id}}" { capabilities = ["read"] }
+path "secret/data/group-name/{{identity.groups.ids.`+ops+`.name}}" { capabilities = ["read"] }
+`); err != nil {
+		t.Fatal(err)
+	}
+	write(t, c, "identity/entity/id/"+ent, map[string]any{"policies": "tmpl"})
+	for _, p := range []string{"group-id/" + ops, "group-name/platform", "group-name/platform2"} {
+		write(t, c, "secret/data/"+p, map[string]any{"data": map[string]any{"v": "x"}})
+	}
+	if !canRead(t, s.n, auth.ClientToken, "secret/data/group-id/"+ops) || !canRead(t, s.n, auth.ClientToken, "secret/data/group-name/platform") {
+		t.Fatal("group templates denied to a member")
+	}
+	// A rename: the ids template renders the new name.
+	write(t, c, "identity/group/id/"+ops, map[string]any{"name": "platform2"})
+	if canRead(t, s.n, auth.ClientToken, "secret/data/group-name/platform") || !canRead(t, s.n, auth.ClientToken, "secret/data/group-name/platform2") {
+		t.Error("the group ids template did not follow the rename")
+	}
+	write(t, c, "identity/group/id/"+ops, map[string]any{"name": "platform"})
+	if !canRead(t, s.n, auth.ClientToken, "secret/data/group-id/"+ops) {
+		t.Fatal("group template denied after the name came back")
+	}
+	// Leaving the group ends both.
+	write(t, c, "identity/group/id/"+ops, map[string]any{"member_entity_ids": []string{}})
+	if canRead(t, s.n, auth.ClientToken, "secret/data/group-id/"+ops) {
+		t.Error("a rule rendered from a group the entity left still grants (identity.groups.names)")
+	}
+	if canRead(t, s.n, auth.ClientToken, "secret/data/group-name/platform") {
+		t.Error("a rule rendered from a group the entity left still grants (identity.groups.ids)")
+	}
+}

@@ -26,10 +26,75 @@ type perms struct {
 }
 
 // condGrant is one conditional rule: caps are granted when any of conds
-// holds.
+// holds. set holds the rule's parameter constraints and wrapping bounds,
+// which apply only while it grants (perms.forRequest): a rule whose
+// condition fails is as if absent, so it cannot loosen another rule's.
 type condGrant struct {
 	caps  Capability
 	conds []*condition
+	set   *perms // nil when the rule sets none
+}
+
+// hasSettings reports whether r constrains parameters or wrapping.
+func hasSettings(r *Rule) bool {
+	return r.MinWrappingTTL > 0 || r.MaxWrappingTTL > 0 || len(r.AllowedParameters) > 0 ||
+		len(r.DeniedParameters) > 0 || len(r.RequiredParameters) > 0
+}
+
+// holds reports whether one of g's conditions holds for rc.
+func (g *condGrant) holds(rc *RequestContext) bool {
+	for _, c := range g.conds {
+		if ok, _ := c.eval(rc); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// forRequest returns the capabilities p grants for rc and the perms whose
+// parameter constraints and wrapping bounds apply: p itself (the
+// unconditional rules' settings) unless a conditional rule that holds sets
+// some, then a copy merging those in. Without such rules it does not
+// allocate.
+func (p *perms) forRequest(rc *RequestContext) (Capability, *perms) {
+	if p.conds == nil {
+		return p.caps, p
+	}
+	caps, rule := p.caps, p
+	for i := range p.conds {
+		g := &p.conds[i]
+		if (g.caps&^caps == 0 && g.set == nil) || !g.holds(rc) {
+			continue
+		}
+		caps |= g.caps
+		if g.set != nil {
+			if rule == p {
+				rule = p.cloneSettings()
+			}
+			rule.mergeSettings(g.set)
+		}
+	}
+	return caps, rule
+}
+
+// cloneSettings copies p with parameter maps it may merge into.
+func (p *perms) cloneSettings() *perms {
+	q := *p
+	q.allowed = cloneParams(p.allowed)
+	q.denied = cloneParams(p.denied)
+	q.required = slices.Clone(p.required)
+	return &q
+}
+
+func cloneParams(m map[string][]string) map[string][]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
 }
 
 // ruleSource records one rule merged into a pattern.
@@ -234,22 +299,36 @@ func (p *perms) merge(r *Rule, conds []*condition) {
 		*p = perms{caps: CapDeny, sources: p.sources, pattern: p.pattern}
 		return
 	}
+	// Control groups and MFA requirements only restrict: they merge
+	// whatever a rule's conditions say.
 	p.cg = mergeControlGroup(p.cg, r.ControlGroup)
-	if len(conds) > 0 {
-		p.conds = append(p.conds, condGrant{caps: r.Capabilities, conds: conds})
-	} else {
-		p.caps |= r.Capabilities
-	}
-	if r.MinWrappingTTL > 0 && (p.minWrap == 0 || r.MinWrappingTTL < p.minWrap) {
-		p.minWrap = r.MinWrappingTTL
-	}
-	if r.MaxWrappingTTL > p.maxWrap {
-		p.maxWrap = r.MaxWrappingTTL
-	}
 	p.mergeMFA(r.MFAMethods)
-	p.allowed = mergeParams(p.allowed, r.AllowedParameters)
-	p.denied = mergeParams(p.denied, r.DeniedParameters)
-	for _, name := range r.RequiredParameters {
+	set := &perms{minWrap: r.MinWrappingTTL, maxWrap: r.MaxWrappingTTL,
+		allowed: r.AllowedParameters, denied: r.DeniedParameters, required: r.RequiredParameters}
+	if len(conds) > 0 {
+		g := condGrant{caps: r.Capabilities, conds: conds}
+		if hasSettings(r) {
+			g.set = set.cloneSettings()
+		}
+		p.conds = append(p.conds, g)
+		return
+	}
+	p.caps |= r.Capabilities
+	p.mergeSettings(set)
+}
+
+// mergeSettings folds the parameter constraints and wrapping bounds of r
+// into p, Vault style.
+func (p *perms) mergeSettings(r *perms) {
+	if r.minWrap > 0 && (p.minWrap == 0 || r.minWrap < p.minWrap) {
+		p.minWrap = r.minWrap
+	}
+	if r.maxWrap > p.maxWrap {
+		p.maxWrap = r.maxWrap
+	}
+	p.allowed = mergeParams(p.allowed, r.allowed)
+	p.denied = mergeParams(p.denied, r.denied)
+	for _, name := range r.required {
 		if !slices.Contains(p.required, name) {
 			p.required = append(p.required, name)
 		}
@@ -388,10 +467,7 @@ func (a *ACL) CheckRequest(path string, op Operation, params map[string]any, ali
 	if p == nil {
 		return Decision{}
 	}
-	caps := p.caps
-	if p.conds != nil {
-		caps = p.effective(rc)
-	}
+	caps, rule := p.forRequest(rc)
 	d := Decision{Capabilities: caps, Conditional: p.conds != nil}
 	if caps&CapDeny != 0 {
 		return d
@@ -401,9 +477,8 @@ func (a *ACL) CheckRequest(path string, op Operation, params map[string]any, ali
 		return d
 	}
 	if op != OpDelete && op != OpList {
-		rule := p
-		if len(aliases) > 0 && (len(p.allowed) > 0 || len(p.denied) > 0 || len(p.required) > 0) {
-			rule = p.withAliases(aliases)
+		if len(aliases) > 0 && (len(rule.allowed) > 0 || len(rule.denied) > 0 || len(rule.required) > 0) {
+			rule = rule.withAliases(aliases)
 		}
 		if name, ok := rule.checkParams(params); !ok {
 			d.DeniedParam = name
@@ -470,13 +545,22 @@ func (a *ACL) HasAccessUnder(prefix string) bool {
 }
 
 // WrappingTTLs returns the minimum and maximum response-wrapping TTLs of
-// the rule matching path (zero when unset or no rule matches).
+// the rule matching path (zero when unset or no rule matches), from its
+// rules without conditions.
 func (a *ACL) WrappingTTLs(path string) (minTTL, maxTTL time.Duration) {
+	return a.WrappingTTLsRequest(path, nil)
+}
+
+// WrappingTTLsRequest is WrappingTTLs with the request context: the
+// bounds of a conditional rule count only while one of its conditions
+// holds for rc.
+func (a *ACL) WrappingTTLsRequest(path string, rc *RequestContext) (minTTL, maxTTL time.Duration) {
 	if a == nil || !isCleanPath(path) {
 		return 0, 0
 	}
 	if p := a.lookup(path, false); p != nil {
-		return p.minWrap, p.maxWrap
+		_, rule := p.forRequest(rc)
+		return rule.minWrap, rule.maxWrap
 	}
 	return 0, 0
 }

@@ -216,3 +216,53 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// A secret_id's metadata is chosen by whoever generates the secret_id (a CI
+// orchestrator), not vouched for by the auth method, so it cannot give the
+// login an environment: otherwise a holder of secret-id rights mints itself
+// a "prod" caller, as a token-store child could before environments were
+// taken only from logins (docs/governance.md).
+func TestSecretIDMetadataSetsNoEnvironment(t *testing.T) {
+	n, root := setup(t)
+	if err := root.Sys().Mount("kv-prod", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, "sys/mounts/kv-prod/tune", map[string]any{"environment": "prod"})
+	write(t, root, "kv-prod/data/db", map[string]any{"data": map[string]any{"password": "pw-prod"}})
+	if err := root.Sys().PutPolicy("deploy", `
+path "kv-prod/data/*" {
+  capabilities = ["read"]
+  condition { environments = ["prod"] }
+}
+path "kv-prod/metadata/*" {
+  capabilities = ["read"]
+  condition { environment_match = true }
+}`); err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, "auth/approle/role/deploy", map[string]any{"token_policies": "deploy"})
+	roleID := must(root.Logical().Read("auth/approle/role/deploy/role-id")).Data["role_id"].(string)
+	for _, meta := range []any{map[string]any{"environment": "prod"}, `{"environment":"prod","team":"a"}`} {
+		s, err := root.Logical().Write("auth/approle/role/deploy/secret-id", map[string]any{"metadata": meta})
+		if err != nil {
+			if !strings.Contains(err.Error(), "environment") {
+				t.Errorf("secret-id with metadata %v refused without naming the key: %v", meta, err)
+			}
+			continue
+		}
+		login := write(t, client(t, n.URL, "", ""), "auth/approle/login", map[string]any{"role_id": roleID, "secret_id": s.Data["secret_id"]})
+		job := client(t, n.URL, login.Auth.ClientToken, "")
+		if _, err := job.Logical().Read("kv-prod/data/db"); err == nil {
+			t.Errorf("secret-id metadata %v gave the login the prod environment (environments condition)", meta)
+		}
+		if _, err := job.Logical().Read("kv-prod/metadata/db"); err == nil {
+			t.Errorf("secret-id metadata %v gave the login the prod environment (environment_match)", meta)
+		}
+	}
+	// Other metadata keys still reach the token, as in Vault.
+	s := write(t, root, "auth/approle/role/deploy/secret-id", map[string]any{"metadata": map[string]any{"team": "payments"}})
+	login := write(t, client(t, n.URL, "", ""), "auth/approle/login", map[string]any{"role_id": roleID, "secret_id": s.Data["secret_id"]})
+	if login.Auth.Metadata["team"] != "payments" {
+		t.Fatalf("login metadata = %v, want team=payments", login.Auth.Metadata)
+	}
+}

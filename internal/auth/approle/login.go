@@ -125,6 +125,7 @@ func (b *Backend) auth(r *role, s *secretID) *logical.Auth {
 	a.InternalData = map[string]any{"role_name": r.Name}
 	if s != nil {
 		maps.Copy(a.Metadata, s.Metadata)
+		delete(a.Metadata, metaEnvironment) // a secret_id stored before the key was reserved
 		if len(s.TokenBoundCIDRs) > 0 {
 			a.BoundCIDRs = s.TokenBoundCIDRs
 		}

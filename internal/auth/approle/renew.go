@@ -13,6 +13,12 @@ var _ logical.AuthRenewer = (*Backend)(nil)
 // metaRoleName is the token metadata key naming the role that logged in.
 const metaRoleName = "role_name"
 
+// metaEnvironment is the token metadata key the core reads as the caller's
+// environment (core.EnvironmentMetaKey). A secret_id's metadata may not
+// set it: whoever generates secret_ids chooses that metadata, and the
+// auth method vouches for none of it.
+const metaEnvironment = "environment"
+
 // errRoleGone refuses the renewal of a token whose role was deleted.
 var errRoleGone = logical.Errorf(http.StatusForbidden, "permission denied: the role this token was issued for no longer exists")
 

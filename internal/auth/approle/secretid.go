@@ -135,10 +135,22 @@ func metadata(data map[string]any) (map[string]string, error) {
 		if err := json.Unmarshal([]byte(s), &m); err != nil {
 			return nil, logical.BadRequest("field %q: expected a JSON object of strings", "metadata")
 		}
-		return m, nil
+		return m, reservedMetadata(m)
 	}
 	m, _, err := logical.StringMap(data, "metadata")
-	return m, err
+	if err != nil {
+		return nil, err
+	}
+	return m, reservedMetadata(m)
+}
+
+// reservedMetadata refuses secret_id metadata that sets the caller's
+// environment (metaEnvironment).
+func reservedMetadata(m map[string]string) error {
+	if _, ok := m[metaEnvironment]; ok {
+		return logical.BadRequest("field %q: key %q is reserved: an AppRole login gets no environment from its secret_id", "metadata", metaEnvironment)
+	}
+	return nil
 }
 
 func (b *Backend) accessorHash(ctx context.Context, role, acc string) (string, error) {

@@ -266,6 +266,9 @@ func (b *backend) create(ctx context.Context, req *logical.Request, orphan bool,
 	if parent.Type == TypeBatch {
 		return nil, ErrBatchParent
 	}
+	if parent.Path == BreakGlassPath {
+		return nil, ErrBreakGlassParent
+	}
 	if parent.useLimited() {
 		// Orphans too: a use-limited sudo token must not mint unlimited ones.
 		return nil, ErrUseLimitedParent

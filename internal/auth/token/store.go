@@ -509,6 +509,15 @@ func validCustomID(id string) error {
 // Vault does): the child would escape the parent's use count.
 var ErrUseLimitedParent = logical.BadRequest("a use-limited token cannot create child tokens")
 
+// BreakGlassPath is the creation path of a break-glass emergency token.
+// Such a token never creates tokens (ErrBreakGlassParent): a child's
+// requests would be missing from the activation's report, and an orphan
+// would outlive the emergency TTL.
+const BreakGlassPath = "auth/token/break-glass"
+
+// ErrBreakGlassParent refuses token creation by an emergency token.
+var ErrBreakGlassParent = logical.Errorf(http.StatusForbidden, "a break-glass emergency token cannot create tokens")
+
 // bounds are what a token's ancestors impose on it: it may not live past
 // expire (their earliest current expiry) nor past hard (the earliest end
 // of their explicit max TTLs). A zero time means no bound. (The store's max
