@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -405,8 +406,15 @@ func (c *Core) tuneMount(ctx context.Context, a *active, req *logical.Request, f
 	if err := checkTuneFields(req.Data, updated.Type); err != nil {
 		return nil, err
 	}
+	before := updated.Config.Environment
 	if err := applyTune(&updated.Config, req.Data, c.cfg.MaxLeaseTTL); err != nil {
 		return nil, err
+	}
+	// Relabelling a mount's environment can open it to callers of another
+	// environment (environment_match conditions), so it takes sudo on the
+	// tune path, not just update.
+	if updated.Config.Environment != before && !a.hasSudo(req.Token, req.MountPoint+req.Path, req.Operation) {
+		return nil, logical.Errorf(http.StatusForbidden, "permission denied: changing a mount's environment needs sudo on %s", req.MountPoint+req.Path)
 	}
 	if err := applyTokenType(&updated, req.Data); err != nil {
 		return nil, err

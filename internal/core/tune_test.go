@@ -190,3 +190,30 @@ func TestTokenStoreTuneKeepsTokensHashed(t *testing.T) {
 	}
 	mustCall(t, c, root, logical.UpdateOperation, "sys/auth/token/tune", map[string]any{"max_lease_ttl": "2h", "audit_non_hmac_request_keys": []any{}})
 }
+
+// Relabelling a mount's environment takes sudo on its tune path: update
+// alone tunes everything else but cannot turn a prod mount into staging.
+func TestTuneEnvironmentNeedsSudo(t *testing.T) {
+	c, root := newCore(t, nil)
+	mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/kv-prod", map[string]any{"type": "kv"})
+	mustCall(t, c, root, logical.UpdateOperation, "sys/mounts/kv-prod/tune", map[string]any{"environment": "prod"})
+	mustCall(t, c, root, logical.UpdateOperation, "sys/policies/acl/tuner", map[string]any{"policy": `path "sys/mounts/kv-prod/tune" { capabilities = ["read", "update"] }`})
+	mustCall(t, c, root, logical.UpdateOperation, "sys/policies/acl/owner", map[string]any{"policy": `path "sys/mounts/kv-prod/tune" { capabilities = ["read", "update", "sudo"] }`})
+	tuner := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": "tuner"}).Auth.ClientToken.Reveal()
+	owner := mustCall(t, c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"policies": "owner"}).Auth.ClientToken.Reveal()
+
+	mustCall(t, c, tuner, logical.UpdateOperation, "sys/mounts/kv-prod/tune", map[string]any{"description": "prod data", "environment": "prod"})
+	if _, err := call(t, c, tuner, logical.UpdateOperation, "sys/mounts/kv-prod/tune", map[string]any{"environment": "staging"}); err == nil || !strings.Contains(err.Error(), "needs sudo") {
+		t.Fatalf("relabel without sudo: err = %v, want a 403 naming sudo", err)
+	}
+	if _, err := call(t, c, tuner, logical.UpdateOperation, "sys/mounts/kv-prod/tune", map[string]any{"environment": ""}); err == nil {
+		t.Fatal("clearing the label without sudo was accepted")
+	}
+	if got := mustCall(t, c, root, logical.ReadOperation, "sys/mounts/kv-prod/tune", nil).Data["environment"]; got != "prod" {
+		t.Fatalf("environment = %v after refused relabels, want prod", got)
+	}
+	mustCall(t, c, owner, logical.UpdateOperation, "sys/mounts/kv-prod/tune", map[string]any{"environment": "staging"})
+	if got := mustCall(t, c, root, logical.ReadOperation, "sys/mounts/kv-prod/tune", nil).Data["environment"]; got != "staging" {
+		t.Fatalf("environment = %v after the sudo relabel, want staging", got)
+	}
+}
