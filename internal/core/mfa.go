@@ -253,7 +253,11 @@ func unionMFA(a, b []string) []string {
 // is the containment hook ("require MFA on next login") and fails while
 // the core is sealed.
 func (c *Core) RequireMFA(ctx context.Context, entityID string) error {
-	c.stateLock.RLock()
+	// The detectors call this from the goroutine a seal waits for: never
+	// wait for the state lock (as the other containment calls).
+	if !c.stateLock.TryRLock() {
+		return errStateChanging
+	}
 	defer c.stateLock.RUnlock()
 	if c.active == nil {
 		return logical.ErrSealed

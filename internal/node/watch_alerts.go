@@ -58,6 +58,10 @@ func (c *containment) LockTarget(ctx context.Context, accessor string) (string, 
 	return c.n.core.TokenOrigin(ctx, accessor)
 }
 
+func (c *containment) RequireMFA(ctx context.Context, entityID string) error {
+	return c.n.core.RequireMFA(ctx, entityID)
+}
+
 func (c *containment) Seal(context.Context) error {
 	if !c.allowSeal {
 		return errors.New("the server configuration does not allow automatic sealing (watch { allow_seal = true })")

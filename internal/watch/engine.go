@@ -37,6 +37,9 @@ type Containment interface {
 	// user ("deploy") that issued the token with this accessor.
 	LockTarget(ctx context.Context, accessor string) (mount, name string, err error)
 	Seal(ctx context.Context) error
+	// RequireMFA makes the entity's next login pass MFA (the MFA store's
+	// mark, cleared by the first login that passes).
+	RequireMFA(ctx context.Context, entityID string) error
 	Audit(ctx context.Context, a *Alert, act Action)
 }
 
@@ -404,6 +407,13 @@ func (en *Engine) contain(ctx context.Context, r *Rule, a *Alert, e *Event) []Ac
 				err = errors.New("the request had no identity")
 			} else if !r.DryRun {
 				err = en.requireMFA(ctx, &e.Identity, a.ID)
+				if err == nil {
+					if e.Identity.EntityID == "" {
+						err = errors.New("marked, but not enforceable: the token has no entity (auth/token tokens carry none), so no login of it can be held for MFA")
+					} else {
+						err = en.containment().RequireMFA(ctx, e.Identity.EntityID)
+					}
+				}
 			}
 		case ActionLockRole:
 			var mount, name string
@@ -437,6 +447,7 @@ var errNoContainment = errors.New("containment is not available on this server")
 
 func (noContainment) RevokeToken(context.Context, string) error { return errNoContainment }
 func (noContainment) Seal(context.Context) error                { return errNoContainment }
+func (noContainment) RequireMFA(context.Context, string) error  { return errNoContainment }
 func (noContainment) LockTarget(context.Context, string) (string, string, error) {
 	return "", "", errNoContainment
 }
@@ -449,9 +460,9 @@ func (en *Engine) containment() Containment {
 	return en.opts.Contain
 }
 
-// MFAMark is a require-MFA mark: the identity must use MFA at its next
-// login. Keyward records the mark; enforcing it belongs to the auth
-// methods' MFA support (see docs/watch.md).
+// MFAMark is a require-MFA mark: the record that containment asked the
+// identity to pass MFA at its next login. The enforcement is the MFA
+// store's (Containment.RequireMFA), for identities with an entity.
 type MFAMark struct {
 	Identity string    `json:"identity"`
 	AlertID  string    `json:"alert_id"`
