@@ -128,7 +128,7 @@ func newPolicyWhoCanCmd(e *env) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "who-can OPERATION PATH",
-		Short: "List the policies and auth roles that could perform a request",
+		Short: "List the policies, auth roles, groups and entities that could perform a request",
 		Long: `Ask the server (sys/policies/who-can, which needs sudo) which ACL policies
 could, alone, perform OPERATION on PATH, and which auth roles (JWT/OIDC and
 AppRole roles, userpass users, cert entries) issue tokens whose policies together could. Access is "allowed",
@@ -158,17 +158,37 @@ template" (a templated rule matches for some identities).`,
 			}); err != nil {
 				return err
 			}
-			roles, _ := s.Data["roles"].([]any)
-			if len(roles) == 0 {
-				return nil
-			}
-			fmt.Fprintln(w)
-			return writeColumns(w, []string{"Mount", "Role", "Access", "Policies", "Bindings"}, func(add func(...string)) {
-				for _, r := range roles {
-					m, _ := r.(map[string]any)
-					add(formatValue(m["mount"]), formatValue(m["role"]), formatValue(m["access"]), formatValue(m["policies"]), formatValue(m["bindings"]))
+			if roles, _ := s.Data["roles"].([]any); len(roles) > 0 {
+				fmt.Fprintln(w)
+				if err := writeColumns(w, []string{"Mount", "Role", "Access", "Policies", "Bindings"}, func(add func(...string)) {
+					for _, r := range roles {
+						m, _ := r.(map[string]any)
+						add(formatValue(m["mount"]), formatValue(m["role"]), formatValue(m["access"]), formatValue(m["policies"]), formatValue(m["bindings"]))
+					}
+				}); err != nil {
+					return err
 				}
-			})
+			}
+			for _, kind := range []string{"groups", "entities"} {
+				rows, _ := s.Data[kind].([]any)
+				if len(rows) == 0 {
+					continue
+				}
+				fmt.Fprintln(w)
+				head := "Group"
+				if kind == "entities" {
+					head = "Entity"
+				}
+				if err := writeColumns(w, []string{head, "ID", "Access", "Policies"}, func(add func(...string)) {
+					for _, r := range rows {
+						m, _ := r.(map[string]any)
+						add(formatValue(m["name"]), formatValue(m["id"]), formatValue(m["access"]), formatValue(m["policies"]))
+					}
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	conn.add(cmd)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keyward/keyward/internal/identity"
 	"github.com/keyward/keyward/internal/logical"
 	"github.com/keyward/keyward/internal/policy"
 )
@@ -210,9 +211,9 @@ var whoCanFields = logical.Fields{
 // whoCanReq serves sys/policies/who-can: every ACL policy that alone could
 // perform the operation on the path (outright, under conditions, or
 // possibly through a templated rule), and every auth role whose logins'
-// policies together could. Groups and entities join the answer when the
-// identity store exists: they are further holders of policy lists, judged
-// the same way as roles (reach).
+// policies together could. The
+// identity store's groups and entities are further holders of policy
+// lists, judged the same way as roles (reach).
 func (c *Core) whoCanReq(ctx context.Context, req *logical.Request, _ logical.Params) (*logical.Response, error) {
 	a := c.active
 	if err := whoCanFields.Unknown(req.Data); err != nil {
@@ -279,5 +280,37 @@ func (c *Core) whoCanReq(ctx context.Context, req *logical.Request, _ logical.Pa
 				"policies": names, "access": string(acc), "rules": via, "bindings": g.Bindings})
 		}
 	}
-	return &logical.Response{Data: map[string]any{"path": cp, "operation": string(op), "policies": pols, "roles": roles}}, nil
+	// Groups and entities of the identity store: a group's own policies,
+	// an entity's identity policies (its own and its groups'), each with
+	// "default" as its tokens normally have it. A disabled entity is
+	// listed (its access returns when it is enabled) and marked.
+	groups, entities := []map[string]any{}, []map[string]any{}
+	gh, eh := a.identity.PolicyHolders()
+	for _, set := range []struct {
+		holders []identity.Holder
+		out     *[]map[string]any
+	}{{gh, &groups}, {eh, &entities}} {
+		for _, h := range set.holders {
+			names := h.Policies
+			if !slices.Contains(names, "default") {
+				names = append(slices.Clone(names), "default")
+			}
+			acc, via, err := reach(names)
+			if err != nil {
+				return nil, err
+			}
+			if acc == policy.AccessNone {
+				continue
+			}
+			row := map[string]any{"id": h.ID, "name": h.Name, "policies": h.Policies, "access": string(acc), "rules": via}
+			if h.Type != "" {
+				row["type"] = h.Type
+			} else if h.Disabled {
+				row["disabled"] = true
+			}
+			*set.out = append(*set.out, row)
+		}
+	}
+	return &logical.Response{Data: map[string]any{"path": cp, "operation": string(op), "policies": pols, "roles": roles,
+		"groups": groups, "entities": entities}}, nil
 }

@@ -1,6 +1,7 @@
 package jwt_test
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -157,8 +158,34 @@ func TestWhoCanAndExplain(t *testing.T) {
 	_, err = s.root.Logical().Write("auth/userpass/users/bob", map[string]any{"password": "correct-horse-battery-9", "token_policies": []string{"writer"}})
 	must(err)
 
+	// Identity store holders: an internal group with reader (carol is in
+	// it), a group with writer only, an entity with the templated policy.
+	carol, err := s.root.Logical().Write("identity/entity", map[string]any{"name": "carol"})
+	must(err)
+	_, err = s.root.Logical().Write("identity/group", map[string]any{"name": "dba", "policies": []string{"reader"},
+		"member_entity_ids": []string{carol.Data["id"].(string)}})
+	must(err)
+	_, err = s.root.Logical().Write("identity/group", map[string]any{"name": "writers", "policies": []string{"writer"}})
+	must(err)
+	_, err = s.root.Logical().Write("identity/entity", map[string]any{"name": "dave", "policies": []string{"templated"}})
+	must(err)
+
 	who, err := s.root.Logical().Write("sys/policies/who-can", map[string]any{"path": "kv-prod/data/db", "operation": "read"})
 	must(err)
+	holders := func(kind string) map[string]string {
+		got := map[string]string{}
+		for _, h := range who.Data[kind].([]any) {
+			m := h.(map[string]any)
+			got[m["name"].(string)] = m["access"].(string)
+		}
+		return got
+	}
+	if got, want := holders("groups"), map[string]string{"dba": "allowed"}; !maps.Equal(got, want) {
+		t.Errorf("who-can groups = %v, want %v", got, want)
+	}
+	if got, want := holders("entities"), map[string]string{"carol": "allowed", "dave": "possibly, via template"}; !maps.Equal(got, want) {
+		t.Errorf("who-can entities = %v, want %v", got, want)
+	}
 	gotPolicies := map[string]string{}
 	for _, p := range who.Data["policies"].([]any) {
 		m := p.(map[string]any)
