@@ -470,6 +470,30 @@ type RoleReporter interface {
 	RoleGrants(ctx context.Context, storage Storage) ([]RoleGrant, error)
 }
 
+// StoredGrants builds a RoleReporter's answer from the entries stored
+// directly under prefix in s (sub-folders skipped): grant loads one entry
+// by name and reports ok false for one that is gone.
+func StoredGrants(ctx context.Context, s Storage, prefix string, grant func(name string) (RoleGrant, bool, error)) ([]RoleGrant, error) {
+	names, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []RoleGrant
+	for _, name := range names {
+		if strings.HasSuffix(name, "/") {
+			continue
+		}
+		g, ok, err := grant(name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
 // MFARequirement is what a login held for MFA answers instead of a token
 // (Vault's auth.mfa_requirement): complete it at sys/mfa/validate with
 // RequestID and a passcode for one method of every constraint.

@@ -12,21 +12,10 @@ var _ logical.RoleReporter = (*Backend)(nil)
 // RoleGrants lists every role's token policies, for who-can answers. The
 // role and secret ids are never reported.
 func (b *Backend) RoleGrants(ctx context.Context, _ logical.Storage) ([]logical.RoleGrant, error) {
-	keys, err := b.view.List(ctx, rolePrefix)
-	if err != nil {
-		return nil, err
-	}
-	var out []logical.RoleGrant
-	for _, k := range keys {
-		if strings.HasSuffix(k, "/") {
-			continue
-		}
+	return logical.StoredGrants(ctx, b.view, rolePrefix, func(k string) (logical.RoleGrant, bool, error) {
 		r, err := b.role(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		if r == nil {
-			continue
+		if err != nil || r == nil {
+			return logical.RoleGrant{}, false, err
 		}
 		bind := map[string]string{"bind_secret_id": "false"}
 		if r.BindSecretID {
@@ -35,7 +24,6 @@ func (b *Backend) RoleGrants(ctx context.Context, _ logical.Storage) ([]logical.
 		if len(r.SecretIDBoundCIDRs) > 0 {
 			bind["secret_id_bound_cidrs"] = strings.Join(r.SecretIDBoundCIDRs, ", ")
 		}
-		out = append(out, logical.RoleGrant{Role: k, Policies: r.Token.Policies, NoDefaultPolicy: r.Token.NoDefaultPolicy, Bindings: bind})
-	}
-	return out, nil
+		return logical.RoleGrant{Role: k, Policies: r.Token.Policies, NoDefaultPolicy: r.Token.NoDefaultPolicy, Bindings: bind}, true, nil
+	})
 }

@@ -12,22 +12,11 @@ var _ logical.RoleReporter = (*Backend)(nil)
 // RoleGrants lists every trusted certificate entry's token policies and
 // name constraints, for who-can answers.
 func (b *Backend) RoleGrants(ctx context.Context, _ logical.Storage) ([]logical.RoleGrant, error) {
-	names, err := b.view.List(ctx, certPrefix)
-	if err != nil {
-		return nil, err
-	}
-	var out []logical.RoleGrant
-	for _, name := range names {
-		if strings.HasSuffix(name, "/") {
-			continue
-		}
+	return logical.StoredGrants(ctx, b.view, certPrefix, func(name string) (logical.RoleGrant, bool, error) {
 		var e entry
 		ok, err := logical.GetJSON(ctx, b.view, certPrefix+name, &e)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
+		if err != nil || !ok {
+			return logical.RoleGrant{}, false, err
 		}
 		bind := map[string]string{}
 		for k, v := range map[string][]string{"allowed_common_names": e.AllowedCNs, "allowed_dns_sans": e.AllowedDNSSANs,
@@ -36,7 +25,6 @@ func (b *Backend) RoleGrants(ctx context.Context, _ logical.Storage) ([]logical.
 				bind[k] = strings.Join(v, ", ")
 			}
 		}
-		out = append(out, logical.RoleGrant{Role: name, Policies: e.Token.Policies, NoDefaultPolicy: e.Token.NoDefaultPolicy, Bindings: bind})
-	}
-	return out, nil
+		return logical.RoleGrant{Role: name, Policies: e.Token.Policies, NoDefaultPolicy: e.Token.NoDefaultPolicy, Bindings: bind}, true, nil
+	})
 }

@@ -2,7 +2,6 @@ package userpass
 
 import (
 	"context"
-	"strings"
 
 	"github.com/keyward/keyward/internal/logical"
 )
@@ -13,27 +12,15 @@ var _ logical.RoleReporter = (*Backend)(nil)
 // user is this method's role. Password hashes and TOTP keys are never
 // reported.
 func (b *Backend) RoleGrants(ctx context.Context, _ logical.Storage) ([]logical.RoleGrant, error) {
-	names, err := b.view.List(ctx, userPrefix)
-	if err != nil {
-		return nil, err
-	}
-	var out []logical.RoleGrant
-	for _, name := range names {
-		if strings.HasSuffix(name, "/") {
-			continue
-		}
+	return logical.StoredGrants(ctx, b.view, userPrefix, func(name string) (logical.RoleGrant, bool, error) {
 		u, err := b.user(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		if u == nil {
-			continue
+		if err != nil || u == nil {
+			return logical.RoleGrant{}, false, err
 		}
 		bind := map[string]string{"mfa_required": "false"}
 		if u.MFARequired {
 			bind["mfa_required"] = "true"
 		}
-		out = append(out, logical.RoleGrant{Role: name, Policies: u.Token.Policies, NoDefaultPolicy: u.Token.NoDefaultPolicy, Bindings: bind})
-	}
-	return out, nil
+		return logical.RoleGrant{Role: name, Policies: u.Token.Policies, NoDefaultPolicy: u.Token.NoDefaultPolicy, Bindings: bind}, true, nil
+	})
 }
