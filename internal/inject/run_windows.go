@@ -26,3 +26,7 @@ func ExecGate([]string) error { return errNoWindows }
 // CleanStale has nothing to clean on Windows: Run never creates a secrets
 // directory there.
 func CleanStale(string) error { return nil }
+
+// Supported reports errNoWindows: callers check it before they fetch a
+// secret for Run.
+func Supported() error { return errNoWindows }
