@@ -61,10 +61,6 @@ func (s *fileSink) isOpen() bool {
 	return s.f != nil
 }
 
-// openFlags never follow a link, and never block on a FIFO planted at the
-// path (it is refused once opened).
-const openFlags = os.O_RDWR | os.O_APPEND | syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_CLOEXEC
-
 // open opens the log: it creates it exclusively, or accepts an existing
 // file only under the rules of dir.go. fresh means the file is empty and
 // needs its open checkpoint; last is the last complete line of an existing
@@ -102,6 +98,10 @@ func (s *fileSink) open() (fresh bool, last []byte, err error) {
 	if err != nil {
 		return false, nil, fmt.Errorf("open audit file %s: %w", s.path, err)
 	}
+	if err := openedNoLink(root, s.rel, f); err != nil {
+		f.Close()
+		return false, nil, fmt.Errorf("audit file %s is refused: %w", s.path, err)
+	}
 	size, err := s.accept(f)
 	s.partial = false
 	if err == nil && size > 0 {
@@ -125,16 +125,8 @@ func (s *fileSink) accept(f *os.File) (int64, error) {
 	if !fi.Mode().IsRegular() {
 		return 0, errors.New("it is not a regular file")
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if st.Nlink != 1 {
-			return 0, errors.New("it has other hard links")
-		}
-		if int(st.Uid) != os.Geteuid() {
-			return 0, errors.New("it is owned by another user")
-		}
-	}
-	if perm := fi.Mode().Perm(); perm&^s.mode != 0 {
-		return 0, fmt.Errorf("its mode %04o is wider than the device's %04o, and the server does not change the mode of a file it did not create", perm, s.mode)
+	if err := acceptOwner(f, fi, s.mode); err != nil {
+		return 0, err
 	}
 	return fi.Size(), nil
 }

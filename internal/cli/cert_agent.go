@@ -341,7 +341,7 @@ func signalReload(pidFile string, sig syscall.Signal) func(context.Context, *x50
 		if err != nil || pid <= 1 {
 			return fmt.Errorf("pid file %s: no valid pid", pidFile)
 		}
-		if err := syscall.Kill(pid, sig); err != nil {
+		if err := signalPID(pid, sig); err != nil {
 			return fmt.Errorf("signal %d: %w", pid, err)
 		}
 		return nil
@@ -350,8 +350,7 @@ func signalReload(pidFile string, sig syscall.Signal) func(context.Context, *x50
 
 // parseSignal parses HUP, SIGHUP, hup or a number.
 func parseSignal(s string) (syscall.Signal, error) {
-	names := map[string]syscall.Signal{"HUP": syscall.SIGHUP, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
-		"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "QUIT": syscall.SIGQUIT, "WINCH": syscall.SIGWINCH}
+	names := signalNames()
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
 		return syscall.Signal(n), nil
 	}

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -202,7 +201,7 @@ func writeSecretFiles(dir string, vars []inject.EnvVar) error {
 		return err
 	}
 	for _, v := range vars {
-		f, err := os.OpenFile(filepath.Join(dir, v.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		f, err := os.OpenFile(filepath.Join(dir, v.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
 		if err != nil {
 			return fmt.Errorf("write secret file %s: %w", v.Name, err)
 		}

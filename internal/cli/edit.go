@@ -170,7 +170,7 @@ func cleanStaleEdits(e *env, root string) {
 		if err != nil || pid <= 0 || pid == os.Getpid() {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+		if processAlive(pid) {
 			continue // still running
 		}
 		dir := filepath.Join(root, ent.Name())
@@ -178,7 +178,7 @@ func cleanStaleEdits(e *env, root string) {
 		if err != nil {
 			continue
 		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+		if !ownedByMe(fi) {
 			continue
 		}
 		if err := os.RemoveAll(dir); err == nil {

@@ -269,6 +269,10 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, args []string) error {
 	if f.dryRun {
 		return printPlan(cmd.OutOrStdout(), plan, args)
 	}
+	// Refuse before any secret is fetched where Run cannot protect them.
+	if err := inject.Supported(); err != nil {
+		return err
+	}
 	// keyward holds the job token from its first instruction and will hold
 	// the secrets: the job, which runs with the same uid, must not read
 	// them from /proc/PID/{environ,mem}.

@@ -2,7 +2,6 @@ package inject
 
 import (
 	"fmt"
-	"syscall"
 )
 
 // ProtectProcess keeps the calling process's memory from the processes it
@@ -25,16 +24,4 @@ func ProtectProcess() error {
 		return fmt.Errorf("inject: make the process non-dumpable: %w", err)
 	}
 	return nil
-}
-
-func limitCore() error {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &l); err != nil {
-		return err
-	}
-	if l.Cur == 0 {
-		return nil
-	}
-	l.Cur = 0
-	return syscall.Setrlimit(syscall.RLIMIT_CORE, &l)
 }
